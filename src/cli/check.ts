@@ -1,0 +1,22 @@
+// `flagman check`: the same load + compile a start or reload runs, plus a read of the flags directory.
+import { loadConfig } from '../config/load.js';
+import { readFlagsOnce } from '../flags/write.js';
+import { compileProgram } from '../runtime/compile.js';
+import { configPath } from './paths.js';
+import { UsageError } from './usage.js';
+
+export async function check(values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  if (positionals.length > 0) throw new UsageError('check takes no arguments');
+  const config = loadConfig(configPath(values));
+  compileProgram(config);
+  const flags = readFlagsOnce(config.flags.dir);
+  let problems = 0;
+  for (const [name, state] of flags.flags) {
+    if (state.problem === null) continue;
+    problems++;
+    process.stderr.write(`flagman: warning: flag ${name}: ${state.problem}\n`);
+  }
+  const counts = `${config.frontends.length} frontend(s), ${config.backends.length} backend(s), ${flags.flags.size} flag(s)`;
+  process.stdout.write(`${config.file}: ok (${counts}${problems > 0 ? `, ${problems} flag problem(s)` : ''})\n`);
+  return 0;
+}

@@ -1,0 +1,26 @@
+// The command table (STYLE 7): each command's options and its implementation.
+import type { ParseArgsConfig } from 'node:util';
+import { check } from './check.js';
+import { get, list, set, unset } from './flag.js';
+import { runCommand } from './run.js';
+
+type Values = Record<string, string | string[] | boolean | undefined>;
+
+export interface Command {
+  readonly options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Values, positionals: string[]): Promise<number>;
+}
+
+const config = { config: { type: 'string', short: 'c' } } as const;
+const flagDir = { ...config, dir: { type: 'string', short: 'd' } } as const;
+
+export const COMMANDS = {
+  run: { options: config, run: runCommand },
+  check: { options: config, run: check },
+  set: { options: { ...flagDir, note: { type: 'string' } }, run: set },
+  unset: { options: flagDir, run: unset },
+  get: { options: flagDir, run: get },
+  list: { options: flagDir, run: list },
+} as const satisfies Record<string, Command>;
+
+export type CommandName = keyof typeof COMMANDS;

@@ -1,0 +1,49 @@
+// The flag commands: set, unset, get, list. They read and write the flags directory exactly as the
+// proxy reads it, so what `get` shows is what routing uses.
+import type { FlagState } from '../flags/snapshot.js';
+import { readFlagsOnce, setFlag, unsetFlag } from '../flags/write.js';
+import { flagsDir } from './paths.js';
+import { UsageError } from './usage.js';
+
+/** `set NAME [VALUE] [--note TEXT]` */
+export async function set(values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  const [name, raw, ...extra] = positionals;
+  if (name === undefined || extra.length > 0) throw new UsageError('set takes NAME [VALUE]');
+  const value = raw === undefined ? 1 : Number(raw);
+  if (raw !== undefined && !/^[+-]?\d+$/.test(raw.trim())) throw new UsageError(`set ${name}: "${raw}" is not an integer`);
+  setFlag(flagsDir(values), name, value, typeof values['note'] === 'string' ? values['note'] : undefined);
+  return 0;
+}
+
+/** `unset NAME...` */
+export async function unset(values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  if (positionals.length === 0) throw new UsageError('unset takes NAME...');
+  const dir = flagsDir(values);
+  for (const name of positionals) unsetFlag(dir, name);
+  return 0;
+}
+
+function describe(state: FlagState | undefined): string {
+  if (state === undefined || state.value === null) return 'unset';
+  return state.note !== null ? `${state.value} # ${state.note}` : String(state.value);
+}
+
+/** `get NAME`: the value as the proxy reads it, `unset` when none; a problem goes to stderr. */
+export async function get(values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  const [name, ...extra] = positionals;
+  if (name === undefined || extra.length > 0) throw new UsageError('get takes NAME');
+  const state = readFlagsOnce(flagsDir(values)).flags.get(name);
+  process.stdout.write(`${describe(state)}\n`);
+  if (state?.problem) process.stderr.write(`flagman: flag ${name}: ${state.problem}\n`);
+  return 0;
+}
+
+/** `list`: every flag, as a table. */
+export async function list(values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  if (positionals.length > 0) throw new UsageError('list takes no arguments');
+  const flags = [...readFlagsOnce(flagsDir(values)).flags].sort(([a], [b]) => a.localeCompare(b));
+  const rows = [['NAME', 'VALUE', 'NOTE', 'PROBLEM'], ...flags.map(([name, s]) => [name, s.value === null ? 'unset' : String(s.value), s.note ?? '', s.problem ?? ''])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  return 0;
+}

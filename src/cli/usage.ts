@@ -1,0 +1,20 @@
+// The usage text and the error that prints it (exit 2).
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** The help text shown by `flagman --help` and after a usage error. */
+export function usage(): string {
+  return `usage:
+  flagman [run] [-c FILE]                   run the proxy (default FILE: ./flagman.yaml or $FLAGMAN_CONFIG)
+  flagman check [-c FILE]                   validate config and flags: exit 0, or 1 with file:line:col errors
+  flagman set NAME [VALUE] [--note TEXT]    write a flag atomically (temp file, fsync, rename); VALUE defaults to 1
+  flagman unset NAME...                     remove flag files
+  flagman get NAME                          a flag's value as the proxy reads it
+  flagman list                              every flag with value, note and problem
+options:
+  -c, --config FILE   the config file
+  -d, --dir DIR       the flags directory (flag commands; instead of the config's flags.dir)
+`;
+}

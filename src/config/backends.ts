@@ -1,0 +1,208 @@
+// `backends:` of flagman.yaml (SPEC §2): each backend either proxies to `servers` or answers itself
+// with `respond`. References between backends (fallback) are checked later, in refs.ts, once every
+// name is known.
+import { resolve } from 'node:path';
+import { isScalar } from 'yaml';
+import type { BackendConfig, ExprSource, HealthConfig, ServerConfig, Timeouts } from './schema.js';
+import { BALANCERS, DEFAULTS } from './schema.js';
+import {
+  fieldsOf, mapEntries, missing, readDuration, readExpr, readInt, readOneOf, readString, tryParse, wrongKind,
+} from './nodes.js';
+import type { Entry, Walker } from './nodes.js';
+import { readTimeoutOverrides } from './sections.js';
+import { parseServerAddress } from './units.js';
+
+/** Names of frontends, backends and servers: they appear in status keys, metrics labels and logs. */
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export const BACKEND_KEYS = {
+  balance: `how servers are picked: ${BALANCERS.join(' | ')} (default ${DEFAULTS.balance})`,
+  health: 'active health checks: path, interval, timeout, rise, fall (default: none)',
+  fallback: 'backend used when no server is eligible (default: answer 503)',
+  timeouts: 'connect, server, idle: override the top-level timeouts for this backend',
+  servers: 'the servers, by name: address and weight',
+  respond: 'answer without a server: status, body or file, headers',
+} as const;
+
+// Keys that only make sense for a backend with servers.
+const PROXY_ONLY = ['balance', 'health', 'fallback', 'timeouts'] as const;
+
+export const SERVER_KEYS = {
+  address: 'host:port or [v6]:port',
+  weight: `an integer 0–256 or a CEL expression using flag() (default ${DEFAULTS.weight}); 0 drains`,
+} as const;
+
+export const HEALTH_KEYS = {
+  path: `HTTP path probed with GET (default ${DEFAULTS.health.path})`,
+  interval: 'time between probes (default 2s)',
+  timeout: 'a probe slower than this fails (default 1s)',
+  rise: 'consecutive passes that bring a server up (default 2)',
+  fall: 'consecutive failures that take a server down (default 3)',
+} as const;
+
+export const RESPOND_KEYS = {
+  status: `HTTP status, 200–599 (default ${DEFAULTS.respondStatus})`,
+  body: 'inline body text',
+  file: 'file served as the body, relative to the config file, re-read when it changes',
+  headers: 'response headers: name: value',
+} as const;
+
+export const MAX_WEIGHT = 256;
+
+// RFC 9110 token, and a field value without control characters: Node's setHeader throws on anything
+// else, and a request is the wrong moment to find out.
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE_BAD_RE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/** Checks a frontend/backend/server name; records an error at the key when it does not fit NAME_RE. */
+export function checkName(w: Walker, e: Entry, what: string): boolean {
+  if (NAME_RE.test(e.name)) return true;
+  w.fail('CONFIG_SCHEMA', `${e.path}: a ${what} name must match ${String(NAME_RE)}`, e.keyAt);
+  return false;
+}
+
+/** The backends read, and every name declared, valid or not (refs.ts skips names already in error). */
+export interface BackendsRead {
+  readonly backends: BackendConfig[];
+  readonly declared: ReadonlySet<string>;
+}
+
+/** Reads every backend; `timeouts` is the top level, which each backend's own timeouts override. */
+export function readBackends(w: Walker, e: Entry | undefined, timeouts: Timeouts, baseDir: string): BackendsRead {
+  const backends: BackendConfig[] = [];
+  const declared = new Set<string>();
+  for (const b of e === undefined ? [] : (mapEntries(w, e) ?? [])) {
+    declared.add(b.name);
+    if (!checkName(w, b, 'backend')) continue;
+    const backend = readBackend(w, b, timeouts, baseDir);
+    if (backend !== undefined) backends.push(backend);
+  }
+  return { backends, declared };
+}
+
+function readBackend(w: Walker, b: Entry, timeouts: Timeouts, baseDir: string): BackendConfig | undefined {
+  const f = fieldsOf(w, b, BACKEND_KEYS);
+  if (f === undefined) return undefined;
+  const at = b.keyAt;
+  if (f.respond !== undefined) {
+    if (f.servers !== undefined) {
+      return w.fail('CONFIG_SCHEMA', `${b.path}: has both servers and respond; a backend either proxies to servers or answers itself`, f.respond.keyAt);
+    }
+    for (const key of PROXY_ONLY) {
+      const extra = f[key];
+      if (extra !== undefined) w.fail('CONFIG_SCHEMA', `${extra.path}: only a backend with servers takes ${key}`, extra.keyAt);
+    }
+    return readRespond(w, b.name, at, f.respond, baseDir);
+  }
+  if (f.servers === undefined) return missing(w, b, 'servers', ' (or respond)');
+  const fallback = f.fallback === undefined ? undefined : readString(w, f.fallback);
+  return {
+    kind: 'proxy',
+    name: b.name,
+    balance: (f.balance && readOneOf(w, f.balance, BALANCERS)) ?? DEFAULTS.balance,
+    health: f.health === undefined ? null : readHealth(w, f.health),
+    fallback: fallback ?? null,
+    fallbackAt: fallback === undefined || f.fallback === undefined ? null : f.fallback.at,
+    timeouts: readTimeoutOverrides(w, f.timeouts, timeouts, true),
+    servers: readServers(w, f.servers),
+    at,
+  };
+}
+
+function readHealth(w: Walker, e: Entry): HealthConfig {
+  const f = fieldsOf(w, e, HEALTH_KEYS) ?? {};
+  const d = DEFAULTS.health;
+  let path: string = d.path;
+  if (f.path !== undefined) {
+    const p = readString(w, f.path);
+    if (p !== undefined && !p.startsWith('/')) w.fail('CONFIG_SCHEMA', `${f.path.path}: must start with "/"`, f.path.at);
+    else if (p !== undefined) path = p;
+  }
+  return {
+    path,
+    interval: (f.interval && readDuration(w, f.interval)) ?? d.interval,
+    timeout: (f.timeout && readDuration(w, f.timeout)) ?? d.timeout,
+    rise: (f.rise && readInt(w, f.rise, 1, 1000)) ?? d.rise,
+    fall: (f.fall && readInt(w, f.fall, 1, 1000)) ?? d.fall,
+  };
+}
+
+function readServers(w: Walker, e: Entry): ServerConfig[] {
+  const out: ServerConfig[] = [];
+  for (const s of mapEntries(w, e) ?? []) {
+    if (!checkName(w, s, 'server')) continue;
+    const f = fieldsOf(w, s, SERVER_KEYS);
+    if (f === undefined) continue;
+    const weight = f.weight === undefined ? { source: DEFAULTS.weight, at: s.keyAt } : readWeight(w, f.weight);
+    if (f.address === undefined) {
+      missing(w, s, 'address');
+      continue;
+    }
+    const text = readString(w, f.address);
+    const addr = text === undefined ? undefined : tryParse(w, f.address, () => parseServerAddress(text));
+    if (addr === undefined || weight === undefined) continue;
+    out.push({ name: s.name, host: addr.host, port: addr.port, weight, at: s.keyAt });
+  }
+  return out;
+}
+
+// A YAML integer is checked here (0–256); a string is a CEL expression, checked when compiled.
+function readWeight(w: Walker, e: Entry): ExprSource | undefined {
+  if (isScalar(e.node) && typeof e.node.value === 'number') {
+    const n = readInt(w, e, 0, MAX_WEIGHT);
+    return n === undefined ? undefined : { source: String(n), at: e.at };
+  }
+  if (!isScalar(e.node) || typeof e.node.value !== 'string') {
+    return wrongKind(w, e, `an integer 0–${MAX_WEIGHT} or an expression such as flag("app2.weight", 1)`);
+  }
+  return readExpr(w, e, 'an expression');
+}
+
+function readRespond(w: Walker, name: string, at: BackendConfig['at'], e: Entry, baseDir: string): BackendConfig | undefined {
+  const f = fieldsOf(w, e, RESPOND_KEYS);
+  if (f === undefined) return undefined;
+  if (f.body !== undefined && f.file !== undefined) {
+    w.fail('CONFIG_SCHEMA', `${e.path}: give body or file, not both`, f.file.keyAt);
+  }
+  const body = f.body === undefined ? undefined : readString(w, f.body, false);
+  const file = f.file === undefined ? undefined : readString(w, f.file);
+  return {
+    kind: 'respond',
+    name,
+    status: (f.status && readInt(w, f.status, 200, 599)) ?? DEFAULTS.respondStatus,
+    body: body ?? null,
+    file: file === undefined ? null : resolve(baseDir, file),
+    headers: f.headers === undefined ? {} : readHeaders(w, f.headers),
+    at,
+  };
+}
+
+// Header values: strings, and numbers written bare (`Retry-After: 120`) as their text.
+function readHeaders(w: Walker, e: Entry): Record<string, string> {
+  const out: Record<string, string> = {};
+  const seen = new Set<string>();
+  for (const h of mapEntries(w, e) ?? []) {
+    if (!HEADER_NAME_RE.test(h.name)) {
+      w.fail('CONFIG_SCHEMA', `${h.path}: "${h.name}" is not a valid header name`, h.keyAt);
+      continue;
+    }
+    // YAML keys are unique as written, but header names are case-insensitive.
+    if (seen.has(h.name.toLowerCase())) {
+      w.fail('CONFIG_SCHEMA', `${h.path}: header "${h.name}" is given twice (names ignore case)`, h.keyAt);
+      continue;
+    }
+    seen.add(h.name.toLowerCase());
+    const v = isScalar(h.node) ? h.node.value : undefined;
+    if (typeof v !== 'string' && typeof v !== 'number') {
+      wrongKind(w, h, 'a string or a number');
+      continue;
+    }
+    const text = typeof v === 'number' ? (isScalar(h.node) && h.node.source) || String(v) : v;
+    if (HEADER_VALUE_BAD_RE.test(text)) {
+      w.fail('CONFIG_SCHEMA', `${h.path}: a header value must not contain control characters or line breaks`, h.at);
+      continue;
+    }
+    out[h.name] = text;
+  }
+  return out;
+}

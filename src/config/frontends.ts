@@ -1,0 +1,69 @@
+// `frontends:` of flagman.yaml (SPEC §2): where clients connect and the rules that pick a backend.
+// Rule conditions stay CEL source text with positions; expr/ compiles them.
+import { isScalar } from 'yaml';
+import type { FrontendConfig, ListenAddress, RuleConfig } from './schema.js';
+import { checkName } from './backends.js';
+import { fieldsOf, listItems, mapEntries, missing, readExpr, readString, tryParse, wrongKind } from './nodes.js';
+import type { Entry, Walker } from './nodes.js';
+import { parseListenAddress } from './units.js';
+
+export const FRONTEND_KEYS = {
+  listen: 'addresses: host:port, [v6]:port, :port or systemd:NAME; one string or a list',
+  rules: 'first match wins; no match answers 503',
+} as const;
+
+export const RULE_KEYS = {
+  when: 'CEL condition; without it the rule always matches',
+  use: 'the backend to send the request to',
+} as const;
+
+/** Reads every frontend, in file order. */
+export function readFrontends(w: Walker, e: Entry | undefined): FrontendConfig[] {
+  if (e === undefined) return [];
+  const out: FrontendConfig[] = [];
+  for (const fe of mapEntries(w, e) ?? []) {
+    if (!checkName(w, fe, 'frontend')) continue;
+    const f = fieldsOf(w, fe, FRONTEND_KEYS);
+    if (f === undefined) continue;
+    const before = w.errors.length;
+    const listen = f.listen === undefined ? [] : readListen(w, f.listen);
+    if (f.listen === undefined) missing(w, fe, 'listen', ': a frontend needs at least one address');
+    // An empty list after item errors is already explained; do not add to it.
+    else if (listen.length === 0 && w.errors.length === before) {
+      w.fail('CONFIG_SCHEMA', `${f.listen.path}: a frontend needs at least one address`, f.listen.at);
+    }
+    out.push({ name: fe.name, listen, rules: f.rules === undefined ? [] : readRules(w, f.rules), at: fe.keyAt });
+  }
+  return out;
+}
+
+function readListen(w: Walker, e: Entry): ListenAddress[] {
+  const out: ListenAddress[] = [];
+  for (const item of listItems(w, e, 'addresses', true) ?? []) {
+    const text = isScalar(item.node) && typeof item.node.value === 'string' ? item.node.value : undefined;
+    if (text === undefined) {
+      wrongKind(w, item, 'an address such as :8080 or 127.0.0.1:8080');
+      continue;
+    }
+    const addr = tryParse(w, item, () => parseListenAddress(text, item.at));
+    if (addr !== undefined) out.push(addr);
+  }
+  return out;
+}
+
+function readRules(w: Walker, e: Entry): RuleConfig[] {
+  const out: RuleConfig[] = [];
+  for (const r of listItems(w, e, 'rules') ?? []) {
+    const f = fieldsOf(w, r, RULE_KEYS);
+    if (f === undefined) continue;
+    const when = f.when === undefined ? null : readExpr(w, f.when, 'a CEL condition');
+    if (f.use === undefined) {
+      missing(w, r, 'use', ': the backend this rule sends to');
+      continue;
+    }
+    const use = readString(w, f.use);
+    if (use === undefined || when === undefined) continue;
+    out.push({ when, use, at: r.keyAt, useAt: f.use.at });
+  }
+  return out;
+}

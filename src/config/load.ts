@@ -1,0 +1,104 @@
+// flagman.yaml → a validated, defaulted, deep-frozen Config (STYLE 4: validate once, at the edge).
+// `flagman check`, start and reload all come through here, so a reload fails exactly as check would.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { FlagmanError, FlagmanErrors } from '../errors.js';
+import { BACKEND_KEYS, HEALTH_KEYS, RESPOND_KEYS, SERVER_KEYS, readBackends } from './backends.js';
+import { FRONTEND_KEYS, RULE_KEYS, readFrontends } from './frontends.js';
+import { Walker, fieldsOf, missing, rootEntry } from './nodes.js';
+import type { KeyTable } from './nodes.js';
+import { checkListenClashes, checkRefs } from './refs.js';
+import type { Config } from './schema.js';
+import { ADMIN_KEYS, FLAGS_KEYS, LOG_KEYS, TIMEOUT_TABLE, readAdmin, readFlags, readLog, readTimeouts } from './sections.js';
+
+// The top-level keys (STYLE 7). `frontends` is required: a config that declares none (an emptied
+// file, a bad merge) would otherwise load fine and a reload would close every listener.
+export const TOP_LEVEL_KEYS = {
+  flags: 'the watched flags directory: dir, rescan, allowWorldWritable',
+  admin: 'the read-only admin endpoint: listen (no section: no endpoint)',
+  timeouts: 'connect, server, client, idle, shutdown',
+  log: 'access: on | off',
+  frontends: 'where clients connect, and the rules that choose a backend (required)',
+  backends: 'where requests go: servers, or respond',
+} as const;
+
+/** Every key table by the path it applies to (`*` is any name), for docs and tests to iterate over. */
+export const CONFIG_KEYS: Readonly<Record<string, KeyTable>> = {
+  '': TOP_LEVEL_KEYS,
+  flags: FLAGS_KEYS,
+  admin: ADMIN_KEYS,
+  timeouts: TIMEOUT_TABLE,
+  log: LOG_KEYS,
+  'frontends.*': FRONTEND_KEYS,
+  'frontends.*.rules[]': RULE_KEYS,
+  'backends.*': BACKEND_KEYS,
+  'backends.*.servers.*': SERVER_KEYS,
+  'backends.*.health': HEALTH_KEYS,
+  'backends.*.respond': RESPOND_KEYS,
+};
+
+/** Reads and validates a config file; throws FlagmanError (CONFIG_READ) or FlagmanErrors (all problems). */
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot read: ${(err as Error).message}`;
+    throw new FlagmanError('CONFIG_READ', reason, { file }, { cause: err });
+  }
+  return parseConfigText(text, file);
+}
+
+/**
+ * Validates config text as if read from `file` (named in every error position; relative paths in
+ * the config resolve against its folder). Throws FlagmanErrors listing every problem, in file order.
+ */
+export function parseConfigText(text: string, file: string): Config {
+  const lines = new LineCounter();
+  // prettyErrors off: the message stays one line; the position is added from the offset below.
+  const doc = parseDocument(text, { lineCounter: lines, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
+  const w = new Walker(file, text, lines, doc);
+  // YAML problems come alone: past a syntax error the tree may not be what was meant. Warnings
+  // (an unknown `!tag`) count too, as a tagged value silently read as a string is a guess.
+  for (const e of [...doc.errors, ...doc.warnings]) {
+    w.fail('CONFIG_YAML', e.message, w.pos(e.pos[0]));
+  }
+  if (w.errors.length > 0) throw new FlagmanErrors(w.errors);
+
+  const config = readConfig(w, doc.contents, resolve(file));
+  const errors = [...w.errors].sort((a, b) => (a.at.line ?? 0) - (b.at.line ?? 0) || (a.at.col ?? 0) - (b.at.col ?? 0));
+  if (errors.length > 0 || config === undefined) throw new FlagmanErrors(errors);
+  return deepFreeze(config);
+}
+
+function readConfig(w: Walker, contents: unknown, absFile: string): Config | undefined {
+  const root = rootEntry(w, contents);
+  const top = fieldsOf(w, root, TOP_LEVEL_KEYS);
+  if (top === undefined) return undefined;
+  if (top.frontends === undefined) missing(w, root, 'frontends', ': without one flagman would serve nothing');
+  const baseDir = dirname(absFile);
+  const timeouts = readTimeouts(w, top.timeouts);
+  const flags = readFlags(w, top.flags, baseDir);
+  const admin = readAdmin(w, top.admin);
+  const log = readLog(w, top.log);
+  const before = w.errors.length;
+  const frontends = readFrontends(w, top.frontends);
+  if (top.frontends !== undefined && frontends.length === 0 && w.errors.length === before) {
+    w.fail('CONFIG_SCHEMA', 'frontends: at least one frontend is needed', top.frontends.at);
+  }
+  const { backends, declared } = readBackends(w, top.backends, timeouts, baseDir);
+  const config: Config = { file: absFile, flags, admin, timeouts, log, frontends, backends };
+  checkRefs(w, config.frontends, config.backends, declared);
+  checkListenClashes(w, config.frontends, config.admin.listen);
+  return config;
+}
+
+/** Freezes an object graph, so no module can change a config that others hold (STYLE 2). */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

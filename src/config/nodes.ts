@@ -1,0 +1,242 @@
+// Reading a YAML tree with positions. The Walker turns offsets into `file:line:col` and collects
+// every error instead of stopping at the first, so `flagman check` shows them all at once; the
+// readers here return undefined after recording an error, and callers just skip that value.
+import { isAlias, isMap, isScalar, isSeq } from 'yaml';
+import type { Document, LineCounter, Node as YamlNode, Scalar } from 'yaml';
+import { FlagmanError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import type { ExprSource, Position } from './schema.js';
+import { parseDuration } from './units.js';
+
+/** One key of a map (or one item of a list) with where it is, ready for the section readers. */
+export interface Entry {
+  /** Dotted path for messages: `backends.app.servers.app1.address`, `frontends.web.rules[0]`. */
+  readonly path: string;
+  /** The key as written (for list items, the index). */
+  readonly name: string;
+  /** Position of the key (for list items, of the item). */
+  readonly keyAt: Position;
+  /** The value with aliases followed; null when nothing was written after the colon. */
+  readonly node: YamlNode | null;
+  /** Position of the value (of the key when there is no value). */
+  readonly at: Position;
+}
+
+/** A table of allowed keys and what each one means (STYLE 7): the readers, docs and tests share it. */
+export type KeyTable = Readonly<Record<string, string>>;
+
+/** Collects errors and positions while one config document is read. */
+export class Walker {
+  readonly errors: FlagmanError[] = [];
+  readonly file: string;
+  readonly #text: string;
+  readonly #lines: LineCounter;
+  readonly #doc: Document;
+
+  constructor(file: string, text: string, lines: LineCounter, doc: Document) {
+    this.file = file;
+    this.#text = text;
+    this.#lines = lines;
+    this.#doc = doc;
+  }
+
+  /** The position of a character offset in the file. */
+  pos(offset: number): Position {
+    const { line, col } = this.#lines.linePos(offset);
+    // linePos reports line 0 for offsets before the first newline it saw (a one-line file).
+    return line === 0 ? { file: this.file, line: 1, col: offset + 1 } : { file: this.file, line, col };
+  }
+
+  /** The position of a node's first character. */
+  nodeAt(node: YamlNode): Position {
+    return this.pos(node.range?.[0] ?? 0);
+  }
+
+  /** Records an error; reading goes on. */
+  fail(code: ErrorCode, reason: string, at: Position): undefined {
+    this.errors.push(new FlagmanError(code, reason, at));
+    return undefined;
+  }
+
+  /** Follows an alias to the node it names, so `*anchor` reads like the anchored value. */
+  resolve(node: unknown): YamlNode | null {
+    if (isAlias(node)) return (node.resolve(this.#doc) as YamlNode | undefined) ?? null;
+    return (node as YamlNode | null | undefined) ?? null;
+  }
+
+  /**
+   * Where an expression's first character is: inside the quote of a quoted scalar, on the first
+   * content line of a block scalar, so a CEL error column can be added to it. (Past an escape in a
+   * double-quoted string, or a line fold, source columns and file columns part ways; the start holds.)
+   */
+  exprAt(node: Scalar): Position {
+    const start = node.range?.[0] ?? 0;
+    if (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') return this.pos(start + 1);
+    if (node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED') {
+      let i = this.#text.indexOf('\n', start);
+      while (i >= 0 && i < this.#text.length && /\s/.test(this.#text[i] ?? '')) i++;
+      return this.pos(i < 0 ? start : i);
+    }
+    return this.pos(start);
+  }
+}
+
+/** Describes a value for "expected X, got Y" messages. */
+export function kindOf(node: YamlNode | null): string {
+  if (node === null) return 'nothing';
+  if (isMap(node)) return 'a map';
+  if (isSeq(node)) return 'a list';
+  if (isScalar(node)) {
+    const v = node.value;
+    if (v === null) return 'nothing';
+    if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+    if (typeof v === 'number') return `the number ${String(v)}`;
+    if (typeof v === 'boolean') return String(v);
+  }
+  return 'an unsupported value';
+}
+
+/** Records "PATH: expected WHAT, got KIND" at the value. */
+export function wrongKind(w: Walker, e: Entry, what: string): undefined {
+  return w.fail('CONFIG_SCHEMA', `${e.path}: expected ${what}, got ${kindOf(e.node)}`, e.at);
+}
+
+function entry(w: Walker, path: string, name: string, keyAt: Position, raw: unknown): Entry {
+  const node = w.resolve(raw);
+  const empty = node === null || node.range === undefined || node.range === null;
+  return { path, name, keyAt, node, at: empty ? keyAt : w.nodeAt(node) };
+}
+
+// The path of the document itself, in messages about the whole file.
+const ROOT = '(top level)';
+
+/** The document's top level as an entry (an empty file reads as an empty map). */
+export function rootEntry(w: Walker, contents: unknown): Entry {
+  return entry(w, ROOT, '', { file: w.file, line: 1, col: 1 }, contents);
+}
+
+function isNothing(node: YamlNode | null): boolean {
+  return node === null || (isScalar(node) && node.value === null);
+}
+
+/** The entries of a map, in file order; nothing (`key:` left empty) reads as an empty map. */
+export function mapEntries(w: Walker, e: Entry): Entry[] | undefined {
+  if (isNothing(e.node)) return [];
+  if (!isMap(e.node)) return wrongKind(w, e, 'a map');
+  const out: Entry[] = [];
+  for (const pair of e.node.items) {
+    const key = w.resolve(pair.key);
+    if (!isScalar(key) || key.value === null || typeof key.value === 'object') {
+      const at = key === null ? e.at : w.nodeAt(key);
+      w.fail('CONFIG_SCHEMA', `${e.path}: a key must be a plain name, not ${kindOf(key)}`, at);
+      continue;
+    }
+    // A plain `1.0:` key is the number 1; keep the name as written.
+    const name = typeof key.value === 'string' ? key.value : (key.source ?? String(key.value));
+    const path = e.path === ROOT ? name : `${e.path}.${name}`;
+    out.push(entry(w, path, name, w.nodeAt(key), pair.value));
+  }
+  return out;
+}
+
+/** A map whose keys come from a table: unknown keys are errors at the key. */
+export function fieldsOf<T extends KeyTable>(
+  w: Walker,
+  e: Entry,
+  table: T,
+): Partial<Record<keyof T & string, Entry>> | undefined {
+  const entries = mapEntries(w, e);
+  if (entries === undefined) return undefined;
+  const out: Partial<Record<string, Entry>> = {};
+  for (const f of entries) {
+    if (Object.hasOwn(table, f.name)) out[f.name] = f;
+    else {
+      const where = e.path === ROOT ? 'at the top level' : `in ${e.path}`;
+      w.fail('CONFIG_SCHEMA', `unknown key "${f.name}" ${where} (known: ${Object.keys(table).join(', ')})`, f.keyAt);
+    }
+  }
+  return out as Partial<Record<keyof T & string, Entry>>;
+}
+
+/** The items of a list; `single` also accepts one bare value as a list of one. */
+export function listItems(w: Walker, e: Entry, what: string, single = false): Entry[] | undefined {
+  if (isNothing(e.node)) return [];
+  if (!isSeq(e.node)) {
+    if (single && isScalar(e.node)) return [e];
+    return wrongKind(w, e, `a list of ${what}`);
+  }
+  return e.node.items.map((item, i) => {
+    const node = w.resolve(item);
+    const at = node === null ? e.at : w.nodeAt(node);
+    return entry(w, `${e.path}[${i}]`, String(i), at, item);
+  });
+}
+
+/** Records "PATH: missing required key" at the parent's key. */
+export function missing(w: Walker, parent: Entry, key: string, hint = ''): undefined {
+  const where = parent.path === ROOT ? `missing required top-level key "${key}"` : `${parent.path}: missing required key "${key}"`;
+  return w.fail('CONFIG_SCHEMA', `${where}${hint}`, parent.keyAt);
+}
+
+/** A string scalar; `nonEmpty` rejects "". */
+export function readString(w: Walker, e: Entry, nonEmpty = true): string | undefined {
+  if (!isScalar(e.node) || typeof e.node.value !== 'string') return wrongKind(w, e, 'a string');
+  if (nonEmpty && e.node.value === '') return w.fail('CONFIG_SCHEMA', `${e.path}: must not be empty`, e.at);
+  return e.node.value;
+}
+
+/** A whole number in [min, max]. */
+export function readInt(w: Walker, e: Entry, min: number, max: number): number | undefined {
+  const v = isScalar(e.node) ? e.node.value : undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v)) return wrongKind(w, e, `a whole number from ${min} to ${max}`);
+  if (v < min || v > max) return w.fail('CONFIG_SCHEMA', `${e.path}: must be from ${min} to ${max}, not ${v}`, e.at);
+  return v;
+}
+
+// YAML 1.2 reads on/off as strings; operators (and the SPEC's `log.access: off`) mean booleans.
+const BOOLEANS: Readonly<Record<string, boolean>> = { on: true, off: false };
+
+/** true/false, or on/off. */
+export function readBool(w: Walker, e: Entry): boolean | undefined {
+  const v = isScalar(e.node) ? e.node.value : undefined;
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'string' && Object.hasOwn(BOOLEANS, v)) return BOOLEANS[v];
+  return wrongKind(w, e, 'true, false, on or off');
+}
+
+/** One of a table of words. */
+export function readOneOf<T extends string>(w: Walker, e: Entry, words: readonly T[]): T | undefined {
+  const v = isScalar(e.node) ? e.node.value : undefined;
+  if (typeof v === 'string' && (words as readonly string[]).includes(v)) return v as T;
+  return wrongKind(w, e, `one of ${words.join(', ')}`);
+}
+
+/** A duration in ms of at least `min` ms (0 allowed only where a table says so). */
+export function readDuration(w: Walker, e: Entry, min = 1): number | undefined {
+  const raw = isScalar(e.node) ? e.node.value : undefined;
+  // A bare `5` reaches here as a number; parse its text so the message says which units exist.
+  const v = typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 ? String(raw) : raw;
+  if (typeof v !== 'string') return wrongKind(w, e, 'a duration such as 250ms, 5s or 2m');
+  const ms = tryParse(w, e, () => parseDuration(v));
+  if (ms !== undefined && ms < min) return w.fail('CONFIG_SCHEMA', `${e.path}: must be more than 0, not ${v}`, e.at);
+  return ms;
+}
+
+/** Runs a units parser; its FlagmanError becomes a recorded error at the value, prefixed with the path. */
+export function tryParse<T>(w: Walker, e: Entry, parse: () => T): T | undefined {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof FlagmanError)) throw err;
+    return w.fail(err.code, `${e.path}: ${err.reason}`, e.at);
+  }
+}
+
+/** A CEL expression kept as written: a string, or a scalar whose text is its own source (`true`, `3`). */
+export function readExpr(w: Walker, e: Entry, what: string): ExprSource | undefined {
+  const node = e.node;
+  if (!isScalar(node) || node.value === null || typeof node.value === 'object') return wrongKind(w, e, what);
+  const source = String(node.value);
+  if (source.trim() === '') return w.fail('CONFIG_SCHEMA', `${e.path}: must not be empty`, e.at);
+  return { source, at: w.exprAt(node) };
+}

@@ -1,0 +1,137 @@
+// The typed, validated, frozen shape of flagman.yaml (SPEC §2). Everything past config/load.ts takes
+// these types, never `unknown`. Durations are milliseconds; paths are absolute.
+
+/** A position in the config file, 1-based. */
+export interface Position {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+}
+
+/** A CEL expression as written, with the position of its first character in the config file. */
+export interface ExprSource {
+  readonly source: string;
+  readonly at: Position;
+}
+
+/**
+ * host:port, [v6]:port, :port (all interfaces), or systemd:NAME (an inherited socket). For `:port`
+ * the host is '' (units.ts ALL_INTERFACES): pass it to listen() as is; Node then binds `::`
+ * dual-stack (IPv4 and IPv6) and falls back to `0.0.0.0` where IPv6 is unavailable. IPv6 hosts are
+ * kept without brackets. Port 0 asks for a free port.
+ */
+export type ListenAddress =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly text: string; readonly at: Position }
+  | { readonly kind: 'systemd'; readonly name: string; readonly text: string; readonly at: Position };
+
+export interface Timeouts {
+  /** To a server. */
+  readonly connect: number;
+  /** Waiting for a server's response headers / between its body chunks. */
+  readonly server: number;
+  /** A client sending its request headers (slowloris). */
+  readonly client: number;
+  /** Keep-alive idle, both sides. */
+  readonly idle: number;
+  /** Graceful stop: in-flight requests may finish. */
+  readonly shutdown: number;
+}
+
+export interface RuleConfig {
+  /** null: the rule always matches. */
+  readonly when: ExprSource | null;
+  readonly use: string;
+  readonly at: Position;
+  /** Position of the `use` value, for unknown-backend errors. */
+  readonly useAt: Position;
+}
+
+export interface FrontendConfig {
+  readonly name: string;
+  readonly listen: readonly ListenAddress[];
+  readonly rules: readonly RuleConfig[];
+  readonly at: Position;
+}
+
+export interface HealthConfig {
+  readonly path: string;
+  readonly interval: number;
+  readonly timeout: number;
+  readonly rise: number;
+  readonly fall: number;
+}
+
+export interface ServerConfig {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** CEL using flag() only; a plain YAML integer arrives as its source text. Default "1". */
+  readonly weight: ExprSource;
+  readonly at: Position;
+}
+
+export interface ProxyBackendConfig {
+  readonly kind: 'proxy';
+  readonly name: string;
+  readonly balance: 'roundrobin' | 'leastconn';
+  readonly health: HealthConfig | null;
+  readonly fallback: string | null;
+  readonly fallbackAt: Position | null;
+  /** The top-level timeouts with this backend's overrides applied. */
+  readonly timeouts: Timeouts;
+  readonly servers: readonly ServerConfig[];
+  readonly at: Position;
+}
+
+export interface RespondBackendConfig {
+  readonly kind: 'respond';
+  readonly name: string;
+  readonly status: number;
+  /** Inline body; null when a file is given (or no body at all). */
+  readonly body: string | null;
+  /** Absolute path of a file served as the body, re-read when it changes. */
+  readonly file: string | null;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly at: Position;
+}
+
+export type BackendConfig = ProxyBackendConfig | RespondBackendConfig;
+
+export interface Config {
+  /** Absolute path of the config file. */
+  readonly file: string;
+  readonly flags: {
+    /** Absolute path of the flags directory. */
+    readonly dir: string;
+    readonly rescan: number;
+    readonly allowWorldWritable: boolean;
+  };
+  readonly admin: { readonly listen: ListenAddress | null };
+  readonly timeouts: Timeouts;
+  readonly log: { readonly access: boolean };
+  /** In file order. */
+  readonly frontends: readonly FrontendConfig[];
+  /** In file order. */
+  readonly backends: readonly BackendConfig[];
+}
+
+// Defaults in one table, units in the names' comments (STYLE 4).
+export const DEFAULTS = {
+  flagsDir: './flags',
+  rescan: 1000, // ms
+  adminListen: '127.0.0.1:8404',
+  timeouts: {
+    connect: 5000, // ms
+    server: 60000, // ms
+    client: 10000, // ms
+    idle: 5000, // ms
+    shutdown: 25000, // ms
+  },
+  health: { path: '/healthz', interval: 2000, timeout: 1000, rise: 2, fall: 3 }, // ms, ms, checks, checks
+  balance: 'roundrobin',
+  weight: '1',
+  respondStatus: 200,
+  logAccess: true,
+} as const;
+
+export const BALANCERS = ['roundrobin', 'leastconn'] as const;

@@ -1,0 +1,92 @@
+// The small top-level sections of flagman.yaml (SPEC §2): flags, admin, timeouts, log. Each has
+// its key table (STYLE 7) and a reader that applies the DEFAULTS of schema.ts.
+import { resolve } from 'node:path';
+import { isScalar } from 'yaml';
+import type { Config, Timeouts } from './schema.js';
+import { DEFAULTS } from './schema.js';
+import { fieldsOf, readBool, readDuration, readString, tryParse, wrongKind } from './nodes.js';
+import type { Entry, Walker } from './nodes.js';
+import { parseListenAddress } from './units.js';
+
+export const FLAGS_KEYS = {
+  dir: 'the watched flags directory, relative to the config file (default ./flags)',
+  rescan: 'period of the backstop full rescan (default 1s)',
+  allowWorldWritable: 'start even when the flags directory is world-writable (default false)',
+} as const;
+
+export const ADMIN_KEYS = {
+  listen: 'address of the read-only admin endpoint, or off (default 127.0.0.1:8404)',
+} as const;
+
+export const LOG_KEYS = {
+  access: 'one JSON line per request on stdout: on or off (default on)',
+} as const;
+
+// `min` is the least value in ms; only `shutdown: 0s` (stop at once) makes sense as zero.
+// `perBackend`: client and shutdown act before a backend is chosen or on the whole process.
+export const TIMEOUT_KEYS = {
+  connect: { summary: 'to a server', min: 1, perBackend: true },
+  server: { summary: "waiting for a server's response headers / between its body chunks", min: 1, perBackend: true },
+  client: { summary: 'a client sending its request headers (slowloris)', min: 1, perBackend: false },
+  idle: { summary: 'keep-alive idle, both sides', min: 1, perBackend: true },
+  shutdown: { summary: 'graceful stop: in-flight requests may finish', min: 0, perBackend: false },
+} as const satisfies Record<keyof Timeouts, { summary: string; min: number; perBackend: boolean }>;
+
+// The same keys as a plain key table, for fieldsOf and CONFIG_KEYS.
+export const TIMEOUT_TABLE: Readonly<Record<keyof Timeouts, string>> = Object.fromEntries(
+  Object.entries(TIMEOUT_KEYS).map(([k, v]) => [k, v.summary]),
+) as Record<keyof Timeouts, string>;
+
+/** Reads `flags`; dir resolves against the config file's folder. */
+export function readFlags(w: Walker, e: Entry | undefined, baseDir: string): Config['flags'] {
+  const f = e === undefined ? {} : (fieldsOf(w, e, FLAGS_KEYS) ?? {});
+  const dir = f.dir === undefined ? DEFAULTS.flagsDir : (readString(w, f.dir) ?? DEFAULTS.flagsDir);
+  return {
+    dir: resolve(baseDir, dir),
+    rescan: (f.rescan && readDuration(w, f.rescan)) ?? DEFAULTS.rescan,
+    allowWorldWritable: (f.allowWorldWritable && readBool(w, f.allowWorldWritable)) ?? false,
+  };
+}
+
+/**
+ * Reads `admin`. No `admin` section: no admin endpoint (so tests and several instances never fight
+ * over one port); a section without `listen` gets DEFAULTS.adminListen; `listen: off` turns it off.
+ */
+export function readAdmin(w: Walker, e: Entry | undefined): Config['admin'] {
+  if (e === undefined) return { listen: null };
+  const f = fieldsOf(w, e, ADMIN_KEYS) ?? {};
+  const l = f.listen;
+  if (l === undefined) return { listen: parseListenAddress(DEFAULTS.adminListen, e.keyAt) };
+  const v = isScalar(l.node) ? l.node.value : undefined;
+  if (v === false || v === 'off') return { listen: null };
+  if (typeof v !== 'string') return { listen: wrongKind(w, l, 'an address such as 127.0.0.1:8404, or off') ?? null };
+  return { listen: tryParse(w, l, () => parseListenAddress(v, l.at)) ?? null };
+}
+
+/** Reads the top-level `timeouts` over DEFAULTS.timeouts. */
+export function readTimeouts(w: Walker, e: Entry | undefined): Timeouts {
+  return readTimeoutOverrides(w, e, DEFAULTS.timeouts, false);
+}
+
+/** Reads a `timeouts` map over `base`; a backend's map may hold only the per-backend keys. */
+export function readTimeoutOverrides(w: Walker, e: Entry | undefined, base: Timeouts, backend: boolean): Timeouts {
+  const out: Record<keyof Timeouts, number> = { ...base };
+  if (e === undefined) return out;
+  const f = fieldsOf(w, e, TIMEOUT_TABLE) ?? {};
+  for (const [key, row] of Object.entries(TIMEOUT_KEYS) as [keyof Timeouts, (typeof TIMEOUT_KEYS)[keyof Timeouts]][]) {
+    const entry = f[key];
+    if (entry === undefined) continue;
+    if (backend && !row.perBackend) {
+      w.fail('CONFIG_SCHEMA', `${entry.path}: the ${key} timeout applies to the whole frontend or process; set it in the top-level timeouts`, entry.keyAt);
+      continue;
+    }
+    out[key] = readDuration(w, entry, row.min) ?? out[key];
+  }
+  return out;
+}
+
+/** Reads `log`. */
+export function readLog(w: Walker, e: Entry | undefined): Config['log'] {
+  const f = e === undefined ? {} : (fieldsOf(w, e, LOG_KEYS) ?? {});
+  return { access: (f.access && readBool(w, f.access)) ?? DEFAULTS.logAccess };
+}

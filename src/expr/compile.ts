@@ -1,0 +1,152 @@
+// Compiling a CEL expression from the config: parse, validate what CEL alone would allow (unknown
+// functions, flag() names, request data in weights), type-check once, and record what
+// specialize.ts needs. Every error is a CONFIG_EXPR FlagmanError at the offending character.
+
+import type { ASTNode, ParseResult } from '@marcbachmann/cel-js';
+import type { ExprSource, Position } from '../config/schema.js';
+import { FlagmanError } from '../errors.js';
+import type { Place } from '../errors.js';
+import { FLAG_NAME } from '../flags/snapshot.js';
+import { FLAGMAN_PARSE_ERROR, KNOWN_FUNCTIONS, REQUEST_FUNCTIONS, REQUEST_VARIABLES, env, literalString } from './environment.js';
+import { childrenOf, walk } from './tree.js';
+
+/** What an expression is for: a rule's `when` (bool) or a server's `weight` (int, flags only). */
+export type ExprKind = 'condition' | 'weight';
+
+/** A parsed, validated and type-checked expression, ready to be specialized for a flag snapshot. */
+export interface CompiledExpr {
+  readonly kind: ExprKind;
+  readonly source: ExprSource;
+  /** The flag names it reads, in order of first use, without repeats. */
+  readonly flags: readonly string[];
+  /** The checked AST (for specialize.ts; cel-js annotates it in place). */
+  readonly ast: ASTNode;
+  /** Nodes whose value can differ per request: they read `request`/`client`, header() or cookie(). */
+  readonly perRequest: ReadonlySet<ASTNode>;
+  /** The whole expression, checked once; used only when a residual cannot be built (specialize.ts). */
+  readonly evaluate: ParseResult;
+}
+
+/** A compiled rule condition. */
+export interface CompiledCondition extends CompiledExpr {
+  readonly kind: 'condition';
+}
+
+/** A compiled server weight. */
+export interface CompiledWeight extends CompiledExpr {
+  readonly kind: 'weight';
+}
+
+const RESULT_TYPE = { condition: 'bool', weight: 'int' } as const satisfies Record<ExprKind, string>;
+
+/** Compiles a rule condition (`when`); it must type-check to bool. Throws FlagmanError CONFIG_EXPR. */
+export function compileCondition(src: ExprSource): CompiledCondition {
+  return compile(src, 'condition') as CompiledCondition;
+}
+
+/** Compiles a server weight; it must type-check to int and use flag() and constants only. */
+export function compileWeight(src: ExprSource): CompiledWeight {
+  return compile(src, 'weight') as CompiledWeight;
+}
+
+/**
+ * The config position of character `offset` of the expression. Exact on one line; on later lines
+ * of a literal block scalar (`when: |`) every line shares the first line's indentation, so the
+ * column is exact there too. Quoted or folded multi-line scalars reflow the text: approximate.
+ */
+export function placeOf(at: Position, source: string, offset: number | undefined): Place {
+  if (offset === undefined || offset < 0 || offset > source.length) return { ...at };
+  const before = source.slice(0, offset);
+  const nl = before.lastIndexOf('\n');
+  if (nl < 0) return { file: at.file, line: at.line, col: at.col + offset };
+  let lines = 0;
+  for (let i = 0; i < before.length; i++) if (before.charCodeAt(i) === 10) lines++;
+  return { file: at.file, line: at.line + lines, col: at.col + (offset - nl - 1) };
+}
+
+function fail(src: ExprSource, reason: string, offset: number | undefined, cause?: unknown): never {
+  const place = placeOf(src.at, src.source, offset);
+  throw new FlagmanError('CONFIG_EXPR', reason, place, cause === undefined ? undefined : { cause });
+}
+
+/** cel-js errors carry `range.start` (an offset into the source) and `summary` (no code frame). */
+function celFailure(src: ExprSource, error: unknown, what: string): never {
+  const e = error as { summary?: unknown; range?: { start?: unknown } } | null;
+  const summary = typeof e?.summary === 'string' ? e.summary : String(error);
+  const start = typeof e?.range?.start === 'number' ? e.range.start : undefined;
+  // Our own cidr() macro reports through cel's ParseError; its message needs no "syntax error".
+  const own = (error as { code?: unknown } | null)?.code === FLAGMAN_PARSE_ERROR;
+  return fail(src, own ? summary : `${what}: ${summary}`, start, error);
+}
+
+function compile(src: ExprSource, kind: ExprKind): CompiledExpr {
+  let parsed: ParseResult;
+  try {
+    parsed = env.parse(src.source);
+  } catch (error) {
+    celFailure(src, error, 'syntax error');
+  }
+  const flags = validate(src, kind, parsed.ast);
+  const checked = parsed.check();
+  if (!checked.valid) celFailure(src, checked.error, 'type error');
+  const want = RESULT_TYPE[kind];
+  if (checked.type !== want) {
+    const what = kind === 'condition' ? 'a rule condition must be bool' : 'a weight must be an int';
+    fail(src, `${what}, but this expression is ${checked.type ?? 'of unknown type'}`, 0);
+  }
+  return Object.freeze({
+    kind,
+    source: src,
+    flags: Object.freeze(flags),
+    ast: parsed.ast,
+    perRequest: perRequestNodes(parsed.ast),
+    evaluate: parsed,
+  });
+}
+
+/** Checks function names, flag() arguments and (for weights) request data; returns the flag names. */
+function validate(src: ExprSource, kind: ExprKind, ast: ASTNode): string[] {
+  const flags: string[] = [];
+  walk(ast, (node) => {
+    if (node.op === 'id' && kind === 'weight' && REQUEST_VARIABLES.has(node.args)) {
+      fail(src, `a weight may use flag() and constants only, not '${node.args}': weights are recomputed when a flag changes, never per request`, node.start);
+    }
+    if (node.op === 'rcall' && !KNOWN_FUNCTIONS.method.has(node.args[0])) {
+      // An rcall node starts at its receiver; point at the method name instead.
+      const name = src.source.indexOf(node.args[0], node.args[1].end);
+      fail(src, `unknown method '${node.args[0]}()'`, name < 0 ? node.start : name);
+    }
+    if (node.op !== 'call') return;
+    const [name, args] = node.args;
+    if (!KNOWN_FUNCTIONS.global.has(name)) fail(src, `unknown function '${name}()'`, node.start);
+    if (kind === 'weight' && (REQUEST_FUNCTIONS.has(name) || name === 'cidr')) {
+      fail(src, `a weight may use flag() and constants only, not ${name}(): weights are recomputed when a flag changes, never per request`, node.start);
+    }
+    if (name !== 'flag') return;
+    const arg = args[0];
+    const flag = literalString(arg);
+    if (flag === undefined) {
+      fail(src, 'flag() needs the flag name as a string literal, like flag("MAINT")', arg?.start ?? node.start);
+    }
+    if (!FLAG_NAME.test(flag)) {
+      fail(src, `flag("${flag}"): not a valid flag name (${FLAG_NAME.source})`, arg?.start);
+    }
+    if (!flags.includes(flag)) flags.push(flag);
+  });
+  return flags;
+}
+
+/** The nodes that read per-request data, directly or below them. */
+function perRequestNodes(ast: ASTNode): ReadonlySet<ASTNode> {
+  const marked = new Set<ASTNode>();
+  const visit = (node: ASTNode): boolean => {
+    let dynamic =
+      (node.op === 'id' && REQUEST_VARIABLES.has(node.args)) ||
+      (node.op === 'call' && REQUEST_FUNCTIONS.has(node.args[0]));
+    for (const child of childrenOf(node)) if (visit(child)) dynamic = true;
+    if (dynamic) marked.add(node);
+    return dynamic;
+  };
+  visit(ast);
+  return marked;
+}

@@ -1,0 +1,174 @@
+// The per-request side of expressions: what the proxy hands in (RequestInput), the `request` and
+// `client` views CEL reads fields from, and the header()/cookie() lookups. Everything here runs on
+// the hot path, so it derives nothing until an expression asks for it and allocates as little as
+// it can: one view pair is reused for every evaluation.
+
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+/** What an expression may read about one request; the proxy builds it from IncomingMessage. */
+export interface RequestInput {
+  readonly method: string;
+  /** Path and query as received (`req.url`), raw: not percent-decoded, not normalised. */
+  readonly url: string;
+  /** The Host header value as received (may carry a port); undefined when absent. */
+  readonly host: string | undefined;
+  /** `http` or `https`: how the client reached the frontend. */
+  readonly scheme: string;
+  /** The client's address as Node reports it (`req.socket.remoteAddress`), e.g. `::ffff:10.1.2.3`. */
+  readonly clientIp: string;
+  /** Node's parsed headers: names lowercase, repeated headers joined or (set-cookie) an array. */
+  readonly headers: IncomingHttpHeaders;
+}
+
+/** The RequestInput for a request Node parsed; one small object, built only when a rule needs it. */
+export function requestInput(req: IncomingMessage, clientIp: string, scheme: string): RequestInput {
+  return { method: req.method ?? '', url: req.url ?? '', host: req.headers.host, scheme, clientIp, headers: req.headers };
+}
+
+const NO_REQUEST: RequestInput = Object.freeze({
+  method: '',
+  url: '',
+  host: undefined,
+  scheme: '',
+  clientIp: '',
+  headers: Object.freeze({}),
+});
+
+/**
+ * The request being evaluated. cel-js calls function handlers without the evaluation context, so
+ * header()/cookie() read it from here; `withRequest` sets it right before a synchronous evaluation
+ * and clears it after, so nothing can observe another request's headers.
+ */
+let current: RequestInput = NO_REQUEST;
+
+/** `request.*` for CEL. Fields are getters so path/query/host are split only when used. */
+export class RequestView {
+  #path: string | undefined;
+  #query: string | undefined;
+  #host: string | undefined;
+
+  /** Drops what was derived from the previous request. */
+  reset(): void {
+    this.#path = undefined;
+    this.#query = undefined;
+    this.#host = undefined;
+  }
+
+  get method(): string {
+    return current.method;
+  }
+
+  get scheme(): string {
+    return current.scheme;
+  }
+
+  get path(): string {
+    if (this.#path === undefined) this.#splitUrl();
+    return this.#path ?? '';
+  }
+
+  get query(): string {
+    if (this.#query === undefined) this.#splitUrl();
+    return this.#query ?? '';
+  }
+
+  /** The Host header without its port, lowercased (host names are case-insensitive); `[v6]` keeps its brackets. */
+  get host(): string {
+    if (this.#host !== undefined) return this.#host;
+    const raw = current.host ?? '';
+    let end = raw.length;
+    const close = raw.lastIndexOf(']');
+    const colon = raw.lastIndexOf(':');
+    if (colon > close) end = colon;
+    return (this.#host = raw.slice(0, end).toLowerCase());
+  }
+
+  #splitUrl(): void {
+    const url = current.url;
+    let start = 0;
+    // absolute-form (`GET http://host/p`): the path starts after the authority.
+    if (url.charCodeAt(0) !== 47 && url !== '*') {
+      const scheme = url.indexOf('://');
+      if (scheme > 0) {
+        const slash = url.indexOf('/', scheme + 3);
+        start = slash < 0 ? url.length : slash;
+      }
+    }
+    let q = url.indexOf('?', start);
+    let hash = url.indexOf('#', start);
+    if (hash < 0) hash = url.length;
+    if (q < 0 || q > hash) q = hash;
+    const path = url.slice(start, q);
+    this.#path = path === '' ? '/' : path;
+    this.#query = q < hash ? url.slice(q + 1, hash) : '';
+  }
+}
+
+/** `client.*` for CEL. */
+export class ClientView {
+  get ip(): string {
+    return current.clientIp;
+  }
+}
+
+const requestView = new RequestView();
+const clientView = new ClientView();
+
+/** The one evaluation context, reused: the views read `current`, so it never changes. */
+export const CONTEXT = Object.freeze({ request: requestView, client: clientView });
+
+/** Runs `fn` with `input` as the current request; `fn` must be synchronous. */
+export function withRequest<T>(input: RequestInput, fn: (context: typeof CONTEXT) => T): T {
+  current = input;
+  requestView.reset();
+  try {
+    return fn(CONTEXT);
+  } finally {
+    current = NO_REQUEST;
+  }
+}
+
+/** header(name): the value, "" when absent; case-insensitive name; repeated values joined with ", ". */
+export function headerValue(name: string): string {
+  const headers = current.headers;
+  let v = headers[name];
+  if (v === undefined) {
+    // Literal names are lowercased at specialize time, so this second lookup is the rare case.
+    const lower = name.toLowerCase();
+    if (lower !== name) v = headers[lower];
+  }
+  if (typeof v === 'string') return v;
+  // `typeof` and isArray also keep `header("__proto__")` from reaching Object.prototype.
+  return Array.isArray(v) ? v.join(', ') : '';
+}
+
+/**
+ * cookie(name): the raw value of the first cookie with that name, "" when absent. Raw like nginx's
+ * `$cookie_NAME`: not percent-decoded, quotes kept. Scans the header in place rather than splitting it.
+ */
+export function cookieValue(name: string): string {
+  const raw = current.headers.cookie;
+  if (raw === undefined || name === '') return '';
+  const header: string = typeof raw === 'string' ? raw : (raw as readonly string[]).join('; ');
+  const n = header.length;
+  let i = 0;
+  while (i < n) {
+    while (i < n && (header.charCodeAt(i) === 32 || header.charCodeAt(i) === 9)) i++;
+    let end = header.indexOf(';', i);
+    if (end < 0) end = n;
+    const eq = header.indexOf('=', i);
+    if (eq > i && eq < end) {
+      let keyEnd = eq;
+      while (keyEnd > i && header.charCodeAt(keyEnd - 1) === 32) keyEnd--;
+      if (keyEnd - i === name.length && header.startsWith(name, i)) {
+        let vs = eq + 1;
+        let ve = end;
+        while (vs < ve && header.charCodeAt(vs) === 32) vs++;
+        while (ve > vs && header.charCodeAt(ve - 1) === 32) ve--;
+        return header.slice(vs, ve);
+      }
+    }
+    i = end + 1;
+  }
+  return '';
+}

@@ -1,0 +1,55 @@
+// The flags directory as a whole: is it there, is it the same one as before, is it safe, and which
+// of its entries are flags. Shared by the store and by `readFlagsOnce`, so the CLI lists exactly
+// what the proxy would track.
+import fs from 'node:fs';
+import { isFlagName } from './parse.js';
+
+/** SPEC §1.5: more flag files than this are not tracked (and the excess is reported). */
+export const MAX_FLAGS = 10_000;
+
+/** A first read never waits longer than this for files that keep changing (they settle later). */
+export const START_LIMIT_MS = 2000;
+
+/** The directory as found now. */
+export type DirState =
+  | {
+      readonly kind: 'present';
+      /** dev:ino of the directory itself (through a symlink): changes when it is replaced. */
+      readonly key: string;
+      /** realpath: the boundary a flag symlink must stay inside. */
+      readonly real: string;
+      readonly worldWritable: boolean;
+    }
+  | { readonly kind: 'absent'; readonly problem: string };
+
+/** Stats the flags directory (following a symlink, as a re-pointed release link must be). */
+export function inspectDir(dir: string): DirState {
+  try {
+    const st = fs.statSync(dir);
+    if (!st.isDirectory()) return { kind: 'absent', problem: `flags directory ${dir} is not a directory` };
+    const real = fs.realpathSync(dir);
+    // Like OpenSSH's StrictModes: whoever can write here steers the traffic.
+    return { kind: 'present', key: `${st.dev}:${st.ino}`, real, worldWritable: (st.mode & 0o002) !== 0 };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const why = code === 'ENOENT' || code === 'ENOTDIR' ? 'is missing' : `cannot be read (${code})`;
+    return { kind: 'absent', problem: `flags directory ${dir} ${why}` };
+  }
+}
+
+/** The reason a world-writable directory is refused, or null when it is fine or allowed. */
+export function worldWritableProblem(dir: string, state: DirState, allowed: boolean): string | null {
+  if (allowed || state.kind !== 'present' || !state.worldWritable) return null;
+  return `flags directory ${dir} is world-writable: changes are not applied (set flags.allowWorldWritable to accept it)`;
+}
+
+/** Every flag name in the directory (the caller applies MAX_FLAGS, keeping names it tracks). */
+export function listFlagNames(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).filter(isFlagName);
+  } catch {
+    // The caller has just inspected the directory; if it vanished since, it lists as empty and the
+    // next inspection reports it.
+    return [];
+  }
+}

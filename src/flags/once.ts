@@ -1,0 +1,68 @@
+// One synchronous read of a whole flags directory for `flagman get`, `list` and `check`: the same
+// file reader, parser and decision table (decide.ts) as the store's start, so the CLI shows what a
+// starting proxy would apply — an empty file is 1 only after it has held still for the settle
+// time, a file read while it changes is read again. Synchronous because a CLI has nothing else to
+// do meanwhile, and its callers stay simple.
+import { decide, nextEntry, observe, sameObserved, type Observed } from './decide.js';
+import { inspectDir, listFlagNames, MAX_FLAGS, START_LIMIT_MS, worldWritableProblem } from './dir.js';
+import { readFlagFile } from './read.js';
+import type { FlagState } from './snapshot.js';
+
+/** The flags as the proxy would read them at start, with the directory's problem if any. */
+export interface FlagListing {
+  readonly dir: string;
+  /** Why the directory is unusable or degraded (missing, world-writable, too many flags); null when fine. */
+  readonly problem: string | null;
+  readonly flags: ReadonlyMap<string, FlagState>;
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function sleepSync(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+/**
+ * Reads every flag in `dir` once. Never throws for the directory: a missing or world-writable one
+ * (unless `allowWorldWritable`) is reported in `problem`, as is a count beyond 10,000 flags.
+ */
+export function readFlagsOnce(dir: string, opts: { allowWorldWritable?: boolean; settleMs?: number } = {}): FlagListing {
+  const settleMs = opts.settleMs ?? 25;
+  const state = inspectDir(dir);
+  if (state.kind === 'absent') return { dir, problem: state.problem, flags: new Map() };
+  const problems = [worldWritableProblem(dir, state, opts.allowWorldWritable ?? false)];
+  const names = listFlagNames(dir).sort();
+  if (names.length > MAX_FLAGS) problems.push(`more than ${MAX_FLAGS} flags: ${names.length - MAX_FLAGS} not tracked`);
+
+  const entries = new Map<string, FlagState>();
+  const holds = new Map<string, number>();
+  const read = (name: string): Observed => observe(readFlagFile(dir, state.real, name));
+  let pending = names.slice(0, MAX_FLAGS);
+  const deadline = Date.now() + START_LIMIT_MS;
+  while (pending.length > 0 && Date.now() < deadline) {
+    const first = pending.map(read);
+    sleepSync(1);
+    const again: string[] = [];
+    for (const [i, name] of pending.entries()) {
+      const seen = read(name);
+      if (!sameObserved(first[i] ?? seen, seen)) {
+        holds.delete(name); // it changed: a hold must start over
+        again.push(name);
+        continue;
+      }
+      const since = holds.get(name);
+      const d = decide(entries.get(name), seen, since !== undefined && Date.now() - since >= settleMs);
+      if (d.kind === 'hold') {
+        if (since === undefined) holds.set(name, Date.now());
+        again.push(name);
+      } else if (d.kind !== 'none') {
+        const { entry } = nextEntry(name, entries.get(name), d, null);
+        if (entry) entries.set(name, entry);
+        else entries.delete(name);
+      }
+    }
+    pending = again;
+    if (holds.size > 0) sleepSync(Math.max(1, Math.min(...holds.values()) + settleMs - Date.now()));
+  }
+  const found = problems.filter((p) => p !== null);
+  return { dir, problem: found.length > 0 ? found.join('; ') : null, flags: entries };
+}

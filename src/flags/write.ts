@@ -1,0 +1,105 @@
+// The CLI's side of the flags directory: `flagman set` and `unset` write the way SPEC §1.2 asks
+// writers to (temp file, fsync, rename, fsync the directory).
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FlagmanError } from '../errors.js';
+import { isFlagName, parseFlagContent } from './parse.js';
+import { MAX_FLAG_BYTES } from './read.js';
+
+// `get`/`list`/`check` read through once.ts; re-exported so the CLI has one module for flags.
+export { readFlagsOnce, type FlagListing } from './once.js';
+
+function checkName(name: string): void {
+  if (isFlagName(name)) return;
+  throw new FlagmanError(
+    'FLAG_NAME',
+    `"${name}" is not a flag name: it must match ^[A-Za-z][A-Za-z0-9_.-]{0,127}$ and not end in ~ .swp .swx .tmp .bak .dpkg-new .dpkg-old`,
+    { flag: name },
+  );
+}
+
+// The file content for a value and note, checked by parsing it back: what `set` writes is exactly
+// what the watcher will read.
+function render(name: string, value: number, note: string | undefined): string {
+  if (!Number.isSafeInteger(value)) {
+    throw new FlagmanError('FLAG_VALUE', `${value} is not a base-10 safe integer`, { flag: name });
+  }
+  // Control characters would end the comment early or garble a status table.
+  if (note !== undefined && /[\u0000-\u0008\u000a-\u001f\u007f]/.test(note)) {
+    throw new FlagmanError('FLAG_VALUE', 'the note must be one line of text', { flag: name });
+  }
+  const text = note?.trim() ? `${value} # ${note.trim()}\n` : `${value}\n`;
+  const parsed = parseFlagContent(Buffer.from(text));
+  if (parsed.kind !== 'value' || parsed.value !== value || parsed.note !== (note?.trim() || null)) {
+    throw new FlagmanError('FLAG_VALUE', 'the value and note do not read back as written', { flag: name });
+  }
+  if (Buffer.byteLength(text) > MAX_FLAG_BYTES) {
+    throw new FlagmanError('FLAG_VALUE', 'the note makes the file larger than 4 KiB', { flag: name });
+  }
+  return text;
+}
+
+function writeError(file: string, err: unknown): FlagmanError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    return new FlagmanError('FLAG_DIR', 'the flags directory is missing', { file: path.dirname(file) }, { cause: err });
+  }
+  return new FlagmanError('FLAG_WRITE', `cannot write (${code ?? String(err)})`, { file }, { cause: err });
+}
+
+// Makes a rename or unlink durable. Some file systems cannot fsync a directory (EINVAL); the change
+// is still made, only not yet forced to disk.
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Best effort, see above.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** Atomically sets flag `name` in `dir` to `value` (with an optional one-line note). */
+export function setFlag(dir: string, name: string, value: number, note?: string): void {
+  checkName(name);
+  const text = render(name, value, note);
+  const file = path.join(dir, name);
+  // A dotfile: the watcher ignores it, so only the rename is ever seen.
+  const temp = path.join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}`);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(temp, 'wx', 0o644);
+    fs.writeFileSync(fd, text);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(temp, file);
+  } catch (err) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    throw writeError(file, err);
+  }
+  syncDir(dir);
+}
+
+/** Removes flag `name` from `dir` (unsets it); a flag that is already unset is fine. */
+export function unsetFlag(dir: string, name: string): void {
+  checkName(name);
+  const file = path.join(dir, name);
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'EISDIR' || code === 'EPERM') {
+      if (fs.lstatSync(file, { throwIfNoEntry: false })?.isDirectory()) {
+        throw new FlagmanError('FLAG_WRITE', 'is a directory, not a flag', { file }, { cause: err });
+      }
+    }
+    throw writeError(file, err);
+  }
+  syncDir(dir);
+}

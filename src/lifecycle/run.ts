@@ -1,0 +1,99 @@
+// `flagman run`: load, compile, watch flags, listen; recompile on every flag change; stop gracefully.
+import fs from 'node:fs';
+import type http from 'node:http';
+import type { Config } from '../config/schema.js';
+import { loadConfig } from '../config/load.js';
+import { FlagmanError } from '../errors.js';
+import { FlagStore } from '../flags/store.js';
+import { events, flushLogs } from '../log.js';
+import { createFrontendServer, listen } from '../proxy/frontend.js';
+import { PageCache } from '../proxy/pages.js';
+import { buildRuntime, compileProgram } from '../runtime/compile.js';
+import { RuntimeHolder } from '../runtime/holder.js';
+import { ObservedState } from '../runtime/servers.js';
+
+// Like OpenSSH's StrictModes: whoever can write the flags directory steers the traffic.
+function checkFlagsDirSafety(config: Config): void {
+  let mode: number;
+  try {
+    mode = fs.statSync(config.flags.dir).mode;
+  } catch {
+    return; // missing: the store reports it and treats every flag as unset
+  }
+  if ((mode & 0o002) !== 0 && !config.flags.allowWorldWritable) {
+    throw new FlagmanError('FLAG_DIR', `flags directory ${config.flags.dir} is world-writable: anyone could steer traffic (chmod o-w it, or set flags.allowWorldWritable: true)`, { file: config.flags.dir });
+  }
+}
+
+/** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
+export async function run(configFile: string): Promise<number> {
+  const config = loadConfig(configFile);
+  const program = compileProgram(config);
+  checkFlagsDirSafety(config);
+
+  const store = new FlagStore({ dir: config.flags.dir, rescanMs: config.flags.rescan });
+  await store.start();
+  const observed = new ObservedState();
+  const pages = new PageCache();
+  const generation = 1;
+  const holder = new RuntimeHolder(buildRuntime(program, store.snapshot, { observed, pages, generation }));
+
+  store.on('change', (snapshot) => {
+    // Recompiling is the only work a flag change causes; requests never evaluate flags themselves.
+    const next = buildRuntime(program, snapshot, { observed, pages, generation });
+    holder.swap(next);
+    for (const p of next.problems) events.warn({ event: 'weight.problem', problem: p }, p);
+  });
+
+  const servers: http.Server[] = [];
+  try {
+    for (const [index, fe] of config.frontends.entries()) {
+      for (const address of fe.listen) {
+        const server = createFrontendServer(holder, index, config.timeouts);
+        servers.push(server);
+        await listen(server, address);
+        const bound = server.address();
+        events.info({ event: 'listen', frontend: fe.name, address: address.text, port: typeof bound === 'object' && bound !== null ? bound.port : null }, `frontend ${fe.name} listening on ${address.text}`);
+      }
+    }
+  } catch (err) {
+    for (const s of servers) s.close();
+    await store.close();
+    await pages.close();
+    throw err;
+  }
+  events.info({ event: 'start', pid: process.pid, config: config.file, flags: config.flags.dir }, 'flagman started');
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      events.info({ event: 'stop', signal }, `stopping on ${signal}`);
+      const deadline = setTimeout(() => {
+        for (const s of servers) s.closeAllConnections();
+      }, config.timeouts.shutdown);
+      deadline.unref();
+      let open = servers.length;
+      const closed = async (): Promise<void> => {
+        if (--open > 0) return;
+        clearTimeout(deadline);
+        await store.close();
+        await pages.close();
+        observed.destroy();
+        events.info({ event: 'exit' }, 'stopped');
+        flushLogs();
+        resolve(0);
+      };
+      for (const s of servers) {
+        // close() stops accepting and waits for in-flight requests; idle keep-alive connections
+        // would hold it open until their timeout, so they are closed now.
+        s.close(() => void closed());
+        s.closeIdleConnections();
+      }
+      if (servers.length === 0) void closed();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

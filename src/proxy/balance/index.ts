@@ -1,0 +1,11 @@
+// Balancers by their config name (STYLE 7): the schema, docs and tests iterate over this table.
+import type { BalancerFactory } from './balancer.js';
+import { leastConn } from './least-conn.js';
+import { roundRobin } from './round-robin.js';
+
+export const BALANCER_TABLE = {
+  roundrobin: roundRobin,
+  leastconn: leastConn,
+} as const satisfies Record<string, BalancerFactory>;
+
+export type BalancerName = keyof typeof BALANCER_TABLE;

@@ -1,0 +1,19 @@
+// Smooth weighted round-robin, as nginx does it: weights 1 and 3 give b a b b, never a a ... b b b,
+// so a server is never handed a burst. The running `current` lives in observed state so a flag change
+// (which recompiles the runtime) does not restart the sequence.
+import type { BalancerFactory, Candidate } from './balancer.js';
+
+export const roundRobin = (() => ({
+  pick(servers: readonly Candidate[], skip?: ReadonlySet<Candidate>): Candidate | null {
+    let total = 0;
+    let best: Candidate | null = null;
+    for (const s of servers) {
+      if (s.weight <= 0 || skip?.has(s)) continue;
+      s.state.current += s.weight;
+      total += s.weight;
+      if (best === null || s.state.current > best.state.current) best = s;
+    }
+    if (best !== null) best.state.current -= total;
+    return best;
+  },
+})) satisfies BalancerFactory;

@@ -1,0 +1,78 @@
+// One client request from arrival to the access-log line: which frontend, backend and server it got,
+// the status sent and the bytes of body, and the counters that move when it ends.
+import type http from 'node:http';
+import { access } from '../log.js';
+import type { Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
+
+/** Short plain-text bodies for the responses the proxy makes itself. */
+export const STATUS_BODY: Readonly<Record<number, string>> = {
+  400: '400 Bad Request\n',
+  404: '404 Not Found\n',
+  502: '502 Bad Gateway\n',
+  503: '503 Service Unavailable\n',
+  504: '504 Gateway Timeout\n',
+};
+
+export class Exchange {
+  readonly req: http.IncomingMessage;
+  readonly res: http.ServerResponse;
+  readonly runtime: Runtime;
+  readonly frontend: RuntimeFrontend;
+  readonly clientIp: string;
+  readonly start = performance.now();
+  target: Target | null = null;
+  server: string | null = null;
+  bytes = 0;
+
+  constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, clientIp: string) {
+    this.req = req;
+    this.res = res;
+    this.runtime = runtime;
+    this.frontend = frontend;
+    this.clientIp = clientIp;
+    frontend.counters.requests++;
+    frontend.counters.active++;
+    res.once('close', () => this.#done());
+  }
+
+  /** Sends a response the proxy makes itself (errors, no route), unless headers already went out. */
+  fail(status: number, reason?: string): void {
+    const res = this.res;
+    if (res.headersSent) {
+      // Too late for a status: cutting the connection is the only honest signal left.
+      res.destroy();
+      return;
+    }
+    const body = STATUS_BODY[status] ?? `${status}\n`;
+    res.writeHead(status, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store']);
+    res.end(body);
+    this.bytes += body.length;
+    if (reason !== undefined) this.reason = reason;
+  }
+
+  reason: string | null = null;
+
+  #done(): void {
+    const fe = this.frontend.counters;
+    fe.active--;
+    // A response cut before its headers went out is counted as what the client saw: nothing (class 0).
+    const status = this.res.headersSent ? this.res.statusCode : 0;
+    const cls = status >= 100 && status < 600 ? (status / 100) | 0 : 0;
+    fe.responses[cls]!++;
+    const t = this.target;
+    if (t !== null) t.counters.responses[cls]!++;
+    if (!this.runtime.accessLog) return;
+    access.info({
+      frontend: this.frontend.name,
+      backend: t?.name ?? null,
+      server: this.server,
+      method: this.req.method,
+      path: this.req.url,
+      status,
+      bytes: this.bytes,
+      ms: Math.round((performance.now() - this.start) * 1000) / 1000,
+      ip: this.clientIp,
+      ...(this.reason !== null ? { reason: this.reason } : {}),
+    });
+  }
+}

@@ -1,0 +1,92 @@
+// Header rewriting between client and server (SPEC §3): hop-by-hop headers dropped (RFC 9110 §7.6.1,
+// plus those the message names in `Connection`), X-Forwarded-* added. Works on Node's flat
+// rawHeaders arrays in one pass: it keeps the client's spelling and order and allocates one array.
+
+// Lower-case names; a Set lookup per header is cheaper than a regex.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Why a request must not be forwarded, or null. */
+export type RequestProblem = string | null;
+
+/** Names listed in a Connection header value, lower-cased; null when none beyond the usual tokens. */
+function connectionListed(value: string | undefined): Set<string> | null {
+  if (value === undefined) return null;
+  let listed: Set<string> | null = null;
+  for (const raw of value.split(',')) {
+    const token = raw.trim().toLowerCase();
+    if (token === '' || token === 'close' || token === 'keep-alive') continue;
+    (listed ??= new Set()).add(token);
+  }
+  return listed;
+}
+
+export interface ForwardedInfo {
+  readonly clientIp: string;
+  readonly proto: 'http' | 'https';
+}
+
+/**
+ * The headers to send upstream, as a flat [name, value, …] array, or a string saying why the request
+ * is refused with 400 (duplicate or missing Host, a Transfer-Encoding other than chunked).
+ */
+export function upstreamRequestHeaders(rawHeaders: readonly string[], connection: string | undefined, fwd: ForwardedInfo): string[] | string {
+  const listed = connectionListed(connection);
+  const out: string[] = [];
+  let host: string | null = null;
+  let xff: string | null = null;
+  let chunked = false;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    const lower = name.toLowerCase();
+    if (lower === 'host') {
+      if (host !== null) return 'duplicate Host header';
+      host = value;
+      out.push(name, value);
+      continue;
+    }
+    if (lower === 'transfer-encoding') {
+      if (value.trim().toLowerCase() !== 'chunked' || chunked) return 'Transfer-Encoding other than chunked';
+      chunked = true;
+      continue;
+    }
+    if (lower === 'x-forwarded-for') {
+      xff = xff === null ? value : `${xff}, ${value}`;
+      continue;
+    }
+    // The proxy sets these itself; a client's own values would let it forge them.
+    if (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    out.push(name, value);
+  }
+  if (host === null || host === '' || /[\s/@\\]/.test(host)) return host === null ? 'missing Host header' : 'invalid Host header';
+  // Node chunk-encodes an outgoing body only for some methods unless told; keep the framing the client chose.
+  if (chunked) out.push('Transfer-Encoding', 'chunked');
+  out.push('X-Forwarded-For', xff === null ? fwd.clientIp : `${xff}, ${fwd.clientIp}`);
+  out.push('X-Forwarded-Proto', fwd.proto);
+  out.push('X-Forwarded-Host', host);
+  return out;
+}
+
+/** The server's response headers without hop-by-hop ones, as a flat array for writeHead. */
+export function clientResponseHeaders(rawHeaders: readonly string[], connection: string | undefined): string[] {
+  const listed = connectionListed(connection);
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    out.push(name, rawHeaders[i + 1]!);
+  }
+  return out;
+}

@@ -1,0 +1,132 @@
+// Two steps, both pure with respect to requests:
+//  - compileProgram(config): every CEL expression compiled and type-checked, every reference
+//    checked. Done once per config load; `flagman check` runs exactly this.
+//  - buildRuntime(program, snapshot, …): the flag snapshot folded into the expressions and weights,
+//    backends wired to their observed state. Done again on every flag change; cheap.
+import fs from 'node:fs';
+import type { Config, ServerConfig } from '../config/schema.js';
+import { FlagmanError, FlagmanErrors } from '../errors.js';
+import { compileCondition, compileWeight, type CompiledExpr } from '../expr/compile.js';
+import { specialize } from '../expr/specialize.js';
+import type { FlagSnapshot } from '../flags/snapshot.js';
+import type { Candidate } from '../proxy/balance/balancer.js';
+import { BALANCER_TABLE } from '../proxy/balance/index.js';
+import { PageCache } from '../proxy/pages.js';
+import type { ProxyTarget, RespondTarget, Runtime, RuntimeFrontend, RuntimeRule, Target } from './runtime.js';
+import type { ObservedState } from './servers.js';
+
+export interface Program {
+  readonly config: Config;
+  /** Per frontend, per rule: the compiled `when` (null: no condition). */
+  readonly conditions: readonly (readonly (CompiledExpr | null)[])[];
+  readonly weights: ReadonlyMap<ServerConfig, CompiledExpr>;
+}
+
+/** Compiles and checks everything in `config` that can fail; throws FlagmanErrors listing all problems. */
+export function compileProgram(config: Config): Program {
+  const errors: FlagmanError[] = [];
+  const attempt = <T>(fn: () => T): T | null => {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof FlagmanErrors) errors.push(...err.errors);
+      else if (err instanceof FlagmanError) errors.push(err);
+      else throw err;
+      return null;
+    }
+  };
+  const conditions = config.frontends.map((fe) => fe.rules.map((rule) => (rule.when === null ? null : attempt(() => compileCondition(rule.when!)))));
+  const weights = new Map<ServerConfig, CompiledExpr>();
+  for (const be of config.backends) {
+    if (be.kind === 'proxy') {
+      for (const server of be.servers) {
+        const compiled = attempt(() => compileWeight(server.weight));
+        if (compiled !== null) weights.set(server, compiled);
+      }
+    } else if (be.file !== null) {
+      const file = be.file;
+      attempt(() => {
+        try {
+          fs.accessSync(file, fs.constants.R_OK);
+        } catch (cause) {
+          throw new FlagmanError('CONFIG_READ', `backend "${be.name}": cannot read respond file ${file} (${(cause as NodeJS.ErrnoException).code})`, be.at, { cause });
+        }
+      });
+    }
+  }
+  if (errors.length > 0) throw new FlagmanErrors(errors);
+  return Object.freeze({ config, conditions, weights });
+}
+
+export interface BuildContext {
+  readonly observed: ObservedState;
+  readonly pages: PageCache;
+  readonly generation: number;
+}
+
+/** The runtime for `program` under `snapshot`. Touches no file except a respond page seen for the first time. */
+export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: BuildContext): Runtime {
+  const { config } = program;
+  const problems: string[] = [];
+  const targets = new Map<string, Target>();
+  const fallbacks: [{ fallback: Target | null }, string][] = [];
+  for (const be of config.backends) {
+    const counters = ctx.observed.backend(be.name);
+    if (be.kind === 'respond') {
+      const headers: string[] = [];
+      let hasType = false;
+      for (const [k, v] of Object.entries(be.headers)) {
+        if (k.toLowerCase() === 'content-type') hasType = true;
+        headers.push(k, v);
+      }
+      if (!hasType) headers.push('Content-Type', be.file !== null && /\.html?$/i.test(be.file) ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8');
+      const page = be.file !== null ? ctx.pages.file(be.file) : PageCache.inline(be.body ?? '');
+      targets.set(be.name, Object.freeze<RespondTarget>({ kind: 'respond', name: be.name, counters, status: be.status, headers, page }));
+      continue;
+    }
+    const servers: Candidate[] = be.servers.map((s) => {
+      const residual = specialize(program.weights.get(s)!, snapshot);
+      let weight = residual.kind === 'const' ? Number(residual.value) : 0;
+      if (!Number.isInteger(weight) || weight < 0 || weight > 256) {
+        problems.push(`${be.name}/${s.name}: weight ${weight} is outside 0–256`);
+        weight = Number.isFinite(weight) ? Math.min(256, Math.max(0, Math.trunc(weight))) : 0;
+      }
+      return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, state: ctx.observed.server(be.name, s.name, be.timeouts.idle) });
+    });
+    const target = { kind: 'proxy' as const, name: be.name, counters, servers, balancer: BALANCER_TABLE[be.balance](), timeouts: be.timeouts, fallback: null as Target | null };
+    if (be.fallback !== null) fallbacks.push([target, be.fallback]);
+    targets.set(be.name, target);
+  }
+  for (const [target, name] of fallbacks) target.fallback = targets.get(name) ?? null;
+  for (const t of targets.values()) Object.freeze(t);
+
+  const frontends = config.frontends.map((fe, i): RuntimeFrontend => {
+    const rules: RuntimeRule[] = [];
+    const conditions = program.conditions[i]!;
+    for (const [index, rule] of fe.rules.entries()) {
+      const target = targets.get(rule.use)!;
+      const compiled = conditions[index] ?? null;
+      if (compiled === null) {
+        rules.push({ index, test: null, target });
+        break; // later rules can never match
+      }
+      const residual = specialize(compiled, snapshot);
+      if (residual.kind === 'const') {
+        if (residual.value !== true) continue; // the flags rule it out: it costs nothing per request
+        rules.push({ index, test: null, target });
+        break;
+      }
+      rules.push({ index, test: residual.test, target });
+    }
+    return Object.freeze({ name: fe.name, counters: ctx.observed.frontend(fe.name), rules: Object.freeze(rules) });
+  });
+
+  return Object.freeze({
+    generation: ctx.generation,
+    flagsVersion: snapshot.version,
+    frontends,
+    targets,
+    problems,
+    accessLog: config.log.access,
+  });
+}

@@ -1,0 +1,58 @@
+// The compiled runtime: config × flag snapshot, everything a request needs, precomputed. Immutable
+// and replaced whole (STYLE 2); each request reads it once and keeps it to the end.
+import type { Timeouts } from '../config/schema.js';
+import type { RequestInput } from '../expr/environment.js';
+import type { Balancer, Candidate } from '../proxy/balance/balancer.js';
+import type { Page } from '../proxy/pages.js';
+import type { Counters } from './servers.js';
+
+export interface RespondTarget {
+  readonly kind: 'respond';
+  readonly name: string;
+  readonly counters: Counters;
+  readonly status: number;
+  /** Flat [name, value, …], Content-Type included. */
+  readonly headers: readonly string[];
+  /** The body, refreshed in place when its file changes. */
+  readonly page: Page;
+}
+
+export interface ProxyTarget {
+  readonly kind: 'proxy';
+  readonly name: string;
+  readonly counters: Counters;
+  readonly servers: readonly Candidate[];
+  readonly balancer: Balancer;
+  readonly timeouts: Timeouts;
+  /** Where requests go when no server is eligible; null: 503. */
+  readonly fallback: Target | null;
+}
+
+export type Target = RespondTarget | ProxyTarget;
+
+export interface RuntimeRule {
+  /** Index of the rule in the config, for explain and logs. */
+  readonly index: number;
+  /** null: matches every request (no `when`, or its flags made it constant true). */
+  readonly test: ((input: RequestInput) => boolean) | null;
+  readonly target: Target;
+}
+
+export interface RuntimeFrontend {
+  readonly name: string;
+  readonly counters: Counters;
+  /** Rules whose flags made them constant false are left out; a constant-true rule ends the list. */
+  readonly rules: readonly RuntimeRule[];
+}
+
+export interface Runtime {
+  /** Config generation (counts loads) and flag snapshot version it was built from. */
+  readonly generation: number;
+  readonly flagsVersion: number;
+  /** In config order; a listener keeps the index of its frontend. */
+  readonly frontends: readonly RuntimeFrontend[];
+  readonly targets: ReadonlyMap<string, Target>;
+  /** Weight expressions whose value was out of 0–256 and was clamped, by `backend/server`. */
+  readonly problems: readonly string[];
+  readonly accessLog: boolean;
+}

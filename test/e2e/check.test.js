@@ -1,0 +1,93 @@
+// `flagman check`: exit 0 on the demo config, 1 with file:line:col on broken ones (SPEC §4).
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { flagmanCli, root, tempDir } from '../helpers/e2e.js';
+
+const GOOD = `flags:
+  dir: ./flags
+frontends:
+  web:
+    listen: [":8080"]
+    rules:
+      - when: flag("MAINT") > 0
+        use: maintenance
+      - use: app
+backends:
+  app:
+    servers:
+      app1: { address: "127.0.0.1:9001" }
+  maintenance:
+    respond: { status: 503, body: "maintenance" }
+`;
+
+function write(t, text) {
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'flags'));
+  const file = path.join(dir, 'flagman.yaml');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+test('check exits 0 on the demo config', async (t) => {
+  const r = await flagmanCli(['check', '-c', path.join(root, 'examples/demo/flagman.yaml')]);
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /flagman\.yaml: ok/);
+});
+
+test('check exits 0 on a good config, honouring $FLAGMAN_CONFIG', async (t) => {
+  const file = write(t, GOOD);
+  const r = await flagmanCli(['check'], { env: { FLAGMAN_CONFIG: file } });
+  t.is(r.exitCode, 0, r.stderr);
+});
+
+const BROKEN = [
+  {
+    title: 'a YAML syntax error',
+    text: GOOD.replace('    listen: [":8080"]', '    listen: [":8080"'),
+    where: /flagman\.yaml:\d+:\d+: /,
+  },
+  {
+    title: 'an unknown key',
+    text: GOOD.replace('  dir: ./flags', '  dir: ./flags\n  rescna: 1s'),
+    where: /flagman\.yaml:3:3: .*rescna/,
+  },
+  {
+    title: 'a rule using an unknown backend',
+    text: GOOD.replace('use: app', 'use: ap'),
+    where: /flagman\.yaml:9:14: .*"ap"/,
+  },
+  {
+    title: 'a CEL syntax error',
+    text: GOOD.replace('flag("MAINT") > 0', 'flag("MAINT") > > 0'),
+    where: /flagman\.yaml:7:\d+: /,
+  },
+];
+
+for (const { title, text, where } of BROKEN) {
+  test(`check exits 1 naming file:line:col for ${title}`, async (t) => {
+    const file = write(t, text);
+    const r = await flagmanCli(['check', '-c', file]);
+    t.is(r.exitCode, 1);
+    t.regex(r.stderr, where);
+    t.true(r.stderr.includes(file), 'the error names the file');
+  });
+}
+
+test('a CEL error points at the column inside the expression', async (t) => {
+  const file = write(t, GOOD.replace('flag("MAINT") > 0', 'flag("MAINT") > "x"'));
+  const r = await flagmanCli(['check', '-c', file]);
+  t.is(r.exitCode, 1);
+  // `when: ` starts at col 9, so the expression's first character is col 15.
+  const m = /flagman\.yaml:7:(\d+): /.exec(r.stderr);
+  t.truthy(m, r.stderr);
+  t.true(Number(m[1]) >= 15, r.stderr);
+});
+
+test('usage errors exit 2; a missing config exits 1 naming it', async (t) => {
+  t.is((await flagmanCli(['frobnicate'])).exitCode, 2);
+  t.is((await flagmanCli(['check', '--bogus'])).exitCode, 2);
+  const missing = await flagmanCli(['check', '-c', '/nonexistent/flagman.yaml']);
+  t.is(missing.exitCode, 1);
+  t.regex(missing.stderr, /\/nonexistent\/flagman\.yaml/);
+});

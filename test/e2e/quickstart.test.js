@@ -1,0 +1,79 @@
+// The README's quick start is true: the demo config it shows is the one `npm start` runs, and the
+// demo (apps + proxy, started by the same script) answers as the README says.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+import test from 'ava';
+import { execa } from 'execa';
+import { request, root, sh, tempDir } from '../helpers/e2e.js';
+
+const demoConfig = path.join(root, 'examples/demo/flagman.yaml');
+
+/** The first ```yaml block after the "Quick start" heading of the README. */
+function readmeDemoConfig() {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const start = readme.indexOf('## Quick start');
+  const m = /```yaml\n([\s\S]*?)```/.exec(readme.slice(start));
+  return m?.[1];
+}
+
+/** A port that was free a moment ago (the demo config names fixed ports; the test swaps in free ones). */
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+test('the README shows the demo config that npm start runs', (t) => {
+  t.is(readmeDemoConfig(), fs.readFileSync(demoConfig, 'utf8'));
+});
+
+test('the demo serves both apps, switches to maintenance on echo 1 > flags/MAINT, and lets admins through', async (t) => {
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'examples/demo'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'flags'));
+  fs.copyFileSync(path.join(root, 'flags/MAINT'), path.join(dir, 'flags/MAINT'));
+  fs.copyFileSync(path.join(root, 'examples/demo/maintenance.html'), path.join(dir, 'examples/demo/maintenance.html'));
+  const [proxy, app1, app2] = [await freePort(), await freePort(), await freePort()];
+  const text = readmeDemoConfig().replace('":8080"', `"127.0.0.1:${proxy}"`).replace('127.0.0.1:9001', `127.0.0.1:${app1}`).replace('127.0.0.1:9002', `127.0.0.1:${app2}`);
+  const config = path.join(dir, 'examples/demo/flagman.yaml');
+  fs.writeFileSync(config, text);
+
+  const demo = execa(process.execPath, [path.join(root, 'dist/demo/start.js'), '-c', config], { cwd: dir, reject: false, buffer: false });
+  t.teardown(async () => {
+    demo.kill('SIGTERM');
+    await demo;
+  });
+  const ready = new Promise((resolve, reject) => {
+    readline.createInterface({ input: demo.stderr }).on('line', (line) => {
+      if (line.includes('"event":"start"')) resolve();
+    });
+    demo.then((r) => reject(new Error(`demo exited: ${r.exitCode}`)));
+  });
+  let banner = '';
+  demo.stdout.on('data', (c) => (banner += c));
+  await ready;
+  t.regex(banner, /echo 1 > flags\/MAINT/);
+
+  const bodies = new Set();
+  for (let i = 0; i < 4; i++) bodies.add((await request(proxy)).body.split(':')[0]);
+  t.deepEqual([...bodies].sort(), ['hello from app1', 'hello from app2']);
+
+  const changed = new Promise((resolve) => {
+    readline.createInterface({ input: demo.stderr }).on('line', (line) => {
+      if (line.includes('"event":"flag.change"') && line.includes('"value":1')) resolve();
+    });
+  });
+  await sh('echo 1 > flags/MAINT', dir);
+  await changed;
+  const maint = await request(proxy);
+  t.is(maint.status, 503);
+  t.regex(maint.body, /Down for maintenance/);
+  t.is(maint.headers['retry-after'], '120');
+  const admin = await request(proxy, { headers: { 'X-Admin': 'yes' } });
+  t.is(admin.status, 200);
+});

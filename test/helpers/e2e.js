@@ -1,0 +1,135 @@
+// End-to-end fixtures: real upstream servers on 127.0.0.1, the built CLI spawned with execa on a
+// temp config, and a plain HTTP client. Everything listens on port 0 and is closed in teardown.
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const cli = path.join(root, 'dist/cli/main.js');
+
+/** A temp directory removed at teardown. */
+export function tempDir(t, prefix = 'flagman-') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** An upstream on 127.0.0.1:0 that answers `name` (or runs `handler`) and counts its requests. */
+export async function upstream(t, name, handler) {
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    seen.push({ method: req.method, url: req.url, headers: req.headers });
+    if (handler) return handler(req, res);
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-server': name });
+      res.end(name);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return { server, name, port: server.address().port, seen };
+}
+
+/** Runs `node dist/cli/main.js ...args` to completion (never throws on a non-zero exit). */
+export function flagmanCli(args, options = {}) {
+  return execa(process.execPath, [cli, ...args], { reject: false, timeout: 20_000, ...options });
+}
+
+/**
+ * Starts `flagman run` on a config written to a temp dir (placeholders `{{name}}` replaced from
+ * `vars`), waits until every listener is up, and returns its ports and its event stream.
+ */
+export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {} } = {}) {
+  const dir = tempDir(t);
+  const flagsDir = path.join(dir, 'flags');
+  fs.mkdirSync(flagsDir, { mode: 0o755 });
+  for (const [name, value] of Object.entries(flags)) fs.writeFileSync(path.join(flagsDir, name), value);
+  for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
+  const text = yaml.replace(/\{\{(\w+)\}\}/g, (_, k) => {
+    if (!(k in vars)) throw new Error(`no value for {{${k}}}`);
+    return String(vars[k]);
+  });
+  const configFile = path.join(dir, 'flagman.yaml');
+  fs.writeFileSync(configFile, text);
+  const proc = execa(process.execPath, [cli, 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false });
+  const events = [];
+  const waiters = new Set();
+  const lines = readline.createInterface({ input: proc.stderr });
+  lines.on('line', (line) => {
+    let event;
+    try {
+      event = JSON.parse(line);
+    } catch {
+      event = { msg: line };
+    }
+    events.push(event);
+    for (const w of waiters) if (w.match(event)) w.resolve(event);
+  });
+  proc.stdout.resume();
+
+  /** Resolves with the first event (already seen after `from`, or future) matching `match`. */
+  const waitEvent = (match, { from = 0, timeout = 5000 } = {}) => {
+    const found = events.slice(from).find(match);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const w = {
+        match,
+        resolve: (e) => {
+          clearTimeout(timer);
+          waiters.delete(w);
+          resolve(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(w);
+        reject(new Error(`no matching event within ${timeout} ms; events:\n${events.map((e) => JSON.stringify(e)).join('\n')}`));
+      }, timeout);
+      waiters.add(w);
+    });
+  };
+
+  const exited = proc.then((r) => r);
+  t.teardown(async () => {
+    if (proc.exitCode === null) proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  });
+  const started = await Promise.race([
+    waitEvent((e) => e.event === 'start', { timeout: 15_000 }),
+    exited.then((r) => {
+      throw new Error(`flagman exited early (${r.exitCode}): ${events.map((e) => JSON.stringify(e)).join('\n')}`);
+    }),
+  ]);
+  const ports = events.filter((e) => e.event === 'listen').map((e) => e.port);
+  /** Waits for the applied change of `flag` to `value` (undefined: any change), after `from`. */
+  const waitFlag = (flag, value, opts) => waitEvent((e) => e.event === 'flag.change' && e.flag === flag && (value === undefined || e.value === value), opts);
+  return { proc, dir, flagsDir, configFile, port: ports[0], ports, events, waitEvent, waitFlag, started, exited };
+}
+
+/** One HTTP request on a fresh connection; resolves with status, headers and the body as a string. */
+export function request(port, { method = 'GET', path: p = '/', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A shell command, the way an operator or a script would write a flag. */
+export function sh(command, cwd) {
+  return execa('sh', ['-c', command], { cwd });
+}
