@@ -4,12 +4,14 @@ import type http from 'node:http';
 import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import { FlagmanError } from '../errors.js';
+import type { FlagSnapshot } from '../flags/snapshot.js';
 import { FlagStore } from '../flags/store.js';
 import { events, flushLogs } from '../log.js';
 import { createFrontendServer, listen } from '../proxy/frontend.js';
 import { PageCache } from '../proxy/pages.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';
+import type { Runtime } from '../runtime/runtime.js';
 import { ObservedState } from '../runtime/servers.js';
 
 // Like OpenSSH's StrictModes: whoever can write the flags directory steers the traffic.
@@ -36,13 +38,23 @@ export async function run(configFile: string): Promise<number> {
   const observed = new ObservedState();
   const pages = new PageCache();
   const generation = 1;
-  const holder = new RuntimeHolder(buildRuntime(program, store.snapshot, { observed, pages, generation }));
-
-  store.on('change', (snapshot) => {
-    // Recompiling is the only work a flag change causes; requests never evaluate flags themselves.
-    const next = buildRuntime(program, snapshot, { observed, pages, generation });
-    holder.swap(next);
-    for (const p of next.problems) events.warn({ event: 'weight.problem', problem: p }, p);
+  let reported = new Set<string>();
+  const build = (snapshot: FlagSnapshot): Runtime => {
+    const runtime = buildRuntime(program, snapshot, { observed, pages, generation });
+    // Each problem is logged when it appears, not again on every later flag change.
+    for (const p of runtime.problems) if (!reported.has(p)) events.warn({ event: 'expr.problem', problem: p }, p);
+    reported = new Set(runtime.problems);
+    return runtime;
+  };
+  const holder = new RuntimeHolder(build(store.snapshot));
+  // Recompiling is the only work a flag change causes; requests never evaluate flags themselves.
+  store.on('change', (snapshot: FlagSnapshot) => {
+    try {
+      holder.swap(build(snapshot));
+    } catch (err) {
+      // Failure keeps the old world (STYLE 5): the previous runtime goes on serving.
+      events.error({ event: 'runtime.error', err: String(err) }, 'could not apply a flag change; keeping the previous routing');
+    }
   });
 
   const servers: http.Server[] = [];

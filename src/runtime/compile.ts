@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import type { Config, ServerConfig } from '../config/schema.js';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
-import { compileCondition, compileWeight, type CompiledExpr } from '../expr/compile.js';
+import { compileCondition, compileWeight, type CompiledCondition, type CompiledWeight } from '../expr/compile.js';
 import { specialize } from '../expr/specialize.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { Candidate } from '../proxy/balance/balancer.js';
@@ -18,8 +18,8 @@ import type { ObservedState } from './servers.js';
 export interface Program {
   readonly config: Config;
   /** Per frontend, per rule: the compiled `when` (null: no condition). */
-  readonly conditions: readonly (readonly (CompiledExpr | null)[])[];
-  readonly weights: ReadonlyMap<ServerConfig, CompiledExpr>;
+  readonly conditions: readonly (readonly (CompiledCondition | null)[])[];
+  readonly weights: ReadonlyMap<ServerConfig, CompiledWeight>;
 }
 
 /** Compiles and checks everything in `config` that can fail; throws FlagmanErrors listing all problems. */
@@ -36,7 +36,7 @@ export function compileProgram(config: Config): Program {
     }
   };
   const conditions = config.frontends.map((fe) => fe.rules.map((rule) => (rule.when === null ? null : attempt(() => compileCondition(rule.when!)))));
-  const weights = new Map<ServerConfig, CompiledExpr>();
+  const weights = new Map<ServerConfig, CompiledWeight>();
   for (const be of config.backends) {
     if (be.kind === 'proxy') {
       for (const server of be.servers) {
@@ -85,12 +85,10 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       continue;
     }
     const servers: Candidate[] = be.servers.map((s) => {
+      // specialize() clamps a weight to 0–256 and says so in `problem`.
       const residual = specialize(program.weights.get(s)!, snapshot);
-      let weight = residual.kind === 'const' ? Number(residual.value) : 0;
-      if (!Number.isInteger(weight) || weight < 0 || weight > 256) {
-        problems.push(`${be.name}/${s.name}: weight ${weight} is outside 0–256`);
-        weight = Number.isFinite(weight) ? Math.min(256, Math.max(0, Math.trunc(weight))) : 0;
-      }
+      if (residual.problem !== null) problems.push(`backend ${be.name}, server ${s.name}: ${residual.problem}`);
+      const weight = residual.value;
       return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, state: ctx.observed.server(be.name, s.name, be.timeouts.idle) });
     });
     const target = { kind: 'proxy' as const, name: be.name, counters, servers, balancer: BALANCER_TABLE[be.balance](), timeouts: be.timeouts, fallback: null as Target | null };
@@ -111,6 +109,7 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
         break; // later rules can never match
       }
       const residual = specialize(compiled, snapshot);
+      if (residual.problem !== null) problems.push(`frontend ${fe.name}, rule ${index + 1}: ${residual.problem}`);
       if (residual.kind === 'const') {
         if (residual.value !== true) continue; // the flags rule it out: it costs nothing per request
         rules.push({ index, test: null, target });

@@ -52,7 +52,7 @@ export interface Runtime {
   /** In config order; a listener keeps the index of its frontend. */
   readonly frontends: readonly RuntimeFrontend[];
   readonly targets: ReadonlyMap<string, Target>;
-  /** Weight expressions whose value was out of 0–256 and was clamped, by `backend/server`. */
+  /** What the flags made of the expressions that needs an operator's eye (a clamped weight, a failing rule). */
   readonly problems: readonly string[];
   readonly accessLog: boolean;
 }

@@ -1,0 +1,160 @@
+// The proxy path (SPEC §3, first part): forwarded headers, hop-by-hop removal, keep-alive and pooled
+// upstream connections, refusals with 400, and 502/503/504 with short bodies.
+import http from 'node:http';
+import net from 'node:net';
+import test from 'ava';
+import { request, startFlagman, upstream } from '../helpers/e2e.js';
+
+const CONFIG = `
+flags: { dir: ./flags }
+timeouts: { server: 400ms, connect: 1s }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: request.path.startsWith("/none")
+        use: nowhere
+      - when: request.path.startsWith("/api/")
+        use: api
+      - when: request.path == "/empty"
+        use: empty
+      - when: request.path != "/nomatch"
+        use: app
+backends:
+  app:
+    servers:
+      dead: { address: "127.0.0.1:{{dead}}" }
+      app1: { address: "127.0.0.1:{{app}}" }
+  api:
+    servers:
+      api1: { address: "127.0.0.1:{{app}}" }
+  nowhere:
+    servers:
+      dead: { address: "127.0.0.1:{{dead}}" }
+  empty:
+    servers:
+      off: { address: "127.0.0.1:{{app}}", weight: 0 }
+`;
+
+/** A port with nothing listening on it. */
+async function deadPort() {
+  const s = net.createServer();
+  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address();
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+async function setup(t, handler) {
+  let connections = 0;
+  const app = await upstream(t, 'app', handler);
+  app.server.on('connection', () => connections++);
+  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, dead: await deadPort() } });
+  return { app, fm, connections: () => connections };
+}
+
+test('forwarded headers are set and hop-by-hop headers removed, both ways', async (t) => {
+  const { app, fm } = await setup(t, (req, res) => {
+    res.writeHead(200, { 'Keep-Alive': 'timeout=99', 'X-Drop': 'me', Connection: 'X-Drop', 'X-Keep': 'yes' });
+    res.end('ok');
+  });
+  const r = await request(fm.port, {
+    path: '/api/x?q=1',
+    headers: { Host: 'shop.example:8080', 'X-Forwarded-For': '203.0.113.7', 'X-Forwarded-Host': 'forged', 'X-Secret': 'hop', Connection: 'X-Secret', TE: 'trailers', 'Proxy-Authorization': 'x' },
+  });
+  t.is(r.status, 200);
+  t.is(r.headers['x-keep'], 'yes');
+  t.is(r.headers['x-drop'], undefined);
+  t.not(r.headers['keep-alive'], 'timeout=99', "the server's Keep-Alive is not passed on (the proxy sends its own)");
+  const seen = app.seen.at(-1).headers;
+  t.is(app.seen.at(-1).url, '/api/x?q=1');
+  t.is(seen.host, 'shop.example:8080', 'exactly the client Host reaches the server');
+  t.is(seen['x-forwarded-for'], '203.0.113.7, 127.0.0.1');
+  t.is(seen['x-forwarded-proto'], 'http');
+  t.is(seen['x-forwarded-host'], 'shop.example:8080');
+  t.is(seen['x-secret'], undefined);
+  t.is(seen.te, undefined);
+  t.is(seen['proxy-authorization'], undefined);
+});
+
+test('keep-alive on both sides: one client connection, one pooled upstream connection', async (t) => {
+  const { fm, connections } = await setup(t);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const reused = [];
+  for (let i = 0; i < 10; i++) {
+    await new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: fm.port, path: '/api/k', agent }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+      reused.push(req);
+    });
+  }
+  t.is(reused.filter((r) => r.reusedSocket).length, 9, 'the client connection was kept alive');
+  t.is(connections(), 1, 'the upstream connection was pooled');
+});
+
+test('a connect failure moves the request to another server; with none left, 502', async (t) => {
+  const { fm } = await setup(t);
+  for (let i = 0; i < 4; i++) {
+    const r = await request(fm.port, { path: '/' });
+    t.is(r.status, 200, 'the dead server is skipped without a client-visible error');
+  }
+  const bad = await request(fm.port, { path: '/none' });
+  t.is(bad.status, 502);
+  t.is(bad.body, '502 Bad Gateway\n');
+});
+
+test('no eligible server and no fallback: 503; no matching rule: 503', async (t) => {
+  const { fm } = await setup(t);
+  for (const path of ['/empty', '/nomatch']) {
+    const r = await request(fm.port, { path });
+    t.is(r.status, 503, path);
+    t.is(r.body, '503 Service Unavailable\n');
+  }
+});
+
+test('a server slower than timeouts.server: 504', async (t) => {
+  const { fm } = await setup(t, (req) => req.resume()); // never answers
+  const r = await request(fm.port, { path: '/api/slow' });
+  t.is(r.status, 504);
+  t.is(r.body, '504 Gateway Timeout\n');
+});
+
+test('a response cut short upstream is cut short to the client, never complete', async (t) => {
+  const { fm } = await setup(t, (req, res) => {
+    res.writeHead(200, { 'Content-Length': '100' });
+    res.write('only ten..');
+    setImmediate(() => res.socket.destroy());
+  });
+  const outcome = await new Promise((resolve) => {
+    http
+      .get({ host: '127.0.0.1', port: fm.port, path: '/api/cut', agent: false }, (res) => {
+        res.on('data', () => {});
+        res.on('end', () => resolve(res.complete ? 'complete' : 'incomplete'));
+        res.on('aborted', () => resolve('aborted'));
+        res.on('error', () => resolve('error'));
+      })
+      .on('error', () => resolve('error'));
+  });
+  t.not(outcome, 'complete');
+});
+
+test('requests a proxy must not forward get 400', async (t) => {
+  const { app, fm } = await setup(t);
+  const raw = (text) =>
+    new Promise((resolve) => {
+      const s = net.connect(fm.port, '127.0.0.1', () => s.end(text));
+      let out = '';
+      s.on('data', (c) => (out += c));
+      s.on('close', () => resolve(out.split('\r\n')[0]));
+    });
+  const before = app.seen.length;
+  t.is(await raw('GET /api/a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'), 'HTTP/1.1 400 Bad Request');
+  t.is(await raw('POST /api/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n'), 'HTTP/1.1 400 Bad Request');
+  const many = Array.from({ length: 101 }, (_, i) => `X-H${i}: ${i}\r\n`).join('');
+  t.is(await raw(`GET /api/a HTTP/1.1\r\nHost: a\r\n${many}\r\n`), 'HTTP/1.1 400 Bad Request');
+  t.is(app.seen.length, before, 'none of them reached the server');
+});
