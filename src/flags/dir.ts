@@ -16,6 +16,8 @@ export type DirState =
       readonly kind: 'present';
       /** dev:ino of the directory itself (through a symlink): changes when it is replaced. */
       readonly key: string;
+      /** The file system it is on: an unmounted volume leaves its mount point, on another one. */
+      readonly dev: number;
       /** realpath: the boundary a flag symlink must stay inside. */
       readonly real: string;
       readonly worldWritable: boolean;
@@ -29,7 +31,7 @@ export function inspectDir(dir: string): DirState {
     if (!st.isDirectory()) return { kind: 'absent', problem: `flags directory ${dir} is not a directory` };
     const real = fs.realpathSync(dir);
     // Like OpenSSH's StrictModes: whoever can write here steers the traffic.
-    return { kind: 'present', key: `${st.dev}:${st.ino}`, real, worldWritable: (st.mode & 0o002) !== 0 };
+    return { kind: 'present', key: `${st.dev}:${st.ino}`, dev: st.dev, real, worldWritable: (st.mode & 0o002) !== 0 };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     const why = code === 'ENOENT' || code === 'ENOTDIR' ? 'is missing' : `cannot be read (${code})`;
@@ -40,7 +42,7 @@ export function inspectDir(dir: string): DirState {
 /** The reason a world-writable directory is refused, or null when it is fine or allowed. */
 export function worldWritableProblem(dir: string, state: DirState, allowed: boolean): string | null {
   if (allowed || state.kind !== 'present' || !state.worldWritable) return null;
-  return `flags directory ${dir} is world-writable: changes are not applied (set flags.allowWorldWritable to accept it)`;
+  return `flags directory ${dir} is world-writable: anyone could steer traffic (chmod o-w it, or set flags.allowWorldWritable: true)`;
 }
 
 /** Every flag name in the directory (the caller applies MAX_FLAGS, keeping names it tracks). */
@@ -52,4 +54,17 @@ export function listFlagNames(dir: string): string[] {
     // next inspection reports it.
     return [];
   }
+}
+
+/** What to read: every tracked name, then new listed ones (sorted) up to MAX_FLAGS; and how many did not fit. */
+export function capNames(tracked: Iterable<string>, listed: readonly string[]): { names: string[]; excess: number } {
+  const names = new Set(tracked);
+  let excess = 0;
+  // Tracked names first, so a new file cannot push out a flag already in use.
+  for (const name of [...listed].sort()) {
+    if (names.has(name)) continue;
+    if (names.size < MAX_FLAGS) names.add(name);
+    else excess++;
+  }
+  return { names: [...names], excess };
 }

@@ -12,6 +12,8 @@ export interface DirVerdict {
   readonly safe: boolean;
   /** It was unsafe and is safe again: changes were dropped meanwhile, so re-read everything. */
   readonly resumed: boolean;
+  /** A missing file means the flag was removed (not so while the directory itself is gone). */
+  readonly there: boolean;
 }
 
 /** Tracks one flags directory's problems. */
@@ -20,6 +22,8 @@ export class DirHealth {
   readonly #allowWorldWritable: boolean;
   /** dev:ino last seen; null: absent; undefined: not looked at yet. */
   #key: string | null | undefined = undefined;
+  /** The file system the directory was last seen holding flags on. */
+  #dev: number | undefined = undefined;
   #absent: string | null = null;
   #unsafe: string | null = null;
   #limit: string | null = null;
@@ -35,18 +39,28 @@ export class DirHealth {
     return all.length > 0 ? all.join('; ') : null;
   }
 
-  /** Records the directory as just found. */
-  note(state: DirState): DirVerdict {
-    // SPEC §1.3: a directory that went away while its files were not deleted keeps the values.
-    const absent = state.kind === 'absent' ? `${state.problem}; flags keep their last values` : null;
+  /**
+   * Records the directory as just found. `hasFlags` tells whether it holds any flag file; it is
+   * asked only when the directory moved to another file system.
+   */
+  note(state: DirState, hasFlags: () => boolean): DirVerdict {
+    // SPEC §1.3: a directory that went away while its files were not deleted keeps the values. An
+    // unmounted volume leaves its mount point: an empty directory on another file system.
+    let absent = state.kind === 'absent' ? `${state.problem}; flags keep their last values` : null;
+    if (state.kind === 'present' && this.#dev !== undefined && state.dev !== this.#dev && !hasFlags()) {
+      absent = `flags directory ${this.#dir} is now empty and on another file system (an unmounted volume?); flags keep their last values`;
+    } else if (state.kind === 'present') {
+      this.#dev = state.dev;
+    }
     this.#absent = this.#logChange(this.#absent, absent, `flags directory ${this.#dir} is back`);
-    const unsafe = worldWritableProblem(this.#dir, state, this.#allowWorldWritable);
+    const ww = worldWritableProblem(this.#dir, state, this.#allowWorldWritable);
+    const unsafe = ww && `${ww}; changes are not applied until it is fixed`;
     const resumed = this.#unsafe !== null && unsafe === null;
     this.#unsafe = this.#logChange(this.#unsafe, unsafe, `flags directory ${this.#dir} is no longer world-writable`);
     const key = state.kind === 'present' ? state.key : null;
     const replaced = key !== this.#key;
     this.#key = key;
-    return { replaced, safe: unsafe === null, resumed };
+    return { replaced, safe: unsafe === null, resumed, there: absent === null };
   }
 
   /** Records how many flag files are beyond MAX_FLAGS (0: none). */

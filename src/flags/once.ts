@@ -4,7 +4,7 @@
 // time, a file read while it changes is read again. Synchronous because a CLI has nothing else to
 // do meanwhile, and its callers stay simple.
 import { decide, nextEntry, observe, sameObserved, type Observed } from './decide.js';
-import { inspectDir, listFlagNames, MAX_FLAGS, START_LIMIT_MS, worldWritableProblem } from './dir.js';
+import { capNames, inspectDir, listFlagNames, MAX_FLAGS, START_LIMIT_MS, worldWritableProblem } from './dir.js';
 import { readFlagFile } from './read.js';
 import type { FlagState } from './snapshot.js';
 
@@ -30,13 +30,13 @@ export function readFlagsOnce(dir: string, opts: { allowWorldWritable?: boolean;
   const state = inspectDir(dir);
   if (state.kind === 'absent') return { dir, problem: state.problem, flags: new Map() };
   const problems = [worldWritableProblem(dir, state, opts.allowWorldWritable ?? false)];
-  const names = listFlagNames(dir).sort();
-  if (names.length > MAX_FLAGS) problems.push(`more than ${MAX_FLAGS} flags: ${names.length - MAX_FLAGS} not tracked`);
+  const { names, excess } = capNames([], listFlagNames(dir));
+  if (excess > 0) problems.push(`more than ${MAX_FLAGS} flags: ${excess} not tracked`);
 
   const entries = new Map<string, FlagState>();
   const holds = new Map<string, number>();
   const read = (name: string): Observed => observe(readFlagFile(dir, state.real, name));
-  let pending = names.slice(0, MAX_FLAGS);
+  let pending = names;
   const deadline = Date.now() + START_LIMIT_MS;
   while (pending.length > 0 && Date.now() < deadline) {
     const first = pending.map(read);
@@ -54,7 +54,10 @@ export function readFlagsOnce(dir: string, opts: { allowWorldWritable?: boolean;
       if (d.kind === 'hold') {
         if (since === undefined) holds.set(name, Date.now());
         again.push(name);
-      } else if (d.kind !== 'none') {
+        continue;
+      }
+      holds.delete(name);
+      if (d.kind !== 'none') {
         const { entry } = nextEntry(name, entries.get(name), d, null);
         if (entry) entries.set(name, entry);
         else entries.delete(name);

@@ -60,10 +60,12 @@ function locate(dir: string, dirReal: string, name: string): { at: string; linke
   try {
     target = fs.realpathSync(at);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') return problem('symlink loop');
     // A dangling link holds no value: during a ConfigMap update kubelet removes a deleted key's
     // link right after swapping `..data`, so "missing" (which must settle) is the honest reading.
     return errorRead(err);
   }
+  if (target === dirReal) return MISSING; // a link to the directory itself: a directory, not a flag
   if (!inside(dirReal, target)) return problem('symlink points outside the flags directory');
   return refuseKind(fs.lstatSync(target)) ?? { at: target, linked: true };
 }

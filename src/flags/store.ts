@@ -13,13 +13,14 @@ import { FlagmanError } from '../errors.js';
 import { events as log } from '../log.js';
 import { logChanges, logUpdate } from './audit.js';
 import { decide, nextEntry, observe, sameObserved, type Observed } from './decide.js';
-import { inspectDir, listFlagNames, MAX_FLAGS, START_LIMIT_MS, worldWritableProblem, type DirState } from './dir.js';
+import { capNames, inspectDir, listFlagNames, MAX_FLAGS, START_LIMIT_MS, worldWritableProblem, type DirState } from './dir.js';
 import { DirHealth } from './health.js';
 import { isFlagName } from './parse.js';
 import { readFlagFile } from './read.js';
 import { EMPTY_SNAPSHOT, makeSnapshot, type FlagChange, type FlagSnapshot, type FlagState } from './snapshot.js';
 import { DirWatcher } from './watcher.js';
 
+/** How to watch one flags directory. */
 export interface FlagStoreOptions {
   readonly dir: string;
   /** Period of the full rescan, ms; 0 disables it. */
@@ -42,12 +43,13 @@ export interface WatcherStatus {
   readonly problem: string | null;
 }
 
+/** `change`: a new snapshot, with the value changes it brought (empty for a note or problem only). */
 export interface FlagStoreEvents {
   change: [snapshot: FlagSnapshot, changes: FlagChange[]];
 }
 
 // Reads between two turns of the event loop, so a rescan of 10,000 flags does not stall requests.
-const READS_PER_TURN = 512;
+const READS_PER_TURN = 128;
 
 /** Watches a flags directory and publishes a new snapshot whenever a value, note or problem changes. */
 export class FlagStore extends EventEmitter<FlagStoreEvents> {
@@ -112,9 +114,11 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
    */
   async start(): Promise<void> {
     const dir = inspectDir(this.#dir);
-    const unsafe = worldWritableProblem(this.#dir, dir, this.#allowWorldWritable);
-    if (unsafe) throw new FlagmanError('FLAG_DIR', unsafe, { file: this.#dir });
-    this.#health.note(dir);
+    if (worldWritableProblem(this.#dir, dir, this.#allowWorldWritable)) {
+      const reason = 'the flags directory is world-writable: anyone could steer traffic (chmod o-w it, or set flags.allowWorldWritable: true)';
+      throw new FlagmanError('FLAG_DIR', reason, { file: this.#dir });
+    }
+    this.#health.note(dir, () => true);
     await this.#watcher?.rearm();
     this.#allDirty = true;
     const idle = new Promise<void>((resolve) => this.#idle.push(resolve));
@@ -182,7 +186,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   // something; apply what both reads agree on and no hint touched meanwhile.
   async #batch(): Promise<void> {
     const dir = inspectDir(this.#dir);
-    const verdict = this.#health.note(dir);
+    const verdict = this.#health.note(dir, () => listFlagNames(this.#dir).length > 0);
     if (verdict.replaced || verdict.resumed) this.#allDirty = true;
     // Replaced: deleted and recreated, or a symlink re-pointed; the old inotify watch is dead.
     if (verdict.replaced && dir.kind === 'present' && !this.#initial) void this.#watcher?.rearm().catch(() => undefined);
@@ -209,10 +213,6 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     await delay(1);
     if (this.#closed) return;
 
-    // Whether a missing file means "removed": only with the directory there, or with a delete
-    // event for that very file (`rm -rf flags` unsets flags as their files go; a directory
-    // renamed away or unmounted keeps them).
-    const dirThere = inspectDir(this.#dir).kind === 'present';
     const changes: FlagChange[] = [];
     let touched = false;
     for (const [name, seen] of first) {
@@ -222,7 +222,10 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
         this.#dirty.add(name);
         continue;
       }
-      if (again.kind === 'missing' && !dirThere && !this.#renamed.has(name)) continue;
+      // A missing file means "removed" with the directory there, or with a delete event for that
+      // very file (`rm -rf flags` unsets flags as their files go; a directory renamed away or
+      // unmounted keeps them).
+      if (again.kind === 'missing' && !verdict.there && !this.#renamed.has(name)) continue;
       touched = this.#apply(name, again, changes) || touched;
     }
     if (touched) this.#publish(changes);
@@ -272,18 +275,12 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     }
   }
 
-  // Tracked names first, then new ones up to MAX_FLAGS; the excess is reported, not tracked.
+  // Every tracked name and every flag file, up to MAX_FLAGS; the excess is reported, not tracked.
   #everyName(dir: DirState): string[] {
-    const names = new Set([...this.#entries.keys(), ...this.#holds.keys(), ...this.#dirty]);
     const listed = dir.kind === 'present' ? listFlagNames(this.#dir) : [];
-    let excess = 0;
-    for (const name of listed.sort()) {
-      if (names.has(name)) continue;
-      if (names.size < MAX_FLAGS) names.add(name);
-      else excess++;
-    }
+    const { names, excess } = capNames([...this.#entries.keys(), ...this.#holds.keys(), ...this.#dirty], listed);
     this.#health.noteExcess(excess);
-    return [...names];
+    return names;
   }
 
   #armHoldTimer(): void {

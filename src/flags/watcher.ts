@@ -18,6 +18,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FSWatcher } from 'chokidar';
+import { events as log } from '../log.js';
 import { isFlagName } from './parse.js';
 
 /** What the watcher tells the store. */
@@ -29,7 +30,7 @@ export interface WatchHandlers {
 }
 
 // Errors that mean "inotify cannot be used here": fall back to polling rather than go blind.
-const NO_INOTIFY = new Set(['ENOSPC', 'EMFILE', 'ENOSYS', 'EPERM']);
+const NO_INOTIFY = new Set(['ENOSPC', 'EMFILE', 'ENOSYS']);
 // chokidar emits `ready` even for a path that does not exist; this only bounds a stuck scan.
 const READY_TIMEOUT_MS = 2000;
 
@@ -99,6 +100,8 @@ export class DirWatcher {
     // watcher opened beside the old one would join the old, dead watch.
     await this.#closeAll();
     if (this.#closed) return;
+    // A fallback to polling stays; any other watcher error is forgotten unless it happens again.
+    if (!this.#polling) this.#problem = null;
     try {
       this.#real = fs.realpathSync(this.#dir);
     } catch {
@@ -139,6 +142,7 @@ export class DirWatcher {
       atomic: false, // `atomic` delays unlink by ~100 ms and hides dotfiles; the store settles itself
       awaitWriteFinish: false, // ~25 ms added per event; the store's double read verifies instead
       followSymlinks: true, // a symlinked flags directory is watched at its current target
+      usePolling: this.#polling, // CHOKIDAR_USEPOLLING still overrides, inside chokidar
       interval: 100, // polling mode only: WATCHING.md measured 45–100 ms, within SPEC §1.3 with rescans
       ignored: (p: string) => !wanted(path.resolve(p)),
     });
@@ -146,7 +150,8 @@ export class DirWatcher {
     if (watcher.options.usePolling) this.#polling = true;
     watcher.on('raw', (ev, evPath, details) => {
       const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
-      onRaw(ev, evPath, watched === undefined ? undefined : path.resolve(watched));
+      // fs.watch may give no file name at all (then: look at everything).
+      onRaw(ev, typeof evPath === 'string' ? evPath : '', watched === undefined ? undefined : path.resolve(watched));
     });
     watcher.on('error', (err) => this.#onError(err));
     const ready = new Promise<void>((resolve) => {
@@ -182,12 +187,19 @@ export class DirWatcher {
 
   #onError(err: unknown): void {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    if (NO_INOTIFY.has(code) && !this.#polling) {
+    if (NO_INOTIFY.has(code)) {
+      if (this.#polling) return; // the other watcher of the same arming said so already
       this.#polling = true;
-      this.#problem = `file-system events unavailable (${code}): polling every 100 ms`;
+      this.#report(`file-system events unavailable (${code}): polling every 100 ms`);
       void this.rearm().catch(() => undefined);
       return;
     }
-    this.#problem = `watcher error (${code})`;
+    this.#report(`watcher error (${code}); the rescan still runs`);
+  }
+
+  #report(problem: string): void {
+    if (problem === this.#problem) return;
+    this.#problem = problem;
+    log.warn({ event: 'flags.watcher', dir: this.#dir, problem }, problem);
   }
 }

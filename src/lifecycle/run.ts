@@ -1,9 +1,6 @@
 // `flagman run`: load, compile, watch flags, listen; recompile on every flag change; stop gracefully.
-import fs from 'node:fs';
 import type http from 'node:http';
-import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
-import { FlagmanError } from '../errors.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { FlagStore } from '../flags/store.js';
 import { events, flushLogs } from '../log.js';
@@ -14,26 +11,12 @@ import { RuntimeHolder } from '../runtime/holder.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { ObservedState } from '../runtime/servers.js';
 
-// Like OpenSSH's StrictModes: whoever can write the flags directory steers the traffic.
-function checkFlagsDirSafety(config: Config): void {
-  let mode: number;
-  try {
-    mode = fs.statSync(config.flags.dir).mode;
-  } catch {
-    return; // missing: the store reports it and treats every flag as unset
-  }
-  if ((mode & 0o002) !== 0 && !config.flags.allowWorldWritable) {
-    throw new FlagmanError('FLAG_DIR', `flags directory ${config.flags.dir} is world-writable: anyone could steer traffic (chmod o-w it, or set flags.allowWorldWritable: true)`, { file: config.flags.dir });
-  }
-}
-
 /** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
 export async function run(configFile: string): Promise<number> {
   const config = loadConfig(configFile);
   const program = compileProgram(config);
-  checkFlagsDirSafety(config);
 
-  const store = new FlagStore({ dir: config.flags.dir, rescanMs: config.flags.rescan });
+  const store = new FlagStore({ dir: config.flags.dir, rescanMs: config.flags.rescan, allowWorldWritable: config.flags.allowWorldWritable });
   await store.start();
   const observed = new ObservedState();
   const pages = new PageCache();
@@ -105,6 +88,8 @@ export async function run(configFile: string): Promise<number> {
       }
       if (servers.length === 0) void closed();
     };
+    // SIGHUP's default action would end the process: an operator's reload must never do that.
+    process.on('SIGHUP', () => events.warn({ event: 'reload.unsupported' }, 'SIGHUP received: in-place reload is not available in this version; restart to apply config changes'));
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
