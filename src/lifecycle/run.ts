@@ -1,5 +1,6 @@
 // `flagman run`: load, compile, watch flags, listen; recompile on every flag change; stop gracefully.
 import type http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { loadConfig } from '../config/load.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { FlagStore } from '../flags/store.js';
@@ -41,10 +42,11 @@ export async function run(configFile: string): Promise<number> {
   });
 
   const servers: http.Server[] = [];
+  const tunnels = new Set<Duplex>();
   try {
     for (const [index, fe] of config.frontends.entries()) {
       for (const address of fe.listen) {
-        const server = createFrontendServer(holder, index, config.timeouts);
+        const server = createFrontendServer(holder, index, config.timeouts, tunnels);
         servers.push(server);
         await listen(server, address);
         const bound = server.address();
@@ -67,6 +69,7 @@ export async function run(configFile: string): Promise<number> {
       events.info({ event: 'stop', signal }, `stopping on ${signal}`);
       const deadline = setTimeout(() => {
         for (const s of servers) s.closeAllConnections();
+        for (const t of tunnels) t.destroy();
       }, config.timeouts.shutdown);
       deadline.unref();
       let open = servers.length;

@@ -1,25 +1,21 @@
 // A frontend's listeners and the request path: read the runtime once, validate, match the first
 // rule, dispatch. Nothing here reads a file or looks a name up in a config.
 import http from 'node:http';
-import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ListenAddress, Timeouts } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
-import { requestInput } from '../expr/environment.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
+import { clientIpOf } from './client-ip.js';
 import { dispatch } from './dispatch.js';
 import { Exchange } from './exchange.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { route } from './rules.js';
+import { tunnelHandler } from './tunnel.js';
 import { inheritedSocket } from '../lifecycle/systemd.js';
 
 // Node keeps at most maxHeadersCount headers and drops the rest silently; keeping one more than the
 // limit lets the handler see that a request went over it and refuse it instead of forwarding a part.
 const MAX_HEADERS = 100;
-
-/** Normalises Node's view of the peer: dual-stack sockets report IPv4 clients as ::ffff:a.b.c.d. */
-function clientIpOf(socket: net.Socket): string {
-  const ip = socket.remoteAddress ?? '';
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
 
 /** The request handler for the frontend at `index` of every runtime `holder` publishes. */
 export function requestHandler(holder: RuntimeHolder, index: number): http.RequestListener {
@@ -31,22 +27,14 @@ export function requestHandler(holder: RuntimeHolder, index: number): http.Reque
     if (req.rawHeaders.length > MAX_HEADERS * 2) return ex.fail(400, 'more than 100 headers');
     const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http' });
     if (typeof headers === 'string') return ex.fail(400, headers);
-    const rules = frontend.rules;
-    if (rules.length > 0) {
-      const first = rules[0]!;
-      // The common case (one catch-all left after flags folded the rest) needs no request view.
-      if (first.test === null) return dispatch(ex, first.target, headers);
-      const input = requestInput(req, clientIp, 'http');
-      for (const rule of rules) {
-        if (rule.test === null || rule.test(input)) return dispatch(ex, rule.target, headers);
-      }
-    }
+    const target = route(frontend, req, clientIp, 'http');
+    if (target !== null) return dispatch(ex, target, headers);
     ex.fail(503, 'no rule matched');
   };
 }
 
 /** An HTTP server for one frontend with the configured client-side timeouts. */
-export function createFrontendServer(holder: RuntimeHolder, index: number, timeouts: Timeouts): http.Server {
+export function createFrontendServer(holder: RuntimeHolder, index: number, timeouts: Timeouts, tunnels: Set<Duplex>): http.Server {
   const server = http.createServer(
     {
       keepAliveTimeout: timeouts.idle,
@@ -58,6 +46,7 @@ export function createFrontendServer(holder: RuntimeHolder, index: number, timeo
     requestHandler(holder, index),
   );
   server.maxHeadersCount = MAX_HEADERS + 1;
+  server.on('upgrade', tunnelHandler(holder, index, tunnels));
   return server;
 }
 

@@ -1,0 +1,18 @@
+// First match wins (SPEC §2): the one rule walk shared by requests and upgrades.
+import type http from 'node:http';
+import { requestInput } from '../expr/environment.js';
+import type { RuntimeFrontend, Target } from '../runtime/runtime.js';
+
+/** The target of the first rule `req` matches, or null (the caller answers 503). */
+export function route(frontend: RuntimeFrontend, req: http.IncomingMessage, clientIp: string, scheme: 'http' | 'https'): Target | null {
+  const rules = frontend.rules;
+  const first = rules[0];
+  if (first === undefined) return null;
+  // The common case (one catch-all left after flags folded the rest) needs no request view.
+  if (first.test === null) return first.target;
+  const input = requestInput(req, clientIp, scheme);
+  for (const rule of rules) {
+    if (rule.test === null || rule.test(input)) return rule.target;
+  }
+  return null;
+}

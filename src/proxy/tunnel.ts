@@ -1,0 +1,137 @@
+// Upgrades (WebSocket and any other `Upgrade:`): routed by the same rules as requests, then the
+// two sockets are joined and bytes flow both ways untouched until either side closes (SPEC §3).
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { access } from '../log.js';
+import type { RuntimeHolder } from '../runtime/holder.js';
+import type { ProxyTarget, RespondTarget, Target } from '../runtime/runtime.js';
+import type { Candidate } from './balance/balancer.js';
+import { STATUS_BODY } from './exchange.js';
+import { clientIpOf } from './client-ip.js';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { route } from './rules.js';
+
+/** An HTTP/1.1 response head written straight to a socket (there is no ServerResponse after an upgrade). */
+function head(status: number, message: string, rawHeaders: readonly string[]): string {
+  let out = `HTTP/1.1 ${status} ${message}\r\n`;
+  for (let i = 0; i < rawHeaders.length; i += 2) out += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
+  return `${out}\r\n`;
+}
+
+/**
+ * The 'upgrade' listener for the frontend at `index`. Open tunnels are kept in `open`: an upgraded
+ * socket leaves Node's HTTP connection tracking, so a shutdown must be able to end them itself.
+ */
+export function tunnelHandler(holder: RuntimeHolder, index: number, open: Set<Duplex>): (req: http.IncomingMessage, socket: Duplex, headBytes: Buffer) => void {
+  return (req, socket, headBytes) => {
+    open.add(socket);
+    const runtime = holder.current;
+    const frontend = runtime.frontends[index]!;
+    const clientIp = clientIpOf(req.socket);
+    const started = performance.now();
+    let status = 0;
+    let target: Target | null = null;
+    let serverName: string | null = null;
+    frontend.counters.requests++;
+    frontend.counters.active++;
+    socket.on('error', () => socket.destroy()); // a client reset is not the proxy's error
+    socket.once('close', () => {
+      open.delete(socket);
+      frontend.counters.active--;
+      const cls = status >= 100 && status < 600 ? (status / 100) | 0 : 0;
+      frontend.counters.responses[cls]!++;
+      if (target !== null) target.counters.responses[cls]!++;
+      if (runtime.accessLog) {
+        access.info({ frontend: frontend.name, backend: target?.name ?? null, server: serverName, method: req.method, path: req.url, status, bytes: 0, ms: Math.round((performance.now() - started) * 1000) / 1000, ip: clientIp, upgrade: req.headers.upgrade });
+      }
+    });
+
+    const refuse = (code: number): void => {
+      status = code;
+      const body = STATUS_BODY[code] ?? `${code}\n`;
+      socket.end(head(code, http.STATUS_CODES[code] ?? '', ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(body.length), 'Connection', 'close']) + body);
+    };
+
+    const respondWith = (t: RespondTarget): void => {
+      status = t.status;
+      t.counters.requests++;
+      const body = t.page.body;
+      socket.write(head(t.status, http.STATUS_CODES[t.status] ?? '', [...t.headers, 'Content-Length', String(body.length), 'Connection', 'close']));
+      socket.end(body);
+    };
+
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http' });
+    if (typeof headers === 'string') return refuse(400);
+    // The upgrade handshake needs the two hop-by-hop headers the request path drops.
+    headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');
+
+    const connect = (t: Target, tried: Set<Candidate> | null): void => {
+      target = t;
+      if (t.kind === 'respond') return respondWith(t);
+      const server = t.balancer.pick(t.servers, tried ?? undefined);
+      if (server === null) {
+        if (tried !== null) return refuse(502);
+        return t.fallback !== null ? connect(t.fallback, null) : refuse(503);
+      }
+      serverName = server.name;
+      join(t, server, tried);
+    };
+
+    const join = (t: ProxyTarget, server: Candidate, tried: Set<Candidate> | null): void => {
+      const state = server.state;
+      state.active++;
+      state.requests++;
+      t.counters.requests++;
+      let connected = false;
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        state.active--;
+      };
+      // A tunnel holds its connection for its whole life; it never goes back to the pool.
+      const upReq = http.request({ host: server.host, port: server.port, method: req.method, path: req.url, headers: headers as unknown as http.OutgoingHttpHeaders, setHost: false, agent: false });
+      const connectTimer = setTimeout(() => upReq.destroy(new Error('connect timeout')), t.timeouts.connect);
+      upReq.once('socket', (s) => s.once('connect', () => {
+        connected = true;
+        clearTimeout(connectTimer);
+      }));
+      upReq.setTimeout(t.timeouts.server, () => upReq.destroy(new Error('server timeout')));
+      upReq.once('error', (err) => {
+        clearTimeout(connectTimer);
+        release();
+        if (socket.destroyed) return;
+        state.failures++;
+        if (!connected) return connect(t, (tried ?? new Set()).add(server));
+        refuse(err.message === 'server timeout' ? 504 : 502);
+      });
+      upReq.once('upgrade', (upRes, upSocket, upHead) => {
+        status = upRes.statusCode ?? 101;
+        upSocket.setTimeout(0); // a tunnel may idle for as long as its peers like
+        socket.write(head(status, upRes.statusMessage ?? 'Switching Protocols', upRes.rawHeaders));
+        if (upHead.length > 0) socket.write(upHead);
+        if (headBytes.length > 0) upSocket.write(headBytes);
+        upSocket.pipe(socket).on('error', () => {});
+        socket.pipe(upSocket);
+        upSocket.on('error', () => upSocket.destroy());
+        upSocket.once('close', () => {
+          release();
+          socket.destroy();
+        });
+        socket.once('close', () => upSocket.destroy());
+      });
+      upReq.once('response', (upRes) => {
+        // The server declined the upgrade: relay its answer as a plain response, then close.
+        status = upRes.statusCode ?? 502;
+        socket.write(head(status, upRes.statusMessage ?? '', [...clientResponseHeaders(upRes.rawHeaders, upRes.headers.connection), 'Connection', 'close']));
+        upRes.pipe(socket);
+        upRes.once('end', release);
+      });
+      upReq.end();
+    };
+
+    const first = route(frontend, req, clientIp, 'http');
+    if (first === null) return refuse(503);
+    connect(first, null);
+  };
+}

@@ -1,0 +1,31 @@
+// Header rewriting, as a table of raw header lists in and out.
+import test from 'ava';
+import { clientResponseHeaders, upstreamRequestHeaders } from '../../dist/proxy/headers.js';
+
+const fwd = { clientIp: '192.0.2.1', proto: 'http' };
+const tail = (host) => ['X-Forwarded-For', '192.0.2.1', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', host];
+
+const cases = [
+  { title: 'keeps ordinary headers in order and spelling', raw: ['Host', 'a', 'Accept', '*/*', 'x-Custom', '1'], out: ['Host', 'a', 'Accept', '*/*', 'x-Custom', '1', ...tail('a')] },
+  { title: 'drops hop-by-hop headers', raw: ['Host', 'a', 'Connection', 'keep-alive', 'Keep-Alive', '5', 'TE', 'trailers', 'Upgrade', 'x', 'Proxy-Connection', 'x', 'Trailer', 'x'], connection: 'keep-alive', out: ['Host', 'a', ...tail('a')] },
+  { title: 'drops headers named in Connection', raw: ['Host', 'a', 'Connection', 'X-Foo, close', 'X-Foo', '1', 'X-Bar', '2'], connection: 'X-Foo, close', out: ['Host', 'a', 'X-Bar', '2', ...tail('a')] },
+  { title: 'appends to X-Forwarded-For, joining repeats', raw: ['Host', 'a', 'X-Forwarded-For', '10.0.0.1', 'x-forwarded-for', '10.0.0.2'], out: ['Host', 'a', 'X-Forwarded-For', '10.0.0.1, 10.0.0.2, 192.0.2.1', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'a'] },
+  { title: 'replaces a client X-Forwarded-Proto/-Host', raw: ['Host', 'a:8080', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'evil'], out: ['Host', 'a:8080', ...tail('a:8080')] },
+  { title: 'keeps chunked framing', raw: ['Host', 'a', 'Transfer-Encoding', 'chunked'], out: ['Host', 'a', 'Transfer-Encoding', 'chunked', ...tail('a')] },
+  { title: 'refuses a duplicate Host', raw: ['Host', 'a', 'host', 'b'], out: 'duplicate Host header' },
+  { title: 'refuses a missing Host', raw: ['Accept', '*/*'], out: 'missing Host header' },
+  { title: 'refuses an invalid Host', raw: ['Host', 'a b'], out: 'invalid Host header' },
+  { title: 'refuses Transfer-Encoding other than chunked', raw: ['Host', 'a', 'Transfer-Encoding', 'gzip, chunked'], out: 'Transfer-Encoding other than chunked' },
+  { title: 'refuses a repeated Transfer-Encoding', raw: ['Host', 'a', 'Transfer-Encoding', 'chunked', 'Transfer-Encoding', 'chunked'], out: 'Transfer-Encoding other than chunked' },
+];
+
+for (const c of cases) {
+  test(`request headers: ${c.title}`, (t) => {
+    t.deepEqual(upstreamRequestHeaders(c.raw, c.connection, fwd), c.out);
+  });
+}
+
+test('response headers: hop-by-hop and Connection-listed ones dropped, the rest kept', (t) => {
+  const raw = ['Content-Type', 'text/plain', 'Connection', 'X-Drop', 'X-Drop', '1', 'Keep-Alive', 'timeout=5', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Transfer-Encoding', 'chunked'];
+  t.deepEqual(clientResponseHeaders(raw, 'X-Drop'), ['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']);
+});
