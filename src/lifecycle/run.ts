@@ -1,6 +1,8 @@
 // `flagman run`: load, compile, watch flags, listen; recompile on every flag change; stop gracefully.
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { createAdminServer } from '../admin/server.js';
+import type { ListenAddress } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { FlagStore } from '../flags/store.js';
@@ -11,9 +13,18 @@ import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { ObservedState } from '../runtime/servers.js';
+import { VERSION } from '../version.js';
+
+interface Listener {
+  readonly server: http.Server;
+  readonly address: ListenAddress;
+  /** Fields of its `listen` event line: the frontend's name, or admin. */
+  readonly label: { frontend: string } | { admin: true };
+}
 
 /** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
 export async function run(configFile: string): Promise<number> {
+  const startedAt = Date.now();
   const config = loadConfig(configFile);
   const program = compileProgram(config);
 
@@ -41,25 +52,39 @@ export async function run(configFile: string): Promise<number> {
     }
   });
 
-  const servers: http.Server[] = [];
   const tunnels = new Set<Duplex>();
+  const listeners: Listener[] = [];
+  for (const [index, fe] of config.frontends.entries()) {
+    for (const address of fe.listen) listeners.push({ server: createFrontendServer(holder, index, config.timeouts, tunnels), address, label: { frontend: fe.name } });
+  }
+  if (config.admin.listen !== null) {
+    const admin = createAdminServer({
+      pid: process.pid,
+      version: VERSION,
+      startedAt,
+      configFile: config.file,
+      lastReload: { at: startedAt, ok: true, error: null },
+      runtime: () => holder.current,
+      flags: () => store.snapshot,
+      watcher: () => store.watcherStatus,
+    });
+    listeners.push({ server: admin, address: config.admin.listen, label: { admin: true } });
+  }
   try {
-    for (const [index, fe] of config.frontends.entries()) {
-      for (const address of fe.listen) {
-        const server = createFrontendServer(holder, index, config.timeouts, tunnels);
-        servers.push(server);
-        await listen(server, address);
-        const bound = server.address();
-        events.info({ event: 'listen', frontend: fe.name, address: address.text, port: typeof bound === 'object' && bound !== null ? bound.port : null }, `frontend ${fe.name} listening on ${address.text}`);
-      }
+    for (const l of listeners) {
+      await listen(l.server, l.address);
+      const bound = l.server.address();
+      const port = typeof bound === 'object' && bound !== null ? bound.port : null;
+      events.info({ event: 'listen', ...l.label, address: l.address.text, port }, `${'admin' in l.label ? 'admin endpoint' : `frontend ${l.label.frontend}`} listening on ${l.address.text}`);
     }
   } catch (err) {
-    for (const s of servers) s.close();
+    // Start fails fast and whole (SPEC §6): nothing stays half-open.
+    for (const l of listeners) l.server.close();
     await store.close();
     await pages.close();
     throw err;
   }
-  events.info({ event: 'start', pid: process.pid, config: config.file, flags: config.flags.dir }, 'flagman started');
+  events.info({ event: 'start', pid: process.pid, version: VERSION, config: config.file, flags: config.flags.dir }, 'flagman started');
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -67,6 +92,7 @@ export async function run(configFile: string): Promise<number> {
       if (stopping) return;
       stopping = true;
       events.info({ event: 'stop', signal }, `stopping on ${signal}`);
+      const servers = listeners.map((l) => l.server);
       const deadline = setTimeout(() => {
         for (const s of servers) s.closeAllConnections();
         for (const t of tunnels) t.destroy();
@@ -89,7 +115,6 @@ export async function run(configFile: string): Promise<number> {
         s.close(() => void closed());
         s.closeIdleConnections();
       }
-      if (servers.length === 0) void closed();
     };
     // SIGHUP's default action would end the process: an operator's reload must never do that.
     process.on('SIGHUP', () => events.warn({ event: 'reload.unsupported' }, 'SIGHUP received: in-place reload is not available in this version; restart to apply config changes'));

@@ -109,10 +109,11 @@ export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {} 
       throw new Error(`flagman exited early (${r.exitCode}): ${events.map((e) => JSON.stringify(e)).join('\n')}`);
     }),
   ]);
-  const ports = events.filter((e) => e.event === 'listen').map((e) => e.port);
+  const ports = events.filter((e) => e.event === 'listen' && !e.admin).map((e) => e.port);
+  const adminPort = events.find((e) => e.event === 'listen' && e.admin)?.port ?? null;
   /** Waits for the applied change of `flag` to `value` (undefined: any change), after `from`. */
   const waitFlag = (flag, value, opts) => waitEvent((e) => e.event === 'flag.change' && e.flag === flag && (value === undefined || e.value === value), opts);
-  return { proc, dir, flagsDir, configFile, port: ports[0], ports, events, waitEvent, waitFlag, started, exited };
+  return { proc, dir, flagsDir, configFile, port: ports[0], ports, adminPort, events, waitEvent, waitFlag, started, exited };
 }
 
 /** One HTTP request on a fresh connection; resolves with status, headers and the body as a string. */

@@ -1,0 +1,64 @@
+// The `/status` document (SPEC §5), built from the live objects on each request to the admin
+// endpoint: the flag store's snapshot, the current runtime and the observed counters. A field with
+// no value yet is null, never absent.
+import type { FlagSnapshot } from '../flags/snapshot.js';
+import type { WatcherStatus } from '../flags/store.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { Counters } from '../runtime/servers.js';
+
+export interface StatusSources {
+  readonly pid: number;
+  readonly version: string;
+  readonly startedAt: number;
+  readonly configFile: string;
+  readonly lastReload: { readonly at: number; readonly ok: boolean; readonly error: string | null };
+  runtime(): Runtime;
+  flags(): FlagSnapshot;
+  watcher(): WatcherStatus;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+function responses(c: Counters): Record<string, number> {
+  return { '1xx': c.responses[1]!, '2xx': c.responses[2]!, '3xx': c.responses[3]!, '4xx': c.responses[4]!, '5xx': c.responses[5]!, other: c.responses[0]! };
+}
+
+/** The status document as a plain object, ready for JSON. */
+export function statusDocument(src: StatusSources): Record<string, unknown> {
+  const runtime = src.runtime();
+  const flags: Record<string, unknown> = {};
+  for (const [name, f] of [...src.flags().flags].sort(([a], [b]) => a.localeCompare(b))) {
+    flags[name] = { value: f.value, note: f.note, changedAt: iso(f.changedAt), problem: f.problem };
+  }
+  const frontends: Record<string, unknown> = {};
+  for (const fe of runtime.frontends) {
+    frontends[fe.name] = { requests: fe.counters.requests, active: fe.counters.active, responses: responses(fe.counters) };
+  }
+  const backends: Record<string, unknown> = {};
+  for (const t of runtime.targets.values()) {
+    const servers: Record<string, unknown> = {};
+    if (t.kind === 'proxy') {
+      for (const s of t.servers) {
+        // Health checks do not run yet: a server is up unless its weight drains it.
+        servers[s.name] = { state: s.weight > 0 ? 'up' : 'drain', weight: s.weight, active: s.state.active, requests: s.state.requests, failures: s.state.failures };
+      }
+    }
+    backends[t.name] = { requests: t.counters.requests, active: t.counters.active, responses: responses(t.counters), servers };
+  }
+  const w = src.watcher();
+  return {
+    pid: src.pid,
+    version: src.version,
+    startedAt: iso(src.startedAt),
+    config: {
+      file: src.configFile,
+      generation: runtime.generation,
+      lastReload: { at: iso(src.lastReload.at), ok: src.lastReload.ok, error: src.lastReload.error },
+    },
+    flags,
+    frontends,
+    backends,
+    watcher: { mode: w.mode, rescans: w.rescans, lastRescanAt: iso(w.lastRescanAt), problem: w.problem },
+    problems: runtime.problems,
+  };
+}

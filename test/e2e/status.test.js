@@ -1,0 +1,82 @@
+// The admin endpoint's /status (SPEC §5): read-only JSON with flags (value, note, changedAt,
+// problem), frontends, backends and servers with their counters, and the watcher.
+import test from 'ava';
+import { request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+
+const CONFIG = `
+flags: { dir: ./flags, rescan: 500ms }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: flag("MAINT") > 0
+        use: maintenance
+      - use: app
+backends:
+  app:
+    servers:
+      app1: { address: "127.0.0.1:{{app}}" }
+      app2: { address: "127.0.0.1:{{app}}", weight: 'flag("app2.weight", 1)' }
+  maintenance:
+    respond: { status: 503, body: "maintenance\\n" }
+`;
+
+async function status(fm) {
+  const r = await request(fm.adminPort, { path: '/status' });
+  return JSON.parse(r.body);
+}
+
+test('/status shows flags, counters, server states and the watcher', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port }, flags: { MAINT: '0 # all good\n' } });
+  for (let i = 0; i < 4; i++) await request(fm.port);
+  let from = fm.events.length;
+  await sh('echo 0 > flags/app2.weight && echo "1 # db migration" > flags/MAINT', fm.dir);
+  await fm.waitFlag('MAINT', 1, { from });
+  await fm.waitFlag('app2.weight', 0, { from });
+  await request(fm.port);
+  from = fm.events.length;
+  await sh('echo banana > flags/BROKEN', fm.dir);
+  await fm.waitEvent((e) => e.event === 'flag.problem' && e.flag === 'BROKEN', { from });
+
+  const s = await status(fm);
+  t.is(s.pid, fm.proc.pid);
+  t.is(typeof s.version, 'string');
+  t.truthy(Date.parse(s.startedAt));
+  t.is(s.config.file, fm.configFile);
+  t.is(s.config.generation, 1);
+  t.deepEqual(s.config.lastReload.ok, true);
+  t.is(s.config.lastReload.error, null);
+
+  t.is(s.flags.MAINT.value, 1);
+  t.is(s.flags.MAINT.note, 'db migration');
+  t.truthy(Date.parse(s.flags.MAINT.changedAt));
+  t.is(s.flags.MAINT.problem, null);
+  t.is(s.flags['app2.weight'].value, 0);
+  t.is(s.flags.BROKEN.value, null);
+  t.is(typeof s.flags.BROKEN.problem, 'string');
+  t.false(JSON.stringify(s).includes('banana'), 'no content of a rejected file in status');
+
+  t.is(s.frontends.web.requests, 5);
+  t.is(s.frontends.web.active, 0);
+  t.is(s.frontends.web.responses['2xx'], 4);
+  t.is(s.frontends.web.responses['5xx'], 1);
+  t.is(s.backends.app.requests, 4);
+  t.is(s.backends.maintenance.requests, 1);
+  t.deepEqual(s.backends.app.servers.app1, { state: 'up', weight: 1, active: 0, requests: 2, failures: 0 });
+  t.deepEqual(s.backends.app.servers.app2, { state: 'drain', weight: 0, active: 0, requests: 2, failures: 0 });
+
+  t.is(s.watcher.mode, 'events');
+  t.is(s.watcher.problem, null);
+  t.true(s.watcher.rescans >= 0);
+});
+
+test('the admin endpoint refuses anything but GET and HEAD', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port } });
+  const r = await request(fm.adminPort, { method: 'POST', path: '/status', body: '{}' });
+  t.is(r.status, 405);
+  t.is(r.headers.allow, 'GET, HEAD');
+  t.is((await request(fm.adminPort, { path: '/nope' })).status, 404);
+});
