@@ -47,7 +47,7 @@ export function flagmanCli(args, options = {}) {
  * Starts `flagman run` on a config written to a temp dir (placeholders `{{name}}` replaced from
  * `vars`), waits until every listener is up, and returns its ports and its event stream.
  */
-export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {} } = {}) {
+export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {}, env = {} } = {}) {
   const dir = tempDir(t);
   const flagsDir = path.join(dir, 'flags');
   fs.mkdirSync(flagsDir, { mode: 0o755 });
@@ -59,7 +59,7 @@ export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {} 
   });
   const configFile = path.join(dir, 'flagman.yaml');
   fs.writeFileSync(configFile, text);
-  const proc = execa(process.execPath, [cli, 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false });
+  const proc = execa(process.execPath, [cli, 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env });
   const events = [];
   const waiters = new Set();
   const lines = readline.createInterface({ input: proc.stderr });
