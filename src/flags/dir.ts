@@ -24,6 +24,17 @@ export type DirState =
     }
   | { readonly kind: 'absent'; readonly problem: string };
 
+// A Kubernetes ConfigMap volume is mode 0777 but mounted read-only: nobody can write it, so its mode
+// bits do not make it a control plane for everyone. Asked only when the bits say world-writable.
+function readOnlyMount(dir: string): boolean {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EROFS';
+  }
+}
+
 /** Stats the flags directory (following a symlink, as a re-pointed release link must be). */
 export function inspectDir(dir: string): DirState {
   try {
@@ -31,7 +42,7 @@ export function inspectDir(dir: string): DirState {
     if (!st.isDirectory()) return { kind: 'absent', problem: `flags directory ${dir} is not a directory` };
     const real = fs.realpathSync(dir);
     // Like OpenSSH's StrictModes: whoever can write here steers the traffic.
-    return { kind: 'present', key: `${st.dev}:${st.ino}`, dev: st.dev, real, worldWritable: (st.mode & 0o002) !== 0 };
+    return { kind: 'present', key: `${st.dev}:${st.ino}`, dev: st.dev, real, worldWritable: (st.mode & 0o002) !== 0 && !readOnlyMount(dir) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     const why = code === 'ENOENT' || code === 'ENOTDIR' ? 'is missing' : `cannot be read (${code})`;

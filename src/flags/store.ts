@@ -67,6 +67,8 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   readonly #renamed = new Set<string>();
   readonly #dirty = new Set<string>();
   #allDirty = false;
+  /** The directory's entry in its parent changed since the last pass (see #batch). */
+  #entryMoved = false;
   #snapshot: FlagSnapshot = EMPTY_SNAPSHOT;
   #rescans = 0;
   #lastRescanAt: number | null = null;
@@ -89,7 +91,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     this.#watcher =
       opts.events === false
         ? null
-        : new DirWatcher(opts.dir, { hint: (name, rename) => this.#hint(name, rename), entry: () => this.#hint(null, false) });
+        : new DirWatcher(opts.dir, { hint: (name, rename) => this.#hint(name, rename), entry: () => this.#onEntry() });
   }
 
   /** The current snapshot (EMPTY_SNAPSHOT before start). */
@@ -182,6 +184,11 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     else if (this.#holds.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
+  #onEntry(): void {
+    this.#entryMoved = true;
+    this.#hint(null, false);
+  }
+
   // One pass: read every dirty flag once; read again after ~1 ms those whose reading would change
   // something; apply what both reads agree on and no hint touched meanwhile.
   async #batch(): Promise<void> {
@@ -189,7 +196,11 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     const verdict = this.#health.note(dir, () => listFlagNames(this.#dir).length > 0);
     if (verdict.replaced || verdict.resumed) this.#allDirty = true;
     // Replaced: deleted and recreated, or a symlink re-pointed; the old inotify watch is dead.
-    if (verdict.replaced && dir.kind === 'present' && !this.#initial) void this.#watcher?.rearm().catch(() => undefined);
+    // An event on the directory's own entry counts as replaced too: `rm -rf flags; mkdir flags`
+    // on ext4 often hands the new directory the old inode number, so identity alone can miss it.
+    const entryMoved = this.#entryMoved;
+    this.#entryMoved = false;
+    if ((verdict.replaced || entryMoved) && dir.kind === 'present' && !this.#initial) void this.#watcher?.rearm().catch(() => undefined);
     const names = this.#allDirty ? this.#everyName(dir) : [...this.#dirty];
     this.#dirty.clear();
     this.#allDirty = false;
