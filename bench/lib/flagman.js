@@ -1,0 +1,98 @@
+// Starts the built CLI (`node dist/cli/main.js run -c FILE`) as a child process we own by PID, and
+// turns its stderr JSON lines into timestamped events (arrival time in this process, from
+// performance.now(), plus the line itself).
+import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import readline from 'node:readline';
+
+/**
+ * Spawns `flagman run -c configFile` (`onSpawn(child)` is called at once). Resolves once the
+ * `start` event is logged, with
+ * {proc, pid, port, events, tSpawn, waitEvent, stop}.
+ */
+export async function startFlagman(cli, configFile, { startTimeoutMs = 30_000, env = {}, onSpawn = () => {} } = {}) {
+  const tSpawn = performance.now();
+  const proc = spawn(process.execPath, [cli, 'run', '-c', configFile], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  onSpawn(proc); // the caller keeps the PID from the start, so it can always stop what it started
+  const events = [];
+  const waiters = new Set();
+  const listeners = new Set();
+  let exited = null;
+  const exitP = new Promise((resolve) => proc.once('exit', (code, signal) => resolve((exited = { code, signal }))));
+  readline.createInterface({ input: proc.stderr }).on('line', (line) => {
+    const at = performance.now();
+    let e;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      e = { msg: line };
+    }
+    e.$at = at;
+    events.push(e);
+    for (const l of listeners) l(e);
+    for (const w of waiters) if (w.match(e)) w.resolve(e);
+  });
+
+  /** The first event matching `match` at or after index `from`, waiting up to `timeout` ms. */
+  const waitEvent = (match, { from = 0, timeout = 5000 } = {}) => {
+    const found = events.slice(from).find(match);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const w = {
+        match,
+        resolve: (e) => {
+          clearTimeout(timer);
+          waiters.delete(w);
+          resolve(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(w);
+        reject(new Error(`flagman: no matching event within ${timeout} ms`));
+      }, timeout);
+      waiters.add(w);
+    });
+  };
+
+  /** SIGTERM our child, SIGKILL after `graceMs`; resolves with its exit. */
+  const stop = async (graceMs = 5000) => {
+    if (exited) return exited;
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      if (!exited) proc.kill('SIGKILL');
+    }, graceMs);
+    const r = await exitP;
+    clearTimeout(timer);
+    return r;
+  };
+
+  const started = await Promise.race([
+    waitEvent((e) => e.event === 'start', { timeout: startTimeoutMs }),
+    exitP.then((r) => {
+      throw new Error(`flagman exited early (${r.code ?? r.signal}):\n${events.map((e) => e.msg ?? JSON.stringify(e)).join('\n')}`);
+    }),
+  ]).catch(async (err) => {
+    await stop(1000);
+    throw err;
+  });
+  const listen = events.find((e) => e.event === 'listen');
+  const loaded = events.find((e) => e.event === 'flags.loaded');
+  return {
+    proc,
+    pid: proc.pid,
+    port: listen?.port,
+    events,
+    tSpawn,
+    started,
+    loaded,
+    waitEvent,
+    onEvent: (fn) => listeners.add(fn),
+    stop,
+    get exited() {
+      return exited;
+    },
+  };
+}

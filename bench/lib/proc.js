@@ -1,0 +1,106 @@
+// Linux /proc readings of one process (ours to measure, by PID): memory and CPU time.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+
+let clkTck = null;
+
+/** Clock ticks per second (getconf CLK_TCK; 100 on every Linux we know). */
+export function ticksPerSecond() {
+  if (clkTck === null) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 });
+    const n = Number(r.stdout?.trim());
+    clkTck = Number.isFinite(n) && n > 0 ? n : 100;
+  }
+  return clkTck;
+}
+
+/** {rssKB, hwmKB} from /proc/PID/status, or nulls when it cannot be read. */
+export function memory(pid) {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key) => {
+      const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+      return m ? Number(m[1]) : null;
+    };
+    return { rssKB: kb('VmRSS'), hwmKB: kb('VmHWM') };
+  } catch {
+    return { rssKB: null, hwmKB: null };
+  }
+}
+
+/** utime + stime of PID in clock ticks (null when gone). */
+export function cpuTicks(pid) {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: split after its closing parenthesis.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state): utime is field 14, stime field 15.
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return null;
+  }
+}
+
+/** Starts a CPU window on PID; the returned function gives the CPU % (of one core) since then. */
+export function cpuWindow(pid, now = () => performance.now()) {
+  const t0 = now();
+  const c0 = cpuTicks(pid);
+  return () => {
+    const c1 = cpuTicks(pid);
+    const wall = (now() - t0) / 1000;
+    if (c0 === null || c1 === null || wall <= 0) return null;
+    return Math.round(((c1 - c0) / ticksPerSecond() / wall) * 1000) / 10;
+  };
+}
+
+/** utime + stime + cutime + cstime of PID (its reaped children included), in clock ticks. */
+export function cpuTicksWithChildren(pid) {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  } catch {
+    return null;
+  }
+}
+
+/** Busy clock ticks of the whole machine, all CPUs (from /proc/stat: total − idle − iowait). */
+export function systemBusyTicks() {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0); // user … steal (guest is inside user)
+    return total - v[3] - v[4];
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts a window measuring CPU used on this machine by processes that are not ours: all busy time
+ * minus the time of `pids()` (ours: the bench with its reaped children, the world, flagman).
+ * Returns a function giving that "foreign" CPU as % of one core since the start, and loadavg.
+ */
+export function foreignWindow(pids) {
+  const t0 = performance.now();
+  const ours = () => pids().reduce((sum, p) => sum + (cpuTicksWithChildren(p) ?? 0), 0);
+  const b0 = systemBusyTicks();
+  const o0 = ours();
+  return () => {
+    const wall = (performance.now() - t0) / 1000;
+    const b1 = systemBusyTicks();
+    const o1 = ours();
+    if (b0 === null || b1 === null || wall <= 0) return null;
+    const pct = ((b1 - b0 - (o1 - o0)) / ticksPerSecond() / wall) * 100;
+    return Math.max(0, Math.round(pct));
+  };
+}
+
+/** The 1-minute load average. */
+export function loadavg1() {
+  try {
+    return Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return null;
+  }
+}
