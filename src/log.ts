@@ -1,10 +1,11 @@
 // The one logger: JSON lines, events on stderr, the access log on stdout (SPEC §7).
 import { pino, type Logger } from 'pino';
 
-// Synchronous destinations: an event line must be out before the process acts on the next change,
-// and a crash must not lose the line that explains it.
-const eventDest = pino.destination({ fd: 2, sync: true });
-const accessDest = pino.destination({ fd: 1, sync: false, minLength: 4096 });
+// Asynchronous writes, in order, without buffering: a line goes out at once, and a slow reader of
+// stdout or stderr (a busy pipe, journald under load) never blocks the event loop that serves
+// requests — a synchronous write to a full pipe would. pino flushes what is in flight at exit.
+const eventDest = pino.destination({ fd: 2, sync: false });
+const accessDest = pino.destination({ fd: 1, sync: false });
 
 const base = { base: null, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg' } as const;
 
@@ -14,11 +15,13 @@ export const events: Logger = pino({ ...base, level: process.env['FLAGMAN_LOG_LE
 /** The access log: one line a request. */
 export const access: Logger = pino({ ...base, level: 'info' }, accessDest);
 
-/** Writes out buffered access lines; called before exit. */
+/** Writes out pending log lines; called before exit. */
 export function flushLogs(): void {
-  try {
-    accessDest.flushSync();
-  } catch {
-    // Nothing buffered, or stdout already closed: neither is worth failing an exit for.
+  for (const dest of [accessDest, eventDest]) {
+    try {
+      dest.flushSync();
+    } catch {
+      // Nothing pending, or the stream already closed: neither is worth failing an exit for.
+    }
   }
 }

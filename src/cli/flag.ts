@@ -32,8 +32,10 @@ function describe(state: FlagState | undefined): string {
 export async function get(values: Record<string, unknown>, positionals: string[]): Promise<number> {
   const [name, ...extra] = positionals;
   if (name === undefined || extra.length > 0) throw new UsageError('get takes NAME');
-  const state = readFlagsOnce(flagsDir(values)).flags.get(name);
+  const listing = readFlagsOnce(flagsDir(values));
+  const state = listing.flags.get(name);
   process.stdout.write(`${describe(state)}\n`);
+  if (listing.problem !== null) process.stderr.write(`flagman: warning: ${listing.problem}\n`);
   if (state?.problem) process.stderr.write(`flagman: flag ${name}: ${state.problem}\n`);
   return 0;
 }
@@ -41,7 +43,11 @@ export async function get(values: Record<string, unknown>, positionals: string[]
 /** `list`: every flag, as a table. */
 export async function list(values: Record<string, unknown>, positionals: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError('list takes no arguments');
-  const flags = [...readFlagsOnce(flagsDir(values)).flags].sort(([a], [b]) => a.localeCompare(b));
+  const listing = readFlagsOnce(flagsDir(values));
+  // A directory problem (missing, world-writable, more flags than are tracked) goes to stderr, so
+  // the table on stdout stays machine-readable.
+  if (listing.problem !== null) process.stderr.write(`flagman: warning: ${listing.problem}\n`);
+  const flags = [...listing.flags].sort(([a], [b]) => a.localeCompare(b));
   const rows = [['NAME', 'VALUE', 'NOTE', 'PROBLEM'], ...flags.map(([name, s]) => [name, s.value === null ? 'unset' : String(s.value), s.note ?? '', s.problem ?? ''])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);

@@ -91,3 +91,17 @@ test('usage errors exit 2; a missing config exits 1 naming it', async (t) => {
   t.is(missing.exitCode, 1);
   t.regex(missing.stderr, /\/nonexistent\/flagman\.yaml/);
 });
+
+test('check fails on a world-writable flags directory as run would, and warns on a missing one', async (t) => {
+  const file = write(t, GOOD);
+  const flags = path.join(path.dirname(file), 'flags');
+  fs.chmodSync(flags, 0o777);
+  const unsafe = await flagmanCli(['check', '-c', file]);
+  t.is(unsafe.exitCode, 1);
+  t.true(unsafe.stderr.includes(flags), unsafe.stderr);
+  t.regex(unsafe.stderr, /world-writable/);
+  fs.rmSync(flags, { recursive: true });
+  const missing = await flagmanCli(['check', '-c', file]);
+  t.is(missing.exitCode, 0, missing.stderr);
+  t.regex(missing.stderr, /warning: .*missing/);
+});
