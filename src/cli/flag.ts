@@ -32,7 +32,7 @@ function describe(state: FlagState | undefined): string {
 export async function get(values: Record<string, unknown>, positionals: string[]): Promise<number> {
   const [name, ...extra] = positionals;
   if (name === undefined || extra.length > 0) throw new UsageError('get takes NAME');
-  const listing = readFlagsOnce(flagsDir(values));
+  const listing = readFlagsOnce(flagsDir(values), { preferred: [name] });
   const state = listing.flags.get(name);
   process.stdout.write(`${describe(state)}\n`);
   if (listing.problem !== null) process.stderr.write(`flagman: warning: ${listing.problem}\n`);

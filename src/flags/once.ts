@@ -23,14 +23,16 @@ function sleepSync(ms: number): void {
 
 /**
  * Reads every flag in `dir` once. Never throws for the directory: a missing or world-writable one
- * (unless `allowWorldWritable`) is reported in `problem`, as is a count beyond 10,000 flags.
+ * (unless `allowWorldWritable`) is reported in `problem`, as is a count beyond 10,000 flags; then
+ * the `preferred` names are tracked first.
  */
-export function readFlagsOnce(dir: string, opts: { allowWorldWritable?: boolean; settleMs?: number } = {}): FlagListing {
+export function readFlagsOnce(dir: string, opts: { allowWorldWritable?: boolean; settleMs?: number; preferred?: Iterable<string> } = {}): FlagListing {
   const settleMs = opts.settleMs ?? 25;
   const state = inspectDir(dir);
   if (state.kind === 'absent') return { dir, problem: state.problem, flags: new Map() };
   const problems = [worldWritableProblem(dir, state, opts.allowWorldWritable ?? false)];
-  const { names, excess } = capNames([], listFlagNames(dir));
+  // Preferred names (the flags a config reads, or the one asked for) are never the ones left out.
+  const { names, excess } = capNames(opts.preferred ?? [], listFlagNames(dir));
   if (excess > 0) problems.push(`more than ${MAX_FLAGS} flags: ${excess} not tracked`);
 
   const entries = new Map<string, FlagState>();

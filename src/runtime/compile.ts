@@ -20,6 +20,8 @@ export interface Program {
   /** Per frontend, per rule: the compiled `when` (null: no condition). */
   readonly conditions: readonly (readonly (CompiledCondition | null)[])[];
   readonly weights: ReadonlyMap<ServerConfig, CompiledWeight>;
+  /** Every flag an expression reads: the flags that must never fall outside the tracked limit. */
+  readonly flags: ReadonlySet<string>;
 }
 
 /** Compiles and checks everything in `config` that can fail; throws FlagmanErrors listing all problems. */
@@ -55,7 +57,9 @@ export function compileProgram(config: Config): Program {
     }
   }
   if (errors.length > 0) throw new FlagmanErrors(errors);
-  return Object.freeze({ config, conditions, weights });
+  const flags = new Set<string>();
+  for (const c of [...conditions.flat(), ...weights.values()]) for (const f of c?.flags ?? []) flags.add(f);
+  return Object.freeze({ config, conditions, weights, flags });
 }
 
 export interface BuildContext {
