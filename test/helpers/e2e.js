@@ -134,3 +134,69 @@ export function request(port, { method = 'GET', path: p = '/', headers = {}, bod
 export function sh(command, cwd) {
   return execa('sh', ['-c', command], { cwd });
 }
+
+/** `GET /status` on the admin port (the config needs `admin: { listen: "127.0.0.1:0" }`), parsed. */
+export async function adminStatus(fm) {
+  const r = await request(fm.adminPort, { path: '/status' });
+  if (r.status !== 200) throw new Error(`/status answered ${r.status}: ${r.body}`);
+  return JSON.parse(r.body);
+}
+
+/** The p-th percentile (0–100, nearest rank) of a list of numbers; NaN when it is empty. */
+export function percentile(values, p) {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/**
+ * A client in the test process sending GET requests back to back on one keep-alive connection
+ * until `stop()`, or until `limit` responses. Each response is labelled by `classify({status, body})`;
+ * `stop()` and `done` resolve with `{count, labels: {label: n}, errors: [message], latencies: [ms]}`.
+ * Bounded by `maxMs` (default 120 s) in case a test forgets to stop it.
+ */
+export function keepAliveLoad(port, { path: p = '/', classify = (r) => String(r.status), maxMs = 120_000, limit = Infinity } = {}) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const result = { count: 0, labels: {}, errors: [], latencies: [] };
+  let stopping = false;
+  const deadline = Date.now() + maxMs;
+  const one = () =>
+    new Promise((resolve) => {
+      const started = performance.now();
+      const req = http.get({ host: '127.0.0.1', port, path: p, agent }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          result.latencies.push(performance.now() - started);
+          const label = classify({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() });
+          result.labels[label] = (result.labels[label] ?? 0) + 1;
+          resolve();
+        });
+        res.on('error', (err) => {
+          result.errors.push(`response: ${err.message}`);
+          resolve();
+        });
+      });
+      req.setTimeout(10_000, () => req.destroy(new Error('no response within 10 s')));
+      req.on('error', (err) => {
+        result.errors.push(err.message);
+        resolve();
+      });
+    });
+  const done = (async () => {
+    while (!stopping && Date.now() < deadline && result.count < limit) {
+      await one();
+      result.count++;
+    }
+    agent.destroy();
+    return result;
+  })();
+  return {
+    result,
+    done,
+    stop() {
+      stopping = true;
+      return done;
+    },
+  };
+}
