@@ -32,7 +32,9 @@ export function readFlagsOnce(dir: string, opts: { allowWorldWritable?: boolean;
   if (state.kind === 'absent') return { dir, problem: state.problem, flags: new Map() };
   const problems = [worldWritableProblem(dir, state, opts.allowWorldWritable ?? false)];
   // Preferred names (the flags a config reads, or the one asked for) are never the ones left out.
-  const { names, excess } = capNames(opts.preferred ?? [], listFlagNames(dir));
+  const listed = listFlagNames(dir);
+  const there = new Set(listed);
+  const { names, excess } = capNames([...(opts.preferred ?? [])].filter((n) => there.has(n)), listed);
   if (excess > 0) problems.push(`more than ${MAX_FLAGS} flags: ${excess} not tracked`);
 
   const entries = new Map<string, FlagState>();

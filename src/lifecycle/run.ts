@@ -28,7 +28,7 @@ export async function run(configFile: string): Promise<number> {
   const config = loadConfig(configFile);
   const program = compileProgram(config);
 
-  const store = new FlagStore({ dir: config.flags.dir, rescanMs: config.flags.rescan, allowWorldWritable: config.flags.allowWorldWritable });
+  const store = new FlagStore({ dir: config.flags.dir, rescanMs: config.flags.rescan, allowWorldWritable: config.flags.allowWorldWritable, preferred: program.flags });
   await store.start();
   const observed = new ObservedState();
   const pages = new PageCache();

@@ -287,7 +287,7 @@ async function waitCount(fm, match, n, { from, timeout }, what) {
 
 // The two 10,000-flag tests run one after the other: each keeps a flagman reading 10,000 files a
 // second, and together they would starve each other on two cores.
-// Known bug, open in issue 3: with 10,000 flags a write can wait behind a full rescan (p99 well over 50 ms), and a mass arrival stalls requests.
+// Known bug, open in issue 3: while 10,000 new flag files arrive at once, request p99 can exceed 200 ms (seen in parallel runs).
 test.skip('10,001 flag files written while serving: 10,000 tracked, the excess reported, requests never stall, MAINT still applies promptly', async (t) => {
   t.timeout(75_000);
   const fm = await setup(t, { rescan: '1s' });
@@ -351,8 +351,7 @@ test.skip('10,001 flag files written while serving: 10,000 tracked, the excess r
   t.deepEqual(violations, [], 'with 10,000 flags, nothing stalls, a write still applies promptly, and the CLI agrees');
 });
 
-// Known bug, open in issue 3: the tracked 10,000 are chosen in name order at start, so a flag the rules read can be left out.
-test.skip('started with 10,001 other flag files, MAINT=1 is still honoured, and the CLI agrees with the proxy', async (t) => {
+test.serial('started with 10,001 other flag files, MAINT=1 is still honoured, and the CLI agrees with the proxy', async (t) => {
   t.timeout(60_000);
   const flags = { MAINT: '1\n' };
   for (const n of MANY) flags[n] = '1\n';

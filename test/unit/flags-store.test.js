@@ -339,3 +339,200 @@ test('after close nothing is published', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 100));
   t.is(published, 0);
 });
+
+// The tests with thousands of files run one at a time (serial tests run before the others): creating
+// the files blocks this process, and the other tests' timing with it.
+//
+// A pass over many flags runs in chunks, and an event is served between two chunks, not after the
+// pass. ZSILENT is changed through a hard link in another directory, which the flags directory's
+// watch does not see: only a pass finds it, and the pass (started here by a `..`-name event, as a
+// ConfigMap update would) reads it last. Z_MAINT, written with an event right after the pass
+// started, must be applied while ZSILENT still shows its old value.
+test.serial('an event is served while a full pass is still running, not after it', async (t) => {
+  const { root, dir, at } = tempFlags(t);
+  const count = 5000;
+  for (let i = 0; i < count; i++) fs.writeFileSync(at(`F${String(i).padStart(5, '0')}`), `${i % 2}\n`);
+  fs.writeFileSync(at('Z_MAINT'), '0\n');
+  fs.writeFileSync(at('ZSILENT'), '0\n');
+  fs.mkdirSync(path.join(root, 'other'));
+  fs.linkSync(at('ZSILENT'), path.join(root, 'other', 'ZSILENT'));
+  const store = await started(t, dir);
+  t.is(store.snapshot.flags.size, count + 2);
+  const maint = nextChange(store, (s) => value(s, 'Z_MAINT') === 1, 10_000);
+  const repaired = nextChange(store, (s) => value(s, 'ZSILENT') === 1, 10_000);
+  fs.writeFileSync(path.join(root, 'other', 'ZSILENT'), '1\n'); // no event in flags/
+  fs.writeFileSync(at('..trigger'), ''); // every flag is read again
+  sh(dir, 'echo 1 > Z_MAINT');
+  const { snapshot } = await maint;
+  t.is(value(snapshot, 'ZSILENT'), 0, 'Z_MAINT was applied only after the whole pass');
+  await repaired;
+  t.is(store.watcherStatus.rescans, 0, 'found by the pass the event started, not by the backstop');
+});
+
+test('start reads each flag file once when nothing changes; an empty one still settles as a touch', async (t) => {
+  const { dir, at } = tempFlags(t);
+  for (let i = 0; i < 40; i++) fs.writeFileSync(at(`S${i}`), `${i}\n`);
+  fs.writeFileSync(at('TOUCHED'), '');
+  const opened = new Map();
+  const openSync = fs.openSync;
+  fs.openSync = (p, ...rest) => {
+    if (typeof p === 'string' && path.dirname(p) === dir) opened.set(path.basename(p), (opened.get(path.basename(p)) ?? 0) + 1);
+    return openSync(p, ...rest);
+  };
+  t.teardown(() => void (fs.openSync = openSync));
+  const store = await started(t, dir);
+  fs.openSync = openSync;
+  t.is(store.snapshot.flags.size, 41);
+  t.is(value(store.snapshot, 'S7'), 7);
+  t.is(value(store.snapshot, 'TOUCHED'), 1);
+  for (let i = 0; i < 40; i++) t.is(opened.get(`S${i}`), 1, `S${i} read ${opened.get(`S${i}`)} times`);
+  t.true(opened.get('TOUCHED') >= 2, 'the empty file is read again after its settle time');
+});
+
+test.serial('while every flag is read again, an rm settles and unsets, and a later echo applies', async (t) => {
+  const { dir, at } = tempFlags(t);
+  for (let i = 0; i < 2000; i++) fs.writeFileSync(at(`F${i}`), '1\n');
+  fs.writeFileSync(at('GONE'), '1\n');
+  const store = await started(t, dir);
+  const seen = record(store, 'GONE');
+  const unset = nextChange(store, (s) => !s.flags.has('GONE'));
+  fs.writeFileSync(at('..trigger'), '');
+  fs.rmSync(at('GONE'));
+  await unset;
+  const back = nextChange(store, (s) => value(s, 'GONE') === 2);
+  sh(dir, 'echo 2 > GONE');
+  await back;
+  t.deepEqual(seen, [null, 2]);
+});
+
+test('a pass is a cursor over its names', async (t) => {
+  const { Sweep } = await import('../../dist/flags/sweep.js');
+  const names = Array.from({ length: 300 }, (_, i) => `F${i}`);
+  const sweep = new Sweep(names, 3);
+  const taken = [];
+  while (!sweep.done) taken.push(sweep.next());
+  t.deepEqual(taken, names);
+  t.is(sweep.next(), undefined);
+  sweep.addBusy(2);
+  t.is(sweep.busyMs, 5);
+  t.true(new Sweep([], 0).done);
+});
+
+test('a pass lists the flag names off the event loop, like listFlagNames', async (t) => {
+  const { listFlagsAsync } = await import('../../dist/flags/sweep.js');
+  const { listFlagNames } = await import('../../dist/flags/dir.js');
+  const { dir, at } = tempFlags(t);
+  fs.writeFileSync(at('PLAIN'), '1');
+  fs.symlinkSync('PLAIN', at('LINK'));
+  fs.mkdirSync(at('SUB'));
+  execFileSync('mkfifo', [at('PIPE')]);
+  for (const name of ['.hidden', '1consul', 'X.swp', '..data']) fs.writeFileSync(at(name), '1');
+  const listed = await listFlagsAsync(dir);
+  t.deepEqual([...listed.names].sort(), ['LINK', 'PIPE', 'PLAIN', 'SUB']);
+  t.deepEqual([...listed.names].sort(), [...listFlagNames(dir)].sort());
+  t.deepEqual(listed.files, []);
+  const typed = await listFlagsAsync(dir, true);
+  t.deepEqual([...typed.names].sort(), ['LINK', 'PIPE', 'PLAIN', 'SUB']);
+  t.deepEqual(typed.files, ['PLAIN'], 'only regular files, not what a symlink points to');
+  t.deepEqual(await listFlagsAsync(path.join(dir, 'nowhere'), true), { names: [], files: [] });
+});
+
+// The backstop's pause after a pass: `rescanMs` from the end of the pass, or 4× the pass's busy
+// time when that is longer, so the rescan takes at most a fifth of a core.
+const PAUSES = [
+  // rescanMs, busyMs, pause
+  [1000, 0, 1000],
+  [1000, 100, 1000],
+  [1000, 250, 1000],
+  [1000, 400, 1600],
+  [40, 30, 120],
+  [60_000, 2000, 60_000],
+];
+for (const [rescanMs, busyMs, pause] of PAUSES) {
+  test(`backstopPause(${rescanMs}, ${busyMs}) = ${pause}`, async (t) => {
+    const { backstopPause } = await import('../../dist/flags/sweep.js');
+    t.is(backstopPause(rescanMs, busyMs), pause);
+  });
+}
+
+test('holds: held only after the settle time; the timer hands over due names; end and clear forget', async (t) => {
+  const { Holds } = await import('../../dist/flags/holds.js');
+  let handed = null;
+  let handedAt = 0;
+  const done = new Promise((resolve) => {
+    const holds = new Holds(20, (names) => {
+      handed = names;
+      handedAt = Date.now();
+      resolve(holds);
+    });
+    t.teardown(() => holds.close());
+    holds.begin('A');
+    holds.begin('B');
+    holds.end('B');
+    t.false(holds.held('A'));
+    t.false(holds.held('B'));
+    t.is(holds.size, 1);
+  });
+  const started = Date.now();
+  const holds = await done;
+  t.deepEqual(handed, ['A']);
+  t.true(handedAt - started >= 20);
+  t.true(holds.held('A'));
+  t.deepEqual([...holds.names()], ['A']);
+  holds.clear();
+  t.is(holds.size, 0);
+});
+
+// A `..`-name event means every flag must be read again, but it never restarts a pass: the pass
+// runs to its end and another follows. And a `..` entry changes only what symlinks resolve
+// through, so it does not spoil the verification of a plain file. Under a steady stream of them,
+// a change no event told of, at the end of the list, is still found and applied.
+test.serial('a stream of `..` events does not keep a pass from reaching and applying its last flag', async (t) => {
+  const { root, dir, at } = tempFlags(t);
+  for (let i = 0; i < 3000; i++) fs.writeFileSync(at(`F${String(i).padStart(4, '0')}`), '1\n');
+  fs.writeFileSync(at('ZSILENT'), '0\n');
+  fs.mkdirSync(path.join(root, 'other'));
+  fs.linkSync(at('ZSILENT'), path.join(root, 'other', 'ZSILENT'));
+  const store = await started(t, dir);
+  const repaired = nextChange(store, (s) => value(s, 'ZSILENT') === 1, 10_000);
+  fs.writeFileSync(path.join(root, 'other', 'ZSILENT'), '1\n'); // no event in flags/
+  let ticks = 0;
+  const stream = setInterval(() => fs.writeFileSync(at('..tick'), String(ticks++)), 1);
+  t.teardown(() => clearInterval(stream));
+  await repaired;
+  const during = ticks;
+  clearInterval(stream);
+  t.log(`${during} \`..\` events before the change was applied`);
+  t.true(during > 3, 'the events kept coming while the pass ran');
+  t.is(store.watcherStatus.rescans, 0);
+});
+
+test.serial('start serves nothing before every flag is read, even while `..` events keep coming', async (t) => {
+  const { dir, at } = tempFlags(t);
+  for (let i = 0; i < 3000; i++) fs.writeFileSync(at(`A${String(i).padStart(4, '0')}`), '1\n');
+  fs.writeFileSync(at('MAINT'), '1\n');
+  let ticks = 0;
+  const stream = setInterval(() => fs.writeFileSync(at('..data'), String(ticks++)), 1);
+  t.teardown(() => clearInterval(stream));
+  const store = await started(t, dir);
+  clearInterval(stream);
+  t.is(store.snapshot.flags.size, 3001);
+  t.is(value(store.snapshot, 'MAINT'), 1);
+});
+
+test.serial('start loads ConfigMap-style flags while `..` entries keep changing', async (t) => {
+  const { dir, at } = tempFlags(t);
+  fs.mkdirSync(at('..2026_01'));
+  for (let i = 0; i < 500; i++) {
+    fs.writeFileSync(at(`..2026_01/K${i}`), `${i}\n`);
+    fs.symlinkSync(`..data/K${i}`, at(`K${i}`));
+  }
+  fs.symlinkSync('..2026_01', at('..data'));
+  let ticks = 0;
+  const stream = setInterval(() => fs.writeFileSync(at('..tick'), String(ticks++)), 1);
+  t.teardown(() => clearInterval(stream));
+  const store = await started(t, dir);
+  clearInterval(stream);
+  t.is(store.snapshot.flags.size, 500);
+  t.is(value(store.snapshot, 'K499'), 499);
+});
