@@ -79,3 +79,21 @@ export function capNames(tracked: Iterable<string>, listed: readonly string[]): 
   }
   return { names: [...names], excess };
 }
+
+/**
+ * The names one full pass reads: every tracked name and every listed flag file, up to MAX_FLAGS.
+ * Within the limit the order does not matter; only beyond it does capNames decide, `preferred`
+ * names that have a file first (one without a file must not take a slot). Sorting 10,000 names on
+ * every pass would block the event loop for 5–10 ms, so the common case does not.
+ */
+export function passNames(
+  tracked: readonly string[],
+  listed: readonly string[],
+  preferred: readonly string[],
+): { names: string[]; excess: number } {
+  const all = new Set(tracked);
+  for (const name of listed) all.add(name);
+  if (all.size <= MAX_FLAGS) return { names: [...all], excess: 0 };
+  const there = new Set(listed);
+  return capNames([...preferred.filter((n) => there.has(n)), ...tracked], listed);
+}

@@ -10,7 +10,8 @@
 // a difference it finds is verified like a hint's. Values are compared, never events counted.
 //
 // One loop does all the work in short steps, and yields to the event loop between them (requests
-// run, and file-system events arrive as hints). Each step:
+// run, and file-system events arrive as hints). readings.ts keeps the dirty names and the first
+// readings; this file decides when to read what, applies and publishes. Each step:
 //   1. looks at the directory: there, replaced (everything is read again), safe (if not, drops all);
 //   2. verifies the first readings that are ~1 ms old: reads each again, applies what agrees;
 //   3. reads dirty names whose quiet time is over, for up to STEP_BUDGET_MS; only when there are
@@ -27,12 +28,12 @@ import { setImmediate as yieldLoop, setTimeout as delay } from 'node:timers/prom
 import { FlagmanError } from '../errors.js';
 import { events as log } from '../log.js';
 import { logChanges, logUpdate } from './audit.js';
-import { decide, nextEntry, observe, sameObserved, type Observed } from './decide.js';
-import { capNames, inspectDir, listFlagNames, MAX_FLAGS, START_LIMIT_MS, worldWritableProblem, type DirState } from './dir.js';
+import { decide, nextEntry, type Observed } from './decide.js';
+import { inspectDir, listFlagNames, MAX_FLAGS, passNames, START_LIMIT_MS, worldWritableProblem, type DirState } from './dir.js';
 import { DirHealth, type DirVerdict } from './health.js';
 import { Holds } from './holds.js';
 import { isFlagName } from './parse.js';
-import { readFlag, type FlagRead } from './read.js';
+import { Readings } from './readings.js';
 import type { FlagChange, FlagSnapshot } from './snapshot.js';
 import { backstopPause, listFlagsAsync, STEP_BUDGET_MS, Sweep } from './sweep.js';
 import { FlagValues } from './values.js';
@@ -68,24 +69,6 @@ export interface FlagStoreEvents {
   change: [snapshot: FlagSnapshot, changes: FlagChange[]];
 }
 
-// A first reading is verified ~1 ms after it was taken (by one 1 ms timer, as the old `delay(1)`),
-// always in a later step, after a turn of the event loop: an event for a write still in progress
-// has arrived by then. Node's timers count whole milliseconds of a clock read once per loop turn,
-// so a 1 ms timer can fire when performance.now() says only ~0.5 ms have passed; asking for a full
-// 1 ms by that clock would often take a second timer, +1 ms on every change.
-const VERIFY_AFTER_MS = 0.5;
-// The same slack for the quiet time after a hint, which only lets a burst of hints coalesce.
-const QUIET_SLACK_MS = 1;
-
-/** A first reading that would change something, waiting to be verified. */
-interface Pending {
-  readonly seen: Observed;
-  /** performance.now() when it was read. */
-  readonly at: number;
-  /** false: accepted without a second read (the start-up pass; see start()). */
-  readonly reread: boolean;
-}
-
 /** Watches a flags directory and publishes a new snapshot whenever a value, note or problem changes. */
 export class FlagStore extends EventEmitter<FlagStoreEvents> {
   readonly #dir: string;
@@ -100,23 +83,16 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   readonly #values = new FlagValues();
   /** Flags seen empty (while unset) or missing, waiting out the settle time. */
   readonly #holds: Holds;
-  /** Names with a rename/delete event since last seen present: evidence for "file removed". */
-  readonly #renamed = new Set<string>();
-  readonly #dirty = new Set<string>();
-  /** When the dirty names may be read (performance.now()); null while none is dirty. */
-  #dirtyAt: number | null = null;
+  /** Dirty names, first readings waiting for verification, removal evidence. */
+  readonly #readings: Readings;
   /** Everything must be read again: a pass starts at the next step, or after the one running. */
   #allDirty = false;
   /** Another pass follows the one running, at once. */
   #again = false;
-  /** First readings waiting for their verification, oldest first. */
-  readonly #pending = new Map<string, Pending>();
   /** The full pass in progress, if any. */
   #sweep: Sweep | null = null;
   /** The directory is being listed for the next pass (off the event loop, see sweep.ts). */
   #listing = false;
-  /** Names last read as a regular file (not through a symlink): read.ts's quick path is for them. */
-  readonly #plain = new Set<string>();
   /** The directory's entry in its parent changed since the last step (see #step). */
   #entryMoved = false;
   #rescans = 0;
@@ -142,9 +118,10 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     this.#health = new DirHealth(opts.dir, this.#allowWorldWritable);
     this.#holds = new Holds(this.#settleMs, (due) => {
       const now = performance.now();
-      for (const name of due) this.#markDirty(name, now);
+      for (const name of due) this.#readings.markDirty(name, now);
       this.#schedule(0);
     });
+    this.#readings = new Readings(opts.dir, this.#quietMs, this.#holds, (name) => this.#values.get(name));
     this.#watcher =
       opts.events === false
         ? null
@@ -204,7 +181,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     if (this.#closed) return;
     this.#initial = false;
     // Past START_LIMIT_MS with readings still waiting: from now on they are read twice.
-    for (const [name, p] of this.#pending) if (!p.reread) this.#pending.set(name, { ...p, reread: true });
+    this.#readings.rereadAll();
     this.#values.takeDue(false); // the first snapshot says it all
     this.#values.publish();
     log.info({ event: 'flags.loaded', dir: this.#dir, flags: this.#values.size }, `flags loaded from ${this.#dir}`);
@@ -221,13 +198,6 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     await this.#watcher?.close();
   }
 
-  // The preferred names that have a file: one that does not exist must not take a tracked slot.
-  #present(preferred: readonly string[], listed: readonly string[]): string[] {
-    if (preferred.length === 0) return [];
-    const there = new Set(listed);
-    return preferred.filter((n) => there.has(n));
-  }
-
   #hint(name: string | null, rename: boolean): void {
     if (this.#closed) return;
     if (name === null || name.startsWith('..')) {
@@ -237,31 +207,13 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
       // resolves to (kubelet writes the new files before the swap), never a file in place: a first
       // reading and an agreeing second one stay good. Dropping them would let a stream of `..`
       // events keep every change from being verified.
-      if (name === null) this.#restartPending();
+      if (name === null) this.#readings.restart();
     } else if (isFlagName(name)) {
-      this.#markDirty(name, performance.now() + this.#quietMs);
-      // Any event restarts a hold: an empty or missing state counts only while nothing happens.
-      this.#holds.end(name);
-      // A first reading taken before this event proves nothing: read again.
-      this.#pending.delete(name);
-      if (rename) this.#renamed.add(name);
+      this.#readings.hinted(name, rename);
     } else {
       return;
     }
     this.#schedule(this.#quietMs);
-  }
-
-  // Drops the waiting first readings and has those flags read again, twice.
-  #restartPending(): void {
-    const at = performance.now() + this.#quietMs;
-    for (const name of this.#pending.keys()) this.#markDirty(name, at);
-    this.#pending.clear();
-  }
-
-  // Marks `name` for reading no sooner than `at` (or sooner, when other dirty names are due).
-  #markDirty(name: string, at: number): void {
-    this.#dirty.add(name);
-    this.#dirtyAt = Math.min(this.#dirtyAt ?? at, at);
   }
 
   #onEntry(): void {
@@ -278,7 +230,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   }
 
   #busy(): boolean {
-    return this.#dirty.size > 0 || this.#allDirty || this.#sweep !== null || this.#pending.size > 0 || this.#values.unpublished;
+    return this.#readings.size > 0 || this.#allDirty || this.#sweep !== null || this.#values.unpublished;
   }
 
   async #run(): Promise<void> {
@@ -312,7 +264,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     const verdict = this.#health.note(dir, () => listFlagNames(this.#dir).length > 0);
     if (verdict.replaced || verdict.resumed) {
       this.#allDirty = true;
-      this.#restartPending(); // first readings of another directory
+      this.#readings.restart(); // first readings of another directory
     }
     // Replaced: deleted and recreated, or a symlink re-pointed; the old inotify watch is dead.
     // An event on the directory's own entry counts as replaced too: `rm -rf flags; mkdir flags`
@@ -327,9 +279,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     }
     if (!verdict.safe) {
       // Nothing is applied; `resumed` makes the first safe step read everything again.
-      this.#dirty.clear();
-      this.#dirtyAt = null;
-      this.#pending.clear();
+      this.#readings.clear();
       this.#holds.clear();
       if (this.#sweep) this.#endSweep(null); // the backstop keeps looking at the directory
       this.#publishDue(); // what was applied while it was safe
@@ -338,54 +288,25 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     const real = dir.kind === 'present' ? dir.real : this.#dir;
     this.#verify(real, verdict);
     this.#publishDue(); // before reading on: routing need not wait for that
-    if (this.#dirtyAt !== null && performance.now() >= this.#dirtyAt - QUIET_SLACK_MS) this.#readDirty(real);
+    if (this.#readings.dirtyDue()) this.#readings.readDirty(real, performance.now() + STEP_BUDGET_MS);
     else if (this.#sweep) this.#readSweep(real, dir);
     this.#publishDue();
     this.#checkLoaded();
     return this.#nextWait();
   }
 
-  // Verifies the first readings that are old enough: read again (unless taken by the start-up
-  // pass); applied when both agree. A hint since has already dropped the reading.
+  // Applies the verified first readings (readings.ts).
   #verify(real: string, verdict: DirVerdict): void {
-    const due = performance.now() - VERIFY_AFTER_MS;
     const changes: FlagChange[] = [];
     let touched = false;
-    for (const [name, p] of this.#pending) {
-      if (p.at > due) break; // oldest first: the rest are younger
-      this.#pending.delete(name);
-      let seen = p.seen;
-      if (p.reread) {
-        seen = observe(this.#read(name, real));
-        if (!sameObserved(p.seen, seen)) {
-          // Still changing: let it go quiet before reading again.
-          this.#markDirty(name, performance.now() + this.#quietMs);
-          continue;
-        }
-      }
-      // A missing file means "removed" with the directory there, or with a delete event for that
-      // very file (`rm -rf flags` unsets flags as their files go; a directory renamed away or
-      // unmounted keeps them).
-      if (seen.kind === 'missing' && !verdict.there && !this.#renamed.has(name)) continue;
-      touched = this.#apply(name, seen, changes) || touched;
-    }
+    for (const { name, seen } of this.#readings.verify(real, verdict.there)) touched = this.#apply(name, seen, changes) || touched;
     if (touched) this.#values.applied(changes);
   }
 
   // Publishes what was applied, unless a burst of events is still being read (values.ts).
   #publishDue(): void {
-    const changes = this.#values.takeDue(this.#dirty.size > 0 || this.#pending.size > 0);
+    const changes = this.#values.takeDue(this.#readings.size > 0);
     if (changes) this.#publish(changes);
-  }
-
-  #readDirty(real: string): void {
-    const end = performance.now() + STEP_BUDGET_MS;
-    for (const name of this.#dirty) {
-      this.#dirty.delete(name);
-      this.#look(name, real, true);
-      if (performance.now() >= end) break;
-    }
-    if (this.#dirty.size === 0) this.#dirtyAt = null;
   }
 
   #readSweep(real: string, dir: DirState): void {
@@ -396,44 +317,17 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     const reread = !this.#initial || this.#watcher?.mode !== 'events';
     for (let name = sweep.next(); name !== undefined; name = sweep.next()) {
       // Dirty or waiting: an event has it read (twice) already.
-      if (this.#dirty.has(name) || this.#pending.has(name)) continue;
-      this.#look(name, real, reread);
+      if (this.#readings.claimed(name)) continue;
+      this.#readings.look(name, real, reread);
       if (performance.now() - t0 >= STEP_BUDGET_MS) break;
     }
     sweep.addBusy(performance.now() - t0);
     if (sweep.done) this.#endSweep(dir);
   }
 
-  // Reads `name`: the quick way if it was a regular file when last read (read.ts), else carefully.
-  #read(name: string, real: string): FlagRead {
-    const { read, linked } = readFlag(this.#dir, real, name, this.#plain.has(name));
-    if (read.kind === 'file' && !linked) this.#plain.add(name);
-    else this.#plain.delete(name);
-    return read;
-  }
-
-  // The first reading of `name`: nothing to do, or a reading to verify in a later step.
-  #look(name: string, real: string, reread: boolean): void {
-    const seen = observe(this.#read(name, real));
-    if (seen.kind !== 'missing') this.#renamed.delete(name);
-    if (decide(this.#values.get(name), seen, this.#holds.held(name)).kind === 'none') {
-      this.#holds.end(name);
-      if (seen.kind === 'missing') this.#renamed.delete(name);
-      return;
-    }
-    this.#pending.delete(name); // re-inserted last: the map stays oldest first
-    this.#pending.set(name, { seen, at: performance.now(), reread });
-  }
-
   #nextWait(): number | null {
     if (this.#allDirty || this.#sweep) return 0;
-    const now = performance.now();
-    let wait = this.#dirtyAt === null ? Infinity : Math.max(0, this.#dirtyAt - QUIET_SLACK_MS - now);
-    wait = Math.min(wait, this.#values.dueIn());
-    for (const p of this.#pending.values()) {
-      wait = Math.min(wait, Math.max(0, p.at + VERIFY_AFTER_MS - now));
-      break; // the oldest decides
-    }
+    const wait = Math.min(this.#readings.dueIn(), this.#values.dueIn());
     return wait === Infinity ? null : wait;
   }
 
@@ -451,7 +345,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
       this.#listing = false;
       if (this.#closed) return;
       // At start no name has been read yet: the listing tells which are plain files (read.ts).
-      for (const name of files) this.#plain.add(name);
+      for (const name of files) this.#readings.notePlain(name);
       this.#beginSweep(names);
       this.#schedule(0);
     });
@@ -477,7 +371,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   // start() may go on once the start-up pass has ended and none of its readings is still waiting.
   #checkLoaded(): void {
     if (!this.#loaded || !this.#firstPassEnded) return;
-    for (const p of this.#pending.values()) if (!p.reread) return;
+    if (this.#readings.waitingUnverified()) return;
     this.#loaded();
     this.#loaded = null;
   }
@@ -498,7 +392,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     }
     const { entry, change } = nextEntry(name, cur, d, this.#initial ? null : Date.now());
     this.#values.set(name, entry);
-    if (!entry) this.#renamed.delete(name);
+    if (!entry) this.#readings.removed(name);
     if (change) changes.push(change);
     // While loading at start only problems are worth a line; `flags.loaded` sums up the rest.
     if (!this.#initial || entry?.problem) logUpdate(name, cur, entry, change !== null);
@@ -517,19 +411,10 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     }
   }
 
-  // Every tracked name and every listed flag file, up to MAX_FLAGS; the excess is reported, not
-  // tracked. Within the limit every name is read and the order does not matter; only beyond it
-  // does capNames decide, preferred names first (sorting 10,000 names on every pass would block
-  // the event loop for 5–10 ms).
+  // The names the pass reads (dir.ts, passNames); the excess over MAX_FLAGS is reported.
   #everyName(listed: readonly string[]): string[] {
-    const tracked = [...this.#values.names(), ...this.#holds.names(), ...this.#dirty];
-    const all = new Set(tracked);
-    for (const name of listed) all.add(name);
-    if (all.size <= MAX_FLAGS) {
-      this.#health.noteExcess(0);
-      return [...all];
-    }
-    const { names, excess } = capNames([...this.#present(this.#preferred, listed), ...tracked], listed);
+    const tracked = [...this.#values.names(), ...this.#holds.names(), ...this.#readings.dirtyNames()];
+    const { names, excess } = passNames(tracked, listed, this.#preferred);
     this.#health.noteExcess(excess);
     return names;
   }
