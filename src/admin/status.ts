@@ -11,7 +11,7 @@ export interface StatusSources {
   readonly version: string;
   readonly startedAt: number;
   readonly configFile: string;
-  readonly lastReload: { readonly at: number; readonly ok: boolean; readonly error: string | null };
+  lastReload(): { readonly at: number; readonly ok: boolean; readonly error: string | null };
   runtime(): Runtime;
   flags(): FlagSnapshot;
   watcher(): WatcherStatus;
@@ -46,6 +46,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     backends[t.name] = { requests: t.counters.requests, active: t.counters.active, responses: responses(t.counters), servers };
   }
   const w = src.watcher();
+  const reload = src.lastReload();
   return {
     pid: src.pid,
     version: src.version,
@@ -53,7 +54,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     config: {
       file: src.configFile,
       generation: runtime.generation,
-      lastReload: { at: iso(src.lastReload.at), ok: src.lastReload.ok, error: src.lastReload.error },
+      lastReload: { at: iso(reload.at), ok: reload.ok, error: reload.error },
     },
     flags,
     frontends,

@@ -76,7 +76,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   readonly #quietMs: number;
   readonly #settleMs: number;
   readonly #allowWorldWritable: boolean;
-  readonly #preferred: readonly string[];
+  #preferred: readonly string[];
   readonly #health: DirHealth;
   readonly #watcher: DirWatcher | null;
   /** The applied values and the published snapshot. */
@@ -186,6 +186,11 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     this.#values.publish();
     log.info({ event: 'flags.loaded', dir: this.#dir, flags: this.#values.size }, `flags loaded from ${this.#dir}`);
     // The backstop rescan was armed when the start-up pass ended.
+  }
+
+  /** Flags a reloaded config reads: tracked first from the next pass on. */
+  prefer(names: Iterable<string>): void {
+    this.#preferred = [...names];
   }
 
   /** Stops watching and rescanning. */

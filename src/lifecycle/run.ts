@@ -1,26 +1,19 @@
-// `flagman run`: load, compile, watch flags, listen; recompile on every flag change; stop gracefully.
+// `flagman run`: load, compile, watch flags, listen; recompile on every flag change; reload on SIGHUP
+// or a config file change (reload.ts); stop gracefully.
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createAdminServer } from '../admin/server.js';
-import type { ListenAddress } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
-import type { FlagSnapshot } from '../flags/snapshot.js';
 import { FlagStore } from '../flags/store.js';
 import { events, flushLogs } from '../log.js';
-import { createFrontendServer, listen } from '../proxy/frontend.js';
 import { PageCache } from '../proxy/pages.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';
-import type { Runtime } from '../runtime/runtime.js';
 import { ObservedState } from '../runtime/servers.js';
 import { VERSION } from '../version.js';
-
-interface Listener {
-  readonly server: http.Server;
-  readonly address: ListenAddress;
-  /** Fields of its `listen` event line: the frontend's name, or admin. */
-  readonly label: { frontend: string } | { admin: true };
-}
+import { ConfigWatch } from './config-watch.js';
+import { ListenerSet } from './listeners.js';
+import { Live } from './reload.js';
 
 /** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
 export async function run(configFile: string): Promise<number> {
@@ -32,93 +25,64 @@ export async function run(configFile: string): Promise<number> {
   await store.start();
   const observed = new ObservedState();
   const pages = new PageCache();
-  const generation = 1;
-  let reported = new Set<string>();
-  const build = (snapshot: FlagSnapshot): Runtime => {
-    const runtime = buildRuntime(program, snapshot, { observed, pages, generation });
-    // Each problem is logged when it appears, not again on every later flag change.
-    for (const p of runtime.problems) if (!reported.has(p)) events.warn({ event: 'expr.problem', problem: p }, p);
-    reported = new Set(runtime.problems);
-    return runtime;
-  };
-  const holder = new RuntimeHolder(build(store.snapshot));
-  // Recompiling is the only work a flag change causes; requests never evaluate flags themselves.
-  store.on('change', (snapshot: FlagSnapshot) => {
-    try {
-      holder.swap(build(snapshot));
-    } catch (err) {
-      // Failure keeps the old world (STYLE 5): the previous runtime goes on serving.
-      events.error({ event: 'runtime.error', err: String(err) }, 'could not apply a flag change; keeping the previous routing');
-    }
-  });
-
   const tunnels = new Set<Duplex>();
-  const listeners: Listener[] = [];
-  for (const [index, fe] of config.frontends.entries()) {
-    for (const address of fe.listen) listeners.push({ server: createFrontendServer(holder, index, config.timeouts, tunnels), address, label: { frontend: fe.name } });
-  }
-  if (config.admin.listen !== null) {
-    const admin = createAdminServer({
+  const holder = new RuntimeHolder(buildRuntime(program, store.snapshot, { observed, pages, generation: 1 }));
+  let live: Live | null = null;
+  const admin = (): http.Server =>
+    createAdminServer({
       pid: process.pid,
       version: VERSION,
       startedAt,
       configFile: config.file,
-      lastReload: { at: startedAt, ok: true, error: null },
+      lastReload: () => live!.lastReload,
       runtime: () => holder.current,
-      flags: () => store.snapshot,
-      watcher: () => store.watcherStatus,
+      flags: () => live!.store.snapshot,
+      watcher: () => live!.store.watcherStatus,
     });
-    listeners.push({ server: admin, address: config.admin.listen, label: { admin: true } });
-  }
+  const listeners = new ListenerSet(holder, tunnels, admin);
+  live = new Live({ config, program, store, startedAt, holder, observed, pages, listeners });
+  holder.swap(live.build(store.snapshot)); // the same runtime, with its problems logged
   try {
-    for (const l of listeners) {
-      await listen(l.server, l.address);
-      const bound = l.server.address();
-      const port = typeof bound === 'object' && bound !== null ? bound.port : null;
-      events.info({ event: 'listen', ...l.label, address: l.address.text, port }, `${'admin' in l.label ? 'admin endpoint' : `frontend ${l.label.frontend}`} listening on ${l.address.text}`);
-    }
+    (await listeners.prepare(config)).commit();
   } catch (err) {
     // Start fails fast and whole (SPEC §6): nothing stays half-open.
-    for (const l of listeners) l.server.close();
-    await store.close();
+    await listeners.close();
+    await live.close();
     await pages.close();
     throw err;
   }
+  const watch = new ConfigWatch(config.file, () => void live!.reload('file'));
+  await watch.ready(); // an edit right after `start` must not be missed
   events.info({ event: 'start', pid: process.pid, version: VERSION, config: config.file, flags: config.flags.dir }, 'flagman started');
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    const stop = async (signal: string): Promise<void> => {
       if (stopping) return;
       stopping = true;
       events.info({ event: 'stop', signal }, `stopping on ${signal}`);
-      const servers = listeners.map((l) => l.server);
+      await watch.close();
       const deadline = setTimeout(() => {
-        for (const s of servers) s.closeAllConnections();
+        listeners.forceClose();
         for (const t of tunnels) t.destroy();
-      }, config.timeouts.shutdown);
+      }, live!.config.timeouts.shutdown);
       deadline.unref();
-      let open = servers.length;
-      const closed = async (): Promise<void> => {
-        if (--open > 0) return;
-        clearTimeout(deadline);
-        await store.close();
-        await pages.close();
-        observed.destroy();
-        events.info({ event: 'exit' }, 'stopped');
-        flushLogs();
-        resolve(0);
-      };
-      for (const s of servers) {
-        // close() stops accepting and waits for in-flight requests; idle keep-alive connections
-        // would hold it open until their timeout, so they are closed now.
-        s.close(() => void closed());
-        s.closeIdleConnections();
-      }
+      await listeners.close();
+      clearTimeout(deadline);
+      await live!.close();
+      await pages.close();
+      observed.destroy();
+      events.info({ event: 'exit' }, 'stopped');
+      flushLogs();
+      resolve(0);
     };
-    // SIGHUP's default action would end the process: an operator's reload must never do that.
-    process.on('SIGHUP', () => events.warn({ event: 'reload.unsupported' }, 'SIGHUP received: in-place reload is not available in this version; restart to apply config changes'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // SIGHUP's default action would end the process; here it reloads, always (even the same bytes).
+    process.on('SIGHUP', () => {
+      if (stopping) return;
+      watch.loaded();
+      void live!.reload('SIGHUP');
+    });
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
   });
 }

@@ -17,11 +17,28 @@ import { inheritedSocket } from '../lifecycle/systemd.js';
 // limit lets the handler see that a request went over it and refuse it instead of forwarding a part.
 const MAX_HEADERS = 100;
 
-/** The request handler for the frontend at `index` of every runtime `holder` publishes. */
-export function requestHandler(holder: RuntimeHolder, index: number): http.RequestListener {
+/**
+ * Which frontend of the current runtime a listener serves. A reload may reorder frontends: the
+ * lifecycle moves `index` in the same tick as it swaps the runtime, so the two always agree. -1: the
+ * frontend was removed and its listener is draining.
+ */
+export interface FrontendSlot {
+  index: number;
+}
+
+/** Answers a request that reached a listener whose frontend a reload removed: it is draining. */
+export function refuseRemoved(res: http.ServerResponse): void {
+  res.shouldKeepAlive = false;
+  res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '31', Connection: 'close' });
+  res.end('this listener is shutting down\n');
+}
+
+/** The request handler for the frontend in `slot` of every runtime `holder` publishes. */
+export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot): http.RequestListener {
   return (req, res) => {
     const runtime = holder.current;
-    const frontend = runtime.frontends[index]!;
+    const frontend = runtime.frontends[slot.index];
+    if (frontend === undefined) return refuseRemoved(res);
     const clientIp = clientIpOf(req.socket);
     const ex = new Exchange(req, res, runtime, frontend, clientIp);
     if (req.rawHeaders.length > MAX_HEADERS * 2) return ex.fail(400, 'more than 100 headers');
@@ -34,7 +51,7 @@ export function requestHandler(holder: RuntimeHolder, index: number): http.Reque
 }
 
 /** An HTTP server for one frontend with the configured client-side timeouts. */
-export function createFrontendServer(holder: RuntimeHolder, index: number, timeouts: Timeouts, tunnels: Set<Duplex>): http.Server {
+export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, timeouts: Timeouts, tunnels: Set<Duplex>): http.Server {
   const server = http.createServer(
     {
       keepAliveTimeout: timeouts.idle,
@@ -43,10 +60,10 @@ export function createFrontendServer(holder: RuntimeHolder, index: number, timeo
       requestTimeout: 0,
       maxHeaderSize: 16384,
     },
-    requestHandler(holder, index),
+    requestHandler(holder, slot),
   );
   server.maxHeadersCount = MAX_HEADERS + 1;
-  server.on('upgrade', tunnelHandler(holder, index, tunnels));
+  server.on('upgrade', tunnelHandler(holder, slot, tunnels));
   return server;
 }
 

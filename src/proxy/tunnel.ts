@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { access } from '../log.js';
+import type { FrontendSlot } from './frontend.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { ProxyTarget, RespondTarget, Target } from '../runtime/runtime.js';
 import type { Candidate } from './balance/balancer.js';
@@ -19,14 +20,18 @@ function head(status: number, message: string, rawHeaders: readonly string[]): s
 }
 
 /**
- * The 'upgrade' listener for the frontend at `index`. Open tunnels are kept in `open`: an upgraded
+ * The 'upgrade' listener for the frontend in `slot` (frontend.ts). Open tunnels are kept in `open`: an upgraded
  * socket leaves Node's HTTP connection tracking, so a shutdown must be able to end them itself.
  */
-export function tunnelHandler(holder: RuntimeHolder, index: number, open: Set<Duplex>): (req: http.IncomingMessage, socket: Duplex, headBytes: Buffer) => void {
+export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: Set<Duplex>): (req: http.IncomingMessage, socket: Duplex, headBytes: Buffer) => void {
   return (req, socket, headBytes) => {
-    open.add(socket);
     const runtime = holder.current;
-    const frontend = runtime.frontends[index]!;
+    const frontend = runtime.frontends[slot.index];
+    if (frontend === undefined) {
+      socket.end(head(503, 'Service Unavailable', ['Content-Length', '0', 'Connection', 'close']));
+      return;
+    }
+    open.add(socket);
     const clientIp = clientIpOf(req.socket);
     const started = performance.now();
     let status = 0;

@@ -1,0 +1,154 @@
+// The open listeners of a running flagman, keyed by what they listen on, so that a reload keeps the
+// unchanged ones open (not one connection refused), opens the added ones and drains the removed
+// ones (SPEC §6). A reload first opens what is new — any failure there (an address in use) fails
+// the reload with nothing changed — and only then commits, in the same tick as the runtime swap.
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Config, ListenAddress } from '../config/schema.js';
+import { FlagmanError } from '../errors.js';
+import { events } from '../log.js';
+import { createFrontendServer, listen, type FrontendSlot } from '../proxy/frontend.js';
+import type { RuntimeHolder } from '../runtime/holder.js';
+
+type Label = { readonly frontend: string } | { readonly admin: true };
+
+interface Listener {
+  readonly key: string;
+  readonly address: ListenAddress;
+  readonly server: http.Server;
+  /** null for the admin endpoint. */
+  readonly slot: FrontendSlot | null;
+  label: Label;
+}
+
+interface Wanted {
+  readonly key: string;
+  readonly address: ListenAddress;
+  readonly label: Label;
+  /** Index of the frontend in the new config; -1 for the admin endpoint. */
+  readonly index: number;
+}
+
+/** What a reload changes about the listeners, once committed. */
+export interface ListenerPlan {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  /** Applies the plan: call in the same tick as the runtime swap. */
+  commit(): void;
+  /** Gives the plan up: closes what it opened. */
+  abandon(): void;
+}
+
+const describe = (l: { label: Label; address: ListenAddress }): string =>
+  'admin' in l.label ? `admin endpoint on ${l.address.text}` : `frontend ${l.label.frontend} on ${l.address.text}`;
+
+/** Every listener of the process, frontends and admin endpoint. */
+export class ListenerSet {
+  readonly #holder: RuntimeHolder;
+  readonly #tunnels: Set<Duplex>;
+  readonly #createAdmin: () => http.Server;
+  readonly #open = new Map<string, Listener>();
+  /** Closed (by a reload, or at shutdown), finishing their in-flight requests. */
+  readonly #draining = new Map<http.Server, Promise<void>>();
+
+  constructor(holder: RuntimeHolder, tunnels: Set<Duplex>, createAdmin: () => http.Server) {
+    this.#holder = holder;
+    this.#tunnels = tunnels;
+    this.#createAdmin = createAdmin;
+  }
+
+  /** Opens what `config` adds; resolves with the plan, or rejects (naming the address) with nothing changed. */
+  async prepare(config: Config): Promise<ListenerPlan> {
+    const wanted = new Map<string, Wanted>();
+    const add = (address: ListenAddress, label: Label, index: number, owner: string): void => {
+      // An address is its own key, so it stays open whatever frontend serves it next. Port 0 (any
+      // free port) names no address: it is kept for the same owner and position only.
+      const key = address.kind === 'tcp' && address.port === 0 ? `${owner} ${address.text}` : address.text;
+      wanted.set(key, { key, address, label, index });
+    };
+    for (const [index, fe] of config.frontends.entries()) {
+      for (const [i, address] of fe.listen.entries()) add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`);
+    }
+    if (config.admin.listen !== null) add(config.admin.listen, { admin: true }, -1, 'admin');
+    for (const w of wanted.values()) {
+      const l = this.#open.get(w.key);
+      // One socket cannot change from the admin endpoint to a frontend or back without being closed
+      // first, and closing it would refuse connections: say so rather than do that.
+      if (l && (l.slot === null) !== (w.index < 0)) {
+        throw new FlagmanError('LISTEN', `${w.address.text} cannot move between the admin endpoint and a frontend in a reload; restart to apply`, { address: w.address.text });
+      }
+    }
+    const added: Listener[] = [];
+    try {
+      for (const w of wanted.values()) {
+        if (this.#open.has(w.key)) continue;
+        const slot = w.index >= 0 ? { index: w.index } : null;
+        const server = slot ? createFrontendServer(this.#holder, slot, config.timeouts, this.#tunnels) : this.#createAdmin();
+        const l: Listener = { key: w.key, address: w.address, server, slot, label: w.label };
+        await listen(server, w.address);
+        added.push(l);
+      }
+    } catch (err) {
+      for (const l of added) l.server.close();
+      throw err;
+    }
+    const removed = [...this.#open.values()].filter((l) => !wanted.has(l.key));
+    return {
+      added: added.map(describe),
+      removed: removed.map(describe),
+      commit: () => {
+        for (const l of this.#open.values()) {
+          const w = wanted.get(l.key);
+          if (!w) continue;
+          if (l.slot) l.slot.index = w.index;
+          l.label = w.label;
+          // Client-side timeouts apply to the connections they accept from now on.
+          l.server.keepAliveTimeout = config.timeouts.idle;
+          l.server.headersTimeout = config.timeouts.client;
+        }
+        for (const l of added) {
+          this.#open.set(l.key, l);
+          const bound = l.server.address();
+          const port = typeof bound === 'object' && bound !== null ? bound.port : null;
+          events.info({ event: 'listen', ...l.label, address: l.address.text, port }, `${describe(l)}: listening`);
+        }
+        for (const l of removed) {
+          this.#open.delete(l.key);
+          // Requests already received finish with the runtime they started with; a request that
+          // arrives on one of its kept-alive connections is refused with Connection: close.
+          if (l.slot) l.slot.index = -1;
+          this.#drain(l.server);
+          events.info({ event: 'unlisten', ...l.label, address: l.address.text }, `${describe(l)}: closed, draining`);
+        }
+      },
+      abandon: () => {
+        for (const l of added) l.server.close();
+      },
+    };
+  }
+
+  /** Stops accepting everywhere; resolves when every in-flight request has finished. */
+  async close(): Promise<void> {
+    for (const l of this.#open.values()) void this.#drain(l.server);
+    this.#open.clear();
+    await Promise.all(this.#draining.values());
+  }
+
+  /** Ends every connection now (the shutdown deadline). */
+  forceClose(): void {
+    for (const s of this.#draining.keys()) s.closeAllConnections();
+  }
+
+  // close() stops accepting and waits for in-flight requests; idle keep-alive connections would hold
+  // it open until their timeout, so they are closed now.
+  #drain(server: http.Server): Promise<void> {
+    let done = this.#draining.get(server);
+    if (!done) {
+      done = new Promise<void>((resolve) => server.close(() => resolve()));
+      this.#draining.set(server, done);
+      void done.then(() => this.#draining.delete(server));
+      server.closeIdleConnections();
+    }
+    return done;
+  }
+}

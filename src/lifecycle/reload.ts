@@ -1,0 +1,157 @@
+// Reload in place (SPEC §6): load, validate and compile with the same code as `flagman check`, and
+// swap only on success. What was observed — counters, server health, balancer positions, pooled
+// connections — lives in ObservedState under stable names, so a reload carries it over by simply
+// building the new runtime against the same ObservedState. A failed reload changes nothing but
+// `lastReload` (status, event log, metrics).
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { FlagStore } from '../flags/store.js';
+import type { FlagSnapshot } from '../flags/snapshot.js';
+import { events } from '../log.js';
+import { buildRuntime, compileProgram, type Program } from '../runtime/compile.js';
+import type { RuntimeHolder } from '../runtime/holder.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { ObservedState } from '../runtime/servers.js';
+import type { PageCache } from '../proxy/pages.js';
+import type { ListenerSet } from './listeners.js';
+
+/** The outcome of the last load (the start counts as the first). */
+export interface ReloadResult {
+  readonly at: number;
+  readonly ok: boolean;
+  readonly error: string | null;
+}
+
+/** What a reload can be asked by. */
+export type ReloadTrigger = 'SIGHUP' | 'file';
+
+/** The running configuration and everything built from it, replaced whole by a reload. */
+export class Live {
+  config: Config;
+  program: Program;
+  store: FlagStore;
+  /** Counts successful loads, the start included (SPEC §5 `config.generation`). */
+  generation = 1;
+  lastReload: ReloadResult;
+  /** Failed reloads since start (a metric). */
+  reloadFailures = 0;
+  readonly holder: RuntimeHolder;
+  readonly observed: ObservedState;
+  readonly pages: PageCache;
+  readonly listeners: ListenerSet;
+  #reported = new Set<string>();
+  #reloading: Promise<void> | null = null;
+  #again: ReloadTrigger | null = null;
+  readonly #onChange = (snapshot: FlagSnapshot): void => this.#applyFlags(snapshot);
+
+  constructor(init: {
+    config: Config;
+    program: Program;
+    store: FlagStore;
+    startedAt: number;
+    holder: RuntimeHolder;
+    observed: ObservedState;
+    pages: PageCache;
+    listeners: ListenerSet;
+  }) {
+    this.config = init.config;
+    this.program = init.program;
+    this.store = init.store;
+    this.lastReload = { at: init.startedAt, ok: true, error: null };
+    this.holder = init.holder;
+    this.observed = init.observed;
+    this.pages = init.pages;
+    this.listeners = init.listeners;
+    this.store.on('change', this.#onChange);
+  }
+
+  /** The runtime for the current program under `snapshot`; logs each new expression problem once. */
+  build(snapshot: FlagSnapshot, program = this.program, generation = this.generation): Runtime {
+    const runtime = buildRuntime(program, snapshot, { observed: this.observed, pages: this.pages, generation });
+    for (const p of runtime.problems) if (!this.#reported.has(p)) events.warn({ event: 'expr.problem', problem: p }, p);
+    this.#reported = new Set(runtime.problems);
+    return runtime;
+  }
+
+  /** Reloads the config file; calls while one runs coalesce into one more. Never rejects. */
+  reload(trigger: ReloadTrigger): Promise<void> {
+    if (this.#reloading) {
+      this.#again = trigger;
+      return this.#reloading;
+    }
+    this.#reloading = (async () => {
+      let next: ReloadTrigger | null = trigger;
+      while (next !== null) {
+        this.#again = null;
+        await this.#reloadOnce(next);
+        next = this.#again;
+      }
+    })().finally(() => {
+      this.#reloading = null;
+    });
+    return this.#reloading;
+  }
+
+  /** Waits for a reload in progress, then stops the flag store. */
+  async close(): Promise<void> {
+    await this.#reloading;
+    this.store.off('change', this.#onChange);
+    await this.store.close();
+  }
+
+  // Recompiling is the only work a flag change causes; requests never evaluate flags themselves.
+  #applyFlags(snapshot: FlagSnapshot): void {
+    try {
+      this.holder.swap(this.build(snapshot));
+    } catch (err) {
+      // Failure keeps the old world (STYLE 5): the previous runtime goes on serving.
+      events.error({ event: 'runtime.error', err: String(err) }, 'could not apply a flag change; keeping the previous routing');
+    }
+  }
+
+  async #reloadOnce(trigger: ReloadTrigger): Promise<void> {
+    const file = this.config.file;
+    let newStore: FlagStore | null = null;
+    try {
+      const config = loadConfig(file);
+      const program = compileProgram(config);
+      const f = config.flags;
+      const old = this.config.flags;
+      if (f.dir !== old.dir || f.rescan !== old.rescan || f.allowWorldWritable !== old.allowWorldWritable) {
+        newStore = new FlagStore({ dir: f.dir, rescanMs: f.rescan, allowWorldWritable: f.allowWorldWritable, preferred: program.flags });
+        await newStore.start();
+      }
+      const store = newStore ?? this.store;
+      const generation = this.generation + 1;
+      const runtime = this.build(store.snapshot, program, generation);
+      const plan = await this.listeners.prepare(config);
+      // From here to the end of the block nothing waits: requests see the old world or the new one.
+      this.config = config;
+      this.program = program;
+      this.generation = generation;
+      if (newStore) {
+        this.store.off('change', this.#onChange);
+        void this.store.close();
+        this.store = newStore;
+        this.store.on('change', this.#onChange);
+        newStore = null;
+      } else {
+        this.store.prefer(program.flags);
+      }
+      // A flag change published while the new world was being built is in the store's snapshot.
+      this.holder.swap(runtime.flagsVersion === this.store.snapshot.version ? runtime : this.build(this.store.snapshot));
+      plan.commit();
+      this.lastReload = { at: Date.now(), ok: true, error: null };
+      events.info(
+        { event: 'reload', trigger, generation, file, added: plan.added, removed: plan.removed },
+        `config reloaded (generation ${generation})`,
+      );
+    } catch (err) {
+      await newStore?.close();
+      const error = err instanceof Error ? err.message : String(err);
+      this.reloadFailures++;
+      this.lastReload = { at: Date.now(), ok: false, error };
+      events.error({ event: 'reload.failed', trigger, file, error }, `config reload failed, still serving generation ${this.generation}: ${error}`);
+    }
+  }
+}

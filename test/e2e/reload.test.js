@@ -1,0 +1,173 @@
+// Reload in place (SPEC §6): SIGHUP or a config file change loads, validates and compiles; success
+// swaps keeping every counter, failure keeps serving the old config and says why.
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { adminStatus, keepAliveLoad, request, startFlagman, upstream } from '../helpers/e2e.js';
+
+/** A config: `extra` adds a backend and a frontend listening on a port of its own. */
+function config({ app, other, extra = false, comment = '' }) {
+  return `# ${comment}
+flags: { dir: ./flags, rescan: 1s }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: flag("MAINT") > 0
+        use: maintenance
+${extra ? '      - when: request.path.startsWith("/other")\n        use: other\n' : ''}      - use: app
+${extra ? `  side:\n    listen: ["127.0.0.1:0"]\n    rules:\n      - use: ${extra === true ? 'other' : extra}\n` : ''}backends:
+  app:
+    servers:
+      app1: { address: "127.0.0.1:${app}" }
+${extra ? `  other:\n    servers:\n      o1: { address: "127.0.0.1:${other}" }\n` : ''}  maintenance:
+    respond: { status: 503, body: "maintenance\\n" }
+`;
+}
+
+/** Writes the config the way an editor or deploy tool does: a temp file renamed over it. */
+function writeConfig(fm, text) {
+  const tmp = path.join(fm.dir, `.flagman.yaml.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, fm.configFile);
+}
+
+const reloaded = (generation) => (e) => e.event === 'reload' && e.generation === generation;
+
+function counters(s) {
+  const out = {};
+  for (const [name, fe] of Object.entries(s.frontends)) {
+    out[`frontend ${name} requests`] = fe.requests;
+    for (const [cls, n] of Object.entries(fe.responses)) out[`frontend ${name} ${cls}`] = n;
+  }
+  for (const [name, be] of Object.entries(s.backends)) {
+    out[`backend ${name} requests`] = be.requests;
+    for (const [cls, n] of Object.entries(be.responses)) out[`backend ${name} ${cls}`] = n;
+    for (const [sn, sv] of Object.entries(be.servers)) {
+      out[`server ${name}/${sn} requests`] = sv.requests;
+      out[`server ${name}/${sn} failures`] = sv.failures;
+    }
+  }
+  return out;
+}
+
+test('counters survive 20 reloads, by SIGHUP and by file edits; config.generation counts them', async (t) => {
+  t.timeout(60_000);
+  const app = await upstream(t, 'app');
+  const vars = { app: app.port, other: app.port };
+  const fm = await startFlagman(t, config(vars), { flags: { MAINT: '0\n' } });
+  for (let i = 0; i < 10; i++) t.is((await request(fm.port)).status, 200);
+  let before = counters(await adminStatus(fm));
+  t.is(before['frontend web requests'], 10);
+  for (let i = 1; i <= 20; i++) {
+    const from = fm.events.length;
+    if (i % 2 === 0) fm.proc.kill('SIGHUP');
+    else writeConfig(fm, config({ ...vars, comment: `edit ${i}` }));
+    const e = await fm.waitEvent((x) => reloaded(i + 1)(x) || x.event === 'reload.failed', { from, timeout: 10_000 });
+    t.is(e.event, 'reload', JSON.stringify(e));
+    t.is(e.trigger, i % 2 === 0 ? 'SIGHUP' : 'file');
+    t.is((await request(fm.port)).status, 200);
+    const now = counters(await adminStatus(fm));
+    const lost = Object.keys(before).filter((k) => !(now[k] >= before[k]));
+    t.deepEqual(lost, [], `reload ${i}: every counter at least where it was`);
+    before = now;
+  }
+  const s = await adminStatus(fm);
+  t.is(s.config.generation, 21);
+  t.true(s.config.lastReload.ok);
+  t.is(s.frontends.web.requests, 30);
+  t.is(s.backends.app.servers.app1.requests, 30);
+  t.is(fm.events.filter((e) => e.event === 'reload').length, 20, 'one reload per signal or edit');
+});
+
+test('50 reloads adding and removing a backend and a listener lose no request under load', async (t) => {
+  t.timeout(90_000);
+  const app = await upstream(t, 'app');
+  const other = await upstream(t, 'other');
+  const vars = { app: app.port, other: other.port };
+  const fm = await startFlagman(t, config(vars), { flags: { MAINT: '0\n' } });
+  const load = keepAliveLoad(fm.port, { classify: (r) => (r.status === 200 ? r.body : `${r.status} ${r.body}`) });
+  t.teardown(() => load.stop());
+  const sidePorts = [];
+  let served = 0;
+  for (let i = 1; i <= 50; i++) {
+    const from = fm.events.length;
+    const extra = i % 2 === 1;
+    if (i % 5 === 0) {
+      fs.writeFileSync(fm.configFile, config({ ...vars, extra, comment: `${i}` }));
+      fm.proc.kill('SIGHUP');
+    } else {
+      writeConfig(fm, config({ ...vars, extra, comment: `${i}` }));
+    }
+    const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from, timeout: 10_000 });
+    t.is(e.event, 'reload', JSON.stringify(e));
+    if (extra) {
+      const listen = await fm.waitEvent((x) => x.event === 'listen' && x.frontend === 'side', { from });
+      sidePorts.push(listen.port);
+      // The added listener and backend serve at once.
+      const r = await request(listen.port);
+      if (r.status === 200 && r.body === 'other') served++;
+    } else {
+      t.regex(e.removed.join(' '), /frontend side/);
+      // The removed listener no longer accepts.
+      await t.throwsAsync(request(sidePorts.at(-1)), { code: 'ECONNREFUSED' });
+    }
+  }
+  const res = await load.stop();
+  t.log(`${res.count} requests during 50 reloads: ${JSON.stringify(res.labels)}, ${res.errors.length} errors`);
+  t.deepEqual(res.errors, [], 'no request failed');
+  t.deepEqual(Object.keys(res.labels), ['app'], 'every response came from the app');
+  t.true(res.count > 100, 'the load ran throughout');
+  t.is(served, 25, 'each added listener served its new backend');
+  t.is((await adminStatus(fm)).config.generation, 51);
+});
+
+test('a broken config on reload keeps the old one serving and says where; the next good write applies', async (t) => {
+  t.timeout(60_000);
+  const app = await upstream(t, 'app');
+  const other = await upstream(t, 'other');
+  const vars = { app: app.port, other: other.port };
+  const fm = await startFlagman(t, config(vars), { flags: { MAINT: '0\n' } });
+  const good = config({ ...vars, extra: true });
+  const broken = [
+    ['a half-written file', good.slice(0, good.indexOf('      - use: app') + 11), /flagman\.yaml:\d+:\d+: /],
+    ['an unknown backend', good.replace('use: other\n', 'use: nowhere\n'), /flagman\.yaml:\d+:\d+: .*nowhere/],
+    ['a CEL error', good.replace('request.path.startsWith("/other")', 'request.path.startsWith(1)'), /flagman\.yaml:\d+:\d+: /],
+  ];
+  for (const [what, text, error] of broken) {
+    const from = fm.events.length;
+    writeConfig(fm, text);
+    const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from, timeout: 10_000 });
+    t.is(e.event, 'reload.failed', `${what}: ${JSON.stringify(e)}`);
+    t.regex(e.error, error, what);
+    const s = await adminStatus(fm);
+    t.false(s.config.lastReload.ok, what);
+    t.regex(s.config.lastReload.error, error, what);
+    t.is(s.config.generation, 1, `${what}: still the first config`);
+    const r = await request(fm.port, { path: '/other' });
+    t.is(`${r.status} ${r.body}`, '200 app', `${what}: the old config serves`);
+  }
+  const from = fm.events.length;
+  writeConfig(fm, good);
+  await fm.waitEvent(reloaded(2), { from, timeout: 10_000 });
+  const s = await adminStatus(fm);
+  t.true(s.config.lastReload.ok);
+  t.is(s.config.lastReload.error, null);
+  const r = await request(fm.port, { path: '/other' });
+  t.is(`${r.status} ${r.body}`, '200 other', 'the good write applies');
+});
+
+test('a reload that cannot listen fails whole: old listeners and config stay', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config({ app: app.port, other: app.port }), { flags: { MAINT: '0\n' } });
+  // The admin port is taken (by flagman itself): a new frontend cannot listen there.
+  const text = config({ app: app.port, other: app.port, extra: true }).replace('  side:\n    listen: ["127.0.0.1:0"]', `  side:\n    listen: ["127.0.0.1:${fm.adminPort}"]`);
+  const from = fm.events.length;
+  writeConfig(fm, text);
+  const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from, timeout: 10_000 });
+  t.is(e.event, 'reload.failed');
+  t.regex(e.error, new RegExp(`127\\.0\\.0\\.1:${fm.adminPort}.*address in use`));
+  t.is((await request(fm.port)).status, 200);
+  t.is((await adminStatus(fm)).config.generation, 1);
+});
