@@ -1,15 +1,16 @@
 // The admin endpoint: read-only, by design (SPEC §5). The flags directory is the only control plane,
 // so nothing here accepts a change; anything but GET/HEAD is refused.
 import http from 'node:http';
-import { statusDocument, type StatusSources } from './status.js';
+import { createMetrics, type AdminSources, type Metrics } from './metrics.js';
+import { statusDocument } from './status.js';
 
 function send(res: http.ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-/** An HTTP server answering /status from `sources`. */
-export function createAdminServer(sources: StatusSources): http.Server {
+/** An HTTP server answering /status and /metrics from `sources` (`metrics` shared across servers). */
+export function createAdminServer(sources: AdminSources, metrics: Metrics = createMetrics(sources)): http.Server {
   return http.createServer((req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
@@ -17,6 +18,13 @@ export function createAdminServer(sources: StatusSources): http.Server {
     }
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path === '/status') return send(res, 200, 'application/json', `${JSON.stringify(statusDocument(sources), null, 2)}\n`);
-    send(res, 404, 'text/plain; charset=utf-8', 'not found: try /status\n');
+    if (path === '/metrics') {
+      metrics.render().then(
+        (text) => send(res, 200, metrics.contentType, text),
+        (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', `metrics failed: ${String(err)}\n`),
+      );
+      return;
+    }
+    send(res, 404, 'text/plain; charset=utf-8', 'not found: try /status or /metrics\n');
   });
 }

@@ -2,6 +2,7 @@
 // or a config file change (reload.ts); stop gracefully.
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { createMetrics, type AdminSources } from '../admin/metrics.js';
 import { createAdminServer } from '../admin/server.js';
 import { loadConfig } from '../config/load.js';
 import { FlagStore } from '../flags/store.js';
@@ -28,17 +29,20 @@ export async function run(configFile: string): Promise<number> {
   const tunnels = new Set<Duplex>();
   const holder = new RuntimeHolder(buildRuntime(program, store.snapshot, { observed, pages, generation: 1 }));
   let live: Live | null = null;
-  const admin = (): http.Server =>
-    createAdminServer({
-      pid: process.pid,
-      version: VERSION,
-      startedAt,
-      configFile: config.file,
-      lastReload: () => live!.lastReload,
-      runtime: () => holder.current,
-      flags: () => live!.store.snapshot,
-      watcher: () => live!.store.watcherStatus,
-    });
+  const sources: AdminSources = {
+    pid: process.pid,
+    version: VERSION,
+    startedAt,
+    configFile: config.file,
+    lastReload: () => live!.lastReload,
+    reloadFailures: () => live!.reloadFailures,
+    runtime: () => holder.current,
+    flags: () => live!.store.snapshot,
+    watcher: () => live!.store.watcherStatus,
+  };
+  // One registry, however often a reload moves the admin endpoint.
+  const metrics = createMetrics(sources);
+  const admin = (): http.Server => createAdminServer(sources, metrics);
   const listeners = new ListenerSet(holder, tunnels, admin);
   live = new Live({ config, program, store, startedAt, holder, observed, pages, listeners });
   holder.swap(live.build(store.snapshot)); // the same runtime, with its problems logged

@@ -1,0 +1,126 @@
+// `/metrics` in the Prometheus text format (SPEC §5): the same figures as `/status`, taken from the
+// status document itself at scrape time, so the two can never disagree and server state is decided
+// in one place (status.ts). The request path never touches prom-client: it does plain increments
+// on the counters the runtime holds (servers.ts), and a scrape copies them here — the cheapest way
+// to have no label lookup per request.
+import client from 'prom-client';
+import { statusDocument, type StatusSources } from './status.js';
+
+/** The status document's sources, and what only the metrics show. */
+export interface AdminSources extends StatusSources {
+  reloadFailures(): number;
+}
+
+// The parts of the status document read here (status.ts builds them).
+interface Responses {
+  readonly [cls: string]: number;
+}
+interface ServerDoc {
+  readonly state: string;
+  readonly weight: number;
+  readonly active: number;
+  readonly requests: number;
+  readonly failures: number;
+}
+interface Doc {
+  readonly config: { readonly generation: number; readonly lastReload: { readonly at: string | null; readonly ok: boolean } };
+  readonly flags: Record<string, { readonly value: number | null; readonly problem: string | null }>;
+  readonly frontends: Record<string, { readonly requests: number; readonly active: number; readonly responses: Responses }>;
+  readonly backends: Record<string, { readonly requests: number; readonly active: number; readonly responses: Responses; readonly servers: Record<string, ServerDoc> }>;
+  readonly watcher: { readonly mode: string; readonly rescans: number; readonly problem: string | null };
+}
+
+const SERVER_STATES = ['up', 'down', 'drain'] as const;
+
+/** What the admin server needs to answer /metrics. */
+export interface Metrics {
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+/** A registry of flagman's metrics over `sources`, plus Node's process metrics. */
+export function createMetrics(sources: AdminSources): Metrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  // The document of the scrape in progress: computed once in render(), read by every collect().
+  let doc: Doc | null = null;
+  const each = <T>(fill: (d: Doc) => void) =>
+    function (this: T & { reset(): void }): void {
+      this.reset(); // series of removed backends or flags disappear
+      if (doc) fill(doc);
+    };
+
+  const counter = (name: string, help: string, labelNames: string[], fill: (c: client.Counter, d: Doc) => void): void => {
+    const c: client.Counter = new client.Counter({ name, help, labelNames, registers: [registry], collect: each<client.Counter>((d) => fill(c, d)) });
+  };
+  const gauge = (name: string, help: string, labelNames: string[], fill: (g: client.Gauge, d: Doc) => void): void => {
+    const g: client.Gauge = new client.Gauge({ name, help, labelNames, registers: [registry], collect: each<client.Gauge>((d) => fill(g, d)) });
+  };
+  const responses = (c: client.Counter, labels: Record<string, string>, r: Responses): void => {
+    for (const [cls, n] of Object.entries(r)) c.inc({ ...labels, code: cls }, n);
+  };
+
+  counter('flagman_frontend_requests_total', 'Requests received by a frontend.', ['frontend'], (c, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) c.inc({ frontend }, f.requests);
+  });
+  counter('flagman_frontend_responses_total', 'Responses sent by a frontend, by status class.', ['frontend', 'code'], (c, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) responses(c, { frontend }, f.responses);
+  });
+  gauge('flagman_frontend_active', 'Requests in flight on a frontend.', ['frontend'], (g, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) g.set({ frontend }, f.active);
+  });
+  counter('flagman_backend_requests_total', 'Requests routed to a backend.', ['backend'], (c, d) => {
+    for (const [backend, b] of Object.entries(d.backends)) c.inc({ backend }, b.requests);
+  });
+  counter('flagman_backend_responses_total', 'Responses from a backend, by status class.', ['backend', 'code'], (c, d) => {
+    for (const [backend, b] of Object.entries(d.backends)) responses(c, { backend }, b.responses);
+  });
+  gauge('flagman_backend_active', 'Requests in flight to a backend.', ['backend'], (g, d) => {
+    for (const [backend, b] of Object.entries(d.backends)) g.set({ backend }, b.active);
+  });
+  const servers = (fill: (labels: { backend: string; server: string }, s: ServerDoc) => void) => (d: Doc) => {
+    for (const [backend, b] of Object.entries(d.backends)) for (const [server, s] of Object.entries(b.servers)) fill({ backend, server }, s);
+  };
+  counter('flagman_server_requests_total', 'Requests sent to a server.', ['backend', 'server'], (c, d) => servers((l, s) => c.inc(l, s.requests))(d));
+  counter('flagman_server_failures_total', 'Connect failures, resets and timeouts of a server.', ['backend', 'server'], (c, d) => servers((l, s) => c.inc(l, s.failures))(d));
+  gauge('flagman_server_active', 'Requests in flight to a server.', ['backend', 'server'], (g, d) => servers((l, s) => g.set(l, s.active))(d));
+  gauge('flagman_server_weight', 'A server\'s current weight (0: drained).', ['backend', 'server'], (g, d) => servers((l, s) => g.set(l, s.weight))(d));
+  gauge('flagman_server_state', 'A server\'s state: 1 for the one it is in (up, down or drain).', ['backend', 'server', 'state'], (g, d) =>
+    servers((l, s) => {
+      for (const state of SERVER_STATES) g.set({ ...l, state }, s.state === state ? 1 : 0);
+    })(d),
+  );
+  gauge('flagman_flag_value', 'A flag\'s applied value (unset flags have no series).', ['flag'], (g, d) => {
+    for (const [flag, f] of Object.entries(d.flags)) if (f.value !== null) g.set({ flag }, f.value);
+  });
+  gauge('flagman_flag_problem', '1 while a flag file has a problem (its last good value stays).', ['flag'], (g, d) => {
+    for (const [flag, f] of Object.entries(d.flags)) g.set({ flag }, f.problem === null ? 0 : 1);
+  });
+  gauge('flagman_config_generation', 'Successful config loads since start, the start included.', [], (g, d) => g.set(d.config.generation));
+  gauge('flagman_config_last_reload_success', '1 when the last load or reload succeeded.', [], (g, d) => g.set(d.config.lastReload.ok ? 1 : 0));
+  gauge('flagman_config_last_reload_timestamp_seconds', 'When the config was last loaded or a reload was tried.', [], (g, d) => {
+    if (d.config.lastReload.at !== null) g.set(Date.parse(d.config.lastReload.at) / 1000);
+  });
+  counter('flagman_config_reload_failures_total', 'Reloads that failed and kept the previous config.', [], (c) => c.inc(sources.reloadFailures()));
+  counter('flagman_flags_rescans_total', 'Full rescans of the flags directory.', [], (c, d) => c.inc(d.watcher.rescans));
+  gauge('flagman_flags_polling', '1 when the flags directory is polled (no file-system events).', [], (g, d) => g.set(d.watcher.mode === 'polling' ? 1 : 0));
+  gauge('flagman_flags_watcher_problem', '1 while watching the flags directory is degraded.', [], (g, d) => g.set(d.watcher.problem === null ? 0 : 1));
+
+  // Scrapes one at a time: `doc` belongs to the one in progress.
+  let queue: Promise<unknown> = Promise.resolve();
+  return {
+    contentType: registry.contentType,
+    render(): Promise<string> {
+      const next = queue.then(async () => {
+        doc = statusDocument(sources) as unknown as Doc;
+        try {
+          return await registry.metrics();
+        } finally {
+          doc = null;
+        }
+      });
+      queue = next.catch(() => undefined);
+      return next;
+    },
+  };
+}
