@@ -4,11 +4,13 @@
 // on the counters the runtime holds (servers.ts), and a scrape copies them here — the cheapest way
 // to have no label lookup per request.
 import client from 'prom-client';
+import type { ExplainRequest, Explanation } from '../explain/explain.js';
 import { statusDocument, type StatusSources } from './status.js';
 
-/** The status document's sources, and what only the metrics show. */
+/** The status document's sources, and what only the metrics and /explain need. */
 export interface AdminSources extends StatusSources {
   reloadFailures(): number;
+  explain(req: ExplainRequest): Explanation;
 }
 
 // The parts of the status document read here (status.ts builds them).

@@ -16,7 +16,8 @@ export function createAdminServer(sources: AdminSources, metrics: Metrics = crea
       res.setHeader('Allow', 'GET, HEAD');
       return send(res, 405, 'text/plain; charset=utf-8', 'the admin endpoint is read-only: change flags by writing files\n');
     }
-    const path = (req.url ?? '/').split('?', 1)[0];
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
     if (path === '/status') return send(res, 200, 'application/json', `${JSON.stringify(statusDocument(sources), null, 2)}\n`);
     if (path === '/metrics') {
       metrics.render().then(
@@ -25,6 +26,24 @@ export function createAdminServer(sources: AdminSources, metrics: Metrics = crea
       );
       return;
     }
-    send(res, 404, 'text/plain; charset=utf-8', 'not found: try /status or /metrics\n');
+    if (path === '/explain') return explainQuery(res, sources, url.searchParams);
+    send(res, 404, 'text/plain; charset=utf-8', 'not found: try /status, /metrics or /explain\n');
   });
+}
+
+// `/explain?method=&path=&host=&ip=&header=K:V&frontend=`: the live `flagman explain`.
+function explainQuery(res: http.ServerResponse, sources: AdminSources, q: URLSearchParams): void {
+  const str = (k: string): string | undefined => q.get(k) ?? undefined;
+  const headers: [string, string][] = [];
+  for (const h of q.getAll('header')) {
+    const i = h.indexOf(':');
+    if (i <= 0) return send(res, 400, 'application/json', `${JSON.stringify({ error: `header "${h}": expected NAME:VALUE` })}\n`);
+    headers.push([h.slice(0, i).trim(), h.slice(i + 1).trim()]);
+  }
+  try {
+    const e = sources.explain({ frontend: str('frontend'), method: str('method'), path: str('path'), host: str('host'), ip: str('ip'), headers });
+    send(res, 200, 'application/json', `${JSON.stringify(e, null, 2)}\n`);
+  } catch (err) {
+    send(res, 400, 'application/json', `${JSON.stringify({ error: err instanceof Error ? err.message : String(err) })}\n`);
+  }
 }

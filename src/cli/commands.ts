@@ -1,6 +1,7 @@
 // The command table (STYLE 7): each command's options and its implementation.
 import type { ParseArgsConfig } from 'node:util';
 import { check } from './check.js';
+import { explainCommand } from './explain.js';
 import { get, list, set, unset } from './flag.js';
 import { runCommand } from './run.js';
 
@@ -21,6 +22,19 @@ export const COMMANDS = {
   unset: { options: flagDir, run: unset },
   get: { options: flagDir, run: get },
   list: { options: flagDir, run: list },
+  explain: {
+    options: {
+      ...config,
+      method: { type: 'string' },
+      path: { type: 'string' },
+      host: { type: 'string' },
+      ip: { type: 'string' },
+      header: { type: 'string', multiple: true },
+      frontend: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    run: explainCommand,
+  },
 } as const satisfies Record<string, Command>;
 
 export type CommandName = keyof typeof COMMANDS;

@@ -13,6 +13,8 @@ export function usage(): string {
   flagman unset NAME...                     remove flag files
   flagman get NAME                          a flag's value as the proxy reads it
   flagman list                              every flag with value, note and problem
+  flagman explain [--method M] [--path P] [--host H] [--ip IP] [--header K:V]... [--frontend NAME] [--json]
+                                            which rule a request matches now, and the flag values that decided it
 options:
   -c, --config FILE   the config file
   -d, --dir DIR       the flags directory (flag commands; instead of the config's flags.dir)

@@ -4,6 +4,7 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createMetrics, type AdminSources } from '../admin/metrics.js';
 import { createAdminServer } from '../admin/server.js';
+import { explain } from '../explain/explain.js';
 import { loadConfig } from '../config/load.js';
 import { FlagStore } from '../flags/store.js';
 import { events, flushLogs } from '../log.js';
@@ -36,6 +37,7 @@ export async function run(configFile: string): Promise<number> {
     configFile: config.file,
     lastReload: () => live!.lastReload,
     reloadFailures: () => live!.reloadFailures,
+    explain: (req) => explain(live!.program, live!.store.snapshot, req),
     runtime: () => holder.current,
     flags: () => live!.store.snapshot,
     watcher: () => live!.store.watcherStatus,

@@ -1,0 +1,31 @@
+// `flagman explain`: which rule a request would match now, from the config and the flags directory
+// read exactly as the proxy reads them (explain/explain.ts).
+import { loadConfig } from '../config/load.js';
+import { explain } from '../explain/explain.js';
+import { formatExplanation } from '../explain/format.js';
+import type { FlagSnapshot } from '../flags/snapshot.js';
+import { readFlagsOnce } from '../flags/write.js';
+import { compileProgram } from '../runtime/compile.js';
+import { configPath } from './paths.js';
+import { UsageError } from './usage.js';
+
+/** Splits `Name: value` (or `Name:value`). */
+export function headerPair(text: string): [string, string] {
+  const i = text.indexOf(':');
+  if (i <= 0) throw new UsageError(`--header "${text}": expected NAME:VALUE`);
+  return [text.slice(0, i).trim(), text.slice(i + 1).trim()];
+}
+
+export async function explainCommand(values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  if (positionals.length > 0) throw new UsageError('explain takes options only: --method --path --host --ip --header --frontend');
+  const config = loadConfig(configPath(values));
+  const program = compileProgram(config);
+  const listing = readFlagsOnce(config.flags.dir, { allowWorldWritable: config.flags.allowWorldWritable, preferred: program.flags });
+  if (listing.problem !== null) process.stderr.write(`flagman: warning: ${listing.problem}\n`);
+  const snapshot: FlagSnapshot = { version: 0, flags: listing.flags };
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const headers = ((values['header'] as string[] | undefined) ?? []).map(headerPair);
+  const e = explain(program, snapshot, { frontend: str('frontend'), method: str('method'), path: str('path'), host: str('host'), ip: str('ip'), headers });
+  process.stdout.write(values['json'] === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
+  return 0;
+}

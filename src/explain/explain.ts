@@ -1,0 +1,149 @@
+// Which rule a request would match now, and why (SPEC §4 `flagman explain`, §5 `/explain`). It walks
+// the rules with the very functions the proxy's runtime is built from — specialize() folds the flag
+// snapshot into each condition, the residual tests the request — so an explanation cannot disagree
+// with routing. The CLI feeds it the config and a one-shot read of the flags directory; the admin
+// endpoint feeds it the live program and snapshot.
+import type { IncomingHttpHeaders } from 'node:http';
+import { FlagmanError } from '../errors.js';
+import type { RequestInput } from '../expr/request.js';
+import { specialize } from '../expr/specialize.js';
+import type { FlagSnapshot } from '../flags/snapshot.js';
+import type { Program } from '../runtime/compile.js';
+
+/** The request to explain; what is not given takes a plain default. */
+export interface ExplainRequest {
+  readonly frontend?: string | undefined;
+  readonly method?: string | undefined;
+  /** Path, with a query if any. */
+  readonly path?: string | undefined;
+  readonly host?: string | undefined;
+  readonly ip?: string | undefined;
+  /** `Name: value` pairs, as given on the command line or in the query. */
+  readonly headers?: readonly (readonly [string, string])[] | undefined;
+}
+
+/** One rule as the request met it. */
+export interface RuleStep {
+  /** 1-based, as an operator counts rules in the file. */
+  readonly rule: number;
+  readonly when: string | null;
+  readonly use: string;
+  /** match; no match; `off`: the flags alone rule it out, whatever the request. */
+  readonly result: 'match' | 'no match' | 'off';
+  /** What is left of `when` once the flags are folded in (null when no `when`). */
+  readonly residual: string | null;
+  /** The flags `when` reads, with their values now (null: unset). */
+  readonly flags: Readonly<Record<string, number | null>>;
+  readonly problem: string | null;
+}
+
+/** A server of the chosen backend, with its weight under the current flags. */
+export interface ServerStep {
+  readonly name: string;
+  readonly address: string;
+  readonly weight: number;
+  readonly flags: Readonly<Record<string, number | null>>;
+}
+
+export interface Explanation {
+  readonly frontend: string;
+  readonly request: { readonly method: string; readonly path: string; readonly host: string | null; readonly ip: string; readonly headers: Readonly<Record<string, string>> };
+  /** The matching rule (1-based), or null: no rule matched (503). */
+  readonly rule: number | null;
+  /** The backend that answers: the rule's, or its fallback when no server is eligible; null: 503. */
+  readonly backend: string | null;
+  /** The rule's backend when a fallback answers instead (or 503 for lack of servers), else null. */
+  readonly unavailable: string | null;
+  /** Every flag read by the rules walked and by the chosen backend's weights: what decided it. */
+  readonly flags: Readonly<Record<string, number | null>>;
+  readonly steps: readonly RuleStep[];
+  readonly servers: readonly ServerStep[];
+  /** Flag snapshot version the answer is for (0 for a one-shot read). */
+  readonly flagsVersion: number;
+}
+
+function flagValues(names: readonly string[], snapshot: FlagSnapshot, into: Record<string, number | null>): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const n of names) {
+    const v = snapshot.flags.get(n)?.value ?? null;
+    out[n] = v;
+    into[n] = v;
+  }
+  return out;
+}
+
+/** Explains `req` against `program` under `snapshot`. Throws FlagmanError USAGE for an unknown frontend. */
+export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRequest): Explanation {
+  const { config } = program;
+  const index = req.frontend === undefined ? 0 : config.frontends.findIndex((f) => f.name === req.frontend);
+  const fe = config.frontends[index];
+  if (fe === undefined) {
+    const known = config.frontends.map((f) => f.name).join(', ');
+    throw new FlagmanError('USAGE', `no frontend named "${req.frontend ?? ''}" in ${config.file} (frontends: ${known})`, { file: config.file });
+  }
+  const headers: IncomingHttpHeaders = {};
+  const shown: Record<string, string> = {};
+  for (const [k, v] of req.headers ?? []) {
+    const name = k.trim().toLowerCase();
+    const prev = headers[name];
+    headers[name] = typeof prev === 'string' ? `${prev}, ${v}` : v;
+    shown[name] = headers[name] as string;
+  }
+  const host = req.host ?? (typeof headers.host === 'string' ? headers.host : undefined);
+  if (host !== undefined) headers.host = host;
+  const ip = req.ip ?? '127.0.0.1';
+  const input: RequestInput = { method: (req.method ?? 'GET').toUpperCase(), url: req.path ?? '/', host, scheme: 'http', clientIp: ip, headers };
+
+  const decided: Record<string, number | null> = {};
+  const steps: RuleStep[] = [];
+  let matched: number | null = null;
+  for (const [i, rule] of fe.rules.entries()) {
+    const compiled = program.conditions[index]![i] ?? null;
+    let result: RuleStep['result'];
+    let residual: string | null = null;
+    let problem: string | null = null;
+    let flags: Record<string, number | null> = {};
+    if (compiled === null) {
+      result = 'match';
+    } else {
+      flags = flagValues(compiled.flags, snapshot, decided);
+      const r = specialize(compiled, snapshot);
+      residual = r.source;
+      problem = r.problem;
+      if (r.kind === 'const') result = r.value ? 'match' : 'off';
+      else result = r.test(input) ? 'match' : 'no match';
+    }
+    steps.push({ rule: i + 1, when: rule.when?.source ?? null, use: rule.use, result, residual, flags, problem });
+    if (result === 'match') {
+      matched = i;
+      break;
+    }
+  }
+
+  let backend: string | null = matched === null ? null : fe.rules[matched]!.use;
+  let unavailable: string | null = null;
+  let servers: ServerStep[] = [];
+  // Follow fallbacks as the proxy does when no server of a backend has weight (refs.ts forbids loops).
+  for (let hops = 0; backend !== null && hops <= config.backends.length; hops++) {
+    const be = config.backends.find((b) => b.name === backend);
+    if (be === undefined || be.kind !== 'proxy') break;
+    servers = be.servers.map((s) => {
+      const compiled = program.weights.get(s)!;
+      return { name: s.name, address: `${s.host}:${s.port}`, weight: specialize(compiled, snapshot).value, flags: flagValues(compiled.flags, snapshot, decided) };
+    });
+    if (servers.some((s) => s.weight > 0)) break;
+    unavailable ??= backend;
+    backend = be.fallback;
+  }
+  return {
+    frontend: fe.name,
+    request: { method: input.method, path: input.url, host: host ?? null, ip, headers: shown },
+    rule: matched === null ? null : matched + 1,
+    backend,
+    unavailable,
+    flags: decided,
+    steps,
+    servers,
+    flagsVersion: snapshot.version,
+  };
+}

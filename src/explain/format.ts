@@ -1,0 +1,28 @@
+// An explanation as a few lines an operator reads at a glance (`flagman explain`).
+import type { Explanation } from './explain.js';
+
+const flagList = (flags: Readonly<Record<string, number | null>>): string =>
+  Object.entries(flags)
+    .map(([n, v]) => `${n}=${v ?? 'unset'}`)
+    .join(' ');
+
+/** The explanation as text: the request, each rule walked, the answer. */
+export function formatExplanation(e: Explanation): string {
+  const r = e.request;
+  const lines = [`frontend ${e.frontend}: ${r.method} ${r.path} from ${r.ip}${r.host !== null ? `, host ${r.host}` : ''}`];
+  for (const s of e.steps) {
+    const mark = s.result === 'match' ? '→' : ' ';
+    const why = s.result === 'off' ? 'off (by flags)' : s.result;
+    const residual = s.residual !== null && s.residual !== s.when && s.result !== 'off' ? `  [with flags: ${s.residual}]` : '';
+    const flags = Object.keys(s.flags).length > 0 ? `  (${flagList(s.flags)})` : '';
+    lines.push(`${mark} rule ${s.rule}: ${s.when ?? '(always)'} → ${s.use}: ${why}${flags}${residual}${s.problem !== null ? `  problem: ${s.problem}` : ''}`);
+  }
+  if (e.rule === null) lines.push('no rule matches: 503');
+  if (e.unavailable !== null) lines.push(`backend ${e.unavailable} has no server with weight > 0: ${e.backend !== null ? `falls back to ${e.backend}` : '503'}`);
+  if (e.backend !== null) {
+    const servers = e.servers.map((s) => `${s.name} ${s.address} weight ${s.weight}${Object.keys(s.flags).length > 0 ? ` (${flagList(s.flags)})` : ''}`);
+    lines.push(`answered by backend ${e.backend}${servers.length > 0 ? `: ${servers.join('; ')}` : ''}`);
+  }
+  if (Object.keys(e.flags).length > 0) lines.push(`decided by: ${flagList(e.flags)}`);
+  return `${lines.join('\n')}\n`;
+}
