@@ -47,7 +47,7 @@ export function flagmanCli(args, options = {}) {
  * Starts `flagman run` on a config written to a temp dir (placeholders `{{name}}` replaced from
  * `vars`), waits until every listener is up, and returns its ports and its event stream.
  */
-export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {}, env = {} } = {}) {
+export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {}, env = {}, captureAccess = false } = {}) {
   const dir = tempDir(t);
   const flagsDir = path.join(dir, 'flags');
   fs.mkdirSync(flagsDir, { mode: 0o755 });
@@ -73,7 +73,10 @@ export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {},
     events.push(event);
     for (const w of waiters) if (w.match(event)) w.resolve(event);
   });
-  proc.stdout.resume();
+  // The access log (stdout), parsed only when a test asks for it: load tests write thousands of lines.
+  const access = [];
+  if (captureAccess) readline.createInterface({ input: proc.stdout }).on('line', (line) => access.push(JSON.parse(line)));
+  else proc.stdout.resume();
 
   /** Resolves with the first event (already seen after `from`, or future) matching `match`. */
   const waitEvent = (match, { from = 0, timeout = 5000 } = {}) => {
@@ -113,7 +116,7 @@ export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {},
   const adminPort = events.find((e) => e.event === 'listen' && e.admin)?.port ?? null;
   /** Waits for the applied change of `flag` to `value` (undefined: any change), after `from`. */
   const waitFlag = (flag, value, opts) => waitEvent((e) => e.event === 'flag.change' && e.flag === flag && (value === undefined || e.value === value), opts);
-  return { proc, dir, flagsDir, configFile, port: ports[0], ports, adminPort, events, waitEvent, waitFlag, started, exited };
+  return { proc, dir, flagsDir, configFile, port: ports[0], ports, adminPort, events, access, waitEvent, waitFlag, started, exited };
 }
 
 /** One HTTP request on a fresh connection; resolves with status, headers and the body as a string. */

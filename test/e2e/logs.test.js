@@ -1,0 +1,66 @@
+// Logs (SPEC §7): the access log is one JSON line per request on stdout; `log.access: off` turns it
+// off; events (flag changes, reloads) are JSON lines on stderr.
+import test from 'ava';
+import { request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+
+const config = (access) => `
+flags: { dir: ./flags }
+log: { access: ${access} }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: flag("MAINT") > 0
+        use: maintenance
+      - use: app
+backends:
+  app:
+    servers:
+      app1: { address: "127.0.0.1:{{app}}" }
+  maintenance:
+    respond: { status: 503, body: "maintenance\\n" }
+`;
+
+async function until(predicate, what, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+test('one JSON access line per request on stdout, with every field; events on stderr', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config('on'), { vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true });
+  await request(fm.port, { path: '/a?x=1', headers: { 'user-agent': 'test' } });
+  await request(fm.port, { method: 'POST', path: '/b', body: 'hello' });
+  const from = fm.events.length;
+  await sh('echo 1 > flags/MAINT', fm.dir);
+  await fm.waitFlag('MAINT', 1, { from });
+  await request(fm.port, { path: '/c' });
+  await until(() => fm.access.length >= 3, 'three access lines');
+  t.is(fm.access.length, 3);
+  const [a, b, c] = fm.access;
+  for (const line of fm.access) {
+    for (const k of ['time', 'frontend', 'backend', 'server', 'method', 'path', 'status', 'bytes', 'ms', 'ip']) t.true(k in line, `${k} in ${JSON.stringify(line)}`);
+    t.is(line.frontend, 'web');
+    t.is(line.ip, '127.0.0.1');
+    t.is(typeof line.ms, 'number');
+  }
+  t.like(a, { backend: 'app', server: 'app1', method: 'GET', path: '/a?x=1', status: 200, bytes: 3 });
+  t.like(b, { backend: 'app', server: 'app1', method: 'POST', path: '/b', status: 200 });
+  t.like(c, { backend: 'maintenance', server: null, path: '/c', status: 503, bytes: 12 });
+  t.truthy(fm.events.find((e) => e.event === 'flag.change' && e.flag === 'MAINT' && e.value === 1), 'the flag change is an event line on stderr');
+  t.falsy(fm.events.find((e) => e.path === '/a?x=1'), 'no access line on stderr');
+});
+
+test('log.access: off writes no access line', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config('off'), { vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true });
+  for (let i = 0; i < 5; i++) t.is((await request(fm.port)).status, 200);
+  // The access log is asynchronous: SIGTERM flushes it before exit, so after exit nothing is pending.
+  fm.proc.kill('SIGTERM');
+  const r = await fm.exited;
+  t.is(r.exitCode, 0);
+  t.deepEqual(fm.access, []);
+});
