@@ -6,6 +6,7 @@ import type { ListenAddress } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { FlagStore } from '../flags/store.js';
+import { HealthChecker } from '../health/checker.js';
 import { events, flushLogs } from '../log.js';
 import { createFrontendServer, listen } from '../proxy/frontend.js';
 import { PageCache } from '../proxy/pages.js';
@@ -13,6 +14,7 @@ import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { ObservedState } from '../runtime/servers.js';
+import { logStateChanges } from '../runtime/transitions.js';
 import { VERSION } from '../version.js';
 
 interface Listener {
@@ -42,15 +44,31 @@ export async function run(configFile: string): Promise<number> {
     return runtime;
   };
   const holder = new RuntimeHolder(build(store.snapshot));
-  // Recompiling is the only work a flag change causes; requests never evaluate flags themselves.
-  store.on('change', (snapshot: FlagSnapshot) => {
+  // Recompiling is the only work a flag change or a change of health causes: requests never
+  // evaluate flags or filter servers themselves.
+  const rebuild = (snapshot: FlagSnapshot, why: string): void => {
     try {
+      const prev = holder.current;
       holder.swap(build(snapshot));
+      logStateChanges(prev, holder.current);
     } catch (err) {
       // Failure keeps the old world (STYLE 5): the previous runtime goes on serving.
-      events.error({ event: 'runtime.error', err: String(err) }, 'could not apply a flag change; keeping the previous routing');
+      events.error({ event: 'runtime.error', err: String(err) }, `could not apply a ${why}; keeping the previous routing`);
     }
+  };
+  store.on('change', (snapshot: FlagSnapshot) => rebuild(snapshot, 'flag change'));
+  // Health changes come from checks and from failing requests; those of one turn of the event
+  // loop are applied together, before any other request is routed.
+  let healthQueued = false;
+  observed.on('health', () => {
+    if (healthQueued) return;
+    healthQueued = true;
+    queueMicrotask(() => {
+      healthQueued = false;
+      rebuild(store.snapshot, 'change of server health');
+    });
   });
+  const checker = new HealthChecker(config, observed);
 
   const tunnels = new Set<Duplex>();
   const listeners: Listener[] = [];
@@ -85,6 +103,8 @@ export async function run(configFile: string): Promise<number> {
     throw err;
   }
   events.info({ event: 'start', pid: process.pid, version: VERSION, config: config.file, flags: config.flags.dir }, 'flagman started');
+  // Checks start once traffic can flow: until then there is nothing their results would steer.
+  checker.start();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -92,6 +112,7 @@ export async function run(configFile: string): Promise<number> {
       if (stopping) return;
       stopping = true;
       events.info({ event: 'stop', signal }, `stopping on ${signal}`);
+      const checksStopped = checker.stop();
       const servers = listeners.map((l) => l.server);
       const deadline = setTimeout(() => {
         for (const s of servers) s.closeAllConnections();
@@ -102,6 +123,7 @@ export async function run(configFile: string): Promise<number> {
       const closed = async (): Promise<void> => {
         if (--open > 0) return;
         clearTimeout(deadline);
+        await checksStopped;
         await store.close();
         await pages.close();
         observed.destroy();
