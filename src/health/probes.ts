@@ -108,6 +108,10 @@ function execProbe(h: HealthOf<'exec'>): Probe {
       stderr: 'ignore',
       reject: false,
       cancelSignal: signal,
+      // The checker ends its processes itself (timeout and stop both abort `signal`). execa's own
+      // exit hook would, while a check runs, turn the SIGTERM that starts a graceful stop into an
+      // immediate death of flagman, dropping the requests in flight.
+      cleanup: false,
       forceKillAfterDelay: FORCE_KILL_MS,
     });
     if (r.exitCode === 0) return { pass: true, detail: 'exit 0' };
