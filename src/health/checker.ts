@@ -4,7 +4,7 @@
 // the probes in flight, waits for them (an exec check's process included) and leaves no timer.
 import type { Config, HealthConfig } from '../config/schema.js';
 import type { ObservedState, ServerState } from '../runtime/servers.js';
-import { probeFor, type Probe, type ProbeTarget } from './probes.js';
+import { probeFor, type Probe, type ProbeResult, type ProbeTarget } from './probes.js';
 
 interface Job {
   readonly probe: Probe;
@@ -65,12 +65,30 @@ export class HealthChecker {
 
   async #check(job: Job): Promise<void> {
     const started = performance.now();
-    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(job.health.timeout)]);
-    const result = await job.probe(job.target, signal);
+    const result = await this.#probe(job);
     if (this.#stop.signal.aborted) return; // a result cut short by stopping says nothing about the server
     if (!result.pass) job.state.failures++;
     job.state.check(result.pass, job.health, job.health.type, result.detail);
     // The next check starts one interval after this one started, or at once if this one took longer.
     this.#after(Math.max(0, job.health.interval - (performance.now() - started)), job);
+  }
+
+  // One probe under a signal that aborts at the check's timeout or at stop. A controller and a
+  // timer of its own, cleared at once, rather than AbortSignal.any/timeout: a check every few
+  // seconds for months must leave nothing behind for the collector to catch up with.
+  async #probe(job: Job): Promise<ProbeResult> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DOMException(`timed out after ${job.health.timeout}ms`, 'TimeoutError')), job.health.timeout);
+    const onStop = (): void => controller.abort(this.#stop.signal.reason);
+    this.#stop.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      return await job.probe(job.target, controller.signal);
+    } catch (err) {
+      // Probes settle with a result; anything else is still a failed check, never a crash.
+      return { pass: false, detail: err instanceof Error ? err.message : String(err) };
+    } finally {
+      clearTimeout(timer);
+      this.#stop.signal.removeEventListener('abort', onStop);
+    }
   }
 }

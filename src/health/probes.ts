@@ -118,7 +118,7 @@ function execProbe(h: HealthOf<'exec'>): Probe {
     if (r.isCanceled) return { pass: false, detail: abortDetail(signal, h.timeout) };
     if (r.exitCode !== undefined) return { pass: false, detail: `exit ${r.exitCode}` };
     if (r.signal !== undefined) return { pass: false, detail: `killed by ${r.signal}` };
-    return { pass: false, detail: r.shortMessage ?? 'could not run' };
+    return { pass: false, detail: (r.shortMessage ?? 'could not run').split('\n', 1)[0]! };
   };
 }
 

@@ -81,7 +81,8 @@ frontends:
       - use: app
 backends:
   app:
-    health: { path: /healthz, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }
+    # A stopped server refuses at once: a generous timeout keeps a busy machine from failing a live one.
+    health: { path: /healthz, interval: 100ms, timeout: 2s, rise: 1, fall: 2 }
     servers:
       s1: { address: "127.0.0.1:{{s1}}", weight: 'flag("s1.weight", 1)' }
       s2: { address: "127.0.0.1:{{s2}}", weight: 'flag("s2.weight", 1)' }
@@ -89,7 +90,7 @@ backends:
 `;
 
 /** Polls /status until `pred(status)` holds; fails after `ms`. */
-async function waitStatus(fm, pred, what, ms = 5000) {
+async function waitStatus(fm, pred, what, ms = 10_000) {
   const deadline = Date.now() + ms;
   for (;;) {
     const s = await adminStatus(fm);
@@ -129,7 +130,7 @@ test('rolling deploy under load: drain, wait for active 0, stop, restart, undrai
     const server = servers[name];
     let from = fm.events.length;
     await sh(`echo 0 > flags/${name}.weight`, fm.dir);
-    await fm.waitEvent((e) => e.event === 'server.state' && e.server === name && e.to === 'drain', { from });
+    await fm.waitEvent((e) => e.event === 'server.state' && e.server === name && e.to === 'drain', { from, timeout: 15_000 });
     const drained = await adminStatus(fm);
     t.like(drained.backends.app.servers[name], { state: 'drain', weight: 0 });
     t.true(drained.backends.app.servers[name].active >= 1, `${name}: its slow request is still in flight`);
@@ -145,15 +146,15 @@ test('rolling deploy under load: drain, wait for active 0, stop, restart, undrai
 
     from = fm.events.length;
     await server.stop();
-    await fm.waitEvent((e) => e.event === 'server.state' && e.server === name && e.to === 'down', { from });
+    await fm.waitEvent((e) => e.event === 'server.state' && e.server === name && e.to === 'down', { from, timeout: 15_000 });
     from = fm.events.length;
     await server.start();
     // Healthy again, but still drained until the operator says so.
-    await fm.waitEvent((e) => e.event === 'server.state' && e.server === name && e.from === 'down' && e.to === 'drain', { from });
+    await fm.waitEvent((e) => e.event === 'server.state' && e.server === name && e.from === 'down' && e.to === 'drain', { from, timeout: 15_000 });
     const before = server.seen.length;
     from = fm.events.length;
     await sh(`echo 1 > flags/${name}.weight`, fm.dir);
-    await fm.waitEvent((e) => e.event === 'server.state' && e.server === name && e.to === 'up', { from });
+    await fm.waitEvent((e) => e.event === 'server.state' && e.server === name && e.to === 'up', { from, timeout: 15_000 });
     await waitStatus(fm, () => server.seen.slice(before).some((r) => r.url === '/'), `${name} taking load again`);
   }
   const results = await Promise.all(loads.map((l) => l.stop()));
