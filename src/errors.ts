@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   CONFIG_SCHEMA: 'a config key is unknown, missing or has a value of the wrong kind',
   CONFIG_REF: 'a config entry names a backend that does not exist',
   CONFIG_EXPR: 'a CEL expression does not parse or has the wrong type',
+  CONFIG_COMMAND: 'the command of an exec health check cannot be found or is not executable',
   FLAG_NAME: 'a flag name does not match ^[A-Za-z][A-Za-z0-9_.-]{0,127}$',
   FLAG_VALUE: 'a flag value is not a base-10 safe integer',
   FLAG_DIR: 'the flags directory is missing, unusable or unsafe',

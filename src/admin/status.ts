@@ -39,8 +39,8 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     const servers: Record<string, unknown> = {};
     if (t.kind === 'proxy') {
       for (const s of t.servers) {
-        // Health checks do not run yet: a server is up unless its weight drains it.
-        servers[s.name] = { state: s.weight > 0 ? 'up' : 'drain', weight: s.weight, active: s.state.active, requests: s.state.requests, failures: s.state.failures };
+        // State as the current runtime routes by it (server-state.ts); the counters are live.
+        servers[s.name] = { state: s.status, weight: s.weight, active: s.state.active, requests: s.state.requests, failures: s.state.failures };
       }
     }
     backends[t.name] = { requests: t.counters.requests, active: t.counters.active, responses: responses(t.counters), servers };

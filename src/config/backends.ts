@@ -3,10 +3,11 @@
 // name is known.
 import { resolve } from 'node:path';
 import { isScalar } from 'yaml';
-import type { BackendConfig, ExprSource, HealthConfig, ServerConfig, Timeouts } from './schema.js';
+import type { BackendConfig, ExprSource, ServerConfig, Timeouts } from './schema.js';
+import { readHealth } from './health.js';
 import { BALANCERS, DEFAULTS } from './schema.js';
 import {
-  fieldsOf, mapEntries, missing, readDuration, readExpr, readInt, readOneOf, readString, tryParse, wrongKind,
+  fieldsOf, mapEntries, missing, readExpr, readInt, readOneOf, readString, tryParse, wrongKind,
 } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { readTimeoutOverrides } from './sections.js';
@@ -17,7 +18,7 @@ export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export const BACKEND_KEYS = {
   balance: `how servers are picked: ${BALANCERS.join(' | ')} (default ${DEFAULTS.balance})`,
-  health: 'active health checks: path, interval, timeout, rise, fall (default: none)',
+  health: 'active health checks: type (http, tcp, exec), path, status, command, interval, timeout, rise, fall (default: none)',
   fallback: 'backend used when no server is eligible (default: answer 503)',
   timeouts: 'connect, server, idle: override the top-level timeouts for this backend',
   servers: 'the servers, by name: address and weight',
@@ -30,14 +31,6 @@ const PROXY_ONLY = ['balance', 'health', 'fallback', 'timeouts'] as const;
 export const SERVER_KEYS = {
   address: 'host:port or [v6]:port',
   weight: `an integer 0–256 or a CEL expression using flag() (default ${DEFAULTS.weight}); 0 drains`,
-} as const;
-
-export const HEALTH_KEYS = {
-  path: `HTTP path probed with GET (default ${DEFAULTS.health.path})`,
-  interval: 'time between probes (default 2s)',
-  timeout: 'a probe slower than this fails (default 1s)',
-  rise: 'consecutive passes that bring a server up (default 2)',
-  fall: 'consecutive failures that take a server down (default 3)',
 } as const;
 
 export const RESPOND_KEYS = {
@@ -100,30 +93,12 @@ function readBackend(w: Walker, b: Entry, timeouts: Timeouts, baseDir: string): 
     kind: 'proxy',
     name: b.name,
     balance: (f.balance && readOneOf(w, f.balance, BALANCERS)) ?? DEFAULTS.balance,
-    health: f.health === undefined ? null : readHealth(w, f.health),
+    health: f.health === undefined ? null : (readHealth(w, f.health, baseDir) ?? null),
     fallback: fallback ?? null,
     fallbackAt: fallback === undefined || f.fallback === undefined ? null : f.fallback.at,
     timeouts: readTimeoutOverrides(w, f.timeouts, timeouts, true),
     servers: readServers(w, f.servers),
     at,
-  };
-}
-
-function readHealth(w: Walker, e: Entry): HealthConfig {
-  const f = fieldsOf(w, e, HEALTH_KEYS) ?? {};
-  const d = DEFAULTS.health;
-  let path: string = d.path;
-  if (f.path !== undefined) {
-    const p = readString(w, f.path);
-    if (p !== undefined && !p.startsWith('/')) w.fail('CONFIG_SCHEMA', `${f.path.path}: must start with "/"`, f.path.at);
-    else if (p !== undefined) path = p;
-  }
-  return {
-    path,
-    interval: (f.interval && readDuration(w, f.interval)) ?? d.interval,
-    timeout: (f.timeout && readDuration(w, f.timeout)) ?? d.timeout,
-    rise: (f.rise && readInt(w, f.rise, 1, 1000)) ?? d.rise,
-    fall: (f.fall && readInt(w, f.fall, 1, 1000)) ?? d.fall,
   };
 }
 

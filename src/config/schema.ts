@@ -53,13 +53,35 @@ export interface FrontendConfig {
   readonly at: Position;
 }
 
-export interface HealthConfig {
-  readonly path: string;
+/** An inclusive range of HTTP status codes, such as 200–399. */
+export interface StatusRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** When and how often a backend's servers are checked, whatever the check. */
+export interface HealthTiming {
   readonly interval: number;
   readonly timeout: number;
   readonly rise: number;
   readonly fall: number;
 }
+
+/** Active health checks of a backend's servers: an HTTP request, a TCP connect, or a command. */
+export type HealthConfig = HealthTiming &
+  (
+    | { readonly type: 'http'; readonly path: string; readonly status: StatusRange }
+    | { readonly type: 'tcp' }
+    | {
+        readonly type: 'exec';
+        /** [file, ...args]; a file with a "/" is absolute (resolved against the config's folder). */
+        readonly command: readonly string[];
+        /** Where the command is written, for errors found when it is looked up. */
+        readonly commandAt: Position;
+        /** The config file's folder: the command's working directory. */
+        readonly cwd: string;
+      }
+  );
 
 export interface ServerConfig {
   readonly name: string;
@@ -127,7 +149,8 @@ export const DEFAULTS = {
     idle: 5000, // ms
     shutdown: 25000, // ms
   },
-  health: { path: '/healthz', interval: 2000, timeout: 1000, rise: 2, fall: 3 }, // ms, ms, checks, checks
+  // type, path, status range, interval ms, timeout ms, rise checks, fall checks
+  health: { type: 'http', path: '/healthz', status: { min: 200, max: 399 }, interval: 2000, timeout: 1000, rise: 2, fall: 3 },
   balance: 'roundrobin',
   weight: '1',
   respondStatus: 200,
@@ -135,3 +158,5 @@ export const DEFAULTS = {
 } as const;
 
 export const BALANCERS = ['roundrobin', 'leastconn'] as const;
+
+export const HEALTH_TYPES = ['http', 'tcp', 'exec'] as const;

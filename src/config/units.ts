@@ -4,7 +4,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { FlagmanError } from '../errors.js';
 import type { Place } from '../errors.js';
-import type { ListenAddress, Position } from './schema.js';
+import type { ListenAddress, Position, StatusRange } from './schema.js';
 
 // Registry of duration units (STYLE 7), in milliseconds.
 export const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
@@ -116,4 +116,17 @@ export function listenClash(a: ListenAddress, b: ListenAddress): boolean {
   const ha = a.host.toLowerCase();
   const hb = b.host.toLowerCase();
   return ha === hb || ha === ALL_INTERFACES || hb === ALL_INTERFACES;
+}
+
+const STATUS_RANGE_RE = /^(\d{3})(?:\s*-\s*(\d{3}))?$/;
+
+/** Parses an HTTP status or an inclusive range of them: `200`, `200-399`; each from 100 to 599. */
+export function parseStatusRange(text: string, at?: Place): StatusRange {
+  const m = STATUS_RANGE_RE.exec(text.trim());
+  if (m === null) throw bad(`"${text}" is not a status or a range of them: write 200 or 200-399`, at);
+  const min = Number(m[1]);
+  const max = m[2] === undefined ? min : Number(m[2]);
+  if (min < 100 || max > 599) throw bad(`"${text}": HTTP statuses are from 100 to 599`, at);
+  if (min > max) throw bad(`"${text}": the range ends before it starts (write ${max}-${min})`, at);
+  return { min, max };
 }

@@ -6,12 +6,14 @@
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { FlagStore } from '../flags/store.js';
+import { HealthChecker } from '../health/checker.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { events } from '../log.js';
 import { buildRuntime, compileProgram, type Program } from '../runtime/compile.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { ObservedState } from '../runtime/servers.js';
+import { logStateChanges } from '../runtime/transitions.js';
 import type { PageCache } from '../proxy/pages.js';
 import type { ListenerSet } from './listeners.js';
 
@@ -39,6 +41,10 @@ export class Live {
   readonly observed: ObservedState;
   readonly pages: PageCache;
   readonly listeners: ListenerSet;
+  /** Active health checks of the current config; started by startChecks(). */
+  #checker: HealthChecker;
+  #checking = false;
+  #healthQueued = false;
   #reported = new Set<string>();
   #reloading: Promise<void> | null = null;
   #again: ReloadTrigger | null = null;
@@ -63,6 +69,23 @@ export class Live {
     this.pages = init.pages;
     this.listeners = init.listeners;
     this.store.on('change', this.#onChange);
+    this.#checker = new HealthChecker(this.config, this.observed);
+    // Health changes come from checks and from failing requests; those of one turn of the event
+    // loop are applied together, before any other request is routed.
+    this.observed.on('health', () => {
+      if (this.#healthQueued) return;
+      this.#healthQueued = true;
+      queueMicrotask(() => {
+        this.#healthQueued = false;
+        this.#rebuild(this.store.snapshot, 'change of server health');
+      });
+    });
+  }
+
+  /** Starts the health checks (once traffic can flow: before, their results would steer nothing). */
+  startChecks(): void {
+    this.#checking = true;
+    this.#checker.start();
   }
 
   /** The runtime for the current program under `snapshot`; logs each new expression problem once. */
@@ -92,21 +115,40 @@ export class Live {
     return this.#reloading;
   }
 
-  /** Waits for a reload in progress, then stops the flag store. */
+  /** Stops the health checks: no probe starts after this; resolves once none is running. */
+  stopChecks(): Promise<void> {
+    this.#checking = false;
+    return this.#checker.stop();
+  }
+
+  /** Waits for a reload in progress, then stops the checks and the flag store. */
   async close(): Promise<void> {
     await this.#reloading;
+    await this.stopChecks();
     this.store.off('change', this.#onChange);
     await this.store.close();
   }
 
-  // Recompiling is the only work a flag change causes; requests never evaluate flags themselves.
   #applyFlags(snapshot: FlagSnapshot): void {
+    this.#rebuild(snapshot, 'flag change');
+  }
+
+  // Recompiling is the only work a flag change or a change of health causes: requests never
+  // evaluate flags or filter servers themselves.
+  #rebuild(snapshot: FlagSnapshot, why: string): void {
     try {
-      this.holder.swap(this.build(snapshot));
+      this.#swap(this.build(snapshot));
     } catch (err) {
       // Failure keeps the old world (STYLE 5): the previous runtime goes on serving.
-      events.error({ event: 'runtime.error', err: String(err) }, 'could not apply a flag change; keeping the previous routing');
+      events.error({ event: 'runtime.error', err: String(err) }, `could not apply a ${why}; keeping the previous routing`);
     }
+  }
+
+  // Every change of a server's state is logged exactly when routing starts to follow it.
+  #swap(next: Runtime): void {
+    const prev = this.holder.current;
+    this.holder.swap(next);
+    logStateChanges(prev, next);
   }
 
   async #reloadOnce(trigger: ReloadTrigger): Promise<void> {
@@ -139,8 +181,15 @@ export class Live {
         this.store.prefer(program.flags);
       }
       // A flag change published while the new world was being built is in the store's snapshot.
-      this.holder.swap(runtime.flagsVersion === this.store.snapshot.version ? runtime : this.build(this.store.snapshot));
+      this.#swap(runtime.flagsVersion === this.store.snapshot.version ? runtime : this.build(this.store.snapshot));
       plan.commit();
+      // Checks follow the new config (intervals, paths, servers); health itself is kept by name.
+      const oldChecker = this.#checker;
+      this.#checker = new HealthChecker(config, this.observed);
+      if (this.#checking) {
+        void oldChecker.stop();
+        this.#checker.start();
+      }
       this.lastReload = { at: Date.now(), ok: true, error: null };
       events.info(
         { event: 'reload', trigger, generation, file, added: plan.added, removed: plan.removed },

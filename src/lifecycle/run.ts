@@ -60,6 +60,8 @@ export async function run(configFile: string): Promise<number> {
   const watch = new ConfigWatch(config.file, () => void live!.reload('file'));
   await watch.ready(); // an edit right after `start` must not be missed
   events.info({ event: 'start', pid: process.pid, version: VERSION, config: config.file, flags: config.flags.dir }, 'flagman started');
+  // Checks start once traffic can flow: until then there is nothing their results would steer.
+  live.startChecks();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -67,6 +69,7 @@ export async function run(configFile: string): Promise<number> {
       if (stopping) return;
       stopping = true;
       events.info({ event: 'stop', signal }, `stopping on ${signal}`);
+      const checksStopped = live!.stopChecks();
       await watch.close();
       const deadline = setTimeout(() => {
         listeners.forceClose();
@@ -75,6 +78,7 @@ export async function run(configFile: string): Promise<number> {
       deadline.unref();
       await listeners.close();
       clearTimeout(deadline);
+      await checksStopped;
       await live!.close();
       await pages.close();
       observed.destroy();

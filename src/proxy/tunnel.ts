@@ -73,7 +73,7 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
     const connect = (t: Target, tried: Set<Candidate> | null): void => {
       target = t;
       if (t.kind === 'respond') return respondWith(t);
-      const server = t.balancer.pick(t.servers, tried ?? undefined);
+      const server = t.balancer.pick(t.eligible, tried ?? undefined);
       if (server === null) {
         if (tried !== null) return refuse(502);
         return t.fallback !== null ? connect(t.fallback, null) : refuse(503);
@@ -107,6 +107,8 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
         release();
         if (socket.destroyed) return;
         state.failures++;
+        // A connection refused, reset or never made is a failed passive check, as on the request path.
+        if (err.message !== 'server timeout' && t.health !== null) state.check(false, t.health, 'passive', (err as NodeJS.ErrnoException).code ?? err.message);
         if (!connected) return connect(t, (tried ?? new Set()).add(server));
         refuse(err.message === 'server timeout' ? 504 : 502);
       });

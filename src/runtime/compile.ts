@@ -2,7 +2,8 @@
 //  - compileProgram(config): every CEL expression compiled and type-checked, every reference
 //    checked. Done once per config load; `flagman check` runs exactly this.
 //  - buildRuntime(program, snapshot, …): the flag snapshot folded into the expressions and weights,
-//    backends wired to their observed state. Done again on every flag change; cheap.
+//    backends wired to their observed state, the eligible servers of each backend listed. Done again
+//    on every flag change and every change of a server's health; cheap.
 import fs from 'node:fs';
 import type { Config, ServerConfig } from '../config/schema.js';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
@@ -11,7 +12,9 @@ import { specialize } from '../expr/specialize.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { Candidate } from '../proxy/balance/balancer.js';
 import { BALANCER_TABLE } from '../proxy/balance/index.js';
+import { commandProblem } from '../health/command.js';
 import { PageCache } from '../proxy/pages.js';
+import { isEligible, serverStatus } from './server-state.js';
 import type { ProxyTarget, RespondTarget, Runtime, RuntimeFrontend, RuntimeRule, Target } from './runtime.js';
 import type { ObservedState } from './servers.js';
 
@@ -41,6 +44,11 @@ export function compileProgram(config: Config): Program {
   const weights = new Map<ServerConfig, CompiledWeight>();
   for (const be of config.backends) {
     if (be.kind === 'proxy') {
+      const health = be.health;
+      if (health?.type === 'exec') {
+        const problem = commandProblem(health.command[0]!);
+        if (problem !== null) errors.push(new FlagmanError('CONFIG_COMMAND', `backends.${be.name}.health.command: ${problem}`, health.commandAt));
+      }
       for (const server of be.servers) {
         const compiled = attempt(() => compileWeight(server.weight));
         if (compiled !== null) weights.set(server, compiled);
@@ -93,9 +101,23 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       const residual = specialize(program.weights.get(s)!, snapshot);
       if (residual.problem !== null) problems.push(`backend ${be.name}, server ${s.name}: ${residual.problem}`);
       const weight = residual.value;
-      return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, state: ctx.observed.server(be.name, s.name, be.timeouts.idle) });
+      const state = ctx.observed.server(be.name, s.name, be.timeouts.idle);
+      // Without checks nothing can bring a server back up, so its health is not consulted.
+      const health = be.health === null ? 'up' : state.health;
+      return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, health, status: serverStatus(weight, health), state });
     });
-    const target = { kind: 'proxy' as const, name: be.name, counters, servers, balancer: BALANCER_TABLE[be.balance](), timeouts: be.timeouts, fallback: null as Target | null };
+    const eligible = Object.freeze(servers.filter((s) => isEligible(s.status)));
+    const target = {
+      kind: 'proxy' as const,
+      name: be.name,
+      counters,
+      servers,
+      eligible,
+      balancer: BALANCER_TABLE[be.balance](),
+      health: be.health,
+      timeouts: be.timeouts,
+      fallback: null as Target | null,
+    };
     if (be.fallback !== null) fallbacks.push([target, be.fallback]);
     targets.set(be.name, target);
   }

@@ -1,6 +1,6 @@
 // The compiled runtime: config × flag snapshot, everything a request needs, precomputed. Immutable
 // and replaced whole (STYLE 2); each request reads it once and keeps it to the end.
-import type { Timeouts } from '../config/schema.js';
+import type { HealthConfig, Timeouts } from '../config/schema.js';
 import type { RequestInput } from '../expr/environment.js';
 import type { Balancer, Candidate } from '../proxy/balance/balancer.js';
 import type { Page } from '../proxy/pages.js';
@@ -21,8 +21,16 @@ export interface ProxyTarget {
   readonly kind: 'proxy';
   readonly name: string;
   readonly counters: Counters;
+  /** Every server, in config order (for status). */
   readonly servers: readonly Candidate[];
+  /**
+   * The servers a new request may go to (server-state.ts: weight > 0 and health up), computed when
+   * a weight or a health changes, so a pick never filters.
+   */
+  readonly eligible: readonly Candidate[];
   readonly balancer: Balancer;
+  /** Active checks, whose rise and fall passive failures count toward too; null: no checks, always up. */
+  readonly health: HealthConfig | null;
   readonly timeouts: Timeouts;
   /** Where requests go when no server is eligible; null: 503. */
   readonly fallback: Target | null;

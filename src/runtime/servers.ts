@@ -1,21 +1,63 @@
 // Observed state (STYLE, "two kinds of state"): what flagman has seen happen, as opposed to what the
 // config and flags declare. Keyed by stable names ("app/app2") so it survives every recompile when a
-// flag changes, and later every reload. Owned here; the hot path only does plain increments on it.
+// flag changes, and later every reload. Owned here; the hot path only does plain increments on it,
+// and a failed connection reports one check result (server-state.ts has the rules).
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
+import { nextHealth, type Health, type HealthRule } from './server-state.js';
+
+/** How a check result was obtained: one of the active probes, or a request's own connection. */
+export type CheckSource = 'http' | 'tcp' | 'exec' | 'passive';
+
+/** The check results that last changed a server's health, for the event line. */
+export interface HealthChange {
+  readonly source: CheckSource;
+  /** What the last of them saw: `HTTP 200`, `ECONNREFUSED`, `exit 1`, `timed out after 1000ms`. */
+  readonly detail: string;
+  /** How many consecutive results it took (rise or fall). */
+  readonly results: number;
+}
 
 /** One server's observed state and its connection pool. */
-export interface ServerState {
+export class ServerState {
   readonly key: string;
   /** Requests in flight now. */
-  active: number;
+  active = 0;
   /** Requests sent to it since start. */
-  requests: number;
-  /** Connect failures, resets and timeouts since start. */
-  failures: number;
+  requests = 0;
+  /** Failed requests (connect failures, resets, timeouts, cut responses) and failed active checks since start. */
+  failures = 0;
   /** Smooth weighted round-robin position; kept across flag changes so the sequence stays smooth. */
-  current: number;
+  current = 0;
+  /** Up until checks say otherwise (server-state.ts). */
+  health: Health = 'up';
+  /** Consecutive check results against `health`. */
+  streak = 0;
+  /** What brought the health to what it is; null while it has never changed. */
+  change: HealthChange | null = null;
   /** Pooled keep-alive connections to this server. */
   readonly agent: http.Agent;
+  readonly #onHealth: (s: ServerState) => void;
+
+  constructor(key: string, idleMs: number, onHealth: (s: ServerState) => void) {
+    this.key = key;
+    // keepAlive pools upstream connections (SPEC §3); `timeout` closes pooled sockets idle for
+    // longer than the idle timeout so a server's own keep-alive close rarely races a reuse.
+    this.agent = new http.Agent({ keepAlive: true, timeout: idleMs, scheduling: 'lifo' });
+    this.#onHealth = onHealth;
+  }
+
+  /** Applies one check result under `rule`; a change of health is announced to the owner. */
+  check(pass: boolean, rule: HealthRule, source: CheckSource, detail: string): void {
+    const before = this.health;
+    const streak = this.streak + 1;
+    const next = nextHealth(this, pass, rule);
+    this.health = next.health;
+    this.streak = next.streak;
+    if (next.health === before) return;
+    this.change = { source, detail, results: streak };
+    this.#onHealth(this);
+  }
 }
 
 /** Per-frontend and per-backend counters. */
@@ -30,8 +72,13 @@ function newCounters(): Counters {
   return { requests: 0, active: 0, responses: [0, 0, 0, 0, 0, 0] };
 }
 
+interface ObservedEvents {
+  /** A server's health changed: the runtime's eligible servers must be recomputed. */
+  health: [ServerState];
+}
+
 /** The registry of observed state, looked up by name only when a runtime is compiled. */
-export class ObservedState {
+export class ObservedState extends EventEmitter<ObservedEvents> {
   readonly #servers = new Map<string, ServerState>();
   readonly #frontends = new Map<string, Counters>();
   readonly #backends = new Map<string, Counters>();
@@ -41,16 +88,7 @@ export class ObservedState {
     const key = `${backend}/${server}`;
     let state = this.#servers.get(key);
     if (!state) {
-      state = {
-        key,
-        active: 0,
-        requests: 0,
-        failures: 0,
-        current: 0,
-        // keepAlive pools upstream connections (SPEC §3); `timeout` closes pooled sockets idle for
-        // longer than the idle timeout so a server's own keep-alive close rarely races a reuse.
-        agent: new http.Agent({ keepAlive: true, timeout: idleMs, scheduling: 'lifo' }),
-      };
+      state = new ServerState(key, idleMs, (s) => this.emit('health', s));
       this.#servers.set(key, state);
     }
     return state;

@@ -58,6 +58,16 @@ const BROKEN = [
     where: /flagman\.yaml:9:14: .*"ap"/,
   },
   {
+    title: 'an exec health check whose command cannot run',
+    text: GOOD.replace('  app:\n    servers:', '  app:\n    health: { type: exec, command: ./checks/nope.sh }\n    servers:'),
+    where: /flagman\.yaml:12:36: backends\.app\.health\.command: .*checks\/nope\.sh is not an executable file/,
+  },
+  {
+    title: 'a health check of one type with a key of another',
+    text: GOOD.replace('  app:\n    servers:', '  app:\n    health: { type: tcp, path: /healthz }\n    servers:'),
+    where: /flagman\.yaml:12:26: backends\.app\.health\.path: only a check of type http takes path/,
+  },
+  {
     title: 'a CEL syntax error',
     text: GOOD.replace('flag("MAINT") > 0', 'flag("MAINT") > > 0'),
     where: /flagman\.yaml:7:\d+: /,

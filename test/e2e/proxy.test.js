@@ -158,3 +158,100 @@ test('requests a proxy must not forward get 400', async (t) => {
   t.is(await raw(`GET /api/a HTTP/1.1\r\nHost: a\r\n${many}\r\n`), 'HTTP/1.1 400 Bad Request');
   t.is(app.seen.length, before, 'none of them reached the server');
 });
+
+const UPSTREAM_FAILURES = `
+flags: { dir: ./flags }
+timeouts: { server: 10s }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: request.path.startsWith("/hang")
+        use: hang
+      - when: request.path.startsWith("/cut")
+        use: cut
+      - use: racy
+backends:
+  racy:
+    servers:
+      racy1: { address: "127.0.0.1:{{racy}}" }
+  hang:
+    timeouts: { server: 300ms }   # per backend, under the 10s of the top level
+    servers:
+      hang1: { address: "127.0.0.1:{{hang}}" }
+  cut:
+    servers:
+      cut1: { address: "127.0.0.1:{{cut}}" }
+`;
+
+async function failingUpstreams(t) {
+  // racy: the second request on each connection is read, then the connection is reset without an
+  // answer — a server closing an idle keep-alive connection just as a request arrives, or crashing on it.
+  const racy = await upstream(t, 'racy', (req, res) => {
+    req.socket.served = (req.socket.served ?? 0) + 1;
+    req.resume();
+    if (req.socket.served === 2) return req.on('end', () => req.socket.destroy());
+    req.on('end', () => res.end(`racy ${req.method}`));
+  });
+  const hang = await upstream(t, 'hang', (req) => req.resume());
+  const cut = await upstream(t, 'cut', (req, res) => {
+    req.resume();
+    if (req.url === '/cut/chunked') res.writeHead(200, { 'Content-Type': 'text/plain' });
+    else res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '100' });
+    res.write('only ten..');
+    setTimeout(() => res.socket.destroy(), 50);
+  });
+  const fm = await startFlagman(t, UPSTREAM_FAILURES, { vars: { racy: racy.port, hang: hang.port, cut: cut.port } });
+  return { racy, fm };
+}
+
+test('a reused connection reset before any answer: a GET is replayed, a POST gets 502 and reaches the server once', async (t) => {
+  const { racy, fm } = await failingUpstreams(t);
+  t.is((await request(fm.port)).body, 'racy GET', 'the first request opens the pooled connection');
+  const get = await request(fm.port, { path: '/again' });
+  t.is(get.status, 200, 'the GET reset on the reused connection was replayed');
+  t.is(get.body, 'racy GET');
+  t.is(racy.seen.filter((r) => r.url === '/again').length, 2, 'idempotent: sent twice, answered once');
+
+  t.is((await request(fm.port)).body, 'racy GET', 'replayed too, leaving a pooled connection that has served one request');
+  const post = await request(fm.port, { method: 'POST', path: '/order', headers: { 'Content-Type': 'text/plain' }, body: 'one order' });
+  t.is(post.status, 502);
+  t.is(post.body, '502 Bad Gateway\n');
+  t.is(racy.seen.filter((r) => r.method === 'POST').length, 1, 'the POST reached the server once and was never sent again');
+
+  // Without a body too: it is the method that forbids a replay.
+  t.is((await request(fm.port)).body, 'racy GET');
+  const empty = await request(fm.port, { method: 'POST', path: '/confirm', headers: { 'Content-Length': '0' } });
+  t.is(empty.status, 502);
+  t.is(racy.seen.filter((r) => r.url === '/confirm').length, 1, 'an empty POST is not replayed either');
+});
+
+test('a server hanging past its backend server timeout: 504 after that timeout', async (t) => {
+  const { fm } = await failingUpstreams(t);
+  const started = performance.now();
+  const r = await request(fm.port, { path: '/hang' });
+  const ms = performance.now() - started;
+  t.is(r.status, 504);
+  t.is(r.body, '504 Gateway Timeout\n');
+  t.true(ms >= 290 && ms < 3000, `answered after ${Math.round(ms)} ms: the backend's 300ms, not the top level's 10s`);
+});
+
+test('a body cut short upstream reaches the client without its final chunk or short of its Content-Length', async (t) => {
+  const { fm } = await failingUpstreams(t);
+  const raw = (path) =>
+    new Promise((resolve) => {
+      const s = net.connect(fm.port, '127.0.0.1', () => s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`));
+      let out = '';
+      s.on('data', (c) => (out += c));
+      s.on('error', () => {});
+      s.on('close', () => resolve(out));
+    });
+  const chunked = await raw('/cut/chunked');
+  t.regex(chunked, /^HTTP\/1\.1 200 /);
+  t.regex(chunked, /transfer-encoding: chunked/i);
+  t.true(chunked.includes('only ten..'));
+  t.false(chunked.endsWith('0\r\n\r\n'), 'no final chunk: the client cannot take it for complete');
+  const sized = await raw('/cut/sized');
+  t.regex(sized, /content-length: 100/i);
+  t.is(sized.slice(sized.indexOf('\r\n\r\n') + 4), 'only ten..', 'the connection closed short of the 100 bytes announced');
+});

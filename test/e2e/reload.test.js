@@ -171,3 +171,47 @@ test('a reload that cannot listen fails whole: old listeners and config stay', a
   t.is((await request(fm.port)).status, 200);
   t.is((await adminStatus(fm)).config.generation, 1);
 });
+
+test('server health and balancer positions carry over a reload; checks follow the new config', async (t) => {
+  const a = await upstream(t, 'a');
+  const b = await upstream(t, 'b');
+  const health = (path) => `    health: { path: ${path}, interval: 100ms, timeout: 500ms, rise: 1, fall: 1 }\n`;
+  const yaml = (path) => `
+flags: { dir: ./flags }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules: [{ use: app }]
+backends:
+  app:
+${health(path)}    servers:
+      a: { address: "127.0.0.1:${a.port}" }
+      b: { address: "127.0.0.1:${b.port}", weight: 3 }
+`;
+  const fm = await startFlagman(t, yaml('/'), { flags: {} });
+  // b is taken down by its checks: close it.
+  b.server.closeAllConnections();
+  await new Promise((resolve) => b.server.close(resolve));
+  await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'b' && e.to === 'down', { timeout: 10_000 });
+  const from = fm.events.length;
+  fm.proc.kill('SIGHUP');
+  await fm.waitEvent((e) => e.event === 'reload', { from, timeout: 10_000 });
+  const s = await adminStatus(fm);
+  t.is(s.config.generation, 2);
+  t.is(s.backends.app.servers.b.state, 'down', 'b is still down after the reload');
+  t.falsy(fm.events.slice(from).find((e) => e.event === 'server.state' && e.server === 'b'), 'no state change caused by the reload itself');
+  for (let i = 0; i < 4; i++) t.is((await request(fm.port)).body, 'a');
+  // Checks follow the new config: a path a answers 404 to takes a down too (fall 1).
+  const from2 = fm.events.length;
+  fs.writeFileSync(fm.configFile, yaml('/status-range-miss').replace('health: { path', 'health: { status: 200, path'));
+  a.server.removeAllListeners('request');
+  a.server.on('request', (req, res) => {
+    res.writeHead(req.url === '/status-range-miss' ? 404 : 200);
+    res.end('a');
+  });
+  fm.proc.kill('SIGHUP');
+  await fm.waitEvent((e) => e.event === 'reload', { from: from2, timeout: 10_000 });
+  await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'a' && e.to === 'down', { from: from2, timeout: 10_000 });
+  t.is((await request(fm.port)).status, 503, 'no server left: 503');
+});

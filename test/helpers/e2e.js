@@ -18,7 +18,10 @@ export function tempDir(t, prefix = 'flagman-') {
   return dir;
 }
 
-/** An upstream on 127.0.0.1:0 that answers `name` (or runs `handler`) and counts its requests. */
+/**
+ * An upstream on 127.0.0.1:0 that answers `name` (or runs `handler`) and counts its requests.
+ * `stop()` kills it (listener and every connection); `start()` brings it back on the same port.
+ */
 export async function upstream(t, name, handler) {
   const seen = [];
   const server = http.createServer((req, res) => {
@@ -35,7 +38,19 @@ export async function upstream(t, name, handler) {
     server.closeAllConnections();
     return new Promise((resolve) => server.close(resolve));
   });
-  return { server, name, port: server.address().port, seen };
+  const port = server.address().port;
+  const stop = () => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(() => resolve()));
+  };
+  const start = () => new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return { server, name, port, seen, stop, start };
 }
 
 /** Runs `node dist/cli/main.js ...args` to completion (never throws on a non-zero exit). */

@@ -128,7 +128,7 @@ test('the SPEC §2 example loads with its values', (t) => {
   t.deepEqual(c.backends.map((b) => [b.name, b.kind]), [['app', 'proxy'], ['api', 'proxy'], ['maintenance', 'respond']]);
   const [app, api, maintenance] = c.backends;
   t.is(app.balance, 'roundrobin');
-  t.deepEqual(app.health, { path: '/healthz', interval: 2000, timeout: 1000, rise: 2, fall: 3 });
+  t.deepEqual(app.health, { type: 'http', path: '/healthz', status: { min: 200, max: 399 }, interval: 2000, timeout: 1000, rise: 2, fall: 3 });
   t.is(app.fallback, 'maintenance');
   t.deepEqual(app.fallbackAt, { file, line: 29, col: 15 });
   t.deepEqual(app.timeouts, c.timeouts);
@@ -347,6 +347,48 @@ test('every error is reported at once, in file order', rejects,
     ['7:23', 'CONFIG_SCHEMA', /unknown key "colour" in backends\.app/],
     ['8:1', 'CONFIG_SCHEMA', /unknown key "extra" at the top level/],
   ]);
+
+test('health: http with a status or a range, tcp, and exec with its command resolved against the config folder', (t) => {
+  const health = (...l) => parseConfigText(lines(...BASE, ...l), '/etc/flagman/flagman.yaml').backends[0].health;
+  t.like(health('    health: { status: 204 }'), { type: 'http', path: '/healthz', status: { min: 204, max: 204 } });
+  t.like(health('    health: { type: http, path: /up, status: 200-299, interval: 100ms, timeout: 50ms, rise: 1, fall: 1 }'),
+    { type: 'http', path: '/up', status: { min: 200, max: 299 }, interval: 100, timeout: 50, rise: 1, fall: 1 });
+  t.deepEqual(health('    health: { type: tcp, interval: 1s }'), { type: 'tcp', interval: 1000, timeout: 1000, rise: 2, fall: 3 });
+  t.like(health('    health: { type: exec, command: ./checks/app.sh --quick }'),
+    { type: 'exec', command: ['/etc/flagman/checks/app.sh', '--quick'], cwd: '/etc/flagman', commandAt: { line: 10, col: 36 } });
+  t.like(health('    health:', '      type: exec', '      command: [check-app, "two words", /abs/x]'),
+    { type: 'exec', command: ['check-app', 'two words', '/abs/x'] });
+});
+
+test('health: keys of another check type, a missing command, bad statuses', rejects, lines(
+  ...BASE,
+  '    health: { type: tcp, path: /x, status: 200 }',
+  '  b:',
+  '    health: { type: exec }',
+  '    servers: {}',
+  '  c:',
+  '    health: { type: grpc, command: x }',
+  '    servers: {}',
+  '  d:',
+  '    health: { status: 399-200 }',
+  '    servers: {}',
+  '  e:',
+  '    health: { status: 600 }',
+  '    servers: {}',
+  '  f:',
+  '    health: { status: [200], command: "" }',
+  '    servers: {}',
+), [
+  ['10:26', 'CONFIG_SCHEMA', /health\.path: only a check of type http takes path \(this one is tcp\)/],
+  ['10:36', 'CONFIG_SCHEMA', /health\.status: only a check of type http takes status/],
+  ['12:5', 'CONFIG_SCHEMA', /backends\.b\.health: missing required key "command": an exec check runs it/],
+  ['15:21', 'CONFIG_SCHEMA', /health\.type: expected one of http, tcp, exec, got the string "grpc"/],
+  ['15:27', 'CONFIG_SCHEMA', /health\.command: only a check of type exec takes command \(this one is http\)/],
+  ['18:23', 'CONFIG_SCHEMA', /health\.status: "399-200": the range ends before it starts/],
+  ['21:23', 'CONFIG_SCHEMA', /health\.status: "600": HTTP statuses are from 100 to 599/],
+  ['24:23', 'CONFIG_SCHEMA', /health\.status: expected a status such as 200, or a range such as 200-399, got a list/],
+  ['24:30', 'CONFIG_SCHEMA', /health\.command: only a check of type exec takes command/],
+]);
 
 test('aliases read like the anchored value', (t) => {
   const c = parseConfigText(lines(...BASE, '    timeouts: &fast { connect: 1s }', '  b:', '    timeouts: *fast', '    servers: {}'), F);

@@ -1,19 +1,27 @@
 // The balancer interface (STYLE 8): one method. Implementations live beside this file and are
 // registered in the table in ./index.ts.
+import type { Health, ServerStatus } from '../../runtime/server-state.js';
 import type { ServerState } from '../../runtime/servers.js';
 
-/** A server as a balancer sees it: declared weight (from flags) and observed state. */
+/** A server as a balancer sees it: declared weight (from flags), its state then, and observed state. */
 export interface Candidate {
   readonly name: string;
   readonly host: string;
   readonly port: number;
   /** 0–256; 0 drains. */
   readonly weight: number;
+  /** Health when the runtime was built; always up for a backend without checks. */
+  readonly health: Health;
+  /** weight × health (server-state.ts). */
+  readonly status: ServerStatus;
   readonly state: ServerState;
 }
 
 export interface Balancer {
-  /** The server for the next request, or null when none is eligible. `skip` excludes servers already tried. */
+  /**
+   * The server for the next request, or null when there is none. `servers` are the eligible ones
+   * (weight > 0, health up: the runtime precomputes them); `skip` excludes servers already tried.
+   */
   pick(servers: readonly Candidate[], skip?: ReadonlySet<Candidate>): Candidate | null;
 }
 

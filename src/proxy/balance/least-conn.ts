@@ -6,7 +6,7 @@ export const leastConn = (() => ({
   pick(servers: readonly Candidate[], skip?: ReadonlySet<Candidate>): Candidate | null {
     let best: Candidate | null = null;
     for (const s of servers) {
-      if (s.weight <= 0 || skip?.has(s)) continue;
+      if (skip?.has(s)) continue;
       if (best === null) {
         best = s;
         continue;

@@ -8,7 +8,7 @@ export const roundRobin = (() => ({
     let total = 0;
     let best: Candidate | null = null;
     for (const s of servers) {
-      if (s.weight <= 0 || skip?.has(s)) continue;
+      if (skip?.has(s)) continue;
       s.state.current += s.weight;
       total += s.weight;
       if (best === null || s.state.current > best.state.current) best = s;

@@ -1,0 +1,98 @@
+// health/probes: each probe against real loopback servers and real processes, and the command
+// lookup that `flagman check` runs for exec checks.
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { PROBES } from '../../dist/health/probes.js';
+import { commandProblem } from '../../dist/health/command.js';
+
+const timing = { interval: 1000, timeout: 300, rise: 1, fall: 1 };
+
+async function listen(t, server) {
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections?.();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return server.address().port;
+}
+
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address();
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+const target = (port) => ({ backend: 'app', server: 'app1', host: '127.0.0.1', port });
+const run = (probe, port, ms = timing.timeout) => probe(target(port), AbortSignal.timeout(ms));
+
+test('http: a status inside the range passes, one outside fails, and the request is what a server expects', async (t) => {
+  const seen = [];
+  const port = await listen(t, http.createServer((req, res) => {
+    seen.push({ method: req.method, url: req.url, host: req.headers.host });
+    res.writeHead(req.url === '/ok' ? 204 : 503);
+    res.end();
+  }));
+  // A generous timeout: this is about status ranges, and a loaded machine can be slow to answer.
+  const h = { type: 'http', path: '/ok', status: { min: 200, max: 299 }, ...timing, timeout: 5000 };
+  t.deepEqual(await run(PROBES.http(h), port, 5000), { pass: true, detail: 'HTTP 204' });
+  t.deepEqual(await run(PROBES.http({ ...h, path: '/down' }), port, 5000), { pass: false, detail: 'HTTP 503' });
+  t.deepEqual(await run(PROBES.http({ ...h, path: '/down', status: { min: 503, max: 503 } }), port, 5000), { pass: true, detail: 'HTTP 503' });
+  t.deepEqual(seen[0], { method: 'GET', url: '/ok', host: `127.0.0.1:${port}` });
+});
+
+test('http: refused and hanging servers fail, the hang with its timeout', async (t) => {
+  const h = { type: 'http', path: '/', status: { min: 200, max: 399 }, ...timing };
+  t.deepEqual(await run(PROBES.http(h), await freePort()), { pass: false, detail: 'ECONNREFUSED' });
+  const port = await listen(t, http.createServer(() => {})); // never answers
+  const started = performance.now();
+  t.deepEqual(await run(PROBES.http(h), port), { pass: false, detail: 'timed out after 300ms' });
+  t.true(performance.now() - started < 1000);
+});
+
+test('tcp: a connect passes, a refused one fails', async (t) => {
+  const port = await listen(t, net.createServer((s) => s.destroy()));
+  const h = { type: 'tcp', ...timing };
+  t.deepEqual(await run(PROBES.tcp(h), port), { pass: true, detail: 'connected' });
+  t.deepEqual(await run(PROBES.tcp(h), await freePort()), { pass: false, detail: 'ECONNREFUSED' });
+});
+
+function script(t, body) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-probe-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'check.sh');
+  fs.writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  return { dir, file };
+}
+
+test('exec: exit 0 passes, exit 1 fails; the server is in the environment and the config folder is the cwd', async (t) => {
+  const { dir, file } = script(t, 'echo "$FLAGMAN_BACKEND $FLAGMAN_SERVER $FLAGMAN_SERVER_ADDR $FLAGMAN_SERVER_PORT $(pwd)" > seen; exit "$CODE"');
+  const h = (code) => ({ type: 'exec', command: ['sh', '-c', `CODE=${code} ${file}`], commandAt: {}, cwd: dir, ...timing, timeout: 5000 });
+  t.deepEqual(await run(PROBES.exec(h(0)), 8080, 5000), { pass: true, detail: 'exit 0' });
+  t.is(fs.readFileSync(path.join(dir, 'seen'), 'utf8'), `app app1 127.0.0.1 8080 ${fs.realpathSync(dir)}\n`);
+  t.deepEqual(await run(PROBES.exec(h(1)), 8080, 5000), { pass: false, detail: 'exit 1' });
+});
+
+test('exec: a command past its timeout is killed and fails', async (t) => {
+  const { dir, file } = script(t, 'sleep 20');
+  const h = { type: 'exec', command: [file], commandAt: {}, cwd: dir, ...timing, timeout: 200 };
+  const started = performance.now();
+  t.deepEqual(await run(PROBES.exec(h), 1, 200), { pass: false, detail: 'timed out after 200ms' });
+  // Waiting for the command would take 20 s; the bound leaves room for a loaded machine.
+  t.true(performance.now() - started < 8000, 'the process was killed, not waited for');
+});
+
+test('commandProblem: executables by path and on $PATH; anything else says why', (t) => {
+  const { dir, file } = script(t, 'exit 0');
+  t.is(commandProblem(file), null);
+  t.is(commandProblem('check.sh', `/nonexistent${path.delimiter}${dir}`), null);
+  t.regex(commandProblem('check.sh', '/nonexistent'), /"check\.sh" is not found on \$PATH/);
+  fs.chmodSync(file, 0o644);
+  t.regex(commandProblem(file), /is not an executable file/);
+  t.regex(commandProblem(dir), /is not an executable file/);
+});
