@@ -42,6 +42,8 @@ export interface ServerStep {
   readonly name: string;
   readonly address: string;
   readonly weight: number;
+  /** Health from the running instance's checks; null when not known (the CLI runs no checks). */
+  readonly health: 'up' | 'down' | null;
   readonly flags: Readonly<Record<string, number | null>>;
 }
 
@@ -72,8 +74,14 @@ function flagValues(names: readonly string[], snapshot: FlagSnapshot, into: Reco
   return out;
 }
 
-/** Explains `req` against `program` under `snapshot`. Throws FlagmanError USAGE for an unknown frontend. */
-export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRequest): Explanation {
+/** Health of a server as a running instance sees it; null when unknown. */
+export type HealthOf = (backend: string, server: string) => 'up' | 'down' | null;
+
+/**
+ * Explains `req` against `program` under `snapshot`; `health` (the admin endpoint's) makes a down
+ * server ineligible as it is for routing. Throws FlagmanError USAGE for an unknown frontend.
+ */
+export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRequest, health: HealthOf = () => null): Explanation {
   const { config } = program;
   const index = req.frontend === undefined ? 0 : config.frontends.findIndex((f) => f.name === req.frontend);
   const fe = config.frontends[index];
@@ -123,15 +131,16 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
   let backend: string | null = matched === null ? null : fe.rules[matched]!.use;
   let unavailable: string | null = null;
   let servers: ServerStep[] = [];
-  // Follow fallbacks as the proxy does when no server of a backend has weight (refs.ts forbids loops).
+  // Follow fallbacks as the proxy does when no server of a backend is eligible (refs.ts forbids loops).
   for (let hops = 0; backend !== null && hops <= config.backends.length; hops++) {
     const be = config.backends.find((b) => b.name === backend);
     if (be === undefined || be.kind !== 'proxy') break;
     servers = be.servers.map((s) => {
       const compiled = program.weights.get(s)!;
-      return { name: s.name, address: `${s.host}:${s.port}`, weight: specialize(compiled, snapshot).value, flags: flagValues(compiled.flags, snapshot, decided) };
+      const weight = specialize(compiled, snapshot).value;
+      return { name: s.name, address: `${s.host}:${s.port}`, weight, health: health(be.name, s.name), flags: flagValues(compiled.flags, snapshot, decided) };
     });
-    if (servers.some((s) => s.weight > 0)) break;
+    if (servers.some((s) => s.weight > 0 && s.health !== 'down')) break;
     unavailable ??= backend;
     backend = be.fallback;
   }

@@ -18,9 +18,9 @@ export function formatExplanation(e: Explanation): string {
     lines.push(`${mark} rule ${s.rule}: ${s.when ?? '(always)'} → ${s.use}: ${why}${flags}${residual}${s.problem !== null ? `  problem: ${s.problem}` : ''}`);
   }
   if (e.rule === null) lines.push('no rule matches: 503');
-  if (e.unavailable !== null) lines.push(`backend ${e.unavailable} has no server with weight > 0: ${e.backend !== null ? `falls back to ${e.backend}` : '503'}`);
+  if (e.unavailable !== null) lines.push(`backend ${e.unavailable} has no eligible server: ${e.backend !== null ? `falls back to ${e.backend}` : '503'}`);
   if (e.backend !== null) {
-    const servers = e.servers.map((s) => `${s.name} ${s.address} weight ${s.weight}${Object.keys(s.flags).length > 0 ? ` (${flagList(s.flags)})` : ''}`);
+    const servers = e.servers.map((s) => `${s.name} ${s.address} weight ${s.weight}${s.health === 'down' ? ' DOWN' : ''}${Object.keys(s.flags).length > 0 ? ` (${flagList(s.flags)})` : ''}`);
     lines.push(`answered by backend ${e.backend}${servers.length > 0 ? `: ${servers.join('; ')}` : ''}`);
   }
   if (Object.keys(e.flags).length > 0) lines.push(`decided by: ${flagList(e.flags)}`);

@@ -37,7 +37,11 @@ export async function run(configFile: string): Promise<number> {
     configFile: config.file,
     lastReload: () => live!.lastReload,
     reloadFailures: () => live!.reloadFailures,
-    explain: (req) => explain(live!.program, live!.store.snapshot, req),
+    explain: (req) =>
+      explain(live!.program, live!.store.snapshot, req, (backend, server) => {
+        const t = holder.current.targets.get(backend);
+        return t?.kind === 'proxy' ? (t.servers.find((s) => s.name === server)?.health ?? null) : null;
+      }),
     runtime: () => holder.current,
     flags: () => live!.store.snapshot,
     watcher: () => live!.store.watcherStatus,

@@ -107,3 +107,24 @@ test('explain: headers and host are seen by the rules; mistakes are named', asyn
   t.is(usage.exitCode, 2);
   t.regex(usage.stderr, /--header "novalue": expected NAME:VALUE/);
 });
+
+test('the admin /explain knows server health: every app server down → the fallback, as routing does', async (t) => {
+  const api = await upstream(t, 'api');
+  const gone = await upstream(t, 'gone');
+  gone.server.closeAllConnections();
+  await new Promise((resolve) => gone.server.close(resolve));
+  const yaml = CONFIG.replace('    fallback: maintenance\n', '    fallback: maintenance\n    health: { type: tcp, interval: 100ms, timeout: 500ms, rise: 1, fall: 1 }\n');
+  const fm = await startFlagman(t, yaml, { vars: { app: gone.port, api: api.port }, flags: { MAINT: '0\n' } });
+  await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'app1' && e.to === 'down', { timeout: 10_000 });
+  await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'app2' && e.to === 'down', { timeout: 10_000 });
+  const a = await live(fm, { path: '/home' });
+  t.is(a.body.rule, 3);
+  t.is(a.body.unavailable, 'app');
+  t.is(a.body.backend, 'maintenance');
+  t.deepEqual(a.body.servers.map((s) => `${s.name}:${s.health}`), ['app1:down', 'app2:down']);
+  t.is((await request(fm.port, { path: '/home' })).status, 503, 'routing agrees: the fallback answers');
+  // The CLI runs no checks: it says what the flags decide, and that health is unknown to it.
+  const e = await cli(fm, ['--path', '/home']);
+  t.is(e.backend, 'app');
+  t.deepEqual(e.servers.map((s) => s.health), [null, null]);
+});
