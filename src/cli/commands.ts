@@ -3,6 +3,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { check } from './check.js';
 import { get, list, set, unset } from './flag.js';
 import { runCommand } from './run.js';
+import { status } from './status.js';
 
 type Values = Record<string, string | string[] | boolean | undefined>;
 
@@ -21,6 +22,7 @@ export const COMMANDS = {
   unset: { options: flagDir, run: unset },
   get: { options: flagDir, run: get },
   list: { options: flagDir, run: list },
+  status: { options: { ...config, admin: { type: 'string' }, json: { type: 'boolean' } }, run: status },
 } as const satisfies Record<string, Command>;
 
 export type CommandName = keyof typeof COMMANDS;

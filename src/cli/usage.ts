@@ -13,8 +13,11 @@ export function usage(): string {
   flagman unset NAME...                     remove flag files
   flagman get NAME                          a flag's value as the proxy reads it
   flagman list                              every flag with value, note and problem
+  flagman status [--admin URL] [--json]     a running instance's state (from its admin endpoint), as tables
 options:
   -c, --config FILE   the config file
   -d, --dir DIR       the flags directory (flag commands; instead of the config's flags.dir)
+  --admin URL         the admin endpoint (status; instead of the config's admin.listen)
+  --json              print the /status document as JSON (status)
 `;
 }
