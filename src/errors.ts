@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   FLAG_DIR: 'the flags directory is missing, unusable or unsafe',
   FLAG_WRITE: 'a flag file could not be written or removed',
   LISTEN: 'an address could not be listened on',
+  ADMIN: 'the admin endpoint is not configured, cannot be reached, or did not answer a status document',
   USAGE: 'the command line is not understood',
 } as const;
 

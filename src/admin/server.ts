@@ -3,13 +3,14 @@
 import http from 'node:http';
 import { createMetrics, type AdminSources, type Metrics } from './metrics.js';
 import { statusDocument } from './status.js';
+import { DASHBOARD } from './dashboard.js';
 
-function send(res: http.ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+function send(res: http.ServerResponse, status: number, type: string, body: string, headers: Readonly<Record<string, string>> = {}): void {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-/** An HTTP server answering /status and /metrics from `sources` (`metrics` shared across servers). */
+/** The admin HTTP server: the dashboard at /, /status, /metrics and /explain from `sources` (`metrics` shared across servers). */
 export function createAdminServer(sources: AdminSources, metrics: Metrics = createMetrics(sources)): http.Server {
   return http.createServer((req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -27,7 +28,8 @@ export function createAdminServer(sources: AdminSources, metrics: Metrics = crea
       return;
     }
     if (path === '/explain') return explainQuery(res, sources, url.searchParams);
-    send(res, 404, 'text/plain; charset=utf-8', 'not found: try /status, /metrics or /explain\n');
+    if (path === '/') return send(res, 200, DASHBOARD.headers['Content-Type'], DASHBOARD.body, DASHBOARD.headers);
+    send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /status, /metrics or /explain\n');
   });
 }
 

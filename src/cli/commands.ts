@@ -4,6 +4,7 @@ import { check } from './check.js';
 import { explainCommand } from './explain.js';
 import { get, list, set, unset } from './flag.js';
 import { runCommand } from './run.js';
+import { status } from './status.js';
 
 type Values = Record<string, string | string[] | boolean | undefined>;
 
@@ -35,6 +36,7 @@ export const COMMANDS = {
     },
     run: explainCommand,
   },
+  status: { options: { ...config, admin: { type: 'string' }, json: { type: 'boolean' } }, run: status },
 } as const satisfies Record<string, Command>;
 
 export type CommandName = keyof typeof COMMANDS;

@@ -3,6 +3,7 @@
 import type { FlagState } from '../flags/snapshot.js';
 import { readFlagsOnce, setFlag, unsetFlag } from '../flags/write.js';
 import { flagsDir } from './paths.js';
+import { formatTable } from './table.js';
 import { UsageError } from './usage.js';
 
 /** `set NAME [VALUE] [--note TEXT]` */
@@ -49,7 +50,6 @@ export async function list(values: Record<string, unknown>, positionals: string[
   if (listing.problem !== null) process.stderr.write(`flagman: warning: ${listing.problem}\n`);
   const flags = [...listing.flags].sort(([a], [b]) => a.localeCompare(b));
   const rows = [['NAME', 'VALUE', 'NOTE', 'PROBLEM'], ...flags.map(([name, s]) => [name, s.value === null ? 'unset' : String(s.value), s.note ?? '', s.problem ?? ''])];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  process.stdout.write(formatTable(rows));
   return 0;
 }

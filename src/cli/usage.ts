@@ -15,8 +15,11 @@ export function usage(): string {
   flagman list                              every flag with value, note and problem
   flagman explain [--method M] [--path P] [--host H] [--ip IP] [--header K:V]... [--frontend NAME] [--json]
                                             which rule a request matches now, and the flag values that decided it
+  flagman status [--admin URL] [--json]     a running instance's state (from its admin endpoint), as tables
 options:
   -c, --config FILE   the config file
   -d, --dir DIR       the flags directory (flag commands; instead of the config's flags.dir)
+  --admin URL         the admin endpoint (status; instead of the config's admin.listen)
+  --json              print the /status document as JSON (status)
 `;
 }

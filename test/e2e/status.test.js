@@ -80,3 +80,24 @@ test('the admin endpoint refuses anything but GET and HEAD', async (t) => {
   t.is(r.headers.allow, 'GET, HEAD');
   t.is((await request(fm.adminPort, { path: '/nope' })).status, 404);
 });
+
+test('/ serves the dashboard: one self-contained page under a strict Content-Security-Policy', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port } });
+  const r = await request(fm.adminPort, { path: '/' });
+  t.is(r.status, 200);
+  t.is(r.headers['content-type'], 'text/html; charset=utf-8');
+  t.is(r.headers['cache-control'], 'no-store');
+  const csp = r.headers['content-security-policy'];
+  t.regex(csp, /default-src 'none'/);
+  t.regex(csp, /script-src 'sha256-[A-Za-z0-9+/]+=*'(;|$)/);
+  t.regex(csp, /style-src 'sha256-[A-Za-z0-9+/]+=*'(;|$)/);
+  t.regex(csp, /connect-src 'self'/);
+  t.notRegex(csp, /unsafe/);
+  t.regex(r.body, /^<!doctype html>/);
+  t.notRegex(r.body, /\s(src|href)="(?!data:)/, 'no external resource');
+  const head = await request(fm.adminPort, { method: 'HEAD', path: '/' });
+  t.is(head.status, 200);
+  t.is(head.body, '');
+  t.is((await request(fm.adminPort, { method: 'POST', path: '/' })).status, 405);
+});

@@ -1,0 +1,96 @@
+// The /status document as text tables for `flagman status`. The document comes over the network
+// from whatever version answered, so every field is read defensively: a missing or null field
+// prints as "-" (SPEC §5: a field with no value yet is null).
+import { formatTable } from './table.js';
+
+type Doc = Record<string, unknown>;
+
+const RESPONSE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
+
+const obj = (v: unknown): Doc => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Doc) : {});
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const cell = (v: unknown): string => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '-');
+const time = (v: unknown): number | null => {
+  const t = typeof v === 'string' ? Date.parse(v) : Number.NaN;
+  return Number.isFinite(t) ? t : null;
+};
+
+/** A duration as `42s`, `3m 12s`, `5h 2m` or `3d 4h`. */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ${m % 60}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+const ago = (v: unknown, now: number): string => {
+  const t = time(v);
+  return t === null ? '-' : `${formatDuration(now - t)} ago`;
+};
+
+function header(doc: Doc, now: number): string {
+  const config = obj(doc['config']);
+  const reload = obj(config['lastReload']);
+  const watcher = obj(doc['watcher']);
+  const started = time(doc['startedAt']);
+  const reloadText = reload['ok'] === true ? 'ok' : reload['ok'] === false ? `FAILED: ${str(reload['error']) ?? 'no reason given'}` : '-';
+  const rescans = num(watcher['rescans']);
+  const watcherText = [cell(watcher['mode']), ...(rescans === null ? [] : [`${rescans} rescans, last ${ago(watcher['lastRescanAt'], now)}`])];
+  if (str(watcher['problem'])) watcherText.push(`PROBLEM: ${str(watcher['problem'])}`);
+  const generation = num(config['generation']);
+  return formatTable([
+    ['flagman', `${cell(doc['version'])}, pid ${cell(doc['pid'])}, up ${started === null ? '-' : formatDuration(now - started)}`],
+    ['config', `${cell(config['file'])}${generation === null ? '' : ` (generation ${generation})`}`],
+    ['last reload', `${reloadText}${time(reload['at']) === null ? '' : `, ${ago(reload['at'], now)}`}`],
+    ['watcher', watcherText.join(', ')],
+  ]);
+}
+
+function flags(doc: Doc, now: number): string {
+  const entries = Object.entries(obj(doc['flags']));
+  if (entries.length === 0) return 'no flag is set\n';
+  const rows = entries.map(([name, raw]) => {
+    const f = obj(raw);
+    return [name, num(f['value']) === null ? 'unset' : String(f['value']), ago(f['changedAt'], now), str(f['note']) ?? '', str(f['problem']) ?? ''];
+  });
+  return formatTable([['FLAG', 'VALUE', 'CHANGED', 'NOTE', 'PROBLEM'], ...rows], new Set([1]));
+}
+
+function frontends(doc: Doc): string {
+  const rows = Object.entries(obj(doc['frontends'])).map(([name, raw]) => {
+    const fe = obj(raw);
+    const responses = obj(fe['responses']);
+    return [name, cell(fe['requests']), cell(fe['active']), ...RESPONSE_CLASSES.map((k) => cell(responses[k]))];
+  });
+  return formatTable([['FRONTEND', 'REQUESTS', 'ACTIVE', ...RESPONSE_CLASSES], ...rows], new Set([1, 2, 3, 4, 5, 6, 7, 8]));
+}
+
+// One line a server, the backend repeated so that `| grep app2` keeps the context; a backend
+// without servers (a fixed response) gets one line of its own.
+function backends(doc: Doc): string {
+  const rows: string[][] = [];
+  for (const [name, raw] of Object.entries(obj(doc['backends']))) {
+    const be = obj(raw);
+    const servers = Object.entries(obj(be['servers']));
+    if (servers.length === 0) rows.push([name, '-', 'respond', '-', cell(be['active']), cell(be['requests']), '-']);
+    for (const [server, sraw] of servers) {
+      const s = obj(sraw);
+      rows.push([name, server, cell(s['state']), cell(s['weight']), cell(s['active']), cell(s['requests']), cell(s['failures'])]);
+    }
+  }
+  return formatTable([['BACKEND', 'SERVER', 'STATE', 'WEIGHT', 'ACTIVE', 'REQUESTS', 'FAILURES'], ...rows], new Set([3, 4, 5, 6]));
+}
+
+function problems(doc: Doc): string {
+  const list = Array.isArray(doc['problems']) ? doc['problems'].map(String) : [];
+  return list.length === 0 ? '' : `\nPROBLEMS\n${list.map((p) => `- ${p}\n`).join('')}`;
+}
+
+/** The whole document as text: a header, then flags, frontends, backends/servers and problems. */
+export function formatStatus(doc: Doc, now: number): string {
+  return [header(doc, now), flags(doc, now), frontends(doc), backends(doc)].join('\n') + problems(doc);
+}

@@ -1,0 +1,63 @@
+// `flagman status`: a running instance's state, read from its admin endpoint's /status (SPEC §4, §5).
+import http from 'node:http';
+import https from 'node:https';
+import { FlagmanError } from '../errors.js';
+import { statusUrl } from './admin-url.js';
+import { formatStatus } from './status-view.js';
+import { UsageError } from './usage.js';
+
+const TIMEOUT_MS = 5000;
+
+// What the network errors mean, in words.
+const NETWORK_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused (is flagman running, with this admin address?)',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EHOSTUNREACH: 'host unreachable',
+  EADDRNOTAVAIL: 'address not available',
+};
+
+// node:http rather than fetch: fetch refuses the "bad ports" of the Fetch standard (6000, 6667, …),
+// on which an operator may well have put the admin endpoint.
+function get(url: URL): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? https : http).get(url, { headers: { accept: 'application/json' }, agent: false, timeout: TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${TIMEOUT_MS / 1000} s`), { code: 'TIMEOUT' })));
+    req.on('error', reject);
+  });
+}
+
+/** Fetches /status; resolves with the body as sent and the parsed document. */
+async function fetchStatus(url: URL): Promise<{ text: string; doc: Record<string, unknown> }> {
+  let answer: { status: number; text: string };
+  try {
+    answer = await get(url);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const reason = (e.code !== undefined ? NETWORK_REASONS[e.code] : undefined) ?? e.message;
+    throw new FlagmanError('ADMIN', `cannot read the admin endpoint: ${reason}`, { address: url.href }, { cause: err });
+  }
+  if (answer.status !== 200) throw new FlagmanError('ADMIN', `the admin endpoint answered HTTP ${answer.status}, not a status document`, { address: url.href });
+  let doc: unknown;
+  try {
+    doc = JSON.parse(answer.text);
+  } catch {
+    doc = null;
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new FlagmanError('ADMIN', 'the answer is not a status document (JSON object)', { address: url.href });
+  return { text: answer.text, doc: doc as Record<string, unknown> };
+}
+
+/** `status [--admin URL] [--json]` */
+export async function status(values: Record<string, unknown>, positionals: string[]): Promise<number> {
+  if (positionals.length > 0) throw new UsageError('status takes no arguments');
+  const url = statusUrl(values);
+  const { text, doc } = await fetchStatus(url);
+  process.stdout.write(values['json'] === true ? (text.endsWith('\n') ? text : `${text}\n`) : formatStatus(doc, Date.now()));
+  return 0;
+}

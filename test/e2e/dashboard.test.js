@@ -1,0 +1,192 @@
+// The dashboard at the admin endpoint's `/`, in a real headless Chromium: it follows flag and server
+// changes on its own (no reload), renders every state and null field, shows text as text, says when
+// the endpoint is unreachable and recovers, and logs no console error.
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { launchChromium, waitText, watchedPage } from '../helpers/browser.js';
+import { request, root, sh, startFlagman, upstream } from '../helpers/e2e.js';
+
+const CONFIG = `
+flags: { dir: ./flags }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: flag("MAINT") > 0
+        use: maintenance
+      - use: app
+backends:
+  app:
+    servers:
+      app1: { address: "127.0.0.1:{{app1}}" }
+      app2: { address: "127.0.0.1:{{app2}}", weight: 'flag("app2.weight", 1)' }
+  maintenance:
+    respond: { status: 503, body: "maintenance\\n" }
+`;
+
+// Kept out of git (.gitignore): the picture of the last run, to look at.
+const SCREENSHOT = path.join(root, 'test-output', 'dashboard.png');
+
+let browser;
+test.before(async () => {
+  browser = await launchChromium();
+});
+test.after.always(async () => {
+  await browser?.close();
+});
+
+async function setup(t) {
+  const app1 = await upstream(t, 'app1');
+  const app2 = await upstream(t, 'app2');
+  const fm = await startFlagman(t, CONFIG, { vars: { app1: app1.port, app2: app2.port }, flags: { MAINT: '0 # all good\n' } });
+  const { page, errors } = await watchedPage(t, browser);
+  return { fm, page, errors, url: `http://127.0.0.1:${fm.adminPort}/` };
+}
+
+const flagCell = (name, col) => `#flags tr[data-key="flag:${name}"] .c-${col}`;
+const serverCell = (backend, server, col) => `#backends tr[data-key="server:${backend}/${server}"] .c-${col}`;
+
+test('the dashboard shows a flag change and a drained server without a page reload, and logs no console error', async (t) => {
+  const { fm, page, errors, url } = await setup(t);
+  const response = await page.goto(url);
+  t.is(response.status(), 200);
+  // A reload would drop this marker: it proves the page updated itself in place.
+  await page.evaluate(() => {
+    window.flagmanTestMarker = 'same page';
+  });
+
+  await waitText(page, flagCell('MAINT', 'value'), '0');
+  await waitText(page, flagCell('MAINT', 'note'), 'all good');
+  await waitText(page, serverCell('app', 'app1', 'state'), 'up');
+  await waitText(page, serverCell('app', 'app2', 'state'), 'up');
+  t.regex(await page.textContent('#pid'), new RegExp(`^${fm.proc.pid}$`));
+  t.regex(await page.textContent('#conn'), /^live/);
+
+  for (let i = 0; i < 3; i++) await request(fm.port);
+  await waitText(page, '#frontends tr[data-key="frontend:web"] .c-requests', '3');
+
+  let from = fm.events.length;
+  await sh('echo "1 # db migration, back 14:00" > flags/MAINT', fm.dir);
+  await fm.waitFlag('MAINT', 1, { from });
+  await waitText(page, flagCell('MAINT', 'value'), '1');
+  await waitText(page, flagCell('MAINT', 'note'), 'db migration, back 14:00');
+
+  from = fm.events.length;
+  await sh('echo 0 > flags/app2.weight', fm.dir);
+  await fm.waitFlag('app2.weight', 0, { from });
+  await waitText(page, serverCell('app', 'app2', 'state'), 'drain');
+  await waitText(page, serverCell('app', 'app2', 'weight'), '0');
+  await waitText(page, flagCell('app2.weight', 'value'), '0');
+  t.is(await page.textContent(serverCell('app', 'app1', 'state')), 'up');
+  t.regex(await page.getAttribute('#backends tr[data-key="server:app/app2"]', 'class'), /\bdrain\b/);
+  await waitText(page, '#backends tr[data-key="backend:app"] .c-state', '1 up, 1 drain');
+
+  t.is(await page.evaluate(() => window.flagmanTestMarker), 'same page');
+  fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  t.log(`screenshot: ${SCREENSHOT}`);
+  t.deepEqual(errors, []);
+});
+
+test('the dashboard shows a server going down (its health checks fail) and back, without a reload', async (t) => {
+  const app1 = await upstream(t, 'app1');
+  const app2 = await upstream(t, 'app2');
+  const yaml = CONFIG.replace('  app:\n    servers:', '  app:\n    health: { type: tcp, interval: 100ms, timeout: 500ms, rise: 1, fall: 1 }\n    servers:');
+  const fm = await startFlagman(t, yaml, { vars: { app1: app1.port, app2: app2.port }, flags: { MAINT: '0\n' } });
+  const { page, errors } = await watchedPage(t, browser);
+  await page.goto(`http://127.0.0.1:${fm.adminPort}/`);
+  await page.evaluate(() => {
+    window.flagmanTestMarker = 'same page';
+  });
+  await waitText(page, serverCell('app', 'app2', 'state'), 'up');
+  // app2's process goes away: its checks fail, and the page follows.
+  const port = app2.port;
+  app2.server.closeAllConnections();
+  await new Promise((resolve) => app2.server.close(resolve));
+  await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'app2' && e.to === 'down', { timeout: 10_000 });
+  await waitText(page, serverCell('app', 'app2', 'state'), 'down');
+  t.regex(await page.getAttribute('#backends tr[data-key="server:app/app2"]', 'class'), /\bdown\b/);
+  t.is(await page.textContent(serverCell('app', 'app1', 'state')), 'up');
+  // Back on the same port: up again after `rise` passing checks.
+  await new Promise((resolve) => app2.server.listen(port, '127.0.0.1', resolve));
+  await waitText(page, serverCell('app', 'app2', 'state'), 'up');
+  t.is(await page.evaluate(() => window.flagmanTestMarker), 'same page');
+  t.deepEqual(errors, []);
+});
+
+// A document with every server down, null fields and markup in an operator's note, fed to the page
+// in place of /status: rendering states a running flagman rarely shows all at once.
+const FAKE = {
+  pid: 4242,
+  version: '9.9.9',
+  startedAt: null,
+  config: { file: '/etc/flagman/flagman.yaml', generation: 3, lastReload: { at: null, ok: false, error: 'flagman.yaml:7:3: unknown key "lisen"' } },
+  flags: {
+    MAINT: { value: 1, note: '<img src=x onerror="window.flagmanInjected=1">back <b>soon</b>', changedAt: null, problem: null },
+    GHOST: { value: null, note: null, changedAt: null, problem: 'not a base-10 integer' },
+  },
+  frontends: { web: { requests: null, active: null, responses: null } },
+  backends: {
+    app: {
+      requests: 10,
+      active: 0,
+      responses: { '5xx': 2 },
+      servers: {
+        app1: { state: 'down', weight: 1, active: 0, requests: 5, failures: 3 },
+        app2: { state: 'down', weight: null, active: null, requests: null, failures: null },
+      },
+    },
+    other: { requests: null, active: null, responses: null, servers: null },
+  },
+  watcher: null,
+  problems: null,
+};
+
+test('the dashboard renders down servers, null fields and markup as text; shows a lost connection and recovers', async (t) => {
+  const { fm, page, errors, url } = await setup(t);
+  let answer = 'fake';
+  await page.route('**/status', (route) => {
+    if (answer === 'fake') return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(FAKE) });
+    if (answer === 'refuse') return route.abort('connectionrefused');
+    return route.continue();
+  });
+  await page.goto(url);
+
+  await waitText(page, serverCell('app', 'app1', 'state'), 'down');
+  t.regex(await page.getAttribute(serverCell('app', 'app1', 'state'), 'class'), /\bstate-down\b/);
+  t.regex(await page.getAttribute('#backends tr[data-key="server:app/app1"]', 'class'), /\bdown\b/);
+  t.is(await page.textContent(serverCell('app', 'app2', 'state')), 'down');
+  t.is(await page.textContent(serverCell('app', 'app2', 'weight')), '—');
+  t.is(await page.textContent('#backends tr[data-key="backend:app"] .c-state'), 'NO SERVER UP');
+  t.is(await page.textContent('#backends tr[data-key="backend:other"] .c-state'), 'fixed response');
+  t.is(await page.textContent(flagCell('MAINT', 'note')), FAKE.flags.MAINT.note);
+  t.is(await page.textContent(flagCell('GHOST', 'value')), 'unset');
+  t.is(await page.textContent(flagCell('GHOST', 'problem')), 'not a base-10 integer');
+  t.is(await page.textContent('#frontends tr[data-key="frontend:web"] .c-requests'), '—');
+  t.regex(await page.textContent('#reload'), /^FAILED: flagman\.yaml:7:3: unknown key "lisen"/);
+  t.regex(await page.getAttribute('#reload', 'class'), /\bbad\b/);
+  const problems = await page.$$eval('#problems li', (items) => items.map((li) => li.textContent));
+  t.deepEqual(problems, ['last reload failed: flagman.yaml:7:3: unknown key "lisen"', 'flag GHOST: not a base-10 integer', 'server app/app1 is down', 'server app/app2 is down']);
+  t.is(await page.evaluate(() => document.querySelectorAll('main img, main b').length), 0, 'a note is text, never markup');
+  t.is(await page.evaluate(() => window.flagmanInjected), undefined);
+  t.deepEqual(errors, [], 'null fields render without an error');
+
+  answer = 'refuse';
+  await page.waitForFunction(() => /^CONNECTION LOST/.test(document.querySelector('#conn').textContent), null, { timeout: 5000 });
+  t.true(await page.evaluate(() => document.body.classList.contains('stale')));
+  t.regex(await page.title(), /^\[lost\]/);
+
+  answer = 'real';
+  await waitText(page, '#pid', String(fm.proc.pid));
+  await waitText(page, serverCell('app', 'app1', 'state'), 'up');
+  t.regex(await page.textContent('#conn'), /^live/);
+  t.false(await page.evaluate(() => document.body.classList.contains('stale')));
+  t.is(await page.$$eval('#problems li', (items) => items.length), 0);
+  // The refused fetches are the only errors: the browser logs each failed request.
+  t.deepEqual(
+    errors.filter((e) => !/^console: Failed to load resource: net::ERR_CONNECTION_REFUSED/.test(e)),
+    [],
+  );
+});
