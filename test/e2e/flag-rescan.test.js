@@ -41,18 +41,23 @@ function maxQueuedEvents() {
   }
 }
 
-// Each dotfile created and deleted queues two inotify events (IN_CREATE, IN_DELETE) for the flags
-// directory's watch, and is not a flag (SPEC §1.1), so nothing else reacts to it. Bounded: at least
-// 20,000 files, enough for twice the queue.
+// Each rename of a dotfile queues two inotify events (IN_MOVED_FROM, IN_MOVED_TO) for the flags
+// directory's watch in one system call — a third of the calls a create-and-delete flood needs, which
+// matters on a loaded machine — and a dotfile is not a flag (SPEC §1.1), so nothing else reacts to
+// it. Consecutive events differ in name, so the kernel merges none. At least 20,000 renames: the
+// queue overflows more than twice over.
 const FLOOD = Math.min(200_000, Math.max(20_000, maxQueuedEvents() + 4000));
 
 function flood(dir) {
   const started = Date.now();
+  const a = path.join(dir, '.flood-a');
+  const b = path.join(dir, '.flood-b');
+  fs.closeSync(fs.openSync(a, 'w'));
   for (let i = 0; i < FLOOD; i++) {
-    const f = path.join(dir, `.flood-${i}`);
-    fs.closeSync(fs.openSync(f, 'w'));
-    fs.unlinkSync(f);
+    if (i % 2 === 0) fs.renameSync(a, b);
+    else fs.renameSync(b, a);
   }
+  fs.unlinkSync(FLOOD % 2 === 0 ? a : b);
   return Date.now() - started;
 }
 
@@ -127,7 +132,7 @@ test('a write lost to inotify overflow is applied by the rescan (and is lost wit
   t.is(classify(await request(control.port)), 'app');
   t.is((await adminStatus(control)).watcher.rescans, 0);
 
-  t.log(`flood: ${FLOOD} dotfiles created and deleted per directory in ${floodMs.join(' / ')} ms`);
+  t.log(`flood: ${FLOOD} dotfile renames per directory in ${floodMs.join(' / ')} ms`);
   t.log(`applied ${appliedMs} ms after SIGCONT (rescan 500ms); rescans ${before.watcher.rescans} -> ${after.watcher.rescans}`);
 });
 
