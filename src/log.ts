@@ -4,8 +4,13 @@ import { pino, type Logger } from 'pino';
 // Asynchronous writes, in order, without buffering: a line goes out at once, and a slow reader of
 // stdout or stderr (a busy pipe, journald under load) never blocks the event loop that serves
 // requests — a synchronous write to a full pipe would. pino flushes what is in flight at exit.
-const eventDest = pino.destination({ fd: 2, sync: false });
-const accessDest = pino.destination({ fd: 1, sync: false });
+//
+// Each write is whole lines of at most PIPE_BUF (4096) bytes: the kernel keeps such a write to a pipe
+// in one piece, so worker processes sharing stdout and stderr (cluster/) never cut into each
+// other's lines.
+const PIPE_BUF = 4096;
+const eventDest = pino.destination({ fd: 2, sync: false, maxWrite: PIPE_BUF });
+const accessDest = pino.destination({ fd: 1, sync: false, maxWrite: PIPE_BUF });
 
 const base = { base: null, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg' } as const;
 

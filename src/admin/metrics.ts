@@ -9,6 +9,8 @@ import { statusDocument, type StatusSources } from './status.js';
 
 /** The status document's sources, and what only the metrics and /explain need. */
 export interface AdminSources extends StatusSources {
+  /** Brings the counters up to date before a read (a primary adds up its workers'). */
+  readonly refresh?: (() => Promise<void>) | undefined;
   reloadFailures(): number;
   explain(req: ExplainRequest): Explanation;
 }
@@ -114,6 +116,7 @@ export function createMetrics(sources: AdminSources): Metrics {
     contentType: registry.contentType,
     render(): Promise<string> {
       const next = queue.then(async () => {
+        await sources.refresh?.();
         doc = statusDocument(sources) as unknown as Doc;
         try {
           return await registry.metrics();

@@ -19,7 +19,14 @@ export function createAdminServer(sources: AdminSources, metrics: Metrics = crea
     }
     const url = new URL(req.url ?? '/', 'http://admin');
     const path = url.pathname;
-    if (path === '/status') return send(res, 200, 'application/json', `${JSON.stringify(statusDocument(sources), null, 2)}\n`);
+    if (path === '/status') {
+      if (!sources.refresh) return send(res, 200, 'application/json', `${JSON.stringify(statusDocument(sources), null, 2)}\n`);
+      sources.refresh().then(
+        () => send(res, 200, 'application/json', `${JSON.stringify(statusDocument(sources), null, 2)}\n`),
+        (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', `status failed: ${String(err)}\n`),
+      );
+      return;
+    }
     if (path === '/metrics') {
       metrics.render().then(
         (text) => send(res, 200, metrics.contentType, text),

@@ -15,6 +15,8 @@ export interface StatusSources {
   runtime(): Runtime;
   flags(): FlagSnapshot;
   watcher(): WatcherStatus;
+  /** With `workers` above 1: each worker's process id (null while it starts). */
+  readonly workers?: (() => readonly (number | null)[]) | undefined;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -61,5 +63,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     backends,
     watcher: { mode: w.mode, rescans: w.rescans, lastRescanAt: iso(w.lastRescanAt), problem: w.problem },
     problems: runtime.problems,
+    // One process: null. Several: the workers' process ids (their counters are added up above).
+    workers: src.workers ? src.workers() : null,
   };
 }

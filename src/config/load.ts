@@ -11,7 +11,7 @@ import { Walker, fieldsOf, missing, rootEntry } from './nodes.js';
 import type { KeyTable } from './nodes.js';
 import { checkListenClashes, checkRefs } from './refs.js';
 import type { Config } from './schema.js';
-import { ADMIN_KEYS, FLAGS_KEYS, LOG_KEYS, TIMEOUT_TABLE, readAdmin, readFlags, readLog, readTimeouts } from './sections.js';
+import { ADMIN_KEYS, FLAGS_KEYS, LOG_KEYS, TIMEOUT_TABLE, readAdmin, readFlags, readLog, readTimeouts, readWorkers } from './sections.js';
 
 // The top-level keys (STYLE 7). `frontends` is required: a config that declares none (an emptied
 // file, a bad merge) would otherwise load fine and a reload would close every listener.
@@ -20,6 +20,7 @@ export const TOP_LEVEL_KEYS = {
   admin: 'the read-only admin endpoint: listen (no section: no endpoint)',
   timeouts: 'connect, server, client, idle, shutdown',
   log: 'access: on | off',
+  workers: 'processes serving requests: a number, or auto for one per CPU (default 1)',
   frontends: 'where clients connect, and the rules that choose a backend (required)',
   backends: 'where requests go: servers, or respond',
 } as const;
@@ -83,13 +84,14 @@ function readConfig(w: Walker, contents: unknown, absFile: string): Config | und
   const flags = readFlags(w, top.flags, baseDir);
   const admin = readAdmin(w, top.admin);
   const log = readLog(w, top.log);
+  const workers = readWorkers(w, top.workers);
   const before = w.errors.length;
   const frontends = readFrontends(w, top.frontends);
   if (top.frontends !== undefined && frontends.length === 0 && w.errors.length === before) {
     w.fail('CONFIG_SCHEMA', 'frontends: at least one frontend is needed', top.frontends.at);
   }
   const { backends, declared } = readBackends(w, top.backends, timeouts, baseDir);
-  const config: Config = { file: absFile, flags, admin, timeouts, log, frontends, backends };
+  const config: Config = { file: absFile, flags, admin, timeouts, log, workers, frontends, backends };
   checkRefs(w, config.frontends, config.backends, declared);
   checkListenClashes(w, config.frontends, config.admin.listen);
   return config;

@@ -131,6 +131,8 @@ export interface Config {
   readonly admin: { readonly listen: ListenAddress | null };
   readonly timeouts: Timeouts;
   readonly log: { readonly access: boolean };
+  /** Processes serving requests (`auto`: one per available CPU, resolved at load). */
+  readonly workers: { readonly count: number; readonly auto: boolean };
   /** In file order. */
   readonly frontends: readonly FrontendConfig[];
   /** In file order. */
@@ -142,6 +144,7 @@ export const DEFAULTS = {
   flagsDir: './flags',
   rescan: 1000, // ms
   adminListen: '127.0.0.1:8404',
+  workers: 1,
   timeouts: {
     connect: 5000, // ms
     server: 60000, // ms

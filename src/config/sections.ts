@@ -1,10 +1,11 @@
 // The small top-level sections of flagman.yaml (SPEC §2): flags, admin, timeouts, log. Each has
 // its key table (STYLE 7) and a reader that applies the DEFAULTS of schema.ts.
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { isScalar } from 'yaml';
 import type { Config, Timeouts } from './schema.js';
 import { DEFAULTS } from './schema.js';
-import { fieldsOf, readBool, readDuration, readString, tryParse, wrongKind } from './nodes.js';
+import { fieldsOf, readBool, readDuration, readInt, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { parseListenAddress } from './units.js';
 
@@ -89,4 +90,19 @@ export function readTimeoutOverrides(w: Walker, e: Entry | undefined, base: Time
 export function readLog(w: Walker, e: Entry | undefined): Config['log'] {
   const f = e === undefined ? {} : (fieldsOf(w, e, LOG_KEYS) ?? {});
   return { access: (f.access && readBool(w, f.access)) ?? DEFAULTS.logAccess };
+}
+
+/** The most worker processes `workers` may ask for. */
+export const MAX_WORKERS = 64;
+
+/**
+ * Reads `workers`: a count, or `auto` for one per CPU the process may use. `workers` is the number of
+ * processes serving requests; above 1 a primary process runs the flag store, the checks and the
+ * admin endpoint for all of them (cluster/).
+ */
+export function readWorkers(w: Walker, e: Entry | undefined): Config['workers'] {
+  if (e === undefined) return { count: DEFAULTS.workers, auto: false };
+  if (isScalar(e.node) && e.node.value === 'auto') return { count: Math.min(MAX_WORKERS, availableParallelism()), auto: true };
+  if (isScalar(e.node) && typeof e.node.value === 'string') return wrongKind(w, e, `a whole number from 1 to ${MAX_WORKERS}, or auto`) ?? { count: 1, auto: false };
+  return { count: readInt(w, e, 1, MAX_WORKERS) ?? 1, auto: false };
 }

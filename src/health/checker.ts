@@ -67,7 +67,10 @@ export class HealthChecker {
     const started = performance.now();
     const result = await this.#probe(job);
     if (this.#stop.signal.aborted) return; // a result cut short by stopping says nothing about the server
-    if (!result.pass) job.state.failures++;
+    if (!result.pass) {
+      job.state.failures++;
+      job.state.checkFailures++;
+    }
     job.state.check(result.pass, job.health, job.health.type, result.detail);
     // The next check starts one interval after this one started, or at once if this one took longer.
     this.#after(Math.max(0, job.health.interval - (performance.now() - started)), job);

@@ -29,6 +29,9 @@ interface Wanted {
   readonly index: number;
 }
 
+/** Which listeners a process opens: all of them, a worker's frontends, or a primary's admin endpoint. */
+export type ListenerScope = 'all' | 'frontends' | 'admin';
+
 /** What a reload changes about the listeners, once committed. */
 export interface ListenerPlan {
   readonly added: readonly string[];
@@ -58,7 +61,7 @@ export class ListenerSet {
   }
 
   /** Opens what `config` adds; resolves with the plan, or rejects (naming the address) with nothing changed. */
-  async prepare(config: Config): Promise<ListenerPlan> {
+  async prepare(config: Config, scope: ListenerScope = 'all'): Promise<ListenerPlan> {
     const wanted = new Map<string, Wanted>();
     const add = (address: ListenAddress, label: Label, index: number, owner: string): void => {
       // An address is its own key, so it stays open whatever frontend serves it next. Port 0 (any
@@ -66,10 +69,12 @@ export class ListenerSet {
       const key = address.kind === 'tcp' && address.port === 0 ? `${owner} ${address.text}` : address.text;
       wanted.set(key, { key, address, label, index });
     };
-    for (const [index, fe] of config.frontends.entries()) {
-      for (const [i, address] of fe.listen.entries()) add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`);
+    if (scope !== 'admin') {
+      for (const [index, fe] of config.frontends.entries()) {
+        for (const [i, address] of fe.listen.entries()) add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`);
+      }
     }
-    if (config.admin.listen !== null) add(config.admin.listen, { admin: true }, -1, 'admin');
+    if (config.admin.listen !== null && scope !== 'frontends') add(config.admin.listen, { admin: true }, -1, 'admin');
     for (const w of wanted.values()) {
       const l = this.#open.get(w.key);
       // One socket cannot change from the admin endpoint to a frontend or back without being closed

@@ -4,8 +4,9 @@
 // building the new runtime against the same ObservedState. A failed reload changes nothing but
 // `lastReload` (status, event log, metrics).
 import { loadConfig } from '../config/load.js';
+import { FlagmanError } from '../errors.js';
 import type { Config } from '../config/schema.js';
-import { FlagStore } from '../flags/store.js';
+import { FlagStore, type WatcherStatus } from '../flags/store.js';
 import { HealthChecker } from '../health/checker.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { events } from '../log.js';
@@ -15,7 +16,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { ObservedState } from '../runtime/servers.js';
 import { logStateChanges } from '../runtime/transitions.js';
 import type { PageCache } from '../proxy/pages.js';
-import type { ListenerSet } from './listeners.js';
+import type { ListenerScope, ListenerSet } from './listeners.js';
 
 /** The outcome of the last load (the start counts as the first). */
 export interface ReloadResult {
@@ -24,14 +25,44 @@ export interface ReloadResult {
   readonly error: string | null;
 }
 
-/** What a reload can be asked by. */
-export type ReloadTrigger = 'SIGHUP' | 'file';
+/** What a reload can be asked by (`primary`: a worker process told by its primary). */
+export type ReloadTrigger = 'SIGHUP' | 'file' | 'primary';
+
+/** What Live needs of a flag source: the flag store itself, or a worker's copy of the primary's. */
+export interface FlagFeed {
+  readonly snapshot: FlagSnapshot;
+  readonly watcherStatus: WatcherStatus;
+  on(event: 'change', listener: (snapshot: FlagSnapshot) => void): unknown;
+  off(event: 'change', listener: (snapshot: FlagSnapshot) => void): unknown;
+  prefer(names: Iterable<string>): void;
+  close(): Promise<void>;
+}
+
+/**
+ * What this process does (cluster/): everything (one process), the primary of several workers
+ * (flag store, checks, admin endpoint, no frontend), or a worker (frontends only).
+ */
+export interface LiveRole {
+  /** Which listeners this process opens. */
+  readonly listeners: ListenerScope;
+  /** Runs the health checks, owns the flag store, logs state changes. */
+  readonly decides: boolean;
+  /** After this process reloaded: the workers' turn; resolves with an error to report, or null. */
+  readonly afterReload?: (generation: number) => Promise<string | null>;
+  /** Why `config` cannot be applied by a reload in this process (null: it can). */
+  readonly refuse?: (config: Config) => string | null;
+  /** Every new flag snapshot (a primary passes them on to its workers). */
+  readonly onFlags?: (snapshot: FlagSnapshot) => void;
+}
+
+export const SINGLE: LiveRole = { listeners: 'all', decides: true };
 
 /** The running configuration and everything built from it, replaced whole by a reload. */
 export class Live {
   config: Config;
   program: Program;
-  store: FlagStore;
+  store: FlagFeed;
+  readonly role: LiveRole;
   /** Counts successful loads, the start included (SPEC §5 `config.generation`). */
   generation = 1;
   lastReload: ReloadResult;
@@ -46,14 +77,15 @@ export class Live {
   #checking = false;
   #healthQueued = false;
   #reported = new Set<string>();
-  #reloading: Promise<void> | null = null;
+  #reloading: Promise<ReloadResult> | null = null;
   #again: ReloadTrigger | null = null;
   readonly #onChange = (snapshot: FlagSnapshot): void => this.#applyFlags(snapshot);
 
   constructor(init: {
     config: Config;
     program: Program;
-    store: FlagStore;
+    store: FlagFeed;
+    role?: LiveRole;
     startedAt: number;
     holder: RuntimeHolder;
     observed: ObservedState;
@@ -63,6 +95,7 @@ export class Live {
     this.config = init.config;
     this.program = init.program;
     this.store = init.store;
+    this.role = init.role ?? SINGLE;
     this.lastReload = { at: init.startedAt, ok: true, error: null };
     this.holder = init.holder;
     this.observed = init.observed;
@@ -84,6 +117,7 @@ export class Live {
 
   /** Starts the health checks (once traffic can flow: before, their results would steer nothing). */
   startChecks(): void {
+    if (!this.role.decides) return;
     this.#checking = true;
     this.#checker.start();
   }
@@ -91,13 +125,14 @@ export class Live {
   /** The runtime for the current program under `snapshot`; logs each new expression problem once. */
   build(snapshot: FlagSnapshot, program = this.program, generation = this.generation): Runtime {
     const runtime = buildRuntime(program, snapshot, { observed: this.observed, pages: this.pages, generation });
-    for (const p of runtime.problems) if (!this.#reported.has(p)) events.warn({ event: 'expr.problem', problem: p }, p);
+    // Workers compute the same problems as their primary: one process says it.
+    if (this.role.decides) for (const p of runtime.problems) if (!this.#reported.has(p)) events.warn({ event: 'expr.problem', problem: p }, p);
     this.#reported = new Set(runtime.problems);
     return runtime;
   }
 
   /** Reloads the config file; calls while one runs coalesce into one more. Never rejects. */
-  reload(trigger: ReloadTrigger): Promise<void> {
+  reload(trigger: ReloadTrigger): Promise<ReloadResult> {
     if (this.#reloading) {
       this.#again = trigger;
       return this.#reloading;
@@ -109,6 +144,7 @@ export class Live {
         await this.#reloadOnce(next);
         next = this.#again;
       }
+      return this.lastReload;
     })().finally(() => {
       this.#reloading = null;
     });
@@ -130,6 +166,7 @@ export class Live {
   }
 
   #applyFlags(snapshot: FlagSnapshot): void {
+    this.role.onFlags?.(snapshot);
     this.#rebuild(snapshot, 'flag change');
   }
 
@@ -148,7 +185,7 @@ export class Live {
   #swap(next: Runtime): void {
     const prev = this.holder.current;
     this.holder.swap(next);
-    logStateChanges(prev, next);
+    if (this.role.decides) logStateChanges(prev, next);
   }
 
   async #reloadOnce(trigger: ReloadTrigger): Promise<void> {
@@ -157,16 +194,20 @@ export class Live {
     try {
       const config = loadConfig(file);
       const program = compileProgram(config);
+      const refused = this.role.refuse?.(config) ?? null;
+      if (refused !== null) throw new FlagmanError('CONFIG_SCHEMA', refused, { file });
       const f = config.flags;
       const old = this.config.flags;
-      if (f.dir !== old.dir || f.rescan !== old.rescan || f.allowWorldWritable !== old.allowWorldWritable) {
+      const flagsMoved = f.dir !== old.dir || f.rescan !== old.rescan || f.allowWorldWritable !== old.allowWorldWritable;
+      // A worker's flags come from its primary, which replaces its own store and goes on feeding it.
+      if (flagsMoved && this.role.decides) {
         newStore = new FlagStore({ dir: f.dir, rescanMs: f.rescan, allowWorldWritable: f.allowWorldWritable, preferred: program.flags });
         await newStore.start();
       }
       const store = newStore ?? this.store;
       const generation = this.generation + 1;
       const runtime = this.build(store.snapshot, program, generation);
-      const plan = await this.listeners.prepare(config);
+      const plan = await this.listeners.prepare(config, this.role.listeners);
       // From here to the end of the block nothing waits: requests see the old world or the new one.
       this.config = config;
       this.program = program;
@@ -176,6 +217,7 @@ export class Live {
         void this.store.close();
         this.store = newStore;
         this.store.on('change', this.#onChange);
+        this.role.onFlags?.(this.store.snapshot);
         newStore = null;
       } else {
         this.store.prefer(program.flags);
@@ -186,20 +228,26 @@ export class Live {
       // Checks follow the new config (intervals, paths, servers); health itself is kept by name.
       const oldChecker = this.#checker;
       this.#checker = new HealthChecker(config, this.observed);
-      if (this.#checking) {
+      if (this.#checking && this.role.decides) {
         void oldChecker.stop();
         this.#checker.start();
       }
-      this.lastReload = { at: Date.now(), ok: true, error: null };
-      events.info(
-        { event: 'reload', trigger, generation, file, added: plan.added, removed: plan.removed },
-        `config reloaded (generation ${generation})`,
-      );
+      const workers = (await this.role.afterReload?.(generation)) ?? null;
+      this.lastReload = { at: Date.now(), ok: workers === null, error: workers };
+      if (workers !== null) {
+        this.reloadFailures++;
+        events.error({ event: 'reload.failed', trigger, file, generation, error: workers }, `config reloaded (generation ${generation}), but not by every worker: ${workers}`);
+        return;
+      }
+      if (this.role.decides || trigger !== 'primary') {
+        events.info({ event: 'reload', trigger, generation, file, added: plan.added, removed: plan.removed }, `config reloaded (generation ${generation})`);
+      }
     } catch (err) {
       await newStore?.close();
       const error = err instanceof Error ? err.message : String(err);
       this.reloadFailures++;
       this.lastReload = { at: Date.now(), ok: false, error };
+      if (trigger === 'primary') return; // the primary reports it, once
       events.error({ event: 'reload.failed', trigger, file, error }, `config reload failed, still serving generation ${this.generation}: ${error}`);
     }
   }

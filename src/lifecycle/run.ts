@@ -1,5 +1,8 @@
 // `flagman run`: load, compile, watch flags, listen; recompile on every flag change; reload on SIGHUP
-// or a config file change (reload.ts); stop gracefully.
+// or a config file change (reload.ts); stop gracefully. With `workers` above 1 this process is the
+// primary: it keeps the flag store, the checks and the admin endpoint, and its workers
+// (cluster/worker.ts) serve the frontends.
+import cluster from 'node:cluster';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createMetrics, type AdminSources } from '../admin/metrics.js';
@@ -11,25 +14,68 @@ import { events, flushLogs } from '../log.js';
 import { PageCache } from '../proxy/pages.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';
-import { ObservedState } from '../runtime/servers.js';
+import { ObservedState, type CheckSource, type HealthChange } from '../runtime/servers.js';
+import type { Health } from '../runtime/server-state.js';
 import { VERSION } from '../version.js';
+import type { ToWorker } from '../cluster/messages.js';
+import { WorkerPool } from '../cluster/pool.js';
+import { flagDiff } from '../cluster/remote-flags.js';
+import { runWorker } from '../cluster/worker.js';
+import { addUp } from '../cluster/stats.js';
+import type { FlagSnapshot } from '../flags/snapshot.js';
 import { ConfigWatch } from './config-watch.js';
 import { ListenerSet } from './listeners.js';
-import { Live } from './reload.js';
+import { Live, SINGLE, type LiveRole } from './reload.js';
 
 /** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
 export async function run(configFile: string): Promise<number> {
+  if (cluster.isWorker) return runWorker(configFile);
   const startedAt = Date.now();
   const config = loadConfig(configFile);
   const program = compileProgram(config);
+  const pool = config.workers.count > 1 ? new WorkerPool(config.workers.count, { init: () => initMessage(), check: (m) => onCheck(m.key, m.pass, m.source, m.detail) }) : null;
 
   const store = new FlagStore({ dir: config.flags.dir, rescanMs: config.flags.rescan, allowWorldWritable: config.flags.allowWorldWritable, preferred: program.flags });
   await store.start();
   const observed = new ObservedState();
   const pages = new PageCache();
   const tunnels = new Set<Duplex>();
+  // In a primary this runtime serves no request: it is what /status, /explain and the checks read.
   const holder = new RuntimeHolder(buildRuntime(program, store.snapshot, { observed, pages, generation: 1 }));
   let live: Live | null = null;
+  let sent: FlagSnapshot = store.snapshot;
+  const initMessage = (): ToWorker => {
+    const health: [string, Health, HealthChange | null][] = [];
+    for (const [key, st] of observed.all().servers) health.push([key, st.health, st.change]);
+    const snap = live?.store.snapshot ?? store.snapshot;
+    return { t: 'init', version: snap.version, flags: [...snap.flags], health };
+  };
+  // A request's failed connection in a worker: the primary applies it under its backend's rule.
+  const onCheck = (key: string, pass: boolean, source: CheckSource, detail: string): void => {
+    for (const t of holder.current.targets.values()) {
+      if (t.kind !== 'proxy' || t.health === null) continue;
+      const s = t.servers.find((c) => c.state.key === key);
+      if (s) return s.state.check(pass, t.health, source, detail);
+    }
+  };
+  const role: LiveRole = pool
+    ? {
+        listeners: 'admin',
+        decides: true,
+        refuse: (next) => (next.workers.count > 1 ? null : 'workers: going from several processes to one needs a restart'),
+        afterReload: async (generation) => {
+          const error = await pool.reload(generation);
+          if (live && live.config.workers.count !== pool.size) await pool.resize(live.config.workers.count);
+          return error;
+        },
+        onFlags: (snapshot) => {
+          const { set, removed } = flagDiff(sent, snapshot);
+          sent = snapshot;
+          pool.broadcast({ t: 'flags', version: snapshot.version, set, removed });
+        },
+      }
+    : { ...SINGLE, refuse: (next) => (next.workers.count > 1 ? 'workers: going from one process to several needs a restart' : null) };
+  if (pool) observed.on('health', (st) => pool.broadcast({ t: 'health', key: st.key, health: st.health, change: st.change }));
   const sources: AdminSources = {
     pid: process.pid,
     version: VERSION,
@@ -45,17 +91,22 @@ export async function run(configFile: string): Promise<number> {
     runtime: () => holder.current,
     flags: () => live!.store.snapshot,
     watcher: () => live!.store.watcherStatus,
+    // The workers' counters, added up, before each read of the admin endpoint.
+    refresh: pool ? async () => addUp(observed, await pool.gather()) : undefined,
+    workers: pool ? () => pool.pids() : undefined,
   };
   // One registry, however often a reload moves the admin endpoint.
   const metrics = createMetrics(sources);
   const admin = (): http.Server => createAdminServer(sources, metrics);
   const listeners = new ListenerSet(holder, tunnels, admin);
-  live = new Live({ config, program, store, startedAt, holder, observed, pages, listeners });
+  live = new Live({ config, program, store, role, startedAt, holder, observed, pages, listeners });
   holder.swap(live.build(store.snapshot)); // the same runtime, with its problems logged
   try {
-    (await listeners.prepare(config)).commit();
+    (await listeners.prepare(config, role.listeners)).commit();
+    await pool?.start();
   } catch (err) {
     // Start fails fast and whole (SPEC §6): nothing stays half-open.
+    await pool?.stop(1000);
     await listeners.close();
     await live.close();
     await pages.close();
@@ -63,7 +114,7 @@ export async function run(configFile: string): Promise<number> {
   }
   const watch = new ConfigWatch(config.file, () => void live!.reload('file'));
   await watch.ready(); // an edit right after `start` must not be missed
-  events.info({ event: 'start', pid: process.pid, version: VERSION, config: config.file, flags: config.flags.dir }, 'flagman started');
+  events.info({ event: 'start', pid: process.pid, version: VERSION, config: config.file, flags: config.flags.dir, workers: pool?.pids() ?? null }, 'flagman started');
   // Checks start once traffic can flow: until then there is nothing their results would steer.
   live.startChecks();
 
@@ -75,6 +126,8 @@ export async function run(configFile: string): Promise<number> {
       events.info({ event: 'stop', signal }, `stopping on ${signal}`);
       const checksStopped = live!.stopChecks();
       await watch.close();
+      // Workers finish their in-flight requests (their own shutdown timeout), then exit.
+      await pool?.stop(live!.config.timeouts.shutdown + 5000);
       const deadline = setTimeout(() => {
         listeners.forceClose();
         for (const t of tunnels) t.destroy();

@@ -1,11 +1,18 @@
 // Socket activation (sd_listen_fds): systemd passes listening sockets from fd 3 on, names them in
 // LISTEN_FDNAMES (FileDescriptorName=) and says in LISTEN_PID which process they are for.
+import cluster from 'node:cluster';
 import { FlagmanError } from '../errors.js';
+
+// A worker (cluster/) listens through its primary, which holds the inherited sockets: LISTEN_PID
+// names the primary.
+function socketOwnerPid(): number {
+  return cluster.isWorker ? process.ppid : process.pid;
+}
 
 const SD_LISTEN_FDS_START = 3;
 
 /** The fd of the inherited socket named `name`; throws naming what is missing. */
-export function inheritedSocket(name: string, env: NodeJS.ProcessEnv = process.env, pid = process.pid): number {
+export function inheritedSocket(name: string, env: NodeJS.ProcessEnv = process.env, pid = socketOwnerPid()): number {
   const count = Number(env['LISTEN_FDS'] ?? '0');
   if (!Number.isInteger(count) || count <= 0) {
     throw new FlagmanError('LISTEN', `listen systemd:${name}: no socket was passed (LISTEN_FDS is not set; start flagman from its .socket unit)`, { address: `systemd:${name}` });

@@ -27,6 +27,8 @@ export class ServerState {
   requests = 0;
   /** Failed requests (connect failures, resets, timeouts, cut responses) and failed active checks since start. */
   failures = 0;
+  /** The failed active checks among `failures` (with workers, the primary adds the workers' requests to these). */
+  checkFailures = 0;
   /** Smooth weighted round-robin position; kept across flag changes so the sequence stays smooth. */
   current = 0;
   /** Up until checks say otherwise (server-state.ts). */
@@ -38,9 +40,11 @@ export class ServerState {
   /** Pooled keep-alive connections to this server. */
   readonly agent: http.Agent;
   readonly #onHealth: (s: ServerState) => void;
+  readonly #forward: CheckForward | null;
 
-  constructor(key: string, idleMs: number, onHealth: (s: ServerState) => void) {
+  constructor(key: string, idleMs: number, onHealth: (s: ServerState) => void, forward: CheckForward | null = null) {
     this.key = key;
+    this.#forward = forward;
     // keepAlive pools upstream connections (SPEC §3); `timeout` closes pooled sockets idle for
     // longer than the idle timeout so a server's own keep-alive close rarely races a reuse.
     this.agent = new http.Agent({ keepAlive: true, timeout: idleMs, scheduling: 'lifo' });
@@ -49,6 +53,8 @@ export class ServerState {
 
   /** Applies one check result under `rule`; a change of health is announced to the owner. */
   check(pass: boolean, rule: HealthRule, source: CheckSource, detail: string): void {
+    // A worker process reports to the primary, which decides health for every worker alike.
+    if (this.#forward) return this.#forward(this.key, pass, source, detail);
     const before = this.health;
     const streak = this.streak + 1;
     const next = nextHealth(this, pass, rule);
@@ -58,7 +64,19 @@ export class ServerState {
     this.change = { source, detail, results: streak };
     this.#onHealth(this);
   }
+
+  /** Takes the health the primary decided (worker processes only). */
+  adopt(health: Health, change: HealthChange | null): void {
+    if (health === this.health) return;
+    this.health = health;
+    this.streak = 0;
+    this.change = change;
+    this.#onHealth(this);
+  }
 }
+
+/** Where a worker process sends its check results instead of applying them. */
+export type CheckForward = (key: string, pass: boolean, source: CheckSource, detail: string) => void;
 
 /** Per-frontend and per-backend counters. */
 export interface Counters {
@@ -82,13 +100,27 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
   readonly #servers = new Map<string, ServerState>();
   readonly #frontends = new Map<string, Counters>();
   readonly #backends = new Map<string, Counters>();
+  readonly #forward: CheckForward | null;
+  /** Health adopted for servers not yet created (worker processes: the primary's word comes first). */
+  readonly #adopted = new Map<string, [Health, HealthChange | null]>();
+
+  /** `forward`: in a worker process, where check results go (the primary); null: decide here. */
+  constructor(forward: CheckForward | null = null) {
+    super();
+    this.#forward = forward;
+  }
 
   /** The state of `backend/server`, created on first use with a pool that idles out after `idleMs`. */
   server(backend: string, server: string, idleMs: number): ServerState {
     const key = `${backend}/${server}`;
     let state = this.#servers.get(key);
     if (!state) {
-      state = new ServerState(key, idleMs, (s) => this.emit('health', s));
+      state = new ServerState(key, idleMs, (s) => this.emit('health', s), this.#forward);
+      const adopted = this.#adopted.get(key);
+      if (adopted) {
+        state.health = adopted[0];
+        state.change = adopted[1];
+      }
       this.#servers.set(key, state);
     }
     return state;
@@ -104,6 +136,23 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
     let c = this.#backends.get(name);
     if (!c) this.#backends.set(name, (c = newCounters()));
     return c;
+  }
+
+  /** The server state under `backend/server`, if it exists. */
+  get(key: string): ServerState | undefined {
+    return this.#servers.get(key);
+  }
+
+  /** Takes the primary's health for `key` (worker processes only). */
+  adopt(key: string, health: Health, change: HealthChange | null): void {
+    const state = this.#servers.get(key);
+    if (state) state.adopt(health, change);
+    else this.#adopted.set(key, [health, change]);
+  }
+
+  /** Every server state, frontend and backend counter, for adding up across processes. */
+  all(): { servers: ReadonlyMap<string, ServerState>; frontends: ReadonlyMap<string, Counters>; backends: ReadonlyMap<string, Counters> } {
+    return { servers: this.#servers, frontends: this.#frontends, backends: this.#backends };
   }
 
   /** Closes every pooled upstream connection (at shutdown). */

@@ -246,7 +246,7 @@ test('duplicate key in a flow map', rejects, lines(...BASE.slice(0, 8), '      s
 ]);
 
 test('unknown top-level key', rejects, lines(...BASE, 'timeout:', '  connect: 1s'), [
-  ['10:1', 'CONFIG_SCHEMA', /unknown key "timeout" at the top level \(known: flags, admin, timeouts, log, frontends, backends\)/],
+  ['10:1', 'CONFIG_SCHEMA', /unknown key "timeout" at the top level \(known: flags, admin, timeouts, log, workers, frontends, backends\)/],
 ]);
 
 test('unknown nested key', rejects, lines(...BASE, 'flags:', '  rescna: 1s'), [

@@ -1,0 +1,30 @@
+// What the primary and its workers say to each other over the cluster IPC channel (cluster/).
+// Plain JSON-able objects; `t` names the message.
+import type { FlagState } from '../flags/snapshot.js';
+import type { CheckSource, HealthChange } from '../runtime/servers.js';
+import type { Health } from '../runtime/server-state.js';
+
+/** One worker's counters, to be added up by the primary. */
+export interface Stats {
+  readonly frontends: readonly [string, { requests: number; active: number; responses: number[] }][];
+  readonly backends: readonly [string, { requests: number; active: number; responses: number[] }][];
+  readonly servers: readonly [string, { requests: number; active: number; failures: number }][];
+}
+
+export type ToWorker =
+  /** Sent once after the fork: the whole flag snapshot and every known health. */
+  | { readonly t: 'init'; readonly version: number; readonly flags: readonly [string, FlagState][]; readonly health: readonly [string, Health, HealthChange | null][] }
+  /** A new flag snapshot, as the entries that changed and the names that went away. */
+  | { readonly t: 'flags'; readonly version: number; readonly set: readonly [string, FlagState][]; readonly removed: readonly string[] }
+  | { readonly t: 'health'; readonly key: string; readonly health: Health; readonly change: HealthChange | null }
+  | { readonly t: 'reload'; readonly generation: number; readonly id: number }
+  | { readonly t: 'stats'; readonly id: number }
+  | { readonly t: 'stop' };
+
+export type ToPrimary =
+  /** The worker is listening for messages: the primary answers with `init`. */
+  | { readonly t: 'hello' }
+  | { readonly t: 'ready' }
+  | { readonly t: 'check'; readonly key: string; readonly pass: boolean; readonly source: CheckSource; readonly detail: string }
+  | { readonly t: 'reloaded'; readonly generation: number; readonly id: number; readonly error: string | null }
+  | { readonly t: 'stats'; readonly id: number; readonly stats: Stats };

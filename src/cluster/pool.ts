@@ -1,0 +1,176 @@
+// The primary's worker processes (node:cluster): forked with the same command line, told the flags
+// and health by the primary, asked to reload, counted, stopped, and replaced when one dies. The
+// listening sockets are the primary's (cluster shares them), so a worker that dies refuses no
+// connection: the others go on accepting.
+import cluster, { type Worker } from 'node:cluster';
+import { events } from '../log.js';
+import type { Stats, ToPrimary, ToWorker } from './messages.js';
+
+/** What the pool asks of the primary. */
+export interface PoolHandlers {
+  /** The first message for a new worker: the current flags and health. */
+  init(): ToWorker;
+  /** A worker's check result (a request's failed connection), for the primary to decide health. */
+  check(msg: Extract<ToPrimary, { t: 'check' }>): void;
+}
+
+interface Slot {
+  worker: Worker;
+  ready: boolean;
+}
+
+// A worker that keeps dying right after its start is replaced at most this often.
+const RESPAWN_PAUSE_MS = 1000;
+// Under systemd a stop signals every process of the unit: the workers may see it first. The pause
+// lets the primary's own signal arrive before it replaces them.
+const RESPAWN_DELAY_MS = 100;
+const REPLY_TIMEOUT_MS = 2000;
+
+/** The workers of one primary. */
+export class WorkerPool {
+  readonly #handlers: PoolHandlers;
+  readonly #slots: (Slot | null)[] = [];
+  /** Last counters of every worker that ever ran (by cluster id): an exited one's requests still count. */
+  readonly #stats = new Map<number, Stats>();
+  readonly #waiting = new Map<number, (m: ToPrimary) => void>();
+  #nextId = 1;
+  #stopping = false;
+
+  constructor(count: number, handlers: PoolHandlers) {
+    this.#handlers = handlers;
+    this.#slots.length = count;
+    this.#slots.fill(null);
+  }
+
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  /** Forks every worker; resolves once all listen, rejects if one exits first. */
+  async start(): Promise<void> {
+    await Promise.all(this.#slots.map((_, i) => this.#fork(i)));
+  }
+
+  /** The running workers' process ids, by slot. */
+  pids(): (number | null)[] {
+    return this.#slots.map((s) => (s?.ready ? (s.worker.process.pid ?? null) : null));
+  }
+
+  /** Sends `msg` to every running worker. */
+  broadcast(msg: ToWorker): void {
+    for (const s of this.#slots) if (s?.ready && s.worker.isConnected()) s.worker.send(msg);
+  }
+
+  /** Has every worker reload; resolves with the first error, or null when all succeeded. */
+  async reload(generation: number): Promise<string | null> {
+    const replies = await this.#ask((id) => ({ t: 'reload', generation, id }), 30_000);
+    const errors = replies.map(([slot, m]) => (m === null ? `worker ${slot + 1}: no answer` : m.t === 'reloaded' && m.error !== null ? `worker ${slot + 1}: ${m.error}` : null)).filter((e) => e !== null);
+    return errors.length > 0 ? errors.join('; ') : null;
+  }
+
+  /** Asks every worker for its counters; resolves with the latest of every worker that ever ran. */
+  async gather(): Promise<Stats[]> {
+    const replies = await this.#ask((id) => ({ t: 'stats', id }), REPLY_TIMEOUT_MS);
+    for (const [slot, m] of replies) {
+      const w = this.#slots[slot]?.worker;
+      if (w && m?.t === 'stats') this.#stats.set(w.id, m.stats);
+    }
+    return [...this.#stats.values()];
+  }
+
+  /** Grows or shrinks the pool to `count` workers (a reload changed `workers`). */
+  async resize(count: number): Promise<void> {
+    const old = this.#slots.length;
+    if (count > old) {
+      this.#slots.length = count;
+      this.#slots.fill(null, old);
+      await Promise.all(this.#slots.map((s, i) => (i >= old ? this.#fork(i) : Promise.resolve())));
+    } else if (count < old) {
+      const extra = this.#slots.splice(count);
+      await Promise.all(extra.map((s) => (s ? this.#stopOne(s) : Promise.resolve())));
+    }
+  }
+
+  /** Asks every worker to stop gracefully; resolves once all have exited (killed after `graceMs`). */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(this.#slots.map((s) => (s ? this.#stopOne(s, graceMs) : Promise.resolve())));
+  }
+
+  #stopOne(slot: Slot, graceMs = 30_000): Promise<void> {
+    const worker = slot.worker;
+    if (worker.isDead()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const kill = setTimeout(() => worker.process.kill('SIGKILL'), graceMs);
+      worker.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      // One still starting may not listen for messages yet; its SIGTERM handler, or the default, ends it.
+      if (slot.ready && worker.isConnected()) worker.send({ t: 'stop' } satisfies ToWorker);
+      else worker.process.kill('SIGTERM');
+    });
+  }
+
+  // Sends each running worker a request made with a fresh id; resolves with each slot's reply
+  // (null: none within `timeoutMs`).
+  #ask(make: (id: number) => ToWorker & { id?: number }, timeoutMs: number): Promise<[number, ToPrimary | null][]> {
+    const asks: Promise<[number, ToPrimary | null]>[] = [];
+    for (const [slot, s] of this.#slots.entries()) {
+      if (!s?.ready || !s.worker.isConnected()) continue;
+      const id = this.#nextId++;
+      asks.push(
+        new Promise((resolve) => {
+          const timer = setTimeout(() => {
+            this.#waiting.delete(id);
+            resolve([slot, null]);
+          }, timeoutMs);
+          this.#waiting.set(id, (m) => {
+            clearTimeout(timer);
+            this.#waiting.delete(id);
+            resolve([slot, m]);
+          });
+          s.worker.send(make(id));
+        }),
+      );
+    }
+    return Promise.all(asks);
+  }
+
+  #fork(slot: number): Promise<void> {
+    const worker = cluster.fork({ FLAGMAN_WORKER_SLOT: String(slot + 1) });
+    const entry: Slot = { worker, ready: false };
+    this.#slots[slot] = entry;
+    const started = Date.now();
+    return new Promise<void>((resolve, reject) => {
+      worker.on('message', (m: ToPrimary & { id?: number }) => {
+        if (m.t === 'hello') {
+          worker.send(this.#handlers.init());
+        } else if (m.t === 'ready') {
+          entry.ready = true;
+          resolve();
+        } else if (m.t === 'check') {
+          this.#handlers.check(m);
+        } else if (m.id !== undefined) {
+          this.#waiting.get(m.id)?.(m);
+        }
+      });
+      worker.once('exit', (code, signal) => {
+        const last = this.#stats.get(worker.id);
+        // Its requests stay counted; none of them is in flight any more.
+        if (last) this.#stats.set(worker.id, { ...last, frontends: last.frontends.map(([n, c]) => [n, { ...c, active: 0 }]), backends: last.backends.map(([n, c]) => [n, { ...c, active: 0 }]), servers: last.servers.map(([k, c]) => [k, { ...c, active: 0 }]) });
+        if (!entry.ready) {
+          reject(new Error(`worker ${slot + 1} exited before listening (${signal ?? `exit ${code}`})`));
+          return;
+        }
+        if (this.#stopping || this.#slots[slot] !== entry) return;
+        events.error({ event: 'worker.exit', worker: slot + 1, pid: worker.process.pid, code, signal }, `worker ${slot + 1} exited (${signal ?? `exit ${code}`}); starting another`);
+        const pause = Date.now() - started < RESPAWN_PAUSE_MS ? RESPAWN_PAUSE_MS : RESPAWN_DELAY_MS;
+        setTimeout(() => {
+          if (this.#stopping || this.#slots[slot] !== entry) return;
+          this.#fork(slot).catch((err: unknown) => events.error({ event: 'worker.exit', worker: slot + 1, error: String(err) }, `worker ${slot + 1} could not be restarted`));
+        }, pause);
+      });
+    });
+  }
+}

@@ -1,0 +1,106 @@
+// A worker process (`workers` > 1): serves the frontends with the primary's flags and health, and
+// counts what it serves. It reads no flag file, runs no check and no admin endpoint; it loads the
+// config itself (the primary has validated it) and reloads when the primary says so.
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { loadConfig } from '../config/load.js';
+import { ListenerSet } from '../lifecycle/listeners.js';
+import { Live } from '../lifecycle/reload.js';
+import { access, events, flushLogs } from '../log.js';
+import { PageCache } from '../proxy/pages.js';
+import { buildRuntime, compileProgram } from '../runtime/compile.js';
+import { RuntimeHolder } from '../runtime/holder.js';
+import { ObservedState } from '../runtime/servers.js';
+import type { ToPrimary, ToWorker } from './messages.js';
+import { RemoteFlags } from './remote-flags.js';
+import { takeStats } from './stats.js';
+
+function send(m: ToPrimary): void {
+  if (process.connected) process.send!(m);
+}
+
+/** Asks the primary for the flags and health, and waits for them. */
+function initMessage(): Promise<Extract<ToWorker, { t: 'init' }>> {
+  return new Promise((resolve) => {
+    const on = (m: ToWorker): void => {
+      if (m.t !== 'init') return;
+      process.off('message', on);
+      resolve(m);
+    };
+    process.on('message', on);
+    // Asked for, not pushed at fork: a message that arrives before this module has loaded is lost.
+    send({ t: 'hello' });
+  });
+}
+
+/** Runs one worker until the primary (or a signal) stops it; resolves with the exit code. */
+export async function runWorker(configFile: string): Promise<number> {
+  const slot = Number(process.env['FLAGMAN_WORKER_SLOT'] ?? '0');
+  events.setBindings({ worker: slot });
+  access.setBindings({ worker: slot });
+  const init = await initMessage();
+  const config = loadConfig(configFile);
+  const program = compileProgram(config);
+  const flags = new RemoteFlags(init.version, init.flags);
+  const observed = new ObservedState((key, pass, source, detail) => send({ t: 'check', key, pass, source, detail }));
+  for (const [key, health, change] of init.health) observed.adopt(key, health, change);
+  const pages = new PageCache();
+  const tunnels = new Set<Duplex>();
+  const holder = new RuntimeHolder(buildRuntime(program, flags.snapshot, { observed, pages, generation: 1 }));
+  const noAdmin = (): http.Server => {
+    throw new Error('a worker opens no admin endpoint');
+  };
+  const listeners = new ListenerSet(holder, tunnels, noAdmin);
+  const live = new Live({ config, program, store: flags, role: { listeners: 'frontends', decides: false }, startedAt: Date.now(), holder, observed, pages, listeners });
+  holder.swap(live.build(flags.snapshot));
+  (await listeners.prepare(config, 'frontends')).commit();
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (): Promise<void> => {
+      if (stopping) return;
+      stopping = true;
+      const deadline = setTimeout(() => {
+        listeners.forceClose();
+        for (const t of tunnels) t.destroy();
+      }, live.config.timeouts.shutdown);
+      deadline.unref();
+      await listeners.close();
+      clearTimeout(deadline);
+      await live.close();
+      await pages.close();
+      observed.destroy();
+      flushLogs();
+      // The IPC channel would keep this process alive: close it, and the process ends.
+      if (process.connected) process.disconnect();
+      resolve(0);
+    };
+    process.on('message', (m: ToWorker) => {
+      switch (m.t) {
+        case 'flags':
+          flags.apply(m.version, m.set, m.removed);
+          break;
+        case 'health':
+          observed.adopt(m.key, m.health, m.change);
+          break;
+        case 'reload':
+          void live.reload('primary').then((r) => send({ t: 'reloaded', generation: m.generation, id: m.id, error: r.ok ? null : r.error }));
+          break;
+        case 'stats':
+          send({ t: 'stats', id: m.id, stats: takeStats(observed) });
+          break;
+        case 'stop':
+          void stop();
+          break;
+      }
+    });
+    // Under systemd (KillMode=control-group) every process of the unit gets the signal.
+    process.once('SIGTERM', () => void stop());
+    process.once('SIGINT', () => void stop());
+    // The primary reloads; a SIGHUP sent to the whole group must not end a worker.
+    process.on('SIGHUP', () => undefined);
+    // Without its primary a worker would serve stale flags forever.
+    process.on('disconnect', () => void stop());
+    send({ t: 'ready' });
+  });
+}
