@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Issue 4: "no filesystem call on the request path". Runs flagman (the realistic config of
 // bench/proxies.js: 5 CEL rules, flags read by them, access log on, 3 servers) under strace, first
-// idle for --seconds, then under wrk load for the same --seconds, and counts the file-system and
-// read syscalls of each window: all of them, and those on the flags directory (strace -y prints
+// idle for --seconds, then under wrk load for the same --seconds, and counts the file-system,
+// read and write syscalls of each window: all of them, and those on the flags directory (strace -y prints
 // the path behind every fd). The flags are re-read by the 1 s rescan in both windows alike, so
 // the load window may add none: PASS when the load window has no more flag-file calls than the
 // idle one, give or take the rescan's jitter (10 calls or 25%) — one per request would add thousands. Build first:
@@ -52,8 +52,9 @@ setTimeout(() => {
 }, 600_000).unref();
 
 // The syscalls counted: every call that names a path (%file: open, stat, access, readlink,
-// inotify_add_watch …), fstat, and every read variant (on sockets too: those are the request path's).
-const TRACE = 'trace=%file,%fstat,read,pread64,readv,preadv,preadv2,getdents64';
+// inotify_add_watch …), fstat, and every read and write variant (on sockets too: those are the
+// request path's own, and show how many syscalls a request costs).
+const TRACE = 'trace=%file,%fstat,read,pread64,readv,preadv,preadv2,getdents64,write,writev,pwrite64,sendmsg,sendto,recvfrom,recvmsg';
 
 async function main() {
   if (!opt['no-install']) ensureTools(['strace', 'wrk', 'taskset'], log);
@@ -131,7 +132,7 @@ async function main() {
   const sum = (k) => rows.reduce((a, r) => a + r[k], 0);
   const idleFlags = sum('idleFlags');
   const loadFlags = sum('loadFlags');
-  const nonRead = (k) => rows.filter((r) => !/read|getdents/.test(r.syscall)).reduce((a, r) => a + r[k], 0);
+  const nonRead = (k) => rows.filter((r) => !/read|getdents|write|send|recv/.test(r.syscall)).reduce((a, r) => a + r[k], 0);
   const flagsPer1k = per1k(loadFlags, idleFlags);
   // The rescan's passes fall a little differently in the two windows: allow that jitter, nothing
   // that grows with the request count (one call per request would add thousands).
@@ -153,7 +154,7 @@ async function main() {
       rows,
     ),
   );
-  console.log(`\nfile-system calls that are not reads (open, stat, fstat, readlink, access, …): idle ${nonRead('idleAll')}, load ${nonRead('loadAll')}`);
+  console.log(`\nfile-system calls that are not reads or writes (open, stat, fstat, readlink, access, …): idle ${nonRead('idleAll')}, load ${nonRead('loadAll')}`);
   console.log(`calls on the flags directory: idle ${idleFlags}, load ${loadFlags} (the 1 s rescan, in both windows)`);
   const pathList = (win) => [...paths[win]].sort((a, b) => b[1] - a[1]).map(([p, n]) => `${n}× ${p}`).join(', ') || 'none';
   console.log(`paths touched while idle: ${pathList('idle')}`);
