@@ -21,6 +21,7 @@ import { startFlagman } from './lib/flagman.js';
 import { writeFlagmanConfig } from './lib/flagman-configs.js';
 import { ensureTools, versions } from './lib/install.js';
 import { adopt, firstLine, ownExit, spawnPinned, stopChild, tempDir } from './lib/owned.js';
+import { processTree } from './lib/proc.js';
 import { table } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
 
@@ -70,7 +71,20 @@ async function main() {
   const traceFile = path.join(outDir, 'strace.txt');
   const f = await startFlagman(path.resolve(opt.cli), file, {
     prefix: ['strace', '-f', '-qq', '-ttt', '-y', '-e', TRACE, '-e', 'signal=none', '-o', traceFile],
-    onSpawn: adopt,
+    onSpawn: (child) => {
+      adopt(child);
+      // strace (6.1) leaves its tracee running when it is killed itself: on any way out, first kill
+      // what strace started (flagman, by PID, found under strace's own), then strace.
+      process.prependListener('exit', () => {
+        for (const p of processTree(child.pid).slice(1).reverse()) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      });
+    },
     cwd: dir,
     startTimeoutMs: 60_000,
   });
