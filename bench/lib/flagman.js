@@ -9,12 +9,21 @@ import readline from 'node:readline';
  * Spawns `flagman run -c configFile` (`onSpawn(child)` is called at once). Resolves once the
  * `start` event is logged, with
  * {proc, pid, port, events, tSpawn, waitEvent, stop}.
+ * `prefix` runs it under another command (['taskset', '-c', '1'] execs node, so `pid` stays flagman's;
+ * under a command that forks, such as strace, `pid` is that command's), `nodeArgs` go to node
+ * (--cpu-prof …), `stdout` is where the access log goes (default: ignored, i.e. /dev/null).
  */
-export async function startFlagman(cli, configFile, { startTimeoutMs = 30_000, env = {}, onSpawn = () => {} } = {}) {
+export async function startFlagman(
+  cli,
+  configFile,
+  { startTimeoutMs = 30_000, env = {}, onSpawn = () => {}, prefix = [], nodeArgs = [], stdout = 'ignore', cwd = undefined } = {},
+) {
   const tSpawn = performance.now();
-  const proc = spawn(process.execPath, [cli, 'run', '-c', configFile], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const argv = [...prefix, process.execPath, ...nodeArgs, cli, 'run', '-c', configFile];
+  const proc = spawn(argv[0], argv.slice(1), {
+    stdio: ['ignore', stdout, 'pipe'],
     env: { ...process.env, ...env },
+    cwd,
   });
   onSpawn(proc); // the caller keeps the PID from the start, so it can always stop what it started
   const events = [];

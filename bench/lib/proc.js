@@ -104,3 +104,38 @@ export function loadavg1() {
     return null;
   }
 }
+
+/** PID and all its descendants (from /proc/PID/task/TID/children), PID first. */
+export function processTree(pid) {
+  const out = [];
+  const walk = (p) => {
+    out.push(p);
+    let tasks = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const t of tasks) {
+      let kids = '';
+      try {
+        kids = fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const k of kids.trim().split(/\s+/).filter(Boolean)) walk(Number(k));
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** utime + stime summed over PID's process tree, in clock ticks (threads are in each process's figure). */
+export function treeCpuTicks(pid) {
+  return processTree(pid).reduce((sum, p) => sum + (cpuTicks(p) ?? 0), 0);
+}
+
+/** VmRSS summed over PID's process tree, in kB. */
+export function treeRssKB(pid) {
+  return processTree(pid).reduce((sum, p) => sum + (memory(p).rssKB ?? 0), 0);
+}

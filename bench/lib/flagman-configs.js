@@ -1,0 +1,98 @@
+// The two flagman configurations the bench runs, written into a temp directory with their flags.
+//
+// minimal:   one rule (always matches), one server, access log off, no admin endpoint — the same
+//            work as the other proxies in the comparison.
+// realistic: 5 rules with CEL conditions, every one evaluated per request for the bench's traffic
+//            (the first four do not match, the fifth does); the first is the maintenance switch with
+//            a bypass CIDR, and MAINT is ON, so the flag does not fold the rule away and the CIDR is
+//            checked on every request (the bench's client, 127.0.0.1, is the bypass network);
+//            access log on (stdout, which the bench points at /dev/null); the admin endpoint on;
+//            3 weighted servers (3:2:1, two of the weights from flags) with active health checks.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const FLAGMAN_CONFIGS = {
+  minimal: {
+    describe: 'one rule, one server, access log off, no admin endpoint',
+    servers: 1,
+    flags: {},
+    yaml: ({ ports }) => `# written by bench/proxies.js: flagman, minimal
+flags:
+  dir: ./flags
+log:
+  access: off
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - use: app
+backends:
+  app:
+    servers:
+      app1: { address: "127.0.0.1:${ports[0]}" }
+`,
+  },
+  realistic: {
+    describe: '5 CEL rules (maintenance with a bypass CIDR, MAINT on), access log on, admin on, 3 weighted servers with health checks',
+    servers: 3,
+    flags: { MAINT: '1 # bench: maintenance on, 127.0.0.0/8 bypasses it', CANARY: '1', 'app1.weight': '3' },
+    yaml: ({ ports }) => `# written by bench/proxies.js: flagman, realistic
+flags:
+  dir: ./flags
+  rescan: 1s
+admin:
+  listen: 127.0.0.1:0
+log:
+  access: on
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: flag("MAINT") > 0 && !cidr("127.0.0.0/8").containsIP(client.ip)
+        use: maintenance
+      - when: header("X-Canary") == "always" || (flag("CANARY") > 0 && cookie("canary") == "1")
+        use: canary
+      - when: request.path.startsWith("/admin/") && !cidr("10.0.0.0/8").containsIP(client.ip)
+        use: forbidden
+      - when: request.host == "static.example.com" || request.path.endsWith(".css")
+        use: static
+      - when: request.method in ["GET", "HEAD", "POST"] && flag("APP_OFF") == 0
+        use: app
+backends:
+  app:
+    balance: roundrobin
+    health: { path: /healthz, interval: 2s, timeout: 1s, rise: 2, fall: 3 }
+    servers:
+      app1: { address: "127.0.0.1:${ports[0]}", weight: 'flag("app1.weight", 1)' }
+      app2: { address: "127.0.0.1:${ports[1]}", weight: 2 }
+      app3: { address: "127.0.0.1:${ports[2]}", weight: 'flag("app3.weight", 1)' }
+  canary:
+    servers:
+      canary1: { address: "127.0.0.1:${ports[0]}" }
+  maintenance:
+    respond:
+      status: 503
+      body: "maintenance\\n"
+      headers: { Retry-After: "120", Cache-Control: no-store }
+  forbidden:
+    respond:
+      status: 403
+      body: "forbidden\\n"
+  static:
+    respond:
+      status: 200
+      body: "static\\n"
+`,
+  },
+};
+
+/** Writes config `name` and its flags into `dir` (flags in dir/flags); returns the config file. */
+export function writeFlagmanConfig(dir, name, ports) {
+  const c = FLAGMAN_CONFIGS[name];
+  const flagsDir = path.join(dir, 'flags');
+  fs.mkdirSync(flagsDir, { recursive: true, mode: 0o755 });
+  for (const [k, v] of Object.entries(c.flags)) fs.writeFileSync(path.join(flagsDir, k), `${v}\n`);
+  const file = path.join(dir, 'flagman.yaml');
+  fs.writeFileSync(file, c.yaml({ ports }));
+  return file;
+}

@@ -1,0 +1,34 @@
+// HAProxy as the comparison runs it: one process in the foreground (-db), one thread, keep-alive on
+// both sides with idle server connections reused by any request (http-reuse always), and
+// X-Forwarded-For added (option forwardfor), as flagman adds it. No logging.
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** The haproxy.cfg text for a listener on 127.0.0.1:`port` in front of 127.0.0.1:`upstream`. */
+export function haproxyConfig({ port, upstream }) {
+  return `# written by bench/proxies.js
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+    option forwardfor
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:${port}
+    default_backend be
+backend be
+    server app1 127.0.0.1:${upstream}
+`;
+}
+
+/** Writes the config into `dir`; returns [command, args] that run it in the foreground. */
+export function haproxyCommand(dir, opts) {
+  const file = path.join(dir, 'haproxy.cfg');
+  fs.writeFileSync(file, haproxyConfig(opts));
+  return ['haproxy', ['-db', '-f', file]];
+}
