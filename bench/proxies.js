@@ -100,7 +100,8 @@ const int = (name, v, min = 0) => {
   }
   return n;
 };
-const list = (v, table) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : Object.keys(table));
+// Contenders marked `optional` (the workers comparison) run only when named in --only.
+const list = (v, table) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : Object.keys(table).filter((k) => !table[k].optional));
 const cfg = {
   rounds: int('rounds', opt.rounds, 1),
   duration: int('duration', opt.duration, 1),

@@ -91,6 +91,20 @@ export const CONTENDERS = {
     servers: 1,
     start: (ctx) => nodeProxy('proxy-undici.js', ctx, 'stream'),
   },
+  // The workers comparison (`--only flagman-1w,flagman-2w`): the realistic config, not pinned, so
+  // two workers can use both cores — which wrk and the backend also use on a 2-core machine.
+  'flagman-1w': {
+    describe: 'flagman, realistic config, workers: 1, not pinned (the baseline of the workers comparison)',
+    servers: 3,
+    optional: true,
+    start: (ctx) => flagman('realistic', { ...ctx, cpu: null }),
+  },
+  'flagman-2w': {
+    describe: 'flagman, realistic config, workers: 2, not pinned: CPU and RSS are the whole process tree',
+    servers: 3,
+    optional: true,
+    start: (ctx) => flagman('realistic-2w', { ...ctx, cpu: null }),
+  },
   'undici-req': {
     describe: 'the same with pool.request() + stream.pipeline(body, res), as most code calls undici',
     servers: 1,

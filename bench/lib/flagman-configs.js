@@ -86,6 +86,13 @@ backends:
   },
 };
 
+// The realistic config served by two worker processes (README: several processes).
+FLAGMAN_CONFIGS['realistic-2w'] = {
+  ...FLAGMAN_CONFIGS.realistic,
+  describe: `${FLAGMAN_CONFIGS.realistic.describe}; workers: 2`,
+  yaml: (ctx) => `workers: 2\n${FLAGMAN_CONFIGS.realistic.yaml(ctx)}`,
+};
+
 /** Writes config `name` and its flags into `dir` (flags in dir/flags); returns the config file. */
 export function writeFlagmanConfig(dir, name, ports) {
   const c = FLAGMAN_CONFIGS[name];
