@@ -148,9 +148,13 @@ test('a broken config on reload keeps the old one serving and says where; the ne
     const r = await request(fm.port, { path: '/other' });
     t.is(`${r.status} ${r.body}`, '200 app', `${what}: the old config serves`);
   }
+  const failed = (await request(fm.adminPort, { path: '/metrics' })).body;
+  t.regex(failed, /^flagman_config_reload_failures_total 3$/m, 'each failed reload is counted in /metrics');
+  t.regex(failed, /^flagman_config_last_reload_success 0$/m);
   const from = fm.events.length;
   writeConfig(fm, good);
   await fm.waitEvent(reloaded(2), { from, timeout: 10_000 });
+  t.regex((await request(fm.adminPort, { path: '/metrics' })).body, /^flagman_config_last_reload_success 1$/m);
   const s = await adminStatus(fm);
   t.true(s.config.lastReload.ok);
   t.is(s.config.lastReload.error, null);
