@@ -3,24 +3,9 @@
 import path from 'node:path';
 import test from 'ava';
 import { request, root, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { maintenanceConfig } from '../helpers/configs.js';
 
-const CONFIG = `
-flags: { dir: ./flags, rescan: 10s }
-admin: { listen: "127.0.0.1:0" }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    servers:
-      app1: { address: "127.0.0.1:{{app}}" }
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-`;
+const CONFIG = maintenanceConfig({ rescan: '10s' });
 
 test('with inotify exhausted (ENOSPC), flagman polls, reports it, and flag changes still apply', async (t) => {
   const app = await upstream(t, 'app');

@@ -14,24 +14,9 @@ import path from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
 import { adminStatus, request, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { maintenanceConfig } from '../helpers/configs.js';
 
-const config = (rescan, dir = './flags') => `
-flags: { dir: ${JSON.stringify(dir)}, rescan: ${rescan} }
-admin: { listen: "127.0.0.1:0" }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    servers:
-      app1: { address: "127.0.0.1:{{app}}" }
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-`;
+const config = (rescan, dir = './flags') => maintenanceConfig({ rescan, dir });
 
 function maxQueuedEvents() {
   try {

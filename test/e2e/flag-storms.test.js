@@ -10,24 +10,9 @@ import readline from 'node:readline';
 import test from 'ava';
 import { execa } from 'execa';
 import { adminStatus, keepAliveLoad, percentile, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { maintenanceConfig } from '../helpers/configs.js';
 
-const CONFIG = `
-flags: { dir: ./flags, rescan: 1h }
-admin: { listen: "127.0.0.1:0" }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    servers:
-      app1: { address: "127.0.0.1:{{app}}" }
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-`;
+const CONFIG = maintenanceConfig({ rescan: '1h' });
 
 // Each storm is 2,000 alternating writes, ending on `echo 1` or with an extra `echo 0` (the
 // SPEC's example). Alternating the last value means a store stuck on one value cannot pass.

@@ -3,25 +3,12 @@
 import test from 'ava';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { adminStatus, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { maintenanceConfig } from '../helpers/configs.js';
 
-const CONFIG = `
-flags: { dir: ./flags, rescan: 500ms }
-admin: { listen: "127.0.0.1:0" }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    servers:
-      app1: { address: "127.0.0.1:{{app}}" }
-      app2: { address: "127.0.0.1:{{app}}", weight: 'flag("app2.weight", 1)' }
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-`;
+const CONFIG = maintenanceConfig({
+  rescan: '500ms',
+  servers: { app1: '{ address: "127.0.0.1:{{app}}" }', app2: `{ address: "127.0.0.1:{{app}}", weight: 'flag("app2.weight", 1)' }` },
+});
 
 /** metric name → array of {labels, value}. */
 function parse(text) {

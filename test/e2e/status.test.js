@@ -2,25 +2,12 @@
 // problem), frontends, backends and servers with their counters, and the watcher.
 import test from 'ava';
 import { request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { maintenanceConfig } from '../helpers/configs.js';
 
-const CONFIG = `
-flags: { dir: ./flags, rescan: 500ms }
-admin: { listen: "127.0.0.1:0" }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    servers:
-      app1: { address: "127.0.0.1:{{app}}" }
-      app2: { address: "127.0.0.1:{{app}}", weight: 'flag("app2.weight", 1)' }
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-`;
+const CONFIG = maintenanceConfig({
+  rescan: '500ms',
+  servers: { app1: '{ address: "127.0.0.1:{{app}}" }', app2: `{ address: "127.0.0.1:{{app}}", weight: 'flag("app2.weight", 1)' }` },
+});
 
 async function status(fm) {
   const r = await request(fm.adminPort, { path: '/status' });

@@ -4,23 +4,9 @@ import http from 'node:http';
 import net from 'node:net';
 import test from 'ava';
 import { sh, startFlagman } from '../helpers/e2e.js';
+import { maintenanceConfig } from '../helpers/configs.js';
 
-const CONFIG = `
-flags: { dir: ./flags }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    servers:
-      app1: { address: "127.0.0.1:{{app}}" }
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-`;
+const CONFIG = maintenanceConfig({ admin: false });
 
 /** A server that accepts any upgrade and echoes bytes back upper-cased. */
 async function echoUpgradeServer(t) {

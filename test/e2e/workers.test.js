@@ -4,27 +4,13 @@
 import fs from 'node:fs';
 import test from 'ava';
 import { adminStatus, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { maintenanceConfig } from '../helpers/configs.js';
 
-const CONFIG = `
-workers: 2
-flags: { dir: ./flags, rescan: 10s }
-admin: { listen: "127.0.0.1:0" }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    health: { type: tcp, interval: 100ms, timeout: 500ms, rise: 1, fall: 1 }
-    fallback: maintenance
-    servers:
-      app1: { address: "127.0.0.1:{{app}}" }
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-`;
+const CONFIG = maintenanceConfig({
+  top: 'workers: 2',
+  rescan: '10s',
+  app: '    health: { type: tcp, interval: 100ms, timeout: 500ms, rise: 1, fall: 1 }\n    fallback: maintenance\n',
+});
 
 const label = (r) => (r.status === 200 ? r.body : r.status === 503 ? 'maintenance' : `other ${r.status}`);
 
@@ -153,9 +139,9 @@ test('workers: auto and bad values', async (t) => {
   fs.writeFileSync(file, CONFIG.replace('workers: 2', 'workers: many').replace('{{app}}', '1'));
   const bad = await flagmanCli(['check', '-c', file]);
   t.is(bad.exitCode, 1);
-  t.regex(bad.stderr, /flagman\.yaml:2:\d+: workers: expected a whole number from 1 to 64, or auto/);
+  t.regex(bad.stderr, /flagman\.yaml:1:\d+: workers: expected a whole number from 1 to 64, or auto/);
   fs.writeFileSync(file, CONFIG.replace('workers: 2', 'workers: 0').replace('{{app}}', '1'));
-  t.regex((await flagmanCli(['check', '-c', file])).stderr, /flagman\.yaml:2:\d+: workers: must be from 1 to 64, not 0/);
+  t.regex((await flagmanCli(['check', '-c', file])).stderr, /flagman\.yaml:1:\d+: workers: must be from 1 to 64, not 0/);
 });
 
 test('two workers behind systemd socket activation: the primary holds the inherited socket, both workers serve', async (t) => {
