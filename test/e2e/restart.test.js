@@ -98,6 +98,7 @@ async function restartsUnderLoad(t, { signal, restarts }) {
   let flagman = await startWithSocket(t, socket, configFile);
 
   const loads = [keepAliveLoad(socket.port), keepAliveLoad(socket.port), freshConnectionLoad(socket.port), freshConnectionLoad(socket.port)];
+  t.teardown(() => Promise.all(loads.map((l) => l.stop())));
   const exits = [];
   for (let i = 0; i < restarts; i++) {
     // Let the running flagman take traffic, then stop it with a request in flight.
