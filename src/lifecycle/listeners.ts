@@ -3,12 +3,18 @@
 // ones (SPEC §6). A reload first opens what is new — any failure there (an address in use) fails
 // the reload with nothing changed — and only then commits, in the same tick as the runtime swap.
 import type http from 'node:http';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config, ListenAddress } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
 import { events } from '../log.js';
 import { createFrontendServer, listen, type FrontendSlot } from '../proxy/frontend.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
+
+// How long a draining listener lets an idle kept-alive connection send one more request (answered
+// with Connection: close) before closing it. A client sending back to back does so within
+// milliseconds; one idle longer is closed, which only races a request sent at that very moment.
+const DRAIN_IDLE_GRACE_MS = 1000;
 
 type Label = { readonly frontend: string } | { readonly admin: true };
 
@@ -144,15 +150,26 @@ export class ListenerSet {
     for (const s of this.#draining.keys()) s.closeAllConnections();
   }
 
-  // close() stops accepting and waits for in-flight requests; idle keep-alive connections would hold
-  // it open until their timeout, so they are closed now.
+  // close() stops accepting and waits for in-flight requests. A kept-alive connection is not cut
+  // under its client: closing one that looks idle races the request the client may be sending on
+  // it right now (a reset the client sees as an error). Instead each request that still arrives is
+  // answered with Connection: close, so its client reconnects — to the socket a restart keeps open
+  // (systemd:NAME) — and connections still idle after a grace are closed then.
   #drain(server: http.Server): Promise<void> {
     let done = this.#draining.get(server);
     if (!done) {
-      done = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+        res.shouldKeepAlive = false;
+      });
+      // http.Server#close() would also cut every idle connection at once (Node ≥ 19): the race above.
+      // net.Server#close() only stops accepting; http's close, later, closes those still idle.
+      done = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
       this.#draining.set(server, done);
-      void done.then(() => this.#draining.delete(server));
-      server.closeIdleConnections();
+      const idle = setTimeout(() => server.close(), DRAIN_IDLE_GRACE_MS);
+      void done.then(() => {
+        clearTimeout(idle);
+        this.#draining.delete(server);
+      });
     }
     return done;
   }

@@ -1,0 +1,80 @@
+// The README's recipes show the files the other tests run: the cron lines, the Ansible tasks, the
+// timer commands and the Kubernetes volume are those of examples/ and systemd/examples/; and the
+// Kubernetes manifest's config and flags are ones flagman accepts, read from a ConfigMap-shaped
+// directory.
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import YAML from 'yaml';
+import { flagmanCli, root, tempDir } from '../helpers/e2e.js';
+import { unitValues } from '../helpers/units.js';
+
+const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+const read = (file) => fs.readFileSync(path.join(root, file), 'utf8');
+
+/** The text of the README section under `heading`, up to the next heading. */
+function section(heading) {
+  const start = readme.indexOf(`${heading}\n`);
+  if (start < 0) throw new Error(`no "${heading}" in the README`);
+  const rest = readme.slice(start + heading.length);
+  const end = rest.search(/\n#{2,3} /);
+  return end < 0 ? rest : rest.slice(0, end);
+}
+
+/** The ```lang blocks of the README section under `heading`. */
+function blocks(heading, lang) {
+  return [...section(heading).matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]);
+}
+
+test('the README cron recipe is examples/cron/flagman-maintenance', (t) => {
+  const file = read('examples/cron/flagman-maintenance').split('\n');
+  for (const line of blocks('### A maintenance window from cron', 'cron')[0].trim().split('\n')) t.true(file.includes(line), line);
+});
+
+test('the README Ansible tasks are those of examples/ansible/rolling-deploy.yml', (t) => {
+  const shown = YAML.parse(blocks('### Rolling deploy drain with Ansible', 'yaml')[1]);
+  const [play] = YAML.parse(read('examples/ansible/rolling-deploy.yml'));
+  t.deepEqual(
+    shown.map((task) => task.name),
+    play.tasks.map((task) => task.name),
+  );
+  for (const [i, task] of shown.entries()) t.like(play.tasks[i], task, task.name);
+});
+
+test('the README timer recipe runs the ExecStart lines of systemd/examples/', (t) => {
+  const text = section('### A nightly maintenance window with systemd timers');
+  for (const unit of ['flagman-maint-on.service', 'flagman-maint-off.service']) {
+    const [command] = unitValues(`systemd/examples/${unit}`, 'ExecStart');
+    t.true(text.includes(command.replace('/usr/local/bin/', '')), `${unit}: ${command}`);
+  }
+});
+
+test('the README Kubernetes volume is the manifest’s, whose config and flags flagman accepts from a ConfigMap-shaped directory', async (t) => {
+  const docs = YAML.parseAllDocuments(read('examples/kubernetes/flagman.yaml')).map((d) => d.toJS());
+  const byName = (kind, name) => docs.find((d) => d.kind === kind && d.metadata.name === name);
+  const pod = byName('Deployment', 'flagman').spec.template.spec;
+  const shown = YAML.parse(blocks('### Kubernetes: a ConfigMap as the flags directory', 'yaml')[0]);
+  t.like(pod.volumes.find((v) => v.name === 'flags'), shown.volumes[0]);
+  t.like(pod.containers[0].volumeMounts.find((m) => m.name === 'flags'), shown.containers[0].volumeMounts[0]);
+
+  // The volume as the kubelet writes it: each key a symlink into ..data, itself a symlink to a
+  // timestamped directory.
+  const dir = tempDir(t);
+  const flags = path.join(dir, 'flags');
+  const data = path.join(flags, '..2026_01_01_00_00_00.000000001');
+  fs.mkdirSync(data, { recursive: true });
+  fs.symlinkSync(path.basename(data), path.join(flags, '..data'));
+  for (const [name, value] of Object.entries(byName('ConfigMap', 'flagman-flags').data)) {
+    fs.writeFileSync(path.join(data, name), value);
+    fs.symlinkSync(`..data/${name}`, path.join(flags, name));
+  }
+  const mount = pod.containers[0].volumeMounts.find((m) => m.name === 'flags').mountPath;
+  const config = byName('ConfigMap', 'flagman-config').data['flagman.yaml'].replace(`dir: ${mount}`, `dir: ${flags}`);
+  fs.writeFileSync(path.join(dir, 'flagman.yaml'), config);
+  const check = await flagmanCli(['check', '-c', path.join(dir, 'flagman.yaml')]);
+  t.is(check.exitCode, 0, check.stderr);
+  t.is(check.stderr, '', 'no flag problem');
+  const list = await flagmanCli(['list', '-c', path.join(dir, 'flagman.yaml')]);
+  t.regex(list.stdout, /MAINT\s+0/);
+  t.regex(list.stdout, /app2\.weight\s+1/);
+});
