@@ -101,8 +101,8 @@ test('a passed socket with another FileDescriptorName, or for another process, i
   const run = (env) => execa(process.execPath, [cli, 'run', '-c', file], { reject: false, stdio: ['ignore', 'pipe', 'pipe', socket.fd], env });
   const named = await run({ LISTEN_FDS: '1', LISTEN_FDNAMES: 'admin' });
   t.is(named.exitCode, 1);
-  t.regex(named.stderr, /listen systemd:web: no passed socket has FileDescriptorName=web \(passed: admin\)/);
+  t.regex(named.stderr, /systemd:web: no passed socket has FileDescriptorName=web \(passed: admin\)/);
   const other = await run({ LISTEN_FDS: '1', LISTEN_FDNAMES: 'web', LISTEN_PID: '1' });
   t.is(other.exitCode, 1);
-  t.regex(other.stderr, /listen systemd:web: the passed sockets are for process 1, not this one/);
+  t.regex(other.stderr, /systemd:web: the passed sockets are for process 1, not this one/);
 });
