@@ -60,6 +60,8 @@ const HELP = `usage: node bench/flag-latency.js [options]
   --scale-seconds S  each scale window (default 5)
   --scale-rate R     paced load in the scale phase, total requests/s (default 500)
   --scale-changes N  echo changes measured at each scale (default 100)
+  --workers N        run flagman with workers: N; the probe then keeps N connections and a change
+                     counts once all of them show it (default 1)
   --max-seconds S    overall bound: phases stop early (reported) after S (default 420)
   --cli PATH         the CLI to run (default dist/cli/main.js)
   --raw FILE         also write every sample as JSON to FILE
@@ -82,6 +84,7 @@ const { values: opt } = parseArgs({
     'base-flags': { type: 'string', default: '10' },
     'scale-seconds': { type: 'string' },
     'scale-rate': { type: 'string', default: '500' },
+    workers: { type: 'string', default: '1' },
     'scale-changes': { type: 'string' },
     'max-seconds': { type: 'string', default: '420' },
     cli: { type: 'string', default: path.join(root, 'dist/cli/main.js') },
@@ -121,6 +124,7 @@ const cfg = {
   maxSeconds: int('max-seconds', opt['max-seconds'], 10),
   cli: path.resolve(opt.cli),
   quick: opt.quick,
+  workers: int('workers', opt.workers, 1),
 };
 for (const w of cfg.writers) {
   if (!WRITERS[w]) {
@@ -176,7 +180,10 @@ function removeTemp(d) {
   temps.delete(d);
 }
 
+// With --workers N, the probe keeps N connections (the primary deals them out to the workers in
+// turn) and a change counts as seen when every one of them shows it: every worker routes by it.
 const CONFIG = (appPort) => `# written by bench/flag-latency.js
+workers: ${cfg.workers}
 flags:
   dir: ./flags
 log:
@@ -295,19 +302,19 @@ async function shutdown(run) {
 const EXPECT = { 0: 200, 1: 503 };
 
 class Probe {
-  constructor(port) {
+  constructor(port, connections = cfg.workers) {
     this.port = port;
-    this.client = null;
+    this.clients = Array.from({ length: connections }, () => null);
     this.errors = 0;
     this.others = 0; // responses that are neither the app nor the maintenance page
     this.rtt = [];
   }
 
-  async get() {
+  async get(i = 0) {
     for (let attempt = 0; attempt < 20; attempt++) {
       try {
-        if (!this.client || !this.client.connected) this.client = await new KeepAliveClient(this.port, { path: '/probe', timeoutMs: 5000 }).connect();
-        const r = await this.client.get();
+        if (!this.clients[i] || !this.clients[i].connected) this.clients[i] = await new KeepAliveClient(this.port, { path: '/probe', timeoutMs: 5000 }).connect();
+        const r = await this.clients[i].get();
         if (r.status !== 200 && r.status !== 503) {
           this.others++;
           continue;
@@ -315,22 +322,33 @@ class Probe {
         return r;
       } catch {
         this.errors++;
-        this.client?.close();
-        this.client = null;
+        this.clients[i]?.close();
+        this.clients[i] = null;
         await delay(5);
       }
     }
     throw new Error(`probe: 20 failed requests in a row to 127.0.0.1:${this.port}`);
   }
 
-  /** Polls until a response shows `value` (true) or `timeoutMs` passes after `since` (false). */
+  /**
+   * Polls each connection in turn until it shows `value`; resolves with the last of them to do so
+   * (every worker routes by it), or null once `timeoutMs` passed after `since`.
+   */
   async waitFor(value, since, timeoutMs) {
-    for (let i = 0; i < 1e7; i++) {
-      const r = await this.get();
-      if (r.status === EXPECT[value]) return { r, polls: i + 1 };
-      if (r.tEnd - since > timeoutMs) return null;
+    let last = null;
+    let polls = 0;
+    for (let c = 0; c < this.clients.length; c++) {
+      let seen = null;
+      for (let i = 0; i < 1e7 && seen === null; i++) {
+        const r = await this.get(c);
+        polls++;
+        if (r.status === EXPECT[value]) seen = r;
+        else if (r.tEnd - since > timeoutMs) return null;
+      }
+      if (seen === null) return null;
+      last = seen;
     }
-    return null;
+    return { r: last, polls };
   }
 
   /** Polls for `ms`, counting responses that do not show `value` (flaps), and their RTTs. */
@@ -338,7 +356,7 @@ class Probe {
     const end = now() + ms;
     let flaps = 0;
     for (let i = 0; i < 1e6 && now() < end; i++) {
-      const r = await this.get();
+      const r = await this.get(i % this.clients.length);
       this.rtt.push(r.tEnd - r.tSent);
       if (r.status !== EXPECT[value]) flaps++;
     }
@@ -346,7 +364,7 @@ class Probe {
   }
 
   close() {
-    this.client?.close();
+    for (const c of this.clients) c?.close();
   }
 }
 
