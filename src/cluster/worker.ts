@@ -69,7 +69,7 @@ export async function runWorker(configFile: string): Promise<number> {
       clearTimeout(deadline);
       await live.close();
       await pages.close();
-      observed.destroy();
+      await observed.destroy();
       flushLogs();
       // The IPC channel would keep this process alive: close it, and the process ends.
       if (process.connected) process.disconnect();

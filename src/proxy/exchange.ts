@@ -13,6 +13,12 @@ export const STATUS_BODY: Readonly<Record<number, string>> = {
   504: '504 Gateway Timeout\n',
 };
 
+/** The upstream side of an exchange in flight, as the Exchange sees it. */
+export interface UpstreamLink {
+  /** The client went away before its response was finished: stop the upstream work. */
+  clientGone(): void;
+}
+
 export class Exchange {
   readonly req: http.IncomingMessage;
   readonly res: http.ServerResponse;
@@ -23,6 +29,8 @@ export class Exchange {
   target: Target | null = null;
   server: string | null = null;
   bytes = 0;
+  /** The upstream attempt in flight, if any (upstream.ts); told when the client goes away. */
+  upstream: UpstreamLink | null = null;
 
   constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, clientIp: string) {
     this.req = req;
@@ -32,6 +40,8 @@ export class Exchange {
     this.clientIp = clientIp;
     frontend.counters.requests++;
     frontend.counters.active++;
+    // The one 'close' listener of a request: the access log line, and the upstream abort when the
+    // client left early (the upstream side adds no listener of its own).
     res.once('close', () => this.#done());
   }
 
@@ -53,6 +63,7 @@ export class Exchange {
   reason: string | null = null;
 
   #done(): void {
+    if (this.upstream !== null && !this.res.writableFinished) this.upstream.clientGone();
     const fe = this.frontend.counters;
     fe.active--;
     // A response cut before its headers went out is counted as what the client saw: nothing (class 0).
