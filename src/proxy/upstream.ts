@@ -103,6 +103,7 @@ class UpstreamHandler implements UpstreamLink {
   #failed = false;
   #clientGone = false;
   #resume: (() => void) | null = null;
+  #held = false;
 
   constructor(ex: Exchange, target: ProxyTarget, headers: string[], server: Candidate, tried: Set<Candidate> | null, body: http.IncomingMessage | null) {
     this.#ex = ex;
@@ -160,6 +161,12 @@ class UpstreamHandler implements UpstreamLink {
     // The client reads slower than the server sends: undici stops reading the server's socket until
     // `resume`, so nothing piles up here. `resume` is undici's own bound function: no closure.
     res.once('drain', this.#resume!);
+    // A client that reads nothing for timeouts.server is cut off (SPEC §3, slow readers): undici's
+    // body timeout does not run while the response is paused. Set once, on this path only.
+    if (!this.#held) {
+      this.#held = true;
+      res.setTimeout(this.#target.timeouts.server, () => res.destroy());
+    }
     return false;
   }
 
