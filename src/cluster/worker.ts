@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { loadConfig } from '../config/load.js';
 import { ListenerSet } from '../lifecycle/listeners.js';
 import { Live } from '../lifecycle/reload.js';
-import { access, events, flushLogs } from '../log.js';
+import { bindAccess, events, flushLogs } from '../log.js';
 import { PageCache } from '../proxy/pages.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';
@@ -37,7 +37,7 @@ function initMessage(): Promise<Extract<ToWorker, { t: 'init' }>> {
 export async function runWorker(configFile: string): Promise<number> {
   const slot = Number(process.env['FLAGMAN_WORKER_SLOT'] ?? '0');
   events.setBindings({ worker: slot });
-  access.setBindings({ worker: slot });
+  bindAccess({ worker: slot });
   const init = await initMessage();
   const config = loadConfig(configFile);
   const program = compileProgram(config);
@@ -69,7 +69,7 @@ export async function runWorker(configFile: string): Promise<number> {
       clearTimeout(deadline);
       await live.close();
       await pages.close();
-      observed.destroy();
+      await observed.destroy();
       flushLogs();
       // The IPC channel would keep this process alive: close it, and the process ends.
       if (process.connected) process.disconnect();

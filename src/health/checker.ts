@@ -26,7 +26,7 @@ export class HealthChecker {
       const probe = probeFor(be.health);
       for (const s of be.servers) {
         const target = { backend: be.name, server: s.name, host: s.host, port: s.port };
-        this.#jobs.push({ probe, target, state: observed.server(be.name, s.name, be.timeouts.idle), health: be.health });
+        this.#jobs.push({ probe, target, state: observed.server(be.name, s.name), health: be.health });
       }
     }
   }

@@ -138,7 +138,7 @@ export async function run(configFile: string): Promise<number> {
       await checksStopped;
       await live!.close();
       await pages.close();
-      observed.destroy();
+      await observed.destroy();
       events.info({ event: 'exit' }, 'stopped');
       flushLogs();
       resolve(0);

@@ -1,7 +1,7 @@
 // One client request from arrival to the access-log line: which frontend, backend and server it got,
 // the status sent and the bytes of body, and the counters that move when it ends.
 import type http from 'node:http';
-import { access } from '../log.js';
+import { writeAccess } from '../log.js';
 import type { Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 
 /** Short plain-text bodies for the responses the proxy makes itself. */
@@ -13,6 +13,12 @@ export const STATUS_BODY: Readonly<Record<number, string>> = {
   504: '504 Gateway Timeout\n',
 };
 
+/** The upstream side of an exchange in flight, as the Exchange sees it. */
+export interface UpstreamLink {
+  /** The client went away before its response was finished: stop the upstream work. */
+  clientGone(): void;
+}
+
 export class Exchange {
   readonly req: http.IncomingMessage;
   readonly res: http.ServerResponse;
@@ -23,6 +29,8 @@ export class Exchange {
   target: Target | null = null;
   server: string | null = null;
   bytes = 0;
+  /** The upstream attempt in flight, if any (upstream.ts); told when the client goes away. */
+  upstream: UpstreamLink | null = null;
 
   constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, clientIp: string) {
     this.req = req;
@@ -32,6 +40,8 @@ export class Exchange {
     this.clientIp = clientIp;
     frontend.counters.requests++;
     frontend.counters.active++;
+    // The one 'close' listener of a request: the access log line, and the upstream abort when the
+    // client left early (the upstream side adds no listener of its own).
     res.once('close', () => this.#done());
   }
 
@@ -53,6 +63,7 @@ export class Exchange {
   reason: string | null = null;
 
   #done(): void {
+    if (this.upstream !== null && !this.res.writableFinished) this.upstream.clientGone();
     const fe = this.frontend.counters;
     fe.active--;
     // A response cut before its headers went out is counted as what the client saw: nothing (class 0).
@@ -62,17 +73,17 @@ export class Exchange {
     const t = this.target;
     if (t !== null) t.counters.responses[cls]!++;
     if (!this.runtime.accessLog) return;
-    access.info({
-      frontend: this.frontend.name,
-      backend: t?.name ?? null,
-      server: this.server,
-      method: this.req.method,
-      path: this.req.url,
-      status,
-      bytes: this.bytes,
-      ms: Math.round((performance.now() - this.start) * 1000) / 1000,
-      ip: this.clientIp,
-      ...(this.reason !== null ? { reason: this.reason } : {}),
-    });
+    writeAccess(accessFields(this.frontend.name, t?.name ?? null, this.server, this.req, status, this.bytes, this.start, this.clientIp) + (this.reason !== null ? `,"reason":${JSON.stringify(this.reason)}` : ''));
   }
+}
+
+/**
+ * The access line's fields as JSON members, written out by hand (log.ts says why). Strings that may
+ * hold anything (names, the path) go through JSON.stringify, which escapes them correctly. The
+ * method and the IP are quoted as they are: Node's parser accepts only token characters in a method,
+ * and a socket's address is digits, hex, dots and colons; neither can hold a quote or a backslash.
+ */
+export function accessFields(frontend: string, backend: string | null, server: string | null, req: http.IncomingMessage, status: number, bytes: number, start: number, ip: string): string {
+  const ms = Math.round((performance.now() - start) * 1000) / 1000;
+  return `,"frontend":${JSON.stringify(frontend)},"backend":${backend === null ? 'null' : JSON.stringify(backend)},"server":${server === null ? 'null' : JSON.stringify(server)},"method":"${req.method}","path":${JSON.stringify(req.url)},"status":${status},"bytes":${bytes},"ms":${ms},"ip":"${ip}"`;
 }

@@ -42,7 +42,7 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot): http.
     const clientIp = clientIpOf(req.socket);
     const ex = new Exchange(req, res, runtime, frontend, clientIp);
     if (req.rawHeaders.length > MAX_HEADERS * 2) return ex.fail(400, 'more than 100 headers');
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http' });
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http', framesBody: true });
     if (typeof headers === 'string') return ex.fail(400, headers);
     const target = route(frontend, req, clientIp, 'http');
     if (target !== null) return dispatch(ex, target, headers);

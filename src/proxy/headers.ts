@@ -33,6 +33,12 @@ function connectionListed(value: string | undefined): Set<string> | null {
 export interface ForwardedInfo {
   readonly clientIp: string;
   readonly proto: 'http' | 'https';
+  /**
+   * The client library frames the body itself (undici, the request path): it chunk-encodes a body
+   * of unknown length and refuses a Transfer-Encoding or Expect header. Without it (node:http, the
+   * upgrade path) the chunked framing the client chose is kept explicitly.
+   */
+  readonly framesBody?: boolean;
 }
 
 /**
@@ -66,12 +72,15 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
     }
     // The proxy sets these itself; a client's own values would let it forge them.
     if (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
+    // Node's server has already answered `Expect: 100-continue` to the client (it does unless told
+    // otherwise), and the body follows as a stream either way: the server has nothing to expect.
+    if (lower === 'expect' && fwd.framesBody === true) continue;
     if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
     out.push(name, value);
   }
   if (host === null || host === '' || /[\s/@\\]/.test(host)) return host === null ? 'missing Host header' : 'invalid Host header';
   // Node chunk-encodes an outgoing body only for some methods unless told; keep the framing the client chose.
-  if (chunked) out.push('Transfer-Encoding', 'chunked');
+  if (chunked && fwd.framesBody !== true) out.push('Transfer-Encoding', 'chunked');
   out.push('X-Forwarded-For', xff === null ? fwd.clientIp : `${xff}, ${fwd.clientIp}`);
   out.push('X-Forwarded-Proto', fwd.proto);
   out.push('X-Forwarded-Host', host);
@@ -89,4 +98,31 @@ export function clientResponseHeaders(rawHeaders: readonly string[], connection:
     out.push(name, rawHeaders[i + 1]!);
   }
   return out;
+}
+
+/**
+ * The same for a response head as undici hands it over (names and values as Buffers): strings for
+ * writeHead, hop-by-hop headers dropped. Latin-1 keeps every byte as it came, as Node's own parser does.
+ */
+export function clientResponseHeadersFromBuffers(raw: readonly Buffer[]): string[] {
+  const out: string[] = [];
+  let connection: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') {
+        const value = raw[i + 1]!.toString('latin1');
+        connection = connection === null ? value : `${connection}, ${value}`;
+      }
+      continue;
+    }
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  // Names listed in Connection are rare: a second pass only when there are some.
+  const listed = connectionListed(connection ?? undefined);
+  if (listed === null) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!listed.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  return kept;
 }

@@ -2,12 +2,12 @@
 // two sockets are joined and bytes flow both ways untouched until either side closes (SPEC §3).
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { access } from '../log.js';
+import { writeAccess } from '../log.js';
 import type { FrontendSlot } from './frontend.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { ProxyTarget, RespondTarget, Target } from '../runtime/runtime.js';
 import type { Candidate } from './balance/balancer.js';
-import { STATUS_BODY } from './exchange.js';
+import { STATUS_BODY, accessFields } from './exchange.js';
 import { clientIpOf } from './client-ip.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
@@ -47,7 +47,7 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
       frontend.counters.responses[cls]!++;
       if (target !== null) target.counters.responses[cls]!++;
       if (runtime.accessLog) {
-        access.info({ frontend: frontend.name, backend: target?.name ?? null, server: serverName, method: req.method, path: req.url, status, bytes: 0, ms: Math.round((performance.now() - started) * 1000) / 1000, ip: clientIp, upgrade: req.headers.upgrade });
+        writeAccess(`${accessFields(frontend.name, target?.name ?? null, serverName, req, status, 0, started, clientIp)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}`);
       }
     });
 

@@ -1,30 +1,49 @@
 // Forwarding one request to a server of a proxy backend and streaming the answer back (SPEC §3).
-// Bodies stream both ways with back-pressure and are never buffered whole. The client's body is
-// piped only once the upstream socket is connected, so a connect failure can move the untouched
-// request to another server. What may be retried:
+// The upstream side is an undici Pool per server address (runtime/upstream-pool.ts), driven by its
+// low-level dispatch() with one handler object per request: the status, headers and body chunks go
+// straight into the client's response, with back-pressure both ways and no stream in between. This
+// is the hot path; what it saves over node:http's ClientRequest + Agent is a ClientRequest, the
+// agent's free-list bookkeeping and a dozen listeners added and removed on the pooled socket per
+// request (bench/RESULTS.md §4).
+//
+// What may be retried:
 //   - a connect failure (refused, unreachable, connect timeout): nothing was sent; next server.
-//   - a request sent on a reused pooled connection that the server closed before anything came
+//     undici calls the handler's onConnect only when it starts writing the request on a connected
+//     socket, so an error before onConnect means nothing left flagman.
+//   - a request written on a reused pooled connection that the server closed before anything came
 //     back (the keep-alive race), if it is idempotent and has no body: once, on any server.
 //   - nothing else: a request that reached a server is answered 502 (504 on a timeout), and a POST
 //     is never sent twice.
-import http from 'node:http';
+import type http from 'node:http';
 import type { Candidate } from './balance/balancer.js';
 import { dispatch } from './dispatch.js';
-import type { Exchange } from './exchange.js';
-import { clientResponseHeaders } from './headers.js';
+import type { Exchange, UpstreamLink } from './exchange.js';
+import { clientResponseHeadersFromBuffers } from './headers.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
 
 // Idempotent methods (RFC 9110 §9.2.2), replayable after the keep-alive race when they carry no
 // body: the body has been streamed and is gone.
 const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-class UpstreamTimeout extends Error {
-  override name = 'UpstreamTimeout';
-}
+// undici's error codes for its own timeouts (stable, documented as UND_ERR_*).
+const SERVER_TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const CONNECT_TIMEOUT = 'UND_ERR_CONNECT_TIMEOUT';
+// Errors that say the request itself could not be sent as it is, not that a server failed.
+const NOT_SENDABLE = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
 
 function bodyless(req: http.IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined;
+}
+
+/** What an upstream error is called in events, /status and the access log's `reason`. */
+function describe(err: Error & { code?: string }): string {
+  const code = err.code;
+  if (code !== undefined && SERVER_TIMEOUTS.has(code)) return 'server timeout';
+  if (code === CONNECT_TIMEOUT) return 'connect timeout';
+  // undici's SocketError: the server closed the connection (`other side closed`) or reset it.
+  if (code === 'UND_ERR_SOCKET') return (err.cause as { code?: string } | undefined)?.code ?? 'ECONNRESET';
+  return code ?? err.message;
 }
 
 /**
@@ -46,124 +65,143 @@ export function forward(ex: Exchange, target: ProxyTarget, headers: string[], tr
   state.requests++;
   target.counters.requests++;
   target.counters.active++;
+  const req = ex.req;
+  const handler = new UpstreamHandler(ex, target, headers, server, tried, bodyless(req) ? null : req);
+  ex.upstream = handler;
+  server.pool.dispatch(
+    {
+      path: req.url!,
+      method: req.method!,
+      // undici takes the flat [name, value, …] array as it is; the Host in it becomes the one Host line.
+      headers,
+      body: handler.body,
+      // timeouts.server: waiting for the response head, and between body chunks.
+      headersTimeout: target.timeouts.server,
+      bodyTimeout: target.timeouts.server,
+    },
+    handler,
+  );
+}
 
-  const { req, res } = ex;
-  const timeouts = target.timeouts;
-  let connected = false;
-  let reused = false;
-  let responded = false;
-  let settled = false;
-  let failed = false;
-  let timedOutHere = false;
-  let clientGone = false;
-  let connectTimer: NodeJS.Timeout | null = null;
+/**
+ * One request's upstream exchange, as undici's dispatch handler. A class with its methods on the
+ * prototype instead of closures: one allocation per request, and no listener on any socket.
+ */
+class UpstreamHandler implements UpstreamLink {
+  readonly #ex: Exchange;
+  readonly #target: ProxyTarget;
+  readonly #headers: string[];
+  readonly #server: Candidate;
+  readonly #tried: Set<Candidate> | null;
+  /** The client's request as the body to stream up, or null when it has none. */
+  readonly body: http.IncomingMessage | null;
+  #abort: ((err?: Error) => void) | null = null;
+  #connected = false;
+  #reused = false;
+  #responded = false;
+  #settled = false;
+  #failed = false;
+  #clientGone = false;
+  #resume: (() => void) | null = null;
+  #held = false;
 
-  const release = (): void => {
-    if (settled) return;
-    settled = true;
-    state.active--;
-    target.counters.active--;
-  };
+  constructor(ex: Exchange, target: ProxyTarget, headers: string[], server: Candidate, tried: Set<Candidate> | null, body: http.IncomingMessage | null) {
+    this.#ex = ex;
+    this.#target = target;
+    this.#headers = headers;
+    this.#server = server;
+    this.#tried = tried;
+    this.body = body;
+  }
 
-  // One failure per attempt. `check`: the connection itself failed (refused, reset, cut), which
-  // is a failed passive health check; a slow answer is not.
-  const fail = (detail: string, check: boolean): void => {
-    if (failed) return;
-    failed = true;
+  #release(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#server.state.active--;
+    this.#target.counters.active--;
+  }
+
+  // One failure per attempt. `check`: the connection itself failed (refused, reset, cut), which is a
+  // failed passive health check; a slow answer is not.
+  #fail(detail: string, check: boolean): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    const state = this.#server.state;
     state.failures++;
-    if (check && target.health !== null) state.check(false, target.health, 'passive', detail);
-  };
+    if (check && this.#target.health !== null) state.check(false, this.#target.health, 'passive', detail);
+  }
 
-  const timeout = (what: string): void => {
-    timedOutHere = true;
-    upReq.destroy(new UpstreamTimeout(what));
-  };
+  /** The client went away before its response was finished (Exchange's one 'close' listener). */
+  clientGone(): void {
+    this.#clientGone = true;
+    this.#release();
+    // Stop the upstream work it asked for. Before onConnect the request is still queued: onConnect
+    // aborts it as soon as undici gets to it.
+    this.#abort?.();
+  }
 
-  const upReq = http.request({
-    agent: state.agent,
-    host: server.host,
-    port: server.port,
-    method: req.method,
-    path: req.url,
-    headers: headers as unknown as http.OutgoingHttpHeaders, // Node accepts a flat raw array too
-    setHost: false,
-  });
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    this.#connected = true;
+    this.#reused = !this.#server.pool.takeFresh();
+    if (this.#clientGone) abort();
+  }
 
-  const onConnected = (): void => {
-    connected = true;
-    upReq.setTimeout(timeouts.server, () => timeout('server timeout'));
-    req.pipe(upReq);
-  };
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    this.#responded = true;
+    this.#resume = resume;
+    this.#ex.res.writeHead(statusCode, statusText, clientResponseHeadersFromBuffers(rawHeaders));
+    return true;
+  }
 
-  upReq.once('socket', (sock) => {
-    if (!sock.connecting) {
-      reused = true;
-      onConnected();
-      return;
+  onData(chunk: Buffer): boolean {
+    const res = this.#ex.res;
+    this.#ex.bytes += chunk.length;
+    if (res.write(chunk)) return true;
+    // The client reads slower than the server sends: undici stops reading the server's socket until
+    // `resume`, so nothing piles up here. `resume` is undici's own bound function: no closure.
+    res.once('drain', this.#resume!);
+    // A client that reads nothing for timeouts.server is cut off (SPEC §3, slow readers): undici's
+    // body timeout does not run while the response is paused. Set once, on this path only.
+    if (!this.#held) {
+      this.#held = true;
+      res.setTimeout(this.#target.timeouts.server, () => res.destroy());
     }
-    connectTimer = setTimeout(() => timeout('connect timeout'), timeouts.connect);
-    sock.once('connect', () => {
-      if (connectTimer !== null) clearTimeout(connectTimer);
-      onConnected();
-    });
-  });
+    return false;
+  }
 
-  upReq.once('error', (err) => {
-    if (connectTimer !== null) clearTimeout(connectTimer);
-    release();
-    if (clientGone || res.destroyed) return; // the client left first; nothing failed upstream
-    const detail = err instanceof UpstreamTimeout ? err.message : ((err as NodeJS.ErrnoException).code ?? err.message);
-    if (responded) {
-      // Headers are out: the only honest signal left is to cut the client's connection too.
-      fail(detail, !timedOutHere);
+  onComplete(): void {
+    this.#release();
+    this.#ex.res.end();
+  }
+
+  onError(err: Error & { code?: string }): void {
+    this.#release();
+    const ex = this.#ex;
+    const res = ex.res;
+    if (this.#clientGone || res.destroyed) return; // the client left first; nothing failed upstream
+    const code = err.code;
+    if (code !== undefined && NOT_SENDABLE.has(code)) return ex.fail(400, err.message);
+    const detail = describe(err);
+    const timedOut = code !== undefined && SERVER_TIMEOUTS.has(code);
+    if (this.#responded) {
+      // Headers are out, the body is cut short (reset, closed early, body timeout): the only honest
+      // signal left is to cut the client's connection too, so it never sees an end of body.
+      this.#fail(detail, !timedOut);
       res.destroy();
       return;
     }
-    if (!connected) {
+    if (!this.#connected) {
       // Nothing was sent: another server can take the request as it is.
-      fail(detail, true);
-      return forward(ex, target, headers, (tried ?? new Set()).add(server), timedOutHere);
+      this.#fail(detail, true);
+      return forward(ex, this.#target, this.#headers, (this.#tried ?? new Set()).add(this.#server), code === CONNECT_TIMEOUT);
     }
-    if (reused && !timedOutHere && tried === null && bodyless(req) && REPLAYABLE.has(req.method ?? '')) {
-      // A pooled connection the server closed as it was reused: nothing reached the application,
-      // and the server is not at fault, so no failure is counted.
-      return forward(ex, target, headers, new Set());
+    if (this.#reused && !timedOut && this.#tried === null && this.body === null && REPLAYABLE.has(ex.req.method!)) {
+      // A pooled connection the server closed as it was reused: nothing came back, and the server
+      // is not at fault, so no failure is counted.
+      return forward(ex, this.#target, this.#headers, new Set());
     }
-    fail(detail, !timedOutHere);
-    if (timedOutHere) ex.fail(504, detail);
-    else ex.fail(502, detail);
-  });
-
-  upReq.once('response', (upRes) => {
-    responded = true;
-    res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, clientResponseHeaders(upRes.rawHeaders, upRes.headers.connection));
-    upRes.on('data', (chunk: Buffer) => {
-      ex.bytes += chunk.length;
-      if (!res.write(chunk)) {
-        upRes.pause();
-        res.once('drain', () => upRes.resume());
-      }
-    });
-    upRes.once('end', () => {
-      release();
-      res.end();
-    });
-    upRes.once('close', () => {
-      if (upRes.complete || clientGone) return;
-      // Cut short upstream: end the client's connection without a final chunk (or short of its
-      // Content-Length), so the client never takes a truncated body for a whole one.
-      release();
-      fail('response cut short', !timedOutHere);
-      res.destroy();
-    });
-  });
-
-  res.once('close', () => {
-    if (!res.writableFinished) {
-      // The client went away: stop the upstream work it asked for.
-      clientGone = true;
-      release();
-      upReq.destroy();
-    }
-  });
+    this.#fail(detail, !timedOut);
+    ex.fail(timedOut ? 504 : 502, detail);
+  }
 }

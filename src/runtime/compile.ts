@@ -101,10 +101,10 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       const residual = specialize(program.weights.get(s)!, snapshot);
       if (residual.problem !== null) problems.push(`backend ${be.name}, server ${s.name}: ${residual.problem}`);
       const weight = residual.value;
-      const state = ctx.observed.server(be.name, s.name, be.timeouts.idle);
+      const state = ctx.observed.server(be.name, s.name);
       // Without checks nothing can bring a server back up, so its health is not consulted.
       const health = be.health === null ? 'up' : state.health;
-      return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, health, status: serverStatus(weight, health), state });
+      return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, health, status: serverStatus(weight, health), state, pool: state.pool(s.host, s.port, be.timeouts) });
     });
     const eligible = Object.freeze(servers.filter((s) => isEligible(s.status)));
     const target = {

@@ -3,8 +3,8 @@
 // flag changes, and later every reload. Owned here; the hot path only does plain increments on it,
 // and a failed connection reports one check result (server-state.ts has the rules).
 import { EventEmitter } from 'node:events';
-import http from 'node:http';
 import { nextHealth, type Health, type HealthRule } from './server-state.js';
+import { UpstreamPool, type PoolTimeouts } from './upstream-pool.js';
 
 /** How a check result was obtained: one of the active probes, or a request's own connection. */
 export type CheckSource = 'http' | 'tcp' | 'exec' | 'passive';
@@ -37,18 +37,37 @@ export class ServerState {
   streak = 0;
   /** What brought the health to what it is; null while it has never changed. */
   change: HealthChange | null = null;
-  /** Pooled keep-alive connections to this server. */
-  readonly agent: http.Agent;
+  /** Pooled keep-alive connections to this server, one pool per address and timeouts (a reload may change them). */
+  readonly #pools = new Map<string, UpstreamPool>();
   readonly #onHealth: (s: ServerState) => void;
   readonly #forward: CheckForward | null;
 
-  constructor(key: string, idleMs: number, onHealth: (s: ServerState) => void, forward: CheckForward | null = null) {
+  constructor(key: string, onHealth: (s: ServerState) => void, forward: CheckForward | null = null) {
     this.key = key;
     this.#forward = forward;
-    // keepAlive pools upstream connections (SPEC §3); `timeout` closes pooled sockets idle for
-    // longer than the idle timeout so a server's own keep-alive close rarely races a reuse.
-    this.agent = new http.Agent({ keepAlive: true, timeout: idleMs, scheduling: 'lifo' });
     this.#onHealth = onHealth;
+  }
+
+  /**
+   * The connection pool to `host:port` with `timeouts`, made on first use. Called when a runtime
+   * is compiled, never per request. A pool whose address a reload dropped stays until shutdown:
+   * requests of the old runtime may still be on it, and an idle pool holds no connection.
+   */
+  pool(host: string, port: number, timeouts: PoolTimeouts): UpstreamPool {
+    const key = `${host}:${port}/${timeouts.connect}/${timeouts.idle}`;
+    let pool = this.#pools.get(key);
+    if (!pool) {
+      pool = new UpstreamPool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, timeouts);
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** Closes every pooled connection, ending requests still on them (at shutdown). */
+  destroyPools(): Promise<void> {
+    const all = [...this.#pools.values()].map((p) => p.destroy());
+    this.#pools.clear();
+    return Promise.all(all).then(() => undefined);
   }
 
   /** Applies one check result under `rule`; a change of health is announced to the owner. */
@@ -110,12 +129,12 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
     this.#forward = forward;
   }
 
-  /** The state of `backend/server`, created on first use with a pool that idles out after `idleMs`. */
-  server(backend: string, server: string, idleMs: number): ServerState {
+  /** The state of `backend/server`, created on first use. */
+  server(backend: string, server: string): ServerState {
     const key = `${backend}/${server}`;
     let state = this.#servers.get(key);
     if (!state) {
-      state = new ServerState(key, idleMs, (s) => this.emit('health', s), this.#forward);
+      state = new ServerState(key, (s) => this.emit('health', s), this.#forward);
       const adopted = this.#adopted.get(key);
       if (adopted) {
         state.health = adopted[0];
@@ -156,7 +175,7 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
   }
 
   /** Closes every pooled upstream connection (at shutdown). */
-  destroy(): void {
-    for (const s of this.#servers.values()) s.agent.destroy();
+  destroy(): Promise<void> {
+    return Promise.all([...this.#servers.values()].map((s) => s.destroyPools())).then(() => undefined);
   }
 }

@@ -255,3 +255,26 @@ test('a body cut short upstream reaches the client without its final chunk or sh
   t.regex(sized, /content-length: 100/i);
   t.is(sized.slice(sized.indexOf('\r\n\r\n') + 4), 'only ten..', 'the connection closed short of the 100 bytes announced');
 });
+
+test('a fresh connection reset before any answer: nothing is replayed, even a GET (only a reused one may have raced)', async (t) => {
+  // Every connection is reset as soon as its first request has been read.
+  const rude = await upstream(t, 'rude', (req) => {
+    req.resume();
+    req.on('end', () => req.socket.destroy());
+  });
+  const fm = await startFlagman(t, `
+flags: { dir: ./flags }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - use: rude
+backends:
+  rude:
+    servers:
+      rude1: { address: "127.0.0.1:{{rude}}" }
+`, { vars: { rude: rude.port } });
+  const r = await request(fm.port, { path: '/fresh' });
+  t.is(r.status, 502);
+  t.is(rude.seen.filter((s) => s.url === '/fresh').length, 1, 'sent once: a new connection cannot have raced a keep-alive close');
+});

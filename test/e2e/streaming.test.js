@@ -139,3 +139,25 @@ test('a server that does not read holds the client back: the proxy does not buff
   startReading();
   t.deepEqual(await answer, { status: 200, body: String(SIZE) });
 });
+
+test('a client that reads nothing for timeouts.server is cut off, and the server request with it', async (t) => {
+  const SIZE = 64 * MB;
+  let serverClosed;
+  const closed = new Promise((resolve) => (serverClosed = resolve));
+  const app = await upstream(t, 'app', (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-length': SIZE });
+    res.on('error', () => {});
+    res.on('close', () => serverClosed(performance.now()));
+    writeBody(res, SIZE).catch(() => {});
+  });
+  const fm = await startFlagman(t, CONFIG.replace('flags: { dir: ./flags }', 'flags: { dir: ./flags }\ntimeouts: { server: 500ms }'), { vars: { app: app.port } });
+  const res = await new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port: fm.port, path: '/', agent: false }, resolve).on('error', reject));
+  res.on('error', () => {});
+  res.pause(); // reads nothing from here on
+  const started = performance.now();
+  const at = await Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve(null), 10_000))]);
+  t.not(at, null, 'the upstream request was ended within 10 s');
+  t.true(at - started >= 400, `ended after ${Math.round(at - started)} ms, not before timeouts.server`);
+  res.destroy();
+});

@@ -2,6 +2,7 @@
 // registered in the table in ./index.ts.
 import type { Health, ServerStatus } from '../../runtime/server-state.js';
 import type { ServerState } from '../../runtime/servers.js';
+import type { UpstreamPool } from '../../runtime/upstream-pool.js';
 
 /** A server as a balancer sees it: declared weight (from flags), its state then, and observed state. */
 export interface Candidate {
@@ -15,6 +16,8 @@ export interface Candidate {
   /** weight × health (server-state.ts). */
   readonly status: ServerStatus;
   readonly state: ServerState;
+  /** The connections to this server's address, looked up when the runtime is built, not per request. */
+  readonly pool: UpstreamPool;
 }
 
 export interface Balancer {
