@@ -2,6 +2,9 @@
 // the status sent and the bytes of body, and the counters that move when it ends.
 import type http from 'node:http';
 import { writeAccess } from '../log.js';
+
+/** Marks a client connection on which a malformed request was refused (frontend.ts checks it). */
+export const REFUSED = Symbol('flagman.refused');
 import type { Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 
 /** Short plain-text bodies for the responses the proxy makes itself. */
@@ -54,6 +57,13 @@ export class Exchange {
       return;
     }
     const body = STATUS_BODY[status] ?? `${status}\n`;
+    // A request refused as malformed says nothing trustworthy about where the next one starts on
+    // this connection (the smuggling case): answer, then close it.
+    if (status === 400) {
+      res.shouldKeepAlive = false;
+      // Requests the client pipelined behind it were parsed already: none of them is served.
+      (this.req.socket as { [REFUSED]?: boolean })[REFUSED] = true;
+    }
     res.writeHead(status, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store']);
     res.end(body);
     this.bytes += body.length;

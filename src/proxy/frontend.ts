@@ -7,9 +7,10 @@ import { FlagmanError } from '../errors.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import { clientIpOf } from './client-ip.js';
 import { dispatch } from './dispatch.js';
-import { Exchange } from './exchange.js';
+import { Exchange, REFUSED } from './exchange.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
+import { originForm } from './target.js';
 import { tunnelHandler } from './tunnel.js';
 import { inheritedSocket } from '../lifecycle/systemd.js';
 
@@ -36,12 +37,17 @@ export function refuseRemoved(res: http.ServerResponse): void {
 /** The request handler for the frontend in `slot` of every runtime `holder` publishes. */
 export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot): http.RequestListener {
   return (req, res) => {
+    // Pipelined behind a refused malformed request: its framing cannot be trusted either.
+    if ((req.socket as { [REFUSED]?: boolean })[REFUSED] === true) return void res.destroy();
     const runtime = holder.current;
     const frontend = runtime.frontends[slot.index];
     if (frontend === undefined) return refuseRemoved(res);
     const clientIp = clientIpOf(req.socket);
     const ex = new Exchange(req, res, runtime, frontend, clientIp);
     if (req.rawHeaders.length > MAX_HEADERS * 2) return ex.fail(400, 'more than 100 headers');
+    const url = originForm(req.url ?? '', req.headers.host);
+    if (url === null) return ex.fail(400, 'absolute-form target that disagrees with Host');
+    req.url = url;
     const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http', framesBody: true });
     if (typeof headers === 'string') return ex.fail(400, headers);
     const target = route(frontend, req, clientIp, 'http');

@@ -11,6 +11,7 @@ import { STATUS_BODY, accessFields } from './exchange.js';
 import { clientIpOf } from './client-ip.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
+import { originForm } from './target.js';
 
 /** An HTTP/1.1 response head written straight to a socket (there is no ServerResponse after an upgrade). */
 function head(status: number, message: string, rawHeaders: readonly string[]): string {
@@ -65,6 +66,9 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
       socket.end(body);
     };
 
+    const url = originForm(req.url ?? '', req.headers.host);
+    if (url === null) return refuse(400);
+    req.url = url;
     const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http' });
     if (typeof headers === 'string') return refuse(400);
     // The upgrade handshake needs the two hop-by-hop headers the request path drops.

@@ -1,0 +1,77 @@
+// Requests a proxy must not pass on as it got them (issue 8, SPEC §3): each ambiguous or smuggling
+// request over a raw socket gets 400, and a raw recorder behind flagman receives exactly the
+// requests the client meant — never a smuggled extra one.
+import net from 'node:net';
+import test from 'ava';
+import { maintenanceConfig } from '../helpers/configs.js';
+import { startFlagman } from '../helpers/e2e.js';
+
+/** An upstream that records every byte it receives and answers each request head with 200 "ok". */
+async function recorder(t) {
+  const got = [];
+  const server = net.createServer((s) => {
+    let buf = '';
+    s.on('data', (d) => {
+      got.push(d.toString('latin1'));
+      buf += d.toString('latin1');
+      for (let i = buf.indexOf('\r\n\r\n'); i >= 0; i = buf.indexOf('\r\n\r\n')) {
+        buf = buf.slice(i + 4);
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      }
+    });
+    s.on('error', () => {});
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  return { port: server.address().port, text: () => got.join('') };
+}
+
+/** Sends `text` on a new connection; resolves with everything flagman answered until it closed. */
+function raw(port, text) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(text));
+    let out = '';
+    s.on('data', (d) => (out += d.toString('latin1')));
+    s.setTimeout(3000, () => s.destroy());
+    s.on('error', () => {});
+    s.on('close', () => resolve(out));
+  });
+}
+
+const H = 'Host: a\r\n';
+const SMUGGLED = `GET /smuggled HTTP/1.1\r\n${H}\r\n`;
+const CASES = {
+  'Content-Length with Transfer-Encoding': `POST / HTTP/1.1\r\n${H}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${SMUGGLED}`,
+  'Transfer-Encoding: gzip, chunked': `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n${SMUGGLED}`,
+  'two Content-Length headers': `POST / HTTP/1.1\r\n${H}Content-Length: 1\r\nContent-Length: 40\r\n\r\nx${SMUGGLED}`,
+  'two Host headers': `GET / HTTP/1.1\r\n${H}Host: b\r\n\r\n`,
+  'an invalid Host': `GET / HTTP/1.1\r\nHost: a b@c\r\n\r\n`,
+  'obs-fold': `GET / HTTP/1.1\r\n${H}X-A: 1\r\n  folded\r\n\r\n`,
+  'bare LF line ends': `GET / HTTP/1.1\n${H.replace('\r\n', '\n')}\n`,
+  'an oversized chunk size': `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFF\r\nab\r\n0\r\n\r\n`,
+  '101 headers': `GET / HTTP/1.1\r\n${H}${Array.from({ length: 100 }, (_, i) => `X-${i}: v\r\n`).join('')}\r\n`,
+  'an absolute-form target naming another host': `GET http://evil.example/x HTTP/1.1\r\n${H}\r\n`,
+};
+
+for (const [name, text] of Object.entries(CASES)) {
+  test(`${name}: 400, and nothing reaches the server`, async (t) => {
+    const up = await recorder(t);
+    const fm = await startFlagman(t, maintenanceConfig({ admin: false }), { vars: { app: up.port } });
+    const answer = await raw(fm.port, text);
+    t.regex(answer, /^HTTP\/1\.1 400 /, answer.slice(0, 200));
+    t.is(answer.match(/HTTP\/1\.1 /g).length, 1, 'one answer: no smuggled request was served');
+    // A well-formed request afterwards: the server sees it, and only it.
+    const ok = await raw(fm.port, `GET /after HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+    t.regex(ok, /^HTTP\/1\.1 200 /);
+    t.regex(up.text(), /^GET \/after HTTP\/1\.1\r\n/, 'the server received only the well-formed request');
+    t.is(up.text().match(/^(GET|POST) /gm).length, 1);
+  });
+}
+
+test('an absolute-form target that agrees with Host is forwarded in origin-form', async (t) => {
+  const up = await recorder(t);
+  const fm = await startFlagman(t, maintenanceConfig({ admin: false }), { vars: { app: up.port } });
+  const answer = await raw(fm.port, `GET http://A/x?q=1 HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+  t.regex(answer, /^HTTP\/1\.1 200 /);
+  t.regex(up.text(), /^GET \/x\?q=1 HTTP\/1\.1\r\n/);
+});
