@@ -34,8 +34,11 @@ export function refuseRemoved(res: http.ServerResponse): void {
   res.end('this listener is shutting down\n');
 }
 
-/** The request handler for the frontend in `slot` of every runtime `holder` publishes. */
-export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot): http.RequestListener {
+/**
+ * The request handler for the frontend in `slot` of every runtime `holder` publishes. `clientMs`
+ * gives timeouts.client (a reload may change it): a request body that stalls that long is cut off.
+ */
+export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number = () => 0): http.RequestListener {
   return (req, res) => {
     // Pipelined behind a refused malformed request: its framing cannot be trusted either.
     if ((req.socket as { [REFUSED]?: boolean })[REFUSED] === true) return void res.destroy();
@@ -48,6 +51,9 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot): http.
     const url = originForm(req.url ?? '', req.headers.host);
     if (url === null) return ex.fail(400, 'absolute-form target that disagrees with Host');
     req.url = url;
+    // A slow sender of a body (slow POST): cut off after timeouts.client without a byte. Only while
+    // the body comes in — the response has its own timeouts — and only for requests with one.
+    if (!req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) watchBody(req, clientMs());
     const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http', framesBody: true });
     if (typeof headers === 'string') return ex.fail(400, headers);
     const target = route(frontend, req, clientIp, 'http');
@@ -56,17 +62,27 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot): http.
   };
 }
 
+function watchBody(req: http.IncomingMessage, ms: number): void {
+  if (ms <= 0) return;
+  const socket = req.socket;
+  socket.setTimeout(ms);
+  req.once('end', () => socket.setTimeout(0));
+}
+
 /** An HTTP server for one frontend with the configured client-side timeouts. */
 export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, timeouts: Timeouts, tunnels: Set<Duplex>): http.Server {
-  const server = http.createServer(
+  const server: http.Server = http.createServer(
     {
       keepAliveTimeout: timeouts.idle,
       headersTimeout: timeouts.client,
-      // Bodies may legitimately take long (uploads); slow senders are the server timeout's job.
+      // Bodies may legitimately take long (uploads): a stalled one is cut by watchBody instead.
       requestTimeout: 0,
+      // Node checks headersTimeout only this often (30 s by default): a slowloris client would hold
+      // its connection up to 30 s past timeouts.client. Sub-second, and cheap (a timer per server).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeouts.client / 4))),
       maxHeaderSize: 16384,
     },
-    requestHandler(holder, slot),
+    requestHandler(holder, slot, (): number => server.headersTimeout),
   );
   server.maxHeadersCount = MAX_HEADERS + 1;
   server.on('upgrade', tunnelHandler(holder, slot, tunnels));
