@@ -35,12 +35,12 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { startFlagman } from './lib/flagman.js';
 import { KeepAliveClient } from './lib/http.js';
 import { cpuWindow, foreignWindow, loadavg1, memory } from './lib/proc.js';
 import { fmt, summary, table } from './lib/stats.js';
 import { WRITERS } from './lib/writers.js';
+import { int, parseOptions } from './lib/cli.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const now = () => performance.now();
@@ -70,8 +70,8 @@ const HELP = `usage: node bench/flag-latency.js [options]
   --keep             keep the temp directories
   --help`;
 
-const { values: opt } = parseArgs({
-  options: {
+const opt = parseOptions(
+  {
     changes: { type: 'string' },
     quick: { type: 'boolean', default: false },
     writers: { type: 'string' },
@@ -91,23 +91,10 @@ const { values: opt } = parseArgs({
     raw: { type: 'string' },
     events: { type: 'string' },
     keep: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
   },
-  strict: true,
-});
-if (opt.help) {
-  console.log(HELP);
-  process.exit(0);
-}
+  HELP,
+);
 
-const int = (name, v, min = 0) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`--${name}: expected an integer ≥ ${min}, got ${v}`);
-    process.exit(2);
-  }
-  return n;
-};
 const cfg = {
   changes: int('changes', opt.changes ?? (opt.quick ? 30 : 300), 1),
   warmup: int('warmup', opt.warmup ?? (opt.quick ? 3 : 10)),

@@ -16,7 +16,6 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { startFlagman } from './lib/flagman.js';
 import { writeFlagmanConfig } from './lib/flagman-configs.js';
 import { ensureTools, versions } from './lib/install.js';
@@ -24,26 +23,22 @@ import { adopt, firstLine, ownExit, spawnPinned, stopChild, tempDir } from './li
 import { processTree } from './lib/proc.js';
 import { table } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
+import { int, parseOptions } from './lib/cli.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values: opt } = parseArgs({
-  options: {
+const opt = parseOptions(
+  {
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '20' },
     config: { type: 'string', default: 'realistic' },
     cli: { type: 'string', default: path.join(root, 'dist/cli/main.js') },
     'no-install': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
   },
-  strict: true,
-});
-if (opt.help) {
-  console.log('usage: node bench/no-fs-on-request-path.js [--seconds S (10)] [--connections N (20)] [--config realistic|minimal] [--no-install] [--keep]');
-  process.exit(0);
-}
-const seconds = Number(opt.seconds);
-const connections = Number(opt.connections);
+  'usage: node bench/no-fs-on-request-path.js [--seconds S (10)] [--connections N (20)] [--config realistic|minimal] [--no-install] [--keep]',
+);
+const seconds = int('seconds', opt.seconds, 1);
+const connections = int('connections', opt.connections, 1);
 const T_BEGIN = performance.now();
 const log = (msg) => process.stderr.write(`[${((performance.now() - T_BEGIN) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
 ownExit({ keep: opt.keep, onSignal: (sig) => log(`${sig}: stopping`) });

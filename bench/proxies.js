@@ -27,7 +27,6 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { CASES, CONTENDERS, assertKnown } from './lib/contenders.js';
 import { summarizeProfile } from './lib/cpuprofile.js';
@@ -36,6 +35,7 @@ import { firstLine, ownExit, spawnPinned, stopChild, tempDir } from './lib/owned
 import { foreignWindow, ticksPerSecond, treeCpuTicks, treeRssKB } from './lib/proc.js';
 import { table } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
+import { int, parseOptions } from './lib/cli.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const now = () => performance.now();
@@ -62,8 +62,8 @@ const HELP = `usage: node bench/proxies.js [options]
   --max-seconds S    overall bound (default 3600)
   --help`;
 
-const { values: opt } = parseArgs({
-  options: {
+const opt = parseOptions(
+  {
     rounds: { type: 'string', default: '5' },
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
@@ -83,23 +83,10 @@ const { values: opt } = parseArgs({
     cli: { type: 'string', default: path.join(root, 'dist/cli/main.js') },
     keep: { type: 'boolean', default: false },
     'max-seconds': { type: 'string', default: '3600' },
-    help: { type: 'boolean', default: false },
   },
-  strict: true,
-});
-if (opt.help) {
-  console.log(HELP);
-  process.exit(0);
-}
+  HELP,
+);
 
-const int = (name, v, min = 0) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`--${name}: expected an integer ≥ ${min}, got ${v}`);
-    process.exit(2);
-  }
-  return n;
-};
 // Contenders marked `optional` (the workers comparison) run only when named in --only.
 const list = (v, table) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : Object.keys(table).filter((k) => !table[k].optional));
 const cfg = {

@@ -137,7 +137,7 @@ export class WorkerPool {
     return Promise.all(asks);
   }
 
-  #fork(slot: number): Promise<void> {
+  #fork(slot: number, replacing = false): Promise<void> {
     const worker = cluster.fork({ FLAGMAN_WORKER_SLOT: String(slot + 1) });
     const entry: Slot = { worker, ready: false };
     this.#slots[slot] = entry;
@@ -148,6 +148,8 @@ export class WorkerPool {
           worker.send(this.#handlers.init());
         } else if (m.t === 'ready') {
           entry.ready = true;
+          // The first workers are named by the `start` event; a replacement says so itself.
+          if (replacing) events.info({ event: 'worker.start', worker: slot + 1, pid: worker.process.pid }, `worker ${slot + 1} started again`);
           resolve();
         } else if (m.t === 'check') {
           this.#handlers.check(m);
@@ -168,7 +170,7 @@ export class WorkerPool {
         const pause = Date.now() - started < RESPAWN_PAUSE_MS ? RESPAWN_PAUSE_MS : RESPAWN_DELAY_MS;
         setTimeout(() => {
           if (this.#stopping || this.#slots[slot] !== entry) return;
-          this.#fork(slot).catch((err: unknown) => events.error({ event: 'worker.exit', worker: slot + 1, error: String(err) }, `worker ${slot + 1} could not be restarted`));
+          this.#fork(slot, true).catch((err: unknown) => events.error({ event: 'worker.exit', worker: slot + 1, error: String(err) }, `worker ${slot + 1} could not be restarted`));
         }, pause);
       });
     });

@@ -6,25 +6,10 @@ import path from 'node:path';
 import test from 'ava';
 import { launchChromium, waitText, watchedPage } from '../helpers/browser.js';
 import { request, root, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { maintenanceConfig } from '../helpers/configs.js';
 
-const CONFIG = `
-flags: { dir: ./flags }
-admin: { listen: "127.0.0.1:0" }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    servers:
-      app1: { address: "127.0.0.1:{{app1}}" }
-      app2: { address: "127.0.0.1:{{app2}}", weight: 'flag("app2.weight", 1)' }
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-`;
+const SERVERS = { app1: '{ address: "127.0.0.1:{{app1}}" }', app2: `{ address: "127.0.0.1:{{app2}}", weight: 'flag("app2.weight", 1)' }` };
+const CONFIG = maintenanceConfig({ servers: SERVERS });
 
 // Kept out of git (.gitignore): the picture of the last run, to look at.
 const SCREENSHOT = path.join(root, 'test-output', 'dashboard.png');
@@ -93,7 +78,7 @@ test('the dashboard shows a flag change and a drained server without a page relo
 test('the dashboard shows a server going down (its health checks fail) and back, without a reload', async (t) => {
   const app1 = await upstream(t, 'app1');
   const app2 = await upstream(t, 'app2');
-  const yaml = CONFIG.replace('  app:\n    servers:', '  app:\n    health: { type: tcp, interval: 100ms, timeout: 500ms, rise: 1, fall: 1 }\n    servers:');
+  const yaml = maintenanceConfig({ servers: SERVERS, app: '    health: { type: tcp, interval: 100ms, timeout: 500ms, rise: 1, fall: 1 }\n' });
   const fm = await startFlagman(t, yaml, { vars: { app1: app1.port, app2: app2.port }, flags: { MAINT: '0\n' } });
   const { page, errors } = await watchedPage(t, browser);
   await page.goto(`http://127.0.0.1:${fm.adminPort}/`);

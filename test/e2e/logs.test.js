@@ -2,24 +2,9 @@
 // off; events (flag changes, reloads) are JSON lines on stderr.
 import test from 'ava';
 import { request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { maintenanceConfig } from '../helpers/configs.js';
 
-const config = (access) => `
-flags: { dir: ./flags }
-log: { access: ${access} }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    servers:
-      app1: { address: "127.0.0.1:{{app}}" }
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-`;
+const config = (access) => maintenanceConfig({ admin: false, top: `log: { access: ${access} }` });
 
 async function until(predicate, what, ms = 5000) {
   const deadline = Date.now() + ms;

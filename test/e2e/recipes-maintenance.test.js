@@ -7,23 +7,9 @@ import test from 'ava';
 import { execa } from 'execa';
 import { request, root, startFlagman, upstream } from '../helpers/e2e.js';
 import { flagmanExecutable, localize, unitValues } from '../helpers/units.js';
+import { maintenanceConfig } from '../helpers/configs.js';
 
-const CONFIG = `
-flags: { dir: ./flags }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    servers:
-      app1: { address: "127.0.0.1:{{app}}" }
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-`;
+const CONFIG = maintenanceConfig({ admin: false });
 
 const FLAGS = '/etc/flagman/flags';
 
