@@ -1,16 +1,19 @@
 // `frontends:` of flagman.yaml (SPEC §2): where clients connect and the rules that pick a backend.
 // Rule conditions stay CEL source text with positions; expr/ compiles them.
 import { isScalar } from 'yaml';
-import type { FrontendConfig, ListenAddress, RuleConfig } from './schema.js';
+import type { FrontendConfig, ListenAddress, RuleConfig, UnderscoreHeaders } from './schema.js';
 import { checkName } from './backends.js';
-import { fieldsOf, listItems, mapEntries, missing, readExpr, readString, tryParse, wrongKind } from './nodes.js';
+import { fieldsOf, listItems, mapEntries, missing, readExpr, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { parseListenAddress } from './units.js';
 
 export const FRONTEND_KEYS = {
   listen: 'addresses: host:port, [v6]:port, :port or systemd:NAME; one string or a list',
   rules: 'first match wins; no match answers 503',
+  underscoreHeaders: 'request header names with "_": allow (default), refuse (400) or drop',
 } as const;
+
+const UNDERSCORE_HEADERS = ['allow', 'refuse', 'drop'] as const;
 
 export const RULE_KEYS = {
   when: 'CEL condition; without it the rule always matches',
@@ -32,7 +35,8 @@ export function readFrontends(w: Walker, e: Entry | undefined): FrontendConfig[]
     else if (listen.length === 0 && w.errors.length === before) {
       w.fail('CONFIG_SCHEMA', `${f.listen.path}: a frontend needs at least one address`, f.listen.at);
     }
-    out.push({ name: fe.name, listen, rules: f.rules === undefined ? [] : readRules(w, f.rules), at: fe.keyAt });
+    const underscoreHeaders: UnderscoreHeaders = f.underscoreHeaders === undefined ? 'allow' : (readOneOf(w, f.underscoreHeaders, UNDERSCORE_HEADERS) ?? 'allow');
+    out.push({ name: fe.name, listen, rules: f.rules === undefined ? [] : readRules(w, f.rules), underscoreHeaders, at: fe.keyAt });
   }
   return out;
 }

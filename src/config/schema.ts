@@ -46,10 +46,19 @@ export interface RuleConfig {
   readonly useAt: Position;
 }
 
+/**
+ * What a frontend does with a request header whose name holds `_`: forward it (Node's parser and
+ * HTTP allow it), refuse the request with 400, or drop the header (nginx's default). A proxy in
+ * front of a CGI-style server has a reason not to forward them: `X_User` and `X-User` both become
+ * HTTP_X_USER there, so a client can forge a header a trusted proxy set.
+ */
+export type UnderscoreHeaders = 'allow' | 'refuse' | 'drop';
+
 export interface FrontendConfig {
   readonly name: string;
   readonly listen: readonly ListenAddress[];
   readonly rules: readonly RuleConfig[];
+  readonly underscoreHeaders: UnderscoreHeaders;
   readonly at: Position;
 }
 

@@ -54,7 +54,7 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, client
     // A slow sender of a body (slow POST): cut off after timeouts.client without a byte. Only while
     // the body comes in — the response has its own timeouts — and only for requests with one.
     if (!req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) watchBody(req, clientMs());
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http', framesBody: true });
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http', framesBody: true, underscores: frontend.underscoreHeaders });
     if (typeof headers === 'string') return ex.fail(400, headers);
     const target = route(frontend, req, clientIp, 'http');
     if (target !== null) return dispatch(ex, target, headers);

@@ -39,14 +39,18 @@ export interface ForwardedInfo {
    * upgrade path) the chunked framing the client chose is kept explicitly.
    */
   readonly framesBody?: boolean;
+  /** Header names with `_` (config `underscoreHeaders`); default allow. */
+  readonly underscores?: 'allow' | 'refuse' | 'drop';
 }
 
 /**
  * The headers to send upstream, as a flat [name, value, …] array, or a string saying why the request
- * is refused with 400 (duplicate or missing Host, a Transfer-Encoding other than chunked).
+ * is refused with 400 (duplicate or missing Host, a Transfer-Encoding other than chunked, a header
+ * name with `_` when the frontend refuses them).
  */
 export function upstreamRequestHeaders(rawHeaders: readonly string[], connection: string | undefined, fwd: ForwardedInfo): string[] | string {
   const listed = connectionListed(connection);
+  const underscores = fwd.underscores ?? 'allow';
   const out: string[] = [];
   let host: string | null = null;
   let xff: string | null = null;
@@ -55,6 +59,10 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
     const lower = name.toLowerCase();
+    if (underscores !== 'allow' && name.includes('_')) {
+      if (underscores === 'refuse') return `header name with "_": ${name}`;
+      continue;
+    }
     if (lower === 'host') {
       if (host !== null) return 'duplicate Host header';
       host = value;

@@ -69,7 +69,7 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
     const url = originForm(req.url ?? '', req.headers.host);
     if (url === null) return refuse(400);
     req.url = url;
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http' });
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http', underscores: frontend.underscoreHeaders });
     if (typeof headers === 'string') return refuse(400);
     // The upgrade handshake needs the two hop-by-hop headers the request path drops.
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');

@@ -143,7 +143,7 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       }
       rules.push({ index, test: residual.test, target });
     }
-    return Object.freeze({ name: fe.name, counters: ctx.observed.frontend(fe.name), rules: Object.freeze(rules) });
+    return Object.freeze({ name: fe.name, counters: ctx.observed.frontend(fe.name), rules: Object.freeze(rules), underscoreHeaders: fe.underscoreHeaders });
   });
 
   return Object.freeze({

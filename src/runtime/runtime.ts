@@ -1,6 +1,6 @@
 // The compiled runtime: config × flag snapshot, everything a request needs, precomputed. Immutable
 // and replaced whole (STYLE 2); each request reads it once and keeps it to the end.
-import type { HealthConfig, Timeouts } from '../config/schema.js';
+import type { HealthConfig, Timeouts, UnderscoreHeaders } from '../config/schema.js';
 import type { RequestInput } from '../expr/environment.js';
 import type { Balancer, Candidate } from '../proxy/balance/balancer.js';
 import type { Page } from '../proxy/pages.js';
@@ -51,6 +51,7 @@ export interface RuntimeFrontend {
   readonly counters: Counters;
   /** Rules whose flags made them constant false are left out; a constant-true rule ends the list. */
   readonly rules: readonly RuntimeRule[];
+  readonly underscoreHeaders: UnderscoreHeaders;
 }
 
 export interface Runtime {

@@ -68,6 +68,21 @@ for (const [name, text] of Object.entries(CASES)) {
   });
 }
 
+test('underscoreHeaders: refuse answers 400 to a header name with "_"; drop forwards the request without it', async (t) => {
+  const up = await recorder(t);
+  const config = (mode) => maintenanceConfig({ admin: false }).replace('    listen: ["127.0.0.1:0"]\n', `    listen: ["127.0.0.1:0"]\n    underscoreHeaders: ${mode}\n`);
+  const refuse = await startFlagman(t, config('refuse'), { vars: { app: up.port } });
+  const answer = await raw(refuse.port, `GET /u HTTP/1.1\r\n${H}X_User: forged\r\nConnection: close\r\n\r\n`);
+  t.regex(answer, /^HTTP\/1\.1 400 /);
+  t.is(up.text(), '', 'nothing reached the server');
+  const drop = await startFlagman(t, config('drop'), { vars: { app: up.port } });
+  const ok = await raw(drop.port, `GET /d HTTP/1.1\r\n${H}X_User: forged\r\nX-User: real\r\nConnection: close\r\n\r\n`);
+  t.regex(ok, /^HTTP\/1\.1 200 /);
+  t.regex(up.text(), /^GET \/d HTTP\/1\.1\r\n/);
+  t.notRegex(up.text(), /X_User/i);
+  t.regex(up.text(), /\r\nX-User: real\r\n/);
+});
+
 test('an absolute-form target that agrees with Host is forwarded in origin-form', async (t) => {
   const up = await recorder(t);
   const fm = await startFlagman(t, maintenanceConfig({ admin: false }), { vars: { app: up.port } });

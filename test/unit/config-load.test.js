@@ -395,6 +395,16 @@ test('aliases read like the anchored value', (t) => {
   t.is(c.backends[1].timeouts.connect, 1000);
 });
 
+test('underscoreHeaders: allow by default; refuse and drop; anything else names the place', (t) => {
+  t.is(parseConfigText(lines(...BASE), F).frontends[0].underscoreHeaders, 'allow');
+  const at = (v) => lines(...BASE.slice(0, 3), `    underscoreHeaders: ${v}`, ...BASE.slice(3));
+  t.is(parseConfigText(at('refuse'), F).frontends[0].underscoreHeaders, 'refuse');
+  t.is(parseConfigText(at('drop'), F).frontends[0].underscoreHeaders, 'drop');
+  const got = errorsOf(t, at('deny'));
+  t.is(got.length, 1);
+  t.is(got[0], '4:24 CONFIG_SCHEMA frontends.web.underscoreHeaders: expected one of allow, refuse, drop, got the string "deny"');
+});
+
 test('every key table is documented', (t) => {
   t.deepEqual(Object.keys(CONFIG_KEYS['']), Object.keys(TOP_LEVEL_KEYS));
   for (const [path, table] of Object.entries(CONFIG_KEYS)) {

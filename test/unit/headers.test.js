@@ -25,6 +25,14 @@ for (const c of cases) {
   });
 }
 
+test('request headers with "_" in a name: forwarded by default, refused or dropped as configured', (t) => {
+  const raw = ['Host', 'a', 'X_User', 'forged', 'X-User', 'ok'];
+  t.deepEqual(upstreamRequestHeaders(raw, undefined, fwd), ['Host', 'a', 'X_User', 'forged', 'X-User', 'ok', ...tail('a')]);
+  t.deepEqual(upstreamRequestHeaders(raw, undefined, { ...fwd, underscores: 'allow' }), upstreamRequestHeaders(raw, undefined, fwd));
+  t.is(upstreamRequestHeaders(raw, undefined, { ...fwd, underscores: 'refuse' }), 'header name with "_": X_User');
+  t.deepEqual(upstreamRequestHeaders(raw, undefined, { ...fwd, underscores: 'drop' }), ['Host', 'a', 'X-User', 'ok', ...tail('a')]);
+});
+
 test('response headers: hop-by-hop and Connection-listed ones dropped, the rest kept', (t) => {
   const raw = ['Content-Type', 'text/plain', 'Connection', 'X-Drop', 'X-Drop', '1', 'Keep-Alive', 'timeout=5', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Transfer-Encoding', 'chunked'];
   t.deepEqual(clientResponseHeaders(raw, 'X-Drop'), ['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']);
