@@ -20,7 +20,8 @@ export type RequestProblem = string | null;
 
 /** Names listed in a Connection header value, lower-cased; null when none beyond the usual tokens. */
 function connectionListed(value: string | undefined): Set<string> | null {
-  if (value === undefined) return null;
+  // What nearly every message says, answered without a split.
+  if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return null;
   let listed: Set<string> | null = null;
   for (const raw of value.split(',')) {
     const token = raw.trim().toLowerCase();
@@ -108,25 +109,37 @@ export function clientResponseHeaders(rawHeaders: readonly string[], connection:
   return out;
 }
 
+/** Where clientResponseHeadersFromBuffers reports the declared body length: -1 when none or unclear. */
+export interface BodyLengthSink {
+  bodyLength: number;
+}
+
 /**
  * The same for a response head as undici hands it over (names and values as Buffers): strings for
  * writeHead, hop-by-hop headers dropped. Latin-1 keeps every byte as it came, as Node's own parser does.
+ * The one Content-Length, when there is exactly one, goes to `sink` (upstream.ts ends the response
+ * with the chunk that completes it).
  */
-export function clientResponseHeadersFromBuffers(raw: readonly Buffer[]): string[] {
+export function clientResponseHeadersFromBuffers(raw: readonly Buffer[], sink: BodyLengthSink): string[] {
   const out: string[] = [];
   let connection: string | null = null;
+  let length = -1;
+  let lengths = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') {
-        const value = raw[i + 1]!.toString('latin1');
-        connection = connection === null ? value : `${connection}, ${value}`;
-      }
+    const value = raw[i + 1]!.toString('latin1');
+    if (lower === 'content-length') {
+      lengths++;
+      // undici has refused a response whose Content-Length is not digits; two of them are left alone.
+      length = Number(value);
+    } else if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') connection = connection === null ? value : `${connection}, ${value}`;
       continue;
     }
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    out.push(name, value);
   }
+  sink.bodyLength = lengths === 1 && Number.isSafeInteger(length) ? length : -1;
   // Names listed in Connection are rare: a second pass only when there are some.
   const listed = connectionListed(connection ?? undefined);
   if (listed === null) return out;

@@ -18,7 +18,7 @@ import type http from 'node:http';
 import type { Candidate } from './balance/balancer.js';
 import { dispatch } from './dispatch.js';
 import type { Exchange, UpstreamLink } from './exchange.js';
-import { clientResponseHeadersFromBuffers } from './headers.js';
+import { clientResponseHeadersFromBuffers, type BodyLengthSink } from './headers.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
 
 // Idempotent methods (RFC 9110 §9.2.2), replayable after the keep-alive race when they carry no
@@ -30,6 +30,13 @@ const SERVER_TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOU
 const CONNECT_TIMEOUT = 'UND_ERR_CONNECT_TIMEOUT';
 // Errors that say the request itself could not be sent as it is, not that a server failed.
 const NOT_SENDABLE = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
+
+// A body this small that arrives whole in one chunk goes out with the response head as one string:
+// Node then writes head and body in one write() instead of a writev() of two buffers, the cheaper
+// call for the most common response (bench/RESULTS.md). Larger bodies take the streaming path,
+// whose back-pressure also cuts off a client that does not read (a body this small always fits in
+// the socket's send buffer, so it never waits for the client).
+const ONE_STRING_MAX = 2048;
 
 function bodyless(req: http.IncomingMessage): boolean {
   const length = req.headers['content-length'];
@@ -87,7 +94,7 @@ export function forward(ex: Exchange, target: ProxyTarget, headers: string[], tr
  * One request's upstream exchange, as undici's dispatch handler. A class with its methods on the
  * prototype instead of closures: one allocation per request, and no listener on any socket.
  */
-class UpstreamHandler implements UpstreamLink {
+class UpstreamHandler implements UpstreamLink, BodyLengthSink {
   readonly #ex: Exchange;
   readonly #target: ProxyTarget;
   readonly #headers: string[];
@@ -104,6 +111,10 @@ class UpstreamHandler implements UpstreamLink {
   #clientGone = false;
   #resume: (() => void) | null = null;
   #held = false;
+  /** The response's Content-Length, -1 when it has none (headers.ts fills it in). */
+  bodyLength = -1;
+  /** The response was ended with the chunk that completed its body. */
+  #ended = false;
 
   constructor(ex: Exchange, target: ProxyTarget, headers: string[], server: Candidate, tried: Set<Candidate> | null, body: http.IncomingMessage | null) {
     this.#ex = ex;
@@ -150,13 +161,22 @@ class UpstreamHandler implements UpstreamLink {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     this.#responded = true;
     this.#resume = resume;
-    this.#ex.res.writeHead(statusCode, statusText, clientResponseHeadersFromBuffers(rawHeaders));
+    this.#ex.res.writeHead(statusCode, statusText, clientResponseHeadersFromBuffers(rawHeaders, this));
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     const res = this.#ex.res;
-    this.#ex.bytes += chunk.length;
+    const ex = this.#ex;
+    if (ex.bytes === 0 && chunk.length === this.bodyLength && chunk.length <= ONE_STRING_MAX) {
+      // The whole small body in one chunk: head, body and end in one call, and so one write.
+      // undici still calls onComplete, which finds the response ended.
+      ex.bytes = chunk.length;
+      this.#ended = true;
+      res.end(chunk.toString('latin1'), 'latin1');
+      return true;
+    }
+    ex.bytes += chunk.length;
     if (res.write(chunk)) return true;
     // The client reads slower than the server sends: undici stops reading the server's socket until
     // `resume`, so nothing piles up here. `resume` is undici's own bound function: no closure.
@@ -172,7 +192,7 @@ class UpstreamHandler implements UpstreamLink {
 
   onComplete(): void {
     this.#release();
-    this.#ex.res.end();
+    if (!this.#ended) this.#ex.res.end();
   }
 
   onError(err: Error & { code?: string }): void {
