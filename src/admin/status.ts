@@ -15,6 +15,8 @@ export interface StatusSources {
   runtime(): Runtime;
   flags(): FlagSnapshot;
   watcher(): WatcherStatus;
+  /** Problems with TLS certificate files (the previous certificate still serving). */
+  readonly tls?: (() => readonly string[]) | undefined;
   /** With `workers` above 1: each worker's process id (null while it starts). */
   readonly workers?: (() => readonly (number | null)[]) | undefined;
 }
@@ -62,7 +64,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     frontends,
     backends,
     watcher: { mode: w.mode, rescans: w.rescans, lastRescanAt: iso(w.lastRescanAt), problem: w.problem },
-    problems: runtime.problems,
+    problems: src.tls ? [...runtime.problems, ...src.tls()] : runtime.problems,
     // One process: null. Several: the workers' process ids (their counters are added up above).
     workers: src.workers ? src.workers() : null,
   };

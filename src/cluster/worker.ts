@@ -8,6 +8,7 @@ import { ListenerSet } from '../lifecycle/listeners.js';
 import { Live } from '../lifecycle/reload.js';
 import { bindAccess, events, flushLogs } from '../log.js';
 import { PageCache } from '../proxy/pages.js';
+import { CertStore } from '../tls/certs.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';
 import { ObservedState } from '../runtime/servers.js';
@@ -50,7 +51,9 @@ export async function runWorker(configFile: string): Promise<number> {
   const noAdmin = (): http.Server => {
     throw new Error('a worker opens no admin endpoint');
   };
-  const listeners = new ListenerSet(holder, tunnels, noAdmin);
+  // The primary reports certificate problems; each worker reads and watches the files it serves.
+  const certs = new CertStore(false);
+  const listeners = new ListenerSet(holder, tunnels, noAdmin, certs);
   const live = new Live({ config, program, store: flags, role: { listeners: 'frontends', decides: false }, startedAt: Date.now(), holder, observed, pages, listeners });
   holder.swap(live.build(flags.snapshot));
   (await listeners.prepare(config, 'frontends')).commit();
@@ -69,6 +72,7 @@ export async function runWorker(configFile: string): Promise<number> {
       clearTimeout(deadline);
       await live.close();
       await pages.close();
+      await certs.close();
       await observed.destroy();
       flushLogs();
       // The IPC channel would keep this process alive: close it, and the process ends.

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { isScalar } from 'yaml';
 import type { BackendConfig, ExprSource, ServerConfig, Timeouts } from './schema.js';
 import { readHealth } from './health.js';
-import { BALANCERS, DEFAULTS } from './schema.js';
+import { BALANCERS, DEFAULTS, REDIRECT_STATUSES } from './schema.js';
 import {
   fieldsOf, mapEntries, missing, readExpr, readInt, readOneOf, readString, tryParse, wrongKind,
 } from './nodes.js';
@@ -23,6 +23,7 @@ export const BACKEND_KEYS = {
   timeouts: 'connect, server, idle: override the top-level timeouts for this backend',
   servers: 'the servers, by name: address and weight',
   respond: 'answer without a server: status, body or file, headers',
+  redirect: 'answer with a redirect to the same host, path and query: scheme, port, status',
 } as const;
 
 // Keys that only make sense for a backend with servers.
@@ -39,6 +40,15 @@ export const RESPOND_KEYS = {
   file: 'file served as the body, relative to the config file, re-read when it changes',
   headers: 'response headers: name: value',
 } as const;
+
+export const REDIRECT_KEYS = {
+  scheme: `http or https (default ${DEFAULTS.redirectScheme})`,
+  port: "port in the Location, 1–65535 (default: none, the scheme's own)",
+  status: `${REDIRECT_STATUSES.join(', ')} (default ${DEFAULTS.redirectStatus})`,
+} as const;
+
+// The schemes a redirect may name (the two a frontend serves).
+const REDIRECT_SCHEMES = ['http', 'https'] as const;
 
 export const MAX_WEIGHT = 256;
 
@@ -77,17 +87,20 @@ function readBackend(w: Walker, b: Entry, timeouts: Timeouts, baseDir: string): 
   const f = fieldsOf(w, b, BACKEND_KEYS);
   if (f === undefined) return undefined;
   const at = b.keyAt;
-  if (f.respond !== undefined) {
-    if (f.servers !== undefined) {
-      return w.fail('CONFIG_SCHEMA', `${b.path}: has both servers and respond; a backend either proxies to servers or answers itself`, f.respond.keyAt);
-    }
+  // A backend does one of three things; two of them named is an error at the second.
+  const kinds = [f.servers, f.respond, f.redirect].filter((k) => k !== undefined);
+  if (kinds.length > 1) {
+    return w.fail('CONFIG_SCHEMA', `${b.path}: has ${kinds.map((k) => k!.name).join(' and ')}; a backend either proxies to servers, responds or redirects`, kinds[1]!.keyAt);
+  }
+  const answer = f.respond ?? f.redirect;
+  if (answer !== undefined) {
     for (const key of PROXY_ONLY) {
       const extra = f[key];
       if (extra !== undefined) w.fail('CONFIG_SCHEMA', `${extra.path}: only a backend with servers takes ${key}`, extra.keyAt);
     }
-    return readRespond(w, b.name, at, f.respond, baseDir);
+    return f.respond !== undefined ? readRespond(w, b.name, at, f.respond, baseDir) : readRedirect(w, b.name, at, answer);
   }
-  if (f.servers === undefined) return missing(w, b, 'servers', ' (or respond)');
+  if (f.servers === undefined) return missing(w, b, 'servers', ' (or respond, or redirect)');
   const fallback = f.fallback === undefined ? undefined : readString(w, f.fallback);
   return {
     kind: 'proxy',
@@ -148,6 +161,23 @@ function readRespond(w: Walker, name: string, at: BackendConfig['at'], e: Entry,
     body: body ?? null,
     file: file === undefined ? null : resolve(baseDir, file),
     headers: f.headers === undefined ? {} : readHeaders(w, f.headers),
+    at,
+  };
+}
+
+function readRedirect(w: Walker, name: string, at: BackendConfig['at'], e: Entry): BackendConfig | undefined {
+  const f = fieldsOf(w, e, REDIRECT_KEYS);
+  if (f === undefined) return undefined;
+  const status = f.status && readInt(w, f.status, 300, 399);
+  if (f.status !== undefined && status !== undefined && !(REDIRECT_STATUSES as readonly number[]).includes(status)) {
+    w.fail('CONFIG_SCHEMA', `${f.status.path}: a redirect status is one of ${REDIRECT_STATUSES.join(', ')}, not ${status}`, f.status.at);
+  }
+  return {
+    kind: 'redirect',
+    name,
+    scheme: (f.scheme && readOneOf(w, f.scheme, REDIRECT_SCHEMES)) ?? DEFAULTS.redirectScheme,
+    port: (f.port && readInt(w, f.port, 1, 65535)) ?? null,
+    status: (status as (typeof REDIRECT_STATUSES)[number] | undefined) ?? DEFAULTS.redirectStatus,
     at,
   };
 }

@@ -5,12 +5,14 @@ import type { FrontendConfig, ListenAddress, RuleConfig, UnderscoreHeaders } fro
 import { checkName } from './backends.js';
 import { fieldsOf, listItems, mapEntries, missing, readExpr, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
+import { readTls } from './tls.js';
 import { parseListenAddress } from './units.js';
 
 export const FRONTEND_KEYS = {
   listen: 'addresses: host:port, [v6]:port, :port or systemd:NAME; one string or a list',
   rules: 'first match wins; no match answers 503',
   underscoreHeaders: 'request header names with "_": allow (default), refuse (400) or drop',
+  tls: 'serve HTTPS (HTTP/1.1 and HTTP/2): {cert, key}, or a list of them chosen by SNI (first: default)',
 } as const;
 
 const UNDERSCORE_HEADERS = ['allow', 'refuse', 'drop'] as const;
@@ -21,7 +23,7 @@ export const RULE_KEYS = {
 } as const;
 
 /** Reads every frontend, in file order. */
-export function readFrontends(w: Walker, e: Entry | undefined): FrontendConfig[] {
+export function readFrontends(w: Walker, e: Entry | undefined, baseDir: string): FrontendConfig[] {
   if (e === undefined) return [];
   const out: FrontendConfig[] = [];
   for (const fe of mapEntries(w, e) ?? []) {
@@ -36,7 +38,8 @@ export function readFrontends(w: Walker, e: Entry | undefined): FrontendConfig[]
       w.fail('CONFIG_SCHEMA', `${f.listen.path}: a frontend needs at least one address`, f.listen.at);
     }
     const underscoreHeaders: UnderscoreHeaders = f.underscoreHeaders === undefined ? 'allow' : (readOneOf(w, f.underscoreHeaders, UNDERSCORE_HEADERS) ?? 'allow');
-    out.push({ name: fe.name, listen, rules: f.rules === undefined ? [] : readRules(w, f.rules), underscoreHeaders, at: fe.keyAt });
+    const tls = f.tls === undefined ? null : (readTls(w, f.tls, baseDir) ?? null);
+    out.push({ name: fe.name, listen, rules: f.rules === undefined ? [] : readRules(w, f.rules), underscoreHeaders, tls, at: fe.keyAt });
   }
   return out;
 }

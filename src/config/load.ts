@@ -4,9 +4,10 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
-import { BACKEND_KEYS, RESPOND_KEYS, SERVER_KEYS, readBackends } from './backends.js';
+import { BACKEND_KEYS, REDIRECT_KEYS, RESPOND_KEYS, SERVER_KEYS, readBackends } from './backends.js';
 import { HEALTH_KEYS } from './health.js';
 import { FRONTEND_KEYS, RULE_KEYS, readFrontends } from './frontends.js';
+import { TLS_PAIR_KEYS } from './tls.js';
 import { Walker, fieldsOf, missing, rootEntry } from './nodes.js';
 import type { KeyTable } from './nodes.js';
 import { checkListenClashes, checkRefs } from './refs.js';
@@ -22,7 +23,7 @@ export const TOP_LEVEL_KEYS = {
   log: 'access: on | off',
   workers: 'processes serving requests: a number, or auto for one per CPU (default 1)',
   frontends: 'where clients connect, and the rules that choose a backend (required)',
-  backends: 'where requests go: servers, or respond',
+  backends: 'where requests go: servers, respond or redirect',
 } as const;
 
 /** Every key table by the path it applies to (`*` is any name), for docs and tests to iterate over. */
@@ -34,10 +35,12 @@ export const CONFIG_KEYS: Readonly<Record<string, KeyTable>> = {
   log: LOG_KEYS,
   'frontends.*': FRONTEND_KEYS,
   'frontends.*.rules[]': RULE_KEYS,
+  'frontends.*.tls': TLS_PAIR_KEYS,
   'backends.*': BACKEND_KEYS,
   'backends.*.servers.*': SERVER_KEYS,
   'backends.*.health': HEALTH_KEYS,
   'backends.*.respond': RESPOND_KEYS,
+  'backends.*.redirect': REDIRECT_KEYS,
 };
 
 /** Reads and validates a config file; throws FlagmanError (CONFIG_READ) or FlagmanErrors (all problems). */
@@ -86,7 +89,7 @@ function readConfig(w: Walker, contents: unknown, absFile: string): Config | und
   const log = readLog(w, top.log);
   const workers = readWorkers(w, top.workers);
   const before = w.errors.length;
-  const frontends = readFrontends(w, top.frontends);
+  const frontends = readFrontends(w, top.frontends, baseDir);
   if (top.frontends !== undefined && frontends.length === 0 && w.errors.length === before) {
     w.fail('CONFIG_SCHEMA', 'frontends: at least one frontend is needed', top.frontends.at);
   }

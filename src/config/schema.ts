@@ -54,11 +54,30 @@ export interface RuleConfig {
  */
 export type UnderscoreHeaders = 'allow' | 'refuse' | 'drop';
 
+/** One certificate and its private key (PEM files; absolute paths). */
+export interface TlsPairConfig {
+  readonly cert: string;
+  readonly key: string;
+  /** Where the pair is written, for errors found when the files are read. */
+  readonly at: Position;
+}
+
+/**
+ * TLS on a frontend: one pair, or several chosen by the name the client asks for (SNI) among the
+ * names in each certificate; the first pair answers any other name, and clients that send none.
+ */
+export interface TlsConfig {
+  readonly certificates: readonly TlsPairConfig[];
+  readonly at: Position;
+}
+
 export interface FrontendConfig {
   readonly name: string;
   readonly listen: readonly ListenAddress[];
   readonly rules: readonly RuleConfig[];
   readonly underscoreHeaders: UnderscoreHeaders;
+  /** null: plain HTTP. */
+  readonly tls: TlsConfig | null;
   readonly at: Position;
 }
 
@@ -126,7 +145,18 @@ export interface RespondBackendConfig {
   readonly at: Position;
 }
 
-export type BackendConfig = ProxyBackendConfig | RespondBackendConfig;
+/** Answers every request with a redirect to the same host, path and query under another scheme/port. */
+export interface RedirectBackendConfig {
+  readonly kind: 'redirect';
+  readonly name: string;
+  readonly scheme: 'http' | 'https';
+  /** null: the scheme's default port (none written in the Location). */
+  readonly port: number | null;
+  readonly status: (typeof REDIRECT_STATUSES)[number];
+  readonly at: Position;
+}
+
+export type BackendConfig = ProxyBackendConfig | RespondBackendConfig | RedirectBackendConfig;
 
 export interface Config {
   /** Absolute path of the config file. */
@@ -166,9 +196,13 @@ export const DEFAULTS = {
   balance: 'roundrobin',
   weight: '1',
   respondStatus: 200,
+  redirectScheme: 'https',
+  redirectStatus: 301,
   logAccess: true,
 } as const;
 
 export const BALANCERS = ['roundrobin', 'leastconn'] as const;
 
 export const HEALTH_TYPES = ['http', 'tcp', 'exec'] as const;
+
+export const REDIRECT_STATUSES = [301, 302, 303, 307, 308] as const;

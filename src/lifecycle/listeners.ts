@@ -6,6 +6,8 @@ import type http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config, ListenAddress } from '../config/schema.js';
+import { createSecureFrontend, type SecureFrontend, type TlsBinding } from '../proxy/secure.js';
+import type { CertStore } from '../tls/certs.js';
 import { FlagmanError } from '../errors.js';
 import { events } from '../log.js';
 import { createFrontendServer, listen, type FrontendSlot } from '../proxy/frontend.js';
@@ -21,9 +23,11 @@ type Label = { readonly frontend: string } | { readonly admin: true };
 interface Listener {
   readonly key: string;
   readonly address: ListenAddress;
-  readonly server: http.Server;
+  readonly server: net.Server;
   /** null for the admin endpoint. */
   readonly slot: FrontendSlot | null;
+  /** A TLS frontend's server and the certificates it serves; null for plain HTTP. */
+  readonly secure: { readonly frontend: SecureFrontend; readonly binding: TlsBinding } | null;
   label: Label;
 }
 
@@ -33,6 +37,7 @@ interface Wanted {
   readonly label: Label;
   /** Index of the frontend in the new config; -1 for the admin endpoint. */
   readonly index: number;
+  readonly tls: boolean;
 }
 
 /** Which listeners a process opens: all of them, a worker's frontends, or a primary's admin endpoint. */
@@ -56,31 +61,36 @@ export class ListenerSet {
   readonly #holder: RuntimeHolder;
   readonly #tunnels: Set<Duplex>;
   readonly #createAdmin: () => http.Server;
+  readonly #certs: CertStore;
   readonly #open = new Map<string, Listener>();
-  /** Closed (by a reload, or at shutdown), finishing their in-flight requests. */
-  readonly #draining = new Map<http.Server, Promise<void>>();
+  /** Closed (by a reload, or at shutdown), finishing their in-flight requests; with how to end them now. */
+  readonly #draining = new Map<net.Server, { done: Promise<void>; force: () => void }>();
 
-  constructor(holder: RuntimeHolder, tunnels: Set<Duplex>, createAdmin: () => http.Server) {
+  constructor(holder: RuntimeHolder, tunnels: Set<Duplex>, createAdmin: () => http.Server, certs: CertStore) {
     this.#holder = holder;
     this.#tunnels = tunnels;
     this.#createAdmin = createAdmin;
+    this.#certs = certs;
   }
 
   /** Opens what `config` adds; resolves with the plan, or rejects (naming the address) with nothing changed. */
   async prepare(config: Config, scope: ListenerScope = 'all'): Promise<ListenerPlan> {
+    // Certificates are read in every process, a primary without frontends too: its /status reports
+    // their problems. A bad file fails the reload here, with nothing changed.
+    const sites = this.#certs.stage(config);
     const wanted = new Map<string, Wanted>();
-    const add = (address: ListenAddress, label: Label, index: number, owner: string): void => {
+    const add = (address: ListenAddress, label: Label, index: number, owner: string, tls: boolean): void => {
       // An address is its own key, so it stays open whatever frontend serves it next. Port 0 (any
       // free port) names no address: it is kept for the same owner and position only.
       const key = address.kind === 'tcp' && address.port === 0 ? `${owner} ${address.text}` : address.text;
-      wanted.set(key, { key, address, label, index });
+      wanted.set(key, { key, address, label, index, tls });
     };
     if (scope !== 'admin') {
       for (const [index, fe] of config.frontends.entries()) {
-        for (const [i, address] of fe.listen.entries()) add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`);
+        for (const [i, address] of fe.listen.entries()) add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`, fe.tls !== null);
       }
     }
-    if (config.admin.listen !== null && scope !== 'frontends') add(config.admin.listen, { admin: true }, -1, 'admin');
+    if (config.admin.listen !== null && scope !== 'frontends') add(config.admin.listen, { admin: true }, -1, 'admin', false);
     for (const w of wanted.values()) {
       const l = this.#open.get(w.key);
       // One socket cannot change from the admin endpoint to a frontend or back without being closed
@@ -88,14 +98,23 @@ export class ListenerSet {
       if (l && (l.slot === null) !== (w.index < 0)) {
         throw new FlagmanError('LISTEN', `${w.address.text} cannot move between the admin endpoint and a frontend in a reload; restart to apply`, { address: w.address.text });
       }
+      // Plain and TLS are different servers on one socket: the same reason.
+      if (l && (l.secure !== null) !== w.tls) {
+        throw new FlagmanError('LISTEN', `${w.address.text} cannot switch between plain HTTP and TLS in a reload; restart to apply`, { address: w.address.text });
+      }
     }
     const added: Listener[] = [];
     try {
       for (const w of wanted.values()) {
         if (this.#open.has(w.key)) continue;
         const slot = w.index >= 0 ? { index: w.index } : null;
-        const server = slot ? createFrontendServer(this.#holder, slot, config.timeouts, this.#tunnels) : this.#createAdmin();
-        const l: Listener = { key: w.key, address: w.address, server, slot, label: w.label };
+        let secure: Listener['secure'] = null;
+        if (slot && w.tls) {
+          const binding: TlsBinding = { site: sites.get(config.frontends[w.index]!.name)! };
+          secure = { frontend: createSecureFrontend(this.#holder, slot, config.timeouts, this.#tunnels, binding), binding };
+        }
+        const server = secure ? secure.frontend.server : slot ? createFrontendServer(this.#holder, slot, config.timeouts, this.#tunnels) : this.#createAdmin();
+        const l: Listener = { key: w.key, address: w.address, server, slot, secure, label: w.label };
         await listen(server, w.address);
         added.push(l);
       }
@@ -108,17 +127,30 @@ export class ListenerSet {
       added: added.map(describe),
       removed: removed.map(describe),
       commit: () => {
+        this.#certs.adopt(sites);
         for (const l of this.#open.values()) {
           const w = wanted.get(l.key);
           if (!w) continue;
           if (l.slot) l.slot.index = w.index;
           l.label = w.label;
           // Client-side timeouts apply to the connections they accept from now on.
-          l.server.keepAliveTimeout = config.timeouts.idle;
-          l.server.headersTimeout = config.timeouts.client;
+          if (l.secure) l.secure.frontend.setTimeouts(config.timeouts);
+          else {
+            const s = l.server as http.Server;
+            s.keepAliveTimeout = config.timeouts.idle;
+            s.headersTimeout = config.timeouts.client;
+          }
+        }
+        for (const l of added) this.#open.set(l.key, l);
+        // Every TLS listener serves its frontend's freshly read certificates from now on.
+        for (const l of this.#open.values()) {
+          if (!l.secure || !('frontend' in l.label) || !wanted.has(l.key)) continue;
+          const site = sites.get(l.label.frontend)!;
+          l.secure.binding.site.detach(l.secure.frontend.server);
+          l.secure.binding.site = site;
+          site.attach(l.secure.frontend.server);
         }
         for (const l of added) {
-          this.#open.set(l.key, l);
           const bound = l.server.address();
           const port = typeof bound === 'object' && bound !== null ? bound.port : null;
           events.info({ event: 'listen', ...l.label, address: l.address.text, port }, `${describe(l)}: listening`);
@@ -128,7 +160,7 @@ export class ListenerSet {
           // Requests already received finish with the runtime they started with; a request that
           // arrives on one of its kept-alive connections is refused with Connection: close.
           if (l.slot) l.slot.index = -1;
-          this.#drain(l.server);
+          this.#drain(l);
           events.info({ event: 'unlisten', ...l.label, address: l.address.text }, `${describe(l)}: closed, draining`);
         }
       },
@@ -140,14 +172,14 @@ export class ListenerSet {
 
   /** Stops accepting everywhere; resolves when every in-flight request has finished. */
   async close(): Promise<void> {
-    for (const l of this.#open.values()) void this.#drain(l.server);
+    for (const l of this.#open.values()) void this.#drain(l);
     this.#open.clear();
-    await Promise.all(this.#draining.values());
+    await Promise.all([...this.#draining.values()].map((d) => d.done));
   }
 
   /** Ends every connection now (the shutdown deadline). */
   forceClose(): void {
-    for (const s of this.#draining.keys()) s.closeAllConnections();
+    for (const d of this.#draining.values()) d.force();
   }
 
   // close() stops accepting and waits for in-flight requests. A kept-alive connection is not cut
@@ -155,22 +187,28 @@ export class ListenerSet {
   // it right now (a reset the client sees as an error). Instead each request that still arrives is
   // answered with Connection: close, so its client reconnects — to the socket a restart keeps open
   // (systemd:NAME) — and connections still idle after a grace are closed then.
-  #drain(server: http.Server): Promise<void> {
-    let done = this.#draining.get(server);
-    if (!done) {
-      server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-        res.shouldKeepAlive = false;
-      });
-      // http.Server#close() would also cut every idle connection at once (Node ≥ 19): the race above.
-      // net.Server#close() only stops accepting; http's close, later, closes those still idle.
-      done = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
-      this.#draining.set(server, done);
-      const idle = setTimeout(() => server.close(), DRAIN_IDLE_GRACE_MS);
-      void done.then(() => {
-        clearTimeout(idle);
-        this.#draining.delete(server);
-      });
-    }
+  // An HTTP/2 connection is told the same with GOAWAY: its streams in flight finish, and its client
+  // opens new ones on a new connection.
+  #drain(l: Listener): Promise<void> {
+    const server = l.server;
+    const draining = this.#draining.get(server);
+    if (draining) return draining.done;
+    server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.shouldKeepAlive = false;
+    });
+    // http.Server#close() would also cut every idle connection at once (Node ≥ 19): the race above.
+    // net.Server#close() only stops accepting; http's close, later, closes those still idle.
+    const done = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+    const secure = l.secure;
+    secure?.frontend.drain();
+    const force = secure ? (): void => secure.frontend.forceClose() : (): void => (server as http.Server).closeAllConnections();
+    this.#draining.set(server, { done, force });
+    const idle = setTimeout(() => server.close(), DRAIN_IDLE_GRACE_MS);
+    void done.then(() => {
+      clearTimeout(idle);
+      this.#draining.delete(server);
+      secure?.binding.site.detach(secure.frontend.server);
+    });
     return done;
   }
 }

@@ -12,6 +12,7 @@ import { loadConfig } from '../config/load.js';
 import { FlagStore } from '../flags/store.js';
 import { events, flushLogs } from '../log.js';
 import { PageCache } from '../proxy/pages.js';
+import { CertStore } from '../tls/certs.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';
 import { ObservedState, type CheckSource, type HealthChange } from '../runtime/servers.js';
@@ -39,6 +40,7 @@ export async function run(configFile: string): Promise<number> {
   await store.start();
   const observed = new ObservedState();
   const pages = new PageCache();
+  const certs = new CertStore(true);
   const tunnels = new Set<Duplex>();
   // In a primary this runtime serves no request: it is what /status, /explain and the checks read.
   const holder = new RuntimeHolder(buildRuntime(program, store.snapshot, { observed, pages, generation: 1 }));
@@ -91,6 +93,7 @@ export async function run(configFile: string): Promise<number> {
     runtime: () => holder.current,
     flags: () => live!.store.snapshot,
     watcher: () => live!.store.watcherStatus,
+    tls: () => certs.problems(),
     // The workers' counters, added up, before each read of the admin endpoint.
     refresh: pool ? async () => addUp(observed, await pool.gather()) : undefined,
     workers: pool ? () => pool.pids() : undefined,
@@ -98,7 +101,7 @@ export async function run(configFile: string): Promise<number> {
   // One registry, however often a reload moves the admin endpoint.
   const metrics = createMetrics(sources);
   const admin = (): http.Server => createAdminServer(sources, metrics);
-  const listeners = new ListenerSet(holder, tunnels, admin);
+  const listeners = new ListenerSet(holder, tunnels, admin, certs);
   live = new Live({ config, program, store, role, startedAt, holder, observed, pages, listeners });
   holder.swap(live.build(store.snapshot)); // the same runtime, with its problems logged
   try {
@@ -110,6 +113,7 @@ export async function run(configFile: string): Promise<number> {
     await listeners.close();
     await live.close();
     await pages.close();
+    await certs.close();
     throw err;
   }
   const watch = new ConfigWatch(config.file, () => void live!.reload('file'));
@@ -138,6 +142,7 @@ export async function run(configFile: string): Promise<number> {
       await checksStopped;
       await live!.close();
       await pages.close();
+      await certs.close();
       await observed.destroy();
       events.info({ event: 'exit' }, 'stopped');
       flushLogs();

@@ -1,12 +1,14 @@
-// Hands a routed request to its backend: a fixed response, or a server of a proxy backend.
+// Hands a routed request to its backend: a server of a proxy backend, a fixed response, or a redirect.
 import type { Target } from '../runtime/runtime.js';
 import type { Exchange } from './exchange.js';
+import { redirect } from './redirect.js';
 import { respond } from './respond.js';
 import { forward } from './upstream.js';
 
 /** Serves `ex` from `target` (a fallback arrives here too, counted on the backend that answers). */
 export function dispatch(ex: Exchange, target: Target, headers: string[]): void {
   ex.target = target;
-  if (target.kind === 'respond') respond(ex, target);
-  else forward(ex, target, headers);
+  if (target.kind === 'proxy') forward(ex, target, headers);
+  else if (target.kind === 'respond') respond(ex, target);
+  else redirect(ex, target);
 }

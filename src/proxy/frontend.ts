@@ -1,6 +1,7 @@
 // A frontend's listeners and the request path: read the runtime once, validate, match the first
 // rule, dispatch. Nothing here reads a file or looks a name up in a config.
 import http from 'node:http';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ListenAddress, Timeouts } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
@@ -16,7 +17,7 @@ import { inheritedSocket } from '../lifecycle/systemd.js';
 
 // Node keeps at most maxHeadersCount headers and drops the rest silently; keeping one more than the
 // limit lets the handler see that a request went over it and refuse it instead of forwarding a part.
-const MAX_HEADERS = 100;
+export const MAX_HEADERS = 100;
 
 /**
  * Which frontend of the current runtime a listener serves. A reload may reorder frontends: the
@@ -37,8 +38,9 @@ export function refuseRemoved(res: http.ServerResponse): void {
 /**
  * The request handler for the frontend in `slot` of every runtime `holder` publishes. `clientMs`
  * gives timeouts.client (a reload may change it): a request body that stalls that long is cut off.
+ * `scheme` is what the listener speaks (HTTP/1.1 over TLS is `https`): fixed per listener.
  */
-export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number = () => 0): http.RequestListener {
+export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number = () => 0, scheme: Scheme = 'http'): http.RequestListener {
   return (req, res) => {
     // Pipelined behind a refused malformed request: its framing cannot be trusted either.
     if ((req.socket as { [REFUSED]?: boolean })[REFUSED] === true) return void res.destroy();
@@ -54,13 +56,16 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, client
     // A slow sender of a body (slow POST): cut off after timeouts.client without a byte. Only while
     // the body comes in — the response has its own timeouts — and only for requests with one.
     if (!req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) watchBody(req, clientMs());
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http', framesBody: true, underscores: frontend.underscoreHeaders });
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: scheme, framesBody: true, underscores: frontend.underscoreHeaders });
     if (typeof headers === 'string') return ex.fail(400, headers);
-    const target = route(frontend, req, clientIp, 'http');
+    const target = route(frontend, req, clientIp, scheme);
     if (target !== null) return dispatch(ex, target, headers);
     ex.fail(503, 'no rule matched');
   };
 }
+
+/** What a listener speaks to its clients. */
+export type Scheme = 'http' | 'https';
 
 function watchBody(req: http.IncomingMessage, ms: number): void {
   if (ms <= 0) return;
@@ -90,7 +95,7 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
 }
 
 /** Starts `server` on `address`; rejects with a FlagmanError naming the address when it cannot. */
-export function listen(server: http.Server, address: ListenAddress): Promise<void> {
+export function listen(server: net.Server, address: ListenAddress): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(new FlagmanError('LISTEN', `cannot listen on ${address.text}: ${err.code === 'EADDRINUSE' ? 'address in use' : (err.code ?? err.message)}`, { address: address.text }, { cause: err }));

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { writeAccess } from '../log.js';
-import type { FrontendSlot } from './frontend.js';
+import type { FrontendSlot, Scheme } from './frontend.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { ProxyTarget, RespondTarget, Target } from '../runtime/runtime.js';
 import type { Candidate } from './balance/balancer.js';
@@ -12,6 +12,7 @@ import { clientIpOf } from './client-ip.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
 import { originForm } from './target.js';
+import { redirectLocation } from './redirect.js';
 
 /** An HTTP/1.1 response head written straight to a socket (there is no ServerResponse after an upgrade). */
 function head(status: number, message: string, rawHeaders: readonly string[]): string {
@@ -24,7 +25,7 @@ function head(status: number, message: string, rawHeaders: readonly string[]): s
  * The 'upgrade' listener for the frontend in `slot` (frontend.ts). Open tunnels are kept in `open`: an upgraded
  * socket leaves Node's HTTP connection tracking, so a shutdown must be able to end them itself.
  */
-export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: Set<Duplex>): (req: http.IncomingMessage, socket: Duplex, headBytes: Buffer) => void {
+export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: Set<Duplex>, scheme: Scheme = 'http'): (req: http.IncomingMessage, socket: Duplex, headBytes: Buffer) => void {
   return (req, socket, headBytes) => {
     const runtime = holder.current;
     const frontend = runtime.frontends[slot.index];
@@ -69,7 +70,7 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
     const url = originForm(req.url ?? '', req.headers.host);
     if (url === null) return refuse(400);
     req.url = url;
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: 'http', underscores: frontend.underscoreHeaders });
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: scheme, underscores: frontend.underscoreHeaders });
     if (typeof headers === 'string') return refuse(400);
     // The upgrade handshake needs the two hop-by-hop headers the request path drops.
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');
@@ -77,6 +78,11 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
     const connect = (t: Target, tried: Set<Candidate> | null): void => {
       target = t;
       if (t.kind === 'respond') return respondWith(t);
+      if (t.kind === 'redirect') {
+        status = t.status;
+        t.counters.requests++;
+        return void socket.end(head(t.status, http.STATUS_CODES[t.status] ?? '', ['Location', redirectLocation(t, req.headers.host!, req.url!), 'Content-Length', '0', 'Connection', 'close']));
+      }
       const server = t.balancer.pick(t.eligible, tried ?? undefined);
       if (server === null) {
         if (tried !== null) return refuse(502);
@@ -141,7 +147,7 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
       upReq.end();
     };
 
-    const first = route(frontend, req, clientIp, 'http');
+    const first = route(frontend, req, clientIp, scheme);
     if (first === null) return refuse(503);
     connect(first, null);
   };

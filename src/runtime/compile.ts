@@ -15,7 +15,11 @@ import { BALANCER_TABLE } from '../proxy/balance/index.js';
 import { commandProblem } from '../health/command.js';
 import { PageCache } from '../proxy/pages.js';
 import { isEligible, serverStatus } from './server-state.js';
-import type { ProxyTarget, RespondTarget, Runtime, RuntimeFrontend, RuntimeRule, Target } from './runtime.js';
+import type { ProxyTarget, RedirectTarget, RespondTarget, Runtime, RuntimeFrontend, RuntimeRule, Target } from './runtime.js';
+import { CertSet } from '../tls/pair.js';
+
+// A Location naming the scheme's own port leaves the port out, as browsers write it.
+const DEFAULT_PORTS = { http: 80, https: 443 } as const;
 import type { ObservedState } from './servers.js';
 
 export interface Program {
@@ -53,7 +57,7 @@ export function compileProgram(config: Config): Program {
         const compiled = attempt(() => compileWeight(server.weight));
         if (compiled !== null) weights.set(server, compiled);
       }
-    } else if (be.file !== null) {
+    } else if (be.kind === 'respond' && be.file !== null) {
       const file = be.file;
       attempt(() => {
         try {
@@ -64,6 +68,8 @@ export function compileProgram(config: Config): Program {
       });
     }
   }
+  // TLS certificates are read as the listener will read them, so `flagman check` names a bad file.
+  for (const fe of config.frontends) if (fe.tls !== null) attempt(() => CertSet.load(fe.tls!));
   if (errors.length > 0) throw new FlagmanErrors(errors);
   const flags = new Set<string>();
   for (const c of [...conditions.flat(), ...weights.values()]) for (const f of c?.flags ?? []) flags.add(f);
@@ -84,6 +90,11 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
   const fallbacks: [{ fallback: Target | null }, string][] = [];
   for (const be of config.backends) {
     const counters = ctx.observed.backend(be.name);
+    if (be.kind === 'redirect') {
+      const port = be.port === null || be.port === DEFAULT_PORTS[be.scheme] ? '' : `:${be.port}`;
+      targets.set(be.name, Object.freeze<RedirectTarget>({ kind: 'redirect', name: be.name, counters, status: be.status, prefix: `${be.scheme}://`, port }));
+      continue;
+    }
     if (be.kind === 'respond') {
       const headers: string[] = [];
       let hasType = false;

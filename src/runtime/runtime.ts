@@ -36,7 +36,18 @@ export interface ProxyTarget {
   readonly fallback: Target | null;
 }
 
-export type Target = RespondTarget | ProxyTarget;
+export interface RedirectTarget {
+  readonly kind: 'redirect';
+  readonly name: string;
+  readonly counters: Counters;
+  readonly status: number;
+  /** `https://` or `http://`: the start of every Location. */
+  readonly prefix: string;
+  /** `:8443`, or '' for the scheme's own port: what follows the host in every Location. */
+  readonly port: string;
+}
+
+export type Target = RespondTarget | ProxyTarget | RedirectTarget;
 
 export interface RuntimeRule {
   /** Index of the rule in the config, for explain and logs. */

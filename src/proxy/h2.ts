@@ -1,0 +1,105 @@
+// HTTP/2 requests on a TLS frontend (secure.ts), made into what the HTTP/1.1 request path expects so
+// they go through the same Exchange, rules, dispatch and upstream code to HTTP/1.1 servers: the
+// pseudo-headers become the request line and Host, cookie crumbs are joined, and the framing the
+// server needs is stated. Node's compatibility objects (Http2ServerRequest/Response) offer every
+// member that path uses (method, url, headers, socket, 'close', write/drain, writeHead with a flat
+// header list, setTimeout, destroy), so they are passed on as they are.
+import type http from 'node:http';
+import http2 from 'node:http2';
+import type net from 'node:net';
+import type { RuntimeHolder } from '../runtime/holder.js';
+import { clientIpOf } from './client-ip.js';
+import { dispatch } from './dispatch.js';
+import { Exchange } from './exchange.js';
+import { MAX_HEADERS, type FrontendSlot } from './frontend.js';
+import { upstreamRequestHeaders } from './headers.js';
+import { route } from './rules.js';
+
+/**
+ * The response class of TLS frontends: HTTP/2 has no reason phrase, and Node's compatibility layer
+ * prints a warning (once, on stderr, not a JSON line) when writeHead is given one, as the shared
+ * upstream path does for HTTP/1.1's sake. Here it is dropped.
+ */
+export class H2Response extends http2.Http2ServerResponse {
+  override writeHead(statusCode: number, message?: unknown, headers?: unknown): this {
+    const h = (typeof message === 'string' ? headers : message) as http.OutgoingHttpHeaders | undefined;
+    return super.writeHead(statusCode, h);
+  }
+}
+
+/**
+ * The request's headers as an HTTP/1.1 client would have sent them (flat [name, value, …]):
+ * pseudo-headers dropped, `:authority` as Host (it wins over a Host header, RFC 9113 §8.3.1), and
+ * the cookie crumbs HTTP/2 allows joined into one Cookie (RFC 9113 §8.2.3). Sets `headers.host`
+ * too, which the rules (request.host) and explain read.
+ */
+export function h1Headers(req: http2.Http2ServerRequest): string[] {
+  const raw = req.rawHeaders;
+  const out: string[] = [];
+  const authority = req.headers[':authority'];
+  let cookie: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.charCodeAt(0) === 58 /* ':' */) continue;
+    const lower = name.toLowerCase();
+    if (lower === 'cookie') {
+      cookie = cookie === null ? raw[i + 1]! : `${cookie}; ${raw[i + 1]}`;
+      continue;
+    }
+    if (lower === 'host' && authority !== undefined) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  if (authority !== undefined) {
+    out.unshift('Host', authority);
+    req.headers.host = authority;
+  }
+  if (cookie !== null) {
+    out.push('Cookie', cookie);
+    req.headers.cookie = cookie;
+  }
+  return out;
+}
+
+/** Answers an HTTP/2 request on a listener whose frontend a reload removed, and asks the client to go. */
+function refuseRemoved(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void {
+  res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': '31' });
+  res.end('this listener is shutting down\n');
+  // GOAWAY: the streams in flight finish, the client opens its next ones elsewhere.
+  req.stream.session?.close();
+}
+
+/** The HTTP/2 request handler for the frontend in `slot`; `clientMs` gives timeouts.client. */
+export function h2RequestHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
+  return (req, res) => {
+    const runtime = holder.current;
+    const frontend = runtime.frontends[slot.index];
+    if (frontend === undefined) return refuseRemoved(req, res);
+    const clientIp = clientIpOf(req.socket as net.Socket);
+    const ex = new Exchange(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, runtime, frontend, clientIp);
+    // Four pseudo-headers come on top of the headers an HTTP/1.1 request may have.
+    if (req.rawHeaders.length > (MAX_HEADERS + 4) * 2) return ex.fail(400, 'more than 100 headers');
+    // CONNECT (no :path) and anything not in origin-form has no HTTP/1.1 request line to become.
+    const url = req.url;
+    if (typeof url !== 'string' || (url.charCodeAt(0) !== 47 /* '/' */ && url !== '*')) return ex.fail(400, 'HTTP/2 request without an origin-form :path');
+    const raw = h1Headers(req);
+    // HTTP/2 frames a body without Content-Length; say it is chunked, as an HTTP/1.1 client would,
+    // so the shared path (upstream.ts) streams it up instead of taking the request as bodyless.
+    const stream = req.stream;
+    if (!stream.endAfterHeaders && req.headers['content-length'] === undefined) req.headers['transfer-encoding'] = 'chunked';
+    if (!stream.endAfterHeaders) watchBody(req, clientMs());
+    const headers = upstreamRequestHeaders(raw, undefined, { clientIp, proto: 'https', framesBody: true, underscores: frontend.underscoreHeaders });
+    if (typeof headers === 'string') return ex.fail(400, headers);
+    const target = route(frontend, req as unknown as http.IncomingMessage, clientIp, 'https');
+    if (target !== null) return dispatch(ex, target, headers);
+    ex.fail(503, 'no rule matched');
+  };
+}
+
+// A request body that stalls for timeouts.client is cut off, as on HTTP/1.1 — by cancelling its
+// stream: the connection's other streams go on (socket.setTimeout would end them all).
+function watchBody(req: http2.Http2ServerRequest, ms: number): void {
+  if (ms <= 0 || req.complete) return;
+  const stream = req.stream;
+  stream.setTimeout(ms, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+  req.once('end', () => stream.setTimeout(0));
+}

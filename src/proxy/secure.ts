@@ -1,0 +1,103 @@
+// A TLS frontend's server: HTTPS with ALPN `h2` and `http/1.1` on one port (node:http2 with
+// allowHTTP1). HTTP/1.1 connections go through Node's own HTTP/1.1 machinery with the same
+// handlers, timeouts and upgrade tunnel as a plain listener (frontend.ts); HTTP/2 streams through
+// h2.ts. Certificates come from memory (tls/certs.ts): SNI picks among the frontend's pairs, and a
+// reload swaps the set without touching the listening socket.
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { Timeouts } from '../config/schema.js';
+import type { RuntimeHolder } from '../runtime/holder.js';
+import type { TlsSite } from '../tls/certs.js';
+import { MAX_HEADERS, requestHandler, type FrontendSlot } from './frontend.js';
+import { H2Response, h2RequestHandler } from './h2.js';
+import { tunnelHandler } from './tunnel.js';
+
+/** Which site a TLS listener serves; the lifecycle moves it when a reload changes the frontend. */
+export interface TlsBinding {
+  site: TlsSite;
+}
+
+/** The HTTP/1.1 settings Node's HTTP/1.1 code reads off a server; an allowHTTP1 server has them too. */
+interface Http1Settings {
+  keepAliveTimeout: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  connectionsCheckingInterval: number;
+  maxHeadersCount: number;
+}
+
+/** A TLS frontend server and what a graceful stop needs to know of its HTTP/2 sessions. */
+export interface SecureFrontend {
+  readonly server: http2.Http2SecureServer;
+  /** Applies the client-side timeouts (start, and each reload). */
+  setTimeouts(timeouts: Timeouts): void;
+  /** Stop: every HTTP/2 connection is sent GOAWAY; its streams in flight finish. */
+  drain(): void;
+  /** The shutdown deadline: every connection ends now. */
+  forceClose(): void;
+}
+
+/** A server for the frontend in `slot`, serving `binding`'s certificates. */
+export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, timeouts: Timeouts, tunnels: Set<Duplex>, binding: TlsBinding): SecureFrontend {
+  const server = http2.createSecureServer({
+    allowHTTP1: true,
+    ...binding.site.set.defaultOptions,
+    // A client sending a name gets that name's pair, from memory: no file is read per connection.
+    SNICallback: (name, cb) => cb(null, binding.site.set.pick(name)),
+    // A client that opens a connection and never finishes its handshake is a slowloris too.
+    handshakeTimeout: timeouts.client,
+    Http2ServerResponse: H2Response,
+  });
+  const h1 = server as unknown as Http1Settings;
+  const setTimeouts = (t: Timeouts): void => {
+    h1.keepAliveTimeout = t.idle;
+    h1.headersTimeout = t.client;
+    h1.requestTimeout = 0;
+    // Read when the server starts listening (Node's connection tracking): see frontend.ts.
+    h1.connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(t.client / 4)));
+  };
+  setTimeouts(timeouts);
+  h1.maxHeadersCount = MAX_HEADERS + 1;
+  const onH1 = requestHandler(holder, slot, () => h1.headersTimeout, 'https');
+  const onH2 = h2RequestHandler(holder, slot, () => h1.headersTimeout);
+  // One 'request' event for both protocols; the branch is per request on TLS listeners only.
+  server.on('request', (req: http2.Http2ServerRequest | http.IncomingMessage, res: http2.Http2ServerResponse | http.ServerResponse) => {
+    if (req.httpVersionMajor === 2) onH2(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse);
+    else onH1(req as http.IncomingMessage, res as http.ServerResponse);
+  });
+  server.on('upgrade', tunnelHandler(holder, slot, tunnels, 'https'));
+
+  const sessions = new Set<http2.ServerHttp2Session>();
+  let draining = false;
+  server.on('session', (session) => {
+    if (draining) return void session.close();
+    sessions.add(session);
+    let streams = 0;
+    session.on('stream', (stream) => {
+      streams++;
+      stream.once('close', () => streams--);
+    });
+    // Keep-alive idle (timeouts.idle) for HTTP/2: a connection with no stream open and nothing sent
+    // for that long is sent GOAWAY. One with a stream open is left to the request's own timeouts.
+    session.setTimeout(h1.keepAliveTimeout, () => {
+      if (streams === 0) session.close();
+    });
+    session.once('close', () => sessions.delete(session));
+    // A client that resets is not the proxy's error.
+    session.on('error', () => session.destroy());
+  });
+  return {
+    server,
+    setTimeouts,
+    drain: () => {
+      draining = true;
+      for (const s of sessions) s.close();
+    },
+    forceClose: () => {
+      for (const s of sessions) s.destroy();
+      // The HTTP/1.1 connections are tracked by Node's HTTP/1.1 code, on this server as on a plain one.
+      http.Server.prototype.closeAllConnections.call(server as unknown as http.Server);
+    },
+  };
+}
