@@ -90,7 +90,7 @@ function readBackend(w: Walker, b: Entry, timeouts: Timeouts, baseDir: string): 
   // A backend does one of three things; two of them named is an error at the second.
   const kinds = [f.servers, f.respond, f.redirect].filter((k) => k !== undefined);
   if (kinds.length > 1) {
-    return w.fail('CONFIG_SCHEMA', `${b.path}: has ${kinds.map((k) => k!.name).join(' and ')}; a backend either proxies to servers, responds or redirects`, kinds[1]!.keyAt);
+    return w.fail('CONFIG_SCHEMA', `${b.path}: has ${kinds.length === 2 ? 'both ' : ''}${kinds.map((k) => k!.name).join(' and ')}; a backend either proxies to servers, responds or redirects`, kinds[1]!.keyAt);
   }
   const answer = f.respond ?? f.redirect;
   if (answer !== undefined) {

@@ -299,7 +299,7 @@ test('respond: body and file, status out of range, bad header', rejects,
   ]);
 
 test('a backend with neither servers nor respond', rejects, lines(...BASE, '  empty: { balance: leastconn }'), [
-  ['10:3', 'CONFIG_SCHEMA', /backends\.empty: missing required key "servers" \(or respond\)/],
+  ['10:3', 'CONFIG_SCHEMA', /backends\.empty: missing required key "servers" \(or respond, or redirect\)/],
 ]);
 
 test('bad listen addresses', rejects, lines(...BASE.slice(0, 2), '    listen: ["8080", "::1:80", ":70000", 8080]', ...BASE.slice(3)), [

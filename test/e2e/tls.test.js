@@ -1,0 +1,377 @@
+// TLS frontends (issue 8): curl over HTTPS, HTTP/1.1 and HTTP/2, routed exactly like plain HTTP;
+// SNI picks each name's certificate; certificate files replaced with `mv` are served to the next
+// connection without a restart while open connections go on; a broken pair keeps the old
+// certificate and is reported until fixed; plain HTTP redirected to HTTPS.
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import tls from 'node:tls';
+import test from 'ava';
+import { execa } from 'execa';
+import { testCA } from '../helpers/certs.js';
+import { adminStatus, flagmanCli, request, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+
+/** Two frontends with the same rules (a YAML alias): plain HTTP, and HTTPS with `tls`. */
+function config({ tls = '{ cert: ./site.crt, key: ./site.key }', top = '' } = {}) {
+  return `${top}
+flags: { dir: ./flags }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  plain:
+    listen: ["127.0.0.1:0"]
+    rules: &rules
+      - when: flag("MAINT") > 0
+        use: maintenance
+      - when: request.path == "/scheme"
+        use: scheme
+      - use: app
+  secure:
+    listen: ["127.0.0.1:0"]
+    tls: ${tls}
+    rules: *rules
+backends:
+  app:
+    servers:
+      app1: { address: "127.0.0.1:{{app}}" }
+  maintenance:
+    respond: { status: 503, body: "maintenance\\n" }
+  scheme:
+    respond: { status: 200, body: "see X-Scheme", headers: { X-Scheme: "any" } }
+`;
+}
+
+/** The CA, the site's first certificate (files site.crt/site.key for startFlagman) and spare ones. */
+async function certificates(t) {
+  const dir = tempDir(t, 'flagman-certs-');
+  const ca = await testCA(dir);
+  const a = await ca.leaf('a', ['a.test', 'www.a.test']);
+  const b = await ca.leaf('b', ['b.test']);
+  const files = { 'site.crt': fs.readFileSync(a.cert), 'site.key': fs.readFileSync(a.key), 'b.crt': fs.readFileSync(b.cert), 'b.key': fs.readFileSync(b.key) };
+  return { ca, a, b, files, leaf: ca.leaf };
+}
+
+/** curl over HTTPS to `name` resolved to 127.0.0.1; resolves with body, HTTP version and status. */
+async function curl(ca, port, { name = 'a.test', path: p = '/', version = '--http1.1', args = [], input = '' } = {}) {
+  const r = await execa('curl', ['-sS', '--cacert', ca.ca, '--resolve', `${name}:${port}:127.0.0.1`, version, '-w', '\n%{http_version} %{http_code}', ...args, `https://${name}:${port}${p}`], { timeout: 10_000, input });
+  const lines = r.stdout.split('\n');
+  const [httpVersion, status] = lines.pop().split(' ');
+  return { body: lines.join('\n'), httpVersion, status: Number(status) };
+}
+
+/** The serial number of the certificate a new TLS connection gets for `servername` (none: no SNI). */
+function servedSerial(ca, port, servername) {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: ca.caPem, ALPNProtocols: ['http/1.1'], servername, checkServerIdentity: () => undefined }, () => {
+      const serial = s.getPeerCertificate().serialNumber;
+      s.destroy();
+      resolve(serial);
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Replaces `name` in `dir` the way deploy tools do: a new file renamed over it. */
+function mvInto(dir, name, content) {
+  const tmp = path.join(dir, `.${name}.new`);
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, path.join(dir, name));
+}
+
+test('curl over TLS, HTTP/1.1 and HTTP/2, is routed like plain HTTP; MAINT flips all of them', async (t) => {
+  t.timeout(30_000);
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config(), { vars: { app: app.port }, files: c.files });
+  const [plain, secure] = fm.ports;
+  const h1 = await curl(c.ca, secure, { version: '--http1.1' });
+  const h2 = await curl(c.ca, secure, { version: '--http2' });
+  t.deepEqual([h1.body, h1.httpVersion, h1.status], ['app', '1.1', 200]);
+  t.deepEqual([h2.body, h2.httpVersion, h2.status], ['app', '2', 200]);
+  t.is((await request(plain)).body, 'app');
+  // The server is told the client spoke HTTPS.
+  t.deepEqual(app.seen.map((s) => s.headers['x-forwarded-proto']), ['https', 'https', 'http']);
+  t.is(app.seen[1].headers.host, `a.test:${secure}`);
+
+  await sh('echo 1 > MAINT', fm.flagsDir);
+  await fm.waitFlag('MAINT', 1);
+  for (const version of ['--http1.1', '--http2']) {
+    const r = await curl(c.ca, secure, { version });
+    t.deepEqual([r.body, r.status], ['maintenance\n', 503], version);
+  }
+  t.is((await request(plain)).status, 503);
+  await sh('echo 0 > MAINT', fm.flagsDir);
+  await fm.waitFlag('MAINT', 0);
+  t.is((await curl(c.ca, secure, { version: '--http2' })).body, 'app');
+});
+
+test('request.scheme is https on a TLS frontend, http on a plain one', async (t) => {
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  const yaml = config().replace('request.path == "/scheme"', 'request.path == "/scheme" && request.scheme == "https"');
+  const fm = await startFlagman(t, yaml, { vars: { app: app.port }, files: c.files });
+  const [plain, secure] = fm.ports;
+  t.is((await curl(c.ca, secure, { path: '/scheme', version: '--http2' })).body, 'see X-Scheme');
+  t.is((await curl(c.ca, secure, { path: '/scheme', version: '--http1.1' })).body, 'see X-Scheme');
+  t.is((await request(plain, { path: '/scheme' })).body, 'app');
+});
+
+test('SNI picks the certificate naming the host; an unknown name, or none, gets the first', async (t) => {
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config({ tls: '[{ cert: ./site.crt, key: ./site.key }, { cert: ./b.crt, key: ./b.key }]' }), { vars: { app: app.port }, files: c.files });
+  const secure = fm.ports[1];
+  t.is(await servedSerial(c.ca, secure, 'a.test'), c.a.serial);
+  t.is(await servedSerial(c.ca, secure, 'WWW.A.TEST'), c.a.serial);
+  t.is(await servedSerial(c.ca, secure, 'b.test'), c.b.serial);
+  t.is(await servedSerial(c.ca, secure, 'c.test'), c.a.serial);
+  t.is(await servedSerial(c.ca, secure, undefined), c.a.serial);
+  // curl verifies each name against the CA: each gets a certificate valid for it.
+  t.is((await curl(c.ca, secure, { name: 'b.test', version: '--http2' })).body, 'app');
+  t.is((await curl(c.ca, secure, { name: 'www.a.test' })).body, 'app');
+});
+
+test('certificate files replaced with mv: the next connection gets the new one, an open keep-alive connection goes on', async (t) => {
+  t.timeout(30_000);
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config(), { vars: { app: app.port }, files: c.files });
+  const secure = fm.ports[1];
+  t.is(await servedSerial(c.ca, secure, 'a.test'), c.a.serial);
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: c.ca.caPem, servername: 'a.test' });
+  t.teardown(() => agent.destroy());
+  const get = () =>
+    new Promise((resolve, reject) => {
+      const req = https.get({ host: '127.0.0.1', port: secure, path: '/', agent, servername: 'a.test', headers: { host: 'a.test' } }, (res) => {
+        let body = '';
+        const serial = res.socket.getPeerCertificate().serialNumber;
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ body, reused: req.reusedSocket, serial }));
+      });
+      req.on('error', reject);
+    });
+  const first = await get();
+  t.deepEqual([first.body, first.serial], ['app', c.a.serial]);
+
+  // A renewal: a new certificate for the same names, and its key, each renamed over the old file.
+  const renewed = await c.leaf('a2', ['a.test', 'www.a.test']);
+  const from = fm.events.length;
+  mvInto(fm.dir, 'site.crt', fs.readFileSync(renewed.cert));
+  mvInto(fm.dir, 'site.key', fs.readFileSync(renewed.key));
+  const e = await fm.waitEvent((x) => x.event === 'tls.reload', { from });
+  t.is(e.certificates[0].serial, renewed.serial);
+  t.is(await servedSerial(c.ca, secure, 'a.test'), renewed.serial);
+  t.is((await curl(c.ca, secure, { version: '--http2' })).body, 'app');
+  // The kept-alive connection still works, with the certificate it was opened with.
+  const again = await get();
+  t.deepEqual([again.body, again.reused, again.serial], ['app', true, c.a.serial]);
+  t.is(fm.events.filter((x) => x.event === 'start').length, 1, 'no restart');
+});
+
+test('a broken pair keeps the old certificate serving and shows in /status until fixed', async (t) => {
+  t.timeout(30_000);
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config(), { vars: { app: app.port }, files: c.files });
+  const secure = fm.ports[1];
+
+  // The certificate renewed, but the key is another certificate's: a mismatch.
+  const renewed = await c.leaf('a2', ['a.test']);
+  let from = fm.events.length;
+  mvInto(fm.dir, 'site.crt', fs.readFileSync(renewed.cert));
+  mvInto(fm.dir, 'site.key', fs.readFileSync(c.b.key));
+  const problem = await fm.waitEvent((x) => x.event === 'tls.problem', { from });
+  t.regex(problem.error, /site\.key does not belong to certificate file .*site\.crt/);
+  t.is(await servedSerial(c.ca, secure, 'a.test'), c.a.serial, 'the old certificate still serves');
+  t.is((await curl(c.ca, secure, { version: '--http2' })).body, 'app');
+  let status = await adminStatus(fm);
+  t.is(status.problems.length, 1);
+  t.regex(status.problems[0], /frontend secure: .*does not belong.*serving the previous certificate/);
+
+  // Garbage in the key file, as a half-written one: still the old certificate, still a problem.
+  from = fm.events.length;
+  mvInto(fm.dir, 'site.key', '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n');
+  const garbage = await fm.waitEvent((x) => x.event === 'tls.problem', { from });
+  t.regex(garbage.error, /site\.key holds no PEM private key/);
+  t.is(await servedSerial(c.ca, secure, 'a.test'), c.a.serial);
+
+  // The right key arrives: the renewed certificate serves and the problem is gone.
+  from = fm.events.length;
+  mvInto(fm.dir, 'site.key', fs.readFileSync(renewed.key));
+  await fm.waitEvent((x) => x.event === 'tls.reload', { from });
+  t.is(await servedSerial(c.ca, secure, 'a.test'), renewed.serial);
+  status = await adminStatus(fm);
+  t.deepEqual(status.problems, []);
+});
+
+test('a config reload re-reads the certificates and may point a kept TLS listener at other files', async (t) => {
+  t.timeout(30_000);
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config(), { vars: { app: app.port }, files: c.files });
+  const secure = fm.ports[1];
+  t.is(await servedSerial(c.ca, secure, 'b.test'), c.a.serial, 'one pair: every name gets it');
+  const from = fm.events.length;
+  const text = fs.readFileSync(fm.configFile, 'utf8').replace('tls: { cert: ./site.crt, key: ./site.key }', 'tls: [{ cert: ./b.crt, key: ./b.key }, { cert: ./site.crt, key: ./site.key }]');
+  fs.writeFileSync(fm.configFile, text);
+  fm.proc.kill('SIGHUP');
+  const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from });
+  t.is(e.event, 'reload', JSON.stringify(e));
+  t.is(await servedSerial(c.ca, secure, 'b.test'), c.b.serial, 'same port, new certificates');
+  t.is(await servedSerial(c.ca, secure, undefined), c.b.serial, 'the new first pair is the default');
+
+  // A reload naming a missing key fails whole: the old certificates go on serving.
+  const from2 = fm.events.length;
+  fs.writeFileSync(fm.configFile, text.replace('./b.key', './missing.key'));
+  fm.proc.kill('SIGHUP');
+  const failed = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from: from2 });
+  t.is(failed.event, 'reload.failed');
+  t.regex(failed.error, /cannot read key file .*missing\.key \(ENOENT\)/);
+  t.is(await servedSerial(c.ca, secure, 'b.test'), c.b.serial);
+});
+
+test('plain HTTP redirected to HTTPS: 301 to the same host, path and query, on the configured port', async (t) => {
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  const yaml = config()
+    .replace('      - when: request.path == "/scheme"', '      - when: request.scheme == "http"\n        use: to-https\n      - when: request.path == "/scheme"')
+    .replace('backends:\n', 'backends:\n  to-https:\n    redirect: { scheme: https, port: 8443, status: 301 }\n');
+  const fm = await startFlagman(t, yaml, { vars: { app: app.port }, files: c.files });
+  const [plain, secure] = fm.ports;
+  const r = await request(plain, { path: '/a/b?c=d&e=%20', headers: { host: 'shop.test:8080' } });
+  t.is(r.status, 301);
+  t.is(r.headers.location, 'https://shop.test:8443/a/b?c=d&e=%20');
+  const v6 = await request(plain, { path: '/', headers: { host: '[::1]:8080' } });
+  t.is(v6.headers.location, 'https://[::1]:8443/');
+  // The HTTPS frontend shares the rules, and is not redirected.
+  t.is((await curl(c.ca, secure, { version: '--http2' })).body, 'app');
+  const status = await adminStatus(fm);
+  t.is(status.backends['to-https'].requests, 2);
+});
+
+test('HTTP/2 requests are logged, counted, and stripped of pseudo- and connection headers both ways', async (t) => {
+  t.timeout(30_000);
+  const c = await certificates(t);
+  const app = await upstream(t, 'app', (req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      // Hop-by-hop headers an HTTP/1.1 server may send; none of them may reach an HTTP/2 client.
+      res.writeHead(200, { 'content-type': 'text/plain', connection: 'keep-alive, x-hop', 'keep-alive': 'timeout=5', 'x-hop': 'secret', 'x-kept': 'yes' });
+      res.end(`got ${req.method} ${body}`);
+    });
+  });
+  const fm = await startFlagman(t, config(), { vars: { app: app.port }, files: c.files, captureAccess: true });
+  const secure = fm.ports[1];
+  // A POST without Content-Length (HTTP/2 frames the body), two cookies, and TE: trailers.
+  const r = await curl(c.ca, secure, {
+    path: '/h2/post?x=1',
+    version: '--http2',
+    args: ['-X', 'POST', '--data-binary', '@-', '-H', 'Content-Length:', '-H', 'Cookie: a=1', '-H', 'TE: trailers', '-D', '-'],
+    input: 'hello',
+  });
+  t.is(r.status, 200);
+  t.regex(r.body, /got POST hello$/m);
+  t.regex(r.body, /x-kept: yes/);
+  t.notRegex(r.body, /x-hop|keep-alive|connection/i);
+  const seen = app.seen.at(-1);
+  t.is(seen.url, '/h2/post?x=1');
+  t.is(seen.headers.host, `a.test:${secure}`);
+  t.deepEqual(Object.keys(seen.headers).filter((k) => k.startsWith(':') || k === 'te'), []);
+  t.is(seen.headers.connection, 'keep-alive', "the upstream connection's own, not the client's");
+  t.is(seen.headers['x-forwarded-proto'], 'https');
+
+  // Cookie crumbs (HTTP/2 allows several cookie fields) reach the server as one Cookie line.
+  const r2 = await curl(c.ca, secure, { path: '/h2/cookies', version: '--http2', args: ['-H', 'Cookie: a=1', '-H', 'Cookie: b=2'] });
+  t.is(r2.status, 200);
+  t.is(app.seen.at(-1).headers.cookie, 'a=1; b=2');
+
+  const line = await waitFor(() => fm.access.find((l) => l.path === '/h2/post?x=1'));
+  t.like(line, { frontend: 'secure', backend: 'app', server: 'app1', method: 'POST', status: 200 });
+  const status = await adminStatus(fm);
+  t.is(status.frontends.secure.requests, 2);
+  t.is(status.frontends.secure.responses['2xx'], 2);
+  const metrics = await request(fm.adminPort, { path: '/metrics' });
+  t.regex(metrics.body, /flagman_frontend_requests_total\{frontend="secure"\} 2/);
+});
+
+test('HTTP/1.1 over TLS keeps the plain listener behaviour: a slowloris is cut after timeouts.client, upgrades tunnel', async (t) => {
+  t.timeout(30_000);
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  app.server.on('upgrade', (req, socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+    socket.on('data', (d) => socket.write(d.toString().toUpperCase()));
+    socket.on('end', () => socket.end()); // HTTP server sockets allow half-open: close our half too
+  });
+  const fm = await startFlagman(t, config({ top: 'timeouts: { client: 1s }' }), { vars: { app: app.port }, files: c.files });
+  const secure = fm.ports[1];
+  const open = () =>
+    new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: secure, servername: 'a.test', ca: c.ca.caPem, ALPNProtocols: ['http/1.1'] }, () => resolve(s));
+      s.on('error', reject);
+    });
+
+  const slow = await open();
+  const started = performance.now();
+  const closed = new Promise((resolve) => slow.on('close', resolve));
+  slow.on('error', () => {});
+  slow.write('GET / HTTP/1.1\r\nHost: a.test\r\nX-Slow: ');
+  const timer = setInterval(() => slow.writable && slow.write('x'), 100);
+  await closed;
+  clearInterval(timer);
+  const ms = performance.now() - started;
+  t.true(ms >= 900 && ms < 3000, `cut after ${ms} ms`);
+
+  const ws = await open();
+  t.teardown(() => ws.destroy());
+  let buf = '';
+  ws.on('data', (d) => (buf += d));
+  ws.write('GET /chat HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+  await waitFor(() => buf.includes('\r\n\r\n'));
+  t.regex(buf, /^HTTP\/1\.1 101 /);
+  t.is(app.seen.length, 0, 'the upgrade is not a request');
+  ws.write('hello');
+  await waitFor(() => buf.endsWith('HELLO'));
+  t.pass();
+});
+
+test('workers: 2 serve TLS, HTTP/1.1 and HTTP/2', async (t) => {
+  t.timeout(30_000);
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config({ top: 'workers: 2' }), { vars: { app: app.port }, files: c.files });
+  await fm.waitEvent((e) => e.event === 'start');
+  const secure = fm.ports[1];
+  for (const version of ['--http1.1', '--http2', '--http2']) t.is((await curl(c.ca, secure, { version })).body, 'app');
+  t.is(await servedSerial(c.ca, secure, 'a.test'), c.a.serial);
+});
+
+test('flagman check names an unreadable or mismatched certificate file', async (t) => {
+  const c = await certificates(t);
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'flags'));
+  for (const [name, content] of Object.entries(c.files)) fs.writeFileSync(path.join(dir, name), content);
+  const file = path.join(dir, 'flagman.yaml');
+  fs.writeFileSync(file, config({ tls: '{ cert: ./site.crt, key: ./b.key }' }).replaceAll('{{app}}', '9'));
+  let r = await flagmanCli(['check', '-c', file]);
+  t.is(r.exitCode, 1);
+  t.regex(r.stdout + r.stderr, /flagman\.yaml:\d+:\d+: key file .*b\.key does not belong to certificate file .*site\.crt/);
+  fs.writeFileSync(file, config({ tls: '{ cert: ./nope.crt, key: ./site.key }' }).replaceAll('{{app}}', '9'));
+  r = await flagmanCli(['check', '-c', file]);
+  t.is(r.exitCode, 1);
+  t.regex(r.stdout + r.stderr, /cannot read certificate file .*nope\.crt \(ENOENT\)/);
+  fs.writeFileSync(file, config().replaceAll('{{app}}', '9'));
+  r = await flagmanCli(['check', '-c', file]);
+  t.is(r.exitCode, 0, r.stdout + r.stderr);
+});
+
+/** Polls `fn` every 10 ms until it returns something truthy (at most 5 s). */
+async function waitFor(fn) {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error('waitFor: timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
