@@ -100,7 +100,7 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
   const host = req.host ?? (typeof headers.host === 'string' ? headers.host : undefined);
   if (host !== undefined) headers.host = host;
   const ip = req.ip ?? '127.0.0.1';
-  const input: RequestInput = { method: (req.method ?? 'GET').toUpperCase(), url: req.path ?? '/', host, scheme: 'http', clientIp: ip, headers };
+  const input: RequestInput = { method: (req.method ?? 'GET').toUpperCase(), url: req.path ?? '/', host, scheme: fe.tls === null ? 'http' : 'https', clientIp: ip, headers };
 
   const decided: Record<string, number | null> = {};
   const steps: RuleStep[] = [];

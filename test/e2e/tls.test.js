@@ -167,6 +167,31 @@ test('certificate files replaced with mv: the next connection gets the new one, 
   t.is(fm.events.filter((x) => x.event === 'start').length, 1, 'no restart');
 });
 
+test('a Kubernetes Secret volume swapping its ..data symlink serves the new certificate', async (t) => {
+  t.timeout(30_000);
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  // The volume's layout: files behind ..data, a symlink to a timestamped folder, swapped by rename.
+  const write = (dir, stamp, pair) => {
+    fs.mkdirSync(path.join(dir, stamp));
+    fs.copyFileSync(pair.cert, path.join(dir, stamp, 'tls.crt'));
+    fs.copyFileSync(pair.key, path.join(dir, stamp, 'tls.key'));
+  };
+  const staged = tempDir(t, 'flagman-secret-');
+  write(staged, '..2026_11_24_1', c.a);
+  fs.symlinkSync('..2026_11_24_1', path.join(staged, '..data'));
+  for (const f of ['tls.crt', 'tls.key']) fs.symlinkSync(`..data/${f}`, path.join(staged, f));
+  const fm = await startFlagman(t, config({ tls: `{ cert: ${staged}/tls.crt, key: ${staged}/tls.key }` }), { vars: { app: app.port }, files: c.files });
+  const secure = fm.ports[1];
+  t.is(await servedSerial(c.ca, secure, 'a.test'), c.a.serial);
+  const renewed = await c.leaf('a2', ['a.test']);
+  const from = fm.events.length;
+  write(staged, '..2026_11_24_2', renewed);
+  await sh('ln -s ..2026_11_24_2 ..data_tmp && mv -T ..data_tmp ..data', staged);
+  await fm.waitEvent((x) => x.event === 'tls.reload', { from });
+  t.is(await servedSerial(c.ca, secure, 'a.test'), renewed.serial);
+});
+
 test('a broken pair keeps the old certificate serving and shows in /status until fixed', async (t) => {
   t.timeout(30_000);
   const c = await certificates(t);
