@@ -15,15 +15,28 @@ import { MAX_HEADERS, type FrontendSlot } from './frontend.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
 
+// Connection-specific fields (RFC 9113 §8.2.2): Node throws on any of them in an HTTP/2 response.
+// The upstream path drops them already; a respond backend's configured headers may still hold one.
+const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
+
 /**
- * The response class of TLS frontends: HTTP/2 has no reason phrase, and Node's compatibility layer
- * prints a warning (once, on stderr, not a JSON line) when writeHead is given one, as the shared
- * upstream path does for HTTP/1.1's sake. Here it is dropped.
+ * The response class of HTTP/2 requests on TLS frontends, for the shared HTTP/1.1 code: HTTP/2 has
+ * no reason phrase, and Node's compatibility layer prints a warning (once, on stderr, not a JSON
+ * line) when writeHead is given one, as the upstream path does; here it is dropped, and so are
+ * connection-specific headers, which would throw.
  */
 export class H2Response extends http2.Http2ServerResponse {
   override writeHead(statusCode: number, message?: unknown, headers?: unknown): this {
-    const h = (typeof message === 'string' ? headers : message) as http.OutgoingHttpHeaders | undefined;
-    return super.writeHead(statusCode, h);
+    let h = (typeof message === 'string' ? headers : message) as http.OutgoingHttpHeaders | string[] | undefined;
+    if (Array.isArray(h)) {
+      const flat = h;
+      for (let i = 0; i < flat.length; i += 2) {
+        if (!H2_FORBIDDEN.has(flat[i]!.toLowerCase())) continue;
+        h = flat.filter((_, j) => !H2_FORBIDDEN.has(flat[j - (j % 2)]!.toLowerCase()));
+        break;
+      }
+    }
+    return super.writeHead(statusCode, h as http.OutgoingHttpHeaders | undefined);
   }
 }
 

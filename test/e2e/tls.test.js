@@ -34,7 +34,8 @@ backends:
     servers:
       app1: { address: "127.0.0.1:{{app}}" }
   maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
+    # Connection is HTTP/1.1-only: an HTTP/2 client must get the page without it.
+    respond: { status: 503, body: "maintenance\\n", headers: { Connection: close } }
   scheme:
     respond: { status: 200, body: "see X-Scheme", headers: { X-Scheme: "any" } }
 `;
