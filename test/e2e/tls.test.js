@@ -103,6 +103,9 @@ test('curl over TLS, HTTP/1.1 and HTTP/2, is routed like plain HTTP; MAINT flips
   await sh('echo 0 > MAINT', fm.flagsDir);
   await fm.waitFlag('MAINT', 0);
   t.is((await curl(c.ca, secure, { version: '--http2' })).body, 'app');
+  // stderr stays JSON lines: no Node warning about HTTP/1.1-only parts of a response (a reason
+  // phrase, the maintenance page's Connection header) sent to an HTTP/2 client.
+  t.deepEqual(fm.events.filter((e) => e.level === undefined), []);
 });
 
 test('request.scheme is https on a TLS frontend, http on a plain one', async (t) => {
