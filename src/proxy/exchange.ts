@@ -11,6 +11,7 @@ import type { Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 export const STATUS_BODY: Readonly<Record<number, string>> = {
   400: '400 Bad Request\n',
   404: '404 Not Found\n',
+  431: '431 Request Header Fields Too Large\n',
   502: '502 Bad Gateway\n',
   503: '503 Service Unavailable\n',
   504: '504 Gateway Timeout\n',

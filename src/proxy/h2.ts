@@ -15,6 +15,9 @@ import { MAX_HEADERS, type FrontendSlot } from './frontend.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
 
+/** Request header bytes (names and values) accepted, as Node's HTTP/1.1 parser does (maxHeaderSize). */
+export const MAX_HEADER_BYTES = 16384;
+
 // Connection-specific fields (RFC 9113 §8.2.2): Node throws on any of them in an HTTP/2 response.
 // The upstream path drops them already; a respond backend's configured headers may still hold one.
 const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
@@ -44,15 +47,18 @@ export class H2Response extends http2.Http2ServerResponse {
  * The request's headers as an HTTP/1.1 client would have sent them (flat [name, value, …]):
  * pseudo-headers dropped, `:authority` as Host (it wins over a Host header, RFC 9113 §8.3.1), and
  * the cookie crumbs HTTP/2 allows joined into one Cookie (RFC 9113 §8.2.3). Sets `headers.host`
- * too, which the rules (request.host) and explain read.
+ * too, which the rules (request.host) and explain read. null: the headers are larger than an
+ * HTTP/1.1 request's may be.
  */
-export function h1Headers(req: http2.Http2ServerRequest): string[] {
+export function h1Headers(req: http2.Http2ServerRequest): string[] | null {
   const raw = req.rawHeaders;
   const out: string[] = [];
   const authority = req.headers[':authority'];
   let cookie: string | null = null;
+  let bytes = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    bytes += name.length + raw[i + 1]!.length;
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
     const lower = name.toLowerCase();
     if (lower === 'cookie') {
@@ -62,6 +68,7 @@ export function h1Headers(req: http2.Http2ServerRequest): string[] {
     if (lower === 'host' && authority !== undefined) continue;
     out.push(name, raw[i + 1]!);
   }
+  if (bytes > MAX_HEADER_BYTES) return null;
   if (authority !== undefined) {
     out.unshift('Host', authority);
     req.headers.host = authority;
@@ -95,6 +102,7 @@ export function h2RequestHandler(holder: RuntimeHolder, slot: FrontendSlot, clie
     const url = req.url;
     if (typeof url !== 'string' || (url.charCodeAt(0) !== 47 /* '/' */ && url !== '*')) return ex.fail(400, 'HTTP/2 request without an origin-form :path');
     const raw = h1Headers(req);
+    if (raw === null) return ex.fail(431, 'request headers larger than 16 KiB');
     // HTTP/2 frames a body without Content-Length; say it is chunked, as an HTTP/1.1 client would,
     // so the shared path (upstream.ts) streams it up instead of taking the request as bodyless.
     const stream = req.stream;

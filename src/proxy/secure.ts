@@ -10,7 +10,7 @@ import type { Timeouts } from '../config/schema.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { TlsSite } from '../tls/certs.js';
 import { MAX_HEADERS, requestHandler, type FrontendSlot } from './frontend.js';
-import { H2Response, h2RequestHandler } from './h2.js';
+import { H2Response, MAX_HEADER_BYTES, h2RequestHandler } from './h2.js';
 import { tunnelHandler } from './tunnel.js';
 
 /** Which site a TLS listener serves; the lifecycle moves it when a reload changes the frontend. */
@@ -48,6 +48,10 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
     // A client that opens a connection and never finishes its handshake is a slowloris too.
     handshakeTimeout: timeouts.client,
     Http2ServerResponse: H2Response,
+    // Told to clients: the 16 KiB of request headers an HTTP/1.1 client may send (MAX_HEADER_BYTES),
+    // plus the 32 octets HTTP/2 counts for each field (RFC 9113 §6.5.2). Node does not enforce an
+    // advertised limit: h2.ts does.
+    settings: { maxHeaderListSize: MAX_HEADER_BYTES + (MAX_HEADERS + 4) * 32 },
   });
   const h1 = server as unknown as Http1Settings;
   const setTimeouts = (t: Timeouts): void => {

@@ -3,6 +3,7 @@
 // connection without a restart while open connections go on; a broken pair keeps the old
 // certificate and is reported until fixed; plain HTTP redirected to HTTPS.
 import fs from 'node:fs';
+import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -362,6 +363,36 @@ test('HTTP/1.1 over TLS keeps the plain listener behaviour: a slowloris is cut a
   ws.write('hello');
   await waitFor(() => buf.endsWith('HELLO'));
   t.pass();
+});
+
+test('HTTP/2 hardening: headers over 16 KiB get 431, a stalled body has its stream cancelled after timeouts.client, other streams go on', async (t) => {
+  t.timeout(30_000);
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config({ top: 'timeouts: { client: 1s }' }), { vars: { app: app.port }, files: c.files });
+  const session = http2.connect(`https://a.test:${fm.ports[1]}`, { ca: c.ca.caPem, host: '127.0.0.1', servername: 'a.test' });
+  t.teardown(() => session.destroy());
+  const send = (headers, body) =>
+    new Promise((resolve) => {
+      const req = session.request(headers);
+      let status = 0;
+      req.on('response', (h) => (status = h[':status']));
+      req.on('data', () => {});
+      req.on('close', () => resolve({ status, rstCode: req.rstCode }));
+      req.on('error', () => {});
+      if (body === undefined) req.end();
+      else req.write(body); // and never ends
+    });
+  t.is((await send({ ':path': '/big', 'x-big': 'a'.repeat(17_000) })).status, 431);
+  t.is((await send({ ':path': '/small', 'x-small': 'a'.repeat(8_000) })).status, 200);
+  const started = performance.now();
+  const stalled = send({ ':path': '/upload', ':method': 'POST' }, 'part of a body');
+  t.is((await send({ ':path': '/meanwhile' })).status, 200);
+  const r = await stalled;
+  const ms = performance.now() - started;
+  t.not(r.status, 200);
+  t.true(ms >= 900 && ms < 3000, `cancelled after ${ms} ms`);
+  t.is((await send({ ':path': '/after' })).status, 200, 'the connection goes on');
 });
 
 test('workers: 2 serve TLS, HTTP/1.1 and HTTP/2', async (t) => {
