@@ -43,6 +43,18 @@ export class H2Response extends http2.Http2ServerResponse {
   }
 }
 
+// Exchange asks `writableFinished` when a response closes, to tell a client that left early from a
+// response that was sent whole. Node's compatibility layer answers with its stream's flag, which a
+// stream the client cancelled (RST_STREAM) also has: the upstream request would go on with nobody
+// to read it, counted in flight until timeouts.server. Finished means ended by us, and flushed.
+// (Defined on the prototype: @types/node declares it a data property, which a getter cannot override.)
+const streamFinished = Object.getOwnPropertyDescriptor(http2.Http2ServerResponse.prototype, 'writableFinished')!.get!;
+Object.defineProperty(H2Response.prototype, 'writableFinished', {
+  get(this: H2Response): boolean {
+    return this.writableEnded && (streamFinished.call(this) as boolean);
+  },
+});
+
 /**
  * The request's headers as an HTTP/1.1 client would have sent them (flat [name, value, …]):
  * pseudo-headers dropped, `:authority` as Host (it wins over a Host header, RFC 9113 §8.3.1), and

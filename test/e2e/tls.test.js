@@ -395,6 +395,76 @@ test('HTTP/2 hardening: headers over 16 KiB get 431, a stalled body has its stre
   t.is((await send({ ':path': '/after' })).status, 200, 'the connection goes on');
 });
 
+test('HTTP/2 clients cancelling streams and dropping connections mid-request or mid-response: nothing leaks, nothing crashes', async (t) => {
+  t.timeout(30_000);
+  const c = await certificates(t);
+  // 1 MiB streamed in 16 KiB chunks after 200 ms: there is time to cancel before and during it.
+  const app = await upstream(t, 'app', (req, res) => {
+    req.resume();
+    setTimeout(() => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let left = 64;
+      const more = () => {
+        while (left > 0) {
+          left--;
+          if (!res.write(Buffer.alloc(16_384, 97))) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      res.on('error', () => {});
+      more();
+    }, 200);
+  });
+  const fm = await startFlagman(t, config(), { vars: { app: app.port }, files: c.files });
+  const connect = () => {
+    const session = http2.connect(`https://a.test:${fm.ports[1]}`, { ca: c.ca.caPem, host: '127.0.0.1', servername: 'a.test' });
+    session.on('error', () => {});
+    t.teardown(() => session.destroy());
+    return session;
+  };
+  const session = connect();
+  const open = (s, p) => {
+    const req = s.request({ ':path': p });
+    req.on('error', () => {});
+    return req;
+  };
+  // Before the response: cancelled while the server thinks.
+  const early = open(session, '/early');
+  early.end();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  early.close(http2.constants.NGHTTP2_CANCEL);
+  // During the response: cancelled after the first bytes.
+  const mid = open(session, '/mid');
+  mid.end();
+  await new Promise((resolve) => mid.once('data', resolve));
+  mid.close(http2.constants.NGHTTP2_CANCEL);
+  // The whole connection dropped with a response streaming.
+  const other = connect();
+  const dropped = open(other, '/dropped');
+  dropped.end();
+  await new Promise((resolve) => dropped.once('data', resolve));
+  other.destroy();
+  // The first connection still serves a whole response.
+  const whole = open(session, '/whole');
+  whole.end();
+  let bytes = 0;
+  whole.on('data', (d) => (bytes += d.length));
+  await new Promise((resolve) => whole.once('end', resolve));
+  t.is(bytes, 64 * 16_384);
+  // Nothing stays counted as in flight.
+  const deadline = Date.now() + 5000;
+  let s;
+  do {
+    s = await adminStatus(fm);
+    if (s.frontends.secure.active === 0 && s.backends.app.servers.app1.active === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  } while (Date.now() < deadline);
+  t.is(s.frontends.secure.active, 0);
+  t.is(s.backends.app.servers.app1.active, 0);
+  t.is(s.frontends.secure.requests, 4);
+  t.is(fm.proc.exitCode, null, 'still running');
+});
+
 test('workers: 2 serve TLS, HTTP/1.1 and HTTP/2', async (t) => {
   t.timeout(30_000);
   const c = await certificates(t);
