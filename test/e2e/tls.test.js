@@ -474,6 +474,18 @@ test('workers: 2 serve TLS, HTTP/1.1 and HTTP/2', async (t) => {
   const secure = fm.ports[1];
   for (const version of ['--http1.1', '--http2', '--http2']) t.is((await curl(c.ca, secure, { version })).body, 'app');
   t.is(await servedSerial(c.ca, secure, 'a.test'), c.a.serial);
+  // A renewal: each worker reads the files itself; the primary reports it once.
+  const renewed = await c.leaf('a2', ['a.test']);
+  const from = fm.events.length;
+  mvInto(fm.dir, 'site.crt', fs.readFileSync(renewed.cert));
+  mvInto(fm.dir, 'site.key', fs.readFileSync(renewed.key));
+  await fm.waitEvent((x) => x.event === 'tls.reload', { from });
+  // Connections are dealt to the workers in turn: a run of new ones reaches both.
+  const deadline = Date.now() + 5000;
+  let run = 0;
+  while (run < 6 && Date.now() < deadline) run = (await servedSerial(c.ca, secure, 'a.test')) === renewed.serial ? run + 1 : 0;
+  t.is(run, 6, 'every worker serves the renewed certificate');
+  t.is(fm.events.filter((x) => x.event === 'tls.reload').length, 1, 'reported once, by the primary');
 });
 
 test('flagman check names an unreadable or mismatched certificate file', async (t) => {
