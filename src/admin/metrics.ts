@@ -108,6 +108,7 @@ export function createMetrics(sources: AdminSources): Metrics {
   counter('flagman_config_reload_failures_total', 'Reloads that failed and kept the previous config.', [], (c) => c.inc(sources.reloadFailures()));
   counter('flagman_flags_rescans_total', 'Full rescans of the flags directory.', [], (c, d) => c.inc(d.watcher.rescans));
   gauge('flagman_flags_polling', '1 when the flags directory is polled (no file-system events).', [], (g, d) => g.set(d.watcher.mode === 'polling' ? 1 : 0));
+  gauge('flagman_tls_problems', 'TLS frontends whose certificate files fail to read (the previous certificate still serves).', [], (g) => g.set(sources.tls?.().length ?? 0));
   gauge('flagman_flags_watcher_problem', '1 while watching the flags directory is degraded.', [], (g, d) => g.set(d.watcher.problem === null ? 0 : 1));
 
   // Scrapes one at a time: `doc` belongs to the one in progress.

@@ -216,6 +216,7 @@ test('a broken pair keeps the old certificate serving and shows in /status until
   let status = await adminStatus(fm);
   t.is(status.problems.length, 1);
   t.regex(status.problems[0], /frontend secure: .*does not belong.*serving the previous certificate/);
+  t.regex((await request(fm.adminPort, { path: '/metrics' })).body, /^flagman_tls_problems 1$/m);
 
   // Garbage in the key file, as a half-written one: still the old certificate, still a problem.
   from = fm.events.length;
@@ -231,6 +232,7 @@ test('a broken pair keeps the old certificate serving and shows in /status until
   t.is(await servedSerial(c.ca, secure, 'a.test'), renewed.serial);
   status = await adminStatus(fm);
   t.deepEqual(status.problems, []);
+  t.regex((await request(fm.adminPort, { path: '/metrics' })).body, /^flagman_tls_problems 0$/m);
 });
 
 test('a config reload re-reads the certificates and may point a kept TLS listener at other files', async (t) => {
