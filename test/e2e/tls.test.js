@@ -9,8 +9,9 @@ import path from 'node:path';
 import tls from 'node:tls';
 import test from 'ava';
 import { execa } from 'execa';
+import YAML from 'yaml';
 import { testCA } from '../helpers/certs.js';
-import { adminStatus, flagmanCli, request, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { adminStatus, flagmanCli, request, root, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 
 /** Two frontends with the same rules (a YAML alias): plain HTTP, and HTTPS with `tls`. */
 function config({ tls = '{ cert: ./site.crt, key: ./site.key }', top = '' } = {}) {
@@ -488,6 +489,30 @@ test('workers: 2 serve TLS, HTTP/1.1 and HTTP/2', async (t) => {
   while (run < 6 && Date.now() < deadline) run = (await servedSerial(c.ca, secure, 'a.test')) === renewed.serial ? run + 1 : 0;
   t.is(run, 6, 'every worker serves the renewed certificate');
   t.is(fm.events.filter((x) => x.event === 'tls.reload').length, 1, 'reported once, by the primary');
+});
+
+test('the README recipe "HTTPS with certificate reload" runs as written (addresses, paths and the other backends filled in)', async (t) => {
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const recipe = readme.slice(readme.indexOf('### HTTPS with certificate reload'));
+  const doc = YAML.parse(/```yaml\n([\s\S]*?)```/.exec(recipe)[1]);
+  t.deepEqual(doc.frontends.https.tls, { cert: '/etc/letsencrypt/live/shop.example/fullchain.pem', key: '/etc/letsencrypt/live/shop.example/privkey.pem' });
+  doc.frontends.https.tls = { cert: './site.crt', key: './site.key' };
+  doc.frontends.https.listen = ['127.0.0.1:0'];
+  doc.frontends.http.listen = ['127.0.0.1:0'];
+  doc.flags = { dir: './flags' };
+  Object.assign(doc.backends, {
+    app: { servers: { app1: { address: `127.0.0.1:${app.port}` } } },
+    maintenance: { respond: { status: 503 } },
+    acme: { respond: { body: 'challenge' } },
+  });
+  const fm = await startFlagman(t, YAML.stringify(doc), { files: c.files });
+  const [https, plain] = fm.ports;
+  t.is((await curl(c.ca, https, { name: 'shop.example', args: ['-k'], version: '--http2' })).body, 'app');
+  const r = await request(plain, { path: '/cart?id=1', headers: { host: 'shop.example' } });
+  t.deepEqual([r.status, r.headers.location], [301, 'https://shop.example/cart?id=1']);
+  t.is((await request(plain, { path: '/.well-known/acme-challenge/x', headers: { host: 'shop.example' } })).body, 'challenge');
 });
 
 test('flagman check names an unreadable or mismatched certificate file', async (t) => {
