@@ -37,6 +37,7 @@ interface Wanted {
   readonly label: Label;
   /** Index of the frontend in the new config; -1 for the admin endpoint. */
   readonly index: number;
+  /** A TLS frontend's address: a server of another kind than a plain one. */
   readonly tls: boolean;
 }
 

@@ -262,6 +262,25 @@ test('a config reload re-reads the certificates and may point a kept TLS listene
   t.is(await servedSerial(c.ca, secure, 'b.test'), c.b.serial);
 });
 
+test('a reload that would switch a kept address between plain HTTP and TLS fails, naming it; both keep serving', async (t) => {
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config(), { vars: { app: app.port }, files: c.files });
+  const [plain, secure] = fm.ports;
+  // Swap which frontend is TLS: same listen addresses, keyed by position as port 0 is.
+  const text = fs.readFileSync(fm.configFile, 'utf8');
+  const swapped = text.replace('    tls: { cert: ./site.crt, key: ./site.key }\n', '').replace('    rules: &rules', '    tls: { cert: ./site.crt, key: ./site.key }\n    rules: &rules');
+  t.not(swapped, text);
+  const from = fm.events.length;
+  fs.writeFileSync(fm.configFile, swapped);
+  fm.proc.kill('SIGHUP');
+  const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from });
+  t.is(e.event, 'reload.failed');
+  t.regex(e.error, /127\.0\.0\.1:0 cannot switch between plain HTTP and TLS in a reload; restart to apply/);
+  t.is((await request(plain)).body, 'app');
+  t.is((await curl(c.ca, secure)).body, 'app');
+});
+
 test('plain HTTP redirected to HTTPS: 301 to the same host, path and query, on the configured port', async (t) => {
   const c = await certificates(t);
   const app = await upstream(t, 'app');
