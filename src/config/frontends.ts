@@ -2,14 +2,16 @@
 // Rule conditions stay CEL source text with positions; expr/ compiles them.
 import { isScalar } from 'yaml';
 import type { FrontendConfig, ListenAddress, RuleConfig, UnderscoreHeaders } from './schema.js';
+import { DEFAULTS, MODES } from './schema.js';
 import { checkName } from './backends.js';
 import { fieldsOf, listItems, mapEntries, missing, readExpr, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { parseListenAddress } from './units.js';
 
 export const FRONTEND_KEYS = {
+  mode: `${MODES.join(' | ')} (default ${DEFAULTS.mode}): tcp accepts raw connections, routed by client.ip and flags only`,
   listen: 'addresses: host:port, [v6]:port, :port or systemd:NAME; one string or a list',
-  rules: 'first match wins; no match answers 503',
+  rules: 'first match wins; no match answers 503 (tcp: closes the connection)',
   underscoreHeaders: 'request header names with "_": allow (default), refuse (400) or drop',
 } as const;
 
@@ -36,7 +38,8 @@ export function readFrontends(w: Walker, e: Entry | undefined): FrontendConfig[]
       w.fail('CONFIG_SCHEMA', `${f.listen.path}: a frontend needs at least one address`, f.listen.at);
     }
     const underscoreHeaders: UnderscoreHeaders = f.underscoreHeaders === undefined ? 'allow' : (readOneOf(w, f.underscoreHeaders, UNDERSCORE_HEADERS) ?? 'allow');
-    out.push({ name: fe.name, listen, rules: f.rules === undefined ? [] : readRules(w, f.rules), underscoreHeaders, at: fe.keyAt });
+    const mode = (f.mode && readOneOf(w, f.mode, MODES)) ?? DEFAULTS.mode;
+    out.push({ name: fe.name, mode, listen, rules: f.rules === undefined ? [] : readRules(w, f.rules), underscoreHeaders, at: fe.keyAt });
   }
   return out;
 }

@@ -1,14 +1,16 @@
 // The open listeners of a running flagman, keyed by what they listen on, so that a reload keeps the
 // unchanged ones open (not one connection refused), opens the added ones and drains the removed
-// ones (SPEC §6). A reload first opens what is new — any failure there (an address in use) fails
+// ones (SPEC §6); tcp frontends' listeners alike. A reload first opens what is new — any failure there (an address in use) fails
 // the reload with nothing changed — and only then commits, in the same tick as the runtime swap.
-import type http from 'node:http';
+import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Config, ListenAddress } from '../config/schema.js';
+import type { Config, ListenAddress, Mode } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
 import { events } from '../log.js';
 import { createFrontendServer, listen, type FrontendSlot } from '../proxy/frontend.js';
+import { createTcpFrontendServer } from '../proxy/tcp-frontend.js';
+import type { TcpSession } from '../proxy/tcp-session.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 
 // How long a draining listener lets an idle kept-alive connection send one more request (answered
@@ -21,9 +23,12 @@ type Label = { readonly frontend: string } | { readonly admin: true };
 interface Listener {
   readonly key: string;
   readonly address: ListenAddress;
-  readonly server: http.Server;
+  /** An http.Server (HTTP frontends, the admin endpoint) or a plain net.Server (tcp frontends). */
+  readonly server: net.Server;
   /** null for the admin endpoint. */
   readonly slot: FrontendSlot | null;
+  /** What the socket speaks; null for the admin endpoint. */
+  readonly mode: Mode | null;
   label: Label;
 }
 
@@ -33,6 +38,7 @@ interface Wanted {
   readonly label: Label;
   /** Index of the frontend in the new config; -1 for the admin endpoint. */
   readonly index: number;
+  readonly mode: Mode | null;
 }
 
 /** Which listeners a process opens: all of them, a worker's frontends, or a primary's admin endpoint. */
@@ -58,7 +64,9 @@ export class ListenerSet {
   readonly #createAdmin: () => http.Server;
   readonly #open = new Map<string, Listener>();
   /** Closed (by a reload, or at shutdown), finishing their in-flight requests. */
-  readonly #draining = new Map<http.Server, Promise<void>>();
+  readonly #draining = new Map<net.Server, Promise<void>>();
+  /** The open connections of every tcp frontend, for the shutdown deadline to end. */
+  readonly #sessions = new Set<TcpSession>();
 
   constructor(holder: RuntimeHolder, tunnels: Set<Duplex>, createAdmin: () => http.Server) {
     this.#holder = holder;
@@ -69,18 +77,18 @@ export class ListenerSet {
   /** Opens what `config` adds; resolves with the plan, or rejects (naming the address) with nothing changed. */
   async prepare(config: Config, scope: ListenerScope = 'all'): Promise<ListenerPlan> {
     const wanted = new Map<string, Wanted>();
-    const add = (address: ListenAddress, label: Label, index: number, owner: string): void => {
+    const add = (address: ListenAddress, label: Label, index: number, owner: string, mode: Mode | null): void => {
       // An address is its own key, so it stays open whatever frontend serves it next. Port 0 (any
       // free port) names no address: it is kept for the same owner and position only.
       const key = address.kind === 'tcp' && address.port === 0 ? `${owner} ${address.text}` : address.text;
-      wanted.set(key, { key, address, label, index });
+      wanted.set(key, { key, address, label, index, mode });
     };
     if (scope !== 'admin') {
       for (const [index, fe] of config.frontends.entries()) {
-        for (const [i, address] of fe.listen.entries()) add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`);
+        for (const [i, address] of fe.listen.entries()) add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`, fe.mode);
       }
     }
-    if (config.admin.listen !== null && scope !== 'frontends') add(config.admin.listen, { admin: true }, -1, 'admin');
+    if (config.admin.listen !== null && scope !== 'frontends') add(config.admin.listen, { admin: true }, -1, 'admin', null);
     for (const w of wanted.values()) {
       const l = this.#open.get(w.key);
       // One socket cannot change from the admin endpoint to a frontend or back without being closed
@@ -88,14 +96,22 @@ export class ListenerSet {
       if (l && (l.slot === null) !== (w.index < 0)) {
         throw new FlagmanError('LISTEN', `${w.address.text} cannot move between the admin endpoint and a frontend in a reload; restart to apply`, { address: w.address.text });
       }
+      // Nor can an HTTP server become a tcp one: the connections it holds speak the old protocol.
+      if (l && l.mode !== w.mode) {
+        throw new FlagmanError('LISTEN', `${w.address.text} cannot change from mode ${l.mode} to ${w.mode} in a reload; restart to apply`, { address: w.address.text });
+      }
     }
     const added: Listener[] = [];
     try {
       for (const w of wanted.values()) {
         if (this.#open.has(w.key)) continue;
         const slot = w.index >= 0 ? { index: w.index } : null;
-        const server = slot ? createFrontendServer(this.#holder, slot, config.timeouts, this.#tunnels) : this.#createAdmin();
-        const l: Listener = { key: w.key, address: w.address, server, slot, label: w.label };
+        const server: net.Server = !slot
+          ? this.#createAdmin()
+          : w.mode === 'tcp'
+            ? createTcpFrontendServer(this.#holder, slot, this.#sessions)
+            : createFrontendServer(this.#holder, slot, config.timeouts, this.#tunnels);
+        const l: Listener = { key: w.key, address: w.address, server, slot, mode: w.mode, label: w.label };
         await listen(server, w.address);
         added.push(l);
       }
@@ -114,8 +130,10 @@ export class ListenerSet {
           if (l.slot) l.slot.index = w.index;
           l.label = w.label;
           // Client-side timeouts apply to the connections they accept from now on.
-          l.server.keepAliveTimeout = config.timeouts.idle;
-          l.server.headersTimeout = config.timeouts.client;
+          if (l.server instanceof http.Server) {
+            l.server.keepAliveTimeout = config.timeouts.idle;
+            l.server.headersTimeout = config.timeouts.client;
+          }
         }
         for (const l of added) {
           this.#open.set(l.key, l);
@@ -126,7 +144,8 @@ export class ListenerSet {
         for (const l of removed) {
           this.#open.delete(l.key);
           // Requests already received finish with the runtime they started with; a request that
-          // arrives on one of its kept-alive connections is refused with Connection: close.
+          // arrives on one of its kept-alive connections is refused with Connection: close. Open
+          // tcp connections stay on their servers until they close, or until the shutdown deadline.
           if (l.slot) l.slot.index = -1;
           this.#drain(l.server);
           events.info({ event: 'unlisten', ...l.label, address: l.address.text }, `${describe(l)}: closed, draining`);
@@ -147,7 +166,8 @@ export class ListenerSet {
 
   /** Ends every connection now (the shutdown deadline). */
   forceClose(): void {
-    for (const s of this.#draining.keys()) s.closeAllConnections();
+    for (const s of this.#draining.keys()) if (s instanceof http.Server) s.closeAllConnections();
+    for (const session of this.#sessions) session.abort();
   }
 
   // close() stops accepting and waits for in-flight requests. A kept-alive connection is not cut
@@ -155,22 +175,26 @@ export class ListenerSet {
   // it right now (a reset the client sees as an error). Instead each request that still arrives is
   // answered with Connection: close, so its client reconnects — to the socket a restart keeps open
   // (systemd:NAME) — and connections still idle after a grace are closed then.
-  #drain(server: http.Server): Promise<void> {
+  #drain(server: net.Server): Promise<void> {
     let done = this.#draining.get(server);
-    if (!done) {
-      server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-        res.shouldKeepAlive = false;
-      });
-      // http.Server#close() would also cut every idle connection at once (Node ≥ 19): the race above.
-      // net.Server#close() only stops accepting; http's close, later, closes those still idle.
-      done = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
-      this.#draining.set(server, done);
-      const idle = setTimeout(() => server.close(), DRAIN_IDLE_GRACE_MS);
-      void done.then(() => {
-        clearTimeout(idle);
-        this.#draining.delete(server);
-      });
-    }
+    if (done) return done;
+    // A tcp listener just stops accepting; its connections carry on until they close (or the deadline).
+    done = server instanceof http.Server ? drainHttp(server) : new Promise<void>((resolve) => server.close(() => resolve()));
+    this.#draining.set(server, done);
+    void done.then(() => this.#draining.delete(server));
     return done;
   }
+}
+
+// See #drain: answer what still arrives with Connection: close, close the idle after a grace.
+function drainHttp(server: http.Server): Promise<void> {
+  server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.shouldKeepAlive = false;
+  });
+  // http.Server#close() would also cut every idle connection at once (Node ≥ 19): the race above.
+  // net.Server#close() only stops accepting; http's close, later, closes those still idle.
+  const done = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+  const idle = setTimeout(() => server.close(), DRAIN_IDLE_GRACE_MS);
+  void done.then(() => clearTimeout(idle));
+  return done;
 }

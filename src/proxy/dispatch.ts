@@ -8,5 +8,7 @@ import { forward } from './upstream.js';
 export function dispatch(ex: Exchange, target: Target, headers: string[]): void {
   ex.target = target;
   if (target.kind === 'respond') respond(ex, target);
-  else forward(ex, target, headers);
+  else if (target.kind === 'proxy') forward(ex, target, headers);
+  // A refuse backend is tcp-only (config/refs.ts keeps it from http frontends): close, as it would.
+  else ex.res.destroy();
 }

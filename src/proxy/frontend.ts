@@ -1,6 +1,7 @@
 // A frontend's listeners and the request path: read the runtime once, validate, match the first
 // rule, dispatch. Nothing here reads a file or looks a name up in a config.
 import http from 'node:http';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ListenAddress, Timeouts } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
@@ -89,8 +90,8 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
   return server;
 }
 
-/** Starts `server` on `address`; rejects with a FlagmanError naming the address when it cannot. */
-export function listen(server: http.Server, address: ListenAddress): Promise<void> {
+/** Starts `server` (HTTP or tcp) on `address`; rejects with a FlagmanError naming the address when it cannot. */
+export function listen(server: net.Server, address: ListenAddress): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(new FlagmanError('LISTEN', `cannot listen on ${address.text}: ${err.code === 'EADDRINUSE' ? 'address in use' : (err.code ?? err.message)}`, { address: address.text }, { cause: err }));

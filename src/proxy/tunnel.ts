@@ -77,6 +77,7 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
     const connect = (t: Target, tried: Set<Candidate> | null): void => {
       target = t;
       if (t.kind === 'respond') return respondWith(t);
+      if (t.kind === 'refuse') return void socket.destroy(); // tcp-only (config/refs.ts); closes as it would
       const server = t.balancer.pick(t.eligible, tried ?? undefined);
       if (server === null) {
         if (tried !== null) return refuse(502);
