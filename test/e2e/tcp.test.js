@@ -3,7 +3,9 @@
 // connection reached. Flags steer new connections only: an open one stays on its server.
 import fs from 'node:fs';
 import test from 'ava';
-import { adminStatus, request, sh, startFlagman } from '../helpers/e2e.js';
+import path from 'node:path';
+import { adminStatus, flagmanCli, request, sh, startFlagman, tempDir } from '../helpers/e2e.js';
+import { holdSocket, startWithSocket } from '../helpers/socket-unit.js';
 import { blackHole, echoServer, lineClient } from '../helpers/tcp.js';
 
 /** A tcp frontend whose maintenance rule (`flag("DB_MAINT") > 0`) sends new connections to `maint`. */
@@ -339,6 +341,68 @@ test.serial('workers: 2 — tcp connections are served by the workers, a flag ch
   const s = await adminStatus(fm);
   t.true(s.frontends.db.requests >= 7);
   t.is(s.backends.primary.servers.db1.bytesIn, 2 + 4 * 2 + 6, 'bytes add up across workers');
+});
+
+test('a reload cannot turn a tcp listener into an HTTP one: it fails and the old world keeps serving', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig(), { vars: { db1: db1.port, db2: db2.port } });
+  const open = lineClient(t, fm.port);
+  t.is(await open.say('a'), 'db1:a');
+  const from = fm.events.length;
+  const http = `flags: { dir: ./flags }\nfrontends:\n  db:\n    listen: ["127.0.0.1:0"]\n    rules: [{ use: page }]\nbackends:\n  page: { respond: { status: 200 } }\n`;
+  fs.writeFileSync(fm.configFile, http);
+  process.kill(fm.proc.pid, 'SIGHUP');
+  const failed = await fm.waitEvent((e) => e.event === 'reload.failed', { from });
+  t.regex(failed.error, /cannot change from mode tcp to http in a reload; restart to apply/);
+  t.is(await open.say('b'), 'db1:b');
+  t.is(await lineClient(t, fm.port).say('c'), 'db1:c', 'new connections are still routed by the old config');
+});
+
+test('SIGTERM: an open tcp connection keeps working until timeouts.shutdown, then is closed; exit 0', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig({ top: 'timeouts: { shutdown: 1s }' }), { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  const open = lineClient(t, fm.port);
+  t.is(await open.say('a'), 'db1:a');
+  const stopped = Date.now();
+  fm.proc.kill('SIGTERM');
+  await fm.waitEvent((e) => e.event === 'stop');
+  t.is(await open.say('b'), 'db1:b', 'still served while stopping');
+  await open.closed;
+  const took = Date.now() - stopped;
+  t.true(took >= 900 && took < 5000, `closed at the shutdown deadline (${took} ms)`);
+  t.is((await fm.exited).exitCode, 0);
+  t.like(fm.access.at(-1), { reason: 'shutdown', bytesIn: 4, bytesOut: 12 });
+});
+
+test('listen: systemd:NAME — a tcp frontend takes the inherited socket', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'flags'));
+  const file = path.join(dir, 'flagman.yaml');
+  fs.writeFileSync(file, `flags: { dir: ./flags }\nfrontends:\n  db:\n    mode: tcp\n    listen: ["systemd:db"]\n    rules: [{ use: primary }]\nbackends:\n  primary:\n    mode: tcp\n    servers: { db1: { address: "127.0.0.1:${db1.port}" } }\n`);
+  const socket = holdSocket(t);
+  const fm = await startWithSocket(t, socket, file, { name: 'db' });
+  const c = lineClient(t, socket.port);
+  t.is(await c.say('via systemd'), 'db1:via systemd');
+  c.socket.end();
+  await c.closed;
+  const exit = await fm.stop();
+  t.is(exit.exitCode, 0, `${exit.signal ?? ''} ${fm.lines.join('\n')}`);
+});
+
+test('flagman explain --frontend names a tcp connection and the backend its client address gets', async (t) => {
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'flags'));
+  fs.writeFileSync(path.join(dir, 'flags', 'DB_MAINT'), '1\n');
+  const file = path.join(dir, 'flagman.yaml');
+  fs.writeFileSync(file, dbConfig({ maint: 'closed' }).replaceAll('{{db1}}', '5432').replaceAll('{{db2}}', '5433'));
+  const r = await flagmanCli(['explain', '-c', file, '--frontend', 'db', '--ip', '10.1.2.3']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /^frontend db: tcp connection from 10\.1\.2\.3$/m);
+  t.regex(r.stdout, /→ rule 1: flag\("DB_MAINT"\) > 0 → closed: match/);
+  t.regex(r.stdout, /answered by backend closed/);
 });
 
 /** Polls `check` (sync or async) until it is true, at most 5 s. */
