@@ -120,14 +120,22 @@ export class TcpSession {
       clearTimeout(timer);
       this.#join(target, state, up);
     });
+    // A connection refused, reset or never made is a failed passive check, as on the request path.
+    const failed = (code: string): void => {
+      state.failures++;
+      if (target.health !== null) state.check(false, target.health, 'passive', code === CONNECT_TIMEOUT ? `connect timeout after ${target.timeouts.connect}ms` : code);
+    };
     up.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const code = err.code ?? err.message;
-      if (this.#reason !== null && !this.#joined) return; // the client left while this connect ran
-      // A connection refused, reset or never made is a failed passive check, as on the request path.
-      state.failures++;
-      if (target.health !== null) state.check(false, target.health, 'passive', code === CONNECT_TIMEOUT ? `connect timeout after ${target.timeouts.connect}ms` : code);
-      if (this.#joined) return this.#end(`server error: ${code}`, true);
+      if (this.#joined) {
+        // A reset in the middle of a connection counts; an error while it was already ending (a
+        // write after the server closed, say) says nothing about the server.
+        if (this.#reason === null) failed(code);
+        return this.#end(`server error: ${code}`, true);
+      }
+      if (this.#reason !== null) return; // the client left while this connect ran
+      failed(code);
       this.#release();
       // Nothing was sent: the next server takes the connection as it is.
       this.#use(target, (tried ?? new Set()).add(server), code === CONNECT_TIMEOUT);

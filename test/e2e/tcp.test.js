@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import test from 'ava';
 import path from 'node:path';
-import { adminStatus, flagmanCli, request, sh, startFlagman, tempDir } from '../helpers/e2e.js';
+import { adminStatus, flagmanCli, request, root, sh, startFlagman, tempDir } from '../helpers/e2e.js';
 import { holdSocket, startWithSocket } from '../helpers/socket-unit.js';
 import { blackHole, echoServer, lineClient } from '../helpers/tcp.js';
 
@@ -403,6 +403,22 @@ test('flagman explain --frontend names a tcp connection and the backend its clie
   t.regex(r.stdout, /^frontend db: tcp connection from 10\.1\.2\.3$/m);
   t.regex(r.stdout, /→ rule 1: flag\("DB_MAINT"\) > 0 → closed: match/);
   t.regex(r.stdout, /answered by backend closed/);
+});
+
+test('the README database recipe and the mode: tcp example pass flagman check', async (t) => {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const yamlAfter = (heading) => {
+    const at = readme.indexOf(`${heading}\n`);
+    t.true(at >= 0, heading);
+    return /```yaml\n([\s\S]*?)```/.exec(readme.slice(at))[1];
+  };
+  for (const heading of ['### A maintenance switch for a database', '### mode: tcp']) {
+    const dir = tempDir(t);
+    fs.mkdirSync(path.join(dir, 'flags'));
+    fs.writeFileSync(path.join(dir, 'flagman.yaml'), yamlAfter(heading));
+    const r = await flagmanCli(['check', '-c', path.join(dir, 'flagman.yaml')]);
+    t.is(r.exitCode, 0, `${heading}: ${r.stdout}${r.stderr}`);
+  }
 });
 
 /** Polls `check` (sync or async) until it is true, at most 5 s. */
