@@ -141,7 +141,11 @@ export class TcpSession {
       this.#use(target, (tried ?? new Set()).add(server), code === CONNECT_TIMEOUT);
     });
     // A failed attempt's socket only counts down; the joined one also ends the client's side.
-    up.once('close', () => (this.#joined && up === this.#upstream ? this.#closed(this.#client, null) : this.#closed(null, null)));
+    up.once('close', () => {
+      clearTimeout(timer); // an attempt given up when the client left ends no error, and no timer
+      if (this.#joined && up === this.#upstream) this.#closed(this.#client, null);
+      else this.#closed(null, null);
+    });
   }
 
   #join(target: ProxyTarget, state: ServerState, up: net.Socket): void {
