@@ -340,6 +340,55 @@ test.serial('workers: 2 — tcp connections are served by the workers, a flag ch
   t.is(s.backends.primary.servers.db1.bytesIn, 2 + 4 * 2 + 6, 'bytes add up across workers');
 });
 
+test('a half-close is passed on: the client sends and closes its side, and still gets the whole answer', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig(), { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  const c = lineClient(t, fm.port);
+  await c.connected;
+  c.socket.end('one\ntwo\n'); // FIN right behind the data: the echo server answers, then closes
+  const { received, error } = await c.closed;
+  t.is(received, 'db1:one\ndb1:two\n');
+  t.is(error, null);
+  await waitFor(() => fm.access.length > 0);
+  t.like(fm.access[0], { server: 'db1', bytesIn: 8, bytesOut: 16, reason: 'client closed' });
+});
+
+test('no eligible server → the fallback backend; no rule matched → the connection is closed', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const config = `
+flags: { dir: ./flags }
+frontends:
+  db:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: flag("OPEN", 1) > 0
+        use: primary
+backends:
+  primary:
+    mode: tcp
+    fallback: standby
+    servers:
+      db1: { address: "127.0.0.1:{{db1}}", weight: 'flag("db1.weight", 1)' }
+  standby:
+    mode: tcp
+    servers:
+      db2: { address: "127.0.0.1:{{db2}}" }
+`;
+  const fm = await startFlagman(t, config, { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  t.is(await lineClient(t, fm.port).say('a'), 'db1:a');
+  await setFlag(fm, 'echo 0 > flags/db1.weight', 'db1.weight', 0);
+  t.is(await lineClient(t, fm.port).say('b'), 'db2:b', 'the only server drained: the fallback takes new connections');
+  await setFlag(fm, 'echo 0 > flags/OPEN', 'OPEN', 0);
+  const c = lineClient(t, fm.port);
+  await c.connected;
+  t.is((await c.closed).received, '');
+  await waitFor(() => fm.access.some((l) => l.reason === 'no rule matched'));
+  t.like(fm.access.find((l) => l.reason === 'no rule matched'), { backend: null, server: null });
+});
+
 test('a reload cannot turn a tcp listener into an HTTP one: it fails and the old world keeps serving', async (t) => {
   const db1 = await echoServer(t, 'db1');
   const db2 = await echoServer(t, 'db2');
