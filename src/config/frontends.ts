@@ -39,6 +39,9 @@ export function readFrontends(w: Walker, e: Entry | undefined): FrontendConfig[]
     }
     const underscoreHeaders: UnderscoreHeaders = f.underscoreHeaders === undefined ? 'allow' : (readOneOf(w, f.underscoreHeaders, UNDERSCORE_HEADERS) ?? 'allow');
     const mode = (f.mode && readOneOf(w, f.mode, MODES)) ?? DEFAULTS.mode;
+    if (mode === 'tcp' && f.underscoreHeaders !== undefined) {
+      w.fail('CONFIG_SCHEMA', `${f.underscoreHeaders.path}: a tcp frontend has no HTTP headers; only an http frontend takes underscoreHeaders`, f.underscoreHeaders.keyAt);
+    }
     out.push({ name: fe.name, mode, listen, rules: f.rules === undefined ? [] : readRules(w, f.rules), underscoreHeaders, at: fe.keyAt });
   }
   return out;

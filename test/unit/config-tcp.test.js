@@ -102,3 +102,8 @@ test('fallbacks stay within a mode; refuse backends take nothing else; tcp backe
 test('an unknown mode is an error at its value', (t) => {
   t.regex(errorsOf(t, config().replace('    mode: tcp\n    listen', '    mode: udp\n    listen'))[0], /:3:11 CONFIG_SCHEMA frontends\.pg\.mode: expected one of http, tcp/);
 });
+
+test('underscoreHeaders on a tcp frontend is an error at the key', (t) => {
+  const text = config().replace('    listen: "127.0.0.1:0"', '    listen: "127.0.0.1:0"\n    underscoreHeaders: refuse');
+  t.deepEqual(errorsOf(t, text), [`${F}:5:5 CONFIG_SCHEMA frontends.pg.underscoreHeaders: a tcp frontend has no HTTP headers; only an http frontend takes underscoreHeaders`]);
+});
