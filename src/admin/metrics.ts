@@ -19,7 +19,11 @@ export interface AdminSources extends StatusSources {
 interface Responses {
   readonly [cls: string]: number;
 }
-interface ServerDoc {
+interface Bytes {
+  readonly bytesIn: number | null;
+  readonly bytesOut: number | null;
+}
+interface ServerDoc extends Bytes {
   readonly state: string;
   readonly weight: number;
   readonly active: number;
@@ -29,8 +33,8 @@ interface ServerDoc {
 interface Doc {
   readonly config: { readonly generation: number; readonly lastReload: { readonly at: string | null; readonly ok: boolean } };
   readonly flags: Record<string, { readonly value: number | null; readonly problem: string | null }>;
-  readonly frontends: Record<string, { readonly requests: number; readonly active: number; readonly responses: Responses }>;
-  readonly backends: Record<string, { readonly requests: number; readonly active: number; readonly responses: Responses; readonly servers: Record<string, ServerDoc> }>;
+  readonly frontends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses }>;
+  readonly backends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses; readonly servers: Record<string, ServerDoc> }>;
   readonly watcher: { readonly mode: string; readonly rescans: number; readonly problem: string | null };
 }
 
@@ -94,6 +98,20 @@ export function createMetrics(sources: AdminSources): Metrics {
       for (const state of SERVER_STATES) g.set({ ...l, state }, s.state === state ? 1 : 0);
     })(d),
   );
+  // tcp frontends, backends and servers only (HTTP ones have no byte counts: no series).
+  const byteCounters = (what: 'frontend' | 'backend' | 'server', each: (d: Doc, fill: (l: Record<string, string>, b: Bytes) => void) => void): void => {
+    for (const [dir, key, help] of [['in', 'bytesIn', 'received from clients'], ['out', 'bytesOut', 'sent to clients']] as const) {
+      counter(`flagman_${what}_bytes_${dir}_total`, `tcp mode: bytes ${help} through a ${what}.`, what === 'server' ? ['backend', 'server'] : [what], (c, d) =>
+        each(d, (l, b) => {
+          const n = b[key];
+          if (n !== null) c.inc(l, n);
+        }),
+      );
+    }
+  };
+  byteCounters('frontend', (d, fill) => Object.entries(d.frontends).forEach(([frontend, f]) => fill({ frontend }, f)));
+  byteCounters('backend', (d, fill) => Object.entries(d.backends).forEach(([backend, b]) => fill({ backend }, b)));
+  byteCounters('server', (d, fill) => servers(fill)(d));
   gauge('flagman_flag_value', 'A flag\'s applied value (unset flags have no series).', ['flag'], (g, d) => {
     for (const [flag, f] of Object.entries(d.flags)) if (f.value !== null) g.set({ flag }, f.value);
   });

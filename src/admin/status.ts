@@ -23,6 +23,11 @@ export interface StatusSources {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
+// Bytes are counted for tcp connections only (an HTTP frontend or backend has none: null, SPEC §5).
+function bytes(c: { bytesIn: number; bytesOut: number }, tcp: boolean): { bytesIn: number | null; bytesOut: number | null } {
+  return tcp ? { bytesIn: c.bytesIn, bytesOut: c.bytesOut } : { bytesIn: null, bytesOut: null };
+}
+
 function responses(c: Counters): Record<string, number> {
   return { '1xx': c.responses[1]!, '2xx': c.responses[2]!, '3xx': c.responses[3]!, '4xx': c.responses[4]!, '5xx': c.responses[5]!, other: c.responses[0]! };
 }
@@ -36,18 +41,20 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
   }
   const frontends: Record<string, unknown> = {};
   for (const fe of runtime.frontends) {
-    frontends[fe.name] = { requests: fe.counters.requests, active: fe.counters.active, responses: responses(fe.counters) };
+    // In tcp mode a request is a connection: `requests` counts them, `active` those open now.
+    frontends[fe.name] = { mode: fe.mode, requests: fe.counters.requests, active: fe.counters.active, responses: responses(fe.counters), ...bytes(fe.counters, fe.mode === 'tcp') };
   }
   const backends: Record<string, unknown> = {};
   for (const t of runtime.targets.values()) {
     const servers: Record<string, unknown> = {};
+    const tcp = t.kind === 'refuse' || (t.kind === 'proxy' && t.mode === 'tcp');
     if (t.kind === 'proxy') {
       for (const s of t.servers) {
         // State as the current runtime routes by it (server-state.ts); the counters are live.
-        servers[s.name] = { state: s.status, weight: s.weight, active: s.state.active, requests: s.state.requests, failures: s.state.failures };
+        servers[s.name] = { state: s.status, weight: s.weight, active: s.state.active, requests: s.state.requests, failures: s.state.failures, ...bytes(s.state, tcp) };
       }
     }
-    backends[t.name] = { requests: t.counters.requests, active: t.counters.active, responses: responses(t.counters), servers };
+    backends[t.name] = { mode: tcp ? 'tcp' : 'http', requests: t.counters.requests, active: t.counters.active, responses: responses(t.counters), ...bytes(t.counters, tcp), servers };
   }
   const w = src.watcher();
   const reload = src.lastReload();

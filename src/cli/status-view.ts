@@ -76,7 +76,8 @@ function backends(doc: Doc): string {
   for (const [name, raw] of Object.entries(obj(doc['backends']))) {
     const be = obj(raw);
     const servers = Object.entries(obj(be['servers']));
-    if (servers.length === 0) rows.push([name, '-', 'respond', '-', cell(be['active']), cell(be['requests']), '-']);
+    // A backend without servers answers itself: respond (HTTP), or refuse (tcp: closes at once).
+    if (servers.length === 0) rows.push([name, '-', be['mode'] === 'tcp' ? 'refuse' : 'respond', '-', cell(be['active']), cell(be['requests']), '-']);
     for (const [server, sraw] of servers) {
       const s = obj(sraw);
       rows.push([name, server, cell(s['state']), cell(s['weight']), cell(s['active']), cell(s['requests']), cell(s['failures'])]);

@@ -6,9 +6,9 @@ import type { Health } from '../runtime/server-state.js';
 
 /** One worker's counters, to be added up by the primary. */
 export interface Stats {
-  readonly frontends: readonly [string, { requests: number; active: number; responses: number[] }][];
-  readonly backends: readonly [string, { requests: number; active: number; responses: number[] }][];
-  readonly servers: readonly [string, { requests: number; active: number; failures: number }][];
+  readonly frontends: readonly [string, { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number }][];
+  readonly backends: readonly [string, { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number }][];
+  readonly servers: readonly [string, { requests: number; active: number; failures: number; bytesIn: number; bytesOut: number }][];
 }
 
 export type ToWorker =

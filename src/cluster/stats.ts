@@ -8,9 +8,9 @@ import type { Stats } from './messages.js';
 export function takeStats(observed: ObservedState): Stats {
   const all = observed.all();
   return {
-    frontends: [...all.frontends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses] }]),
-    backends: [...all.backends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses] }]),
-    servers: [...all.servers].map(([k, s]) => [k, { requests: s.requests, active: s.active, failures: s.failures }]),
+    frontends: [...all.frontends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut }]),
+    backends: [...all.backends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut }]),
+    servers: [...all.servers].map(([k, s]) => [k, { requests: s.requests, active: s.active, failures: s.failures, bytesIn: s.bytesIn, bytesOut: s.bytesOut }]),
   };
 }
 
@@ -25,11 +25,15 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
     c.requests = 0;
     c.active = 0;
     c.responses.fill(0);
+    c.bytesIn = 0;
+    c.bytesOut = 0;
   }
   for (const s of all.servers.values()) {
     s.requests = 0;
     s.active = 0;
     s.failures = s.checkFailures;
+    s.bytesIn = 0;
+    s.bytesOut = 0;
   }
   for (const st of stats) {
     for (const [name, c] of st.frontends) add(primary.frontend(name), c);
@@ -40,12 +44,18 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
       s.requests += c.requests;
       s.active += c.active;
       s.failures += c.failures;
+      s.bytesIn += c.bytesIn ?? 0;
+      s.bytesOut += c.bytesOut ?? 0;
     }
   }
 }
 
-function add(into: { requests: number; active: number; responses: number[] }, c: { requests: number; active: number; responses: number[] }): void {
+type Added = { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number };
+
+function add(into: Added, c: Added): void {
   into.requests += c.requests;
   into.active += c.active;
+  into.bytesIn += c.bytesIn ?? 0;
+  into.bytesOut += c.bytesOut ?? 0;
   for (let i = 0; i < into.responses.length; i++) into.responses[i]! += c.responses[i] ?? 0;
 }

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { isScalar } from 'yaml';
 import type { BackendConfig, ExprSource, ServerConfig, Timeouts } from './schema.js';
 import { readHealth } from './health.js';
-import { BALANCERS, DEFAULTS, REDIRECT_STATUSES } from './schema.js';
+import { BALANCERS, DEFAULTS, MODES, REDIRECT_STATUSES } from './schema.js';
 import {
   fieldsOf, mapEntries, missing, readExpr, readInt, readOneOf, readString, tryParse, wrongKind,
 } from './nodes.js';
@@ -17,6 +17,7 @@ import { parseServerAddress } from './units.js';
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export const BACKEND_KEYS = {
+  mode: `what the servers speak: ${MODES.join(' | ')} (default ${DEFAULTS.mode}); tcp passes connections through byte for byte`,
   balance: `how servers are picked: ${BALANCERS.join(' | ')} (default ${DEFAULTS.balance})`,
   health: 'active health checks: type (http, tcp, exec), path, status, command, interval, timeout, rise, fall (default: none)',
   fallback: 'backend used when no server is eligible (default: answer 503)',
@@ -24,10 +25,11 @@ export const BACKEND_KEYS = {
   servers: 'the servers, by name: address and weight',
   respond: 'answer without a server: status, body or file, headers',
   redirect: 'answer with a redirect to the same host, path and query: scheme, port, status',
+  refuse: 'true: close every connection at once, sending nothing (tcp frontends only)',
 } as const;
 
 // Keys that only make sense for a backend with servers.
-const PROXY_ONLY = ['balance', 'health', 'fallback', 'timeouts'] as const;
+const PROXY_ONLY = ['mode', 'balance', 'health', 'fallback', 'timeouts'] as const;
 
 export const SERVER_KEYS = {
   address: 'host:port or [v6]:port',
@@ -87,6 +89,15 @@ function readBackend(w: Walker, b: Entry, timeouts: Timeouts, baseDir: string): 
   const f = fieldsOf(w, b, BACKEND_KEYS);
   if (f === undefined) return undefined;
   const at = b.keyAt;
+  if (f.refuse !== undefined) {
+    for (const key of [...PROXY_ONLY, 'servers', 'respond', 'redirect'] as const) {
+      const extra = f[key];
+      if (extra !== undefined) w.fail('CONFIG_SCHEMA', `${extra.path}: a refuse backend takes nothing else; it closes every connection`, extra.keyAt);
+    }
+    const v = isScalar(f.refuse.node) ? f.refuse.node.value : undefined;
+    if (v !== true) return wrongKind(w, f.refuse, 'true');
+    return { kind: 'refuse', name: b.name, at };
+  }
   // A backend does one of three things; two of them named is an error at the second.
   const kinds = [f.servers, f.respond, f.redirect].filter((k) => k !== undefined);
   if (kinds.length > 1) {
@@ -100,16 +111,19 @@ function readBackend(w: Walker, b: Entry, timeouts: Timeouts, baseDir: string): 
     }
     return f.respond !== undefined ? readRespond(w, b.name, at, f.respond, baseDir) : readRedirect(w, b.name, at, answer);
   }
-  if (f.servers === undefined) return missing(w, b, 'servers', ' (or respond, or redirect)');
+  if (f.servers === undefined) return missing(w, b, 'servers', ' (or respond, redirect or refuse)');
   const fallback = f.fallback === undefined ? undefined : readString(w, f.fallback);
+  const mode = (f.mode && readOneOf(w, f.mode, MODES)) ?? DEFAULTS.mode;
   return {
     kind: 'proxy',
     name: b.name,
+    mode,
     balance: (f.balance && readOneOf(w, f.balance, BALANCERS)) ?? DEFAULTS.balance,
-    health: f.health === undefined ? null : (readHealth(w, f.health, baseDir) ?? null),
+    // A tcp backend's servers speak no HTTP: its checks connect unless told otherwise.
+    health: f.health === undefined ? null : (readHealth(w, f.health, baseDir, mode === 'tcp' ? 'tcp' : DEFAULTS.health.type) ?? null),
     fallback: fallback ?? null,
     fallbackAt: fallback === undefined || f.fallback === undefined ? null : f.fallback.at,
-    timeouts: readTimeoutOverrides(w, f.timeouts, timeouts, true),
+    timeouts: readTimeoutOverrides(w, f.timeouts, timeouts, true, mode),
     servers: readServers(w, f.servers),
     at,
   };

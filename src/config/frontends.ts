@@ -2,6 +2,7 @@
 // Rule conditions stay CEL source text with positions; expr/ compiles them.
 import { isScalar } from 'yaml';
 import type { FrontendConfig, ListenAddress, RuleConfig, UnderscoreHeaders } from './schema.js';
+import { DEFAULTS, MODES } from './schema.js';
 import { checkName } from './backends.js';
 import { fieldsOf, listItems, mapEntries, missing, readExpr, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
@@ -9,8 +10,9 @@ import { readTls } from './tls.js';
 import { parseListenAddress } from './units.js';
 
 export const FRONTEND_KEYS = {
+  mode: `${MODES.join(' | ')} (default ${DEFAULTS.mode}): tcp accepts raw connections, routed by client.ip and flags only`,
   listen: 'addresses: host:port, [v6]:port, :port or systemd:NAME; one string or a list',
-  rules: 'first match wins; no match answers 503',
+  rules: 'first match wins; no match answers 503 (tcp: closes the connection)',
   underscoreHeaders: 'request header names with "_": allow (default), refuse (400) or drop',
   tls: 'serve HTTPS (HTTP/1.1 and HTTP/2): {cert, key}, or a list of them chosen by SNI (first: default)',
 } as const;
@@ -38,8 +40,15 @@ export function readFrontends(w: Walker, e: Entry | undefined, baseDir: string):
       w.fail('CONFIG_SCHEMA', `${f.listen.path}: a frontend needs at least one address`, f.listen.at);
     }
     const underscoreHeaders: UnderscoreHeaders = f.underscoreHeaders === undefined ? 'allow' : (readOneOf(w, f.underscoreHeaders, UNDERSCORE_HEADERS) ?? 'allow');
-    const tls = f.tls === undefined ? null : (readTls(w, f.tls, baseDir) ?? null);
-    out.push({ name: fe.name, listen, rules: f.rules === undefined ? [] : readRules(w, f.rules), underscoreHeaders, tls, at: fe.keyAt });
+    const mode = (f.mode && readOneOf(w, f.mode, MODES)) ?? DEFAULTS.mode;
+    if (mode === 'tcp' && f.underscoreHeaders !== undefined) {
+      w.fail('CONFIG_SCHEMA', `${f.underscoreHeaders.path}: a tcp frontend has no HTTP headers; only an http frontend takes underscoreHeaders`, f.underscoreHeaders.keyAt);
+    }
+    if (mode === 'tcp' && f.tls !== undefined) {
+      w.fail('CONFIG_SCHEMA', `${f.tls.path}: TLS is for http frontends; a tcp frontend passes its bytes through untouched`, f.tls.keyAt);
+    }
+    const tls = f.tls === undefined || mode === 'tcp' ? null : (readTls(w, f.tls, baseDir) ?? null);
+    out.push({ name: fe.name, mode, listen, rules: f.rules === undefined ? [] : readRules(w, f.rules), underscoreHeaders, tls, at: fe.keyAt });
   }
   return out;
 }

@@ -11,7 +11,7 @@ import type { Entry, Walker } from './nodes.js';
 import { parseStatusRange } from './units.js';
 
 export const HEALTH_KEYS = {
-  type: `the check: ${HEALTH_TYPES.join(' | ')} (default ${DEFAULTS.health.type})`,
+  type: `the check: ${HEALTH_TYPES.join(' | ')} (default ${DEFAULTS.health.type}; in a tcp backend, tcp)`,
   path: `http: the path probed with GET (default ${DEFAULTS.health.path})`,
   status: `http: the statuses that pass, one or a range such as 200-299 (default ${DEFAULTS.health.status.min}-${DEFAULTS.health.status.max})`,
   command: 'exec: the command run for each check, a string split on spaces or a list; exit 0 passes',
@@ -30,11 +30,14 @@ const TYPE_KEYS = {
 
 const TYPE_ONLY = ['path', 'status', 'command'] as const;
 
-/** Reads a health map; `baseDir` resolves a command's relative path and is its working directory. */
-export function readHealth(w: Walker, e: Entry, baseDir: string): HealthConfig | undefined {
+/**
+ * Reads a health map; `baseDir` resolves a command's relative path and is its working directory;
+ * `defaultType` is the check when none is named (tcp for a tcp backend).
+ */
+export function readHealth(w: Walker, e: Entry, baseDir: string, defaultType: HealthConfig['type'] = DEFAULTS.health.type): HealthConfig | undefined {
   const f = fieldsOf(w, e, HEALTH_KEYS) ?? {};
   const d = DEFAULTS.health;
-  const type = (f.type && readOneOf(w, f.type, HEALTH_TYPES)) ?? d.type;
+  const type = (f.type && readOneOf(w, f.type, HEALTH_TYPES)) ?? defaultType;
   let ok = true;
   for (const key of TYPE_ONLY) {
     const extra = f[key];

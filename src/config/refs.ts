@@ -1,7 +1,9 @@
 // Checks that need the whole config: names used by rules and fallbacks exist, fallbacks do not
-// loop, and no two listeners would bind the same socket. Run after every section is read.
+// loop, modes agree (a tcp frontend only reaches tcp backends, and back), and no two listeners
+// would bind the same socket. Run after every section is read.
 import type { Walker } from './nodes.js';
-import type { BackendConfig, FrontendConfig, ListenAddress } from './schema.js';
+import type { BackendConfig, FrontendConfig, ListenAddress, Mode } from './schema.js';
+import { backendMode } from './schema.js';
 import { listenClash } from './units.js';
 
 function defined(names: ReadonlySet<string>): string {
@@ -21,8 +23,14 @@ export function checkRefs(
   const byName = new Map(backends.map((b) => [b.name, b]));
   for (const fe of frontends) {
     fe.rules.forEach((rule, i) => {
+      const path = `frontends.${fe.name}.rules[${i}].use`;
       if (!declared.has(rule.use)) {
-        w.fail('CONFIG_REF', `frontends.${fe.name}.rules[${i}].use: no backend named "${rule.use}" (${defined(declared)})`, rule.useAt);
+        w.fail('CONFIG_REF', `${path}: no backend named "${rule.use}" (${defined(declared)})`, rule.useAt);
+        return;
+      }
+      const b = byName.get(rule.use);
+      if (b !== undefined && backendMode(b) !== fe.mode) {
+        w.fail('CONFIG_REF', `${path}: ${modeMismatch(`the ${fe.mode} frontend ${fe.name}`, fe.mode, b)}`, rule.useAt);
       }
     });
   }
@@ -32,6 +40,8 @@ export function checkRefs(
     if (b.fallback === b.name) w.fail('CONFIG_REF', `${path}: a backend cannot fall back to itself`, b.fallbackAt);
     else if (!declared.has(b.fallback)) {
       w.fail('CONFIG_REF', `${path}: no backend named "${b.fallback}" (${defined(declared)})`, b.fallbackAt);
+    } else if (byName.has(b.fallback) && backendMode(byName.get(b.fallback)!) !== b.mode) {
+      w.fail('CONFIG_REF', `${path}: ${modeMismatch(`the ${b.mode} backend ${b.name}`, b.mode, byName.get(b.fallback)!)}`, b.fallbackAt);
     } else {
       const loop = fallbackLoop(b, byName);
       // Report a loop once, at the member written first in the file.
@@ -40,6 +50,13 @@ export function checkRefs(
       }
     }
   }
+}
+
+// Why `user` (of `mode`) cannot send its connections to backend `b`: they speak different modes.
+function modeMismatch(user: string, mode: Mode, b: BackendConfig): string {
+  const what = b.kind === 'respond' ? 'a respond backend (HTTP answers)' : b.kind === 'refuse' ? 'a refuse backend (tcp only)' : `a ${backendMode(b)} backend`;
+  const can = mode === 'tcp' ? 'backends with mode: tcp, or refuse: true' : 'http backends (servers without mode: tcp, or respond)';
+  return `cannot use "${b.name}", ${what}: ${user} can only use ${can}`;
 }
 
 // The chain of names from `start` back to `start`, or null when the chain ends (no eligible server

@@ -31,11 +31,20 @@ export interface Timeouts {
   readonly server: number;
   /** A client sending its request headers (slowloris). */
   readonly client: number;
-  /** Keep-alive idle, both sides. */
+  /** Keep-alive idle, both sides; in a tcp backend, a connection with no byte either way. */
   readonly idle: number;
+  /** The idle timeout of tcp backends that set none of their own (database sessions idle long). */
+  readonly tcpIdle: number;
   /** Graceful stop: in-flight requests may finish. */
   readonly shutdown: number;
 }
+
+/**
+ * What a frontend speaks and a backend carries: HTTP/1.1 requests, or raw TCP connections passed
+ * through byte for byte (a database, a mail server). A tcp frontend can only use tcp backends.
+ */
+export const MODES = ['http', 'tcp'] as const;
+export type Mode = (typeof MODES)[number];
 
 export interface RuleConfig {
   /** null: the rule always matches. */
@@ -73,6 +82,7 @@ export interface TlsConfig {
 
 export interface FrontendConfig {
   readonly name: string;
+  readonly mode: Mode;
   readonly listen: readonly ListenAddress[];
   readonly rules: readonly RuleConfig[];
   readonly underscoreHeaders: UnderscoreHeaders;
@@ -123,6 +133,7 @@ export interface ServerConfig {
 export interface ProxyBackendConfig {
   readonly kind: 'proxy';
   readonly name: string;
+  readonly mode: Mode;
   readonly balance: 'roundrobin' | 'leastconn';
   readonly health: HealthConfig | null;
   readonly fallback: string | null;
@@ -156,7 +167,20 @@ export interface RedirectBackendConfig {
   readonly at: Position;
 }
 
-export type BackendConfig = ProxyBackendConfig | RespondBackendConfig | RedirectBackendConfig;
+
+/** A tcp backend that closes every connection it is given at once (a maintenance switch's "off"). */
+export interface RefuseBackendConfig {
+  readonly kind: 'refuse';
+  readonly name: string;
+  readonly at: Position;
+}
+
+export type BackendConfig = ProxyBackendConfig | RespondBackendConfig | RedirectBackendConfig | RefuseBackendConfig;
+
+/** The mode of connections a backend takes: respond and redirect answer HTTP, refuse closes TCP connections. */
+export function backendMode(b: BackendConfig): Mode {
+  return b.kind === 'proxy' ? b.mode : b.kind === 'refuse' ? 'tcp' : 'http';
+}
 
 export interface Config {
   /** Absolute path of the config file. */
@@ -189,8 +213,10 @@ export const DEFAULTS = {
     server: 60000, // ms
     client: 10000, // ms
     idle: 5000, // ms
+    tcpIdle: 3_600_000, // ms (1h): a pooled database connection may sit idle for long
     shutdown: 25000, // ms
   },
+  mode: 'http',
   // type, path, status range, interval ms, timeout ms, rise checks, fall checks
   health: { type: 'http', path: '/healthz', status: { min: 200, max: 399 }, interval: 2000, timeout: 1000, rise: 2, fall: 3 },
   balance: 'roundrobin',

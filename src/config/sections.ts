@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { isScalar } from 'yaml';
-import type { Config, Timeouts } from './schema.js';
+import type { Config, Mode, Timeouts } from './schema.js';
 import { DEFAULTS } from './schema.js';
 import { fieldsOf, readBool, readDuration, readInt, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
@@ -29,7 +29,8 @@ export const TIMEOUT_KEYS = {
   connect: { summary: 'to a server', min: 1, perBackend: true },
   server: { summary: "waiting for a server's response headers / between its body chunks", min: 1, perBackend: true },
   client: { summary: 'a client sending its request headers (slowloris)', min: 1, perBackend: false },
-  idle: { summary: 'keep-alive idle, both sides', min: 1, perBackend: true },
+  idle: { summary: 'keep-alive idle, both sides (in a tcp backend: a connection with no byte either way)', min: 1, perBackend: true },
+  tcpIdle: { summary: 'a tcp connection with no byte either way, for tcp backends that set no idle of their own', min: 1, perBackend: false },
   shutdown: { summary: 'graceful stop: in-flight requests may finish', min: 0, perBackend: false },
 } as const satisfies Record<keyof Timeouts, { summary: string; min: number; perBackend: boolean }>;
 
@@ -69,9 +70,16 @@ export function readTimeouts(w: Walker, e: Entry | undefined): Timeouts {
   return readTimeoutOverrides(w, e, DEFAULTS.timeouts, false);
 }
 
-/** Reads a `timeouts` map over `base`; a backend's map may hold only the per-backend keys. */
-export function readTimeoutOverrides(w: Walker, e: Entry | undefined, base: Timeouts, backend: boolean): Timeouts {
+// The timeouts a tcp backend takes: there is no request, so no server (response) timeout.
+const TCP_BACKEND_TIMEOUTS: readonly (keyof Timeouts)[] = ['connect', 'idle'];
+
+/**
+ * Reads a `timeouts` map over `base`; a backend's map may hold only the per-backend keys. A tcp
+ * backend (`mode`) takes connect and idle, and its idle defaults to the top-level tcpIdle.
+ */
+export function readTimeoutOverrides(w: Walker, e: Entry | undefined, base: Timeouts, backend: boolean, mode: Mode = 'http'): Timeouts {
   const out: Record<keyof Timeouts, number> = { ...base };
+  if (mode === 'tcp') out.idle = base.tcpIdle;
   if (e === undefined) return out;
   const f = fieldsOf(w, e, TIMEOUT_TABLE) ?? {};
   for (const [key, row] of Object.entries(TIMEOUT_KEYS) as [keyof Timeouts, (typeof TIMEOUT_KEYS)[keyof Timeouts]][]) {
@@ -79,6 +87,10 @@ export function readTimeoutOverrides(w: Walker, e: Entry | undefined, base: Time
     if (entry === undefined) continue;
     if (backend && !row.perBackend) {
       w.fail('CONFIG_SCHEMA', `${entry.path}: the ${key} timeout applies to the whole frontend or process; set it in the top-level timeouts`, entry.keyAt);
+      continue;
+    }
+    if (mode === 'tcp' && !TCP_BACKEND_TIMEOUTS.includes(key)) {
+      w.fail('CONFIG_SCHEMA', `${entry.path}: a tcp backend takes only ${TCP_BACKEND_TIMEOUTS.join(' and ')} timeouts (there is no response to wait for)`, entry.keyAt);
       continue;
     }
     out[key] = readDuration(w, entry, row.min) ?? out[key];

@@ -49,6 +49,8 @@ export interface ServerStep {
 
 export interface Explanation {
   readonly frontend: string;
+  /** tcp: a connection is explained, of which only the client address matters. */
+  readonly mode: 'http' | 'tcp';
   readonly request: { readonly method: string; readonly path: string; readonly host: string | null; readonly ip: string; readonly headers: Readonly<Record<string, string>> };
   /** The matching rule (1-based), or null: no rule matched (503). */
   readonly rule: number | null;
@@ -146,6 +148,7 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
   }
   return {
     frontend: fe.name,
+    mode: fe.mode,
     request: { method: input.method, path: input.url, host: host ?? null, ip, headers: shown },
     rule: matched === null ? null : matched + 1,
     backend,

@@ -9,7 +9,8 @@ const flagList = (flags: Readonly<Record<string, number | null>>): string =>
 /** The explanation as text: the request, each rule walked, the answer. */
 export function formatExplanation(e: Explanation): string {
   const r = e.request;
-  const lines = [`frontend ${e.frontend}: ${r.method} ${r.path} from ${r.ip}${r.host !== null ? `, host ${r.host}` : ''}`];
+  const tcp = e.mode === 'tcp';
+  const lines = [tcp ? `frontend ${e.frontend}: tcp connection from ${r.ip}` : `frontend ${e.frontend}: ${r.method} ${r.path} from ${r.ip}${r.host !== null ? `, host ${r.host}` : ''}`];
   for (const s of e.steps) {
     const mark = s.result === 'match' ? '→' : ' ';
     const why = s.result === 'off' ? 'off (by flags)' : s.result;
@@ -17,8 +18,9 @@ export function formatExplanation(e: Explanation): string {
     const flags = Object.keys(s.flags).length > 0 ? `  (${flagList(s.flags)})` : '';
     lines.push(`${mark} rule ${s.rule}: ${s.when ?? '(always)'} → ${s.use}: ${why}${flags}${residual}${s.problem !== null ? `  problem: ${s.problem}` : ''}`);
   }
-  if (e.rule === null) lines.push('no rule matches: 503');
-  if (e.unavailable !== null) lines.push(`backend ${e.unavailable} has no eligible server: ${e.backend !== null ? `falls back to ${e.backend}` : '503'}`);
+  const refused = tcp ? 'the connection is closed' : '503';
+  if (e.rule === null) lines.push(`no rule matches: ${refused}`);
+  if (e.unavailable !== null) lines.push(`backend ${e.unavailable} has no eligible server: ${e.backend !== null ? `falls back to ${e.backend}` : refused}`);
   if (e.backend !== null) {
     const servers = e.servers.map((s) => `${s.name} ${s.address} weight ${s.weight}${s.health === 'down' ? ' DOWN' : ''}${Object.keys(s.flags).length > 0 ? ` (${flagList(s.flags)})` : ''}`);
     lines.push(`answered by backend ${e.backend}${servers.length > 0 ? `: ${servers.join('; ')}` : ''}`);

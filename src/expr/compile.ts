@@ -3,7 +3,7 @@
 // specialize.ts needs. Every error is a CONFIG_EXPR FlagmanError at the offending character.
 
 import type { ASTNode, ParseResult } from '@marcbachmann/cel-js';
-import type { ExprSource, Position } from '../config/schema.js';
+import type { ExprSource, Mode, Position } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
 import type { Place } from '../errors.js';
 import { FLAG_NAME } from '../flags/snapshot.js';
@@ -39,9 +39,12 @@ export interface CompiledWeight extends CompiledExpr {
 
 const RESULT_TYPE = { condition: 'bool', weight: 'int' } as const satisfies Record<ExprKind, string>;
 
-/** Compiles a rule condition (`when`); it must type-check to bool. Throws FlagmanError CONFIG_EXPR. */
-export function compileCondition(src: ExprSource): CompiledCondition {
-  return compile(src, 'condition') as CompiledCondition;
+/**
+ * Compiles a rule condition (`when`); it must type-check to bool. A tcp frontend's rules see a
+ * connection, not a request: only client.ip, flag() and cidr(). Throws FlagmanError CONFIG_EXPR.
+ */
+export function compileCondition(src: ExprSource, mode: Mode = 'http'): CompiledCondition {
+  return compile(src, 'condition', mode) as CompiledCondition;
 }
 
 /** Compiles a server weight; it must type-check to int and use flag() and constants only. */
@@ -79,14 +82,14 @@ function celFailure(src: ExprSource, error: unknown, what: string): never {
   return fail(src, own ? summary : `${what}: ${summary}`, start, error);
 }
 
-function compile(src: ExprSource, kind: ExprKind): CompiledExpr {
+function compile(src: ExprSource, kind: ExprKind, mode: Mode = 'http'): CompiledExpr {
   let parsed: ParseResult;
   try {
     parsed = env.parse(src.source);
   } catch (error) {
     celFailure(src, error, 'syntax error');
   }
-  const flags = validate(src, kind, parsed.ast);
+  const flags = validate(src, kind, parsed.ast, mode);
   const checked = parsed.check();
   if (!checked.valid) celFailure(src, checked.error, 'type error');
   const want = RESULT_TYPE[kind];
@@ -104,10 +107,15 @@ function compile(src: ExprSource, kind: ExprKind): CompiledExpr {
   });
 }
 
+// What a tcp frontend's rules may not read: there is a connection, but no HTTP request.
+const TCP_NO_REQUEST = 'a tcp frontend has no HTTP request: its rules may use client.ip, flag() and cidr() only';
+
 /** Checks function names, flag() arguments and (for weights) request data; returns the flag names. */
-function validate(src: ExprSource, kind: ExprKind, ast: ASTNode): string[] {
+function validate(src: ExprSource, kind: ExprKind, ast: ASTNode, mode: Mode): string[] {
   const flags: string[] = [];
   walk(ast, (node) => {
+    if (mode === 'tcp' && node.op === 'id' && node.args === 'request') fail(src, `${TCP_NO_REQUEST}, not 'request'`, node.start);
+    if (mode === 'tcp' && node.op === 'call' && REQUEST_FUNCTIONS.has(node.args[0])) fail(src, `${TCP_NO_REQUEST}, not ${node.args[0]}()`, node.start);
     if (node.op === 'id' && kind === 'weight' && REQUEST_VARIABLES.has(node.args)) {
       fail(src, `a weight may use flag() and constants only, not '${node.args}': weights are recomputed when a flag changes, never per request`, node.start);
     }

@@ -10,7 +10,7 @@ import { Cidr } from './ip.js';
 import { ClientView, RequestView, cookieValue, headerValue } from './request.js';
 
 // The per-request input lives in request.ts; the proxy imports it from here, with the environment.
-export { requestInput } from './request.js';
+export { connectionInput, requestInput } from './request.js';
 export type { RequestInput } from './request.js';
 
 /**

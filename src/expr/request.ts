@@ -25,6 +25,16 @@ export function requestInput(req: IncomingMessage, clientIp: string, scheme: str
   return { method: req.method ?? '', url: req.url ?? '', host: req.headers.host, scheme, clientIp, headers: req.headers };
 }
 
+const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
+
+/**
+ * The input of a tcp frontend's rules: a connection has a client address and nothing else (compile.ts
+ * refuses `request`, header() and cookie() in those rules, so no field below is ever read).
+ */
+export function connectionInput(clientIp: string): RequestInput {
+  return { method: '', url: '', host: undefined, scheme: 'tcp', clientIp, headers: NO_HEADERS };
+}
+
 const NO_REQUEST: RequestInput = Object.freeze({
   method: '',
   url: '',

@@ -1,16 +1,19 @@
-// The open listeners of a running flagman, keyed by what they listen on, so that a reload keeps the
-// unchanged ones open (not one connection refused), opens the added ones and drains the removed
-// ones (SPEC §6). A reload first opens what is new — any failure there (an address in use) fails
-// the reload with nothing changed — and only then commits, in the same tick as the runtime swap.
-import type http from 'node:http';
+// The open listeners of a running flagman (HTTP and tcp frontends, the admin endpoint), keyed by
+// what they listen on, so that a reload keeps the unchanged ones open (not one connection
+// refused), opens the added ones and drains the removed ones (SPEC §6). A reload first opens what
+// is new — any failure there (an address in use) fails the reload with nothing changed — and only
+// then commits, in the same tick as the runtime swap.
+import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Config, ListenAddress } from '../config/schema.js';
+import type { Config, ListenAddress, Mode } from '../config/schema.js';
 import { createSecureFrontend, type SecureFrontend, type TlsBinding } from '../proxy/secure.js';
 import type { CertStore } from '../tls/certs.js';
 import { FlagmanError } from '../errors.js';
 import { events } from '../log.js';
 import { createFrontendServer, listen, type FrontendSlot } from '../proxy/frontend.js';
+import { createTcpFrontendServer } from '../proxy/tcp-frontend.js';
+import type { TcpSession } from '../proxy/tcp-session.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 
 // How long a draining listener lets an idle kept-alive connection send one more request (answered
@@ -23,10 +26,13 @@ type Label = { readonly frontend: string } | { readonly admin: true };
 interface Listener {
   readonly key: string;
   readonly address: ListenAddress;
+  /** An http.Server (HTTP frontends, the admin endpoint) or a plain net.Server (tcp frontends). */
   readonly server: net.Server;
   /** null for the admin endpoint. */
   readonly slot: FrontendSlot | null;
-  /** A TLS frontend's server and the certificates it serves; null for plain HTTP. */
+  /** What the socket speaks; null for the admin endpoint. */
+  readonly mode: Mode | null;
+  /** A TLS frontend's server and the certificates it serves; null for plain HTTP and tcp. */
   readonly secure: { readonly frontend: SecureFrontend; readonly binding: TlsBinding } | null;
   label: Label;
 }
@@ -37,6 +43,7 @@ interface Wanted {
   readonly label: Label;
   /** Index of the frontend in the new config; -1 for the admin endpoint. */
   readonly index: number;
+  readonly mode: Mode | null;
   /** A TLS frontend's address: a server of another kind than a plain one. */
   readonly tls: boolean;
 }
@@ -66,6 +73,8 @@ export class ListenerSet {
   readonly #open = new Map<string, Listener>();
   /** Closed (by a reload, or at shutdown), finishing their in-flight requests; with how to end them now. */
   readonly #draining = new Map<net.Server, { done: Promise<void>; force: () => void }>();
+  /** The open connections of every tcp frontend, for the shutdown deadline to end. */
+  readonly #sessions = new Set<TcpSession>();
 
   constructor(holder: RuntimeHolder, tunnels: Set<Duplex>, createAdmin: () => http.Server, certs: CertStore) {
     this.#holder = holder;
@@ -80,24 +89,28 @@ export class ListenerSet {
     // their problems. A bad file fails the reload here, with nothing changed.
     const sites = this.#certs.stage(config);
     const wanted = new Map<string, Wanted>();
-    const add = (address: ListenAddress, label: Label, index: number, owner: string, tls: boolean): void => {
+    const add = (address: ListenAddress, label: Label, index: number, owner: string, mode: Mode | null, tls = false): void => {
       // An address is its own key, so it stays open whatever frontend serves it next. Port 0 (any
       // free port) names no address: it is kept for the same owner and position only.
       const key = address.kind === 'tcp' && address.port === 0 ? `${owner} ${address.text}` : address.text;
-      wanted.set(key, { key, address, label, index, tls });
+      wanted.set(key, { key, address, label, index, mode, tls });
     };
     if (scope !== 'admin') {
       for (const [index, fe] of config.frontends.entries()) {
-        for (const [i, address] of fe.listen.entries()) add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`, fe.tls !== null);
+        for (const [i, address] of fe.listen.entries()) add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`, fe.mode, fe.tls !== null);
       }
     }
-    if (config.admin.listen !== null && scope !== 'frontends') add(config.admin.listen, { admin: true }, -1, 'admin', false);
+    if (config.admin.listen !== null && scope !== 'frontends') add(config.admin.listen, { admin: true }, -1, 'admin', null);
     for (const w of wanted.values()) {
       const l = this.#open.get(w.key);
       // One socket cannot change from the admin endpoint to a frontend or back without being closed
       // first, and closing it would refuse connections: say so rather than do that.
       if (l && (l.slot === null) !== (w.index < 0)) {
         throw new FlagmanError('LISTEN', `${w.address.text} cannot move between the admin endpoint and a frontend in a reload; restart to apply`, { address: w.address.text });
+      }
+      // Nor can an HTTP server become a tcp one: the connections it holds speak the old protocol.
+      if (l && l.mode !== w.mode) {
+        throw new FlagmanError('LISTEN', `${w.address.text} cannot change from mode ${l.mode} to ${w.mode} in a reload; restart to apply`, { address: w.address.text });
       }
       // Plain and TLS are different servers on one socket: the same reason.
       if (l && (l.secure !== null) !== w.tls) {
@@ -114,8 +127,14 @@ export class ListenerSet {
           const binding: TlsBinding = { site: sites.get(config.frontends[w.index]!.name)! };
           secure = { frontend: createSecureFrontend(this.#holder, slot, config.timeouts, this.#tunnels, binding), binding };
         }
-        const server = secure ? secure.frontend.server : slot ? createFrontendServer(this.#holder, slot, config.timeouts, this.#tunnels) : this.#createAdmin();
-        const l: Listener = { key: w.key, address: w.address, server, slot, secure, label: w.label };
+        const server: net.Server = !slot
+          ? this.#createAdmin()
+          : secure
+            ? secure.frontend.server
+            : w.mode === 'tcp'
+              ? createTcpFrontendServer(this.#holder, slot, this.#sessions)
+              : createFrontendServer(this.#holder, slot, config.timeouts, this.#tunnels);
+        const l: Listener = { key: w.key, address: w.address, server, slot, mode: w.mode, secure, label: w.label };
         await listen(server, w.address);
         added.push(l);
       }
@@ -136,10 +155,9 @@ export class ListenerSet {
           l.label = w.label;
           // Client-side timeouts apply to the connections they accept from now on.
           if (l.secure) l.secure.frontend.setTimeouts(config.timeouts);
-          else {
-            const s = l.server as http.Server;
-            s.keepAliveTimeout = config.timeouts.idle;
-            s.headersTimeout = config.timeouts.client;
+          else if (l.server instanceof http.Server) {
+            l.server.keepAliveTimeout = config.timeouts.idle;
+            l.server.headersTimeout = config.timeouts.client;
           }
         }
         for (const l of added) this.#open.set(l.key, l);
@@ -159,7 +177,8 @@ export class ListenerSet {
         for (const l of removed) {
           this.#open.delete(l.key);
           // Requests already received finish with the runtime they started with; a request that
-          // arrives on one of its kept-alive connections is refused with Connection: close.
+          // arrives on one of its kept-alive connections is refused with Connection: close. Open
+          // tcp connections stay on their servers until they close, or until the shutdown deadline.
           if (l.slot) l.slot.index = -1;
           this.#drain(l);
           events.info({ event: 'unlisten', ...l.label, address: l.address.text }, `${describe(l)}: closed, draining`);
@@ -181,35 +200,53 @@ export class ListenerSet {
   /** Ends every connection now (the shutdown deadline). */
   forceClose(): void {
     for (const d of this.#draining.values()) d.force();
+    for (const session of this.#sessions) session.abort();
   }
 
   // close() stops accepting and waits for in-flight requests. A kept-alive connection is not cut
   // under its client: closing one that looks idle races the request the client may be sending on
   // it right now (a reset the client sees as an error). Instead each request that still arrives is
   // answered with Connection: close, so its client reconnects — to the socket a restart keeps open
-  // (systemd:NAME) — and connections still idle after a grace are closed then.
-  // An HTTP/2 connection is told the same with GOAWAY: its streams in flight finish, and its client
-  // opens new ones on a new connection.
+  // (systemd:NAME) — and connections still idle after a grace are closed then. An HTTP/2
+  // connection of a TLS listener is told the same with GOAWAY: its streams in flight finish, and its
+  // client opens new ones on a new connection.
   #drain(l: Listener): Promise<void> {
     const server = l.server;
     const draining = this.#draining.get(server);
     if (draining) return draining.done;
-    server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-      res.shouldKeepAlive = false;
-    });
-    // http.Server#close() would also cut every idle connection at once (Node ≥ 19): the race above.
-    // net.Server#close() only stops accepting; http's close, later, closes those still idle.
-    const done = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
     const secure = l.secure;
-    secure?.frontend.drain();
-    const force = secure ? (): void => secure.frontend.forceClose() : (): void => (server as http.Server).closeAllConnections();
+    let done: Promise<void>;
+    let force: () => void;
+    if (secure) {
+      done = drainHttp(server);
+      secure.frontend.drain();
+      force = () => secure.frontend.forceClose();
+      void done.then(() => secure.binding.site.detach(secure.frontend.server));
+    } else if (server instanceof http.Server) {
+      done = drainHttp(server);
+      force = () => server.closeAllConnections();
+    } else {
+      // A tcp listener just stops accepting; its connections carry on until they close (or the
+      // deadline, which forceClose() applies to every tcp session).
+      done = new Promise<void>((resolve) => server.close(() => resolve()));
+      force = () => undefined;
+    }
     this.#draining.set(server, { done, force });
-    const idle = setTimeout(() => server.close(), DRAIN_IDLE_GRACE_MS);
-    void done.then(() => {
-      clearTimeout(idle);
-      this.#draining.delete(server);
-      secure?.binding.site.detach(secure.frontend.server);
-    });
+    void done.then(() => this.#draining.delete(server));
     return done;
   }
+}
+
+// See #drain: answer what still arrives with Connection: close, close the idle after a grace. The
+// server is an http.Server or a TLS frontend's http2 server, whose HTTP/1.1 side is the same code.
+function drainHttp(server: net.Server): Promise<void> {
+  server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.shouldKeepAlive = false;
+  });
+  // http.Server#close() would also cut every idle connection at once (Node ≥ 19): the race above.
+  // net.Server#close() only stops accepting; http's close, later, closes those still idle.
+  const done = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+  const idle = setTimeout(() => server.close(), DRAIN_IDLE_GRACE_MS);
+  void done.then(() => clearTimeout(idle));
+  return done;
 }

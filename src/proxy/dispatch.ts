@@ -10,5 +10,7 @@ export function dispatch(ex: Exchange, target: Target, headers: string[]): void 
   ex.target = target;
   if (target.kind === 'proxy') forward(ex, target, headers);
   else if (target.kind === 'respond') respond(ex, target);
-  else redirect(ex, target);
+  else if (target.kind === 'redirect') redirect(ex, target);
+  // A refuse backend is tcp-only (config/refs.ts keeps it from http frontends): close, as it would.
+  else ex.res.destroy();
 }

@@ -94,7 +94,7 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
   return server;
 }
 
-/** Starts `server` on `address`; rejects with a FlagmanError naming the address when it cannot. */
+/** Starts `server` (HTTP or tcp) on `address`; rejects with a FlagmanError naming the address when it cannot. */
 export function listen(server: net.Server, address: ListenAddress): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {

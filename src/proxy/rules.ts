@@ -1,6 +1,6 @@
 // First match wins (SPEC §2): the one rule walk shared by requests and upgrades.
 import type http from 'node:http';
-import { requestInput } from '../expr/environment.js';
+import { connectionInput, requestInput } from '../expr/environment.js';
 import type { RuntimeFrontend, Target } from '../runtime/runtime.js';
 
 /** The target of the first rule `req` matches, or null (the caller answers 503). */
@@ -11,6 +11,19 @@ export function route(frontend: RuntimeFrontend, req: http.IncomingMessage, clie
   // The common case (one catch-all left after flags folded the rest) needs no request view.
   if (first.test === null) return first.target;
   const input = requestInput(req, clientIp, scheme);
+  for (const rule of rules) {
+    if (rule.test === null || rule.test(input)) return rule.target;
+  }
+  return null;
+}
+
+/** The target of the first rule a tcp connection from `clientIp` matches, or null (it is closed). */
+export function routeConnection(frontend: RuntimeFrontend, clientIp: string): Target | null {
+  const rules = frontend.rules;
+  const first = rules[0];
+  if (first === undefined) return null;
+  if (first.test === null) return first.target;
+  const input = connectionInput(clientIp);
   for (const rule of rules) {
     if (rule.test === null || rule.test(input)) return rule.target;
   }

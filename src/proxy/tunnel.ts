@@ -83,6 +83,7 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
         t.counters.requests++;
         return void socket.end(head(t.status, http.STATUS_CODES[t.status] ?? '', ['Location', redirectLocation(t, req.headers.host!, req.url!), 'Content-Length', '0', 'Connection', 'close']));
       }
+      if (t.kind === 'refuse') return void socket.destroy(); // tcp-only (config/refs.ts); closes as it would
       const server = t.balancer.pick(t.eligible, tried ?? undefined);
       if (server === null) {
         if (tried !== null) return refuse(502);

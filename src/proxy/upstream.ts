@@ -75,7 +75,8 @@ export function forward(ex: Exchange, target: ProxyTarget, headers: string[], tr
   const req = ex.req;
   const handler = new UpstreamHandler(ex, target, headers, server, tried, bodyless(req) ? null : req);
   ex.upstream = handler;
-  server.pool.dispatch(
+  // Every server of an http backend has a pool (runtime/compile.ts); only tcp backends' have none.
+  server.pool!.dispatch(
     {
       path: req.url!,
       method: req.method!,
@@ -154,7 +155,7 @@ class UpstreamHandler implements UpstreamLink, BodyLengthSink {
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
     this.#connected = true;
-    this.#reused = !this.#server.pool.takeFresh();
+    this.#reused = !this.#server.pool!.takeFresh();
     if (this.#clientGone) abort();
   }
 

@@ -15,7 +15,7 @@ import { BALANCER_TABLE } from '../proxy/balance/index.js';
 import { commandProblem } from '../health/command.js';
 import { PageCache } from '../proxy/pages.js';
 import { isEligible, serverStatus } from './server-state.js';
-import type { ProxyTarget, RedirectTarget, RespondTarget, Runtime, RuntimeFrontend, RuntimeRule, Target } from './runtime.js';
+import type { ProxyTarget, RedirectTarget, RefuseTarget, RespondTarget, Runtime, RuntimeFrontend, RuntimeRule, Target } from './runtime.js';
 import { CertSet } from '../tls/pair.js';
 
 // A Location naming the scheme's own port leaves the port out, as browsers write it.
@@ -44,7 +44,7 @@ export function compileProgram(config: Config): Program {
       return null;
     }
   };
-  const conditions = config.frontends.map((fe) => fe.rules.map((rule) => (rule.when === null ? null : attempt(() => compileCondition(rule.when!)))));
+  const conditions = config.frontends.map((fe) => fe.rules.map((rule) => (rule.when === null ? null : attempt(() => compileCondition(rule.when!, fe.mode)))));
   const weights = new Map<ServerConfig, CompiledWeight>();
   for (const be of config.backends) {
     if (be.kind === 'proxy') {
@@ -95,6 +95,10 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       targets.set(be.name, Object.freeze<RedirectTarget>({ kind: 'redirect', name: be.name, counters, status: be.status, prefix: `${be.scheme}://`, port }));
       continue;
     }
+    if (be.kind === 'refuse') {
+      targets.set(be.name, Object.freeze<RefuseTarget>({ kind: 'refuse', name: be.name, counters }));
+      continue;
+    }
     if (be.kind === 'respond') {
       const headers: string[] = [];
       let hasType = false;
@@ -115,12 +119,14 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       const state = ctx.observed.server(be.name, s.name);
       // Without checks nothing can bring a server back up, so its health is not consulted.
       const health = be.health === null ? 'up' : state.health;
-      return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, health, status: serverStatus(weight, health), state, pool: state.pool(s.host, s.port, be.timeouts) });
+      const pool = be.mode === 'http' ? state.pool(s.host, s.port, be.timeouts) : null;
+      return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, health, status: serverStatus(weight, health), state, pool });
     });
     const eligible = Object.freeze(servers.filter((s) => isEligible(s.status)));
     const target = {
       kind: 'proxy' as const,
       name: be.name,
+      mode: be.mode,
       counters,
       servers,
       eligible,
@@ -154,7 +160,7 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       }
       rules.push({ index, test: residual.test, target });
     }
-    return Object.freeze({ name: fe.name, counters: ctx.observed.frontend(fe.name), rules: Object.freeze(rules), underscoreHeaders: fe.underscoreHeaders });
+    return Object.freeze({ name: fe.name, mode: fe.mode, counters: ctx.observed.frontend(fe.name), rules: Object.freeze(rules), underscoreHeaders: fe.underscoreHeaders });
   });
 
   return Object.freeze({

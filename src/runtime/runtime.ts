@@ -1,6 +1,6 @@
 // The compiled runtime: config × flag snapshot, everything a request needs, precomputed. Immutable
 // and replaced whole (STYLE 2); each request reads it once and keeps it to the end.
-import type { HealthConfig, Timeouts, UnderscoreHeaders } from '../config/schema.js';
+import type { HealthConfig, Mode, Timeouts, UnderscoreHeaders } from '../config/schema.js';
 import type { RequestInput } from '../expr/environment.js';
 import type { Balancer, Candidate } from '../proxy/balance/balancer.js';
 import type { Page } from '../proxy/pages.js';
@@ -20,6 +20,8 @@ export interface RespondTarget {
 export interface ProxyTarget {
   readonly kind: 'proxy';
   readonly name: string;
+  /** http: requests through pooled connections; tcp: each client connection joined to one of its own. */
+  readonly mode: Mode;
   readonly counters: Counters;
   /** Every server, in config order (for status). */
   readonly servers: readonly Candidate[];
@@ -47,7 +49,15 @@ export interface RedirectTarget {
   readonly port: string;
 }
 
-export type Target = RespondTarget | ProxyTarget | RedirectTarget;
+
+/** A tcp backend that closes every connection at once (config `refuse: true`). */
+export interface RefuseTarget {
+  readonly kind: 'refuse';
+  readonly name: string;
+  readonly counters: Counters;
+}
+
+export type Target = RespondTarget | ProxyTarget | RedirectTarget | RefuseTarget;
 
 export interface RuntimeRule {
   /** Index of the rule in the config, for explain and logs. */
@@ -59,6 +69,7 @@ export interface RuntimeRule {
 
 export interface RuntimeFrontend {
   readonly name: string;
+  readonly mode: Mode;
   readonly counters: Counters;
   /** Rules whose flags made them constant false are left out; a constant-true rule ends the list. */
   readonly rules: readonly RuntimeRule[];

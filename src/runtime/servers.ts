@@ -21,10 +21,13 @@ export interface HealthChange {
 /** One server's observed state and its connection pool. */
 export class ServerState {
   readonly key: string;
-  /** Requests in flight now. */
+  /** Requests in flight now (tcp: open connections). */
   active = 0;
-  /** Requests sent to it since start. */
+  /** Requests sent to it since start (tcp: connections). */
   requests = 0;
+  /** tcp only: bytes from clients sent on to it, and bytes from it sent on to clients. */
+  bytesIn = 0;
+  bytesOut = 0;
   /** Failed requests (connect failures, resets, timeouts, cut responses) and failed active checks since start. */
   failures = 0;
   /** The failed active checks among `failures` (with workers, the primary adds the workers' requests to these). */
@@ -97,16 +100,19 @@ export class ServerState {
 /** Where a worker process sends its check results instead of applying them. */
 export type CheckForward = (key: string, pass: boolean, source: CheckSource, detail: string) => void;
 
-/** Per-frontend and per-backend counters. */
+/** Per-frontend and per-backend counters; in tcp mode a request is a connection. */
 export interface Counters {
   requests: number;
   active: number;
   /** Indexed by status class: [0]=other, [1]=1xx … [5]=5xx. */
   readonly responses: number[];
+  /** tcp only: bytes received from clients, and bytes sent to them. */
+  bytesIn: number;
+  bytesOut: number;
 }
 
 function newCounters(): Counters {
-  return { requests: 0, active: 0, responses: [0, 0, 0, 0, 0, 0] };
+  return { requests: 0, active: 0, responses: [0, 0, 0, 0, 0, 0], bytesIn: 0, bytesOut: 0 };
 }
 
 interface ObservedEvents {

@@ -49,10 +49,11 @@ test('/status shows flags, counters, server states and the watcher', async (t) =
   t.is(s.frontends.web.active, 0);
   t.is(s.frontends.web.responses['2xx'], 4);
   t.is(s.frontends.web.responses['5xx'], 1);
+  t.like(s.frontends.web, { mode: 'http', bytesIn: null, bytesOut: null }, 'bytes are counted for tcp frontends only');
   t.is(s.backends.app.requests, 4);
   t.is(s.backends.maintenance.requests, 1);
-  t.deepEqual(s.backends.app.servers.app1, { state: 'up', weight: 1, active: 0, requests: 2, failures: 0 });
-  t.deepEqual(s.backends.app.servers.app2, { state: 'drain', weight: 0, active: 0, requests: 2, failures: 0 });
+  t.deepEqual(s.backends.app.servers.app1, { state: 'up', weight: 1, active: 0, requests: 2, failures: 0, bytesIn: null, bytesOut: null });
+  t.deepEqual(s.backends.app.servers.app2, { state: 'drain', weight: 0, active: 0, requests: 2, failures: 0, bytesIn: null, bytesOut: null });
 
   t.is(s.watcher.mode, 'events');
   t.is(s.watcher.problem, null);

@@ -63,6 +63,16 @@ test('tls: an empty path', rejects, base('    tls: { cert: "", key: k }'), [
   ['4:18', 'CONFIG_SCHEMA', /frontends\.web\.tls\.cert: must not be empty/],
 ]);
 
+test('tls: not on a tcp frontend', rejects, base('    mode: tcp\n    tls: { cert: a.crt, key: a.key }').replace('      - use: app', '      - use: db') + lines('  db:', '    mode: tcp', '    servers: { d1: { address: 127.0.0.1:5432 } }'), [
+  ['5:5', 'CONFIG_SCHEMA', /frontends\.web\.tls: TLS is for http frontends; a tcp frontend passes its bytes through untouched/],
+]);
+
+test('redirect: an http backend, not for a tcp frontend', (t) => {
+  const text = base('    mode: tcp').replace('      - use: app', '      - use: r') + lines('  r:', '    redirect: {}');
+  const err = t.throws(() => parseConfigText(text, F), { instanceOf: FlagmanErrors });
+  t.regex(err.message, /tcp.*(http|redirect)|(http|redirect).*tcp/i);
+});
+
 test('redirect: defaults are https, the scheme\'s own port, 301', (t) => {
   const c = parseConfigText(base(undefined, '  to-https:', '    redirect: {}', '  moved:', '    redirect: { scheme: http, port: 8080, status: 308 }'), F);
   const [, toHttps, moved] = c.backends;

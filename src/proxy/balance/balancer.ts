@@ -16,8 +16,11 @@ export interface Candidate {
   /** weight × health (server-state.ts). */
   readonly status: ServerStatus;
   readonly state: ServerState;
-  /** The connections to this server's address, looked up when the runtime is built, not per request. */
-  readonly pool: UpstreamPool;
+  /**
+   * The connections to this server's address, looked up when the runtime is built, not per request;
+   * null in a tcp backend, whose client connections each get a server connection of their own.
+   */
+  readonly pool: UpstreamPool | null;
 }
 
 export interface Balancer {

@@ -1,0 +1,499 @@
+// `mode: tcp` (issue 8): raw TCP connections routed by client.ip and flags, over real sockets. Two
+// echo servers prefix their replies with their name, so each assertion says which server a
+// connection reached. Flags steer new connections only: an open one stays on its server.
+import fs from 'node:fs';
+import net from 'node:net';
+import test from 'ava';
+import path from 'node:path';
+import { adminStatus, flagmanCli, request, root, sh, startFlagman, tempDir } from '../helpers/e2e.js';
+import { holdSocket, startWithSocket } from '../helpers/socket-unit.js';
+import { blackHole, echoServer, lineClient } from '../helpers/tcp.js';
+
+/** A tcp frontend whose maintenance rule (`flag("DB_MAINT") > 0`) sends new connections to `maint`. */
+function dbConfig({ maint = 'standby', extraBackends = '', primary = '', top = '' } = {}) {
+  return `${top}
+flags: { dir: ./flags }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  db:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: flag("DB_MAINT") > 0
+        use: ${maint}
+      - use: primary
+backends:
+  primary:
+    mode: tcp
+${primary}    servers:
+      db1: { address: "127.0.0.1:{{db1}}" }
+  standby:
+    mode: tcp
+    servers:
+      db2: { address: "127.0.0.1:{{db2}}" }
+  closed:
+    refuse: true
+${extraBackends}`;
+}
+
+async function setFlag(fm, command, flag, value) {
+  const from = fm.events.length;
+  await sh(command, fm.dir);
+  await fm.waitFlag(flag, value, { from });
+}
+
+test('echo 1 > flags/DB_MAINT sends new connections to the standby; an open one keeps talking to the primary', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig(), { vars: { db1: db1.port, db2: db2.port } });
+
+  const open = lineClient(t, fm.port);
+  t.is(await open.say('hello'), 'db1:hello');
+
+  await setFlag(fm, 'echo 1 > flags/DB_MAINT', 'DB_MAINT', 1);
+  const fresh = lineClient(t, fm.port);
+  t.is(await fresh.say('hello'), 'db2:hello', 'a new connection goes to the standby');
+  t.is(await open.say('still there?'), 'db1:still there?', 'the open connection stays on the primary');
+  t.is(db1.connections, 1);
+
+  await setFlag(fm, 'rm flags/DB_MAINT', 'DB_MAINT', null);
+  const back = lineClient(t, fm.port);
+  t.is(await back.say('x'), 'db1:x');
+  t.is(await fresh.say('y'), 'db2:y', 'and the one opened during maintenance stays on the standby');
+});
+
+test('a maintenance rule that uses a refuse backend closes new connections at once, without a byte', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig({ maint: 'closed' }), { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  const open = lineClient(t, fm.port);
+  t.is(await open.say('hello'), 'db1:hello');
+
+  await setFlag(fm, 'echo 1 > flags/DB_MAINT', 'DB_MAINT', 1);
+  const refused = lineClient(t, fm.port);
+  await refused.connected;
+  const { received } = await refused.closed;
+  t.is(received, '', 'closed without data');
+  t.is(db1.connections + db2.connections, 1, 'no server saw the refused connection');
+  t.is(await open.say('again'), 'db1:again', 'the open connection is untouched');
+  await waitFor(() => fm.access.some((l) => l.reason === 'refused'));
+  const line = fm.access.find((l) => l.reason === 'refused');
+  t.like(line, { frontend: 'db', mode: 'tcp', backend: 'closed', server: null, bytesIn: 0, bytesOut: 0 });
+});
+
+test('echo 0 > flags/db1.weight drains db1: new connections go to db2, the open one on db1 still works', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const config = `
+flags: { dir: ./flags }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  db:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules: [{ use: pool }]
+backends:
+  pool:
+    mode: tcp
+    balance: leastconn
+    servers:
+      db1: { address: "127.0.0.1:{{db1}}", weight: 'flag("db1.weight", 1)' }
+      db2: { address: "127.0.0.1:{{db2}}", weight: 'flag("db2.weight", 1)' }
+`;
+  const fm = await startFlagman(t, config, { vars: { db1: db1.port, db2: db2.port } });
+  // leastconn counts open connections: two held open land on both servers.
+  const a = lineClient(t, fm.port);
+  const b = lineClient(t, fm.port);
+  const replies = [await a.say('a'), await b.say('b')];
+  t.deepEqual(replies.map((r) => r.split(':')[0]).sort(), ['db1', 'db2']);
+  const onDb1 = replies[0].startsWith('db1') ? a : b;
+
+  await setFlag(fm, 'echo 0 > flags/db1.weight', 'db1.weight', 0);
+  for (let i = 0; i < 4; i++) {
+    const c = lineClient(t, fm.port);
+    t.is(await c.say(`n${i}`), `db2:n${i}`, 'no new connection goes to a drained server');
+  }
+  t.true((await onDb1.say('x')).startsWith('db1:'), 'the open connection on db1 still works');
+  const s = await adminStatus(fm);
+  t.like(s.backends.pool.servers.db1, { state: 'drain', weight: 0, active: 1 });
+});
+
+test('health: a killed server is skipped after `fall` checks; a connect failure moves the connection to another server', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const config = `
+flags: { dir: ./flags }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  db:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules: [{ use: pool }]
+backends:
+  pool:
+    mode: tcp
+    health: { interval: 100ms, timeout: 500ms, rise: 1, fall: 2 }
+    servers:
+      db1: { address: "127.0.0.1:{{db1}}" }
+      db2: { address: "127.0.0.1:{{db2}}" }
+`;
+  const fm = await startFlagman(t, config, { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  const seen = [];
+  for (let i = 0; i < 2; i++) seen.push((await lineClient(t, fm.port).say('hi')).split(':')[0]);
+  t.deepEqual(seen.sort(), ['db1', 'db2']);
+
+  // Killed: until the checks notice, a connection picked for db1 is refused and retried on db2.
+  await db1.stop();
+  const retried = [];
+  for (let i = 0; i < 2; i++) retried.push(await lineClient(t, fm.port).say(`r${i}`));
+  t.deepEqual(retried, ['db2:r0', 'db2:r1'], 'every connection reached db2');
+  const down = await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'db1' && e.to === 'down');
+  t.true(['tcp', 'passive'].includes(down.check), 'the default check of a tcp backend is a connect');
+  for (let i = 0; i < 3; i++) t.is(await lineClient(t, fm.port).say('d'), 'db2:d');
+  t.is((await adminStatus(fm)).backends.pool.servers.db1.state, 'down');
+
+  await db1.start();
+  await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'db1' && e.to === 'up');
+});
+
+test('the idle timeout closes a silent connection; one that keeps talking stays', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig({ primary: '    timeouts: { idle: 1s }\n' }), { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  const silent = lineClient(t, fm.port);
+  const talker = lineClient(t, fm.port);
+  t.is(await silent.say('hi'), 'db1:hi');
+  const quiet = Date.now();
+  for (let i = 0; i < 8; i++) {
+    t.is(await talker.say(`t${i}`), `db1:t${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 150)); // the talker's pace, well inside 1 s
+  }
+  const { received } = await silent.closed;
+  const after = Date.now() - quiet;
+  t.is(received, 'db1:hi\n');
+  t.true(after >= 950 && after < 5000, `closed after ${after} ms of silence`);
+  t.is(await talker.say('still'), 'db1:still', 'the talking connection is still open');
+  await waitFor(() => fm.access.some((l) => l.reason === 'idle timeout'));
+});
+
+test('bytes from the server alone keep a connection from idling out: "idle" means no byte either way', async (t) => {
+  // A server that talks unasked (a replication stream, pub/sub): a tick every 150 ms, six times.
+  const ticker = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let n = 0;
+    const timer = setInterval(() => (n < 6 ? socket.write(`tick${n++}\n`) : clearInterval(timer)), 150);
+    socket.once('close', () => clearInterval(timer));
+  });
+  await new Promise((resolve) => ticker.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => ticker.close(resolve)));
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig({ primary: '    timeouts: { idle: 600ms }\n' }), { vars: { db1: ticker.address().port, db2: db2.port } });
+  const c = lineClient(t, fm.port);
+  await c.connected;
+  const started = Date.now();
+  const { received } = await c.closed; // the client never sends a byte
+  const lived = Date.now() - started;
+  t.is(received, 'tick0\ntick1\ntick2\ntick3\ntick4\ntick5\n', 'every tick arrived');
+  t.true(lived >= 900 + 550, `open while the server talked, closed ~600 ms after its last tick (${lived} ms)`);
+});
+
+test('connect timeout: a server that never answers is given up after timeouts.connect and the next one takes the connection', async (t) => {
+  const hole = await blackHole(t);
+  const db2 = await echoServer(t, 'db2');
+  const config = `
+flags: { dir: ./flags }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  db:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules: [{ use: pool }, { use: lonely }]
+backends:
+  pool:
+    mode: tcp
+    timeouts: { connect: 300ms }
+    servers:
+      hole: { address: "127.0.0.1:{{hole}}" }
+      db2: { address: "127.0.0.1:{{db2}}" }
+  lonely:
+    mode: tcp
+    servers:
+      x: { address: "127.0.0.1:{{hole}}" }
+`;
+  const fm = await startFlagman(t, config, { vars: { hole: hole.port, db2: db2.port }, captureAccess: true });
+  // Round-robin starts with the first server: the black hole, then db2 on the retry.
+  const started = Date.now();
+  t.is(await lineClient(t, fm.port).say('a'), 'db2:a');
+  const took = Date.now() - started;
+  t.true(took >= 250 && took < 3000, `retried after the connect timeout (${took} ms)`);
+  const s = await adminStatus(fm);
+  t.is(s.backends.pool.servers.hole.failures, 1);
+  t.is(s.backends.pool.servers.hole.active, 0);
+});
+
+test('connect timeout with no other server closes the client connection', async (t) => {
+  const hole = await blackHole(t);
+  const config = `
+flags: { dir: ./flags }
+frontends:
+  db:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules: [{ use: lonely }]
+backends:
+  lonely:
+    mode: tcp
+    timeouts: { connect: 300ms }
+    servers:
+      x: { address: "127.0.0.1:{{hole}}" }
+`;
+  const fm = await startFlagman(t, config, { vars: { hole: hole.port }, captureAccess: true });
+  const c = lineClient(t, fm.port);
+  c.socket.write('sent before the server answered\n');
+  const { received } = await c.closed;
+  t.is(received, '');
+  await waitFor(() => fm.access.length > 0);
+  t.like(fm.access[0], { backend: 'lonely', server: null, reason: 'connect timeout', bytesIn: 0 });
+});
+
+test('a rule on client.ip with cidr() routes by the client address', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const config = `
+flags: { dir: ./flags }
+frontends:
+  db:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: cidr("127.0.0.2/32").containsIP(client.ip)
+        use: standby
+      - when: '!cidr("127.0.0.0/8").containsIP(client.ip)'
+        use: closed
+      - use: primary
+backends:
+  primary:
+    mode: tcp
+    servers: { db1: { address: "127.0.0.1:{{db1}}" } }
+  standby:
+    mode: tcp
+    servers: { db2: { address: "127.0.0.1:{{db2}}" } }
+  closed: { refuse: true }
+`;
+  const fm = await startFlagman(t, config, { vars: { db1: db1.port, db2: db2.port } });
+  t.is(await lineClient(t, fm.port, { localAddress: '127.0.0.1' }).say('a'), 'db1:a');
+  t.is(await lineClient(t, fm.port, { localAddress: '127.0.0.2' }).say('b'), 'db2:b', 'from 127.0.0.2: the cidr rule matches');
+});
+
+test('stats and access log: connections and bytes in and out per frontend, backend and server', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig(), { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  const c = lineClient(t, fm.port);
+  t.is(await c.say('hello'), 'db1:hello'); // 6 bytes in, 10 out
+  let s = await adminStatus(fm);
+  t.like(s.frontends.db, { mode: 'tcp', requests: 1, active: 1, bytesIn: 6, bytesOut: 10 });
+  t.like(s.backends.primary, { mode: 'tcp', requests: 1, active: 1, bytesIn: 6, bytesOut: 10 });
+  t.like(s.backends.primary.servers.db1, { requests: 1, active: 1, bytesIn: 6, bytesOut: 10 });
+  c.socket.end();
+  await c.closed;
+  await waitFor(() => fm.access.length > 0);
+  t.like(fm.access[0], { frontend: 'db', mode: 'tcp', backend: 'primary', server: 'db1', ip: '127.0.0.1', bytesIn: 6, bytesOut: 10, reason: 'client closed' });
+  t.is(typeof fm.access[0].ms, 'number');
+  s = await adminStatus(fm);
+  t.like(s.frontends.db, { requests: 1, active: 0 });
+  t.like(s.backends.primary.servers.db1, { active: 0 });
+  t.is(s.backends.standby.servers.db2.bytesIn, 0);
+  const metrics = (await request(fm.adminPort, { path: '/metrics' })).body;
+  t.regex(metrics, /^flagman_frontend_bytes_in_total\{frontend="db"\} 6$/m);
+  t.regex(metrics, /^flagman_frontend_bytes_out_total\{frontend="db"\} 10$/m);
+  t.regex(metrics, /^flagman_server_bytes_out_total\{backend="primary",server="db1"\} 10$/m);
+  t.regex(metrics, /^flagman_frontend_requests_total\{frontend="db"\} 1$/m);
+});
+
+test('reload keeps an open tcp connection; a removed tcp listener stops accepting while its connection stays', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig(), { vars: { db1: db1.port, db2: db2.port } });
+  const open = lineClient(t, fm.port);
+  t.is(await open.say('before'), 'db1:before');
+
+  // Same frontend, a new rule order: the listener stays open, the connection on it too.
+  const text = fs.readFileSync(fm.configFile, 'utf8');
+  let from = fm.events.length;
+  fs.writeFileSync(fm.configFile, text.replace('- use: primary', '- use: standby'));
+  process.kill(fm.proc.pid, 'SIGHUP');
+  await fm.waitEvent((e) => e.event === 'reload' && e.generation === 2, { from });
+  t.is(await open.say('after'), 'db1:after', 'the open connection survived the reload');
+  t.is(await lineClient(t, fm.port).say('new'), 'db2:new', 'new connections follow the new rules, on the same listener');
+
+  // The frontend renamed: its old listener closes for new connections; the open one stays.
+  from = fm.events.length;
+  fs.writeFileSync(fm.configFile, text.replace('  db:\n', '  db_new:\n'));
+  process.kill(fm.proc.pid, 'SIGHUP');
+  await fm.waitEvent((e) => e.event === 'reload' && e.generation === 3, { from });
+  const refused = lineClient(t, fm.port);
+  await t.throwsAsync(refused.connected, { code: 'ECONNREFUSED' });
+  t.is(await open.say('draining'), 'db1:draining', 'the open connection on the removed listener still works');
+});
+
+// Serial: ava runs it first and alone, so three processes starting do not compete with the other tests.
+test.serial('workers: 2 — tcp connections are served by the workers, a flag change reaches them all, counters add up', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig({ top: 'workers: 2' }), { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  const open = lineClient(t, fm.port);
+  t.is(await open.say('w'), 'db1:w');
+  for (let i = 0; i < 4; i++) {
+    const c = lineClient(t, fm.port);
+    t.is(await c.say('x'), 'db1:x');
+    c.socket.end();
+    await c.closed;
+  }
+  await waitFor(() => fm.access.length >= 4);
+  t.deepEqual([...new Set(fm.access.map((l) => l.worker))].sort(), [1, 2], 'both workers served tcp connections');
+
+  await setFlag(fm, 'echo 1 > flags/DB_MAINT', 'DB_MAINT', 1);
+  // Each worker applies the change it is sent; new connections on both go to the standby.
+  await waitFor(async () => (await lineClient(t, fm.port).say('p')) === 'db2:p' && (await lineClient(t, fm.port).say('q')) === 'db2:q');
+  t.is(await open.say('still'), 'db1:still');
+  const s = await adminStatus(fm);
+  t.true(s.frontends.db.requests >= 7);
+  t.is(s.backends.primary.servers.db1.bytesIn, 2 + 4 * 2 + 6, 'bytes add up across workers');
+});
+
+test('a half-close is passed on: the client sends and closes its side, and still gets the whole answer', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig(), { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  const c = lineClient(t, fm.port);
+  await c.connected;
+  c.socket.end('one\ntwo\n'); // FIN right behind the data: the echo server answers, then closes
+  const { received, error } = await c.closed;
+  t.is(received, 'db1:one\ndb1:two\n');
+  t.is(error, null);
+  await waitFor(() => fm.access.length > 0);
+  t.like(fm.access[0], { server: 'db1', bytesIn: 8, bytesOut: 16, reason: 'client closed' });
+});
+
+test('no eligible server → the fallback backend; no rule matched → the connection is closed', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const config = `
+flags: { dir: ./flags }
+frontends:
+  db:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: flag("OPEN", 1) > 0
+        use: primary
+backends:
+  primary:
+    mode: tcp
+    fallback: standby
+    servers:
+      db1: { address: "127.0.0.1:{{db1}}", weight: 'flag("db1.weight", 1)' }
+  standby:
+    mode: tcp
+    servers:
+      db2: { address: "127.0.0.1:{{db2}}" }
+`;
+  const fm = await startFlagman(t, config, { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  t.is(await lineClient(t, fm.port).say('a'), 'db1:a');
+  await setFlag(fm, 'echo 0 > flags/db1.weight', 'db1.weight', 0);
+  t.is(await lineClient(t, fm.port).say('b'), 'db2:b', 'the only server drained: the fallback takes new connections');
+  await setFlag(fm, 'echo 0 > flags/OPEN', 'OPEN', 0);
+  const c = lineClient(t, fm.port);
+  await c.connected;
+  t.is((await c.closed).received, '');
+  await waitFor(() => fm.access.some((l) => l.reason === 'no rule matched'));
+  t.like(fm.access.find((l) => l.reason === 'no rule matched'), { backend: null, server: null });
+});
+
+test('a reload cannot turn a tcp listener into an HTTP one: it fails and the old world keeps serving', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig(), { vars: { db1: db1.port, db2: db2.port } });
+  const open = lineClient(t, fm.port);
+  t.is(await open.say('a'), 'db1:a');
+  const from = fm.events.length;
+  const http = `flags: { dir: ./flags }\nfrontends:\n  db:\n    listen: ["127.0.0.1:0"]\n    rules: [{ use: page }]\nbackends:\n  page: { respond: { status: 200 } }\n`;
+  fs.writeFileSync(fm.configFile, http);
+  process.kill(fm.proc.pid, 'SIGHUP');
+  const failed = await fm.waitEvent((e) => e.event === 'reload.failed', { from });
+  t.regex(failed.error, /cannot change from mode tcp to http in a reload; restart to apply/);
+  t.is(await open.say('b'), 'db1:b');
+  t.is(await lineClient(t, fm.port).say('c'), 'db1:c', 'new connections are still routed by the old config');
+});
+
+test('SIGTERM: an open tcp connection keeps working until timeouts.shutdown, then is closed; exit 0', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig({ top: 'timeouts: { shutdown: 2s }' }), { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  const open = lineClient(t, fm.port);
+  t.is(await open.say('a'), 'db1:a');
+  const stopped = Date.now();
+  fm.proc.kill('SIGTERM');
+  await fm.waitEvent((e) => e.event === 'stop');
+  t.is(await open.say('b'), 'db1:b', 'still served while stopping');
+  await open.closed;
+  const took = Date.now() - stopped;
+  t.true(took >= 1900 && took < 8000, `closed at the shutdown deadline (${took} ms)`);
+  t.is((await fm.exited).exitCode, 0);
+  t.like(fm.access.at(-1), { reason: 'shutdown', bytesIn: 4, bytesOut: 12 });
+});
+
+test('listen: systemd:NAME — a tcp frontend takes the inherited socket', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'flags'));
+  const file = path.join(dir, 'flagman.yaml');
+  fs.writeFileSync(file, `flags: { dir: ./flags }\nfrontends:\n  db:\n    mode: tcp\n    listen: ["systemd:db"]\n    rules: [{ use: primary }]\nbackends:\n  primary:\n    mode: tcp\n    servers: { db1: { address: "127.0.0.1:${db1.port}" } }\n`);
+  const socket = holdSocket(t);
+  const fm = await startWithSocket(t, socket, file, { name: 'db' });
+  const c = lineClient(t, socket.port);
+  t.is(await c.say('via systemd'), 'db1:via systemd');
+  c.socket.end();
+  await c.closed;
+  const exit = await fm.stop();
+  t.is(exit.exitCode, 0, `${exit.signal ?? ''} ${fm.lines.join('\n')}`);
+});
+
+test('flagman explain --frontend names a tcp connection and the backend its client address gets', async (t) => {
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'flags'));
+  fs.writeFileSync(path.join(dir, 'flags', 'DB_MAINT'), '1\n');
+  const file = path.join(dir, 'flagman.yaml');
+  fs.writeFileSync(file, dbConfig({ maint: 'closed' }).replaceAll('{{db1}}', '5432').replaceAll('{{db2}}', '5433'));
+  const r = await flagmanCli(['explain', '-c', file, '--frontend', 'db', '--ip', '10.1.2.3']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /^frontend db: tcp connection from 10\.1\.2\.3$/m);
+  t.regex(r.stdout, /→ rule 1: flag\("DB_MAINT"\) > 0 → closed: match/);
+  t.regex(r.stdout, /answered by backend closed/);
+});
+
+test('the README database recipe and the mode: tcp example pass flagman check', async (t) => {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const yamlAfter = (heading) => {
+    const at = readme.indexOf(`${heading}\n`);
+    t.true(at >= 0, heading);
+    return /```yaml\n([\s\S]*?)```/.exec(readme.slice(at))[1];
+  };
+  for (const heading of ['### A maintenance switch for a database', '### mode: tcp']) {
+    const dir = tempDir(t);
+    fs.mkdirSync(path.join(dir, 'flags'));
+    fs.writeFileSync(path.join(dir, 'flagman.yaml'), yamlAfter(heading));
+    const r = await flagmanCli(['check', '-c', path.join(dir, 'flagman.yaml')]);
+    t.is(r.exitCode, 0, `${heading}: ${r.stdout}${r.stderr}`);
+  }
+});
+
+/** Polls `check` (sync or async) until it is true, at most 5 s. */
+async function waitFor(check, timeout = 5000) {
+  const deadline = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
