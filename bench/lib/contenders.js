@@ -105,6 +105,14 @@ export const CONTENDERS = {
     optional: true,
     start: (ctx) => flagman('realistic-2w', { ...ctx, cpu: null }),
   },
+  // The realistic config run the way systemd/flagman.service runs it: NODE_OPTIONS caps V8's young
+  // generation at two 2 MB semi-spaces (README, "Memory"), trading some CPU for ~25-45 MB of RSS.
+  'flagman-unit': {
+    describe: 'flagman, realistic config, node --max-semi-space-size=2 as systemd/flagman.service sets it',
+    servers: 3,
+    optional: true,
+    start: (ctx) => flagman('realistic', { ...ctx, nodeArgs: ['--max-semi-space-size=2'] }),
+  },
   'undici-req': {
     describe: 'the same with pool.request() + stream.pipeline(body, res), as most code calls undici',
     servers: 1,
