@@ -1,4 +1,5 @@
 // The one logger: JSON lines, events on stderr, the access log on stdout (SPEC §7).
+import fs from 'node:fs';
 import { pino, type Logger } from 'pino';
 
 // Asynchronous writes, in order, without buffering: a line goes out at once, and a slow reader of
@@ -9,8 +10,24 @@ import { pino, type Logger } from 'pino';
 // in one piece, so worker processes sharing stdout and stderr (cluster/) never cut into each
 // other's lines.
 const PIPE_BUF = 4096;
+//
+// The access log makes one exception. When stdout is a regular file or a character device
+// (/dev/null), a write never waits for a reader, so its batches are written at once, as nginx and
+// HAProxy write theirs: the asynchronous write is a thread-pool round trip, whose context switches
+// cost a proxied request about 4 µs on a busy core (bench/RESULTS.md). A pipe or a socket
+// (journald, docker, `| logger`) can be full: there the writes stay asynchronous.
 const eventDest = pino.destination({ fd: 2, sync: false, maxWrite: PIPE_BUF });
-const accessDest = pino.destination({ fd: 1, sync: false, maxWrite: PIPE_BUF });
+const accessDest = pino.destination({ fd: 1, sync: writesAtOnce(1), maxWrite: PIPE_BUF });
+
+/** Whether a write to `fd` completes without waiting for a reader (a file, /dev/null, a terminal). */
+function writesAtOnce(fd: number): boolean {
+  try {
+    const st = fs.fstatSync(fd);
+    return st.isFile() || st.isCharacterDevice();
+  } catch {
+    return false;
+  }
+}
 
 const base = { base: null, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg' } as const;
 

@@ -1,7 +1,9 @@
 // Logs (SPEC §7): the access log is one JSON line per request on stdout; `log.access: off` turns it
 // off; events (flag changes, reloads) are JSON lines on stderr.
+import fs from 'node:fs';
+import path from 'node:path';
 import test from 'ava';
-import { request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { request, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 
 const config = (access) => maintenanceConfig({ admin: false, top: `log: { access: ${access} }` });
@@ -37,6 +39,20 @@ test('one JSON access line per request on stdout, with every field; events on st
   t.like(c, { backend: 'maintenance', server: null, path: '/c', status: 503, bytes: 12 });
   t.truthy(fm.events.find((e) => e.event === 'flag.change' && e.flag === 'MAINT' && e.value === 1), 'the flag change is an event line on stderr');
   t.falsy(fm.events.find((e) => e.path === '/a?x=1'), 'no access line on stderr');
+});
+
+test('access log to a file (`flagman run > access.log`): every line, in order, written as requests end', async (t) => {
+  const app = await upstream(t, 'app');
+  const file = path.join(tempDir(t), 'access.log');
+  const fm = await startFlagman(t, config('on'), { vars: { app: app.port }, flags: { MAINT: '0\n' }, stdoutFile: file });
+  for (let i = 0; i < 20; i++) t.is((await request(fm.port, { path: `/f${i}` })).status, 200);
+  const lines = () => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  // Batches go out within a few milliseconds of their first line, without waiting for the exit.
+  await until(() => lines().length >= 20, 'twenty lines in the file');
+  t.deepEqual(lines().map((l) => JSON.parse(l).path), Array.from({ length: 20 }, (_, i) => `/f${i}`));
+  fm.proc.kill('SIGTERM');
+  t.is((await fm.exited).exitCode, 0);
+  t.is(lines().length, 20);
 });
 
 test('log.access: off writes no access line', async (t) => {

@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import test from 'ava';
-import { startFlagman, upstream } from '../helpers/e2e.js';
+import { request, startFlagman, upstream } from '../helpers/e2e.js';
 
 const MB = 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 'x');
@@ -146,18 +146,30 @@ test('a client that reads nothing for timeouts.server is cut off, and the server
   const closed = new Promise((resolve) => (serverClosed = resolve));
   const app = await upstream(t, 'app', (req, res) => {
     req.resume();
+    if (req.url === '/small') return void res.end('small');
     res.writeHead(200, { 'content-length': SIZE });
     res.on('error', () => {});
     res.on('close', () => serverClosed(performance.now()));
     writeBody(res, SIZE).catch(() => {});
   });
-  const fm = await startFlagman(t, CONFIG.replace('flags: { dir: ./flags }', 'flags: { dir: ./flags }\ntimeouts: { server: 500ms }'), { vars: { app: app.port } });
+  const fm = await startFlagman(t, CONFIG.replace('flags: { dir: ./flags }', 'flags: { dir: ./flags }\ntimeouts: { server: 500ms }'), { vars: { app: app.port }, captureAccess: true });
   const res = await new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port: fm.port, path: '/', agent: false }, resolve).on('error', reject));
   res.on('error', () => {});
   res.pause(); // reads nothing from here on
   const started = performance.now();
+  // A normal client is served while the slow one is held.
+  const other = await request(fm.port, { path: '/small' });
+  t.is(other.body, 'small');
   const at = await Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve(null), 10_000))]);
   t.not(at, null, 'the upstream request was ended within 10 s');
   t.true(at - started >= 400, `ended after ${Math.round(at - started)} ms, not before timeouts.server`);
+  // flagman closed the slow reader's connection: its access line is written when the exchange
+  // closes. (The client itself cannot tell before it reads what the kernel still holds for it.)
+  const deadline = Date.now() + 10_000;
+  while (!fm.access.some((l) => l.path === '/') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  const line = fm.access.find((l) => l.path === '/');
+  t.truthy(line, 'the slow reader\'s exchange was closed within 10 s');
+  t.true(line.ms >= 400 && line.ms < 10_000, `closed after ${line.ms} ms (timeouts.server 500 ms)`);
+  t.log(`slow reader cut after ${Math.round(line.ms)} ms with ${line.bytes} of ${SIZE} bytes sent`);
   res.destroy();
 });

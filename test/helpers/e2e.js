@@ -62,7 +62,7 @@ export function flagmanCli(args, options = {}) {
  * Starts `flagman run` on a config written to a temp dir (placeholders `{{name}}` replaced from
  * `vars`), waits until every listener is up, and returns its ports and its event stream.
  */
-export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {}, env = {}, captureAccess = false } = {}) {
+export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null } = {}) {
   const dir = tempDir(t);
   const flagsDir = path.join(dir, 'flags');
   fs.mkdirSync(flagsDir, { mode: 0o755 });
@@ -74,7 +74,9 @@ export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {},
   });
   const configFile = path.join(dir, 'flagman.yaml');
   fs.writeFileSync(configFile, text);
-  const proc = execa(process.execPath, [cli, 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env });
+  // `stdoutFile`: the access log goes to that file, as with `flagman run > access.log`.
+  const stdout = stdoutFile === null ? 'pipe' : { file: stdoutFile };
+  const proc = execa(process.execPath, [cli, 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env, stdout });
   const events = [];
   const waiters = new Set();
   const lines = readline.createInterface({ input: proc.stderr });
@@ -91,7 +93,7 @@ export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {},
   // The access log (stdout), parsed only when a test asks for it: load tests write thousands of lines.
   const access = [];
   if (captureAccess) readline.createInterface({ input: proc.stdout }).on('line', (line) => access.push(JSON.parse(line)));
-  else proc.stdout.resume();
+  else proc.stdout?.resume();
 
   /** Resolves with the first event (already seen after `from`, or future) matching `match`. */
   const waitEvent = (match, { from = 0, timeout = 5000 } = {}) => {
