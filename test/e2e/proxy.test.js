@@ -53,6 +53,35 @@ async function setup(t, handler) {
   return { app, fm, connections: () => connections };
 }
 
+// Every byte value: the small body goes out with the response head in one write (upstream.ts),
+// the larger ones stream chunk by chunk; both must arrive exactly as the server sent them.
+const BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+const bodies = { '/bytes/small': BYTES, '/bytes/2k': Buffer.concat(Array(8).fill(BYTES)), '/bytes/large': Buffer.concat(Array(1024).fill(BYTES)) };
+
+function getBytes(port, p) {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, length: res.headers['content-length'], body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+}
+
+test('response bodies arrive byte for byte: small ones sent with the head, larger ones streamed', async (t) => {
+  const { fm } = await setup(t, (req, res) => {
+    const body = bodies[req.url];
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+    res.end(body);
+  });
+  for (const [p, body] of Object.entries(bodies)) {
+    const r = await getBytes(fm.port, p);
+    t.is(r.status, 200, p);
+    t.is(r.length, String(body.length), p);
+    t.true(r.body.equals(body), `${p}: ${r.body.length} bytes, as sent`);
+  }
+});
+
 test('forwarded headers are set and hop-by-hop headers removed, both ways', async (t) => {
   const { app, fm } = await setup(t, (req, res) => {
     res.writeHead(200, { 'Keep-Alive': 'timeout=99', 'X-Drop': 'me', Connection: 'X-Drop', 'X-Keep': 'yes' });

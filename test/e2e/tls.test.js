@@ -300,6 +300,34 @@ test('plain HTTP redirected to HTTPS: 301 to the same host, path and query, on t
   t.is(status.backends['to-https'].requests, 2);
 });
 
+test('HTTP/2: a small response body (sent whole with its head) and a large one arrive byte for byte', async (t) => {
+  const c = await certificates(t);
+  const small = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  const large = Buffer.concat(Array(512).fill(small));
+  const app = await upstream(t, 'app', (req, res) => {
+    const body = req.url === '/small' ? small : large;
+    res.writeHead(200, { 'content-length': body.length });
+    res.end(body);
+  });
+  const fm = await startFlagman(t, config(), { vars: { app: app.port }, files: c.files });
+  const session = http2.connect(`https://127.0.0.1:${fm.ports[1]}`, { ca: c.ca.caPem, servername: 'a.test' });
+  t.teardown(() => session.close());
+  const get = (p) => new Promise((resolve, reject) => {
+    const s = session.request({ ':path': p, ':authority': 'a.test' });
+    const chunks = [];
+    let status = 0;
+    s.on('response', (h) => (status = h[':status']));
+    s.on('data', (d) => chunks.push(d));
+    s.on('end', () => resolve({ status, body: Buffer.concat(chunks) }));
+    s.on('error', reject);
+  });
+  for (const [p, body] of [['/small', small], ['/large', large]]) {
+    const r = await get(p);
+    t.is(r.status, 200);
+    t.true(r.body.equals(body), `${p}: ${r.body.length} bytes, as sent`);
+  }
+});
+
 test('HTTP/2 requests are logged, counted, and stripped of pseudo- and connection headers both ways', async (t) => {
   t.timeout(30_000);
   const c = await certificates(t);
