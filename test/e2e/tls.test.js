@@ -521,7 +521,7 @@ test('workers: 2 serve TLS, HTTP/1.1 and HTTP/2', async (t) => {
   const app = await upstream(t, 'app');
   const fm = await startFlagman(t, config({ top: 'workers: 2' }), { vars: { app: app.port }, files: c.files });
   await fm.waitEvent((e) => e.event === 'start');
-  const secure = fm.ports[1];
+  const secure = fm.portOf('secure');
   for (const version of ['--http1.1', '--http2', '--http2']) t.is((await curl(c.ca, secure, { version })).body, 'app');
   t.is(await servedSerial(c.ca, secure, 'a.test'), c.a.serial);
   // A renewal: each worker reads the files itself; the primary reports it once.

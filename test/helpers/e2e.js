@@ -129,11 +129,15 @@ export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {},
       throw new Error(`flagman exited early (${r.exitCode}): ${events.map((e) => JSON.stringify(e)).join('\n')}`);
     }),
   ]);
-  const ports = events.filter((e) => e.event === 'listen' && !e.admin).map((e) => e.port);
+  // With workers every worker reports its listeners and their reports interleave: each port once,
+  // in the order first reported (config order, as each worker listens in that order).
+  const ports = [...new Set(events.filter((e) => e.event === 'listen' && !e.admin).map((e) => e.port))];
+  /** The port of `frontend`'s first listener. */
+  const portOf = (frontend) => events.find((e) => e.event === 'listen' && e.frontend === frontend)?.port;
   const adminPort = events.find((e) => e.event === 'listen' && e.admin)?.port ?? null;
   /** Waits for the applied change of `flag` to `value` (undefined: any change), after `from`. */
   const waitFlag = (flag, value, opts) => waitEvent((e) => e.event === 'flag.change' && e.flag === flag && (value === undefined || e.value === value), opts);
-  return { proc, dir, flagsDir, configFile, port: ports[0], ports, adminPort, events, access, waitEvent, waitFlag, started, exited };
+  return { proc, dir, flagsDir, configFile, port: ports[0], ports, portOf, adminPort, events, access, waitEvent, waitFlag, started, exited };
 }
 
 /** One HTTP request on a fresh connection; resolves with status, headers and the body as a string. */
