@@ -31,9 +31,9 @@ const CONNECT_TIMEOUT = 'UND_ERR_CONNECT_TIMEOUT';
 // Errors that say the request itself could not be sent as it is, not that a server failed.
 const NOT_SENDABLE = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
 
-// A body this small that arrives whole in one chunk goes out with the response head as one string:
-// Node then writes head and body in one write() instead of a writev() of two buffers, the cheaper
-// call for the most common response (bench/RESULTS.md). Larger bodies take the streaming path,
+// A body this small that arrives whole in one chunk goes out with the response head as one string,
+// in one write() instead of a writev() of head, body and an empty end chunk: the cheaper call for
+// the most common response (bench/RESULTS.md). Larger bodies take the streaming path,
 // whose back-pressure also cuts off a client that does not read (a body this small always fits in
 // the socket's send buffer, so it never waits for the client).
 const ONE_STRING_MAX = 2048;
@@ -170,11 +170,15 @@ class UpstreamHandler implements UpstreamLink, BodyLengthSink {
     const res = this.#ex.res;
     const ex = this.#ex;
     if (ex.bytes === 0 && chunk.length === this.bodyLength && chunk.length <= ONE_STRING_MAX) {
-      // The whole small body in one chunk: head, body and end in one call, and so one write.
-      // undici still calls onComplete, which finds the response ended.
+      // The whole small body in one chunk. Node prepends the head to a string written first, and
+      // corks the socket until the next tick; uncorking before end() sends the two as one write(),
+      // where end(body) would add an empty chunk and flush both with writev(). undici still calls
+      // onComplete, which finds the response ended.
       ex.bytes = chunk.length;
       this.#ended = true;
-      res.end(chunk.toString('latin1'), 'latin1');
+      res.write(chunk.toString('latin1'), 'latin1');
+      res.uncork();
+      res.end();
       return true;
     }
     ex.bytes += chunk.length;
