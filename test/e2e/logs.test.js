@@ -3,18 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { request, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { request, sh, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 
 const config = (access) => maintenanceConfig({ admin: false, top: `log: { access: ${access} }` });
-
-async function until(predicate, what, ms = 5000) {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 test('one JSON access line per request on stdout, with every field; events on stderr', async (t) => {
   const app = await upstream(t, 'app');
@@ -25,7 +17,7 @@ test('one JSON access line per request on stdout, with every field; events on st
   await sh('echo 1 > flags/MAINT', fm.dir);
   await fm.waitFlag('MAINT', 1, { from });
   await request(fm.port, { path: '/c' });
-  await until(() => fm.access.length >= 3, 'three access lines');
+  await waitFor(() => fm.access.length >= 3, { what: 'three access lines' });
   t.is(fm.access.length, 3);
   const [a, b, c] = fm.access;
   for (const line of fm.access) {
@@ -48,7 +40,7 @@ test('access log to a file (`flagman run > access.log`): every line, in order, w
   for (let i = 0; i < 20; i++) t.is((await request(fm.port, { path: `/f${i}` })).status, 200);
   const lines = () => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
   // Batches go out within a few milliseconds of their first line, without waiting for the exit.
-  await until(() => lines().length >= 20, 'twenty lines in the file');
+  await waitFor(() => lines().length >= 20, { what: 'twenty lines in the file' });
   t.deepEqual(lines().map((l) => JSON.parse(l).path), Array.from({ length: 20 }, (_, i) => `/f${i}`));
   fm.proc.kill('SIGTERM');
   t.is((await fm.exited).exitCode, 0);

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import test from 'ava';
-import { request, startFlagman, upstream } from '../helpers/e2e.js';
+import { freePort, request, startFlagman, upstream } from '../helpers/e2e.js';
 
 const CONFIG = `
 flags: { dir: ./flags }
@@ -36,20 +36,11 @@ backends:
       off: { address: "127.0.0.1:{{app}}", weight: 0 }
 `;
 
-/** A port with nothing listening on it. */
-async function deadPort() {
-  const s = net.createServer();
-  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address();
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
 async function setup(t, handler) {
   let connections = 0;
   const app = await upstream(t, 'app', handler);
   app.server.on('connection', () => connections++);
-  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, dead: await deadPort() } });
+  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, dead: await freePort() } });
   return { app, fm, connections: () => connections };
 }
 

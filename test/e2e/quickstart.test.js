@@ -1,12 +1,11 @@
 // The README's quick start is true: the demo config it shows is the one `npm start` runs, and the
 // demo (apps + proxy, started by the same script) answers as the README says.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import test from 'ava';
 import { execa } from 'execa';
-import { request, root, sh, tempDir } from '../helpers/e2e.js';
+import { freePort, request, root, sh, tempDir } from '../helpers/e2e.js';
 
 const demoConfig = path.join(root, 'examples/demo/flagman.yaml');
 
@@ -16,16 +15,6 @@ function readmeDemoConfig() {
   const start = readme.indexOf('## Quick start');
   const m = /```yaml\n([\s\S]*?)```/.exec(readme.slice(start));
   return m?.[1];
-}
-
-/** A port that was free a moment ago (the demo config names fixed ports; the test swaps in free ones). */
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 test('the README shows the demo config that npm start runs', (t) => {

@@ -2,12 +2,11 @@
 // LISTEN_FDNAMES, LISTEN_PID), here from systemd's own systemd-socket-activate, and says clearly
 // what is missing when it is not there.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import test from 'ava';
 import { execa } from 'execa';
-import { cli, flagmanCli, request, tempDir, upstream } from '../helpers/e2e.js';
+import { cli, flagmanCli, freePort, request, tempDir, upstream } from '../helpers/e2e.js';
 import { holdSocket } from '../helpers/socket-unit.js';
 
 const CONFIG = `
@@ -30,15 +29,6 @@ function writeConfig(t, app) {
   const file = path.join(dir, 'flagman.yaml');
   fs.writeFileSync(file, CONFIG.replace('{{app}}', String(app)));
   return file;
-}
-
-// systemd-socket-activate wants a port number: take a free one from the kernel.
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address();
-  await new Promise((resolve) => s.close(resolve));
-  return port;
 }
 
 /** Resolves with the first line of `stream` matching `re`, or rejects when `proc` exits first. */

@@ -1,10 +1,9 @@
 // `flagman status` (SPEC §4): a running instance's state from its admin endpoint, as tables or
 // as the raw /status JSON; an address it cannot reach, or no address at all, is one clear line.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
-import { adminStatus, flagmanCli, request, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { adminStatus, flagmanCli, freePort, request, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 
 const CONFIG = `
 flags: { dir: ./flags }
@@ -20,15 +19,6 @@ backends:
       app1: { address: "127.0.0.1:{{app}}" }
       app2: { address: "127.0.0.1:{{app}}", weight: 'flag("app2.weight", 1)' }
 `;
-
-/** A port nothing listens on: bound on loopback, then closed. */
-async function closedPort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function running(t, admin = 0) {
   const app = await upstream(t, 'app');
@@ -69,14 +59,14 @@ test('status --json prints the /status document', async (t) => {
 });
 
 test('status finds the admin endpoint from the config file', async (t) => {
-  const fm = await running(t, await closedPort());
+  const fm = await running(t, await freePort());
   const r = await flagmanCli(['status', '-c', fm.configFile]);
   t.is(r.exitCode, 0, r.stderr);
   t.regex(r.stdout, /^MAINT\s+1\s+-\s+db migration$/m);
 });
 
 test('status against an address where nothing answers: exit 1, one line naming the address', async (t) => {
-  const port = await closedPort();
+  const port = await freePort();
   const r = await flagmanCli(['status', '--admin', `http://127.0.0.1:${port}`]);
   t.is(r.exitCode, 1);
   t.is(r.stdout, '');

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import test from 'ava';
 import path from 'node:path';
-import { adminStatus, flagmanCli, request, root, sh, startFlagman, tempDir } from '../helpers/e2e.js';
+import { adminStatus, flagmanCli, request, root, sh, startFlagman, tempDir, waitFor } from '../helpers/e2e.js';
 import { holdSocket, startWithSocket } from '../helpers/socket-unit.js';
 import { blackHole, echoServer, lineClient } from '../helpers/tcp.js';
 
@@ -34,6 +34,25 @@ ${primary}    servers:
   closed:
     refuse: true
 ${extraBackends}`;
+}
+
+/** A tcp frontend sending every connection to `pool`, a tcp backend of db1 and db2 with `lines` added. */
+function poolConfig({ lines = '', db1 = '', db2 = '' } = {}) {
+  return `
+flags: { dir: ./flags }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  db:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules: [{ use: pool }]
+backends:
+  pool:
+    mode: tcp
+${lines}    servers:
+      db1: { address: "127.0.0.1:{{db1}}"${db1} }
+      db2: { address: "127.0.0.1:{{db2}}"${db2} }
+`;
 }
 
 async function setFlag(fm, command, flag, value) {
@@ -84,22 +103,7 @@ test('a maintenance rule that uses a refuse backend closes new connections at on
 test('echo 0 > flags/db1.weight drains db1: new connections go to db2, the open one on db1 still works', async (t) => {
   const db1 = await echoServer(t, 'db1');
   const db2 = await echoServer(t, 'db2');
-  const config = `
-flags: { dir: ./flags }
-admin: { listen: "127.0.0.1:0" }
-frontends:
-  db:
-    mode: tcp
-    listen: ["127.0.0.1:0"]
-    rules: [{ use: pool }]
-backends:
-  pool:
-    mode: tcp
-    balance: leastconn
-    servers:
-      db1: { address: "127.0.0.1:{{db1}}", weight: 'flag("db1.weight", 1)' }
-      db2: { address: "127.0.0.1:{{db2}}", weight: 'flag("db2.weight", 1)' }
-`;
+  const config = poolConfig({ lines: '    balance: leastconn\n', db1: `, weight: 'flag("db1.weight", 1)'`, db2: `, weight: 'flag("db2.weight", 1)'` });
   const fm = await startFlagman(t, config, { vars: { db1: db1.port, db2: db2.port } });
   // leastconn counts open connections: two held open land on both servers.
   const a = lineClient(t, fm.port);
@@ -121,22 +125,7 @@ backends:
 test('health: a killed server is skipped after `fall` checks; a connect failure moves the connection to another server', async (t) => {
   const db1 = await echoServer(t, 'db1');
   const db2 = await echoServer(t, 'db2');
-  const config = `
-flags: { dir: ./flags }
-admin: { listen: "127.0.0.1:0" }
-frontends:
-  db:
-    mode: tcp
-    listen: ["127.0.0.1:0"]
-    rules: [{ use: pool }]
-backends:
-  pool:
-    mode: tcp
-    health: { interval: 100ms, timeout: 500ms, rise: 1, fall: 2 }
-    servers:
-      db1: { address: "127.0.0.1:{{db1}}" }
-      db2: { address: "127.0.0.1:{{db2}}" }
-`;
+  const config = poolConfig({ lines: '    health: { interval: 100ms, timeout: 500ms, rise: 1, fall: 2 }\n' });
   const fm = await startFlagman(t, config, { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
   const seen = [];
   for (let i = 0; i < 2; i++) seen.push((await lineClient(t, fm.port).say('hi')).split(':')[0]);
@@ -488,12 +477,3 @@ test('the README database recipe and the mode: tcp example pass flagman check', 
     t.is(r.exitCode, 0, `${heading}: ${r.stdout}${r.stderr}`);
   }
 });
-
-/** Polls `check` (sync or async) until it is true, at most 5 s. */
-async function waitFor(check, timeout = 5000) {
-  const deadline = Date.now() + timeout;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -11,7 +11,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { testCA } from '../helpers/certs.js';
-import { adminStatus, flagmanCli, request, root, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { adminStatus, flagmanCli, request, root, sh, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 
 /** Two frontends with the same rules (a YAML alias): plain HTTP, and HTTPS with `tls`. */
 function config({ tls = '{ cert: ./site.crt, key: ./site.key }', top = '' } = {}) {
@@ -580,14 +580,3 @@ test('flagman check names an unreadable or mismatched certificate file', async (
   r = await flagmanCli(['check', '-c', file]);
   t.is(r.exitCode, 0, r.stdout + r.stderr);
 });
-
-/** Polls `fn` every 10 ms until it returns something truthy (at most 5 s). */
-async function waitFor(fn) {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error('waitFor: timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

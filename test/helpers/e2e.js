@@ -2,6 +2,7 @@
 // temp config, and a plain HTTP client. Everything listens on port 0 and is closed in teardown.
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -10,6 +11,30 @@ import { execa } from 'execa';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cli = path.join(root, 'dist/cli/main.js');
+
+/** A port nothing listens on (bound on loopback, then closed): for configs that need a dead address. */
+export async function freePort() {
+  const s = net.createServer();
+  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address();
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+/**
+ * Polls `check` (sync or async) every 10 ms until it returns something truthy, and resolves with it;
+ * rejects naming `what` after `timeout` ms. For state that no event announces (the access log's
+ * lines as they arrive, a file's content).
+ */
+export async function waitFor(check, { timeout = 5000, what = 'the condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 /** A temp directory removed at teardown. */
 export function tempDir(t, prefix = 'flagman-') {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import test from 'ava';
 import { PROBES } from '../../dist/health/probes.js';
 import { commandProblem } from '../../dist/health/command.js';
+import { freePort } from '../helpers/e2e.js';
 
 const timing = { interval: 1000, timeout: 300, rise: 1, fall: 1 };
 
@@ -18,14 +19,6 @@ async function listen(t, server) {
     return new Promise((resolve) => server.close(resolve));
   });
   return server.address().port;
-}
-
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address();
-  await new Promise((resolve) => s.close(resolve));
-  return port;
 }
 
 const target = (port) => ({ backend: 'app', server: 'app1', host: '127.0.0.1', port });
