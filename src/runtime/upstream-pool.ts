@@ -1,7 +1,14 @@
 // The keep-alive connections to one server address: an undici Pool (SPEC §3, "upstream connections
 // pooled"), plus the one fact the request path needs that undici does not hand to a request's
 // handler: whether the connection the request is written on is new or reused.
-import { Pool } from 'undici';
+import type { Pool as PoolType } from 'undici';
+// undici's Pool module alone, not the package entry: the entry loads fetch, WebSocket, the cache
+// and mock layers too, which flagman never uses and which held about 10 MB of RSS in every process
+// (bench/RESULTS.md, "Memory"). undici 7 has no `exports` map, so the path is public in practice;
+// test/unit/undici-pool.test.js fails if an upgrade moves it or its class changes.
+import PoolModule from 'undici/lib/dispatcher/pool.js';
+
+const Pool = PoolModule as unknown as typeof PoolType;
 
 /** How long to wait for a connection, and how long a pooled connection may idle (ms). */
 export interface PoolTimeouts {
