@@ -35,6 +35,8 @@ export class Exchange {
   bytes = 0;
   /** The upstream attempt in flight, if any (upstream.ts); told when the client goes away. */
   upstream: UpstreamLink | null = null;
+  /** An HTTP/1 response straight on a client socket (h2.ts clears it for an HTTP/2 stream). */
+  http1 = true;
 
   constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, clientIp: string) {
     this.req = req;

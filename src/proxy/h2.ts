@@ -108,6 +108,7 @@ export function h2RequestHandler(holder: RuntimeHolder, slot: FrontendSlot, clie
     if (frontend === undefined) return refuseRemoved(req, res);
     const clientIp = clientIpOf(req.socket as net.Socket);
     const ex = new Exchange(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, runtime, frontend, clientIp);
+    ex.http1 = false;
     // Four pseudo-headers come on top of the headers an HTTP/1.1 request may have.
     if (req.rawHeaders.length > (MAX_HEADERS + 4) * 2) return ex.fail(400, 'more than 100 headers');
     // CONNECT (no :path) and anything not in origin-form has no HTTP/1.1 request line to become.

@@ -183,6 +183,16 @@ class UpstreamHandler implements UpstreamLink, BodyLengthSink {
     }
     ex.bytes += chunk.length;
     if (res.write(chunk)) return true;
+    if (ex.http1) {
+      // A chunk over the socket's 16 KiB high-water mark always reports back-pressure: Node corks
+      // the socket for the write and counts the chunk as queued before it tries to send it. Flush it
+      // now; when the kernel took all of it nothing is queued, so the server's socket keeps being
+      // read. Pausing there meant a readStop/readStart pair, a 'drain' listener and a timer per
+      // chunk of every large response (bench/RESULTS.md). An HTTP/2 stream's queue drains through
+      // its session, so it always takes the path below.
+      res.uncork();
+      if (res.writableLength === 0) return true;
+    }
     // The client reads slower than the server sends: undici stops reading the server's socket until
     // `resume`, so nothing piles up here. `resume` is undici's own bound function: no closure.
     res.once('drain', this.#resume!);
