@@ -57,7 +57,8 @@ const HELP = `usage: node bench/proxies.js [options]
                      .cpuprofile
   --json FILE        also write every figure (all rounds) as JSON to FILE
   --no-install       do not apt-get anything (fail if a tool is missing)
-  --cli PATH         flagman's CLI (default dist/cli/main.js)
+  --cli PATH         the flagman command (default bin/flagman, as installed; a .js file is run
+                     with node as it is)
   --keep             keep the temp directories
   --max-seconds S    overall bound (default 3600)
   --help`;
@@ -80,7 +81,7 @@ const opt = parseOptions(
     'profile-out': { type: 'string' },
     json: { type: 'string' },
     'no-install': { type: 'boolean', default: false },
-    cli: { type: 'string', default: path.join(root, 'dist/cli/main.js') },
+    cli: { type: 'string', default: path.join(root, 'bin/flagman') },
     keep: { type: 'boolean', default: false },
     'max-seconds': { type: 'string', default: '3600' },
   },

@@ -1,4 +1,4 @@
-// Starts the built CLI (`node dist/cli/main.js run -c FILE`) as a child process we own by PID, and
+// Starts flagman (`bin/flagman run -c FILE`, or `node dist/cli/main.js …`) as a child process we own by PID, and
 // turns its stderr JSON lines into timestamped events (arrival time in this process, from
 // performance.now(), plus the line itself).
 import { spawn } from 'node:child_process';
@@ -19,10 +19,14 @@ export async function startFlagman(
   { startTimeoutMs = 30_000, env = {}, onSpawn = () => {}, prefix = [], nodeArgs = [], stdout = 'ignore', cwd = undefined } = {},
 ) {
   const tSpawn = performance.now();
-  const argv = [...prefix, process.execPath, ...nodeArgs, cli, 'run', '-c', configFile];
+  // `cli` is the `flagman` command (bin/flagman, a launcher that execs node with its V8 options) or
+  // a .js file run by node as it is. The launcher takes node options through NODE_OPTIONS.
+  const viaNode = cli.endsWith('.js');
+  const argv = viaNode ? [...prefix, process.execPath, ...nodeArgs, cli, 'run', '-c', configFile] : [...prefix, cli, 'run', '-c', configFile];
+  const nodeOptions = viaNode || nodeArgs.length === 0 ? {} : { NODE_OPTIONS: [process.env.NODE_OPTIONS, ...nodeArgs].filter(Boolean).join(' ') };
   const proc = spawn(argv[0], argv.slice(1), {
     stdio: ['ignore', stdout, 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...nodeOptions, ...env },
     cwd,
   });
   onSpawn(proc); // the caller keeps the PID from the start, so it can always stop what it started

@@ -11,6 +11,8 @@ import { execa } from 'execa';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cli = path.join(root, 'dist/cli/main.js');
+/** The `flagman` command as installed: a shell launcher that execs node with its V8 options. */
+export const launcherPath = path.join(root, 'bin/flagman');
 
 /** A port nothing listens on (bound on loopback, then closed): for configs that need a dead address. */
 export async function freePort() {
@@ -87,7 +89,7 @@ export function flagmanCli(args, options = {}) {
  * Starts `flagman run` on a config written to a temp dir (placeholders `{{name}}` replaced from
  * `vars`), waits until every listener is up, and returns its ports and its event stream.
  */
-export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null } = {}) {
+export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false } = {}) {
   const dir = tempDir(t);
   const flagsDir = path.join(dir, 'flags');
   fs.mkdirSync(flagsDir, { mode: 0o755 });
@@ -101,7 +103,14 @@ export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {},
   fs.writeFileSync(configFile, text);
   // `stdoutFile`: the access log goes to that file, as with `flagman run > access.log`.
   const stdout = stdoutFile === null ? 'pipe' : { file: stdoutFile };
-  const proc = execa(process.execPath, [cli, 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env, stdout });
+  // `launcher`: through the `flagman` command (bin/flagman), by a symlink as npm installs it.
+  let command = [process.execPath, cli];
+  if (launcher) {
+    const link = path.join(dir, 'flagman');
+    fs.symlinkSync(launcherPath, link);
+    command = [link];
+  }
+  const proc = execa(command[0], [...command.slice(1), 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env, stdout });
   const events = [];
   const waiters = new Set();
   const lines = readline.createInterface({ input: proc.stderr });

@@ -2,7 +2,7 @@
 // these units), and the `flagman` their Exec lines name, pointed at this checkout.
 import fs from 'node:fs';
 import path from 'node:path';
-import { cli, root, tempDir } from './e2e.js';
+import { launcherPath, root, tempDir } from './e2e.js';
 
 /** Where the units expect flagman: `npm install -g --prefix /usr/local` puts it there (README). */
 export const INSTALLED = '/usr/local/bin/flagman';
@@ -16,11 +16,11 @@ export function unitValues(file, key) {
     .map((line) => line.slice(key.length + 1));
 }
 
-/** A temp dir holding an executable `flagman` that runs this checkout's build; returns its path. */
+/** A temp dir holding `flagman`, a symlink to this checkout's launcher as npm installs it; returns its path. */
 export function flagmanExecutable(t) {
   const dir = tempDir(t, 'flagman-bin-');
   const file = path.join(dir, 'flagman');
-  fs.writeFileSync(file, `#!/bin/sh\nexec '${process.execPath}' '${cli}' "$@"\n`, { mode: 0o755 });
+  fs.symlinkSync(launcherPath, file);
   return file;
 }
 

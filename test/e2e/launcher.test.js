@@ -1,0 +1,46 @@
+// The `flagman` command (bin/flagman) is a shell launcher: it execs Node with a 2 MB young
+// generation and a doubled old-generation headroom (README, "Memory"), so one process remains, the one whose PID flagman reports, and its
+// workers inherit the option. A NODE_OPTIONS that sizes the young generation itself decides instead.
+import fs from 'node:fs';
+import test from 'ava';
+import { request, startFlagman, upstream } from '../helpers/e2e.js';
+
+const CONFIG = `
+flags: { dir: ./flags }
+{{workers}}
+frontends:
+  web: { listen: ["127.0.0.1:0"], rules: [{ use: app }] }
+backends:
+  app: { servers: { app1: { address: "127.0.0.1:{{app}}" } } }
+`;
+
+/** The command line of a running process, as its arguments. */
+const cmdline = (pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+
+test('the flagman command execs node with --max-semi-space-size=2: one process, the PID flagman reports, workers included', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: 'workers: 2' }, launcher: true });
+  const start = await fm.waitEvent((e) => e.event === 'start');
+  t.is(start.pid, fm.proc.pid, 'the launcher shell was replaced by node, not left as a parent');
+  const argv = cmdline(start.pid);
+  t.regex(argv[0], /node/);
+  t.true(argv.includes('--max-semi-space-size=2'), argv.join(' '));
+  t.true(argv.includes('--heap-growing-percent=100'), argv.join(' '));
+  t.is(start.workers.length, 2);
+  for (const pid of start.workers) {
+    const w = cmdline(pid);
+    t.true(w.includes('--max-semi-space-size=2') && w.includes('--heap-growing-percent=100'), `worker ${pid}: ${w.join(' ')}`);
+  }
+  t.is((await request(fm.port, { path: '/' })).status, 200);
+});
+
+test('a NODE_OPTIONS that sizes the young generation is left to decide', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: '' }, launcher: true, env: { NODE_OPTIONS: '--max-semi-space-size=8' } });
+  const start = await fm.waitEvent((e) => e.event === 'start');
+  t.is(start.pid, fm.proc.pid);
+  const argv = cmdline(start.pid);
+  t.false(argv.includes('--max-semi-space-size=2'));
+  t.true(argv.includes('--heap-growing-percent=100'));
+  t.is((await request(fm.port, { path: '/' })).status, 200);
+});
