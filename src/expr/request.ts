@@ -18,11 +18,26 @@ export interface RequestInput {
   readonly clientIp: string;
   /** Node's parsed headers: names lowercase, repeated headers joined or (set-cookie) an array. */
   readonly headers: IncomingHttpHeaders;
+  // Derived on first use (requestPath() and the others below) and kept for the request's other
+  // rules: several rules reading request.path split the URL once.
+  derivedPath?: string | undefined;
+  derivedQuery?: string | undefined;
+  derivedHost?: string | undefined;
 }
 
 /** The RequestInput for a request Node parsed; one small object, built only when a rule needs it. */
 export function requestInput(req: IncomingMessage, clientIp: string, scheme: string): RequestInput {
-  return { method: req.method ?? '', url: req.url ?? '', host: req.headers.host, scheme, clientIp, headers: req.headers };
+  return {
+    method: req.method ?? '',
+    url: req.url ?? '',
+    host: req.headers.host,
+    scheme,
+    clientIp,
+    headers: req.headers,
+    derivedPath: undefined,
+    derivedQuery: undefined,
+    derivedHost: undefined,
+  };
 }
 
 const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
@@ -35,14 +50,51 @@ export function connectionInput(clientIp: string): RequestInput {
   return { method: '', url: '', host: undefined, scheme: 'tcp', clientIp, headers: NO_HEADERS };
 }
 
-const NO_REQUEST: RequestInput = Object.freeze({
-  method: '',
-  url: '',
-  host: undefined,
-  scheme: '',
-  clientIp: '',
-  headers: Object.freeze({}),
-});
+// Not frozen: the derived fields may be written on it.
+const NO_REQUEST: RequestInput = { method: '', url: '', host: undefined, scheme: '', clientIp: '', headers: NO_HEADERS };
+
+/** `request.path`: the path of the target, "/" when empty (absolute-form targets lose their authority). */
+export function requestPath(input: RequestInput): string {
+  if (input.derivedPath === undefined) splitUrl(input);
+  return input.derivedPath!;
+}
+
+/** `request.query`: what follows "?", without the fragment; "" when none. */
+export function requestQuery(input: RequestInput): string {
+  if (input.derivedQuery === undefined) splitUrl(input);
+  return input.derivedQuery!;
+}
+
+/** `request.host`: the Host header without its port, lowercased (host names are case-insensitive); `[v6]` keeps its brackets. */
+export function requestHost(input: RequestInput): string {
+  if (input.derivedHost !== undefined) return input.derivedHost;
+  const raw = input.host ?? '';
+  let end = raw.length;
+  const close = raw.lastIndexOf(']');
+  const colon = raw.lastIndexOf(':');
+  if (colon > close) end = colon;
+  return (input.derivedHost = raw.slice(0, end).toLowerCase());
+}
+
+function splitUrl(input: RequestInput): void {
+  const url = input.url;
+  let start = 0;
+  // absolute-form (`GET http://host/p`): the path starts after the authority.
+  if (url.charCodeAt(0) !== 47 && url !== '*') {
+    const scheme = url.indexOf('://');
+    if (scheme > 0) {
+      const slash = url.indexOf('/', scheme + 3);
+      start = slash < 0 ? url.length : slash;
+    }
+  }
+  let q = url.indexOf('?', start);
+  let hash = url.indexOf('#', start);
+  if (hash < 0) hash = url.length;
+  if (q < 0 || q > hash) q = hash;
+  const path = url.slice(start, q);
+  input.derivedPath = path === '' ? '/' : path;
+  input.derivedQuery = q < hash ? url.slice(q + 1, hash) : '';
+}
 
 /**
  * The request being evaluated. cel-js calls function handlers without the evaluation context, so
@@ -53,17 +105,6 @@ let current: RequestInput = NO_REQUEST;
 
 /** `request.*` for CEL. Fields are getters so path/query/host are split only when used. */
 export class RequestView {
-  #path: string | undefined;
-  #query: string | undefined;
-  #host: string | undefined;
-
-  /** Drops what was derived from the previous request. */
-  reset(): void {
-    this.#path = undefined;
-    this.#query = undefined;
-    this.#host = undefined;
-  }
-
   get method(): string {
     return current.method;
   }
@@ -73,44 +114,15 @@ export class RequestView {
   }
 
   get path(): string {
-    if (this.#path === undefined) this.#splitUrl();
-    return this.#path ?? '';
+    return requestPath(current);
   }
 
   get query(): string {
-    if (this.#query === undefined) this.#splitUrl();
-    return this.#query ?? '';
+    return requestQuery(current);
   }
 
-  /** The Host header without its port, lowercased (host names are case-insensitive); `[v6]` keeps its brackets. */
   get host(): string {
-    if (this.#host !== undefined) return this.#host;
-    const raw = current.host ?? '';
-    let end = raw.length;
-    const close = raw.lastIndexOf(']');
-    const colon = raw.lastIndexOf(':');
-    if (colon > close) end = colon;
-    return (this.#host = raw.slice(0, end).toLowerCase());
-  }
-
-  #splitUrl(): void {
-    const url = current.url;
-    let start = 0;
-    // absolute-form (`GET http://host/p`): the path starts after the authority.
-    if (url.charCodeAt(0) !== 47 && url !== '*') {
-      const scheme = url.indexOf('://');
-      if (scheme > 0) {
-        const slash = url.indexOf('/', scheme + 3);
-        start = slash < 0 ? url.length : slash;
-      }
-    }
-    let q = url.indexOf('?', start);
-    let hash = url.indexOf('#', start);
-    if (hash < 0) hash = url.length;
-    if (q < 0 || q > hash) q = hash;
-    const path = url.slice(start, q);
-    this.#path = path === '' ? '/' : path;
-    this.#query = q < hash ? url.slice(q + 1, hash) : '';
+    return requestHost(current);
   }
 }
 
@@ -130,7 +142,6 @@ export const CONTEXT = Object.freeze({ request: requestView, client: clientView 
 /** Runs `fn` with `input` as the current request; `fn` must be synchronous. */
 export function withRequest<T>(input: RequestInput, fn: (context: typeof CONTEXT) => T): T {
   current = input;
-  requestView.reset();
   try {
     return fn(CONTEXT);
   } finally {
@@ -140,7 +151,12 @@ export function withRequest<T>(input: RequestInput, fn: (context: typeof CONTEXT
 
 /** header(name): the value, "" when absent; case-insensitive name; repeated values joined with ", ". */
 export function headerValue(name: string): string {
-  const headers = current.headers;
+  return headerOf(current, name);
+}
+
+/** header(name) of `input`. */
+export function headerOf(input: RequestInput, name: string): string {
+  const headers = input.headers;
   let v = headers[name];
   if (v === undefined) {
     // Literal names are lowercased at specialize time, so this second lookup is the rare case.
@@ -157,7 +173,12 @@ export function headerValue(name: string): string {
  * `$cookie_NAME`: not percent-decoded, quotes kept. Scans the header in place rather than splitting it.
  */
 export function cookieValue(name: string): string {
-  const raw = current.headers.cookie;
+  return cookieOf(current, name);
+}
+
+/** cookie(name) of `input`. */
+export function cookieOf(input: RequestInput, name: string): string {
+  const raw = input.headers.cookie;
   if (raw === undefined || name === '') return '';
   const header: string = typeof raw === 'string' ? raw : (raw as readonly string[]).join('; ');
   const n = header.length;

@@ -16,6 +16,7 @@
 import type { ASTNode } from '@marcbachmann/cel-js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { CompiledCondition, CompiledExpr, CompiledWeight } from './compile.js';
+import { directTest } from './direct.js';
 import { env, literalString, withFlags } from './environment.js';
 import type { RequestInput } from './request.js';
 import { withRequest } from './request.js';
@@ -31,6 +32,8 @@ export type ConditionResidual =
       readonly source: string;
       /** Whether the request matches; false (and counted) when the evaluation throws. */
       test(input: RequestInput): boolean;
+      /** Run as a closure (direct.ts) rather than by cel-js. */
+      readonly direct: boolean;
       readonly problem: string | null;
     };
 
@@ -102,6 +105,7 @@ function specializeCondition(
   let source: string;
   let run: (context: object) => unknown;
   let problem: string | null = null;
+  let direct: ((input: RequestInput) => boolean) | null = null;
   try {
     const folded = fold(compiled.ast, compiled.perRequest, snapshot);
     if (folded.op === 'value' && typeof folded.args === 'boolean') {
@@ -117,6 +121,9 @@ function specializeCondition(
     const checked = parsed.check();
     if (!checked.valid) throw checked.error;
     run = parsed;
+    // The checked residual as a closure when it is made of string tests only (direct.ts): the
+    // common rule, run per request without cel-js.
+    direct = directTest(parsed.ast);
   } catch (error) {
     // Not expected: the residual is the checked expression with literals put in. Should it still
     // not parse or check (a cel-js corner source.ts does not know), evaluate the whole expression
@@ -136,10 +143,28 @@ function specializeCondition(
     }
     return false;
   };
+  if (direct !== null) {
+    const closure = direct;
+    return Object.freeze({
+      kind: 'dynamic',
+      source,
+      problem,
+      direct: true,
+      // Cannot throw (direct.ts); guarded all the same, as the cel-js path is.
+      test(input: RequestInput): boolean {
+        try {
+          return closure(input);
+        } catch (error) {
+          return fail(error);
+        }
+      },
+    });
+  }
   return Object.freeze({
     kind: 'dynamic',
     source,
     problem,
+    direct: false,
     // Uses no `this`: the runtime keeps `residual.test` detached from the residual.
     test(input: RequestInput): boolean {
       let result: unknown;
