@@ -5,7 +5,8 @@ import type { BalancerFactory, Candidate } from './balancer.js';
 export const leastConn = (() => ({
   pick(servers: readonly Candidate[], skip?: ReadonlySet<Candidate>): Candidate | null {
     let best: Candidate | null = null;
-    for (const s of servers) {
+    for (let i = 0; i < servers.length; i++) {
+      const s = servers[i]!;
       if (skip?.has(s)) continue;
       if (best === null) {
         best = s;

@@ -7,7 +7,8 @@ export const roundRobin = (() => ({
   pick(servers: readonly Candidate[], skip?: ReadonlySet<Candidate>): Candidate | null {
     let total = 0;
     let best: Candidate | null = null;
-    for (const s of servers) {
+    for (let i = 0; i < servers.length; i++) {
+      const s = servers[i]!;
       if (skip?.has(s)) continue;
       s.state.current += s.weight;
       total += s.weight;
