@@ -143,33 +143,18 @@ function specializeCondition(
     }
     return false;
   };
-  if (direct !== null) {
-    const closure = direct;
-    return Object.freeze({
-      kind: 'dynamic',
-      source,
-      problem,
-      direct: true,
-      // Cannot throw (direct.ts); guarded all the same, as the cel-js path is.
-      test(input: RequestInput): boolean {
-        try {
-          return closure(input);
-        } catch (error) {
-          return fail(error);
-        }
-      },
-    });
-  }
+  const closure = direct;
   return Object.freeze({
     kind: 'dynamic',
     source,
     problem,
-    direct: false,
+    direct: closure !== null,
     // Uses no `this`: the runtime keeps `residual.test` detached from the residual.
     test(input: RequestInput): boolean {
       let result: unknown;
       try {
-        result = withRequest(input, evaluate);
+        // A closure cannot throw (direct.ts); it is guarded all the same.
+        result = closure !== null ? closure(input) : withRequest(input, evaluate);
       } catch (error) {
         return fail(error);
       }

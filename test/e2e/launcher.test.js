@@ -3,7 +3,8 @@
 // workers inherit the option. A NODE_OPTIONS that sizes the young generation itself decides instead.
 import fs from 'node:fs';
 import test from 'ava';
-import { request, startFlagman, upstream } from '../helpers/e2e.js';
+import { execa } from 'execa';
+import { request, root, startFlagman, upstream } from '../helpers/e2e.js';
 
 const CONFIG = `
 flags: { dir: ./flags }
@@ -43,4 +44,16 @@ test('a NODE_OPTIONS that sizes the young generation is left to decide', async (
   t.false(argv.includes('--max-semi-space-size=2'));
   t.true(argv.includes('--heap-growing-percent=100'));
   t.is((await request(fm.port, { path: '/' })).status, 200);
+});
+
+test('the npm package installs the launcher as the flagman command, with the build it runs', async (t) => {
+  // --ignore-scripts: no rebuild of dist/ under the other tests' feet.
+  const r = await execa('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root });
+  const [pack] = JSON.parse(r.stdout);
+  const files = new Map(pack.files.map((f) => [f.path, f]));
+  t.truthy(files.get('bin/flagman'), 'bin/flagman is packed');
+  t.is(files.get('bin/flagman').mode & 0o111, 0o111, 'and executable');
+  t.truthy(files.get('dist/cli/main.js'), 'dist/cli/main.js is packed');
+  const pkg = JSON.parse(fs.readFileSync(`${root}/package.json`, 'utf8'));
+  t.deepEqual(pkg.bin, { flagman: 'bin/flagman' });
 });
