@@ -2,8 +2,24 @@
 // turns its stderr JSON lines into timestamped events (arrival time in this process, from
 // performance.now(), plus the line itself).
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
+
+/** The node options bin/flagman passes (its `young=` and `exec node` lines). */
+export function launcherNodeArgs(launcher) {
+  const text = fs.readFileSync(launcher, 'utf8');
+  const young = /^young=(\S+)$/m.exec(text)?.[1];
+  const rest = /^exec node \$young (.*) "\$main" "\$@"$/m.exec(text)?.[1];
+  if (young === undefined || rest === undefined) throw new Error(`${launcher}: its node options could not be read`);
+  return [young, ...rest.split(/\s+/).filter(Boolean)];
+}
+
+/** The script bin/flagman runs. */
+export function launcherMain(launcher) {
+  return path.resolve(path.dirname(fs.realpathSync(launcher)), '../dist/cli/main.js');
+}
 
 /**
  * Spawns `flagman run -c configFile` (`onSpawn(child)` is called at once). Resolves once the
@@ -21,12 +37,15 @@ export async function startFlagman(
   const tSpawn = performance.now();
   // `cli` is the `flagman` command (bin/flagman, a launcher that execs node with its V8 options) or
   // a .js file run by node as it is. The launcher takes node options through NODE_OPTIONS.
-  const viaNode = cli.endsWith('.js');
-  const argv = viaNode ? [...prefix, process.execPath, ...nodeArgs, cli, 'run', '-c', configFile] : [...prefix, cli, 'run', '-c', configFile];
-  const nodeOptions = viaNode || nodeArgs.length === 0 ? {} : { NODE_OPTIONS: [process.env.NODE_OPTIONS, ...nodeArgs].filter(Boolean).join(' ') };
+  // a .js file run by node as it is. Node options the launcher cannot pass on (NODE_OPTIONS refuses
+  // --cpu-prof) start node directly, with the launcher's own options first.
+  let command = [cli];
+  if (cli.endsWith('.js')) command = [process.execPath, ...nodeArgs, cli];
+  else if (nodeArgs.length > 0) command = [process.execPath, ...launcherNodeArgs(cli), ...nodeArgs, launcherMain(cli)];
+  const argv = [...prefix, ...command, 'run', '-c', configFile];
   const proc = spawn(argv[0], argv.slice(1), {
     stdio: ['ignore', stdout, 'pipe'],
-    env: { ...process.env, ...nodeOptions, ...env },
+    env: { ...process.env, ...env },
     cwd,
   });
   onSpawn(proc); // the caller keeps the PID from the start, so it can always stop what it started
