@@ -36,7 +36,6 @@ export async function startFlagman(
 ) {
   const tSpawn = performance.now();
   // `cli` is the `flagman` command (bin/flagman, a launcher that execs node with its V8 options) or
-  // a .js file run by node as it is. The launcher takes node options through NODE_OPTIONS.
   // a .js file run by node as it is. Node options the launcher cannot pass on (NODE_OPTIONS refuses
   // --cpu-prof) start node directly, with the launcher's own options first.
   let command = [cli];

@@ -1,6 +1,7 @@
 // The `flagman` command (bin/flagman) is a shell launcher: it execs Node with a 2 MB young
-// generation and a doubled old-generation headroom (README, "Memory"), so one process remains, the one whose PID flagman reports, and its
-// workers inherit the option. A NODE_OPTIONS that sizes the young generation itself decides instead.
+// generation and a doubled old-generation headroom (README, "Memory"), so one process remains, the
+// one whose PID flagman reports, and its workers inherit the options. A NODE_OPTIONS that sizes the
+// young generation itself decides instead.
 import fs from 'node:fs';
 import test from 'ava';
 import { execa } from 'execa';
