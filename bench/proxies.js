@@ -59,6 +59,8 @@ const HELP = `usage: node bench/proxies.js [options]
   --no-install       do not apt-get anything (fail if a tool is missing)
   --cli PATH         the flagman command (default bin/flagman, as installed; a .js file is run
                      with node as it is)
+  --base-cli PATH    the command of another build, run by the opt-in config flagman-base (the
+                     realistic config), to measure a change against it in the same run
   --keep             keep the temp directories
   --max-seconds S    overall bound (default 3600)
   --help`;
@@ -82,6 +84,7 @@ const opt = parseOptions(
     json: { type: 'string' },
     'no-install': { type: 'boolean', default: false },
     cli: { type: 'string', default: path.join(root, 'bin/flagman') },
+    'base-cli': { type: 'string' },
     keep: { type: 'boolean', default: false },
     'max-seconds': { type: 'string', default: '3600' },
   },
@@ -106,6 +109,7 @@ const cfg = {
   profile: opt.profile === undefined ? null : int('profile', opt.profile, 1),
   maxSeconds: int('max-seconds', opt['max-seconds'], 10),
   cli: path.resolve(opt.cli),
+  baseCli: opt['base-cli'] === undefined ? null : path.resolve(opt['base-cli']),
 };
 try {
   assertKnown('config', cfg.only, CONTENDERS);
@@ -201,7 +205,7 @@ async function startContenders(names, backend, extra = {}) {
   for (const name of names) {
     const dir = tempDir(`flagman-bench-${name}-`);
     const c = CONTENDERS[name];
-    started[name] = await c.start({ dir, backendPorts: backend.ports, cpu: name === 'direct' ? null : cfg.proxyCpu, cli: cfg.cli, ...extra });
+    started[name] = await c.start({ dir, backendPorts: backend.ports, cpu: name === 'direct' ? null : cfg.proxyCpu, cli: cfg.cli, baseCli: cfg.baseCli, ...extra });
     started[name].dir = dir;
     log(`${name}: ${started[name].pid ? `pid ${started[name].pid}, ` : ''}port ${started[name].port}`);
   }

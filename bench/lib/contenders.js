@@ -113,6 +113,17 @@ export const CONTENDERS = {
     optional: true,
     start: (ctx) => flagman('realistic', { ...ctx, cli: path.join(here, '../../dist/cli/main.js') }),
   },
+  // Another build of flagman (--base-cli: its `flagman` command or its dist/cli/main.js), with the
+  // realistic config: a change measured against the commit before it, in the same interleaved run.
+  'flagman-base': {
+    describe: 'flagman, realistic config, run by --base-cli (another build, to compare a change against)',
+    servers: 3,
+    optional: true,
+    start: (ctx) => {
+      if (ctx.baseCli === null) throw new Error('flagman-base needs --base-cli PATH (the flagman command or dist/cli/main.js of another build)');
+      return flagman('realistic', { ...ctx, cli: ctx.baseCli });
+    },
+  },
   'undici-req': {
     describe: 'the same with pool.request() + stream.pipeline(body, res), as most code calls undici',
     servers: 1,

@@ -35,9 +35,9 @@ export interface ForwardedInfo {
   readonly clientIp: string;
   readonly proto: 'http' | 'https';
   /**
-   * The client library frames the body itself (undici, the request path): it chunk-encodes a body
-   * of unknown length and refuses a Transfer-Encoding or Expect header. Without it (node:http, the
-   * upgrade path) the chunked framing the client chose is kept explicitly.
+   * The caller frames the body itself (upstream/connection.ts, the request path): it chunk-encodes a
+   * body of unknown length. Without it (node:http, the upgrade path) the chunked framing the client
+   * chose is kept explicitly.
    */
   readonly framesBody?: boolean;
   /** Header names with `_` (config `underscoreHeaders`); default allow. */
@@ -109,41 +109,33 @@ export function clientResponseHeaders(rawHeaders: readonly string[], connection:
   return out;
 }
 
-/** Where clientResponseHeadersFromBuffers reports the declared body length: -1 when none or unclear. */
-export interface BodyLengthSink {
-  bodyLength: number;
+/**
+ * How the upstream response parser treats a header (upstream/response.ts): 0, passed on as it is;
+ * 1, Content-Length (passed on, and it frames the body); 2, hop-by-hop (looked at, then dropped).
+ * Only a name of a hop-by-hop header's length is lower-cased: most names are decided by length.
+ */
+export function responseHeaderKind(name: string): 0 | 1 | 2 {
+  switch (name.length) {
+    case 2: // te
+    case 7: // trailer, upgrade
+    case 10: // connection, keep-alive
+    case 16: // proxy-connection
+    case 17: // transfer-encoding
+    case 18: // proxy-authenticate
+    case 19: // proxy-authorization
+      return HOP_BY_HOP.has(name.toLowerCase()) ? 2 : 0;
+    case 14:
+      return name.toLowerCase() === 'content-length' ? 1 : 0;
+    default:
+      return 0;
+  }
 }
 
-/**
- * The same for a response head as undici hands it over (names and values as Buffers): strings for
- * writeHead, hop-by-hop headers dropped. Latin-1 keeps every byte as it came, as Node's own parser does.
- * The one Content-Length, when there is exactly one, goes to `sink` (upstream.ts ends the response
- * with the chunk that completes it).
- */
-export function clientResponseHeadersFromBuffers(raw: readonly Buffer[], sink: BodyLengthSink): string[] {
-  const out: string[] = [];
-  let connection: string | null = null;
-  let length = -1;
-  let lengths = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
-    const lower = name.toLowerCase();
-    const value = raw[i + 1]!.toString('latin1');
-    if (lower === 'content-length') {
-      lengths++;
-      // undici has refused a response whose Content-Length is not digits; two of them are left alone.
-      length = Number(value);
-    } else if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') connection = connection === null ? value : `${connection}, ${value}`;
-      continue;
-    }
-    out.push(name, value);
-  }
-  sink.bodyLength = lengths === 1 && Number.isSafeInteger(length) ? length : -1;
-  // Names listed in Connection are rare: a second pass only when there are some.
-  const listed = connectionListed(connection ?? undefined);
-  if (listed === null) return out;
+/** `headers` (flat) without the names a Connection header `connection` lists; the same array when it lists none. */
+export function dropConnectionListed(headers: string[], connection: string): string[] {
+  const listed = connectionListed(connection);
+  if (listed === null) return headers;
   const kept: string[] = [];
-  for (let i = 0; i < out.length; i += 2) if (!listed.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  for (let i = 0; i < headers.length; i += 2) if (!listed.has(headers[i]!.toLowerCase())) kept.push(headers[i]!, headers[i + 1]!);
   return kept;
 }

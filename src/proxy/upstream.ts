@@ -1,15 +1,15 @@
 // Forwarding one request to a server of a proxy backend and streaming the answer back (SPEC §3).
-// The upstream side is an undici Pool per server address (runtime/upstream-pool.ts), driven by its
-// low-level dispatch() with one handler object per request: the status, headers and body chunks go
-// straight into the client's response, with back-pressure both ways and no stream in between. This
-// is the hot path; what it saves over node:http's ClientRequest + Agent is a ClientRequest, the
-// agent's free-list bookkeeping and a dozen listeners added and removed on the pooled socket per
-// request (bench/RESULTS.md §4).
+// The upstream side is flagman's own HTTP/1.1 client (src/upstream/): a pool of keep-alive
+// connections per server address, each writing a request's head in one write and parsing the answer
+// into this handler: the status, headers and body chunks go straight into the client's response,
+// with back-pressure both ways and no stream in between. This is the hot path; the own client costs
+// less per request than undici's Pool did (bench/RESULTS.md, first section): no request object
+// validated again, no copy of each read into a WebAssembly parser's memory, no per-request timers.
 //
 // What may be retried:
 //   - a connect failure (refused, unreachable, connect timeout): nothing was sent; next server.
-//     undici calls the handler's onConnect only when it starts writing the request on a connected
-//     socket, so an error before onConnect means nothing left flagman.
+//     The pool calls the handler's onStart only when it writes the request on a connected socket,
+//     so an error before onStart means nothing left flagman.
 //   - a request written on a reused pooled connection that the server closed before anything came
 //     back (the keep-alive race), if it is idempotent and has no body: once, on any server.
 //   - nothing else: a request that reached a server is answered 502 (504 on a timeout), and a POST
@@ -18,18 +18,13 @@ import type http from 'node:http';
 import type { Candidate } from './balance/balancer.js';
 import { dispatch } from './dispatch.js';
 import type { Exchange, UpstreamLink } from './exchange.js';
-import { clientResponseHeadersFromBuffers, type BodyLengthSink } from './headers.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
+import type { UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
+import type { UpstreamError } from '../upstream/error.js';
 
 // Idempotent methods (RFC 9110 §9.2.2), replayable after the keep-alive race when they carry no
 // body: the body has been streamed and is gone.
 const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-
-// undici's error codes for its own timeouts (stable, documented as UND_ERR_*).
-const SERVER_TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-const CONNECT_TIMEOUT = 'UND_ERR_CONNECT_TIMEOUT';
-// Errors that say the request itself could not be sent as it is, not that a server failed.
-const NOT_SENDABLE = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
 
 // A body this small that arrives whole in one chunk goes out with the response head as one string,
 // in one write() instead of a writev() of head, body and an empty end chunk: the cheaper call for
@@ -44,13 +39,19 @@ function bodyless(req: http.IncomingMessage): boolean {
 }
 
 /** What an upstream error is called in events, /status and the access log's `reason`. */
-function describe(err: Error & { code?: string }): string {
-  const code = err.code;
-  if (code !== undefined && SERVER_TIMEOUTS.has(code)) return 'server timeout';
-  if (code === CONNECT_TIMEOUT) return 'connect timeout';
-  // undici's SocketError: the server closed the connection (`other side closed`) or reset it.
-  if (code === 'UND_ERR_SOCKET') return (err.cause as { code?: string } | undefined)?.code ?? 'ECONNRESET';
-  return code ?? err.message;
+function describe(err: UpstreamError): string {
+  switch (err.code) {
+    case 'SERVER_TIMEOUT':
+      return 'server timeout';
+    case 'CONNECT_TIMEOUT':
+      return 'connect timeout';
+    case 'SERVER_CLOSED':
+      return 'server closed the connection';
+    case 'BAD_RESPONSE':
+      return err.message.slice(err.address.length + 2);
+    default:
+      return err.code; // the system's: ECONNREFUSED, ECONNRESET, EHOSTUNREACH, …
+  }
 }
 
 /**
@@ -76,59 +77,60 @@ export function forward(ex: Exchange, target: ProxyTarget, headers: string[], tr
   const handler = new UpstreamHandler(ex, target, headers, server, tried, bodyless(req) ? null : req);
   ex.upstream = handler;
   // Every server of an http backend has a pool (runtime/compile.ts); only tcp backends' have none.
-  server.pool!.dispatch(
-    {
-      path: req.url!,
-      method: req.method!,
-      // undici takes the flat [name, value, …] array as it is; the Host in it becomes the one Host line.
-      headers,
-      body: handler.body,
-      // timeouts.server: waiting for the response head, and between body chunks.
-      headersTimeout: target.timeouts.server,
-      bodyTimeout: target.timeouts.server,
-    },
-    handler,
-  );
+  server.pool!.request(handler);
 }
 
 /**
- * One request's upstream exchange, as undici's dispatch handler. A class with its methods on the
- * prototype instead of closures: one allocation per request, and no listener on any socket.
+ * One request's upstream exchange, as the pool's connection sees it (upstream/connection.ts). A class
+ * with its methods on the prototype instead of closures: one allocation per request, and no
+ * listener on any socket.
  */
-class UpstreamHandler implements UpstreamLink, BodyLengthSink {
+class UpstreamHandler implements UpstreamLink, UpstreamRequest {
   readonly #ex: Exchange;
   readonly #target: ProxyTarget;
-  readonly #headers: string[];
   readonly #server: Candidate;
   readonly #tried: Set<Candidate> | null;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: string[];
   /** The client's request as the body to stream up, or null when it has none. */
   readonly body: http.IncomingMessage | null;
-  #abort: ((err?: Error) => void) | null = null;
+  /** The body's length is not known ahead (no Content-Length): it goes up chunk-encoded. */
+  readonly bodyChunked: boolean;
+  readonly serverTimeout: number;
+  /** The connection the request went out on, until the exchange ends. */
+  #conn: UpstreamConnection | null = null;
   #connected = false;
   #reused = false;
   #responded = false;
   #settled = false;
   #failed = false;
   #clientGone = false;
-  #resume: (() => void) | null = null;
+  #onDrain: (() => void) | null = null;
   #held = false;
-  /** The response's Content-Length, -1 when it has none (headers.ts fills it in). */
-  bodyLength = -1;
+  /** The response's Content-Length, -1 when it has none. */
+  #bodyLength = -1;
   /** The response was ended with the chunk that completed its body. */
   #ended = false;
 
   constructor(ex: Exchange, target: ProxyTarget, headers: string[], server: Candidate, tried: Set<Candidate> | null, body: http.IncomingMessage | null) {
     this.#ex = ex;
     this.#target = target;
-    this.#headers = headers;
     this.#server = server;
     this.#tried = tried;
+    const req = ex.req;
+    this.method = req.method!;
+    this.path = req.url!;
+    this.headers = headers;
     this.body = body;
+    this.bodyChunked = body !== null && req.headers['content-length'] === undefined;
+    this.serverTimeout = target.timeouts.server;
   }
 
   #release(): void {
     if (this.#settled) return;
     this.#settled = true;
+    this.#conn = null;
     this.#server.state.active--;
     this.#target.counters.active--;
   }
@@ -146,34 +148,35 @@ class UpstreamHandler implements UpstreamLink, BodyLengthSink {
   /** The client went away before its response was finished (Exchange's one 'close' listener). */
   clientGone(): void {
     this.#clientGone = true;
+    // Stop the upstream work it asked for. Before onStart the connection is still being made:
+    // onStart then sends nothing and keeps the new connection for another request.
+    const conn = this.#conn;
     this.#release();
-    // Stop the upstream work it asked for. Before onConnect the request is still queued: onConnect
-    // aborts it as soon as undici gets to it.
-    this.#abort?.();
+    conn?.abort(this);
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.#abort = abort;
+  onStart(conn: UpstreamConnection, reused: boolean): boolean {
+    if (this.#clientGone) return false;
+    this.#conn = conn;
     this.#connected = true;
-    this.#reused = !this.#server.pool!.takeFresh();
-    if (this.#clientGone) abort();
+    this.#reused = reused;
+    return true;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHead(status: number, statusText: string, headers: string[], bodyLength: number): void {
     this.#responded = true;
-    this.#resume = resume;
-    this.#ex.res.writeHead(statusCode, statusText, clientResponseHeadersFromBuffers(rawHeaders, this));
-    return true;
+    this.#bodyLength = bodyLength;
+    this.#ex.res.writeHead(status, statusText, headers);
   }
 
   onData(chunk: Buffer): boolean {
     const res = this.#ex.res;
     const ex = this.#ex;
-    if (ex.bytes === 0 && chunk.length === this.bodyLength && chunk.length <= ONE_STRING_MAX) {
+    if (ex.bytes === 0 && chunk.length === this.#bodyLength && chunk.length <= ONE_STRING_MAX) {
       // The whole small body in one chunk. Node prepends the head to a string written first, and
       // corks the socket until the next tick; uncorking before end() sends the two as one write(),
-      // where end(body) would add an empty chunk and flush both with writev(). undici still calls
-      // onComplete, which finds the response ended.
+      // where end(body) would add an empty chunk and flush both with writev(). The connection still
+      // calls onComplete, which finds the response ended.
       ex.bytes = chunk.length;
       this.#ended = true;
       res.write(chunk.toString('latin1'), 'latin1');
@@ -193,11 +196,12 @@ class UpstreamHandler implements UpstreamLink, BodyLengthSink {
       res.uncork();
       if (res.writableLength === 0) return true;
     }
-    // The client reads slower than the server sends: undici stops reading the server's socket until
-    // `resume`, so nothing piles up here. `resume` is undici's own bound function: no closure.
-    res.once('drain', this.#resume!);
-    // A client that reads nothing for timeouts.server is cut off (SPEC §3, slow readers): undici's
-    // body timeout does not run while the response is paused. Set once, on this path only.
+    // The client reads slower than the server sends: the connection stops reading the server's
+    // socket until the client's drains, so nothing piles up here.
+    this.#onDrain ??= () => this.#conn?.resume();
+    res.once('drain', this.#onDrain);
+    // A client that reads nothing for timeouts.server is cut off (SPEC §3, slow readers): the
+    // server's silence is not timed while its response is held back. Set once, on this path only.
     if (!this.#held) {
       this.#held = true;
       res.setTimeout(this.#target.timeouts.server, () => res.destroy());
@@ -210,15 +214,14 @@ class UpstreamHandler implements UpstreamLink, BodyLengthSink {
     if (!this.#ended) this.#ex.res.end();
   }
 
-  onError(err: Error & { code?: string }): void {
+  onError(err: UpstreamError): void {
     this.#release();
     const ex = this.#ex;
     const res = ex.res;
     if (this.#clientGone || res.destroyed) return; // the client left first; nothing failed upstream
     const code = err.code;
-    if (code !== undefined && NOT_SENDABLE.has(code)) return ex.fail(400, err.message);
     const detail = describe(err);
-    const timedOut = code !== undefined && SERVER_TIMEOUTS.has(code);
+    const timedOut = code === 'SERVER_TIMEOUT';
     if (this.#responded) {
       // Headers are out, the body is cut short (reset, closed early, body timeout): the only honest
       // signal left is to cut the client's connection too, so it never sees an end of body.
@@ -229,12 +232,12 @@ class UpstreamHandler implements UpstreamLink, BodyLengthSink {
     if (!this.#connected) {
       // Nothing was sent: another server can take the request as it is.
       this.#fail(detail, true);
-      return forward(ex, this.#target, this.#headers, (this.#tried ?? new Set()).add(this.#server), code === CONNECT_TIMEOUT);
+      return forward(ex, this.#target, this.headers, (this.#tried ?? new Set()).add(this.#server), code === 'CONNECT_TIMEOUT');
     }
-    if (this.#reused && !timedOut && this.#tried === null && this.body === null && REPLAYABLE.has(ex.req.method!)) {
+    if (this.#reused && !timedOut && code !== 'BAD_RESPONSE' && this.#tried === null && this.body === null && REPLAYABLE.has(this.method)) {
       // A pooled connection the server closed as it was reused: nothing came back, and the server
       // is not at fault, so no failure is counted.
-      return forward(ex, this.#target, this.#headers, new Set());
+      return forward(ex, this.#target, this.headers, new Set());
     }
     this.#fail(detail, !timedOut);
     ex.fail(timedOut ? 504 : 502, detail);

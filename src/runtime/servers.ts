@@ -4,7 +4,7 @@
 // and a failed connection reports one check result (server-state.ts has the rules).
 import { EventEmitter } from 'node:events';
 import { nextHealth, type Health, type HealthRule } from './server-state.js';
-import { UpstreamPool, type PoolTimeouts } from './upstream-pool.js';
+import { UpstreamPool, type PoolTimeouts } from '../upstream/pool.js';
 
 /** How a check result was obtained: one of the active probes, or a request's own connection. */
 export type CheckSource = 'http' | 'tcp' | 'exec' | 'passive';
@@ -60,7 +60,7 @@ export class ServerState {
     const key = `${host}:${port}/${timeouts.connect}/${timeouts.idle}`;
     let pool = this.#pools.get(key);
     if (!pool) {
-      pool = new UpstreamPool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, timeouts);
+      pool = new UpstreamPool(host, port, timeouts);
       this.#pools.set(key, pool);
     }
     return pool;

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import test from 'ava';
-import { freePort, request, startFlagman, upstream } from '../helpers/e2e.js';
+import { freePort, request, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
 
 const CONFIG = `
 flags: { dir: ./flags }
@@ -297,4 +297,38 @@ backends:
   const r = await request(fm.port, { path: '/fresh' });
   t.is(r.status, 502);
   t.is(rude.seen.filter((s) => s.url === '/fresh').length, 1, 'sent once: a new connection cannot have raced a keep-alive close');
+});
+
+test('a response whose end is ambiguous gets 502 and names why; the connection is not reused', async (t) => {
+  // A raw server: answers /smuggle with both Content-Length and Transfer-Encoding, anything else well.
+  const seen = [];
+  const raw = net.createServer((s) => {
+    seen.push(s);
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      const smuggle = d.toString('latin1').startsWith('GET /smuggle ');
+      s.write(smuggle ? 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' : 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+  });
+  await new Promise((resolve) => raw.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => raw.close() && seen.forEach((s) => s.destroy()));
+  const fm = await startFlagman(t, `
+flags: { dir: ./flags }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - use: raw
+backends:
+  raw:
+    servers:
+      raw1: { address: "127.0.0.1:{{raw}}" }
+`, { vars: { raw: raw.address().port }, captureAccess: true });
+  t.is((await request(fm.port, { path: '/fine' })).body, 'ok');
+  const bad = await request(fm.port, { path: '/smuggle' });
+  t.is(bad.status, 502);
+  const line = await waitFor(() => fm.access.find((l) => l.path === '/smuggle'), { what: 'the access line of /smuggle' });
+  t.is(line.reason, 'bad response: both Content-Length and Transfer-Encoding');
+  t.is((await request(fm.port, { path: '/after' })).body, 'ok');
+  t.is(seen.length, 2, 'the connection that carried the bad response was closed, and a new one opened');
 });

@@ -2,7 +2,7 @@
 // registered in the table in ./index.ts.
 import type { Health, ServerStatus } from '../../runtime/server-state.js';
 import type { ServerState } from '../../runtime/servers.js';
-import type { UpstreamPool } from '../../runtime/upstream-pool.js';
+import type { UpstreamPool } from '../../upstream/pool.js';
 
 /** A server as a balancer sees it: declared weight (from flags), its state then, and observed state. */
 export interface Candidate {

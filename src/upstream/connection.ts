@@ -1,0 +1,287 @@
+// One keep-alive connection to a server: it writes a request, parses the response
+// (upstream/response.ts) and hands head, body and end to the request, one request at a time (no
+// pipelining). Only 'data', 'end', 'error', 'close' and 'timeout' listeners, added once per
+// connection, never per request: a request costs one write of its head and one parse of the answer.
+import type net from 'node:net';
+import type { Readable } from 'node:stream';
+import { UpstreamError } from './error.js';
+import { BadResponse, ResponseParser, type ResponseSink } from './response.js';
+
+/** One request as the connection sends it, and the receiver of what comes back. */
+export interface UpstreamRequest {
+  readonly method: string;
+  /** The request target in origin-form. */
+  readonly path: string;
+  /** Flat [name, value, …], Host among them, latin-1 strings; no Transfer-Encoding or Connection (the connection adds its own). */
+  readonly headers: readonly string[];
+  /** The body to stream up, or null; chunk-encoded unless `headers` has a Content-Length. */
+  readonly body: Readable | null;
+  readonly bodyChunked: boolean;
+  /** ms the server may stay silent (nothing read from it, nothing it reads) while the request is on. */
+  readonly serverTimeout: number;
+  /**
+   * The request is about to be written on `conn`; `reused`: the connection served requests before.
+   * Return false to send nothing after all (the client left while the connection was made).
+   */
+  onStart(conn: UpstreamConnection, reused: boolean): boolean;
+  onHead(status: number, statusText: string, headers: string[], bodyLength: number): void;
+  /** A body chunk; false asks for no more until `conn.resume()`. */
+  onData(chunk: Buffer): boolean;
+  onComplete(): void;
+  /** The exchange failed; nothing more is called. Not called after `conn.abort()`. */
+  onError(err: UpstreamError): void;
+}
+
+/** What a connection tells its pool. */
+export interface ConnectionOwner {
+  readonly address: string;
+  /** The connection is free for another request (its `keepAliveMs` bounds how long it may idle). */
+  release(conn: UpstreamConnection): void;
+  /** The connection is closed or closing: never hand it out again. */
+  forget(conn: UpstreamConnection): void;
+}
+
+export class UpstreamConnection implements ResponseSink {
+  readonly socket: net.Socket;
+  readonly #owner: ConnectionOwner;
+  readonly #parser: ResponseParser;
+  #current: UpstreamRequest | null = null;
+  #served = 0;
+  #timeoutMs = 0;
+  #paused = false;
+  #ended = false;
+  #bodyDone = true;
+  #closed = false;
+  /** When the pool may close it while idle (performance.now() ms); the pool sets it. */
+  idleDeadline = 0;
+  /** The server's `Keep-Alive: timeout=N` in ms, as last announced, or -1. */
+  keepAliveMs = -1;
+
+  constructor(owner: ConnectionOwner, socket: net.Socket, maxHead: number) {
+    this.#owner = owner;
+    this.socket = socket;
+    this.#parser = new ResponseParser(this, maxHead);
+    socket.on('data', (buf: Buffer) => this.#onData(buf));
+    socket.on('end', () => this.#onEnd());
+    socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(new UpstreamError(err.code ?? 'ECONNRESET', err.message, owner.address, { cause: err })));
+    socket.on('close', () => this.#onClose());
+    socket.on('timeout', () => this.#onTimeout());
+  }
+
+  /** Writes `req` and reads its response. */
+  send(req: UpstreamRequest): void {
+    const reused = this.#served > 0;
+    if (!req.onStart(this, reused)) {
+      this.#owner.release(this);
+      return;
+    }
+    this.#served++;
+    this.#current = req;
+    this.#ended = false;
+    this.#paused = false;
+    this.#parser.expect(req.method === 'HEAD');
+    if (this.#timeoutMs !== req.serverTimeout) {
+      this.#timeoutMs = req.serverTimeout;
+      this.socket.setTimeout(req.serverTimeout);
+    }
+    // The head as one latin-1 string, one write(): names and values came from Node's parser as
+    // latin-1, so every byte goes out as it came in. Connection: keep-alive is HTTP/1.1's default,
+    // said anyway for servers that speak HTTP/1.0 first.
+    const h = req.headers;
+    let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
+    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+    head += 'Connection: keep-alive\r\n';
+    const body = req.body;
+    if (body === null) {
+      this.#bodyDone = true;
+      this.socket.write(`${head}\r\n`, 'latin1');
+      return;
+    }
+    this.#bodyDone = false;
+    this.socket.write(req.bodyChunked ? `${head}Transfer-Encoding: chunked\r\n\r\n` : `${head}\r\n`, 'latin1');
+    new BodyPump(this, body, req.bodyChunked);
+  }
+
+  /** The request's body went out whole. */
+  bodySent(): void {
+    this.#bodyDone = true;
+  }
+
+  /** The request being served, if any (BodyPump stops when it is no longer its own). */
+  get current(): UpstreamRequest | null {
+    return this.#current;
+  }
+
+  /** Reads from the server again after onData returned false. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.socket.resume();
+  }
+
+  /** Drops `req` if it is still in flight (its client left): the connection closes, nothing more is called. */
+  abort(req: UpstreamRequest): void {
+    if (this.#current !== req) return;
+    this.#current = null;
+    this.#close();
+  }
+
+  /** Closes the connection; a request on it fails. */
+  destroy(): void {
+    this.#fail(new UpstreamError('SERVER_CLOSED', 'connection closed by flagman', this.#owner.address));
+    this.#close();
+  }
+
+  onHead(status: number, statusText: string, headers: string[], bodyLength: number): void {
+    this.#current?.onHead(status, statusText, headers, bodyLength);
+  }
+
+  onBody(chunk: Buffer): void {
+    const req = this.#current;
+    if (req !== null && !req.onData(chunk) && !this.#paused) {
+      this.#paused = true;
+      this.socket.pause();
+    }
+  }
+
+  onEnd(): void {
+    this.#ended = true;
+  }
+
+  #onData(buf: Buffer): void {
+    if (this.#current === null) {
+      // Bytes from an idle server, or after an abort: no request to give them to, and no way to know
+      // where the next response would start.
+      this.#close();
+      return;
+    }
+    try {
+      this.#parser.execute(buf);
+    } catch (err) {
+      if (!(err instanceof BadResponse)) throw err;
+      this.#fail(new UpstreamError('BAD_RESPONSE', `bad response: ${err.message}`, this.#owner.address));
+      return;
+    }
+    if (this.#ended) this.#complete();
+  }
+
+  // Ends the request after the parse that completed it returned: a request sent from onComplete
+  // (none is today) could not find the parser still in the old response.
+  #complete(): void {
+    const req = this.#current!;
+    this.#current = null;
+    this.#ended = false;
+    const parser = this.#parser;
+    // A response that ended before its request's body was sent whole leaves the server reading a
+    // body nobody will finish: the connection cannot carry another request.
+    const reusable = parser.keepAlive && !parser.trailingBytes && this.#bodyDone && !this.#closed;
+    if (this.#paused) {
+      this.#paused = false;
+      this.socket.resume();
+    }
+    if (parser.keepAliveMs >= 0) this.keepAliveMs = parser.keepAliveMs;
+    req.onComplete();
+    if (reusable) this.#owner.release(this);
+    else this.#close();
+  }
+
+  #onEnd(): void {
+    // A body that runs until close ends here; anything else the server cut short.
+    if (this.#current !== null && this.#parser.untilClose && this.#parser.finish()) {
+      this.#complete();
+      return;
+    }
+    this.#fail(new UpstreamError('SERVER_CLOSED', 'server closed the connection', this.#owner.address));
+    this.#close();
+  }
+
+  #onTimeout(): void {
+    // Idle connections are timed by the pool; a response held back for a slow client is not the
+    // server's silence (proxy/upstream.ts times that client out).
+    if (this.#current === null || this.#paused) return;
+    this.#fail(new UpstreamError('SERVER_TIMEOUT', `no answer within ${this.#timeoutMs} ms`, this.#owner.address));
+  }
+
+  #onClose(): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#owner.forget(this);
+    }
+    this.#fail(new UpstreamError('SERVER_CLOSED', 'connection closed', this.#owner.address));
+  }
+
+  #fail(err: UpstreamError): void {
+    const req = this.#current;
+    this.#close();
+    if (req === null) return;
+    this.#current = null;
+    req.onError(err);
+  }
+
+  #close(): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#owner.forget(this);
+    }
+    this.socket.destroy();
+  }
+}
+
+/**
+ * A request body streamed up with back-pressure: the client's request is paused while the server's
+ * socket is full. Chunk-encoded when its length is unknown. Stops when its request no longer owns
+ * the connection (answered early, failed, aborted).
+ */
+class BodyPump {
+  readonly #conn: UpstreamConnection;
+  readonly #body: Readable;
+  readonly #chunked: boolean;
+  readonly #req: UpstreamRequest;
+  readonly #onData = (chunk: Buffer): void => this.#data(chunk);
+  readonly #onEnd = (): void => this.#end();
+  readonly #onDrain = (): void => void this.#body.resume();
+
+  constructor(conn: UpstreamConnection, body: Readable, chunked: boolean) {
+    this.#conn = conn;
+    this.#body = body;
+    this.#chunked = chunked;
+    this.#req = conn.current!;
+    body.on('data', this.#onData);
+    body.on('end', this.#onEnd);
+    body.resume();
+  }
+
+  #stop(): boolean {
+    if (this.#conn.current === this.#req && !this.#conn.socket.destroyed) return false;
+    this.#body.off('data', this.#onData);
+    this.#body.off('end', this.#onEnd);
+    this.#conn.socket.off('drain', this.#onDrain);
+    return true;
+  }
+
+  #data(chunk: Buffer): void {
+    if (chunk.length === 0 || this.#stop()) return;
+    const socket = this.#conn.socket;
+    let ok: boolean;
+    if (this.#chunked) {
+      socket.cork();
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      ok = socket.write('\r\n', 'latin1');
+      socket.uncork();
+    } else {
+      ok = socket.write(chunk);
+    }
+    if (!ok) {
+      this.#body.pause();
+      socket.once('drain', this.#onDrain);
+    }
+  }
+
+  #end(): void {
+    if (this.#stop()) return;
+    if (this.#chunked) this.#conn.socket.write('0\r\n\r\n', 'latin1');
+    this.#body.off('data', this.#onData);
+    this.#conn.bodySent();
+  }
+}

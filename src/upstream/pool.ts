@@ -1,0 +1,124 @@
+// The keep-alive connections to one server address (SPEC §3, "upstream connections pooled"): an
+// idle connection is taken most-recently-used first, so a quiet period lets the rest idle out;
+// a request that finds none opens a new one (no limit, no queue: the server's backlog is the queue,
+// as with HAProxy's default). Idle connections close after timeouts.idle, or sooner when the server
+// announced a shorter Keep-Alive timeout (less 1 s, so the server's own close rarely races a reuse;
+// proxy/upstream.ts replays a request that loses that race anyway). One timer per pool times them all.
+import http from 'node:http';
+import net from 'node:net';
+import { UpstreamConnection, type ConnectionOwner, type UpstreamRequest } from './connection.js';
+import { UpstreamError } from './error.js';
+
+/** How long to wait for a connection, and how long a pooled connection may idle (ms). */
+export interface PoolTimeouts {
+  readonly connect: number;
+  readonly idle: number;
+}
+
+// A server's Keep-Alive timeout is trusted less this margin.
+const KEEP_ALIVE_MARGIN_MS = 1000;
+
+export class UpstreamPool implements ConnectionOwner {
+  readonly address: string;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #timeouts: PoolTimeouts;
+  readonly #idle: UpstreamConnection[] = [];
+  readonly #all = new Set<UpstreamConnection>();
+  #sweep: NodeJS.Timeout | null = null;
+  #sweepAt = Infinity;
+  #destroyed = false;
+
+  constructor(host: string, port: number, timeouts: PoolTimeouts) {
+    this.#host = host;
+    this.#port = port;
+    this.#timeouts = timeouts;
+    this.address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+
+  /** Connections open now, idle or busy (status and tests). */
+  get connections(): number {
+    return this.#all.size;
+  }
+
+  /** Sends `req` on an idle connection, or on a new one; failures reach `req.onError`. */
+  request(req: UpstreamRequest): void {
+    if (this.#destroyed) return req.onError(new UpstreamError('SERVER_CLOSED', 'flagman is shutting down', this.address));
+    const idle = this.#idle;
+    while (idle.length > 0) {
+      const conn = idle.pop()!;
+      if (!conn.socket.destroyed) return conn.send(req);
+    }
+    this.#connect(req);
+  }
+
+  #connect(req: UpstreamRequest): void {
+    const socket = net.connect({ host: this.#host, port: this.#port, noDelay: true });
+    const conn = new UpstreamConnection(this, socket, http.maxHeaderSize);
+    this.#all.add(conn);
+    let pending: UpstreamRequest | null = req;
+    const fail = (err: UpstreamError): void => {
+      if (pending === null) return;
+      const r = pending;
+      pending = null;
+      clearTimeout(timer);
+      socket.destroy();
+      r.onError(err);
+    };
+    const timer = setTimeout(() => fail(new UpstreamError('CONNECT_TIMEOUT', `no connection within ${this.#timeouts.connect} ms`, this.address)), this.#timeouts.connect);
+    socket.once('connect', () => {
+      if (pending === null) return;
+      const r = pending;
+      pending = null;
+      clearTimeout(timer);
+      conn.send(r);
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => fail(new UpstreamError(err.code ?? 'ECONNREFUSED', err.message, this.address, { cause: err })));
+    socket.once('close', () => fail(new UpstreamError('SERVER_CLOSED', 'connection closed while connecting', this.address)));
+  }
+
+  release(conn: UpstreamConnection): void {
+    const now = performance.now();
+    const ka = conn.keepAliveMs;
+    const deadline = now + (ka >= 0 ? Math.min(this.#timeouts.idle, ka - KEEP_ALIVE_MARGIN_MS) : this.#timeouts.idle);
+    if (this.#destroyed || deadline <= now) return conn.destroy();
+    conn.idleDeadline = deadline;
+    this.#idle.push(conn);
+    if (deadline < this.#sweepAt) this.#arm(deadline, now);
+  }
+
+  forget(conn: UpstreamConnection): void {
+    this.#all.delete(conn);
+    const i = this.#idle.indexOf(conn);
+    if (i >= 0) this.#idle.splice(i, 1);
+  }
+
+  #arm(at: number, now: number): void {
+    if (this.#sweep !== null) clearTimeout(this.#sweep);
+    this.#sweepAt = at;
+    this.#sweep = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(at - now)));
+    this.#sweep.unref();
+  }
+
+  // Closes the connections idle past their deadline; re-arms for the next one.
+  #expire(): void {
+    this.#sweep = null;
+    this.#sweepAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const conn of [...this.#idle]) {
+      if (conn.idleDeadline <= now) conn.destroy();
+      else if (conn.idleDeadline < next) next = conn.idleDeadline;
+    }
+    if (next !== Infinity) this.#arm(next, now);
+  }
+
+  /** Closes every connection, failing requests still on them (at shutdown). */
+  destroy(): Promise<void> {
+    this.#destroyed = true;
+    if (this.#sweep !== null) clearTimeout(this.#sweep);
+    this.#sweep = null;
+    for (const conn of [...this.#all]) conn.destroy();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,352 @@
+// An HTTP/1.x response parser for the upstream side (RFC 9112): the head, then the body by its
+// framing (Content-Length, chunked, until close, or none), fed the socket's buffers as they come.
+// Written for the proxy's case, not in general: the head's headers come out already as writeHead
+// wants them (strings, hop-by-hop ones dropped) with the framing facts beside them, and body bytes
+// go out as views of the socket's own buffers, never copied. Anything ambiguous about where the
+// response ends is refused, as a proxy must (a response smuggled into the next one is the risk):
+// Content-Length with Transfer-Encoding, two different lengths, codings other than chunked,
+// folded or malformed header lines, a head over the size limit.
+import { dropConnectionListed, responseHeaderKind } from '../proxy/headers.js';
+
+/** The server sent something that is not a response flagman passes on (the detail says what). */
+export class BadResponse extends Error {
+  override name = 'BadResponse';
+}
+
+/** What the parser tells as it goes: one head (1xx interim heads are skipped), body views, the end. */
+export interface ResponseSink {
+  /**
+   * The head. `headers` is flat [name, value, …] without hop-by-hop headers; `bodyLength` is the
+   * Content-Length the body will have, or -1 when it is chunked or runs until close.
+   */
+  onHead(status: number, statusText: string, headers: string[], bodyLength: number): void;
+  /** A piece of the body: a view of the buffer given to execute(), never a copy. */
+  onBody(chunk: Buffer): void;
+  /** The response is complete. */
+  onEnd(): void;
+}
+
+const enum State {
+  Idle,
+  Head,
+  Length,
+  ChunkSize,
+  ChunkExt,
+  ChunkSizeLf,
+  ChunkData,
+  ChunkDataCr,
+  ChunkDataLf,
+  Trailer,
+  TrailerLf,
+  UntilClose,
+  Done,
+}
+
+// RFC 9110 §5.6.2 token characters, for header names.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\0\r\n]*))?$/;
+const DIGITS = /^\d{1,15}$/;
+// A chunk-size line with extensions, and a trailer section, are bounded like a head.
+const MAX_CHUNK_LINE = 4096;
+
+const CR = 13;
+const LF = 10;
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/** Strips optional whitespace (SP, HTAB) around a header value; nothing else counts as OWS. */
+function ows(s: string, from: number, to: number): string {
+  while (from < to && (s.charCodeAt(from) === 32 || s.charCodeAt(from) === 9)) from++;
+  while (to > from && (s.charCodeAt(to - 1) === 32 || s.charCodeAt(to - 1) === 9)) to--;
+  return s.slice(from, to);
+}
+
+export class ResponseParser {
+  readonly #sink: ResponseSink;
+  readonly #maxHead: number;
+  #state = State.Idle;
+  #noBody = false;
+  /** Head bytes of an earlier buffer, while the head is incomplete. */
+  #partial: Buffer | null = null;
+  #remaining = 0;
+  #lineBytes = 0;
+  #sizeDigits = 0;
+  /** Inside a trailer field line (not at the start of one). */
+  #inLine = false;
+  /** Whether the connection may carry another request once this response is complete. */
+  keepAlive = false;
+  /** The server's `Keep-Alive: timeout=N`, in ms, or -1. */
+  keepAliveMs = -1;
+  /** Bytes came after the end of the response: the connection cannot be trusted with another request. */
+  trailingBytes = false;
+
+  /** `maxHead`: the largest head accepted, in bytes. */
+  constructor(sink: ResponseSink, maxHead: number) {
+    this.#sink = sink;
+    this.#maxHead = maxHead;
+  }
+
+  /** Expects a new response, to a request of which only whether it was a HEAD matters. */
+  expect(head: boolean): void {
+    this.#state = State.Head;
+    this.#noBody = head;
+    this.#partial = null;
+    this.keepAlive = false;
+    this.keepAliveMs = -1;
+    this.trailingBytes = false;
+  }
+
+  /** Whether the body runs until the server closes the connection (EOF then ends it). */
+  get untilClose(): boolean {
+    return this.#state === State.UntilClose;
+  }
+
+  /** Whether a response is expected or under way. */
+  get busy(): boolean {
+    return this.#state !== State.Idle && this.#state !== State.Done;
+  }
+
+  /** The server closed its side: ends a body that runs until close; false when the response is cut short. */
+  finish(): boolean {
+    if (this.#state !== State.UntilClose) return this.#state === State.Done || this.#state === State.Idle;
+    this.#state = State.Done;
+    this.#sink.onEnd();
+    return true;
+  }
+
+  /** Parses `buf`; throws BadResponse. */
+  execute(buf: Buffer): void {
+    let at = 0;
+    const end = buf.length;
+    while (at < end) {
+      switch (this.#state) {
+        case State.Head: {
+          const used = this.#head(buf, at);
+          if (used < 0) return; // the head goes on in the next buffer
+          at = used;
+          break;
+        }
+        case State.Length: {
+          const n = Math.min(this.#remaining, end - at);
+          this.#remaining -= n;
+          const last = this.#remaining === 0;
+          if (last) this.#state = State.Done;
+          this.#sink.onBody(at === 0 && n === end ? buf : buf.subarray(at, at + n));
+          at += n;
+          if (last) this.#sink.onEnd();
+          break;
+        }
+        case State.UntilClose:
+          this.#sink.onBody(at === 0 ? buf : buf.subarray(at));
+          return;
+        case State.ChunkData: {
+          const n = Math.min(this.#remaining, end - at);
+          this.#remaining -= n;
+          if (this.#remaining === 0) this.#state = State.ChunkDataCr;
+          this.#sink.onBody(buf.subarray(at, at + n));
+          at += n;
+          break;
+        }
+        case State.Done:
+        case State.Idle:
+          // More than the one response asked for: nothing that follows can be trusted.
+          this.trailingBytes = true;
+          this.keepAlive = false;
+          return;
+        default:
+          at = this.#chunkFraming(buf, at);
+      }
+    }
+  }
+
+  /** The byte-at-a-time states of chunked framing: size line, CRLFs, trailers. */
+  #chunkFraming(buf: Buffer, at: number): number {
+    const c = buf[at]!;
+    switch (this.#state) {
+      case State.ChunkSize: {
+        const v = hexValue(c);
+        if (v >= 0) {
+          if (++this.#sizeDigits > 12) throw new BadResponse('chunk size too large');
+          this.#remaining = this.#remaining * 16 + v;
+        } else if (this.#sizeDigits > 0 && (c === 59 /* ; */ || c === 32 || c === 9)) {
+          this.#state = State.ChunkExt;
+        } else if (this.#sizeDigits > 0 && c === CR) {
+          this.#state = State.ChunkSizeLf;
+        } else {
+          throw new BadResponse('invalid chunk size');
+        }
+        break;
+      }
+      case State.ChunkExt:
+        if (++this.#lineBytes > MAX_CHUNK_LINE) throw new BadResponse('chunk extension too long');
+        if (c === CR) this.#state = State.ChunkSizeLf;
+        else if (c === LF || c === 0) throw new BadResponse('invalid chunk extension');
+        break;
+      case State.ChunkSizeLf:
+        if (c !== LF) throw new BadResponse('chunk size line not ended by CRLF');
+        if (this.#remaining === 0) {
+          this.#state = State.Trailer;
+          this.#lineBytes = 0;
+          this.#inLine = false;
+        } else {
+          this.#state = State.ChunkData;
+        }
+        break;
+      case State.ChunkDataCr:
+        if (c !== CR) throw new BadResponse('chunk data not ended by CRLF');
+        this.#state = State.ChunkDataLf;
+        break;
+      case State.ChunkDataLf:
+        if (c !== LF) throw new BadResponse('chunk data not ended by CRLF');
+        this.#state = State.ChunkSize;
+        this.#remaining = 0;
+        this.#sizeDigits = 0;
+        this.#lineBytes = 0;
+        break;
+      case State.Trailer:
+        // Trailer fields are not passed on (the client's response is chunked by Node, without them);
+        // only their end matters: an empty line.
+        if (++this.#lineBytes > this.#maxHead) throw new BadResponse('trailer section too large');
+        if (c === CR) this.#state = State.TrailerLf;
+        else if (c === LF || c === 0) throw new BadResponse('invalid trailer line');
+        else this.#inLine = true;
+        break;
+      case State.TrailerLf:
+        if (c !== LF) throw new BadResponse('trailer line not ended by CRLF');
+        if (this.#inLine) {
+          this.#inLine = false;
+          this.#state = State.Trailer;
+        } else {
+          this.#state = State.Done;
+          this.#sink.onEnd();
+        }
+        break;
+    }
+    return at + 1;
+  }
+
+  /** Parses a head that starts at `at` (or in #partial); returns where it ended, or -1 for more. */
+  #head(buf: Buffer, at: number): number {
+    let src = buf;
+    let from = at;
+    let searchFrom = at;
+    let before = 0;
+    if (this.#partial !== null) {
+      before = this.#partial.length;
+      src = Buffer.concat([this.#partial, at === 0 ? buf : buf.subarray(at)]);
+      from = 0;
+      searchFrom = Math.max(0, before - 3);
+    }
+    const blank = src.indexOf('\r\n\r\n', searchFrom, 'latin1');
+    if (blank < 0) {
+      if (src.length - from > this.#maxHead) throw new BadResponse(`response head over ${this.#maxHead} bytes`);
+      this.#partial = from === 0 && src !== buf ? src : Buffer.from(src.subarray(from));
+      return -1;
+    }
+    if (blank + 4 - from > this.#maxHead) throw new BadResponse(`response head over ${this.#maxHead} bytes`);
+    this.#partial = null;
+    this.#parseHead(src.toString('latin1', from, blank + 2));
+    // Where the head ended in `buf`: the concatenation began with #partial's bytes, then buf from `at`.
+    return src === buf ? blank + 4 : at + blank + 4 - before;
+  }
+
+  /** `s`: the head through the CRLF of its last line, without the blank line. */
+  #parseHead(s: string): void {
+    let eol = s.indexOf('\r\n');
+    const m = STATUS_LINE.exec(s.slice(0, eol));
+    if (m === null) throw new BadResponse(`invalid status line: ${JSON.stringify(s.slice(0, Math.min(eol, 80)))}`);
+    const http10 = m[1] === '0';
+    const status = Number(m[2]);
+    const headers: string[] = [];
+    let connection: string | null = null;
+    let length = -1;
+    let chunked = false;
+    let keepAliveHeader: string | null = null;
+    for (let pos = eol + 2; pos < s.length; pos = eol + 2) {
+      eol = s.indexOf('\r\n', pos);
+      const first = s.charCodeAt(pos);
+      if (first === 32 || first === 9) throw new BadResponse('folded header line');
+      const colon = s.indexOf(':', pos);
+      if (colon < 0 || colon > eol) throw new BadResponse(`header line without a colon: ${JSON.stringify(s.slice(pos, Math.min(eol, pos + 80)))}`);
+      // A bare CR or LF, or a NUL, inside the line would end it differently for another parser.
+      if (s.indexOf('\n', pos) !== eol + 1 || s.indexOf('\r', pos) !== eol || (s.indexOf('\0', pos) >= 0 && s.indexOf('\0', pos) < eol)) {
+        throw new BadResponse('header line with a bare CR, LF or NUL');
+      }
+      const name = s.slice(pos, colon);
+      if (!TOKEN.test(name)) throw new BadResponse(`invalid header name: ${JSON.stringify(name.slice(0, 80))}`);
+      const value = ows(s, colon + 1, eol);
+      // Only names of a hop-by-hop or framing header's length are lower-cased and looked at.
+      const kind = responseHeaderKind(name);
+      if (kind === 0) {
+        headers.push(name, value);
+        continue;
+      }
+      if (kind === 1) {
+        // Content-Length: kept for the client; a list of equal values is one value (RFC 9110 §8.6).
+        for (const part of value.split(',')) {
+          const v = ows(part, 0, part.length);
+          if (!DIGITS.test(v)) throw new BadResponse(`invalid Content-Length: ${JSON.stringify(value.slice(0, 40))}`);
+          const n = Number(v);
+          if (length >= 0 && n !== length) throw new BadResponse('two different Content-Length values');
+          length = n;
+        }
+        headers.push(name, value);
+        continue;
+      }
+      const lower = name.toLowerCase();
+      if (lower === 'transfer-encoding') {
+        if (chunked) throw new BadResponse('chunked applied twice');
+        const last = value.slice(value.lastIndexOf(',') + 1);
+        if (ows(last, 0, last.length).toLowerCase() !== 'chunked' || value.includes(',')) throw new BadResponse(`Transfer-Encoding other than chunked: ${JSON.stringify(value.slice(0, 40))}`);
+        chunked = true;
+      } else if (lower === 'connection') {
+        connection = connection === null ? value : `${connection}, ${value}`;
+      } else if (lower === 'keep-alive') {
+        keepAliveHeader = value;
+      }
+    }
+    if (chunked && length >= 0) throw new BadResponse('both Content-Length and Transfer-Encoding');
+
+    const close = connection !== null && /(?:^|,)\s*close\s*(?:,|$)/i.test(connection);
+    this.keepAlive = !close && (!http10 || (connection !== null && /(?:^|,)\s*keep-alive\s*(?:,|$)/i.test(connection)));
+    if (keepAliveHeader !== null) {
+      const t = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i.exec(keepAliveHeader);
+      if (t !== null) this.keepAliveMs = Number(t[1]) * 1000;
+    }
+
+    if (status < 200) {
+      // 100 Continue, 103 Early Hints …: interim, not passed on; the real head follows. A 101 was
+      // never asked for (upgrades take their own path, tunnel.ts).
+      if (status === 101) throw new BadResponse('101 Switching Protocols to a request that asked for no upgrade');
+      this.#state = State.Head;
+      return;
+    }
+    const kept = connection === null ? headers : dropConnectionListed(headers, connection);
+    if (this.#noBody || status === 204 || status === 304) {
+      this.#state = State.Done;
+      this.#sink.onHead(status, m[3] ?? '', kept, -1);
+      if (this.#state === State.Done) this.#sink.onEnd();
+      return;
+    }
+    if (chunked) {
+      this.#state = State.ChunkSize;
+      this.#remaining = 0;
+      this.#sizeDigits = 0;
+      this.#lineBytes = 0;
+    } else if (length >= 0) {
+      this.#state = length === 0 ? State.Done : State.Length;
+      this.#remaining = length;
+    } else {
+      // No framing: the body is whatever comes until the server closes, and the connection ends with it.
+      this.#state = State.UntilClose;
+      this.keepAlive = false;
+    }
+    this.#sink.onHead(status, m[3] ?? '', kept, chunked ? -1 : length);
+    if (length === 0 && this.#state === State.Done) this.#sink.onEnd();
+  }
+}
