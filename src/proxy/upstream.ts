@@ -185,17 +185,21 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
       return true;
     }
     ex.bytes += chunk.length;
-    if (res.write(chunk)) return true;
+    const more = res.write(chunk);
     if (ex.http1) {
-      // A chunk over the socket's 16 KiB high-water mark always reports back-pressure: Node corks
-      // the socket for the write and counts the chunk as queued before it tries to send it. Flush it
-      // now; when the kernel took all of it nothing is queued, so the server's socket keeps being
-      // read. Pausing there meant a readStop/readStart pair, a 'drain' listener and a timer per
-      // chunk of every large response (bench/RESULTS.md). An HTTP/2 stream's queue drains through
-      // its session, so it always takes the path below.
+      // Send it now rather than when Node uncorks the socket on the next tick: when the kernel took
+      // all of it, nothing references the chunk (a view of the connection's read buffer, reused by
+      // its next read) and nothing is queued, so the server's socket keeps being read. A chunk over
+      // the socket's 16 KiB high-water mark always reports back-pressure (Node corks the socket for
+      // the write and counts the chunk as queued before it tries to send it): pausing there meant
+      // a readStop/readStart pair, a 'drain' listener and a timer per chunk of every large
+      // response (bench/RESULTS.md). An HTTP/2 stream's queue drains through its session.
       res.uncork();
       if (res.writableLength === 0) return true;
     }
+    // Node keeps the chunk queued: the connection's next read must go elsewhere.
+    this.#conn?.retained();
+    if (more) return true;
     // The client reads slower than the server sends: the connection stops reading the server's
     // socket until the client's drains, so nothing piles up here.
     this.#onDrain ??= () => this.#conn?.resume();

@@ -2,10 +2,13 @@
 // (upstream/response.ts) and hands head, body and end to the request, one request at a time (no
 // pipelining). Only 'data', 'end', 'error', 'close' and 'timeout' listeners, added once per
 // connection, never per request: a request costs one write of its head and one parse of the answer.
-import type net from 'node:net';
+import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { UpstreamError } from './error.js';
 import { BadResponse, ResponseParser, type ResponseSink } from './response.js';
+
+// One read's room: a 64 KiB response and its head in two reads at most, as Node's own sockets read.
+const READ_BUFFER_BYTES = 65536;
 
 /** One request as the connection sends it, and the receiver of what comes back. */
 export interface UpstreamRequest {
@@ -25,7 +28,10 @@ export interface UpstreamRequest {
    */
   onStart(conn: UpstreamConnection, reused: boolean): boolean;
   onHead(status: number, statusText: string, headers: string[], bodyLength: number): void;
-  /** A body chunk; false asks for no more until `conn.resume()`. */
+  /**
+   * A body chunk: a view of the connection's read buffer, valid until this returns, unless
+   * `conn.retained()` is called. False asks for no more until `conn.resume()`.
+   */
   onData(chunk: Buffer): boolean;
   onComplete(): void;
   /** The exchange failed; nothing more is called. Not called after `conn.abort()`. */
@@ -54,18 +60,45 @@ export class UpstreamConnection implements ResponseSink {
   #closed = false;
   /** When the pool may close it while idle (performance.now() ms); the pool sets it. */
   idleDeadline = 0;
+  #buf: Buffer;
+  #retained = false;
   /** The server's `Keep-Alive: timeout=N` in ms, as last announced, or -1. */
   keepAliveMs = -1;
 
-  constructor(owner: ConnectionOwner, socket: net.Socket, maxHead: number) {
+  /** Connects to `host:port`; the pool listens for 'connect' and connect errors on `socket`. */
+  constructor(owner: ConnectionOwner, host: string, port: number, maxHead: number) {
     this.#owner = owner;
-    this.socket = socket;
     this.#parser = new ResponseParser(this, maxHead);
-    socket.on('data', (buf: Buffer) => this.#onData(buf));
+    // Reads go into one buffer per connection, reused read after read (`onread`): no 64 KiB
+    // ArrayBuffer allocated, filled and collected per read, which for large responses cost more
+    // CPU (allocation, page faults, GC) than the proxying itself (bench/RESULTS.md). Body chunks are
+    // views of it, so a chunk the client's socket could not take at once, and keeps queued,
+    // must not be overwritten: the request says so (retained()) and the next read gets a new buffer.
+    this.#buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    const socket = net.connect({
+      host,
+      port,
+      noDelay: true,
+      onread: { buffer: () => this.#readBuffer(), callback: (n: number, buf: Uint8Array) => this.#onRead(n, buf as Buffer) },
+    });
+    this.socket = socket;
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(new UpstreamError(err.code ?? 'ECONNRESET', err.message, owner.address, { cause: err })));
     socket.on('close', () => this.#onClose());
     socket.on('timeout', () => this.#onTimeout());
+  }
+
+  #readBuffer(): Buffer {
+    if (this.#retained) {
+      this.#retained = false;
+      this.#buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    }
+    return this.#buf;
+  }
+
+  /** The body chunk just handed to onData is still referenced after it returned: the next read must not overwrite it. */
+  retained(): void {
+    this.#retained = true;
   }
 
   /** Writes `req` and reads its response. */
@@ -146,6 +179,12 @@ export class UpstreamConnection implements ResponseSink {
 
   onEnd(): void {
     this.#ended = true;
+  }
+
+  // True: the connection pauses its socket itself (onBody), not through this return value.
+  #onRead(n: number, buf: Buffer): boolean {
+    if (n > 0) this.#onData(buf.subarray(0, n));
+    return true;
   }
 
   #onData(buf: Buffer): void {

@@ -5,7 +5,6 @@
 // announced a shorter Keep-Alive timeout (less 1 s, so the server's own close rarely races a reuse;
 // proxy/upstream.ts replays a request that loses that race anyway). One timer per pool times them all.
 import http from 'node:http';
-import net from 'node:net';
 import { UpstreamConnection, type ConnectionOwner, type UpstreamRequest } from './connection.js';
 import { UpstreamError } from './error.js';
 
@@ -53,8 +52,8 @@ export class UpstreamPool implements ConnectionOwner {
   }
 
   #connect(req: UpstreamRequest): void {
-    const socket = net.connect({ host: this.#host, port: this.#port, noDelay: true });
-    const conn = new UpstreamConnection(this, socket, http.maxHeaderSize);
+    const conn = new UpstreamConnection(this, this.#host, this.#port, http.maxHeaderSize);
+    const socket = conn.socket;
     this.#all.add(conn);
     let pending: UpstreamRequest | null = req;
     const fail = (err: UpstreamError): void => {

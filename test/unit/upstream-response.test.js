@@ -104,6 +104,7 @@ test('what a proxy must refuse: ambiguous framing, malformed lines, oversized he
     'a space before the colon': 'HTTP/1.1 200 OK\r\nX-A : 1\r\n\r\n',
     'a bare LF inside a line': 'HTTP/1.1 200 OK\r\nX-A: 1\nX-B: 2\r\n\r\n',
     'a bare CR inside a line': 'HTTP/1.1 200 OK\r\nX-A: 1\rX-B: 2\r\n\r\n',
+    'a NUL in a value': 'HTTP/1.1 200 OK\r\nX-A: 1\0\r\n\r\n',
     'a line without a colon': 'HTTP/1.1 200 OK\r\nnonsense\r\n\r\n',
     'a bad status line': 'HTTP/1.1 20 OK\r\n\r\n',
     'another protocol': 'HTTP/2 200\r\n\r\n',
