@@ -109,26 +109,51 @@ export function clientResponseHeaders(rawHeaders: readonly string[], connection:
   return out;
 }
 
+/** How the upstream response parser treats a header (upstream/response.ts). */
+export enum HeaderKind {
+  /** Passed on as it is. */
+  EndToEnd,
+  /** Passed on, and it frames the body. */
+  ContentLength,
+  /** Hop-by-hop, looked at and dropped. */
+  Connection,
+  KeepAlive,
+  TransferEncoding,
+  /** Hop-by-hop, dropped. */
+  OtherHopByHop,
+}
+
 /**
- * How the upstream response parser treats a header (upstream/response.ts): 0, passed on as it is;
- * 1, Content-Length (passed on, and it frames the body); 2, hop-by-hop (looked at, then dropped).
- * Only a name of a hop-by-hop header's length is lower-cased: most names are decided by length.
+ * The kind of a response header. Most names are decided by their length alone, and the usual
+ * spellings of the framing headers by one comparison: no lower-cased copy for them.
  */
-export function responseHeaderKind(name: string): 0 | 1 | 2 {
+export function responseHeaderKind(name: string): HeaderKind {
   switch (name.length) {
+    case 10:
+      if (name === 'Connection' || name === 'connection') return HeaderKind.Connection;
+      if (name === 'Keep-Alive' || name === 'keep-alive') return HeaderKind.KeepAlive;
+      break;
+    case 14:
+      if (name === 'Content-Length' || name === 'content-length') return HeaderKind.ContentLength;
+      break;
+    case 17:
+      if (name === 'Transfer-Encoding' || name === 'transfer-encoding') return HeaderKind.TransferEncoding;
+      break;
     case 2: // te
     case 7: // trailer, upgrade
-    case 10: // connection, keep-alive
     case 16: // proxy-connection
-    case 17: // transfer-encoding
     case 18: // proxy-authenticate
     case 19: // proxy-authorization
-      return HOP_BY_HOP.has(name.toLowerCase()) ? 2 : 0;
-    case 14:
-      return name.toLowerCase() === 'content-length' ? 1 : 0;
+      break;
     default:
-      return 0;
+      return HeaderKind.EndToEnd;
   }
+  const lower = name.toLowerCase();
+  if (lower === 'connection') return HeaderKind.Connection;
+  if (lower === 'keep-alive') return HeaderKind.KeepAlive;
+  if (lower === 'content-length') return HeaderKind.ContentLength;
+  if (lower === 'transfer-encoding') return HeaderKind.TransferEncoding;
+  return HOP_BY_HOP.has(lower) ? HeaderKind.OtherHopByHop : HeaderKind.EndToEnd;
 }
 
 /** `headers` (flat) without the names a Connection header `connection` lists; the same array when it lists none. */

@@ -6,7 +6,7 @@
 // response ends is refused, as a proxy must (a response smuggled into the next one is the risk):
 // Content-Length with Transfer-Encoding, two different lengths, codings other than chunked,
 // folded or malformed header lines, a head over the size limit.
-import { dropConnectionListed, responseHeaderKind } from '../proxy/headers.js';
+import { dropConnectionListed, HeaderKind, responseHeaderKind } from '../proxy/headers.js';
 
 /** The server sent something that is not a response flagman passes on (the detail says what). */
 export class BadResponse extends Error {
@@ -42,15 +42,30 @@ const enum State {
   Done,
 }
 
-// RFC 9110 §5.6.2 token characters, for header names.
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\0\r\n]*))?$/;
+// RFC 9110 §5.6.2 token characters, for header names: 1 in this table.
+const TOKEN_CHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN_CHAR[c.charCodeAt(0)] = 1;
+const CLOSE_TOKEN = /(?:^|,)\s*close\s*(?:,|$)/i;
+const KEEP_ALIVE_TOKEN = /(?:^|,)\s*keep-alive\s*(?:,|$)/i;
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i;
 const DIGITS = /^\d{1,15}$/;
 // A chunk-size line with extensions, and a trailer section, are bounded like a head.
 const MAX_CHUNK_LINE = 4096;
 
 const CR = 13;
 const LF = 10;
+
+/** `HTTP/1.0` or `HTTP/1.1`, a status of 100–999, then the end or a space and a reason; `eol` at the CR. */
+function statusLine(s: string, eol: number): boolean {
+  const v = s.charCodeAt(7);
+  if ((v !== 48 && v !== 49) || s.charCodeAt(8) !== 32) return false;
+  for (let i = 9; i < 12; i++) {
+    const d = s.charCodeAt(i);
+    if (d < 48 || d > 57) return false;
+  }
+  if (s.charCodeAt(9) === 48) return false;
+  return eol === 12 || s.charCodeAt(12) === 32;
+}
 
 function hexValue(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
@@ -258,64 +273,70 @@ export class ResponseParser {
   /** `s`: the head through the CRLF of its last line, without the blank line. */
   #parseHead(s: string): void {
     if (s.includes('\0')) throw new BadResponse('NUL in the response head');
-    let eol = s.indexOf('\r\n');
-    const m = STATUS_LINE.exec(s.slice(0, eol));
-    if (m === null) throw new BadResponse(`invalid status line: ${JSON.stringify(s.slice(0, Math.min(eol, 80)))}`);
-    const http10 = m[1] === '0';
-    const status = Number(m[2]);
+    // Written out with indexOf and char codes, not regular expressions and splits: this runs once
+    // per proxied response (bench/RESULTS.md).
+    let nl = s.indexOf('\n');
+    let eol = nl - 1;
+    if (!s.startsWith('HTTP/1.') || s.charCodeAt(eol) !== CR || eol < 12 || !statusLine(s, eol)) {
+      throw new BadResponse(`invalid status line: ${JSON.stringify(s.slice(0, Math.min(Math.max(eol, 0), 80)))}`);
+    }
+    const http10 = s.charCodeAt(7) === 48;
+    const status = (s.charCodeAt(9) - 48) * 100 + (s.charCodeAt(10) - 48) * 10 + (s.charCodeAt(11) - 48);
+    const statusText = eol > 13 ? s.slice(13, eol) : '';
     const headers: string[] = [];
     let connection: string | null = null;
     let length = -1;
     let chunked = false;
     let keepAliveHeader: string | null = null;
-    for (let pos = eol + 2; pos < s.length; pos = eol + 2) {
-      eol = s.indexOf('\r\n', pos);
+    for (let pos = nl + 1; pos < s.length; pos = nl + 1) {
+      nl = s.indexOf('\n', pos);
+      eol = nl - 1;
+      // Every line ends in CRLF; a bare CR or LF inside one would end it differently for another parser.
+      if (s.charCodeAt(eol) !== CR || s.indexOf('\r', pos) !== eol) throw new BadResponse('header line with a bare CR or LF');
       const first = s.charCodeAt(pos);
       if (first === 32 || first === 9) throw new BadResponse('folded header line');
-      const colon = s.indexOf(':', pos);
-      if (colon < 0 || colon > eol) throw new BadResponse(`header line without a colon: ${JSON.stringify(s.slice(pos, Math.min(eol, pos + 80)))}`);
-      // A bare CR or LF inside the line would end it differently for another parser.
-      if (s.indexOf('\n', pos) !== eol + 1 || s.indexOf('\r', pos) !== eol) throw new BadResponse('header line with a bare CR or LF');
-      const name = s.slice(pos, colon);
-      if (!TOKEN.test(name)) throw new BadResponse(`invalid header name: ${JSON.stringify(name.slice(0, 80))}`);
-      const value = ows(s, colon + 1, eol);
-      // Only names of a hop-by-hop or framing header's length are lower-cased and looked at.
-      const kind = responseHeaderKind(name);
-      if (kind === 0) {
-        headers.push(name, value);
-        continue;
+      let colon = pos;
+      while (colon < eol && TOKEN_CHAR[s.charCodeAt(colon)] === 1) colon++;
+      if (colon === pos || colon === eol || s.charCodeAt(colon) !== 58 /* : */) {
+        throw new BadResponse(`invalid header line: ${JSON.stringify(s.slice(pos, Math.min(eol, pos + 80)))}`);
       }
-      if (kind === 1) {
-        // Content-Length: kept for the client; a list of equal values is one value (RFC 9110 §8.6).
-        for (const part of value.split(',')) {
-          const v = ows(part, 0, part.length);
+      const name = s.slice(pos, colon);
+      const value = ows(s, colon + 1, eol);
+      const kind = responseHeaderKind(name);
+      if (kind === HeaderKind.EndToEnd) {
+        headers.push(name, value);
+      } else if (kind === HeaderKind.ContentLength) {
+        // Kept for the client; a list of equal values is one value (RFC 9110 §8.6).
+        const parts = value.includes(',') ? value.split(',') : [value];
+        for (const part of parts) {
+          const v = parts.length === 1 ? part : ows(part, 0, part.length);
           if (!DIGITS.test(v)) throw new BadResponse(`invalid Content-Length: ${JSON.stringify(value.slice(0, 40))}`);
           const n = Number(v);
           if (length >= 0 && n !== length) throw new BadResponse('two different Content-Length values');
           length = n;
         }
         headers.push(name, value);
-        continue;
-      }
-      const lower = name.toLowerCase();
-      if (lower === 'transfer-encoding') {
-        if (chunked) throw new BadResponse('chunked applied twice');
-        const last = value.slice(value.lastIndexOf(',') + 1);
-        if (ows(last, 0, last.length).toLowerCase() !== 'chunked' || value.includes(',')) throw new BadResponse(`Transfer-Encoding other than chunked: ${JSON.stringify(value.slice(0, 40))}`);
-        chunked = true;
-      } else if (lower === 'connection') {
+      } else if (kind === HeaderKind.Connection) {
         connection = connection === null ? value : `${connection}, ${value}`;
-      } else if (lower === 'keep-alive') {
+      } else if (kind === HeaderKind.KeepAlive) {
         keepAliveHeader = value;
+      } else if (kind === HeaderKind.TransferEncoding) {
+        if (chunked) throw new BadResponse('chunked applied twice');
+        if (value.includes(',') || value.toLowerCase() !== 'chunked') throw new BadResponse(`Transfer-Encoding other than chunked: ${JSON.stringify(value.slice(0, 40))}`);
+        chunked = true;
       }
     }
     if (chunked && length >= 0) throw new BadResponse('both Content-Length and Transfer-Encoding');
 
-    const close = connection !== null && /(?:^|,)\s*close\s*(?:,|$)/i.test(connection);
-    this.keepAlive = !close && (!http10 || (connection !== null && /(?:^|,)\s*keep-alive\s*(?:,|$)/i.test(connection)));
+    // What nearly every server says is answered without a regular expression.
+    if (connection === null || connection === 'keep-alive') this.keepAlive = !http10 || connection !== null;
+    else this.keepAlive = !CLOSE_TOKEN.test(connection) && (!http10 || KEEP_ALIVE_TOKEN.test(connection));
     if (keepAliveHeader !== null) {
-      const t = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i.exec(keepAliveHeader);
-      if (t !== null) this.keepAliveMs = Number(t[1]) * 1000;
+      if (keepAliveHeader === 'timeout=5') this.keepAliveMs = 5000; // Node's default
+      else {
+        const t = KEEP_ALIVE_TIMEOUT.exec(keepAliveHeader);
+        if (t !== null) this.keepAliveMs = Number(t[1]) * 1000;
+      }
     }
 
     if (status < 200) {
@@ -328,7 +349,7 @@ export class ResponseParser {
     const kept = connection === null ? headers : dropConnectionListed(headers, connection);
     if (this.#noBody || status === 204 || status === 304) {
       this.#state = State.Done;
-      this.#sink.onHead(status, m[3] ?? '', kept, -1);
+      this.#sink.onHead(status, statusText, kept, -1);
       if (this.#state === State.Done) this.#sink.onEnd();
       return;
     }
@@ -345,7 +366,7 @@ export class ResponseParser {
       this.#state = State.UntilClose;
       this.keepAlive = false;
     }
-    this.#sink.onHead(status, m[3] ?? '', kept, chunked ? -1 : length);
+    this.#sink.onHead(status, statusText, kept, chunked ? -1 : length);
     if (length === 0 && this.#state === State.Done) this.#sink.onEnd();
   }
 }
