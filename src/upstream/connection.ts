@@ -73,8 +73,8 @@ export class UpstreamConnection implements ResponseSink {
     this.#owner = owner;
     this.#parser = new ResponseParser(this, maxHead);
     // Reads go into one buffer per connection, reused read after read (`onread`): no 64 KiB
-    // ArrayBuffer allocated, filled and collected per read, which for large responses cost more
-    // CPU (allocation, page faults, GC) than the proxying itself (bench/RESULTS.md). Body chunks are
+    // ArrayBuffer allocated, filled and collected per read, which cost about a fifth of the CPU of
+    // a 64 KiB response (allocation, page faults, GC; bench/RESULTS.md). Body chunks are
     // views of it, so a chunk the client's socket could not take at once, and keeps queued,
     // must not be overwritten: the request says so (retained()) and the next read gets a new buffer.
     this.#buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
