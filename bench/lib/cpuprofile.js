@@ -18,6 +18,7 @@ const GROUPS = [
   ['flagman: balancer (proxy/balance)', (u) => /\/dist\/proxy\/balance\//.test(u)],
   ['flagman: access log + counters (proxy/exchange, log)', (u) => /\/dist\/proxy\/exchange\.js|\/dist\/log\.js/.test(u)],
   ['flagman: upstream (proxy/upstream)', (u) => /\/dist\/proxy\/upstream\.js/.test(u)],
+  ['flagman: HTTP/1.1 client (upstream/: pool, connection, response parser)', (u) => /\/dist\/upstream\//.test(u)],
   ['flagman: frontend + other proxy code', (u) => /\/dist\/proxy\//.test(u)],
   ['flagman: other (runtime, flags, admin, health)', (u) => /\/dist\//.test(u)],
   ['CEL library (@marcbachmann/cel-js)', (u) => /node_modules\/@marcbachmann\/cel-js/.test(u)],
@@ -48,6 +49,7 @@ const shortUrl = (u) => u.replace(/^file:\/\/.*?\/(dist|node_modules)\//, '$1/')
 const ENTRIES = [
   ['request handler and all it calls (proxy/frontend.js)', (u) => /\/dist\/proxy\/frontend\.js/.test(u)],
   ['upstream exchange callbacks (proxy/upstream.js)', (u) => /\/dist\/proxy\/upstream\.js/.test(u)],
+  ['HTTP/1.1 client: socket reads, response parse (upstream/)', (u) => /\/dist\/upstream\//.test(u)],
   ['rule walk + CEL (proxy/rules.js)', (u) => /\/dist\/proxy\/rules\.js/.test(u)],
   ['request view for CEL (expr/request.js)', (u) => /\/dist\/expr\/request\.js/.test(u)],
   ['header rewriting (proxy/headers.js)', (u) => /\/dist\/proxy\/headers\.js/.test(u)],

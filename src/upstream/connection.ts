@@ -238,9 +238,11 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   #onTimeout(): void {
-    // Idle connections are timed by the pool; a response held back for a slow client is not the
-    // server's silence (proxy/upstream.ts times that client out).
+    // Idle connections are timed by the pool. Neither a response held back for a slow reader nor a
+    // request body that waits for a slow sender is the server's silence: timeouts.client and the
+    // slow-reader cut (proxy/upstream.ts) time those clients. A body the server stops reading is.
     if (this.#current === null || this.#paused) return;
+    if (!this.#bodyDone && this.socket.writableLength === 0) return;
     this.#fail(new UpstreamError('SERVER_TIMEOUT', `no answer within ${this.#timeoutMs} ms`, this.#owner.address));
   }
 

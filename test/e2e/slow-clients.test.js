@@ -83,3 +83,13 @@ test('a slow but steady upload (a chunk every 300 ms, under timeouts.client) com
   });
   t.regex(answer, /^HTTP\/1\.1 200 /);
 });
+
+test('a body that waits on its client is not the server being silent: pauses longer than timeouts.server are the client timeout\'s to judge', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, maintenanceConfig({ admin: false, top: 'timeouts: { client: 5s, server: 300ms }' }), { vars: { app: app.port } });
+  const { answer } = await rawUntilClosed(fm.port, (s) => {
+    s.write('POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nConnection: close\r\n\r\nab');
+    setTimeout(() => s.write('cd'), 800); // over timeouts.server, under timeouts.client
+  });
+  t.regex(answer, /^HTTP\/1\.1 200 /, 'answered, not 504');
+});
