@@ -35,7 +35,7 @@ export class UpstreamPool implements ConnectionOwner {
     this.address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
 
-  /** Connections open now, idle or busy (status and tests). */
+  /** Connections open now, idle or busy. */
   get connections(): number {
     return this.#all.size;
   }
