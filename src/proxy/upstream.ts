@@ -48,7 +48,7 @@ function describe(err: UpstreamError): string {
     case 'SERVER_CLOSED':
       return 'server closed the connection';
     case 'BAD_RESPONSE':
-      return err.message.slice(err.address.length + 2);
+      return err.detail;
     default:
       return err.code; // the system's: ECONNREFUSED, ECONNRESET, EHOSTUNREACH, …
   }

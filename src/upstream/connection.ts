@@ -229,7 +229,7 @@ export class UpstreamConnection implements ResponseSink {
 
   #onEnd(): void {
     // A body that runs until close ends here; anything else the server cut short.
-    if (this.#current !== null && this.#parser.untilClose && this.#parser.finish()) {
+    if (this.#current !== null && this.#parser.finish()) {
       this.#complete();
       return;
     }

@@ -116,19 +116,12 @@ export class ResponseParser {
     this.trailingBytes = false;
   }
 
-  /** Whether the body runs until the server closes the connection (EOF then ends it). */
-  get untilClose(): boolean {
-    return this.#state === State.UntilClose;
-  }
-
-  /** Whether a response is expected or under way. */
-  get busy(): boolean {
-    return this.#state !== State.Idle && this.#state !== State.Done;
-  }
-
-  /** The server closed its side: ends a body that runs until close; false when the response is cut short. */
+  /**
+   * The server closed its side: ends a body that runs until close and returns true; false when
+   * no response was waiting for the close (one cut short, or none under way).
+   */
   finish(): boolean {
-    if (this.#state !== State.UntilClose) return this.#state === State.Done || this.#state === State.Idle;
+    if (this.#state !== State.UntilClose) return false;
     this.#state = State.Done;
     this.#sink.onEnd();
     return true;

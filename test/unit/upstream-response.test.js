@@ -17,7 +17,7 @@ function parse(pieces, { head = false, max = 16384, eof = false } = {}) {
   parser.expect(head);
   for (const p of pieces) parser.execute(Buffer.from(p, 'latin1'));
   if (eof) seen.finished = parser.finish();
-  return { ...seen, keepAlive: parser.keepAlive, keepAliveMs: parser.keepAliveMs, trailing: parser.trailingBytes, busy: parser.busy };
+  return { ...seen, keepAlive: parser.keepAlive, keepAliveMs: parser.keepAliveMs, trailing: parser.trailingBytes };
 }
 
 /** Every way to cut `text` in two, plus byte by byte. */
