@@ -6,6 +6,7 @@ import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { UpstreamError } from './error.js';
 import { BadResponse, ResponseParser, type ResponseSink } from './response.js';
+import { bodyBytesMoved } from './scavenge.js';
 
 // One read's room, per connection: 128 KiB, so a 64 KiB body and its head, which arrive as two
 // segments, are usually read at once and go to the client in one write instead of two: 13% less
@@ -305,6 +306,7 @@ class BodyPump {
 
   #data(chunk: Buffer): void {
     if (chunk.length === 0 || this.#stop()) return;
+    bodyBytesMoved(chunk.length);
     const socket = this.#conn.socket;
     let ok: boolean;
     if (this.#chunked) {

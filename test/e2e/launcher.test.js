@@ -19,7 +19,7 @@ backends:
 /** The command line of a running process, as its arguments. */
 const cmdline = (pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
 
-test('the flagman command execs node with --max-semi-space-size=2: one process, the PID flagman reports, workers included', async (t) => {
+test('the flagman command execs node with --max-semi-space-size=2 and --expose-gc: one process, the PID flagman reports, workers included', async (t) => {
   const app = await upstream(t, 'app');
   const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: 'workers: 2' }, launcher: true });
   const start = await fm.waitEvent((e) => e.event === 'start');
@@ -28,10 +28,11 @@ test('the flagman command execs node with --max-semi-space-size=2: one process, 
   t.regex(argv[0], /node/);
   t.true(argv.includes('--max-semi-space-size=2'), argv.join(' '));
   t.true(argv.includes('--heap-growing-percent=100'), argv.join(' '));
+  t.true(argv.includes('--expose-gc'), argv.join(' '));
   t.is(start.workers.length, 2);
   for (const pid of start.workers) {
     const w = cmdline(pid);
-    t.true(w.includes('--max-semi-space-size=2') && w.includes('--heap-growing-percent=100'), `worker ${pid}: ${w.join(' ')}`);
+    t.true(w.includes('--max-semi-space-size=2') && w.includes('--heap-growing-percent=100') && w.includes('--expose-gc'), `worker ${pid}: ${w.join(' ')}`);
   }
   t.is((await request(fm.port, { path: '/' })).status, 200);
 });
