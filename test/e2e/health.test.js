@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { adminStatus, request, startFlagman, upstream } from '../helpers/e2e.js';
+import { adminStatus, request, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
 
 const TWO_SERVERS = (health) => `
 flags: { dir: ./flags }
@@ -39,7 +39,8 @@ test('a killed server is down after `fall` failed checks and gets no new request
   const app2 = await upstream(t, 'app2');
   const fm = await startFlagman(t, TWO_SERVERS('{ path: /healthz, interval: 100ms, timeout: 2s, rise: 2, fall: 3 }'), { vars: { app1: app1.port, app2: app2.port } });
   t.deepEqual(new Set(await bodies(fm, 4)), new Set(['200 app1', '200 app2']));
-  t.true(app2.seen.some((r) => r.url === '/healthz'), 'app2 is checked with GET /healthz');
+  // A backend's first checks are spread over one interval: four quick requests can come before app2's.
+  t.true(await waitFor(() => app2.seen.some((r) => r.url === '/healthz'), { what: 'a GET /healthz on app2' }), 'app2 is checked with GET /healthz');
 
   let from = fm.events.length;
   await app2.stop();
