@@ -166,7 +166,6 @@ export class UpstreamConnection implements ResponseSink {
   /** Closes the connection; a request on it fails. */
   destroy(): void {
     this.#fail(new UpstreamError('SERVER_CLOSED', 'connection closed by flagman', this.#owner.address));
-    this.#close();
   }
 
   onHead(status: number, statusText: string, headers: string[], bodyLength: number): void {
@@ -235,7 +234,6 @@ export class UpstreamConnection implements ResponseSink {
       return;
     }
     this.#fail(new UpstreamError('SERVER_CLOSED', 'server closed the connection', this.#owner.address));
-    this.#close();
   }
 
   #onTimeout(): void {
@@ -248,13 +246,10 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   #onClose(): void {
-    if (!this.#closed) {
-      this.#closed = true;
-      this.#owner.forget(this);
-    }
     this.#fail(new UpstreamError('SERVER_CLOSED', 'connection closed', this.#owner.address));
   }
 
+  // Closes the connection first, always; then fails the request on it, if any.
   #fail(err: UpstreamError): void {
     const req = this.#current;
     this.#close();

@@ -55,22 +55,24 @@ export class UpstreamPool implements ConnectionOwner {
     const conn = new UpstreamConnection(this, this.#host, this.#port, http.maxHeaderSize);
     const socket = conn.socket;
     this.#all.add(conn);
+    // The request waits here until the first of connect, error, close and the timer takes it.
     let pending: UpstreamRequest | null = req;
-    const fail = (err: UpstreamError): void => {
-      if (pending === null) return;
+    const take = (): UpstreamRequest | null => {
       const r = pending;
       pending = null;
-      clearTimeout(timer);
+      if (r !== null) clearTimeout(timer);
+      return r;
+    };
+    const fail = (err: UpstreamError): void => {
+      const r = take();
+      if (r === null) return;
       socket.destroy();
       r.onError(err);
     };
     const timer = setTimeout(() => fail(new UpstreamError('CONNECT_TIMEOUT', `no connection within ${this.#timeouts.connect} ms`, this.address)), this.#timeouts.connect);
     socket.once('connect', () => {
-      if (pending === null) return;
-      const r = pending;
-      pending = null;
-      clearTimeout(timer);
-      conn.send(r);
+      const r = take();
+      if (r !== null) conn.send(r);
     });
     socket.on('error', (err: NodeJS.ErrnoException) => fail(new UpstreamError(err.code ?? 'ECONNREFUSED', err.message, this.address, { cause: err })));
     socket.once('close', () => fail(new UpstreamError('SERVER_CLOSED', 'connection closed while connecting', this.address)));

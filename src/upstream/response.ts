@@ -211,10 +211,7 @@ export class ResponseParser {
         break;
       case State.ChunkDataLf:
         if (c !== LF) throw new BadResponse('chunk data not ended by CRLF');
-        this.#state = State.ChunkSize;
-        this.#remaining = 0;
-        this.#sizeDigits = 0;
-        this.#lineBytes = 0;
+        this.#nextChunk();
         break;
       case State.Trailer:
         // Trailer fields are not passed on (the client's response is chunked by Node, without them);
@@ -236,6 +233,14 @@ export class ResponseParser {
         break;
     }
     return at + 1;
+  }
+
+  /** Expects a chunk-size line. */
+  #nextChunk(): void {
+    this.#state = State.ChunkSize;
+    this.#remaining = 0;
+    this.#sizeDigits = 0;
+    this.#lineBytes = 0;
   }
 
   /** Parses a head that starts at `at` (or in #partial); returns where it ended, or -1 for more. */
@@ -347,10 +352,7 @@ export class ResponseParser {
       return;
     }
     if (chunked) {
-      this.#state = State.ChunkSize;
-      this.#remaining = 0;
-      this.#sizeDigits = 0;
-      this.#lineBytes = 0;
+      this.#nextChunk();
     } else if (length >= 0) {
       this.#state = length === 0 ? State.Done : State.Length;
       this.#remaining = length;

@@ -311,7 +311,10 @@ test('a response whose end is ambiguous gets 502 and names why; the connection i
     });
   });
   await new Promise((resolve) => raw.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => raw.close() && seen.forEach((s) => s.destroy()));
+  t.teardown(() => {
+    raw.close();
+    for (const s of seen) s.destroy();
+  });
   const fm = await startFlagman(t, `
 flags: { dir: ./flags }
 frontends:
