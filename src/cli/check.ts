@@ -4,7 +4,7 @@ import { FlagmanError } from '../errors.js';
 import { inspectDir, worldWritableProblem } from '../flags/dir.js';
 import { readFlagsOnce } from '../flags/write.js';
 import { compileProgram } from '../runtime/compile.js';
-import { configPath } from './paths.js';
+import { configPath, stateCandidates } from './paths.js';
 import { UsageError } from './usage.js';
 
 export async function check(values: Record<string, unknown>, positionals: string[]): Promise<number> {
@@ -15,8 +15,8 @@ export async function check(values: Record<string, unknown>, positionals: string
   // What would stop `run` from starting fails the check too (an ExecStartPre runs it).
   const unsafe = worldWritableProblem(dir, inspectDir(dir), allowWorldWritable);
   if (unsafe !== null) throw new FlagmanError('FLAG_DIR', unsafe, { file: dir });
-  const listing = readFlagsOnce(dir, { allowWorldWritable });
-  if (listing.problem !== null) process.stderr.write(`flagman: warning: ${listing.problem}\n`);
+  const listing = readFlagsOnce(dir, { allowWorldWritable, state: stateCandidates(config) });
+  for (const p of [listing.problem, listing.stateProblem]) if (p !== null) process.stderr.write(`flagman: warning: ${p}\n`);
   let problems = 0;
   for (const [name, state] of listing.flags) {
     if (state.problem === null) continue;

@@ -21,8 +21,8 @@ export const COMMANDS = {
   check: { options: config, run: check },
   set: { options: { ...flagDir, note: { type: 'string' } }, run: set },
   unset: { options: flagDir, run: unset },
-  get: { options: flagDir, run: get },
-  list: { options: flagDir, run: list },
+  get: { options: { ...flagDir, json: { type: 'boolean' } }, run: get },
+  list: { options: { ...flagDir, json: { type: 'boolean' } }, run: list },
   explain: {
     options: {
       ...config,

@@ -6,7 +6,7 @@ import { formatExplanation } from '../explain/format.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { readFlagsOnce } from '../flags/write.js';
 import { compileProgram } from '../runtime/compile.js';
-import { configPath } from './paths.js';
+import { configPath, stateCandidates } from './paths.js';
 import { UsageError } from './usage.js';
 
 /** Splits `Name: value` (or `Name:value`). */
@@ -20,7 +20,7 @@ export async function explainCommand(values: Record<string, unknown>, positional
   if (positionals.length > 0) throw new UsageError('explain takes options only: --method --path --host --ip --header --frontend');
   const config = loadConfig(configPath(values));
   const program = compileProgram(config);
-  const listing = readFlagsOnce(config.flags.dir, { allowWorldWritable: config.flags.allowWorldWritable, preferred: program.flags });
+  const listing = readFlagsOnce(config.flags.dir, { allowWorldWritable: config.flags.allowWorldWritable, preferred: program.flags, state: stateCandidates(config) });
   if (listing.problem !== null) process.stderr.write(`flagman: warning: ${listing.problem}\n`);
   const snapshot: FlagSnapshot = { version: 0, flags: listing.flags };
   const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);

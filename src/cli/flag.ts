@@ -1,8 +1,8 @@
 // The flag commands: set, unset, get, list. They read and write the flags directory exactly as the
-// proxy reads it, so what `get` shows is what routing uses.
+// proxy reads it — through the same state file — so what `get` shows is what routing uses.
 import type { FlagState } from '../flags/snapshot.js';
-import { readFlagsOnce, setFlag, unsetFlag } from '../flags/write.js';
-import { flagsDir } from './paths.js';
+import { readFlagsOnce, setFlag, unsetFlag, type FlagListing } from '../flags/write.js';
+import { flagSource } from './paths.js';
 import { formatTable } from './table.js';
 import { UsageError } from './usage.js';
 
@@ -12,43 +12,55 @@ export async function set(values: Record<string, unknown>, positionals: string[]
   if (name === undefined || extra.length > 0) throw new UsageError('set takes NAME [VALUE]');
   const value = raw === undefined ? 1 : Number(raw);
   if (raw !== undefined && !/^[+-]?\d+$/.test(raw.trim())) throw new UsageError(`set ${name}: "${raw}" is not an integer`);
-  setFlag(flagsDir(values), name, value, typeof values['note'] === 'string' ? values['note'] : undefined);
+  setFlag(flagSource(values).dir, name, value, typeof values['note'] === 'string' ? values['note'] : undefined);
   return 0;
 }
 
 /** `unset NAME...` */
 export async function unset(values: Record<string, unknown>, positionals: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError('unset takes NAME...');
-  const dir = flagsDir(values);
+  const { dir } = flagSource(values);
   for (const name of positionals) unsetFlag(dir, name);
   return 0;
 }
 
-function describe(state: FlagState | undefined): string {
-  if (state === undefined || state.value === null) return 'unset';
-  return state.note !== null ? `${state.value} # ${state.note}` : String(state.value);
+/** A flag as `--json` shows it: the fields of /status, and its name. */
+function asJson(name: string, state: FlagState | undefined): object {
+  return { name, value: state?.value ?? null, note: state?.note ?? null, changedAt: state?.changedAt ?? null, problem: state?.problem ?? null };
 }
 
-/** `get NAME`: the value as the proxy reads it, `unset` when none; a problem goes to stderr. */
+// Reads the directory through the state file. Its problems and the directory's go to stderr, so
+// that stdout stays machine-readable.
+function readAll(values: Record<string, unknown>, preferred?: string[]): FlagListing {
+  const { dir, state } = flagSource(values);
+  const listing = readFlagsOnce(dir, { preferred, state });
+  if (listing.problem !== null) process.stderr.write(`flagman: warning: ${listing.problem}\n`);
+  if (listing.stateProblem !== null) process.stderr.write(`flagman: warning: ${listing.stateProblem}\n`);
+  return listing;
+}
+
+/**
+ * `get NAME [--json]`: the value alone as the proxy holds it, `unset` when none; a problem goes to
+ * stderr. `--json`: the value with its note, change time and problem.
+ */
 export async function get(values: Record<string, unknown>, positionals: string[]): Promise<number> {
   const [name, ...extra] = positionals;
   if (name === undefined || extra.length > 0) throw new UsageError('get takes NAME');
-  const listing = readFlagsOnce(flagsDir(values), { preferred: [name] });
-  const state = listing.flags.get(name);
-  process.stdout.write(`${describe(state)}\n`);
-  if (listing.problem !== null) process.stderr.write(`flagman: warning: ${listing.problem}\n`);
+  const state = readAll(values, [name]).flags.get(name);
+  if (values['json'] === true) process.stdout.write(`${JSON.stringify(asJson(name, state))}\n`);
+  else process.stdout.write(`${state?.value ?? 'unset'}\n`);
   if (state?.problem) process.stderr.write(`flagman: flag ${name}: ${state.problem}\n`);
   return 0;
 }
 
-/** `list`: every flag, as a table. */
+/** `list [--json]`: every flag, as a table (or a JSON array). */
 export async function list(values: Record<string, unknown>, positionals: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError('list takes no arguments');
-  const listing = readFlagsOnce(flagsDir(values));
-  // A directory problem (missing, world-writable, more flags than are tracked) goes to stderr, so
-  // the table on stdout stays machine-readable.
-  if (listing.problem !== null) process.stderr.write(`flagman: warning: ${listing.problem}\n`);
-  const flags = [...listing.flags].sort(([a], [b]) => a.localeCompare(b));
+  const flags = [...readAll(values).flags].sort(([a], [b]) => a.localeCompare(b));
+  if (values['json'] === true) {
+    process.stdout.write(`${JSON.stringify(flags.map(([name, s]) => asJson(name, s)), null, 2)}\n`);
+    return 0;
+  }
   const rows = [['NAME', 'VALUE', 'NOTE', 'PROBLEM'], ...flags.map(([name, s]) => [name, s.value === null ? 'unset' : String(s.value), s.note ?? '', s.problem ?? ''])];
   process.stdout.write(formatTable(rows));
   return 0;

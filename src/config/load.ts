@@ -17,7 +17,7 @@ import { ADMIN_KEYS, FLAGS_KEYS, LOG_KEYS, TIMEOUT_TABLE, readAdmin, readFlags, 
 // The top-level keys (STYLE 7). `frontends` is required: a config that declares none (an emptied
 // file, a bad merge) would otherwise load fine and a reload would close every listener.
 export const TOP_LEVEL_KEYS = {
-  flags: 'the watched flags directory: dir, rescan, allowWorldWritable',
+  flags: 'the watched flags directory: dir, rescan, allowWorldWritable, state',
   admin: 'the read-only admin endpoint: listen (no section: no endpoint)',
   timeouts: 'connect, server, client, idle, shutdown',
   log: 'access: on | off',
@@ -84,7 +84,7 @@ function readConfig(w: Walker, contents: unknown, absFile: string): Config | und
   if (top.frontends === undefined) missing(w, root, 'frontends', ': without one flagman would serve nothing');
   const baseDir = dirname(absFile);
   const timeouts = readTimeouts(w, top.timeouts);
-  const flags = readFlags(w, top.flags, baseDir);
+  const flags = readFlags(w, top.flags, absFile);
   const admin = readAdmin(w, top.admin);
   const log = readLog(w, top.log);
   const workers = readWorkers(w, top.workers);

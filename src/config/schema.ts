@@ -190,6 +190,10 @@ export interface Config {
     readonly dir: string;
     readonly rescan: number;
     readonly allowWorldWritable: boolean;
+    /** Absolute path of the state file (every flag's last good value); null: off. */
+    readonly state: string | null;
+    /** `flags.state` was written in the config (else `state` is the default location). */
+    readonly stateConfigured: boolean;
   };
   readonly admin: { readonly listen: ListenAddress | null };
   readonly timeouts: Timeouts;

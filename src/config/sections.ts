@@ -1,7 +1,7 @@
 // The small top-level sections of flagman.yaml (SPEC §2): flags, admin, timeouts, log. Each has
 // its key table (STYLE 7) and a reader that applies the DEFAULTS of schema.ts.
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { isScalar } from 'yaml';
 import type { Config, Mode, Timeouts } from './schema.js';
 import { DEFAULTS } from './schema.js';
@@ -13,6 +13,7 @@ export const FLAGS_KEYS = {
   dir: 'the watched flags directory, relative to the config file (default ./flags)',
   rescan: 'period of the backstop full rescan (default 1s)',
   allowWorldWritable: 'start even when the flags directory is world-writable (default false)',
+  state: "file keeping every flag's last good value across restarts, or off (default $STATE_DIRECTORY/flags.json, else CONFIG.state.json next to the config file)",
 } as const;
 
 export const ADMIN_KEYS = {
@@ -39,15 +40,42 @@ export const TIMEOUT_TABLE: Readonly<Record<keyof Timeouts, string>> = Object.fr
   Object.entries(TIMEOUT_KEYS).map(([k, v]) => [k, v.summary]),
 ) as Record<keyof Timeouts, string>;
 
-/** Reads `flags`; dir resolves against the config file's folder. */
-export function readFlags(w: Walker, e: Entry | undefined, baseDir: string): Config['flags'] {
+/** Reads `flags`; dir and state resolve against the config file's folder. */
+export function readFlags(w: Walker, e: Entry | undefined, configFile: string): Config['flags'] {
+  const baseDir = dirname(configFile);
   const f = e === undefined ? {} : (fieldsOf(w, e, FLAGS_KEYS) ?? {});
-  const dir = f.dir === undefined ? DEFAULTS.flagsDir : (readString(w, f.dir) ?? DEFAULTS.flagsDir);
+  const dir = resolve(baseDir, f.dir === undefined ? DEFAULTS.flagsDir : (readString(w, f.dir) ?? DEFAULTS.flagsDir));
+  let state: string | null = defaultStateFile(configFile);
+  if (f.state !== undefined) {
+    const v = isScalar(f.state.node) ? f.state.node.value : undefined;
+    const named = v === false || v === 'off' ? undefined : readString(w, f.state);
+    state = named === undefined ? null : resolve(baseDir, named);
+  }
+  // In the flags directory the state file would be read as a flag (or hidden among them).
+  if (state !== null && dirname(state) === dir) {
+    const at = (f.state ?? f.dir ?? e)?.at ?? w.pos(0);
+    w.fail('CONFIG_SCHEMA', `flags.state: the state file ${state} must not be inside the flags directory; name another path, or off`, at);
+  }
   return {
-    dir: resolve(baseDir, dir),
+    dir,
     rescan: (f.rescan && readDuration(w, f.rescan)) ?? DEFAULTS.rescan,
     allowWorldWritable: (f.allowWorldWritable && readBool(w, f.allowWorldWritable)) ?? false,
+    state,
+    stateConfigured: f.state !== undefined,
   };
+}
+
+/**
+ * Where the state file is when the config names none: in systemd's StateDirectory when flagman runs
+ * with one (`env.STATE_DIRECTORY`), else next to the config file, named after it (`flagman.yaml` →
+ * `flagman.state.json`); null with neither.
+ */
+export function defaultStateFile(configFile: string, env?: NodeJS.ProcessEnv): string;
+export function defaultStateFile(configFile: string | null, env?: NodeJS.ProcessEnv): string | null;
+export function defaultStateFile(configFile: string | null, env: NodeJS.ProcessEnv = process.env): string | null {
+  const stateDir = env['STATE_DIRECTORY']?.split(':')[0];
+  if (stateDir) return join(stateDir, 'flags.json');
+  return configFile === null ? null : join(dirname(configFile), `${basename(configFile, extname(configFile))}.state.json`);
 }
 
 /**

@@ -25,6 +25,7 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldLoop, setTimeout as delay } from 'node:timers/promises';
+import type { Config } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
 import { events as log } from '../log.js';
 import { logChanges, logUpdate } from './audit.js';
@@ -35,6 +36,7 @@ import { Holds } from './holds.js';
 import { isFlagName } from './parse.js';
 import { Readings } from './readings.js';
 import type { FlagChange, FlagSnapshot } from './snapshot.js';
+import { loadState, StateWriter } from './state.js';
 import { backstopPause, listFlagsAsync, STEP_BUDGET_MS, Sweep } from './sweep.js';
 import { FlagValues } from './values.js';
 import { DirWatcher } from './watcher.js';
@@ -54,6 +56,16 @@ export interface FlagStoreOptions {
   readonly allowWorldWritable?: boolean;
   /** Flags the config reads: tracked first, so the 10,000-flag limit never leaves one of them out. */
   readonly preferred?: Iterable<string>;
+  /**
+   * The state file (state.ts): read at start, so that an emptied or invalid file keeps the value it
+   * had before the restart, and written after every change. Default none.
+   */
+  readonly state?: string | null;
+}
+
+/** The store a config's `flags` section describes; `preferred`: the flags its expressions read. */
+export function storeFor(flags: Config['flags'], preferred: Iterable<string>): FlagStore {
+  return new FlagStore({ dir: flags.dir, rescanMs: flags.rescan, allowWorldWritable: flags.allowWorldWritable, preferred, state: flags.state });
 }
 
 /** How the directory is being watched, for status (SPEC §5 `watcher`). */
@@ -106,6 +118,8 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   /** Resolves start() once the start-up pass has ended and its readings are applied. */
   #loaded: (() => void) | null = null;
   #firstPassEnded = false;
+  /** Writes the state file after each published snapshot; null: no state file. */
+  readonly #state: StateWriter | null;
 
   constructor(opts: FlagStoreOptions) {
     super();
@@ -115,6 +129,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     this.#settleMs = opts.settleMs ?? 25;
     this.#allowWorldWritable = opts.allowWorldWritable ?? false;
     this.#preferred = [...(opts.preferred ?? [])];
+    this.#state = opts.state ? new StateWriter(opts.state, opts.dir) : null;
     this.#health = new DirHealth(opts.dir, this.#allowWorldWritable);
     this.#holds = new Holds(this.#settleMs, (due) => {
       const now = performance.now();
@@ -135,7 +150,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
 
   /** Watch mode, rescan count and time, and why watching is degraded (null when fine). */
   get watcherStatus(): WatcherStatus {
-    const all = [this.#health.problem, this.#watcher?.problem ?? null].filter((p) => p !== null);
+    const all = [this.#health.problem, this.#watcher?.problem ?? null, this.#state?.problem ?? null].filter((p) => p !== null);
     return {
       mode: this.#watcher?.mode ?? 'polling',
       rescans: this.#rescans,
@@ -169,6 +184,8 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
       throw new FlagmanError('FLAG_DIR', reason, { file: this.#dir });
     }
     this.#health.note(dir, () => true);
+    // A missing directory at start unsets every flag, whatever the state file remembers.
+    if (dir.kind === 'present') this.#restore();
     await this.#watcher?.rearm();
     const started = Date.now();
     this.#allDirty = true;
@@ -184,6 +201,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     this.#readings.rereadAll();
     this.#values.takeDue(false); // the first snapshot says it all
     this.#values.publish();
+    this.#state?.save(this.#values.snapshot.flags);
     log.info({ event: 'flags.loaded', dir: this.#dir, flags: this.#values.size }, `flags loaded from ${this.#dir}`);
     // The backstop rescan was armed when the start-up pass ended.
   }
@@ -193,14 +211,32 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     this.#preferred = [...names];
   }
 
-  /** Stops watching and rescanning. */
-  async close(): Promise<void> {
+  /**
+   * Stops watching and rescanning, and writes the state file one last time (unless `saveState` is
+   * false: a store replaced by one for another directory must not overwrite the new one's state).
+   */
+  async close({ saveState = true } = {}): Promise<void> {
     this.#closed = true;
     for (const t of [this.#timer, this.#rescanTimer]) if (t) clearTimeout(t);
     this.#holds.close();
     for (const resolve of this.#idle.splice(0)) resolve();
     this.#loaded?.();
     await this.#watcher?.close();
+    if (saveState) await this.#state?.flush();
+  }
+
+  // Seeds the values with the state file's, before the start-up pass reads the files: a file
+  // that is empty or invalid then keeps the persisted value (decide.ts), a missing one is unset
+  // once its absence has held, and a file with a value simply has it.
+  #restore(): void {
+    if (!this.#state) return;
+    const file = this.#state.file;
+    const { flags, problem, status } = loadState(file, this.#dir);
+    if (status === 'ok') log.info({ event: 'flags.state', file, flags: flags.size, problem }, `state file ${file} read: ${flags.size} flag value(s) remembered`);
+    else if (status === 'missing') log.info({ event: 'flags.state', file, problem }, `${problem}: flags start from their files alone`);
+    else log.warn({ event: 'flags.state', file, problem }, `${problem}: flags start from their files alone`);
+    let n = 0;
+    for (const [name, entry] of flags) if (n++ < MAX_FLAGS) this.#values.set(name, entry);
   }
 
   #hint(name: string | null, rename: boolean): void {
@@ -407,6 +443,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   #publish(changes: FlagChange[]): void {
     if (this.#initial) return; // start() publishes the first snapshot whole
     const snapshot = this.#values.publish();
+    this.#state?.save(snapshot.flags);
     logChanges(changes);
     try {
       this.emit('change', snapshot, changes);

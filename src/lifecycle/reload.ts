@@ -6,7 +6,7 @@
 import { loadConfig } from '../config/load.js';
 import { FlagmanError } from '../errors.js';
 import type { Config } from '../config/schema.js';
-import { FlagStore, type WatcherStatus } from '../flags/store.js';
+import { storeFor, type FlagStore, type WatcherStatus } from '../flags/store.js';
 import { HealthChecker } from '../health/checker.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { events } from '../log.js';
@@ -35,7 +35,8 @@ export interface FlagFeed {
   on(event: 'change', listener: (snapshot: FlagSnapshot) => void): unknown;
   off(event: 'change', listener: (snapshot: FlagSnapshot) => void): unknown;
   prefer(names: Iterable<string>): void;
-  close(): Promise<void>;
+  /** `saveState: false`: a feed replaced by another must not write its state after the new one. */
+  close(opts?: { saveState?: boolean }): Promise<void>;
 }
 
 /**
@@ -198,10 +199,10 @@ export class Live {
       if (refused !== null) throw new FlagmanError('CONFIG_SCHEMA', refused, { file });
       const f = config.flags;
       const old = this.config.flags;
-      const flagsMoved = f.dir !== old.dir || f.rescan !== old.rescan || f.allowWorldWritable !== old.allowWorldWritable;
+      const flagsMoved = f.dir !== old.dir || f.rescan !== old.rescan || f.allowWorldWritable !== old.allowWorldWritable || f.state !== old.state;
       // A worker's flags come from its primary, which replaces its own store and goes on feeding it.
       if (flagsMoved && this.role.decides) {
-        newStore = new FlagStore({ dir: f.dir, rescanMs: f.rescan, allowWorldWritable: f.allowWorldWritable, preferred: program.flags });
+        newStore = storeFor(f, program.flags);
         await newStore.start();
       }
       const store = newStore ?? this.store;
@@ -214,7 +215,8 @@ export class Live {
       this.generation = generation;
       if (newStore) {
         this.store.off('change', this.#onChange);
-        void this.store.close();
+        // The new store wrote its state at start; the old one's last write must not follow it.
+        void this.store.close({ saveState: false });
         this.store = newStore;
         this.store.on('change', this.#onChange);
         this.role.onFlags?.(this.store.snapshot);

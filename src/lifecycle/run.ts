@@ -9,7 +9,7 @@ import { createMetrics, type AdminSources } from '../admin/metrics.js';
 import { createAdminServer } from '../admin/server.js';
 import { explain } from '../explain/explain.js';
 import { loadConfig } from '../config/load.js';
-import { FlagStore } from '../flags/store.js';
+import { storeFor } from '../flags/store.js';
 import { events, flushLogs } from '../log.js';
 import { PageCache } from '../proxy/pages.js';
 import { CertStore } from '../tls/certs.js';
@@ -36,7 +36,7 @@ export async function run(configFile: string): Promise<number> {
   const program = compileProgram(config);
   const pool = config.workers.count > 1 ? new WorkerPool(config.workers.count, { init: () => initMessage(), check: (m) => onCheck(m.key, m.pass, m.source, m.detail) }) : null;
 
-  const store = new FlagStore({ dir: config.flags.dir, rescanMs: config.flags.rescan, allowWorldWritable: config.flags.allowWorldWritable, preferred: program.flags });
+  const store = storeFor(config.flags, program.flags);
   await store.start();
   const observed = new ObservedState();
   const pages = new PageCache();

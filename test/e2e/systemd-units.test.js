@@ -61,7 +61,8 @@ test('systemd-analyze security --offline=true rates flagman.service OK, exposure
   t.true(['OK', 'SAFE'].includes(rating), rating);
   t.deepEqual(unitValues('systemd/flagman.service', 'MemoryDenyWriteExecute'), [], 'V8 writes machine code at run time');
   t.deepEqual(unitValues('systemd/flagman.service', 'ProtectSystem'), ['strict']);
-  t.deepEqual(unitValues('systemd/flagman.service', 'ReadWritePaths'), ['/etc/flagman/flags'], 'the flags directory is the one writable path');
+  t.deepEqual(unitValues('systemd/flagman.service', 'ReadWritePaths'), ['/etc/flagman/flags'], 'the flags directory is the one writable path besides the state directory');
+  t.deepEqual(unitValues('systemd/flagman.service', 'StateDirectory'), ['flagman'], 'the flags\' state file: /var/lib/flagman/flags.json');
   for (const unit of ['systemd/examples/flagman-maint-on.service', 'systemd/examples/flagman-maint-off.service']) {
     const timerService = await exposure(t, path.join(root, unit));
     t.log(`${path.basename(unit)}: exposure ${timerService.level} ${timerService.rating}`);

@@ -87,12 +87,13 @@ export function flagmanCli(args, options = {}) {
 
 /**
  * Starts `flagman run` on a config written to a temp dir (placeholders `{{name}}` replaced from
- * `vars`), waits until every listener is up, and returns its ports and its event stream.
+ * `vars`), waits until every listener is up, and returns its ports and its event stream. `dir`:
+ * run in that folder instead (a restart of an earlier instance: its flags and state file stay).
  */
-export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false } = {}) {
-  const dir = tempDir(t);
+export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false } = {}) {
+  const dir = reuse ?? tempDir(t);
   const flagsDir = path.join(dir, 'flags');
-  fs.mkdirSync(flagsDir, { mode: 0o755 });
+  fs.mkdirSync(flagsDir, { mode: 0o755, recursive: true });
   for (const [name, value] of Object.entries(flags)) fs.writeFileSync(path.join(flagsDir, name), value);
   for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
   const text = yaml.replace(/\{\{(\w+)\}\}/g, (_, k) => {
@@ -107,7 +108,7 @@ export async function startFlagman(t, yaml, { vars = {}, files = {}, flags = {},
   let command = [process.execPath, cli];
   if (launcher) {
     const link = path.join(dir, 'flagman');
-    fs.symlinkSync(launcherPath, link);
+    if (!fs.existsSync(link)) fs.symlinkSync(launcherPath, link);
     command = [link];
   }
   const proc = execa(command[0], [...command.slice(1), 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env, stdout });

@@ -105,7 +105,7 @@ test('the SPEC §2 example loads with its values', (t) => {
   const c = loadConfig(file);
 
   t.is(c.file, file);
-  t.deepEqual(c.flags, { dir: join(dir, 'flags'), rescan: 1000, allowWorldWritable: false });
+  t.deepEqual(c.flags, { dir: join(dir, 'flags'), rescan: 1000, allowWorldWritable: false, state: join(dir, 'flagman.state.json'), stateConfigured: false });
   t.like(c.admin.listen, { kind: 'tcp', host: '127.0.0.1', port: 8404, text: '127.0.0.1:8404', at: { file, line: 6, col: 11 } });
   t.deepEqual(c.timeouts, { connect: 5000, server: 60000, client: 10000, idle: 5000, tcpIdle: 3600000, shutdown: 25000 });
   t.deepEqual(c.log, { access: true });
@@ -152,7 +152,7 @@ test('the SPEC §2 example loads with its values', (t) => {
 test('defaults fill what is not written', (t) => {
   const c = parseConfigText(lines(...BASE, '  ok:', '    respond: {}'), '/etc/flagman/flagman.yaml');
   t.is(c.file, '/etc/flagman/flagman.yaml');
-  t.deepEqual(c.flags, { dir: '/etc/flagman/flags', rescan: DEFAULTS.rescan, allowWorldWritable: false });
+  t.deepEqual(c.flags, { dir: '/etc/flagman/flags', rescan: DEFAULTS.rescan, allowWorldWritable: false, state: '/etc/flagman/flagman.state.json', stateConfigured: false });
   t.deepEqual(c.admin, { listen: null });
   t.deepEqual(c.timeouts, DEFAULTS.timeouts);
   t.deepEqual(c.log, { access: true });
@@ -161,6 +161,22 @@ test('defaults fill what is not written', (t) => {
   t.is(app.servers[0].weight.source, DEFAULTS.weight);
   t.like(ok, { kind: 'respond', status: 200, body: null, file: null, headers: {} });
   t.is(c.frontends[0].rules[0].when, null);
+});
+
+test('flags.state: a path relative to the config, off, systemd\'s StateDirectory by default, never inside the flags directory', (t) => {
+  const flags = (...l) => parseConfigText(lines(...BASE, ...l), '/etc/flagman/flagman.yaml').flags;
+  t.like(flags('flags: { state: ../../var/lib/fm.json }'), { state: '/var/lib/fm.json', stateConfigured: true });
+  t.like(flags('flags: { state: off }'), { state: null, stateConfigured: true });
+  const saved = process.env.STATE_DIRECTORY;
+  process.env.STATE_DIRECTORY = '/var/lib/flagman:/var/lib/other';
+  try {
+    t.like(flags(), { state: '/var/lib/flagman/flags.json', stateConfigured: false });
+  } finally {
+    if (saved === undefined) delete process.env.STATE_DIRECTORY;
+    else process.env.STATE_DIRECTORY = saved;
+  }
+  const err = t.throws(() => flags('flags: { dir: /srv/flags, state: /srv/flags/state.json }'));
+  t.regex(err.message, /flagman\.yaml:\d+:\d+: flags\.state: the state file \/srv\/flags\/state\.json must not be inside the flags directory/);
 });
 
 test('admin: no section is no endpoint, an empty one is the default address, off turns it off', (t) => {
@@ -250,7 +266,7 @@ test('unknown top-level key', rejects, lines(...BASE, 'timeout:', '  connect: 1s
 ]);
 
 test('unknown nested key', rejects, lines(...BASE, 'flags:', '  rescna: 1s'), [
-  ['11:3', 'CONFIG_SCHEMA', /unknown key "rescna" in flags \(known: dir, rescan, allowWorldWritable\)/],
+  ['11:3', 'CONFIG_SCHEMA', /unknown key "rescna" in flags \(known: dir, rescan, allowWorldWritable, state\)/],
 ]);
 
 test('unknown key in a flow map of a server', rejects, lines(...BASE.slice(0, 8), '      s1: { address: 127.0.0.1:9001, wieght: 2 }'), [
