@@ -111,6 +111,7 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
       state.requests++;
       t.counters.requests++;
       let connected = false;
+      let answered = false; // the server's answer to a declined upgrade has started
       let released = false;
       const release = (): void => {
         if (released) return;
@@ -133,6 +134,8 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
         // A connection refused, reset or never made is a failed passive check, as on the request path.
         if (err.message !== 'server timeout' && t.health !== null) state.check(false, t.health, 'passive', (err as NodeJS.ErrnoException).code ?? err.message);
         if (!connected) return connect(t, (tried ?? new Set()).add(server));
+        // Too late for a status: cutting the connection is the only honest signal left.
+        if (answered) return void socket.destroy();
         refuse(err.message === 'server timeout' ? 504 : 502);
       });
       upReq.once('upgrade', (upRes, upSocket, upHead) => {
@@ -152,11 +155,17 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
       });
       upReq.once('response', (upRes) => {
         // The server declined the upgrade: relay its answer as a plain response, then close.
+        answered = true;
         status = upRes.statusCode ?? 502;
         socket.write(head(status, upRes.statusMessage ?? '', [...clientResponseHeaders(upRes.rawHeaders, upRes.headers.connection), 'Connection', 'close']));
         upRes.on('data', (chunk: Buffer) => (bytes += chunk.length));
         upRes.pipe(socket); // ends the socket with the body
-        upRes.once('end', release);
+        // A body cut short upstream is cut short to the client too: closed without its end.
+        upRes.once('close', () => {
+          release();
+          if (!upRes.complete) socket.destroy();
+        });
+        socket.once('close', () => upRes.destroy()); // a client gone stops the server's answer
         linger(socket, finish);
       });
       upReq.end();

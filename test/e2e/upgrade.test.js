@@ -173,3 +173,31 @@ for (const [name, path, expected] of [
     t.true(took < 5000, `exited ${Math.round(took)} ms after SIGTERM, not at the 20 s shutdown timeout`);
   });
 }
+
+// A declined upgrade's body that stops short: the server cuts its connection, or goes silent past
+// timeouts.server (the app backend's: 500ms).
+for (const [name, after] of [
+  ['the server cuts short', (res) => res.socket.destroy()],
+  ['stalls past timeouts.server', () => {}],
+]) {
+  test(`a declined upgrade whose body ${name} is cut short to the client too: closed, counted, logged at once`, async (t) => {
+    const app = await upstream(t, 'app', (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+      res.write('only ten b', () => after(res));
+    });
+    const config = ANSWERED_CONFIG.replace('  app:\n', '  app:\n    timeouts: { server: 500ms }\n');
+    const fm = await startFlagman(t, config, { vars: { app: app.port }, captureAccess: true });
+    const answered = upgradeAnsweredPlainly(fm.port, '/app');
+    const line = await waitFor(() => fm.access.find((l) => l.path === '/app'), { what: 'the access line' });
+    t.like(line, { status: 200, backend: 'app', server: 'app1', bytes: 10 });
+    const { socket, head, body } = await answered;
+    t.teardown(() => socket.destroy());
+    t.regex(head, /^HTTP\/1\.1 200 /);
+    t.is(body, 'only ten b'); // and nothing after it: no status of flagman's own once a body has begun
+    const status = await adminStatus(fm);
+    t.is(status.frontends.web.active, 0);
+    t.is(status.frontends.web.responses['2xx'], 1);
+    t.is(status.backends.app.servers.app1.active, 0);
+  });
+}
