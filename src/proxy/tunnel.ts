@@ -13,6 +13,7 @@ import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
 import { originForm } from './target.js';
 import { redirectLocation } from './redirect.js';
+import { linger } from './linger.js';
 
 /** An HTTP/1.1 response head written straight to a socket (there is no ServerResponse after an upgrade). */
 function head(status: number, message: string, rawHeaders: readonly string[]): string {
@@ -27,44 +28,56 @@ function head(status: number, message: string, rawHeaders: readonly string[]): s
  */
 export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: Set<Duplex>, scheme: Scheme = 'http'): (req: http.IncomingMessage, socket: Duplex, headBytes: Buffer) => void {
   return (req, socket, headBytes) => {
+    socket.on('error', () => socket.destroy()); // a client reset is not the proxy's error
     const runtime = holder.current;
     const frontend = runtime.frontends[slot.index];
     if (frontend === undefined) {
       socket.end(head(503, 'Service Unavailable', ['Content-Length', '0', 'Connection', 'close']));
-      return;
+      return linger(socket);
     }
     open.add(socket);
     const clientIp = clientIpOf(req.socket);
     const started = performance.now();
     let status = 0;
+    let bytes = 0;
     let target: Target | null = null;
     let serverName: string | null = null;
+    let done = false;
     frontend.counters.requests++;
     frontend.counters.active++;
-    socket.on('error', () => socket.destroy()); // a client reset is not the proxy's error
-    socket.once('close', () => {
-      open.delete(socket);
+    // The exchange ends when its answer is flushed (a refusal, a respond or redirect backend, a
+    // declined upgrade: linger() then closes the socket) or when the socket closes (a tunnel, or a
+    // client gone first), whichever comes first.
+    const finish = (): void => {
+      if (done) return;
+      done = true;
       frontend.counters.active--;
       const cls = status >= 100 && status < 600 ? (status / 100) | 0 : 0;
       frontend.counters.responses[cls]!++;
       if (target !== null) target.counters.responses[cls]!++;
       if (runtime.accessLog) {
-        writeAccess(`${accessFields(frontend.name, target?.name ?? null, serverName, req, status, 0, started, clientIp)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}`);
+        writeAccess(`${accessFields(frontend.name, target?.name ?? null, serverName, req, status, bytes, started, clientIp)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}`);
       }
+    };
+    socket.once('close', () => {
+      open.delete(socket);
+      finish();
     });
 
-    const refuse = (code: number): void => {
+    /** Writes a whole answer made here (no tunnel follows) and closes the socket. */
+    const answer = (code: number, rawHeaders: readonly string[], body: string | Buffer): void => {
       status = code;
-      const body = STATUS_BODY[code] ?? `${code}\n`;
-      socket.end(head(code, http.STATUS_CODES[code] ?? '', ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(body.length), 'Connection', 'close']) + body);
+      bytes = body.length;
+      socket.write(head(code, http.STATUS_CODES[code] ?? '', [...rawHeaders, 'Content-Length', String(body.length), 'Connection', 'close']));
+      socket.end(body);
+      linger(socket, finish);
     };
 
+    const refuse = (code: number): void => answer(code, ['Content-Type', 'text/plain; charset=utf-8'], STATUS_BODY[code] ?? `${code}\n`);
+
     const respondWith = (t: RespondTarget): void => {
-      status = t.status;
       t.counters.requests++;
-      const body = t.page.body;
-      socket.write(head(t.status, http.STATUS_CODES[t.status] ?? '', [...t.headers, 'Content-Length', String(body.length), 'Connection', 'close']));
-      socket.end(body);
+      answer(t.status, t.headers, t.page.body);
     };
 
     const url = originForm(req.url ?? '', req.headers.host);
@@ -79,9 +92,8 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
       target = t;
       if (t.kind === 'respond') return respondWith(t);
       if (t.kind === 'redirect') {
-        status = t.status;
         t.counters.requests++;
-        return void socket.end(head(t.status, http.STATUS_CODES[t.status] ?? '', ['Location', redirectLocation(t, req.headers.host!, req.url!), 'Content-Length', '0', 'Connection', 'close']));
+        return answer(t.status, ['Location', redirectLocation(t, req.headers.host!, req.url!)], '');
       }
       if (t.kind === 'refuse') return void socket.destroy(); // tcp-only (config/refs.ts); closes as it would
       const server = t.balancer.pick(t.eligible, tried ?? undefined);
@@ -99,6 +111,7 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
       state.requests++;
       t.counters.requests++;
       let connected = false;
+      let answered = false; // the server's answer to a declined upgrade has started
       let released = false;
       const release = (): void => {
         if (released) return;
@@ -121,6 +134,8 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
         // A connection refused, reset or never made is a failed passive check, as on the request path.
         if (err.message !== 'server timeout' && t.health !== null) state.check(false, t.health, 'passive', (err as NodeJS.ErrnoException).code ?? err.message);
         if (!connected) return connect(t, (tried ?? new Set()).add(server));
+        // Too late for a status: cutting the connection is the only honest signal left.
+        if (answered) return void socket.destroy();
         refuse(err.message === 'server timeout' ? 504 : 502);
       });
       upReq.once('upgrade', (upRes, upSocket, upHead) => {
@@ -140,10 +155,18 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
       });
       upReq.once('response', (upRes) => {
         // The server declined the upgrade: relay its answer as a plain response, then close.
+        answered = true;
         status = upRes.statusCode ?? 502;
         socket.write(head(status, upRes.statusMessage ?? '', [...clientResponseHeaders(upRes.rawHeaders, upRes.headers.connection), 'Connection', 'close']));
-        upRes.pipe(socket);
-        upRes.once('end', release);
+        upRes.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        upRes.pipe(socket); // ends the socket with the body
+        // A body cut short upstream is cut short to the client too: closed without its end.
+        upRes.once('close', () => {
+          release();
+          if (!upRes.complete) socket.destroy();
+        });
+        socket.once('close', () => upRes.destroy()); // a client gone stops the server's answer
+        linger(socket, finish);
       });
       upReq.end();
     };

@@ -1,9 +1,10 @@
 // Upgrades are tunnelled (SPEC §3): a WebSocket-style handshake reaches the server chosen by the
-// rules, bytes then flow both ways untouched; a maintenance rule answers upgrades too.
+// rules, bytes then flow both ways untouched; a maintenance rule answers upgrades too. An upgrade
+// answered without a tunnel is finished once answered, however its client behaves.
 import http from 'node:http';
 import net from 'node:net';
 import test from 'ava';
-import { sh, startFlagman } from '../helpers/e2e.js';
+import { adminStatus, sh, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 
 const CONFIG = maintenanceConfig({ admin: false });
@@ -74,3 +75,129 @@ test('during maintenance an upgrade gets the maintenance response', async (t) =>
   t.is(body, 'maintenance\n');
   t.is(app.seen.length, 0);
 });
+
+// Each path an upgrade can be answered by without a tunnel. A long shutdown timeout: a SIGTERM
+// that waited for it would show.
+const ANSWERED_CONFIG = `
+timeouts: { shutdown: 20s }
+flags: { dir: "./flags" }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: request.path == "/maint"
+        use: maintenance
+      - when: request.path == "/moved"
+        use: secure
+      - when: request.path == "/app"
+        use: app
+backends:
+  app:
+    servers:
+      app1: { address: "127.0.0.1:{{app}}" }
+  maintenance:
+    respond: { status: 503, body: "maintenance\\n" }
+  secure:
+    redirect: { scheme: https, status: 301 }
+`;
+
+const DECLINED_BODY = 'no upgrade here, a plain answer\n';
+
+/** A server that knows no upgrade: it answers the handshake with a plain 200 and a body. */
+function decliningServer(t) {
+  return upstream(t, 'app', (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(DECLINED_BODY);
+  });
+}
+
+/**
+ * A WebSocket client that gets no tunnel: it sends a first frame as soon as the answer's head is
+ * in (bytes no server will take) and keeps its own half open after flagman's FIN (allowHalfOpen).
+ * Resolves with the socket, the head and the body once flagman has ended its side.
+ */
+function upgradeAnsweredPlainly(port, path) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
+      s.write(`GET ${path} HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    });
+    let buf = '';
+    let framed = false;
+    s.on('data', (d) => {
+      buf += d;
+      if (framed || !buf.includes('\r\n\r\n')) return;
+      framed = true;
+      s.write(Buffer.from([0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58])); // a masked "Hello"
+    });
+    // Flagman ends its side (a FIN: 'end'), or cuts it (then a reset may come before).
+    const done = () => {
+      const end = buf.indexOf('\r\n\r\n');
+      resolve({ socket: s, head: buf.slice(0, end), body: buf.slice(end + 4) });
+    };
+    s.on('end', done);
+    s.on('close', done);
+    s.on('error', (err) => (buf.includes('\r\n\r\n') ? undefined : reject(err)));
+  });
+}
+
+for (const [name, path, expected] of [
+  ['no rule matches (503)', '/none', { status: 503, backend: null, server: null, body: '503 Service Unavailable\n' }],
+  ['a respond backend answers (maintenance page)', '/maint', { status: 503, backend: 'maintenance', server: null, body: 'maintenance\n' }],
+  ['the server declines with a 200 and a body', '/app', { status: 200, backend: 'app', server: 'app1', body: DECLINED_BODY }],
+  ['a redirect backend answers', '/moved', { status: 301, backend: 'secure', server: null, body: '' }],
+]) {
+  test(`an upgrade answered without a tunnel (${name}) is finished at once: counted, logged, closed; SIGTERM does not wait for it`, async (t) => {
+    const app = await decliningServer(t);
+    const fm = await startFlagman(t, ANSWERED_CONFIG, { vars: { app: app.port }, captureAccess: true });
+    const { socket, head, body } = await upgradeAnsweredPlainly(fm.port, path);
+    t.teardown(() => socket.destroy());
+    t.regex(head, new RegExp(`^HTTP/1\\.1 ${expected.status} `));
+    t.is(body, expected.body);
+
+    // Logged while the client still holds its half open, with the body's bytes.
+    const line = await waitFor(() => fm.access.find((l) => l.path === path), { what: `the access line of ${path}` });
+    t.like(line, { status: expected.status, backend: expected.backend, server: expected.server, bytes: Buffer.byteLength(expected.body), upgrade: 'websocket' });
+    const web = (await adminStatus(fm)).frontends.web;
+    t.is(web.active, 0);
+    t.is(web.requests, 1);
+    t.is(web.responses[`${String(expected.status)[0]}xx`], 1);
+
+    const started = performance.now();
+    process.kill(fm.proc.pid, 'SIGTERM'); // not execa's kill(), which sends SIGKILL itself after 5 s
+    const r = await fm.exited;
+    const took = performance.now() - started;
+    t.log(`exit ${Math.round(took)} ms after SIGTERM; access line ms ${line.ms}`);
+    t.is(r.exitCode, 0);
+    t.true(took < 5000, `exited ${Math.round(took)} ms after SIGTERM, not at the 20 s shutdown timeout`);
+  });
+}
+
+// A declined upgrade's body that stops short: the server cuts its connection, or goes silent past
+// timeouts.server (the app backend's: 500ms).
+for (const [name, after] of [
+  ['the server cuts short', (res) => res.socket.destroy()],
+  ['stalls past timeouts.server', () => {}],
+]) {
+  test(`a declined upgrade whose body ${name} is cut short to the client too: closed, counted, logged at once`, async (t) => {
+    const app = await upstream(t, 'app', (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+      res.write('only ten b', () => after(res));
+    });
+    const config = ANSWERED_CONFIG.replace('  app:\n', '  app:\n    timeouts: { server: 500ms }\n');
+    const fm = await startFlagman(t, config, { vars: { app: app.port }, captureAccess: true });
+    const answered = upgradeAnsweredPlainly(fm.port, '/app');
+    const line = await waitFor(() => fm.access.find((l) => l.path === '/app'), { what: 'the access line' });
+    t.like(line, { status: 200, backend: 'app', server: 'app1', bytes: 10 });
+    const { socket, head, body } = await answered;
+    t.teardown(() => socket.destroy());
+    t.regex(head, /^HTTP\/1\.1 200 /);
+    t.is(body, 'only ten b'); // and nothing after it: no status of flagman's own once a body has begun
+    const status = await adminStatus(fm);
+    t.is(status.frontends.web.active, 0);
+    t.is(status.frontends.web.responses['2xx'], 1);
+    t.is(status.backends.app.servers.app1.active, 0);
+  });
+}
