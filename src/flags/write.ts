@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FlagmanError } from '../errors.js';
-import { isFlagName, parseFlagContent } from './parse.js';
+import { isFlagName, parseFlagContent, SAFE_RANGE } from './parse.js';
 import { MAX_FLAG_BYTES } from './read.js';
 
 // `get`/`list`/`check` read through once.ts; re-exported so the CLI has one module for flags.
@@ -23,7 +23,7 @@ function checkName(name: string): void {
 // what the watcher will read.
 function render(name: string, value: number, note: string | undefined): string {
   if (!Number.isSafeInteger(value)) {
-    throw new FlagmanError('FLAG_VALUE', `${value} is not a base-10 safe integer`, { flag: name });
+    throw new FlagmanError('FLAG_VALUE', `${value} is not an integer in the safe range ${SAFE_RANGE}`, { flag: name });
   }
   // Control characters would end the comment early or garble a status table.
   if (note !== undefined && /[\u0000-\u0008\u000a-\u001f\u007f]/.test(note)) {
