@@ -1,17 +1,29 @@
 // The flag commands: set, unset, get, list. They read and write the flags directory exactly as the
 // proxy reads it — through the same state file — so what `get` shows is what routing uses.
+import { FlagmanError } from '../errors.js';
+import { parseInteger, SAFE_RANGE } from '../flags/parse.js';
 import type { FlagState } from '../flags/snapshot.js';
 import { readFlagsOnce, setFlag, unsetFlag, type FlagListing } from '../flags/write.js';
 import { flagSource } from './paths.js';
 import { formatTable } from './table.js';
 import { UsageError } from './usage.js';
 
+// VALUE as the operator typed it is what a refusal quotes: past the safe range the number it would
+// read as is rounded, a value nobody typed.
+function valueArgument(name: string, raw: string): number {
+  const parsed = parseInteger(raw);
+  if (parsed.kind === 'not-integer') throw new UsageError(`set ${name}: "${raw}" is not an integer`);
+  if (parsed.kind === 'out-of-range') {
+    throw new FlagmanError('FLAG_VALUE', `"${raw}" is outside the safe-integer range ${SAFE_RANGE}`, { flag: name });
+  }
+  return parsed.value;
+}
+
 /** `set NAME [VALUE] [--note TEXT]` */
 export async function set(values: Record<string, unknown>, positionals: string[]): Promise<number> {
   const [name, raw, ...extra] = positionals;
   if (name === undefined || extra.length > 0) throw new UsageError('set takes NAME [VALUE]');
-  const value = raw === undefined ? 1 : Number(raw);
-  if (raw !== undefined && !/^[+-]?\d+$/.test(raw.trim())) throw new UsageError(`set ${name}: "${raw}" is not an integer`);
+  const value = raw === undefined ? 1 : valueArgument(name, raw);
   setFlag(flagSource(values).dir, name, value, typeof values['note'] === 'string' ? values['note'] : undefined);
   return 0;
 }

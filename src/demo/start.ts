@@ -44,13 +44,16 @@ const fe = config.frontends[0]!;
 const addr = fe.listen[0]!;
 const port = addr.kind === 'tcp' ? addr.port : 8080;
 const flagsRel = path.relative(process.cwd(), config.flags.dir) || '.';
+// The token of the maintenance rule's bypass cookie, so the banner's curl line passes the rule the
+// config really has.
+const bypass = fe.rules.map((r) => /cookie\("flagman_bypass"\) != "([^"]+)"/.exec(r.when?.source ?? '')?.[1]).find((token) => token !== undefined);
+const bypassLine = bypass === undefined ? '' : `  curl -s --cookie 'flagman_bypass=${bypass}' http://127.0.0.1:${port}/   # …but admins still reach the app\n`;
 
 process.stdout.write(`flagman demo: proxy on http://127.0.0.1:${port}/ (pid ${child.pid}), apps: ${apps.length}, flags: ${flagsRel}/
 Try, in another terminal:
   curl -s http://127.0.0.1:${port}/                      # app1 and app2 take turns
   echo 1 > ${flagsRel}/MAINT                               # maintenance page for everyone…
-  curl -s -H 'X-Admin: yes' http://127.0.0.1:${port}/    # …but admins still reach the app
-  echo 0 > ${flagsRel}/MAINT                               # back to normal
+${bypassLine}  echo 0 > ${flagsRel}/MAINT                               # back to normal
   echo 0 > ${flagsRel}/app2.weight                         # drain app2: only app1 answers
   rm ${flagsRel}/app2.weight                               # app2 back at its default weight 1
   node dist/cli/main.js list -d ${flagsRel}                # what the proxy reads

@@ -1,10 +1,10 @@
-// The CLI's side of the flags directory: `flagman set` and `unset` write the way SPEC §1.2 asks
+// The CLI's side of the flags directory: `flagman set` and `unset` write the way the README asks
 // writers to (temp file, fsync, rename, fsync the directory).
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FlagmanError } from '../errors.js';
-import { isFlagName, parseFlagContent } from './parse.js';
+import { isFlagName, parseFlagContent, SAFE_RANGE } from './parse.js';
 import { MAX_FLAG_BYTES } from './read.js';
 
 // `get`/`list`/`check` read through once.ts; re-exported so the CLI has one module for flags.
@@ -23,7 +23,7 @@ function checkName(name: string): void {
 // what the watcher will read.
 function render(name: string, value: number, note: string | undefined): string {
   if (!Number.isSafeInteger(value)) {
-    throw new FlagmanError('FLAG_VALUE', `${value} is not a base-10 safe integer`, { flag: name });
+    throw new FlagmanError('FLAG_VALUE', `${value} is not an integer in the safe range ${SAFE_RANGE}`, { flag: name });
   }
   // Control characters would end the comment early or garble a status table.
   if (note !== undefined && /[\u0000-\u0008\u000a-\u001f\u007f]/.test(note)) {
@@ -39,6 +39,12 @@ function render(name: string, value: number, note: string | undefined): string {
   }
   return text;
 }
+
+// Every flag file is world-readable. The proxy usually runs as another user than the writer (root
+// writes, flagman reads), so a writer's umask of 077 would leave it a flag it cannot read. The
+// directory's own mode (root:flagman 0750) is what keeps other users out; a file mode of 0640
+// would not help and, with the file in root's group, would shut out flagman too.
+const FLAG_FILE_MODE = 0o644;
 
 function writeError(file: string, err: unknown): FlagmanError {
   const code = (err as NodeJS.ErrnoException).code;
@@ -71,7 +77,9 @@ export function setFlag(dir: string, name: string, value: number, note?: string)
   const temp = path.join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}`);
   let fd: number | undefined;
   try {
-    fd = fs.openSync(temp, 'wx', 0o644);
+    fd = fs.openSync(temp, 'wx', FLAG_FILE_MODE);
+    // open() applies the umask; fchmod() does not.
+    fs.fchmodSync(fd, FLAG_FILE_MODE);
     fs.writeFileSync(fd, text);
     fs.fsyncSync(fd);
     fs.closeSync(fd);

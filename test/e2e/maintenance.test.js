@@ -1,11 +1,17 @@
 // SPEC §1.4 writers steering a real proxy: echo, touch, rm, mv, flagman set, an invalid value, and
-// the admin bypasses of a maintenance rule (client address and header).
+// the admin bypasses of the README's maintenance rule (client address and bypass cookie).
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { flagmanCli, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { flagmanCli, request, root, sh, startFlagman, upstream } from '../helpers/e2e.js';
 
-// 127.0.0.4/30 is the "office": a client bound to 127.0.0.5 is inside it, 127.0.0.1 is not.
+// The condition of the README recipe "Maintenance with an admin bypass", as written but for its
+// office network: 127.0.0.4/30 here, so a client bound to 127.0.0.5 is inside it, 127.0.0.1 is not.
+const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+const recipe = readme.slice(readme.indexOf('### Maintenance with an admin bypass\n'));
+const WHEN = /^ {6}- when: (.*)$/m.exec(recipe)[1];
+const TOKEN = /cookie\("flagman_bypass"\) != "([^"]+)"/.exec(WHEN)?.[1] ?? '';
+
 const CONFIG = `
 flags:
   dir: ./flags
@@ -13,7 +19,7 @@ frontends:
   web:
     listen: ["127.0.0.1:0"]
     rules:
-      - when: flag("MAINT") > 0 && !cidr("127.0.0.4/30").containsIP(client.ip) && header("X-Admin") != "yes"
+      - when: ${WHEN.replace('cidr("10.0.0.0/8")', 'cidr("127.0.0.4/30")')}
         use: maintenance
       - use: app
 backends:
@@ -99,11 +105,15 @@ test('flagman set applies, with a note; flagman unset clears', async (t) => {
   await expectApp(t, fm);
 });
 
-test('during maintenance, the admin network and the admin header still reach the app', async (t) => {
+test('during maintenance, the admin network and the bypass token still reach the app; a guessable header or cookie does not', async (t) => {
+  t.regex(TOKEN, /^[0-9a-f]{32,}$/, 'the recipe bypasses on a long random token');
+  t.true(WHEN.includes('cidr("10.0.0.0/8")'), 'the recipe bypasses the office network');
   const { fm } = await setup(t, { MAINT: '1\n' });
   await expectMaint(t, fm);
-  await expectApp(t, fm, { headers: { 'X-Admin': 'yes' } });
-  await expectMaint(t, fm, { headers: { 'X-Admin': 'no' } });
+  await expectApp(t, fm, { headers: { cookie: `flagman_bypass=${TOKEN}` } });
+  await expectMaint(t, fm, { headers: { cookie: `flagman_bypass=${TOKEN.slice(1)}` } });
+  await expectMaint(t, fm, { headers: { cookie: 'flagman_bypass=yes' } });
+  await expectMaint(t, fm, { headers: { 'X-Admin': 'yes' } });
   const fromOffice = await new Promise((resolve, reject) => {
     // A client bound to another loopback address stands in for a client on the admin network.
     import('node:http').then(({ default: http }) => {

@@ -17,11 +17,20 @@ function readmeDemoConfig() {
   return m?.[1];
 }
 
+/** The bypass token of the quick start's `curl --cookie 'flagman_bypass=…'` line. */
+function readmeBypassToken() {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const start = readme.indexOf('## Quick start');
+  return /^curl -s --cookie 'flagman_bypass=([0-9a-f]+)' http:\/\/127\.0\.0\.1:8080\//m.exec(readme.slice(start))?.[1];
+}
+
 test('the README shows the demo config that npm start runs', (t) => {
   t.is(readmeDemoConfig(), fs.readFileSync(demoConfig, 'utf8'));
 });
 
-test('the demo serves both apps, switches to maintenance on echo 1 > flags/MAINT, and lets admins through', async (t) => {
+test('the demo serves both apps, switches to maintenance on echo 1 > flags/MAINT, and lets admins through with the bypass cookie only', async (t) => {
+  const token = readmeBypassToken();
+  t.regex(token ?? '', /^[0-9a-f]{32}$/, 'the quick start shows a curl with a 128-bit bypass token');
   const dir = tempDir(t);
   fs.mkdirSync(path.join(dir, 'examples/demo'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'flags'));
@@ -47,6 +56,7 @@ test('the demo serves both apps, switches to maintenance on echo 1 > flags/MAINT
   demo.stdout.on('data', (c) => (banner += c));
   await ready;
   t.regex(banner, /echo 1 > flags\/MAINT/);
+  t.true(banner.includes(`curl -s --cookie 'flagman_bypass=${token}' http://127.0.0.1:${proxy}/`), banner);
 
   const bodies = new Set();
   for (let i = 0; i < 4; i++) bodies.add((await request(proxy)).body.split(':')[0]);
@@ -63,6 +73,9 @@ test('the demo serves both apps, switches to maintenance on echo 1 > flags/MAINT
   t.is(maint.status, 503);
   t.regex(maint.body, /Down for maintenance/);
   t.is(maint.headers['retry-after'], '120');
-  const admin = await request(proxy, { headers: { 'X-Admin': 'yes' } });
+  const admin = await request(proxy, { headers: { cookie: `theme=dark; flagman_bypass=${token}` } });
   t.is(admin.status, 200);
+  // A bypass anyone could send is no bypass: a guessable header or a wrong token gets the page.
+  t.is((await request(proxy, { headers: { 'X-Admin': 'yes' } })).status, 503);
+  t.is((await request(proxy, { headers: { cookie: 'flagman_bypass=yes' } })).status, 503);
 });

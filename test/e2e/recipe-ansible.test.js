@@ -1,11 +1,13 @@
 // The Ansible rolling-deploy recipe, run for real: examples/ansible/rolling-deploy.yml against
 // localhost with a local connection drains a server of a running flagman under load, waits for its
-// in-flight requests through /status, deploys, and undrains — and /status shows the traffic move
+// in-flight requests through /status, deploys (the app stops passing its health checks for a
+// while), waits for the checks to pass again, and undrains — and /status shows the traffic move
 // away and come back. Needs Debian's ansible-core (.ci/run installs it).
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
+import YAML from 'yaml';
 import { adminStatus, keepAliveLoad, request, root, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 
 const CONFIG = `
@@ -19,6 +21,7 @@ frontends:
       - use: app
 backends:
   app:
+    health: { path: /healthz, interval: 100ms, timeout: 2s, rise: 1, fall: 2 }
     servers:
       app1: { address: "127.0.0.1:{{app1}}", weight: 'flag("app1.weight", 1)' }
       app2: { address: "127.0.0.1:{{app2}}", weight: 'flag("app2.weight", 1)' }
@@ -26,18 +29,28 @@ backends:
 
 /**
  * An app2 that holds each request for /long until `release()`: one is in flight on app2 when the
- * playbook drains it, and stays until the test sees the playbook wait for it.
+ * playbook drains it, and stays until the test sees the playbook wait for it. `/restart` (what the
+ * deploy calls) makes its health checks fail until `started()`, as an app that is being restarted.
  */
 async function appWithLongRequests(t) {
   const held = [];
+  let healthy = true;
   const app = await upstream(t, 'app2', (req, res) => {
     req.resume();
+    if (req.url === '/healthz') return void res.writeHead(healthy ? 200 : 503).end();
+    if (req.url === '/restart') {
+      healthy = false;
+      return void res.end('restarting');
+    }
     if (req.url !== '/long') return void res.end('app2');
     held.push(() => res.end('app2 long'));
     app.server.emit('held');
   });
   app.release = () => {
     for (const answer of held.splice(0)) answer();
+  };
+  app.started = () => {
+    healthy = true;
   };
   t.teardown(app.release);
   return app;
@@ -74,8 +87,16 @@ function sampleStatus(fm) {
   };
 }
 
-test('the rolling-deploy playbook drains app2, waits for it to be idle, deploys, and brings it back', async (t) => {
-  t.timeout(90_000);
+test('the rolling-deploy playbook writes the flags directory with become', (t) => {
+  const [play] = YAML.parse(fs.readFileSync(path.join(root, 'examples/ansible/rolling-deploy.yml'), 'utf8'));
+  const writers = play.tasks.filter((task) => JSON.stringify(task).includes('{{ flagman_flags }}'));
+  t.deepEqual(writers.map((task) => task.name), ['Drain {{ flagman_server }}', 'Undrain {{ flagman_server }}']);
+  // /etc/flagman/flags is root:flagman 0750: only root writes there.
+  for (const task of writers) t.is(task.become, true, task.name);
+});
+
+test('the rolling-deploy playbook drains app2, waits for it to be idle, deploys, waits for its checks to pass, and brings it back', async (t) => {
+  t.timeout(150_000);
   const which = await execa('sh', ['-c', 'command -v ansible-playbook'], { reject: false });
   if (which.exitCode !== 0) {
     t.fail('ansible-playbook is not installed: apt-get install --no-install-recommends ansible-core (.ci/run does)');
@@ -93,9 +114,21 @@ test('the rolling-deploy playbook drains app2, waits for it to be idle, deploys,
   t.teardown(() => sampler.stop().catch(() => {}));
   const admin = `http://127.0.0.1:${fm.adminPort}`;
 
-  // The deploy step records what flagman said while it ran.
+  // The deploy step records what flagman said as it began, then restarts app2: its checks fail
+  // until the test starts it again. It returns once flagman has seen app2 down, as a real restart
+  // that takes a while.
   const during = path.join(work, 'status-during-deploy.json');
-  const deploy = `${process.execPath} -e "fetch('${admin}/status').then((r) => r.text()).then((s) => require('fs').writeFileSync('${during}', s))"`;
+  const script = path.join(work, 'deploy.mjs');
+  fs.writeFileSync(
+    script,
+    `import fs from 'node:fs';
+const status = () => fetch('${admin}/status').then((r) => r.json());
+fs.writeFileSync('${during}', JSON.stringify(await status()));
+await fetch('http://127.0.0.1:${app2.port}/restart').then((r) => r.text());
+while ((await status()).backends.app.servers.app2.state !== 'down') await new Promise((resolve) => setTimeout(resolve, 20));
+`,
+  );
+  const deploy = `${process.execPath} ${script}`;
   const extra = {
     app_hosts: 'localhost',
     flagman_host: 'localhost',
@@ -105,6 +138,9 @@ test('the rolling-deploy playbook drains app2, waits for it to be idle, deploys,
     flagman_server: 'app2',
     deploy_command: deploy,
     ansible_python_interpreter: '/usr/bin/python3',
+    // As root (as in CI), `become` to root is skipped by Ansible, so no sudo is needed. Another user
+    // owns the temp flags directory and needs no become (nor has a password to give sudo).
+    ...(process.getuid() === 0 ? {} : { ansible_become: false }),
   };
   const playbook = execa('ansible-playbook', ['-i', 'localhost,', '-c', 'local', '-e', JSON.stringify(extra), path.join(root, 'examples/ansible/rolling-deploy.yml')], {
     reject: false,
@@ -113,17 +149,30 @@ test('the rolling-deploy playbook drains app2, waits for it to be idle, deploys,
   });
   // The long request ends once the playbook has found it in flight and is waiting: retrying its
   // `until`. Were the playbook not to wait, its deploy step would see it still active.
+  // Likewise app2 passes its checks again once the playbook is waiting for that; the flag must still
+  // be there then.
+  const flag = path.join(fm.flagsDir, 'app2.weight');
   let waited = false;
+  let waitedForChecks = false;
+  let drainedWhenStarted = null;
   playbook.all.on('data', (chunk) => {
     if (!waited && /FAILED - RETRYING: .*Wait until no request is in flight/.test(String(chunk))) {
       waited = true;
       app2.release();
     }
+    if (!waitedForChecks && /FAILED - RETRYING: .*Wait until app2 passes its health checks/.test(String(chunk))) {
+      waitedForChecks = true;
+      drainedWhenStarted = fs.existsSync(flag);
+      app2.started();
+    }
   });
   const r = await playbook;
   app2.release();
+  app2.started();
   t.is(r.exitCode, 0, r.all);
   t.true(waited, 'the playbook waited for the request in flight on app2');
+  t.true(waitedForChecks, 'the playbook waited for app2 to pass its health checks after the deploy');
+  t.true(drainedWhenStarted, 'app2 was still drained when it passed its checks again');
   t.is((await long.response).body, 'app2 long', 'the request in flight on app2 when it was drained completed');
 
   // Back at its default weight, app2 takes new requests again.
@@ -144,6 +193,12 @@ test('the rolling-deploy playbook drains app2, waits for it to be idle, deploys,
   t.true(drainSamples.length > 0, 'the drain was observed');
   t.deepEqual(new Set(drainSamples.map((s) => s.requests)), new Set([drained.requests]), 'app2 received no new request while drained');
   t.true(drainSamples.at(-1).app1Requests > drainSamples[0].app1Requests, 'app1 took the traffic meanwhile');
+  t.true(sampler.samples.some((s) => s.state === 'down'), 'app2 was seen down while it restarted');
+  t.deepEqual(
+    sampler.samples.filter((s) => s.state === 'down' && s.weight !== 0),
+    [],
+    'app2 got its weight back only once it passed its checks',
+  );
   t.like(after, { weight: 1, state: 'up' });
   t.deepEqual(
     results.flatMap((l) => l.errors),

@@ -32,6 +32,18 @@ test('setFlag writes value and note, leaves no temp file, and reads back as writ
   t.like(flags.get('app2.weight'), { value: -3, note: null });
 });
 
+test('setFlag writes mode 0644 whatever the umask, so the proxy can read what root wrote', (t) => {
+  const { dir, at } = tempFlags(t);
+  // setFlag is synchronous, so no other test of this file runs under this umask.
+  const old = process.umask(0o077);
+  try {
+    setFlag(dir, 'UMASK', 1);
+  } finally {
+    process.umask(old);
+  }
+  t.is((fs.statSync(at('UMASK')).mode & 0o777).toString(8), '644');
+});
+
 test('setFlag refuses bad names, values and notes with stable codes', (t) => {
   const { dir } = tempFlags(t);
   for (const name of ['', '.MAINT', '1x', 'MAINT.swp', 'MAINT~', 'a/b', 'x'.repeat(129)]) {
