@@ -103,7 +103,12 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
   #conn: UpstreamConnection | null = null;
   #connected = false;
   #reused = false;
+  /** The server's response head came (whether or not it reached the client). */
   #responded = false;
+  /** The response head, held back until its body's first bytes (see onHead); null once sent. */
+  #headers: string[] | null = null;
+  #status = 0;
+  #statusText = '';
   #settled = false;
   #failed = false;
   #clientGone = false;
@@ -164,15 +169,31 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     return true;
   }
 
+  // The head is held back until the body's first bytes have parsed, or its end: a response that
+  // fails before then (an invalid first chunk size, a server gone or silent after its head) is
+  // still answered 502 or 504, not cut before a byte reached the client — an empty reply, which a
+  // client takes for a stale keep-alive connection and sends its request again. Node sends an
+  // HTTP/1.1 head only with the first body write anyway, so this delays nothing on the wire, and
+  // it costs three fields and one test per chunk. Checking the first chunk-size line in the parser
+  // instead would cover only a size line read with the head, not one in the next read, nor a
+  // Content-Length body cut before its first byte. An HTTP/2 head waits for its body the same way.
   onHead(status: number, statusText: string, headers: string[], bodyLength: number): void {
     this.#responded = true;
     this.#bodyLength = bodyLength;
-    this.#ex.res.writeHead(status, statusText, headers);
+    this.#status = status;
+    this.#statusText = statusText;
+    this.#headers = headers;
+  }
+
+  #sendHead(headers: string[]): void {
+    this.#headers = null;
+    this.#ex.res.writeHead(this.#status, this.#statusText, headers);
   }
 
   onData(chunk: Buffer): boolean {
     const res = this.#ex.res;
     const ex = this.#ex;
+    if (this.#headers !== null) this.#sendHead(this.#headers);
     if (ex.bytes === 0 && chunk.length === this.#bodyLength && chunk.length <= ONE_STRING_MAX) {
       // The whole small body in one chunk. Node prepends the head to a string written first, and
       // corks the socket until the next tick; uncorking before end() sends the two as one write(),
@@ -216,6 +237,7 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
 
   onComplete(): void {
     this.#release();
+    if (this.#headers !== null) this.#sendHead(this.#headers);
     if (!this.#ended) this.#ex.res.end();
   }
 
@@ -227,9 +249,10 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     const code = err.code;
     const detail = describe(err);
     const timedOut = code === 'SERVER_TIMEOUT';
-    if (this.#responded) {
-      // Headers are out, the body is cut short (reset, closed early, body timeout): the only honest
-      // signal left is to cut the client's connection too, so it never sees an end of body.
+    if (res.headersSent) {
+      // The head is out, the body is cut short (reset, closed early, body timeout, a bad chunk):
+      // the only honest signal left is to cut the client's connection too, so it never sees an
+      // end of body.
       this.#fail(detail, !timedOut);
       res.destroy();
       return;
@@ -239,7 +262,7 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
       this.#fail(detail, true);
       return forward(ex, this.#target, this.headers, (this.#tried ?? new Set()).add(this.#server), code === 'CONNECT_TIMEOUT');
     }
-    if (this.#reused && !timedOut && code !== 'BAD_RESPONSE' && this.#tried === null && this.body === null && REPLAYABLE.has(this.method)) {
+    if (!this.#responded && this.#reused && !timedOut && code !== 'BAD_RESPONSE' && this.#tried === null && this.body === null && REPLAYABLE.has(this.method)) {
       // A pooled connection the server closed as it was reused: nothing came back, and the server
       // is not at fault, so no failure is counted.
       return forward(ex, this.#target, this.headers, new Set());

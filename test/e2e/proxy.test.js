@@ -335,3 +335,98 @@ backends:
   t.is((await request(fm.port, { path: '/after' })).body, 'ok');
   t.is(seen.length, 2, 'the connection that carried the bad response was closed, and a new one opened');
 });
+
+// A raw server for responses no HTTP library would send: each request's path picks what is written
+// back (RAW_ANSWERS), on a keep-alive connection. `seen` lists the paths in the order they came.
+const CHUNKED_HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n';
+const RAW_ANSWERS = {
+  '/fine': (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'),
+  // Invalid first chunk sizes; the first in a read of its own, after the head's.
+  '/size/zz': (s) => {
+    s.write(CHUNKED_HEAD);
+    setTimeout(() => s.write('zz\r\n'), 20);
+  },
+  '/size/18f': (s) => s.write(`${CHUNKED_HEAD}ffffffffffffffffff\r\n`),
+  '/size/2e48': (s) => s.write(`${CHUNKED_HEAD}1000000000000\r\n`), // 2^48: one over the largest size
+  // A head, and the connection closed before any of the body; a head, and then silence.
+  '/head/close': (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n'),
+  '/head/silent': (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n'),
+};
+
+async function rawServer(t) {
+  const seen = [];
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    let pending = '';
+    s.on('data', (d) => {
+      pending += d.toString('latin1');
+      for (let end; (end = pending.indexOf('\r\n\r\n')) >= 0; pending = pending.slice(end + 4)) {
+        const path = pending.slice(0, pending.indexOf('\r\n')).split(' ')[1];
+        seen.push(path);
+        RAW_ANSWERS[path](s);
+      }
+    });
+  });
+  const sockets = new Set();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  const fm = await startFlagman(t, `
+flags: { dir: ./flags }
+timeouts: { server: 10s }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: request.path.endsWith("/silent")
+        use: impatient
+      - use: raw
+backends:
+  raw:
+    servers:
+      raw1: { address: "127.0.0.1:{{raw}}" }
+  impatient:
+    timeouts: { server: 300ms }
+    servers:
+      raw1: { address: "127.0.0.1:{{raw}}" }
+`, { vars: { raw: server.address().port }, captureAccess: true });
+  const accessLine = (path) => waitFor(() => fm.access.find((l) => l.path === path), { what: `the access line of ${path}` });
+  return { fm, seen, accessLine };
+}
+
+test('an invalid first chunk size: 502 naming it, on a reused client connection too, and the server asked once', async (t) => {
+  const { fm, seen, accessLine } = await rawServer(t);
+  // One keep-alive client connection for all of it. Like curl, and as Node's documentation
+  // advises, the client sends a request again when a reused connection closes without a response
+  // (it takes that for a keep-alive race): the empty reply flagman must never give.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const get = (path, retry = true) =>
+    new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port: fm.port, path, agent }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode, body, reused: req.reusedSocket }));
+        res.on('error', (err) => resolve({ error: err.message }));
+      });
+      req.on('error', (err) => resolve(retry && req.reusedSocket ? get(path, false) : { error: err.message }));
+    });
+  for (const [path, reason] of [['/size/zz', 'invalid chunk size'], ['/size/18f', 'chunk size too large'], ['/size/2e48', 'chunk size too large']]) {
+    t.like(await get('/fine'), { status: 200, body: 'ok' });
+    t.like(await get(path), { status: 502, body: '502 Bad Gateway\n', reused: true }, path);
+    t.is(seen.filter((p) => p === path).length, 1, `${path} reached the server once`);
+    t.like(await accessLine(path), { status: 502, bytes: 16, reason: `bad response: ${reason}` });
+  }
+  // A head and then nothing: the client never saw the head either.
+  t.like(await get('/head/close'), { status: 502 });
+  t.like(await accessLine('/head/close'), { status: 502, reason: 'server closed the connection' });
+  t.is(seen.filter((p) => p === '/head/close').length, 1);
+  t.like(await get('/head/silent'), { status: 504 });
+  t.like(await accessLine('/head/silent'), { status: 504, reason: 'server timeout' });
+});
