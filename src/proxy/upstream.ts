@@ -18,7 +18,7 @@
 import type http from 'node:http';
 import type { Candidate } from './balance/balancer.js';
 import { dispatch } from './dispatch.js';
-import type { Exchange, UpstreamLink } from './exchange.js';
+import { REASONS, type Exchange, type UpstreamLink } from './exchange.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
 import type { UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
 import type { UpstreamError } from '../upstream/error.js';
@@ -39,7 +39,10 @@ function bodyless(req: http.IncomingMessage): boolean {
   return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined;
 }
 
-/** What an upstream error is called in events, /status and the access log's `reason`. */
+/**
+ * What an upstream error is called in events, /status and the access log's `reason` while nothing
+ * of the response has reached the client (README, "Logs").
+ */
 function describe(err: UpstreamError): string {
   switch (err.code) {
     case 'SERVER_TIMEOUT':
@@ -49,9 +52,23 @@ function describe(err: UpstreamError): string {
     case 'SERVER_CLOSED':
       return 'server closed the connection';
     case 'BAD_RESPONSE':
-      return err.detail;
+      return `bad response: ${err.detail}`;
     default:
       return err.code; // the system's: ECONNREFUSED, ECONNRESET, EHOSTUNREACH, …
+  }
+}
+
+/** The access log's `reason` for a response cut short after its head reached the client (README, "Logs"). */
+function describeCut(err: UpstreamError): string {
+  switch (err.code) {
+    case 'SERVER_TIMEOUT':
+      return 'server timeout mid-body';
+    case 'SERVER_CLOSED':
+      return 'server closed mid-body';
+    case 'BAD_RESPONSE':
+      return `bad response mid-body: ${err.detail}`;
+    default:
+      return `server error mid-body: ${err.code}`;
   }
 }
 
@@ -230,7 +247,7 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     // server's silence is not timed while its response is held back. Set once, on this path only.
     if (!this.#held) {
       this.#held = true;
-      res.setTimeout(this.#target.timeouts.server, () => res.destroy());
+      res.setTimeout(this.#target.timeouts.server, () => ex.cut(REASONS.clientTimeout));
     }
     return false;
   }
@@ -247,6 +264,8 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     const res = ex.res;
     if (this.#clientGone || res.destroyed) return; // the client left first; nothing failed upstream
     const code = err.code;
+    // flagman's own shutdown is no failure of the server's, and no other server would take the request.
+    if (code === 'SHUTDOWN') return ex.fail(503, REASONS.shutdown);
     const detail = describe(err);
     const timedOut = code === 'SERVER_TIMEOUT';
     if (res.headersSent) {
@@ -254,7 +273,7 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
       // the only honest signal left is to cut the client's connection too, so it never sees an
       // end of body.
       this.#fail(detail, !timedOut);
-      res.destroy();
+      ex.cut(describeCut(err));
       return;
     }
     if (!this.#connected) {
