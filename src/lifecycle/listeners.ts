@@ -11,6 +11,7 @@ import { createSecureFrontend, type SecureFrontend, type TlsBinding } from '../p
 import type { CertStore } from '../tls/certs.js';
 import { FlagmanError } from '../errors.js';
 import { events } from '../log.js';
+import { cuttingForShutdown } from '../proxy/exchange.js';
 import { createFrontendServer, listen, type FrontendSlot } from '../proxy/frontend.js';
 import { createTcpFrontendServer } from '../proxy/tcp-frontend.js';
 import type { TcpSession } from '../proxy/tcp-session.js';
@@ -199,6 +200,7 @@ export class ListenerSet {
 
   /** Ends every connection now (the shutdown deadline). */
   forceClose(): void {
+    cuttingForShutdown();
     for (const d of this.#draining.values()) d.force();
     for (const session of this.#sessions) session.abort();
   }

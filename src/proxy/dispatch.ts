@@ -1,6 +1,6 @@
 // Hands a routed request to its backend: a server of a proxy backend, a fixed response, or a redirect.
 import type { Target } from '../runtime/runtime.js';
-import type { Exchange } from './exchange.js';
+import { REASONS, type Exchange } from './exchange.js';
 import { redirect } from './redirect.js';
 import { respond } from './respond.js';
 import { forward } from './upstream.js';
@@ -12,5 +12,5 @@ export function dispatch(ex: Exchange, target: Target, headers: string[]): void 
   else if (target.kind === 'respond') respond(ex, target);
   else if (target.kind === 'redirect') redirect(ex, target);
   // A refuse backend is tcp-only (config/refs.ts keeps it from http frontends): close, as it would.
-  else ex.res.destroy();
+  else ex.cut(REASONS.refused);
 }

@@ -17,6 +17,31 @@ export const STATUS_BODY: Readonly<Record<number, string>> = {
   504: '504 Gateway Timeout\n',
 };
 
+/**
+ * The access log's `reason` for the ends of a response that are not the upstream's to name
+ * (upstream.ts names those); the full table is in the README, "Logs".
+ */
+export const REASONS = {
+  /** The client closed its connection (or cancelled its stream) before the response was complete. */
+  clientClosed: 'client closed',
+  /** flagman cut a client that stalled: a request body (timeouts.client), or not reading (timeouts.server). */
+  clientTimeout: 'client timeout',
+  /** The shutdown deadline cut the response. */
+  shutdown: 'shutdown',
+  /** A refuse backend: the connection is closed without an answer. */
+  refused: 'refused',
+} as const;
+
+let shuttingDown = false;
+
+/**
+ * The shutdown deadline is cutting every response still open (lifecycle/listeners.ts): their access
+ * lines say so instead of blaming the client. Never undone: the process exits next.
+ */
+export function cuttingForShutdown(): void {
+  shuttingDown = true;
+}
+
 /** The upstream side of an exchange in flight, as the Exchange sees it. */
 export interface UpstreamLink {
   /** The client went away before its response was finished: stop the upstream work. */
@@ -51,14 +76,14 @@ export class Exchange {
     res.once('close', () => this.#done());
   }
 
-  /** Sends a response the proxy makes itself (errors, no route), unless headers already went out. */
-  fail(status: number, reason?: string): void {
+  /**
+   * Sends a response the proxy makes itself (errors, no route), `reason` in its access line; once a
+   * head went out, cuts the response instead.
+   */
+  fail(status: number, reason: string): void {
     const res = this.res;
-    if (res.headersSent) {
-      // Too late for a status: cutting the connection is the only honest signal left.
-      res.destroy();
-      return;
-    }
+    // Too late for a status: cutting the connection is the only honest signal left.
+    if (res.headersSent) return this.cut(reason);
     const body = STATUS_BODY[status] ?? `${status}\n`;
     // A request refused as malformed says nothing trustworthy about where the next one starts on
     // this connection (the smuggling case): answer, then close it.
@@ -70,13 +95,27 @@ export class Exchange {
     res.writeHead(status, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store']);
     res.end(body);
     this.bytes += body.length;
-    if (reason !== undefined) this.reason = reason;
+    this.reason ??= reason;
   }
 
+  /** Cuts the response short, closing its connection (HTTP/1.1) or stream (HTTP/2); `reason` says why. */
+  cut(reason: string): void {
+    this.reason ??= reason;
+    this.res.destroy();
+  }
+
+  /**
+   * Why the response is not the whole answer it looks like, or is flagman's own: the access line's
+   * `reason`. The first one given wins: it names what ended the response.
+   */
   reason: string | null = null;
 
   #done(): void {
-    if (this.upstream !== null && !this.res.writableFinished) this.upstream.clientGone();
+    if (!this.res.writableFinished) {
+      // Ended before the response was complete, and not by a cut that named itself.
+      this.reason ??= shuttingDown ? REASONS.shutdown : REASONS.clientClosed;
+      this.upstream?.clientGone();
+    }
     const fe = this.frontend.counters;
     fe.active--;
     // A response cut before its headers went out is counted as what the client saw: nothing (class 0).

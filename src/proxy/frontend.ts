@@ -8,7 +8,7 @@ import { FlagmanError } from '../errors.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import { clientIpOf } from './client-ip.js';
 import { dispatch } from './dispatch.js';
-import { Exchange, REFUSED } from './exchange.js';
+import { Exchange, REASONS, REFUSED } from './exchange.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
 import { originForm } from './target.js';
@@ -55,7 +55,7 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, client
     req.url = url;
     // A slow sender of a body (slow POST): cut off after timeouts.client without a byte. Only while
     // the body comes in — the response has its own timeouts — and only for requests with one.
-    if (!req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) watchBody(req, clientMs());
+    if (!req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) watchBody(ex, clientMs());
     const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: scheme, framesBody: true, underscores: frontend.underscoreHeaders });
     if (typeof headers === 'string') return ex.fail(400, headers);
     const target = route(frontend, req, clientIp, scheme);
@@ -67,10 +67,17 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, client
 /** What a listener speaks to its clients. */
 export type Scheme = 'http' | 'https';
 
-function watchBody(req: http.IncomingMessage, ms: number): void {
+function watchBody(ex: Exchange, ms: number): void {
   if (ms <= 0) return;
+  const req = ex.req;
   const socket = req.socket;
   socket.setTimeout(ms);
+  // Node tells the request of its socket's timeout while the body is incomplete, and closes the
+  // connection itself unless a listener takes it: this one closes it the same way, and names why.
+  req.once('timeout', () => {
+    ex.reason ??= REASONS.clientTimeout;
+    socket.destroy();
+  });
   req.once('end', () => socket.setTimeout(0));
 }
 

@@ -10,7 +10,7 @@ import type net from 'node:net';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import { clientIpOf } from './client-ip.js';
 import { dispatch } from './dispatch.js';
-import { Exchange } from './exchange.js';
+import { Exchange, REASONS } from './exchange.js';
 import { MAX_HEADERS, type FrontendSlot } from './frontend.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
@@ -120,7 +120,7 @@ export function h2RequestHandler(holder: RuntimeHolder, slot: FrontendSlot, clie
     // so the shared path (upstream.ts) streams it up instead of taking the request as bodyless.
     const stream = req.stream;
     if (!stream.endAfterHeaders && req.headers['content-length'] === undefined) req.headers['transfer-encoding'] = 'chunked';
-    if (!stream.endAfterHeaders) watchBody(req, clientMs());
+    if (!stream.endAfterHeaders) watchBody(req, ex, clientMs());
     const headers = upstreamRequestHeaders(raw, undefined, { clientIp, proto: 'https', framesBody: true, underscores: frontend.underscoreHeaders });
     if (typeof headers === 'string') return ex.fail(400, headers);
     const target = route(frontend, req as unknown as http.IncomingMessage, clientIp, 'https');
@@ -131,9 +131,12 @@ export function h2RequestHandler(holder: RuntimeHolder, slot: FrontendSlot, clie
 
 // A request body that stalls for timeouts.client is cut off, as on HTTP/1.1 — by cancelling its
 // stream: the connection's other streams go on (socket.setTimeout would end them all).
-function watchBody(req: http2.Http2ServerRequest, ms: number): void {
+function watchBody(req: http2.Http2ServerRequest, ex: Exchange, ms: number): void {
   if (ms <= 0 || req.complete) return;
   const stream = req.stream;
-  stream.setTimeout(ms, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+  stream.setTimeout(ms, () => {
+    ex.reason ??= REASONS.clientTimeout;
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+  });
   req.once('end', () => stream.setTimeout(0));
 }

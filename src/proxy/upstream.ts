@@ -18,7 +18,7 @@
 import type http from 'node:http';
 import type { Candidate } from './balance/balancer.js';
 import { dispatch } from './dispatch.js';
-import type { Exchange, UpstreamLink } from './exchange.js';
+import { REASONS, type Exchange, type UpstreamLink } from './exchange.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
 import type { UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
 import type { UpstreamError } from '../upstream/error.js';
@@ -39,7 +39,10 @@ function bodyless(req: http.IncomingMessage): boolean {
   return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined;
 }
 
-/** What an upstream error is called in events, /status and the access log's `reason`. */
+/**
+ * What an upstream error is called in events, /status and the access log's `reason` while nothing
+ * of the response has reached the client (README, "Logs").
+ */
 function describe(err: UpstreamError): string {
   switch (err.code) {
     case 'SERVER_TIMEOUT':
@@ -49,9 +52,23 @@ function describe(err: UpstreamError): string {
     case 'SERVER_CLOSED':
       return 'server closed the connection';
     case 'BAD_RESPONSE':
-      return err.detail;
+      return `bad response: ${err.detail}`;
     default:
       return err.code; // the system's: ECONNREFUSED, ECONNRESET, EHOSTUNREACH, …
+  }
+}
+
+/** The access log's `reason` for a response cut short after its head reached the client (README, "Logs"). */
+function describeCut(err: UpstreamError): string {
+  switch (err.code) {
+    case 'SERVER_TIMEOUT':
+      return 'server timeout mid-body';
+    case 'SERVER_CLOSED':
+      return 'server closed mid-body';
+    case 'BAD_RESPONSE':
+      return `bad response mid-body: ${err.detail}`;
+    default:
+      return `server error mid-body: ${err.code}`;
   }
 }
 
@@ -103,7 +120,12 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
   #conn: UpstreamConnection | null = null;
   #connected = false;
   #reused = false;
+  /** The server's response head came (whether or not it reached the client). */
   #responded = false;
+  /** The response head, held back until its body's first bytes (see onHead); null once sent. */
+  #headers: string[] | null = null;
+  #status = 0;
+  #statusText = '';
   #settled = false;
   #failed = false;
   #clientGone = false;
@@ -164,15 +186,31 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     return true;
   }
 
+  // The head is held back until the body's first bytes have parsed, or its end: a response that
+  // fails before then (an invalid first chunk size, a server gone or silent after its head) is
+  // still answered 502 or 504, not cut before a byte reached the client — an empty reply, which a
+  // client takes for a stale keep-alive connection and sends its request again. Node sends an
+  // HTTP/1.1 head only with the first body write anyway, so this delays nothing on the wire, and
+  // it costs three fields and one test per chunk. Checking the first chunk-size line in the parser
+  // instead would cover only a size line read with the head, not one in the next read, nor a
+  // Content-Length body cut before its first byte. An HTTP/2 head waits for its body the same way.
   onHead(status: number, statusText: string, headers: string[], bodyLength: number): void {
     this.#responded = true;
     this.#bodyLength = bodyLength;
-    this.#ex.res.writeHead(status, statusText, headers);
+    this.#status = status;
+    this.#statusText = statusText;
+    this.#headers = headers;
+  }
+
+  #sendHead(headers: string[]): void {
+    this.#headers = null;
+    this.#ex.res.writeHead(this.#status, this.#statusText, headers);
   }
 
   onData(chunk: Buffer): boolean {
     const res = this.#ex.res;
     const ex = this.#ex;
+    if (this.#headers !== null) this.#sendHead(this.#headers);
     if (ex.bytes === 0 && chunk.length === this.#bodyLength && chunk.length <= ONE_STRING_MAX) {
       // The whole small body in one chunk. Node prepends the head to a string written first, and
       // corks the socket until the next tick; uncorking before end() sends the two as one write(),
@@ -209,13 +247,14 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     // server's silence is not timed while its response is held back. Set once, on this path only.
     if (!this.#held) {
       this.#held = true;
-      res.setTimeout(this.#target.timeouts.server, () => res.destroy());
+      res.setTimeout(this.#target.timeouts.server, () => ex.cut(REASONS.clientTimeout));
     }
     return false;
   }
 
   onComplete(): void {
     this.#release();
+    if (this.#headers !== null) this.#sendHead(this.#headers);
     if (!this.#ended) this.#ex.res.end();
   }
 
@@ -225,13 +264,16 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     const res = ex.res;
     if (this.#clientGone || res.destroyed) return; // the client left first; nothing failed upstream
     const code = err.code;
+    // flagman's own shutdown is no failure of the server's, and no other server would take the request.
+    if (code === 'SHUTDOWN') return ex.fail(503, REASONS.shutdown);
     const detail = describe(err);
     const timedOut = code === 'SERVER_TIMEOUT';
-    if (this.#responded) {
-      // Headers are out, the body is cut short (reset, closed early, body timeout): the only honest
-      // signal left is to cut the client's connection too, so it never sees an end of body.
+    if (res.headersSent) {
+      // The head is out, the body is cut short (reset, closed early, body timeout, a bad chunk):
+      // the only honest signal left is to cut the client's connection too, so it never sees an
+      // end of body.
       this.#fail(detail, !timedOut);
-      res.destroy();
+      ex.cut(describeCut(err));
       return;
     }
     if (!this.#connected) {
@@ -239,7 +281,7 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
       this.#fail(detail, true);
       return forward(ex, this.#target, this.headers, (this.#tried ?? new Set()).add(this.#server), code === 'CONNECT_TIMEOUT');
     }
-    if (this.#reused && !timedOut && code !== 'BAD_RESPONSE' && this.#tried === null && this.body === null && REPLAYABLE.has(this.method)) {
+    if (!this.#responded && this.#reused && !timedOut && code !== 'BAD_RESPONSE' && this.#tried === null && this.body === null && REPLAYABLE.has(this.method)) {
       // A pooled connection the server closed as it was reused: nothing came back, and the server
       // is not at fault, so no failure is counted.
       return forward(ex, this.#target, this.headers, new Set());

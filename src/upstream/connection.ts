@@ -163,9 +163,12 @@ export class UpstreamConnection implements ResponseSink {
     this.#close();
   }
 
-  /** Closes the connection; a request on it fails. */
+  /**
+   * Closes the connection: an idle one, or at shutdown, where a request still on it fails with
+   * SHUTDOWN (flagman's doing, not the server's).
+   */
   destroy(): void {
-    this.#fail(new UpstreamError('SERVER_CLOSED', 'connection closed by flagman', this.#owner.address));
+    this.#fail(new UpstreamError('SHUTDOWN', 'connection closed by flagman', this.#owner.address));
   }
 
   onHead(status: number, statusText: string, headers: string[], bodyLength: number): void {
@@ -201,7 +204,7 @@ export class UpstreamConnection implements ResponseSink {
       this.#parser.execute(buf);
     } catch (err) {
       if (!(err instanceof BadResponse)) throw err;
-      this.#fail(new UpstreamError('BAD_RESPONSE', `bad response: ${err.message}`, this.#owner.address));
+      this.#fail(new UpstreamError('BAD_RESPONSE', err.message, this.#owner.address));
       return;
     }
     if (this.#ended) this.#complete();

@@ -6,9 +6,11 @@
  * - CONNECT_TIMEOUT: no connection within timeouts.connect;
  * - SERVER_TIMEOUT: the server sent nothing and read nothing for timeouts.server;
  * - SERVER_CLOSED: the server closed the connection before its response was complete;
- * - BAD_RESPONSE: the server sent something that is not an HTTP/1.x response flagman can pass on.
+ * - BAD_RESPONSE: the server sent something that is not an HTTP/1.x response flagman can pass on
+ *   (the detail says what, in the parser's words);
+ * - SHUTDOWN: flagman closed the connection as it shuts down (the shutdown deadline passed).
  */
-export type UpstreamErrorCode = 'CONNECT_TIMEOUT' | 'SERVER_TIMEOUT' | 'SERVER_CLOSED' | 'BAD_RESPONSE' | (string & {});
+export type UpstreamErrorCode = 'CONNECT_TIMEOUT' | 'SERVER_TIMEOUT' | 'SERVER_CLOSED' | 'BAD_RESPONSE' | 'SHUTDOWN' | (string & {});
 
 export class UpstreamError extends Error {
   override name = 'UpstreamError';

@@ -42,7 +42,7 @@ export class UpstreamPool implements ConnectionOwner {
 
   /** Sends `req` on an idle connection, or on a new one; failures reach `req.onError`. */
   request(req: UpstreamRequest): void {
-    if (this.#destroyed) return req.onError(new UpstreamError('SERVER_CLOSED', 'flagman is shutting down', this.address));
+    if (this.#destroyed) return req.onError(new UpstreamError('SHUTDOWN', 'flagman is shutting down', this.address));
     const idle = this.#idle;
     while (idle.length > 0) {
       const conn = idle.pop()!;

@@ -51,6 +51,12 @@ const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i;
 const DIGITS = /^\d{1,15}$/;
 // A chunk-size line with extensions, and a trailer section, are bounded like a head.
 const MAX_CHUNK_LINE = 4096;
+// Chunk sizes up to 2^48 - 1 (256 TiB, 12 hex digits): far past any real chunk, and far below 2^53,
+// where a size held as a double stops being exact (RFC 9112 §7.1: guard against that overflow). A
+// size over 2^44 - 1 cannot take another digit, checked before the digit is added, so the size
+// never goes past the limit. Leading zeros do not grow it: a limit of 16 digits bounds the line.
+const MAX_CHUNK_SIZE_BEFORE_DIGIT = 2 ** 44 - 1;
+const MAX_CHUNK_SIZE_DIGITS = 16;
 
 const CR = 13;
 const LF = 10;
@@ -179,7 +185,8 @@ export class ResponseParser {
       case State.ChunkSize: {
         const v = hexValue(c);
         if (v >= 0) {
-          if (++this.#sizeDigits > 12) throw new BadResponse('chunk size too large');
+          if (++this.#sizeDigits > MAX_CHUNK_SIZE_DIGITS) throw new BadResponse('chunk size too long');
+          if (this.#remaining > MAX_CHUNK_SIZE_BEFORE_DIGIT) throw new BadResponse('chunk size too large');
           this.#remaining = this.#remaining * 16 + v;
         } else if (this.#sizeDigits > 0 && (c === 59 /* ; */ || c === 32 || c === 9)) {
           this.#state = State.ChunkExt;

@@ -335,3 +335,182 @@ backends:
   t.is((await request(fm.port, { path: '/after' })).body, 'ok');
   t.is(seen.length, 2, 'the connection that carried the bad response was closed, and a new one opened');
 });
+
+// A raw server for responses no HTTP library would send: each request's path picks what is written
+// back (RAW_ANSWERS), on a keep-alive connection. `seen` lists the paths in the order they came.
+const CHUNKED_HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n';
+const RAW_ANSWERS = {
+  '/fine': (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'),
+  // Invalid first chunk sizes; the first in a read of its own, after the head's.
+  '/size/zz': (s) => {
+    s.write(CHUNKED_HEAD);
+    setTimeout(() => s.write('zz\r\n'), 20);
+  },
+  '/size/18f': (s) => s.write(`${CHUNKED_HEAD}ffffffffffffffffff\r\n`),
+  '/size/2e48': (s) => s.write(`${CHUNKED_HEAD}1000000000000\r\n`), // 2^48: one over the largest size
+  // The largest size taken: the chunk's first bytes go out, then the server closes.
+  '/size/max': (s) => {
+    s.write(`${CHUNKED_HEAD}ffffffffffff\r\npartial`);
+    setTimeout(() => s.end(), 20);
+  },
+  // A head, and the connection closed before any of the body; a head, and then silence.
+  '/head/close': (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n'),
+  '/head/silent': (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n'),
+  '/cut/sized': (s) => {
+    s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten..');
+    setTimeout(() => s.end(), 20);
+  },
+  '/cut/chunked': (s) => {
+    s.write(`${CHUNKED_HEAD}5\r\nhello\r\n`);
+    setTimeout(() => s.end(), 20);
+  },
+  '/cut/parse': (s) => {
+    s.write(`${CHUNKED_HEAD}5\r\nhello\r\n`);
+    setTimeout(() => s.write('zz\r\n'), 20);
+  },
+  '/cut/reset': (s) => {
+    s.write(`${CHUNKED_HEAD}5\r\nhello\r\n`);
+    setTimeout(() => s.resetAndDestroy(), 20);
+  },
+  '/cut/silent': (s) => s.write(`${CHUNKED_HEAD}5\r\nhello\r\n`), // then nothing, past timeouts.server
+  // A chunk every 20 ms for as long as the connection lasts.
+  '/stream': (s) => {
+    s.write(CHUNKED_HEAD);
+    const timer = setInterval(() => s.write('5\r\nhello\r\n'), 20);
+    s.once('close', () => clearInterval(timer));
+  },
+};
+
+async function rawServer(t) {
+  const seen = [];
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    let pending = '';
+    s.on('data', (d) => {
+      pending += d.toString('latin1');
+      for (let end; (end = pending.indexOf('\r\n\r\n')) >= 0; pending = pending.slice(end + 4)) {
+        const path = pending.slice(0, pending.indexOf('\r\n')).split(' ')[1];
+        seen.push(path);
+        RAW_ANSWERS[path](s);
+      }
+    });
+  });
+  const sockets = new Set();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  const fm = await startFlagman(t, `
+flags: { dir: ./flags }
+timeouts: { server: 10s, shutdown: 500ms }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: request.path.endsWith("/silent")
+        use: impatient
+      - use: raw
+backends:
+  raw:
+    servers:
+      raw1: { address: "127.0.0.1:{{raw}}" }
+  impatient:
+    timeouts: { server: 300ms }
+    servers:
+      raw1: { address: "127.0.0.1:{{raw}}" }
+`, { vars: { raw: server.address().port }, captureAccess: true });
+  const accessLine = (path) => waitFor(() => fm.access.find((l) => l.path === path), { what: `the access line of ${path}` });
+  return { fm, seen, accessLine };
+}
+
+/** Everything a fresh raw connection receives for a GET of `path`, until flagman closes it. */
+function rawGet(port, path) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    let out = '';
+    s.on('data', (c) => (out += c.toString('latin1')));
+    s.on('error', () => {});
+    s.on('close', () => resolve(out));
+  });
+}
+
+test('an invalid first chunk size: 502 naming it, on a reused client connection too, and the server asked once', async (t) => {
+  const { fm, seen, accessLine } = await rawServer(t);
+  // One keep-alive client connection for all of it. Like curl, and as Node's documentation
+  // advises, the client sends a request again when a reused connection closes without a response
+  // (it takes that for a keep-alive race): the empty reply flagman must never give.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const get = (path, retry = true) =>
+    new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port: fm.port, path, agent }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode, body, reused: req.reusedSocket }));
+        res.on('error', (err) => resolve({ error: err.message }));
+      });
+      req.on('error', (err) => resolve(retry && req.reusedSocket ? get(path, false) : { error: err.message }));
+    });
+  for (const [path, reason] of [['/size/zz', 'invalid chunk size'], ['/size/18f', 'chunk size too large'], ['/size/2e48', 'chunk size too large']]) {
+    t.like(await get('/fine'), { status: 200, body: 'ok' });
+    t.like(await get(path), { status: 502, body: '502 Bad Gateway\n', reused: true }, path);
+    t.is(seen.filter((p) => p === path).length, 1, `${path} reached the server once`);
+    t.like(await accessLine(path), { status: 502, bytes: 16, reason: `bad response: ${reason}` });
+  }
+  // A head and then nothing: the client never saw the head either.
+  t.like(await get('/head/close'), { status: 502 });
+  t.like(await accessLine('/head/close'), { status: 502, reason: 'server closed the connection' });
+  t.is(seen.filter((p) => p === '/head/close').length, 1);
+  t.like(await get('/head/silent'), { status: 504 });
+  t.like(await accessLine('/head/silent'), { status: 504, reason: 'server timeout' });
+});
+
+test('a response cut short after its head went out: cut to the client too, and the access line names why', async (t) => {
+  const { fm, accessLine } = await rawServer(t);
+  const chunkedCut = (out, body) => {
+    t.regex(out, /^HTTP\/1\.1 200 /);
+    t.true(out.includes(body), out);
+    t.false(out.endsWith('0\r\n\r\n'), 'no final chunk');
+  };
+  // The largest chunk size is taken: the head and the chunk's first bytes go out.
+  chunkedCut(await rawGet(fm.port, '/size/max'), 'partial');
+  const sized = await rawGet(fm.port, '/cut/sized');
+  t.regex(sized, /content-length: 100/i);
+  t.is(sized.slice(sized.indexOf('\r\n\r\n') + 4), 'only ten..', 'closed short of the 100 bytes announced');
+  chunkedCut(await rawGet(fm.port, '/cut/chunked'), 'hello');
+  chunkedCut(await rawGet(fm.port, '/cut/parse'), 'hello');
+  chunkedCut(await rawGet(fm.port, '/cut/reset'), 'hello');
+  chunkedCut(await rawGet(fm.port, '/cut/silent'), 'hello');
+  t.like(await accessLine('/size/max'), { status: 200, bytes: 7, reason: 'server closed mid-body' });
+  t.like(await accessLine('/cut/sized'), { status: 200, bytes: 10, reason: 'server closed mid-body' });
+  t.like(await accessLine('/cut/chunked'), { status: 200, bytes: 5, reason: 'server closed mid-body' });
+  t.like(await accessLine('/cut/parse'), { status: 200, bytes: 5, reason: 'bad response mid-body: invalid chunk size' });
+  t.like(await accessLine('/cut/reset'), { status: 200, bytes: 5, reason: 'server error mid-body: ECONNRESET' });
+  t.like(await accessLine('/cut/silent'), { status: 200, bytes: 5, reason: 'server timeout mid-body' });
+});
+
+test('a client that leaves mid-response, and one cut off by the shutdown deadline: the access line names each', async (t) => {
+  const { fm, accessLine } = await rawServer(t);
+  const streaming = (onData) =>
+    new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port: fm.port, path: '/stream', agent: false }, (res) => {
+        res.once('data', () => onData(req));
+        res.on('error', () => {});
+        res.on('close', resolve);
+      });
+      req.on('error', () => {});
+    });
+  await streaming((req) => req.destroy());
+  t.like(await accessLine('/stream'), { status: 200, reason: 'client closed' });
+  // SIGTERM while a response streams: after timeouts.shutdown (500 ms) flagman cuts it.
+  await streaming(() => fm.proc.kill('SIGTERM'));
+  await fm.exited;
+  const lines = fm.access.filter((l) => l.path === '/stream');
+  t.is(lines.length, 2);
+  t.like(lines[1], { status: 200, reason: 'shutdown' });
+});

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import test from 'ava';
 import { maintenanceConfig } from '../helpers/configs.js';
-import { request, startFlagman, upstream } from '../helpers/e2e.js';
+import { request, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
 
 const CONFIG = maintenanceConfig({ admin: false, top: 'timeouts: { client: 1s }' });
 
@@ -58,7 +58,7 @@ test('slowloris: headers a byte every 100 ms are cut off after timeouts.client (
 
 test('a POST whose body stalls is cut off after timeouts.client; others are served', async (t) => {
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port } });
+  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port }, captureAccess: true });
   const closed = rawUntilClosed(fm.port, (s) => {
     s.write('POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n');
     s.write('x'.repeat(10)); // then nothing
@@ -68,6 +68,7 @@ test('a POST whose body stalls is cut off after timeouts.client; others are serv
   t.log(`stalled body cut after ${Math.round(ms)} ms; meanwhile ${served.ok} normal requests served`);
   t.true(ms >= 900 && ms < 2500, `${Math.round(ms)} ms`);
   t.is(served.bad, 0);
+  t.is((await waitFor(() => fm.access.find((l) => l.path === '/upload'), { what: 'the access line of /upload' })).reason, 'client timeout');
 });
 
 test('a slow but steady upload (a chunk every 300 ms, under timeouts.client) completes', async (t) => {

@@ -190,6 +190,7 @@ backends:
   // closes. (The client itself cannot tell before it reads what the kernel still holds for it.)
   const line = await waitFor(() => fm.access.find((l) => l.path === '/'), { timeout: 10_000, what: "the slow reader's access line" });
   t.true(line.ms >= 400 && line.ms < 10_000, `closed after ${line.ms} ms (timeouts.server 500 ms)`);
+  t.is(line.reason, 'client timeout');
   t.log(`slow reader cut after ${Math.round(line.ms)} ms with ${line.bytes} of ${SIZE} bytes sent`);
   res.destroy();
 });

@@ -419,7 +419,7 @@ test('HTTP/2 hardening: headers over 16 KiB get 431, a stalled body has its stre
   t.timeout(30_000);
   const c = await certificates(t);
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, config({ top: 'timeouts: { client: 1s }' }), { vars: { app: app.port }, files: c.files });
+  const fm = await startFlagman(t, config({ top: 'timeouts: { client: 1s }' }), { vars: { app: app.port }, files: c.files, captureAccess: true });
   const session = http2.connect(`https://a.test:${fm.ports[1]}`, { ca: c.ca.caPem, host: '127.0.0.1', servername: 'a.test' });
   t.teardown(() => session.destroy());
   const send = (headers, body) =>
@@ -442,6 +442,7 @@ test('HTTP/2 hardening: headers over 16 KiB get 431, a stalled body has its stre
   const ms = performance.now() - started;
   t.not(r.status, 200);
   t.true(ms >= 900 && ms < 3000, `cancelled after ${ms} ms`);
+  t.is((await waitFor(() => fm.access.find((l) => l.path === '/upload'), { what: 'the access line of /upload' })).reason, 'client timeout');
   t.is((await send({ ':path': '/after' })).status, 200, 'the connection goes on');
 });
 

@@ -117,3 +117,38 @@ test('what a proxy must refuse: ambiguous framing, malformed lines, oversized he
   t.throws(() => parse(['HTTP/1.1 200 OK\r\n', `X-Big: ${'x'.repeat(200)}\r\n`, '\r\n'], { max: 100 }), { instanceOf: BadResponse, message: /over 100 bytes/ });
   t.throws(() => parse([`HTTP/1.1 200 OK\r\nX-Big: ${'x'.repeat(200)}`], { max: 100 }), { instanceOf: BadResponse }, 'refused before the head is complete');
 });
+
+test('chunk sizes: hex digits only, at most 2^48 - 1, at most 16 digits with leading zeros; cut anywhere', (t) => {
+  const HEAD = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
+  const refused = {
+    zz: 'invalid chunk size',
+    '5z': 'invalid chunk size',
+    '-5': 'invalid chunk size',
+    '0x5': 'invalid chunk size',
+    '': 'invalid chunk size',
+    ' 5': 'invalid chunk size',
+    '1000000000000': 'chunk size too large', // 2^48, one over the limit
+    '20000000000000': 'chunk size too large', // 2^53, where doubles stop being exact
+    ffffffffffffffffff: 'chunk size too large',
+    '00000000000000005': 'chunk size too long', // 17 digits
+  };
+  for (const [size, message] of Object.entries(refused)) {
+    for (const pieces of splits(`${HEAD}${size}\r\n`)) {
+      t.throws(() => parse(pieces), { instanceOf: BadResponse, message }, JSON.stringify(pieces));
+    }
+  }
+  // The largest size taken: its data passes until the body is cut.
+  for (const pieces of splits(`${HEAD}ffffffffffff\r\nsome`)) {
+    const r = parse(pieces, { eof: true });
+    t.is(r.body, 'some');
+    t.false(r.finished, 'a chunk short of its size is a cut response');
+    t.is(r.ends, 0);
+  }
+  for (const pieces of splits(`${HEAD}FFFFFFFFFFFF;x=1\r\nsome`)) t.is(parse(pieces).body, 'some', 'upper case, with an extension');
+  // Leading zeros do not count towards the size: 16 digits are fine.
+  for (const pieces of splits(`${HEAD}0000000000000005\r\nhello\r\n0000000000000000\r\n\r\n`)) {
+    const r = parse(pieces);
+    t.is(r.body, 'hello');
+    t.is(r.ends, 1);
+  }
+});
