@@ -11,7 +11,7 @@ import { createSecureFrontend, type SecureFrontend, type TlsBinding } from '../p
 import type { CertStore } from '../tls/certs.js';
 import { FlagmanError } from '../errors.js';
 import { events } from '../log.js';
-import { cuttingForShutdown } from '../proxy/exchange.js';
+import { cuttingForShutdown } from '../proxy/reasons.js';
 import { createFrontendServer, listen, type FrontendSlot } from '../proxy/frontend.js';
 import { createTcpFrontendServer } from '../proxy/tcp-frontend.js';
 import type { TcpSession } from '../proxy/tcp-session.js';

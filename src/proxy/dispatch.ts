@@ -1,6 +1,7 @@
 // Hands a routed request to its backend: a server of a proxy backend, a fixed response, or a redirect.
 import type { Target } from '../runtime/runtime.js';
-import { REASONS, type Exchange } from './exchange.js';
+import type { Exchange } from './exchange.js';
+import { REASONS } from './reasons.js';
 import { redirect } from './redirect.js';
 import { respond } from './respond.js';
 import { forward } from './upstream.js';

@@ -2,6 +2,7 @@
 // the status sent and the bytes of body, and the counters that move when it ends.
 import type http from 'node:http';
 import { writeAccess } from '../log.js';
+import { closedReason } from './reasons.js';
 
 /** Marks a client connection on which a malformed request was refused (frontend.ts checks it). */
 export const REFUSED = Symbol('flagman.refused');
@@ -16,31 +17,6 @@ export const STATUS_BODY: Readonly<Record<number, string>> = {
   503: '503 Service Unavailable\n',
   504: '504 Gateway Timeout\n',
 };
-
-/**
- * The access log's `reason` for the ends of a response that are not the upstream's to name
- * (upstream.ts names those); the full table is in the README, "Logs".
- */
-export const REASONS = {
-  /** The client closed its connection (or cancelled its stream) before the response was complete. */
-  clientClosed: 'client closed',
-  /** flagman cut a client that stalled: a request body (timeouts.client), or not reading (timeouts.server). */
-  clientTimeout: 'client timeout',
-  /** The shutdown deadline cut the response. */
-  shutdown: 'shutdown',
-  /** A refuse backend: the connection is closed without an answer. */
-  refused: 'refused',
-} as const;
-
-let shuttingDown = false;
-
-/**
- * The shutdown deadline is cutting every response still open (lifecycle/listeners.ts): their access
- * lines say so instead of blaming the client. Never undone: the process exits next.
- */
-export function cuttingForShutdown(): void {
-  shuttingDown = true;
-}
 
 /** The upstream side of an exchange in flight, as the Exchange sees it. */
 export interface UpstreamLink {
@@ -113,7 +89,7 @@ export class Exchange {
   #done(): void {
     if (!this.res.writableFinished) {
       // Ended before the response was complete, and not by a cut that named itself.
-      this.reason ??= shuttingDown ? REASONS.shutdown : REASONS.clientClosed;
+      this.reason ??= closedReason();
       this.upstream?.clientGone();
     }
     const fe = this.frontend.counters;

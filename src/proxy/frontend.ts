@@ -8,7 +8,8 @@ import { FlagmanError } from '../errors.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import { clientIpOf } from './client-ip.js';
 import { dispatch } from './dispatch.js';
-import { Exchange, REASONS, REFUSED } from './exchange.js';
+import { Exchange, REFUSED } from './exchange.js';
+import { REASONS } from './reasons.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
 import { originForm } from './target.js';
@@ -60,7 +61,7 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, client
     if (typeof headers === 'string') return ex.fail(400, headers);
     const target = route(frontend, req, clientIp, scheme);
     if (target !== null) return dispatch(ex, target, headers);
-    ex.fail(503, 'no rule matched');
+    ex.fail(503, REASONS.noRule);
   };
 }
 

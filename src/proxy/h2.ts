@@ -10,7 +10,8 @@ import type net from 'node:net';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import { clientIpOf } from './client-ip.js';
 import { dispatch } from './dispatch.js';
-import { Exchange, REASONS } from './exchange.js';
+import { Exchange } from './exchange.js';
+import { REASONS } from './reasons.js';
 import { MAX_HEADERS, type FrontendSlot } from './frontend.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
@@ -125,7 +126,7 @@ export function h2RequestHandler(holder: RuntimeHolder, slot: FrontendSlot, clie
     if (typeof headers === 'string') return ex.fail(400, headers);
     const target = route(frontend, req as unknown as http.IncomingMessage, clientIp, 'https');
     if (target !== null) return dispatch(ex, target, headers);
-    ex.fail(503, 'no rule matched');
+    ex.fail(503, REASONS.noRule);
   };
 }
 

@@ -14,18 +14,13 @@ import { writeAccess } from '../log.js';
 import type { ProxyTarget, Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 import type { ServerState } from '../runtime/servers.js';
 import type { Candidate } from './balance/balancer.js';
+import { REASONS } from './reasons.js';
 
 /** Why a connection ended, as the access log's `reason` says it (README, "mode: tcp"). */
 export const TCP_REASONS = {
-  clientClosed: 'client closed',
+  ...REASONS,
   serverClosed: 'server closed',
   idle: 'idle timeout',
-  noRule: 'no rule matched',
-  refused: 'refused',
-  noServer: 'no eligible server',
-  unreachable: 'no server reachable',
-  connectTimeout: 'connect timeout',
-  shutdown: 'shutdown',
 } as const;
 
 // A connect that takes longer than the backend's timeouts.connect fails with this code.

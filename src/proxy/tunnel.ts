@@ -14,6 +14,7 @@ import { route } from './rules.js';
 import { originForm } from './target.js';
 import { redirectLocation } from './redirect.js';
 import { linger } from './linger.js';
+import { closedReason, REASONS } from './reasons.js';
 
 /** An HTTP/1.1 response head written straight to a socket (there is no ServerResponse after an upgrade). */
 function head(status: number, message: string, rawHeaders: readonly string[]): string {
@@ -42,6 +43,8 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
     let bytes = 0;
     let target: Target | null = null;
     let serverName: string | null = null;
+    /** The access line's `reason` (README, "Logs"): why the answer is flagman's own or was cut. */
+    let reason: string | null = null;
     let done = false;
     frontend.counters.requests++;
     frontend.counters.active++;
@@ -56,11 +59,15 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
       frontend.counters.responses[cls]!++;
       if (target !== null) target.counters.responses[cls]!++;
       if (runtime.accessLog) {
-        writeAccess(`${accessFields(frontend.name, target?.name ?? null, serverName, req, status, bytes, started, clientIp)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}`);
+        const why = reason === null ? '' : `,"reason":${JSON.stringify(reason)}`;
+        writeAccess(`${accessFields(frontend.name, target?.name ?? null, serverName, req, status, bytes, started, clientIp)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}${why}`);
       }
     };
     socket.once('close', () => {
       open.delete(socket);
+      // Closed before its answer was flushed, or a tunnel closed by the shutdown deadline (a tunnel
+      // that either peer closes has simply ended).
+      if (!done && (status !== 101 || closedReason() === REASONS.shutdown)) reason ??= closedReason();
       finish();
     });
 
@@ -73,7 +80,10 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
       linger(socket, finish);
     };
 
-    const refuse = (code: number): void => answer(code, ['Content-Type', 'text/plain; charset=utf-8'], STATUS_BODY[code] ?? `${code}\n`);
+    const refuse = (code: number, why: string): void => {
+      reason ??= why;
+      answer(code, ['Content-Type', 'text/plain; charset=utf-8'], STATUS_BODY[code] ?? `${code}\n`);
+    };
 
     const respondWith = (t: RespondTarget): void => {
       t.counters.requests++;
@@ -81,10 +91,10 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
     };
 
     const url = originForm(req.url ?? '', req.headers.host);
-    if (url === null) return refuse(400);
+    if (url === null) return refuse(400, 'invalid request target');
     req.url = url;
     const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: scheme, underscores: frontend.underscoreHeaders });
-    if (typeof headers === 'string') return refuse(400);
+    if (typeof headers === 'string') return refuse(400, headers);
     // The upgrade handshake needs the two hop-by-hop headers the request path drops.
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');
 
@@ -98,8 +108,8 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
       if (t.kind === 'refuse') return void socket.destroy(); // tcp-only (config/refs.ts); closes as it would
       const server = t.balancer.pick(t.eligible, tried ?? undefined);
       if (server === null) {
-        if (tried !== null) return refuse(502);
-        return t.fallback !== null ? connect(t.fallback, null) : refuse(503);
+        if (tried !== null) return refuse(502, REASONS.unreachable);
+        return t.fallback !== null ? connect(t.fallback, null) : refuse(503, REASONS.noServer);
       }
       serverName = server.name;
       join(t, server, tried);
@@ -134,9 +144,13 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
         // A connection refused, reset or never made is a failed passive check, as on the request path.
         if (err.message !== 'server timeout' && t.health !== null) state.check(false, t.health, 'passive', (err as NodeJS.ErrnoException).code ?? err.message);
         if (!connected) return connect(t, (tried ?? new Set()).add(server));
+        const timedOut = err.message === 'server timeout';
         // Too late for a status: cutting the connection is the only honest signal left.
-        if (answered) return void socket.destroy();
-        refuse(err.message === 'server timeout' ? 504 : 502);
+        if (answered) {
+          reason ??= timedOut ? 'server timeout mid-body' : `server error mid-body: ${(err as NodeJS.ErrnoException).code ?? err.message}`;
+          return void socket.destroy();
+        }
+        refuse(timedOut ? 504 : 502, timedOut ? 'server timeout' : ((err as NodeJS.ErrnoException).code ?? 'server closed the connection'));
       });
       upReq.once('upgrade', (upRes, upSocket, upHead) => {
         status = upRes.statusCode ?? 101;
@@ -163,7 +177,9 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
         // A body cut short upstream is cut short to the client too: closed without its end.
         upRes.once('close', () => {
           release();
-          if (!upRes.complete) socket.destroy();
+          if (upRes.complete) return;
+          reason ??= 'server closed mid-body';
+          socket.destroy();
         });
         socket.once('close', () => upRes.destroy()); // a client gone stops the server's answer
         linger(socket, finish);
@@ -172,7 +188,7 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
     };
 
     const first = route(frontend, req, clientIp, scheme);
-    if (first === null) return refuse(503);
+    if (first === null) return refuse(503, REASONS.noRule);
     connect(first, null);
   };
 }

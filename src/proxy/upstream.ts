@@ -18,7 +18,8 @@
 import type http from 'node:http';
 import type { Candidate } from './balance/balancer.js';
 import { dispatch } from './dispatch.js';
-import { REASONS, type Exchange, type UpstreamLink } from './exchange.js';
+import type { Exchange, UpstreamLink } from './exchange.js';
+import { REASONS } from './reasons.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
 import type { UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
 import type { UpstreamError } from '../upstream/error.js';
@@ -48,7 +49,7 @@ function describe(err: UpstreamError): string {
     case 'SERVER_TIMEOUT':
       return 'server timeout';
     case 'CONNECT_TIMEOUT':
-      return 'connect timeout';
+      return REASONS.connectTimeout;
     case 'SERVER_CLOSED':
       return 'server closed the connection';
     case 'BAD_RESPONSE':
@@ -81,9 +82,9 @@ export function forward(ex: Exchange, target: ProxyTarget, headers: string[], tr
   const server = target.balancer.pick(target.eligible, tried ?? undefined);
   if (server === null) {
     // Every eligible server was tried: an upstream error, not an absence of servers.
-    if (tried !== null) return timedOut ? ex.fail(504, 'connect timeout') : ex.fail(502, 'no server reachable');
+    if (tried !== null) return timedOut ? ex.fail(504, REASONS.connectTimeout) : ex.fail(502, REASONS.unreachable);
     if (target.fallback !== null) return dispatch(ex, target.fallback, headers);
-    return ex.fail(503, 'no eligible server');
+    return ex.fail(503, REASONS.noServer);
   }
   ex.server = server.name;
   const state = server.state;

@@ -7,7 +7,7 @@ import { freePort, request, startFlagman, upstream, waitFor } from '../helpers/e
 
 const CONFIG = `
 flags: { dir: ./flags }
-timeouts: { server: 400ms, connect: 1s }
+timeouts: { server: 2s, connect: 1s }   # 2 s: a loaded machine can stall a test server for a few hundred ms
 frontends:
   web:
     listen: ["127.0.0.1:0"]

@@ -143,7 +143,7 @@ function upgradeAnsweredPlainly(port, path) {
 }
 
 for (const [name, path, expected] of [
-  ['no rule matches (503)', '/none', { status: 503, backend: null, server: null, body: '503 Service Unavailable\n' }],
+  ['no rule matches (503)', '/none', { status: 503, backend: null, server: null, body: '503 Service Unavailable\n', reason: 'no rule matched' }],
   ['a respond backend answers (maintenance page)', '/maint', { status: 503, backend: 'maintenance', server: null, body: 'maintenance\n' }],
   ['the server declines with a 200 and a body', '/app', { status: 200, backend: 'app', server: 'app1', body: DECLINED_BODY }],
   ['a redirect backend answers', '/moved', { status: 301, backend: 'secure', server: null, body: '' }],
@@ -159,6 +159,7 @@ for (const [name, path, expected] of [
     // Logged while the client still holds its half open, with the body's bytes.
     const line = await waitFor(() => fm.access.find((l) => l.path === path), { what: `the access line of ${path}` });
     t.like(line, { status: expected.status, backend: expected.backend, server: expected.server, bytes: Buffer.byteLength(expected.body), upgrade: 'websocket' });
+    t.is(line.reason, expected.reason, 'a reason only for an answer of flagman\'s own');
     const web = (await adminStatus(fm)).frontends.web;
     t.is(web.active, 0);
     t.is(web.requests, 1);
@@ -176,9 +177,9 @@ for (const [name, path, expected] of [
 
 // A declined upgrade's body that stops short: the server cuts its connection, or goes silent past
 // timeouts.server (the app backend's: 500ms).
-for (const [name, after] of [
-  ['the server cuts short', (res) => res.socket.destroy()],
-  ['stalls past timeouts.server', () => {}],
+for (const [name, after, reason] of [
+  ['the server cuts short', (res) => res.socket.destroy(), 'server closed mid-body'],
+  ['stalls past timeouts.server', () => {}, 'server timeout mid-body'],
 ]) {
   test(`a declined upgrade whose body ${name} is cut short to the client too: closed, counted, logged at once`, async (t) => {
     const app = await upstream(t, 'app', (req, res) => {
@@ -190,7 +191,7 @@ for (const [name, after] of [
     const fm = await startFlagman(t, config, { vars: { app: app.port }, captureAccess: true });
     const answered = upgradeAnsweredPlainly(fm.port, '/app');
     const line = await waitFor(() => fm.access.find((l) => l.path === '/app'), { what: 'the access line' });
-    t.like(line, { status: 200, backend: 'app', server: 'app1', bytes: 10 });
+    t.like(line, { status: 200, backend: 'app', server: 'app1', bytes: 10, reason });
     const { socket, head, body } = await answered;
     t.teardown(() => socket.destroy());
     t.regex(head, /^HTTP\/1\.1 200 /);
