@@ -1,7 +1,7 @@
 // Turns file-system notifications into *hints* — "look at MAINT again", "look at everything
-// again" — and never into values: WATCHING.md measured chokidar dropping the trailing `change` of a
-// burst (its 50 ms per-path throttle has no trailing edge), so the store re-reads and verifies
-// whatever a hint names, and a periodic rescan repairs anything missed.
+// again" — and never into values: chokidar was measured dropping the trailing `change` of a burst
+// (its 50 ms per-path throttle has no trailing edge), so the store re-reads and verifies whatever a
+// hint names, and a periodic rescan repairs anything missed.
 //
 // Two watches:
 // - the flags directory itself. With inotify this is one bare `fs.watch` on the directory: every
@@ -10,13 +10,17 @@
 //   `raw` event) was measured doing more than that here: on each notification it re-lists the
 //   directory and lstats entries, which at 10,000 flags pushed write-to-routed p99 to 30–67 ms
 //   against 20–23 ms for the bare watch (bench/flag-latency, scale phase; README "Watching").
-// - the directory's parent, for the directory's own entry: deleted and recreated, renamed, or a
-//   symlink re-pointed (`mv -T tmp flags`) leaves an inotify watch on the old inode, silently dead.
-//   An event there makes the store check the directory and re-arm us. When the directory is a
-//   symlink, the parent of its target is watched too (the target deleted and recreated).
-// chokidar remains the watcher for the parents (rare events, any file system) and for polling mode
-// (CHOKIDAR_USEPOLLING=1, or inotify unavailable or out of watches), where a directory watch only
-// sees entries come and go, so flag files are then watched one by one.
+//   Its own deletion or move arrives there too (under its own name).
+// - the directory's entry: deleted and recreated, renamed, or a symlink re-pointed (`mv -T tmp
+//   flags`) leaves an inotify watch on the old inode, silently dead. A stat of the path every
+//   ENTRY_POLL_MS (following symlinks, so a re-pointed link or its target recreated shows as
+//   another dev:ino) tells the store to check the directory and re-arm us. Not a watch on the
+//   parent: that is usually the config's folder, where a log written per request (`flagman run >>
+//   access.log` in /etc/flagman) would hand the process an event per line — bench/config-watch.js
+//   measured chokidar watches there taking a whole core (96–99%) under 4,800 appends/s.
+// chokidar remains the watcher for polling mode (CHOKIDAR_USEPOLLING=1, or inotify unavailable or
+// out of watches), where a directory watch only sees entries come and go, so flag files are then
+// watched one by one.
 import fs from 'node:fs';
 import path from 'node:path';
 import { FSWatcher } from 'chokidar';
@@ -35,19 +39,44 @@ export interface WatchHandlers {
 const NO_INOTIFY = new Set(['ENOSPC', 'EMFILE', 'ENOSYS']);
 // chokidar emits `ready` even for a path that does not exist; this only bounds a stuck scan.
 const READY_TIMEOUT_MS = 2000;
+// How soon a replaced directory is noticed when no event on the old one told. Each wake-up of an
+// idle process costs (~200 µs of CPU on a VM): polled every 100 ms, an idle flagman used ~0.2% of a
+// core more than without the poll, every 250 ms ~0.1% (60 s idle windows beside the previous build).
+const ENTRY_POLL_MS = 250;
+
+// What the directory's path leads to: its dev:ino and birth time through every symlink, or why
+// there is none. The birth time tells a directory deleted and recreated apart when ext4 hands the
+// new one the old inode number (it often does; it is 0 where the file system keeps none). Not the
+// other times: they change with every flag file created or removed.
+function entryKey(dir: string): string {
+  try {
+    const st = fs.statSync(dir);
+    return `${st.dev}:${st.ino}:${st.birthtimeMs}`;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'error';
+  }
+}
+
+// CHOKIDAR_USEPOLLING asks for polling mode; chokidar reads it (its own way) in its constructor.
+function pollingAsked(): boolean {
+  const probe = new FSWatcher({ usePolling: false });
+  void probe.close();
+  return probe.options.usePolling;
+}
 
 /** Either kind of watch we hold. */
 interface Closable {
   close(): unknown;
 }
 
-/** Watches one flags directory and its entry in the parent directory. */
+/** Watches one flags directory, and its entry by a stat of its path every ENTRY_POLL_MS. */
 export class DirWatcher {
   readonly #dir: string;
   readonly #base: string;
-  /** The directory's target the last time it resolved (itself when it is no symlink). */
-  #real: string;
   readonly #on: WatchHandlers;
+  /** entryKey() as last seen by the entry poll. */
+  #entry: string | null = null;
+  #entryPoll: NodeJS.Timeout | null = null;
   #watchers: Closable[] = [];
   #polling = false;
   #problem: string | null = null;
@@ -58,8 +87,8 @@ export class DirWatcher {
   constructor(dir: string, handlers: WatchHandlers) {
     this.#dir = path.resolve(dir);
     this.#base = path.basename(this.#dir);
-    this.#real = this.#dir;
     this.#on = handlers;
+    this.#polling = pollingAsked();
   }
 
   /** 'events' while inotify works, 'polling' when chokidar polls. */
@@ -72,7 +101,7 @@ export class DirWatcher {
     return this.#problem;
   }
 
-  /** (Re)creates both watchers; resolves once they are ready. Calls made meanwhile coalesce. */
+  /** (Re)creates the directory watch; resolves once it is ready. Calls made meanwhile coalesce. */
   rearm(): Promise<void> {
     if (this.#arming) {
       this.#again = true;
@@ -92,6 +121,8 @@ export class DirWatcher {
   /** Stops watching. */
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#entryPoll) clearInterval(this.#entryPoll);
+    this.#entryPoll = null;
     await this.#arming?.catch(() => undefined);
     await this.#closeAll();
   }
@@ -109,22 +140,11 @@ export class DirWatcher {
     if (this.#closed) return;
     // A fallback to polling stays; any other watcher error is forgotten unless it happens again.
     if (!this.#polling) this.#problem = null;
-    try {
-      this.#real = fs.realpathSync(this.#dir);
-    } catch {
-      // Missing now: keep watching where its target was, for it to come back.
-    }
-    // Parent directory → the entry names in it that matter.
-    const entries = new Map<string, Set<string>>();
-    for (const p of new Set([this.#dir, this.#real])) {
-      const names = entries.get(path.dirname(p)) ?? new Set<string>();
-      entries.set(path.dirname(p), names.add(path.basename(p)));
-    }
-    const opened = [...entries].map(([parent, names]) =>
-      this.#open(parent, (p) => p === parent, (_ev, name) => this.#onParentRaw(parent, names, name)),
-    );
+    // Taken before the watch opens: a replacement in between shows at the next poll.
+    this.#entry = entryKey(this.#dir);
+    this.#entryPoll ??= setInterval(() => this.#pollEntry(), ENTRY_POLL_MS).unref();
     const dirWatch = this.#polling ? null : this.#watchDir();
-    if (!dirWatch) opened.push(this.#open(this.#dir, (p) => this.#wanted(p), (ev, name, at) => this.#onDirRaw(ev, name, at)));
+    const opened = dirWatch ? [] : [this.#open(this.#dir, (p) => this.#wanted(p), (ev, name, at) => this.#onDirRaw(ev, name, at))];
     this.#watchers = [...(dirWatch ? [dirWatch] : []), ...opened.map((o) => o.watcher)];
     await Promise.all(opened.map((o) => o.ready));
     // Whatever changed while no watch was armed is found by reading everything once more.
@@ -170,12 +190,12 @@ export class DirWatcher {
     const watcher = new FSWatcher({
       persistent: true,
       ignoreInitial: true, // the store scans on its own, verified
-      depth: 0, // flags are direct children; subdirectories are not flags (SPEC §1.1)
+      depth: 0, // flags are direct children; subdirectories are not flags
       atomic: false, // `atomic` delays unlink by ~100 ms and hides dotfiles; the store settles itself
       awaitWriteFinish: false, // ~25 ms added per event; the store's double read verifies instead
       followSymlinks: true, // a symlinked flags directory is watched at its current target
       usePolling: this.#polling, // CHOKIDAR_USEPOLLING still overrides, inside chokidar
-      interval: 100, // polling mode only: WATCHING.md measured 45–100 ms, within SPEC §1.3 with rescans
+      interval: 100, // polling mode only: a change is seen within 45–100 ms
       ignored: (p: string) => !wanted(path.resolve(p)),
     });
     // chokidar applies CHOKIDAR_USEPOLLING in its constructor; the instance knows the real mode.
@@ -202,7 +222,11 @@ export class DirWatcher {
       // A directory watch names the child. Its own deletion or move is reported under its own
       // name, which may also be a flag name: pass both on.
       this.#on.hint(evPath, ev === 'rename');
-      if (evPath === this.#base) this.#on.entry();
+      if (evPath === this.#base) {
+        // Deleted or moved, maybe back already: the next poll tells the store again, whatever it finds.
+        if (ev === 'rename') this.#entry = null;
+        this.#on.entry();
+      }
     } else if (watched !== undefined && path.dirname(watched) === this.#dir) {
       this.#on.hint(path.basename(watched), ev === 'rename'); // a per-file watch (polling mode)
     } else if (path.isAbsolute(evPath) && path.dirname(evPath) === this.#dir) {
@@ -212,9 +236,12 @@ export class DirWatcher {
     }
   }
 
-  #onParentRaw(parent: string, names: Set<string>, evPath: string): void {
-    // fs.watch names the entry; polling (fs.watchFile) names the parent itself.
-    if (!evPath || names.has(evPath) || evPath === parent) this.#on.entry();
+  #pollEntry(): void {
+    if (this.#closed) return;
+    const key = entryKey(this.#dir);
+    if (key === this.#entry) return;
+    this.#entry = key;
+    this.#on.entry();
   }
 
   #onError(err: unknown): void {
