@@ -109,11 +109,11 @@ function refuseRemoved(req: http2.Http2ServerRequest, res: http2.Http2ServerResp
  * frames behind it in the same read: a client that sends HEADERS and RST_STREAM back to back (the
  * rapid reset, CVE-2023-44487) had each stream routed, logged, counted and sent to a server, which
  * meant opening an upstream connection per stream or cutting a pooled one, only for the stream to
- * be closed a moment later. 2,000 such streams on one connection stalled other clients 0.7–0.9 s
- * (bench/RESULTS.md). Now the requests of a read are queued, one setImmediate for all of them
- * (after the I/O phase, once every read of this turn has been parsed), and a stream closed by then
- * is dropped for the price of a check: it never was a request. h2-resets.ts counts it against the
- * connection's reset budget.
+ * be closed a moment later. 2,000 such streams on one connection stalled another client 0.8–1.1 s
+ * (medians; 0.19–0.34 s on a bare node:http2 server: bench/RESULTS.md). Now the requests of a read
+ * are queued, one setImmediate for all of them (after the I/O phase, once every read of this turn
+ * has been parsed), and a stream closed by then is dropped for the price of a check: it never was
+ * a request. h2-resets.ts counts it against the connection's reset budget.
  */
 export function h2RequestHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
   const handle = handler(holder, slot, clientMs);
