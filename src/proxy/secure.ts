@@ -7,10 +7,13 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Timeouts } from '../config/schema.js';
+import { events } from '../log.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { TlsSite } from '../tls/certs.js';
 import { MAX_HEADERS, requestHandler, type FrontendSlot } from './frontend.js';
+import { clientIpOf } from './client-ip.js';
 import { H2Response, MAX_HEADER_BYTES, h2RequestHandler } from './h2.js';
+import { RESET_BURST, RESET_RATE, watchResets } from './h2-resets.js';
 import { tunnelHandler } from './tunnel.js';
 
 /** Which site a TLS listener serves; the lifecycle moves it when a reload changes the frontend. */
@@ -88,6 +91,15 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
       if (streams === 0) session.close();
     });
     session.once('close', () => sessions.delete(session));
+    // A client resetting streams faster than any real one does (rapid reset) is cut off.
+    watchResets(session, (resets) => {
+      const frontend = holder.current.frontends[slot.index]?.name ?? null;
+      const ip = clientIpOf(session.socket);
+      events.warn(
+        { event: 'h2.rapid_reset', frontend, ip, resets },
+        `frontend ${frontend}: HTTP/2 client ${ip} reset ${resets} streams, over the budget of ${RESET_BURST} at once and ${RESET_RATE}/s; connection closed with GOAWAY ENHANCE_YOUR_CALM`,
+      );
+    });
     // A client that resets is not the proxy's error.
     session.on('error', () => session.destroy());
   });

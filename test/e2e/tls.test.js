@@ -482,7 +482,8 @@ test('HTTP/2 clients cancelling streams and dropping connections mid-request or 
   // Before the response: cancelled while the server thinks.
   const early = open(session, '/early');
   early.end();
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // Once the server has it: a stream reset before flagman took it up never was a request.
+  await waitFor(() => app.seen.some((s) => s.url === '/early'), { what: 'the server to get /early' });
   early.close(http2.constants.NGHTTP2_CANCEL);
   // During the response: cancelled after the first bytes.
   const mid = open(session, '/mid');
