@@ -14,7 +14,7 @@ import { RuntimeHolder } from '../runtime/holder.js';
 import { ObservedState } from '../runtime/servers.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { RemoteFlags } from './remote-flags.js';
-import { takeStats } from './stats.js';
+import { STATS_REPORT_MS, takeStats } from './stats.js';
 
 function send(m: ToPrimary): void {
   if (process.connected) process.send!(m);
@@ -58,6 +58,19 @@ export async function runWorker(configFile: string): Promise<number> {
   holder.swap(live.build(flags.snapshot));
   (await listeners.prepare(config, 'frontends')).commit();
 
+  // The counters go to the primary unasked too, so that a worker killed outright takes at most the
+  // last STATS_REPORT_MS of them along (the primary keeps the rest). An unchanged report is not sent:
+  // an idle worker does not wake the primary ten times a second.
+  let reported = '';
+  const report = setInterval(() => {
+    const stats = takeStats(observed);
+    const json = JSON.stringify(stats);
+    if (json === reported) return;
+    reported = json;
+    send({ t: 'stats', id: null, stats });
+  }, STATS_REPORT_MS);
+  report.unref();
+
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (): Promise<void> => {
@@ -74,6 +87,8 @@ export async function runWorker(configFile: string): Promise<number> {
       await pages.close();
       await certs.close();
       await observed.destroy();
+      clearInterval(report);
+      send({ t: 'stats', id: null, stats: takeStats(observed) });
       flushLogs();
       // The IPC channel would keep this process alive: close it, and the process ends.
       if (process.connected) process.disconnect();
