@@ -1,9 +1,12 @@
 // `workers: N`: what a worker's end leaves behind. A worker killed under load loses at most its last
-// counter report (sent every 100 ms) and its last access-log batch.
+// counter report (sent every 100 ms) and its last access-log batch; at shutdown each worker reaches
+// the deadline, cuts what is still in flight, and logs it as the single process does.
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import test from 'ava';
-import { adminStatus, keepAliveLoad, startFlagman, tempDir, waitFor } from '../helpers/e2e.js';
+import { adminStatus, keepAliveLoad, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import { maintenanceConfig } from '../helpers/configs.js';
 
 // The window the README states for a killed worker's counters.
 const STATS_WINDOW_MS = 100;
@@ -74,4 +77,38 @@ test('a worker killed under load: its counters are lost for at most the report w
   t.log(`${lines.length} access lines, ${got - lines.length} missing (one batch: ${batchLines} lines at most)`);
   t.true(lines.length >= got - batchLines, `${got - lines.length} access lines missing, one batch is ${batchLines} at most`);
   t.true(lines.length <= sent);
+});
+
+test('shutdown with workers: requests cut at the deadline are logged with "reason":"shutdown"', async (t) => {
+  const held = new Set();
+  // Holds every request 5 s: longer than timeouts.shutdown.
+  const app = await upstream(t, 'app', (req, res) => {
+    const timer = setTimeout(() => res.end('late'), 5000);
+    held.add(timer);
+  });
+  t.teardown(() => held.forEach(clearTimeout));
+  const fm = await startFlagman(t, maintenanceConfig({ top: 'workers: 2\ntimeouts: { shutdown: 1s }' }), { vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true });
+  const N = 6;
+  // One connection each: the primary deals them out to both workers.
+  const clients = Array.from(
+    { length: N },
+    (_, i) =>
+      new Promise((resolve) => {
+        const req = http.get({ host: '127.0.0.1', port: fm.port, path: `/held/${i}`, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(`status ${res.statusCode}`));
+          res.on('error', (err) => resolve(err.message));
+        });
+        req.on('error', (err) => resolve(err.message));
+      }),
+  );
+  await waitFor(() => app.seen.length === N, { timeout: 10_000, what: `${N} requests held by the app` });
+  fm.proc.kill('SIGTERM');
+  const r = await fm.exited;
+  t.is(r.exitCode, 0);
+  t.log(await Promise.all(clients));
+  const lines = fm.access.filter((l) => l.path.startsWith('/held/'));
+  t.is(lines.length, N, JSON.stringify(fm.access));
+  for (const l of lines) t.like(l, { reason: 'shutdown', status: 0 }, JSON.stringify(l));
+  t.deepEqual([...new Set(lines.map((l) => l.worker))].sort(), [1, 2], 'both workers cut theirs');
 });
