@@ -27,6 +27,7 @@ import type { FlagSnapshot } from '../flags/snapshot.js';
 import { ConfigWatch } from './config-watch.js';
 import { ListenerSet } from './listeners.js';
 import { Live, SINGLE, type LiveRole } from './reload.js';
+import { drainForShutdown } from './shutdown.js';
 
 /** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
 export async function run(configFile: string): Promise<number> {
@@ -132,13 +133,7 @@ export async function run(configFile: string): Promise<number> {
       await watch.close();
       // Workers finish their in-flight requests (their own shutdown timeout), then exit.
       await pool?.stop(live!.config.timeouts.shutdown + 5000);
-      const deadline = setTimeout(() => {
-        listeners.forceClose();
-        for (const t of tunnels) t.destroy();
-      }, live!.config.timeouts.shutdown);
-      deadline.unref();
-      await listeners.close();
-      clearTimeout(deadline);
+      await drainForShutdown(listeners, tunnels, observed, live!.config.timeouts.shutdown);
       await checksStopped;
       await live!.close();
       await pages.close();
