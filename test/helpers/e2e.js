@@ -175,6 +175,19 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   return { proc, dir, flagsDir, configFile, port: ports[0], ports, portOf, adminPort, events, access, waitEvent, waitFlag, started, exited };
 }
 
+/**
+ * Writes `value` to flag `name` the way `echo VALUE > flags/NAME` does, and resolves with the ms
+ * from the write to flagman applying it: the time its `flag.change` event carries, so how fast the
+ * test reads the event log does not count.
+ */
+export async function timedFlagWrite(fm, name, value) {
+  const from = fm.events.length;
+  const before = Date.now();
+  fs.writeFileSync(path.join(fm.flagsDir, name), `${value}\n`);
+  const change = await fm.waitFlag(name, value, { from });
+  return Date.parse(change.time) - before;
+}
+
 /** One HTTP request on a fresh connection; resolves with status, headers and the body as a string. */
 export function request(port, { method = 'GET', path: p = '/', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
