@@ -160,7 +160,8 @@ export class WorkerPool {
       worker.once('exit', (code, signal) => {
         const last = this.#stats.get(worker.id);
         // Its requests stay counted; none of them is in flight any more.
-        if (last) this.#stats.set(worker.id, { ...last, frontends: last.frontends.map(([n, c]) => [n, { ...c, active: 0 }]), backends: last.backends.map(([n, c]) => [n, { ...c, active: 0 }]), servers: last.servers.map(([k, c]) => [k, { ...c, active: 0 }]) });
+        // Nor does it hold connections, or room for any.
+        if (last) this.#stats.set(worker.id, { ...last, frontends: last.frontends.map(([n, c]) => [n, { ...c, active: 0 }]), backends: last.backends.map(([n, c]) => [n, { ...c, active: 0 }]), servers: last.servers.map(([k, c]) => [k, { ...c, active: 0 }]), connections: { ...last.connections, open: 0, max: 0 } });
         if (!entry.ready) {
           reject(new Error(`worker ${slot + 1} exited before listening (${signal ?? `exit ${code}`})`));
           return;

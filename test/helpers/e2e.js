@@ -90,7 +90,7 @@ export function flagmanCli(args, options = {}) {
  * `vars`), waits until every listener is up, and returns its ports and its event stream. `dir`:
  * run in that folder instead (a restart of an earlier instance: its flags and state file stay).
  */
-export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false } = {}) {
+export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false, nofile = null } = {}) {
   const dir = reuse ?? tempDir(t);
   const flagsDir = path.join(dir, 'flags');
   fs.mkdirSync(flagsDir, { mode: 0o755, recursive: true });
@@ -111,6 +111,8 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
     if (!fs.existsSync(link)) fs.symlinkSync(launcherPath, link);
     command = [link];
   }
+  // `nofile`: run under that descriptor limit (`ulimit -n`); the shell execs flagman, same pid.
+  if (nofile !== null) command = ['sh', '-c', 'ulimit -n "$0" && exec "$@"', String(nofile), ...command];
   const proc = execa(command[0], [...command.slice(1), 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env, stdout });
   const events = [];
   const waiters = new Set();
