@@ -1,10 +1,11 @@
 // The `/status` document (SPEC §5), built from the live objects on each request to the admin
 // endpoint: the flag store's snapshot, the current runtime and the observed counters. A field with
 // no value yet is null, never absent.
+import type { DescriptorBudget } from '../descriptors.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { WatcherStatus } from '../flags/store.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { Counters } from '../runtime/servers.js';
+import type { ConnectionCounters, Counters } from '../runtime/servers.js';
 
 export interface StatusSources {
   readonly pid: number;
@@ -15,6 +16,8 @@ export interface StatusSources {
   runtime(): Runtime;
   flags(): FlagSnapshot;
   watcher(): WatcherStatus;
+  /** The descriptor budget measured at start, and the client connections it caps. */
+  process(): { readonly budget: DescriptorBudget; readonly connections: ConnectionCounters };
   /** Problems with TLS certificate files (the previous certificate still serving). */
   readonly tls?: (() => readonly string[]) | undefined;
   /** With `workers` above 1: each worker's process id (null while it starts). */
@@ -58,6 +61,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
   }
   const w = src.watcher();
   const reload = src.lastReload();
+  const { budget, connections } = src.process();
   return {
     pid: src.pid,
     version: src.version,
@@ -70,6 +74,15 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     flags,
     frontends,
     backends,
+    // Near the descriptor limit (README): new client connections are refused while `connections`
+    // is at `maxConnections`; null where the limit is unknown (no cap).
+    process: {
+      fdLimit: budget.limit,
+      fdReserve: budget.reserve,
+      maxConnections: connections.max,
+      connections: connections.open,
+      refusedConnections: connections.refused,
+    },
     watcher: { mode: w.mode, rescans: w.rescans, lastRescanAt: iso(w.lastRescanAt), problem: w.problem },
     problems: src.tls ? [...runtime.problems, ...src.tls()] : runtime.problems,
     // One process: null. Several: the workers' process ids (their counters are added up above).

@@ -164,7 +164,8 @@ export class WorkerPool {
       });
       worker.once('exit', (code, signal) => {
         const last = this.#stats.get(worker.id);
-        // Its requests stay counted, up to its last report (STATS_REPORT_MS); none is in flight any more.
+        // Its requests stay counted, up to its last report (STATS_REPORT_MS); none is in flight any
+        // more, nor does it hold connections or room for any.
         if (last) this.#stats.set(worker.id, ended(last));
         if (!entry.ready) {
           reject(new Error(`worker ${slot + 1} exited before listening (${signal ?? `exit ${code}`})`));

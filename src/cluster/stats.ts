@@ -19,13 +19,15 @@ export function takeStats(observed: ObservedState): Stats {
     frontends: [...all.frontends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut }]),
     backends: [...all.backends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut }]),
     servers: [...all.servers].map(([k, s]) => [k, { requests: s.requests, active: s.active, failures: s.failures, bytesIn: s.bytesIn, bytesOut: s.bytesOut }]),
+    connections: { ...observed.connections },
   };
 }
 
 /** The last report of a worker that has exited: its counts stay, none of its requests is in flight. */
 export function ended(stats: Stats): Stats {
   const idle = <C extends { active: number }>([name, c]: readonly [string, C]): [string, C] => [name, { ...c, active: 0 }];
-  return { ...stats, frontends: stats.frontends.map(idle), backends: stats.backends.map(idle), servers: stats.servers.map(idle) };
+  // Nor does it hold connections, or room for any.
+  return { ...stats, frontends: stats.frontends.map(idle), backends: stats.backends.map(idle), servers: stats.servers.map(idle), connections: { ...stats.connections, open: 0, max: 0 } };
 }
 
 /**
@@ -49,7 +51,15 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
     s.bytesIn = 0;
     s.bytesOut = 0;
   }
+  // The caps add up too: together the workers hold at most the sum (null: one of them has none).
+  const conns = primary.connections;
+  conns.open = 0;
+  conns.refused = 0;
+  conns.max = 0;
   for (const st of stats) {
+    conns.open += st.connections.open;
+    conns.refused += st.connections.refused;
+    conns.max = conns.max === null || st.connections.max === null ? null : conns.max + st.connections.max;
     for (const [name, c] of st.frontends) add(primary.frontend(name), c);
     for (const [name, c] of st.backends) add(primary.backend(name), c);
     for (const [key, c] of st.servers) {

@@ -5,10 +5,12 @@ import cluster from 'node:cluster';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { loadConfig } from '../config/load.js';
+import { measureBudget } from '../descriptors.js';
 import { ListenerSet } from '../lifecycle/listeners.js';
 import { Live } from '../lifecycle/reload.js';
 import { drainForShutdown } from '../lifecycle/shutdown.js';
 import { bindAccess, events, flushLogs } from '../log.js';
+import { ConnectionGate } from '../proxy/admission.js';
 import { PageCache } from '../proxy/pages.js';
 import { CertStore } from '../tls/certs.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
@@ -59,10 +61,13 @@ export async function runWorker(configFile: string): Promise<number> {
   };
   // The primary reports certificate problems; each worker reads and watches the files it serves.
   const certs = new CertStore(false);
-  const listeners = new ListenerSet(holder, tunnels, noAdmin, certs);
+  const gate = new ConnectionGate(observed.connections);
+  const listeners = new ListenerSet(holder, tunnels, noAdmin, certs, gate);
   const live = new Live({ config, program, store: flags, role: { listeners: 'frontends', decides: false }, startedAt: Date.now(), holder, observed, pages, listeners });
   holder.swap(live.build(flags.snapshot));
   (await listeners.prepare(config, 'frontends')).commit();
+  // Each worker holds its own connections and descriptors: it caps them itself.
+  gate.apply(measureBudget());
 
   // The counters go to the primary unasked too, so that a worker killed outright takes at most the
   // last STATS_REPORT_MS of them along (the primary keeps the rest). An unchanged report is not sent:

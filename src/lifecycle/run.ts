@@ -7,10 +7,12 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createMetrics, type AdminSources } from '../admin/metrics.js';
 import { createAdminServer } from '../admin/server.js';
+import { budgetFor, measureBudget, type DescriptorBudget } from '../descriptors.js';
 import { explain } from '../explain/explain.js';
 import { loadConfig } from '../config/load.js';
 import { storeFor } from '../flags/store.js';
 import { events, flushLogs } from '../log.js';
+import { ConnectionGate } from '../proxy/admission.js';
 import { PageCache } from '../proxy/pages.js';
 import { CertStore } from '../tls/certs.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
@@ -46,6 +48,8 @@ export async function run(configFile: string): Promise<number> {
   // In a primary this runtime serves no request: it is what /status, /explain and the checks read.
   const holder = new RuntimeHolder(buildRuntime(program, store.snapshot, { observed, pages, generation: 1 }));
   let live: Live | null = null;
+  // Measured once the listeners are open (descriptors.ts); unknown until then.
+  let budget: DescriptorBudget = budgetFor(null, null);
   let sent: FlagSnapshot = store.snapshot;
   const initMessage = (): ToWorker => {
     const health: [string, Health, HealthChange | null][] = [];
@@ -94,6 +98,8 @@ export async function run(configFile: string): Promise<number> {
     runtime: () => holder.current,
     flags: () => live!.store.snapshot,
     watcher: () => live!.store.watcherStatus,
+    // With workers, each caps its own connections by the same limit; the primary adds them up.
+    process: () => ({ budget, connections: observed.connections }),
     tls: () => certs.problems(),
     // The workers' counters, added up, before each read of the admin endpoint.
     refresh: pool ? async () => addUp(observed, await pool.gather()) : undefined,
@@ -102,11 +108,14 @@ export async function run(configFile: string): Promise<number> {
   // One registry, however often a reload moves the admin endpoint.
   const metrics = createMetrics(sources);
   const admin = (): http.Server => createAdminServer(sources, metrics);
-  const listeners = new ListenerSet(holder, tunnels, admin, certs);
+  const gate = new ConnectionGate(observed.connections);
+  const listeners = new ListenerSet(holder, tunnels, admin, certs, gate);
   live = new Live({ config, program, store, role, startedAt, holder, observed, pages, listeners });
   holder.swap(live.build(store.snapshot)); // the same runtime, with its problems logged
   try {
     (await listeners.prepare(config, role.listeners)).commit();
+    budget = measureBudget();
+    if (!pool) gate.apply(budget);
     await pool?.start();
   } catch (err) {
     // Start fails fast and whole (SPEC §6): nothing stays half-open.
@@ -119,7 +128,10 @@ export async function run(configFile: string): Promise<number> {
   }
   const watch = new ConfigWatch(config.file, () => void live!.reload('file'));
   await watch.ready(); // an edit right after `start` must not be missed
-  events.info({ event: 'start', pid: process.pid, version: VERSION, config: config.file, flags: config.flags.dir, workers: pool?.pids() ?? null }, 'flagman started');
+  events.info(
+    { event: 'start', pid: process.pid, version: VERSION, config: config.file, flags: config.flags.dir, workers: pool?.pids() ?? null, fdLimit: budget.limit, maxConnections: observed.connections.max },
+    'flagman started',
+  );
   // Checks start once traffic can flow: until then there is nothing their results would steer.
   live.startChecks();
 

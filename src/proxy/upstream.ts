@@ -9,6 +9,7 @@
 //
 // What may be retried:
 //   - a connect failure (refused, unreachable, connect timeout): nothing was sent; next server.
+//     Not so when flagman itself is out of descriptors (EMFILE): 503 at once, the server unblamed.
 //     The pool calls the handler's onStart only when it writes the request on a connected socket,
 //     so an error before onStart means nothing left flagman.
 //   - a request written on a reused pooled connection that the server closed before anything came
@@ -16,6 +17,7 @@
 //   - nothing else: a request that reached a server is answered 502 (504 on a timeout), and a POST
 //     is never sent twice.
 import type http from 'node:http';
+import { isDescriptorShortage } from '../descriptors.js';
 import type { Candidate } from './balance/balancer.js';
 import { dispatch } from './dispatch.js';
 import type { Exchange, UpstreamLink } from './exchange.js';
@@ -278,6 +280,9 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
       return;
     }
     if (!this.#connected) {
+      // flagman is out of descriptors (EMFILE, ENFILE): no fault of the server's, so no failed
+      // check, and any other server would fail the same way. 503: flagman's own overload.
+      if (isDescriptorShortage(code)) return ex.fail(503, detail);
       // Nothing was sent: another server can take the request as it is.
       this.#fail(detail, true);
       return forward(ex, this.#target, this.headers, (this.#tried ?? new Set()).add(this.#server), code === 'CONNECT_TIMEOUT');

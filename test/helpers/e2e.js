@@ -90,7 +90,7 @@ export function flagmanCli(args, options = {}) {
  * `vars`), waits until every listener is up, and returns its ports and its event stream. `dir`:
  * run in that folder instead (a restart of an earlier instance: its flags and state file stay).
  */
-export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false } = {}) {
+export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false, nofile = null } = {}) {
   const dir = reuse ?? tempDir(t);
   const flagsDir = path.join(dir, 'flags');
   fs.mkdirSync(flagsDir, { mode: 0o755, recursive: true });
@@ -111,6 +111,8 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
     if (!fs.existsSync(link)) fs.symlinkSync(launcherPath, link);
     command = [link];
   }
+  // `nofile`: run under that descriptor limit (`ulimit -n`); the shell execs flagman, same pid.
+  if (nofile !== null) command = ['sh', '-c', 'ulimit -n "$0" && exec "$@"', String(nofile), ...command];
   const proc = execa(command[0], [...command.slice(1), 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env, stdout });
   const events = [];
   const waiters = new Set();
@@ -173,6 +175,19 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   /** Waits for the applied change of `flag` to `value` (undefined: any change), after `from`. */
   const waitFlag = (flag, value, opts) => waitEvent((e) => e.event === 'flag.change' && e.flag === flag && (value === undefined || e.value === value), opts);
   return { proc, dir, flagsDir, configFile, port: ports[0], ports, portOf, adminPort, events, access, waitEvent, waitFlag, started, exited };
+}
+
+/**
+ * Writes `value` to flag `name` the way `echo VALUE > flags/NAME` does, and resolves with the ms
+ * from the write to flagman applying it: the time its `flag.change` event carries, so how fast the
+ * test reads the event log does not count.
+ */
+export async function timedFlagWrite(fm, name, value) {
+  const from = fm.events.length;
+  const before = Date.now();
+  fs.writeFileSync(path.join(fm.flagsDir, name), `${value}\n`);
+  const change = await fm.waitFlag(name, value, { from });
+  return Date.parse(change.time) - before;
 }
 
 /** One HTTP request on a fresh connection; resolves with status, headers and the body as a string. */
