@@ -99,7 +99,9 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
       for (const s of sessions) s.close();
     },
     forceClose: () => {
-      for (const s of sessions) s.destroy();
+      // Every stream still open is cut: reset as an error (Exchange.cut says why), not with the
+      // NO_ERROR a plain destroy() sends, which clients take for a complete response.
+      for (const s of sessions) s.destroy(new Error('shutdown deadline'), http2.constants.NGHTTP2_INTERNAL_ERROR);
       // The HTTP/1.1 connections are tracked by Node's HTTP/1.1 code, on this server as on a plain one.
       http.Server.prototype.closeAllConnections.call(server as unknown as http.Server);
     },

@@ -263,7 +263,9 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     this.#release();
     const ex = this.#ex;
     const res = ex.res;
-    if (this.#clientGone || res.destroyed) return; // the client left first; nothing failed upstream
+    // The client left first, or the shutdown deadline closed its connection (before the pools):
+    // nothing failed upstream, and nothing can be answered.
+    if (this.#clientGone || ex.clientGone) return;
     const code = err.code;
     // flagman's own shutdown is no failure of the server's, and no other server would take the request.
     if (code === 'SHUTDOWN') return ex.fail(503, REASONS.shutdown);

@@ -1,0 +1,146 @@
+// Exchanges flagman ends itself, and their access lines (README, "Logs"):
+//  - the shutdown deadline: every request it cuts says `shutdown`, with the status the client got;
+//  - an HTTP/2 response cut short is reset as an error, never ended as if complete.
+import fs from 'node:fs';
+import http from 'node:http';
+import http2 from 'node:http2';
+import test from 'ava';
+import { testCA } from '../helpers/certs.js';
+import { startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+
+/**
+ * A plain frontend `web` and a TLS one `secure` (HTTP/1.1 and HTTP/2) in front of one server, or
+ * only one of them, with `top` settings.
+ */
+function config(top, { plain = true, secure = true } = {}) {
+  return `
+flags: { dir: ./flags }
+admin: { listen: "127.0.0.1:0" }
+${top}
+frontends:${plain ? `
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - use: app` : ''}${secure ? `
+  secure:
+    listen: ["127.0.0.1:0"]
+    tls: { cert: ./site.crt, key: ./site.key }
+    rules:
+      - use: app` : ''}
+backends:
+  app:
+    servers:
+      app1: { address: "127.0.0.1:{{app}}" }
+`;
+}
+
+async function siteFiles(t) {
+  const ca = await testCA(tempDir(t, 'flagman-certs-'));
+  const site = await ca.leaf('site', ['a.test']);
+  return { ca, files: { 'site.crt': fs.readFileSync(site.cert), 'site.key': fs.readFileSync(site.key) } };
+}
+
+function h2session(t, port, ca) {
+  const session = http2.connect(`https://127.0.0.1:${port}`, { ca: ca.caPem, servername: 'a.test' });
+  session.on('error', () => {});
+  t.teardown(() => session.destroy());
+  return session;
+}
+
+/**
+ * A server that holds every request past the shutdown deadline: to /head/… it sends the head and a
+ * first body chunk (7 bytes), to /wait/… nothing at all.
+ */
+async function holdingServer(t) {
+  const held = [];
+  const app = await upstream(t, 'app', (req, res) => {
+    held.push(res);
+    res.on('error', () => {});
+    if (req.url.startsWith('/head/')) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('partial');
+    }
+  });
+  t.teardown(() => held.forEach((r) => r.destroy()));
+  return app;
+}
+
+/** SIGTERM once `ready()`; then each path's line must say `shutdown`, with what its client got. */
+async function cutAtDeadline(t, fm, app, paths, ready) {
+  await waitFor(() => app.seen.length === paths.length && ready(), { timeout: 10_000, what: `${paths.length} requests in flight` });
+  fm.proc.kill('SIGTERM');
+  const { exitCode } = await fm.exited;
+  t.is(exitCode, 0);
+  const lines = Object.fromEntries(fm.access.map((l) => [l.path, l]));
+  t.deepEqual(Object.keys(lines).sort(), [...paths].sort(), 'one line per request');
+  for (const p of paths) {
+    const head = p.startsWith('/head/');
+    // A head out: the server's status and the body bytes sent. None: nothing was sent (0), not a
+    // 502 or 503 that never left flagman.
+    t.like(lines[p], { status: head ? 200 : 0, bytes: head ? 7 : 0, reason: 'shutdown' }, p);
+    t.true(lines[p].ms >= 900, `${p}: cut at the deadline, not before (${lines[p].ms} ms)`);
+  }
+}
+
+test('the shutdown deadline (HTTP/1.1): every request it cuts is logged with reason shutdown and the status its client got', async (t) => {
+  const app = await holdingServer(t);
+  const fm = await startFlagman(t, config('timeouts: { shutdown: 1s }', { secure: false }), { vars: { app: app.port }, captureAccess: true });
+  const outcomes = {};
+  const paths = ['/head/1', '/head/2', '/wait/1', '/wait/2'];
+  for (const p of paths) {
+    const req = http.get({ host: '127.0.0.1', port: fm.portOf('web'), path: p, agent: false }, (res) => {
+      outcomes[p] = `head ${res.statusCode}`;
+      res.on('data', () => {});
+      res.on('error', () => (outcomes[p] += ', cut'));
+      res.on('end', () => (outcomes[p] += ', end'));
+    });
+    req.on('error', () => (outcomes[p] = 'no response'));
+  }
+  await cutAtDeadline(t, fm, app, paths, () => outcomes['/head/1'] && outcomes['/head/2']);
+  t.deepEqual(outcomes, { '/head/1': 'head 200, cut', '/head/2': 'head 200, cut', '/wait/1': 'no response', '/wait/2': 'no response' });
+});
+
+test('the shutdown deadline (HTTP/2): each stream it cuts is logged with reason shutdown and reset as an error', async (t) => {
+  const { ca, files } = await siteFiles(t);
+  const app = await holdingServer(t);
+  const fm = await startFlagman(t, config('timeouts: { shutdown: 1s }', { plain: false }), { vars: { app: app.port }, files, captureAccess: true });
+  const session = h2session(t, fm.portOf('secure'), ca);
+  const outcomes = {};
+  const paths = ['/head/h2', '/wait/h2'];
+  for (const p of paths) {
+    const s = session.request({ ':path': p, ':authority': 'a.test' });
+    let ended = false;
+    s.on('response', (h) => (outcomes[p] = `head ${h[':status']}`));
+    s.on('data', () => {});
+    s.on('end', () => (ended = true));
+    s.on('error', () => {});
+    // A stream reset with NO_ERROR ends as if complete: only an error code tells it was cut.
+    s.on('close', () => (outcomes[p] = outcomes[p] === undefined ? 'no response' : `${outcomes[p]}, ${ended && s.rstCode === 0 ? 'end' : 'cut'}`));
+  }
+  await cutAtDeadline(t, fm, app, paths, () => outcomes['/head/h2']);
+  await waitFor(() => Object.keys(outcomes).length === 2 && !outcomes['/head/h2'].endsWith('200'), { what: 'both streams closed' });
+  t.deepEqual(outcomes, { '/head/h2': 'head 200, cut', '/wait/h2': 'no response' });
+});
+
+test('HTTP/2: a response cut short is reset with INTERNAL_ERROR, never ended as if complete', async (t) => {
+  const { ca, files } = await siteFiles(t);
+  const app = await upstream(t, 'app', (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('partial');
+    // The head and a first chunk are out; then the server goes away.
+    setTimeout(() => res.socket.destroy(), 100);
+  });
+  const fm = await startFlagman(t, config(''), { vars: { app: app.port }, files, captureAccess: true });
+  const session = h2session(t, fm.portOf('secure'), ca);
+  const stream = session.request({ ':path': '/cut', ':authority': 'a.test' });
+  let body = '';
+  let ended = false;
+  stream.on('data', (d) => (body += d));
+  stream.on('end', () => (ended = true));
+  stream.on('error', () => {});
+  await new Promise((resolve) => stream.once('close', resolve));
+  t.is(body, 'partial');
+  t.is(stream.rstCode, http2.constants.NGHTTP2_INTERNAL_ERROR);
+  t.false(ended, 'the client saw no end of the response');
+  t.like(await waitFor(() => fm.access.find((l) => l.path === '/cut')), { status: 200, bytes: 7, reason: 'server closed mid-body' });
+});
