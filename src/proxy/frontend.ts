@@ -12,6 +12,7 @@ import { Exchange, REFUSED } from './exchange.js';
 import { REASONS } from './reasons.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
+import { checkInterval } from './slow-reader.js';
 import { originForm } from './target.js';
 import { tunnelHandler } from './tunnel.js';
 import { inheritedSocket } from '../lifecycle/systemd.js';
@@ -92,7 +93,7 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
       requestTimeout: 0,
       // Node checks headersTimeout only this often (30 s by default): a slowloris client would hold
       // its connection up to 30 s past timeouts.client. Sub-second, and cheap (a timer per server).
-      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeouts.client / 4))),
+      connectionsCheckingInterval: checkInterval(timeouts.client),
       maxHeaderSize: 16384,
     },
     requestHandler(holder, slot, (): number => server.headersTimeout),

@@ -11,6 +11,7 @@ import type { RuntimeHolder } from '../runtime/holder.js';
 import type { TlsSite } from '../tls/certs.js';
 import { MAX_HEADERS, requestHandler, type FrontendSlot } from './frontend.js';
 import { H2Response, MAX_HEADER_BYTES, h2RequestHandler } from './h2.js';
+import { checkInterval } from './slow-reader.js';
 import { tunnelHandler } from './tunnel.js';
 
 /** Which site a TLS listener serves; the lifecycle moves it when a reload changes the frontend. */
@@ -59,7 +60,7 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
     h1.headersTimeout = t.client;
     h1.requestTimeout = 0;
     // Read when the server starts listening (Node's connection tracking): see frontend.ts.
-    h1.connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(t.client / 4)));
+    h1.connectionsCheckingInterval = checkInterval(t.client);
   };
   setTimeouts(timeouts);
   h1.maxHeadersCount = MAX_HEADERS + 1;

@@ -20,6 +20,7 @@ import type { Candidate } from './balance/balancer.js';
 import { dispatch } from './dispatch.js';
 import type { Exchange, UpstreamLink } from './exchange.js';
 import { REASONS } from './reasons.js';
+import { SlowReaderWatch } from './slow-reader.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
 import type { UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
 import type { UpstreamError } from '../upstream/error.js';
@@ -131,7 +132,8 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
   #failed = false;
   #clientGone = false;
   #onDrain: (() => void) | null = null;
-  #held = false;
+  /** Times the client while its response is held back; made at the first hold. */
+  #slowReader: SlowReaderWatch | null = null;
   /** The response's Content-Length, -1 when it has none. */
   #bodyLength = -1;
   /** The response was ended with the chunk that completed its body. */
@@ -242,14 +244,15 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     if (more) return true;
     // The client reads slower than the server sends: the connection stops reading the server's
     // socket until the client's drains, so nothing piles up here.
-    this.#onDrain ??= () => this.#conn?.resume();
+    this.#onDrain ??= () => {
+      this.#slowReader!.drained();
+      this.#conn?.resume();
+    };
     res.once('drain', this.#onDrain);
-    // A client that reads nothing for timeouts.server is cut off (SPEC §3, slow readers): the
-    // server's silence is not timed while its response is held back. Set once, on this path only.
-    if (!this.#held) {
-      this.#held = true;
-      res.setTimeout(this.#target.timeouts.server, () => ex.cut(REASONS.clientTimeout));
-    }
+    // A client that takes nothing for timeouts.server is cut off (slow-reader.ts): the server's
+    // silence is not timed while its response is held back.
+    if (this.#slowReader === null) this.#slowReader = new SlowReaderWatch(ex, this.serverTimeout);
+    else this.#slowReader.held();
     return false;
   }
 

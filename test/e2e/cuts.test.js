@@ -1,12 +1,16 @@
 // Exchanges flagman ends itself, and their access lines (README, "Logs"):
 //  - the shutdown deadline: every request it cuts says `shutdown`, with the status the client got;
+//  - a client that takes no byte of its response is cut after one timeouts.server, HTTP/1.1 and
+//    HTTP/2 alike (Node's own socket and stream timers gave it two);
 //  - an HTTP/2 response cut short is reset as an error, never ended as if complete.
 import fs from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import test from 'ava';
 import { testCA } from '../helpers/certs.js';
-import { startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import { adminStatus, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+
+const MB = 1024 * 1024;
 
 /**
  * A plain frontend `web` and a TLS one `secure` (HTTP/1.1 and HTTP/2) in front of one server, or
@@ -143,4 +147,75 @@ test('HTTP/2: a response cut short is reset with INTERNAL_ERROR, never ended as 
   t.is(stream.rstCode, http2.constants.NGHTTP2_INTERNAL_ERROR);
   t.false(ended, 'the client saw no end of the response');
   t.like(await waitFor(() => fm.access.find((l) => l.path === '/cut')), { status: 200, bytes: 7, reason: 'server closed mid-body' });
+});
+
+/**
+ * The time from flagman's first refused write to its cut of a client that reads nothing, bounded
+ * from the client's side: the access line's `ms` counts from the request, and the refusals begin
+ * once the head has gone out, which this client sees no earlier than flagman sent it.
+ */
+function assertCutAfterOneTimeout(t, line, headAfter) {
+  t.is(line.reason, 'client timeout');
+  t.is(line.status, 200);
+  t.true(line.bytes < 8 * MB, `${line.bytes} bytes sent`);
+  const cutAfter = line.ms - headAfter;
+  t.log(`cut ${Math.round(cutAfter)} ms after the head (timeouts.server 1 s; line ms ${line.ms}, head after ${Math.round(headAfter)} ms)`);
+  t.true(line.ms >= 900, `not before timeouts.server: ${line.ms} ms`);
+  // Twice the timeout (the bug) is 2000 ms; one check interval (250 ms) plus a loaded machine's
+  // scheduling fits well under 1600.
+  t.true(cutAfter <= 1600, `cut ${Math.round(cutAfter)} ms after the head: within one timeouts.server and a check interval`);
+}
+
+async function eightMegabytes(t) {
+  const app = await upstream(t, 'app', (req, res) => {
+    req.resume();
+    res.on('error', () => {});
+    res.writeHead(200, { 'content-length': 8 * MB });
+    // All of it at once: flagman's writes to the client are refused as soon as the socket buffers
+    // between the two are full, a few milliseconds after the head.
+    res.end(Buffer.alloc(8 * MB, 'x'));
+  });
+  return app;
+}
+
+test('a client that reads nothing is cut after one timeouts.server, reason client timeout (HTTP/1.1)', async (t) => {
+  const { files } = await siteFiles(t);
+  const app = await eightMegabytes(t);
+  const fm = await startFlagman(t, config('timeouts: { server: 1s }'), { vars: { app: app.port }, files, captureAccess: true });
+  const sent = performance.now();
+  const res = await new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port: fm.portOf('web'), path: '/big', agent: false }, resolve).on('error', reject));
+  const headAfter = performance.now() - sent;
+  res.pause(); // reads nothing from here on
+  res.on('error', () => {});
+  t.teardown(() => res.destroy());
+  const line = await waitFor(() => fm.access.find((l) => l.path === '/big'), { timeout: 10_000, what: "the slow reader's access line" });
+  assertCutAfterOneTimeout(t, line, headAfter);
+  const s = await adminStatus(fm);
+  t.is(s.frontends.web.responses['2xx'], 1);
+});
+
+test('a client that reads nothing is cut after one timeouts.server, reason client timeout (HTTP/2), and its connection goes on', async (t) => {
+  const { ca, files } = await siteFiles(t);
+  const app = await eightMegabytes(t);
+  const fm = await startFlagman(t, config('timeouts: { server: 1s }'), { vars: { app: app.port }, files, captureAccess: true });
+  const session = h2session(t, fm.portOf('secure'), ca);
+  // The connection is up first: its handshake is no part of the time to the head.
+  await new Promise((resolve) => session.once('connect', resolve));
+  const sent = performance.now();
+  const stream = session.request({ ':path': '/big', ':authority': 'a.test' });
+  stream.on('error', () => {});
+  await new Promise((resolve) => stream.once('response', resolve));
+  const headAfter = performance.now() - sent;
+  stream.pause(); // reads nothing from here on: no window update for this stream
+  const line = await waitFor(() => fm.access.find((l) => l.path === '/big'), { timeout: 10_000, what: "the slow reader's access line" });
+  assertCutAfterOneTimeout(t, line, headAfter);
+  // Only the stream was cut: the same connection serves the next request.
+  const next = session.request({ ':path': '/next', ':authority': 'a.test' });
+  next.on('data', () => {});
+  const status = await new Promise((resolve, reject) => {
+    next.on('response', (h) => resolve(h[':status']));
+    next.on('error', reject);
+  });
+  t.is(status, 200);
+  next.close();
 });
