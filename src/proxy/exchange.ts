@@ -127,8 +127,10 @@ export class Exchange {
  * hold anything (names, the path) go through JSON.stringify, which escapes them correctly. The
  * method and the IP are quoted as they are: Node's parser accepts only token characters in a method,
  * and a socket's address is digits, hex, dots and colons; neither can hold a quote or a backslash.
+ * `req` null: a request whose head never completed (client-error.ts), method and path unknown.
  */
-export function accessFields(frontend: string, backend: string | null, server: string | null, req: http.IncomingMessage, status: number, bytes: number, start: number, ip: string): string {
+export function accessFields(frontend: string, backend: string | null, server: string | null, req: http.IncomingMessage | null, status: number, bytes: number, start: number, ip: string): string {
   const ms = Math.round((performance.now() - start) * 1000) / 1000;
-  return `,"frontend":${JSON.stringify(frontend)},"backend":${backend === null ? 'null' : JSON.stringify(backend)},"server":${server === null ? 'null' : JSON.stringify(server)},"method":"${req.method}","path":${JSON.stringify(req.url)},"status":${status},"bytes":${bytes},"ms":${ms},"ip":"${ip}"`;
+  const request = req === null ? '"method":null,"path":null' : `"method":"${req.method}","path":${JSON.stringify(req.url)}`;
+  return `,"frontend":${JSON.stringify(frontend)},"backend":${backend === null ? 'null' : JSON.stringify(backend)},"server":${server === null ? 'null' : JSON.stringify(server)},${request},"status":${status},"bytes":${bytes},"ms":${ms},"ip":"${ip}"`;
 }

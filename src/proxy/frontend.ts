@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { ListenAddress, Timeouts } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
+import { clientErrorHandler } from './client-error.js';
 import { clientIpOf } from './client-ip.js';
 import { dispatch } from './dispatch.js';
 import { Exchange, REFUSED } from './exchange.js';
@@ -100,6 +101,7 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
   );
   server.maxHeadersCount = MAX_HEADERS + 1;
   server.on('upgrade', tunnelHandler(holder, slot, tunnels));
+  server.on('clientError', clientErrorHandler(holder, slot, (): number => server.headersTimeout));
   return server;
 }
 

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { Timeouts } from '../config/schema.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { TlsSite } from '../tls/certs.js';
+import { clientErrorHandler } from './client-error.js';
 import { MAX_HEADERS, requestHandler, type FrontendSlot } from './frontend.js';
 import { H2Response, MAX_HEADER_BYTES, h2RequestHandler } from './h2.js';
 import { checkInterval } from './slow-reader.js';
@@ -72,6 +73,7 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
     else onH1(req as http.IncomingMessage, res as http.ServerResponse);
   });
   server.on('upgrade', tunnelHandler(holder, slot, tunnels, 'https'));
+  server.on('clientError', clientErrorHandler(holder, slot, () => h1.headersTimeout));
 
   const sessions = new Set<http2.ServerHttp2Session>();
   let draining = false;

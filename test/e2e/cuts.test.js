@@ -2,10 +2,14 @@
 //  - the shutdown deadline: every request it cuts says `shutdown`, with the status the client got;
 //  - a client that takes no byte of its response is cut after one timeouts.server, HTTP/1.1 and
 //    HTTP/2 alike (Node's own socket and stream timers gave it two);
-//  - an HTTP/2 response cut short is reset as an error, never ended as if complete.
+//  - an HTTP/2 response cut short is reset as an error, never ended as if complete;
+//  - a request head started and not completed within timeouts.client: 408, logged and counted; a
+//    connection that sent nothing is closed without a line.
 import fs from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
 import test from 'ava';
 import { testCA } from '../helpers/certs.js';
 import { adminStatus, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
@@ -218,4 +222,71 @@ test('a client that reads nothing is cut after one timeouts.server, reason clien
   });
   t.is(status, 200);
   next.close();
+});
+
+/** A raw connection to `port` that writes `bytes` (if any) and resolves with what it got once closed. */
+function rawUntilClosed(port, bytes) {
+  return new Promise((resolve) => {
+    let answer = '';
+    const s = net.connect(port, '127.0.0.1', () => bytes && s.write(bytes));
+    s.on('data', (d) => (answer += d.toString('latin1')));
+    s.on('error', () => {});
+    s.on('close', () => resolve(answer));
+  });
+}
+
+test('a request head started and not completed within timeouts.client gets 408, an access line with reason client timeout, and is counted', async (t) => {
+  const { files } = await siteFiles(t);
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config('timeouts: { client: 1s, idle: 1s }'), { vars: { app: app.port }, files, captureAccess: true });
+  const [partial, nothing, secondPartial] = await Promise.all([
+    rawUntilClosed(fm.portOf('web'), 'GET /never-finished HTTP/1.1\r\nHost: a\r\nX-Slow: '),
+    // Sends nothing at all (a browser's speculative connection): closed, and no line.
+    rawUntilClosed(fm.portOf('web')),
+    // A kept-alive connection: one request served, then a second head begun and left.
+    rawUntilClosed(fm.portOf('web'), 'GET /served HTTP/1.1\r\nHost: a\r\n\r\nGET /second HT'),
+  ]);
+  t.regex(partial, /^HTTP\/1\.1 408 /);
+  t.regex(nothing, /^(HTTP\/1\.1 408 |$)/);
+  t.regex(secondPartial, /^HTTP\/1\.1 200 [^]*HTTP\/1\.1 408 /);
+  // A kept-alive connection that served a request and then sent nothing is closed by
+  // timeouts.idle, as ever, without a line.
+  const idle = await rawUntilClosed(fm.portOf('web'), 'GET /then-idle HTTP/1.1\r\nHost: a\r\n\r\n');
+  t.regex(idle, /^HTTP\/1\.1 200 /);
+  t.false(idle.includes(' 408 '), 'an idle kept-alive connection is not answered 408');
+  await waitFor(() => fm.access.length >= 4, { what: 'four access lines' });
+  // Lines are written in batches within 5 ms: wait past one for a line that should not come.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const timedOut = fm.access.filter((l) => l.status === 408);
+  t.is(timedOut.length, 2, JSON.stringify(fm.access));
+  for (const line of timedOut) {
+    t.like(line, { frontend: 'web', backend: null, server: null, method: null, path: null, bytes: 0, ip: '127.0.0.1', reason: 'client timeout' });
+    t.true(line.ms >= 1000, `ms is the timeouts.client it was given: ${line.ms}`);
+  }
+  t.deepEqual(fm.access.filter((l) => l.status !== 408).map((l) => [l.path, l.status]), [['/served', 200], ['/then-idle', 200]]);
+  const s = await adminStatus(fm);
+  t.like(s.frontends.web.responses, { '2xx': 2, '4xx': 2 });
+  t.is(s.frontends.web.requests, 4);
+});
+
+test('HTTP/1.1 over TLS: a request head started and not completed gets its 408 line too; a connection that only shook hands gets none', async (t) => {
+  const { ca, files } = await siteFiles(t);
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config('timeouts: { client: 1s }'), { vars: { app: app.port }, files, captureAccess: true });
+  const tlsUntilClosed = (bytes) =>
+    new Promise((resolve) => {
+      let answer = '';
+      const s = tls.connect({ host: '127.0.0.1', port: fm.portOf('secure'), ca: ca.caPem, servername: 'a.test', ALPNProtocols: ['http/1.1'] }, () => bytes && s.write(bytes));
+      s.on('data', (d) => (answer += d.toString('latin1')));
+      s.on('error', () => {});
+      s.on('close', () => resolve(answer));
+    });
+  const [partial, handshakeOnly] = await Promise.all([tlsUntilClosed('GET /x HTTP/1.1\r\nHost: a.test\r\n'), tlsUntilClosed()]);
+  t.regex(partial, /^HTTP\/1\.1 408 /);
+  t.regex(handshakeOnly, /^(HTTP\/1\.1 408 |$)/);
+  const line = await waitFor(() => fm.access.find((l) => l.status === 408), { what: 'the 408 line' });
+  t.like(line, { frontend: 'secure', method: null, path: null, reason: 'client timeout' });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.is(fm.access.length, 1, JSON.stringify(fm.access));
+  t.like((await adminStatus(fm)).frontends.secure.responses, { '4xx': 1 });
 });
