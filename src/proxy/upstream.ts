@@ -22,6 +22,7 @@ import type { Candidate } from './balance/balancer.js';
 import { dispatch } from './dispatch.js';
 import type { Exchange, UpstreamLink } from './exchange.js';
 import { REASONS } from './reasons.js';
+import { SlowReaderWatch } from './slow-reader.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
 import type { UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
 import type { UpstreamError } from '../upstream/error.js';
@@ -133,7 +134,8 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
   #failed = false;
   #clientGone = false;
   #onDrain: (() => void) | null = null;
-  #held = false;
+  /** Times the client while its response is held back; made at the first hold. */
+  #slowReader: SlowReaderWatch | null = null;
   /** The response's Content-Length, -1 when it has none. */
   #bodyLength = -1;
   /** The response was ended with the chunk that completed its body. */
@@ -244,14 +246,15 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     if (more) return true;
     // The client reads slower than the server sends: the connection stops reading the server's
     // socket until the client's drains, so nothing piles up here.
-    this.#onDrain ??= () => this.#conn?.resume();
+    this.#onDrain ??= () => {
+      this.#slowReader!.drained();
+      this.#conn?.resume();
+    };
     res.once('drain', this.#onDrain);
-    // A client that reads nothing for timeouts.server is cut off (SPEC §3, slow readers): the
-    // server's silence is not timed while its response is held back. Set once, on this path only.
-    if (!this.#held) {
-      this.#held = true;
-      res.setTimeout(this.#target.timeouts.server, () => ex.cut(REASONS.clientTimeout));
-    }
+    // A client that takes nothing for timeouts.server is cut off (slow-reader.ts): the server's
+    // silence is not timed while its response is held back.
+    if (this.#slowReader === null) this.#slowReader = new SlowReaderWatch(ex, this.serverTimeout);
+    else this.#slowReader.held();
     return false;
   }
 
@@ -265,7 +268,9 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     this.#release();
     const ex = this.#ex;
     const res = ex.res;
-    if (this.#clientGone || res.destroyed) return; // the client left first; nothing failed upstream
+    // The client left first, or the shutdown deadline closed its connection (before the pools):
+    // nothing failed upstream, and nothing can be answered.
+    if (this.#clientGone || ex.clientGone) return;
     const code = err.code;
     // flagman's own shutdown is no failure of the server's, and no other server would take the request.
     if (code === 'SHUTDOWN') return ex.fail(503, REASONS.shutdown);
