@@ -1,6 +1,7 @@
 // What the primary and its workers say to each other over the cluster IPC channel (cluster/).
 // Plain JSON-able objects; `t` names the message.
 import type { FlagState } from '../flags/snapshot.js';
+import type { LogDrops } from '../log.js';
 import type { CheckSource, HealthChange } from '../runtime/servers.js';
 import type { Health } from '../runtime/server-state.js';
 
@@ -9,6 +10,8 @@ export interface Stats {
   readonly frontends: readonly [string, { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number }][];
   readonly backends: readonly [string, { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number }][];
   readonly servers: readonly [string, { requests: number; active: number; failures: number; bytesIn: number; bytesOut: number }][];
+  /** Lines the worker's logs dropped since it started. */
+  readonly logs: LogDrops;
 }
 
 export type ToWorker =

@@ -74,7 +74,7 @@ export async function runWorker(configFile: string): Promise<number> {
       await pages.close();
       await certs.close();
       await observed.destroy();
-      flushLogs();
+      await flushLogs();
       // The IPC channel would keep this process alive: close it, and the process ends.
       if (process.connected) process.disconnect();
       resolve(0);
