@@ -163,7 +163,8 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
     clearTimeout(timer);
   });
   const started = await Promise.race([
-    waitEvent((e) => e.event === 'start', { timeout: 15_000 }),
+    // Generous: a loaded 2-core machine running other suites beside this one can take that long.
+    waitEvent((e) => e.event === 'start', { timeout: 30_000 }),
     exited.then((r) => {
       throw new Error(`flagman exited early (${r.exitCode}): ${events.map((e) => JSON.stringify(e)).join('\n')}`);
     }),
