@@ -37,6 +37,7 @@ interface Doc {
   readonly backends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses; readonly servers: Record<string, ServerDoc> }>;
   readonly watcher: { readonly mode: string; readonly rescans: number; readonly problem: string | null };
   readonly process: { readonly fdLimit: number | null; readonly maxConnections: number | null; readonly connections: number; readonly refusedConnections: number };
+  readonly logs: Record<string, { readonly dropped: number }>;
 }
 
 const SERVER_STATES = ['up', 'down', 'drain'] as const;
@@ -137,6 +138,9 @@ export function createMetrics(sources: AdminSources): Metrics {
   });
   gauge('flagman_connections', 'Client connections open, every frontend together.', [], (g, d) => g.set(d.process.connections));
   counter('flagman_connections_refused_total', 'Client connections closed at accept because maxConnections were open.', [], (c, d) => c.inc(d.process.refusedConnections));
+  counter('flagman_log_dropped_total', 'Log lines dropped: the log could not be written (a full disk, a reader too slow or gone).', ['log'], (c, d) => {
+    for (const [log, l] of Object.entries(d.logs)) c.inc({ log }, l.dropped);
+  });
   gauge('flagman_flags_watcher_problem', '1 while watching the flags directory is degraded.', [], (g, d) => g.set(d.watcher.problem === null ? 0 : 1));
 
   // Scrapes one at a time: `doc` belongs to the one in progress.

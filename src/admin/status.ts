@@ -4,6 +4,7 @@
 import type { DescriptorBudget } from '../descriptors.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { WatcherStatus } from '../flags/store.js';
+import type { LogDrops } from '../log.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { ConnectionCounters, Counters } from '../runtime/servers.js';
 
@@ -20,6 +21,8 @@ export interface StatusSources {
   process(): { readonly budget: DescriptorBudget; readonly connections: ConnectionCounters };
   /** Problems with TLS certificate files (the previous certificate still serving). */
   readonly tls?: (() => readonly string[]) | undefined;
+  /** Log lines dropped since start (with workers: theirs too). */
+  logs(): LogDrops;
   /** With `workers` above 1: each worker's process id (null while it starts). */
   readonly workers?: (() => readonly (number | null)[]) | undefined;
 }
@@ -60,6 +63,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     backends[t.name] = { mode: tcp ? 'tcp' : 'http', requests: t.counters.requests, active: t.counters.active, responses: responses(t.counters), ...bytes(t.counters, tcp), servers };
   }
   const w = src.watcher();
+  const logs = src.logs();
   const reload = src.lastReload();
   const { budget, connections } = src.process();
   return {
@@ -85,6 +89,8 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     },
     watcher: { mode: w.mode, rescans: w.rescans, lastRescanAt: iso(w.lastRescanAt), problem: w.problem },
     problems: src.tls ? [...runtime.problems, ...src.tls()] : runtime.problems,
+    // Lines a log could not write (a full disk, a reader too slow or gone): README, "Logs".
+    logs: { access: { dropped: logs.access }, events: { dropped: logs.events } },
     // One process: null. Several: the workers' process ids (their counters are added up above).
     workers: src.workers ? src.workers() : null,
   };

@@ -1,6 +1,7 @@
 // What the primary and its workers say to each other over the cluster IPC channel (cluster/).
 // Plain JSON-able objects; `t` names the message.
 import type { FlagState } from '../flags/snapshot.js';
+import type { LogDrops } from '../log.js';
 import type { CheckSource, ConnectionCounters, HealthChange } from '../runtime/servers.js';
 import type { Health } from '../runtime/server-state.js';
 
@@ -15,6 +16,8 @@ export interface Stats {
   readonly servers: readonly [string, { requests: number; active: number; failures: number; bytesIn: number; bytesOut: number }][];
   /** Its client connections and its own cap (each worker caps itself by the descriptor limit). */
   readonly connections: ConnectionCounters;
+  /** Lines the worker's logs dropped since it started. */
+  readonly logs: LogDrops;
 }
 
 export type ToWorker =

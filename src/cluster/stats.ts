@@ -1,6 +1,7 @@
 // Counters across processes: each worker counts the requests it serves (plain increments, as in a
 // single process); the primary adds the workers' latest counts up into its own ObservedState, which
 // /status, /metrics and the dashboard read as they would in a single process.
+import { logDrops, type LogDrops } from '../log.js';
 import type { ObservedState } from '../runtime/servers.js';
 import type { Stats } from './messages.js';
 
@@ -20,6 +21,7 @@ export function takeStats(observed: ObservedState): Stats {
     backends: [...all.backends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut }]),
     servers: [...all.servers].map(([k, s]) => [k, { requests: s.requests, active: s.active, failures: s.failures, bytesIn: s.bytesIn, bytesOut: s.bytesOut }]),
     connections: { ...observed.connections },
+    logs: logDrops(),
   };
 }
 
@@ -72,6 +74,16 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
       s.bytesOut += c.bytesOut ?? 0;
     }
   }
+}
+
+/** The primary's own dropped log lines plus every worker's latest count. */
+export function addUpLogs(own: LogDrops, stats: Iterable<Stats>): LogDrops {
+  let { access, events } = own;
+  for (const st of stats) {
+    access += st.logs.access;
+    events += st.logs.events;
+  }
+  return { access, events };
 }
 
 type Added = { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number };

@@ -95,7 +95,7 @@ export async function runWorker(configFile: string): Promise<number> {
       await observed.destroy();
       clearInterval(report);
       send({ t: 'stats', id: null, stats: takeStats(observed) });
-      flushLogs();
+      await flushLogs();
       // The IPC channel would keep this process alive: close it, and the process ends once its
       // writes are done. Closed through cluster, which tells the primary first: a plain
       // process.disconnect() looks like a lost primary to cluster, which exits at once, before an

@@ -11,7 +11,7 @@ import { budgetFor, measureBudget, type DescriptorBudget } from '../descriptors.
 import { explain } from '../explain/explain.js';
 import { loadConfig } from '../config/load.js';
 import { storeFor } from '../flags/store.js';
-import { events, flushLogs } from '../log.js';
+import { events, flushLogs, logDrops } from '../log.js';
 import { ConnectionGate } from '../proxy/admission.js';
 import { PageCache } from '../proxy/pages.js';
 import { CertStore } from '../tls/certs.js';
@@ -20,11 +20,11 @@ import { RuntimeHolder } from '../runtime/holder.js';
 import { ObservedState, type CheckSource, type HealthChange } from '../runtime/servers.js';
 import type { Health } from '../runtime/server-state.js';
 import { VERSION } from '../version.js';
-import type { ToWorker } from '../cluster/messages.js';
+import type { Stats, ToWorker } from '../cluster/messages.js';
 import { WorkerPool } from '../cluster/pool.js';
 import { flagDiff } from '../cluster/remote-flags.js';
 import { runWorker } from '../cluster/worker.js';
-import { addUp } from '../cluster/stats.js';
+import { addUp, addUpLogs } from '../cluster/stats.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { ConfigWatch } from './config-watch.js';
 import { ListenerSet } from './listeners.js';
@@ -83,6 +83,8 @@ export async function run(configFile: string): Promise<number> {
       }
     : { ...SINGLE, refuse: (next) => (next.workers.count > 1 ? 'workers: going from one process to several needs a restart' : null) };
   if (pool) observed.on('health', (st) => pool.broadcast({ t: 'health', key: st.key, health: st.health, change: st.change }));
+  // The workers' latest counters, gathered before each read of the admin endpoint.
+  let gathered: Stats[] = [];
   const sources: AdminSources = {
     pid: process.pid,
     version: VERSION,
@@ -102,7 +104,8 @@ export async function run(configFile: string): Promise<number> {
     process: () => ({ budget, connections: observed.connections }),
     tls: () => certs.problems(),
     // The workers' counters, added up, before each read of the admin endpoint.
-    refresh: pool ? async () => addUp(observed, await pool.gather()) : undefined,
+    refresh: pool ? async () => addUp(observed, (gathered = await pool.gather())) : undefined,
+    logs: () => addUpLogs(logDrops(), gathered),
     workers: pool ? () => pool.pids() : undefined,
   };
   // One registry, however often a reload moves the admin endpoint.
@@ -152,7 +155,7 @@ export async function run(configFile: string): Promise<number> {
       await certs.close();
       await observed.destroy();
       events.info({ event: 'exit' }, 'stopped');
-      flushLogs();
+      await flushLogs();
       resolve(0);
     };
     // SIGHUP's default action would end the process; here it reloads, always (even the same bytes).

@@ -102,8 +102,9 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   });
   const configFile = path.join(dir, 'flagman.yaml');
   fs.writeFileSync(configFile, text);
-  // `stdoutFile`: the access log goes to that file, as with `flagman run > access.log`.
-  const stdout = stdoutFile === null ? 'pipe' : { file: stdoutFile };
+  // `stdoutFile`: the access log goes to that file, as with `flagman run >> access.log`: flagman's
+  // stdout is the file itself (execa's `{ file }` would pipe it through this process).
+  const stdout = stdoutFile === null ? 'pipe' : fs.openSync(stdoutFile, 'a');
   // `launcher`: through the `flagman` command (bin/flagman), by a symlink as npm installs it.
   let command = [process.execPath, cli];
   if (launcher) {
@@ -114,6 +115,7 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   // `nofile`: run under that descriptor limit (`ulimit -n`); the shell execs flagman, same pid.
   if (nofile !== null) command = ['sh', '-c', 'ulimit -n "$0" && exec "$@"', String(nofile), ...command];
   const proc = execa(command[0], [...command.slice(1), 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env, stdout });
+  if (typeof stdout === 'number') fs.closeSync(stdout); // the child has its own copy
   const events = [];
   const waiters = new Set();
   const lines = readline.createInterface({ input: proc.stderr });
