@@ -342,7 +342,7 @@ run['stdout-full'] = async (name) => {
     const exit = await stopTimed(f);
     const dropped = s?.logs?.access?.dropped;
     const counted = dropped !== undefined && dropped === s?.frontends.web.requests;
-    const recovered = rec.ok && counted && cleanExit(exit);
+    const recovered = rec.ok && counted && told !== undefined && cleanExit(exit);
     const detail = `${dropped === undefined ? 'no logs.access in /status' : `${n(dropped)} of ${n(s?.frontends.web.requests)} access lines dropped and counted`}; log.dropped ${told ? told.reason : 'not told'}; ${exitText(exit)}; after: ${rec.text}`;
     return row(name, stats, recovered, detail, { dropped, exit });
   } finally {
