@@ -22,7 +22,12 @@ export type DirState =
       readonly real: string;
       readonly worldWritable: boolean;
     }
-  | { readonly kind: 'absent'; readonly problem: string };
+  | {
+      readonly kind: 'absent';
+      readonly problem: string;
+      /** Gone (ENOENT, ENOTDIR, a file in its place); false: there but unusable (unreadable, a symlink loop). */
+      readonly missing: boolean;
+    };
 
 // A Kubernetes ConfigMap volume is mode 0777 but mounted read-only: nobody can write it, so its mode
 // bits do not make it a control plane for everyone. Asked only when the bits say world-writable.
@@ -39,14 +44,19 @@ function readOnlyMount(dir: string): boolean {
 export function inspectDir(dir: string): DirState {
   try {
     const st = fs.statSync(dir);
-    if (!st.isDirectory()) return { kind: 'absent', problem: `flags directory ${dir} is not a directory` };
+    if (!st.isDirectory()) return { kind: 'absent', problem: `flags directory ${dir} is not a directory`, missing: true };
+    // stat needs no permission on the directory itself: without read and search permission no flag
+    // can be listed or opened, and every flag file would read as "not readable" when it is the
+    // directory that is.
+    fs.accessSync(dir, fs.constants.R_OK | fs.constants.X_OK);
     const real = fs.realpathSync(dir);
     // Like OpenSSH's StrictModes: whoever can write here steers the traffic.
     return { kind: 'present', key: `${st.dev}:${st.ino}`, dev: st.dev, real, worldWritable: (st.mode & 0o002) !== 0 && !readOnlyMount(dir) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    const why = code === 'ENOENT' || code === 'ENOTDIR' ? 'is missing' : `cannot be read (${code})`;
-    return { kind: 'absent', problem: `flags directory ${dir} ${why}` };
+    const missing = code === 'ENOENT' || code === 'ENOTDIR';
+    const why = missing ? 'is missing' : code === 'ELOOP' ? 'is a symlink loop (ELOOP)' : `cannot be read (${code})`;
+    return { kind: 'absent', problem: `flags directory ${dir} ${why}`, missing };
   }
 }
 

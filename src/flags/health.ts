@@ -46,7 +46,8 @@ export class DirHealth {
   note(state: DirState, hasFlags: () => boolean): DirVerdict {
     // SPEC §1.3: a directory that went away while its files were not deleted keeps the values. An
     // unmounted volume leaves its mount point: an empty directory on another file system.
-    let absent = state.kind === 'absent' ? `${state.problem}; flags whose files were deleted with it are unset, the others keep their last values until it is back` : null;
+    const kept = state.kind === 'absent' && state.missing ? 'flags whose files were deleted with it are unset, the others keep their last values until it is back' : 'flags keep their last values until it can be read again';
+    let absent = state.kind === 'absent' ? `${state.problem}; ${kept}` : null;
     if (state.kind === 'present' && this.#dev !== undefined && state.dev !== this.#dev && !hasFlags()) {
       absent = `flags directory ${this.#dir} is now empty and on another file system (an unmounted volume?); flags keep their last values`;
     } else if (state.kind === 'present') {

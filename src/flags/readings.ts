@@ -164,6 +164,11 @@ export class Readings {
         }
       }
       if (seen.kind === 'missing' && !there && !this.#renamed.has(name)) continue;
+      // Without the directory (gone, unreadable, a symlink loop) a read fails on the directory's
+      // path, not on the file: ELOOP or EACCES is the directory's problem, reported as such, and
+      // the flag keeps its value and problem. (The watcher names the directory's own events by its
+      // basename, so this is also what keeps the directory itself from turning up as a flag.)
+      if (seen.kind === 'problem' && !there) continue;
       verified.push({ name, seen });
     }
     return verified;

@@ -89,8 +89,9 @@ export function flagmanCli(args, options = {}) {
  * Starts `flagman run` on a config written to a temp dir (placeholders `{{name}}` replaced from
  * `vars`), waits until every listener is up, and returns its ports and its event stream. `dir`:
  * run in that folder instead (a restart of an earlier instance: its flags and state file stay).
+ * `prefix`: a command that execs flagman (e.g. `setpriv --reuid=nobody …`), so its PID stays flagman's.
  */
-export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false, nofile = null } = {}) {
+export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false, nofile = null, prefix = [] } = {}) {
   const dir = reuse ?? tempDir(t);
   const flagsDir = path.join(dir, 'flags');
   fs.mkdirSync(flagsDir, { mode: 0o755, recursive: true });
@@ -114,6 +115,7 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   }
   // `nofile`: run under that descriptor limit (`ulimit -n`); the shell execs flagman, same pid.
   if (nofile !== null) command = ['sh', '-c', 'ulimit -n "$0" && exec "$@"', String(nofile), ...command];
+  command = [...prefix, ...command];
   const proc = execa(command[0], [...command.slice(1), 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env, stdout });
   if (typeof stdout === 'number') fs.closeSync(stdout); // the child has its own copy
   const events = [];
@@ -163,7 +165,8 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
     clearTimeout(timer);
   });
   const started = await Promise.race([
-    waitEvent((e) => e.event === 'start', { timeout: 15_000 }),
+    // Generous: a loaded 2-core machine running other suites beside this one can take that long.
+    waitEvent((e) => e.event === 'start', { timeout: 30_000 }),
     exited.then((r) => {
       throw new Error(`flagman exited early (${r.exitCode}): ${events.map((e) => JSON.stringify(e)).join('\n')}`);
     }),

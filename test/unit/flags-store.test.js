@@ -289,6 +289,28 @@ test('a directory renamed away keeps the values and says why until it is back', 
   t.is(value(store.snapshot, 'KEPT'), 5);
 });
 
+test('a directory replaced by a symlink loop is a directory problem, never a flag of its name; values are kept', async (t) => {
+  const { dir, at } = tempFlags(t);
+  fs.writeFileSync(at('KEPT'), '5');
+  const store = await started(t, dir, { rescanMs: 20 });
+  fs.renameSync(dir, `${dir}.away`);
+  fs.symlinkSync('flags', dir); // flags -> flags
+  await until(() => /\(ELOOP\)/.test(store.watcherStatus.problem ?? ''));
+  // Two full passes later every flag has been read again, and every event handled long since.
+  const rescans = store.watcherStatus.rescans;
+  await until(() => store.watcherStatus.rescans >= rescans + 2);
+  t.deepEqual([...store.snapshot.flags.keys()], ['KEPT']);
+  t.like(store.snapshot.flags.get('KEPT'), { value: 5, problem: null });
+  t.regex(store.watcherStatus.problem, /is a symlink loop \(ELOOP\); flags keep their last values/);
+  fs.unlinkSync(dir);
+  fs.renameSync(`${dir}.away`, dir);
+  await until(() => store.watcherStatus.problem === null);
+  const done = nextChange(store, (s) => value(s, 'KEPT') === 6);
+  fs.writeFileSync(at('KEPT'), '6');
+  await done;
+  t.deepEqual([...store.snapshot.flags.keys()], ['KEPT']);
+});
+
 test('a symlinked directory re-pointed with mv -T is followed', async (t) => {
   const { root, dir } = tempFlags(t, { create: false });
   for (const [release, v] of [['r1', 1], ['r2', 2]]) {
