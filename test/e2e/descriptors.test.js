@@ -6,7 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
-import { adminStatus, request, root, startFlagman, timedFlagWrite, upstream, waitFor } from '../helpers/e2e.js';
+import { adminStatus, request, root, startFlagman, timedFlagWrite, upstream, waitFor, watchProbe } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 import { lineClient } from '../helpers/tcp.js';
 
@@ -40,11 +40,11 @@ async function storm(port, { clients, ms, max }) {
   return tally;
 }
 
-/** The best of `tries` flag writes (MAINT 1, 0, 1, …): ms from write to applied. */
-async function bestFlagLatency(fm, tries = 3) {
+/** `tries` flag writes (MAINT 1, 0, 1, …): ms from write to applied. */
+async function flagLatencies(fm, tries = 3) {
   const ms = [];
   for (let i = 0; i < tries; i++) ms.push(await timedFlagWrite(fm, 'MAINT', i % 2 === 0 ? 1 : 0));
-  return { best: Math.min(...ms), all: ms };
+  return { all: ms };
 }
 
 test('under ulimit -n 64 a storm of 100 clients is refused at accept beyond the cap; no server is blamed, and flags still apply by events', async (t) => {
@@ -52,7 +52,8 @@ test('under ulimit -n 64 a storm of 100 clients is refused at accept beyond the 
   const app = await upstream(t, 'app');
   // rescan 30 s: within the test only file-system events (or polling) can apply a flag write.
   const config = maintenanceConfig({ rescan: '30s', top: 'log: { access: off }', app: '    health: { type: tcp, interval: 500ms, timeout: 2s }\n' });
-  const fm = await startFlagman(t, config, { vars: { app: app.port }, flags: { MAINT: '0\n' }, nofile: 64 });
+  const probe = watchProbe(t);
+  const fm = await startFlagman(t, config, { vars: { app: app.port }, flags: { MAINT: '0\n' }, nofile: 64, env: probe.env });
 
   const tally = await storm(fm.port, { clients: 100, ms: 2000, max: 20_000 });
   t.log('during the storm:', tally);
@@ -78,11 +79,13 @@ test('under ulimit -n 64 a storm of 100 clients is refused at accept beyond the 
   t.true(status.process.refusedConnections > 0);
   t.truthy(fm.events.find((e) => e.event === 'connections.full'));
 
-  // The flags watcher is on events (back on them, if it ever had to poll), and a write applies fast.
+  // The flags watcher is on events (back on them, if it ever had to poll): nothing is polled, so
+  // with rescan at 30 s only events can apply these writes within waitFlag's 5 s. (How fast they
+  // apply is a figure for bench/chaos.js, not a timed test.)
   await waitFor(async () => (await adminStatus(fm)).watcher.mode === 'events', { timeout: 15_000, what: 'the watcher back on events' });
-  const { best, all } = await bestFlagLatency(fm);
+  await waitFor(() => probe.polled().length === 0, { timeout: 10_000, what: 'polling stopped' });
+  const { all } = await flagLatencies(fm);
   t.log('write → applied, ms:', all);
-  t.true(best <= 50, `a flag write took ${best} ms to apply (all: ${all.join(', ')})`);
   t.is((await adminStatus(fm)).watcher.mode, 'events');
 });
 

@@ -195,6 +195,26 @@ export async function timedFlagWrite(fm, name, value) {
   return Date.parse(change.time) - before;
 }
 
+/**
+ * Watches what a flagman polls with fs.watchFile (chokidar's polling mode), through the preload
+ * test/fixtures/watch-emfile.mjs. `noWatch`: a file whose existence makes every fs.watch fail with
+ * EMFILE. Pass `env` to startFlagman; `polled()` is the list of polled paths (settled within
+ * ~20 ms of a change).
+ */
+export function watchProbe(t, { noWatch = null } = {}) {
+  const listFile = path.join(tempDir(t), 'polled');
+  const env = { NODE_OPTIONS: `--import=${path.join(root, 'test/fixtures/watch-emfile.mjs')}`, FLAGMAN_TEST_POLLED: listFile };
+  if (noWatch) env.FLAGMAN_TEST_NO_WATCH = noWatch;
+  const polled = () => {
+    try {
+      return fs.readFileSync(listFile, 'utf8').split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  return { env, polled };
+}
+
 /** One HTTP request on a fresh connection; resolves with status, headers and the body as a string. */
 export function request(port, { method = 'GET', path: p = '/', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
