@@ -1,32 +1,101 @@
 // The one logger: JSON lines, events on stderr, the access log on stdout (SPEC §7).
-import fs from 'node:fs';
 import { pino, type Logger } from 'pino';
+import { BUFFER_FULL, LogSink, type SinkWatcher } from './log-sink.js';
 
-// Asynchronous writes, in order, without buffering: a line goes out at once, and a slow reader of
-// stdout or stderr (a busy pipe, journald under load) never blocks the event loop that serves
-// requests — a synchronous write to a full pipe would. pino flushes what is in flight at exit.
-//
 // Each write is whole lines of at most PIPE_BUF (4096) bytes: the kernel keeps such a write to a pipe
 // in one piece, so worker processes sharing stdout and stderr (cluster/) never cut into each
 // other's lines.
 const PIPE_BUF = 4096;
 //
-// The access log makes one exception. When stdout is a regular file or a character device
-// (/dev/null), a write never waits for a reader, so its batches are written at once, as nginx and
-// HAProxy write theirs: the asynchronous write is a thread-pool round trip, whose context switches
-// cost a proxied request about 4 µs on a busy core (bench/RESULTS.md). A pipe or a socket
-// (journald, docker, `| logger`) can be full: there the writes stay asynchronous.
-const eventDest = pino.destination({ fd: 2, sync: false, maxWrite: PIPE_BUF });
-const accessDest = pino.destination({ fd: 1, sync: writesAtOnce(1), maxWrite: PIPE_BUF });
+// Where stdout or stderr goes decides how it is written (log-sink.ts). To a regular file or a
+// character device (/dev/null, a terminal), a write never waits for a reader, so it is made at once,
+// as nginx and HAProxy write theirs: an asynchronous write would be a thread-pool round trip, whose
+// context switches cost a proxied request about 4 µs on a busy core (bench/RESULTS.md). A pipe or a
+// socket (journald, docker, `| logger`) can be full: there writes go through a non-blocking stream,
+// in order, so a slow reader never blocks the event loop that serves requests. A log that cannot be
+// written (a full disk, a reader that stopped or went away) drops lines and counts them, and never
+// stops flagman; flushLogs() writes what waits at exit, for a bounded time.
+//
+// Each process has its own two logs (a worker's counters reach the primary with its stats).
 
-/** Whether a write to `fd` completes without waiting for a reader (a file, /dev/null, a terminal). */
-function writesAtOnce(fd: number): boolean {
-  try {
-    const st = fs.fstatSync(fd);
-    return st.isFile() || st.isCharacterDevice();
-  } catch {
-    return false;
+/** Lines dropped since start, by log. */
+export interface LogDrops {
+  readonly access: number;
+  readonly events: number;
+}
+
+// What a log that cannot be written says about it, on the event log, at most once per NOTE_MS
+// however often its writes fail and succeed: that it drops lines (and why), every NOTE_MS while it
+// lasts, then once that it is written again and how many lines it lost. The event log says nothing
+// of its own trouble while it lasts (nowhere to say it: stdout is the access log's), only once it
+// is written again.
+const NOTE_MS = 10_000;
+
+class DropNotes implements SinkWatcher {
+  readonly #log: 'access' | 'events';
+  #timer: NodeJS.Timeout | null = null;
+  #last = -Infinity;
+  // `dropped` when the trouble began (null: no trouble), and when it was last told.
+  #from: number | null = null;
+  #told = 0;
+
+  constructor(log: 'access' | 'events') {
+    this.#log = log;
   }
+
+  dropping(sink: LogSink): void {
+    this.#from ??= sink.dropped;
+    this.#soon(sink);
+  }
+
+  recovered(sink: LogSink): void {
+    this.#soon(sink);
+  }
+
+  off(sink: LogSink): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    const reason = sink.problem;
+    if (this.#log === 'access') events.warn({ event: 'log.off', log: 'access', reason }, `access log off: stdout cannot be written any more (${reason}: ${reason === 'EPIPE' ? 'no reader' : 'stream failed'}); its lines are counted as dropped`);
+  }
+
+  // Never from within the sink's write: the note is written a tick later, with the count by then.
+  #soon(sink: LogSink): void {
+    if (this.#timer === null) this.#later(sink, Math.max(0, this.#last + NOTE_MS - Date.now()));
+  }
+
+  #later(sink: LogSink, ms: number): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#note(sink);
+    }, ms);
+    this.#timer.unref();
+  }
+
+  #note(sink: LogSink): void {
+    if (sink.off || this.#from === null) return;
+    const dropped = sink.dropped - this.#from;
+    if (sink.problem === null) {
+      this.#from = null;
+      this.#last = Date.now();
+      events.info({ event: 'log.recovered', log: this.#log, dropped }, `${this.#log} log written again; ${dropped} lines dropped`);
+      return;
+    }
+    this.#later(sink, NOTE_MS);
+    if (this.#log === 'events' || sink.dropped === this.#told) return;
+    this.#told = sink.dropped;
+    this.#last = Date.now();
+    const why = sink.problem === BUFFER_FULL ? 'its reader is too slow (buffer full)' : `it cannot be written (${sink.problem})`;
+    events.warn({ event: 'log.dropped', log: this.#log, reason: sink.problem, dropped }, `${this.#log} log: ${why}; dropping lines until it can be written (${dropped} so far)`);
+  }
+}
+
+const eventDest = new LogSink(2, PIPE_BUF, new DropNotes('events'));
+const accessDest = new LogSink(1, PIPE_BUF, new DropNotes('access'));
+
+/** Lines each log has dropped since start (log-sink.ts says when). */
+export function logDrops(): LogDrops {
+  return { access: accessDest.dropped, events: eventDest.dropped };
 }
 
 const base = { base: null, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg' } as const;
@@ -37,7 +106,7 @@ export const events: Logger = pino({ ...base, level: process.env['FLAGMAN_LOG_LE
 // The access log is written by hand, not through pino: at one line per request, pino's generic
 // object-to-JSON walk and a `new Date().toISOString()` per line were ~10% of a proxied request's
 // CPU (bench/RESULTS.md §4). The line keeps pino's shape (`level`, `time`, bindings, then the fields)
-// and goes through the same asynchronous, line-aligned destination.
+// and goes through the same line-aligned destination.
 const ACCESS_HEAD = '{"level":30,"time":"';
 let accessBindings = '';
 let isoMs = 0;
@@ -65,11 +134,11 @@ export function bindAccess(bindings: Readonly<Record<string, string | number>>):
  */
 export function writeAccess(fields: string): void {
   const line = `${ACCESS_HEAD}${isoNow()}"${accessBindings}${fields}}\n`;
-  // Lines are batched, as nginx's `access_log … buffer=` does: a write is a syscall plus, with the
-  // asynchronous destination, a thread-pool round trip, about 4 µs, which one line a write paid
-  // per request. A batch goes out when the next line would take it past PIPE_BUF (whole lines,
-  // counted in characters as the destination itself counts them) or ACCESS_FLUSH_MS after its
-  // first line, so a quiet proxy's lines still show within milliseconds, and flushLogs() at exit.
+  // Lines are batched, as nginx's `access_log … buffer=` does: a write is a syscall plus, through
+  // a stream, its bookkeeping, which one line a write paid per request. A batch goes out when the
+  // next line would take it past PIPE_BUF (whole lines, counted in characters as the destination
+  // itself counts them) or ACCESS_FLUSH_MS after its first line, so a quiet proxy's lines still
+  // show within milliseconds, and flushLogs() at exit.
   if (accessBatch.length + line.length > PIPE_BUF) flushAccess();
   accessBatch += line;
   if (accessTimer === null) accessTimer = setTimeout(flushAccess, ACCESS_FLUSH_MS);
@@ -89,14 +158,12 @@ function flushAccess(): void {
   accessBatch = '';
 }
 
-/** Writes out pending log lines; called before exit. */
-export function flushLogs(): void {
+// At exit, lines still waiting for a slow reader get this long, both logs together; then they are
+// dropped. A reader that stopped must not keep flagman from exiting.
+const FLUSH_MS = 1000;
+
+/** Writes out pending log lines, for at most FLUSH_MS (both logs together); called before exit. */
+export async function flushLogs(): Promise<void> {
   flushAccess();
-  for (const dest of [accessDest, eventDest]) {
-    try {
-      dest.flushSync();
-    } catch {
-      // Nothing pending, or the stream already closed: neither is worth failing an exit for.
-    }
-  }
+  await Promise.all([accessDest.settle(FLUSH_MS), eventDest.settle(FLUSH_MS)]);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The bench's upstream: one Node process (the parent pins it) serving on `count` ports of 127.0.0.1
-// (port 0 each, read back), the same handler on all:
+// (port 0 each, read back; argv[4], comma-separated, names them instead: a backend restarted on the
+// ports it had), the same handler on all:
 //   GET  /100     100 bytes      GET /64k   65,536 bytes      GET /healthz  "ok\n"
 //   POST /upload  reads the whole body and answers 100 bytes
 // Any other path gets the 100-byte answer. Bodies are preallocated; Content-Length always set.
@@ -10,6 +11,7 @@ import http from 'node:http';
 
 const count = Number(process.argv[2] ?? 1);
 const maxSeconds = Number(process.argv[3] ?? 3600);
+const wanted = (process.argv[4] ?? '').split(',').filter(Boolean).map(Number);
 setTimeout(() => process.exit(3), maxSeconds * 1000).unref();
 process.stdin.on('end', () => process.exit(0)).on('error', () => process.exit(0));
 process.stdin.resume();
@@ -49,7 +51,7 @@ for (let i = 0; i < count; i++) {
   const server = http.createServer({ keepAliveTimeout: 120_000, headersTimeout: 130_000, requestTimeout: 0 }, handler);
   // Proxies pool connections to us: never be the side that closes an idle pooled connection.
   server.keepAliveTimeout = 120_000;
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise((resolve) => server.listen(wanted[i] ?? 0, '127.0.0.1', resolve));
   ports.push(server.address().port);
 }
 process.stdout.write(`${JSON.stringify({ ports })}\n`);

@@ -12,6 +12,7 @@ export class KeepAliveClient {
   #port;
   #host;
   #req;
+  #extra;
   #timeoutMs;
   #socket = null;
   #buf = Buffer.alloc(0);
@@ -23,8 +24,12 @@ export class KeepAliveClient {
     this.#port = port;
     this.#host = host;
     this.#timeoutMs = timeoutMs;
-    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-    this.#req = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: bench.local\r\n${extra}\r\n`, 'latin1');
+    this.#extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    this.#req = this.#request(path);
+  }
+
+  #request(path) {
+    return Buffer.from(`GET ${path} HTTP/1.1\r\nHost: bench.local\r\n${this.#extra}\r\n`, 'latin1');
   }
 
   get connected() {
@@ -57,8 +62,11 @@ export class KeepAliveClient {
     });
   }
 
-  /** Sends one GET; resolves {status, body, tSent, tFirst, tEnd} (performance.now() ms). */
-  get() {
+  /**
+   * Sends one GET (of `path` when given, else the constructor's); resolves {status, body, tSent,
+   * tFirst, tEnd} (performance.now() ms).
+   */
+  get(path) {
     if (this.#pending) return Promise.reject(new Error('a request is already in flight'));
     if (!this.connected) return Promise.reject(new Error('not connected'));
     return new Promise((resolve, reject) => {
@@ -67,7 +75,7 @@ export class KeepAliveClient {
       this.#pending = p;
       this.#buf = Buffer.alloc(0);
       this.#head = null;
-      this.#socket.write(this.#req);
+      this.#socket.write(path === undefined ? this.#req : this.#request(path));
     });
   }
 

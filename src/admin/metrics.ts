@@ -36,6 +36,8 @@ interface Doc {
   readonly frontends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses }>;
   readonly backends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses; readonly servers: Record<string, ServerDoc> }>;
   readonly watcher: { readonly mode: string; readonly rescans: number; readonly problem: string | null };
+  readonly process: { readonly fdLimit: number | null; readonly maxConnections: number | null; readonly connections: number; readonly refusedConnections: number };
+  readonly logs: Record<string, { readonly dropped: number }>;
 }
 
 const SERVER_STATES = ['up', 'down', 'drain'] as const;
@@ -127,6 +129,18 @@ export function createMetrics(sources: AdminSources): Metrics {
   counter('flagman_flags_rescans_total', 'Full rescans of the flags directory.', [], (c, d) => c.inc(d.watcher.rescans));
   gauge('flagman_flags_polling', '1 when the flags directory is polled (no file-system events).', [], (g, d) => g.set(d.watcher.mode === 'polling' ? 1 : 0));
   gauge('flagman_tls_problems', 'TLS frontends whose certificate files fail to read (the previous certificate still serves).', [], (g) => g.set(sources.tls?.().length ?? 0));
+  // Near the descriptor limit (README): no series for what is unknown (no limit read, no cap).
+  gauge('flagman_fd_limit', 'The soft limit on open file descriptors, read at start.', [], (g, d) => {
+    if (d.process.fdLimit !== null) g.set(d.process.fdLimit);
+  });
+  gauge('flagman_connections_max', 'Client connections held at once before new ones are refused (from the descriptor limit).', [], (g, d) => {
+    if (d.process.maxConnections !== null) g.set(d.process.maxConnections);
+  });
+  gauge('flagman_connections', 'Client connections open, every frontend together.', [], (g, d) => g.set(d.process.connections));
+  counter('flagman_connections_refused_total', 'Client connections closed at accept because maxConnections were open.', [], (c, d) => c.inc(d.process.refusedConnections));
+  counter('flagman_log_dropped_total', 'Log lines dropped: the log could not be written (a full disk, a reader too slow or gone).', ['log'], (c, d) => {
+    for (const [log, l] of Object.entries(d.logs)) c.inc({ log }, l.dropped);
+  });
   gauge('flagman_flags_watcher_problem', '1 while watching the flags directory is degraded.', [], (g, d) => g.set(d.watcher.problem === null ? 0 : 1));
 
   // Scrapes one at a time: `doc` belongs to the one in progress.

@@ -1,10 +1,12 @@
 // The `/status` document (SPEC §5), built from the live objects on each request to the admin
 // endpoint: the flag store's snapshot, the current runtime and the observed counters. A field with
 // no value yet is null, never absent.
+import type { DescriptorBudget } from '../descriptors.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { WatcherStatus } from '../flags/store.js';
+import type { LogDrops } from '../log.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { Counters } from '../runtime/servers.js';
+import type { ConnectionCounters, Counters } from '../runtime/servers.js';
 
 export interface StatusSources {
   readonly pid: number;
@@ -15,8 +17,12 @@ export interface StatusSources {
   runtime(): Runtime;
   flags(): FlagSnapshot;
   watcher(): WatcherStatus;
+  /** The descriptor budget measured at start, and the client connections it caps. */
+  process(): { readonly budget: DescriptorBudget; readonly connections: ConnectionCounters };
   /** Problems with TLS certificate files (the previous certificate still serving). */
   readonly tls?: (() => readonly string[]) | undefined;
+  /** Log lines dropped since start (with workers: theirs too). */
+  logs(): LogDrops;
   /** With `workers` above 1: each worker's process id (null while it starts). */
   readonly workers?: (() => readonly (number | null)[]) | undefined;
 }
@@ -57,7 +63,9 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     backends[t.name] = { mode: tcp ? 'tcp' : 'http', requests: t.counters.requests, active: t.counters.active, responses: responses(t.counters), ...bytes(t.counters, tcp), servers };
   }
   const w = src.watcher();
+  const logs = src.logs();
   const reload = src.lastReload();
+  const { budget, connections } = src.process();
   return {
     pid: src.pid,
     version: src.version,
@@ -70,8 +78,19 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     flags,
     frontends,
     backends,
+    // Near the descriptor limit (README): new client connections are refused while `connections`
+    // is at `maxConnections`; null where the limit is unknown (no cap).
+    process: {
+      fdLimit: budget.limit,
+      fdReserve: budget.reserve,
+      maxConnections: connections.max,
+      connections: connections.open,
+      refusedConnections: connections.refused,
+    },
     watcher: { mode: w.mode, rescans: w.rescans, lastRescanAt: iso(w.lastRescanAt), problem: w.problem },
     problems: src.tls ? [...runtime.problems, ...src.tls()] : runtime.problems,
+    // Lines a log could not write (a full disk, a reader too slow or gone): README, "Logs".
+    logs: { access: { dropped: logs.access }, events: { dropped: logs.events } },
     // One process: null. Several: the workers' process ids (their counters are added up above).
     workers: src.workers ? src.workers() : null,
   };

@@ -1,14 +1,23 @@
 // What the primary and its workers say to each other over the cluster IPC channel (cluster/).
 // Plain JSON-able objects; `t` names the message.
 import type { FlagState } from '../flags/snapshot.js';
-import type { CheckSource, HealthChange } from '../runtime/servers.js';
+import type { LogDrops } from '../log.js';
+import type { CheckSource, ConnectionCounters, HealthChange } from '../runtime/servers.js';
 import type { Health } from '../runtime/server-state.js';
 
-/** One worker's counters, to be added up by the primary. */
+/**
+ * One worker's counters since it started, to be added up by the primary. Totals, not deltas: the
+ * primary keeps each worker's latest report, asked for or sent unasked, so no request is counted
+ * twice. One member per kind of counter: a new kind is a new member (and its lines in stats.ts).
+ */
 export interface Stats {
   readonly frontends: readonly [string, { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number }][];
   readonly backends: readonly [string, { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number }][];
   readonly servers: readonly [string, { requests: number; active: number; failures: number; bytesIn: number; bytesOut: number }][];
+  /** Its client connections and its own cap (each worker caps itself by the descriptor limit). */
+  readonly connections: ConnectionCounters;
+  /** Lines the worker's logs dropped since it started. */
+  readonly logs: LogDrops;
 }
 
 export type ToWorker =
@@ -27,4 +36,5 @@ export type ToPrimary =
   | { readonly t: 'ready' }
   | { readonly t: 'check'; readonly key: string; readonly pass: boolean; readonly source: CheckSource; readonly detail: string }
   | { readonly t: 'reloaded'; readonly generation: number; readonly id: number; readonly error: string | null }
-  | { readonly t: 'stats'; readonly id: number; readonly stats: Stats };
+  /** An answer to `stats` (`id`), or one sent unasked: every STATS_REPORT_MS, and as the worker stops (`id` null). */
+  | { readonly t: 'stats'; readonly id: number | null; readonly stats: Stats };

@@ -5,6 +5,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { events } from '../log.js';
 import type { Stats, ToPrimary, ToWorker } from './messages.js';
+import { ended } from './stats.js';
 
 /** What the pool asks of the primary. */
 export interface PoolHandlers {
@@ -30,7 +31,10 @@ const REPLY_TIMEOUT_MS = 2000;
 export class WorkerPool {
   readonly #handlers: PoolHandlers;
   readonly #slots: (Slot | null)[] = [];
-  /** Last counters of every worker that ever ran (by cluster id): an exited one's requests still count. */
+  /**
+   * The latest counters of every worker that ever ran (by cluster id), asked for or sent unasked: an
+   * exited one's requests still count, and a worker that replaces it starts its own from zero.
+   */
   readonly #stats = new Map<number, Stats>();
   readonly #waiting = new Map<number, (m: ToPrimary) => void>();
   #nextId = 1;
@@ -70,11 +74,8 @@ export class WorkerPool {
 
   /** Asks every worker for its counters; resolves with the latest of every worker that ever ran. */
   async gather(): Promise<Stats[]> {
-    const replies = await this.#ask((id) => ({ t: 'stats', id }), REPLY_TIMEOUT_MS);
-    for (const [slot, m] of replies) {
-      const w = this.#slots[slot]?.worker;
-      if (w && m?.t === 'stats') this.#stats.set(w.id, m.stats);
-    }
+    // The replies are kept as they arrive, with the reports sent unasked (#fork).
+    await this.#ask((id) => ({ t: 'stats', id }), REPLY_TIMEOUT_MS);
     return [...this.#stats.values()];
   }
 
@@ -143,7 +144,7 @@ export class WorkerPool {
     this.#slots[slot] = entry;
     const started = Date.now();
     return new Promise<void>((resolve, reject) => {
-      worker.on('message', (m: ToPrimary & { id?: number }) => {
+      worker.on('message', (m: ToPrimary) => {
         if (m.t === 'hello') {
           worker.send(this.#handlers.init());
         } else if (m.t === 'ready') {
@@ -153,14 +154,19 @@ export class WorkerPool {
           resolve();
         } else if (m.t === 'check') {
           this.#handlers.check(m);
-        } else if (m.id !== undefined) {
+        } else if (m.t === 'stats') {
+          // One channel delivers a worker's messages in order: the last one read is its latest count.
+          this.#stats.set(worker.id, worker.isDead() ? ended(m.stats) : m.stats);
+          if (m.id !== null) this.#waiting.get(m.id)?.(m);
+        } else if (m.t === 'reloaded') {
           this.#waiting.get(m.id)?.(m);
         }
       });
       worker.once('exit', (code, signal) => {
         const last = this.#stats.get(worker.id);
-        // Its requests stay counted; none of them is in flight any more.
-        if (last) this.#stats.set(worker.id, { ...last, frontends: last.frontends.map(([n, c]) => [n, { ...c, active: 0 }]), backends: last.backends.map(([n, c]) => [n, { ...c, active: 0 }]), servers: last.servers.map(([k, c]) => [k, { ...c, active: 0 }]) });
+        // Its requests stay counted, up to its last report (STATS_REPORT_MS); none is in flight any
+        // more, nor does it hold connections or room for any.
+        if (last) this.#stats.set(worker.id, ended(last));
         if (!entry.ready) {
           reject(new Error(`worker ${slot + 1} exited before listening (${signal ?? `exit ${code}`})`));
           return;

@@ -1,12 +1,16 @@
 // A worker process (`workers` > 1): serves the frontends with the primary's flags and health, and
 // counts what it serves. It reads no flag file, runs no check and no admin endpoint; it loads the
 // config itself (the primary has validated it) and reloads when the primary says so.
+import cluster from 'node:cluster';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { loadConfig } from '../config/load.js';
+import { measureBudget } from '../descriptors.js';
 import { ListenerSet } from '../lifecycle/listeners.js';
 import { Live } from '../lifecycle/reload.js';
+import { drainForShutdown } from '../lifecycle/shutdown.js';
 import { bindAccess, events, flushLogs } from '../log.js';
+import { ConnectionGate } from '../proxy/admission.js';
 import { PageCache } from '../proxy/pages.js';
 import { CertStore } from '../tls/certs.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
@@ -14,7 +18,11 @@ import { RuntimeHolder } from '../runtime/holder.js';
 import { ObservedState } from '../runtime/servers.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { RemoteFlags } from './remote-flags.js';
-import { takeStats } from './stats.js';
+import { STATS_REPORT_MS, takeStats } from './stats.js';
+
+// Once stopped, a worker ends when its last log writes are done; this long at most, should a pipe
+// nobody reads (or a handle left open) hold it.
+const EXIT_GRACE_MS = 2000;
 
 function send(m: ToPrimary): void {
   if (process.connected) process.send!(m);
@@ -53,30 +61,47 @@ export async function runWorker(configFile: string): Promise<number> {
   };
   // The primary reports certificate problems; each worker reads and watches the files it serves.
   const certs = new CertStore(false);
-  const listeners = new ListenerSet(holder, tunnels, noAdmin, certs);
+  const gate = new ConnectionGate(observed.connections);
+  const listeners = new ListenerSet(holder, tunnels, noAdmin, certs, gate);
   const live = new Live({ config, program, store: flags, role: { listeners: 'frontends', decides: false }, startedAt: Date.now(), holder, observed, pages, listeners });
   holder.swap(live.build(flags.snapshot));
   (await listeners.prepare(config, 'frontends')).commit();
+  // Each worker holds its own connections and descriptors: it caps them itself.
+  gate.apply(measureBudget());
+
+  // The counters go to the primary unasked too, so that a worker killed outright takes at most the
+  // last STATS_REPORT_MS of them along (the primary keeps the rest). An unchanged report is not sent:
+  // an idle worker does not wake the primary ten times a second.
+  let reported = '';
+  const report = setInterval(() => {
+    const stats = takeStats(observed);
+    const json = JSON.stringify(stats);
+    if (json === reported) return;
+    reported = json;
+    send({ t: 'stats', id: null, stats });
+  }, STATS_REPORT_MS);
+  report.unref();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (): Promise<void> => {
       if (stopping) return;
       stopping = true;
-      const deadline = setTimeout(() => {
-        listeners.forceClose();
-        for (const t of tunnels) t.destroy();
-      }, live.config.timeouts.shutdown);
-      deadline.unref();
-      await listeners.close();
-      clearTimeout(deadline);
+      // As a single process does: cut at the deadline, and every line written.
+      await drainForShutdown(listeners, tunnels, observed, live.config.timeouts.shutdown);
       await live.close();
       await pages.close();
       await certs.close();
       await observed.destroy();
-      flushLogs();
-      // The IPC channel would keep this process alive: close it, and the process ends.
-      if (process.connected) process.disconnect();
+      clearInterval(report);
+      send({ t: 'stats', id: null, stats: takeStats(observed) });
+      await flushLogs();
+      // The IPC channel would keep this process alive: close it, and the process ends once its
+      // writes are done. Closed through cluster, which tells the primary first: a plain
+      // process.disconnect() looks like a lost primary to cluster, which exits at once, before an
+      // asynchronous write of the last access lines has finished.
+      setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
+      if (process.connected) cluster.worker?.disconnect();
       resolve(0);
     };
     process.on('message', (m: ToWorker) => {

@@ -20,7 +20,8 @@
 //   measured chokidar watches there taking a whole core (96–99%) under 4,800 appends/s.
 // chokidar remains the watcher for polling mode (CHOKIDAR_USEPOLLING=1, or inotify unavailable or
 // out of watches), where a directory watch only sees entries come and go, so flag files are then
-// watched one by one.
+// watched one by one. A fallback whose cause can pass (out of descriptors, out of watches) is tried
+// back to events by a timer (RETRY_MS).
 import fs from 'node:fs';
 import path from 'node:path';
 import { FSWatcher } from 'chokidar';
@@ -36,7 +37,20 @@ export interface WatchHandlers {
 }
 
 // Errors that mean "inotify cannot be used here": fall back to polling rather than go blind.
-const NO_INOTIFY = new Set(['ENOSPC', 'EMFILE', 'ENOSYS']);
+const NO_INOTIFY = new Set(['ENOSPC', 'EMFILE', 'ENFILE', 'ENOSYS']);
+// How soon events are tried again after a fallback, by its cause. EMFILE and ENFILE (out of
+// descriptors: the watch itself, or chokidar listing the parent) pass with the burst that caused
+// them: every second. ENOSPC (the user's inotify watches, fs.inotify.max_user_watches, all taken)
+// passes only when another process lets watches go, which is rare but happens (an editor or a build
+// closed): every 30 s. Each try is one fs.watch per watched path, closed at once, that fails
+// fast while the cause lasts; polling is only replaced once those open. ENOSYS (no inotify in this
+// kernel) and CHOKIDAR_USEPOLLING=1 are for good: never.
+const RETRY_MS: Readonly<Record<string, number>> = { EMFILE: 1000, ENFILE: 1000, ENOSPC: 30_000 };
+// Events that fail again this soon after coming back (chokidar still short of descriptors while
+// fs.watch alone is not) double the wait, up to RETRY_MAX_MS: a long shortage is not two log lines
+// a second.
+const RELAPSE_MS = 10_000;
+const RETRY_MAX_MS = 30_000;
 // chokidar emits `ready` even for a path that does not exist; this only bounds a stuck scan.
 const READY_TIMEOUT_MS = 2000;
 // How soon a replaced directory is noticed when no event on the old one told. Each wake-up of an
@@ -79,6 +93,12 @@ export class DirWatcher {
   #entryPoll: NodeJS.Timeout | null = null;
   #watchers: Closable[] = [];
   #polling = false;
+  /** The error that made us poll (null: events, or polling asked for); its retry timer. */
+  #fallback: string | null = null;
+  #retry: NodeJS.Timeout | null = null;
+  #retryMs = 0;
+  /** When events last came back (performance.now()), to tell a relapse. */
+  #backAt = -Infinity;
   #problem: string | null = null;
   #closed = false;
   #arming: Promise<void> | null = null;
@@ -123,6 +143,7 @@ export class DirWatcher {
     this.#closed = true;
     if (this.#entryPoll) clearInterval(this.#entryPoll);
     this.#entryPoll = null;
+    if (this.#retry) clearTimeout(this.#retry);
     await this.#arming?.catch(() => undefined);
     await this.#closeAll();
   }
@@ -256,8 +277,45 @@ export class DirWatcher {
   #fallBackToPolling(code: string): void {
     if (this.#polling) return; // another watch of the same arming said so already
     this.#polling = true;
+    this.#fallback = code;
+    const first = RETRY_MS[code] ?? 0;
+    this.#retryMs = performance.now() - this.#backAt < RELAPSE_MS ? Math.min(RETRY_MAX_MS, Math.max(first, this.#retryMs * 2)) : first;
     this.#report(`file-system events unavailable (${code}): polling every 100 ms`);
     // Inside #arm this only asks for one more round, which then opens everything in polling mode.
+    void this.rearm().catch(() => undefined);
+    this.#retryLater();
+  }
+
+  #retryLater(): void {
+    if (this.#fallback === null || RETRY_MS[this.#fallback] === undefined || this.#closed) return;
+    this.#retry = setTimeout(() => this.#tryEvents(), this.#retryMs);
+    this.#retry.unref(); // the listeners keep the process alive, never this
+  }
+
+  // Back to events once a watch opens again on the directory (all that events mode watches):
+  // chokidar's polling of each flag file stops.
+  #tryEvents(): void {
+    this.#retry = null;
+    if (this.#closed || this.#fallback === null) return;
+    let failed: string | null = null;
+    try {
+      fs.watch(this.#dir, { persistent: false }).close();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      // Any other error (the directory missing now) is one events mode copes with.
+      if (NO_INOTIFY.has(code)) failed = code;
+    }
+    if (failed !== null) {
+      this.#fallback = failed;
+      this.#retryMs = Math.max(this.#retryMs, RETRY_MS[failed] ?? 0);
+      return this.#retryLater();
+    }
+    const cause = this.#fallback;
+    this.#fallback = null;
+    this.#polling = false;
+    this.#backAt = performance.now();
+    this.#problem = null;
+    log.info({ event: 'flags.watcher', dir: this.#dir, problem: null, mode: 'events' }, `file-system events work again (polling since ${cause}): watching by events`);
     void this.rearm().catch(() => undefined);
   }
 

@@ -3,6 +3,7 @@
 // decide its health (runtime/server-state.ts). Started once the listeners are up; stop() aborts
 // the probes in flight, waits for them (an exec check's process included) and leaves no timer.
 import type { Config, HealthConfig } from '../config/schema.js';
+import { isDescriptorShortage } from '../descriptors.js';
 import type { ObservedState, ServerState } from '../runtime/servers.js';
 import { probeFor, type Probe, type ProbeResult, type ProbeTarget } from './probes.js';
 
@@ -67,11 +68,14 @@ export class HealthChecker {
     const started = performance.now();
     const result = await this.#probe(job);
     if (this.#stop.signal.aborted) return; // a result cut short by stopping says nothing about the server
-    if (!result.pass) {
+    // A probe that could not even open its socket or start its command (EMFILE, ENFILE) says
+    // nothing about the server either: no result at all, the next check is on time.
+    const said = result.pass || !isDescriptorShortage(result.detail);
+    if (said && !result.pass) {
       job.state.failures++;
       job.state.checkFailures++;
     }
-    job.state.check(result.pass, job.health, job.health.type, result.detail);
+    if (said) job.state.check(result.pass, job.health, job.health.type, result.detail);
     // The next check starts one interval after this one started, or at once if this one took longer.
     this.#after(Math.max(0, job.health.interval - (performance.now() - started)), job);
   }

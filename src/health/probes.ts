@@ -5,6 +5,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { HealthConfig } from '../config/schema.js';
+import { isDescriptorShortage } from '../descriptors.js';
 import { VERSION } from '../version.js';
 
 /** The server a probe checks. */
@@ -17,7 +18,10 @@ export interface ProbeTarget {
 
 export interface ProbeResult {
   readonly pass: boolean;
-  /** What was seen, for event lines: `HTTP 200`, `ECONNREFUSED`, `exit 1`, `timed out after 1000ms`. */
+  /**
+   * What was seen, for event lines: `HTTP 200`, `ECONNREFUSED`, `exit 1`, `timed out after 1000ms`;
+   * `EMFILE` or `ENFILE` when flagman had no descriptor to probe with (checker.ts ignores those).
+   */
   readonly detail: string;
 }
 
@@ -118,6 +122,9 @@ function execProbe(h: HealthOf<'exec'>): Probe {
     if (r.isCanceled) return { pass: false, detail: abortDetail(signal, h.timeout) };
     if (r.exitCode !== undefined) return { pass: false, detail: `exit ${r.exitCode}` };
     if (r.signal !== undefined) return { pass: false, detail: `killed by ${r.signal}` };
+    // Not started for want of descriptors (pipes, the process's own): the code alone, which the
+    // checker knows is no result about the server.
+    if (isDescriptorShortage(r.code)) return { pass: false, detail: r.code! };
     return { pass: false, detail: (r.shortMessage ?? 'could not run').split('\n', 1)[0]! };
   };
 }

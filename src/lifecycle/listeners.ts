@@ -7,6 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config, ListenAddress, Mode } from '../config/schema.js';
+import type { ConnectionGate } from '../proxy/admission.js';
 import { createSecureFrontend, type SecureFrontend, type TlsBinding } from '../proxy/secure.js';
 import type { CertStore } from '../tls/certs.js';
 import { FlagmanError } from '../errors.js';
@@ -71,17 +72,20 @@ export class ListenerSet {
   readonly #tunnels: Set<Duplex>;
   readonly #createAdmin: () => http.Server;
   readonly #certs: CertStore;
+  /** Caps client connections on every frontend listener together (not the admin endpoint's). */
+  readonly #gate: ConnectionGate;
   readonly #open = new Map<string, Listener>();
   /** Closed (by a reload, or at shutdown), finishing their in-flight requests; with how to end them now. */
   readonly #draining = new Map<net.Server, { done: Promise<void>; force: () => void }>();
   /** The open connections of every tcp frontend, for the shutdown deadline to end. */
   readonly #sessions = new Set<TcpSession>();
 
-  constructor(holder: RuntimeHolder, tunnels: Set<Duplex>, createAdmin: () => http.Server, certs: CertStore) {
+  constructor(holder: RuntimeHolder, tunnels: Set<Duplex>, createAdmin: () => http.Server, certs: CertStore, gate: ConnectionGate) {
     this.#holder = holder;
     this.#tunnels = tunnels;
     this.#createAdmin = createAdmin;
     this.#certs = certs;
+    this.#gate = gate;
   }
 
   /** Opens what `config` adds; resolves with the plan, or rejects (naming the address) with nothing changed. */
@@ -135,6 +139,8 @@ export class ListenerSet {
             : w.mode === 'tcp'
               ? createTcpFrontendServer(this.#holder, slot, this.#sessions)
               : createFrontendServer(this.#holder, slot, config.timeouts, this.#tunnels);
+        // The admin endpoint stays outside the cap: an operator can read /status while it refuses.
+        if (slot) this.#gate.guard(server);
         const l: Listener = { key: w.key, address: w.address, server, slot, mode: w.mode, secure, label: w.label };
         await listen(server, w.address);
         added.push(l);

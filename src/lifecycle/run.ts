@@ -7,10 +7,12 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createMetrics, type AdminSources } from '../admin/metrics.js';
 import { createAdminServer } from '../admin/server.js';
+import { budgetFor, measureBudget, type DescriptorBudget } from '../descriptors.js';
 import { explain } from '../explain/explain.js';
 import { loadConfig } from '../config/load.js';
 import { storeFor } from '../flags/store.js';
-import { events, flushLogs } from '../log.js';
+import { events, flushLogs, logDrops } from '../log.js';
+import { ConnectionGate } from '../proxy/admission.js';
 import { PageCache } from '../proxy/pages.js';
 import { CertStore } from '../tls/certs.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
@@ -18,15 +20,16 @@ import { RuntimeHolder } from '../runtime/holder.js';
 import { ObservedState, type CheckSource, type HealthChange } from '../runtime/servers.js';
 import type { Health } from '../runtime/server-state.js';
 import { VERSION } from '../version.js';
-import type { ToWorker } from '../cluster/messages.js';
+import type { Stats, ToWorker } from '../cluster/messages.js';
 import { WorkerPool } from '../cluster/pool.js';
 import { flagDiff } from '../cluster/remote-flags.js';
 import { runWorker } from '../cluster/worker.js';
-import { addUp } from '../cluster/stats.js';
+import { addUp, addUpLogs } from '../cluster/stats.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { ConfigWatch } from './config-watch.js';
 import { ListenerSet } from './listeners.js';
 import { Live, SINGLE, type LiveRole } from './reload.js';
+import { drainForShutdown } from './shutdown.js';
 
 /** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
 export async function run(configFile: string): Promise<number> {
@@ -45,6 +48,8 @@ export async function run(configFile: string): Promise<number> {
   // In a primary this runtime serves no request: it is what /status, /explain and the checks read.
   const holder = new RuntimeHolder(buildRuntime(program, store.snapshot, { observed, pages, generation: 1 }));
   let live: Live | null = null;
+  // Measured once the listeners are open (descriptors.ts); unknown until then.
+  let budget: DescriptorBudget = budgetFor(null, null);
   let sent: FlagSnapshot = store.snapshot;
   const initMessage = (): ToWorker => {
     const health: [string, Health, HealthChange | null][] = [];
@@ -78,6 +83,8 @@ export async function run(configFile: string): Promise<number> {
       }
     : { ...SINGLE, refuse: (next) => (next.workers.count > 1 ? 'workers: going from one process to several needs a restart' : null) };
   if (pool) observed.on('health', (st) => pool.broadcast({ t: 'health', key: st.key, health: st.health, change: st.change }));
+  // The workers' latest counters, gathered before each read of the admin endpoint.
+  let gathered: Stats[] = [];
   const sources: AdminSources = {
     pid: process.pid,
     version: VERSION,
@@ -93,19 +100,25 @@ export async function run(configFile: string): Promise<number> {
     runtime: () => holder.current,
     flags: () => live!.store.snapshot,
     watcher: () => live!.store.watcherStatus,
+    // With workers, each caps its own connections by the same limit; the primary adds them up.
+    process: () => ({ budget, connections: observed.connections }),
     tls: () => certs.problems(),
     // The workers' counters, added up, before each read of the admin endpoint.
-    refresh: pool ? async () => addUp(observed, await pool.gather()) : undefined,
+    refresh: pool ? async () => addUp(observed, (gathered = await pool.gather())) : undefined,
+    logs: () => addUpLogs(logDrops(), gathered),
     workers: pool ? () => pool.pids() : undefined,
   };
   // One registry, however often a reload moves the admin endpoint.
   const metrics = createMetrics(sources);
   const admin = (): http.Server => createAdminServer(sources, metrics);
-  const listeners = new ListenerSet(holder, tunnels, admin, certs);
+  const gate = new ConnectionGate(observed.connections);
+  const listeners = new ListenerSet(holder, tunnels, admin, certs, gate);
   live = new Live({ config, program, store, role, startedAt, holder, observed, pages, listeners });
   holder.swap(live.build(store.snapshot)); // the same runtime, with its problems logged
   try {
     (await listeners.prepare(config, role.listeners)).commit();
+    budget = measureBudget();
+    if (!pool) gate.apply(budget);
     await pool?.start();
   } catch (err) {
     // Start fails fast and whole (SPEC §6): nothing stays half-open.
@@ -118,7 +131,10 @@ export async function run(configFile: string): Promise<number> {
   }
   const watch = new ConfigWatch(config.file, () => void live!.reload('file'));
   await watch.ready(); // an edit right after `start` must not be missed
-  events.info({ event: 'start', pid: process.pid, version: VERSION, config: config.file, flags: config.flags.dir, workers: pool?.pids() ?? null }, 'flagman started');
+  events.info(
+    { event: 'start', pid: process.pid, version: VERSION, config: config.file, flags: config.flags.dir, workers: pool?.pids() ?? null, fdLimit: budget.limit, maxConnections: observed.connections.max },
+    'flagman started',
+  );
   // Checks start once traffic can flow: until then there is nothing their results would steer.
   live.startChecks();
 
@@ -132,20 +148,14 @@ export async function run(configFile: string): Promise<number> {
       await watch.close();
       // Workers finish their in-flight requests (their own shutdown timeout), then exit.
       await pool?.stop(live!.config.timeouts.shutdown + 5000);
-      const deadline = setTimeout(() => {
-        listeners.forceClose();
-        for (const t of tunnels) t.destroy();
-      }, live!.config.timeouts.shutdown);
-      deadline.unref();
-      await listeners.close();
-      clearTimeout(deadline);
+      await drainForShutdown(listeners, tunnels, observed, live!.config.timeouts.shutdown);
       await checksStopped;
       await live!.close();
       await pages.close();
       await certs.close();
       await observed.destroy();
       events.info({ event: 'exit' }, 'stopped');
-      flushLogs();
+      await flushLogs();
       resolve(0);
     };
     // SIGHUP's default action would end the process; here it reloads, always (even the same bytes).

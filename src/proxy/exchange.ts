@@ -1,6 +1,7 @@
 // One client request from arrival to the access-log line: which frontend, backend and server it got,
 // the status sent and the bytes of body, and the counters that move when it ends.
 import type http from 'node:http';
+import http2 from 'node:http2';
 import { writeAccess } from '../log.js';
 import { closedReason } from './reasons.js';
 
@@ -60,6 +61,8 @@ export class Exchange {
     const res = this.res;
     // Too late for a status: cutting the connection is the only honest signal left.
     if (res.headersSent) return this.cut(reason);
+    // Nothing can reach the client any more: a status written now would be logged as sent.
+    if (this.clientGone) return void (this.reason ??= reason);
     const body = STATUS_BODY[status] ?? `${status}\n`;
     // A request refused as malformed says nothing trustworthy about where the next one starts on
     // this connection (the smuggling case): answer, then close it.
@@ -77,7 +80,21 @@ export class Exchange {
   /** Cuts the response short, closing its connection (HTTP/1.1) or stream (HTTP/2); `reason` says why. */
   cut(reason: string): void {
     this.reason ??= reason;
+    // An HTTP/2 stream destroyed without an error is reset with NO_ERROR, which clients (curl,
+    // Node's) take for the end of a complete response: reset it as an error, so they never do.
+    if (!this.http1) (this.res as unknown as { stream: http2.ServerHttp2Stream }).stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     this.res.destroy();
+  }
+
+  /**
+   * The client's connection (HTTP/2: its stream) is closed, or being closed: nothing more reaches
+   * it. Asked of the connection, not the response: the response is told of its socket's close only
+   * in a later turn of the event loop (the shutdown deadline closes every connection, and then the
+   * upstream pools, in between).
+   */
+  get clientGone(): boolean {
+    if (!this.http1) return (this.res as unknown as { stream: { destroyed: boolean } }).stream.destroyed;
+    return this.res.destroyed || this.req.socket.destroyed;
   }
 
   /**
@@ -110,8 +127,10 @@ export class Exchange {
  * hold anything (names, the path) go through JSON.stringify, which escapes them correctly. The
  * method and the IP are quoted as they are: Node's parser accepts only token characters in a method,
  * and a socket's address is digits, hex, dots and colons; neither can hold a quote or a backslash.
+ * `req` null: a request whose head never completed (client-error.ts), method and path unknown.
  */
-export function accessFields(frontend: string, backend: string | null, server: string | null, req: http.IncomingMessage, status: number, bytes: number, start: number, ip: string): string {
+export function accessFields(frontend: string, backend: string | null, server: string | null, req: http.IncomingMessage | null, status: number, bytes: number, start: number, ip: string): string {
   const ms = Math.round((performance.now() - start) * 1000) / 1000;
-  return `,"frontend":${JSON.stringify(frontend)},"backend":${backend === null ? 'null' : JSON.stringify(backend)},"server":${server === null ? 'null' : JSON.stringify(server)},"method":"${req.method}","path":${JSON.stringify(req.url)},"status":${status},"bytes":${bytes},"ms":${ms},"ip":"${ip}"`;
+  const request = req === null ? '"method":null,"path":null' : `"method":"${req.method}","path":${JSON.stringify(req.url)}`;
+  return `,"frontend":${JSON.stringify(frontend)},"backend":${backend === null ? 'null' : JSON.stringify(backend)},"server":${server === null ? 'null' : JSON.stringify(server)},${request},"status":${status},"bytes":${bytes},"ms":${ms},"ip":"${ip}"`;
 }

@@ -6,12 +6,14 @@ import type { Duplex } from 'node:stream';
 import type { ListenAddress, Timeouts } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
+import { clientErrorHandler } from './client-error.js';
 import { clientIpOf } from './client-ip.js';
 import { dispatch } from './dispatch.js';
 import { Exchange, REFUSED } from './exchange.js';
 import { REASONS } from './reasons.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
+import { checkInterval } from './slow-reader.js';
 import { originForm } from './target.js';
 import { tunnelHandler } from './tunnel.js';
 import { inheritedSocket } from '../lifecycle/systemd.js';
@@ -92,13 +94,14 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
       requestTimeout: 0,
       // Node checks headersTimeout only this often (30 s by default): a slowloris client would hold
       // its connection up to 30 s past timeouts.client. Sub-second, and cheap (a timer per server).
-      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeouts.client / 4))),
+      connectionsCheckingInterval: checkInterval(timeouts.client),
       maxHeaderSize: 16384,
     },
     requestHandler(holder, slot, (): number => server.headersTimeout),
   );
   server.maxHeadersCount = MAX_HEADERS + 1;
   server.on('upgrade', tunnelHandler(holder, slot, tunnels));
+  server.on('clientError', clientErrorHandler(holder, slot, (): number => server.headersTimeout));
   return server;
 }
 

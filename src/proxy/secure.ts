@@ -7,10 +7,15 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Timeouts } from '../config/schema.js';
+import { events } from '../log.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { TlsSite } from '../tls/certs.js';
+import { clientErrorHandler } from './client-error.js';
 import { MAX_HEADERS, requestHandler, type FrontendSlot } from './frontend.js';
+import { clientIpOf } from './client-ip.js';
 import { H2Response, MAX_HEADER_BYTES, h2RequestHandler } from './h2.js';
+import { RESET_BURST, RESET_RATE, watchResets } from './h2-resets.js';
+import { checkInterval } from './slow-reader.js';
 import { tunnelHandler } from './tunnel.js';
 
 /** Which site a TLS listener serves; the lifecycle moves it when a reload changes the frontend. */
@@ -59,7 +64,7 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
     h1.headersTimeout = t.client;
     h1.requestTimeout = 0;
     // Read when the server starts listening (Node's connection tracking): see frontend.ts.
-    h1.connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(t.client / 4)));
+    h1.connectionsCheckingInterval = checkInterval(t.client);
   };
   setTimeouts(timeouts);
   h1.maxHeadersCount = MAX_HEADERS + 1;
@@ -71,6 +76,7 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
     else onH1(req as http.IncomingMessage, res as http.ServerResponse);
   });
   server.on('upgrade', tunnelHandler(holder, slot, tunnels, 'https'));
+  server.on('clientError', clientErrorHandler(holder, slot, () => h1.headersTimeout));
 
   const sessions = new Set<http2.ServerHttp2Session>();
   let draining = false;
@@ -88,6 +94,15 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
       if (streams === 0) session.close();
     });
     session.once('close', () => sessions.delete(session));
+    // A client resetting streams faster than any real one does (rapid reset) is cut off.
+    watchResets(session, (resets) => {
+      const frontend = holder.current.frontends[slot.index]?.name ?? null;
+      const ip = clientIpOf(session.socket);
+      events.warn(
+        { event: 'h2.rapid_reset', frontend, ip, resets },
+        `frontend ${frontend}: HTTP/2 client ${ip} reset ${resets} streams, over the budget of ${RESET_BURST} at once and ${RESET_RATE}/s; connection closed with GOAWAY ENHANCE_YOUR_CALM`,
+      );
+    });
     // A client that resets is not the proxy's error.
     session.on('error', () => session.destroy());
   });
@@ -99,7 +114,9 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
       for (const s of sessions) s.close();
     },
     forceClose: () => {
-      for (const s of sessions) s.destroy();
+      // Every stream still open is cut: reset as an error (Exchange.cut says why), not with the
+      // NO_ERROR a plain destroy() sends, which clients take for a complete response.
+      for (const s of sessions) s.destroy(new Error('shutdown deadline'), http2.constants.NGHTTP2_INTERNAL_ERROR);
       // The HTTP/1.1 connections are tracked by Node's HTTP/1.1 code, on this server as on a plain one.
       http.Server.prototype.closeAllConnections.call(server as unknown as http.Server);
     },

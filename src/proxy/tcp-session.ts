@@ -10,6 +10,7 @@
 // Hot path: the runtime, frontend and targets come from memory (read once at accept); per chunk,
 // plain counter increments; no file, no lookup by name.
 import net from 'node:net';
+import { isDescriptorShortage } from '../descriptors.js';
 import { writeAccess } from '../log.js';
 import type { ProxyTarget, Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 import type { ServerState } from '../runtime/servers.js';
@@ -130,8 +131,10 @@ export class TcpSession {
         return this.#end(`server error: ${code}`, true);
       }
       if (this.#reason !== null) return; // the client left while this connect ran
-      failed(code);
       this.#release();
+      // flagman out of descriptors: not the server's failure, and no other server would do better.
+      if (isDescriptorShortage(code)) return this.#refuse(code);
+      failed(code);
       // Nothing was sent: the next server takes the connection as it is.
       this.#use(target, (tried ?? new Set()).add(server), code === CONNECT_TIMEOUT);
     });

@@ -2,6 +2,7 @@
 // two sockets are joined and bytes flow both ways untouched until either side closes (SPEC §3).
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { isDescriptorShortage } from '../descriptors.js';
 import { writeAccess } from '../log.js';
 import type { FrontendSlot, Scheme } from './frontend.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
@@ -140,9 +141,12 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
         clearTimeout(connectTimer);
         release();
         if (socket.destroyed) return;
+        const code = (err as NodeJS.ErrnoException).code;
+        // flagman out of descriptors: not the server's failure (as on the request path, upstream.ts).
+        if (!connected && isDescriptorShortage(code)) return refuse(503, code!);
         state.failures++;
         // A connection refused, reset or never made is a failed passive check, as on the request path.
-        if (err.message !== 'server timeout' && t.health !== null) state.check(false, t.health, 'passive', (err as NodeJS.ErrnoException).code ?? err.message);
+        if (err.message !== 'server timeout' && t.health !== null) state.check(false, t.health, 'passive', code ?? err.message);
         if (!connected) return connect(t, (tried ?? new Set()).add(server));
         const timedOut = err.message === 'server timeout';
         // Too late for a status: cutting the connection is the only honest signal left.

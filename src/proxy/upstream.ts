@@ -9,6 +9,7 @@
 //
 // What may be retried:
 //   - a connect failure (refused, unreachable, connect timeout): nothing was sent; next server.
+//     Not so when flagman itself is out of descriptors (EMFILE): 503 at once, the server unblamed.
 //     The pool calls the handler's onStart only when it writes the request on a connected socket,
 //     so an error before onStart means nothing left flagman.
 //   - a request written on a reused pooled connection that the server closed before anything came
@@ -16,10 +17,12 @@
 //   - nothing else: a request that reached a server is answered 502 (504 on a timeout), and a POST
 //     is never sent twice.
 import type http from 'node:http';
+import { isDescriptorShortage } from '../descriptors.js';
 import type { Candidate } from './balance/balancer.js';
 import { dispatch } from './dispatch.js';
 import type { Exchange, UpstreamLink } from './exchange.js';
 import { REASONS } from './reasons.js';
+import { SlowReaderWatch } from './slow-reader.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
 import type { UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
 import type { UpstreamError } from '../upstream/error.js';
@@ -131,7 +134,8 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
   #failed = false;
   #clientGone = false;
   #onDrain: (() => void) | null = null;
-  #held = false;
+  /** Times the client while its response is held back; made at the first hold. */
+  #slowReader: SlowReaderWatch | null = null;
   /** The response's Content-Length, -1 when it has none. */
   #bodyLength = -1;
   /** The response was ended with the chunk that completed its body. */
@@ -242,14 +246,15 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     if (more) return true;
     // The client reads slower than the server sends: the connection stops reading the server's
     // socket until the client's drains, so nothing piles up here.
-    this.#onDrain ??= () => this.#conn?.resume();
+    this.#onDrain ??= () => {
+      this.#slowReader!.drained();
+      this.#conn?.resume();
+    };
     res.once('drain', this.#onDrain);
-    // A client that reads nothing for timeouts.server is cut off (SPEC §3, slow readers): the
-    // server's silence is not timed while its response is held back. Set once, on this path only.
-    if (!this.#held) {
-      this.#held = true;
-      res.setTimeout(this.#target.timeouts.server, () => ex.cut(REASONS.clientTimeout));
-    }
+    // A client that takes nothing for timeouts.server is cut off (slow-reader.ts): the server's
+    // silence is not timed while its response is held back.
+    if (this.#slowReader === null) this.#slowReader = new SlowReaderWatch(ex, this.serverTimeout);
+    else this.#slowReader.held();
     return false;
   }
 
@@ -263,7 +268,9 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     this.#release();
     const ex = this.#ex;
     const res = ex.res;
-    if (this.#clientGone || res.destroyed) return; // the client left first; nothing failed upstream
+    // The client left first, or the shutdown deadline closed its connection (before the pools):
+    // nothing failed upstream, and nothing can be answered.
+    if (this.#clientGone || ex.clientGone) return;
     const code = err.code;
     // flagman's own shutdown is no failure of the server's, and no other server would take the request.
     if (code === 'SHUTDOWN') return ex.fail(503, REASONS.shutdown);
@@ -278,6 +285,9 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
       return;
     }
     if (!this.#connected) {
+      // flagman is out of descriptors (EMFILE, ENFILE): no fault of the server's, so no failed
+      // check, and any other server would fail the same way. 503: flagman's own overload.
+      if (isDescriptorShortage(code)) return ex.fail(503, detail);
       // Nothing was sent: another server can take the request as it is.
       this.#fail(detail, true);
       return forward(ex, this.#target, this.headers, (this.#tried ?? new Set()).add(this.#server), code === 'CONNECT_TIMEOUT');

@@ -111,6 +111,16 @@ export interface Counters {
   bytesOut: number;
 }
 
+/** Client connections on the frontend listeners, every frontend together (proxy/admission.ts). */
+export interface ConnectionCounters {
+  /** Open now. */
+  open: number;
+  /** Closed as soon as accepted because `open` had reached `max`, since start. */
+  refused: number;
+  /** The most held at once, from the descriptor limit (descriptors.ts); null: no cap. */
+  max: number | null;
+}
+
 function newCounters(): Counters {
   return { requests: 0, active: 0, responses: [0, 0, 0, 0, 0, 0], bytesIn: 0, bytesOut: 0 };
 }
@@ -125,6 +135,8 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
   readonly #servers = new Map<string, ServerState>();
   readonly #frontends = new Map<string, Counters>();
   readonly #backends = new Map<string, Counters>();
+  /** This process's client connections (with workers, the primary adds theirs up here). */
+  readonly connections: ConnectionCounters = { open: 0, refused: 0, max: null };
   readonly #forward: CheckForward | null;
   /** Health adopted for servers not yet created (worker processes: the primary's word comes first). */
   readonly #adopted = new Map<string, [Health, HealthChange | null]>();

@@ -74,5 +74,10 @@ test('/metrics parses as Prometheus text and matches /status', async (t) => {
   t.is(value(m, 'flagman_config_reload_failures_total'), 0);
   t.true(value(m, 'flagman_flags_rescans_total') <= s.watcher.rescans, 'rescans (read just before /status)');
   t.is(value(m, 'flagman_flags_polling'), 0);
+  t.is(value(m, 'flagman_fd_limit'), s.process.fdLimit);
+  t.is(value(m, 'flagman_connections_max'), s.process.maxConnections);
+  t.is(value(m, 'flagman_connections_refused_total'), 0);
+  t.is(m.flagman_connections_refused_total.type, 'COUNTER');
+  t.true(value(m, 'flagman_connections') <= 1, 'at most the last request\'s connection');
   t.true(value(m, 'process_resident_memory_bytes') > 0, 'process metrics too');
 });

@@ -58,6 +58,14 @@ test('/status shows flags, counters, server states and the watcher', async (t) =
   t.is(s.watcher.mode, 'events');
   t.is(s.watcher.problem, null);
   t.true(s.watcher.rescans >= 0);
+
+  // The descriptor limit (read from /proc/self/limits on Linux) and the client connections it caps.
+  const p = s.process;
+  t.true(Number.isInteger(p.fdLimit) && p.fdLimit > 0, `fdLimit ${p.fdLimit}`);
+  t.is(p.fdReserve, Math.max(16, Math.ceil(p.fdLimit / 32)));
+  t.true(Number.isInteger(p.maxConnections) && p.maxConnections >= 1 && p.maxConnections <= (p.fdLimit - p.fdReserve) / 2, `maxConnections ${p.maxConnections}`);
+  t.true(p.connections >= 0 && p.connections <= 1, 'the last request\'s connection at most');
+  t.is(p.refusedConnections, 0);
 });
 
 test('the admin endpoint refuses anything but GET and HEAD', async (t) => {

@@ -43,6 +43,9 @@ test('two workers: both serve, counters add up in /status, and a flag change rea
   t.is(s.backends.app.requests, 20);
   t.is(s.backends.app.servers.app1.requests, 20);
   t.is(s.backends.app.servers.app1.active, 0);
+  // Each worker caps its own client connections by the descriptor limit: the caps add up.
+  t.true(s.process.maxConnections > (s.process.fdLimit - s.process.fdReserve) / 2, `the workers' caps: ${s.process.maxConnections}`);
+  t.is(s.process.refusedConnections, 0);
 
   // The flag store is the primary's; each worker applies the change it is sent.
   const from = fm.events.length;

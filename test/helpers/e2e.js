@@ -91,7 +91,7 @@ export function flagmanCli(args, options = {}) {
  * run in that folder instead (a restart of an earlier instance: its flags and state file stay).
  * `prefix`: a command that execs flagman (e.g. `setpriv --reuid=nobody …`), so its PID stays flagman's.
  */
-export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false, prefix = [] } = {}) {
+export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false, nofile = null, prefix = [] } = {}) {
   const dir = reuse ?? tempDir(t);
   const flagsDir = path.join(dir, 'flags');
   fs.mkdirSync(flagsDir, { mode: 0o755, recursive: true });
@@ -103,8 +103,9 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   });
   const configFile = path.join(dir, 'flagman.yaml');
   fs.writeFileSync(configFile, text);
-  // `stdoutFile`: the access log goes to that file, as with `flagman run > access.log`.
-  const stdout = stdoutFile === null ? 'pipe' : { file: stdoutFile };
+  // `stdoutFile`: the access log goes to that file, as with `flagman run >> access.log`: flagman's
+  // stdout is the file itself (execa's `{ file }` would pipe it through this process).
+  const stdout = stdoutFile === null ? 'pipe' : fs.openSync(stdoutFile, 'a');
   // `launcher`: through the `flagman` command (bin/flagman), by a symlink as npm installs it.
   let command = [process.execPath, cli];
   if (launcher) {
@@ -112,8 +113,11 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
     if (!fs.existsSync(link)) fs.symlinkSync(launcherPath, link);
     command = [link];
   }
+  // `nofile`: run under that descriptor limit (`ulimit -n`); the shell execs flagman, same pid.
+  if (nofile !== null) command = ['sh', '-c', 'ulimit -n "$0" && exec "$@"', String(nofile), ...command];
   command = [...prefix, ...command];
   const proc = execa(command[0], [...command.slice(1), 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env, stdout });
+  if (typeof stdout === 'number') fs.closeSync(stdout); // the child has its own copy
   const events = [];
   const waiters = new Set();
   const lines = readline.createInterface({ input: proc.stderr });
@@ -161,7 +165,8 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
     clearTimeout(timer);
   });
   const started = await Promise.race([
-    waitEvent((e) => e.event === 'start', { timeout: 15_000 }),
+    // Generous: a loaded 2-core machine running other suites beside this one can take that long.
+    waitEvent((e) => e.event === 'start', { timeout: 30_000 }),
     exited.then((r) => {
       throw new Error(`flagman exited early (${r.exitCode}): ${events.map((e) => JSON.stringify(e)).join('\n')}`);
     }),
@@ -175,6 +180,39 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   /** Waits for the applied change of `flag` to `value` (undefined: any change), after `from`. */
   const waitFlag = (flag, value, opts) => waitEvent((e) => e.event === 'flag.change' && e.flag === flag && (value === undefined || e.value === value), opts);
   return { proc, dir, flagsDir, configFile, port: ports[0], ports, portOf, adminPort, events, access, waitEvent, waitFlag, started, exited };
+}
+
+/**
+ * Writes `value` to flag `name` the way `echo VALUE > flags/NAME` does, and resolves with the ms
+ * from the write to flagman applying it: the time its `flag.change` event carries, so how fast the
+ * test reads the event log does not count.
+ */
+export async function timedFlagWrite(fm, name, value) {
+  const from = fm.events.length;
+  const before = Date.now();
+  fs.writeFileSync(path.join(fm.flagsDir, name), `${value}\n`);
+  const change = await fm.waitFlag(name, value, { from });
+  return Date.parse(change.time) - before;
+}
+
+/**
+ * Watches what a flagman polls with fs.watchFile (chokidar's polling mode), through the preload
+ * test/fixtures/watch-emfile.mjs. `noWatch`: a file whose existence makes every fs.watch fail with
+ * EMFILE. Pass `env` to startFlagman; `polled()` is the list of polled paths (settled within
+ * ~20 ms of a change).
+ */
+export function watchProbe(t, { noWatch = null } = {}) {
+  const listFile = path.join(tempDir(t), 'polled');
+  const env = { NODE_OPTIONS: `--import=${path.join(root, 'test/fixtures/watch-emfile.mjs')}`, FLAGMAN_TEST_POLLED: listFile };
+  if (noWatch) env.FLAGMAN_TEST_NO_WATCH = noWatch;
+  const polled = () => {
+    try {
+      return fs.readFileSync(listFile, 'utf8').split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  return { env, polled };
 }
 
 /** One HTTP request on a fresh connection; resolves with status, headers and the body as a string. */

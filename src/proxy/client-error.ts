@@ -1,0 +1,60 @@
+// What a frontend's HTTP/1.1 server does when Node's parser gives up on a connection before a request
+// reached the handler ('clientError'): a request head that broke HTTP's syntax, or one not complete
+// within timeouts.client (Node's headersTimeout, ERR_HTTP_REQUEST_TIMEOUT). The answer is Node's own
+// (the same bytes as its default handling, which a listener replaces); a head that was started and
+// timed out gets an access line with status 408 and is counted, as HAProxy and nginx log theirs.
+import type net from 'node:net';
+import { writeAccess } from '../log.js';
+import type { RuntimeHolder } from '../runtime/holder.js';
+import { clientIpOf } from './client-ip.js';
+import { accessFields } from './exchange.js';
+import type { FrontendSlot } from './frontend.js';
+import { REASONS } from './reasons.js';
+
+// Node's answers (lib/_http_server.js), sent when no response of the connection has started.
+const ANSWERS: Readonly<Record<string, string>> = {
+  HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n',
+  ERR_HTTP_REQUEST_TIMEOUT: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n',
+};
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+
+/** The socket as Node's HTTP server keeps it: the response in progress on it, if any. */
+interface ServerSocket extends net.Socket {
+  _httpMessage?: { headersSent: boolean } | null;
+}
+
+/**
+ * The 'clientError' listener of the HTTP/1.1 server of the frontend in `slot`. `clientMs` gives
+ * timeouts.client as the server applies it.
+ */
+export function clientErrorHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number): (err: NodeJS.ErrnoException, socket: net.Socket) => void {
+  return (err, socket) => {
+    const s = socket as ServerSocket;
+    // A response already on its way (a request pipelined behind one being answered): a status line
+    // now would land inside it. Node then only closes the connection.
+    if (s.writable && (s._httpMessage == null || !s._httpMessage.headersSent)) {
+      s.write(ANSWERS[err.code ?? ''] ?? BAD_REQUEST);
+      // Only a head that was started is a request timing out. A connection that sent nothing at all
+      // (a browser's speculative connection, a port probe) is closed as it is, without a line: Node
+      // times a kept-alive connection only once a next request starts, so nothing read means a new
+      // connection that sent nothing.
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && s.bytesRead > 0) headTimedOut(holder, slot, s, clientMs());
+    }
+    s.destroy(err);
+  };
+}
+
+// The access line and the counters of a request whose head did not complete: nothing of it is known
+// (method, path), and the time is the one it was given, as the head's first byte is not recorded.
+function headTimedOut(holder: RuntimeHolder, slot: FrontendSlot, socket: net.Socket, ms: number): void {
+  const runtime = holder.current;
+  const frontend = runtime.frontends[slot.index];
+  // The frontend was removed by a reload: its listener drains, and its requests are no one's.
+  if (frontend === undefined) return;
+  const c = frontend.counters;
+  c.requests++;
+  c.responses[4]!++;
+  if (!runtime.accessLog) return;
+  writeAccess(`${accessFields(frontend.name, null, null, null, 408, 0, performance.now() - ms, clientIpOf(socket))},"reason":"${REASONS.clientTimeout}"`);
+}
