@@ -90,8 +90,10 @@ export function flagmanCli(args, options = {}) {
  * `vars`), waits until every listener is up, and returns its ports and its event stream. `dir`:
  * run in that folder instead (a restart of an earlier instance: its flags and state file stay).
  * `prefix`: a command that execs flagman (e.g. `setpriv --reuid=nobody …`), so its PID stays flagman's.
+ * `installed`: the path of a `flagman` command installed from the npm package, run instead of this
+ * repository's build, from the temp dir (so nothing of the repository is its working directory).
  */
-export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false, nofile = null, prefix = [] } = {}) {
+export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false, installed = null, nofile = null, prefix = [] } = {}) {
   const dir = reuse ?? tempDir(t);
   const flagsDir = path.join(dir, 'flags');
   fs.mkdirSync(flagsDir, { mode: 0o755, recursive: true });
@@ -113,10 +115,12 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
     if (!fs.existsSync(link)) fs.symlinkSync(launcherPath, link);
     command = [link];
   }
+  if (installed !== null) command = [installed];
   // `nofile`: run under that descriptor limit (`ulimit -n`); the shell execs flagman, same pid.
   if (nofile !== null) command = ['sh', '-c', 'ulimit -n "$0" && exec "$@"', String(nofile), ...command];
   command = [...prefix, ...command];
-  const proc = execa(command[0], [...command.slice(1), 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env, stdout });
+  const cwd = installed !== null ? dir : undefined;
+  const proc = execa(command[0], [...command.slice(1), 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env, stdout, cwd });
   if (typeof stdout === 'number') fs.closeSync(stdout); // the child has its own copy
   const events = [];
   const waiters = new Set();
