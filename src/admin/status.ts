@@ -78,7 +78,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     flags,
     frontends,
     backends,
-    // Near the descriptor limit (README): new client connections are refused while `connections`
+    // Near the descriptor limit (docs/limits.md): new client connections are refused while `connections`
     // is at `maxConnections`; null where the limit is unknown (no cap).
     process: {
       fdLimit: budget.limit,
@@ -89,7 +89,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     },
     watcher: { mode: w.mode, rescans: w.rescans, lastRescanAt: iso(w.lastRescanAt), problem: w.problem },
     problems: src.tls ? [...runtime.problems, ...src.tls()] : runtime.problems,
-    // Lines a log could not write (a full disk, a reader too slow or gone): README, "Logs".
+    // Lines a log could not write (a full disk, a reader too slow or gone): docs/logs.md.
     logs: { access: { dropped: logs.access }, events: { dropped: logs.events } },
     // One process: null. Several: the workers' process ids (their counters are added up above).
     workers: src.workers ? src.workers() : null,

@@ -9,7 +9,7 @@
 //   nothing else happens per event. chokidar (configured to ignore every child and listen to its
 //   `raw` event) was measured doing more than that here: on each notification it re-lists the
 //   directory and lstats entries, which at 10,000 flags pushed write-to-routed p99 to 30–67 ms
-//   against 20–23 ms for the bare watch (bench/flag-latency, scale phase; README "Watching").
+//   against 20–23 ms for the bare watch (bench/flag-latency, scale phase; docs/flags.md).
 // - the directory's parent, for the directory's own entry: deleted and recreated, renamed, or a
 //   symlink re-pointed (`mv -T tmp flags`) leaves an inotify watch on the old inode, silently dead.
 //   An event there makes the store check the directory and re-arm us. When the directory is a
