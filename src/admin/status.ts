@@ -1,4 +1,4 @@
-// The `/status` document (SPEC §5), built from the live objects on each request to the admin
+// The `/status` document (docs/admin.md), built from the live objects on each request to the admin
 // endpoint: the flag store's snapshot, the current runtime and the observed counters. A field with
 // no value yet is null, never absent.
 import type { DescriptorBudget } from '../descriptors.js';
@@ -29,7 +29,7 @@ export interface StatusSources {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-// Bytes are counted for tcp connections only (an HTTP frontend or backend has none: null, SPEC §5).
+// Bytes are counted for tcp connections only (an HTTP frontend or backend has none: null, docs/admin.md).
 function bytes(c: { bytesIn: number; bytesOut: number }, tcp: boolean): { bytesIn: number | null; bytesOut: number | null } {
   return tcp ? { bytesIn: c.bytesIn, bytesOut: c.bytesOut } : { bytesIn: null, bytesOut: null };
 }

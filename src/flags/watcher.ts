@@ -1,6 +1,6 @@
 // Turns file-system notifications into *hints* — "look at MAINT again", "look at everything
-// again" — and never into values: WATCHING.md measured chokidar dropping the trailing `change` of a
-// burst (its 50 ms per-path throttle has no trailing edge), so the store re-reads and verifies
+// again" — and never into values: chokidar was measured dropping the trailing `change` of a
+// burst (its 50 ms per-path throttle has no trailing edge; docs/design/watching.md), so the store re-reads and verifies
 // whatever a hint names, and a periodic rescan repairs anything missed.
 //
 // Two watches:
@@ -191,12 +191,12 @@ export class DirWatcher {
     const watcher = new FSWatcher({
       persistent: true,
       ignoreInitial: true, // the store scans on its own, verified
-      depth: 0, // flags are direct children; subdirectories are not flags (SPEC §1.1)
+      depth: 0, // flags are direct children; subdirectories are not flags (README, "The flag rules")
       atomic: false, // `atomic` delays unlink by ~100 ms and hides dotfiles; the store settles itself
       awaitWriteFinish: false, // ~25 ms added per event; the store's double read verifies instead
       followSymlinks: true, // a symlinked flags directory is watched at its current target
       usePolling: this.#polling, // CHOKIDAR_USEPOLLING still overrides, inside chokidar
-      interval: 100, // polling mode only: WATCHING.md measured 45–100 ms, within SPEC §1.3 with rescans
+      interval: 100, // polling mode only: a change is seen in 45–100 ms (docs/design/watching.md)
       ignored: (p: string) => !wanted(path.resolve(p)),
     });
     // chokidar applies CHOKIDAR_USEPOLLING in its constructor; the instance knows the real mode.

@@ -1,4 +1,4 @@
-// Watches the config file and asks for a reload when its content changes (SPEC §6). Editors and
+// Watches the config file and asks for a reload when its content changes (docs/signals.md). Editors and
 // deploy tools write it in place (truncate, write) or by rename; either way events are only hints:
 // after they go quiet for DEBOUNCE_MS the file is read, and a reload runs only when the content
 // differs from the last content a reload was asked for — a `touch`, a chmod or a write of the same
@@ -27,7 +27,7 @@ export class ConfigWatch {
     const dir = path.dirname(this.#file);
     // The directory, not the file: a rename over the file replaces the inode a file watch is on.
     // Only the file's own events matter (raw events name it before chokidar's per-path throttle,
-    // which WATCHING.md measured dropping the last event of a burst).
+    // which can drop the last event of a burst: docs/design/watching.md).
     this.#watcher = new FSWatcher({
       ignoreInitial: true,
       depth: 0,

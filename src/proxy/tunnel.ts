@@ -1,5 +1,5 @@
 // Upgrades (WebSocket and any other `Upgrade:`): routed by the same rules as requests, then the
-// two sockets are joined and bytes flow both ways untouched until either side closes (SPEC §3).
+// two sockets are joined and bytes flow both ways untouched until either side closes (docs/proxying.md).
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isDescriptorShortage } from '../descriptors.js';

@@ -1,4 +1,4 @@
-// Forwarding one request to a server of a proxy backend and streaming the answer back (SPEC §3).
+// Forwarding one request to a server of a proxy backend and streaming the answer back (docs/proxying.md).
 // The upstream side is flagman's own HTTP/1.1 client (src/upstream/): a pool of keep-alive
 // connections per server address, each writing a request's head in one write and parsing the answer
 // into this handler: the status, headers and body chunks go straight into the client's response,

@@ -1,6 +1,9 @@
-// The documentation holds together: every relative link of a Markdown file in the repository
-// (README.md, docs/, bench/, systemd/) names a file that exists and, when it names a heading
-// (`page.md#anchor`, `#anchor`), a heading that page has.
+// The documentation holds together, and cites only itself: every relative link of a Markdown file
+// in the repository (README.md, docs/, bench/, systemd/) names a file that exists and, when it names
+// a heading (`page.md#anchor`, `#anchor`), a heading that page has; every `docs/….md` a comment or
+// a page names exists; and no file cites a document that is not in the repository (the specification,
+// watching or style notes it was written from, or anything under ../shared): a reason is stated
+// where it is used, or in a page of docs/ (docs/design/ for why the code is as it is).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +22,17 @@ function files(dir = '') {
 }
 
 const markdown = files().filter((f) => f.endsWith('.md'));
+const SELF = path.relative(root, fileURLToPath(import.meta.url));
+
+/** Every text file of the repository (source, tests, benchmarks, docs, units, examples), this one aside. */
+const texts = files()
+  .filter((f) => f !== SELF && f !== 'package-lock.json')
+  .map((f) => ({ file: f, text: fs.readFileSync(path.join(root, f), 'utf8') }))
+  .filter(({ text }) => !text.includes('\0'));
+
+// Cites of documents outside the repository. `STYLE` alone is a fine identifier (the dashboard's
+// stylesheet); a cite is `STYLE.md`, `STYLE 7`, `(STYLE, "…")`.
+const OUTSIDE = [/\bSPEC\b/, /\bWATCHING\b/, /\bSTYLE\.md\b/, /\bSTYLE(?:\s+§?\d|,\s*")/, /\(STYLE[\s,;]/, /\.\.\/shared\b/];
 
 /** Markdown without its fenced code blocks (`# comment` lines there are not headings). */
 const unfenced = (text) => text.replace(/^ *```[\s\S]*?^ *```/gm, '');
@@ -71,4 +85,25 @@ test('every relative link of a Markdown file names a file that exists, and a hea
   }
   t.true(checked > 50, `only ${checked} links checked`);
   t.deepEqual(broken, []);
+});
+
+test('no file cites a document from outside the repository', (t) => {
+  t.true(texts.some(({ file }) => file === 'src/errors.ts'), 'the sources are scanned');
+  const cites = [];
+  for (const { file, text } of texts) {
+    for (const [i, line] of text.split('\n').entries()) {
+      if (OUTSIDE.some((re) => re.test(line))) cites.push(`${file}:${i + 1}: ${line.trim()}`);
+    }
+  }
+  t.deepEqual(cites, []);
+});
+
+test('every docs/ page a file names exists', (t) => {
+  const missing = [];
+  for (const { file, text } of texts) {
+    for (const m of text.matchAll(/\bdocs\/[\w./-]*?\.md\b/g)) {
+      if (!fs.existsSync(path.join(root, m[0]))) missing.push(`${file}: ${m[0]}`);
+    }
+  }
+  t.deepEqual(missing, []);
 });
