@@ -1,4 +1,4 @@
-// `flagman status`: a running instance's state, read from its admin endpoint's /status (README, "Command line"; docs/admin.md).
+// `flagman status`: a running instance's state, read from its admin endpoint's /status (docs/cli.md; docs/admin.md).
 import http from 'node:http';
 import https from 'node:https';
 import { FlagmanError } from '../errors.js';

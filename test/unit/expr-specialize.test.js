@@ -52,7 +52,7 @@ const table = [
   [MAINT, { MAINT: 1 }, req({ clientIp: '2001:db8::1' }), true],
   [MAINT, { MAINT: -1 }, req(), false],
   [MAINT, { MAINT: null }, req(), false], // file present, never a good value: unset
-  // the api rule of the explain example (README, "Command line")
+  // the api rule of the explain example (docs/cli.md)
   [API, {}, req({ url: '/api/users?id=1' }), true],
   [API, {}, req({ url: '/api' }), false],
   [API, {}, req({ url: '/apix/' }), false],
