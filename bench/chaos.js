@@ -475,7 +475,7 @@ run['worker-kill'] = async (name) => {
     }, { timeout: 5000, what: 'the counters settled' }).catch(() => {});
     const got = stats.ok + Object.entries(stats.failures).filter(([k]) => /^\d+$/.test(k)).reduce((a, [, v]) => a + v, 0);
     const lost = got - counted;
-    // README: a worker killed outright loses at most its last 100 ms of counts. Allowed, as in the
+    // docs/workers.md: a worker killed outright loses at most its last 100 ms of counts. Allowed, as in the
     // e2e test: two such windows of both workers' traffic, doubled again for a timer that runs late
     // on a loaded machine (before incremental reports ~4.5 windows were lost).
     const allowed = Math.ceil(4 * rate * 100);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// SPEC §1.3 judge: how long after a writer has finished writing a flag does the proxy route by the
+// The judge of the flag latency target (docs/design/watching.md): how long after a writer has finished writing a flag does the proxy route by the
 // new value, under background load? And what do 10,000 flags cost (start-up scan, memory, rescan
 // CPU, request latency)? Runs the built CLI; build first:
 //
@@ -26,7 +26,7 @@
 // echo changes with 10,000 flags being rescanned. "other cpu%": CPU used on this machine by
 // processes that are not the bench's (from /proc/stat), so a busy machine shows in the figures.
 //
-// Output: two tables, PASS/FAIL per writer against --target-ms (50, SPEC §1.3) at p99 with no
+// Output: two tables, PASS/FAIL per writer against --target-ms (50, docs/design/watching.md) at p99 with no
 // misses, and one JSON line with every figure. Exit code 0 when all PASS, 1 otherwise, 2 on error.
 import { fork, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -425,7 +425,7 @@ async function measureChanges(fm, probe, write, { count, warmup, start }) {
 function resultOf(name, m, extra) {
   const ok = m.samples.filter((s) => !s.miss);
   const lat = summary(ok.map((s) => s.lat));
-  // SPEC §1.3: p99 within the target, and never a value no writer wrote (no flap, no extra or
+  // docs/design/watching.md: p99 within the target, and never a value no writer wrote (no flap, no extra or
   // foreign value in the audit log).
   const pass = lat.n > 0 && m.misses === 0 && m.flaps === 0 && m.extraEvents === 0 && m.invented.length === 0 && lat.p99 <= cfg.targetMs && !m.truncated;
   return {
@@ -490,7 +490,7 @@ async function writerPhase(world, name, raw) {
 
 function writeFlags(flagsDir, count) {
   fs.writeFileSync(path.join(flagsDir, 'MAINT'), '0\n');
-  // MAINT counts: `count` flags in all (SPEC §1.5 tracks at most 10,000).
+  // MAINT counts: `count` flags in all (docs/flags.md: at most 10,000 are tracked).
   for (let k = 1; k < count; k++) fs.writeFileSync(path.join(flagsDir, `F${String(k).padStart(5, '0')}`), '0\n');
 }
 

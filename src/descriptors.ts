@@ -40,7 +40,7 @@ export function openDescriptors(): number | null {
   }
 }
 
-/** How the descriptor limit is shared out (README, "Near the descriptor limit"). */
+/** How the descriptor limit is shared out (docs/limits.md). */
 export interface DescriptorBudget {
   /** The soft limit; null: unknown, nothing is capped. */
   readonly limit: number | null;

@@ -10,7 +10,7 @@ export interface Place {
   readonly address?: string;
 }
 
-// Registry table (STYLE 7): docs and the catalogue test iterate over it.
+// Registry table (docs/design/conventions.md): docs and the catalogue test iterate over it.
 export const ERROR_CODES = {
   CONFIG_READ: 'the config file cannot be read',
   CONFIG_YAML: 'the config file is not valid YAML',

@@ -1,4 +1,4 @@
-// The one logger: JSON lines, events on stderr, the access log on stdout (SPEC §7).
+// The one logger: JSON lines, events on stderr, the access log on stdout (docs/logs.md).
 import { pino, type Logger } from 'pino';
 import { BUFFER_FULL, LogSink, type SinkWatcher } from './log-sink.js';
 

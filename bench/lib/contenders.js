@@ -106,7 +106,7 @@ export const CONTENDERS = {
     start: (ctx) => flagman('realistic-2w', { ...ctx, cpu: null }),
   },
   // The realistic config with V8's default young generation (up to two 16 MB semi-spaces): node
-  // running dist/cli/main.js itself, not through the `flagman` command's 2 MB (README, "Memory").
+  // running dist/cli/main.js itself, not through the `flagman` command's 2 MB (docs/proxying.md, "Memory").
   'flagman-v8default': {
     describe: "flagman, realistic config, node dist/cli/main.js: V8's default young generation, not the flagman command's",
     servers: 3,

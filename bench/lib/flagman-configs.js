@@ -86,7 +86,7 @@ backends:
   },
 };
 
-// The realistic config served by two worker processes (README: several processes).
+// The realistic config served by two worker processes (docs/workers.md).
 FLAGMAN_CONFIGS['realistic-2w'] = {
   ...FLAGMAN_CONFIGS.realistic,
   describe: `${FLAGMAN_CONFIGS.realistic.describe}; workers: 2`,

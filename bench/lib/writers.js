@@ -1,4 +1,4 @@
-// The flag writers the latency bench drives (SPEC §1.4), each with a setup that lays out the flags
+// The flag writers the latency bench drives (docs/design/watching.md), each with a setup that lays out the flags
 // directory with MAINT at its initial value and a write(value) that returns once the writer has
 // finished: {t0, cost} where t0 is performance.now() right after the write completed and cost is how
 // long the write itself took. Shell writers run synchronously (spawnSync): t0 is when the shell has

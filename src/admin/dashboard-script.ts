@@ -5,7 +5,7 @@
 // It polls ./status once a second and updates the page in place: rows are keyed (data-key) and
 // only changed text is touched, so scroll position and text selection survive. Every value reaches
 // the DOM through textContent, never as markup: flag notes are written by operators. Every field
-// may be null or missing (SPEC §5), and an unreachable endpoint is shown, then recovered from.
+// may be null or missing (docs/admin.md), and an unreachable endpoint is shown, then recovered from.
 
 export const DASHBOARD_SCRIPT = String.raw`
 'use strict';

@@ -1,4 +1,4 @@
-// The dashboard page served at `/` by the admin endpoint (SPEC §5): one self-contained HTML
+// The dashboard page served at `/` by the admin endpoint (docs/admin.md): one self-contained HTML
 // document, inline style and script, no external resource, built once at start. It renders
 // `/status` and refreshes itself (dashboard-script.ts). The Content-Security-Policy allows exactly
 // that inline style and script by their hashes, and the page may only fetch from its own origin.

@@ -1,4 +1,4 @@
-// `/metrics` in the Prometheus text format (SPEC §5): the same figures as `/status`, taken from the
+// `/metrics` in the Prometheus text format (docs/admin.md): the same figures as `/status`, taken from the
 // status document itself at scrape time, so the two can never disagree and server state is decided
 // in one place (status.ts). The request path never touches prom-client: it does plain increments
 // on the counters the runtime holds (servers.ts), and a scrape copies them here — the cheapest way
@@ -129,7 +129,7 @@ export function createMetrics(sources: AdminSources): Metrics {
   counter('flagman_flags_rescans_total', 'Full rescans of the flags directory.', [], (c, d) => c.inc(d.watcher.rescans));
   gauge('flagman_flags_polling', '1 when the flags directory is polled (no file-system events).', [], (g, d) => g.set(d.watcher.mode === 'polling' ? 1 : 0));
   gauge('flagman_tls_problems', 'TLS frontends whose certificate files fail to read (the previous certificate still serves).', [], (g) => g.set(sources.tls?.().length ?? 0));
-  // Near the descriptor limit (README): no series for what is unknown (no limit read, no cap).
+  // Near the descriptor limit (docs/limits.md): no series for what is unknown (no limit read, no cap).
   gauge('flagman_fd_limit', 'The soft limit on open file descriptors, read at start.', [], (g, d) => {
     if (d.process.fdLimit !== null) g.set(d.process.fdLimit);
   });

@@ -1,4 +1,4 @@
-// The admin endpoint: read-only, by design (SPEC §5). The flags directory is the only control plane,
+// The admin endpoint: read-only, by design (docs/admin.md). The flags directory is the only control plane,
 // so nothing here accepts a change; anything but GET/HEAD is refused.
 import http from 'node:http';
 import { createMetrics, type AdminSources, type Metrics } from './metrics.js';

@@ -1,4 +1,4 @@
-// The `/status` document (SPEC §5), built from the live objects on each request to the admin
+// The `/status` document (docs/admin.md), built from the live objects on each request to the admin
 // endpoint: the flag store's snapshot, the current runtime and the observed counters. A field with
 // no value yet is null, never absent.
 import type { DescriptorBudget } from '../descriptors.js';
@@ -29,7 +29,7 @@ export interface StatusSources {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-// Bytes are counted for tcp connections only (an HTTP frontend or backend has none: null, SPEC §5).
+// Bytes are counted for tcp connections only (an HTTP frontend or backend has none: null, docs/admin.md).
 function bytes(c: { bytesIn: number; bytesOut: number }, tcp: boolean): { bytesIn: number | null; bytesOut: number | null } {
   return tcp ? { bytesIn: c.bytesIn, bytesOut: c.bytesOut } : { bytesIn: null, bytesOut: null };
 }
@@ -78,7 +78,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     flags,
     frontends,
     backends,
-    // Near the descriptor limit (README): new client connections are refused while `connections`
+    // Near the descriptor limit (docs/limits.md): new client connections are refused while `connections`
     // is at `maxConnections`; null where the limit is unknown (no cap).
     process: {
       fdLimit: budget.limit,
@@ -89,7 +89,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     },
     watcher: { mode: w.mode, rescans: w.rescans, lastRescanAt: iso(w.lastRescanAt), problem: w.problem },
     problems: src.tls ? [...runtime.problems, ...src.tls()] : runtime.problems,
-    // Lines a log could not write (a full disk, a reader too slow or gone): README, "Logs".
+    // Lines a log could not write (a full disk, a reader too slow or gone): docs/logs.md.
     logs: { access: { dropped: logs.access }, events: { dropped: logs.events } },
     // One process: null. Several: the workers' process ids (their counters are added up above).
     workers: src.workers ? src.workers() : null,

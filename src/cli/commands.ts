@@ -1,4 +1,4 @@
-// The command table (STYLE 7): each command's options and its implementation.
+// The command table (docs/design/conventions.md, "Registry tables"): each command's options and its implementation.
 import type { ParseArgsConfig } from 'node:util';
 import { check } from './check.js';
 import { explainCommand } from './explain.js';

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// argv → one command (SPEC §4). Exit codes: 0 success, 1 failure with a one-line reason, 2 usage.
+// argv → one command (docs/cli.md). Exit codes: 0 success, 1 failure with a one-line reason, 2 usage.
 import { parseArgs } from 'node:util';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
 import { COMMANDS, type CommandName } from './commands.js';

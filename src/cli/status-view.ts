@@ -1,6 +1,6 @@
 // The /status document as text tables for `flagman status`. The document comes over the network
 // from whatever version answered, so every field is read defensively: a missing or null field
-// prints as "-" (SPEC §5: a field with no value yet is null).
+// prints as "-" (docs/admin.md: a field with no value yet is null).
 import { formatTable } from './table.js';
 
 type Doc = Record<string, unknown>;

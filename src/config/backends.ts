@@ -1,4 +1,4 @@
-// `backends:` of flagman.yaml (SPEC §2): each backend either proxies to `servers` or answers itself
+// `backends:` of flagman.yaml (docs/configuration.md): each backend either proxies to `servers` or answers itself
 // with `respond`. References between backends (fallback) are checked later, in refs.ts, once every
 // name is known.
 import { resolve } from 'node:path';

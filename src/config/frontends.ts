@@ -1,4 +1,4 @@
-// `frontends:` of flagman.yaml (SPEC §2): where clients connect and the rules that pick a backend.
+// `frontends:` of flagman.yaml (docs/configuration.md): where clients connect and the rules that pick a backend.
 // Rule conditions stay CEL source text with positions; expr/ compiles them.
 import { isScalar } from 'yaml';
 import type { FrontendConfig, ListenAddress, RuleConfig, UnderscoreHeaders } from './schema.js';

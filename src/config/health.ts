@@ -1,4 +1,4 @@
-// `backends.NAME.health` of flagman.yaml: active checks of a backend's servers (SPEC §3). One map,
+// `backends.NAME.health` of flagman.yaml: active checks of a backend's servers (docs/health.md). One map,
 // its `type` choosing the probe: an HTTP request (the default), a TCP connect, or a command run
 // with the server's address in its environment. Keys that belong to another type are errors, so a
 // `path` under a tcp check never silently does nothing.

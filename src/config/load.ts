@@ -1,4 +1,4 @@
-// flagman.yaml → a validated, defaulted, deep-frozen Config (STYLE 4: validate once, at the edge).
+// flagman.yaml → a validated, defaulted, deep-frozen Config (validate once, at the edge: docs/design/conventions.md).
 // `flagman check`, start and reload all come through here, so a reload fails exactly as check would.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -14,7 +14,7 @@ import { checkListenClashes, checkRefs } from './refs.js';
 import type { Config } from './schema.js';
 import { ADMIN_KEYS, FLAGS_KEYS, LOG_KEYS, TIMEOUT_TABLE, readAdmin, readFlags, readLog, readTimeouts, readWorkers } from './sections.js';
 
-// The top-level keys (STYLE 7). `frontends` is required: a config that declares none (an emptied
+// The top-level keys, a registry table (docs/design/conventions.md). `frontends` is required: a config that declares none (an emptied
 // file, a bad merge) would otherwise load fine and a reload would close every listener.
 export const TOP_LEVEL_KEYS = {
   flags: 'the watched flags directory: dir, rescan, allowWorldWritable, state',
@@ -100,7 +100,7 @@ function readConfig(w: Walker, contents: unknown, absFile: string): Config | und
   return config;
 }
 
-/** Freezes an object graph, so no module can change a config that others hold (STYLE 2). */
+/** Freezes an object graph, so no module can change a config that others hold (docs/design/conventions.md). */
 export function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);

@@ -22,7 +22,7 @@ export interface Entry {
   readonly at: Position;
 }
 
-/** A table of allowed keys and what each one means (STYLE 7): the readers, docs and tests share it. */
+/** A table of allowed keys and what each one means (docs/design/conventions.md): the readers, docs and tests share it. */
 export type KeyTable = Readonly<Record<string, string>>;
 
 /** Collects errors and positions while one config document is read. */
@@ -193,7 +193,7 @@ export function readInt(w: Walker, e: Entry, min: number, max: number): number |
   return v;
 }
 
-// YAML 1.2 reads on/off as strings; operators (and the SPEC's `log.access: off`) mean booleans.
+// YAML 1.2 reads on/off as strings; operators (`log.access: off`, docs/configuration.md) mean booleans.
 const BOOLEANS: Readonly<Record<string, boolean>> = { on: true, off: false };
 
 /** true/false, or on/off. */

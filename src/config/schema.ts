@@ -1,4 +1,4 @@
-// The typed, validated, frozen shape of flagman.yaml (SPEC §2). Everything past config/load.ts takes
+// The typed, validated, frozen shape of flagman.yaml (docs/configuration.md). Everything past config/load.ts takes
 // these types, never `unknown`. Durations are milliseconds; paths are absolute.
 
 /** A position in the config file, 1-based. */
@@ -206,7 +206,7 @@ export interface Config {
   readonly backends: readonly BackendConfig[];
 }
 
-// Defaults in one table, units in the names' comments (STYLE 4).
+// Defaults in one table, units in the names' comments (docs/design/conventions.md).
 export const DEFAULTS = {
   flagsDir: './flags',
   rescan: 1000, // ms

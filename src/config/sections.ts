@@ -1,5 +1,5 @@
-// The small top-level sections of flagman.yaml (SPEC §2): flags, admin, timeouts, log. Each has
-// its key table (STYLE 7) and a reader that applies the DEFAULTS of schema.ts.
+// The small top-level sections of flagman.yaml (docs/configuration.md): flags, admin, timeouts, log. Each has
+// its key table (docs/design/conventions.md, "Registry tables") and a reader that applies the DEFAULTS of schema.ts.
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { isScalar } from 'yaml';

@@ -1,4 +1,4 @@
-// The config's small value languages, defined once (STYLE 12): durations (`250ms`, `5s`, `2m`, `1h`)
+// The config's small value languages, defined once (docs/design/conventions.md): durations (`250ms`, `5s`, `2m`, `1h`)
 // and addresses (`host:port`, `[v6]:port`, `:port`, `systemd:NAME`). Each parser either returns a
 // value or throws a FlagmanError (CONFIG_SCHEMA) whose reason the loader prefixes with the key path.
 import { isIPv4, isIPv6 } from 'node:net';
@@ -6,7 +6,7 @@ import { FlagmanError } from '../errors.js';
 import type { Place } from '../errors.js';
 import type { ListenAddress, Position, StatusRange } from './schema.js';
 
-// Registry of duration units (STYLE 7), in milliseconds.
+// Registry of duration units (docs/design/conventions.md), in milliseconds.
 export const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
 // setTimeout keeps its delay in a signed 32-bit integer; a longer one fires after 1 ms instead.

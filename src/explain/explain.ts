@@ -1,4 +1,4 @@
-// Which rule a request would match now, and why (SPEC §4 `flagman explain`, §5 `/explain`). It walks
+// Which rule a request would match now, and why (`flagman explain`: docs/cli.md; `/explain`: docs/admin.md). It walks
 // the rules with the very functions the proxy's runtime is built from — specialize() folds the flag
 // snapshot into each condition, the residual tests the request — so an explanation cannot disagree
 // with routing. The CLI feeds it the config and a one-shot read of the flags directory; the admin

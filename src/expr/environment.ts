@@ -1,4 +1,4 @@
-// The one CEL environment every flagman expression is parsed and checked in (SPEC §2.1): the
+// The one CEL environment every flagman expression is parsed and checked in (docs/expressions.md): the
 // `request` and `client` variables, flag(), header(), cookie() and cidr(…).containsIP(…).
 // Creating an Environment is expensive, so there is exactly one, built at import.
 

@@ -1,7 +1,7 @@
 // IP addresses and CIDR blocks for `cidr("…").containsIP(client.ip)`. A block is parsed once (at
 // load or specialize time); `containsIP` runs per request, so it parses the address by char codes
 // into numbers or a reusable scratch array and allocates nothing. An inline IPv4 mask compare costs
-// ~50 ns where `net.BlockList.check` costs ~2.3 µs (WATCHING.md).
+// ~50 ns where `net.BlockList.check` costs ~2.3 µs (docs/design/conventions.md).
 
 const V6_GROUPS = 8;
 

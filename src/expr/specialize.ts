@@ -1,7 +1,7 @@
 // Specialization: when the flag snapshot changes, every flag() call is replaced by its current
 // value, whatever became constant is folded, and only the request-dependent residual is parsed
 // (and type-checked) again, once. The request path then runs just that residual, or nothing at all
-// when it folded to a constant (SPEC §2.1; STYLE 10).
+// when it folded to a constant (docs/expressions.md; docs/design/conventions.md).
 //
 // Run-time failures. A condition whose evaluation throws (int overflow, division by zero, a value
 // of the wrong type behind dyn()) does not match: the request goes on to the next rule, never
@@ -52,7 +52,7 @@ export type Residual = ConditionResidual | WeightResidual;
 /** Called when a condition throws at run time; it must not throw (it is guarded anyway). */
 export type EvaluationErrorHandler = (error: unknown, compiled: CompiledCondition) => void;
 
-/** The largest weight (SPEC §2.1); larger values are clamped to it. */
+/** The largest weight (docs/configuration.md); larger values are clamped to it. */
 export const MAX_WEIGHT = 256;
 /** The weight of a server that gives none, and of one whose weight expression fails. */
 export const DEFAULT_WEIGHT = 1;

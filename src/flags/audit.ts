@@ -1,4 +1,4 @@
-// The audit trail of flag changes (SPEC §1.6): one event line per applied value change, with the
+// The audit trail of flag changes (docs/logs.md): one event line per applied value change, with the
 // file's owner uid and mtime; problems when they appear and when they go. Never file content: a
 // problem text is ours, and a note is what the writer asked to show.
 import { events as log } from '../log.js';

@@ -1,5 +1,5 @@
-// What a verified observation of one flag file does to that flag (SPEC §1.2). Pure, and written
-// down as a table (STYLE 9) because the cases are where "a value no writer wrote" would slip in:
+// What a verified observation of one flag file does to that flag (README, "The flag rules"). Pure, and written
+// down as a table (docs/design/conventions.md) because the cases are where "a value no writer wrote" would slip in:
 //
 //   observed            | flag now      | held ≥ settle | result
 //   --------------------+---------------+---------------+----------------------------------------

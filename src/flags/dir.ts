@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { isFlagName } from './parse.js';
 
-/** SPEC §1.5: more flag files than this are not tracked (and the excess is reported). */
+/** docs/flags.md: more flag files than this are not tracked (and the excess is reported). */
 export const MAX_FLAGS = 10_000;
 
 /** A first read never waits longer than this for files that keep changing (they settle later). */

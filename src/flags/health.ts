@@ -8,7 +8,7 @@ import { MAX_FLAGS, worldWritableProblem, type DirState } from './dir.js';
 export interface DirVerdict {
   /** Not the directory seen last time (deleted and recreated, a symlink re-pointed, back again). */
   readonly replaced: boolean;
-  /** Changes may be applied (SPEC §1.5: not while world-writable, unless allowed). */
+  /** Changes may be applied (README, "The flag rules": not while world-writable, unless allowed). */
   readonly safe: boolean;
   /** It was unsafe and is safe again: changes were dropped meanwhile, so re-read everything. */
   readonly resumed: boolean;
@@ -44,7 +44,7 @@ export class DirHealth {
    * asked only when the directory moved to another file system.
    */
   note(state: DirState, hasFlags: () => boolean): DirVerdict {
-    // SPEC §1.3: a directory that went away while its files were not deleted keeps the values. An
+    // docs/flags.md: a directory that went away while its files were not deleted keeps the values. An
     // unmounted volume leaves its mount point: an empty directory on another file system.
     const kept = state.kind === 'absent' && state.missing ? 'flags whose files were deleted with it are unset, the others keep their last values until it is back' : 'flags keep their last values until it can be read again';
     let absent = state.kind === 'absent' ? `${state.problem}; ${kept}` : null;

@@ -1,4 +1,4 @@
-// Holds: since when each flag has been seen empty (while unset) or missing. SPEC §1.2 applies such a
+// Holds: since when each flag has been seen empty (while unset) or missing. The flag rules (README) apply such a
 // state only once it has lasted the settle time with no event for that flag (the store ends a hold
 // on any event), so the empty moment of `echo 0 > new` or the missing moment of an editor's save is
 // never applied. A timer has due holds read again at once, even while a pass keeps the store busy.

@@ -1,5 +1,5 @@
-// Reads one flag file safely (SPEC §1.5). Synchronous on purpose: WATCHING.md measured an async
-// read taking 39 ms under load and letting a short-lived value slip past, while a sync read of a
+// Reads one flag file safely (docs/flags.md). Synchronous on purpose (docs/design/watching.md): an async
+// read was measured taking 39 ms under load and letting a short-lived value slip past, while a sync read of a
 // file under 4 KiB is cheap and deterministic. Every path here either returns or fails fast: a FIFO
 // or device is refused before it is opened (and every open is O_NONBLOCK, for the race where one
 // replaces the file), a symlink is only followed inside the flags directory, and at most 4 KiB + 1
@@ -60,7 +60,7 @@ function problem(text: string): FlagRead {
 }
 
 // Why a non-regular file is refused, or null for a regular file. Directories are not flags at all
-// (SPEC §1.1: subdirectories are ignored without noise), so they read as missing.
+// (README, "The flag rules": subdirectories are ignored without noise), so they read as missing.
 function refuseKind(st: fs.Stats): FlagRead | null {
   if (st.isFile()) return null;
   if (st.isDirectory()) return MISSING;

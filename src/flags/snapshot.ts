@@ -1,4 +1,4 @@
-// The flag snapshot: what every flag holds at one moment. Immutable and versioned (STYLE 2); the
+// The flag snapshot: what every flag holds at one moment. Immutable and versioned (docs/design/conventions.md); the
 // watcher publishes a new one whole when a value, note or problem changes.
 
 export interface FlagState {

@@ -1,4 +1,4 @@
-// The live flag values of one directory, published as immutable snapshots (STYLE 2).
+// The live flag values of one directory, published as immutable snapshots (docs/design/conventions.md).
 //
 // Events are hints (see watcher.ts). A hint marks a flag dirty (a `..`-name, as in a ConfigMap
 // volume, marks every flag dirty); after a short quiet time each dirty file is read, and a read
@@ -52,7 +52,7 @@ export interface FlagStoreOptions {
   readonly quietMs?: number;
   /** false: no file-system events, the rescan alone (tests, one-shot reads). Default true. */
   readonly events?: boolean;
-  /** Accept a world-writable flags directory (SPEC §1.5). Default false. */
+  /** Accept a world-writable flags directory (README, "The flag rules"). Default false. */
   readonly allowWorldWritable?: boolean;
   /** Flags the config reads: tracked first, so the 10,000-flag limit never leaves one of them out. */
   readonly preferred?: Iterable<string>;
@@ -68,7 +68,7 @@ export function storeFor(flags: Config['flags'], preferred: Iterable<string>): F
   return new FlagStore({ dir: flags.dir, rescanMs: flags.rescan, allowWorldWritable: flags.allowWorldWritable, preferred, state: flags.state });
 }
 
-/** How the directory is being watched, for status (SPEC §5 `watcher`). */
+/** How the directory is being watched, for status (`watcher` in docs/admin.md). */
 export interface WatcherStatus {
   readonly mode: 'events' | 'polling';
   readonly rescans: number;

@@ -1,4 +1,4 @@
-// The flag values a store has applied, and their publication as immutable snapshots (STYLE 2).
+// The flag values a store has applied, and their publication as immutable snapshots (docs/design/conventions.md).
 // Two costs of 10,000 flags are kept off the way to routing a change:
 // - The map is shared with the snapshot it was published in, and copied before it next changes.
 //   The copy (3–8 ms for 10,000 entries here) is made on a later turn of the event loop, after the

@@ -1,6 +1,6 @@
 // Turns file-system notifications into *hints* — "look at MAINT again", "look at everything
 // again" — and never into values: chokidar was measured dropping the trailing `change` of a burst
-// (its 50 ms per-path throttle has no trailing edge), so the store re-reads and verifies whatever a
+// (its 50 ms per-path throttle has no trailing edge; docs/design/watching.md), so the store re-reads and verifies whatever a
 // hint names, and a periodic rescan repairs anything missed.
 //
 // Two watches:
@@ -9,7 +9,7 @@
 //   nothing else happens per event. chokidar (configured to ignore every child and listen to its
 //   `raw` event) was measured doing more than that here: on each notification it re-lists the
 //   directory and lstats entries, which at 10,000 flags pushed write-to-routed p99 to 30–67 ms
-//   against 20–23 ms for the bare watch (bench/flag-latency, scale phase; README "Watching").
+//   against 20–23 ms for the bare watch (bench/flag-latency, scale phase; docs/flags.md).
 //   Its own deletion or move arrives there too (under its own name).
 // - the directory's entry: deleted and recreated, renamed, or a symlink re-pointed (`mv -T tmp
 //   flags`) leaves an inotify watch on the old inode, silently dead. A stat of the path every
@@ -211,12 +211,12 @@ export class DirWatcher {
     const watcher = new FSWatcher({
       persistent: true,
       ignoreInitial: true, // the store scans on its own, verified
-      depth: 0, // flags are direct children; subdirectories are not flags
+      depth: 0, // flags are direct children; subdirectories are not flags (README, "The flag rules")
       atomic: false, // `atomic` delays unlink by ~100 ms and hides dotfiles; the store settles itself
       awaitWriteFinish: false, // ~25 ms added per event; the store's double read verifies instead
       followSymlinks: true, // a symlinked flags directory is watched at its current target
       usePolling: this.#polling, // CHOKIDAR_USEPOLLING still overrides, inside chokidar
-      interval: 100, // polling mode only: a change is seen within 45–100 ms
+      interval: 100, // polling mode only: a change is seen within 45–100 ms (docs/design/watching.md)
       ignored: (p: string) => !wanted(path.resolve(p)),
     });
     // chokidar applies CHOKIDAR_USEPOLLING in its constructor; the instance knows the real mode.

@@ -1,4 +1,4 @@
-// Active health checks (SPEC §3): each server of a backend with `health` is probed every
+// Active health checks (docs/health.md): each server of a backend with `health` is probed every
 // `interval`, one probe at a time, and each result goes to its observed state, where rise and fall
 // decide its health (runtime/server-state.ts). Started once the listeners are up; stop() aborts
 // the probes in flight, waits for them (an exec check's process included) and leaves no timer.

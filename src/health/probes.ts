@@ -1,4 +1,4 @@
-// The active checks, one probe per `health.type` (STYLE 7): an HTTP GET whose status must fall in a
+// The active checks, one probe per `health.type` (docs/design/conventions.md): an HTTP GET whose status must fall in a
 // range, a TCP connect, or a command (run with execa, no shell) whose exit 0 passes. Each probe
 // settles with a result, never throws, and gives up when its signal aborts (the check's timeout, or
 // flagman stopping), leaving no socket or process behind.

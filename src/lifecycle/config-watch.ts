@@ -1,6 +1,6 @@
-// Watches the config file and asks for a reload when its content changes. Editors and deploy tools
-// write it in place (truncate, write) or replace it (a temp file renamed over it, `mv`, vim's
-// rename-and-write, a re-pointed symlink, a Kubernetes ConfigMap's `..data` swap); either way events
+// Watches the config file and asks for a reload when its content changes (docs/signals.md). Editors
+// and deploy tools write it in place (truncate, write) or replace it (a temp file renamed over it,
+// `mv`, vim's rename-and-write, a re-pointed symlink, a Kubernetes ConfigMap's `..data` swap); either way events
 // are only hints: after they go quiet for DEBOUNCE_MS the file is read, and a reload runs only when
 // the content differs from the last content a reload was asked for — a `touch`, a chmod or a write
 // of the same bytes reloads nothing, and a half-written file that failed is retried as soon as it

@@ -1,6 +1,6 @@
 // The open listeners of a running flagman (HTTP and tcp frontends, the admin endpoint), keyed by
 // what they listen on, so that a reload keeps the unchanged ones open (not one connection
-// refused), opens the added ones and drains the removed ones (SPEC §6). A reload first opens what
+// refused), opens the added ones and drains the removed ones (docs/signals.md). A reload first opens what
 // is new — any failure there (an address in use) fails the reload with nothing changed — and only
 // then commits, in the same tick as the runtime swap.
 import http from 'node:http';

@@ -1,4 +1,4 @@
-// Reload in place (SPEC §6): load, validate and compile with the same code as `flagman check`, and
+// Reload in place (docs/signals.md): load, validate and compile with the same code as `flagman check`, and
 // swap only on success. What was observed — counters, server health, balancer positions, pooled
 // connections — lives in ObservedState under stable names, so a reload carries it over by simply
 // building the new runtime against the same ObservedState. A failed reload changes nothing but
@@ -64,7 +64,7 @@ export class Live {
   program: Program;
   store: FlagFeed;
   readonly role: LiveRole;
-  /** Counts successful loads, the start included (SPEC §5 `config.generation`). */
+  /** Counts successful loads, the start included (`config.generation`, docs/signals.md). */
   generation = 1;
   lastReload: ReloadResult;
   /** Failed reloads since start (a metric). */
@@ -177,7 +177,7 @@ export class Live {
     try {
       this.#swap(this.build(snapshot));
     } catch (err) {
-      // Failure keeps the old world (STYLE 5): the previous runtime goes on serving.
+      // Failure keeps the old world (docs/design/conventions.md): the previous runtime goes on serving.
       events.error({ event: 'runtime.error', err: String(err) }, `could not apply a ${why}; keeping the previous routing`);
     }
   }

@@ -121,7 +121,7 @@ export async function run(configFile: string): Promise<number> {
     if (!pool) gate.apply(budget);
     await pool?.start();
   } catch (err) {
-    // Start fails fast and whole (SPEC §6): nothing stays half-open.
+    // Start fails fast and whole: nothing stays half-open.
     await pool?.stop(1000);
     await listeners.close();
     await live.close();

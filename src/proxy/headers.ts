@@ -1,4 +1,4 @@
-// Header rewriting between client and server (SPEC §3): hop-by-hop headers dropped (RFC 9110 §7.6.1,
+// Header rewriting between client and server (docs/proxying.md): hop-by-hop headers dropped (RFC 9110 §7.6.1,
 // plus those the message names in `Connection`), X-Forwarded-* added. Works on Node's flat
 // rawHeaders arrays in one pass: it keeps the client's spelling and order and allocates one array.
 

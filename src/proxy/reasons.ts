@@ -1,7 +1,7 @@
 // The access log's `reason` words that more than one kind of exchange uses (HTTP requests, upgrades,
 // tcp connections), in one table so that they never drift apart. The upstream's own words (a
 // server's timeout or close, before or within the body) are named in upstream.ts; the full table is
-// in the README, "Logs" and "mode: tcp".
+// in docs/logs.md and docs/tcp.md.
 
 export const REASONS = {
   /** The client closed its connection (or cancelled its stream) before the response was complete. */

@@ -1,4 +1,4 @@
-// `respond` backends: a status, headers and a body from memory (SPEC §2, the maintenance page).
+// `respond` backends: a status, headers and a body from memory (docs/configuration.md; the maintenance page).
 import type { RespondTarget } from '../runtime/runtime.js';
 import type { Exchange } from './exchange.js';
 

@@ -1,4 +1,4 @@
-// First match wins (SPEC §2): the one rule walk shared by requests and upgrades.
+// First match wins (`rules` in docs/configuration.md): the one rule walk shared by requests and upgrades.
 import type http from 'node:http';
 import { connectionInput, requestInput } from '../expr/environment.js';
 import type { RuntimeFrontend, Target } from '../runtime/runtime.js';

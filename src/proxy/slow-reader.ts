@@ -1,5 +1,5 @@
 // The slow-reader cut: a client that takes no byte of its response for the backend's
-// timeouts.server is cut off, reason `client timeout` (README, "Proxying").
+// timeouts.server is cut off, reason `client timeout` (docs/proxying.md).
 //
 // Node's own timeouts cannot time this. A socket's (res.setTimeout on HTTP/1.1) is an idle timer
 // that a write in progress holds off: when it fires, it compares the socket's pending bytes with

@@ -17,7 +17,7 @@ import type { ServerState } from '../runtime/servers.js';
 import type { Candidate } from './balance/balancer.js';
 import { REASONS } from './reasons.js';
 
-/** Why a connection ended, as the access log's `reason` says it (README, "mode: tcp"). */
+/** Why a connection ended, as the access log's `reason` says it (docs/tcp.md). */
 export const TCP_REASONS = {
   ...REASONS,
   serverClosed: 'server closed',

@@ -1,5 +1,5 @@
 // Upgrades (WebSocket and any other `Upgrade:`): routed by the same rules as requests, then the
-// two sockets are joined and bytes flow both ways untouched until either side closes (SPEC §3).
+// two sockets are joined and bytes flow both ways untouched until either side closes (docs/proxying.md).
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isDescriptorShortage } from '../descriptors.js';
@@ -44,7 +44,7 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
     let bytes = 0;
     let target: Target | null = null;
     let serverName: string | null = null;
-    /** The access line's `reason` (README, "Logs"): why the answer is flagman's own or was cut. */
+    /** The access line's `reason` (docs/logs.md): why the answer is flagman's own or was cut. */
     let reason: string | null = null;
     let done = false;
     frontend.counters.requests++;

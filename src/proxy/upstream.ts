@@ -1,4 +1,4 @@
-// Forwarding one request to a server of a proxy backend and streaming the answer back (SPEC §3).
+// Forwarding one request to a server of a proxy backend and streaming the answer back (docs/proxying.md).
 // The upstream side is flagman's own HTTP/1.1 client (src/upstream/): a pool of keep-alive
 // connections per server address, each writing a request's head in one write and parsing the answer
 // into this handler: the status, headers and body chunks go straight into the client's response,
@@ -45,7 +45,7 @@ function bodyless(req: http.IncomingMessage): boolean {
 
 /**
  * What an upstream error is called in events, /status and the access log's `reason` while nothing
- * of the response has reached the client (README, "Logs").
+ * of the response has reached the client (docs/logs.md).
  */
 function describe(err: UpstreamError): string {
   switch (err.code) {
@@ -62,7 +62,7 @@ function describe(err: UpstreamError): string {
   }
 }
 
-/** The access log's `reason` for a response cut short after its head reached the client (README, "Logs"). */
+/** The access log's `reason` for a response cut short after its head reached the client (docs/logs.md). */
 function describeCut(err: UpstreamError): string {
   switch (err.code) {
     case 'SERVER_TIMEOUT':

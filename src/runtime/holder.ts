@@ -1,4 +1,4 @@
-// Publishes the compiled runtime by one assignment (STYLE 2). A request reads `current` once and
+// Publishes the compiled runtime by one assignment (docs/design/conventions.md). A request reads `current` once and
 // keeps that runtime to its end, so a swap never changes a request half-way.
 import type { Runtime } from './runtime.js';
 

@@ -1,5 +1,5 @@
 // The compiled runtime: config × flag snapshot, everything a request needs, precomputed. Immutable
-// and replaced whole (STYLE 2); each request reads it once and keeps it to the end.
+// and replaced whole (docs/design/conventions.md); each request reads it once and keeps it to the end.
 import type { HealthConfig, Mode, Timeouts, UnderscoreHeaders } from '../config/schema.js';
 import type { RequestInput } from '../expr/environment.js';
 import type { Balancer, Candidate } from '../proxy/balance/balancer.js';

@@ -1,4 +1,4 @@
-// Observed state (STYLE, "two kinds of state"): what flagman has seen happen, as opposed to what the
+// Observed state (docs/design/conventions.md, "Two kinds of state"): what flagman has seen happen, as opposed to what the
 // config and flags declare. Keyed by stable names ("app/app2") so it survives every recompile when a
 // flag changes, and later every reload. Owned here; the hot path only does plain increments on it,
 // and a failed connection reports one check result (server-state.ts has the rules).

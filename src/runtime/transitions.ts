@@ -1,4 +1,4 @@
-// Every change of a server's state (server-state.ts) is one event line (SPEC §7), whether a flag
+// Every change of a server's state (server-state.ts) is one event line (docs/health.md), whether a flag
 // changed its weight or checks changed its health. Found by comparing the runtime being replaced
 // with its successor, so a change is logged exactly when routing starts to follow it.
 import { events } from '../log.js';

@@ -1,4 +1,4 @@
-// The keep-alive connections to one server address (SPEC §3, "upstream connections pooled"): an
+// The keep-alive connections to one server address (docs/proxying.md, "pooled upstream connections"): an
 // idle connection is taken most-recently-used first, so a quiet period lets the rest idle out;
 // a request that finds none opens a new one (no limit, no queue: the server's backlog is the queue,
 // as with HAProxy's default). Idle connections close after timeouts.idle, or sooner when the server

@@ -1,4 +1,4 @@
-// `flagman check`: exit 0 on the demo config, 1 with file:line:col on broken ones (SPEC §4).
+// `flagman check`: exit 0 on the demo config, 1 with file:line:col on broken ones (docs/cli.md).
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';

@@ -1,4 +1,4 @@
-// Exchanges flagman ends itself, and their access lines (README, "Logs"):
+// Exchanges flagman ends itself, and their access lines (docs/logs.md):
 //  - the shutdown deadline: every request it cuts says `shutdown`, with the status the client got;
 //  - a client that takes no byte of its response is cut after one timeouts.server, HTTP/1.1 and
 //    HTTP/2 alike (Node's own socket and stream timers gave it two);

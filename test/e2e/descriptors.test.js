@@ -1,4 +1,4 @@
-// Near the descriptor limit (README, "Near the descriptor limit"): flagman holds no more client
+// Near the descriptor limit (docs/limits.md): flagman holds no more client
 // connections than its limit leaves room for, each with its server connection, refuses the rest
 // at accept, and keeps descriptors for its checks and flag reads; running out (EMFILE) is never a
 // server's fault.

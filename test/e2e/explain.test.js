@@ -1,4 +1,4 @@
-// `flagman explain` (SPEC §4) and the admin `/explain` (§5): which rule matches now, the backend,
+// `flagman explain` (docs/cli.md) and the admin `/explain` (docs/admin.md): which rule matches now, the backend,
 // and the flag values that decided it — from the same functions routing is built from.
 import test from 'ava';
 import { flagmanCli, request, sh, startFlagman, upstream } from '../helpers/e2e.js';

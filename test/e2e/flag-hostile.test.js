@@ -1,4 +1,4 @@
-// SPEC §1.1, §1.2 (invalid files) and §1.5 (safety of the control plane) against hostile entries in
+// The flag rules (README: names, invalid files, safety) and docs/flags.md against hostile entries in
 // the flags directory, through the real proxy: a FIFO, a symlink to /dev/zero, a symlink out of the
 // directory, a 1 MB file, binary content, a symlink to a FIFO, a symlink loop, a socket, a
 // subdirectory, names that are not flag names, and 10,001 flag files.
@@ -160,7 +160,7 @@ const HOSTILE = [
   },
   {
     name: 'SUBDIR',
-    // SPEC §1.1: subdirectories are not flags, ignored without noise, whatever they hold.
+    // The flag rules: subdirectories are not flags, ignored without noise, whatever they hold.
     problem: null,
     make: ({ flagsDir }) => {
       fs.mkdirSync(path.join(flagsDir, 'SUBDIR'));
@@ -260,10 +260,10 @@ test('hostile entries are reported without their content, never block, and a val
   t.log(`flagman list took ${listMs} ms`);
 });
 
-// SPEC §1.5: at most 10,000 flags are tracked. F00000 … F10000 is one file too many beside MAINT.
+// docs/flags.md: at most 10,000 flags are tracked. F00000 … F10000 is one file too many beside MAINT.
 const MANY = Array.from({ length: 10_001 }, (_, i) => `F${String(i).padStart(5, '0')}`);
 const isManyChange = (e) => e.event === 'flag.change' && /^F\d{5}$/.test(e.flag);
-// SPEC §1.3 says a settled write applies within 50 ms at p99, and §1.5 allows 10,000 flags; five
+// A settled write applies within 50 ms at p99 (docs/design/watching.md), with up to 10,000 flags; five
 // times that for a loaded 2-core machine.
 const MAINT_BOUND_MS = 250;
 const MAINT_TOGGLES = 8;
@@ -307,7 +307,7 @@ test('10,001 flag files written while serving: 10,000 tracked, the excess report
   const warned = await waitCount(fm, (e) => e.event === 'flags.dir' && /more than 10000 flags/.test(e.problem ?? ''), 1, { from, timeout: 20_000 }, 'the excess reported');
   const reportedMs = Date.now() - created;
   // MAINT was tracked first, so 9,999 of the F-files fit. Settled writes, each to apply within
-  // 50 ms (SPEC §1.3); 25 s is very generous.
+  // 50 ms (docs/design/watching.md); 25 s is very generous.
   await waitCount(fm, isManyChange, 9_999, { from, timeout: 25_000 }, 'new flag files applied');
   const trackedMs = Date.now() - created;
   const s = await adminStatus(fm);
@@ -345,8 +345,8 @@ test('10,001 flag files written while serving: 10,000 tracked, the excess report
   t.is(fm.proc.exitCode, null, 'flagman is still running');
   const violations = [...checkLatency(t, during, 'during the flood'), ...checkLatency(t, after, 'after')];
   const slow = maintMs.filter((ms) => ms > MAINT_BOUND_MS);
-  if (slow.length > 0) violations.push(`MAINT writes applied after ${maintMs.join(', ')} ms: ${slow.length} of ${MAINT_TOGGLES} over ${MAINT_BOUND_MS} ms (SPEC §1.3: 50 ms p99)`);
-  // SPEC §4: get shows the value "exactly as the proxy would read" it; the proxy routes by MAINT=0.
+  if (slow.length > 0) violations.push(`MAINT writes applied after ${maintMs.join(', ')} ms: ${slow.length} of ${MAINT_TOGGLES} over ${MAINT_BOUND_MS} ms (docs/design/watching.md: 50 ms p99)`);
+  // docs/flags.md: get reads the directory "exactly as the proxy does"; the proxy routes by MAINT=0.
   if (get.stdout.trim() !== '0') violations.push(`flagman get MAINT says ${JSON.stringify(get.stdout.trim())} while the proxy routes by MAINT=0`);
   t.deepEqual(violations, [], 'with 10,000 flags, nothing stalls, a write still applies promptly, and the CLI agrees');
 });
@@ -373,7 +373,7 @@ test.serial('started with 10,001 other flag files, MAINT=1 is still honoured, an
   const wrong = [];
   // Which 10,000 are tracked must not depend on a restart: the flag the rules use is honoured.
   if (proxyMaint !== 1) wrong.push(`the proxy does not track MAINT=1 at start (it has ${proxyMaint}) and routes to ${routed}`);
-  // SPEC §4: get and list show "values exactly as the proxy would read them, with notes and problems".
+  // docs/flags.md: get and list read the directory "exactly as the proxy does", problems included.
   if (get.stdout.trim() !== String(s.flags.MAINT?.value ?? 'unset')) wrong.push(`flagman get MAINT says ${get.stdout.trim()}, the proxy has ${proxyMaint}`);
   if (!/more than 10000 flags|not tracked/.test(`${list.stdout}\n${list.stderr}`)) wrong.push('flagman list does not report the excess');
   t.deepEqual(wrong, [], 'a restart or the CLI sees the same flags as the running proxy');

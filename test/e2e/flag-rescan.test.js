@@ -1,5 +1,5 @@
-// SPEC §1.3: "Events are only for speed. A full rescan repairs anything missed: inotify overflow
-// (Node drops events silently past the queue size)". flagman is frozen with SIGSTOP, the flags
+// docs/flags.md: "A full rescan (`flags.rescan`, 1 s) repairs anything the events missed — Linux
+// drops inotify events silently once its queue is full". flagman is frozen with SIGSTOP, the flags
 // directory is flooded past the kernel's inotify queue, and only then is the flag written: its
 // event is dropped by the kernel, so only the rescan can apply it.
 //
@@ -28,7 +28,7 @@ function maxQueuedEvents() {
 
 // Each rename of a dotfile queues two inotify events (IN_MOVED_FROM, IN_MOVED_TO) for the flags
 // directory's watch in one system call — a third of the calls a create-and-delete flood needs, which
-// matters on a loaded machine — and a dotfile is not a flag (SPEC §1.1), so nothing else reacts to
+// matters on a loaded machine — and a dotfile is not a flag (README, "The flag rules"), so nothing else reacts to
 // it. Consecutive events differ in name, so the kernel merges none. At least 20,000 renames: the
 // queue overflows more than twice over.
 const FLOOD = Math.min(200_000, Math.max(20_000, maxQueuedEvents() + 4000));
@@ -124,7 +124,7 @@ test('a write lost to inotify overflow is applied by the rescan (and is lost wit
 // The other side of the backstop: a rescan must never stand in the way of the events. With 5,000
 // flags a full pass reads 5,000 files (a few hundred ms on this machine), longer than a 100 ms
 // rescan period, so a rescan tick always arrives while a pass is running. Whatever pass or tick
-// is in flight, a settled write to one flag must still be applied promptly (SPEC §1.3: 50 ms p99;
+// is in flight, a settled write to one flag must still be applied promptly (docs/design/watching.md: 50 ms p99;
 // 2 s here so that only starvation, not slowness, fails this test). Serial: its flagman reads
 // files back to back, which would slow the flood test above.
 test.serial('a rescan slower than its period does not starve a write (5,000 flags, rescan 100ms)', async (t) => {
@@ -165,7 +165,7 @@ test.serial('a rescan slower than its period does not starve a write (5,000 flag
 // again; a stream of them keeps the start-up pass over 5,000 flags from ever completing within the
 // store's start limit (2 s). A start-up pass slower than that limit on a busy host does the same
 // (seen in the full suite: 0 of 5,001 flags loaded). Either way MAINT=1 is on disk and no writer
-// touched it: serving the app instead applies "unset", a value no writer wrote (SPEC §1.3).
+// touched it: serving the app instead applies "unset", a value no writer wrote (docs/design/watching.md).
 test.serial('flags on disk are applied before flagman serves, even while ..-name events keep arriving at start', async (t) => {
   t.timeout(40_000);
   const base = tempDir(t);

@@ -1,10 +1,10 @@
-// SPEC §1.2/§1.3 under write storms, through the real proxy while a client keeps requesting:
+// The flag rules (README) and docs/design/watching.md under write storms, through the real proxy while a client keeps requesting:
 // only values a writer wrote are ever applied (never the empty moment of `echo N >`, never "unset"
 // for a file that never went away), the last write wins, and every response comes from a backend
 // that one of the written values selects.
 //
 // `flags.rescan` is 1h here on purpose: the final value must be reached by the file events alone
-// (SPEC §1.3: a settled write applies within 50 ms). With the default 1 s rescan a stale final
+// (docs/design/watching.md: a settled write applies within 50 ms). With the default 1 s rescan a stale final
 // value would be repaired quietly and this test could not tell.
 import readline from 'node:readline';
 import test from 'ava';
@@ -15,11 +15,11 @@ import { maintenanceConfig } from '../helpers/configs.js';
 const CONFIG = maintenanceConfig({ rescan: '1h' });
 
 // Each storm is 2,000 alternating writes, ending on `echo 1` or with an extra `echo 0` (the
-// SPEC's example). Alternating the last value means a store stuck on one value cannot pass.
+// flag rules' example). Alternating the last value means a store stuck on one value cannot pass.
 const STORM_LAST = [0, 1, 0];
 const RAPID_ROUNDS = 500;
 const PACED_ROUNDS = 100;
-// Generous: SPEC §1.3 says 50 ms at p99; a whole storm's backlog on a loaded 2-core machine may
+// Generous: docs/design/watching.md says 50 ms at p99; a whole storm's backlog on a loaded 2-core machine may
 // take longer to drain, but never seconds.
 const SETTLE_BOUND_MS = 2000;
 

@@ -1,4 +1,4 @@
-// Server health through the real proxy (SPEC §3): active checks (http, tcp, exec) with rise and
+// Server health through the real proxy (docs/health.md): active checks (http, tcp, exec) with rise and
 // fall, passive failures, the fallback when no server is eligible, and checks that stop with
 // flagman. Intervals are 100 ms so each test takes about a second; timeouts are long, since a
 // stopped server refuses at once and a busy test machine must not fail a live one.

@@ -1,5 +1,5 @@
 // The `flagman` command (bin/flagman) is a shell launcher: it execs Node with a 2 MB young
-// generation and a doubled old-generation headroom (README, "Memory"), so one process remains, the
+// generation and a doubled old-generation headroom (docs/proxying.md, "Memory"), so one process remains, the
 // one whose PID flagman reports, and its workers inherit the options. A NODE_OPTIONS that sizes the
 // young generation itself decides instead.
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// balance: leastconn through the real proxy (SPEC §2): slow requests pin their servers, and new
+// balance: leastconn through the real proxy (docs/proxying.md): slow requests pin their servers, and new
 // requests go to the server with the fewest in flight.
 import test from 'ava';
 import { request, startFlagman, upstream } from '../helpers/e2e.js';

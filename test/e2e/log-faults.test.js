@@ -1,4 +1,4 @@
-// Logs that cannot be written never stop flagman from serving (README, "Logs"): stdout or stderr on
+// Logs that cannot be written never stop flagman from serving (docs/logs.md): stdout or stderr on
 // a full disk, a reader of stdout that stops, then resumes, or goes away. Lines are dropped and
 // counted (`flagman_log_dropped_total`, `/status` `logs`), the access log's trouble is told on the
 // event log, lines flow again once they can, and an exit never waits long for a log.

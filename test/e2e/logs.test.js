@@ -1,4 +1,4 @@
-// Logs (SPEC §7): the access log is one JSON line per request on stdout; `log.access: off` turns it
+// Logs (docs/logs.md): the access log is one JSON line per request on stdout; `log.access: off` turns it
 // off; events (flag changes, reloads) are JSON lines on stderr.
 import fs from 'node:fs';
 import path from 'node:path';

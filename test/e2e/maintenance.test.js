@@ -1,4 +1,4 @@
-// SPEC §1.4 writers steering a real proxy: echo, touch, rm, mv, flagman set, an invalid value, and
+// The writers of docs/design/watching.md steering a real proxy: echo, touch, rm, mv, flagman set, an invalid value, and
 // the admin bypasses of the README's maintenance rule (client address and bypass cookie).
 import fs from 'node:fs';
 import path from 'node:path';

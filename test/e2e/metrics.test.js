@@ -1,4 +1,4 @@
-// /metrics (SPEC §5): the Prometheus text format, parsed by a Prometheus text-format parser, with
+// /metrics (docs/admin.md): the Prometheus text format, parsed by a Prometheus text-format parser, with
 // the same figures as /status.
 import test from 'ava';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';

@@ -22,10 +22,10 @@ async function packedFiles() {
   return new Map(JSON.parse(stdout)[0].files.map((f) => [f.path, f]));
 }
 
-/** The README's links to paths under examples/ and systemd/, which users follow from the package. */
+/** The README's links to paths under examples/, systemd/ and docs/, which users follow from the package. */
 function readmeLinks() {
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
-  return [...new Set([...readme.matchAll(/\]\(((?:examples|systemd)\/[^)#\s]*)\)/g)].map((m) => m[1]))];
+  return [...new Set([...readme.matchAll(/\]\(((?:examples|systemd|docs)\/[^)#\s]*)\)/g)].map((m) => m[1]))];
 }
 
 /** Every file under `dir`, relative to it. */
@@ -33,7 +33,7 @@ function walk(dir) {
   return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
 }
 
-test('the package carries the license, the README, the command, the build without source maps, the examples and systemd units; no sources, tests or demo starter', async (t) => {
+test('the package carries the license, the README, the command, the build without source maps, the examples, the docs and systemd units; no sources, tests or demo starter', async (t) => {
   const files = await packedFiles();
   const paths = [...files.keys()];
   for (const p of ['LICENSE', 'README.md', 'package.json', 'bin/flagman', 'dist/cli/main.js', 'examples/demo/flagman.yaml', 'examples/demo/maintenance.html', 'systemd/flagman.service', 'systemd/flagman.socket']) {
@@ -47,7 +47,7 @@ test('the package carries the license, the README, the command, the build withou
   for (const p of paths.filter((p) => p.startsWith('dist/') && p.endsWith('.js'))) {
     t.false(fs.readFileSync(path.join(root, p), 'utf8').includes('sourceMappingURL'), `${p} names no source map`);
   }
-  t.deepEqual(paths.filter((p) => /^(src|test|bench|docs|flags|node_modules|dist\/demo)\//.test(p) || p === 'package-lock.json'), [], 'nothing only the repository needs');
+  t.deepEqual(paths.filter((p) => /^(src|test|bench|flags|node_modules|dist\/demo)\//.test(p) || p === 'package-lock.json'), [], 'nothing only the repository needs');
 
   const license = fs.readFileSync(path.join(root, 'LICENSE'), 'utf8');
   t.is(pkg.license, 'MIT');

@@ -1,4 +1,4 @@
-// The proxy path (SPEC §3, first part): forwarded headers, hop-by-hop removal, keep-alive and pooled
+// The proxy path (docs/proxying.md, first part): forwarded headers, hop-by-hop removal, keep-alive and pooled
 // upstream connections, refusals with 400, and 502/503/504 with short bodies.
 import http from 'node:http';
 import net from 'node:net';

@@ -1,4 +1,4 @@
-// Reload in place (SPEC §6): SIGHUP or a config file change loads, validates and compiles; success
+// Reload in place (docs/signals.md): SIGHUP or a config file change loads, validates and compiles; success
 // swaps keeping every counter, failure keeps serving the old config and says why.
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-// Zero-downtime restart (SPEC §6): with the listening socket held outside flagman, as flagman.socket
+// Zero-downtime restart (README, "Run it under systemd"): with the listening socket held outside flagman, as flagman.socket
 // holds it, restarting flagman — SIGTERM, wait for the exit, start again, which is what
 // `systemctl restart flagman` does — refuses no connection and fails no request, under continuous
 // load from both kept-alive and fresh connections. A flagman that exits without draining (SIGKILL)

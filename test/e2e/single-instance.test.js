@@ -1,4 +1,4 @@
-// One flagman per address, and no PID file (SPEC §6): a second `flagman run` on the address of a
+// One flagman per address, and no PID file (docs/systemd.md): a second `flagman run` on the address of a
 // running one fails fast naming the address, the first keeps serving, and neither wrote a PID
 // file — systemd (or whoever started it) knows the process, so nothing can race a stale one.
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// Requests a proxy must not pass on as it got them (issue 8, SPEC §3): each ambiguous or smuggling
+// Requests a proxy must not pass on as it got them (docs/proxying.md): each ambiguous or smuggling
 // request over a raw socket gets 400, and a raw recorder behind flagman receives exactly the
 // requests the client meant — never a smuggled extra one.
 import net from 'node:net';

@@ -1,4 +1,4 @@
-// Socket activation (SPEC §6): `listen: systemd:NAME` takes the socket systemd passes (LISTEN_FDS,
+// Socket activation (README, "Run it under systemd"): `listen: systemd:NAME` takes the socket systemd passes (LISTEN_FDS,
 // LISTEN_FDNAMES, LISTEN_PID), here from systemd's own systemd-socket-activate, and says clearly
 // what is missing when it is not there.
 import fs from 'node:fs';

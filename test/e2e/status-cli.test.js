@@ -1,4 +1,4 @@
-// `flagman status` (SPEC §4): a running instance's state from its admin endpoint, as tables or
+// `flagman status` (docs/cli.md): a running instance's state from its admin endpoint, as tables or
 // as the raw /status JSON; an address it cannot reach, or no address at all, is one clear line.
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-// The admin endpoint's /status (SPEC §5): read-only JSON with flags (value, note, changedAt,
+// The admin endpoint's /status (docs/admin.md): read-only JSON with flags (value, note, changedAt,
 // problem), frontends, backends and servers with their counters, and the watcher.
 import test from 'ava';
 import { request, sh, startFlagman, upstream } from '../helpers/e2e.js';

@@ -1,4 +1,4 @@
-// Bodies stream both ways with back-pressure and are never buffered whole (SPEC §3):
+// Bodies stream both ways with back-pressure and are never buffered whole (docs/proxying.md):
 //  - 10 MB uploads and downloads pass through intact;
 //  - with a reader that does not read, the writer on the other side of the proxy is held back after
 //    a few MB (socket buffers), instead of the proxy taking the whole 64 MB into memory.

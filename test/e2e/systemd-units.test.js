@@ -1,4 +1,4 @@
-// The systemd units (SPEC §6) as systemd itself judges them: `systemd-analyze verify` accepts them,
+// The systemd units (docs/systemd.md) as systemd itself judges them: `systemd-analyze verify` accepts them,
 // `systemd-analyze security --offline=true` rates flagman.service OK (exposure at most 2.0), and
 // the commands the unit runs to start and reload do what the unit says.
 import fs from 'node:fs';

@@ -465,17 +465,17 @@ test('flagman explain --frontend names a tcp connection and the backend its clie
   t.regex(r.stdout, /answered by backend closed/);
 });
 
-test('the README database recipe and the mode: tcp example pass flagman check', async (t) => {
-  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
-  const yamlAfter = (heading) => {
-    const at = readme.indexOf(`${heading}\n`);
-    t.true(at >= 0, heading);
-    return /```yaml\n([\s\S]*?)```/.exec(readme.slice(at))[1];
+test('the README database recipe and the mode: tcp example of docs/tcp.md pass flagman check', async (t) => {
+  const yamlAfter = (file, heading) => {
+    const text = fs.readFileSync(path.join(root, file), 'utf8');
+    const at = text.indexOf(`${heading}\n`);
+    t.true(at >= 0, `${file}: ${heading}`);
+    return /```yaml\n([\s\S]*?)```/.exec(text.slice(at))[1];
   };
-  for (const heading of ['### A maintenance switch for a database', '### mode: tcp']) {
+  for (const [file, heading] of [['README.md', '### A maintenance switch for a database'], ['docs/tcp.md', '# mode: tcp']]) {
     const dir = tempDir(t);
     fs.mkdirSync(path.join(dir, 'flags'));
-    fs.writeFileSync(path.join(dir, 'flagman.yaml'), yamlAfter(heading));
+    fs.writeFileSync(path.join(dir, 'flagman.yaml'), yamlAfter(file, heading));
     const r = await flagmanCli(['check', '-c', path.join(dir, 'flagman.yaml')]);
     t.is(r.exitCode, 0, `${heading}: ${r.stdout}${r.stderr}`);
   }

@@ -1,4 +1,4 @@
-// TLS listeners in the lifecycle (SPEC §6): a graceful stop lets an HTTP/2 request in flight finish
+// TLS listeners in the lifecycle (docs/tls.md, "Reloads and stops"): a graceful stop lets an HTTP/2 request in flight finish
 // and sends idle HTTP/2 connections GOAWAY instead of waiting for the shutdown timeout; a reload that
 // removes a TLS frontend drains it the same way; HTTP/2 connections idle past timeouts.idle go.
 import fs from 'node:fs';

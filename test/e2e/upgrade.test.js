@@ -1,4 +1,4 @@
-// Upgrades are tunnelled (SPEC §3): a WebSocket-style handshake reaches the server chosen by the
+// Upgrades are tunnelled (docs/proxying.md): a WebSocket-style handshake reaches the server chosen by the
 // rules, bytes then flow both ways untouched; a maintenance rule answers upgrades too. An upgrade
 // answered without a tunnel is finished once answered, however its client behaves.
 import http from 'node:http';

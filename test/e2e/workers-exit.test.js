@@ -8,7 +8,7 @@ import test from 'ava';
 import { adminStatus, keepAliveLoad, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 
-// The window the README states for a killed worker's counters.
+// The window docs/workers.md states for a killed worker's counters.
 const STATS_WINDOW_MS = 100;
 // An access batch is at most PIPE_BUF bytes of whole lines (log.ts).
 const ACCESS_BATCH_BYTES = 4096;

@@ -1,4 +1,4 @@
-// SPEC §1.4, one test per writer, each through the real proxy: after the write the applied
+// The writers of docs/design/watching.md, one test per writer, each through the real proxy: after the write the applied
 // `flag.change` event is awaited, then a client must get the maintenance page — and back.
 //
 // Every flagman here runs with `flags.rescan: 10s`, far beyond the 3 s a change is waited for: the
@@ -35,7 +35,7 @@ backends:
       headers: { Retry-After: "120" }
 `;
 
-// How long a change may take to be applied here (SPEC §1.3 asks 50 ms at p99; this is generous for a
+// How long a change may take to be applied here (docs/design/watching.md asks 50 ms at p99; this is generous for a
 // loaded 2-core machine, and far below the 10 s rescan).
 const SEEN_WITHIN = 3000;
 
@@ -209,7 +209,7 @@ writerTest('7. a vim-style save: only the old and then the new value are ever ap
   // vim (writebackup, backupcopy=auto) in one process: swap file while editing; on :w the original
   // is renamed to the backup, a new file is created and written, the backup removed; on :q the
   // swap file goes. `gap`: vim preempted between the rename and the new file, blocking (so the
-  // missing moment lasts that long; SPEC §1.2 settles a missing state for ~25 ms first).
+  // missing moment lasts that long; the flag rules settle a missing state for ~25 ms first).
   const save = (value, gap) => async () => {
     fs.writeFileSync(f('.MAINT.swp'), Buffer.alloc(4096, 0x55));
     await new Promise((resolve) => setTimeout(resolve, 5)); // the edit
@@ -335,7 +335,7 @@ writerTest('10. the flags directory deleted and recreated (rm -rf flags; mkdir f
         : await step(t, fm, inOneProcess, 1, { label: `rmSync, mkdirSync, writeFileSync MAINT=1 in one process (round ${round})` });
     const now = fs.statSync(fm.flagsDir).ino;
     t.log(`round ${round}: flags inode ${ino} -> ${now}${ino === now ? ' (the same inode number, reused)' : ''}`);
-    // `rm -rf flags` unsets MAINT as its file goes (SPEC §1.2), so 0 -> unset -> 1 is allowed too.
+    // `rm -rf flags` unsets MAINT as its file goes (README, "The flag rules"), so 0 -> unset -> 1 is allowed too.
     t.true(
       JSON.stringify(changes) === '[[0,1]]' || JSON.stringify(changes) === '[[0,null],[null,1]]',
       `0 -> 1, or 0 -> unset -> 1; got ${JSON.stringify(changes)}`,
@@ -419,7 +419,7 @@ writerTest('no value nobody wrote: alternating echo 0/1 > flags/MAINT over an ex
   await expectApp(t, fm, 'after the burst (last: 0)');
 
   // Slow: the file stays empty for 30 ms between the truncate and the write (longer than the settle
-  // time). A flag with a value keeps it while its file is empty (SPEC §1.2). Values 2 and 1 here, so
+  // time). A flag with a value keeps it while its file is empty (README, "The flag rules"). Values 2 and 1 here, so
   // an empty file misread as 0 (`Number('') === 0`) or as unset would show as a value nobody wrote.
   await step(t, fm, 'echo 1 > flags/MAINT', 1);
   const from3 = fm.events.length;

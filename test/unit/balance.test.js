@@ -1,4 +1,4 @@
-// Exact pick sequences for given weights (STYLE 11): a table per balancer. Balancers are handed the
+// Exact pick sequences for given weights (docs/design/conventions.md): a table per balancer. Balancers are handed the
 // eligible servers only, listed the way the runtime lists them (server-state.ts).
 import test from 'ava';
 import { BALANCER_TABLE } from '../../dist/proxy/balance/index.js';

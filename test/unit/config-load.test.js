@@ -1,4 +1,4 @@
-// config/load: the SPEC §2 example, defaults, and every error kind with its exact file:line:col.
+// config/load: a full example, defaults, and every error kind with its exact file:line:col.
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +10,8 @@ import { FlagmanError, FlagmanErrors } from '../../dist/errors.js';
 const F = 'flagman.yaml';
 const lines = (...l) => `${l.join('\n')}\n`;
 
-// SPEC §2, verbatim.
-const SPEC_EXAMPLE = lines(
+// Every section, with the comments a config file may carry (docs/configuration.md).
+const FULL_EXAMPLE = lines(
   'flags:',
   '  dir: ./flags                # the watched directory',
   '  rescan: 1s                  # backstop full rescan',
@@ -88,7 +88,7 @@ function errorsOf(t, text) {
   return err.errors.map((e) => `${e.at.line}:${e.at.col} ${e.code} ${e.reason}`);
 }
 
-// Macro (STYLE 11): the config is rejected with exactly these errors (position, code, reason pattern).
+// Macro (docs/design/conventions.md, "Tests as tables"): the config is rejected with exactly these errors (position, code, reason pattern).
 const rejects = test.macro((t, text, expected) => {
   const got = errorsOf(t, text);
   t.is(got.length, expected.length, got.join('\n'));
@@ -98,10 +98,10 @@ const rejects = test.macro((t, text, expected) => {
   });
 });
 
-test('the SPEC §2 example loads with its values', (t) => {
+test('the full example loads with its values', (t) => {
   const dir = withTempDir(t);
   const file = join(dir, 'flagman.yaml');
-  writeFileSync(file, SPEC_EXAMPLE);
+  writeFileSync(file, FULL_EXAMPLE);
   const c = loadConfig(file);
 
   t.is(c.file, file);
@@ -227,7 +227,7 @@ test('header values written as numbers become their text', (t) => {
 });
 
 test('the result is deep-frozen', (t) => {
-  const c = parseConfigText(SPEC_EXAMPLE, F);
+  const c = parseConfigText(FULL_EXAMPLE, F);
   const objects = [c, c.flags, c.admin.listen, c.admin.listen.at, c.timeouts, c.frontends, c.frontends[0].rules[0].when.at,
     c.backends, c.backends[0].servers, c.backends[0].servers[1].weight, c.backends[2].headers];
   for (const o of objects) t.true(Object.isFrozen(o));

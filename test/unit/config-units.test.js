@@ -1,4 +1,4 @@
-// The config's value languages as tables (STYLE 11): durations and addresses.
+// The config's value languages as tables (docs/design/conventions.md): durations and addresses.
 import test from 'ava';
 import {
   ALL_INTERFACES, MAX_DURATION_MS, listenClash, parseDuration, parseListenAddress, parseServerAddress,

@@ -84,7 +84,7 @@ test('compiled conditions list their flags once, in order of first use', (t) => 
   t.true(Object.isFrozen(c) && Object.isFrozen(c.flags));
 });
 
-test('the SPEC §2 examples compile', (t) => {
+test('the README examples compile', (t) => {
   t.deepEqual(compileCondition(src('flag("MAINT") > 0 && !cidr("10.0.0.0/8").containsIP(client.ip)')).flags, ['MAINT']);
   t.deepEqual(compileCondition(src('request.path.startsWith("/api/")')).flags, []);
   const w = compileWeight(src('flag("app2.weight", 1)'));

@@ -42,7 +42,7 @@ const API = 'request.path.startsWith("/api/")';
 
 // [expression, flags, request, expected match]
 const table = [
-  // SPEC §2 maintenance rule
+  // the README's maintenance rule
   [MAINT, {}, req({ clientIp: '203.0.113.9' }), false],
   [MAINT, { MAINT: 0 }, req({ clientIp: '203.0.113.9' }), false],
   [MAINT, { MAINT: 1 }, req({ clientIp: '203.0.113.9' }), true],
@@ -52,7 +52,7 @@ const table = [
   [MAINT, { MAINT: 1 }, req({ clientIp: '2001:db8::1' }), true],
   [MAINT, { MAINT: -1 }, req(), false],
   [MAINT, { MAINT: null }, req(), false], // file present, never a good value: unset
-  // SPEC §2 api rule
+  // the api rule of the explain example (docs/cli.md)
   [API, {}, req({ url: '/api/users?id=1' }), true],
   [API, {}, req({ url: '/api' }), false],
   [API, {}, req({ url: '/apix/' }), false],

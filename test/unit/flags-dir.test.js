@@ -1,4 +1,4 @@
-// The flags directory's safety (SPEC §1.5): world-writable is refused, except where the mount is
+// The flags directory's safety (README, "The flag rules"): world-writable is refused, except where the mount is
 // read-only (a Kubernetes ConfigMap volume is mode 0777 but mounted read-only).
 import fs from 'node:fs';
 import os from 'node:os';

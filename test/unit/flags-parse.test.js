@@ -1,4 +1,4 @@
-// Table tests for the pure flag-content parser and the flag-name rule (SPEC §1.1, §1.2).
+// Table tests for the pure flag-content parser and the flag-name rule (README, "The flag rules").
 import test from 'ava';
 import { isFlagName, parseFlagContent } from '../../dist/flags/parse.js';
 

@@ -1,4 +1,4 @@
-// readFlagFile against every kind of directory entry a flags directory can hold (SPEC §1.5): it
+// readFlagFile against every kind of directory entry a flags directory can hold (docs/flags.md): it
 // returns at once for each, follows symlinks only inside the directory, reads at most 4 KiB.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';

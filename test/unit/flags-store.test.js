@@ -1,4 +1,4 @@
-// FlagStore against a real temp directory, written the way real writers write (SPEC §1.4): a shell's
+// FlagStore against a real temp directory, written the way real writers write (docs/design/watching.md): a shell's
 // `echo >` (truncate, then write), `touch`, `rm`, `mv`, a FIFO, symlinks, bursts. Every wait is for
 // an event or a condition, with a timeout; none is a fixed sleep.
 import { execFileSync, spawn } from 'node:child_process';

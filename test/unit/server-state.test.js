@@ -1,4 +1,4 @@
-// runtime/server-state.ts: one case per row of each of its two tables (STYLE 9), written out here
+// runtime/server-state.ts: one case per row of each of its two tables (docs/design/conventions.md), written out here
 // rather than read from the module, so a changed table fails until this file agrees.
 import test from 'ava';
 import { STATE_TABLE, isEligible, nextHealth, serverStatus } from '../../dist/runtime/server-state.js';

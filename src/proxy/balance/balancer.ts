@@ -1,4 +1,4 @@
-// The balancer interface (STYLE 8): one method. Implementations live beside this file and are
+// The balancer interface (docs/design/conventions.md): one method. Implementations live beside this file and are
 // registered in the table in ./index.ts.
 import type { Health, ServerStatus } from '../../runtime/server-state.js';
 import type { ServerState } from '../../runtime/servers.js';

@@ -1,4 +1,4 @@
-// Balancers by their config name (STYLE 7): the schema, docs and tests iterate over this table.
+// Balancers by their config name (docs/design/conventions.md): the schema, docs and tests iterate over this table.
 import type { BalancerFactory } from './balancer.js';
 import { leastConn } from './least-conn.js';
 import { roundRobin } from './round-robin.js';
