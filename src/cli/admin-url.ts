@@ -36,6 +36,11 @@ function fromConfig(values: Record<string, unknown>): URL {
   const at = { file: listen.at.file, line: listen.at.line, col: listen.at.col };
   if (listen.kind === 'systemd') throw new FlagmanError('ADMIN', `admin.listen is the inherited socket ${listen.text}: pass --admin URL`, at);
   if (listen.port === 0) throw new FlagmanError('ADMIN', `admin.listen ${listen.text} takes a free port at start: pass --admin URL`, at);
+  return localUrl(listen);
+}
+
+/** The http:// root at which a client on this machine reaches a tcp listen address. */
+export function localUrl(listen: { readonly host: string; readonly port: number }): URL {
   const host = WILDCARD_TO_LOOPBACK[listen.host] ?? (listen.host.includes(':') ? `[${listen.host}]` : listen.host);
   return new URL(`http://${host}:${listen.port}/`);
 }
