@@ -1,4 +1,4 @@
-// `flagman status`: a running instance's state, read from its admin endpoint's /status (SPEC §4, §5).
+// `flagman status`: a running instance's state, read from its admin endpoint's /status (README, "Command line", "Admin endpoint").
 import http from 'node:http';
 import https from 'node:https';
 import { FlagmanError } from '../errors.js';
