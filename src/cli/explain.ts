@@ -16,8 +16,7 @@ export function headerPair(text: string): [string, string] {
   return [text.slice(0, i).trim(), text.slice(i + 1).trim()];
 }
 
-export async function explainCommand(values: Record<string, unknown>, positionals: string[]): Promise<number> {
-  if (positionals.length > 0) throw new UsageError('explain takes options only: --method --path --host --ip --header --frontend');
+export async function explainCommand(values: Record<string, unknown>): Promise<number> {
   const config = loadConfig(configPath(values));
   const program = compileProgram(config);
   const listing = readFlagsOnce(config.flags.dir, { allowWorldWritable: config.flags.allowWorldWritable, preferred: program.flags, state: stateCandidates(config) });

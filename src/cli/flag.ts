@@ -1,5 +1,6 @@
 // The flag commands: set, unset, get, list. They read and write the flags directory exactly as the
-// proxy reads it — through the same state file — so what `get` shows is what routing uses.
+// proxy reads it — through the same state file — so what `get` shows is what routing uses. Their
+// arguments come checked against the command table (commands.ts).
 import { FlagmanError } from '../errors.js';
 import { parseInteger, SAFE_RANGE } from '../flags/parse.js';
 import type { FlagState } from '../flags/snapshot.js';
@@ -21,8 +22,7 @@ function valueArgument(name: string, raw: string): number {
 
 /** `set NAME [VALUE] [--note TEXT]` */
 export async function set(values: Record<string, unknown>, positionals: string[]): Promise<number> {
-  const [name, raw, ...extra] = positionals;
-  if (name === undefined || extra.length > 0) throw new UsageError('set takes NAME [VALUE]');
+  const [name = '', raw] = positionals;
   const value = raw === undefined ? 1 : valueArgument(name, raw);
   setFlag(flagSource(values).dir, name, value, typeof values['note'] === 'string' ? values['note'] : undefined);
   return 0;
@@ -30,7 +30,6 @@ export async function set(values: Record<string, unknown>, positionals: string[]
 
 /** `unset NAME...` */
 export async function unset(values: Record<string, unknown>, positionals: string[]): Promise<number> {
-  if (positionals.length === 0) throw new UsageError('unset takes NAME...');
   const { dir } = flagSource(values);
   for (const name of positionals) unsetFlag(dir, name);
   return 0;
@@ -56,8 +55,7 @@ function readAll(values: Record<string, unknown>, preferred?: string[]): FlagLis
  * stderr. `--json`: the value with its note, change time and problem.
  */
 export async function get(values: Record<string, unknown>, positionals: string[]): Promise<number> {
-  const [name, ...extra] = positionals;
-  if (name === undefined || extra.length > 0) throw new UsageError('get takes NAME');
+  const [name = ''] = positionals;
   const state = readAll(values, [name]).flags.get(name);
   if (values['json'] === true) process.stdout.write(`${JSON.stringify(asJson(name, state))}\n`);
   else process.stdout.write(`${state?.value ?? 'unset'}\n`);
@@ -66,8 +64,7 @@ export async function get(values: Record<string, unknown>, positionals: string[]
 }
 
 /** `list [--json]`: every flag, as a table (or a JSON array). */
-export async function list(values: Record<string, unknown>, positionals: string[]): Promise<number> {
-  if (positionals.length > 0) throw new UsageError('list takes no arguments');
+export async function list(values: Record<string, unknown>): Promise<number> {
   const flags = [...readAll(values).flags].sort(([a], [b]) => a.localeCompare(b));
   if (values['json'] === true) {
     process.stdout.write(`${JSON.stringify(flags.map(([name, s]) => asJson(name, s)), null, 2)}\n`);

@@ -1,27 +1,33 @@
 #!/usr/bin/env node
-// argv → one command (docs/cli.md). Exit codes: 0 success, 1 failure with a one-line reason, 2 usage.
-import { parseArgs } from 'node:util';
+// argv → one command (docs/cli.md). Exit codes: 0 success, 1 failure with a one-line reason, 2
+// usage: one line naming what was not understood, and the help that says how.
 import { FlagmanError, FlagmanErrors } from '../errors.js';
-import { COMMANDS, type CommandName } from './commands.js';
-import { UsageError, usage } from './usage.js';
+import { VERSION } from '../version.js';
+import { COMMANDS, DEFAULT_COMMAND, helpFor, isCommand, TOP_LEVEL, usage } from './commands.js';
+import { parseCommandLine } from './parse.js';
+import { UsageError } from './usage.js';
 
 async function main(argv: string[]): Promise<number> {
   const first = argv[0];
-  const name: CommandName = first !== undefined && !first.startsWith('-') ? (first as CommandName) : 'run';
-  const rest = first !== undefined && !first.startsWith('-') ? argv.slice(1) : argv;
-  if (name === ('help' as CommandName) || rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(usage());
+  if (first === undefined || first.startsWith('-')) {
+    // No command named: flagman's own --help and --version, else the default command's options.
+    const top = parseCommandLine(argv, TOP_LEVEL, null);
+    if (top.help) process.stdout.write(usage());
+    else if (top.values['version'] === true) process.stdout.write(`flagman ${VERSION}\n`);
+    else return COMMANDS[DEFAULT_COMMAND].run(top.values, top.positionals);
     return 0;
   }
-  const command = COMMANDS[name];
-  if (command === undefined) throw new UsageError(`unknown command "${name}"`);
-  let parsed;
+  if (!isCommand(first)) throw new UsageError(`unknown command "${first}"`, null);
   try {
-    parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+    const parsed = parseCommandLine(argv.slice(1), COMMANDS[first], first);
+    if (!parsed.help) return await COMMANDS[first].run(parsed.values, parsed.positionals);
+    process.stdout.write(helpFor(first));
+    return 0;
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    // A command's own check (a header without a colon, say) points to that command's help.
+    if (err instanceof UsageError && err.command === undefined) err.command = first;
+    throw err;
   }
-  return command.run(parsed.values as Record<string, string | string[] | boolean | undefined>, parsed.positionals);
 }
 
 main(process.argv.slice(2)).then(
@@ -30,7 +36,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof UsageError) {
-      process.stderr.write(`flagman: ${err.message}\n\n${usage()}`);
+      process.stderr.write(`flagman: ${err.message} (flagman help${err.command ? ` ${err.command}` : ''})\n`);
       process.exitCode = 2;
     } else if (err instanceof FlagmanErrors || err instanceof FlagmanError) {
       process.stderr.write(`flagman: ${err.message.split('\n').join('\nflagman: ')}\n`);

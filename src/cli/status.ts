@@ -4,7 +4,6 @@ import https from 'node:https';
 import { FlagmanError } from '../errors.js';
 import { statusUrl } from './admin-url.js';
 import { formatStatus } from './status-view.js';
-import { UsageError } from './usage.js';
 
 const TIMEOUT_MS = 5000;
 
@@ -54,8 +53,7 @@ async function fetchStatus(url: URL): Promise<{ text: string; doc: Record<string
 }
 
 /** `status [--admin URL] [--json]` */
-export async function status(values: Record<string, unknown>, positionals: string[]): Promise<number> {
-  if (positionals.length > 0) throw new UsageError('status takes no arguments');
+export async function status(values: Record<string, unknown>): Promise<number> {
   const url = statusUrl(values);
   const { text, doc } = await fetchStatus(url);
   process.stdout.write(values['json'] === true ? (text.endsWith('\n') ? text : `${text}\n`) : formatStatus(doc, Date.now()));
