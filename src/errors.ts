@@ -11,6 +11,8 @@ export interface Place {
 }
 
 // Registry table (docs/design/conventions.md): docs and the catalogue test iterate over it.
+// What goes wrong talking to a server is not thrown but handed to the exchange: an UpstreamError,
+// with its own table of codes (upstream/error.ts: CONNECT_TIMEOUT, SERVER_TIMEOUT, …).
 export const ERROR_CODES = {
   CONFIG_READ: 'the config file cannot be read',
   CONFIG_YAML: 'the config file is not valid YAML',

@@ -21,6 +21,6 @@ export function createTcpFrontendServer(holder: RuntimeHolder, slot: FrontendSlo
     const clientIp = clientIpOf(socket);
     const session = new TcpSession(socket, runtime, frontend, clientIp, (s) => sessions.delete(s));
     sessions.add(session);
-    session.start(routeConnection(frontend, clientIp));
+    session.route(routeConnection(frontend, clientIp));
   });
 }

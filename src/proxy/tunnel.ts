@@ -1,12 +1,17 @@
 // Upgrades (WebSocket and any other `Upgrade:`): routed by the same rules as requests, then the
 // two sockets are joined and bytes flow both ways untouched until either side closes (docs/proxying.md).
+// Which server, what a failed connect or handshake means, and the active counters are the
+// attempt's (attempt.ts), as for requests: a connect timeout is a 504 here too.
 import http from 'node:http';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { isDescriptorShortage } from '../descriptors.js';
 import { writeAccess } from '../log.js';
 import type { FrontendSlot, Scheme } from './frontend.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
-import type { ProxyTarget, RespondTarget, Target } from '../runtime/runtime.js';
+import type { Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
+import { addressOf, type ConnectWaiter } from '../upstream/dial.js';
+import { UpstreamError } from '../upstream/error.js';
+import { Attempt, Stage, takerOf } from './attempt.js';
 import type { Candidate } from './balance/balancer.js';
 import { STATUS_BODY, accessFields } from './exchange.js';
 import { clientIpOf } from './client-ip.js';
@@ -38,161 +43,181 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
       return linger(socket);
     }
     open.add(socket);
-    const clientIp = clientIpOf(req.socket);
-    const started = performance.now();
-    let status = 0;
-    let bytes = 0;
-    let target: Target | null = null;
-    let serverName: string | null = null;
-    /** The access line's `reason` (docs/logs.md): why the answer is flagman's own or was cut. */
-    let reason: string | null = null;
-    let done = false;
+    socket.once('close', () => open.delete(socket));
+    new Tunnel(runtime, frontend, req, socket, headBytes).route(scheme);
+  };
+}
+
+/** One upgrade request, from its head to the access-log line: answered here, or tunnelled to a server. */
+class Tunnel extends Attempt implements ConnectWaiter {
+  readonly #runtime: Runtime;
+  readonly #frontend: RuntimeFrontend;
+  readonly #req: http.IncomingMessage;
+  readonly #socket: Duplex;
+  /** What the client sent after its head (a first frame), for the server once the tunnel is up. */
+  readonly #headBytes: Buffer;
+  readonly #clientIp: string;
+  readonly #started = performance.now();
+  #status = 0;
+  #bytes = 0;
+  /** The backend that took the upgrade (a fallback, when it came to that). */
+  #backend: Target | null = null;
+  #serverName: string | null = null;
+  /** The access line's `reason` (docs/logs.md): why the answer is flagman's own or was cut. */
+  #reason: string | null = null;
+  #done = false;
+  /** The handshake's headers, as the server gets them. */
+  #headers: string[] = [];
+  /** The connection to the server: being made, carrying the handshake, then the tunnel. */
+  #up: net.Socket | null = null;
+  /** The server's answer to a declined upgrade has started reaching the client. */
+  #answered = false;
+
+  constructor(runtime: Runtime, frontend: RuntimeFrontend, req: http.IncomingMessage, socket: Duplex, headBytes: Buffer) {
+    super();
+    this.#runtime = runtime;
+    this.#frontend = frontend;
+    this.#req = req;
+    this.#socket = socket;
+    this.#headBytes = headBytes;
+    this.#clientIp = clientIpOf(req.socket);
     frontend.counters.requests++;
     frontend.counters.active++;
     // The exchange ends when its answer is flushed (a refusal, a respond or redirect backend, a
     // declined upgrade: linger() then closes the socket) or when the socket closes (a tunnel, or a
     // client gone first), whichever comes first.
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      frontend.counters.active--;
-      const cls = status >= 100 && status < 600 ? (status / 100) | 0 : 0;
-      frontend.counters.responses[cls]!++;
-      if (target !== null) target.counters.responses[cls]!++;
-      if (runtime.accessLog) {
-        const why = reason === null ? '' : `,"reason":${JSON.stringify(reason)}`;
-        writeAccess(`${accessFields(frontend.name, target?.name ?? null, serverName, req, status, bytes, started, clientIp)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}${why}`);
-      }
-    };
     socket.once('close', () => {
-      open.delete(socket);
       // Closed before its answer was flushed, or a tunnel closed by the shutdown deadline (a tunnel
       // that either peer closes has simply ended).
-      if (!done && (status !== 101 || closedReason() === REASONS.shutdown)) reason ??= closedReason();
-      finish();
+      if (!this.#done && (this.#status !== 101 || closedReason() === REASONS.shutdown)) this.#reason ??= closedReason();
+      // A client gone stops what it started upstream, wherever it got: a connect (the attempt then
+      // ends, its server unblamed), a handshake, a declined upgrade's answer, a tunnel.
+      this.#up?.destroy();
+      this.#finish();
     });
+  }
 
-    /** Writes a whole answer made here (no tunnel follows) and closes the socket. */
-    const answer = (code: number, rawHeaders: readonly string[], body: string | Buffer): void => {
-      status = code;
-      bytes = body.length;
-      socket.write(head(code, http.STATUS_CODES[code] ?? '', [...rawHeaders, 'Content-Length', String(body.length), 'Connection', 'close']));
-      socket.end(body);
-      linger(socket, finish);
-    };
-
-    const refuse = (code: number, why: string): void => {
-      reason ??= why;
-      answer(code, ['Content-Type', 'text/plain; charset=utf-8'], STATUS_BODY[code] ?? `${code}\n`);
-    };
-
-    const respondWith = (t: RespondTarget): void => {
-      t.counters.requests++;
-      answer(t.status, t.headers, t.page.body);
-    };
-
+  route(scheme: Scheme): void {
+    const req = this.#req;
     const url = originForm(req.url ?? '', req.headers.host);
-    if (url === null) return refuse(400, 'invalid request target');
+    if (url === null) return this.#refuse(400, 'invalid request target');
     req.url = url;
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: scheme, underscores: frontend.underscoreHeaders });
-    if (typeof headers === 'string') return refuse(400, headers);
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp: this.#clientIp, proto: scheme, underscores: this.#frontend.underscoreHeaders });
+    if (typeof headers === 'string') return this.#refuse(400, headers);
     // The upgrade handshake needs the two hop-by-hop headers the request path drops.
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');
-
-    const connect = (t: Target, tried: Set<Candidate> | null): void => {
-      target = t;
-      if (t.kind === 'respond') return respondWith(t);
-      if (t.kind === 'redirect') {
-        t.counters.requests++;
-        return answer(t.status, ['Location', redirectLocation(t, req.headers.host!, req.url!)], '');
-      }
-      if (t.kind === 'refuse') return void socket.destroy(); // tcp-only (config/refs.ts); closes as it would
-      const server = t.balancer.pick(t.eligible, tried ?? undefined);
-      if (server === null) {
-        if (tried !== null) return refuse(502, REASONS.unreachable);
-        return t.fallback !== null ? connect(t.fallback, null) : refuse(503, REASONS.noServer);
-      }
-      serverName = server.name;
-      join(t, server, tried);
-    };
-
-    const join = (t: ProxyTarget, server: Candidate, tried: Set<Candidate> | null): void => {
-      const state = server.state;
-      state.active++;
-      state.requests++;
+    this.#headers = headers;
+    const routed = route(this.#frontend, req, this.#clientIp, scheme);
+    if (routed === null) return this.#refuse(503, REASONS.noRule);
+    const t = takerOf(routed);
+    this.#backend = t;
+    if (t.kind === 'respond') {
       t.counters.requests++;
-      let connected = false;
-      let answered = false; // the server's answer to a declined upgrade has started
-      let released = false;
-      const release = (): void => {
-        if (released) return;
-        released = true;
-        state.active--;
-      };
-      // A tunnel holds its connection for its whole life; it never goes back to the pool.
-      const upReq = http.request({ host: server.host, port: server.port, method: req.method, path: req.url, headers: headers as unknown as http.OutgoingHttpHeaders, setHost: false, agent: false });
-      const connectTimer = setTimeout(() => upReq.destroy(new Error('connect timeout')), t.timeouts.connect);
-      upReq.once('socket', (s) => s.once('connect', () => {
-        connected = true;
-        clearTimeout(connectTimer);
-      }));
-      upReq.setTimeout(t.timeouts.server, () => upReq.destroy(new Error('server timeout')));
-      upReq.once('error', (err) => {
-        clearTimeout(connectTimer);
-        release();
-        if (socket.destroyed) return;
-        const code = (err as NodeJS.ErrnoException).code;
-        // flagman out of descriptors: not the server's failure (as on the request path, upstream.ts).
-        if (!connected && isDescriptorShortage(code)) return refuse(503, code!);
-        state.failures++;
-        // A connection refused, reset or never made is a failed passive check, as on the request path.
-        if (err.message !== 'server timeout' && t.health !== null) state.check(false, t.health, 'passive', code ?? err.message);
-        if (!connected) return connect(t, (tried ?? new Set()).add(server));
-        const timedOut = err.message === 'server timeout';
-        // Too late for a status: cutting the connection is the only honest signal left.
-        if (answered) {
-          reason ??= timedOut ? 'server timeout mid-body' : `server error mid-body: ${(err as NodeJS.ErrnoException).code ?? err.message}`;
-          return void socket.destroy();
-        }
-        refuse(timedOut ? 504 : 502, timedOut ? 'server timeout' : ((err as NodeJS.ErrnoException).code ?? 'server closed the connection'));
-      });
-      upReq.once('upgrade', (upRes, upSocket, upHead) => {
-        status = upRes.statusCode ?? 101;
-        upSocket.setTimeout(0); // a tunnel may idle for as long as its peers like
-        socket.write(head(status, upRes.statusMessage ?? 'Switching Protocols', upRes.rawHeaders));
-        if (upHead.length > 0) socket.write(upHead);
-        if (headBytes.length > 0) upSocket.write(headBytes);
-        upSocket.pipe(socket).on('error', () => {});
-        socket.pipe(upSocket);
-        upSocket.on('error', () => upSocket.destroy());
-        upSocket.once('close', () => {
-          release();
-          socket.destroy();
-        });
-        socket.once('close', () => upSocket.destroy());
-      });
-      upReq.once('response', (upRes) => {
-        // The server declined the upgrade: relay its answer as a plain response, then close.
-        answered = true;
-        status = upRes.statusCode ?? 502;
-        socket.write(head(status, upRes.statusMessage ?? '', [...clientResponseHeaders(upRes.rawHeaders, upRes.headers.connection), 'Connection', 'close']));
-        upRes.on('data', (chunk: Buffer) => (bytes += chunk.length));
-        upRes.pipe(socket); // ends the socket with the body
-        // A body cut short upstream is cut short to the client too: closed without its end.
-        upRes.once('close', () => {
-          release();
-          if (upRes.complete) return;
-          reason ??= 'server closed mid-body';
-          socket.destroy();
-        });
-        socket.once('close', () => upRes.destroy()); // a client gone stops the server's answer
-        linger(socket, finish);
-      });
-      upReq.end();
-    };
+      return this.#answer(t.status, t.headers, t.page.body);
+    }
+    if (t.kind === 'redirect') {
+      t.counters.requests++;
+      return this.#answer(t.status, ['Location', redirectLocation(t, req.headers.host!, req.url!)], '');
+    }
+    if (t.kind === 'refuse') return void this.#socket.destroy(); // tcp-only (config/refs.ts); closes as it would
+    this.start(t);
+  }
 
-    const first = route(frontend, req, clientIp, scheme);
-    if (first === null) return refuse(503, REASONS.noRule);
-    connect(first, null);
-  };
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const counters = this.#frontend.counters;
+    counters.active--;
+    const status = this.#status;
+    const cls = status >= 100 && status < 600 ? (status / 100) | 0 : 0;
+    counters.responses[cls]!++;
+    const target = this.#backend;
+    if (target !== null) target.counters.responses[cls]!++;
+    if (this.#runtime.accessLog) {
+      const req = this.#req;
+      const why = this.#reason === null ? '' : `,"reason":${JSON.stringify(this.#reason)}`;
+      writeAccess(`${accessFields(this.#frontend.name, target?.name ?? null, this.#serverName, req, status, this.#bytes, this.#started, this.#clientIp)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}${why}`);
+    }
+  }
+
+  /** Writes a whole answer made here (no tunnel follows) and closes the socket. */
+  #answer(code: number, rawHeaders: readonly string[], body: string | Buffer): void {
+    const socket = this.#socket;
+    this.#status = code;
+    this.#bytes = body.length;
+    socket.write(head(code, http.STATUS_CODES[code] ?? '', [...rawHeaders, 'Content-Length', String(body.length), 'Connection', 'close']));
+    socket.end(body);
+    linger(socket, () => this.#finish());
+  }
+
+  #refuse(code: number, why: string): void {
+    this.#reason ??= why;
+    this.#answer(code, ['Content-Type', 'text/plain; charset=utf-8'], STATUS_BODY[code] ?? `${code}\n`);
+  }
+
+  // A tunnel holds its connection for its whole life: one of its own, never a pooled one.
+  protected connect(server: Candidate): void {
+    this.#serverName = server.name;
+    this.#up = this.dialFor(server, false, this);
+  }
+
+  protected answer(status: number, reason: string): void {
+    this.#refuse(status, reason);
+  }
+
+  protected cut(reason: string): void {
+    // Too late for a status: cutting the connection is the only honest signal left.
+    this.#reason ??= reason;
+    this.#socket.destroy();
+  }
+
+  protected abandoned(): boolean {
+    return this.#socket.destroyed;
+  }
+
+  onError(err: UpstreamError): void {
+    this.failed(err, Stage.CONNECTING);
+  }
+
+  /** Connected: the handshake goes out on the connection. */
+  onConnect(up: net.Socket): void {
+    const socket = this.#socket;
+    const req = this.#req;
+    const server = this.server!;
+    const upReq = http.request({ method: req.method, path: req.url, headers: this.#headers as unknown as http.OutgoingHttpHeaders, setHost: false, createConnection: () => up });
+    upReq.setTimeout(this.target.timeouts.server, () => upReq.destroy(new UpstreamError('SERVER_TIMEOUT', `no answer within ${this.target.timeouts.server} ms`, addressOf(server.host, server.port))));
+    upReq.once('error', (err: NodeJS.ErrnoException) => {
+      const failure = err instanceof UpstreamError ? err : new UpstreamError(err.code ?? 'SERVER_CLOSED', err.message, addressOf(server.host, server.port), { cause: err });
+      this.failed(failure, this.#answered ? Stage.RELAYED : Stage.SENT);
+    });
+    upReq.once('upgrade', (upRes, upSocket, upHead) => {
+      this.#status = upRes.statusCode ?? 101;
+      upSocket.setTimeout(0); // a tunnel may idle for as long as its peers like
+      socket.write(head(this.#status, upRes.statusMessage ?? 'Switching Protocols', upRes.rawHeaders));
+      if (upHead.length > 0) socket.write(upHead);
+      if (this.#headBytes.length > 0) upSocket.write(this.#headBytes);
+      upSocket.pipe(socket).on('error', () => {});
+      socket.pipe(upSocket);
+      upSocket.on('error', () => upSocket.destroy());
+      upSocket.once('close', () => {
+        this.release();
+        socket.destroy();
+      });
+    });
+    upReq.once('response', (upRes) => {
+      // The server declined the upgrade: relay its answer as a plain response, then close.
+      this.#answered = true;
+      this.#status = upRes.statusCode ?? 502;
+      socket.write(head(this.#status, upRes.statusMessage ?? '', [...clientResponseHeaders(upRes.rawHeaders, upRes.headers.connection), 'Connection', 'close']));
+      upRes.on('data', (chunk: Buffer) => (this.#bytes += chunk.length));
+      upRes.pipe(socket); // ends the socket with the body
+      // A body cut short upstream is cut short to the client too: closed without its end.
+      upRes.once('close', () => {
+        if (upRes.complete) return this.release();
+        this.failed(new UpstreamError('SERVER_CLOSED', 'server closed mid-body', addressOf(server.host, server.port)), Stage.RELAYED);
+      });
+      linger(socket, () => this.#finish());
+    });
+    upReq.end();
+  }
 }

@@ -7,21 +7,13 @@
 // request object validated again, no copy of each read into a WebAssembly parser's memory, no
 // per-request timers.
 //
-// What may be retried:
-//   - a connect failure (refused, unreachable, connect timeout): nothing was sent; next server.
-//     Not so when flagman itself is out of descriptors (EMFILE): 503 at once, the server unblamed.
-//     The pool calls the handler's onStart only when it writes the request on a connected socket,
-//     so an error before onStart means nothing left flagman.
-//   - a request written on a reused pooled connection that the server closed before anything came
-//     back (the keep-alive race), if it is idempotent and has no body: once, on any server.
-//   - nothing else: a request that reached a server is answered 502 (504 on a timeout), and a POST
-//     is never sent twice.
+// Which failures are tried again on another server, and the active counters and passive checks,
+// are the attempt's (attempt.ts), shared with upgrades and tcp connections: this handler is the
+// attempt of one request, so trying a server allocates nothing more.
 import type http from 'node:http';
-import { isDescriptorShortage } from '../descriptors.js';
+import { Attempt, Stage } from './attempt.js';
 import type { Candidate } from './balance/balancer.js';
-import { dispatch } from './dispatch.js';
 import type { Exchange, UpstreamLink } from './exchange.js';
-import { REASONS } from './reasons.js';
 import { SlowReaderWatch } from './slow-reader.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
 import type { UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
@@ -44,62 +36,13 @@ function bodyless(req: http.IncomingMessage): boolean {
 }
 
 /**
- * What an upstream error is called in events, /status and the access log's `reason` while nothing
- * of the response has reached the client (docs/logs.md).
+ * Sends `ex` to a server of `target` (the backend that takes it: attempt.ts, takerOf); `headers`
+ * are the already rewritten request headers.
  */
-function describe(err: UpstreamError): string {
-  switch (err.code) {
-    case 'SERVER_TIMEOUT':
-      return 'server timeout';
-    case 'CONNECT_TIMEOUT':
-      return REASONS.connectTimeout;
-    case 'SERVER_CLOSED':
-      return 'server closed the connection';
-    case 'BAD_RESPONSE':
-      return `bad response: ${err.detail}`;
-    default:
-      return err.code; // the system's: ECONNREFUSED, ECONNRESET, EHOSTUNREACH, …
-  }
-}
-
-/** The access log's `reason` for a response cut short after its head reached the client (docs/logs.md). */
-function describeCut(err: UpstreamError): string {
-  switch (err.code) {
-    case 'SERVER_TIMEOUT':
-      return 'server timeout mid-body';
-    case 'SERVER_CLOSED':
-      return 'server closed mid-body';
-    case 'BAD_RESPONSE':
-      return `bad response mid-body: ${err.detail}`;
-    default:
-      return `server error mid-body: ${err.code}`;
-  }
-}
-
-/**
- * Sends `ex` to a server of `target`; `headers` are the already rewritten request headers.
- * `tried` holds the servers this request already failed to connect to (null on the first attempt);
- * `timedOut` says whether the last of those failures was a connect timeout.
- */
-export function forward(ex: Exchange, target: ProxyTarget, headers: string[], tried: Set<Candidate> | null = null, timedOut = false): void {
-  const server = target.balancer.pick(target.eligible, tried ?? undefined);
-  if (server === null) {
-    // Every eligible server was tried: an upstream error, not an absence of servers.
-    if (tried !== null) return timedOut ? ex.fail(504, REASONS.connectTimeout) : ex.fail(502, REASONS.unreachable);
-    if (target.fallback !== null) return dispatch(ex, target.fallback, headers);
-    return ex.fail(503, REASONS.noServer);
-  }
-  ex.server = server.name;
-  const state = server.state;
-  state.active++;
-  state.requests++;
-  target.counters.requests++;
-  target.counters.active++;
-  const req = ex.req;
-  const handler = new UpstreamHandler(ex, target, headers, server, tried, bodyless(req) ? null : req);
+export function forward(ex: Exchange, target: ProxyTarget, headers: string[]): void {
+  const handler = new UpstreamHandler(ex, target, headers, bodyless(ex.req) ? null : ex.req);
   ex.upstream = handler;
-  // Every server of an http backend has a pool (runtime/compile.ts); only tcp backends' have none.
-  server.pool!.request(handler);
+  handler.begin(target);
 }
 
 /**
@@ -107,11 +50,8 @@ export function forward(ex: Exchange, target: ProxyTarget, headers: string[], tr
  * with its methods on the prototype instead of closures: one allocation per request, and no
  * listener on any socket.
  */
-class UpstreamHandler implements UpstreamLink, UpstreamRequest {
+class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
   readonly #ex: Exchange;
-  readonly #target: ProxyTarget;
-  readonly #server: Candidate;
-  readonly #tried: Set<Candidate> | null;
   readonly method: string;
   readonly path: string;
   readonly headers: string[];
@@ -130,8 +70,6 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
   #headers: string[] | null = null;
   #status = 0;
   #statusText = '';
-  #settled = false;
-  #failed = false;
   #clientGone = false;
   #onDrain: (() => void) | null = null;
   /** Times the client while its response is held back; made at the first hold. */
@@ -141,11 +79,9 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
   /** The response was ended with the chunk that completed its body. */
   #ended = false;
 
-  constructor(ex: Exchange, target: ProxyTarget, headers: string[], server: Candidate, tried: Set<Candidate> | null, body: http.IncomingMessage | null) {
+  constructor(ex: Exchange, target: ProxyTarget, headers: string[], body: http.IncomingMessage | null) {
+    super();
     this.#ex = ex;
-    this.#target = target;
-    this.#server = server;
-    this.#tried = tried;
     const req = ex.req;
     this.method = req.method!;
     this.path = req.url!;
@@ -155,22 +91,38 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
     this.serverTimeout = target.timeouts.server;
   }
 
-  #release(): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#conn = null;
-    this.#server.state.active--;
-    this.#target.counters.active--;
+  begin(target: ProxyTarget): void {
+    this.start(target);
   }
 
-  // One failure per attempt. `check`: the connection itself failed (refused, reset, cut), which is a
-  // failed passive health check; a slow answer is not.
-  #fail(detail: string, check: boolean): void {
-    if (this.#failed) return;
-    this.#failed = true;
-    const state = this.#server.state;
-    state.failures++;
-    if (check && this.#target.health !== null) state.check(false, this.#target.health, 'passive', detail);
+  // One try: every server of an http backend has a pool (runtime/compile.ts), which writes the
+  // request on an idle connection or on a new one. A try after a failed one starts afresh.
+  protected connect(server: Candidate): void {
+    this.#ex.server = server.name;
+    this.#conn = null;
+    this.#connected = false;
+    this.#reused = false;
+    this.#responded = false;
+    server.pool!.request(this);
+  }
+
+  protected answer(status: number, reason: string): void {
+    this.#ex.fail(status, reason);
+  }
+
+  protected cut(reason: string): void {
+    this.#ex.cut(reason);
+  }
+
+  // The client left first, or the shutdown deadline closed its connection (before the pools):
+  // nothing failed upstream, and nothing can be answered.
+  protected abandoned(): boolean {
+    return this.#clientGone || this.#ex.clientGone;
+  }
+
+  #release(): void {
+    this.#conn = null;
+    this.release();
   }
 
   /** The client went away before its response was finished (Exchange's one 'close' listener). */
@@ -266,38 +218,8 @@ class UpstreamHandler implements UpstreamLink, UpstreamRequest {
 
   onError(err: UpstreamError): void {
     this.#release();
-    const ex = this.#ex;
-    const res = ex.res;
-    // The client left first, or the shutdown deadline closed its connection (before the pools):
-    // nothing failed upstream, and nothing can be answered.
-    if (this.#clientGone || ex.clientGone) return;
-    const code = err.code;
-    // flagman's own shutdown is no failure of the server's, and no other server would take the request.
-    if (code === 'SHUTDOWN') return ex.fail(503, REASONS.shutdown);
-    const detail = describe(err);
-    const timedOut = code === 'SERVER_TIMEOUT';
-    if (res.headersSent) {
-      // The head is out, the body is cut short (reset, closed early, body timeout, a bad chunk):
-      // the only honest signal left is to cut the client's connection too, so it never sees an
-      // end of body.
-      this.#fail(detail, !timedOut);
-      ex.cut(describeCut(err));
-      return;
-    }
-    if (!this.#connected) {
-      // flagman is out of descriptors (EMFILE, ENFILE): no fault of the server's, so no failed
-      // check, and any other server would fail the same way. 503: flagman's own overload.
-      if (isDescriptorShortage(code)) return ex.fail(503, detail);
-      // Nothing was sent: another server can take the request as it is.
-      this.#fail(detail, true);
-      return forward(ex, this.#target, this.headers, (this.#tried ?? new Set()).add(this.#server), code === 'CONNECT_TIMEOUT');
-    }
-    if (!this.#responded && this.#reused && !timedOut && code !== 'BAD_RESPONSE' && this.#tried === null && this.body === null && REPLAYABLE.has(this.method)) {
-      // A pooled connection the server closed as it was reused: nothing came back, and the server
-      // is not at fault, so no failure is counted.
-      return forward(ex, this.#target, this.headers, new Set());
-    }
-    this.#fail(detail, !timedOut);
-    ex.fail(timedOut ? 504 : 502, detail);
+    // How far it got: the head held back (onHead) has not reached the client until #sendHead.
+    const stage = this.#ex.res.headersSent ? Stage.RELAYED : !this.#connected ? Stage.CONNECTING : this.#responded ? Stage.ANSWERED : Stage.SENT;
+    this.failed(err, stage, this.#reused && this.body === null && REPLAYABLE.has(this.method));
   }
 }

@@ -3,9 +3,10 @@
 // a request that finds none opens a new one (no limit, no queue: the server's backlog is the queue,
 // as with HAProxy's default). Idle connections close after timeouts.idle, or sooner when the server
 // announced a shorter Keep-Alive timeout (less 1 s, so the server's own close rarely races a reuse;
-// proxy/upstream.ts replays a request that loses that race anyway). One timer per pool times them all.
+// proxy/attempt.ts replays a request that loses that race anyway). One timer per pool times them all.
 import http from 'node:http';
 import { UpstreamConnection, type ConnectionOwner, type UpstreamRequest } from './connection.js';
+import { addressOf, awaitConnect } from './dial.js';
 import { UpstreamError } from './error.js';
 
 /** How long to wait for a connection, and how long a pooled connection may idle (ms). */
@@ -32,7 +33,7 @@ export class UpstreamPool implements ConnectionOwner {
     this.#host = host;
     this.#port = port;
     this.#timeouts = timeouts;
-    this.address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    this.address = addressOf(host, port);
   }
 
   /** Connections open now, idle or busy. */
@@ -53,29 +54,13 @@ export class UpstreamPool implements ConnectionOwner {
 
   #connect(req: UpstreamRequest): void {
     const conn = new UpstreamConnection(this, this.#host, this.#port, http.maxHeaderSize);
-    const socket = conn.socket;
     this.#all.add(conn);
-    // The request waits here until the first of connect, error, close and the timer takes it.
-    let pending: UpstreamRequest | null = req;
-    const take = (): UpstreamRequest | null => {
-      const r = pending;
-      pending = null;
-      if (r !== null) clearTimeout(timer);
-      return r;
-    };
-    const fail = (err: UpstreamError): void => {
-      const r = take();
-      if (r === null) return;
-      socket.destroy();
-      r.onError(err);
-    };
-    const timer = setTimeout(() => fail(new UpstreamError('CONNECT_TIMEOUT', `no connection within ${this.#timeouts.connect} ms`, this.address)), this.#timeouts.connect);
-    socket.once('connect', () => {
-      const r = take();
-      if (r !== null) conn.send(r);
+    // The request waits until the connection is up, or fails with what ended the connect
+    // (CONNECT_TIMEOUT after timeouts.connect): dial.ts times it as it times every connect.
+    awaitConnect(conn.socket, this.#timeouts.connect, this.address, {
+      onConnect: () => conn.send(req),
+      onError: (err) => req.onError(err),
     });
-    socket.on('error', (err: NodeJS.ErrnoException) => fail(new UpstreamError(err.code ?? 'ECONNREFUSED', err.message, this.address, { cause: err })));
-    socket.once('close', () => fail(new UpstreamError('SERVER_CLOSED', 'connection closed while connecting', this.address)));
   }
 
   release(conn: UpstreamConnection): void {

@@ -248,6 +248,25 @@ backends:
   t.like(fm.access[0], { backend: 'lonely', server: null, reason: 'connect timeout', bytesIn: 0 });
 });
 
+test('an open connection is active on its frontend, backend and server in /status until it closes', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const db2 = await echoServer(t, 'db2');
+  const fm = await startFlagman(t, dbConfig(), { vars: { db1: db1.port, db2: db2.port } });
+  const c = lineClient(t, fm.port);
+  t.is(await c.say('a'), 'db1:a');
+  let s = await adminStatus(fm);
+  t.like(s.frontends.db, { active: 1 });
+  t.like(s.backends.primary, { active: 1, requests: 1 });
+  t.like(s.backends.primary.servers.db1, { active: 1, requests: 1 });
+  c.socket.end();
+  await c.closed;
+  s = await waitFor(async () => {
+    const now = await adminStatus(fm);
+    return now.backends.primary.active === 0 && now.backends.primary.servers.db1.active === 0 && now.frontends.db.active === 0 && now;
+  }, { what: 'active back to 0 once the connection closed', timeout: 15_000 });
+  t.like(s.backends.primary, { active: 0, requests: 1 });
+});
+
 test('a rule on client.ip with cidr() routes by the client address', async (t) => {
   const db1 = await echoServer(t, 'db1');
   const db2 = await echoServer(t, 'db2');

@@ -4,8 +4,9 @@
 import http from 'node:http';
 import net from 'node:net';
 import test from 'ava';
-import { adminStatus, sh, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
+import { adminStatus, request, sh, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
+import { blackHole } from '../helpers/tcp.js';
 
 const CONFIG = maintenanceConfig({ admin: false });
 
@@ -202,3 +203,49 @@ for (const [name, after, reason] of [
     t.is(status.backends.app.servers.app1.active, 0);
   });
 }
+
+test('a connect timeout answers an upgrade 504 "connect timeout", as it answers a request', async (t) => {
+  const hole = await blackHole(t);
+  const config = ANSWERED_CONFIG.replace('  app:\n', '  app:\n    timeouts: { connect: 300ms }\n');
+  const fm = await startFlagman(t, config, { vars: { app: hole.port }, captureAccess: true });
+
+  const plain = await request(fm.port, { path: '/app' });
+  t.is(plain.status, 504);
+  const { socket, head, body } = await upgradeAnsweredPlainly(fm.port, '/app');
+  t.teardown(() => socket.destroy());
+  t.regex(head, /^HTTP\/1\.1 504 /);
+  t.is(body, '504 Gateway Timeout\n');
+
+  const lines = await waitFor(() => fm.access.length >= 2 && fm.access, { what: 'both access lines' });
+  const [request_, upgrade_] = [lines.find((l) => l.upgrade === undefined), lines.find((l) => l.upgrade === 'websocket')];
+  t.like(request_, { status: 504, backend: 'app', server: 'app1', reason: 'connect timeout' });
+  t.like(upgrade_, { status: 504, backend: 'app', server: 'app1', reason: 'connect timeout' });
+  const s = await adminStatus(fm);
+  t.like(s.backends.app, { active: 0, requests: 2 });
+  t.like(s.backends.app.servers.app1, { active: 0, requests: 2, failures: 2 });
+});
+
+test('an open tunnel is active on its backend and server in /status until it closes', async (t) => {
+  const app = await echoUpgradeServer(t);
+  const fm = await startFlagman(t, ANSWERED_CONFIG, { vars: { app: app.port } });
+  const s = net.connect(fm.port, '127.0.0.1');
+  t.teardown(() => s.destroy());
+  let buf = '';
+  s.on('data', (d) => (buf += d));
+  s.write('GET /app HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+  await waitFor(() => buf.includes('\r\n\r\n'), { what: 'the 101', timeout: 15_000 });
+  t.regex(buf, /^HTTP\/1\.1 101 /);
+
+  let status = await adminStatus(fm);
+  t.like(status.frontends.web, { active: 1 });
+  t.like(status.backends.app, { active: 1, requests: 1 });
+  t.like(status.backends.app.servers.app1, { active: 1, requests: 1 });
+
+  s.end();
+  status = await waitFor(async () => {
+    const now = await adminStatus(fm);
+    return now.backends.app.active === 0 && now.backends.app.servers.app1.active === 0 && now.frontends.web.active === 0 && now;
+  }, { what: 'active back to 0 once the tunnel closed', timeout: 15_000 });
+  t.like(status.backends.app, { active: 0, requests: 1 });
+  t.like(status.backends.app.servers.app1, { active: 0, failures: 0 });
+});

@@ -1,0 +1,225 @@
+// Trying the servers of a proxy backend for one exchange: an HTTP request (upstream.ts), an
+// upgrade (tunnel.ts) or a tcp connection (tcp-session.ts). Written once for the three: which
+// server (the backend's balancer), the connection to it (reused from the server's pool, or one of
+// its own: upstream/dial.ts), what a failure means (another server, a replay, an answer of
+// flagman's own, a cut), the backend's and the server's `active` and `requests`, and passive health
+// checks. Each kind says only how it talks to the server and how it answers its client.
+//
+// What may be tried again:
+//   - a connect failure (refused, unreachable, connect timeout): nothing was sent; next server.
+//     Not so when flagman itself is out of descriptors (EMFILE): 503 at once, the server unblamed.
+//     A pooled connection calls onStart only when it writes the request on a connected socket, so
+//     a failure before then means nothing left flagman.
+//   - a request written on a reused pooled connection that the server closed before anything came
+//     back (the keep-alive race), if it is idempotent and has no body: once, on any server.
+//   - nothing else: a request that reached a server is answered 502 (504 on a timeout), and a POST
+//     is never sent twice. Upgrades and tcp connections get a connection of their own, never a
+//     reused one: only their connect is ever tried again.
+// Once every eligible server failed to connect: 504 when the last one timed out, else 502 (tcp:
+// closed, the same words in its access line).
+//
+// Hot path: an HTTP request's attempt is its upstream handler itself (a subclass), so trying a
+// server allocates nothing of its own; the decisions are integer and identity comparisons, made
+// only on failures.
+import type net from 'node:net';
+import { isDescriptorShortage } from '../descriptors.js';
+import type { ProxyTarget, Target } from '../runtime/runtime.js';
+import { dial, type ConnectWaiter } from '../upstream/dial.js';
+import type { UpstreamError, UpstreamErrorCode } from '../upstream/error.js';
+import type { Candidate } from './balance/balancer.js';
+import { cutReason, failureReason, REASONS } from './reasons.js';
+
+/** How far a try got when it failed. */
+export const Stage = {
+  /** The connection is being made (or a pooled one was not written on yet): nothing left flagman. */
+  CONNECTING: 0,
+  /** The request went out and nothing came back. */
+  SENT: 1,
+  /** The server's response head came, and nothing of it reached the client. */
+  ANSWERED: 2,
+  /** The response head reached the client: only a cut is left. */
+  RELAYED: 3,
+} as const;
+export type Stage = (typeof Stage)[keyof typeof Stage];
+
+/** What a failed try leads to. */
+export const Verdict = {
+  /** Another server (the failed one is skipped). */
+  NEXT: 0,
+  /** The same request again, on any server, the server unblamed: the keep-alive race. */
+  REPLAY: 1,
+  /** An answer of flagman's own: 502, or 504 for a timeout. */
+  ANSWER: 2,
+  /** The client's response is cut short. */
+  CUT: 3,
+  /** flagman's own failure (out of descriptors, shutting down): 503, no server blamed, none other tried. */
+  OWN: 4,
+} as const;
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
+
+/** What a failure costs its server. */
+export const Blame = {
+  NONE: 0,
+  /** Counted in the server's `failures`, no failed check: a slow answer. */
+  FAILURE: 1,
+  /** Counted, and one failed passive check: the connection itself failed (refused, reset, cut, not made in time). */
+  FAILED_CHECK: 2,
+} as const;
+export type Blame = (typeof Blame)[keyof typeof Blame];
+
+/**
+ * The retry policy. `replayable`: the request went out on a reused pooled connection, is idempotent,
+ * has no body, and this is its first try.
+ */
+export function verdictFor(code: UpstreamErrorCode, stage: Stage, replayable: boolean): Verdict {
+  if (stage === Stage.RELAYED) return Verdict.CUT;
+  // No other server would take a request flagman is closing, or could not open a socket for.
+  if (code === 'SHUTDOWN' || (stage === Stage.CONNECTING && isDescriptorShortage(code))) return Verdict.OWN;
+  if (stage === Stage.CONNECTING) return Verdict.NEXT;
+  // A timeout or a garbled answer is the server's doing, not the race: it would happen again.
+  if (stage === Stage.SENT && replayable && code !== 'SERVER_TIMEOUT' && code !== 'BAD_RESPONSE') return Verdict.REPLAY;
+  return Verdict.ANSWER;
+}
+
+/** What a failure with `code` that led to `verdict` costs its server. */
+export function blameFor(code: UpstreamErrorCode, verdict: Verdict): Blame {
+  if (verdict === Verdict.OWN || verdict === Verdict.REPLAY || code === 'SHUTDOWN') return Blame.NONE;
+  return code === 'SERVER_TIMEOUT' ? Blame.FAILURE : Blame.FAILED_CHECK;
+}
+
+/** The status of flagman's own answer to a failure (Verdict.ANSWER and OWN). */
+export function statusFor(code: UpstreamErrorCode, verdict: Verdict): number {
+  if (verdict === Verdict.OWN) return 503;
+  return code === 'SERVER_TIMEOUT' || code === 'CONNECT_TIMEOUT' ? 504 : 502;
+}
+
+/**
+ * The backend that takes an exchange routed to `target`: a proxy backend without an eligible server
+ * hands it to its fallback (docs/proxying.md: "No eligible server → the fallback backend, or 503"), as far
+ * as the chain goes (config/refs.ts refuses cycles). A proxy backend returned without an eligible
+ * server has no fallback: Attempt.start() answers REASONS.noServer.
+ */
+export function takerOf(target: Target): Target {
+  let t = target;
+  while (t.kind === 'proxy' && t.eligible.length === 0 && t.fallback !== null) t = t.fallback;
+  return t;
+}
+
+/**
+ * One exchange's tries at the servers of one backend. A subclass says how a try reaches its server
+ * (connect), how flagman answers the client itself (answer), and how a response already under way
+ * is cut (cut); it reports a failed try with failed() and the end of a try with release().
+ */
+export abstract class Attempt {
+  /** The backend being tried (set by start()). */
+  protected target!: ProxyTarget;
+  /** The server of the current (or last) try; null before the first. */
+  protected server: Candidate | null = null;
+  /** The servers that failed to connect, skipped by the next pick; null until one did. */
+  #tried: Set<Candidate> | null = null;
+  /** Tries begun. */
+  #tries = 0;
+  /** The last failed connect was a timeout: what the answer says once no server is left. */
+  #timedOut = false;
+  /** The current try holds its share of `active`. */
+  #counted = false;
+  /** The current try's failure was counted against its server (once per try). */
+  #blamed = false;
+
+  /** Starts on `target` (see takerOf): its first try, or flagman's answer when it has no eligible server. */
+  protected start(target: ProxyTarget): void {
+    this.target = target;
+    this.#try();
+  }
+
+  #try(): void {
+    const target = this.target;
+    const server = target.balancer.pick(target.eligible, this.#tried ?? undefined);
+    if (server === null) {
+      if (this.#tries === 0) return this.answer(503, REASONS.noServer);
+      // Every eligible server was tried: an upstream failure, not an absence of servers.
+      return this.#timedOut ? this.answer(504, REASONS.connectTimeout) : this.answer(502, REASONS.unreachable);
+    }
+    // Where a per-server maxconn and the backend's queue slot in, and nowhere else: a server
+    // without a free slot puts this attempt (the object as it is: nothing to allocate) in its
+    // backend's queue instead of counting and connecting here, and release(), the one place a
+    // slot frees, starts the first attempt waiting. A queue timeout answers through answer().
+    this.#tries++;
+    this.server = server;
+    this.#counted = true;
+    this.#blamed = false;
+    const state = server.state;
+    state.active++;
+    state.requests++;
+    target.counters.requests++;
+    target.counters.active++;
+    this.connect(server);
+  }
+
+  /**
+   * Starts the current try on `server`: an HTTP request goes to its pool (a reused connection or a
+   * new one); an upgrade or a tcp connection dials one of its own (dialFor()).
+   */
+  protected abstract connect(server: Candidate): void;
+
+  /** The client got no answer from a server and none is coming: `status` (tcp: closed), `reason` in the access log. */
+  protected abstract answer(status: number, reason: string): void;
+
+  /** The client's response is under way and cannot be finished: cut it, `reason` in the access log. */
+  protected abstract cut(reason: string): void;
+
+  /** The client is gone (or being closed): a failure now is nobody's to answer, and no server's fault. */
+  protected abstract abandoned(): boolean;
+
+  /**
+   * An upgrade's or a tcp connection's own connection to `server`, timed by the backend's
+   * timeouts.connect; `waiter` (the attempt itself) hears when it is up, or the UpstreamError that
+   * ended it, for failed().
+   */
+  protected dialFor(server: Candidate, allowHalfOpen: boolean, waiter: ConnectWaiter): net.Socket {
+    return dial(server.host, server.port, this.target.timeouts.connect, allowHalfOpen, waiter);
+  }
+
+  /** The current try is over (its exchange ended, or failed): its share of `active` goes. Once per try. */
+  protected release(): void {
+    if (!this.#counted) return;
+    this.#counted = false;
+    this.server!.state.active--;
+    this.target.counters.active--;
+  }
+
+  /** Counts a failure of the current try against its server: `failures`, and a failed passive check unless `blame` says it was only slow. */
+  protected blame(err: UpstreamError, blame: Blame = blameFor(err.code, Verdict.ANSWER)): void {
+    if (blame === Blame.NONE || this.#blamed) return;
+    this.#blamed = true;
+    const state = this.server!.state;
+    state.failures++;
+    const health = this.target.health;
+    if (blame === Blame.FAILED_CHECK && health !== null) state.check(false, health, 'passive', failureReason(err));
+  }
+
+  /**
+   * The current try failed with `err`, having got as far as `stage`; `replayable`: the request went
+   * out on a reused pooled connection, is idempotent and has no body. Applies the policy: another
+   * try, or flagman's answer, or a cut.
+   */
+  protected failed(err: UpstreamError, stage: Stage, replayable = false): void {
+    this.release();
+    if (this.abandoned()) return;
+    const code = err.code;
+    const verdict = verdictFor(code, stage, replayable && this.#tries === 1);
+    this.blame(err, blameFor(code, verdict));
+    switch (verdict) {
+      case Verdict.NEXT:
+        (this.#tried ??= new Set()).add(this.server!);
+        this.#timedOut = code === 'CONNECT_TIMEOUT';
+        return this.#try();
+      case Verdict.REPLAY:
+        return this.#try();
+      case Verdict.CUT:
+        return this.cut(cutReason(err));
+      default:
+        return this.answer(statusFor(code, verdict), failureReason(err));
+    }
+  }
+}
