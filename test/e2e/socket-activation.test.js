@@ -44,7 +44,7 @@ function lineMatching(proc, stream, re, seen) {
 
 test('systemd-socket-activate --fdname=web starts flagman with listen: systemd:web, and it serves', async (t) => {
   const which = await execa('sh', ['-c', 'command -v systemd-socket-activate'], { reject: false });
-  if (which.exitCode !== 0) t.fail('systemd-socket-activate is missing: apt-get install systemd (.ci/run does)');
+  if (which.exitCode !== 0) t.fail('systemd-socket-activate is missing: apt-get install systemd (npm test does, as root)');
   const app = await upstream(t, 'app');
   const file = writeConfig(t, app.port);
   const port = await freePort();

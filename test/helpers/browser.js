@@ -1,19 +1,18 @@
 // Headless Chromium for the dashboard's end-to-end tests: Debian's chromium package driven by
-// playwright-core (no browser download: .ci/run installs the package).
-import fs from 'node:fs';
+// playwright-core (no browser download: `npm test` installs the package, scripts/test-tools.js).
 import { chromium } from 'playwright-core';
-
-export const CHROMIUM = '/usr/bin/chromium';
+import { onPath } from '../../scripts/test-tools.js';
 
 // No network but loopback, no first-run or background work: a quiet, fast browser.
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** Launches Debian's chromium with a fresh profile; throws (the tests fail, never skip) when it is missing. */
 export async function launchChromium() {
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the dashboard tests need Debian's chromium (apt-get install --no-install-recommends chromium; .ci/run installs it)`);
+  const executablePath = onPath('chromium');
+  if (!executablePath) {
+    throw new Error("chromium is not on PATH: the dashboard tests need Debian's chromium (npm test installs it as root; or apt-get install --no-install-recommends chromium)");
   }
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  return chromium.launch({ executablePath, headless: true, args: ARGS });
 }
 
 /** A page in a fresh context, closed at teardown, whose console errors and uncaught errors are kept in `errors`. */
