@@ -11,6 +11,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import { adminStatus, keepAliveLoad, percentile, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
+import { scaled } from '../helpers/slow.js';
 
 const CONFIG = maintenanceConfig({ rescan: '1h' });
 
@@ -71,7 +72,7 @@ function checkChain(t, changes, allowed, start) {
 }
 
 test('2,000 alternating echo 0/echo 1 writes under traffic: only 0 or 1 is applied, the last write wins', async (t) => {
-  t.timeout(60_000);
+  t.timeout(scaled(60_000));
   const fm = await setup(t, { MAINT: '0\n' });
   const from = fm.events.length;
   const load = keepAliveLoad(fm.port, { classify });
@@ -139,7 +140,7 @@ function shellSession(t, cwd) {
 }
 
 test('rm then echo 0 > on a fresh file, 500 rapid and 100 paced rounds: the empty moment never routes to maintenance', async (t) => {
-  t.timeout(60_000);
+  t.timeout(scaled(60_000));
   // MAINT starts absent, so the very first `echo 0 >` creates a new file on an unset flag.
   const fm = await setup(t, {});
   const from = fm.events.length;

@@ -9,6 +9,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import { adminStatus, cli, freePort, keepAliveLoad, request, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
+import { scaled } from '../helpers/slow.js';
 
 const config = (top = '') => maintenanceConfig({ top });
 
@@ -164,7 +165,7 @@ test('stderr on a full disk (/dev/full): flagman starts, serves, answers its adm
 const LONG = `/${'x'.repeat(3000)}`;
 
 test('a reader of stdout that stops: memory stays bounded, lines dropped and counted; when it resumes, lines flow again', async (t) => {
-  t.timeout(120_000);
+  t.timeout(scaled(120_000));
   const app = await upstream(t, 'app');
   const fm = await startFlagman(t, config(), { vars: { app: app.port }, flags: { MAINT: '0\n' } });
   fm.proc.stdout.pause(); // nobody reads stdout any more

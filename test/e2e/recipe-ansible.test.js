@@ -9,6 +9,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { adminStatus, keepAliveLoad, request, root, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { scaled } from '../helpers/slow.js';
 
 const CONFIG = `
 flags: { dir: ./flags }
@@ -96,7 +97,7 @@ test('the rolling-deploy playbook writes the flags directory with become', (t) =
 });
 
 test('the rolling-deploy playbook drains app2, waits for it to be idle, deploys, waits for its checks to pass, and brings it back', async (t) => {
-  t.timeout(150_000);
+  t.timeout(scaled(150_000));
   const which = await execa('sh', ['-c', 'command -v ansible-playbook'], { reject: false });
   if (which.exitCode !== 0) {
     t.fail('ansible-playbook is not installed: apt-get install --no-install-recommends ansible-core (npm test does, as root)');

@@ -2,6 +2,7 @@
 // playwright-core (no browser download: `npm test` installs the package, scripts/test-tools.js).
 import { chromium } from 'playwright-core';
 import { onPath } from '../../scripts/test-tools.js';
+import { scaled } from './slow.js';
 
 // No network but loopback, no first-run or background work: a quiet, fast browser.
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -29,7 +30,7 @@ export async function watchedPage(t, browser) {
 }
 
 /** Waits until the element at `selector` has exactly `text`; on timeout the error says what it had. */
-export async function waitText(page, selector, text, timeout = 5000) {
+export async function waitText(page, selector, text, timeout = scaled(5000)) {
   try {
     await page.waitForFunction(([s, want]) => document.querySelector(s)?.textContent === want, [selector, text], { timeout, polling: 50 });
   } catch (err) {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { scaled } from './slow.js';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cli = path.join(root, 'dist/cli/main.js');
@@ -25,10 +26,10 @@ export async function freePort() {
 
 /**
  * Polls `check` (sync or async) every 10 ms until it returns something truthy, and resolves with it;
- * rejects naming `what` after `timeout` ms. For state that no event announces (the access log's
- * lines as they arrive, a file's content).
+ * rejects naming `what` after `timeout` ms (default 5 s, scaled by the machine's slowness). For state
+ * that no event announces (the access log's lines as they arrive, a file's content).
  */
-export async function waitFor(check, { timeout = 5000, what = 'the condition' } = {}) {
+export async function waitFor(check, { timeout = scaled(5000), what = 'the condition' } = {}) {
   const deadline = Date.now() + timeout;
   for (;;) {
     const v = await check();
@@ -82,7 +83,7 @@ export async function upstream(t, name, handler) {
 
 /** Runs `node dist/cli/main.js ...args` to completion (never throws on a non-zero exit). */
 export function flagmanCli(args, options = {}) {
-  return execa(process.execPath, [cli, ...args], { reject: false, timeout: 20_000, ...options });
+  return execa(process.execPath, [cli, ...args], { reject: false, timeout: scaled(20_000), ...options });
 }
 
 /**
@@ -136,8 +137,8 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   if (captureAccess) readline.createInterface({ input: proc.stdout }).on('line', (line) => access.push(JSON.parse(line)));
   else proc.stdout?.resume();
 
-  /** Resolves with the first event (already seen after `from`, or future) matching `match`. */
-  const waitEvent = (match, { from = 0, timeout = 5000 } = {}) => {
+  /** Resolves with the first event (already seen after `from`, or future) matching `match`; rejects after `timeout` ms (default 5 s, scaled by the machine's slowness). */
+  const waitEvent = (match, { from = 0, timeout = scaled(5000) } = {}) => {
     const found = events.slice(from).find(match);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
@@ -160,13 +161,13 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   const exited = proc.then((r) => r);
   t.teardown(async () => {
     if (proc.exitCode === null) proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), scaled(5000));
     await exited;
     clearTimeout(timer);
   });
   const started = await Promise.race([
     // Generous: a loaded 2-core machine running other suites beside this one can take that long.
-    waitEvent((e) => e.event === 'start', { timeout: 30_000 }),
+    waitEvent((e) => e.event === 'start', { timeout: scaled(30_000) }),
     exited.then((r) => {
       throw new Error(`flagman exited early (${r.exitCode}): ${events.map((e) => JSON.stringify(e)).join('\n')}`);
     }),
@@ -276,7 +277,7 @@ export function keepAliveLoad(port, { path: p = '/', classify = (r) => String(r.
           resolve();
         });
       });
-      req.setTimeout(10_000, () => req.destroy(new Error('no response within 10 s')));
+      req.setTimeout(scaled(10_000), () => req.destroy(new Error(`no response within ${scaled(10_000)} ms`)));
       req.on('error', (err) => {
         result.errors.push(err.message);
         resolve();
