@@ -6,10 +6,9 @@
 // `flags.rescan` is 1h here on purpose: the final value must be reached by the file events alone
 // (SPEC §1.3: a settled write applies within 50 ms). With the default 1 s rescan a stale final
 // value would be repaired quietly and this test could not tell.
-import readline from 'node:readline';
 import test from 'ava';
 import { execa } from 'execa';
-import { adminStatus, keepAliveLoad, percentile, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { adminStatus, eachLine, keepAliveLoad, percentile, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 import { scaled } from '../helpers/slow.js';
 
@@ -112,7 +111,7 @@ function shellSession(t, cwd) {
   const proc = execa('sh', ['-s'], { cwd, stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', reject: false, buffer: false });
   const waiting = new Map();
   let next = 0;
-  readline.createInterface({ input: proc.stdout }).on('line', (line) => {
+  eachLine(proc.stdout, (line) => {
     const m = /^__done (\d+) (\d+)$/.exec(line);
     if (m) waiting.get(Number(m[1]))?.(Number(m[2]));
   });

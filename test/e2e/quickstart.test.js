@@ -2,10 +2,9 @@
 // demo (apps + proxy, started by the same script) answers as the README says.
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import test from 'ava';
 import { execa } from 'execa';
-import { freePort, request, root, sh, tempDir } from '../helpers/e2e.js';
+import { eachLine, freePort, request, root, sh, tempDir } from '../helpers/e2e.js';
 
 const demoConfig = path.join(root, 'examples/demo/flagman.yaml');
 
@@ -47,7 +46,7 @@ test('the demo serves both apps, switches to maintenance on echo 1 > flags/MAINT
     await demo;
   });
   const ready = new Promise((resolve, reject) => {
-    readline.createInterface({ input: demo.stderr }).on('line', (line) => {
+    eachLine(demo.stderr, (line) => {
       if (line.includes('"event":"start"')) resolve();
     });
     demo.then((r) => reject(new Error(`demo exited: ${r.exitCode}`)));
@@ -63,7 +62,7 @@ test('the demo serves both apps, switches to maintenance on echo 1 > flags/MAINT
   t.deepEqual([...bodies].sort(), ['hello from app1', 'hello from app2']);
 
   const changed = new Promise((resolve) => {
-    readline.createInterface({ input: demo.stderr }).on('line', (line) => {
+    eachLine(demo.stderr, (line) => {
       if (line.includes('"event":"flag.change"') && line.includes('"value":1')) resolve();
     });
   });

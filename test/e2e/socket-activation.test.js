@@ -3,10 +3,9 @@
 // what is missing when it is not there.
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import test from 'ava';
 import { execa } from 'execa';
-import { cli, flagmanCli, freePort, request, tempDir, upstream } from '../helpers/e2e.js';
+import { cli, eachLine, flagmanCli, freePort, request, tempDir, upstream } from '../helpers/e2e.js';
 import { holdSocket } from '../helpers/socket-unit.js';
 
 const CONFIG = `
@@ -34,7 +33,7 @@ function writeConfig(t, app) {
 /** Resolves with the first line of `stream` matching `re`, or rejects when `proc` exits first. */
 function lineMatching(proc, stream, re, seen) {
   return new Promise((resolve, reject) => {
-    readline.createInterface({ input: stream }).on('line', (line) => {
+    eachLine(stream, (line) => {
       seen.push(line);
       if (re.test(line)) resolve(line);
     });

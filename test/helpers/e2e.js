@@ -39,6 +39,18 @@ export async function waitFor(check, { timeout = scaled(5000), what = 'the condi
   }
 }
 
+/**
+ * Calls `onLine` with each line of `input` (a child's pipe, a socket). readline re-emits its
+ * input's 'error' on itself, where nothing listens: a socket reset under load (ECONNRESET) would be
+ * an uncaught exception in the test process. The input's owner still gets its own 'error'.
+ */
+export function eachLine(input, onLine) {
+  const lines = readline.createInterface({ input });
+  lines.on('error', () => {});
+  lines.on('line', onLine);
+  return lines;
+}
+
 /** A temp directory removed at teardown. */
 export function tempDir(t, prefix = 'flagman-') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -121,8 +133,7 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   if (typeof stdout === 'number') fs.closeSync(stdout); // the child has its own copy
   const events = [];
   const waiters = new Set();
-  const lines = readline.createInterface({ input: proc.stderr });
-  lines.on('line', (line) => {
+  eachLine(proc.stderr, (line) => {
     let event;
     try {
       event = JSON.parse(line);
@@ -130,24 +141,52 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
       event = { msg: line };
     }
     events.push(event);
-    for (const w of waiters) if (w.match(event)) w.resolve(event);
+    for (const w of waiters) w.offer(event);
   });
   // The access log (stdout), parsed only when a test asks for it: load tests write thousands of lines.
+  // A line that is no JSON (cut short by a kill) is kept as `{ unparsed }`, for the test to see: a
+  // throw here would be an uncaught exception, not a failed assertion.
   const access = [];
-  if (captureAccess) readline.createInterface({ input: proc.stdout }).on('line', (line) => access.push(JSON.parse(line)));
-  else proc.stdout?.resume();
+  if (captureAccess) {
+    eachLine(proc.stdout, (line) => {
+      try {
+        access.push(JSON.parse(line));
+      } catch {
+        access.push({ unparsed: line });
+      }
+    });
+  } else proc.stdout?.resume();
 
-  /** Resolves with the first event (already seen after `from`, or future) matching `match`; rejects after `timeout` ms (default 5 s, scaled by the machine's slowness). */
+  /**
+   * Resolves with the first event (already seen after `from`, or future) matching `match`; rejects
+   * after `timeout` ms (default 5 s, scaled by the machine's slowness), or when `match` throws.
+   */
   const waitEvent = (match, { from = 0, timeout = scaled(5000) } = {}) => {
-    const found = events.slice(from).find(match);
+    let found;
+    try {
+      found = events.slice(from).find(match);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
+      const settle = (err, e) => {
+        clearTimeout(timer);
+        waiters.delete(w);
+        if (err) reject(err);
+        else resolve(e);
+      };
+      // A `match` that throws on some event fails this wait, where the test awaits it; thrown in
+      // the line handler it would be an uncaught exception.
       const w = {
-        match,
-        resolve: (e) => {
-          clearTimeout(timer);
-          waiters.delete(w);
-          resolve(e);
+        offer: (e) => {
+          let matched;
+          try {
+            matched = match(e);
+          } catch (err) {
+            return settle(err);
+          }
+          if (matched) settle(null, e);
         },
       };
       const timer = setTimeout(() => {
