@@ -9,6 +9,7 @@ import test from 'ava';
 import { adminStatus, request, root, startFlagman, timedFlagWrite, upstream, waitFor, watchProbe } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 import { lineClient } from '../helpers/tcp.js';
+import { scaled } from '../helpers/slow.js';
 
 /**
  * `clients` clients sending GETs on fresh connections, each one after the other, until `ms` have
@@ -48,7 +49,7 @@ async function flagLatencies(fm, tries = 3) {
 }
 
 test('under ulimit -n 64 a storm of 100 clients is refused at accept beyond the cap; no server is blamed, and flags still apply by events', async (t) => {
-  t.timeout(60_000);
+  t.timeout(scaled(60_000));
   const app = await upstream(t, 'app');
   // rescan 30 s: within the test only file-system events (or polling) can apply a flag write.
   const config = maintenanceConfig({ rescan: '30s', top: 'log: { access: off }', app: '    health: { type: tcp, interval: 500ms, timeout: 2s }\n' });

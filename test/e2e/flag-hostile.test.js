@@ -11,6 +11,7 @@ import path from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
 import { adminStatus, flagmanCli, keepAliveLoad, percentile, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { scaled } from '../helpers/slow.js';
 
 // Any flag of a hostile file applied at all would route to `hostile`.
 const CONFIG = `
@@ -180,7 +181,7 @@ const HOSTILE = [
 ];
 
 test('hostile entries are reported without their content, never block, and a valid flag beside them still works', async (t) => {
-  t.timeout(30_000);
+  t.timeout(scaled(30_000));
   const fm = await setup(t);
   const from = fm.events.length;
   const load = keepAliveLoad(fm.port, { classify });
@@ -289,7 +290,7 @@ async function waitCount(fm, match, n, { from, timeout }, what) {
 // second, and together they would starve each other on two cores.
 // Known bug, open in issue 3: while 10,000 new flag files arrive at once, request p99 can exceed 200 ms (seen in parallel runs).
 test('10,001 flag files written while serving: 10,000 tracked, the excess reported, requests never stall, MAINT still applies promptly', async (t) => {
-  t.timeout(75_000);
+  t.timeout(scaled(75_000));
   const fm = await setup(t, { rescan: '1s' });
   const from = fm.events.length;
   const load = keepAliveLoad(fm.port, { classify });
@@ -352,7 +353,7 @@ test('10,001 flag files written while serving: 10,000 tracked, the excess report
 });
 
 test.serial('started with 10,001 other flag files, MAINT=1 is still honoured, and the CLI agrees with the proxy', async (t) => {
-  t.timeout(60_000);
+  t.timeout(scaled(60_000));
   const flags = { MAINT: '1\n' };
   for (const n of MANY) flags[n] = '1\n';
   const fm = await setup(t, { rescan: '1s', flags });

@@ -15,6 +15,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import { adminStatus, request, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
+import { scaled } from '../helpers/slow.js';
 
 const config = (rescan, dir = './flags') => maintenanceConfig({ rescan, dir });
 
@@ -69,7 +70,7 @@ function classify(r) {
 }
 
 test('a write lost to inotify overflow is applied by the rescan (and is lost without it)', async (t) => {
-  t.timeout(40_000);
+  t.timeout(scaled(40_000));
   const [fm, control] = await Promise.all([frozen(t, '500ms'), frozen(t, '1h')]);
   const before = await adminStatus(fm);
   const controlBefore = await adminStatus(control);
@@ -128,7 +129,7 @@ test('a write lost to inotify overflow is applied by the rescan (and is lost wit
 // 2 s here so that only starvation, not slowness, fails this test). Serial: its flagman reads
 // files back to back, which would slow the flood test above.
 test.serial('a rescan slower than its period does not starve a write (5,000 flags, rescan 100ms)', async (t) => {
-  t.timeout(40_000);
+  t.timeout(scaled(40_000));
   const flags = { MAINT: '0\n' };
   for (let i = 0; i < 5000; i++) flags[`F${String(i).padStart(5, '0')}`] = '1\n';
   const app = await upstream(t, 'app');
@@ -167,7 +168,7 @@ test.serial('a rescan slower than its period does not starve a write (5,000 flag
 // (seen in the full suite: 0 of 5,001 flags loaded). Either way MAINT=1 is on disk and no writer
 // touched it: serving the app instead applies "unset", a value no writer wrote (docs/design/watching.md).
 test.serial('flags on disk are applied before flagman serves, even while ..-name events keep arriving at start', async (t) => {
-  t.timeout(40_000);
+  t.timeout(scaled(40_000));
   const base = tempDir(t);
   const flagsDir = path.join(base, 'flags');
   fs.mkdirSync(flagsDir, { mode: 0o755 });

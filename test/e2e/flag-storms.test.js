@@ -6,11 +6,11 @@
 // `flags.rescan` is 1h here on purpose: the final value must be reached by the file events alone
 // (docs/design/watching.md: a settled write applies within 50 ms). With the default 1 s rescan a stale final
 // value would be repaired quietly and this test could not tell.
-import readline from 'node:readline';
 import test from 'ava';
 import { execa } from 'execa';
-import { adminStatus, keepAliveLoad, percentile, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { adminStatus, eachLine, keepAliveLoad, percentile, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
+import { scaled } from '../helpers/slow.js';
 
 const CONFIG = maintenanceConfig({ rescan: '1h' });
 
@@ -71,7 +71,7 @@ function checkChain(t, changes, allowed, start) {
 }
 
 test('2,000 alternating echo 0/echo 1 writes under traffic: only 0 or 1 is applied, the last write wins', async (t) => {
-  t.timeout(60_000);
+  t.timeout(scaled(60_000));
   const fm = await setup(t, { MAINT: '0\n' });
   const from = fm.events.length;
   const load = keepAliveLoad(fm.port, { classify });
@@ -111,7 +111,7 @@ function shellSession(t, cwd) {
   const proc = execa('sh', ['-s'], { cwd, stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', reject: false, buffer: false });
   const waiting = new Map();
   let next = 0;
-  readline.createInterface({ input: proc.stdout }).on('line', (line) => {
+  eachLine(proc.stdout, (line) => {
     const m = /^__done (\d+) (\d+)$/.exec(line);
     if (m) waiting.get(Number(m[1]))?.(Number(m[2]));
   });
@@ -139,7 +139,7 @@ function shellSession(t, cwd) {
 }
 
 test('rm then echo 0 > on a fresh file, 500 rapid and 100 paced rounds: the empty moment never routes to maintenance', async (t) => {
-  t.timeout(60_000);
+  t.timeout(scaled(60_000));
   // MAINT starts absent, so the very first `echo 0 >` creates a new file on an unset flag.
   const fm = await setup(t, {});
   const from = fm.events.length;

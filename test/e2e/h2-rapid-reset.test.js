@@ -9,6 +9,7 @@ import test from 'ava';
 import { testCA } from '../helpers/certs.js';
 import { startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 import { rapidReset } from '../helpers/rapid-reset.js';
+import { scaled } from '../helpers/slow.js';
 
 const ENHANCE_YOUR_CALM = http2.constants.NGHTTP2_ENHANCE_YOUR_CALM;
 
@@ -74,7 +75,7 @@ function steadyClient(t, port, ca) {
 }
 
 test('streams opened and reset back to back: GOAWAY ENHANCE_YOUR_CALM, connection closed, none reaches the server, another client is served', async (t) => {
-  t.timeout(60_000);
+  t.timeout(scaled(60_000));
   const { ca, app, fm, port } = await setup(t);
   const steady = steadyClient(t, port, ca);
   await waitFor(() => steady.seen.ok >= 5, { what: 'the steady client to be served' });
@@ -101,7 +102,7 @@ test('streams opened and reset back to back: GOAWAY ENHANCE_YOUR_CALM, connectio
 });
 
 test('streams reset back to back within the budget cost nothing: the connection stays, no server request, no access line', async (t) => {
-  t.timeout(60_000);
+  t.timeout(scaled(60_000));
   const { ca, app, fm, port } = await setup(t, { captureAccess: true });
   const attack = await rapidReset({ port, ca: ca.caPem, servername: 'a.test', streams: 150, batch: 50, lingerMs: 500 });
   t.deepEqual([attack.sent, attack.goaway, attack.closed], [150, null, false]);
@@ -116,7 +117,7 @@ test('streams reset back to back within the budget cost nothing: the connection 
 });
 
 test('a client cancelling each request just after sending it is sent GOAWAY ENHANCE_YOUR_CALM and closed too', async (t) => {
-  t.timeout(60_000);
+  t.timeout(scaled(60_000));
   const { ca, fm, port } = await setup(t);
   const steady = steadyClient(t, port, ca);
   const session = http2.connect(`https://127.0.0.1:${port}`, { ca: ca.caPem, servername: 'a.test' });

@@ -169,6 +169,8 @@ test('requests a proxy must not forward get 400', async (t) => {
       const s = net.connect(fm.port, '127.0.0.1', () => s.end(text));
       let out = '';
       s.on('data', (c) => (out += c));
+      // flagman closing on a refused request may reset the connection: what arrived is the answer.
+      s.on('error', () => {});
       s.on('close', () => resolve(out.split('\r\n')[0]));
     });
   const before = app.seen.length;

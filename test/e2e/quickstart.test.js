@@ -4,11 +4,10 @@
 // works with `flagman status`, serves a dashboard that renders, and stops whole.
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import test from 'ava';
 import { execa } from 'execa';
 import { launchChromium, waitText, watchedPage } from '../helpers/browser.js';
-import { freePort, request, root, sh, tempDir, waitFor } from '../helpers/e2e.js';
+import { eachLine, freePort, request, root, sh, tempDir, waitFor } from '../helpers/e2e.js';
 import { tryCommands } from '../../dist/demo/banner.js';
 import { loadConfig } from '../../dist/config/load.js';
 
@@ -81,7 +80,7 @@ async function startDemo(t, command, args, { cwd, env }) {
   const out = { stdout: '', stderr: '', lines: [] };
   proc.stdout.setEncoding('utf8');
   proc.stdout.on('data', (c) => (out.stdout += c));
-  readline.createInterface({ input: proc.stderr }).on('line', (line) => {
+  eachLine(proc.stderr, (line) => {
     out.stderr += `${line}\n`;
     out.lines.push(line);
   });

@@ -2,13 +2,14 @@
 // localhost with a local connection drains a server of a running flagman under load, waits for its
 // in-flight requests through /status, deploys (the app stops passing its health checks for a
 // while), waits for the checks to pass again, and undrains — and /status shows the traffic move
-// away and come back. Needs Debian's ansible-core (.ci/run installs it).
+// away and come back. Needs Debian's ansible-core (npm test installs it, scripts/test-tools.js).
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { adminStatus, keepAliveLoad, request, root, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { scaled } from '../helpers/slow.js';
 
 const CONFIG = `
 flags: { dir: ./flags }
@@ -96,10 +97,10 @@ test('the rolling-deploy playbook writes the flags directory with become', (t) =
 });
 
 test('the rolling-deploy playbook drains app2, waits for it to be idle, deploys, waits for its checks to pass, and brings it back', async (t) => {
-  t.timeout(150_000);
+  t.timeout(scaled(150_000));
   const which = await execa('sh', ['-c', 'command -v ansible-playbook'], { reject: false });
   if (which.exitCode !== 0) {
-    t.fail('ansible-playbook is not installed: apt-get install --no-install-recommends ansible-core (.ci/run does)');
+    t.fail('ansible-playbook is not installed: apt-get install --no-install-recommends ansible-core (npm test does, as root)');
     return;
   }
   const app1 = await upstream(t, 'app1');

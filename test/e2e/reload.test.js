@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { adminStatus, keepAliveLoad, request, startFlagman, upstream } from '../helpers/e2e.js';
+import { scaled } from '../helpers/slow.js';
 
 /** A config: `extra` adds a backend and a frontend listening on a port of its own. */
 function config({ app, other, extra = false, comment = '' }) {
@@ -53,7 +54,7 @@ function counters(s) {
 }
 
 test('counters survive 20 reloads, by SIGHUP and by file edits; config.generation counts them', async (t) => {
-  t.timeout(60_000);
+  t.timeout(scaled(60_000));
   const app = await upstream(t, 'app');
   const vars = { app: app.port, other: app.port };
   const fm = await startFlagman(t, config(vars), { flags: { MAINT: '0\n' } });
@@ -82,7 +83,7 @@ test('counters survive 20 reloads, by SIGHUP and by file edits; config.generatio
 });
 
 test('50 reloads adding and removing a backend and a listener lose no request under load', async (t) => {
-  t.timeout(90_000);
+  t.timeout(scaled(90_000));
   const app = await upstream(t, 'app');
   const other = await upstream(t, 'other');
   const vars = { app: app.port, other: other.port };
@@ -124,7 +125,7 @@ test('50 reloads adding and removing a backend and a listener lose no request un
 });
 
 test('a broken config on reload keeps the old one serving and says where; the next good write applies', async (t) => {
-  t.timeout(60_000);
+  t.timeout(scaled(60_000));
   const app = await upstream(t, 'app');
   const other = await upstream(t, 'other');
   const vars = { app: app.port, other: other.port };

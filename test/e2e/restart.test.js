@@ -9,6 +9,7 @@ import path from 'node:path';
 import test from 'ava';
 import { keepAliveLoad, tempDir, upstream } from '../helpers/e2e.js';
 import { holdSocket, startWithSocket } from '../helpers/socket-unit.js';
+import { scaled } from '../helpers/slow.js';
 
 const CONFIG = `
 flags: { dir: ./flags }
@@ -115,7 +116,7 @@ async function restartsUnderLoad(t, { signal, restarts }) {
 }
 
 test('10 restarts under continuous load: no connection error, no failed request', async (t) => {
-  t.timeout(90_000);
+  t.timeout(scaled(90_000));
   const { results, exits } = await restartsUnderLoad(t, { signal: 'SIGTERM', restarts: 10 });
   t.deepEqual(
     exits.map((r) => r.exitCode),
@@ -131,7 +132,7 @@ test('10 restarts under continuous load: no connection error, no failed request'
 });
 
 test('the same harness catches a flagman that exits without draining (SIGKILL)', async (t) => {
-  t.timeout(60_000);
+  t.timeout(scaled(60_000));
   const { results, exits } = await restartsUnderLoad(t, { signal: 'SIGKILL', restarts: 3 });
   t.true(exits.every((r) => r.signal === 'SIGKILL'));
   const errors = results.flatMap((r) => r.errors);

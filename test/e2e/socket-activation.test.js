@@ -3,10 +3,9 @@
 // what is missing when it is not there.
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import test from 'ava';
 import { execa } from 'execa';
-import { cli, flagmanCli, freePort, request, tempDir, upstream } from '../helpers/e2e.js';
+import { cli, eachLine, flagmanCli, freePort, request, tempDir, upstream } from '../helpers/e2e.js';
 import { holdSocket } from '../helpers/socket-unit.js';
 
 const CONFIG = `
@@ -34,7 +33,7 @@ function writeConfig(t, app) {
 /** Resolves with the first line of `stream` matching `re`, or rejects when `proc` exits first. */
 function lineMatching(proc, stream, re, seen) {
   return new Promise((resolve, reject) => {
-    readline.createInterface({ input: stream }).on('line', (line) => {
+    eachLine(stream, (line) => {
       seen.push(line);
       if (re.test(line)) resolve(line);
     });
@@ -44,7 +43,7 @@ function lineMatching(proc, stream, re, seen) {
 
 test('systemd-socket-activate --fdname=web starts flagman with listen: systemd:web, and it serves', async (t) => {
   const which = await execa('sh', ['-c', 'command -v systemd-socket-activate'], { reject: false });
-  if (which.exitCode !== 0) t.fail('systemd-socket-activate is missing: apt-get install systemd (.ci/run does)');
+  if (which.exitCode !== 0) t.fail('systemd-socket-activate is missing: apt-get install systemd (npm test does, as root)');
   const app = await upstream(t, 'app');
   const file = writeConfig(t, app.port);
   const port = await freePort();

@@ -20,7 +20,7 @@ const UNITS = [
 
 async function systemdAnalyze(t, args) {
   const r = await execa('systemd-analyze', args, { reject: false, all: true, env: { SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '' } });
-  if (r.failed && r.code === 'ENOENT') t.fail('systemd-analyze is missing: apt-get install systemd (.ci/run does)');
+  if (r.failed && r.code === 'ENOENT') t.fail('systemd-analyze is missing: apt-get install systemd (npm test does, as root)');
   return r;
 }
 

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import test from 'ava';
 import { adminStatus, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
+import { scaled } from '../helpers/slow.js';
 
 const CONFIG = maintenanceConfig({
   top: 'workers: 2',
@@ -159,12 +160,38 @@ test('two workers behind systemd socket activation: the primary holds the inheri
   });
   const proc = execa('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, '--fdname=web', process.execPath, cli, 'run', '-c', `${dir}/flagman.yaml`], { reject: false, buffer: false, cleanup: true });
   t.teardown(() => proc.kill('SIGTERM'));
+  const { eachLine } = await import('../helpers/e2e.js');
   const access = [];
-  const readline = await import('node:readline');
-  readline.createInterface({ input: proc.stdout }).on('line', (l) => access.push(JSON.parse(l)));
-  const started = new Promise((resolve) => readline.createInterface({ input: proc.stderr }).on('line', (l) => l.includes('"event":"start"') && resolve()));
-  // The socket is systemd's: a connection made before flagman is up waits in its backlog.
+  eachLine(proc.stdout, (l) => {
+    try {
+      access.push(JSON.parse(l));
+    } catch {
+      access.push({ unparsed: l }); // a throw here would be an uncaught exception
+    }
+  });
+  // systemd-socket-activate's stderr, then flagman's: each wait ends with its line, or fails with
+  // the lines so far when the process exits or the time startFlagman gives a start runs out.
+  const stderr = [];
+  const waiting = new Set();
+  eachLine(proc.stderr, (l) => {
+    stderr.push(l);
+    for (const w of waiting) w(l);
+  });
+  const stderrLine = (re) =>
+    new Promise((resolve, reject) => {
+      if (stderr.some((l) => re.test(l))) return resolve();
+      waiting.add((l) => re.test(l) && resolve());
+      void proc.then((r) => reject(new Error(`exited (${r.exitCode}) before /${re.source}/:\n${stderr.join('\n')}`)));
+      setTimeout(() => reject(new Error(`no /${re.source}/ within ${scaled(30_000)} ms:\n${stderr.join('\n')}`)), scaled(30_000)).unref();
+    });
+  const started = stderrLine(/"event":"start"/);
+  started.catch(() => {}); // awaited below, after the first request
+  // It starts flagman at the first connection, which it can take once it listens; that connection
+  // waits in the socket's backlog until flagman is up. (A connection made before it listens is
+  // refused, and flagman never starts.)
+  await stderrLine(/^Listening on /);
   const first = request(port);
+  first.catch(() => {}); // awaited once flagman is up; if it never is, that is the failure to report
   await started;
   t.is((await first).body, 'hi');
   for (let i = 0; i < 9; i++) t.is((await request(port)).body, 'hi');

@@ -1,19 +1,19 @@
 // Headless Chromium for the dashboard's end-to-end tests: Debian's chromium package driven by
-// playwright-core (no browser download: .ci/run installs the package).
-import fs from 'node:fs';
+// playwright-core (no browser download: `npm test` installs the package, scripts/test-tools.js).
 import { chromium } from 'playwright-core';
-
-export const CHROMIUM = '/usr/bin/chromium';
+import { onPath } from '../../scripts/test-tools.js';
+import { scaled } from './slow.js';
 
 // No network but loopback, no first-run or background work: a quiet, fast browser.
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** Launches Debian's chromium with a fresh profile; throws (the tests fail, never skip) when it is missing. */
 export async function launchChromium() {
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the dashboard tests need Debian's chromium (apt-get install --no-install-recommends chromium; .ci/run installs it)`);
+  const executablePath = onPath('chromium');
+  if (!executablePath) {
+    throw new Error("chromium is not on PATH: the dashboard tests need Debian's chromium (npm test installs it as root; or apt-get install --no-install-recommends chromium)");
   }
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  return chromium.launch({ executablePath, headless: true, args: ARGS });
 }
 
 /** A page in a fresh context, closed at teardown, whose console errors and uncaught errors are kept in `errors`. */
@@ -30,7 +30,7 @@ export async function watchedPage(t, browser) {
 }
 
 /** Waits until the element at `selector` has exactly `text`; on timeout the error says what it had. */
-export async function waitText(page, selector, text, timeout = 5000) {
+export async function waitText(page, selector, text, timeout = scaled(5000)) {
   try {
     await page.waitForFunction(([s, want]) => document.querySelector(s)?.textContent === want, [selector, text], { timeout, polling: 50 });
   } catch (err) {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { scaled } from './slow.js';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cli = path.join(root, 'dist/cli/main.js');
@@ -25,10 +26,10 @@ export async function freePort() {
 
 /**
  * Polls `check` (sync or async) every 10 ms until it returns something truthy, and resolves with it;
- * rejects naming `what` after `timeout` ms. For state that no event announces (the access log's
- * lines as they arrive, a file's content).
+ * rejects naming `what` after `timeout` ms (default 5 s, scaled by the machine's slowness). For state
+ * that no event announces (the access log's lines as they arrive, a file's content).
  */
-export async function waitFor(check, { timeout = 5000, what = 'the condition' } = {}) {
+export async function waitFor(check, { timeout = scaled(5000), what = 'the condition' } = {}) {
   const deadline = Date.now() + timeout;
   for (;;) {
     const v = await check();
@@ -36,6 +37,18 @@ export async function waitFor(check, { timeout = 5000, what = 'the condition' } 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/**
+ * Calls `onLine` with each line of `input` (a child's pipe, a socket). readline re-emits its
+ * input's 'error' on itself, where nothing listens: a socket reset under load (ECONNRESET) would be
+ * an uncaught exception in the test process. The input's owner still gets its own 'error'.
+ */
+export function eachLine(input, onLine) {
+  const lines = readline.createInterface({ input });
+  lines.on('error', () => {});
+  lines.on('line', onLine);
+  return lines;
 }
 
 /** A temp directory removed at teardown. */
@@ -82,7 +95,7 @@ export async function upstream(t, name, handler) {
 
 /** Runs `node dist/cli/main.js ...args` to completion (never throws on a non-zero exit). */
 export function flagmanCli(args, options = {}) {
-  return execa(process.execPath, [cli, ...args], { reject: false, timeout: 20_000, ...options });
+  return execa(process.execPath, [cli, ...args], { reject: false, timeout: scaled(20_000), ...options });
 }
 
 /**
@@ -124,8 +137,7 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   if (typeof stdout === 'number') fs.closeSync(stdout); // the child has its own copy
   const events = [];
   const waiters = new Set();
-  const lines = readline.createInterface({ input: proc.stderr });
-  lines.on('line', (line) => {
+  eachLine(proc.stderr, (line) => {
     let event;
     try {
       event = JSON.parse(line);
@@ -133,24 +145,52 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
       event = { msg: line };
     }
     events.push(event);
-    for (const w of waiters) if (w.match(event)) w.resolve(event);
+    for (const w of waiters) w.offer(event);
   });
   // The access log (stdout), parsed only when a test asks for it: load tests write thousands of lines.
+  // A line that is no JSON (cut short by a kill) is kept as `{ unparsed }`, for the test to see: a
+  // throw here would be an uncaught exception, not a failed assertion.
   const access = [];
-  if (captureAccess) readline.createInterface({ input: proc.stdout }).on('line', (line) => access.push(JSON.parse(line)));
-  else proc.stdout?.resume();
+  if (captureAccess) {
+    eachLine(proc.stdout, (line) => {
+      try {
+        access.push(JSON.parse(line));
+      } catch {
+        access.push({ unparsed: line });
+      }
+    });
+  } else proc.stdout?.resume();
 
-  /** Resolves with the first event (already seen after `from`, or future) matching `match`. */
-  const waitEvent = (match, { from = 0, timeout = 5000 } = {}) => {
-    const found = events.slice(from).find(match);
+  /**
+   * Resolves with the first event (already seen after `from`, or future) matching `match`; rejects
+   * after `timeout` ms (default 5 s, scaled by the machine's slowness), or when `match` throws.
+   */
+  const waitEvent = (match, { from = 0, timeout = scaled(5000) } = {}) => {
+    let found;
+    try {
+      found = events.slice(from).find(match);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
+      const settle = (err, e) => {
+        clearTimeout(timer);
+        waiters.delete(w);
+        if (err) reject(err);
+        else resolve(e);
+      };
+      // A `match` that throws on some event fails this wait, where the test awaits it; thrown in
+      // the line handler it would be an uncaught exception.
       const w = {
-        match,
-        resolve: (e) => {
-          clearTimeout(timer);
-          waiters.delete(w);
-          resolve(e);
+        offer: (e) => {
+          let matched;
+          try {
+            matched = match(e);
+          } catch (err) {
+            return settle(err);
+          }
+          if (matched) settle(null, e);
         },
       };
       const timer = setTimeout(() => {
@@ -164,13 +204,13 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   const exited = proc.then((r) => r);
   t.teardown(async () => {
     if (proc.exitCode === null) proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), scaled(5000));
     await exited;
     clearTimeout(timer);
   });
   const started = await Promise.race([
     // Generous: a loaded 2-core machine running other suites beside this one can take that long.
-    waitEvent((e) => e.event === 'start', { timeout: 30_000 }),
+    waitEvent((e) => e.event === 'start', { timeout: scaled(30_000) }),
     exited.then((r) => {
       throw new Error(`flagman exited early (${r.exitCode}): ${events.map((e) => JSON.stringify(e)).join('\n')}`);
     }),
@@ -280,7 +320,7 @@ export function keepAliveLoad(port, { path: p = '/', classify = (r) => String(r.
           resolve();
         });
       });
-      req.setTimeout(10_000, () => req.destroy(new Error('no response within 10 s')));
+      req.setTimeout(scaled(10_000), () => req.destroy(new Error(`no response within ${scaled(10_000)} ms`)));
       req.on('error', (err) => {
         result.errors.push(err.message);
         resolve();

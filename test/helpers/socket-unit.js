@@ -5,9 +5,8 @@
 // backlog instead of being refused, exactly as they do behind systemd.
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
-import readline from 'node:readline';
 import { execa } from 'execa';
-import { cli } from './e2e.js';
+import { cli, eachLine } from './e2e.js';
 
 /**
  * Binds 127.0.0.1:0 and makes it listen, without this process ever accepting on it: a net.Server
@@ -46,7 +45,7 @@ export async function startWithSocket(t, socket, configFile, { name = 'web' } = 
   });
   const lines = [];
   const started = new Promise((resolve) => {
-    readline.createInterface({ input: proc.stderr }).on('line', (line) => {
+    eachLine(proc.stderr, (line) => {
       lines.push(line);
       if (line.includes('"event":"start"')) resolve();
     });

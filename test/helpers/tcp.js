@@ -2,8 +2,8 @@
 // can tell which server a connection reached), a line client, and a listener that never accepts
 // (for connect timeouts). Everything on 127.0.0.1, port 0, closed at teardown.
 import net from 'node:net';
-import readline from 'node:readline';
 import { execa } from 'execa';
+import { eachLine } from './e2e.js';
 
 /**
  * A TCP server on 127.0.0.1:0 that answers each line `x` with `NAME:x`. `stop()` closes the
@@ -17,7 +17,8 @@ export async function echoServer(t, name) {
     sockets.add(socket);
     socket.on('error', () => {});
     socket.once('close', () => sockets.delete(socket));
-    readline.createInterface({ input: socket }).on('line', (line) => {
+    // Lines through eachLine: a connection flagman resets would otherwise throw from readline.
+    eachLine(socket, (line) => {
       if (!socket.destroyed) socket.write(`${name}:${line}\n`);
     });
     // Half-close: a client's FIN is answered with ours once the lines are out.
@@ -73,6 +74,8 @@ export function lineClient(t, port, { localAddress } = {}) {
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
+  // Awaited by the tests that care; a refusal nobody awaits is not an unhandled rejection.
+  connected.catch(() => {});
   return {
     socket,
     connected,
@@ -101,7 +104,7 @@ export async function blackHole(t) {
     });`;
   const child = execa(process.execPath, ['-e', script], { reject: false, buffer: false });
   t.teardown(() => child.kill('SIGKILL'));
-  const port = await new Promise((resolve) => readline.createInterface({ input: child.stdout }).once('line', (l) => resolve(Number(l))));
+  const port = await new Promise((resolve) => eachLine(child.stdout, (l) => resolve(Number(l))));
   // Fill the accept queue (backlog + 1 on Linux): later SYNs are dropped.
   for (let i = 0; i < 2; i++) {
     const c = net.connect({ host: '127.0.0.1', port });

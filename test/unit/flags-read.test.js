@@ -132,9 +132,12 @@ test('readFlag tells a symlinked flag from a plain one', (t) => {
 test('a FIFO is refused without being opened', async (t) => {
   execFileSync('mkfifo', [at('WAITING')]);
   const writer = spawn('sh', ['-c', `echo 1 > ${JSON.stringify(at('WAITING'))}`], { stdio: 'ignore' });
+  let spawnError = null; // unheard, a failed spawn would be an uncaught exception
+  writer.on('error', (err) => (spawnError = err));
   t.teardown(() => writer.kill('SIGKILL'));
   t.like(readFlagFile(dir, real, 'WAITING'), { kind: 'problem', problem: 'not a regular file (FIFO)' });
   t.like(readFlagFile(dir, real, 'LINKFIFO'), { kind: 'problem', problem: 'not a regular file (FIFO)' });
   await new Promise((resolve) => setTimeout(resolve, 100));
+  t.is(spawnError, null);
   t.is(writer.exitCode, null, 'the writer is still blocked');
 });

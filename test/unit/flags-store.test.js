@@ -212,7 +212,9 @@ test('a missed event is repaired by the rescan', async (t) => {
 function burst(dir, name, count, values) {
   const script = `i=0; while [ $i -lt ${count} ]; do if [ $((i % 2)) -eq 0 ]; then echo ${values[0]} > ${name}; else echo ${values[1]} > ${name}; fi; i=$((i + 1)); done`;
   return new Promise((resolve, reject) => {
-    spawn('sh', ['-c', script], { cwd: dir, stdio: 'ignore' }).on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+    spawn('sh', ['-c', script], { cwd: dir, stdio: 'ignore' })
+      .on('error', reject)
+      .on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
   });
 }
 
