@@ -5,6 +5,7 @@ import { FlagmanError, FlagmanErrors } from '../errors.js';
 import { inspectDir, worldWritableProblem } from '../flags/dir.js';
 import { readFlagsOnce } from '../flags/write.js';
 import { compileProgram } from '../runtime/compile.js';
+import type { CliIo } from './io.js';
 import { configPath, stateCandidates } from './paths.js';
 
 /** What does not stop a start, but should be fixed: the directory's, the state file's, a flag's. */
@@ -34,14 +35,14 @@ function inspect(file: string): Report {
 }
 
 /** `check [--json]`: exit 0 when the config would start, else 1 with every error. */
-export async function check(values: Record<string, unknown>): Promise<number> {
+export async function check(values: Record<string, unknown>, _positionals: string[], io: CliIo): Promise<number> {
   const file = configPath(values);
-  if (values['json'] === true) return checkJson(file);
+  if (values['json'] === true) return checkJson(file, io);
   const { config, flags, warnings } = inspect(file);
-  for (const w of warnings) process.stderr.write(`flagman: warning: ${w.flag === null ? '' : `flag ${w.flag}: `}${w.message}\n`);
+  for (const w of warnings) io.stderr.write(`flagman: warning: ${w.flag === null ? '' : `flag ${w.flag}: `}${w.message}\n`);
   const problems = warnings.filter((w) => w.flag !== null).length;
   const counts = `${config.frontends.length} frontend(s), ${config.backends.length} backend(s), ${flags} flag(s)`;
-  process.stdout.write(`${config.file}: ok (${counts}${problems > 0 ? `, ${problems} flag problem(s)` : ''})\n`);
+  io.stdout.write(`${config.file}: ok (${counts}${problems > 0 ? `, ${problems} flag problem(s)` : ''})\n`);
   return 0;
 }
 
@@ -53,7 +54,7 @@ function errorJson(e: FlagmanError): object {
 
 // `--json`: the whole result on stdout, errors included, so a script reads one document whatever
 // the outcome; the exit code is the text mode's.
-function checkJson(file: string): number {
+function checkJson(file: string, io: CliIo): number {
   let report: Report | null = null;
   let errors: readonly FlagmanError[] = [];
   try {
@@ -70,6 +71,6 @@ function checkJson(file: string): number {
     errors: errors.map(errorJson),
     warnings: report?.warnings ?? [],
   };
-  process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
   return report === null ? 1 : 0;
 }

@@ -5,6 +5,7 @@ import { check } from './check.js';
 import { explainCommand } from './explain.js';
 import { get, list, set, unset } from './flag.js';
 import { commandHelp, generalHelp } from './help.js';
+import type { CliIo } from './io.js';
 import { runCommand } from './run.js';
 import type { CommandSpec, OptionSpec, Values } from './spec.js';
 import { status } from './status.js';
@@ -144,8 +145,8 @@ export function helpFor(name: CommandName): string {
 }
 
 /** `help [COMMAND]` */
-async function help(_values: Values, [name]: string[]): Promise<number> {
+async function help(_values: Values, [name]: string[], io: CliIo): Promise<number> {
   if (name !== undefined && !isCommand(name)) throw new UsageError(`unknown command "${name}"`, null);
-  process.stdout.write(name === undefined ? usage() : helpFor(name));
+  io.stdout.write(name === undefined ? usage() : helpFor(name));
   return 0;
 }

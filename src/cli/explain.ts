@@ -6,6 +6,7 @@ import { formatExplanation } from '../explain/format.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { readFlagsOnce } from '../flags/write.js';
 import { compileProgram } from '../runtime/compile.js';
+import type { CliIo } from './io.js';
 import { configPath, stateCandidates } from './paths.js';
 import { UsageError } from './usage.js';
 
@@ -16,15 +17,15 @@ export function headerPair(text: string): [string, string] {
   return [text.slice(0, i).trim(), text.slice(i + 1).trim()];
 }
 
-export async function explainCommand(values: Record<string, unknown>): Promise<number> {
+export async function explainCommand(values: Record<string, unknown>, _positionals: string[], io: CliIo): Promise<number> {
   const config = loadConfig(configPath(values));
   const program = compileProgram(config);
   const listing = readFlagsOnce(config.flags.dir, { allowWorldWritable: config.flags.allowWorldWritable, preferred: program.flags, state: stateCandidates(config) });
-  if (listing.problem !== null) process.stderr.write(`flagman: warning: ${listing.problem}\n`);
+  if (listing.problem !== null) io.stderr.write(`flagman: warning: ${listing.problem}\n`);
   const snapshot: FlagSnapshot = { version: 0, flags: listing.flags };
   const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
   const headers = ((values['header'] as string[] | undefined) ?? []).map(headerPair);
   const e = explain(program, snapshot, { frontend: str('frontend'), method: str('method'), path: str('path'), host: str('host'), ip: str('ip'), headers });
-  process.stdout.write(values['json'] === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
+  io.stdout.write(values['json'] === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
   return 0;
 }

@@ -5,6 +5,7 @@ import { FlagmanError } from '../errors.js';
 import { parseInteger, SAFE_RANGE } from '../flags/parse.js';
 import type { FlagState } from '../flags/snapshot.js';
 import { readFlagsOnce, setFlag, unsetFlag, type FlagListing } from '../flags/write.js';
+import type { CliIo } from './io.js';
 import { flagSource } from './paths.js';
 import { formatTable } from './table.js';
 import { UsageError } from './usage.js';
@@ -42,11 +43,11 @@ function asJson(name: string, state: FlagState | undefined): object {
 
 // Reads the directory through the state file. Its problems and the directory's go to stderr, so
 // that stdout stays machine-readable.
-function readAll(values: Record<string, unknown>, preferred?: string[]): FlagListing {
+function readAll(values: Record<string, unknown>, io: CliIo, preferred?: string[]): FlagListing {
   const { dir, state } = flagSource(values);
   const listing = readFlagsOnce(dir, { preferred, state });
-  if (listing.problem !== null) process.stderr.write(`flagman: warning: ${listing.problem}\n`);
-  if (listing.stateProblem !== null) process.stderr.write(`flagman: warning: ${listing.stateProblem}\n`);
+  if (listing.problem !== null) io.stderr.write(`flagman: warning: ${listing.problem}\n`);
+  if (listing.stateProblem !== null) io.stderr.write(`flagman: warning: ${listing.stateProblem}\n`);
   return listing;
 }
 
@@ -54,23 +55,23 @@ function readAll(values: Record<string, unknown>, preferred?: string[]): FlagLis
  * `get NAME [--json]`: the value alone as the proxy holds it, `unset` when none; a problem goes to
  * stderr. `--json`: the value with its note, change time and problem.
  */
-export async function get(values: Record<string, unknown>, positionals: string[]): Promise<number> {
+export async function get(values: Record<string, unknown>, positionals: string[], io: CliIo): Promise<number> {
   const [name = ''] = positionals;
-  const state = readAll(values, [name]).flags.get(name);
-  if (values['json'] === true) process.stdout.write(`${JSON.stringify(asJson(name, state))}\n`);
-  else process.stdout.write(`${state?.value ?? 'unset'}\n`);
-  if (state?.problem) process.stderr.write(`flagman: flag ${name}: ${state.problem}\n`);
+  const state = readAll(values, io, [name]).flags.get(name);
+  if (values['json'] === true) io.stdout.write(`${JSON.stringify(asJson(name, state))}\n`);
+  else io.stdout.write(`${state?.value ?? 'unset'}\n`);
+  if (state?.problem) io.stderr.write(`flagman: flag ${name}: ${state.problem}\n`);
   return 0;
 }
 
 /** `list [--json]`: every flag, as a table (or a JSON array). */
-export async function list(values: Record<string, unknown>): Promise<number> {
-  const flags = [...readAll(values).flags].sort(([a], [b]) => a.localeCompare(b));
+export async function list(values: Record<string, unknown>, _positionals: string[], io: CliIo): Promise<number> {
+  const flags = [...readAll(values, io).flags].sort(([a], [b]) => a.localeCompare(b));
   if (values['json'] === true) {
-    process.stdout.write(`${JSON.stringify(flags.map(([name, s]) => asJson(name, s)), null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(flags.map(([name, s]) => asJson(name, s)), null, 2)}\n`);
     return 0;
   }
   const rows = [['NAME', 'VALUE', 'NOTE', 'PROBLEM'], ...flags.map(([name, s]) => [name, s.value === null ? 'unset' : String(s.value), s.note ?? '', s.problem ?? ''])];
-  process.stdout.write(formatTable(rows));
+  io.stdout.write(formatTable(rows));
   return 0;
 }

@@ -1,6 +1,7 @@
 // What a command is: its arguments, options, help text and implementation. The command table
 // (commands.ts) holds one of these per command; the parser (parse.ts) and the help (help.ts) both
 // read it, so a command's help is written once, beside the options it describes.
+import type { CliIo } from './io.js';
 
 /** A command-line option: what node:util parseArgs needs, and its line of help. */
 export interface OptionSpec {
@@ -24,8 +25,11 @@ export interface CommandSpec {
   readonly about: string;
   readonly options: Readonly<Record<string, OptionSpec>>;
   readonly examples: readonly string[];
-  /** Runs with the arguments already checked against `args` and `options`; resolves to the exit code. */
-  run(values: Values, positionals: string[]): Promise<number>;
+  /**
+   * Runs with the arguments already checked against `args` and `options`, printing to `io`;
+   * resolves to the exit code.
+   */
+  run(values: Values, positionals: string[], io: CliIo): Promise<number>;
 }
 
 /** Every command takes -h/--help: the parser looks for it first, and each help lists it. */

@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { FlagmanError } from '../errors.js';
 import { statusUrl } from './admin-url.js';
+import type { CliIo } from './io.js';
 import { formatStatus } from './status-view.js';
 
 const TIMEOUT_MS = 5000;
@@ -53,9 +54,9 @@ async function fetchStatus(url: URL): Promise<{ text: string; doc: Record<string
 }
 
 /** `status [--admin URL] [--json]` */
-export async function status(values: Record<string, unknown>): Promise<number> {
+export async function status(values: Record<string, unknown>, _positionals: string[], io: CliIo): Promise<number> {
   const url = statusUrl(values);
   const { text, doc } = await fetchStatus(url);
-  process.stdout.write(values['json'] === true ? (text.endsWith('\n') ? text : `${text}\n`) : formatStatus(doc, Date.now()));
+  io.stdout.write(values['json'] === true ? (text.endsWith('\n') ? text : `${text}\n`) : formatStatus(doc, Date.now()));
   return 0;
 }
