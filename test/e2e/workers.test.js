@@ -162,8 +162,13 @@ test('two workers behind systemd socket activation: the primary holds the inheri
   const access = [];
   const readline = await import('node:readline');
   readline.createInterface({ input: proc.stdout }).on('line', (l) => access.push(JSON.parse(l)));
-  const started = new Promise((resolve) => readline.createInterface({ input: proc.stderr }).on('line', (l) => l.includes('"event":"start"') && resolve()));
-  // The socket is systemd's: a connection made before flagman is up waits in its backlog.
+  const stderr = readline.createInterface({ input: proc.stderr });
+  // systemd-socket-activate says when its socket listens, and starts flagman at the first connection.
+  const listening = new Promise((resolve) => stderr.on('line', (l) => l.startsWith('Listening on') && resolve()));
+  const started = new Promise((resolve) => stderr.on('line', (l) => l.includes('"event":"start"') && resolve()));
+  // The socket is systemd's: a connection made before flagman is up waits in its backlog. One made
+  // before the socket listens would be refused, and flagman never started.
+  await listening;
   const first = request(port);
   await started;
   t.is((await first).body, 'hi');
