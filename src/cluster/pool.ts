@@ -4,6 +4,7 @@
 // connection: the others go on accepting.
 import cluster, { type Worker } from 'node:cluster';
 import { events } from '../log.js';
+import { forkSelf } from './exec.js';
 import type { Stats, ToPrimary, ToWorker } from './messages.js';
 import { ended } from './stats.js';
 
@@ -44,6 +45,7 @@ export class WorkerPool {
     this.#handlers = handlers;
     this.#slots.length = count;
     this.#slots.fill(null);
+    forkSelf();
   }
 
   get size(): number {

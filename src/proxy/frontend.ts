@@ -18,8 +18,10 @@ import { originForm } from './target.js';
 import { tunnelHandler } from './tunnel.js';
 import { inheritedSocket } from '../lifecycle/systemd.js';
 
-// Node keeps at most maxHeadersCount headers and drops the rest silently; keeping one more than the
-// limit lets the handler see that a request went over it and refuse it instead of forwarding a part.
+// The handler refuses a request with more headers (400) rather than forward a part of them. Node's
+// own count limit (maxHeadersCount) is off: Node 20 keeps that many and drops the rest silently,
+// Node 24 and later refuse the whole head as too large (431). A head is bounded by its size alone
+// (maxHeaderSize, 16 KiB), and the handler sees every header and decides on every Node line.
 export const MAX_HEADERS = 100;
 
 /**
@@ -99,7 +101,7 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
     },
     requestHandler(holder, slot, (): number => server.headersTimeout),
   );
-  server.maxHeadersCount = MAX_HEADERS + 1;
+  server.maxHeadersCount = 0; // no count limit: MAX_HEADERS is the handler's
   server.on('upgrade', tunnelHandler(holder, slot, tunnels));
   server.on('clientError', clientErrorHandler(holder, slot, (): number => server.headersTimeout));
   return server;

@@ -67,7 +67,7 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
     h1.connectionsCheckingInterval = checkInterval(t.client);
   };
   setTimeouts(timeouts);
-  h1.maxHeadersCount = MAX_HEADERS + 1;
+  h1.maxHeadersCount = 0; // no count limit: MAX_HEADERS is the handler's (frontend.ts)
   const onH1 = requestHandler(holder, slot, () => h1.headersTimeout, 'https');
   const onH2 = h2RequestHandler(holder, slot, () => h1.headersTimeout);
   // One 'request' event for both protocols; the branch is per request on TLS listeners only.

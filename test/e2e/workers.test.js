@@ -147,7 +147,7 @@ test('workers: auto and bad values', async (t) => {
 
 test('two workers behind systemd socket activation: the primary holds the inherited socket, both workers serve', async (t) => {
   const { execa } = await import('execa');
-  const { cli, tempDir } = await import('../helpers/e2e.js');
+  const { flagmanCommand, tempDir } = await import('../helpers/e2e.js');
   const net = await import('node:net');
   const dir = tempDir(t);
   fs.mkdirSync(`${dir}/flags`, { mode: 0o755 });
@@ -158,7 +158,7 @@ test('two workers behind systemd socket activation: the primary holds the inheri
       s.close(() => resolve(p));
     });
   });
-  const proc = execa('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, '--fdname=web', process.execPath, cli, 'run', '-c', `${dir}/flagman.yaml`], { reject: false, buffer: false, cleanup: true });
+  const proc = execa('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, '--fdname=web', ...flagmanCommand, 'run', '-c', `${dir}/flagman.yaml`], { reject: false, buffer: false, cleanup: true });
   t.teardown(() => proc.kill('SIGTERM'));
   const { eachLine } = await import('../helpers/e2e.js');
   const access = [];

@@ -14,6 +14,11 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const cli = path.join(root, 'dist/cli/main.js');
 /** The `flagman` command as installed: a shell launcher that execs node with its V8 options. */
 export const launcherPath = path.join(root, 'bin/flagman');
+/**
+ * The command that runs flagman, as a list: `node dist/cli/main.js`, or the single executable named
+ * by FLAGMAN_BIN (README, "A single file"; `npm run test:sea`).
+ */
+export const flagmanCommand = process.env.FLAGMAN_BIN ? [path.resolve(process.env.FLAGMAN_BIN)] : [process.execPath, cli];
 
 /** A port nothing listens on (bound on loopback, then closed): for configs that need a dead address. */
 export async function freePort() {
@@ -93,9 +98,9 @@ export async function upstream(t, name, handler) {
   return { server, name, port, seen, stop, start };
 }
 
-/** Runs `node dist/cli/main.js ...args` to completion (never throws on a non-zero exit). */
+/** Runs `flagman ...args` (flagmanCommand) to completion (never throws on a non-zero exit). */
 export function flagmanCli(args, options = {}) {
-  return execa(process.execPath, [cli, ...args], { reject: false, timeout: scaled(20_000), ...options });
+  return execa(flagmanCommand[0], [...flagmanCommand.slice(1), ...args], { reject: false, timeout: scaled(20_000), ...options });
 }
 
 /**
@@ -122,7 +127,7 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   // stdout is the file itself (execa's `{ file }` would pipe it through this process).
   const stdout = stdoutFile === null ? 'pipe' : fs.openSync(stdoutFile, 'a');
   // `launcher`: through the `flagman` command (bin/flagman), by a symlink as npm installs it.
-  let command = [process.execPath, cli];
+  let command = flagmanCommand;
   if (launcher) {
     const link = path.join(dir, 'flagman');
     if (!fs.existsSync(link)) fs.symlinkSync(launcherPath, link);

