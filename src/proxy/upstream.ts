@@ -106,8 +106,12 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
     server.pool!.request(this);
   }
 
-  protected answer(status: number, reason: string): void {
-    this.#ex.fail(status, reason);
+  protected answer(status: number, reason: string, retryAfter?: string): void {
+    this.#ex.fail(status, reason, retryAfter);
+  }
+
+  protected override waited(ms: number): void {
+    this.#ex.queueMs = ms;
   }
 
   protected cut(reason: string): void {
@@ -129,7 +133,8 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
   clientGone(): void {
     this.#clientGone = true;
     // Stop the upstream work it asked for. Before onStart the connection is still being made:
-    // onStart then sends nothing and keeps the new connection for another request.
+    // onStart then sends nothing and keeps the new connection for another request. Waiting in the
+    // queue, it leaves it (release()).
     const conn = this.#conn;
     this.#release();
     conn?.abort(this);
