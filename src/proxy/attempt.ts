@@ -212,11 +212,11 @@ export abstract class Attempt implements Skip, Waiter {
     this.waiting();
   }
 
-  /** Leaves the queue (taking a slot, or gone); the kind hears how long it waited. */
-  #leave(): void {
+  /** Leaves the queue (`served`: to take a slot; else gone, or answered); the kind hears how long it waited. */
+  #leave(served = false): void {
     const entry = this.#waiting!;
     this.#waiting = null;
-    this.waited(entry.queue!.remove(entry));
+    this.waited(entry.queue!.remove(entry), served);
   }
 
   /**
@@ -244,7 +244,7 @@ export abstract class Attempt implements Skip, Waiter {
       this.#exhausted();
       return Wake.LEFT;
     }
-    this.#leave();
+    this.#leave(true);
     this.target = target;
     this.#begin(server);
     return Wake.LEFT;
@@ -253,7 +253,7 @@ export abstract class Attempt implements Skip, Waiter {
   /** Waited timeouts.queue (the queue has taken it out): 503 with Retry-After (tcp: closed). */
   expired(ms: number): void {
     this.#waiting = null;
-    this.waited(ms);
+    this.waited(ms, false);
     if (this.abandoned()) return;
     this.answer(503, REASONS.queueTimeout, retryAfter(this.target));
   }
@@ -263,11 +263,14 @@ export abstract class Attempt implements Skip, Waiter {
     if (this.#waiting !== null) this.#leave();
   }
 
-  /** Entered its backend's queue: a kind that must watch its client meanwhile starts here (tcp). */
+  /**
+   * Entered its backend's queue: a kind whose client needs other care while nothing is sent to a
+   * server starts it here (a tcp client is read; an HTTP body's stall timer pauses).
+   */
   protected waiting(): void {}
 
-  /** Left the queue after `ms` (taking a slot, timed out, or gone): for the access line. */
-  protected waited(_ms: number): void {}
+  /** Left the queue after `ms`: `served`, to take a slot; else timed out, or gone. For the access line, and to end what waiting() began. */
+  protected waited(_ms: number, _served: boolean): void {}
 
   /**
    * Starts the current try on `server`: an HTTP request goes to its pool (a reused connection or a
@@ -302,8 +305,10 @@ export abstract class Attempt implements Skip, Waiter {
    * An exchange still waiting in the queue (its client left) leaves it instead.
    */
   protected release(): void {
-    if (this.#waiting !== null) return this.#leave();
-    if (!this.#counted) return;
+    if (!this.#counted) {
+      if (this.#waiting !== null) this.#leave();
+      return;
+    }
     this.#counted = false;
     this.server!.state.active--;
     const target = this.target;

@@ -41,6 +41,8 @@ export class Exchange {
   http1 = true;
   /** How long the request waited in its backend's queue (ms); -1: it did not (attempt.ts). */
   queueMs = -1;
+  /** timeouts.client while the request body comes in and is watched for stalls (frontend.ts, h2.ts); 0: not watched. */
+  bodyMs = 0;
 
   constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, clientIp: string) {
     this.req = req;
@@ -79,6 +81,16 @@ export class Exchange {
     res.end(body);
     this.bytes += body.length;
     this.reason ??= reason;
+  }
+
+  /**
+   * Pauses (0) or resumes (bodyMs) the watch on the request body's stalls. Nothing reads the body
+   * while the request waits in its backend's queue, so the client cannot send more of it then,
+   * and is not to be cut off for that.
+   */
+  bodyTimer(ms: number): void {
+    if (this.http1) this.req.socket.setTimeout(ms);
+    else (this.res as unknown as { stream: http2.ServerHttp2Stream }).stream.setTimeout(ms);
   }
 
   /** Cuts the response short, closing its connection (HTTP/1.1) or stream (HTTP/2); `reason` says why. */

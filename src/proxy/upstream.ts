@@ -110,8 +110,16 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
     this.#ex.fail(status, reason, retryAfter);
   }
 
-  protected override waited(ms: number): void {
-    this.#ex.queueMs = ms;
+  // Nothing reads the body while the request waits: the client is not timed for sending none.
+  protected override waiting(): void {
+    const ex = this.#ex;
+    if (ex.bodyMs > 0) ex.bodyTimer(0);
+  }
+
+  protected override waited(ms: number, served: boolean): void {
+    const ex = this.#ex;
+    ex.queueMs = ms;
+    if (served && ex.bodyMs > 0) ex.bodyTimer(ex.bodyMs);
   }
 
   protected cut(reason: string): void {

@@ -241,6 +241,45 @@ test('a client that goes away while it waits leaves the queue; the next in line 
   t.like(await queueOf(fm), { length: 0, queued: 2 });
 });
 
+test('a request body still coming in while its request waits is not cut for stalling: nothing reads it until a server takes it', async (t) => {
+  const held = [];
+  const app = await upstream(t, 'app', (req, res) => {
+    if (req.url === '/first') return held.push(() => res.end('first'));
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => res.end(`stored ${Buffer.concat(chunks)}`));
+  });
+  // timeouts.client 1s: a request body that stalls that long is cut off, but not while it waits.
+  const config = httpConfig({ maxconn: 1 }).replace('timeouts: { queue', 'timeouts: { client: 1s, queue');
+  const fm = await startFlagman(t, config, { vars: { app1: app.port }, captureAccess: true });
+  const first = pending(fm.port, '/first');
+  await waitFor(() => held.length === 1, { timeout: 10_000, what: 'the first request at the server' });
+  let upload;
+  const answered = new Promise((resolve, reject) => {
+    upload = http.request({ host: '127.0.0.1', port: fm.port, method: 'POST', path: '/upload', agent: false, headers: { 'content-length': '11' } }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    upload.on('error', reject);
+  });
+  answered.catch(() => {});
+  upload.write('hello ');
+  await waitFor(async () => (await queueOf(fm)).length === 1, { timeout: 10_000, what: 'the upload to wait' });
+  // Well past timeouts.client with the body half sent: a stall, had anything been reading it.
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  upload.end('world');
+  t.is((await queueOf(fm)).length, 1, 'still waiting, not cut off');
+  held.shift()();
+  t.is((await first.done).status, 200);
+  t.deepEqual(await answered, { status: 200, body: 'stored hello world' });
+  await waitFor(() => fm.access.some((l) => l.path === '/upload'), { timeout: 10_000, what: "the upload's line" });
+  const line = fm.access.find((l) => l.path === '/upload');
+  t.like(line, { status: 200, server: 'app1' });
+  t.is(line.reason, undefined);
+  t.true(line.queueMs >= 2000);
+});
+
 test('an open upgrade holds its slot: a request waits until the tunnel closes', async (t) => {
   const server = http.createServer((req, res) => res.end('plain'));
   server.on('upgrade', (req, socket) => {
