@@ -26,15 +26,24 @@ interface Bytes {
 interface ServerDoc extends Bytes {
   readonly state: string;
   readonly weight: number;
+  readonly maxconn: number;
   readonly active: number;
   readonly requests: number;
   readonly failures: number;
+}
+interface QueueDoc {
+  readonly length: number;
+  readonly queued: number;
+  readonly timeouts: number;
+  readonly full: number;
+  /** Cumulative, by upper bound in ms, `+Inf` last. */
+  readonly waitMs: { readonly count: number; readonly sum: number; readonly buckets: Readonly<Record<string, number>> };
 }
 interface Doc {
   readonly config: { readonly generation: number; readonly lastReload: { readonly at: string | null; readonly ok: boolean } };
   readonly flags: Record<string, { readonly value: number | null; readonly problem: string | null }>;
   readonly frontends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses }>;
-  readonly backends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses; readonly servers: Record<string, ServerDoc> }>;
+  readonly backends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses; readonly queue: QueueDoc | null; readonly servers: Record<string, ServerDoc> }>;
   readonly watcher: { readonly mode: string; readonly rescans: number; readonly problem: string | null };
   readonly process: { readonly fdLimit: number | null; readonly maxConnections: number | null; readonly connections: number; readonly refusedConnections: number };
   readonly logs: Record<string, { readonly dropped: number }>;
@@ -46,6 +55,36 @@ const SERVER_STATES = ['up', 'down', 'drain'] as const;
 export interface Metrics {
   readonly contentType: string;
   render(): Promise<string>;
+}
+
+/**
+ * flagman_backend_queue_wait_seconds: the queue's own histogram (status.ts), which the request path
+ * fills with plain increments as it does every counter. prom-client's Histogram only counts what is
+ * observed through it, so this metric hands the registry the buckets in the shape a metric's get()
+ * returns (what Registry.getMetricsAsJSON gives out).
+ */
+function waitHistogram(registry: client.Registry, current: () => Doc | null): void {
+  const name = 'flagman_backend_queue_wait_seconds';
+  const metric = {
+    name,
+    help: 'How long requests (tcp: connections) waited in the queue: served, timed out or gone.',
+    type: 'histogram',
+    aggregator: 'sum',
+    reset: () => {},
+    get: async () => {
+      const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+      const d = current();
+      for (const [backend, b] of Object.entries(d?.backends ?? {})) {
+        const q = b.queue;
+        if (q === null) continue;
+        for (const [le, n] of Object.entries(q.waitMs.buckets)) values.push({ labels: { backend, le: le === '+Inf' ? le : Number(le) / 1000 }, value: n, metricName: `${name}_bucket` });
+        values.push({ labels: { backend }, value: q.waitMs.sum / 1000, metricName: `${name}_sum` });
+        values.push({ labels: { backend }, value: q.waitMs.count, metricName: `${name}_count` });
+      }
+      return { name, help: metric.help, type: 'histogram', values, aggregator: 'sum' };
+    },
+  };
+  registry.registerMetric(metric as unknown as client.Metric);
 }
 
 /** A registry of flagman's metrics over `sources`, plus Node's process metrics. */
@@ -95,6 +134,20 @@ export function createMetrics(sources: AdminSources): Metrics {
   counter('flagman_server_failures_total', 'Connect failures, resets and timeouts of a server.', ['backend', 'server'], (c, d) => servers((l, s) => c.inc(l, s.failures))(d));
   gauge('flagman_server_active', 'Requests in flight to a server.', ['backend', 'server'], (g, d) => servers((l, s) => g.set(l, s.active))(d));
   gauge('flagman_server_weight', 'A server\'s current weight (0: drained).', ['backend', 'server'], (g, d) => servers((l, s) => g.set(l, s.weight))(d));
+  gauge('flagman_server_maxconn', 'A server\'s current maxconn: the most requests (tcp: connections) in flight to it at once (0: no limit).', ['backend', 'server'], (g, d) => servers((l, s) => g.set(l, s.maxconn))(d));
+  // Backend queues (docs/proxying.md, "Limits and the queue"); backends without servers have none.
+  const queues = (fill: (backend: string, q: QueueDoc) => void) => (d: Doc) => {
+    for (const [backend, b] of Object.entries(d.backends)) if (b.queue !== null) fill(backend, b.queue);
+  };
+  gauge('flagman_backend_queue_length', 'Requests (tcp: connections) waiting for a server with a free slot.', ['backend'], (g, d) => queues((backend, q) => g.set({ backend }, q.length))(d));
+  counter('flagman_backend_queued_total', 'Requests (tcp: connections) that waited in the queue.', ['backend'], (c, d) => queues((backend, q) => c.inc({ backend }, q.queued))(d));
+  counter('flagman_backend_queue_refused_total', 'Requests (tcp: connections) the queue refused: after timeouts.queue (timeout), or at once when full (full).', ['backend', 'reason'], (c, d) =>
+    queues((backend, q) => {
+      c.inc({ backend, reason: 'timeout' }, q.timeouts);
+      c.inc({ backend, reason: 'full' }, q.full);
+    })(d),
+  );
+  waitHistogram(registry, () => doc);
   gauge('flagman_server_state', 'A server\'s state: 1 for the one it is in (up, down or drain).', ['backend', 'server', 'state'], (g, d) =>
     servers((l, s) => {
       for (const state of SERVER_STATES) g.set({ ...l, state }, s.state === state ? 1 : 0);

@@ -5,7 +5,8 @@ import type { DescriptorBudget } from '../descriptors.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { WatcherStatus } from '../flags/store.js';
 import type { LogDrops } from '../log.js';
-import type { Runtime } from '../runtime/runtime.js';
+import { WAIT_BUCKETS_MS, type BackendQueue } from '../runtime/queue.js';
+import type { ProxyTarget, Runtime } from '../runtime/runtime.js';
 import type { ConnectionCounters, Counters } from '../runtime/servers.js';
 
 export interface StatusSources {
@@ -38,6 +39,28 @@ function responses(c: Counters): Record<string, number> {
   return { '1xx': c.responses[1]!, '2xx': c.responses[2]!, '3xx': c.responses[3]!, '4xx': c.responses[4]!, '5xx': c.responses[5]!, other: c.responses[0]! };
 }
 
+/**
+ * A proxy backend's queue (docs/proxying.md, "Limits and the queue"): waiting now, its bound and
+ * timeout, the totals since start, and the waits as a cumulative histogram (ms; `/metrics` turns it
+ * into flagman_backend_queue_wait_seconds).
+ */
+function queue(t: ProxyTarget, q: BackendQueue): Record<string, unknown> {
+  const buckets: Record<string, number> = {};
+  let n = 0;
+  for (const [i, le] of WAIT_BUCKETS_MS.entries()) buckets[String(le)] = n += q.wait[i]!;
+  const count = n + q.wait[WAIT_BUCKETS_MS.length]!;
+  buckets['+Inf'] = count;
+  return {
+    length: q.length,
+    max: t.queueBound,
+    timeoutMs: t.timeouts.queue,
+    queued: q.queued,
+    timeouts: q.timeouts,
+    full: q.full,
+    waitMs: { count, sum: Math.round(q.waitSum * 1000) / 1000, buckets },
+  };
+}
+
 /** The status document as a plain object, ready for JSON. */
 export function statusDocument(src: StatusSources): Record<string, unknown> {
   const runtime = src.runtime();
@@ -57,10 +80,12 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     if (t.kind === 'proxy') {
       for (const s of t.servers) {
         // State as the current runtime routes by it (server-state.ts); the counters are live.
-        servers[s.name] = { state: s.status, weight: s.weight, active: s.state.active, requests: s.state.requests, failures: s.state.failures, ...bytes(s.state, tcp) };
+        // maxconn 0: no limit.
+        servers[s.name] = { state: s.status, weight: s.weight, maxconn: s.maxconn, active: s.state.active, requests: s.state.requests, failures: s.state.failures, ...bytes(s.state, tcp) };
       }
     }
-    backends[t.name] = { mode: tcp ? 'tcp' : 'http', requests: t.counters.requests, active: t.counters.active, responses: responses(t.counters), ...bytes(t.counters, tcp), servers };
+    // A backend without servers has no queue: null.
+    backends[t.name] = { mode: tcp ? 'tcp' : 'http', requests: t.counters.requests, active: t.counters.active, responses: responses(t.counters), ...bytes(t.counters, tcp), queue: t.kind === 'proxy' ? queue(t, t.queue) : null, servers };
   }
   const w = src.watcher();
   const logs = src.logs();

@@ -70,20 +70,23 @@ function frontends(doc: Doc): string {
 }
 
 // One line a server, the backend repeated so that `| grep app2` keeps the context; a backend
-// without servers (a fixed response) gets one line of its own.
+// without servers (a fixed response) gets one line of its own. MAXCONN `-`: no limit. QUEUE is the
+// backend's (waiting now), on each of its lines like its name.
 function backends(doc: Doc): string {
   const rows: string[][] = [];
   for (const [name, raw] of Object.entries(obj(doc['backends']))) {
     const be = obj(raw);
     const servers = Object.entries(obj(be['servers']));
+    const queue = cell(obj(be['queue'])['length']);
     // A backend without servers answers itself: respond (HTTP), or refuse (tcp: closes at once).
-    if (servers.length === 0) rows.push([name, '-', be['mode'] === 'tcp' ? 'refuse' : 'respond', '-', cell(be['active']), cell(be['requests']), '-']);
+    if (servers.length === 0) rows.push([name, '-', be['mode'] === 'tcp' ? 'refuse' : 'respond', '-', '-', cell(be['active']), queue, cell(be['requests']), '-']);
     for (const [server, sraw] of servers) {
       const s = obj(sraw);
-      rows.push([name, server, cell(s['state']), cell(s['weight']), cell(s['active']), cell(s['requests']), cell(s['failures'])]);
+      const maxconn = num(s['maxconn']) === 0 ? '-' : cell(s['maxconn']);
+      rows.push([name, server, cell(s['state']), cell(s['weight']), maxconn, cell(s['active']), queue, cell(s['requests']), cell(s['failures'])]);
     }
   }
-  return formatTable([['BACKEND', 'SERVER', 'STATE', 'WEIGHT', 'ACTIVE', 'REQUESTS', 'FAILURES'], ...rows], new Set([3, 4, 5, 6]));
+  return formatTable([['BACKEND', 'SERVER', 'STATE', 'WEIGHT', 'MAXCONN', 'ACTIVE', 'QUEUE', 'REQUESTS', 'FAILURES'], ...rows], new Set([3, 4, 5, 6, 7, 8]));
 }
 
 function problems(doc: Doc): string {

@@ -14,6 +14,8 @@ export interface Stats {
   readonly frontends: readonly [string, { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number }][];
   readonly backends: readonly [string, { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number }][];
   readonly servers: readonly [string, { requests: number; active: number; failures: number; bytesIn: number; bytesOut: number }][];
+  /** Each backend queue's figures (runtime/queue.ts): `wait` its histogram's buckets, `waitSum` in ms. */
+  readonly queues: readonly [string, { length: number; queued: number; timeouts: number; full: number; wait: number[]; waitSum: number }][];
   /** Its client connections and its own cap (each worker caps itself by the descriptor limit). */
   readonly connections: ConnectionCounters;
   /** Lines the worker's logs dropped since it started. */

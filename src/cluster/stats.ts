@@ -20,6 +20,7 @@ export function takeStats(observed: ObservedState): Stats {
     frontends: [...all.frontends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut }]),
     backends: [...all.backends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut }]),
     servers: [...all.servers].map(([k, s]) => [k, { requests: s.requests, active: s.active, failures: s.failures, bytesIn: s.bytesIn, bytesOut: s.bytesOut }]),
+    queues: [...all.queues].map(([n, q]) => [n, { length: q.length, queued: q.queued, timeouts: q.timeouts, full: q.full, wait: [...q.wait], waitSum: q.waitSum }]),
     connections: { ...observed.connections },
     logs: logDrops(),
   };
@@ -28,8 +29,9 @@ export function takeStats(observed: ObservedState): Stats {
 /** The last report of a worker that has exited: its counts stay, none of its requests is in flight. */
 export function ended(stats: Stats): Stats {
   const idle = <C extends { active: number }>([name, c]: readonly [string, C]): [string, C] => [name, { ...c, active: 0 }];
-  // Nor does it hold connections, or room for any.
-  return { ...stats, frontends: stats.frontends.map(idle), backends: stats.backends.map(idle), servers: stats.servers.map(idle), connections: { ...stats.connections, open: 0, max: 0 } };
+  // Nor does it hold connections, or room for any, or anything waiting.
+  const queues = stats.queues.map(([name, q]): [string, typeof q] => [name, { ...q, length: 0 }]);
+  return { ...stats, frontends: stats.frontends.map(idle), backends: stats.backends.map(idle), servers: stats.servers.map(idle), queues, connections: { ...stats.connections, open: 0, max: 0 } };
 }
 
 /**
@@ -53,6 +55,14 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
     s.bytesIn = 0;
     s.bytesOut = 0;
   }
+  for (const q of all.queues.values()) {
+    q.length = 0;
+    q.queued = 0;
+    q.timeouts = 0;
+    q.full = 0;
+    q.wait.fill(0);
+    q.waitSum = 0;
+  }
   // The caps add up too: together the workers hold at most the sum (null: one of them has none).
   const conns = primary.connections;
   conns.open = 0;
@@ -72,6 +82,15 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
       s.failures += c.failures;
       s.bytesIn += c.bytesIn ?? 0;
       s.bytesOut += c.bytesOut ?? 0;
+    }
+    for (const [name, c] of st.queues) {
+      const q = primary.queue(name);
+      q.length += c.length;
+      q.queued += c.queued;
+      q.timeouts += c.timeouts;
+      q.full += c.full;
+      q.waitSum += c.waitSum;
+      for (let i = 0; i < q.wait.length; i++) q.wait[i]! += c.wait[i] ?? 0;
     }
   }
 }

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { isScalar } from 'yaml';
 import type { BackendConfig, ExprSource, ServerConfig, Timeouts } from './schema.js';
 import { readHealth } from './health.js';
-import { BALANCERS, DEFAULTS, MODES, REDIRECT_STATUSES } from './schema.js';
+import { BALANCERS, DEFAULTS, MAX_MAXCONN, MAX_QUEUE, MODES, REDIRECT_STATUSES } from './schema.js';
 import {
   fieldsOf, mapEntries, missing, readExpr, readInt, readOneOf, readString, tryParse, wrongKind,
 } from './nodes.js';
@@ -21,7 +21,8 @@ export const BACKEND_KEYS = {
   balance: `how servers are picked: ${BALANCERS.join(' | ')} (default ${DEFAULTS.balance})`,
   health: 'active health checks: type (http, tcp, exec), path, status, command, interval, timeout, rise, fall (default: none)',
   fallback: 'backend used when no server is eligible (default: answer 503)',
-  timeouts: 'connect, server, idle: override the top-level timeouts for this backend',
+  timeouts: 'connect, server, idle, queue: override the top-level timeouts for this backend',
+  queue: 'how many requests (tcp: connections) may wait for a server with a free slot (maxconn): 0 or more (default: no bound)',
   servers: 'the servers, by name: address and weight',
   respond: 'answer without a server: status, body or file, headers',
   redirect: 'answer with a redirect to the same host, path and query: scheme, port, status',
@@ -29,11 +30,12 @@ export const BACKEND_KEYS = {
 } as const;
 
 // Keys that only make sense for a backend with servers.
-const PROXY_ONLY = ['mode', 'balance', 'health', 'fallback', 'timeouts'] as const;
+const PROXY_ONLY = ['mode', 'balance', 'health', 'fallback', 'timeouts', 'queue'] as const;
 
 export const SERVER_KEYS = {
   address: 'host:port or [v6]:port',
   weight: `an integer 0–256 or a CEL expression using flag() (default ${DEFAULTS.weight}); 0 drains`,
+  maxconn: `the most requests (tcp: connections) in flight to it at once: an integer 0–${MAX_MAXCONN} or a CEL expression using flag() (default ${DEFAULTS.maxconn}: no limit)`,
 } as const;
 
 export const RESPOND_KEYS = {
@@ -124,6 +126,7 @@ function readBackend(w: Walker, b: Entry, timeouts: Timeouts, baseDir: string): 
     fallback: fallback ?? null,
     fallbackAt: fallback === undefined || f.fallback === undefined ? null : f.fallback.at,
     timeouts: readTimeoutOverrides(w, f.timeouts, timeouts, true, mode),
+    queue: (f.queue && readInt(w, f.queue, 0, MAX_QUEUE)) ?? null,
     servers: readServers(w, f.servers),
     at,
   };
@@ -135,27 +138,29 @@ function readServers(w: Walker, e: Entry): ServerConfig[] {
     if (!checkName(w, s, 'server')) continue;
     const f = fieldsOf(w, s, SERVER_KEYS);
     if (f === undefined) continue;
-    const weight = f.weight === undefined ? { source: DEFAULTS.weight, at: s.keyAt } : readWeight(w, f.weight);
+    const weight = f.weight === undefined ? { source: DEFAULTS.weight, at: s.keyAt } : readIntExpr(w, f.weight, MAX_WEIGHT, 'flag("app2.weight", 1)');
+    const maxconn = f.maxconn === undefined ? null : readIntExpr(w, f.maxconn, MAX_MAXCONN, 'flag("app1.maxconn", 100)');
     if (f.address === undefined) {
       missing(w, s, 'address');
       continue;
     }
     const text = readString(w, f.address);
     const addr = text === undefined ? undefined : tryParse(w, f.address, () => parseServerAddress(text));
-    if (addr === undefined || weight === undefined) continue;
-    out.push({ name: s.name, host: addr.host, port: addr.port, weight, at: s.keyAt });
+    if (addr === undefined || weight === undefined || maxconn === undefined) continue;
+    out.push({ name: s.name, host: addr.host, port: addr.port, weight, maxconn, at: s.keyAt });
   }
   return out;
 }
 
-// A YAML integer is checked here (0–256); a string is a CEL expression, checked when compiled.
-function readWeight(w: Walker, e: Entry): ExprSource | undefined {
+// A weight or a maxconn: a YAML integer is checked here (0–max: 2.5 or -1 is an error at the value);
+// a string is a CEL expression, checked to be an int using flag() only when compiled.
+function readIntExpr(w: Walker, e: Entry, max: number, example: string): ExprSource | undefined {
   if (isScalar(e.node) && typeof e.node.value === 'number') {
-    const n = readInt(w, e, 0, MAX_WEIGHT);
+    const n = readInt(w, e, 0, max);
     return n === undefined ? undefined : { source: String(n), at: e.at };
   }
   if (!isScalar(e.node) || typeof e.node.value !== 'string') {
-    return wrongKind(w, e, `an integer 0–${MAX_WEIGHT} or an expression such as flag("app2.weight", 1)`);
+    return wrongKind(w, e, `an integer 0–${max} or an expression such as ${example}`);
   }
   return readExpr(w, e, 'an expression');
 }

@@ -19,7 +19,7 @@ import { ADMIN_KEYS, FLAGS_KEYS, LOG_KEYS, TIMEOUT_TABLE, readAdmin, readFlags, 
 export const TOP_LEVEL_KEYS = {
   flags: 'the watched flags directory: dir, rescan, allowWorldWritable, state',
   admin: 'the read-only admin endpoint: listen (no section: no endpoint)',
-  timeouts: 'connect, server, client, idle, shutdown',
+  timeouts: 'connect, server, client, idle, tcpIdle, shutdown, queue',
   log: 'access: on | off',
   workers: 'processes serving requests: a number, or auto for one per CPU (default 1)',
   frontends: 'where clients connect, and the rules that choose a backend (required)',

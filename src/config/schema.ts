@@ -37,6 +37,8 @@ export interface Timeouts {
   readonly tcpIdle: number;
   /** Graceful stop: in-flight requests may finish. */
   readonly shutdown: number;
+  /** A request (tcp: a connection) waiting for a server with a free slot (maxconn), then 503 (tcp: closed). */
+  readonly queue: number;
 }
 
 /**
@@ -127,6 +129,11 @@ export interface ServerConfig {
   readonly port: number;
   /** CEL using flag() only; a plain YAML integer arrives as its source text. Default "1". */
   readonly weight: ExprSource;
+  /**
+   * The most requests (tcp: connections) in flight to the server at once: CEL using flag() only, a
+   * plain YAML integer as its source text; 0 is no limit. null: not given (no limit, nothing compiled).
+   */
+  readonly maxconn: ExprSource | null;
   readonly at: Position;
 }
 
@@ -140,6 +147,8 @@ export interface ProxyBackendConfig {
   readonly fallbackAt: Position | null;
   /** The top-level timeouts with this backend's overrides applied. */
   readonly timeouts: Timeouts;
+  /** The most requests (tcp: connections) that may wait in the backend's queue; null: no bound. */
+  readonly queue: number | null;
   readonly servers: readonly ServerConfig[];
   readonly at: Position;
 }
@@ -219,17 +228,23 @@ export const DEFAULTS = {
     idle: 5000, // ms
     tcpIdle: 3_600_000, // ms (1h): a pooled database connection may sit idle for long
     shutdown: 25000, // ms
+    queue: 5000, // ms
   },
   mode: 'http',
   // type, path, status range, interval ms, timeout ms, rise checks, fall checks
   health: { type: 'http', path: '/healthz', status: { min: 200, max: 399 }, interval: 2000, timeout: 1000, rise: 2, fall: 3 },
   balance: 'roundrobin',
   weight: '1',
+  maxconn: 0, // no limit
   respondStatus: 200,
   redirectScheme: 'https',
   redirectStatus: 301,
   logAccess: true,
 } as const;
+
+/** The largest per-server maxconn and backend queue bound; a larger maxconn from a flag is clamped to it. */
+export const MAX_MAXCONN = 1_000_000;
+export const MAX_QUEUE = 1_000_000;
 
 export const BALANCERS = ['roundrobin', 'leastconn'] as const;
 

@@ -33,6 +33,7 @@ export const TIMEOUT_KEYS = {
   idle: { summary: 'keep-alive idle, both sides (in a tcp backend: a connection with no byte either way)', min: 1, perBackend: true },
   tcpIdle: { summary: 'a tcp connection with no byte either way, for tcp backends that set no idle of their own', min: 1, perBackend: false },
   shutdown: { summary: 'graceful stop: in-flight requests may finish', min: 0, perBackend: false },
+  queue: { summary: 'a request (tcp: a connection) waiting for a server with a free slot (maxconn), then 503 (tcp: closed)', min: 1, perBackend: true },
 } as const satisfies Record<keyof Timeouts, { summary: string; min: number; perBackend: boolean }>;
 
 // The same keys as a plain key table, for fieldsOf and CONFIG_KEYS.
@@ -99,7 +100,7 @@ export function readTimeouts(w: Walker, e: Entry | undefined): Timeouts {
 }
 
 // The timeouts a tcp backend takes: there is no request, so no server (response) timeout.
-const TCP_BACKEND_TIMEOUTS: readonly (keyof Timeouts)[] = ['connect', 'idle'];
+const TCP_BACKEND_TIMEOUTS: readonly (keyof Timeouts)[] = ['connect', 'idle', 'queue'];
 
 /**
  * Reads a `timeouts` map over `base`; a backend's map may hold only the per-backend keys. A tcp
@@ -118,7 +119,7 @@ export function readTimeoutOverrides(w: Walker, e: Entry | undefined, base: Time
       continue;
     }
     if (mode === 'tcp' && !TCP_BACKEND_TIMEOUTS.includes(key)) {
-      w.fail('CONFIG_SCHEMA', `${entry.path}: a tcp backend takes only ${TCP_BACKEND_TIMEOUTS.join(' and ')} timeouts (there is no response to wait for)`, entry.keyAt);
+      w.fail('CONFIG_SCHEMA', `${entry.path}: a tcp backend takes only ${TCP_BACKEND_TIMEOUTS.slice(0, -1).join(', ')} and ${TCP_BACKEND_TIMEOUTS.at(-1)} timeouts (there is no response to wait for)`, entry.keyAt);
       continue;
     }
     out[key] = readDuration(w, entry, row.min) ?? out[key];

@@ -10,8 +10,11 @@ import { FLAG_NAME } from '../flags/snapshot.js';
 import { FLAGMAN_PARSE_ERROR, KNOWN_FUNCTIONS, REQUEST_FUNCTIONS, REQUEST_VARIABLES, env, literalString } from './environment.js';
 import { childrenOf, walk } from './tree.js';
 
-/** What an expression is for: a rule's `when` (bool) or a server's `weight` (int, flags only). */
-export type ExprKind = 'condition' | 'weight';
+/**
+ * What an expression is for: a rule's `when` (bool), or a server's `weight` or `maxconn` (int,
+ * flags only: recomputed when a flag changes, never per request).
+ */
+export type ExprKind = 'condition' | 'weight' | 'maxconn';
 
 /** A parsed, validated and type-checked expression, ready to be specialized for a flag snapshot. */
 export interface CompiledExpr {
@@ -37,7 +40,15 @@ export interface CompiledWeight extends CompiledExpr {
   readonly kind: 'weight';
 }
 
-const RESULT_TYPE = { condition: 'bool', weight: 'int' } as const satisfies Record<ExprKind, string>;
+/** A compiled server maxconn. */
+export interface CompiledMaxconn extends CompiledExpr {
+  readonly kind: 'maxconn';
+}
+
+const RESULT_TYPE = { condition: 'bool', weight: 'int', maxconn: 'int' } as const satisfies Record<ExprKind, string>;
+
+// How messages name what a server's number expression is for.
+const NUMBER_NAMES = { weight: ['a weight', 'weights are'], maxconn: ['a maxconn', 'a maxconn is'] } as const;
 
 /**
  * Compiles a rule condition (`when`); it must type-check to bool. A tcp frontend's rules see a
@@ -50,6 +61,11 @@ export function compileCondition(src: ExprSource, mode: Mode = 'http'): Compiled
 /** Compiles a server weight; it must type-check to int and use flag() and constants only. */
 export function compileWeight(src: ExprSource): CompiledWeight {
   return compile(src, 'weight') as CompiledWeight;
+}
+
+/** Compiles a server maxconn; as a weight, it must type-check to int and use flag() and constants only. */
+export function compileMaxconn(src: ExprSource): CompiledMaxconn {
+  return compile(src, 'maxconn') as CompiledMaxconn;
 }
 
 /**
@@ -94,7 +110,7 @@ function compile(src: ExprSource, kind: ExprKind, mode: Mode = 'http'): Compiled
   if (!checked.valid) celFailure(src, checked.error, 'type error');
   const want = RESULT_TYPE[kind];
   if (checked.type !== want) {
-    const what = kind === 'condition' ? 'a rule condition must be bool' : 'a weight must be an int';
+    const what = kind === 'condition' ? 'a rule condition must be bool' : `${NUMBER_NAMES[kind][0]} must be an int`;
     fail(src, `${what}, but this expression is ${checked.type ?? 'of unknown type'}`, 0);
   }
   return Object.freeze({
@@ -116,8 +132,9 @@ function validate(src: ExprSource, kind: ExprKind, ast: ASTNode, mode: Mode): st
   walk(ast, (node) => {
     if (mode === 'tcp' && node.op === 'id' && node.args === 'request') fail(src, `${TCP_NO_REQUEST}, not 'request'`, node.start);
     if (mode === 'tcp' && node.op === 'call' && REQUEST_FUNCTIONS.has(node.args[0])) fail(src, `${TCP_NO_REQUEST}, not ${node.args[0]}()`, node.start);
-    if (node.op === 'id' && kind === 'weight' && REQUEST_VARIABLES.has(node.args)) {
-      fail(src, `a weight may use flag() and constants only, not '${node.args}': weights are recomputed when a flag changes, never per request`, node.start);
+    if (node.op === 'id' && kind !== 'condition' && REQUEST_VARIABLES.has(node.args)) {
+      const [name, are] = NUMBER_NAMES[kind];
+      fail(src, `${name} may use flag() and constants only, not '${node.args}': ${are} recomputed when a flag changes, never per request`, node.start);
     }
     if (node.op === 'rcall' && !KNOWN_FUNCTIONS.method.has(node.args[0])) {
       // An rcall node starts at its receiver; point at the method name instead.
@@ -127,8 +144,9 @@ function validate(src: ExprSource, kind: ExprKind, ast: ASTNode, mode: Mode): st
     if (node.op !== 'call') return;
     const [name, args] = node.args;
     if (!KNOWN_FUNCTIONS.global.has(name)) fail(src, `unknown function '${name}()'`, node.start);
-    if (kind === 'weight' && (REQUEST_FUNCTIONS.has(name) || name === 'cidr')) {
-      fail(src, `a weight may use flag() and constants only, not ${name}(): weights are recomputed when a flag changes, never per request`, node.start);
+    if (kind !== 'condition' && (REQUEST_FUNCTIONS.has(name) || name === 'cidr')) {
+      const [what, are] = NUMBER_NAMES[kind];
+      fail(src, `${what} may use flag() and constants only, not ${name}(): ${are} recomputed when a flag changes, never per request`, node.start);
     }
     if (name !== 'flag') return;
     const arg = args[0];

@@ -12,10 +12,15 @@
 // Weights. A weight is an integer 0–256. A value outside that range is clamped to it, and a weight
 // that fails to evaluate (e.g. `100 / flag("X")` with X unset) gets the default weight 1; both come
 // with a `problem` string for the caller to show in status and logs.
+//
+// A maxconn follows the same rules with its own range and default: 0–MAX_MAXCONN, and 0 (no limit)
+// when it fails. A negative value from a flag is clamped to 0, no limit: the default, what the server
+// had before any maxconn, rather than a guess at what the writer meant.
 
 import type { ASTNode } from '@marcbachmann/cel-js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
-import type { CompiledCondition, CompiledExpr, CompiledWeight } from './compile.js';
+import { MAX_MAXCONN } from '../config/schema.js';
+import type { CompiledCondition, CompiledExpr, CompiledMaxconn, CompiledWeight } from './compile.js';
 import { directTest } from './direct.js';
 import { env, literalString, withFlags } from './environment.js';
 import type { RequestInput } from './request.js';
@@ -37,8 +42,8 @@ export type ConditionResidual =
       readonly problem: string | null;
     };
 
-/** A weight for one flag snapshot: always a constant integer 0–256. */
-export interface WeightResidual {
+/** A weight (0–256) or a maxconn (0–MAX_MAXCONN) for one flag snapshot: always a constant integer. */
+export interface NumberResidual {
   readonly kind: 'const';
   readonly value: number;
   readonly source: string;
@@ -46,8 +51,11 @@ export interface WeightResidual {
   readonly problem: string | null;
 }
 
+/** A weight for one flag snapshot: always a constant integer 0–256. */
+export type WeightResidual = NumberResidual;
+
 /** What specialize() returns. */
-export type Residual = ConditionResidual | WeightResidual;
+export type Residual = ConditionResidual | NumberResidual;
 
 /** Called when a condition throws at run time; it must not throw (it is guarded anyway). */
 export type EvaluationErrorHandler = (error: unknown, compiled: CompiledCondition) => void;
@@ -66,29 +74,37 @@ export function evaluationFailures(): number {
 
 /** Specializes a compiled expression for `snapshot`. Never throws: problems come back in `problem`. */
 export function specialize(compiled: CompiledCondition, snapshot: FlagSnapshot, onError?: EvaluationErrorHandler): ConditionResidual;
-export function specialize(compiled: CompiledWeight, snapshot: FlagSnapshot): WeightResidual;
+export function specialize(compiled: CompiledWeight | CompiledMaxconn, snapshot: FlagSnapshot): NumberResidual;
 export function specialize(compiled: CompiledExpr, snapshot: FlagSnapshot, onError?: EvaluationErrorHandler): Residual;
 export function specialize(compiled: CompiledExpr, snapshot: FlagSnapshot, onError?: EvaluationErrorHandler): Residual {
-  if (compiled.kind === 'weight') return specializeWeight(compiled as CompiledWeight, snapshot);
-  return specializeCondition(compiled as CompiledCondition, snapshot, onError);
+  if (compiled.kind === 'condition') return specializeCondition(compiled as CompiledCondition, snapshot, onError);
+  return specializeNumber(compiled, NUMBER_RULES[compiled.kind], snapshot);
 }
 
-function specializeWeight(compiled: CompiledWeight, snapshot: FlagSnapshot): WeightResidual {
-  // A weight reads no request data, so evaluating it whole with flag() bound to the snapshot is
-  // the same as substituting and folding — and it sidesteps re-serializing anything.
+/** The range of a server's number expression, the value it gets when it fails, and what 0 means. */
+const NUMBER_RULES = {
+  weight: { name: 'weight', max: MAX_WEIGHT, fallback: DEFAULT_WEIGHT, zero: '' },
+  maxconn: { name: 'maxconn', max: MAX_MAXCONN, fallback: 0, zero: ' (no limit)' },
+} as const;
+
+function specializeNumber(compiled: CompiledExpr, rule: (typeof NUMBER_RULES)[keyof typeof NUMBER_RULES], snapshot: FlagSnapshot): NumberResidual {
+  // A weight or a maxconn reads no request data, so evaluating it whole with flag() bound to the
+  // snapshot is the same as substituting and folding — and it sidesteps re-serializing anything.
+  const { name, max, fallback } = rule;
+  const using = (n: number): string => `using ${n}${n === 0 ? rule.zero : ''}`;
   let raw: unknown;
   try {
     raw = withFlags(snapshot, () => compiled.evaluate());
   } catch (error) {
-    return weight(DEFAULT_WEIGHT, `the weight could not be computed (${summary(error)}): using ${DEFAULT_WEIGHT}`);
+    return number(fallback, `the ${name} could not be computed (${summary(error)}): ${using(fallback)}`);
   }
   const value = typeof raw === 'bigint' ? raw : 0n;
-  if (value < 0n) return weight(0, `the weight is ${value}, below 0: using 0`);
-  if (value > BigInt(MAX_WEIGHT)) return weight(MAX_WEIGHT, `the weight is ${value}, above ${MAX_WEIGHT}: using ${MAX_WEIGHT}`);
-  return weight(Number(value), null);
+  if (value < 0n) return number(0, `the ${name} is ${value}, below 0: ${using(0)}`);
+  if (value > BigInt(max)) return number(max, `the ${name} is ${value}, above ${max}: ${using(max)}`);
+  return number(Number(value), null);
 }
 
-function weight(value: number, problem: string | null): WeightResidual {
+function number(value: number, problem: string | null): NumberResidual {
   return Object.freeze({ kind: 'const', value, source: String(value), problem });
 }
 

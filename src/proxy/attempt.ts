@@ -18,15 +18,25 @@
 // Once every eligible server failed to connect: 504 when the last one timed out, else 502 (tcp:
 // closed, the same words in its access line).
 //
+// Limits (docs/proxying.md, "Limits and the queue"): a server with a maxconn takes at most that
+// many exchanges at once; a pick passes over the servers at their limit, and an exchange that finds
+// none with a free slot waits in its backend's queue (runtime/queue.ts) until one frees — any
+// release() of the backend wakes the queue — or until timeouts.queue: 503 with Retry-After (tcp:
+// closed), `queue timeout`. A bounded queue that is full refuses at once: `queue full`. The queue
+// outlives the runtime: a waiter is served by the servers of its backend's name in the newest one.
+//
 // Hot path: an HTTP request's attempt is its upstream handler itself (a subclass), so trying a
 // server allocates nothing of its own; the decisions are integer and identity comparisons, made
-// only on failures.
+// only on failures. A backend without any maxconn (`limited`, decided per runtime) picks as if
+// limits did not exist; what is left of them is one check at release, whether anything waits.
 import type net from 'node:net';
 import { isDescriptorShortage } from '../descriptors.js';
+import { Wake, type QueueEntry, type Waiter } from '../runtime/queue.js';
 import type { ProxyTarget, Target } from '../runtime/runtime.js';
+import type { ServerState } from '../runtime/servers.js';
 import { dial, type ConnectWaiter } from '../upstream/dial.js';
 import type { UpstreamError, UpstreamErrorCode } from '../upstream/error.js';
-import type { Candidate } from './balance/balancer.js';
+import type { Candidate, Skip } from './balance/balancer.js';
 import { cutReason, failureReason, REASONS } from './reasons.js';
 
 /** How far a try got when it failed. */
@@ -106,17 +116,28 @@ export function takerOf(target: Target): Target {
 }
 
 /**
+ * `Retry-After` on a refusal by the queue of `target`: its timeouts.queue in whole seconds, rounded
+ * up. A client that comes back sooner would most likely find the servers as busy as they were.
+ */
+export function retryAfter(target: ProxyTarget): string {
+  return String(Math.max(1, Math.ceil(target.timeouts.queue / 1000)));
+}
+
+/**
  * One exchange's tries at the servers of one backend. A subclass says how a try reaches its server
  * (connect), how flagman answers the client itself (answer), and how a response already under way
  * is cut (cut); it reports a failed try with failed() and the end of a try with release().
  */
-export abstract class Attempt {
-  /** The backend being tried (set by start()). */
+export abstract class Attempt implements Skip, Waiter {
+  /** The backend being tried (set by start(); a waiter follows its backend's name into newer runtimes). */
   protected target!: ProxyTarget;
   /** The server of the current (or last) try; null before the first. */
   protected server: Candidate | null = null;
-  /** The servers that failed to connect, skipped by the next pick; null until one did. */
-  #tried: Set<Candidate> | null = null;
+  /**
+   * The servers that failed to connect, skipped by the next pick; null until one did. By observed
+   * state, which stays the same object when a waiter moves to a newer runtime's servers.
+   */
+  #tried: Set<ServerState> | null = null;
   /** Tries begun. */
   #tries = 0;
   /** The last failed connect was a timeout: what the answer says once no server is left. */
@@ -125,6 +146,8 @@ export abstract class Attempt {
   #counted = false;
   /** The current try's failure was counted against its server (once per try). */
   #blamed = false;
+  /** Its place in its backend's queue while it waits for a free slot; null otherwise. */
+  #waiting: QueueEntry | null = null;
 
   /** Starts on `target` (see takerOf): its first try, or flagman's answer when it has no eligible server. */
   protected start(target: ProxyTarget): void {
@@ -134,16 +157,19 @@ export abstract class Attempt {
 
   #try(): void {
     const target = this.target;
-    const server = target.balancer.pick(target.eligible, this.#tried ?? undefined);
+    // Without limits, and before any failure, nothing is skipped: the pick runs as it always did.
+    const server = target.balancer.pick(target.eligible, target.limited || this.#tried !== null ? this : undefined);
     if (server === null) {
+      // Every server with a free slot is taken, and some it has not tried yet are full: wait.
+      if (target.limited && this.#untried(target)) return this.#wait(target);
       if (this.#tries === 0) return this.answer(503, REASONS.noServer);
-      // Every eligible server was tried: an upstream failure, not an absence of servers.
-      return this.#timedOut ? this.answer(504, REASONS.connectTimeout) : this.answer(502, REASONS.unreachable);
+      return this.#exhausted();
     }
-    // Where a per-server maxconn and the backend's queue slot in, and nowhere else: a server
-    // without a free slot puts this attempt (the object as it is: nothing to allocate) in its
-    // backend's queue instead of counting and connecting here, and release(), the one place a
-    // slot frees, starts the first attempt waiting. A queue timeout answers through answer().
+    this.#begin(server);
+  }
+
+  #begin(server: Candidate): void {
+    const target = this.target;
     this.#tries++;
     this.server = server;
     this.#counted = true;
@@ -156,14 +182,107 @@ export abstract class Attempt {
     this.connect(server);
   }
 
+  // Every eligible server was tried: an upstream failure, not an absence of servers.
+  #exhausted(): void {
+    return this.#timedOut ? this.answer(504, REASONS.connectTimeout) : this.answer(502, REASONS.unreachable);
+  }
+
+  /**
+   * The pick's skip (Skip): a server already tried, or one at its maxconn. The attempt is its own
+   * skip, so a pick allocates nothing.
+   */
+  has(server: Candidate): boolean {
+    const limit = server.maxconn;
+    return (limit !== 0 && server.state.active >= limit) || (this.#tried !== null && this.#tried.has(server.state));
+  }
+
+  /** Some eligible server of `target` has not been tried. */
+  #untried(target: ProxyTarget): boolean {
+    const tried = this.#tried;
+    if (tried === null) return target.eligible.length > 0;
+    for (const s of target.eligible) if (!tried.has(s.state)) return true;
+    return false;
+  }
+
+  // Into the queue, or refused when it is full. A refusal names the backend, not a server.
+  #wait(target: ProxyTarget): void {
+    const entry = target.queue.push(this, target.timeouts.queue, target.queueBound);
+    if (entry === null) return this.answer(503, REASONS.queueFull, retryAfter(target));
+    this.#waiting = entry;
+    this.waiting();
+  }
+
+  /** Leaves the queue (`served`: to take a slot; else gone, or answered); the kind hears how long it waited. */
+  #leave(served = false): void {
+    const entry = this.#waiting!;
+    this.#waiting = null;
+    this.waited(entry.queue!.remove(entry), served);
+  }
+
+  /**
+   * Woken in the queue (runtime/queue.ts): a slot may be free on a server of `queue.target`, the
+   * backend of this name in the current runtime. Takes it, or stays.
+   */
+  wake(): Wake {
+    const target = this.#waiting!.queue!.target;
+    if (this.abandoned()) {
+      this.#leave();
+      return Wake.LEFT;
+    }
+    // The backend is gone, carries the other mode, or has no eligible server left: nothing will free
+    // a slot for this one. (A fallback takes new exchanges; this one already belongs here.)
+    if (target === null || target.mode !== this.target.mode || target.eligible.length === 0) {
+      this.#leave();
+      this.answer(503, REASONS.noServer);
+      return Wake.LEFT;
+    }
+    const server = target.balancer.pick(target.eligible, this);
+    if (server === null) {
+      if (this.#tried === null) return Wake.NO_SLOT;
+      if (this.#untried(target)) return Wake.PASS;
+      this.#leave();
+      this.#exhausted();
+      return Wake.LEFT;
+    }
+    this.#leave(true);
+    this.target = target;
+    this.#begin(server);
+    return Wake.LEFT;
+  }
+
+  /** Waited timeouts.queue (the queue has taken it out): 503 with Retry-After (tcp: closed). */
+  expired(ms: number): void {
+    this.#waiting = null;
+    this.waited(ms, false);
+    if (this.abandoned()) return;
+    this.answer(503, REASONS.queueTimeout, retryAfter(this.target));
+  }
+
+  /** The client is gone while the exchange waits in the queue: it leaves it. Nothing otherwise. */
+  protected withdraw(): void {
+    if (this.#waiting !== null) this.#leave();
+  }
+
+  /**
+   * Entered its backend's queue: a kind whose client needs other care while nothing is sent to a
+   * server starts it here (a tcp client is read; an HTTP body's stall timer pauses).
+   */
+  protected waiting(): void {}
+
+  /** Left the queue after `ms`: `served`, to take a slot; else timed out, or gone. For the access line, and to end what waiting() began. */
+  protected waited(_ms: number, _served: boolean): void {}
+
   /**
    * Starts the current try on `server`: an HTTP request goes to its pool (a reused connection or a
    * new one); an upgrade or a tcp connection dials one of its own (dialFor()).
    */
   protected abstract connect(server: Candidate): void;
 
-  /** The client got no answer from a server and none is coming: `status` (tcp: closed), `reason` in the access log. */
-  protected abstract answer(status: number, reason: string): void;
+  /**
+   * The client got no answer from a server and none is coming: `status` (tcp: closed), `reason` in
+   * the access log; `retryAfter` (seconds), a Retry-After header when the queue refused it.
+   */
+  protected abstract answer(status: number, reason: string, retryAfter?: string): void;
 
   /** The client's response is under way and cannot be finished: cut it, `reason` in the access log. */
   protected abstract cut(reason: string): void;
@@ -180,12 +299,22 @@ export abstract class Attempt {
     return dial(server.host, server.port, this.target.timeouts.connect, allowHalfOpen, waiter);
   }
 
-  /** The current try is over (its exchange ended, or failed): its share of `active` goes. Once per try. */
+  /**
+   * The current try is over (its exchange ended, or failed): its share of `active` goes, once per
+   * try, and the queue of its backend is woken if anything waits there: the one place a slot frees.
+   * An exchange still waiting in the queue (its client left) leaves it instead.
+   */
   protected release(): void {
-    if (!this.#counted) return;
+    if (!this.#counted) {
+      if (this.#waiting !== null) this.#leave();
+      return;
+    }
     this.#counted = false;
     this.server!.state.active--;
-    this.target.counters.active--;
+    const target = this.target;
+    target.counters.active--;
+    // Checked whatever `limited` says: this request may have started before a maxconn was set.
+    if (target.queue.length !== 0) target.queue.wake();
   }
 
   /** Counts a failure of the current try against its server: `failures`, and a failed passive check unless `blame` says it was only slow. */
@@ -211,7 +340,7 @@ export abstract class Attempt {
     this.blame(err, blameFor(code, verdict));
     switch (verdict) {
       case Verdict.NEXT:
-        (this.#tried ??= new Set()).add(this.server!);
+        (this.#tried ??= new Set()).add(this.server!.state);
         this.#timedOut = code === 'CONNECT_TIMEOUT';
         return this.#try();
       case Verdict.REPLAY:

@@ -39,6 +39,10 @@ export class Exchange {
   upstream: UpstreamLink | null = null;
   /** An HTTP/1 response straight on a client socket (h2.ts clears it for an HTTP/2 stream). */
   http1 = true;
+  /** How long the request waited in its backend's queue (ms); -1: it did not (attempt.ts). */
+  queueMs = -1;
+  /** timeouts.client while the request body comes in and is watched for stalls (frontend.ts, h2.ts); 0: not watched. */
+  bodyMs = 0;
 
   constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, clientIp: string) {
     this.req = req;
@@ -55,9 +59,9 @@ export class Exchange {
 
   /**
    * Sends a response the proxy makes itself (errors, no route), `reason` in its access line; once a
-   * head went out, cuts the response instead.
+   * head went out, cuts the response instead. `retryAfter`: a Retry-After header (seconds).
    */
-  fail(status: number, reason: string): void {
+  fail(status: number, reason: string, retryAfter?: string): void {
     const res = this.res;
     // Too late for a status: cutting the connection is the only honest signal left.
     if (res.headersSent) return this.cut(reason);
@@ -71,10 +75,22 @@ export class Exchange {
       // Requests the client pipelined behind it were parsed already: none of them is served.
       (this.req.socket as { [REFUSED]?: boolean })[REFUSED] = true;
     }
-    res.writeHead(status, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store']);
+    const headers = ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'];
+    if (retryAfter !== undefined) headers.push('Retry-After', retryAfter);
+    res.writeHead(status, headers);
     res.end(body);
     this.bytes += body.length;
     this.reason ??= reason;
+  }
+
+  /**
+   * Pauses (0) or resumes (bodyMs) the watch on the request body's stalls. Nothing reads the body
+   * while the request waits in its backend's queue, so the client cannot send more of it then,
+   * and is not to be cut off for that.
+   */
+  bodyTimer(ms: number): void {
+    if (this.http1) this.req.socket.setTimeout(ms);
+    else (this.res as unknown as { stream: http2.ServerHttp2Stream }).stream.setTimeout(ms);
   }
 
   /** Cuts the response short, closing its connection (HTTP/1.1) or stream (HTTP/2); `reason` says why. */
@@ -118,8 +134,13 @@ export class Exchange {
     const t = this.target;
     if (t !== null) t.counters.responses[cls]!++;
     if (!this.runtime.accessLog) return;
-    writeAccess(accessFields(this.frontend.name, t?.name ?? null, this.server, this.req, status, this.bytes, this.start, this.clientIp) + (this.reason !== null ? `,"reason":${JSON.stringify(this.reason)}` : ''));
+    writeAccess(accessFields(this.frontend.name, t?.name ?? null, this.server, this.req, status, this.bytes, this.start, this.clientIp) + queueField(this.queueMs) + (this.reason !== null ? `,"reason":${JSON.stringify(this.reason)}` : ''));
   }
+}
+
+/** The access line's `queueMs` (docs/logs.md): the wait in the backend's queue, ms to 3 decimals; nothing when it did not wait. */
+export function queueField(ms: number): string {
+  return ms < 0 ? '' : `,"queueMs":${Math.round(ms * 1000) / 1000}`;
 }
 
 /**

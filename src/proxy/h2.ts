@@ -168,9 +168,13 @@ function handler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => numb
 function watchBody(req: http2.Http2ServerRequest, ex: Exchange, ms: number): void {
   if (ms <= 0 || req.complete) return;
   const stream = req.stream;
+  ex.bodyMs = ms;
   stream.setTimeout(ms, () => {
     ex.reason ??= REASONS.clientTimeout;
     cancelStream(stream);
   });
-  req.once('end', () => stream.setTimeout(0));
+  req.once('end', () => {
+    ex.bodyMs = 0;
+    stream.setTimeout(0);
+  });
 }

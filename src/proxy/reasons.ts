@@ -14,8 +14,12 @@ export const REASONS = {
   refused: 'refused',
   /** No rule of the frontend matched. */
   noRule: 'no rule matched',
-  /** The backend has no eligible server, and no fallback. */
+  /** The backend has no eligible server, and no fallback (or lost the last one while the exchange waited in its queue). */
   noServer: 'no eligible server',
+  /** Every eligible server was at its maxconn for the backend's timeouts.queue (503; tcp: closed). */
+  queueTimeout: 'queue timeout',
+  /** Every eligible server was at its maxconn and the backend's queue was full (503 at once; tcp: closed). */
+  queueFull: 'queue full',
   /** Every eligible server refused the connection or was unreachable. */
   unreachable: 'no server reachable',
   /** The last server tried did not accept within timeouts.connect (504; tcp: closed). */

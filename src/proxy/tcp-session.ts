@@ -9,6 +9,11 @@
 // connection stays on its server whatever flags, weights or health do next: they steer new
 // connections only.
 //
+// Waiting in the queue (every server at its maxconn, attempt.ts) is the one time the client is read
+// before its server connection is up: what it sends is held (up to EARLY_MAX) and goes to the
+// server first once joined, and reading is what tells a client that went away (a close, a reset, a
+// FIN) from one still waiting, so it leaves the queue at once instead of taking a slot later.
+//
 // Hot path: the runtime, frontend and targets come from memory (read once at accept); per chunk,
 // plain counter increments; no file, no lookup by name.
 import type net from 'node:net';
@@ -19,6 +24,11 @@ import { UpstreamError } from '../upstream/error.js';
 import { Attempt, Stage, takerOf } from './attempt.js';
 import type { Candidate } from './balance/balancer.js';
 import { REASONS } from './reasons.js';
+import { queueField } from './exchange.js';
+
+// What a client may send while its connection waits in the queue; past it, reading stops until the
+// connection is joined (and a client leaving is then seen only at the queue timeout).
+const EARLY_MAX = 64 * 1024;
 
 export class TcpSession extends Attempt implements ConnectWaiter {
   readonly #client: net.Socket;
@@ -39,6 +49,12 @@ export class TcpSession extends Attempt implements ConnectWaiter {
   #bytesOut = 0;
   /** Sockets not yet closed: the access line is written when the last one closes. */
   #open = 1;
+  /** What the client sent while its connection waited in the queue, for the server; null: not read before joining. */
+  #early: Buffer[] | null = null;
+  #earlyBytes = 0;
+  #hold: ((chunk: Buffer) => void) | null = null;
+  /** How long it waited in its backend's queue (ms); -1: it did not. */
+  #queueMs = -1;
 
   constructor(client: net.Socket, runtime: Runtime, frontend: RuntimeFrontend, clientIp: string, onDone: (s: TcpSession) => void) {
     super();
@@ -51,7 +67,11 @@ export class TcpSession extends Attempt implements ConnectWaiter {
     frontend.counters.active++;
     client.setNoDelay(true); // a proxy must not add Nagle's delay to a database's small round trips
     client.on('error', (err: NodeJS.ErrnoException) => this.#end(`client error: ${err.code ?? err.message}`, true));
-    client.once('end', () => this.#end(REASONS.clientClosed));
+    client.once('end', () => {
+      this.#end(REASONS.clientClosed);
+      // Before joining, a client is read only while it waits: one that closes its side then is gone.
+      if (!this.#joined) client.destroy();
+    });
     client.once('close', () => this.#closed(this.#joined ? this.#upstream : null, this.#upstream));
   }
 
@@ -99,6 +119,25 @@ export class TcpSession extends Attempt implements ConnectWaiter {
     this.#refuse(reason);
   }
 
+  // Waiting for a free slot: read the client meanwhile, to hear it leave (see the top of the file).
+  // A connection put back in the queue after a failed connect is read already.
+  protected override waiting(): void {
+    if (this.#early !== null) return;
+    const client = this.#client;
+    const early: Buffer[] = (this.#early = []);
+    this.#hold = (chunk: Buffer) => {
+      early.push(chunk);
+      this.#earlyBytes += chunk.length;
+      if (this.#earlyBytes >= EARLY_MAX) client.pause();
+    };
+    client.on('data', this.#hold);
+    client.resume();
+  }
+
+  protected override waited(ms: number): void {
+    this.#queueMs = ms;
+  }
+
   // Never called: a tcp connection fails a try only while connecting (Stage.CONNECTING).
   protected cut(reason: string): void {
     this.abort(reason);
@@ -121,6 +160,20 @@ export class TcpSession extends Attempt implements ConnectWaiter {
     const state = this.server!.state;
     const fe = this.#frontend.counters;
     const be = this.target.counters;
+    const early = this.#early;
+    if (early !== null) {
+      // Sent while it waited: to the server first, counted as the bytes that follow are.
+      client.off('data', this.#hold!);
+      client.pause();
+      this.#early = null;
+      this.#hold = null;
+      for (const chunk of early) up.write(chunk);
+      const n = this.#earlyBytes;
+      this.#bytesIn += n;
+      fe.bytesIn += n;
+      be.bytesIn += n;
+      state.bytesIn += n;
+    }
     client.on('data', (chunk: Buffer) => {
       const n = chunk.length;
       this.#bytesIn += n;
@@ -170,6 +223,7 @@ export class TcpSession extends Attempt implements ConnectWaiter {
   }
 
   #done(): void {
+    // Also takes a connection still waiting in the queue out of it.
     this.release();
     this.#frontend.counters.active--;
     this.#onDone(this);
@@ -178,7 +232,7 @@ export class TcpSession extends Attempt implements ConnectWaiter {
     const t = this.#backend;
     const s = this.#joined ? this.server : null;
     writeAccess(
-      `,"frontend":${JSON.stringify(this.#frontend.name)},"mode":"tcp","backend":${t === null ? 'null' : JSON.stringify(t.name)},"server":${s === null ? 'null' : JSON.stringify(s.name)},"ip":"${this.#clientIp}","bytesIn":${this.#bytesIn},"bytesOut":${this.#bytesOut},"ms":${ms},"reason":${JSON.stringify(this.#reason ?? REASONS.clientClosed)}`,
+      `,"frontend":${JSON.stringify(this.#frontend.name)},"mode":"tcp","backend":${t === null ? 'null' : JSON.stringify(t.name)},"server":${s === null ? 'null' : JSON.stringify(s.name)},"ip":"${this.#clientIp}","bytesIn":${this.#bytesIn},"bytesOut":${this.#bytesOut},"ms":${ms}${queueField(this.#queueMs)},"reason":${JSON.stringify(this.#reason ?? REASONS.clientClosed)}`,
     );
   }
 }

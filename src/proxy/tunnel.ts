@@ -13,7 +13,7 @@ import { addressOf, type ConnectWaiter } from '../upstream/dial.js';
 import { UpstreamError } from '../upstream/error.js';
 import { Attempt, Stage, takerOf } from './attempt.js';
 import type { Candidate } from './balance/balancer.js';
-import { STATUS_BODY, accessFields } from './exchange.js';
+import { STATUS_BODY, accessFields, queueField } from './exchange.js';
 import { clientIpOf } from './client-ip.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
@@ -72,6 +72,8 @@ class Tunnel extends Attempt implements ConnectWaiter {
   #up: net.Socket | null = null;
   /** The server's answer to a declined upgrade has started reaching the client. */
   #answered = false;
+  /** How long it waited in its backend's queue (ms); -1: it did not. */
+  #queueMs = -1;
 
   constructor(runtime: Runtime, frontend: RuntimeFrontend, req: http.IncomingMessage, socket: Duplex, headBytes: Buffer) {
     super();
@@ -90,8 +92,10 @@ class Tunnel extends Attempt implements ConnectWaiter {
       // Closed before its answer was flushed, or a tunnel closed by the shutdown deadline (a tunnel
       // that either peer closes has simply ended).
       if (!this.#done && (this.#status !== 101 || closedReason() === REASONS.shutdown)) this.#reason ??= closedReason();
-      // A client gone stops what it started upstream, wherever it got: a connect (the attempt then
-      // ends, its server unblamed), a handshake, a declined upgrade's answer, a tunnel.
+      // A client gone stops what it started upstream, wherever it got: a wait in the queue, a
+      // connect (the attempt then ends, its server unblamed), a handshake, a declined upgrade's
+      // answer, a tunnel.
+      this.withdraw();
       this.#up?.destroy();
       this.#finish();
     });
@@ -136,7 +140,7 @@ class Tunnel extends Attempt implements ConnectWaiter {
     if (this.#runtime.accessLog) {
       const req = this.#req;
       const why = this.#reason === null ? '' : `,"reason":${JSON.stringify(this.#reason)}`;
-      writeAccess(`${accessFields(this.#frontend.name, target?.name ?? null, this.#serverName, req, status, this.#bytes, this.#started, this.#clientIp)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}${why}`);
+      writeAccess(`${accessFields(this.#frontend.name, target?.name ?? null, this.#serverName, req, status, this.#bytes, this.#started, this.#clientIp)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}${queueField(this.#queueMs)}${why}`);
     }
   }
 
@@ -150,9 +154,11 @@ class Tunnel extends Attempt implements ConnectWaiter {
     linger(socket, () => this.#finish());
   }
 
-  #refuse(code: number, why: string): void {
+  #refuse(code: number, why: string, retryAfter?: string): void {
     this.#reason ??= why;
-    this.#answer(code, ['Content-Type', 'text/plain; charset=utf-8'], STATUS_BODY[code] ?? `${code}\n`);
+    const headers = ['Content-Type', 'text/plain; charset=utf-8'];
+    if (retryAfter !== undefined) headers.push('Retry-After', retryAfter);
+    this.#answer(code, headers, STATUS_BODY[code] ?? `${code}\n`);
   }
 
   // A tunnel holds its connection for its whole life: one of its own, never a pooled one.
@@ -161,8 +167,12 @@ class Tunnel extends Attempt implements ConnectWaiter {
     this.#up = this.dialFor(server, false, this);
   }
 
-  protected answer(status: number, reason: string): void {
-    this.#refuse(status, reason);
+  protected answer(status: number, reason: string, retryAfter?: string): void {
+    this.#refuse(status, reason, retryAfter);
+  }
+
+  protected override waited(ms: number): void {
+    this.#queueMs = ms;
   }
 
   protected cut(reason: string): void {

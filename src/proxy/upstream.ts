@@ -106,8 +106,20 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
     server.pool!.request(this);
   }
 
-  protected answer(status: number, reason: string): void {
-    this.#ex.fail(status, reason);
+  protected answer(status: number, reason: string, retryAfter?: string): void {
+    this.#ex.fail(status, reason, retryAfter);
+  }
+
+  // Nothing reads the body while the request waits: the client is not timed for sending none.
+  protected override waiting(): void {
+    const ex = this.#ex;
+    if (ex.bodyMs > 0) ex.bodyTimer(0);
+  }
+
+  protected override waited(ms: number, served: boolean): void {
+    const ex = this.#ex;
+    ex.queueMs = ms;
+    if (served && ex.bodyMs > 0) ex.bodyTimer(ex.bodyMs);
   }
 
   protected cut(reason: string): void {
@@ -129,7 +141,8 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
   clientGone(): void {
     this.#clientGone = true;
     // Stop the upstream work it asked for. Before onStart the connection is still being made:
-    // onStart then sends nothing and keeps the new connection for another request.
+    // onStart then sends nothing and keeps the new connection for another request. Waiting in the
+    // queue, it leaves it (release()).
     const conn = this.#conn;
     this.#release();
     conn?.abort(this);

@@ -1,13 +1,13 @@
 // Two steps, both pure with respect to requests:
 //  - compileProgram(config): every CEL expression compiled and type-checked, every reference
 //    checked. Done once per config load; `flagman check` runs exactly this.
-//  - buildRuntime(program, snapshot, …): the flag snapshot folded into the expressions and weights,
+//  - buildRuntime(program, snapshot, …): the flag snapshot folded into the expressions, weights and maxconns,
 //    backends wired to their observed state, the eligible servers of each backend listed. Done again
 //    on every flag change and every change of a server's health; cheap.
 import fs from 'node:fs';
-import type { Config, ServerConfig } from '../config/schema.js';
+import { DEFAULTS, type Config, type ServerConfig } from '../config/schema.js';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
-import { compileCondition, compileWeight, type CompiledCondition, type CompiledWeight } from '../expr/compile.js';
+import { compileCondition, compileMaxconn, compileWeight, type CompiledCondition, type CompiledMaxconn, type CompiledWeight } from '../expr/compile.js';
 import { specialize } from '../expr/specialize.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { Candidate } from '../proxy/balance/balancer.js';
@@ -27,6 +27,8 @@ export interface Program {
   /** Per frontend, per rule: the compiled `when` (null: no condition). */
   readonly conditions: readonly (readonly (CompiledCondition | null)[])[];
   readonly weights: ReadonlyMap<ServerConfig, CompiledWeight>;
+  /** The servers that have a maxconn, compiled as their weights are. */
+  readonly maxconns: ReadonlyMap<ServerConfig, CompiledMaxconn>;
   /** Every flag an expression reads: the flags that must never fall outside the tracked limit. */
   readonly flags: ReadonlySet<string>;
 }
@@ -46,6 +48,7 @@ export function compileProgram(config: Config): Program {
   };
   const conditions = config.frontends.map((fe) => fe.rules.map((rule) => (rule.when === null ? null : attempt(() => compileCondition(rule.when!, fe.mode)))));
   const weights = new Map<ServerConfig, CompiledWeight>();
+  const maxconns = new Map<ServerConfig, CompiledMaxconn>();
   for (const be of config.backends) {
     if (be.kind === 'proxy') {
       const health = be.health;
@@ -56,6 +59,8 @@ export function compileProgram(config: Config): Program {
       for (const server of be.servers) {
         const compiled = attempt(() => compileWeight(server.weight));
         if (compiled !== null) weights.set(server, compiled);
+        const limit = server.maxconn === null ? null : attempt(() => compileMaxconn(server.maxconn!));
+        if (limit !== null) maxconns.set(server, limit);
       }
     } else if (be.kind === 'respond' && be.file !== null) {
       const file = be.file;
@@ -72,8 +77,8 @@ export function compileProgram(config: Config): Program {
   for (const fe of config.frontends) if (fe.tls !== null) attempt(() => CertSet.load(fe.tls!));
   if (errors.length > 0) throw new FlagmanErrors(errors);
   const flags = new Set<string>();
-  for (const c of [...conditions.flat(), ...weights.values()]) for (const f of c?.flags ?? []) flags.add(f);
-  return Object.freeze({ config, conditions, weights, flags });
+  for (const c of [...conditions.flat(), ...weights.values(), ...maxconns.values()]) for (const f of c?.flags ?? []) flags.add(f);
+  return Object.freeze({ config, conditions, weights, maxconns, flags });
 }
 
 export interface BuildContext {
@@ -116,13 +121,20 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       const residual = specialize(program.weights.get(s)!, snapshot);
       if (residual.problem !== null) problems.push(`backend ${be.name}, server ${s.name}: ${residual.problem}`);
       const weight = residual.value;
+      // A maxconn is folded the same way: clamped to 0–MAX_MAXCONN, 0 (no limit) when it fails.
+      const limit = program.maxconns.get(s);
+      const folded = limit === undefined ? null : specialize(limit, snapshot);
+      if (folded?.problem) problems.push(`backend ${be.name}, server ${s.name}: ${folded.problem}`);
+      const maxconn = folded?.value ?? DEFAULTS.maxconn;
       const state = ctx.observed.server(be.name, s.name);
       // Without checks nothing can bring a server back up, so its health is not consulted.
       const health = be.health === null ? 'up' : state.health;
       const pool = be.mode === 'http' ? state.pool(s.host, s.port, be.timeouts) : null;
-      return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, health, status: serverStatus(weight, health), state, pool });
+      return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, health, status: serverStatus(weight, health), maxconn, state, pool });
     });
     const eligible = Object.freeze(servers.filter((s) => isEligible(s.status)));
+    // Decided here, once per flag snapshot, so that a backend without limits runs no queue code.
+    const limited = servers.some((s) => s.maxconn > 0);
     const target = {
       kind: 'proxy' as const,
       name: be.name,
@@ -131,6 +143,9 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       servers,
       eligible,
       balancer: BALANCER_TABLE[be.balance](),
+      limited,
+      queue: ctx.observed.queue(be.name),
+      queueBound: be.queue,
       health: be.health,
       timeouts: be.timeouts,
       fallback: null as Target | null,

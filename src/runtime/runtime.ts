@@ -4,6 +4,7 @@ import type { HealthConfig, Mode, Timeouts, UnderscoreHeaders } from '../config/
 import type { RequestInput } from '../expr/environment.js';
 import type { Balancer, Candidate } from '../proxy/balance/balancer.js';
 import type { Page } from '../proxy/pages.js';
+import type { BackendQueue } from './queue.js';
 import type { Counters } from './servers.js';
 
 export interface RespondTarget {
@@ -31,6 +32,15 @@ export interface ProxyTarget {
    */
   readonly eligible: readonly Candidate[];
   readonly balancer: Balancer;
+  /**
+   * Some server has a maxconn under these flags: a pick skips the servers at their limit, and a
+   * request that finds no free slot waits in `queue`. false: none of that runs.
+   */
+  readonly limited: boolean;
+  /** The backend's queue (queue.ts), the same object for every runtime: observed state, kept by name. */
+  readonly queue: BackendQueue;
+  /** The most that may wait in the queue (config `queue`); null: no bound. */
+  readonly queueBound: number | null;
   /** Active checks, whose rise and fall passive failures count toward too; null: no checks, always up. */
   readonly health: HealthConfig | null;
   readonly timeouts: Timeouts;

@@ -3,6 +3,7 @@
 // flag changes, and later every reload. Owned here; the hot path only does plain increments on it,
 // and a failed connection reports one check result (server-state.ts has the rules).
 import { EventEmitter } from 'node:events';
+import { BackendQueue } from './queue.js';
 import { nextHealth, type Health, type HealthRule } from './server-state.js';
 import { UpstreamPool, type PoolTimeouts } from '../upstream/pool.js';
 
@@ -135,6 +136,7 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
   readonly #servers = new Map<string, ServerState>();
   readonly #frontends = new Map<string, Counters>();
   readonly #backends = new Map<string, Counters>();
+  readonly #queues = new Map<string, BackendQueue>();
   /** This process's client connections (with workers, the primary adds theirs up here). */
   readonly connections: ConnectionCounters = { open: 0, refused: 0, max: null };
   readonly #forward: CheckForward | null;
@@ -175,6 +177,13 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
     return c;
   }
 
+  /** The queue of proxy backend `name` (queue.ts), made on first use, kept through flag changes and reloads. */
+  queue(name: string): BackendQueue {
+    let q = this.#queues.get(name);
+    if (!q) this.#queues.set(name, (q = new BackendQueue()));
+    return q;
+  }
+
   /** The server state under `backend/server`, if it exists. */
   get(key: string): ServerState | undefined {
     return this.#servers.get(key);
@@ -187,9 +196,9 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
     else this.#adopted.set(key, [health, change]);
   }
 
-  /** Every server state, frontend and backend counter, for adding up across processes. */
-  all(): { servers: ReadonlyMap<string, ServerState>; frontends: ReadonlyMap<string, Counters>; backends: ReadonlyMap<string, Counters> } {
-    return { servers: this.#servers, frontends: this.#frontends, backends: this.#backends };
+  /** Every server state, frontend and backend counter and queue, for adding up across processes. */
+  all(): { servers: ReadonlyMap<string, ServerState>; frontends: ReadonlyMap<string, Counters>; backends: ReadonlyMap<string, Counters>; queues: ReadonlyMap<string, BackendQueue> } {
+    return { servers: this.#servers, frontends: this.#frontends, backends: this.#backends, queues: this.#queues };
   }
 
   /** Closes every pooled upstream connection (at shutdown). */

@@ -1,12 +1,12 @@
 // The README's recipes show the files the other tests run: the cron lines, the Ansible tasks, the
-// timer commands and the Kubernetes volume are those of examples/ and systemd/examples/; and the
+// timer commands and the Kubernetes volume are those of examples/ and systemd/examples/; the
 // Kubernetes manifest's config and flags are ones flagman accepts, read from a ConfigMap-shaped
-// directory.
+// directory; and the throttle script's commands set the limit its config reads.
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import YAML from 'yaml';
-import { flagmanCli, root, tempDir } from '../helpers/e2e.js';
+import { adminStatus, cli, flagmanCli, root, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 import { unitValues } from '../helpers/units.js';
 
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -77,4 +77,29 @@ test('the README Kubernetes volume is the manifest’s, whose config and flags f
   const list = await flagmanCli(['list', '-c', path.join(dir, 'flagman.yaml')]);
   t.regex(list.stdout, /MAINT\s+0/);
   t.regex(list.stdout, /app2\.weight\s+1/);
+});
+
+test('the README throttle recipe: its backend loads, and the script’s set and unset move app1’s maxconn', async (t) => {
+  const heading = '### Throttle a struggling server from a script';
+  const backends = YAML.parse(blocks(heading, 'yaml')[0]).backends;
+  const app1 = await upstream(t, 'app1');
+  const app2 = await upstream(t, 'app2');
+  backends.app.servers.app1.address = `127.0.0.1:${app1.port}`;
+  backends.app.servers.app2.address = `127.0.0.1:${app2.port}`;
+  const config = YAML.stringify({ flags: { dir: './flags' }, admin: { listen: '127.0.0.1:0' }, frontends: { web: { listen: ['127.0.0.1:0'], rules: [{ use: 'app' }] } }, backends });
+  const fm = await startFlagman(t, config);
+  const maxconn = async () => (await adminStatus(fm)).backends.app.servers.app1.maxconn;
+  t.is(await maxconn(), 0, 'no flag: no limit');
+  t.is((await adminStatus(fm)).backends.app.queue.timeoutMs, 10_000);
+  // The script's two commands, as cron would run them, on this instance's flags directory.
+  const script = blocks(heading, 'sh')[0];
+  const command = (verb) => script.split('\n').find((l) => l.trim().startsWith(`flagman ${verb} `)).trim().replace(/^flagman/, `"${process.execPath}" "${cli}"`).replace('/etc/flagman/flags', fm.flagsDir);
+  let from = fm.events.length;
+  await sh(`load=9; ${command('set')}`, fm.dir);
+  await fm.waitFlag('app1.maxconn', 20, { from });
+  t.is(await maxconn(), 20);
+  from = fm.events.length;
+  await sh(command('unset'), fm.dir);
+  await fm.waitFlag('app1.maxconn', null, { from });
+  t.is(await maxconn(), 0);
 });

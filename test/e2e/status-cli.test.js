@@ -16,7 +16,7 @@ frontends:
 backends:
   app:
     servers:
-      app1: { address: "127.0.0.1:{{app}}" }
+      app1: { address: "127.0.0.1:{{app}}", maxconn: 50 }
       app2: { address: "127.0.0.1:{{app}}", weight: 'flag("app2.weight", 1)' }
 `;
 
@@ -38,8 +38,10 @@ test('status prints the flag, frontend and server rows of a running instance', a
   t.true(lines.some((l) => /^MAINT\s+1\s+-\s+db migration$/.test(l)), r.stdout);
   t.true(lines.some((l) => /^app2\.weight\s+0\s+-$/.test(l)), r.stdout);
   t.true(lines.some((l) => /^web\s+1\s+0\s+0\s+1\s+0\s+0\s+0\s+0$/.test(l)), r.stdout);
-  t.true(lines.some((l) => /^app\s+app1\s+up\s+1\s+0\s+1\s+0$/.test(l)), r.stdout);
-  t.true(lines.some((l) => /^app\s+app2\s+drain\s+0\s+0\s+0\s+0$/.test(l)), r.stdout);
+  // MAXCONN (`-`: no limit) and the backend's QUEUE beside each server's ACTIVE.
+  t.true(lines.some((l) => /^BACKEND\s+SERVER\s+STATE\s+WEIGHT\s+MAXCONN\s+ACTIVE\s+QUEUE\s+REQUESTS\s+FAILURES$/.test(l)), r.stdout);
+  t.true(lines.some((l) => /^app\s+app1\s+up\s+1\s+50\s+0\s+0\s+1\s+0$/.test(l)), r.stdout);
+  t.true(lines.some((l) => /^app\s+app2\s+drain\s+0\s+-\s+0\s+0\s+0\s+0$/.test(l)), r.stdout);
 });
 
 test('status --json prints the /status document', async (t) => {

@@ -52,8 +52,11 @@ test('/status shows flags, counters, server states and the watcher', async (t) =
   t.like(s.frontends.web, { mode: 'http', bytesIn: null, bytesOut: null }, 'bytes are counted for tcp frontends only');
   t.is(s.backends.app.requests, 4);
   t.is(s.backends.maintenance.requests, 1);
-  t.deepEqual(s.backends.app.servers.app1, { state: 'up', weight: 1, active: 0, requests: 2, failures: 0, bytesIn: null, bytesOut: null });
-  t.deepEqual(s.backends.app.servers.app2, { state: 'drain', weight: 0, active: 0, requests: 2, failures: 0, bytesIn: null, bytesOut: null });
+  t.deepEqual(s.backends.app.servers.app1, { state: 'up', weight: 1, maxconn: 0, active: 0, requests: 2, failures: 0, bytesIn: null, bytesOut: null });
+  t.deepEqual(s.backends.app.servers.app2, { state: 'drain', weight: 0, maxconn: 0, active: 0, requests: 2, failures: 0, bytesIn: null, bytesOut: null });
+  // No maxconn, so nothing ever waited; a backend without servers has no queue.
+  t.like(s.backends.app.queue, { length: 0, max: null, timeoutMs: 5000, queued: 0, timeouts: 0, full: 0, waitMs: { count: 0, sum: 0 } });
+  t.is(s.backends.maintenance.queue, null);
 
   t.is(s.watcher.mode, 'events');
   t.is(s.watcher.problem, null);

@@ -5,6 +5,7 @@ import test from 'ava';
 import { Attempt, Blame, Stage, Verdict, blameFor, statusFor, takerOf, verdictFor } from '../../dist/proxy/attempt.js';
 import { roundRobin } from '../../dist/proxy/balance/round-robin.js';
 import { UPSTREAM_ERROR_CODES } from '../../dist/upstream/error.js';
+import { BackendQueue } from '../../dist/runtime/queue.js';
 
 const { CONNECTING, SENT, ANSWERED, RELAYED } = Stage;
 const { NEXT, REPLAY, ANSWER, CUT, OWN } = Verdict;
@@ -57,7 +58,7 @@ test('a connect timeout is one code of the upstream error table', (t) => {
 // Stand-ins for the runtime's servers and backends.
 function server(name) {
   const state = { active: 0, requests: 0, failures: 0, current: 0, checks: [], check(pass, rule, source, detail) { this.checks.push({ pass, source, detail }); } };
-  return { name, host: '127.0.0.1', port: 1, weight: 1, state };
+  return { name, host: '127.0.0.1', port: 1, weight: 1, maxconn: 0, state };
 }
 
 function backend(names, { health = {}, fallback = null } = {}) {
@@ -68,6 +69,9 @@ function backend(names, { health = {}, fallback = null } = {}) {
     servers,
     eligible: servers,
     balancer: roundRobin(),
+    limited: false,
+    queue: new BackendQueue(),
+    queueBound: null,
     health,
     timeouts: { connect: 1000 },
     fallback,

@@ -107,7 +107,7 @@ test('the full example loads with its values', (t) => {
   t.is(c.file, file);
   t.deepEqual(c.flags, { dir: join(dir, 'flags'), rescan: 1000, allowWorldWritable: false, state: join(dir, 'flagman.state.json'), stateConfigured: false });
   t.like(c.admin.listen, { kind: 'tcp', host: '127.0.0.1', port: 8404, text: '127.0.0.1:8404', at: { file, line: 6, col: 11 } });
-  t.deepEqual(c.timeouts, { connect: 5000, server: 60000, client: 10000, idle: 5000, tcpIdle: 3600000, shutdown: 25000 });
+  t.deepEqual(c.timeouts, { connect: 5000, server: 60000, client: 10000, idle: 5000, tcpIdle: 3600000, shutdown: 25000, queue: 5000 });
   t.deepEqual(c.log, { access: true });
 
   t.is(c.frontends.length, 1);
@@ -141,7 +141,7 @@ test('the full example loads with its values', (t) => {
   t.is(api.health, null);
   t.is(api.fallback, null);
   // Per-backend overrides merged over the top level.
-  t.deepEqual(api.timeouts, { connect: 2000, server: 30000, client: 10000, idle: 5000, tcpIdle: 3600000, shutdown: 25000 });
+  t.deepEqual(api.timeouts, { connect: 2000, server: 30000, client: 10000, idle: 5000, tcpIdle: 3600000, shutdown: 25000, queue: 5000 });
 
   t.is(maintenance.status, 503);
   t.is(maintenance.body, null);

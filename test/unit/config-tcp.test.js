@@ -94,7 +94,7 @@ test('fallbacks stay within a mode; refuse backends take nothing else; tcp backe
   const got = errorsOf(t, text);
   t.is(got.length, 4, got.join('\n'));
   t.regex(got[0], /:11:15 CONFIG_REF backends\.db\.fallback: cannot use "page", a respond backend \(HTTP answers\): the tcp backend db can only use backends with mode: tcp/);
-  t.regex(got[1], /:12:17 CONFIG_SCHEMA backends\.db\.timeouts\.server: a tcp backend takes only connect and idle timeouts/);
+  t.regex(got[1], /:12:17 CONFIG_SCHEMA backends\.db\.timeouts\.server: a tcp backend takes only connect, idle and queue timeouts/);
   t.regex(got[2], /:14:27 CONFIG_SCHEMA backends\.closed\.servers: a refuse backend takes nothing else/);
   t.regex(got[3], /:15:19 CONFIG_SCHEMA backends\.nope\.refuse: expected true/);
 });

@@ -15,6 +15,8 @@ export interface Candidate {
   readonly health: Health;
   /** weight × health (server-state.ts). */
   readonly status: ServerStatus;
+  /** The most requests (tcp: connections) in flight to it at once under these flags; 0: no limit. */
+  readonly maxconn: number;
   readonly state: ServerState;
   /**
    * The connections to this server's address, looked up when the runtime is built, not per request;
@@ -23,12 +25,18 @@ export interface Candidate {
   readonly pool: UpstreamPool | null;
 }
 
+/** The servers a pick must pass over: those already tried, and those at their maxconn (proxy/attempt.ts). */
+export interface Skip {
+  has(server: Candidate): boolean;
+}
+
 export interface Balancer {
   /**
    * The server for the next request, or null when there is none. `servers` are the eligible ones
-   * (weight > 0, health up: the runtime precomputes them); `skip` excludes servers already tried.
+   * (weight > 0, health up: the runtime precomputes them); `skip` excludes servers already tried,
+   * and those without a free slot.
    */
-  pick(servers: readonly Candidate[], skip?: ReadonlySet<Candidate>): Candidate | null;
+  pick(servers: readonly Candidate[], skip?: Skip): Candidate | null;
 }
 
 export type BalancerFactory = () => Balancer;

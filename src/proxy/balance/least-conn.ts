@@ -1,9 +1,9 @@
 // Least connections: the eligible server with the fewest requests in flight relative to its weight;
 // ties go to the one picked least recently (by request count), so idle servers share evenly.
-import type { BalancerFactory, Candidate } from './balancer.js';
+import type { BalancerFactory, Candidate, Skip } from './balancer.js';
 
 export const leastConn = (() => ({
-  pick(servers: readonly Candidate[], skip?: ReadonlySet<Candidate>): Candidate | null {
+  pick(servers: readonly Candidate[], skip?: Skip): Candidate | null {
     let best: Candidate | null = null;
     for (let i = 0; i < servers.length; i++) {
       const s = servers[i]!;
