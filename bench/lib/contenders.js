@@ -19,7 +19,7 @@ async function nodeProxy(script, { backendPorts, cpu }, ...args) {
 }
 
 // A server that needs its port named: pick a free one, start it, wait until it accepts connections.
-async function namedPortServer(what, makeCommand, { dir, backendPorts, cpu }) {
+export async function namedPortServer(what, makeCommand, { dir, backendPorts, cpu }) {
   const port = await freePort();
   const [cmd, args] = makeCommand(dir, { port, upstream: backendPorts[0] });
   const child = spawnPinned(cpu, cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -42,8 +42,9 @@ async function namedPortServer(what, makeCommand, { dir, backendPorts, cpu }) {
   return { pid: child.pid, port, stop: () => stopChild(child), output: () => out };
 }
 
-async function flagman(kind, { dir, backendPorts, cpu, cli, nodeArgs = [] }) {
-  const file = writeFlagmanConfig(dir, kind, backendPorts);
+// flagman with config `kind` (lib/flagman-configs.js; `configOptions` go to its yaml()).
+export async function flagman(kind, { dir, backendPorts, cpu, cli, nodeArgs = [], configOptions = {} }) {
+  const file = writeFlagmanConfig(dir, kind, backendPorts, configOptions);
   const f = await startFlagman(cli, file, {
     prefix: cpu === null || cpu === undefined ? [] : ['taskset', '-c', String(cpu)],
     nodeArgs,

@@ -93,13 +93,28 @@ FLAGMAN_CONFIGS['realistic-2w'] = {
   yaml: (ctx) => `workers: 2\n${FLAGMAN_CONFIGS.realistic.yaml(ctx)}`,
 };
 
-/** Writes config `name` and its flags into `dir` (flags in dir/flags); returns the config file. */
-export function writeFlagmanConfig(dir, name, ports) {
+// The minimal config with a per-server limit and the backend's queue (docs/proxying.md, "Limits and
+// the queue"): bench/overload.js, next to HAProxy's `server … maxconn N` and `timeout queue`.
+FLAGMAN_CONFIGS['minimal-maxconn'] = {
+  ...FLAGMAN_CONFIGS.minimal,
+  describe: `${FLAGMAN_CONFIGS.minimal.describe}; the server's maxconn and timeouts.queue set`,
+  yaml: ({ ports, maxconn = 5, queueTimeout = '5s' }) =>
+    FLAGMAN_CONFIGS.minimal
+      .yaml({ ports })
+      .replace('log:\n', `timeouts: { queue: ${queueTimeout} }\nlog:\n`)
+      .replace(`app1: { address: "127.0.0.1:${ports[0]}" }`, `app1: { address: "127.0.0.1:${ports[0]}", maxconn: ${maxconn} }`),
+};
+
+/**
+ * Writes config `name` and its flags into `dir` (flags in dir/flags); returns the config file.
+ * `options` go to the config's yaml() (minimal-maxconn: maxconn, queueTimeout).
+ */
+export function writeFlagmanConfig(dir, name, ports, options = {}) {
   const c = FLAGMAN_CONFIGS[name];
   const flagsDir = path.join(dir, 'flags');
   fs.mkdirSync(flagsDir, { recursive: true, mode: 0o755 });
   for (const [k, v] of Object.entries(c.flags)) fs.writeFileSync(path.join(flagsDir, k), `${v}\n`);
   const file = path.join(dir, 'flagman.yaml');
-  fs.writeFileSync(file, c.yaml({ ports }));
+  fs.writeFileSync(file, c.yaml({ ...options, ports }));
   return file;
 }

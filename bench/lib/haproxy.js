@@ -1,11 +1,15 @@
 // HAProxy as the comparison runs it: one process in the foreground (-db), one thread, keep-alive on
 // both sides with idle server connections reused by any request (http-reuse always), and
-// X-Forwarded-For added (option forwardfor), as flagman adds it. No logging.
+// X-Forwarded-For added (option forwardfor), as flagman adds it. No logging. bench/overload.js adds
+// a per-server limit (`server … maxconn N`) and `timeout queue`.
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** The haproxy.cfg text for a listener on 127.0.0.1:`port` in front of 127.0.0.1:`upstream`. */
-export function haproxyConfig({ port, upstream }) {
+/**
+ * The haproxy.cfg text for a listener on 127.0.0.1:`port` in front of 127.0.0.1:`upstream`;
+ * `maxconn` (> 0) limits the server's requests in flight, `queueTimeout` (e.g. '5s') is `timeout queue`.
+ */
+export function haproxyConfig({ port, upstream, maxconn = 0, queueTimeout = null }) {
   return `# written by bench/proxies.js
 global
     nbthread 1
@@ -16,13 +20,13 @@ defaults
     timeout client 60s
     timeout server 60s
     timeout http-keep-alive 60s
-    option forwardfor
+${queueTimeout ? `    timeout queue ${queueTimeout}\n` : ''}    option forwardfor
     http-reuse always
 frontend fe
     bind 127.0.0.1:${port}
     default_backend be
 backend be
-    server app1 127.0.0.1:${upstream}
+    server app1 127.0.0.1:${upstream}${maxconn > 0 ? ` maxconn ${maxconn}` : ''}
 `;
 }
 
