@@ -18,9 +18,15 @@ import { originForm } from './target.js';
 import { tunnelHandler } from './tunnel.js';
 import { inheritedSocket } from '../lifecycle/systemd.js';
 
-// Node keeps at most maxHeadersCount headers and drops the rest silently; keeping one more than the
-// limit lets the handler see that a request went over it and refuse it instead of forwarding a part.
+/** Headers a request may have; over that it gets 400 (`more than 100 headers`) and is not forwarded. */
 export const MAX_HEADERS = 100;
+
+// What Node's HTTP/1.1 parser may collect (server.maxHeadersCount), well above MAX_HEADERS so that
+// the handler sees a request over MAX_HEADERS and refuses it itself, with its access line, on every
+// Node line. Over maxHeadersCount Node 20 drops the rest of the headers silently, while Node
+// 22.23.2, 24.18.1 and 26.5.1 on refuse the request in the parser (431, no access line). The
+// 16 KiB head (maxHeaderSize) bounds the parser's work either way. Node's own default.
+export const PARSER_MAX_HEADERS = 2000;
 
 /**
  * Which frontend of the current runtime a listener serves. A reload may reorder frontends: the
@@ -99,7 +105,7 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
     },
     requestHandler(holder, slot, (): number => server.headersTimeout),
   );
-  server.maxHeadersCount = MAX_HEADERS + 1;
+  server.maxHeadersCount = PARSER_MAX_HEADERS;
   server.on('upgrade', tunnelHandler(holder, slot, tunnels));
   server.on('clientError', clientErrorHandler(holder, slot, (): number => server.headersTimeout));
   return server;
