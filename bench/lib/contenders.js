@@ -114,6 +114,27 @@ export const CONTENDERS = {
     optional: true,
     start: (ctx) => flagman('realistic', { ...ctx, cli: path.join(here, '../../dist/cli/main.js') }),
   },
+  // The launcher's options one set at a time, whatever bin/flagman picks for this Node line: the
+  // per-line comparison (bench/RESULTS.md, "Node 20, 22, 24 and 26"). Run the bench with the node
+  // to measure first on the PATH: these run dist/cli/main.js with the bench's own node.
+  'flagman-v8opts': {
+    describe: 'flagman, realistic config, node --max-semi-space-size=2 --heap-growing-percent=100 dist/cli/main.js: no young collections paced by uploads',
+    servers: 3,
+    optional: true,
+    start: (ctx) => flagman('realistic', { ...ctx, cli: path.join(here, '../../dist/cli/main.js'), nodeArgs: ['--max-semi-space-size=2', '--heap-growing-percent=100'] }),
+  },
+  'flagman-v8opts-gc': {
+    describe: 'flagman, realistic config, node --max-semi-space-size=2 --heap-growing-percent=100 --expose-gc dist/cli/main.js: a young collection every 4 MiB of body',
+    servers: 3,
+    optional: true,
+    start: (ctx) => flagman('realistic', { ...ctx, cli: path.join(here, '../../dist/cli/main.js'), nodeArgs: ['--max-semi-space-size=2', '--heap-growing-percent=100', '--expose-gc'] }),
+  },
+  'flagman-gc': {
+    describe: "flagman, realistic config, node --expose-gc dist/cli/main.js: V8's default heap sizing, a young collection every 4 MiB of body",
+    servers: 3,
+    optional: true,
+    start: (ctx) => flagman('realistic', { ...ctx, cli: path.join(here, '../../dist/cli/main.js'), nodeArgs: ['--expose-gc'] }),
+  },
   // Another build of flagman (--base-cli: its `flagman` command or its dist/cli/main.js), with the
   // realistic config: a change measured against the commit before it, in the same interleaved run.
   'flagman-base': {

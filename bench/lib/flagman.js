@@ -3,22 +3,22 @@
 // performance.now(), plus the line itself).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 
-/** The node options bin/flagman passes (its `young=` and `exec node` lines). */
-export function launcherNodeArgs(launcher) {
-  const text = fs.readFileSync(launcher, 'utf8');
-  const young = /^young=(\S+)$/m.exec(text)?.[1];
-  const rest = /^exec node \$young (.*) "\$main" "\$@"$/m.exec(text)?.[1];
-  if (young === undefined || rest === undefined) throw new Error(`${launcher}: its node options could not be read`);
-  return [young, ...rest.split(/\s+/).filter(Boolean)];
-}
-
-/** The script bin/flagman runs. */
-export function launcherMain(launcher) {
-  return path.resolve(path.dirname(fs.realpathSync(launcher)), '../dist/cli/main.js');
+/**
+ * A directory holding a `node` that runs this process's node with `nodeArgs` first: put ahead on the
+ * PATH of the `flagman` command (bin/flagman), node options the launcher cannot pass on
+ * (NODE_OPTIONS refuses --cpu-prof) reach node, and the launcher still picks its own options for
+ * this Node line. `exec`: the PID stays flagman's.
+ */
+function nodeWithArgs(nodeArgs) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-bench-node-'));
+  const quote = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
+  fs.writeFileSync(path.join(dir, 'node'), `#!/bin/sh\nexec ${[process.execPath, ...nodeArgs].map(quote).join(' ')} "$@"\n`, { mode: 0o755 });
+  return dir;
 }
 
 /**
@@ -35,16 +35,20 @@ export async function startFlagman(
   { startTimeoutMs = 30_000, env = {}, onSpawn = () => {}, prefix = [], nodeArgs = [], stdout = 'ignore', cwd = undefined } = {},
 ) {
   const tSpawn = performance.now();
-  // `cli` is the `flagman` command (bin/flagman, a launcher that execs node with its V8 options) or
-  // a .js file run by node as it is. Node options the launcher cannot pass on (NODE_OPTIONS refuses
-  // --cpu-prof) start node directly, with the launcher's own options first.
+  // `cli` is the `flagman` command (bin/flagman, a launcher that execs the `node` on the PATH with
+  // its V8 options) or a .js file run by this process's node as it is.
   let command = [cli];
+  let pathEnv = {};
   if (cli.endsWith('.js')) command = [process.execPath, ...nodeArgs, cli];
-  else if (nodeArgs.length > 0) command = [process.execPath, ...launcherNodeArgs(cli), ...nodeArgs, launcherMain(cli)];
+  else if (nodeArgs.length > 0) {
+    const dir = nodeWithArgs(nodeArgs);
+    pathEnv = { PATH: `${dir}:${process.env.PATH ?? ''}` };
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
   const argv = [...prefix, ...command, 'run', '-c', configFile];
   const proc = spawn(argv[0], argv.slice(1), {
     stdio: ['ignore', stdout, 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...pathEnv, ...env },
     cwd,
   });
   onSpawn(proc); // the caller keeps the PID from the start, so it can always stop what it started

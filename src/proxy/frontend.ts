@@ -18,11 +18,15 @@ import { originForm } from './target.js';
 import { tunnelHandler } from './tunnel.js';
 import { inheritedSocket } from '../lifecycle/systemd.js';
 
-// The handler refuses a request with more headers (400) rather than forward a part of them. Node's
-// own count limit (maxHeadersCount) is off: Node 20 keeps that many and drops the rest silently,
-// Node 24 and later refuse the whole head as too large (431). A head is bounded by its size alone
-// (maxHeaderSize, 16 KiB), and the handler sees every header and decides on every Node line.
+/** Headers a request may have; over that it gets 400 (`more than 100 headers`) and is not forwarded. */
 export const MAX_HEADERS = 100;
+
+// What Node's HTTP/1.1 parser may collect (server.maxHeadersCount), well above MAX_HEADERS so that
+// the handler sees a request over MAX_HEADERS and refuses it itself, with its access line, on every
+// Node line. Over maxHeadersCount Node 20 drops the rest of the headers silently, while Node
+// 22.23.2, 24.18.1 and 26.5.1 on refuse the request in the parser (431, no access line). The
+// 16 KiB head (maxHeaderSize) bounds the parser's work either way. Node's own default.
+export const PARSER_MAX_HEADERS = 2000;
 
 /**
  * Which frontend of the current runtime a listener serves. A reload may reorder frontends: the
@@ -77,17 +81,13 @@ function watchBody(ex: Exchange, ms: number): void {
   const req = ex.req;
   const socket = req.socket;
   socket.setTimeout(ms);
-  ex.bodyMs = ms;
   // Node tells the request of its socket's timeout while the body is incomplete, and closes the
   // connection itself unless a listener takes it: this one closes it the same way, and names why.
   req.once('timeout', () => {
     ex.reason ??= REASONS.clientTimeout;
     socket.destroy();
   });
-  req.once('end', () => {
-    ex.bodyMs = 0;
-    socket.setTimeout(0);
-  });
+  req.once('end', () => socket.setTimeout(0));
 }
 
 /** An HTTP server for one frontend with the configured client-side timeouts. */
@@ -105,7 +105,7 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
     },
     requestHandler(holder, slot, (): number => server.headersTimeout),
   );
-  server.maxHeadersCount = 0; // no count limit: MAX_HEADERS is the handler's
+  server.maxHeadersCount = PARSER_MAX_HEADERS;
   server.on('upgrade', tunnelHandler(holder, slot, tunnels));
   server.on('clientError', clientErrorHandler(holder, slot, (): number => server.headersTimeout));
   return server;

@@ -11,7 +11,7 @@ import { events } from '../log.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { TlsSite } from '../tls/certs.js';
 import { clientErrorHandler } from './client-error.js';
-import { MAX_HEADERS, requestHandler, type FrontendSlot } from './frontend.js';
+import { MAX_HEADERS, PARSER_MAX_HEADERS, requestHandler, type FrontendSlot } from './frontend.js';
 import { clientIpOf } from './client-ip.js';
 import { H2Response, MAX_HEADER_BYTES, h2RequestHandler } from './h2.js';
 import { RESET_BURST, RESET_RATE, watchResets } from './h2-resets.js';
@@ -67,7 +67,7 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
     h1.connectionsCheckingInterval = checkInterval(t.client);
   };
   setTimeouts(timeouts);
-  h1.maxHeadersCount = 0; // no count limit: MAX_HEADERS is the handler's (frontend.ts)
+  h1.maxHeadersCount = PARSER_MAX_HEADERS;
   const onH1 = requestHandler(holder, slot, () => h1.headersTimeout, 'https');
   const onH2 = h2RequestHandler(holder, slot, () => h1.headersTimeout);
   // One 'request' event for both protocols; the branch is per request on TLS listeners only.

@@ -19,6 +19,19 @@ import type { ProxyTarget } from '../runtime/runtime.js';
 import type { UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
 import type { UpstreamError } from '../upstream/error.js';
 
+/**
+ * Sends now what Node's HTTP/1.1 server corked for this tick: it corks on a response's write and
+ * uncorks on the next tick. Node 26 corks the response itself, counted in `writableCorked`, and
+ * holds a chunked body's writes in the response while that count is above zero. Node 20 to 24 cork
+ * the socket, and from Node 22 the response counts only its own cork() calls: a response uncork()
+ * there took the count below zero, after which Node held every chunked write in the response until
+ * its end (no back-pressure; an echoing server deadlocked).
+ */
+function flushCork(res: http.ServerResponse): void {
+  if (res.writableCorked > 0) res.uncork();
+  res.socket?.uncork();
+}
+
 // Idempotent methods (RFC 9110 §9.2.2), replayable after the keep-alive race when they carry no
 // body: the body has been streamed and is gone.
 const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -189,7 +202,7 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
       ex.bytes = chunk.length;
       this.#ended = true;
       res.write(chunk.toString('latin1'), 'latin1');
-      res.uncork();
+      if (ex.http1) flushCork(res as http.ServerResponse);
       res.end();
       return true;
     }
@@ -203,7 +216,7 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
       // the write and counts the chunk as queued before it tries to send it): pausing there meant
       // a readStop/readStart pair, a 'drain' listener and a timer per chunk of every large
       // response (bench/RESULTS.md). An HTTP/2 stream's queue drains through its session.
-      res.uncork();
+      flushCork(res as http.ServerResponse);
       if (res.writableLength === 0) return true;
     }
     // Node keeps the chunk queued: the connection's next read must go elsewhere.

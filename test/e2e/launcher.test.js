@@ -1,11 +1,13 @@
-// The `flagman` command (bin/flagman) is a shell launcher: it execs Node with a 2 MB young
-// generation and a doubled old-generation headroom (docs/proxying.md, "Memory"), so one process remains, the
-// one whose PID flagman reports, and its workers inherit the options. A NODE_OPTIONS that sizes the
-// young generation itself decides instead.
+// The `flagman` command (bin/flagman) is a shell launcher: it execs the `node` on the PATH with a
+// 2 MB young generation and a doubled old-generation headroom (docs/proxying.md, "Memory"), so one process
+// remains, the one whose PID flagman reports, and its workers inherit the options. A NODE_OPTIONS
+// that sizes the young generation itself decides instead. An option the node does not know is
+// left out rather than stopping it from starting.
 import fs from 'node:fs';
+import path from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
-import { request, root, startFlagman, upstream } from '../helpers/e2e.js';
+import { launcherPath, request, root, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 
 const CONFIG = `
 flags: { dir: ./flags }
@@ -19,6 +21,22 @@ backends:
 /** The command line of a running process, as its arguments. */
 const cmdline = (pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
 
+/**
+ * A directory to put first on the PATH, holding a `node` that is this test's node but refuses
+ * `refused` options as a node of another V8 version would: "bad option", exit 9, whatever else it
+ * was asked (--version included).
+ */
+function nodeRefusing(t, refused) {
+  const dir = tempDir(t, 'flagman-node-');
+  const cases = refused.map((o) => `${o} | ${o}=*`).join(' | ');
+  fs.writeFileSync(
+    path.join(dir, 'node'),
+    `#!/bin/sh\nfor a in "$@"; do\n  case $a in ${cases}) echo "node: bad option: $a" >&2; exit 9 ;; esac\ndone\nexec '${process.execPath}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  return { PATH: `${dir}:${process.env.PATH}` };
+}
+
 test('the flagman command execs node with --max-semi-space-size=2 and --expose-gc: one process, the PID flagman reports, workers included', async (t) => {
   const app = await upstream(t, 'app');
   const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: 'workers: 2' }, launcher: true });
@@ -26,6 +44,9 @@ test('the flagman command execs node with --max-semi-space-size=2 and --expose-g
   t.is(start.pid, fm.proc.pid, 'the launcher shell was replaced by node, not left as a parent');
   const argv = cmdline(start.pid);
   t.regex(argv[0], /node/);
+  // The node under test is the one on the PATH, which the launcher runs.
+  t.is(fs.realpathSync(`/proc/${start.pid}/exe`), fs.realpathSync(process.execPath));
+  t.log(`node ${process.version} (${process.execPath}): ${argv.slice(0, -4).join(' ')}`);
   t.true(argv.includes('--max-semi-space-size=2'), argv.join(' '));
   t.true(argv.includes('--heap-growing-percent=100'), argv.join(' '));
   t.true(argv.includes('--expose-gc'), argv.join(' '));
@@ -46,6 +67,37 @@ test('a NODE_OPTIONS that sizes the young generation is left to decide', async (
   t.false(argv.includes('--max-semi-space-size=2'));
   t.true(argv.includes('--heap-growing-percent=100'));
   t.is((await request(fm.port, { path: '/' })).status, 200);
+});
+
+test('an option this node refuses is left out, the others kept: flagman starts anyway', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: '' }, launcher: true, env: nodeRefusing(t, ['--heap-growing-percent']) });
+  const start = await fm.waitEvent((e) => e.event === 'start');
+  t.is(start.pid, fm.proc.pid);
+  const argv = cmdline(start.pid);
+  t.false(argv.some((a) => a.startsWith('--heap-growing-percent')), argv.join(' '));
+  t.true(argv.includes('--max-semi-space-size=2'), argv.join(' '));
+  t.is((await request(fm.port, { path: '/' })).status, 200);
+});
+
+test('a node that refuses every option runs flagman without any', async (t) => {
+  const app = await upstream(t, 'app');
+  const env = nodeRefusing(t, ['--max-semi-space-size', '--heap-growing-percent', '--expose-gc']);
+  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: '' }, launcher: true, env });
+  const start = await fm.waitEvent((e) => e.event === 'start');
+  t.deepEqual(cmdline(start.pid).filter((a) => a.startsWith('--')), []);
+  t.is((await request(fm.port, { path: '/' })).status, 200);
+});
+
+test('FLAGMAN_BODY_GC=off leaves --expose-gc out, =on puts it in; another value is refused, naming it', async (t) => {
+  const app = await upstream(t, 'app');
+  const off = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: '' }, launcher: true, env: { FLAGMAN_BODY_GC: 'off' } });
+  t.false(cmdline((await off.waitEvent((e) => e.event === 'start')).pid).includes('--expose-gc'));
+  const on = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: '' }, launcher: true, env: { FLAGMAN_BODY_GC: 'on' } });
+  t.true(cmdline((await on.waitEvent((e) => e.event === 'start')).pid).includes('--expose-gc'));
+  const bad = await execa(launcherPath, ['check', '-c', path.join(on.dir, 'flagman.yaml')], { reject: false, env: { FLAGMAN_BODY_GC: 'yes' } });
+  t.is(bad.exitCode, 2);
+  t.regex(bad.stderr, /FLAGMAN_BODY_GC must be on or off, not "yes"/);
 });
 
 test('the npm package installs the launcher as the flagman command, with the build it runs', async (t) => {

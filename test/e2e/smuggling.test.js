@@ -50,6 +50,9 @@ const CASES = {
   'bare LF line ends': `GET / HTTP/1.1\n${H.replace('\r\n', '\n')}\n`,
   'an oversized chunk size': `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFF\r\nab\r\n0\r\n\r\n`,
   '101 headers': `GET / HTTP/1.1\r\n${H}${Array.from({ length: 100 }, (_, i) => `X-${i}: v\r\n`).join('')}\r\n`,
+  // Over the parser's own count (maxHeadersCount) Node 22.23.2, 24.18.1 and 26.5.1 on refuse a
+  // request themselves, with 431: flagman's limit must come first.
+  '150 headers': `GET / HTTP/1.1\r\n${H}${Array.from({ length: 149 }, (_, i) => `X-${i}: v\r\n`).join('')}\r\n`,
   'an absolute-form target naming another host': `GET http://evil.example/x HTTP/1.1\r\n${H}\r\n`,
 };
 

@@ -1,0 +1,103 @@
+// `npm test` after the build: the whole suite on the current Node LTS line, then a representative
+// subset on the oldest supported line, each under a PATH whose `node` is that line (the launcher
+// tests run bin/flagman, which runs the `node` on the PATH).
+//
+// Which node is which is decided here, never by the PATH npm hands to scripts: the `node`
+// devDependency (the current LTS line) puts node_modules/.bin/node first on that PATH, so a bare
+// `node` or `ava` in a script would silently be that line.
+// - current: node_modules/node/bin/node, the `node` devDependency;
+// - oldest:  the node that runs npm (npm_node_execpath; `node` on the PATH when run by hand).
+// FLAGMAN_TEST_LINES=current or =oldest runs one of the two passes alone.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ava = path.join(root, 'node_modules/ava/entrypoints/cli.mjs');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+
+const lines = {
+  current: { node: path.join(root, 'node_modules/node/bin/node'), runs: [{ what: 'every test file', mode: '' }, { what: 'the flag-flood latency files, one at a time', mode: 'timing' }] },
+  oldest: { node: process.env.npm_node_execpath ?? 'node', runs: [{ what: 'the subset (ava.config.js)', mode: 'subset' }] },
+};
+
+/** `node --version` of a binary, or null when it does not run. */
+function versionOf(node) {
+  const r = spawnSync(node, ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/** A temp dir holding `node`, a symlink to `node`: put first on the PATH, it is the `node` every child runs. */
+function pathWith(node) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-test-node-'));
+  const resolved = node.includes('/') ? path.resolve(node) : spawnSync('sh', ['-c', 'command -v node'], { encoding: 'utf8' }).stdout.trim();
+  fs.symlinkSync(resolved, path.join(dir, 'node'));
+  return dir;
+}
+
+/** Runs ava on `node` in `mode` (FLAGMAN_TESTS), its output passed through; resolves with counts and time. */
+function runAva(node, mode, binDir) {
+  const started = Date.now();
+  const env = { ...process.env, PATH: `${binDir}:${process.env.PATH ?? ''}`, FLAGMAN_TESTS: mode };
+  if (mode === '') delete env.FLAGMAN_TESTS;
+  const child = spawn(node, [ava], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // ava's default reporter: a line per test (✔ passed, ✘ failed), then a summary that gives the
+  // passed count only when nothing failed; uncaught exceptions and files that exit badly come apart.
+  let passed = 0;
+  let failed = 0;
+  let partial = '';
+  child.stdout.on('data', (d) => {
+    process.stdout.write(d);
+    const lines = (partial + d).split('\n');
+    partial = lines.pop();
+    for (const line of lines) {
+      if (/^\s*✔/.test(line)) passed++;
+      else if (/^\s*✘/.test(line)) failed++;
+      else if (/^\s*(Uncaught exception|Unhandled rejection) in /.test(line)) failed++;
+    }
+  });
+  child.stderr.pipe(process.stderr);
+  return new Promise((resolve) => child.on('close', (code) => {
+    // A run that failed without a ✘ line (ava could not start, a worker crashed) is still a failure.
+    if (code !== 0 && failed === 0) failed = 1;
+    resolve({ code: code ?? 1, passed, failed, seconds: (Date.now() - started) / 1000 });
+  }));
+}
+
+const only = process.env.FLAGMAN_TEST_LINES;
+if (only !== undefined && !(only in lines)) {
+  console.error(`FLAGMAN_TEST_LINES must be ${Object.keys(lines).join(' or ')}, not ${JSON.stringify(only)}`);
+  process.exit(2);
+}
+const results = [];
+for (const [name, line] of Object.entries(lines)) {
+  if (only !== undefined && only !== name) continue;
+  const version = versionOf(line.node);
+  if (version === null) {
+    console.error(`flagman tests: the ${name} line's node (${line.node}) does not run; npm install brings the current one (devDependency "node")`);
+    process.exit(1);
+  }
+  const minimum = /(\d+)/.exec(pkg.engines.node)?.[1];
+  if (name === 'oldest' && minimum !== undefined && !version.startsWith(`v${minimum}.`)) {
+    console.log(`flagman tests: note: the oldest supported line is Node ${minimum}, and npm runs on ${version}: the subset runs on ${version}`);
+  }
+  const binDir = pathWith(line.node);
+  try {
+    for (const run of line.runs) {
+      console.log(`\nflagman tests: ${run.what} on Node ${version} (${name} line: ${line.node}; \`node\` on the PATH is that one)\n`);
+      const r = await runAva(line.node, run.mode, binDir);
+      results.push({ name, version, what: run.what, ...r });
+    }
+  } finally {
+    fs.rmSync(binDir, { recursive: true, force: true });
+  }
+}
+
+console.log(`\nflagman tests (engines: node ${pkg.engines.node}):`);
+for (const r of results) console.log(`  Node ${r.version} (${r.name}), ${r.what}: ${r.passed} passed, ${r.failed} failed, ${r.seconds.toFixed(0)} s`);
+const passed = results.reduce((n, r) => n + r.passed, 0);
+const failed = results.reduce((n, r) => n + r.failed, 0);
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = results.every((r) => r.code === 0) ? 0 : 1;
