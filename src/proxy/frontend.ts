@@ -81,13 +81,17 @@ function watchBody(ex: Exchange, ms: number): void {
   const req = ex.req;
   const socket = req.socket;
   socket.setTimeout(ms);
+  ex.bodyMs = ms;
   // Node tells the request of its socket's timeout while the body is incomplete, and closes the
   // connection itself unless a listener takes it: this one closes it the same way, and names why.
   req.once('timeout', () => {
     ex.reason ??= REASONS.clientTimeout;
     socket.destroy();
   });
-  req.once('end', () => socket.setTimeout(0));
+  req.once('end', () => {
+    ex.bodyMs = 0;
+    socket.setTimeout(0);
+  });
 }
 
 /** An HTTP server for one frontend with the configured client-side timeouts. */
