@@ -163,7 +163,9 @@ test('the idle timeout closes a silent connection; one that keeps talking stays'
   const { received, at } = await closing;
   const after = at - quiet;
   t.is(received, 'db1:hi\n');
-  t.true(after >= 950 && after < 1000 + scaled(4000), `closed after ${after} ms of silence`);
+  // Its idle time started when 'hi' went through flagman, a little before this test saw the echo
+  // (up to a few hundred ms on a loaded machine): hence the lower bound's margin.
+  t.true(after >= 500 && after < 1000 + scaled(4000), `closed after ${after} ms of silence`);
   t.is(await talker.say('still'), 'db1:still', 'the talking connection is still open');
   await waitFor(() => fm.access.some((l) => l.reason === 'idle timeout'));
 });
