@@ -141,7 +141,9 @@ test('certificate files replaced with mv: the next connection gets the new one, 
   t.timeout(scaled(60_000));
   const c = await certificates(t);
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, config(), { vars: { app: app.port }, files: c.files });
+  // The kept-alive connection idles through the reload and two other clients: a long idle timeout,
+  // so a loaded machine's slowness does not close it first.
+  const fm = await startFlagman(t, config({ top: 'timeouts: { idle: 60s }' }), { vars: { app: app.port }, files: c.files });
   const secure = fm.ports[1];
   t.is(await servedSerial(c.ca, secure, 'a.test'), c.a.serial);
   const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: c.ca.caPem, servername: 'a.test' });
@@ -409,7 +411,8 @@ test('HTTP/1.1 over TLS keeps the plain listener behaviour: a slowloris is cut a
   await closed;
   clearInterval(timer);
   const ms = performance.now() - started;
-  t.true(ms >= 1900 && ms < 2000 + scaled(3000), `cut after ${ms} ms`);
+  // The upper bound only shows the cut comes: the suite's own load can delay it by seconds.
+  t.true(ms >= 1900 && ms < 2000 + scaled(10_000), `cut after ${ms} ms`);
 
   const ws = await open();
   t.teardown(() => ws.destroy());
