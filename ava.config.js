@@ -3,8 +3,8 @@
 // - timing: the files whose assertions bound latency under a flood of flag files, one at a time,
 //   so that the other tests' CPU load is not what they measure;
 // - subset: what the oldest supported Node line runs: every unit test and the end-to-end files
-//   that cover the launcher and its V8 options, proxying and streaming (back-pressure), and the
-//   flags directory. (TLS and HTTP/2 run on the current line only: the file takes a minute.)
+//   that cover the launcher and its V8 options, proxying, and maintenance by a flag. (TLS, HTTP/2
+//   and streaming run on the current line only.)
 // The machine's slowness factor (test/helpers/slow.js) is measured here, once, before any worker
 // runs, and handed to the workers; ava's own timeout scales with it like the helpers' waits.
 import { SLOWNESS, scaled } from './test/helpers/slow.js';
@@ -14,7 +14,6 @@ const SUBSET = [
   'test/unit/**/*.test.js',
   'test/e2e/launcher.test.js',
   'test/e2e/proxy.test.js',
-  'test/e2e/streaming.test.js',
   'test/e2e/maintenance.test.js',
 ];
 
