@@ -6,24 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { adminStatus, request, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import { maintenanceConfig } from '../helpers/configs.js';
 
-const CONFIG = `
-flags: { dir: ./flags, rescan: 200ms, state: off }
-admin: { listen: "127.0.0.1:0" }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    servers:
-      app1: { address: "127.0.0.1:{{app}}" }
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-`;
+const CONFIG = maintenanceConfig({ rescan: '200ms', state: 'off' });
 
 // Root reads any directory whatever its mode: flagman then runs as nobody, for chmod 000 to bite.
 const asRoot = process.getuid?.() === 0;
