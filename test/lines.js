@@ -1,26 +1,35 @@
-// `npm test` after the build: the whole suite on the current Node LTS line, then a representative
-// subset on the oldest supported line, each under a PATH whose `node` is that line (the launcher
-// tests run bin/flagman, which runs the `node` on the PATH).
+// `npm test` after the build: the whole suite on the current Node LTS line, the end-to-end files
+// that differ between lines on the two other maintained LTS lines, and those with every unit test
+// on the oldest supported line — each under a PATH whose `node` is that line (the launcher tests
+// run bin/flagman, which runs the `node` on the PATH).
 //
 // Which node is which is decided here, never by the PATH npm hands to scripts: the `node`
 // devDependency (the current LTS line) puts node_modules/.bin/node first on that PATH, so a bare
 // `node` or `ava` in a script would silently be that line.
 // - current: node_modules/node/bin/node, the `node` devDependency;
+// - 24 and 22: a pinned release of each, fetched from the npm registry on first use
+//   (scripts/node-binary.js), as the `node` package itself fetches its binary;
 // - oldest:  the node that runs npm (npm_node_execpath; `node` on the PATH when run by hand).
-// FLAGMAN_TEST_LINES=current or =oldest runs one of the two passes alone.
+// FLAGMAN_TEST_LINES=current,oldest (any of current, 24, 22, oldest) runs those passes alone.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeBinary } from '../scripts/node-binary.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ava = path.join(root, 'node_modules/ava/entrypoints/cli.mjs');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 
+// The releases the two middle lines are tested on; the current line is the devDependency's.
+const PINNED = { 24: '24.21.0', 22: '22.23.3' };
+const LINE_FILES = { what: 'the end-to-end files that differ between Node lines (ava.config.js)', mode: 'lines' };
 const lines = {
-  current: { node: path.join(root, 'node_modules/node/bin/node'), runs: [{ what: 'every test file', mode: '' }, { what: 'the flag-flood latency files, one at a time', mode: 'timing' }] },
-  oldest: { node: process.env.npm_node_execpath ?? 'node', runs: [{ what: 'the subset (ava.config.js)', mode: 'subset' }] },
+  current: { node: () => path.join(root, 'node_modules/node/bin/node'), runs: [{ what: 'every test file', mode: '' }, { what: 'the flag-flood latency files, one at a time', mode: 'timing' }] },
+  24: { node: () => nodeBinary(PINNED[24]), runs: [LINE_FILES] },
+  22: { node: () => nodeBinary(PINNED[22]), runs: [LINE_FILES] },
+  oldest: { node: () => process.env.npm_node_execpath ?? 'node', runs: [{ what: 'the subset (ava.config.js)', mode: 'subset' }] },
 };
 
 /** `node --version` of a binary, or null when it does not run. */
@@ -84,17 +93,25 @@ function runAva(node, mode, binDir, files = []) {
   }));
 }
 
-const only = process.env.FLAGMAN_TEST_LINES;
-if (only !== undefined && !(only in lines)) {
-  console.error(`FLAGMAN_TEST_LINES must be ${Object.keys(lines).join(' or ')}, not ${JSON.stringify(only)}`);
+const only = process.env.FLAGMAN_TEST_LINES?.split(',');
+const unknown = only?.filter((l) => !(l in lines)) ?? [];
+if (unknown.length > 0) {
+  console.error(`FLAGMAN_TEST_LINES must list some of ${Object.keys(lines).join(', ')}, not ${JSON.stringify(unknown.join(','))}`);
   process.exit(2);
 }
 const results = [];
-for (const [name, line] of Object.entries(lines)) {
-  if (only !== undefined && only !== name) continue;
+for (const name of ['current', '24', '22', 'oldest']) {
+  const line = { ...lines[name] };
+  if (only !== undefined && !only.includes(name)) continue;
+  try {
+    line.node = line.node();
+  } catch (err) {
+    console.error(`flagman tests: no node for the ${name} line: ${err.message}`);
+    process.exit(1);
+  }
   const version = versionOf(line.node);
   if (version === null) {
-    console.error(`flagman tests: the ${name} line's node (${line.node}) does not run; npm install brings the current one (devDependency "node")`);
+    console.error(`flagman tests: the ${name} line's node (${line.node}) does not run; npm install brings the current one (devDependency "node"), the registry the others`);
     process.exit(1);
   }
   const minimum = /(\d+)/.exec(pkg.engines.node)?.[1];

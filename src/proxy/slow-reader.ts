@@ -77,8 +77,21 @@ export class SlowReaderWatch {
       this.#last = queued;
       this.#idle = 0;
     } else if (++this.#idle >= this.#ticks) {
-      return ex.cut(REASONS.clientTimeout);
+      // Timers run before the event loop polls for I/O: after a stall of flagman's own (a loaded
+      // machine) the client's reads may be done but not yet seen. The verdict waits for that poll.
+      setImmediate(this.#verdict);
+      return;
     }
+    this.#timer.refresh();
+  };
+
+  readonly #verdict = (): void => {
+    const ex = this.#ex;
+    if (!this.#held || ex.res.writableFinished || ex.clientGone) return;
+    const queued = this.#queued();
+    if (queued === this.#last) return ex.cut(REASONS.clientTimeout);
+    this.#last = queued;
+    this.#idle = 0;
     this.#timer.refresh();
   };
 

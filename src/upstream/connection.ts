@@ -59,6 +59,8 @@ export class UpstreamConnection implements ResponseSink {
   #served = 0;
   #timeoutMs = 0;
   #paused = false;
+  /** Reads from the socket so far: a timeout checks that none came in meanwhile. */
+  #reads = 0;
   #ended = false;
   #bodyDone = true;
   #closed = false;
@@ -189,6 +191,7 @@ export class UpstreamConnection implements ResponseSink {
 
   // True: the connection pauses its socket itself (onBody), not through this return value.
   #onRead(n: number, buf: Buffer): boolean {
+    this.#reads++;
     if (n > 0) this.#onData(buf.subarray(0, n));
     return true;
   }
@@ -245,7 +248,16 @@ export class UpstreamConnection implements ResponseSink {
     // slow-reader cut (proxy/upstream.ts) time those clients. A body the server stops reading is.
     if (this.#current === null || this.#paused) return;
     if (!this.#bodyDone && this.socket.writableLength === 0) return;
-    this.#fail(new UpstreamError('SERVER_TIMEOUT', `no answer within ${this.#timeoutMs} ms`, this.#owner.address));
+    // The timer runs before the event loop's poll for I/O: after a stall of flagman's own (a loaded
+    // machine, a long GC) as long as the timeout, bytes the server sent in time may be waiting
+    // unread. The verdict waits for that poll (setImmediate runs right after it): a read in it
+    // was the server answering, not silence. Only a timeout pays for this.
+    const req = this.#current;
+    const reads = this.#reads;
+    setImmediate(() => {
+      if (this.#current !== req || this.#paused || this.#reads !== reads || this.#closed) return;
+      this.#fail(new UpstreamError('SERVER_TIMEOUT', `no answer within ${this.#timeoutMs} ms`, this.#owner.address));
+    });
   }
 
   #onClose(): void {

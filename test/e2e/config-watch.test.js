@@ -16,7 +16,9 @@ const RELOAD_MS = 15_000;
 
 const text = (app, comment) => `# ${comment}\n${maintenanceConfig({ admin: false })}`.replaceAll('{{app}}', String(app));
 
-const reloads = (fm) => fm.events.filter((e) => e.event === 'reload' || e.event === 'reload.failed');
+// Successful reloads. A save a loaded machine reads half-done (see reloadsOnce) may add a
+// reload.failed before its reload; the old config serves meanwhile.
+const reloads = (fm) => fm.events.filter((e) => e.event === 'reload');
 
 /** Runs `edit()`, then waits for the reload of generation `gen` and checks it was the only one. */
 async function reloadsOnce(t, fm, gen, what, edit) {

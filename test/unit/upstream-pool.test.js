@@ -104,3 +104,36 @@ test('a response that ends before its request body was sent whole closes the con
   const next = await send(pool);
   t.false(next.reused, 'the next request opened a new connection');
 });
+
+test("a server's answer that came in time is not taken for silence when flagman itself stalled past timeouts.server", async (t) => {
+  // A loaded machine can stall flagman's event loop longer than the timeout; when it runs again,
+  // the due timer comes before the poll that would read the answer already waiting.
+  let answer;
+  const asked = new Promise((resolve) => {
+    answer = resolve;
+  });
+  const app = await server(t, (req, res) => answer(res));
+  const pool = new UpstreamPool('127.0.0.1', app.port, { connect: 1000, idle: 60_000 });
+  t.teardown(() => pool.destroy());
+  const result = new Promise((resolve) => {
+    const out = { status: 0, body: '', error: null };
+    pool.request({
+      method: 'GET',
+      path: '/',
+      headers: ['Host', 'x'],
+      body: null,
+      bodyChunked: false,
+      serverTimeout: 300,
+      onStart: () => true,
+      onHead: (status) => (out.status = status),
+      onData: (chunk) => ((out.body += chunk), true),
+      onComplete: () => resolve(out),
+      onError: (err) => resolve({ ...out, error: err.code }),
+    });
+  });
+  const res = await asked;
+  res.end('in time'); // in the kernel's buffer for flagman's socket at once
+  const until = performance.now() + 700;
+  while (performance.now() < until); // the stall: the event loop runs nothing
+  t.deepEqual(await result, { status: 200, body: 'in time', error: null });
+});
