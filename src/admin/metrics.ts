@@ -5,6 +5,7 @@
 // to have no label lookup per request.
 import client from 'prom-client';
 import type { ExplainRequest, Explanation } from '../explain/explain.js';
+import { REASONS } from '../proxy/reasons.js';
 import { statusDocument, type StatusSources } from './status.js';
 
 /** The status document's sources, and what only the metrics and /explain need. */
@@ -30,10 +31,27 @@ interface ServerDoc extends Bytes {
   readonly requests: number;
   readonly failures: number;
 }
+interface Refused {
+  readonly bodyTooLarge: number;
+  readonly rateLimited: number;
+}
+interface RuleDoc {
+  readonly rule: number;
+  readonly limit: { readonly rate: number } | null;
+  readonly refused: Refused;
+}
+interface FrontendDoc extends Bytes {
+  readonly requests: number;
+  readonly active: number;
+  readonly responses: Responses;
+  readonly connections: { readonly maxconn: number | null; readonly current: number; readonly waiting: number; readonly waited: number };
+  readonly refused: Refused;
+  readonly rules: readonly RuleDoc[];
+}
 interface Doc {
   readonly config: { readonly generation: number; readonly lastReload: { readonly at: string | null; readonly ok: boolean } };
   readonly flags: Record<string, { readonly value: number | null; readonly problem: string | null }>;
-  readonly frontends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses }>;
+  readonly frontends: Record<string, FrontendDoc>;
   readonly backends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses; readonly servers: Record<string, ServerDoc> }>;
   readonly watcher: { readonly mode: string; readonly rescans: number; readonly problem: string | null };
   readonly process: { readonly fdLimit: number | null; readonly maxConnections: number | null; readonly connections: number; readonly refusedConnections: number };
@@ -41,6 +59,9 @@ interface Doc {
 }
 
 const SERVER_STATES = ['up', 'down', 'drain'] as const;
+
+// The refusals of limits, by the access log's words for them (proxy/reasons.ts): the `reason` label.
+const REFUSALS = [['bodyTooLarge', REASONS.bodyTooLarge], ['rateLimited', REASONS.rateLimited]] as const;
 
 /** What the admin server needs to answer /metrics. */
 export interface Metrics {
@@ -78,6 +99,18 @@ export function createMetrics(sources: AdminSources): Metrics {
   });
   gauge('flagman_frontend_active', 'Requests in flight on a frontend.', ['frontend'], (g, d) => {
     for (const [frontend, f] of Object.entries(d.frontends)) g.set({ frontend }, f.active);
+  });
+  // Limits (docs/proxying.md, "Limits"): what they refused, by the access log's reason.
+  counter('flagman_frontend_refusals_total', 'Requests a frontend refused for its limits, by reason (body too large, rate limited).', ['frontend', 'reason'], (c, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) for (const [key, reason] of REFUSALS) c.inc({ frontend, reason }, f.refused[key]);
+  });
+  counter('flagman_rule_refusals_total', 'Requests refused by the limits of a rule (its number in the file), by reason.', ['frontend', 'rule', 'reason'], (c, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) {
+      for (const r of f.rules) for (const [key, reason] of REFUSALS) c.inc({ frontend, rule: String(r.rule), reason }, r.refused[key]);
+    }
+  });
+  gauge('flagman_rule_rate', 'A rate-limited rule\'s rate under the current flags, requests a second (rules without one have no series).', ['frontend', 'rule'], (g, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) for (const r of f.rules) if (r.limit !== null) g.set({ frontend, rule: String(r.rule) }, r.limit.rate);
   });
   counter('flagman_backend_requests_total', 'Requests routed to a backend.', ['backend'], (c, d) => {
     for (const [backend, b] of Object.entries(d.backends)) c.inc({ backend }, b.requests);

@@ -5,7 +5,7 @@ import type { DescriptorBudget } from '../descriptors.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { WatcherStatus } from '../flags/store.js';
 import type { LogDrops } from '../log.js';
-import type { Runtime } from '../runtime/runtime.js';
+import type { RuntimeFrontend, Runtime } from '../runtime/runtime.js';
 import type { ConnectionCounters, Counters } from '../runtime/servers.js';
 
 export interface StatusSources {
@@ -38,6 +38,23 @@ function responses(c: Counters): Record<string, number> {
   return { '1xx': c.responses[1]!, '2xx': c.responses[2]!, '3xx': c.responses[3]!, '4xx': c.responses[4]!, '5xx': c.responses[5]!, other: c.responses[0]! };
 }
 
+// A frontend's limits (docs/proxying.md, "Limits"): its connections under maxconn, what its limits
+// refused, and each rule's limits under the current flags. Sizes in bytes; null: no limit.
+function limits(fe: RuntimeFrontend): Record<string, unknown> {
+  const c = fe.limitCounters;
+  return {
+    connections: { maxconn: fe.maxconn, current: c.open, waiting: c.waiting, waited: c.waited },
+    refused: { bodyTooLarge: c.bodyTooLarge, rateLimited: c.rateLimited },
+    rules: fe.limits.map((r) => ({
+      rule: r.rule,
+      use: r.use,
+      maxBody: r.maxBody === Infinity ? null : r.maxBody,
+      limit: r.limit === null ? null : { rate: r.limit.rate, burst: r.limit.burst, by: r.limit.by, keys: r.state.keys },
+      refused: { bodyTooLarge: r.state.bodyTooLarge, rateLimited: r.state.rateLimited },
+    })),
+  };
+}
+
 /** The status document as a plain object, ready for JSON. */
 export function statusDocument(src: StatusSources): Record<string, unknown> {
   const runtime = src.runtime();
@@ -48,7 +65,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
   const frontends: Record<string, unknown> = {};
   for (const fe of runtime.frontends) {
     // In tcp mode a request is a connection: `requests` counts them, `active` those open now.
-    frontends[fe.name] = { mode: fe.mode, requests: fe.counters.requests, active: fe.counters.active, responses: responses(fe.counters), ...bytes(fe.counters, fe.mode === 'tcp') };
+    frontends[fe.name] = { mode: fe.mode, requests: fe.counters.requests, active: fe.counters.active, responses: responses(fe.counters), ...bytes(fe.counters, fe.mode === 'tcp'), ...limits(fe) };
   }
   const backends: Record<string, unknown> = {};
   for (const t of runtime.targets.values()) {

@@ -50,9 +50,27 @@ export interface RuleConfig {
   /** null: the rule always matches. */
   readonly when: ExprSource | null;
   readonly use: string;
+  /** The largest request body in bytes; `off`: none; null: the frontend's `maxBody`. */
+  readonly maxBody: number | 'off' | null;
+  /** null: requests are not rate-limited. */
+  readonly limit: RateLimitConfig | null;
   readonly at: Position;
   /** Position of the `use` value, for unknown-backend errors. */
   readonly useAt: Position;
+}
+
+/**
+ * A rule's rate limit (docs/proxying.md, "Limits"): a token bucket per key that holds `rate` +
+ * `burst` requests and refills at `rate` a second.
+ */
+export interface RateLimitConfig {
+  /** Requests a second: CEL using flag() only; a plain YAML integer arrives as its source text. */
+  readonly rate: ExprSource;
+  /** Requests allowed at once on top of `rate`. */
+  readonly burst: number;
+  /** CEL giving each request's key (a string); null: one bucket for the whole rule. */
+  readonly by: ExprSource | null;
+  readonly at: Position;
 }
 
 /**
@@ -88,6 +106,10 @@ export interface FrontendConfig {
   readonly underscoreHeaders: UnderscoreHeaders;
   /** null: plain HTTP. */
   readonly tls: TlsConfig | null;
+  /** The largest request body in bytes, for rules that set none; null: none. */
+  readonly maxBody: number | null;
+  /** Client connections served at once; the rest wait (docs/proxying.md, "Limits"); null: no cap. */
+  readonly maxconn: number | null;
   readonly at: Position;
 }
 
@@ -229,7 +251,15 @@ export const DEFAULTS = {
   redirectScheme: 'https',
   redirectStatus: 301,
   logAccess: true,
+  burst: 0, // requests at once on top of the rate
+  rateKeys: 100_000, // keys (buckets) a rate-limited rule keeps per process; the least recently used goes
 } as const;
+
+/** The largest rate (requests a second) and burst; a flag-driven rate is clamped to 1–MAX_RATE. */
+export const MAX_RATE = 1_000_000;
+
+/** The largest `maxconn`. */
+export const MAX_CONN = 1_000_000;
 
 export const BALANCERS = ['roundrobin', 'leastconn'] as const;
 

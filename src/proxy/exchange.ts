@@ -3,21 +3,35 @@
 import type http from 'node:http';
 import http2 from 'node:http2';
 import { writeAccess } from '../log.js';
+import { lingerOnClose } from './linger.js';
 import { closedReason } from './reasons.js';
 
 /** Marks a client connection on which a malformed request was refused (frontend.ts checks it). */
 export const REFUSED = Symbol('flagman.refused');
-import type { Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
+import type { RuleLimits, Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 
 /** Short plain-text bodies for the responses the proxy makes itself. */
 export const STATUS_BODY: Readonly<Record<number, string>> = {
   400: '400 Bad Request\n',
   404: '404 Not Found\n',
+  413: '413 Content Too Large\n',
+  429: '429 Too Many Requests\n',
   431: '431 Request Header Fields Too Large\n',
   502: '502 Bad Gateway\n',
   503: '503 Service Unavailable\n',
   504: '504 Gateway Timeout\n',
 };
+
+const NO_HEADERS: readonly string[] = [];
+
+/**
+ * Whether a request has a body: a Content-Length other than 0, or a Transfer-Encoding (h2.ts says
+ * chunked for an HTTP/2 request whose body comes without a length).
+ */
+export function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
 
 /** The upstream side of an exchange in flight, as the Exchange sees it. */
 export interface UpstreamLink {
@@ -39,6 +53,8 @@ export class Exchange {
   upstream: UpstreamLink | null = null;
   /** An HTTP/1 response straight on a client socket (h2.ts clears it for an HTTP/2 stream). */
   http1 = true;
+  /** The limits of the rule that matched (limits.ts), once one did. */
+  rule: RuleLimits | null = null;
 
   constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, clientIp: string) {
     this.req = req;
@@ -71,7 +87,39 @@ export class Exchange {
       // Requests the client pipelined behind it were parsed already: none of them is served.
       (this.req.socket as { [REFUSED]?: boolean })[REFUSED] = true;
     }
-    res.writeHead(status, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store']);
+    this.#send(status, body, reason, NO_HEADERS);
+  }
+
+  /**
+   * Refuses the request with flagman's own `status` (413, 429), `headers` added (Retry-After), before
+   * it went anywhere (once a head went out, cuts the response instead). A body still coming is read
+   * no further: HTTP/1.1 closes the connection once the answer is out — lingering (linger.ts), so a
+   * client still sending reads the answer rather than a reset — and requests pipelined behind it are
+   * not served; HTTP/2 resets the stream with NO_ERROR once the answer is out, which asks the client
+   * to stop sending (RFC 9113 §8.1) and leaves the connection's other streams alone.
+   */
+  refuse(status: number, reason: string, headers: readonly string[] = NO_HEADERS): void {
+    const res = this.res;
+    if (res.headersSent) return this.cut(reason);
+    if (this.clientGone) return void (this.reason ??= reason);
+    if (hasBody(this.req) && !this.req.complete) {
+      if (this.http1) {
+        res.shouldKeepAlive = false;
+        (this.req.socket as { [REFUSED]?: boolean })[REFUSED] = true;
+        lingerOnClose(this.req.socket);
+      } else {
+        // The stream's own 'finish' (its END_STREAM handed to the session): the response's comes only
+        // once the stream has closed.
+        const stream = (res as unknown as { stream: http2.ServerHttp2Stream }).stream;
+        stream.once('finish', () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
+      }
+    }
+    this.#send(status, STATUS_BODY[status] ?? `${status}\n`, reason, headers);
+  }
+
+  #send(status: number, body: string, reason: string, headers: readonly string[]): void {
+    const res = this.res;
+    res.writeHead(status, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store', ...headers]);
     res.end(body);
     this.bytes += body.length;
     this.reason ??= reason;
