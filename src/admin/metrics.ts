@@ -109,6 +109,18 @@ export function createMetrics(sources: AdminSources): Metrics {
       for (const r of f.rules) for (const [key, reason] of REFUSALS) c.inc({ frontend, rule: String(r.rule), reason }, r.refused[key]);
     }
   });
+  gauge('flagman_frontend_maxconn', 'A frontend\'s maxconn (frontends without one have no series).', ['frontend'], (g, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) if (f.connections.maxconn !== null) g.set({ frontend }, f.connections.maxconn);
+  });
+  gauge('flagman_frontend_connections', 'Client connections a frontend is serving.', ['frontend'], (g, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) g.set({ frontend }, f.connections.current);
+  });
+  gauge('flagman_frontend_connections_waiting', 'Client connections accepted and waiting for a frontend\'s maxconn.', ['frontend'], (g, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) g.set({ frontend }, f.connections.waiting);
+  });
+  counter('flagman_frontend_connections_waited_total', 'Client connections that had to wait for a frontend\'s maxconn.', ['frontend'], (c, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) c.inc({ frontend }, f.connections.waited);
+  });
   gauge('flagman_rule_rate', 'A rate-limited rule\'s rate under the current flags, requests a second (rules without one have no series).', ['frontend', 'rule'], (g, d) => {
     for (const [frontend, f] of Object.entries(d.frontends)) for (const r of f.rules) if (r.limit !== null) g.set({ frontend, rule: String(r.rule) }, r.limit.rate);
   });
