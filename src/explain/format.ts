@@ -26,7 +26,8 @@ export function formatExplanation(e: Explanation): string {
     const servers = e.servers.map((s) => `${s.name} ${s.address} weight ${s.weight}${s.health === 'down' ? ' DOWN' : ''}${Object.keys(s.flags).length > 0 ? ` (${flagList(s.flags)})` : ''}`);
     lines.push(`answered by backend ${e.backend}${servers.length > 0 ? `: ${servers.join('; ')}` : ''}`);
   }
-  if (e.limits !== null) lines.push(`limits: ${formatLimits(e.limits)}`);
+  // Only where a limit is set: most rules have none, and a line saying so is noise.
+  if (e.limits !== null && (e.limits.maxBodyFrom !== null || e.limits.rate !== null)) lines.push(`limits: ${formatLimits(e.limits)}`);
   if (Object.keys(e.flags).length > 0) lines.push(`decided by: ${flagList(e.flags)}`);
   return `${lines.join('\n')}\n`;
 }
