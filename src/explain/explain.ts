@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { FlagmanError } from '../errors.js';
 import type { RequestInput } from '../expr/request.js';
-import { specialize } from '../expr/specialize.js';
+import { specialize, specializeKey, specializeRate } from '../expr/specialize.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { Program } from '../runtime/compile.js';
 
@@ -47,6 +47,27 @@ export interface ServerStep {
   readonly flags: Readonly<Record<string, number | null>>;
 }
 
+/** The limits of the matching rule (docs/proxying.md, "Limits"). */
+export interface LimitsStep {
+  /** The largest request body in bytes; null: none. */
+  readonly maxBody: number | null;
+  /** Whose it is: the rule's own `maxBody` (`off` included), the frontend's, or null (none set). */
+  readonly maxBodyFrom: 'rule' | 'frontend' | null;
+  /** The rule's rate limit under the current flags; null: none. */
+  readonly rate: {
+    /** Requests a second; null: the rate could not be computed, nothing is limited. */
+    readonly rate: number | null;
+    readonly burst: number;
+    /** The `by` expression; null: one bucket for the rule. */
+    readonly by: string | null;
+    /** This request's key ("" when no `by`). */
+    readonly key: string;
+    /** The flags the rate and the key read, with their values now. */
+    readonly flags: Readonly<Record<string, number | null>>;
+    readonly problem: string | null;
+  } | null;
+}
+
 export interface Explanation {
   readonly frontend: string;
   /** tcp: a connection is explained, of which only the client address matters. */
@@ -62,6 +83,8 @@ export interface Explanation {
   readonly flags: Readonly<Record<string, number | null>>;
   readonly steps: readonly RuleStep[];
   readonly servers: readonly ServerStep[];
+  /** The matching rule's limits; null when no rule matches, and for tcp (no request to limit). */
+  readonly limits: LimitsStep | null;
   /** Flag snapshot version the answer is for (0 for a one-shot read). */
   readonly flagsVersion: number;
 }
@@ -146,6 +169,22 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
     unavailable ??= backend;
     backend = be.fallback;
   }
+  let limits: LimitsStep | null = null;
+  if (matched !== null && fe.mode === 'http') {
+    const rule = fe.rules[matched]!;
+    const maxBody = rule.maxBody === 'off' ? null : (rule.maxBody ?? fe.maxBody);
+    const maxBodyFrom = rule.maxBody !== null ? 'rule' : fe.maxBody !== null ? 'frontend' : null;
+    const compiled = program.limits[index]![matched] ?? null;
+    let rate: LimitsStep['rate'] = null;
+    if (compiled !== null) {
+      const flags = flagValues([...compiled.rate.flags, ...(compiled.key?.flags ?? [])], snapshot, decided);
+      const r = specializeRate(compiled.rate, snapshot);
+      const k = compiled.key === null ? null : specializeKey(compiled.key, snapshot);
+      const key = k === null ? '' : k.kind === 'const' ? k.value : k.key(input);
+      rate = { rate: r.value, burst: rule.limit!.burst, by: rule.limit!.by?.source ?? null, key, flags, problem: r.problem ?? k?.problem ?? null };
+    }
+    limits = { maxBody, maxBodyFrom, rate };
+  }
   return {
     frontend: fe.name,
     mode: fe.mode,
@@ -156,6 +195,7 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
     flags: decided,
     steps,
     servers,
+    limits,
     flagsVersion: snapshot.version,
   };
 }

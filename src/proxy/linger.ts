@@ -28,3 +28,23 @@ export function linger(socket: Duplex, flushed?: () => void): void {
   if (socket.writableFinished) cut();
   else socket.once('finish', cut);
 }
+
+/** A socket as Node's HTTP server ends it after a response that said Connection: close. */
+interface ServerSocket extends Duplex {
+  destroySoon?(): void;
+}
+
+/**
+ * Has Node's HTTP server close `socket` with linger() once its response is out, instead of at once.
+ * After a response that said Connection: close it calls the socket's destroySoon(), which destroys
+ * the socket as soon as its end is flushed: with a request body still arriving (a refused upload),
+ * the unread bytes are answered with a reset, which can cut the answer still in transit. Here the
+ * server's own reading (its parser discards the rest of the body) goes on until the client closes,
+ * LINGER_MS at most.
+ */
+export function lingerOnClose(socket: ServerSocket): void {
+  socket.destroySoon = (): void => {
+    socket.end();
+    linger(socket);
+  };
+}
