@@ -45,9 +45,21 @@ export class FrontendGate {
   guard(server: net.Server, slot: FrontendSlot): void {
     const inner = server.listeners('connection') as ((socket: net.Socket) => void)[];
     server.removeAllListeners('connection');
-    // A tcp frontend creates its sockets paused already, and resumes them itself once its server
-    // connection is up; an HTTP server's are resumed here once handed over.
-    // net.Server keeps its `pauseOnConnect` option in a property of that name, read per connection.
+    // A tcp frontend creates its sockets paused already (its net.createServer option), and resumes
+    // them itself once its server connection is up; an HTTP or TLS server's are resumed here once
+    // handed over.
+    //
+    // Not a public API: http.createServer() does not pass a `pauseOnConnect` option on to net.Server
+    // (only a few of its options), and no public call keeps a socket from being read once it is
+    // created — pause() only stops its 'data' events, while Node goes on reading up to a buffer's
+    // worth into memory. net.Server keeps the option in a property of the same name and reads it as
+    // each connection is accepted (`pauseOnCreate: self.pauseOnConnect` in net.js), the same on
+    // Node 20, 22, 24 and 26; so it is set here, on the server flagman made itself, before it
+    // listens. The alternative, a net.Server of flagman's own that emits each connection into the
+    // HTTP server, would change how every listener is opened, drained and closed (lifecycle/).
+    // test/unit/maxconn-gate.test.js checks that a waiting connection is not read at all, and
+    // test/e2e/maxconn-frontend.test.js the whole path over HTTP, HTTPS and tcp; both run on each
+    // supported Node line.
     const paused = server as net.Server & { pauseOnConnect: boolean };
     const resume = !paused.pauseOnConnect;
     paused.pauseOnConnect = true;

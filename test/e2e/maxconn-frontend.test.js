@@ -1,9 +1,13 @@
 // A frontend's maxconn: connections beyond it are neither refused nor reset; they are accepted and
 // wait, unread, until one being served closes, and are then served; /status shows them waiting.
+import fs from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
 import net from 'node:net';
 import test from 'ava';
-import { adminStatus, request, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
+import { testCA } from '../helpers/certs.js';
+import { adminStatus, request, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 
 const CONFIG = `
 flags: { dir: ./flags }
@@ -114,4 +118,69 @@ test('tcp: past maxconn a connection waits, and gets its bytes through once the 
   t.is(await twoEchoed, 'two');
   two.end();
   t.deepEqual(errors, [], 'never refused or reset');
+});
+
+const TLS_CONFIG = `
+flags: { dir: ./flags }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  secure:
+    listen: ["127.0.0.1:0"]
+    tls: { cert: ./site.crt, key: ./site.key }
+    maxconn: 1
+    rules: [ { use: app } ]
+backends:
+  app:
+    servers: { a: { address: "127.0.0.1:{{app}}" } }
+`;
+
+// The TLS listener's sockets are created paused too (proxy/maxconn.ts): the waiting connection's
+// ClientHello stays unread, and its handshake and request run once its turn comes, over HTTP/2 or
+// HTTP/1.1, on every Node line flagman supports.
+test('TLS: past maxconn an HTTPS connection waits, its handshake unanswered, and is served when the HTTP/2 one before closes', async (t) => {
+  const held = [];
+  const app = await upstream(t, 'app', (req, res) => {
+    if (req.url.startsWith('/hold')) return void held.push(res);
+    res.end(`served ${req.url}`);
+  });
+  const dir = tempDir(t, 'flagman-certs-');
+  const ca = await testCA(dir);
+  const leaf = await ca.leaf('site', ['a.test']);
+  const files = { 'site.crt': fs.readFileSync(leaf.cert), 'site.key': fs.readFileSync(leaf.key) };
+  const fm = await startFlagman(t, TLS_CONFIG, { vars: { app: app.port }, files });
+  const port = fm.port;
+  const session = http2.connect(`https://a.test:${port}`, { ca: ca.caPem, host: '127.0.0.1', servername: 'a.test' });
+  session.on('error', () => {});
+  t.teardown(() => session.destroy());
+  const first = new Promise((resolve) => {
+    const req = session.request({ ':path': '/hold/h2' });
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => resolve(body));
+    req.on('error', () => {});
+  });
+  await waitFor(() => held.length === 1, { what: 'the HTTP/2 request at the server' });
+  let secureConnected = false;
+  let settled = false;
+  const second = new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/second', servername: 'a.test', ca: ca.caPem, ALPNProtocols: ['http/1.1'], agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, body, alpn: res.socket.alpnProtocol }));
+    });
+    req.on('socket', (s) => s.once('secureConnect', () => (secureConnected = true)));
+    req.on('error', reject);
+  }).finally(() => (settled = true));
+  await waitFor(async () => (await adminStatus(fm)).frontends.secure.connections.waiting === 1, { what: 'the HTTPS connection waiting' });
+  t.false(secureConnected, 'its handshake is not answered while it waits');
+  t.false(settled);
+  t.is(app.seen.length, 1, 'its request was not read');
+
+  held.shift().end('done');
+  t.is(await first, 'done');
+  session.close();
+  t.deepEqual(await second, { status: 200, body: 'served /second', alpn: 'http/1.1' });
+  const s = await adminStatus(fm);
+  t.is(s.frontends.secure.maxconn, 1);
+  t.is(s.frontends.secure.connections.waited, 1);
 });
