@@ -42,12 +42,14 @@ export interface ServerStep {
   readonly name: string;
   readonly address: string;
   readonly weight: number;
+  /** Its maxconn under the current flags (docs/proxying.md, "Limits and the queue"); 0: no limit. */
+  readonly maxconn: number;
   /** Health from the running instance's checks; null when not known (the CLI runs no checks). */
   readonly health: 'up' | 'down' | null;
   readonly flags: Readonly<Record<string, number | null>>;
 }
 
-/** The limits of the matching rule (docs/proxying.md, "Limits"). */
+/** The limits of the matching rule (docs/proxying.md, "Limits and the queue"). */
 export interface LimitsStep {
   /** The largest request body in bytes; null: none. */
   readonly maxBody: number | null;
@@ -85,6 +87,8 @@ export interface Explanation {
   readonly servers: readonly ServerStep[];
   /** The matching rule's limits; null when no rule matches, and for tcp (no request to limit). */
   readonly limits: LimitsStep | null;
+  /** The frontend's maxconn, the client connections it serves at once (tcp too); 0: no limit. */
+  readonly maxconn: number;
   /** Flag snapshot version the answer is for (0 for a one-shot read). */
   readonly flagsVersion: number;
 }
@@ -163,7 +167,10 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
     servers = be.servers.map((s) => {
       const compiled = program.weights.get(s)!;
       const weight = specialize(compiled, snapshot).value;
-      return { name: s.name, address: `${s.host}:${s.port}`, weight, health: health(be.name, s.name), flags: flagValues(compiled.flags, snapshot, decided) };
+      const limit = program.maxconns.get(s);
+      const maxconn = limit === undefined ? 0 : specialize(limit, snapshot).value;
+      const flags = flagValues([...compiled.flags, ...(limit?.flags ?? [])], snapshot, decided);
+      return { name: s.name, address: `${s.host}:${s.port}`, weight, maxconn, health: health(be.name, s.name), flags };
     });
     if (servers.some((s) => s.weight > 0 && s.health !== 'down')) break;
     unavailable ??= backend;
@@ -196,6 +203,7 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
     steps,
     servers,
     limits,
+    maxconn: fe.maxconn,
     flagsVersion: snapshot.version,
   };
 }

@@ -23,11 +23,14 @@ export function formatExplanation(e: Explanation): string {
   if (e.rule === null) lines.push(`no rule matches: ${refused}`);
   if (e.unavailable !== null) lines.push(`backend ${e.unavailable} has no eligible server: ${e.backend !== null ? `falls back to ${e.backend}` : refused}`);
   if (e.backend !== null) {
-    const servers = e.servers.map((s) => `${s.name} ${s.address} weight ${s.weight}${s.health === 'down' ? ' DOWN' : ''}${Object.keys(s.flags).length > 0 ? ` (${flagList(s.flags)})` : ''}`);
+    const servers = e.servers.map((s) => `${s.name} ${s.address} weight ${s.weight}${s.maxconn > 0 ? ` maxconn ${s.maxconn}` : ''}${s.health === 'down' ? ' DOWN' : ''}${Object.keys(s.flags).length > 0 ? ` (${flagList(s.flags)})` : ''}`);
     lines.push(`answered by backend ${e.backend}${servers.length > 0 ? `: ${servers.join('; ')}` : ''}`);
   }
   // Only where a limit is set: most rules have none, and a line saying so is noise.
-  if (e.limits !== null && (e.limits.maxBodyFrom !== null || e.limits.rate !== null)) lines.push(`limits: ${formatLimits(e.limits)}`);
+  const limits: string[] = [];
+  if (e.maxconn > 0) limits.push(`at most ${e.maxconn} connections at once (frontend maxconn)`);
+  if (e.limits !== null && (e.limits.maxBodyFrom !== null || e.limits.rate !== null)) limits.push(formatLimits(e.limits));
+  if (limits.length > 0) lines.push(`limits: ${limits.join('; ')}`);
   if (Object.keys(e.flags).length > 0) lines.push(`decided by: ${flagList(e.flags)}`);
   return `${lines.join('\n')}\n`;
 }

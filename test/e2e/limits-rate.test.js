@@ -161,3 +161,19 @@ test('flagman explain and /explain show the body limit and the rate limit that a
   const live = JSON.parse((await request(fm.adminPort, { path: `/explain?${new URLSearchParams({ path: '/api/x', header: 'X-Key: abc' })}` })).body);
   t.deepEqual(live.limits, { maxBody: 1048576, maxBodyFrom: 'frontend', rate: { rate: 50, burst: 5, by: 'header("X-Key")', key: 'abc', flags: { API_RATE: 50 }, problem: null } });
 });
+
+test('flagman explain names the frontend\'s maxconn on its limits line, and each server\'s maxconn beside its weight', async (t) => {
+  const app = await upstream(t, 'app');
+  const yaml = CONFIG({ limit: '{ rate: 10 }' })
+    .replace('    rules:', '    maxconn: 200\n    rules:')
+    .replace('{ a: { address: "127.0.0.1:{{app}}" } }', `{ a: { address: "127.0.0.1:{{app}}", maxconn: 'flag("a.maxconn", 5)' } }`);
+  const fm = await startFlagman(t, yaml, { vars: { app: app.port }, flags: { 'a.maxconn': '20\n' } });
+  const api = (await flagmanCli(['explain', '-c', fm.configFile, '--path', '/api/x'])).stdout;
+  t.regex(api, /answered by backend app: a 127\.0\.0\.1:\d+ weight 1 maxconn 20 \(a\.maxconn=20\)\n/, api);
+  t.regex(api, /\nlimits: at most 200 connections at once \(frontend maxconn\); body not limited; rate 10\/s \+ burst 0, one bucket for the rule\n/, api);
+  // A rule without limits of its own: the frontend's maxconn alone.
+  t.regex((await flagmanCli(['explain', '-c', fm.configFile, '--path', '/other'])).stdout, /\nlimits: at most 200 connections at once \(frontend maxconn\)\n/);
+  const live = JSON.parse((await request(fm.adminPort, { path: '/explain?path=/other' })).body);
+  t.is(live.maxconn, 200);
+  t.like(live.servers[0], { name: 'a', weight: 1, maxconn: 20 });
+});
