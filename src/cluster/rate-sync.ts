@@ -1,4 +1,4 @@
-// Rate limits across workers (docs/proxying.md, "Limits"; runtime/buckets.ts): each worker decides on
+// Rate limits across workers (docs/proxying.md, "Limits and the queue"; runtime/buckets.ts): each worker decides on
 // its own buckets, with no message on the request path, and every RATE_SYNC_MS tells the others,
 // through the primary, what it admitted per rule and key; they take it off their own buckets. A key
 // thus gets its rate across all workers over time, within what the workers admit in one interval

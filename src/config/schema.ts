@@ -62,7 +62,7 @@ export interface RuleConfig {
 }
 
 /**
- * A rule's rate limit (docs/proxying.md, "Limits"): a token bucket per key that holds `rate` +
+ * A rule's rate limit (docs/proxying.md, "Limits and the queue"): a token bucket per key that holds `rate` +
  * `burst` requests and refills at `rate` a second.
  */
 export interface RateLimitConfig {

@@ -1,4 +1,4 @@
-// The limits of the rule a request matched (docs/proxying.md, "Limits"): the size of its body and the
+// The limits of the rule a request matched (docs/proxying.md, "Limits and the queue"): the size of its body and the
 // rate of its key. Checked once the rule is known and before the request goes anywhere: a declared
 // body over `maxBody` and a request past its rate are answered here, and no server sees a byte of
 // them. A body without a declared length is counted as it streams up (upstream/connection.ts),

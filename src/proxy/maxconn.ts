@@ -1,4 +1,4 @@
-// A frontend's `maxconn` (docs/proxying.md, "Limits"): at most that many of its client connections
+// A frontend's `maxconn` (docs/proxying.md, "Limits and the queue"): at most that many of its client connections
 // are served at once, every listener of it together; the next ones wait until one of those closes,
 // oldest first, and are then served as if they had just arrived.
 //

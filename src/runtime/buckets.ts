@@ -1,4 +1,4 @@
-// The token buckets of one rate-limited rule (docs/proxying.md, "Limits"): observed state, one
+// The token buckets of one rate-limited rule (docs/proxying.md, "Limits and the queue"): observed state, one
 // bucket per key (a client address, an API key), kept across flag changes and reloads.
 //
 // A bucket holds up to `capacity` (rate + burst) tokens, starts full, and refills at `rate` tokens

@@ -70,7 +70,7 @@ export interface RefuseTarget {
 
 export type Target = RespondTarget | ProxyTarget | RedirectTarget | RefuseTarget;
 
-/** A rule's rate limit under the current flags (docs/proxying.md, "Limits"). */
+/** A rule's rate limit under the current flags (docs/proxying.md, "Limits and the queue"). */
 export interface RuntimeLimit {
   /** Requests a second. */
   readonly rate: number;

@@ -123,7 +123,7 @@ export interface ConnectionCounters {
   max: number | null;
 }
 
-/** A frontend's limits as observed (docs/proxying.md, "Limits"), every listener of it together. */
+/** A frontend's limits as observed (docs/proxying.md, "Limits and the queue"), every listener of it together. */
 export interface FrontendLimitCounters {
   /** Requests refused with 413 (a body over `maxBody`), and with 429 (over a rule's rate), since start. */
   bodyTooLarge: number;
