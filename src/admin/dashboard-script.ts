@@ -161,9 +161,16 @@ function responseCells(responses) {
   return CLASSES.map((k) => ({ text: int(r[k]), className: 'c-' + k + ' num' + (k === '5xx' && num(r[k]) > 0 ? ' bad' : '') }));
 }
 
+// A maxconn as /status gives it: 0 is no limit (a frontend's, a server's), shown empty.
+const maxconn = (v) => (num(v) === 0 ? '' : int(v));
+
+// Its limits beside its traffic: connections served (of maxconn) and waiting, and the requests its
+// rules refused, 413 for a body over maxBody and 429 over a rate limit.
 function renderFrontends(doc, rateOf) {
   const rows = entries(doc.frontends).map(([name, raw]) => {
     const fe = obj(raw);
+    const conns = obj(fe.connections);
+    const refused = obj(fe.refused);
     return {
       key: 'frontend:' + name,
       cells: [
@@ -171,6 +178,11 @@ function renderFrontends(doc, rateOf) {
         { text: rate(rateOf('frontend:' + name)), className: 'c-rate num' },
         { text: int(fe.requests), className: 'c-requests num' },
         { text: int(fe.active), className: 'c-active num' },
+        { text: int(conns.open), className: 'c-conns num' },
+        { text: maxconn(fe.maxconn), className: 'c-maxconn num' },
+        { text: int(conns.waiting), className: 'c-waiting num' + (num(conns.waiting) > 0 ? ' warn' : '') },
+        { text: int(refused.bodyTooLarge), className: 'c-413 num' + (num(refused.bodyTooLarge) > 0 ? ' warn' : '') },
+        { text: int(refused.rateLimited), className: 'c-429 num' + (num(refused.rateLimited) > 0 ? ' warn' : '') },
         ...responseCells(fe.responses),
       ],
     };
@@ -200,7 +212,9 @@ function renderBackends(doc, rateOf) {
         { text: name, className: 'c-name' },
         { text: summary, className: 'c-state' + (noneUp ? ' bad' : ''), watch: true },
         { text: '', className: 'c-weight num' },
+        { text: '', className: 'c-maxconn num' },
         { text: int(be.active), className: 'c-active num' },
+        { text: be.queue === null ? '' : int(obj(be.queue).length), className: 'c-queue num' + (num(obj(be.queue).length) > 0 ? ' warn' : '') },
         { text: int(be.requests), className: 'c-requests num' },
         { text: rate(rateOf('backend:' + name)), className: 'c-rate num' },
         { text: servers.length === 0 ? '' : String(failures), className: 'c-failures num' },
@@ -217,7 +231,9 @@ function renderBackends(doc, rateOf) {
           { text: s, className: 'c-name' },
           { text: state, className: 'c-state state state-' + state, watch: true },
           { text: int(sv.weight), className: 'c-weight num' },
+          { text: maxconn(sv.maxconn), className: 'c-maxconn num' },
           { text: int(sv.active), className: 'c-active num' },
+          { text: '', className: 'c-queue num' },
           { text: int(sv.requests), className: 'c-requests num' },
           { text: rate(rateOf('server:' + name + '/' + s)), className: 'c-rate num' },
           { text: int(sv.failures), className: 'c-failures num' + (num(sv.failures) > 0 ? ' warn' : '') },

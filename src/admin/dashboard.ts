@@ -99,7 +99,7 @@ const BODY = `
   <section class="empty">
     <h2>Frontends</h2>
     <table id="frontends">
-      <thead><tr><th>frontend</th><th class="num">req/s</th><th class="num">requests</th><th class="num">active</th>${RESPONSE_HEADS}</tr></thead>
+      <thead><tr><th>frontend</th><th class="num">req/s</th><th class="num">requests</th><th class="num">active</th><th class="num">conns</th><th class="num">maxconn</th><th class="num">waiting</th><th class="num">413</th><th class="num">429</th>${RESPONSE_HEADS}</tr></thead>
       <tbody></tbody>
     </table>
     <p class="none">no frontend</p>
@@ -107,7 +107,7 @@ const BODY = `
   <section class="empty">
     <h2>Backends and servers</h2>
     <table id="backends">
-      <thead><tr><th>backend / server</th><th>state</th><th class="num">weight</th><th class="num">active</th><th class="num">requests</th><th class="num">req/s</th><th class="num">failures</th><th class="num">5xx</th></tr></thead>
+      <thead><tr><th>backend / server</th><th>state</th><th class="num">weight</th><th class="num">maxconn</th><th class="num">active</th><th class="num">queue</th><th class="num">requests</th><th class="num">req/s</th><th class="num">failures</th><th class="num">5xx</th></tr></thead>
       <tbody></tbody>
     </table>
     <p class="none">no backend</p>

@@ -39,10 +39,28 @@ interface QueueDoc {
   /** Cumulative, by upper bound in ms, `+Inf` last. */
   readonly waitMs: { readonly count: number; readonly sum: number; readonly buckets: Readonly<Record<string, number>> };
 }
+interface Refused {
+  readonly bodyTooLarge: number;
+  readonly rateLimited: number;
+}
+interface RuleDoc {
+  readonly rule: number;
+  readonly limit: { readonly rate: number } | null;
+  readonly refused: Refused;
+}
+interface FrontendDoc extends Bytes {
+  readonly requests: number;
+  readonly active: number;
+  readonly responses: Responses;
+  readonly maxconn: number;
+  readonly connections: { readonly open: number; readonly waiting: number; readonly waited: number };
+  readonly refused: Refused;
+  readonly rules: readonly RuleDoc[];
+}
 interface Doc {
   readonly config: { readonly generation: number; readonly lastReload: { readonly at: string | null; readonly ok: boolean } };
   readonly flags: Record<string, { readonly value: number | null; readonly problem: string | null }>;
-  readonly frontends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses }>;
+  readonly frontends: Record<string, FrontendDoc>;
   readonly backends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses; readonly queue: QueueDoc | null; readonly servers: Record<string, ServerDoc> }>;
   readonly watcher: { readonly mode: string; readonly rescans: number; readonly problem: string | null };
   readonly process: { readonly fdLimit: number | null; readonly maxConnections: number | null; readonly connections: number; readonly refusedConnections: number };
@@ -50,6 +68,10 @@ interface Doc {
 }
 
 const SERVER_STATES = ['up', 'down', 'drain'] as const;
+
+// The refusals of a rule's limits: the /status key, and the `reason` label (the access log's
+// reason, "body too large" or "rate limited", in one word as the queue's `timeout` and `full` are).
+const REFUSALS = [['bodyTooLarge', 'body_too_large'], ['rateLimited', 'rate_limited']] as const;
 
 /** What the admin server needs to answer /metrics. */
 export interface Metrics {
@@ -117,6 +139,31 @@ export function createMetrics(sources: AdminSources): Metrics {
   });
   gauge('flagman_frontend_active', 'Requests in flight on a frontend.', ['frontend'], (g, d) => {
     for (const [frontend, f] of Object.entries(d.frontends)) g.set({ frontend }, f.active);
+  });
+  // A frontend's maxconn, as a server's (0: no limit), and its client connections under it.
+  gauge('flagman_frontend_maxconn', 'A frontend\'s maxconn: the most client connections it serves at once, every listener together (0: no limit).', ['frontend'], (g, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) g.set({ frontend }, f.maxconn);
+  });
+  gauge('flagman_frontend_connections', 'Client connections a frontend is serving.', ['frontend'], (g, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) g.set({ frontend }, f.connections.open);
+  });
+  gauge('flagman_frontend_connections_waiting', 'Client connections accepted and waiting, unread, for a frontend\'s maxconn.', ['frontend'], (g, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) g.set({ frontend }, f.connections.waiting);
+  });
+  counter('flagman_frontend_connections_waited_total', 'Client connections that had to wait for a frontend\'s maxconn.', ['frontend'], (c, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) c.inc({ frontend }, f.connections.waited);
+  });
+  // A rule's limits (docs/proxying.md, "Limits and the queue"): what they refused, by reason.
+  counter('flagman_frontend_refused_total', 'Requests a frontend\'s rules refused for their limits: a body over maxBody (body_too_large, 413), over a rate limit (rate_limited, 429).', ['frontend', 'reason'], (c, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) for (const [key, reason] of REFUSALS) c.inc({ frontend, reason }, f.refused[key]);
+  });
+  counter('flagman_rule_refused_total', 'Requests refused by the limits of a rule (its number in the file), by reason (body_too_large, rate_limited).', ['frontend', 'rule', 'reason'], (c, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) {
+      for (const r of f.rules) for (const [key, reason] of REFUSALS) c.inc({ frontend, rule: String(r.rule), reason }, r.refused[key]);
+    }
+  });
+  gauge('flagman_rule_rate', 'A rate-limited rule\'s rate under the current flags, requests a second (rules without one have no series).', ['frontend', 'rule'], (g, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) for (const r of f.rules) if (r.limit !== null) g.set({ frontend, rule: String(r.rule) }, r.limit.rate);
   });
   counter('flagman_backend_requests_total', 'Requests routed to a backend.', ['backend'], (c, d) => {
     for (const [backend, b] of Object.entries(d.backends)) c.inc({ backend }, b.requests);

@@ -6,7 +6,7 @@ import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { WatcherStatus } from '../flags/store.js';
 import type { LogDrops } from '../log.js';
 import { WAIT_BUCKETS_MS, type BackendQueue } from '../runtime/queue.js';
-import type { ProxyTarget, Runtime } from '../runtime/runtime.js';
+import type { ProxyTarget, Runtime, RuntimeFrontend } from '../runtime/runtime.js';
 import type { ConnectionCounters, Counters } from '../runtime/servers.js';
 
 export interface StatusSources {
@@ -61,6 +61,27 @@ function queue(t: ProxyTarget, q: BackendQueue): Record<string, unknown> {
   };
 }
 
+/**
+ * A frontend's limits (docs/proxying.md, "Limits and the queue"): its maxconn (0: no limit, as a
+ * server's), its client connections served now and waiting for it, what its rules' limits refused,
+ * and each rule's limits under the current flags (sizes in bytes; null: no limit).
+ */
+function limits(fe: RuntimeFrontend): Record<string, unknown> {
+  const c = fe.limitCounters;
+  return {
+    maxconn: fe.maxconn,
+    connections: { open: c.open, waiting: c.waiting, waited: c.waited },
+    refused: { bodyTooLarge: c.bodyTooLarge, rateLimited: c.rateLimited },
+    rules: fe.limits.map((r) => ({
+      rule: r.rule,
+      use: r.use,
+      maxBody: r.maxBody === Infinity ? null : r.maxBody,
+      limit: r.limit === null ? null : { rate: r.limit.rate, burst: r.limit.burst, by: r.limit.by, keys: r.state.keys },
+      refused: { bodyTooLarge: r.state.bodyTooLarge, rateLimited: r.state.rateLimited },
+    })),
+  };
+}
+
 /** The status document as a plain object, ready for JSON. */
 export function statusDocument(src: StatusSources): Record<string, unknown> {
   const runtime = src.runtime();
@@ -71,7 +92,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
   const frontends: Record<string, unknown> = {};
   for (const fe of runtime.frontends) {
     // In tcp mode a request is a connection: `requests` counts them, `active` those open now.
-    frontends[fe.name] = { mode: fe.mode, requests: fe.counters.requests, active: fe.counters.active, responses: responses(fe.counters), ...bytes(fe.counters, fe.mode === 'tcp') };
+    frontends[fe.name] = { mode: fe.mode, requests: fe.counters.requests, active: fe.counters.active, responses: responses(fe.counters), ...bytes(fe.counters, fe.mode === 'tcp'), ...limits(fe) };
   }
   const backends: Record<string, unknown> = {};
   for (const t of runtime.targets.values()) {

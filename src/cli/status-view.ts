@@ -60,13 +60,40 @@ function flags(doc: Doc, now: number): string {
   return formatTable([['FLAG', 'VALUE', 'CHANGED', 'NOTE', 'PROBLEM'], ...rows], new Set([1]));
 }
 
+// A maxconn as /status gives it (a frontend's, a server's): 0 is no limit, printed `-`.
+const maxconn = (v: unknown): string => (num(v) === 0 ? '-' : cell(v));
+
+// CONNS are the client connections served now, MAXCONN the frontend's (`-`: no limit), WAITING
+// those held for it; 413 and 429 the requests its rules' limits refused (a body over maxBody, a
+// rate limit).
 function frontends(doc: Doc): string {
   const rows = Object.entries(obj(doc['frontends'])).map(([name, raw]) => {
     const fe = obj(raw);
     const responses = obj(fe['responses']);
-    return [name, cell(fe['requests']), cell(fe['active']), ...RESPONSE_CLASSES.map((k) => cell(responses[k]))];
+    const conns = obj(fe['connections']);
+    const refused = obj(fe['refused']);
+    const limits = [cell(conns['open']), maxconn(fe['maxconn']), cell(conns['waiting']), cell(refused['bodyTooLarge']), cell(refused['rateLimited'])];
+    return [name, cell(fe['requests']), cell(fe['active']), ...limits, ...RESPONSE_CLASSES.map((k) => cell(responses[k]))];
   });
-  return formatTable([['FRONTEND', 'REQUESTS', 'ACTIVE', ...RESPONSE_CLASSES], ...rows], new Set([1, 2, 3, 4, 5, 6, 7, 8]));
+  const head = ['FRONTEND', 'REQUESTS', 'ACTIVE', 'CONNS', 'MAXCONN', 'WAITING', '413', '429', ...RESPONSE_CLASSES];
+  return formatTable([head, ...rows], new Set(head.map((_, i) => i).slice(1)));
+}
+
+// The rules that have limits, one line each (none: no table): the body limit in bytes (`-`: none),
+// the rate now with its burst and key, the keys held, and what each refused.
+function rules(doc: Doc): string {
+  const rows: string[][] = [];
+  for (const [name, raw] of Object.entries(obj(doc['frontends']))) {
+    for (const r of Array.isArray(obj(raw)['rules']) ? (obj(raw)['rules'] as unknown[]) : []) {
+      const rule = obj(r);
+      const limit = rule['limit'] === null || rule['limit'] === undefined ? null : obj(rule['limit']);
+      if (num(rule['maxBody']) === null && limit === null) continue;
+      const rate = limit === null ? '-' : `${cell(limit['rate'])}/s+${cell(limit['burst'])}`;
+      const refused = obj(rule['refused']);
+      rows.push([name, cell(rule['rule']), cell(rule['use']), cell(rule['maxBody']), rate, limit === null ? '-' : (str(limit['by']) ?? '(rule)'), limit === null ? '-' : cell(limit['keys']), cell(refused['bodyTooLarge']), cell(refused['rateLimited'])]);
+    }
+  }
+  return rows.length === 0 ? '' : formatTable([['FRONTEND', 'RULE', 'BACKEND', 'MAXBODY', 'RATE', 'BY', 'KEYS', '413', '429'], ...rows], new Set([1, 3, 4, 6, 7, 8]));
 }
 
 // One line a server, the backend repeated so that `| grep app2` keeps the context; a backend
@@ -82,8 +109,7 @@ function backends(doc: Doc): string {
     if (servers.length === 0) rows.push([name, '-', be['mode'] === 'tcp' ? 'refuse' : 'respond', '-', '-', cell(be['active']), queue, cell(be['requests']), '-']);
     for (const [server, sraw] of servers) {
       const s = obj(sraw);
-      const maxconn = num(s['maxconn']) === 0 ? '-' : cell(s['maxconn']);
-      rows.push([name, server, cell(s['state']), cell(s['weight']), maxconn, cell(s['active']), queue, cell(s['requests']), cell(s['failures'])]);
+      rows.push([name, server, cell(s['state']), cell(s['weight']), maxconn(s['maxconn']), cell(s['active']), queue, cell(s['requests']), cell(s['failures'])]);
     }
   }
   return formatTable([['BACKEND', 'SERVER', 'STATE', 'WEIGHT', 'MAXCONN', 'ACTIVE', 'QUEUE', 'REQUESTS', 'FAILURES'], ...rows], new Set([3, 4, 5, 6, 7, 8]));
@@ -94,7 +120,8 @@ function problems(doc: Doc): string {
   return list.length === 0 ? '' : `\nPROBLEMS\n${list.map((p) => `- ${p}\n`).join('')}`;
 }
 
-/** The whole document as text: a header, then flags, frontends, backends/servers and problems. */
+/** The whole document as text: a header, then flags, frontends, the rules with limits, backends/servers and problems. */
 export function formatStatus(doc: Doc, now: number): string {
-  return [header(doc, now), flags(doc, now), frontends(doc), backends(doc)].join('\n') + problems(doc);
+  const limits = rules(doc);
+  return [header(doc, now), flags(doc, now), frontends(doc), ...(limits === '' ? [] : [limits]), backends(doc)].join('\n') + problems(doc);
 }

@@ -2,7 +2,7 @@
 // Plain JSON-able objects; `t` names the message.
 import type { FlagState } from '../flags/snapshot.js';
 import type { LogDrops } from '../log.js';
-import type { CheckSource, ConnectionCounters, HealthChange } from '../runtime/servers.js';
+import type { CheckSource, ConnectionCounters, FrontendLimitCounters, HealthChange } from '../runtime/servers.js';
 import type { Health } from '../runtime/server-state.js';
 
 /**
@@ -20,7 +20,18 @@ export interface Stats {
   readonly connections: ConnectionCounters;
   /** Lines the worker's logs dropped since it started. */
   readonly logs: LogDrops;
+  /** Each frontend's maxconn and refusals, and each rule's refusals and rate-limit keys (`frontend/N`). */
+  readonly limits: {
+    readonly frontends: readonly [string, FrontendLimitCounters][];
+    readonly rules: readonly [string, { bodyTooLarge: number; rateLimited: number; keys: number }][];
+  };
 }
+
+/**
+ * What a worker's rate limits admitted since its last report, by rule (`frontend/N`) and key: the
+ * other workers take it off their own buckets (cluster/rate-sync.ts).
+ */
+export type Spent = readonly [string, readonly [string, number][]][];
 
 export type ToWorker =
   /** Sent once after the fork: the whole flag snapshot and every known health. */
@@ -30,6 +41,8 @@ export type ToWorker =
   | { readonly t: 'health'; readonly key: string; readonly health: Health; readonly change: HealthChange | null }
   | { readonly t: 'reload'; readonly generation: number; readonly id: number }
   | { readonly t: 'stats'; readonly id: number }
+  /** What another worker's rate limits admitted. */
+  | { readonly t: 'spent'; readonly spent: Spent }
   | { readonly t: 'stop' };
 
 export type ToPrimary =
@@ -39,4 +52,6 @@ export type ToPrimary =
   | { readonly t: 'check'; readonly key: string; readonly pass: boolean; readonly source: CheckSource; readonly detail: string }
   | { readonly t: 'reloaded'; readonly generation: number; readonly id: number; readonly error: string | null }
   /** An answer to `stats` (`id`), or one sent unasked: every STATS_REPORT_MS, and as the worker stops (`id` null). */
-  | { readonly t: 'stats'; readonly id: number | null; readonly stats: Stats };
+  | { readonly t: 'stats'; readonly id: number | null; readonly stats: Stats }
+  /** What this worker's rate limits admitted since its last report, for the others (every RATE_SYNC_MS). */
+  | { readonly t: 'spent'; readonly spent: Spent };

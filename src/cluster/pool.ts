@@ -162,6 +162,10 @@ export class WorkerPool {
           if (m.id !== null) this.#waiting.get(m.id)?.(m);
         } else if (m.t === 'reloaded') {
           this.#waiting.get(m.id)?.(m);
+        } else if (m.t === 'spent') {
+          // What its rate limits admitted, for every other worker to take off its own buckets.
+          const relay: ToWorker = { t: 'spent', spent: m.spent };
+          for (const other of this.#slots) if (other !== null && other !== entry && other.ready && other.worker.isConnected()) other.worker.send(relay);
         }
       });
       worker.once('exit', (code, signal) => {

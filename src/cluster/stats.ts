@@ -23,15 +23,23 @@ export function takeStats(observed: ObservedState): Stats {
     queues: [...all.queues].map(([n, q]) => [n, { length: q.length, queued: q.queued, timeouts: q.timeouts, full: q.full, wait: [...q.wait], waitSum: q.waitSum }]),
     connections: { ...observed.connections },
     logs: logDrops(),
+    limits: {
+      frontends: [...all.frontendLimits].map(([n, c]) => [n, { ...c }]),
+      rules: [...all.rules].map(([k, r]) => [k, { bodyTooLarge: r.bodyTooLarge, rateLimited: r.rateLimited, keys: r.keys }]),
+    },
   };
 }
 
 /** The last report of a worker that has exited: its counts stay, none of its requests is in flight. */
 export function ended(stats: Stats): Stats {
   const idle = <C extends { active: number }>([name, c]: readonly [string, C]): [string, C] => [name, { ...c, active: 0 }];
-  // Nor does it hold connections, or room for any, or anything waiting.
+  // Nor does it hold connections, or room for any, or anything waiting, or rate-limit keys.
   const queues = stats.queues.map(([name, q]): [string, typeof q] => [name, { ...q, length: 0 }]);
-  return { ...stats, frontends: stats.frontends.map(idle), backends: stats.backends.map(idle), servers: stats.servers.map(idle), queues, connections: { ...stats.connections, open: 0, max: 0 } };
+  const limits = {
+    frontends: stats.limits.frontends.map(([n, c]): [string, typeof c] => [n, { ...c, open: 0, waiting: 0 }]),
+    rules: stats.limits.rules.map(([k, r]): [string, typeof r] => [k, { ...r, keys: 0 }]),
+  };
+  return { ...stats, frontends: stats.frontends.map(idle), backends: stats.backends.map(idle), servers: stats.servers.map(idle), queues, connections: { ...stats.connections, open: 0, max: 0 }, limits };
 }
 
 /**
@@ -63,6 +71,18 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
     q.wait.fill(0);
     q.waitSum = 0;
   }
+  for (const c of all.frontendLimits.values()) {
+    c.bodyTooLarge = 0;
+    c.rateLimited = 0;
+    c.open = 0;
+    c.waiting = 0;
+    c.waited = 0;
+  }
+  for (const r of all.rules.values()) {
+    r.bodyTooLarge = 0;
+    r.rateLimited = 0;
+    r.reportedKeys = 0;
+  }
   // The caps add up too: together the workers hold at most the sum (null: one of them has none).
   const conns = primary.connections;
   conns.open = 0;
@@ -73,6 +93,21 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
     conns.refused += st.connections.refused;
     conns.max = conns.max === null || st.connections.max === null ? null : conns.max + st.connections.max;
     for (const [name, c] of st.frontends) add(primary.frontend(name), c);
+    for (const [name, c] of st.limits.frontends) {
+      const into = primary.frontendLimits(name);
+      into.bodyTooLarge += c.bodyTooLarge;
+      into.rateLimited += c.rateLimited;
+      into.open += c.open;
+      into.waiting += c.waiting;
+      into.waited += c.waited;
+    }
+    for (const [key, r] of st.limits.rules) {
+      const into = primary.ruleByKey(key);
+      into.bodyTooLarge += r.bodyTooLarge;
+      into.rateLimited += r.rateLimited;
+      // Every worker holds its own buckets for much the same keys: the most any one holds.
+      into.reportedKeys = Math.max(into.reportedKeys, r.keys);
+    }
     for (const [name, c] of st.backends) add(primary.backend(name), c);
     for (const [key, c] of st.servers) {
       const s = primary.get(key);

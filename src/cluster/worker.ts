@@ -18,6 +18,7 @@ import { RuntimeHolder } from '../runtime/holder.js';
 import { ObservedState } from '../runtime/servers.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { RemoteFlags } from './remote-flags.js';
+import { chargeSpent, RATE_SYNC_MS, takeSpent } from './rate-sync.js';
 import { STATS_REPORT_MS, takeStats } from './stats.js';
 
 // Once stopped, a worker ends when its last log writes are done; this long at most, should a pipe
@@ -52,6 +53,8 @@ export async function runWorker(configFile: string): Promise<number> {
   const program = compileProgram(config);
   const flags = new RemoteFlags(init.version, init.flags);
   const observed = new ObservedState((key, pass, source, detail) => send({ t: 'check', key, pass, source, detail }));
+  // Every worker's rate limits hear what the others admitted (rate-sync.ts).
+  observed.shareRates = true;
   for (const [key, health, change] of init.health) observed.adopt(key, health, change);
   const pages = new PageCache();
   const tunnels = new Set<Duplex>();
@@ -81,6 +84,11 @@ export async function runWorker(configFile: string): Promise<number> {
     send({ t: 'stats', id: null, stats });
   }, STATS_REPORT_MS);
   report.unref();
+  const sync = setInterval(() => {
+    const spent = takeSpent(observed);
+    if (spent !== null) send({ t: 'spent', spent });
+  }, RATE_SYNC_MS);
+  sync.unref();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -94,6 +102,7 @@ export async function runWorker(configFile: string): Promise<number> {
       await certs.close();
       await observed.destroy();
       clearInterval(report);
+      clearInterval(sync);
       send({ t: 'stats', id: null, stats: takeStats(observed) });
       await flushLogs();
       // The IPC channel would keep this process alive: close it, and the process ends once its
@@ -117,6 +126,9 @@ export async function runWorker(configFile: string): Promise<number> {
           break;
         case 'stats':
           send({ t: 'stats', id: m.id, stats: takeStats(observed) });
+          break;
+        case 'spent':
+          chargeSpent(holder.current, m.spent, performance.now());
           break;
         case 'stop':
           void stop();

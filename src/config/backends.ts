@@ -7,7 +7,7 @@ import type { BackendConfig, ExprSource, ServerConfig, Timeouts } from './schema
 import { readHealth } from './health.js';
 import { BALANCERS, DEFAULTS, MAX_MAXCONN, MAX_QUEUE, MODES, REDIRECT_STATUSES } from './schema.js';
 import {
-  fieldsOf, mapEntries, missing, readExpr, readInt, readOneOf, readString, tryParse, wrongKind,
+  fieldsOf, mapEntries, missing, readExpr, readInt, readIntOrExpr, readOneOf, readString, tryParse, wrongKind,
 } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { readTimeoutOverrides } from './sections.js';
@@ -138,8 +138,8 @@ function readServers(w: Walker, e: Entry): ServerConfig[] {
     if (!checkName(w, s, 'server')) continue;
     const f = fieldsOf(w, s, SERVER_KEYS);
     if (f === undefined) continue;
-    const weight = f.weight === undefined ? { source: DEFAULTS.weight, at: s.keyAt } : readIntExpr(w, f.weight, MAX_WEIGHT, 'flag("app2.weight", 1)');
-    const maxconn = f.maxconn === undefined ? null : readIntExpr(w, f.maxconn, MAX_MAXCONN, 'flag("app1.maxconn", 100)');
+    const weight = f.weight === undefined ? { source: DEFAULTS.weight, at: s.keyAt } : readIntOrExpr(w, f.weight, 0, MAX_WEIGHT, 'flag("app2.weight", 1)');
+    const maxconn = f.maxconn === undefined ? null : readIntOrExpr(w, f.maxconn, 0, MAX_MAXCONN, 'flag("app1.maxconn", 100)');
     if (f.address === undefined) {
       missing(w, s, 'address');
       continue;
@@ -150,19 +150,6 @@ function readServers(w: Walker, e: Entry): ServerConfig[] {
     out.push({ name: s.name, host: addr.host, port: addr.port, weight, maxconn, at: s.keyAt });
   }
   return out;
-}
-
-// A weight or a maxconn: a YAML integer is checked here (0–max: 2.5 or -1 is an error at the value);
-// a string is a CEL expression, checked to be an int using flag() only when compiled.
-function readIntExpr(w: Walker, e: Entry, max: number, example: string): ExprSource | undefined {
-  if (isScalar(e.node) && typeof e.node.value === 'number') {
-    const n = readInt(w, e, 0, max);
-    return n === undefined ? undefined : { source: String(n), at: e.at };
-  }
-  if (!isScalar(e.node) || typeof e.node.value !== 'string') {
-    return wrongKind(w, e, `an integer 0–${max} or an expression such as ${example}`);
-  }
-  return readExpr(w, e, 'an expression');
 }
 
 function readRespond(w: Walker, name: string, at: BackendConfig['at'], e: Entry, baseDir: string): BackendConfig | undefined {

@@ -1,10 +1,10 @@
 // `frontends:` of flagman.yaml (docs/configuration.md): where clients connect and the rules that pick a backend.
 // Rule conditions stay CEL source text with positions; expr/ compiles them.
 import { isScalar } from 'yaml';
-import type { FrontendConfig, ListenAddress, RuleConfig, UnderscoreHeaders } from './schema.js';
-import { DEFAULTS, MODES } from './schema.js';
+import type { FrontendConfig, ListenAddress, Mode, RateLimitConfig, RuleConfig, UnderscoreHeaders } from './schema.js';
+import { DEFAULTS, MAX_MAXCONN, MAX_RATE, MODES } from './schema.js';
 import { checkName } from './backends.js';
-import { fieldsOf, listItems, mapEntries, missing, readExpr, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
+import { fieldsOf, listItems, mapEntries, missing, readExpr, readInt, readIntOrExpr, readOneOf, readSize, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { readTls } from './tls.js';
 import { parseListenAddress } from './units.js';
@@ -15,6 +15,8 @@ export const FRONTEND_KEYS = {
   rules: 'first match wins; no match answers 503 (tcp: closes the connection)',
   underscoreHeaders: 'request header names with "_": allow (default), refuse (400) or drop',
   tls: 'serve HTTPS (HTTP/1.1 and HTTP/2): {cert, key}, or a list of them chosen by SNI (first: default)',
+  maxBody: 'the largest request body: bytes, or a size such as 512KiB or 1MiB (default: none); larger ones get 413',
+  maxconn: `the most client connections served at once, every listener together: 0–${MAX_MAXCONN} (default ${DEFAULTS.maxconn}: no limit); the next ones wait, unread, until one closes`,
 } as const;
 
 const UNDERSCORE_HEADERS = ['allow', 'refuse', 'drop'] as const;
@@ -22,7 +24,18 @@ const UNDERSCORE_HEADERS = ['allow', 'refuse', 'drop'] as const;
 export const RULE_KEYS = {
   when: 'CEL condition; without it the rule always matches',
   use: 'the backend to send the request to',
+  maxBody: "the largest request body for this rule's requests: a size, or off (default: the frontend's)",
+  limit: 'rate limit: {rate, burst, by}; past it 429 with Retry-After',
 } as const;
+
+export const LIMIT_KEYS = {
+  rate: `requests a second, 1–${MAX_RATE}, or a CEL expression using flag() (recomputed when a flag changes)`,
+  burst: `requests allowed at once on top of the rate, 0–${MAX_RATE} (default ${DEFAULTS.burst})`,
+  by: 'CEL string: the key each client is counted under, such as client.ip or header("X-Api-Key") (default: one bucket for the rule)',
+} as const;
+
+// What only an HTTP request has: a tcp frontend's connections carry neither a body nor a request to count.
+const HTTP_ONLY = 'a tcp frontend passes bytes through without reading requests; only an http frontend takes';
 
 /** Reads every frontend, in file order. */
 export function readFrontends(w: Walker, e: Entry | undefined, baseDir: string): FrontendConfig[] {
@@ -48,7 +61,11 @@ export function readFrontends(w: Walker, e: Entry | undefined, baseDir: string):
       w.fail('CONFIG_SCHEMA', `${f.tls.path}: TLS is for http frontends; a tcp frontend passes its bytes through untouched`, f.tls.keyAt);
     }
     const tls = f.tls === undefined || mode === 'tcp' ? null : (readTls(w, f.tls, baseDir) ?? null);
-    out.push({ name: fe.name, mode, listen, rules: f.rules === undefined ? [] : readRules(w, f.rules), underscoreHeaders, tls, at: fe.keyAt });
+    if (mode === 'tcp' && f.maxBody !== undefined) w.fail('CONFIG_SCHEMA', `${f.maxBody.path}: ${HTTP_ONLY} maxBody`, f.maxBody.keyAt);
+    const maxBody = f.maxBody === undefined || mode === 'tcp' ? null : readMaxBody(w, f.maxBody);
+    const maxconn = f.maxconn === undefined ? DEFAULTS.maxconn : (readMaxconn(w, f.maxconn) ?? DEFAULTS.maxconn);
+    const rules = f.rules === undefined ? [] : readRules(w, f.rules, mode);
+    out.push({ name: fe.name, mode, listen, rules, underscoreHeaders, tls, maxBody: maxBody === 'off' ? null : (maxBody ?? null), maxconn, at: fe.keyAt });
   }
   return out;
 }
@@ -67,19 +84,53 @@ function readListen(w: Walker, e: Entry): ListenAddress[] {
   return out;
 }
 
-function readRules(w: Walker, e: Entry): RuleConfig[] {
+function readRules(w: Walker, e: Entry, mode: Mode): RuleConfig[] {
   const out: RuleConfig[] = [];
   for (const r of listItems(w, e, 'rules') ?? []) {
     const f = fieldsOf(w, r, RULE_KEYS);
     if (f === undefined) continue;
     const when = f.when === undefined ? null : readExpr(w, f.when, 'a CEL condition');
+    for (const key of ['maxBody', 'limit'] as const) {
+      const extra = f[key];
+      if (mode === 'tcp' && extra !== undefined) w.fail('CONFIG_SCHEMA', `${extra.path}: ${HTTP_ONLY} ${key}`, extra.keyAt);
+    }
+    const maxBody = f.maxBody === undefined || mode === 'tcp' ? null : readMaxBody(w, f.maxBody);
+    const limit = f.limit === undefined || mode === 'tcp' ? null : readLimit(w, f.limit);
     if (f.use === undefined) {
       missing(w, r, 'use', ': the backend this rule sends to');
       continue;
     }
     const use = readString(w, f.use);
-    if (use === undefined || when === undefined) continue;
-    out.push({ when, use, at: r.keyAt, useAt: f.use.at });
+    if (use === undefined || when === undefined || maxBody === undefined || limit === undefined) continue;
+    out.push({ when, use, maxBody, limit, at: r.keyAt, useAt: f.use.at });
   }
   return out;
+}
+
+// A frontend's maxconn is fixed at load: connections are counted against it from their accept on.
+// A flag() expression is a server's maxconn (backends.ts), which the message names so the two
+// keys are not taken for each other.
+function readMaxconn(w: Walker, e: Entry): number | undefined {
+  if (isScalar(e.node) && typeof e.node.value === 'string') {
+    return wrongKind(w, e, `a whole number from 0 to ${MAX_MAXCONN} (a frontend's maxconn counts client connections and takes no expression; a server's maxconn, under backends, may use flag())`);
+  }
+  return readInt(w, e, 0, MAX_MAXCONN);
+}
+
+// A size, or `off` (also YAML's false): no limit, where a rule lifts its frontend's.
+function readMaxBody(w: Walker, e: Entry): number | 'off' | undefined {
+  const v = isScalar(e.node) ? e.node.value : undefined;
+  if (v === 'off' || v === false) return 'off';
+  return readSize(w, e);
+}
+
+function readLimit(w: Walker, e: Entry): RateLimitConfig | undefined {
+  const f = fieldsOf(w, e, LIMIT_KEYS);
+  if (f === undefined) return undefined;
+  const burst = f.burst === undefined ? DEFAULTS.burst : readInt(w, f.burst, 0, MAX_RATE);
+  const by = f.by === undefined ? null : readExpr(w, f.by, 'a CEL expression giving a string, such as client.ip');
+  if (f.rate === undefined) return missing(w, e, 'rate', ': requests a second, such as 10 or flag("API_RATE", 10)');
+  const rate = readIntOrExpr(w, f.rate, 1, MAX_RATE, 'flag("API_RATE", 10)');
+  if (rate === undefined || burst === undefined || by === undefined) return undefined;
+  return { rate, burst, by, at: e.keyAt };
 }

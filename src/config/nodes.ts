@@ -6,7 +6,7 @@ import type { Document, LineCounter, Node as YamlNode, Scalar } from 'yaml';
 import { FlagmanError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { ExprSource, Position } from './schema.js';
-import { parseDuration } from './units.js';
+import { parseDuration, parseSize } from './units.js';
 
 /** One key of a map (or one item of a list) with where it is, ready for the section readers. */
 export interface Entry {
@@ -220,6 +220,30 @@ export function readDuration(w: Walker, e: Entry, min = 1): number | undefined {
   const ms = tryParse(w, e, () => parseDuration(v));
   if (ms !== undefined && ms < min) return w.fail('CONFIG_SCHEMA', `${e.path}: must be more than 0, not ${v}`, e.at);
   return ms;
+}
+
+/** A size in bytes: a whole number (`1048576`), or a whole number and a unit (`512KiB`, `1MiB`). */
+export function readSize(w: Walker, e: Entry): number | undefined {
+  const raw = isScalar(e.node) ? e.node.value : undefined;
+  // A bare `1048576` reaches here as a number; parse its text so every size goes one way.
+  const v = typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 ? String(raw) : raw;
+  if (typeof v !== 'string') return wrongKind(w, e, 'a size such as 1048576, 512KiB or 1MiB');
+  return tryParse(w, e, () => parseSize(v));
+}
+
+/**
+ * An integer in [min, max] or a CEL expression (a string), kept as source text: a YAML integer is
+ * checked here, an expression when it is compiled. `example` shows an expression in the message.
+ */
+export function readIntOrExpr(w: Walker, e: Entry, min: number, max: number, example: string): ExprSource | undefined {
+  if (isScalar(e.node) && typeof e.node.value === 'number') {
+    const n = readInt(w, e, min, max);
+    return n === undefined ? undefined : { source: String(n), at: e.at };
+  }
+  if (!isScalar(e.node) || typeof e.node.value !== 'string') {
+    return wrongKind(w, e, `an integer ${min}–${max} or an expression such as ${example}`);
+  }
+  return readExpr(w, e, 'an expression');
 }
 
 /** Runs a units parser; its FlagmanError becomes a recorded error at the value, prefixed with the path. */

@@ -52,9 +52,27 @@ export interface RuleConfig {
   /** null: the rule always matches. */
   readonly when: ExprSource | null;
   readonly use: string;
+  /** The largest request body in bytes; `off`: none; null: the frontend's `maxBody`. */
+  readonly maxBody: number | 'off' | null;
+  /** null: requests are not rate-limited. */
+  readonly limit: RateLimitConfig | null;
   readonly at: Position;
   /** Position of the `use` value, for unknown-backend errors. */
   readonly useAt: Position;
+}
+
+/**
+ * A rule's rate limit (docs/proxying.md, "Limits and the queue"): a token bucket per key that holds `rate` +
+ * `burst` requests and refills at `rate` a second.
+ */
+export interface RateLimitConfig {
+  /** Requests a second: CEL using flag() only; a plain YAML integer arrives as its source text. */
+  readonly rate: ExprSource;
+  /** Requests allowed at once on top of `rate`. */
+  readonly burst: number;
+  /** CEL giving each request's key (a string); null: one bucket for the whole rule. */
+  readonly by: ExprSource | null;
+  readonly at: Position;
 }
 
 /**
@@ -90,6 +108,14 @@ export interface FrontendConfig {
   readonly underscoreHeaders: UnderscoreHeaders;
   /** null: plain HTTP. */
   readonly tls: TlsConfig | null;
+  /** The largest request body in bytes, for rules that set none; null: none. */
+  readonly maxBody: number | null;
+  /**
+   * The frontend's client connections served at once, every listener together; the next ones wait,
+   * unread, until one closes (docs/proxying.md, "Limits and the queue"). 0: no limit. Not a
+   * server's maxconn (ServerConfig), which bounds the requests in flight to one server.
+   */
+  readonly maxconn: number;
   readonly at: Position;
 }
 
@@ -240,11 +266,19 @@ export const DEFAULTS = {
   redirectScheme: 'https',
   redirectStatus: 301,
   logAccess: true,
+  burst: 0, // requests at once on top of the rate
+  rateKeys: 100_000, // keys (buckets) a rate-limited rule keeps per process; the least recently used goes
 } as const;
 
-/** The largest per-server maxconn and backend queue bound; a larger maxconn from a flag is clamped to it. */
+/**
+ * The largest maxconn (a frontend's, a server's) and backend queue bound; a larger server maxconn
+ * from a flag is clamped to it.
+ */
 export const MAX_MAXCONN = 1_000_000;
 export const MAX_QUEUE = 1_000_000;
+
+/** The largest rate (requests a second) and burst; a flag-driven rate is clamped to 1–MAX_RATE. */
+export const MAX_RATE = 1_000_000;
 
 export const BALANCERS = ['roundrobin', 'leastconn'] as const;
 

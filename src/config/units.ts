@@ -1,5 +1,5 @@
-// The config's small value languages, defined once (docs/design/conventions.md): durations (`250ms`, `5s`, `2m`, `1h`)
-// and addresses (`host:port`, `[v6]:port`, `:port`, `systemd:NAME`). Each parser either returns a
+// The config's small value languages, defined once (docs/design/conventions.md): durations (`250ms`, `5s`, `2m`, `1h`),
+// sizes (`1048576`, `512KiB`, `1MiB`) and addresses (`host:port`, `[v6]:port`, `:port`, `systemd:NAME`). Each parser either returns a
 // value or throws a FlagmanError (CONFIG_SCHEMA) whose reason the loader prefixes with the key path.
 import { isIPv4, isIPv6 } from 'node:net';
 import { FlagmanError } from '../errors.js';
@@ -41,6 +41,42 @@ export function parseDuration(text: string, at?: Place): number {
   const ms = Number(m[1]) * DURATION_UNITS[m[2] as keyof typeof DURATION_UNITS];
   if (ms > MAX_DURATION_MS) throw bad(`"${text}" is too long: the longest duration is ${MAX_DURATION_MS}ms (about 596h)`, at);
   return ms;
+}
+
+// Registry of size units (docs/design/conventions.md), in bytes. Powers of 1024 written as IEC
+// writes them: `1MB` is 10^6 bytes to a disk vendor and 2^20 to nginx's `1m`, so neither is taken.
+export const SIZE_UNITS = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;
+
+const SIZE_RE = /^(\d+)(B|KiB|MiB|GiB)?$/;
+// What a unit written another way (`10MB`, `512k`, `1mib`) was meant to be, by its first letter.
+const SIZE_MEANT: Readonly<Record<string, keyof typeof SIZE_UNITS>> = { b: 'B', k: 'KiB', m: 'MiB', g: 'GiB' };
+
+/** Parses a size in bytes: a whole number of bytes (`1048576`), or a whole number and a unit (`512KiB`, `1MiB`, `2GiB`). */
+export function parseSize(text: string, at?: Place): number {
+  const m = SIZE_RE.exec(text);
+  if (m === null) {
+    const other = /^(\d*\.?\d+)\s*([A-Za-z]+)$/.exec(text);
+    const meant = other === null ? undefined : SIZE_MEANT[other[2]!.charAt(0).toLowerCase()];
+    if (other !== null && other[1]!.includes('.')) {
+      throw bad(`"${text}": sizes are whole numbers; use a smaller unit (1536KiB, not 1.5MiB)`, at);
+    }
+    if (other !== null && meant !== undefined && /^[bkmg](i?b)?$/i.test(other[2]!)) {
+      throw bad(`"${text}": write ${other[1]}${meant} (powers of 1024), or the number of bytes`, at);
+    }
+    throw bad(`"${text}" is not a size: write a number of bytes, or a whole number and a unit (B, KiB, MiB, GiB) such as 512KiB or 1MiB`, at);
+  }
+  const bytes = Number(m[1]) * SIZE_UNITS[(m[2] ?? 'B') as keyof typeof SIZE_UNITS];
+  if (!Number.isSafeInteger(bytes)) throw bad(`"${text}" is too large: the largest size is ${Number.MAX_SAFE_INTEGER} bytes`, at);
+  return bytes;
+}
+
+/** A size as an operator writes it: in the largest unit that divides it (`1MiB`, `1536KiB`, `100B`). */
+export function formatSize(bytes: number): string {
+  for (const unit of ['GiB', 'MiB', 'KiB'] as const) {
+    const n = SIZE_UNITS[unit];
+    if (bytes >= n && bytes % n === 0) return `${bytes / n}${unit}`;
+  }
+  return `${bytes}B`;
 }
 
 interface HostPort {

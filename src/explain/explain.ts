@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { FlagmanError } from '../errors.js';
 import type { RequestInput } from '../expr/request.js';
-import { specialize } from '../expr/specialize.js';
+import { specialize, specializeKey, specializeRate } from '../expr/specialize.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { Program } from '../runtime/compile.js';
 
@@ -42,9 +42,32 @@ export interface ServerStep {
   readonly name: string;
   readonly address: string;
   readonly weight: number;
+  /** Its maxconn under the current flags (docs/proxying.md, "Limits and the queue"); 0: no limit. */
+  readonly maxconn: number;
   /** Health from the running instance's checks; null when not known (the CLI runs no checks). */
   readonly health: 'up' | 'down' | null;
   readonly flags: Readonly<Record<string, number | null>>;
+}
+
+/** The limits of the matching rule (docs/proxying.md, "Limits and the queue"). */
+export interface LimitsStep {
+  /** The largest request body in bytes; null: none. */
+  readonly maxBody: number | null;
+  /** Whose it is: the rule's own `maxBody` (`off` included), the frontend's, or null (none set). */
+  readonly maxBodyFrom: 'rule' | 'frontend' | null;
+  /** The rule's rate limit under the current flags; null: none. */
+  readonly rate: {
+    /** Requests a second; null: the rate could not be computed, nothing is limited. */
+    readonly rate: number | null;
+    readonly burst: number;
+    /** The `by` expression; null: one bucket for the rule. */
+    readonly by: string | null;
+    /** This request's key ("" when no `by`). */
+    readonly key: string;
+    /** The flags the rate and the key read, with their values now. */
+    readonly flags: Readonly<Record<string, number | null>>;
+    readonly problem: string | null;
+  } | null;
 }
 
 export interface Explanation {
@@ -62,6 +85,10 @@ export interface Explanation {
   readonly flags: Readonly<Record<string, number | null>>;
   readonly steps: readonly RuleStep[];
   readonly servers: readonly ServerStep[];
+  /** The matching rule's limits; null when no rule matches, and for tcp (no request to limit). */
+  readonly limits: LimitsStep | null;
+  /** The frontend's maxconn, the client connections it serves at once (tcp too); 0: no limit. */
+  readonly maxconn: number;
   /** Flag snapshot version the answer is for (0 for a one-shot read). */
   readonly flagsVersion: number;
 }
@@ -140,11 +167,30 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
     servers = be.servers.map((s) => {
       const compiled = program.weights.get(s)!;
       const weight = specialize(compiled, snapshot).value;
-      return { name: s.name, address: `${s.host}:${s.port}`, weight, health: health(be.name, s.name), flags: flagValues(compiled.flags, snapshot, decided) };
+      const limit = program.maxconns.get(s);
+      const maxconn = limit === undefined ? 0 : specialize(limit, snapshot).value;
+      const flags = flagValues([...compiled.flags, ...(limit?.flags ?? [])], snapshot, decided);
+      return { name: s.name, address: `${s.host}:${s.port}`, weight, maxconn, health: health(be.name, s.name), flags };
     });
     if (servers.some((s) => s.weight > 0 && s.health !== 'down')) break;
     unavailable ??= backend;
     backend = be.fallback;
+  }
+  let limits: LimitsStep | null = null;
+  if (matched !== null && fe.mode === 'http') {
+    const rule = fe.rules[matched]!;
+    const maxBody = rule.maxBody === 'off' ? null : (rule.maxBody ?? fe.maxBody);
+    const maxBodyFrom = rule.maxBody !== null ? 'rule' : fe.maxBody !== null ? 'frontend' : null;
+    const compiled = program.limits[index]![matched] ?? null;
+    let rate: LimitsStep['rate'] = null;
+    if (compiled !== null) {
+      const flags = flagValues([...compiled.rate.flags, ...(compiled.key?.flags ?? [])], snapshot, decided);
+      const r = specializeRate(compiled.rate, snapshot);
+      const k = compiled.key === null ? null : specializeKey(compiled.key, snapshot);
+      const key = k === null ? '' : k.kind === 'const' ? k.value : k.key(input);
+      rate = { rate: r.value, burst: rule.limit!.burst, by: rule.limit!.by?.source ?? null, key, flags, problem: r.problem ?? k?.problem ?? null };
+    }
+    limits = { maxBody, maxBodyFrom, rate };
   }
   return {
     frontend: fe.name,
@@ -156,6 +202,8 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
     flags: decided,
     steps,
     servers,
+    limits,
+    maxconn: fe.maxconn,
     flagsVersion: snapshot.version,
   };
 }

@@ -11,10 +11,12 @@ import { FLAGMAN_PARSE_ERROR, KNOWN_FUNCTIONS, REQUEST_FUNCTIONS, REQUEST_VARIAB
 import { childrenOf, walk } from './tree.js';
 
 /**
- * What an expression is for: a rule's `when` (bool), or a server's `weight` or `maxconn` (int,
- * flags only: recomputed when a flag changes, never per request).
+/**
+ * What an expression is for: a rule's `when` (bool); a server's `weight` or `maxconn`, or a rate
+ * limit's `rate` (int, flags only: recomputed when a flag changes, never per request); a rate
+ * limit's `by` (string: the key a request is counted under).
  */
-export type ExprKind = 'condition' | 'weight' | 'maxconn';
+export type ExprKind = 'condition' | 'weight' | 'maxconn' | 'rate' | 'key';
 
 /** A parsed, validated and type-checked expression, ready to be specialized for a flag snapshot. */
 export interface CompiledExpr {
@@ -45,10 +47,33 @@ export interface CompiledMaxconn extends CompiledExpr {
   readonly kind: 'maxconn';
 }
 
-const RESULT_TYPE = { condition: 'bool', weight: 'int', maxconn: 'int' } as const satisfies Record<ExprKind, string>;
+/** A compiled rate (requests a second) of a rate limit. */
+export interface CompiledRate extends CompiledExpr {
+  readonly kind: 'rate';
+}
 
-// How messages name what a server's number expression is for.
-const NUMBER_NAMES = { weight: ['a weight', 'weights are'], maxconn: ['a maxconn', 'a maxconn is'] } as const;
+/** A compiled rate-limit key (`by`). */
+export interface CompiledKey extends CompiledExpr {
+  readonly kind: 'key';
+}
+
+const RESULT_TYPE = { condition: 'bool', weight: 'int', maxconn: 'int', rate: 'int', key: 'string' } as const satisfies Record<ExprKind, string>;
+
+// What is said of an expression of the wrong type.
+const MUST_BE = {
+  condition: 'a rule condition must be bool',
+  weight: 'a weight must be an int',
+  maxconn: 'a maxconn must be an int',
+  rate: 'a rate must be an int',
+  key: 'a rate-limit key (by) must be a string',
+} as const satisfies Record<ExprKind, string>;
+
+// Kinds computed once per flag snapshot, never per request: how messages name them.
+const FLAGS_ONLY: Partial<Record<ExprKind, readonly [string, string]>> = {
+  weight: ['a weight', 'weights are'],
+  maxconn: ['a maxconn', 'a maxconn is'],
+  rate: ['a rate', 'rates are'],
+};
 
 /**
  * Compiles a rule condition (`when`); it must type-check to bool. A tcp frontend's rules see a
@@ -66,6 +91,16 @@ export function compileWeight(src: ExprSource): CompiledWeight {
 /** Compiles a server maxconn; as a weight, it must type-check to int and use flag() and constants only. */
 export function compileMaxconn(src: ExprSource): CompiledMaxconn {
   return compile(src, 'maxconn') as CompiledMaxconn;
+}
+
+/** Compiles a rate limit's rate; it must type-check to int and use flag() and constants only. */
+export function compileRate(src: ExprSource): CompiledRate {
+  return compile(src, 'rate') as CompiledRate;
+}
+
+/** Compiles a rate limit's key (`by`); it must type-check to string and may read the request. */
+export function compileKey(src: ExprSource): CompiledKey {
+  return compile(src, 'key') as CompiledKey;
 }
 
 /**
@@ -109,10 +144,7 @@ function compile(src: ExprSource, kind: ExprKind, mode: Mode = 'http'): Compiled
   const checked = parsed.check();
   if (!checked.valid) celFailure(src, checked.error, 'type error');
   const want = RESULT_TYPE[kind];
-  if (checked.type !== want) {
-    const what = kind === 'condition' ? 'a rule condition must be bool' : `${NUMBER_NAMES[kind][0]} must be an int`;
-    fail(src, `${what}, but this expression is ${checked.type ?? 'of unknown type'}`, 0);
-  }
+  if (checked.type !== want) fail(src, `${MUST_BE[kind]}, but this expression is ${checked.type ?? 'of unknown type'}`, 0);
   return Object.freeze({
     kind,
     source: src,
@@ -129,12 +161,12 @@ const TCP_NO_REQUEST = 'a tcp frontend has no HTTP request: its rules may use cl
 /** Checks function names, flag() arguments and (for weights) request data; returns the flag names. */
 function validate(src: ExprSource, kind: ExprKind, ast: ASTNode, mode: Mode): string[] {
   const flags: string[] = [];
+  const flagsOnly = FLAGS_ONLY[kind];
   walk(ast, (node) => {
     if (mode === 'tcp' && node.op === 'id' && node.args === 'request') fail(src, `${TCP_NO_REQUEST}, not 'request'`, node.start);
     if (mode === 'tcp' && node.op === 'call' && REQUEST_FUNCTIONS.has(node.args[0])) fail(src, `${TCP_NO_REQUEST}, not ${node.args[0]}()`, node.start);
-    if (node.op === 'id' && kind !== 'condition' && REQUEST_VARIABLES.has(node.args)) {
-      const [name, are] = NUMBER_NAMES[kind];
-      fail(src, `${name} may use flag() and constants only, not '${node.args}': ${are} recomputed when a flag changes, never per request`, node.start);
+    if (node.op === 'id' && flagsOnly !== undefined && REQUEST_VARIABLES.has(node.args)) {
+      fail(src, `${flagsOnly[0]} may use flag() and constants only, not '${node.args}': ${flagsOnly[1]} recomputed when a flag changes, never per request`, node.start);
     }
     if (node.op === 'rcall' && !KNOWN_FUNCTIONS.method.has(node.args[0])) {
       // An rcall node starts at its receiver; point at the method name instead.
@@ -144,9 +176,8 @@ function validate(src: ExprSource, kind: ExprKind, ast: ASTNode, mode: Mode): st
     if (node.op !== 'call') return;
     const [name, args] = node.args;
     if (!KNOWN_FUNCTIONS.global.has(name)) fail(src, `unknown function '${name}()'`, node.start);
-    if (kind !== 'condition' && (REQUEST_FUNCTIONS.has(name) || name === 'cidr')) {
-      const [what, are] = NUMBER_NAMES[kind];
-      fail(src, `${what} may use flag() and constants only, not ${name}(): ${are} recomputed when a flag changes, never per request`, node.start);
+    if (flagsOnly !== undefined && (REQUEST_FUNCTIONS.has(name) || name === 'cidr')) {
+      fail(src, `${flagsOnly[0]} may use flag() and constants only, not ${name}(): ${flagsOnly[1]} recomputed when a flag changes, never per request`, node.start);
     }
     if (name !== 'flag') return;
     const arg = args[0];

@@ -113,8 +113,8 @@ function method(node: ASTNode): Test | null {
   }
 }
 
-/** A string-valued part of the request, or null when `node` is not one. */
-function directText(node: ASTNode): Text | null {
+/** A string-valued part of the request as a closure, or null when `node` is not one (a rate-limit key uses it whole). */
+export function directText(node: ASTNode): Text | null {
   switch (node.op) {
     case 'value': {
       const text = literalString(node);

@@ -16,12 +16,18 @@
 // A maxconn follows the same rules with its own range and default: 0–MAX_MAXCONN, and 0 (no limit)
 // when it fails. A negative value from a flag is clamped to 0, no limit: the default, what the server
 // had before any maxconn, rather than a guess at what the writer meant.
+//
+// Rate limits (docs/proxying.md, "Limits and the queue"). A rate is an integer 1–MAX_RATE, clamped
+// likewise; a rate that fails to evaluate limits nothing (null), with a `problem`: a typo in a flag
+// must not throttle every client to one request a second. A key (`by`) is a string; one that fails
+// for a request counts that request under the key "", and one that fails for every request puts
+// them all there.
 
 import type { ASTNode } from '@marcbachmann/cel-js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
-import { MAX_MAXCONN } from '../config/schema.js';
-import type { CompiledCondition, CompiledExpr, CompiledMaxconn, CompiledWeight } from './compile.js';
-import { directTest } from './direct.js';
+import { MAX_MAXCONN, MAX_RATE } from '../config/schema.js';
+import type { CompiledCondition, CompiledExpr, CompiledKey, CompiledMaxconn, CompiledRate, CompiledWeight } from './compile.js';
+import { directTest, directText } from './direct.js';
 import { env, literalString, withFlags } from './environment.js';
 import type { RequestInput } from './request.js';
 import { withRequest } from './request.js';
@@ -54,8 +60,30 @@ export interface NumberResidual {
 /** A weight for one flag snapshot: always a constant integer 0–256. */
 export type WeightResidual = NumberResidual;
 
+
+/** A rate for one flag snapshot: requests a second, or null when it could not be computed (no limit). */
+export interface RateResidual {
+  readonly kind: 'const';
+  readonly value: number | null;
+  readonly source: string;
+  readonly problem: string | null;
+}
+
+/** A rate-limit key for one flag snapshot: a constant, or the request-dependent part left to compute. */
+export type KeyResidual =
+  | { readonly kind: 'const'; readonly value: string; readonly source: string; readonly problem: string | null }
+  | {
+      readonly kind: 'dynamic';
+      readonly source: string;
+      /** The key of a request; "" when the evaluation throws or gives no string. */
+      key(input: RequestInput): string;
+      /** Run as a closure (direct.ts) rather than by cel-js. */
+      readonly direct: boolean;
+      readonly problem: string | null;
+    };
+
 /** What specialize() returns. */
-export type Residual = ConditionResidual | NumberResidual;
+export type Residual = ConditionResidual | NumberResidual | RateResidual | KeyResidual;
 
 /** Called when a condition throws at run time; it must not throw (it is guarded anyway). */
 export type EvaluationErrorHandler = (error: unknown, compiled: CompiledCondition) => void;
@@ -78,6 +106,8 @@ export function specialize(compiled: CompiledWeight | CompiledMaxconn, snapshot:
 export function specialize(compiled: CompiledExpr, snapshot: FlagSnapshot, onError?: EvaluationErrorHandler): Residual;
 export function specialize(compiled: CompiledExpr, snapshot: FlagSnapshot, onError?: EvaluationErrorHandler): Residual {
   if (compiled.kind === 'condition') return specializeCondition(compiled as CompiledCondition, snapshot, onError);
+  if (compiled.kind === 'rate') return specializeRate(compiled as CompiledRate, snapshot);
+  if (compiled.kind === 'key') return specializeKey(compiled as CompiledKey, snapshot);
   return specializeNumber(compiled, NUMBER_RULES[compiled.kind], snapshot);
 }
 
@@ -88,20 +118,36 @@ const NUMBER_RULES = {
 } as const;
 
 function specializeNumber(compiled: CompiledExpr, rule: (typeof NUMBER_RULES)[keyof typeof NUMBER_RULES], snapshot: FlagSnapshot): NumberResidual {
-  // A weight or a maxconn reads no request data, so evaluating it whole with flag() bound to the
-  // snapshot is the same as substituting and folding — and it sidesteps re-serializing anything.
   const { name, max, fallback } = rule;
   const using = (n: number): string => `using ${n}${n === 0 ? rule.zero : ''}`;
+  const value = evaluateInt(compiled, snapshot);
+  if (typeof value === 'string') return number(fallback, `the ${name} could not be computed (${value}): ${using(fallback)}`);
+  if (value < 0n) return number(0, `the ${name} is ${value}, below 0: ${using(0)}`);
+  if (value > BigInt(max)) return number(max, `the ${name} is ${value}, above ${max}: ${using(max)}`);
+  return number(Number(value), null);
+}
+
+/** Specializes a rate limit's rate for `snapshot`: 1–MAX_RATE, or null when it fails. Never throws. */
+export function specializeRate(compiled: CompiledRate, snapshot: FlagSnapshot): RateResidual {
+  const value = evaluateInt(compiled, snapshot);
+  const rate = (v: number | null, problem: string | null): RateResidual => Object.freeze({ kind: 'const', value: v, source: String(v), problem });
+  if (typeof value === 'string') return rate(null, `the rate could not be computed (${value}): requests are not limited`);
+  if (value < 1n) return rate(1, `the rate is ${value}, below 1: using 1`);
+  if (value > BigInt(MAX_RATE)) return rate(MAX_RATE, `the rate is ${value}, above ${MAX_RATE}: using ${MAX_RATE}`);
+  return rate(Number(value), null);
+}
+
+// A flags-only int (a weight, a maxconn, a rate) reads no request data, so evaluating it whole with
+// flag() bound to the snapshot is the same as substituting and folding — and it sidesteps
+// re-serializing anything. A string: why it failed.
+function evaluateInt(compiled: CompiledExpr, snapshot: FlagSnapshot): bigint | string {
   let raw: unknown;
   try {
     raw = withFlags(snapshot, () => compiled.evaluate());
   } catch (error) {
-    return number(fallback, `the ${name} could not be computed (${summary(error)}): ${using(fallback)}`);
+    return summary(error);
   }
-  const value = typeof raw === 'bigint' ? raw : 0n;
-  if (value < 0n) return number(0, `the ${name} is ${value}, below 0: ${using(0)}`);
-  if (value > BigInt(max)) return number(max, `the ${name} is ${value}, above ${max}: ${using(max)}`);
-  return number(Number(value), null);
+  return typeof raw === 'bigint' ? raw : 0n;
 }
 
 function number(value: number, problem: string | null): NumberResidual {
@@ -113,43 +159,58 @@ function summary(error: unknown): string {
   return typeof s === 'string' ? s : error instanceof Error ? error.message : String(error);
 }
 
+/** What is left of an expression once `snapshot` is folded into it. */
+type Folded =
+  | { readonly kind: 'literal'; readonly value: unknown }
+  /** Reads no request data and is still not constant: evaluating it threw, and would for every request. */
+  | { readonly kind: 'failing'; readonly why: string }
+  | {
+      readonly kind: 'residual';
+      readonly source: string;
+      readonly run: (context: object) => unknown;
+      /** The checked residual's tree, for a closure (direct.ts); null when it is evaluated whole. */
+      readonly ast: ASTNode | null;
+      readonly problem: string | null;
+    };
+
+// `noun`: what the expression is, in a problem (`the condition could not be specialized`).
+function foldFor(compiled: CompiledExpr, snapshot: FlagSnapshot, noun: string): Folded {
+  try {
+    const folded = fold(compiled.ast, compiled.perRequest, snapshot);
+    if (folded.op === 'value') return { kind: 'literal', value: folded.args };
+    const source = toSource(folded);
+    if (!compiled.perRequest.has(compiled.ast)) return { kind: 'failing', why: summary(tryEvaluate(source)) };
+    const parsed = env.parse(source);
+    const checked = parsed.check();
+    if (!checked.valid) throw checked.error;
+    return { kind: 'residual', source, run: parsed, ast: parsed.ast, problem: null };
+  } catch (error) {
+    // Not expected: the residual is the checked expression with literals put in. Should it still
+    // not parse or check (a cel-js corner source.ts does not know), evaluate the whole expression
+    // with flag() bound to this snapshot instead: slower, still correct, and `problem` says so.
+    const whole = compiled.evaluate;
+    const problem = `the ${noun} could not be specialized (${summary(error)}); it is evaluated whole`;
+    return { kind: 'residual', source: compiled.source.source, run: (context) => withFlags(snapshot, () => whole(context)), ast: null, problem };
+  }
+}
+
 function specializeCondition(
   compiled: CompiledCondition,
   snapshot: FlagSnapshot,
   onError: EvaluationErrorHandler | undefined,
 ): ConditionResidual {
-  let source: string;
-  let run: (context: object) => unknown;
-  let problem: string | null = null;
-  let direct: ((input: RequestInput) => boolean) | null = null;
-  try {
-    const folded = fold(compiled.ast, compiled.perRequest, snapshot);
-    if (folded.op === 'value' && typeof folded.args === 'boolean') {
-      return Object.freeze({ kind: 'const', value: folded.args, source: String(folded.args), problem: null });
-    }
-    source = toSource(folded);
-    if (!compiled.perRequest.has(compiled.ast)) {
-      // No request data and still not constant: evaluating it threw, and would for every request.
-      const why = summary(tryEvaluate(source));
-      return Object.freeze({ kind: 'const', value: false, source: 'false', problem: `the condition fails: ${why}; it never matches` });
-    }
-    const parsed = env.parse(source);
-    const checked = parsed.check();
-    if (!checked.valid) throw checked.error;
-    run = parsed;
-    // The checked residual as a closure when it is made of string tests only (direct.ts): the
-    // common rule, run per request without cel-js.
-    direct = directTest(parsed.ast);
-  } catch (error) {
-    // Not expected: the residual is the checked expression with literals put in. Should it still
-    // not parse or check (a cel-js corner source.ts does not know), evaluate the whole expression
-    // with flag() bound to this snapshot instead: slower, still correct, and `problem` says so.
-    problem = `the condition could not be specialized (${summary(error)}); it is evaluated whole`;
-    source = compiled.source.source;
-    const whole = compiled.evaluate;
-    run = (context) => withFlags(snapshot, () => whole(context));
+  const folded = foldFor(compiled, snapshot, 'condition');
+  if (folded.kind === 'literal' && typeof folded.value === 'boolean') {
+    return Object.freeze({ kind: 'const', value: folded.value, source: String(folded.value), problem: null });
   }
-  const evaluate = run;
+  if (folded.kind !== 'residual') {
+    const why = folded.kind === 'failing' ? folded.why : 'it is not a bool';
+    return Object.freeze({ kind: 'const', value: false, source: 'false', problem: `the condition fails: ${why}; it never matches` });
+  }
+  const evaluate = folded.run;
+  // The checked residual as a closure when it is made of string tests only (direct.ts): the
+  // common rule, run per request without cel-js.
+  const closure = folded.ast === null ? null : directTest(folded.ast);
   const fail = (error: unknown): false => {
     failures++;
     try {
@@ -159,11 +220,10 @@ function specializeCondition(
     }
     return false;
   };
-  const closure = direct;
   return Object.freeze({
     kind: 'dynamic',
-    source,
-    problem,
+    source: folded.source,
+    problem: folded.problem,
     direct: closure !== null,
     // Uses no `this`: the runtime keeps `residual.test` detached from the residual.
     test(input: RequestInput): boolean {
@@ -175,6 +235,35 @@ function specializeCondition(
         return fail(error);
       }
       return result === true || (result !== false && fail(new TypeError(`the condition gave ${typeof result}, not bool`)));
+    },
+  });
+}
+
+/** Specializes a rate-limit key (`by`) for `snapshot`. Never throws: problems come back in `problem`. */
+export function specializeKey(compiled: CompiledKey, snapshot: FlagSnapshot): KeyResidual {
+  const folded = foldFor(compiled, snapshot, 'key');
+  if (folded.kind === 'literal') {
+    const value = typeof folded.value === 'string' ? folded.value : '';
+    return Object.freeze({ kind: 'const', value, source: JSON.stringify(value), problem: null });
+  }
+  if (folded.kind === 'failing') {
+    return Object.freeze({ kind: 'const', value: '', source: '""', problem: `the key fails: ${folded.why}; every request is counted under one key` });
+  }
+  const evaluate = folded.run;
+  // `client.ip`, `header("X-Api-Key")`: a closure, without cel-js (direct.ts).
+  const closure = folded.ast === null ? null : directText(folded.ast);
+  return Object.freeze({
+    kind: 'dynamic',
+    source: folded.source,
+    problem: folded.problem,
+    direct: closure !== null,
+    key(input: RequestInput): string {
+      try {
+        const v = closure !== null ? closure(input) : withRequest(input, evaluate);
+        return typeof v === 'string' ? v : '';
+      } catch {
+        return '';
+      }
     },
   });
 }

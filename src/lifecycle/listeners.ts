@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config, ListenAddress, Mode } from '../config/schema.js';
 import type { ConnectionGate } from '../proxy/admission.js';
+import { FrontendGate } from '../proxy/maxconn.js';
 import { createSecureFrontend, type SecureFrontend, type TlsBinding } from '../proxy/secure.js';
 import type { CertStore } from '../tls/certs.js';
 import { FlagmanError } from '../errors.js';
@@ -74,6 +75,8 @@ export class ListenerSet {
   readonly #certs: CertStore;
   /** Caps client connections on every frontend listener together (not the admin endpoint's). */
   readonly #gate: ConnectionGate;
+  /** Each frontend's maxconn, over its listeners together. */
+  readonly #frontendGate: FrontendGate;
   readonly #open = new Map<string, Listener>();
   /** Closed (by a reload, or at shutdown), finishing their in-flight requests; with how to end them now. */
   readonly #draining = new Map<net.Server, { done: Promise<void>; force: () => void }>();
@@ -86,6 +89,7 @@ export class ListenerSet {
     this.#createAdmin = createAdmin;
     this.#certs = certs;
     this.#gate = gate;
+    this.#frontendGate = new FrontendGate(holder);
   }
 
   /** Opens what `config` adds; resolves with the plan, or rejects (naming the address) with nothing changed. */
@@ -139,8 +143,12 @@ export class ListenerSet {
             : w.mode === 'tcp'
               ? createTcpFrontendServer(this.#holder, slot, this.#sessions)
               : createFrontendServer(this.#holder, slot, config.timeouts, this.#tunnels);
-        // The admin endpoint stays outside the cap: an operator can read /status while it refuses.
-        if (slot) this.#gate.guard(server);
+        // The admin endpoint stays outside the caps: an operator can read /status while they hold.
+        // The descriptor cap is asked first (guarded last): a connection it refuses never waits.
+        if (slot) {
+          this.#frontendGate.guard(server, slot);
+          this.#gate.guard(server);
+        }
         const l: Listener = { key: w.key, address: w.address, server, slot, mode: w.mode, secure, label: w.label };
         await listen(server, w.address);
         added.push(l);
@@ -181,6 +189,8 @@ export class ListenerSet {
           const port = typeof bound === 'object' && bound !== null ? bound.port : null;
           events.info({ event: 'listen', ...l.label, address: l.address.text, port }, `${describe(l)}: listening`);
         }
+        // A maxconn raised or lifted lets connections waiting in.
+        this.#frontendGate.refresh();
         for (const l of removed) {
           this.#open.delete(l.key);
           // Requests already received finish with the runtime they started with; a request that
@@ -222,6 +232,9 @@ export class ListenerSet {
     const server = l.server;
     const draining = this.#draining.get(server);
     if (draining) return draining.done;
+    // Connections still waiting for maxconn are served now: they were accepted, and a closing
+    // server waits for every connection it accepted (the drain answers them with Connection: close).
+    this.#frontendGate.release(server);
     const secure = l.secure;
     let done: Promise<void>;
     let force: () => void;

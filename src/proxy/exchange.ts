@@ -3,21 +3,33 @@
 import type http from 'node:http';
 import http2 from 'node:http2';
 import { writeAccess } from '../log.js';
+import { lingerOnClose } from './linger.js';
 import { closedReason } from './reasons.js';
 
 /** Marks a client connection on which a malformed request was refused (frontend.ts checks it). */
 export const REFUSED = Symbol('flagman.refused');
-import type { Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
+import type { RuleLimits, Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 
 /** Short plain-text bodies for the responses the proxy makes itself. */
 export const STATUS_BODY: Readonly<Record<number, string>> = {
   400: '400 Bad Request\n',
   404: '404 Not Found\n',
+  413: '413 Content Too Large\n',
+  429: '429 Too Many Requests\n',
   431: '431 Request Header Fields Too Large\n',
   502: '502 Bad Gateway\n',
   503: '503 Service Unavailable\n',
   504: '504 Gateway Timeout\n',
 };
+
+/**
+ * Whether a request has a body: a Content-Length other than 0, or a Transfer-Encoding (h2.ts says
+ * chunked for an HTTP/2 request whose body comes without a length).
+ */
+export function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
 
 /** The upstream side of an exchange in flight, as the Exchange sees it. */
 export interface UpstreamLink {
@@ -43,6 +55,8 @@ export class Exchange {
   queueMs = -1;
   /** timeouts.client while the request body comes in and is watched for stalls (frontend.ts, h2.ts); 0: not watched. */
   bodyMs = 0;
+  /** The limits of the rule that matched (limits.ts), once one did. */
+  rule: RuleLimits | null = null;
 
   constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, clientIp: string) {
     this.req = req;
@@ -81,6 +95,31 @@ export class Exchange {
     res.end(body);
     this.bytes += body.length;
     this.reason ??= reason;
+  }
+
+  /**
+   * Refuses the request for its rule's limits (413, or 429 with `retryAfter`), before it went
+   * anywhere, as fail() answers. A body still coming is read no further: HTTP/1.1 closes the
+   * connection once the answer is out — lingering (linger.ts), so a client still sending reads the
+   * answer rather than a reset — and requests pipelined behind it are not served; HTTP/2 resets the
+   * stream with NO_ERROR once the answer is out, which asks the client to stop sending (RFC 9113
+   * §8.1) and leaves the connection's other streams alone.
+   */
+  refuse(status: number, reason: string, retryAfter?: string): void {
+    const res = this.res;
+    if (!res.headersSent && !this.clientGone && hasBody(this.req) && !this.req.complete) {
+      if (this.http1) {
+        res.shouldKeepAlive = false;
+        (this.req.socket as { [REFUSED]?: boolean })[REFUSED] = true;
+        lingerOnClose(this.req.socket);
+      } else {
+        // The stream's own 'finish' (its END_STREAM handed to the session): the response's comes only
+        // once the stream has closed.
+        const stream = (res as unknown as { stream: http2.ServerHttp2Stream }).stream;
+        stream.once('finish', () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
+      }
+    }
+    this.fail(status, reason, retryAfter);
   }
 
   /**

@@ -12,6 +12,7 @@ import { dispatch } from './dispatch.js';
 import { Exchange, REFUSED } from './exchange.js';
 import { REASONS } from './reasons.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { overLimits } from './limits.js';
 import { route } from './rules.js';
 import { checkInterval } from './slow-reader.js';
 import { originForm } from './target.js';
@@ -48,8 +49,11 @@ export function refuseRemoved(res: http.ServerResponse): void {
  * The request handler for the frontend in `slot` of every runtime `holder` publishes. `clientMs`
  * gives timeouts.client (a reload may change it): a request body that stalls that long is cut off.
  * `scheme` is what the listener speaks (HTTP/1.1 over TLS is `https`): fixed per listener.
+ * `expecting`: the handler of requests that sent `Expect: 100-continue` ('checkContinue'): the
+ * client is told to send its body only once the request is going somewhere, so a body refused by
+ * the rule's limits (413, 429) is never sent at all.
  */
-export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number = () => 0, scheme: Scheme = 'http'): http.RequestListener {
+export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number = () => 0, scheme: Scheme = 'http', expecting = false): http.RequestListener {
   return (req, res) => {
     // Pipelined behind a refused malformed request: its framing cannot be trusted either.
     if ((req.socket as { [REFUSED]?: boolean })[REFUSED] === true) return void res.destroy();
@@ -67,9 +71,11 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, client
     if (!req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) watchBody(ex, clientMs());
     const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: scheme, framesBody: true, underscores: frontend.underscoreHeaders });
     if (typeof headers === 'string') return ex.fail(400, headers);
-    const target = route(frontend, req, clientIp, scheme);
-    if (target !== null) return dispatch(ex, target, headers);
-    ex.fail(503, REASONS.noRule);
+    const rule = route(frontend, req, clientIp, scheme);
+    if (rule === null) return ex.fail(503, REASONS.noRule);
+    if (overLimits(ex, rule, scheme)) return;
+    if (expecting) res.writeContinue();
+    dispatch(ex, rule.target, headers);
   };
 }
 
@@ -110,6 +116,7 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
     requestHandler(holder, slot, (): number => server.headersTimeout),
   );
   server.maxHeadersCount = PARSER_MAX_HEADERS;
+  server.on('checkContinue', requestHandler(holder, slot, (): number => server.headersTimeout, 'http', true));
   server.on('upgrade', tunnelHandler(holder, slot, tunnels));
   server.on('clientError', clientErrorHandler(holder, slot, (): number => server.headersTimeout));
   return server;

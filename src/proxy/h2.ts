@@ -15,6 +15,7 @@ import { REASONS } from './reasons.js';
 import { MAX_HEADERS, type FrontendSlot } from './frontend.js';
 import { cancelStream, overBudget } from './h2-resets.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { overLimits } from './limits.js';
 import { route } from './rules.js';
 
 /** Request header bytes (names and values) accepted, as Node's HTTP/1.1 parser does (maxHeaderSize). */
@@ -116,8 +117,8 @@ function refuseRemoved(req: http2.Http2ServerRequest, res: http2.Http2ServerResp
  * has been parsed), and a stream closed by then is dropped for the price of a check: it never was
  * a request. h2-resets.ts counts it against the connection's reset budget.
  */
-export function h2RequestHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
-  const handle = handler(holder, slot, clientMs);
+export function h2RequestHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number, expecting = false): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
+  const handle = handler(holder, slot, clientMs, expecting);
   let queue: Array<http2.Http2ServerRequest | http2.Http2ServerResponse> = [];
   const flush = (): void => {
     const taken = queue;
@@ -135,7 +136,8 @@ export function h2RequestHandler(holder: RuntimeHolder, slot: FrontendSlot, clie
   };
 }
 
-function handler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
+// `expecting`: requests with `Expect: 100-continue`, as frontend.ts's requestHandler takes them.
+function handler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number, expecting: boolean): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
   return (req, res) => {
     const runtime = holder.current;
     const frontend = runtime.frontends[slot.index];
@@ -157,9 +159,11 @@ function handler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => numb
     if (!stream.endAfterHeaders) watchBody(req, ex, clientMs());
     const headers = upstreamRequestHeaders(raw, undefined, { clientIp, proto: 'https', framesBody: true, underscores: frontend.underscoreHeaders });
     if (typeof headers === 'string') return ex.fail(400, headers);
-    const target = route(frontend, req as unknown as http.IncomingMessage, clientIp, 'https');
-    if (target !== null) return dispatch(ex, target, headers);
-    ex.fail(503, REASONS.noRule);
+    const rule = route(frontend, req as unknown as http.IncomingMessage, clientIp, 'https');
+    if (rule === null) return ex.fail(503, REASONS.noRule);
+    if (overLimits(ex, rule, 'https')) return;
+    if (expecting) res.writeContinue();
+    dispatch(ex, rule.target, headers);
   };
 }
 

@@ -14,6 +14,10 @@ export const REASONS = {
   refused: 'refused',
   /** No rule of the frontend matched. */
   noRule: 'no rule matched',
+  /** The request body is over the matched rule's maxBody (413; the server sees none of it, or a cut request: docs/proxying.md). */
+  bodyTooLarge: 'body too large',
+  /** The request is over the matched rule's rate limit (429 with Retry-After). */
+  rateLimited: 'rate limited',
   /** The backend has no eligible server, and no fallback (or lost the last one while the exchange waited in its queue). */
   noServer: 'no eligible server',
   /** Every eligible server was at its maxconn for the backend's timeouts.queue (503; tcp: closed). */

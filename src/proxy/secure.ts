@@ -68,13 +68,16 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
   };
   setTimeouts(timeouts);
   h1.maxHeadersCount = PARSER_MAX_HEADERS;
-  const onH1 = requestHandler(holder, slot, () => h1.headersTimeout, 'https');
-  const onH2 = h2RequestHandler(holder, slot, () => h1.headersTimeout);
-  // One 'request' event for both protocols; the branch is per request on TLS listeners only.
-  server.on('request', (req: http2.Http2ServerRequest | http.IncomingMessage, res: http2.Http2ServerResponse | http.ServerResponse) => {
-    if (req.httpVersionMajor === 2) onH2(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse);
-    else onH1(req as http.IncomingMessage, res as http.ServerResponse);
-  });
+  // One 'request' event for both protocols; the branch is per request on TLS listeners only. Requests
+  // with `Expect: 100-continue` come as 'checkContinue', for both too (frontend.ts says why).
+  for (const expecting of [false, true]) {
+    const onH1 = requestHandler(holder, slot, () => h1.headersTimeout, 'https', expecting);
+    const onH2 = h2RequestHandler(holder, slot, () => h1.headersTimeout, expecting);
+    server.on(expecting ? 'checkContinue' : 'request', (req: http2.Http2ServerRequest | http.IncomingMessage, res: http2.Http2ServerResponse | http.ServerResponse) => {
+      if (req.httpVersionMajor === 2) onH2(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse);
+      else onH1(req as http.IncomingMessage, res as http.ServerResponse);
+    });
+  }
   server.on('upgrade', tunnelHandler(holder, slot, tunnels, 'https'));
   server.on('clientError', clientErrorHandler(holder, slot, () => h1.headersTimeout));
 

@@ -20,6 +20,7 @@ import { route } from './rules.js';
 import { originForm } from './target.js';
 import { redirectLocation } from './redirect.js';
 import { linger } from './linger.js';
+import { rateWait } from './limits.js';
 import { closedReason, REASONS } from './reasons.js';
 
 /** An HTTP/1.1 response head written straight to a socket (there is no ServerResponse after an upgrade). */
@@ -111,9 +112,13 @@ class Tunnel extends Attempt implements ConnectWaiter {
     // The upgrade handshake needs the two hop-by-hop headers the request path drops.
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');
     this.#headers = headers;
-    const routed = route(this.#frontend, req, this.#clientIp, scheme);
-    if (routed === null) return this.#refuse(503, REASONS.noRule);
-    const t = takerOf(routed);
+    const rule = route(this.#frontend, req, this.#clientIp, scheme);
+    if (rule === null) return this.#refuse(503, REASONS.noRule);
+    // An upgrade is a request of its rule: it takes a token of its rate limit too (a WebSocket
+    // reconnect storm is one of the things a rate limit is for). Its body, if any, is the tunnel's.
+    const wait = rateWait(rule.limits, this.#frontend.limitCounters, req, this.#clientIp, scheme);
+    if (wait > 0) return this.#refuse(429, REASONS.rateLimited, String(wait));
+    const t = takerOf(rule.target);
     this.#backend = t;
     if (t.kind === 'respond') {
       t.counters.requests++;

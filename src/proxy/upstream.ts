@@ -13,7 +13,8 @@
 import type http from 'node:http';
 import { Attempt, Stage } from './attempt.js';
 import type { Candidate } from './balance/balancer.js';
-import type { Exchange, UpstreamLink } from './exchange.js';
+import { hasBody, type Exchange, type UpstreamLink } from './exchange.js';
+import { refuseBody } from './limits.js';
 import { SlowReaderWatch } from './slow-reader.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
 import type { UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
@@ -43,17 +44,12 @@ const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 // the socket's send buffer, so it never waits for the client).
 const ONE_STRING_MAX = 2048;
 
-function bodyless(req: http.IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined;
-}
-
 /**
  * Sends `ex` to a server of `target` (the backend that takes it: attempt.ts, takerOf); `headers`
  * are the already rewritten request headers.
  */
 export function forward(ex: Exchange, target: ProxyTarget, headers: string[]): void {
-  const handler = new UpstreamHandler(ex, target, headers, bodyless(ex.req) ? null : ex.req);
+  const handler = new UpstreamHandler(ex, target, headers, hasBody(ex.req) ? ex.req : null);
   ex.upstream = handler;
   handler.begin(target);
 }
@@ -72,6 +68,8 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
   readonly body: http.IncomingMessage | null;
   /** The body's length is not known ahead (no Content-Length): it goes up chunk-encoded. */
   readonly bodyChunked: boolean;
+  /** The most body bytes that may go up (the rule's maxBody; Infinity: no limit). */
+  readonly bodyLimit: number;
   readonly serverTimeout: number;
   /** The connection the request went out on, until the exchange ends. */
   #conn: UpstreamConnection | null = null;
@@ -101,6 +99,7 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
     this.headers = headers;
     this.body = body;
     this.bodyChunked = body !== null && req.headers['content-length'] === undefined;
+    this.bodyLimit = ex.rule?.maxBody ?? Infinity;
     this.serverTimeout = target.timeouts.server;
   }
 
@@ -159,6 +158,19 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
     const conn = this.#conn;
     this.#release();
     conn?.abort(this);
+  }
+
+  /**
+   * The body went over the rule's maxBody on its way up (one without a declared length): the request
+   * stops here. The connection is closed, and with it the request, which the server got cut short
+   * of its last chunk — a request it must not act on. Nobody failed: no server is blamed, nothing is
+   * tried again. The client gets 413, or a cut once a response head went out (limits.ts).
+   */
+  onBodyLimit(): void {
+    const conn = this.#conn;
+    this.#release();
+    conn?.abort(this);
+    refuseBody(this.#ex);
   }
 
   onStart(conn: UpstreamConnection, reused: boolean): boolean {

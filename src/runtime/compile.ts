@@ -7,15 +7,15 @@
 import fs from 'node:fs';
 import { DEFAULTS, type Config, type ServerConfig } from '../config/schema.js';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
-import { compileCondition, compileMaxconn, compileWeight, type CompiledCondition, type CompiledMaxconn, type CompiledWeight } from '../expr/compile.js';
-import { specialize } from '../expr/specialize.js';
+import { compileCondition, compileKey, compileMaxconn, compileRate, compileWeight, type CompiledCondition, type CompiledKey, type CompiledMaxconn, type CompiledRate, type CompiledWeight } from '../expr/compile.js';
+import { specialize, specializeKey, specializeRate } from '../expr/specialize.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { Candidate } from '../proxy/balance/balancer.js';
 import { BALANCER_TABLE } from '../proxy/balance/index.js';
 import { commandProblem } from '../health/command.js';
 import { PageCache } from '../proxy/pages.js';
 import { isEligible, serverStatus } from './server-state.js';
-import type { ProxyTarget, RedirectTarget, RefuseTarget, RespondTarget, Runtime, RuntimeFrontend, RuntimeRule, Target } from './runtime.js';
+import type { ProxyTarget, RedirectTarget, RefuseTarget, RespondTarget, RuleLimits, Runtime, RuntimeFrontend, RuntimeLimit, RuntimeRule, Target } from './runtime.js';
 import { CertSet } from '../tls/pair.js';
 
 // A Location naming the scheme's own port leaves the port out, as browsers write it.
@@ -29,6 +29,8 @@ export interface Program {
   readonly weights: ReadonlyMap<ServerConfig, CompiledWeight>;
   /** The servers that have a maxconn, compiled as their weights are. */
   readonly maxconns: ReadonlyMap<ServerConfig, CompiledMaxconn>;
+  /** Per frontend, per rule: its rate limit's compiled rate and key (null: no limit, or no `by`). */
+  readonly limits: readonly (readonly ({ readonly rate: CompiledRate; readonly key: CompiledKey | null } | null)[])[];
   /** Every flag an expression reads: the flags that must never fall outside the tracked limit. */
   readonly flags: ReadonlySet<string>;
 }
@@ -47,6 +49,14 @@ export function compileProgram(config: Config): Program {
     }
   };
   const conditions = config.frontends.map((fe) => fe.rules.map((rule) => (rule.when === null ? null : attempt(() => compileCondition(rule.when!, fe.mode)))));
+  const limits = config.frontends.map((fe) =>
+    fe.rules.map((rule) => {
+      if (rule.limit === null) return null;
+      const rate = attempt(() => compileRate(rule.limit!.rate));
+      const key = rule.limit.by === null ? null : attempt(() => compileKey(rule.limit!.by!));
+      return rate === null ? null : { rate, key };
+    }),
+  );
   const weights = new Map<ServerConfig, CompiledWeight>();
   const maxconns = new Map<ServerConfig, CompiledMaxconn>();
   for (const be of config.backends) {
@@ -77,8 +87,31 @@ export function compileProgram(config: Config): Program {
   for (const fe of config.frontends) if (fe.tls !== null) attempt(() => CertSet.load(fe.tls!));
   if (errors.length > 0) throw new FlagmanErrors(errors);
   const flags = new Set<string>();
-  for (const c of [...conditions.flat(), ...weights.values(), ...maxconns.values()]) for (const f of c?.flags ?? []) flags.add(f);
-  return Object.freeze({ config, conditions, weights, maxconns, flags });
+  const limitExprs = limits.flat().flatMap((l) => (l === null ? [] : [l.rate, l.key]));
+  for (const c of [...conditions.flat(), ...weights.values(), ...maxconns.values(), ...limitExprs]) for (const f of c?.flags ?? []) flags.add(f);
+  return Object.freeze({ config, conditions, weights, maxconns, limits, flags });
+}
+
+/** A rule's rate limit under `snapshot`: its rate and key folded; null when the rate cannot be computed. */
+function buildLimit(
+  compiled: { readonly rate: CompiledRate; readonly key: CompiledKey | null },
+  burst: number,
+  by: string | null,
+  state: RuleLimits['state'],
+  snapshot: FlagSnapshot,
+  problem: (p: string) => void,
+): RuntimeLimit | null {
+  const rate = specializeRate(compiled.rate, snapshot);
+  if (rate.problem !== null) problem(rate.problem);
+  if (rate.value === null) return null;
+  let key: RuntimeLimit['key'] = null;
+  if (compiled.key !== null) {
+    const residual = specializeKey(compiled.key, snapshot);
+    if (residual.problem !== null) problem(residual.problem);
+    const constant = residual.kind === 'const' ? residual.value : null;
+    key = residual.kind === 'dynamic' ? residual.key : constant === '' ? null : () => constant!;
+  }
+  return Object.freeze({ rate: rate.value, burst, capacity: rate.value + burst, by, key, buckets: state.buckets(by ?? '') });
 }
 
 export interface BuildContext {
@@ -159,23 +192,43 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
   const frontends = config.frontends.map((fe, i): RuntimeFrontend => {
     const rules: RuntimeRule[] = [];
     const conditions = program.conditions[i]!;
+    const limits = fe.rules.map((rule, index): RuleLimits => {
+      const state = ctx.observed.rule(fe.name, index + 1);
+      const maxBody = rule.maxBody === 'off' ? Infinity : (rule.maxBody ?? fe.maxBody ?? Infinity);
+      const compiled = program.limits[i]![index] ?? null;
+      const limit = compiled === null ? null : buildLimit(compiled, rule.limit!.burst, rule.limit!.by?.source ?? null, state, snapshot, (p) => problems.push(`frontend ${fe.name}, rule ${index + 1}: ${p}`));
+      return Object.freeze({ rule: index + 1, use: rule.use, maxBody, limit, state });
+    });
     for (const [index, rule] of fe.rules.entries()) {
       const target = targets.get(rule.use)!;
       const compiled = conditions[index] ?? null;
+      const ruleLimits = limits[index]!;
       if (compiled === null) {
-        rules.push({ index, test: null, target });
+        rules.push({ index, test: null, target, limits: ruleLimits });
         break; // later rules can never match
       }
       const residual = specialize(compiled, snapshot);
       if (residual.problem !== null) problems.push(`frontend ${fe.name}, rule ${index + 1}: ${residual.problem}`);
       if (residual.kind === 'const') {
         if (residual.value !== true) continue; // the flags rule it out: it costs nothing per request
-        rules.push({ index, test: null, target });
+        rules.push({ index, test: null, target, limits: ruleLimits });
         break;
       }
-      rules.push({ index, test: residual.test, target });
+      rules.push({ index, test: residual.test, target, limits: ruleLimits });
     }
-    return Object.freeze({ name: fe.name, mode: fe.mode, counters: ctx.observed.frontend(fe.name), rules: Object.freeze(rules), underscoreHeaders: fe.underscoreHeaders });
+    // With workers each process caps its own connections: its share, so that together they hold maxconn.
+    const connCap = fe.maxconn === 0 ? null : Math.ceil(fe.maxconn / config.workers.count);
+    return Object.freeze({
+      name: fe.name,
+      mode: fe.mode,
+      counters: ctx.observed.frontend(fe.name),
+      rules: Object.freeze(rules),
+      underscoreHeaders: fe.underscoreHeaders,
+      limits: Object.freeze(limits),
+      maxconn: fe.maxconn,
+      connCap,
+      limitCounters: ctx.observed.frontendLimits(fe.name),
+    });
   });
 
   return Object.freeze({

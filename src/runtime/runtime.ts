@@ -4,8 +4,9 @@ import type { HealthConfig, Mode, Timeouts, UnderscoreHeaders } from '../config/
 import type { RequestInput } from '../expr/environment.js';
 import type { Balancer, Candidate } from '../proxy/balance/balancer.js';
 import type { Page } from '../proxy/pages.js';
+import type { RateBuckets } from './buckets.js';
 import type { BackendQueue } from './queue.js';
-import type { Counters } from './servers.js';
+import type { Counters, FrontendLimitCounters, RuleState } from './servers.js';
 
 export interface RespondTarget {
   readonly kind: 'respond';
@@ -69,12 +70,41 @@ export interface RefuseTarget {
 
 export type Target = RespondTarget | ProxyTarget | RedirectTarget | RefuseTarget;
 
+/** A rule's rate limit under the current flags (docs/proxying.md, "Limits and the queue"). */
+export interface RuntimeLimit {
+  /** Requests a second. */
+  readonly rate: number;
+  readonly burst: number;
+  /** rate + burst: what a bucket holds. */
+  readonly capacity: number;
+  /** The `by` expression as written; null: one bucket for the rule. */
+  readonly by: string | null;
+  /** A request's key; null: every request has the key "". */
+  readonly key: ((input: RequestInput) => string) | null;
+  readonly buckets: RateBuckets;
+}
+
+/** The limits of one rule of the config, whether or not the flags leave it in the rule list. */
+export interface RuleLimits {
+  /** The rule's number in the file (1-based). */
+  readonly rule: number;
+  /** Its backend's name. */
+  readonly use: string;
+  /** The largest request body in bytes: the rule's, else its frontend's; Infinity: none. */
+  readonly maxBody: number;
+  /** null: not rate-limited (none configured, or its rate could not be computed). */
+  readonly limit: RuntimeLimit | null;
+  /** Its refusals and buckets (observed). */
+  readonly state: RuleState;
+}
+
 export interface RuntimeRule {
   /** Index of the rule in the config, for explain and logs. */
   readonly index: number;
   /** null: matches every request (no `when`, or its flags made it constant true). */
   readonly test: ((input: RequestInput) => boolean) | null;
   readonly target: Target;
+  readonly limits: RuleLimits;
 }
 
 export interface RuntimeFrontend {
@@ -84,6 +114,13 @@ export interface RuntimeFrontend {
   /** Rules whose flags made them constant false are left out; a constant-true rule ends the list. */
   readonly rules: readonly RuntimeRule[];
   readonly underscoreHeaders: UnderscoreHeaders;
+  /** Every rule of the config, in file order, with its limits (for status). */
+  readonly limits: readonly RuleLimits[];
+  /** Client connections served at once, as configured (proxy/maxconn.ts); 0: no limit. */
+  readonly maxconn: number;
+  /** What this process serves of them: `maxconn`, or with workers each one's share (rounded up). */
+  readonly connCap: number | null;
+  readonly limitCounters: FrontendLimitCounters;
 }
 
 export interface Runtime {

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { BackendQueue } from './queue.js';
 import { nextHealth, type Health, type HealthRule } from './server-state.js';
 import { UpstreamPool, type PoolTimeouts } from '../upstream/pool.js';
+import { RateBuckets } from './buckets.js';
 
 /** How a check result was obtained: one of the active probes, or a request's own connection. */
 export type CheckSource = 'http' | 'tcp' | 'exec' | 'passive';
@@ -122,6 +123,61 @@ export interface ConnectionCounters {
   max: number | null;
 }
 
+/** A frontend's limits as observed (docs/proxying.md, "Limits and the queue"), every listener of it together. */
+export interface FrontendLimitCounters {
+  /** Requests refused with 413 (a body over `maxBody`), and with 429 (over a rule's rate), since start. */
+  bodyTooLarge: number;
+  rateLimited: number;
+  /** Client connections being served now: at most `maxconn`. */
+  open: number;
+  /** Client connections accepted and held, unread, until one of those served closes (`maxconn`). */
+  waiting: number;
+  /** Connections that had to wait, since start. */
+  waited: number;
+}
+
+/** One rule's observed state: what its limits refused, and its rate limit's buckets. */
+export class RuleState {
+  /** `frontend/N`, N the rule's number in the file (1-based): stable across flag changes. */
+  readonly key: string;
+  bodyTooLarge = 0;
+  rateLimited = 0;
+  #buckets: RateBuckets | null = null;
+  #keyedBy: string | null = null;
+  readonly #shared: boolean;
+
+  constructor(key: string, shared: boolean) {
+    this.key = key;
+    this.#shared = shared;
+  }
+
+  /**
+   * The buckets of the rule's rate limit, whose keys are given by `by` (its source): kept while
+   * `by` stays the same, whatever the rate; new, every key full, when a reload changes what a key is.
+   */
+  buckets(by: string): RateBuckets {
+    if (this.#buckets === null || this.#keyedBy !== by) {
+      this.#buckets = new RateBuckets();
+      this.#keyedBy = by;
+      if (this.#shared) this.#buckets.share();
+    }
+    return this.#buckets;
+  }
+
+  /** The most keys a worker reported holding (a primary's: it holds no bucket itself). */
+  reportedKeys = 0;
+
+  /** The keys the rate limit holds now (0 without one); with workers, the most any of them holds. */
+  get keys(): number {
+    return Math.max(this.#buckets?.size ?? 0, this.reportedKeys);
+  }
+
+  /** The buckets in use, if the rule has a rate limit that took a request. */
+  get currentBuckets(): RateBuckets | null {
+    return this.#buckets;
+  }
+}
+
 function newCounters(): Counters {
   return { requests: 0, active: 0, responses: [0, 0, 0, 0, 0, 0], bytesIn: 0, bytesOut: 0 };
 }
@@ -137,6 +193,13 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
   readonly #frontends = new Map<string, Counters>();
   readonly #backends = new Map<string, Counters>();
   readonly #queues = new Map<string, BackendQueue>();
+  readonly #frontendLimits = new Map<string, FrontendLimitCounters>();
+  readonly #rules = new Map<string, RuleState>();
+  /**
+   * Rate-limit buckets count what they admit, for the other workers (worker processes only: set
+   * before the first runtime is built).
+   */
+  shareRates = false;
   /** This process's client connections (with workers, the primary adds theirs up here). */
   readonly connections: ConnectionCounters = { open: 0, refused: 0, max: null };
   readonly #forward: CheckForward | null;
@@ -184,6 +247,25 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
     return q;
   }
 
+  /** The limits observed on frontend `name` (maxconn, refusals), created on first use. */
+  frontendLimits(name: string): FrontendLimitCounters {
+    let c = this.#frontendLimits.get(name);
+    if (!c) this.#frontendLimits.set(name, (c = { bodyTooLarge: 0, rateLimited: 0, open: 0, waiting: 0, waited: 0 }));
+    return c;
+  }
+
+  /** The state of rule `n` (1-based) of `frontend`, created on first use. */
+  rule(frontend: string, n: number): RuleState {
+    return this.ruleByKey(`${frontend}/${n}`);
+  }
+
+  /** The state of the rule under `frontend/N` (RuleState.key), created on first use. */
+  ruleByKey(key: string): RuleState {
+    let r = this.#rules.get(key);
+    if (!r) this.#rules.set(key, (r = new RuleState(key, this.shareRates)));
+    return r;
+  }
+
   /** The server state under `backend/server`, if it exists. */
   get(key: string): ServerState | undefined {
     return this.#servers.get(key);
@@ -196,9 +278,16 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
     else this.#adopted.set(key, [health, change]);
   }
 
-  /** Every server state, frontend and backend counter and queue, for adding up across processes. */
-  all(): { servers: ReadonlyMap<string, ServerState>; frontends: ReadonlyMap<string, Counters>; backends: ReadonlyMap<string, Counters>; queues: ReadonlyMap<string, BackendQueue> } {
-    return { servers: this.#servers, frontends: this.#frontends, backends: this.#backends, queues: this.#queues };
+  /** Every server state, frontend and backend counter, queue and limit, for adding up across processes. */
+  all(): {
+    servers: ReadonlyMap<string, ServerState>;
+    frontends: ReadonlyMap<string, Counters>;
+    backends: ReadonlyMap<string, Counters>;
+    queues: ReadonlyMap<string, BackendQueue>;
+    frontendLimits: ReadonlyMap<string, FrontendLimitCounters>;
+    rules: ReadonlyMap<string, RuleState>;
+  } {
+    return { servers: this.#servers, frontends: this.#frontends, backends: this.#backends, queues: this.#queues, frontendLimits: this.#frontendLimits, rules: this.#rules };
   }
 
   /** Closes every pooled upstream connection (at shutdown). */

@@ -24,6 +24,10 @@ export interface UpstreamRequest {
   /** The body to stream up, or null; chunk-encoded unless `headers` has a Content-Length. */
   readonly body: Readable | null;
   readonly bodyChunked: boolean;
+  /** The most body bytes that may go up; Infinity: no limit. */
+  readonly bodyLimit: number;
+  /** The body went over `bodyLimit`: nothing of the chunk that crossed it was sent. The request must end (abort()). */
+  onBodyLimit(): void;
   /** ms the server may stay silent (nothing read from it, nothing it reads) while the request is on. */
   readonly serverTimeout: number;
   /**
@@ -292,6 +296,8 @@ class BodyPump {
   readonly #body: Readable;
   readonly #chunked: boolean;
   readonly #req: UpstreamRequest;
+  /** Body bytes sent so far, against the request's bodyLimit. */
+  #sent = 0;
   readonly #onData = (chunk: Buffer): void => this.#data(chunk);
   readonly #onEnd = (): void => this.#end();
   readonly #onDrain = (): void => void this.#body.resume();
@@ -316,6 +322,14 @@ class BodyPump {
 
   #data(chunk: Buffer): void {
     if (chunk.length === 0 || this.#stop()) return;
+    this.#sent += chunk.length;
+    if (this.#sent > this.#req.bodyLimit) {
+      // Not a byte of the chunk that crossed the limit goes up; the request aborts this connection,
+      // and #stop() takes the listeners off.
+      this.#req.onBodyLimit();
+      this.#stop();
+      return;
+    }
     bodyBytesMoved(chunk.length);
     const socket = this.#conn.socket;
     let ok: boolean;

@@ -175,3 +175,43 @@ test('the dashboard renders down servers, null fields and markup as text; shows 
     [],
   );
 });
+
+const LIMITS = `
+flags: { dir: ./flags }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    maxconn: 100
+    maxBody: 1KiB
+    rules:
+      - use: app
+        limit: { rate: 1, burst: 0 }
+backends:
+  app:
+    servers:
+      app1: { address: "127.0.0.1:{{app1}}", maxconn: 3 }
+`;
+
+test('the dashboard shows the limits: a frontend\'s maxconn and connections, its 413 and 429 refusals, a server\'s maxconn and its backend\'s queue', async (t) => {
+  const app1 = await upstream(t, 'app1');
+  const fm = await startFlagman(t, LIMITS, { vars: { app1: app1.port } });
+  const { page, errors } = await watchedPage(t, browser);
+  await page.goto(`http://127.0.0.1:${fm.adminPort}/`);
+  const fe = (col) => `#frontends tr[data-key="frontend:web"] .c-${col}`;
+  await waitText(page, fe('maxconn'), '100');
+  await waitText(page, serverCell('app', 'app1', 'maxconn'), '3');
+  await waitText(page, '#backends tr[data-key="backend:app"] .c-queue', '0');
+
+  t.is((await request(fm.port, { method: 'POST', body: 'x'.repeat(2048) })).status, 413);
+  // One token a second, none to spare: requests one after the other meet a 429 within a second
+  // (a loaded machine may let a token come back between two of them, hence the loop).
+  const statuses = [];
+  while (statuses.length < 20 && !statuses.includes(429)) statuses.push((await request(fm.port)).status);
+  t.is(statuses.at(-1), 429, statuses.join(' '));
+  await waitText(page, fe('413'), '1');
+  await waitText(page, fe('429'), '1');
+  t.regex(await page.getAttribute(fe('429'), 'class'), /\bwarn\b/);
+  t.is(await page.textContent(fe('waiting')), '0');
+  t.deepEqual(errors, []);
+});

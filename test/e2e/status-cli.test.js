@@ -11,8 +11,11 @@ admin: { listen: "127.0.0.1:{{admin}}" }
 frontends:
   web:
     listen: ["127.0.0.1:0"]
+    maxconn: 100
+    maxBody: 1MiB
     rules:
       - use: app
+        limit: { rate: 50, burst: 5, by: client.ip }
 backends:
   app:
     servers:
@@ -37,7 +40,12 @@ test('status prints the flag, frontend and server rows of a running instance', a
   t.true(lines.some((l) => /^watcher\s+events, \d+ rescans/.test(l)), r.stdout);
   t.true(lines.some((l) => /^MAINT\s+1\s+-\s+db migration$/.test(l)), r.stdout);
   t.true(lines.some((l) => /^app2\.weight\s+0\s+-$/.test(l)), r.stdout);
-  t.true(lines.some((l) => /^web\s+1\s+0\s+0\s+1\s+0\s+0\s+0\s+0$/.test(l)), r.stdout);
+  // CONNS (the request's connection may still be open), MAXCONN, WAITING, 413 and 429 beside ACTIVE.
+  t.true(lines.some((l) => /^FRONTEND\s+REQUESTS\s+ACTIVE\s+CONNS\s+MAXCONN\s+WAITING\s+413\s+429\s+1xx\s+2xx/.test(l)), r.stdout);
+  t.true(lines.some((l) => /^web\s+1\s+0\s+[01]\s+100\s+0\s+0\s+0\s+0\s+1\s+0\s+0\s+0\s+0$/.test(l)), r.stdout);
+  // The rules with limits: the body limit in bytes, the rate with its burst, its key and the keys held.
+  t.true(lines.some((l) => /^FRONTEND\s+RULE\s+BACKEND\s+MAXBODY\s+RATE\s+BY\s+KEYS\s+413\s+429$/.test(l)), r.stdout);
+  t.true(lines.some((l) => /^web\s+1\s+app\s+1048576\s+50\/s\+5\s+client\.ip\s+1\s+0\s+0$/.test(l)), r.stdout);
   // MAXCONN (`-`: no limit) and the backend's QUEUE beside each server's ACTIVE.
   t.true(lines.some((l) => /^BACKEND\s+SERVER\s+STATE\s+WEIGHT\s+MAXCONN\s+ACTIVE\s+QUEUE\s+REQUESTS\s+FAILURES$/.test(l)), r.stdout);
   t.true(lines.some((l) => /^app\s+app1\s+up\s+1\s+50\s+0\s+0\s+1\s+0$/.test(l)), r.stdout);
