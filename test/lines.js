@@ -46,14 +46,31 @@ function pathWith(node) {
   return dir;
 }
 
-/** The test file a line of ava's report names: "e2e › tls › title" → test/e2e/tls.test.js. */
+/** Every test file, relative to the root (test/e2e/tls.test.js, …). */
+function testFiles(dir = 'test') {
+  return fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? testFiles(`${dir}/${e.name}`) : e.name.endsWith('.test.js') ? [`${dir}/${e.name}`] : [],
+  );
+}
+
+/**
+ * The test file a line of ava's report names. ava names a test by its file's path from the folder
+ * all selected files share, then the title: "e2e › tls › title" in a whole run, "tls › title" when
+ * every file is in test/e2e/. The longest leading run of names that ends a file's path wins.
+ */
 function fileOf(line) {
-  const named = /(?:in|from) (test\/\S+\.test\.js)/.exec(line);
+  const named = /(test\/\S+\.test\.js)/.exec(line); // uncaught exceptions, files that exited badly
   if (named) return named[1];
-  const m = /✘ (?:\[[a-z]+\]: )?(\S+) › (\S+) ›/.exec(line);
+  const m = /✘ (?:\[[a-z]+\]: )?(.*)$/.exec(line);
   if (m === null) return null;
-  const file = `test/${m[1]}/${m[2]}.test.js`;
-  return fs.existsSync(path.join(root, file)) ? file : null;
+  const parts = m[1].split(' › ');
+  const files = testFiles();
+  for (let k = parts.length - 1; k >= 1; k--) {
+    const tail = `/${parts.slice(0, k).join('/')}.test.js`;
+    const found = files.filter((f) => f.endsWith(tail));
+    if (found.length === 1) return found[0];
+  }
+  return null;
 }
 
 /**
