@@ -121,7 +121,10 @@ test('50 reloads adding and removing a backend and a listener lose no request un
   t.deepEqual(Object.keys(res.labels), ['app'], 'every response came from the app');
   t.true(res.count > 100, 'the load ran throughout');
   t.is(served, 25, 'each added listener served its new backend');
-  t.is((await adminStatus(fm)).config.generation, 51);
+  // One reload per step; a step that edits and signals (every fifth) reloads twice when the watch
+  // of the edit comes before the signal is handled (a loaded machine): SIGHUP always reloads.
+  const generation = (await adminStatus(fm)).config.generation;
+  t.true(generation >= 51 && generation <= 61, `generation ${generation} after 50 reloads, 10 of them edit + SIGHUP`);
 });
 
 test('a broken config on reload keeps the old one serving and says where; the next good write applies', async (t) => {
