@@ -10,7 +10,8 @@
 // - 24 and 22: a pinned release of each, fetched from the npm registry on first use
 //   (scripts/node-binary.js), as the `node` package itself fetches its binary;
 // - oldest:  the node that runs npm (npm_node_execpath; `node` on the PATH when run by hand).
-// FLAGMAN_TEST_LINES=current,oldest (any of current, 24, 22, oldest) runs those passes alone.
+// FLAGMAN_TEST_LINES=current,oldest (any of current, 24, 22, oldest) runs those passes alone;
+// FLAGMAN_TEST_NODE=/path/to/node runs the current line's passes (the whole suite) on that node.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,7 +27,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
 const PINNED = { 24: '24.21.0', 22: '22.23.3' };
 const LINE_FILES = { what: 'the end-to-end files that differ between Node lines (ava.config.js)', mode: 'lines' };
 const lines = {
-  current: { node: () => path.join(root, 'node_modules/node/bin/node'), runs: [{ what: 'every test file', mode: '' }, { what: 'the flag-flood latency files, one at a time', mode: 'timing' }] },
+  current: { node: () => process.env.FLAGMAN_TEST_NODE ?? path.join(root, 'node_modules/node/bin/node'), runs: [{ what: 'every test file', mode: '' }, { what: 'the flag-flood latency files, one at a time', mode: 'timing' }] },
   24: { node: () => nodeBinary(PINNED[24]), runs: [LINE_FILES] },
   22: { node: () => nodeBinary(PINNED[22]), runs: [LINE_FILES] },
   oldest: { node: () => process.env.npm_node_execpath ?? 'node', runs: [{ what: 'the subset (ava.config.js)', mode: 'subset' }] },
