@@ -39,7 +39,9 @@ function freshConnectionLoad(port) {
           resolve();
         });
       });
-      req.setTimeout(10_000, () => req.destroy(new Error('no response within 10 s')));
+      // A connection waits in the held socket's backlog while flagman restarts: as long as a start
+      // takes, which a loaded machine stretches (15 s at load 25).
+      req.setTimeout(scaled(10_000), () => req.destroy(new Error(`no response within ${scaled(10_000)} ms`)));
       req.on('error', (err) => {
         result.errors.push(err.message);
         resolve();
