@@ -31,10 +31,12 @@ export async function freePort() {
 
 /**
  * Polls `check` (sync or async) every 10 ms until it returns something truthy, and resolves with it;
- * rejects naming `what` after `timeout` ms (default 5 s, scaled by the machine's slowness). For state
+ * rejects naming `what` after `timeout` ms (default 5 s), scaled by the machine's slowness like every
+ * wait here: a wait is an upper bound on waiting, never the bound a test asserts. For state
  * that no event announces (the access log's lines as they arrive, a file's content).
  */
-export async function waitFor(check, { timeout = scaled(5000), what = 'the condition' } = {}) {
+export async function waitFor(check, { timeout: asked = 5000, what = 'the condition' } = {}) {
+  const timeout = scaled(asked);
   const deadline = Date.now() + timeout;
   for (;;) {
     const v = await check();
@@ -168,9 +170,10 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
 
   /**
    * Resolves with the first event (already seen after `from`, or future) matching `match`; rejects
-   * after `timeout` ms (default 5 s, scaled by the machine's slowness), or when `match` throws.
+   * after `timeout` ms (default 5 s), scaled by the machine's slowness, or when `match` throws.
    */
-  const waitEvent = (match, { from = 0, timeout = scaled(5000) } = {}) => {
+  const waitEvent = (match, { from = 0, timeout: asked = 5000 } = {}) => {
+    const timeout = scaled(asked);
     let found;
     try {
       found = events.slice(from).find(match);
@@ -215,7 +218,7 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   });
   const started = await Promise.race([
     // Generous: a loaded 2-core machine running other suites beside this one can take that long.
-    waitEvent((e) => e.event === 'start', { timeout: scaled(30_000) }),
+    waitEvent((e) => e.event === 'start', { timeout: 30_000 }),
     exited.then((r) => {
       throw new Error(`flagman exited early (${r.exitCode}): ${events.map((e) => JSON.stringify(e)).join('\n')}`);
     }),
