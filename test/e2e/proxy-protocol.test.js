@@ -10,7 +10,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import test from 'ava';
 import { testCA } from '../helpers/certs.js';
-import { adminStatus, flagmanCli, request, startFlagman, tempDir, waitFor } from '../helpers/e2e.js';
+import { adminStatus, flagmanCli, request, root, startFlagman, tempDir, waitFor } from '../helpers/e2e.js';
 import { echoServer } from '../helpers/tcp.js';
 import { scaled } from '../helpers/slow.js';
 
@@ -452,4 +452,16 @@ test('a reload cannot turn acceptProxy on for a listener it keeps: it fails, nam
   const failed = await fm.waitEvent((e) => e.event === 'reload.failed', { from, timeout: scaled(10_000) });
   t.regex(JSON.stringify(failed), /cannot turn acceptProxy on in a reload; restart to apply/);
   t.is((await request(ports.plain)).body, 'elsewhere\n');
+});
+
+test('the README recipe "Behind a load balancer" is a config flagman accepts, and its rule matches the office behind the header', async (t) => {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const from = readme.indexOf('### Behind a load balancer\n');
+  const shown = /```yaml\n([\s\S]*?)```/.exec(readme.slice(from))[1];
+  const yaml = `flags: { dir: ./flags }\nadmin: { listen: "127.0.0.1:0" }\n${shown.replace('10.0.1.5:8080', '127.0.0.1:0')}backends:\n  maintenance: { respond: { status: 503, body: "maintenance\\n" } }\n  app: { respond: { body: "app\\n" } }\n`;
+  const fm = await startFlagman(t, yaml, { flags: { MAINT: '1\n' } });
+  const office = await raw(fm.port, [Buffer.concat([v2(CLIENT, '10.0.1.5', 40000, 8080), Buffer.from(GET)])]);
+  t.is(bodyOf(office.text), 'app\n');
+  const other = await raw(fm.port, [Buffer.concat([v1('198.51.100.9', '10.0.1.5', 40001, 8080), Buffer.from(GET)])]);
+  t.is(bodyOf(other.text), 'maintenance\n');
 });
