@@ -45,6 +45,9 @@ const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 // the socket's send buffer, so it never waits for the client).
 const ONE_STRING_MAX = 2048;
 
+// The client connection of an HTTP/2 request whose stream has left its session.
+const CLOSED: ClientConnection = { destroyed: true, once: () => undefined, off: () => undefined };
+
 /**
  * Sends `ex` to a server of `target` (the backend that takes it: attempt.ts, takerOf); `headers`
  * are the already rewritten request headers.
@@ -124,10 +127,10 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
   }
 
   // Read by a pool with sendProxy only. An HTTP/2 request's `socket` is a proxy made per stream:
-  // the connection is its session.
+  // the connection is its session (none once the stream is gone: a client connection closed).
   get client(): ClientConnection {
     const ex = this.#ex;
-    return ex.http1 ? ex.req.socket : (ex.req as unknown as http2.Http2ServerRequest).stream.session!;
+    return ex.http1 ? ex.req.socket : ((ex.req as unknown as http2.Http2ServerRequest).stream.session ?? CLOSED);
   }
 
   proxyHeader(version: 1 | 2): Buffer {
