@@ -229,7 +229,7 @@ test('a connection without a valid header is closed without a byte, counted in /
   t.is((await adminStatus(fm)).frontends.web.connections.proxyHeaderRefused, refused.length);
 });
 
-test('a connection that sends no header within timeouts.client is closed and counted', async (t) => {
+test('a connection that sends no header within timeouts.client is closed and counted; one that sends a header and nothing more is an idle connection, not a request', async (t) => {
   const { fm, ports } = await start(t, { top: 'timeouts: { client: 300ms }' });
   const began = performance.now();
   const r = await raw(ports.web, [Buffer.from('PROXY TCP4 203.0.113.7')]);
@@ -238,6 +238,15 @@ test('a connection that sends no header within timeouts.client is closed and cou
   await waitFor(async () => (await adminStatus(fm)).frontends.web.connections.proxyHeaderRefused === 1, { what: 'the refusal counted' });
   const line = await fm.waitEvent((e) => e.event === 'proxy.refused');
   t.regex(line.reason, /no PROXY header within 300 ms/);
+  // A whole header and then nothing is a connection that sent no request: closed after
+  // timeouts.client as a plain HTTP listener closes one, with no access line (the header is no request).
+  const idle = await raw(ports.web, [v1(CLIENT, '192.0.2.1', 56324, 80)]);
+  t.regex(idle.text, /^HTTP\/1\.1 408 /);
+  const probe = await raw(ports.web, [Buffer.concat([v1(CLIENT, '192.0.2.1', 56325, 80), Buffer.from(GET)])]);
+  t.is(bodyOf(probe.text), 'documentation\n');
+  await waitFor(() => fm.access.some((l) => l.frontend === 'web'), { what: 'the access line of the request after' });
+  t.deepEqual(fm.access.filter((l) => l.frontend === 'web').map((l) => l.status), [200], 'no 408 access line for the idle one');
+  t.is((await adminStatus(fm)).frontends.web.connections.proxyHeaderRefused, 1);
 });
 
 /** What follows the PROXY header `data` starts with (v2's signature holds a blank line of its own). */
