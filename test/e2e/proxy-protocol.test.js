@@ -389,6 +389,17 @@ test('sendProxy v2 and v1 start each server connection with the client\'s addres
   // And so do the forwarded headers: every reader of the address asks one place.
   t.regex(afterHeader(rec2.conns[2].data).toString('latin1'), /\r\nX-Forwarded-For: 203\.0\.113\.7\r\n/i);
 
+  // An upgrade (WebSocket) has a server connection of its own: it starts with its client's header too.
+  const ws = keepAliveClient(t, web);
+  await new Promise((resolve) => ws.socket.once('connect', resolve));
+  const before = rec2.conns.length;
+  const wsPort = ws.socket.localPort;
+  ws.socket.write('GET /ws HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+  await waitFor(() => rec2.conns.length > before && rec2.conns.at(-1).answered === 1, { what: 'the upgrade request at the server' });
+  const hw = v2('127.0.0.1', '127.0.0.1', wsPort, web);
+  t.deepEqual(rec2.conns.at(-1).data.subarray(0, hw.length), hw);
+  t.regex(afterHeader(rec2.conns.at(-1).data).toString('latin1'), /^GET \/ws HTTP\/1\.1\r\n[^]*Upgrade: websocket/i);
+
   // A tcp backend: the header, then the client's bytes.
   const db = net.connect({ host: '127.0.0.1', port: fm.portOf('db') });
   t.teardown(() => db.destroy());
