@@ -28,8 +28,8 @@ export interface LogDrops {
 // however often its writes fail and succeed: that it drops lines (and why), every NOTE_MS while it
 // lasts, then once that it is written again and how many lines it lost. The event log says nothing
 // of its own trouble while it lasts (nowhere to say it: stdout is the access log's), only once it
-// is written again.
-const NOTE_MS = 10_000;
+// is written again. Other repeated problems are told at the same pace (proxy/accept-proxy.ts).
+export const NOTE_MS = 10_000;
 
 class DropNotes implements SinkWatcher {
   readonly #log: 'access' | 'events';

@@ -53,7 +53,7 @@ interface FrontendDoc extends Bytes {
   readonly active: number;
   readonly responses: Responses;
   readonly maxconn: number;
-  readonly connections: { readonly open: number; readonly waiting: number; readonly waited: number };
+  readonly connections: { readonly open: number; readonly waiting: number; readonly waited: number; readonly proxyHeaderRefused: number };
   readonly refused: Refused;
   readonly rules: readonly RuleDoc[];
 }
@@ -152,6 +152,10 @@ export function createMetrics(sources: AdminSources): Metrics {
   });
   counter('flagman_frontend_connections_waited_total', 'Client connections that had to wait for a frontend\'s maxconn.', ['frontend'], (c, d) => {
     for (const [frontend, f] of Object.entries(d.frontends)) c.inc({ frontend }, f.connections.waited);
+  });
+  // acceptProxy (docs/proxying.md, "Behind a load balancer"): connections closed for want of a valid header.
+  counter('flagman_frontend_proxy_header_refused_total', 'Client connections a frontend with acceptProxy closed without a valid PROXY header.', ['frontend'], (c, d) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) c.inc({ frontend }, f.connections.proxyHeaderRefused);
   });
   // A rule's limits (docs/proxying.md, "Limits and the queue"): what they refused, by reason.
   counter('flagman_frontend_refused_total', 'Requests a frontend\'s rules refused for their limits: a body over maxBody (body_too_large, 413), over a rate limit (rate_limited, 429).', ['frontend', 'reason'], (c, d) => {

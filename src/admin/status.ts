@@ -70,7 +70,7 @@ function limits(fe: RuntimeFrontend): Record<string, unknown> {
   const c = fe.limitCounters;
   return {
     maxconn: fe.maxconn,
-    connections: { open: c.open, waiting: c.waiting, waited: c.waited },
+    connections: { open: c.open, waiting: c.waiting, waited: c.waited, proxyHeaderRefused: c.proxyHeaderRefused },
     refused: { bodyTooLarge: c.bodyTooLarge, rateLimited: c.rateLimited },
     rules: fe.limits.map((r) => ({
       rule: r.rule,

@@ -77,6 +77,7 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
     c.open = 0;
     c.waiting = 0;
     c.waited = 0;
+    c.proxyHeaderRefused = 0;
   }
   for (const r of all.rules.values()) {
     r.bodyTooLarge = 0;
@@ -100,6 +101,7 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
       into.open += c.open;
       into.waiting += c.waiting;
       into.waited += c.waited;
+      into.proxyHeaderRefused += c.proxyHeaderRefused ?? 0;
     }
     for (const [key, r] of st.limits.rules) {
       const into = primary.ruleByKey(key);

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { isScalar } from 'yaml';
 import type { BackendConfig, ExprSource, ServerConfig, Timeouts } from './schema.js';
 import { readHealth } from './health.js';
-import { BALANCERS, DEFAULTS, MAX_MAXCONN, MAX_QUEUE, MODES, REDIRECT_STATUSES } from './schema.js';
+import { BALANCERS, DEFAULTS, MAX_MAXCONN, MAX_QUEUE, MODES, REDIRECT_STATUSES, SEND_PROXY, type SendProxy } from './schema.js';
 import {
   fieldsOf, mapEntries, missing, readExpr, readInt, readIntOrExpr, readOneOf, readString, tryParse, wrongKind,
 } from './nodes.js';
@@ -23,6 +23,7 @@ export const BACKEND_KEYS = {
   fallback: 'backend used when no server is eligible (default: answer 503)',
   timeouts: 'connect, server, idle, queue: override the top-level timeouts for this backend',
   queue: 'how many requests (tcp: connections) may wait for a server with a free slot (maxconn): 0 or more (default: no bound)',
+  sendProxy: 'v1 or v2: start each connection to a server with a PROXY protocol header naming the client (default: none)',
   servers: 'the servers, by name: address and weight',
   respond: 'answer without a server: status, body or file, headers',
   redirect: 'answer with a redirect to the same host, path and query: scheme, port, status',
@@ -30,12 +31,13 @@ export const BACKEND_KEYS = {
 } as const;
 
 // Keys that only make sense for a backend with servers.
-const PROXY_ONLY = ['mode', 'balance', 'health', 'fallback', 'timeouts', 'queue'] as const;
+const PROXY_ONLY = ['mode', 'balance', 'health', 'fallback', 'timeouts', 'queue', 'sendProxy'] as const;
 
 export const SERVER_KEYS = {
   address: 'host:port or [v6]:port',
   weight: `an integer 0–256 or a CEL expression using flag() (default ${DEFAULTS.weight}); 0 drains`,
   maxconn: `the most requests (tcp: connections) in flight to it at once: an integer 0–${MAX_MAXCONN} or a CEL expression using flag() (default ${DEFAULTS.maxconn}: no limit)`,
+  sendProxy: "v1, v2 or off: this server's PROXY protocol header, over its backend's sendProxy (default: the backend's)",
 } as const;
 
 export const RESPOND_KEYS = {
@@ -116,6 +118,7 @@ function readBackend(w: Walker, b: Entry, timeouts: Timeouts, baseDir: string): 
   if (f.servers === undefined) return missing(w, b, 'servers', ' (or respond, redirect or refuse)');
   const fallback = f.fallback === undefined ? undefined : readString(w, f.fallback);
   const mode = (f.mode && readOneOf(w, f.mode, MODES)) ?? DEFAULTS.mode;
+  const sendProxy = f.sendProxy === undefined ? null : ((readSendProxy(w, f.sendProxy, false) as SendProxy | undefined) ?? null);
   return {
     kind: 'proxy',
     name: b.name,
@@ -127,12 +130,21 @@ function readBackend(w: Walker, b: Entry, timeouts: Timeouts, baseDir: string): 
     fallbackAt: fallback === undefined || f.fallback === undefined ? null : f.fallback.at,
     timeouts: readTimeoutOverrides(w, f.timeouts, timeouts, true, mode),
     queue: (f.queue && readInt(w, f.queue, 0, MAX_QUEUE)) ?? null,
-    servers: readServers(w, f.servers),
+    servers: readServers(w, f.servers, sendProxy),
     at,
   };
 }
 
-function readServers(w: Walker, e: Entry): ServerConfig[] {
+// A backend's sendProxy is a version; a server's may also be `off` (YAML's false too), for one
+// server of a backend that sends headers to the others.
+const SEND_PROXY_OFF = [...SEND_PROXY, 'off'] as const;
+
+function readSendProxy(w: Walker, e: Entry, offAllowed: boolean): SendProxy | 'off' | undefined {
+  if (offAllowed && isScalar(e.node) && e.node.value === false) return 'off';
+  return readOneOf(w, e, offAllowed ? SEND_PROXY_OFF : SEND_PROXY);
+}
+
+function readServers(w: Walker, e: Entry, sendProxy: SendProxy | null): ServerConfig[] {
   const out: ServerConfig[] = [];
   for (const s of mapEntries(w, e) ?? []) {
     if (!checkName(w, s, 'server')) continue;
@@ -140,14 +152,15 @@ function readServers(w: Walker, e: Entry): ServerConfig[] {
     if (f === undefined) continue;
     const weight = f.weight === undefined ? { source: DEFAULTS.weight, at: s.keyAt } : readIntOrExpr(w, f.weight, 0, MAX_WEIGHT, 'flag("app2.weight", 1)');
     const maxconn = f.maxconn === undefined ? null : readIntOrExpr(w, f.maxconn, 0, MAX_MAXCONN, 'flag("app1.maxconn", 100)');
+    const own = f.sendProxy === undefined ? sendProxy : readSendProxy(w, f.sendProxy, true);
     if (f.address === undefined) {
       missing(w, s, 'address');
       continue;
     }
     const text = readString(w, f.address);
     const addr = text === undefined ? undefined : tryParse(w, f.address, () => parseServerAddress(text));
-    if (addr === undefined || weight === undefined || maxconn === undefined) continue;
-    out.push({ name: s.name, host: addr.host, port: addr.port, weight, maxconn, at: s.keyAt });
+    if (addr === undefined || weight === undefined || maxconn === undefined || own === undefined) continue;
+    out.push({ name: s.name, host: addr.host, port: addr.port, weight, maxconn, sendProxy: own === 'off' ? null : own, at: s.keyAt });
   }
   return out;
 }

@@ -4,7 +4,7 @@ import { isScalar } from 'yaml';
 import type { FrontendConfig, ListenAddress, Mode, RateLimitConfig, RuleConfig, UnderscoreHeaders } from './schema.js';
 import { DEFAULTS, MAX_MAXCONN, MAX_RATE, MODES } from './schema.js';
 import { checkName } from './backends.js';
-import { fieldsOf, listItems, mapEntries, missing, readExpr, readInt, readIntOrExpr, readOneOf, readSize, readString, tryParse, wrongKind } from './nodes.js';
+import { fieldsOf, listItems, mapEntries, missing, readBool, readExpr, readInt, readIntOrExpr, readOneOf, readSize, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { readTls } from './tls.js';
 import { parseListenAddress } from './units.js';
@@ -17,6 +17,7 @@ export const FRONTEND_KEYS = {
   tls: 'serve HTTPS (HTTP/1.1 and HTTP/2): {cert, key}, or a list of them chosen by SNI (first: default)',
   maxBody: 'the largest request body: bytes, or a size such as 512KiB or 1MiB (default: none); larger ones get 413',
   maxconn: `the most client connections served at once, every listener together: 0–${MAX_MAXCONN} (default ${DEFAULTS.maxconn}: no limit); the next ones wait, unread, until one closes`,
+  acceptProxy: 'true: every connection starts with a PROXY protocol header (v1 or v2) naming the client, as a load balancer sends it; others are closed (default false)',
 } as const;
 
 const UNDERSCORE_HEADERS = ['allow', 'refuse', 'drop'] as const;
@@ -64,8 +65,9 @@ export function readFrontends(w: Walker, e: Entry | undefined, baseDir: string):
     if (mode === 'tcp' && f.maxBody !== undefined) w.fail('CONFIG_SCHEMA', `${f.maxBody.path}: ${HTTP_ONLY} maxBody`, f.maxBody.keyAt);
     const maxBody = f.maxBody === undefined || mode === 'tcp' ? null : readMaxBody(w, f.maxBody);
     const maxconn = f.maxconn === undefined ? DEFAULTS.maxconn : (readMaxconn(w, f.maxconn) ?? DEFAULTS.maxconn);
+    const acceptProxy = (f.acceptProxy && readBool(w, f.acceptProxy)) ?? false;
     const rules = f.rules === undefined ? [] : readRules(w, f.rules, mode);
-    out.push({ name: fe.name, mode, listen, rules, underscoreHeaders, tls, maxBody: maxBody === 'off' ? null : (maxBody ?? null), maxconn, at: fe.keyAt });
+    out.push({ name: fe.name, mode, listen, rules, underscoreHeaders, tls, maxBody: maxBody === 'off' ? null : (maxBody ?? null), maxconn, acceptProxy, at: fe.keyAt });
   }
   return out;
 }

@@ -116,7 +116,21 @@ export interface FrontendConfig {
    * server's maxconn (ServerConfig), which bounds the requests in flight to one server.
    */
   readonly maxconn: number;
+  /**
+   * Every connection starts with a PROXY protocol header (v1 or v2) whose client becomes the
+   * connection's (proxy/accept-proxy.ts); one without is closed. For frontends behind a balancer.
+   */
+  readonly acceptProxy: boolean;
   readonly at: Position;
+}
+
+/** The PROXY protocol version sent to a server at the start of each connection (`sendProxy`). */
+export const SEND_PROXY = ['v1', 'v2'] as const;
+export type SendProxy = (typeof SEND_PROXY)[number];
+
+/** A server's `sendProxy` as the version number the header builder takes; null: none. */
+export function proxyVersion(s: SendProxy | null): 1 | 2 | null {
+  return s === null ? null : s === 'v1' ? 1 : 2;
 }
 
 /** An inclusive range of HTTP status codes, such as 200–399. */
@@ -160,6 +174,8 @@ export interface ServerConfig {
    * plain YAML integer as its source text; 0 is no limit. null: not given (no limit, nothing compiled).
    */
   readonly maxconn: ExprSource | null;
+  /** The PROXY header each connection to it starts with: its own `sendProxy`, else its backend's; null: none. */
+  readonly sendProxy: SendProxy | null;
   readonly at: Position;
 }
 

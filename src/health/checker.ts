@@ -2,7 +2,7 @@
 // `interval`, one probe at a time, and each result goes to its observed state, where rise and fall
 // decide its health (runtime/server-state.ts). Started once the listeners are up; stop() aborts
 // the probes in flight, waits for them (an exec check's process included) and leaves no timer.
-import type { Config, HealthConfig } from '../config/schema.js';
+import { proxyVersion, type Config, type HealthConfig } from '../config/schema.js';
 import { isDescriptorShortage } from '../descriptors.js';
 import type { ObservedState, ServerState } from '../runtime/servers.js';
 import { probeFor, type Probe, type ProbeResult, type ProbeTarget } from './probes.js';
@@ -26,7 +26,7 @@ export class HealthChecker {
       if (be.kind !== 'proxy' || be.health === null) continue;
       const probe = probeFor(be.health);
       for (const s of be.servers) {
-        const target = { backend: be.name, server: s.name, host: s.host, port: s.port };
+        const target = { backend: be.name, server: s.name, host: s.host, port: s.port, sendProxy: proxyVersion(s.sendProxy) };
         this.#jobs.push({ probe, target, state: observed.server(be.name, s.name), health: be.health });
       }
     }

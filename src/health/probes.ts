@@ -6,6 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { HealthConfig } from '../config/schema.js';
 import { isDescriptorShortage } from '../descriptors.js';
+import { localHeader } from '../proxy/proxy-header.js';
 import { VERSION } from '../version.js';
 
 /** The server a probe checks. */
@@ -14,6 +15,11 @@ export interface ProbeTarget {
   readonly server: string;
   readonly host: string;
   readonly port: number;
+  /**
+   * The server is sent PROXY headers (`sendProxy`): a check starts with one that relays no client
+   * (v2 LOCAL, v1 UNKNOWN), as HAProxy's checks do, or a server expecting headers would refuse it.
+   */
+  readonly sendProxy: 1 | 2 | null;
 }
 
 export interface ProbeResult {
@@ -47,12 +53,18 @@ function hostHeader(t: ProbeTarget): string {
 function httpProbe(h: HealthOf<'http'>): Probe {
   return (t, signal) =>
     new Promise((resolve) => {
+      const header = t.sendProxy ? localHeader(t.sendProxy) : null;
       const req = http.request({
         host: t.host,
         port: t.port,
         method: 'GET',
         path: h.path,
-        agent: false,
+        // A connection of its own (no agent), which starts with the PROXY header if the server takes one.
+        createConnection: () => {
+          const sock = net.connect({ host: t.host, port: t.port });
+          if (header !== null) sock.write(header);
+          return sock;
+        },
         signal,
         headers: { Host: hostHeader(t), 'User-Agent': `flagman/${VERSION} health check`, Connection: 'close' },
       });
@@ -80,7 +92,9 @@ function tcpProbe(h: HealthOf<'tcp'>): Probe {
       signal.addEventListener('abort', onAbort, { once: true });
       sock.once('connect', () => {
         signal.removeEventListener('abort', onAbort);
-        sock.destroy();
+        // A server taking PROXY headers is told this is no client's connection, then closed.
+        if (t.sendProxy) sock.end(localHeader(t.sendProxy), () => sock.destroy());
+        else sock.destroy();
         resolve({ pass: true, detail: 'connected' });
       });
       sock.on('error', (err) => {

@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config, ListenAddress, Mode } from '../config/schema.js';
 import type { ConnectionGate } from '../proxy/admission.js';
+import { acceptProxyHeaders } from '../proxy/accept-proxy.js';
 import { FrontendGate } from '../proxy/maxconn.js';
 import { createSecureFrontend, type SecureFrontend, type TlsBinding } from '../proxy/secure.js';
 import type { CertStore } from '../tls/certs.js';
@@ -37,6 +38,8 @@ interface Listener {
   readonly mode: Mode | null;
   /** A TLS frontend's server and the certificates it serves; null for plain HTTP and tcp. */
   readonly secure: { readonly frontend: SecureFrontend; readonly binding: TlsBinding } | null;
+  /** acceptProxy: how long a connection's PROXY header may take (timeouts.client, which a reload may change); null: no header read. */
+  readonly proxyHeader: { ms: number } | null;
   label: Label;
 }
 
@@ -49,6 +52,8 @@ interface Wanted {
   readonly mode: Mode | null;
   /** A TLS frontend's address: a server of another kind than a plain one. */
   readonly tls: boolean;
+  /** Its connections start with a PROXY header (the frontend's acceptProxy). */
+  readonly acceptProxy: boolean;
 }
 
 /** Which listeners a process opens: all of them, a worker's frontends, or a primary's admin endpoint. */
@@ -98,15 +103,15 @@ export class ListenerSet {
     // their problems. A bad file fails the reload here, with nothing changed.
     const sites = this.#certs.stage(config);
     const wanted = new Map<string, Wanted>();
-    const add = (address: ListenAddress, label: Label, index: number, owner: string, mode: Mode | null, tls = false): void => {
+    const add = (address: ListenAddress, label: Label, index: number, owner: string, mode: Mode | null, tls = false, acceptProxy = false): void => {
       // An address is its own key, so it stays open whatever frontend serves it next. Port 0 (any
       // free port) names no address: it is kept for the same owner and position only.
       const key = address.kind === 'tcp' && address.port === 0 ? `${owner} ${address.text}` : address.text;
-      wanted.set(key, { key, address, label, index, mode, tls });
+      wanted.set(key, { key, address, label, index, mode, tls, acceptProxy });
     };
     if (scope !== 'admin') {
       for (const [index, fe] of config.frontends.entries()) {
-        for (const [i, address] of fe.listen.entries()) add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`, fe.mode, fe.tls !== null);
+        for (const [i, address] of fe.listen.entries()) add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`, fe.mode, fe.tls !== null, fe.acceptProxy);
       }
     }
     if (config.admin.listen !== null && scope !== 'frontends') add(config.admin.listen, { admin: true }, -1, 'admin', null);
@@ -124,6 +129,11 @@ export class ListenerSet {
       // Plain and TLS are different servers on one socket: the same reason.
       if (l && (l.secure !== null) !== w.tls) {
         throw new FlagmanError('LISTEN', `${w.address.text} cannot switch between plain HTTP and TLS in a reload; restart to apply`, { address: w.address.text });
+      }
+      // Whether a connection starts with a PROXY header is decided by the balancer in front, which
+      // switches with a restart of flagman (systemd: the socket stays open), not mid-stream.
+      if (l && (l.proxyHeader !== null) !== w.acceptProxy) {
+        throw new FlagmanError('LISTEN', `${w.address.text} cannot turn acceptProxy ${w.acceptProxy ? 'on' : 'off'} in a reload; restart to apply`, { address: w.address.text });
       }
     }
     const added: Listener[] = [];
@@ -145,11 +155,14 @@ export class ListenerSet {
               : createFrontendServer(this.#holder, slot, config.timeouts, this.#tunnels);
         // The admin endpoint stays outside the caps: an operator can read /status while they hold.
         // The descriptor cap is asked first (guarded last): a connection it refuses never waits.
+        // A PROXY header is read once a connection is let in (guarded first, so asked last).
+        const proxyHeader = slot && w.acceptProxy ? { ms: config.timeouts.client } : null;
         if (slot) {
+          if (proxyHeader) acceptProxyHeaders(server, this.#holder, slot, () => proxyHeader.ms);
           this.#frontendGate.guard(server, slot);
           this.#gate.guard(server);
         }
-        const l: Listener = { key: w.key, address: w.address, server, slot, mode: w.mode, secure, label: w.label };
+        const l: Listener = { key: w.key, address: w.address, server, slot, mode: w.mode, secure, proxyHeader, label: w.label };
         await listen(server, w.address);
         added.push(l);
       }
@@ -169,6 +182,7 @@ export class ListenerSet {
           if (l.slot) l.slot.index = w.index;
           l.label = w.label;
           // Client-side timeouts apply to the connections they accept from now on.
+          if (l.proxyHeader) l.proxyHeader.ms = config.timeouts.client;
           if (l.secure) l.secure.frontend.setTimeouts(config.timeouts);
           else if (l.server instanceof http.Server) {
             l.server.keepAliveTimeout = config.timeouts.idle;

@@ -37,7 +37,18 @@ import type { ServerState } from '../runtime/servers.js';
 import { dial, type ConnectWaiter } from '../upstream/dial.js';
 import type { UpstreamError, UpstreamErrorCode } from '../upstream/error.js';
 import type { Candidate, Skip } from './balance/balancer.js';
+import { clientEndpointsOf } from './client-ip.js';
+import { buildProxyHeader } from './proxy-header.js';
 import { cutReason, failureReason, REASONS } from './reasons.js';
+
+/**
+ * The PROXY header that tells a server (`sendProxy`) about the client of `socket`: the client
+ * behind the balancer when the frontend took a header itself (client-ip.ts).
+ */
+export function proxyHeaderOf(version: 1 | 2, socket: net.Socket): Buffer {
+  const { source, destination } = clientEndpointsOf(socket);
+  return buildProxyHeader(version, source, destination);
+}
 
 /** How far a try got when it failed. */
 export const Stage = {
@@ -293,10 +304,11 @@ export abstract class Attempt implements Skip, Waiter {
   /**
    * An upgrade's or a tcp connection's own connection to `server`, timed by the backend's
    * timeouts.connect; `waiter` (the attempt itself) hears when it is up, or the UpstreamError that
-   * ended it, for failed().
+   * ended it, for failed(). A server with sendProxy is first sent the PROXY header of `client`.
    */
-  protected dialFor(server: Candidate, allowHalfOpen: boolean, waiter: ConnectWaiter): net.Socket {
-    return dial(server.host, server.port, this.target.timeouts.connect, allowHalfOpen, waiter);
+  protected dialFor(server: Candidate, allowHalfOpen: boolean, waiter: ConnectWaiter, client: net.Socket): net.Socket {
+    const preface = server.sendProxy === null ? null : proxyHeaderOf(server.sendProxy, client);
+    return dial(server.host, server.port, this.target.timeouts.connect, allowHalfOpen, waiter, preface);
   }
 
   /**

@@ -6,7 +6,7 @@
 import type net from 'node:net';
 import { writeAccess } from '../log.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
-import { clientIpOf } from './client-ip.js';
+import { clientIpOf, proxyHeaderBytes } from './client-ip.js';
 import { accessFields } from './exchange.js';
 import type { FrontendSlot } from './frontend.js';
 import { REASONS } from './reasons.js';
@@ -38,8 +38,8 @@ export function clientErrorHandler(holder: RuntimeHolder, slot: FrontendSlot, cl
       // Only a head that was started is a request timing out. A connection that sent nothing at all
       // (a browser's speculative connection, a port probe) is closed as it is, without a line: Node
       // times a kept-alive connection only once a next request starts, so nothing read means a new
-      // connection that sent nothing.
-      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && s.bytesRead > 0) headTimedOut(holder, slot, s, clientMs());
+      // connection that sent nothing. A PROXY header (acceptProxy) is no request.
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && s.bytesRead > proxyHeaderBytes(s)) headTimedOut(holder, slot, s, clientMs());
     }
     s.destroy(err);
   };

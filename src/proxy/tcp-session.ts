@@ -104,7 +104,7 @@ export class TcpSession extends Attempt implements ConnectWaiter {
 
   protected connect(server: Candidate): void {
     // allowHalfOpen: a FIN is passed on as a FIN, either way (see tcp-frontend.ts).
-    const up = this.dialFor(server, true, this);
+    const up = this.dialFor(server, true, this, this.#client);
     this.#upstream = up;
     this.#open++;
     // A failed try's socket only counts down; the joined one also ends the client's side.

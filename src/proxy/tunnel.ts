@@ -169,7 +169,7 @@ class Tunnel extends Attempt implements ConnectWaiter {
   // A tunnel holds its connection for its whole life: one of its own, never a pooled one.
   protected connect(server: Candidate): void {
     this.#serverName = server.name;
-    this.#up = this.dialFor(server, false, this);
+    this.#up = this.dialFor(server, false, this, this.#req.socket);
   }
 
   protected answer(status: number, reason: string, retryAfter?: string): void {

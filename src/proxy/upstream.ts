@@ -11,13 +11,14 @@
 // are the attempt's (attempt.ts), shared with upgrades and tcp connections: this handler is the
 // attempt of one request, so trying a server allocates nothing more.
 import type http from 'node:http';
-import { Attempt, Stage } from './attempt.js';
+import type http2 from 'node:http2';
+import { Attempt, proxyHeaderOf, Stage } from './attempt.js';
 import type { Candidate } from './balance/balancer.js';
 import { hasBody, type Exchange, type UpstreamLink } from './exchange.js';
 import { refuseBody } from './limits.js';
 import { SlowReaderWatch } from './slow-reader.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
-import type { UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
+import type { ClientConnection, UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
 import type { UpstreamError } from '../upstream/error.js';
 
 /**
@@ -43,6 +44,9 @@ const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 // whose back-pressure also cuts off a client that does not read (a body this small always fits in
 // the socket's send buffer, so it never waits for the client).
 const ONE_STRING_MAX = 2048;
+
+// The client connection of an HTTP/2 request whose stream has left its session.
+const CLOSED: ClientConnection = { destroyed: true, once: () => undefined, off: () => undefined };
 
 /**
  * Sends `ex` to a server of `target` (the backend that takes it: attempt.ts, takerOf); `headers`
@@ -120,6 +124,17 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
 
   protected answer(status: number, reason: string, retryAfter?: string): void {
     this.#ex.fail(status, reason, retryAfter);
+  }
+
+  // Read by a pool with sendProxy only. An HTTP/2 request's `socket` is a proxy made per stream:
+  // the connection is its session (none once the stream is gone: a client connection closed).
+  get client(): ClientConnection {
+    const ex = this.#ex;
+    return ex.http1 ? ex.req.socket : ((ex.req as unknown as http2.Http2ServerRequest).stream.session ?? CLOSED);
+  }
+
+  proxyHeader(version: 1 | 2): Buffer {
+    return proxyHeaderOf(version, this.#ex.req.socket);
   }
 
   // Nothing reads the body while the request waits: the client is not timed for sending none.

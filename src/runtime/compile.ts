@@ -5,7 +5,7 @@
 //    backends wired to their observed state, the eligible servers of each backend listed. Done again
 //    on every flag change and every change of a server's health; cheap.
 import fs from 'node:fs';
-import { DEFAULTS, type Config, type ServerConfig } from '../config/schema.js';
+import { DEFAULTS, proxyVersion, type Config, type ServerConfig } from '../config/schema.js';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
 import { compileCondition, compileKey, compileMaxconn, compileRate, compileWeight, type CompiledCondition, type CompiledKey, type CompiledMaxconn, type CompiledRate, type CompiledWeight } from '../expr/compile.js';
 import { specialize, specializeKey, specializeRate } from '../expr/specialize.js';
@@ -162,8 +162,9 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       const state = ctx.observed.server(be.name, s.name);
       // Without checks nothing can bring a server back up, so its health is not consulted.
       const health = be.health === null ? 'up' : state.health;
-      const pool = be.mode === 'http' ? state.pool(s.host, s.port, be.timeouts) : null;
-      return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, health, status: serverStatus(weight, health), maxconn, state, pool });
+      const sendProxy = proxyVersion(s.sendProxy);
+      const pool = be.mode === 'http' ? state.pool(s.host, s.port, be.timeouts, sendProxy) : null;
+      return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, health, status: serverStatus(weight, health), maxconn, state, pool, sendProxy });
     });
     const eligible = Object.freeze(servers.filter((s) => isEligible(s.status)));
     // Decided here, once per flag snapshot, so that a backend without limits runs no queue code.

@@ -54,15 +54,16 @@ export class ServerState {
   }
 
   /**
-   * The connection pool to `host:port` with `timeouts`, made on first use. Called when a runtime
+   * The connection pool to `host:port` with `timeouts` (and the PROXY header version its
+   * connections start with, if any: upstream/pool.ts), made on first use. Called when a runtime
    * is compiled, never per request. A pool whose address a reload dropped stays until shutdown:
    * requests of the old runtime may still be on it, and an idle pool holds no connection.
    */
-  pool(host: string, port: number, timeouts: PoolTimeouts): UpstreamPool {
-    const key = `${host}:${port}/${timeouts.connect}/${timeouts.idle}`;
+  pool(host: string, port: number, timeouts: PoolTimeouts, sendProxy: 1 | 2 | null = null): UpstreamPool {
+    const key = `${host}:${port}/${timeouts.connect}/${timeouts.idle}/${sendProxy ?? ''}`;
     let pool = this.#pools.get(key);
     if (!pool) {
-      pool = new UpstreamPool(host, port, timeouts);
+      pool = new UpstreamPool(host, port, timeouts, sendProxy);
       this.#pools.set(key, pool);
     }
     return pool;
@@ -134,6 +135,8 @@ export interface FrontendLimitCounters {
   waiting: number;
   /** Connections that had to wait, since start. */
   waited: number;
+  /** Connections closed for want of a valid PROXY header (`acceptProxy`, proxy/accept-proxy.ts), since start. */
+  proxyHeaderRefused: number;
 }
 
 /** One rule's observed state: what its limits refused, and its rate limit's buckets. */
@@ -250,7 +253,7 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
   /** The limits observed on frontend `name` (maxconn, refusals), created on first use. */
   frontendLimits(name: string): FrontendLimitCounters {
     let c = this.#frontendLimits.get(name);
-    if (!c) this.#frontendLimits.set(name, (c = { bodyTooLarge: 0, rateLimited: 0, open: 0, waiting: 0, waited: 0 }));
+    if (!c) this.#frontendLimits.set(name, (c = { bodyTooLarge: 0, rateLimited: 0, open: 0, waiting: 0, waited: 0, proxyHeaderRefused: 0 }));
     return c;
   }
 

@@ -44,6 +44,20 @@ export interface UpstreamRequest {
   onComplete(): void;
   /** The exchange failed; nothing more is called. Not called after `conn.abort()`. */
   onError(err: UpstreamError): void;
+  /**
+   * The client connection the request came on (an HTTP/1.1 socket, an HTTP/2 session): read only
+   * by a pool whose server is sent PROXY headers (pool.ts), whose connections are each its own.
+   */
+  readonly client: ClientConnection;
+  /** The PROXY header naming the request's client, for a new connection to a server with sendProxy. */
+  proxyHeader(version: 1 | 2): Buffer;
+}
+
+/** A client connection as a private upstream connection follows it (pool.ts): it closes once. */
+export interface ClientConnection {
+  readonly destroyed: boolean;
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'close', listener: () => void): unknown;
 }
 
 /** What a connection tells its pool. */
@@ -74,9 +88,14 @@ export class UpstreamConnection implements ResponseSink {
   #retained = false;
   /** The server's `Keep-Alive: timeout=N` in ms, as last announced, or -1. */
   keepAliveMs = -1;
+  /** The client whose PROXY header the connection carried (pool.ts); null: a shared connection. */
+  privateTo: ClientConnection | null = null;
 
-  /** Connects to `host:port`; the pool listens for 'connect' and connect errors on `socket`. */
-  constructor(owner: ConnectionOwner, host: string, port: number, maxHead: number) {
+  /**
+   * Connects to `host:port`; the pool listens for 'connect' and connect errors on `socket`.
+   * `preface`: bytes that go first, before any request (a PROXY header); null: none.
+   */
+  constructor(owner: ConnectionOwner, host: string, port: number, maxHead: number, preface: Buffer | null = null) {
     this.#owner = owner;
     this.#parser = new ResponseParser(this, maxHead);
     // Reads go into one buffer per connection, reused read after read (`onread`): no 64 KiB
@@ -92,6 +111,8 @@ export class UpstreamConnection implements ResponseSink {
       onread: { buffer: () => this.#readBuffer(), callback: (n: number, buf: Uint8Array) => this.#onRead(n, buf as Buffer) },
     });
     this.socket = socket;
+    // Written now, sent first once connected: Node queues writes made while connecting.
+    if (preface !== null) socket.write(preface);
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(new UpstreamError(err.code ?? 'ECONNRESET', err.message, owner.address, { cause: err })));
     socket.on('close', () => this.#onClose());

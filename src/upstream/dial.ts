@@ -46,9 +46,12 @@ export function awaitConnect(socket: net.Socket, timeoutMs: number, address: str
  * A new connection to `host:port` of its own (never pooled), handed to `waiter` once connected.
  * Returned at once, so that its owner can give it up while it is being made (destroy(): `waiter`
  * then hears SERVER_CLOSED). No Nagle delay: what goes through it is a client's, sent as it comes.
+ * `preface`: bytes sent first (a PROXY header), before anything of the client's; null: none.
  */
-export function dial(host: string, port: number, timeoutMs: number, allowHalfOpen: boolean, waiter: ConnectWaiter): net.Socket {
+export function dial(host: string, port: number, timeoutMs: number, allowHalfOpen: boolean, waiter: ConnectWaiter, preface: Buffer | null = null): net.Socket {
   const socket = net.connect({ host, port, allowHalfOpen, noDelay: true });
+  // Node queues what is written while connecting, and sends it first once connected.
+  if (preface !== null) socket.write(preface);
   awaitConnect(socket, timeoutMs, addressOf(host, port), waiter);
   return socket;
 }

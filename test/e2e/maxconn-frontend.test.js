@@ -64,7 +64,7 @@ test('HTTP: past maxconn a connection waits, unanswered but not refused, and is 
     return doc.frontends.web.connections.waiting === 1 && doc;
   }, { what: 'a connection waiting' });
   t.is(s.frontends.web.maxconn, 2);
-  t.deepEqual(s.frontends.web.connections, { open: 2, waiting: 1, waited: 1 });
+  t.deepEqual(s.frontends.web.connections, { open: 2, waiting: 1, waited: 1, proxyHeaderRefused: 0 });
   t.false(settled, 'the third connection is neither answered nor refused while two are served');
   t.is(app.seen.length, 2, 'its request was not read');
 
@@ -78,7 +78,7 @@ test('HTTP: past maxconn a connection waits, unanswered but not refused, and is 
     const doc = await adminStatus(fm);
     return doc.frontends.web.connections.open === 0 && doc;
   }, { what: 'every connection closed' });
-  t.deepEqual(s.frontends.web.connections, { open: 0, waiting: 0, waited: 1 });
+  t.deepEqual(s.frontends.web.connections, { open: 0, waiting: 0, waited: 1, proxyHeaderRefused: 0 });
   t.is((await request(first)).status, 200);
   const metrics = (await request(fm.adminPort, { path: '/metrics' })).body;
   t.true(metrics.includes('flagman_frontend_maxconn{frontend="web"} 2\n'), metrics);

@@ -10,7 +10,7 @@ import { waitFor } from '../helpers/e2e.js';
 
 /** A holder whose current runtime has one frontend, `web`, with room for `cap` connections. */
 function holderWith(cap) {
-  const limitCounters = { bodyTooLarge: 0, rateLimited: 0, open: 0, waiting: 0, waited: 0 };
+  const limitCounters = { bodyTooLarge: 0, rateLimited: 0, open: 0, waiting: 0, waited: 0, proxyHeaderRefused: 0 };
   return { holder: { current: { frontends: [{ name: 'web', connCap: cap, limitCounters }] } }, counters: limitCounters };
 }
 

@@ -3,6 +3,8 @@
 // connections that must not be reused.
 import http from 'node:http';
 import { once } from 'node:events';
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import test from 'ava';
 import { UpstreamPool } from '../../dist/upstream/pool.js';
@@ -18,10 +20,12 @@ async function server(t, handler) {
 }
 
 /** Sends one request through `pool`; resolves with what came back and whether the connection was reused. */
-function send(pool, { method = 'GET', path = '/', headers = ['Host', 'x'], body = null, chunked = false } = {}) {
+function send(pool, { method = 'GET', path = '/', headers = ['Host', 'x'], body = null, chunked = false, client = null } = {}) {
   return new Promise((resolve, reject) => {
     const out = { status: 0, headers: [], body: '', reused: null };
     pool.request({
+      client,
+      proxyHeader: (version) => Buffer.from(`PROXY v${version} ${client.name}\r\n`),
       method,
       path,
       headers,
@@ -136,4 +140,51 @@ test("a server's answer that came in time is not taken for silence when flagman 
   const until = performance.now() + 700;
   while (performance.now() < until); // the stall: the event loop runs nothing
   t.deepEqual(await result, { status: 200, body: 'in time', error: null });
+});
+
+/** A client connection as the pool follows it (an HTTP/1.1 socket, an HTTP/2 session): it closes once. */
+function clientConnection(name) {
+  const c = new EventEmitter();
+  Object.assign(c, { name, destroyed: false });
+  c.close = () => {
+    c.destroyed = true;
+    c.emit('close');
+  };
+  return c;
+}
+
+test('sendProxy: a connection carries one client connection\'s requests only, starts with its header, and closes with it', async (t) => {
+  // A raw server: each connection records its bytes and answers each request head (after the header line) with "ok".
+  const conns = [];
+  const srv = net.createServer((socket) => {
+    const c = { data: '', closed: false };
+    conns.push(c);
+    socket.on('close', () => (c.closed = true));
+    socket.on('data', (d) => {
+      const before = c.data.split('\r\n\r\n').length;
+      c.data += d;
+      for (let i = before; i < c.data.split('\r\n\r\n').length; i++) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  t.teardown(() => srv.close());
+  const pool = new UpstreamPool('127.0.0.1', srv.address().port, { connect: 1000, idle: 60_000 }, 2);
+  t.teardown(() => pool.destroy());
+  const a = clientConnection('a');
+  const b = clientConnection('b');
+  t.like(await send(pool, { client: a, path: '/a1' }), { body: 'ok', reused: false });
+  t.like(await send(pool, { client: b, path: '/b1' }), { body: 'ok', reused: false }, "another client never takes a's idle connection");
+  t.like(await send(pool, { client: a, path: '/a2' }), { body: 'ok', reused: true }, 'the same client takes its own again');
+  t.is(conns.length, 2);
+  t.regex(conns[0].data, /^PROXY v2 a\r\nGET \/a1 HTTP\/1\.1\r\n[^]*GET \/a2 HTTP/);
+  t.notRegex(conns[0].data, /\/b1/);
+  t.regex(conns[1].data, /^PROXY v2 b\r\nGET \/b1 HTTP\/1\.1\r\n/);
+  // Its client gone, an idle private connection closes; the other client's stays.
+  a.close();
+  await new Promise((resolve) => { const w = () => (conns[0].closed ? resolve() : setTimeout(w, 5)); w(); });
+  t.false(conns[1].closed);
+  t.is(pool.connections, 1);
+  b.close();
+  t.like(await send(pool, { client: clientConnection('c'), path: '/c1' }).catch((e) => e), { body: 'ok' });
 });

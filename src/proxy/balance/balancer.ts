@@ -23,6 +23,8 @@ export interface Candidate {
    * null in a tcp backend, whose client connections each get a server connection of their own.
    */
   readonly pool: UpstreamPool | null;
+  /** The PROXY protocol version each connection to it starts with (`sendProxy`); null: none. */
+  readonly sendProxy: 1 | 2 | null;
 }
 
 /** The servers a pick must pass over: those already tried, and those at their maxconn (proxy/attempt.ts). */
