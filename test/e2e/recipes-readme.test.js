@@ -1,12 +1,13 @@
 // The README's recipes show the files the other tests run: the cron lines, the Ansible tasks, the
 // timer commands and the Kubernetes volume are those of examples/ and systemd/examples/; the
 // Kubernetes manifest's config and flags are ones flagman accepts, read from a ConfigMap-shaped
-// directory; and the throttle script's commands set the limit its config reads.
+// directory; the throttle script's commands set the limit its config reads; and the API-limit
+// recipe's body limit and rate flag do what it says.
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import YAML from 'yaml';
-import { adminStatus, cli, flagmanCli, root, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { adminStatus, cli, flagmanCli, request, root, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 import { unitValues } from '../helpers/units.js';
 
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -102,4 +103,29 @@ test('the README throttle recipe: its backend loads, and the script’s set and 
   await sh(command('unset'), fm.dir);
   await fm.waitFlag('app1.maxconn', null, { from });
   t.is(await maxconn(), 0);
+});
+
+test('the README API-limit recipe: its frontend loads; a body over the rule\'s 1 MiB gets 413, and echo/rm move the rate', async (t) => {
+  const heading = '### Limit an API: body size and request rate';
+  const frontends = YAML.parse(blocks(heading, 'yaml')[0]).frontends;
+  const app = await upstream(t, 'app');
+  frontends.web.listen = ['127.0.0.1:0'];
+  const backends = { api: { servers: { a: { address: `127.0.0.1:${app.port}` } } }, app: { servers: { a: { address: `127.0.0.1:${app.port}` } } } };
+  const config = YAML.stringify({ flags: { dir: './flags' }, admin: { listen: '127.0.0.1:0' }, frontends, backends });
+  const fm = await startFlagman(t, config);
+  const rate = async () => (await adminStatus(fm)).frontends.web.rules.find((r) => r.limit)?.limit.rate;
+  t.is(await rate(), 100, 'no flag: the default rate');
+  const big = await request(fm.port, { method: 'POST', path: '/api/upload', headers: { 'content-length': String(2 << 20) }, body: Buffer.alloc(2 << 20) });
+  t.is(big.status, 413);
+  t.is(app.seen.length, 0, 'the server saw none of it');
+  // The recipe's two commands, on this instance's flags directory.
+  const [set, unset] = blocks(heading, 'sh')[0].split('\n').filter((l) => l.trim() !== '').map((l) => l.replace(/#.*/, '').trim().replace('/etc/flagman/flags', fm.flagsDir));
+  let from = fm.events.length;
+  await sh(set, fm.dir);
+  await fm.waitFlag('API_RATE', 20, { from });
+  t.is(await rate(), 20);
+  from = fm.events.length;
+  await sh(unset, fm.dir);
+  await fm.waitFlag('API_RATE', null, { from });
+  t.is(await rate(), 100);
 });
