@@ -99,6 +99,8 @@ function runAva(node, mode, binDir, files = []) {
       else if (/^\s*✘/.test(line)) failures.push(line.trim());
       else if (/^\s*(Uncaught exception|Unhandled rejection) in /.test(line)) failures.push(line.trim());
       else if (/test\/\S+\.test\.js exited with a non-zero exit code/.test(line)) failures.push(line.trim());
+      // After "✘ Timed out while running tests": which files still had tests running.
+      else if (/tests? (?:were|was) pending in test\/\S+\.test\.js/.test(line)) failures.push(line.trim());
     }
   };
   child.stdout.on('data', (d) => read(d, process.stdout));
@@ -106,7 +108,9 @@ function runAva(node, mode, binDir, files = []) {
   return new Promise((resolve) => child.on('close', (code) => {
     // A run that failed without a ✘ line (ava could not start, a worker crashed) is still a failure.
     if (code !== 0 && failures.length === 0) failures.push(`ava exited with ${code} and named no failed test`);
-    const failedFiles = [...new Set(failures.map(fileOf))];
+    // A timeout's own line names no file; the pending lines after it do.
+    const named = failures.filter((f) => !/✘ Timed out while running tests/.test(f) || !failures.some((g) => /pending in/.test(g)));
+    const failedFiles = [...new Set(named.map(fileOf))];
     resolve({ code: code ?? 1, passed, failed: failures.length, failures, failedFiles, seconds: (Date.now() - started) / 1000 });
   }));
 }
