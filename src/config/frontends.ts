@@ -1,7 +1,7 @@
 // `frontends:` of flagman.yaml (docs/configuration.md): where clients connect and the rules that pick a backend.
 // Rule conditions stay CEL source text with positions; expr/ compiles them.
 import { isScalar } from 'yaml';
-import type { FrontendConfig, ListenAddress, Mode, RateLimitConfig, RuleConfig, UnderscoreHeaders } from './schema.js';
+import type { AddressText, FrontendConfig, ListenAddress, Mode, RateLimitConfig, RuleConfig, UnderscoreHeaders } from './schema.js';
 import { DEFAULTS, MAX_MAXCONN, MAX_RATE, MODES } from './schema.js';
 import { checkName } from './backends.js';
 import { fieldsOf, listItems, mapEntries, missing, readBool, readExpr, readInt, readIntOrExpr, readOneOf, readSize, readString, tryParse, wrongKind } from './nodes.js';
@@ -18,6 +18,7 @@ export const FRONTEND_KEYS = {
   maxBody: 'the largest request body: bytes, or a size such as 512KiB or 1MiB (default: none); larger ones get 413',
   maxconn: `the most client connections served at once, every listener together: 0–${MAX_MAXCONN} (default ${DEFAULTS.maxconn}: no limit); the next ones wait, unread, until one closes`,
   acceptProxy: 'true: every connection starts with a PROXY protocol header (v1 or v2) naming the client, as a load balancer sends it; others are closed (default false)',
+  trustedProxies: 'addresses or CIDR blocks of the load balancers in front: from them, X-Forwarded-For names the client (client.ip)',
 } as const;
 
 const UNDERSCORE_HEADERS = ['allow', 'refuse', 'drop'] as const;
@@ -67,7 +68,9 @@ export function readFrontends(w: Walker, e: Entry | undefined, baseDir: string):
     const maxconn = f.maxconn === undefined ? DEFAULTS.maxconn : (readMaxconn(w, f.maxconn) ?? DEFAULTS.maxconn);
     const acceptProxy = (f.acceptProxy && readBool(w, f.acceptProxy)) ?? false;
     const rules = f.rules === undefined ? [] : readRules(w, f.rules, mode);
-    out.push({ name: fe.name, mode, listen, rules, underscoreHeaders, tls, maxBody: maxBody === 'off' ? null : (maxBody ?? null), maxconn, acceptProxy, at: fe.keyAt });
+    if (mode === 'tcp' && f.trustedProxies !== undefined) w.fail('CONFIG_SCHEMA', `${f.trustedProxies.path}: ${HTTP_ONLY} trustedProxies (X-Forwarded-For is an HTTP header)`, f.trustedProxies.keyAt);
+    const trustedProxies = f.trustedProxies === undefined || mode === 'tcp' ? [] : readAddressList(w, f.trustedProxies);
+    out.push({ name: fe.name, mode, listen, rules, underscoreHeaders, tls, maxBody: maxBody === 'off' ? null : (maxBody ?? null), maxconn, acceptProxy, trustedProxies, at: fe.keyAt });
   }
   return out;
 }
@@ -82,6 +85,18 @@ function readListen(w: Walker, e: Entry): ListenAddress[] {
     }
     const addr = tryParse(w, item, () => parseListenAddress(text, item.at));
     if (addr !== undefined) out.push(addr);
+  }
+  return out;
+}
+
+// Kept as text with positions: compiling the program parses each one as `cidr("…")` is parsed
+// (expr/forwarded.ts), and reports the ones that are not addresses or blocks where they are.
+function readAddressList(w: Walker, e: Entry): AddressText[] {
+  const out: AddressText[] = [];
+  for (const item of listItems(w, e, 'addresses or CIDR blocks', true) ?? []) {
+    const text = isScalar(item.node) && typeof item.node.value === 'string' ? item.node.value : undefined;
+    if (text === undefined) wrongKind(w, item, 'an address or CIDR block such as 10.0.0.0/8 or 2001:db8::/32');
+    else out.push({ text, path: item.path, at: item.at });
   }
   return out;
 }
