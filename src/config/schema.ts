@@ -139,6 +139,8 @@ export interface FrontendConfig {
    * connection's address (clientIpOf) is the client.
    */
   readonly trustedProxies: readonly AddressText[];
+  /** Request IDs (docs/proxying.md, "Request IDs"): the header that carries them; null: none (the default). */
+  readonly requestId: { readonly header: string } | null;
   readonly at: Position;
 }
 
@@ -302,6 +304,7 @@ export const DEFAULTS = {
   logAccess: true,
   burst: 0, // requests at once on top of the rate
   rateKeys: 100_000, // keys (buckets) a rate-limited rule keeps per process; the least recently used goes
+  requestIdHeader: 'X-Request-Id',
 } as const;
 
 /**

@@ -6,6 +6,7 @@ import { writeAccess } from '../log.js';
 import { lingerOnClose } from './linger.js';
 import { clientOf, trusts, type Origin } from './origin.js';
 import { closedReason } from './reasons.js';
+import { requestIdOf } from './request-id.js';
 
 /** Marks a client connection on which a malformed request was refused (frontend.ts checks it). */
 export const REFUSED = Symbol('flagman.refused');
@@ -46,6 +47,8 @@ export class Exchange implements Origin {
   readonly peer: string;
   readonly trusted: boolean;
   readonly clientIp: string;
+  /** The request's ID (request-id.ts); null: its frontend gives none. */
+  readonly requestId: string | null;
   readonly start = performance.now();
   target: Target | null = null;
   server: string | null = null;
@@ -70,6 +73,7 @@ export class Exchange implements Origin {
     this.peer = peer;
     this.trusted = trusts(frontend, peer);
     this.clientIp = clientOf(frontend, peer, this.trusted, req.headers);
+    this.requestId = frontend.requestId === null ? null : requestIdOf(frontend.requestId, req.headers, this.trusted);
     frontend.counters.requests++;
     frontend.counters.active++;
     // The one 'close' listener of a request: the access log line, and the upstream abort when the
@@ -97,6 +101,7 @@ export class Exchange implements Origin {
     }
     const headers = ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'];
     if (retryAfter !== undefined) headers.push('Retry-After', retryAfter);
+    this.idOn(headers);
     res.writeHead(status, headers);
     res.end(body);
     this.bytes += body.length;
@@ -126,6 +131,12 @@ export class Exchange implements Origin {
       }
     }
     this.fail(status, reason, retryAfter);
+  }
+
+  /** Adds the request's ID to `headers` (flat) of an answer flagman makes itself, when it has one: the client can quote it. */
+  idOn(headers: string[]): string[] {
+    if (this.requestId !== null) headers.push(this.frontend.requestId!.header, this.requestId);
+    return headers;
   }
 
   /**
@@ -179,7 +190,7 @@ export class Exchange implements Origin {
     const t = this.target;
     if (t !== null) t.counters.responses[cls]!++;
     if (!this.runtime.accessLog) return;
-    writeAccess(accessFields(this.frontend.name, t?.name ?? null, this.server, this.req, status, this.bytes, this.start, this.clientIp) + peerField(this) + queueField(this.queueMs) + (this.reason !== null ? `,"reason":${JSON.stringify(this.reason)}` : ''));
+    writeAccess(accessFields(this.frontend.name, t?.name ?? null, this.server, this.req, status, this.bytes, this.start, this.clientIp) + peerField(this) + idField(this.requestId) + queueField(this.queueMs) + (this.reason !== null ? `,"reason":${JSON.stringify(this.reason)}` : ''));
   }
 }
 
@@ -189,6 +200,11 @@ export class Exchange implements Origin {
  */
 export function peerField(origin: Origin): string {
   return origin.peer === origin.clientIp ? '' : `,"peer":"${origin.peer}"`;
+}
+
+/** The access line's `id` (docs/logs.md): the request's ID, when its frontend gives them. A trusted proxy's may hold a quote: escaped. */
+export function idField(id: string | null): string {
+  return id === null ? '' : `,"id":${JSON.stringify(id)}`;
 }
 
 /** The access line's `queueMs` (docs/logs.md): the wait in the backend's queue, ms to 3 decimals; nothing when it did not wait. */

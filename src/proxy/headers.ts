@@ -3,6 +3,7 @@
 // sent, in place of what anyone else did (docs/proxying.md, "Behind a load balancer:
 // X-Forwarded-For"). Works on Node's flat rawHeaders arrays in one pass: it keeps the client's
 // spelling and order and allocates one array.
+import type { RequestIdHeader } from '../runtime/runtime.js';
 
 // Lower-case names; a Set lookup per header is cheaper than a regex.
 const HOP_BY_HOP = new Set([
@@ -52,6 +53,9 @@ export interface ForwardedInfo {
   readonly framesBody?: boolean;
   /** Header names with `_` (config `underscoreHeaders`); default allow. */
   readonly underscores?: 'allow' | 'refuse' | 'drop';
+  /** The frontend's request-ID header (request-id.ts), and `id`, the request's: sent in place of any the request had. */
+  readonly idHeader?: RequestIdHeader | null;
+  readonly id?: string | null;
 }
 
 /**
@@ -62,6 +66,7 @@ export interface ForwardedInfo {
 export function upstreamRequestHeaders(rawHeaders: readonly string[], connection: string | undefined, fwd: ForwardedInfo): string[] | string {
   const listed = connectionListed(connection);
   const underscores = fwd.underscores ?? 'allow';
+  const idLower = fwd.idHeader?.lower ?? null;
   const out: string[] = [];
   let host: string | null = null;
   let xff: string | null = null;
@@ -103,6 +108,8 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
     // Not written by flagman (X-Forwarded-For is its chain): passed on from a trusted proxy only, so
     // a server that reads it never sees one a client wrote straight to flagman.
     if (lower === 'forwarded' && !fwd.trusted) continue;
+    // The request's ID, decided already (a trusted proxy's valid one, or a new one), goes in its place.
+    if (lower === idLower) continue;
     // Node's server has already answered `Expect: 100-continue` to the client (it does unless told
     // otherwise), and the body follows as a stream either way: the server has nothing to expect.
     if (lower === 'expect' && fwd.framesBody === true) continue;
@@ -115,6 +122,7 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
   out.push('X-Forwarded-For', xff === null ? fwd.peer : `${xff}, ${fwd.peer}`);
   out.push('X-Forwarded-Proto', xfProto ?? fwd.proto);
   out.push('X-Forwarded-Host', xfHost ?? host);
+  if (fwd.idHeader != null && fwd.id != null) out.push(fwd.idHeader.header, fwd.id);
   return out;
 }
 

@@ -13,9 +13,10 @@ import { addressOf, type ConnectWaiter } from '../upstream/dial.js';
 import { UpstreamError } from '../upstream/error.js';
 import { Attempt, Stage, takerOf } from './attempt.js';
 import type { Candidate } from './balance/balancer.js';
-import { STATUS_BODY, accessFields, peerField, queueField } from './exchange.js';
+import { STATUS_BODY, accessFields, idField, peerField, queueField } from './exchange.js';
 import { clientIpOf } from './client-ip.js';
 import { clientOf, trusts, type Origin } from './origin.js';
+import { requestIdOf } from './request-id.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
 import { originForm } from './target.js';
@@ -61,6 +62,8 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
   readonly peer: string;
   readonly trusted: boolean;
   readonly clientIp: string;
+  /** The upgrade's ID (request-id.ts); null: its frontend gives none. */
+  readonly #requestId: string | null;
   readonly #started = performance.now();
   #status = 0;
   #bytes = 0;
@@ -89,6 +92,7 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     this.peer = clientIpOf(req.socket);
     this.trusted = trusts(frontend, this.peer);
     this.clientIp = clientOf(frontend, this.peer, this.trusted, req.headers);
+    this.#requestId = frontend.requestId === null ? null : requestIdOf(frontend.requestId, req.headers, this.trusted);
     frontend.counters.requests++;
     frontend.counters.active++;
     // The exchange ends when its answer is flushed (a refusal, a respond or redirect backend, a
@@ -112,7 +116,7 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     const url = originForm(req.url ?? '', req.headers.host);
     if (url === null) return this.#refuse(400, 'invalid request target');
     req.url = url;
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: this.peer, trusted: this.trusted, proto: scheme, underscores: this.#frontend.underscoreHeaders });
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: this.peer, trusted: this.trusted, proto: scheme, underscores: this.#frontend.underscoreHeaders, idHeader: this.#frontend.requestId, id: this.#requestId });
     if (typeof headers === 'string') return this.#refuse(400, headers);
     // The upgrade handshake needs the two hop-by-hop headers the request path drops.
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');
@@ -150,7 +154,7 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     if (this.#runtime.accessLog) {
       const req = this.#req;
       const why = this.#reason === null ? '' : `,"reason":${JSON.stringify(this.#reason)}`;
-      writeAccess(`${accessFields(this.#frontend.name, target?.name ?? null, this.#serverName, req, status, this.#bytes, this.#started, this.clientIp)}${peerField(this)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}${queueField(this.#queueMs)}${why}`);
+      writeAccess(`${accessFields(this.#frontend.name, target?.name ?? null, this.#serverName, req, status, this.#bytes, this.#started, this.clientIp)}${peerField(this)}${idField(this.#requestId)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}${queueField(this.#queueMs)}${why}`);
     }
   }
 
@@ -159,7 +163,9 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     const socket = this.#socket;
     this.#status = code;
     this.#bytes = body.length;
-    socket.write(head(code, http.STATUS_CODES[code] ?? '', [...rawHeaders, 'Content-Length', String(body.length), 'Connection', 'close']));
+    const headers = [...rawHeaders, 'Content-Length', String(body.length), 'Connection', 'close'];
+    if (this.#requestId !== null) headers.push(this.#frontend.requestId!.header, this.#requestId);
+    socket.write(head(code, http.STATUS_CODES[code] ?? '', headers));
     socket.end(body);
     linger(socket, () => this.#finish());
   }

@@ -124,6 +124,14 @@ export interface RuntimeFrontend {
   readonly limitCounters: FrontendLimitCounters;
   /** Whose X-Forwarded-For names the client (proxy/origin.ts); null: nobody's, the connection's address is the client. */
   readonly trustedProxies: TrustedProxies | null;
+  /** The header of the frontend's request IDs (proxy/request-id.ts); null: it gives none. */
+  readonly requestId: RequestIdHeader | null;
+}
+
+/** A frontend's request IDs: the header that carries them, as configured and lower-cased. */
+export interface RequestIdHeader {
+  readonly header: string;
+  readonly lower: string;
 }
 
 export interface Runtime {

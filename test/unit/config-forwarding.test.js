@@ -1,6 +1,6 @@
-// A frontend's trustedProxies in flagman.yaml: what it reads to, and each mistake as an error at
-// its file:line:col — from loading (the wrong kind, a tcp frontend) and from compiling (not an
-// address or a block), as `flagman check` reports them.
+// A frontend's trustedProxies and requestId in flagman.yaml: what they read to, and each mistake as
+// an error at its file:line:col — from loading (the wrong kind, a tcp frontend, a header flagman
+// manages) and from compiling (not an address or a block), as `flagman check` reports them.
 import test from 'ava';
 import { parseConfigText } from '../../dist/config/load.js';
 import { compileProgram } from '../../dist/runtime/compile.js';
@@ -55,7 +55,33 @@ test('trustedProxies: an entry that is not an address or block is an error where
 });
 
 test('trustedProxies on a tcp frontend is an error at the key', (t) => {
-  t.deepEqual(errorsOf(t, config('    mode: tcp', '    trustedProxies: ["10.0.0.0/8"]').replace('s1: { address', 's1: { address').replace('  app:\n', '  app:\n    mode: tcp\n')), [
+  t.deepEqual(errorsOf(t, config('    mode: tcp', '    trustedProxies: ["10.0.0.0/8"]').replace('  app:\n', '  app:\n    mode: tcp\n')), [
     '5:5 CONFIG_SCHEMA frontends.web.trustedProxies: a tcp frontend passes bytes through without reading requests; only an http frontend takes trustedProxies (X-Forwarded-For is an HTTP header)',
+  ]);
+});
+
+test('requestId: off by default; true or on for X-Request-Id; a header of its own', (t) => {
+  const id = (...lines) => parseConfigText(config(...lines), F).frontends[0].requestId;
+  t.is(id(), null);
+  t.is(id('    requestId: false'), null);
+  t.is(id('    requestId: off'), null);
+  t.deepEqual(id('    requestId: true'), { header: 'X-Request-Id' });
+  t.deepEqual(id('    requestId: on'), { header: 'X-Request-Id' });
+  t.deepEqual(id('    requestId: {}'), { header: 'X-Request-Id' });
+  t.deepEqual(id('    requestId: { header: X-Correlation-ID }'), { header: 'X-Correlation-ID' });
+  t.notThrows(() => compileProgram(parseConfigText(config('    requestId: true', '    trustedProxies: ["10.0.0.0/8"]'), F)));
+});
+
+test('requestId: each mistake is an error at its place', (t) => {
+  t.deepEqual(errorsOf(t, config('    requestId: yes')), ['4:16 CONFIG_SCHEMA frontends.web.requestId: expected true, false, on or off, got the string "yes"']);
+  t.deepEqual(errorsOf(t, config('    requestId: { name: X-Id }')), ['4:18 CONFIG_SCHEMA unknown key "name" in frontends.web.requestId (known: header)']);
+  t.deepEqual(errorsOf(t, config('    requestId: { header: "X Id" }')), ['4:26 CONFIG_SCHEMA frontends.web.requestId.header: "X Id" is not a header name (letters, digits and !#$%&\'*+-.^_`|~)']);
+  t.deepEqual(errorsOf(t, config('    requestId: { header: X-Forwarded-For }')), ['4:26 CONFIG_SCHEMA frontends.web.requestId.header: X-Forwarded-For is a header flagman sets or removes itself; name another, such as X-Request-Id']);
+  t.deepEqual(errorsOf(t, config('    requestId: { header: "" }')), ['4:26 CONFIG_SCHEMA frontends.web.requestId.header: must not be empty']);
+});
+
+test('requestId on a tcp frontend is an error at the key', (t) => {
+  t.deepEqual(errorsOf(t, config('    mode: tcp', '    requestId: true').replace('  app:\n', '  app:\n    mode: tcp\n')), [
+    '5:5 CONFIG_SCHEMA frontends.web.requestId: a tcp frontend passes bytes through without reading requests; only an http frontend takes requestId',
   ]);
 });
