@@ -12,7 +12,7 @@ import path from 'node:path';
 import test from 'ava';
 import YAML from 'yaml';
 import { testCA } from '../helpers/certs.js';
-import { request, root, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import { flagmanCli, request, root, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
 const recipeText = readme.slice(readme.indexOf('### Maintenance with an admin bypass\n'));
@@ -76,6 +76,10 @@ test('the README recipe behind a trusted balancer: client.ip is the client X-For
   const o = await explain(fm, { path: '/x', ip: '127.0.0.1', header: 'X-Forwarded-For: 10.1.2.3' });
   t.like(o.request, { ip: '10.1.2.3', peer: '127.0.0.1' });
   t.is(o.backend, 'app');
+  const text = await flagmanCli(['explain', '-c', fm.configFile, '--ip', '127.0.0.1', '--header', 'X-Forwarded-For: 198.51.100.9, 10.0.0.5']);
+  t.is(text.exitCode, 0, text.stderr);
+  t.regex(text.stdout, /^frontend web: GET \/ from 198\.51\.100\.9 \(via 127\.0\.0\.1\)$/m);
+  t.regex(text.stdout, /answered by backend maintenance/);
 });
 
 test('the README recipe reached directly: a client’s own X-Forwarded-For changes nothing', async (t) => {
