@@ -243,3 +243,41 @@ backends:
   t.is(app.seen.at(-1).headers['x-forwarded-for'], '127.0.0.1');
   t.like(await accessLine(fm, '/h2-direct'), { ip: '127.0.0.1' });
 });
+
+test('with acceptProxy, the address a PROXY header names is the peer that trustedProxies is asked about', async (t) => {
+  const app = await upstream(t, 'app');
+  const yaml = `
+flags: { dir: ./flags }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    acceptProxy: true
+    trustedProxies: ["10.0.0.0/8"]
+    rules:
+      - use: app
+backends:
+  app:
+    servers:
+      app1: { address: "127.0.0.1:{{app}}" }
+`;
+  const fm = await startFlagman(t, yaml, { vars: { app: app.port }, captureAccess: true });
+  /** One request after a v1 PROXY header naming `source`; resolves once the answer's head is in. */
+  const send = (source, p, forwardedFor) =>
+    new Promise((resolve, reject) => {
+      const s = net.connect(fm.port, '127.0.0.1', () => s.write(`PROXY TCP4 ${source} 10.0.1.1 4711 80\r\nGET ${p} HTTP/1.1\r\nHost: example\r\nX-Forwarded-For: ${forwardedFor}\r\nConnection: close\r\n\r\n`));
+      let buf = '';
+      s.on('data', (d) => (buf += d));
+      s.on('end', () => resolve(buf));
+      s.on('error', reject);
+    });
+  // A CDN's edge (198.51.100.9's) reaches a layer-4 balancer in 10/8 that sends PROXY headers.
+  t.regex(await send('10.0.0.5', '/via-lb', '198.51.100.9'), /^HTTP\/1\.1 200 /);
+  t.is(app.seen.at(-1).headers['x-forwarded-for'], '198.51.100.9, 10.0.0.5');
+  t.like(await accessLine(fm, '/via-lb'), { ip: '198.51.100.9', peer: '10.0.0.5' });
+  // A client the header names directly is not trusted: its own X-Forwarded-For changes nothing.
+  t.regex(await send('203.0.113.7', '/direct', '10.1.2.3'), /^HTTP\/1\.1 200 /);
+  t.is(app.seen.at(-1).headers['x-forwarded-for'], '203.0.113.7');
+  const line = await accessLine(fm, '/direct');
+  t.is(line.ip, '203.0.113.7');
+  t.false('peer' in line);
+});
