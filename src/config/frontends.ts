@@ -1,7 +1,7 @@
 // `frontends:` of flagman.yaml (docs/configuration.md): where clients connect and the rules that pick a backend.
 // Rule conditions stay CEL source text with positions; expr/ compiles them.
-import { isScalar } from 'yaml';
-import type { FrontendConfig, ListenAddress, Mode, RateLimitConfig, RuleConfig, UnderscoreHeaders } from './schema.js';
+import { isMap, isScalar } from 'yaml';
+import type { AddressText, FrontendConfig, ListenAddress, Mode, RateLimitConfig, RuleConfig, UnderscoreHeaders } from './schema.js';
 import { DEFAULTS, MAX_MAXCONN, MAX_RATE, MODES } from './schema.js';
 import { checkName } from './backends.js';
 import { fieldsOf, listItems, mapEntries, missing, readBool, readExpr, readInt, readIntOrExpr, readOneOf, readSize, readString, tryParse, wrongKind } from './nodes.js';
@@ -18,6 +18,12 @@ export const FRONTEND_KEYS = {
   maxBody: 'the largest request body: bytes, or a size such as 512KiB or 1MiB (default: none); larger ones get 413',
   maxconn: `the most client connections served at once, every listener together: 0–${MAX_MAXCONN} (default ${DEFAULTS.maxconn}: no limit); the next ones wait, unread, until one closes`,
   acceptProxy: 'true: every connection starts with a PROXY protocol header (v1 or v2) naming the client, as a load balancer sends it; others are closed (default false)',
+  trustedProxies: 'addresses or CIDR blocks of the load balancers in front: from them, X-Forwarded-For names the client (client.ip)',
+  requestId: `an ID per request, for the server, the access log and flagman's own answers: true, false (default), or {header} (default ${DEFAULTS.requestIdHeader})`,
+} as const;
+
+export const REQUEST_ID_KEYS = {
+  header: `the request header that carries the ID (default ${DEFAULTS.requestIdHeader}); a trusted proxy's valid one is kept`,
 } as const;
 
 const UNDERSCORE_HEADERS = ['allow', 'refuse', 'drop'] as const;
@@ -67,7 +73,11 @@ export function readFrontends(w: Walker, e: Entry | undefined, baseDir: string):
     const maxconn = f.maxconn === undefined ? DEFAULTS.maxconn : (readMaxconn(w, f.maxconn) ?? DEFAULTS.maxconn);
     const acceptProxy = (f.acceptProxy && readBool(w, f.acceptProxy)) ?? false;
     const rules = f.rules === undefined ? [] : readRules(w, f.rules, mode);
-    out.push({ name: fe.name, mode, listen, rules, underscoreHeaders, tls, maxBody: maxBody === 'off' ? null : (maxBody ?? null), maxconn, acceptProxy, at: fe.keyAt });
+    if (mode === 'tcp' && f.trustedProxies !== undefined) w.fail('CONFIG_SCHEMA', `${f.trustedProxies.path}: ${HTTP_ONLY} trustedProxies (X-Forwarded-For is an HTTP header)`, f.trustedProxies.keyAt);
+    const trustedProxies = f.trustedProxies === undefined || mode === 'tcp' ? [] : readAddressList(w, f.trustedProxies);
+    if (mode === 'tcp' && f.requestId !== undefined) w.fail('CONFIG_SCHEMA', `${f.requestId.path}: ${HTTP_ONLY} requestId`, f.requestId.keyAt);
+    const requestId = f.requestId === undefined || mode === 'tcp' ? null : (readRequestId(w, f.requestId) ?? null);
+    out.push({ name: fe.name, mode, listen, rules, underscoreHeaders, tls, maxBody: maxBody === 'off' ? null : (maxBody ?? null), maxconn, acceptProxy, trustedProxies, requestId, at: fe.keyAt });
   }
   return out;
 }
@@ -84,6 +94,40 @@ function readListen(w: Walker, e: Entry): ListenAddress[] {
     if (addr !== undefined) out.push(addr);
   }
   return out;
+}
+
+// Kept as text with positions: compiling the program parses each one as `cidr("…")` is parsed
+// (expr/forwarded.ts), and reports the ones that are not addresses or blocks where they are.
+function readAddressList(w: Walker, e: Entry): AddressText[] {
+  const out: AddressText[] = [];
+  for (const item of listItems(w, e, 'addresses or CIDR blocks', true) ?? []) {
+    const text = isScalar(item.node) && typeof item.node.value === 'string' ? item.node.value : undefined;
+    if (text === undefined) wrongKind(w, item, 'an address or CIDR block such as 10.0.0.0/8 or 2001:db8::/32');
+    else out.push({ text, path: item.path, at: item.at });
+  }
+  return out;
+}
+
+// RFC 9110's token: what a header name may be made of.
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+// Headers flagman writes, drops or frames the message by: an ID there would be lost or break the request.
+const NOT_AN_ID_HEADER = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+
+// `requestId: true` (or on), `false` (or off), or `{ header: NAME }`.
+function readRequestId(w: Walker, e: Entry): { header: string } | undefined {
+  if (!isMap(e.node)) {
+    const on = readBool(w, e);
+    return on === true ? { header: DEFAULTS.requestIdHeader } : undefined;
+  }
+  const f = fieldsOf(w, e, REQUEST_ID_KEYS);
+  if (f === undefined) return undefined;
+  if (f.header === undefined) return { header: DEFAULTS.requestIdHeader };
+  const header = readString(w, f.header);
+  if (header === undefined) return undefined;
+  if (!TOKEN_RE.test(header)) return w.fail('CONFIG_SCHEMA', `${f.header.path}: "${header}" is not a header name (letters, digits and !#$%&'*+-.^_\`|~)`, f.header.at);
+  if (NOT_AN_ID_HEADER.has(header.toLowerCase())) return w.fail('CONFIG_SCHEMA', `${f.header.path}: ${header} is a header flagman sets or removes itself; name another, such as ${DEFAULTS.requestIdHeader}`, f.header.at);
+  return { header };
 }
 
 function readRules(w: Walker, e: Entry, mode: Mode): RuleConfig[] {

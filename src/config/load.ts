@@ -6,7 +6,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
 import { BACKEND_KEYS, REDIRECT_KEYS, RESPOND_KEYS, SERVER_KEYS, readBackends } from './backends.js';
 import { HEALTH_KEYS } from './health.js';
-import { FRONTEND_KEYS, LIMIT_KEYS, RULE_KEYS, readFrontends } from './frontends.js';
+import { FRONTEND_KEYS, LIMIT_KEYS, REQUEST_ID_KEYS, RULE_KEYS, readFrontends } from './frontends.js';
 import { TLS_PAIR_KEYS } from './tls.js';
 import { Walker, fieldsOf, missing, rootEntry } from './nodes.js';
 import type { KeyTable } from './nodes.js';
@@ -37,6 +37,7 @@ export const CONFIG_KEYS: Readonly<Record<string, KeyTable>> = {
   'frontends.*.rules[]': RULE_KEYS,
   'frontends.*.rules[].limit': LIMIT_KEYS,
   'frontends.*.tls': TLS_PAIR_KEYS,
+  'frontends.*.requestId': REQUEST_ID_KEYS,
   'backends.*': BACKEND_KEYS,
   'backends.*.servers.*': SERVER_KEYS,
   'backends.*.health': HEALTH_KEYS,

@@ -83,6 +83,18 @@ export interface RateLimitConfig {
  */
 export type UnderscoreHeaders = 'allow' | 'refuse' | 'drop';
 
+/**
+ * An address or CIDR block as written (`trustedProxies`), with where: it is parsed, and an invalid
+ * one reported at `at`, when the program is compiled (expr/forwarded.ts), by the parser of
+ * `cidr("…")`, so the two cannot read a block differently.
+ */
+export interface AddressText {
+  readonly text: string;
+  /** Dotted path for messages: `frontends.web.trustedProxies[0]`. */
+  readonly path: string;
+  readonly at: Position;
+}
+
 /** One certificate and its private key (PEM files; absolute paths). */
 export interface TlsPairConfig {
   readonly cert: string;
@@ -121,6 +133,14 @@ export interface FrontendConfig {
    * connection's (proxy/accept-proxy.ts); one without is closed. For frontends behind a balancer.
    */
   readonly acceptProxy: boolean;
+  /**
+   * The addresses and blocks of the proxies (load balancers) in front whose X-Forwarded-For names
+   * the client (docs/proxying.md, "Behind a load balancer: X-Forwarded-For"); empty: the
+   * connection's address (clientIpOf) is the client.
+   */
+  readonly trustedProxies: readonly AddressText[];
+  /** Request IDs (docs/proxying.md, "Request IDs"): the header that carries them; null: none (the default). */
+  readonly requestId: { readonly header: string } | null;
   readonly at: Position;
 }
 
@@ -284,6 +304,7 @@ export const DEFAULTS = {
   logAccess: true,
   burst: 0, // requests at once on top of the rate
   rateKeys: 100_000, // keys (buckets) a rate-limited rule keeps per process; the least recently used goes
+  requestIdHeader: 'X-Request-Id',
 } as const;
 
 /**

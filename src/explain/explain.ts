@@ -5,6 +5,7 @@
 // endpoint feeds it the live program and snapshot.
 import type { IncomingHttpHeaders } from 'node:http';
 import { FlagmanError } from '../errors.js';
+import { forwardedClient } from '../expr/forwarded.js';
 import type { RequestInput } from '../expr/request.js';
 import { specialize, specializeKey, specializeRate } from '../expr/specialize.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
@@ -17,6 +18,10 @@ export interface ExplainRequest {
   /** Path, with a query if any. */
   readonly path?: string | undefined;
   readonly host?: string | undefined;
+  /**
+   * The address the connection comes from (request.peer); `client.ip` too, unless it is one of
+   * the frontend's trusted proxies and the headers have an X-Forwarded-For.
+   */
   readonly ip?: string | undefined;
   /** `Name: value` pairs, as given on the command line or in the query. */
   readonly headers?: readonly (readonly [string, string])[] | undefined;
@@ -74,7 +79,8 @@ export interface Explanation {
   readonly frontend: string;
   /** tcp: a connection is explained, of which only the client address matters. */
   readonly mode: 'http' | 'tcp';
-  readonly request: { readonly method: string; readonly path: string; readonly host: string | null; readonly ip: string; readonly headers: Readonly<Record<string, string>> };
+  /** `ip` is client.ip, `peer` the connection's address: the same unless a trusted proxy's X-Forwarded-For named another. */
+  readonly request: { readonly method: string; readonly path: string; readonly host: string | null; readonly ip: string; readonly peer: string; readonly headers: Readonly<Record<string, string>> };
   /** The matching rule (1-based), or null: no rule matched (503). */
   readonly rule: number | null;
   /** The backend that answers: the rule's, or its fallback when no server is eligible; null: 503. */
@@ -128,8 +134,11 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
   }
   const host = req.host ?? (typeof headers.host === 'string' ? headers.host : undefined);
   if (host !== undefined) headers.host = host;
-  const ip = req.ip ?? '127.0.0.1';
-  const input: RequestInput = { method: (req.method ?? 'GET').toUpperCase(), url: req.path ?? '/', host, scheme: fe.tls === null ? 'http' : 'https', clientIp: ip, headers };
+  // Who the request is from, as the proxy decides it (proxy/origin.ts).
+  const peer = req.ip ?? '127.0.0.1';
+  const trusted = program.trusted[index] ?? null;
+  const ip = trusted !== null && trusted.contains(peer) ? forwardedClient(headers['x-forwarded-for'], peer, trusted) : peer;
+  const input: RequestInput = { method: (req.method ?? 'GET').toUpperCase(), url: req.path ?? '/', host, scheme: fe.tls === null ? 'http' : 'https', clientIp: ip, peer, headers };
 
   const decided: Record<string, number | null> = {};
   const steps: RuleStep[] = [];
@@ -195,7 +204,7 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
   return {
     frontend: fe.name,
     mode: fe.mode,
-    request: { method: input.method, path: input.url, host: host ?? null, ip, headers: shown },
+    request: { method: input.method, path: input.url, host: host ?? null, ip, peer, headers: shown },
     rule: matched === null ? null : matched + 1,
     backend,
     unavailable,

@@ -11,7 +11,9 @@ const flagList = (flags: Readonly<Record<string, number | null>>): string =>
 export function formatExplanation(e: Explanation): string {
   const r = e.request;
   const tcp = e.mode === 'tcp';
-  const lines = [tcp ? `frontend ${e.frontend}: tcp connection from ${r.ip}` : `frontend ${e.frontend}: ${r.method} ${r.path} from ${r.ip}${r.host !== null ? `, host ${r.host}` : ''}`];
+  // `from 198.51.100.9 (via 10.0.0.5)`: the client a trusted proxy's X-Forwarded-For named, and the proxy.
+  const from = r.peer === r.ip ? r.ip : `${r.ip} (via ${r.peer})`;
+  const lines = [tcp ? `frontend ${e.frontend}: tcp connection from ${from}` : `frontend ${e.frontend}: ${r.method} ${r.path} from ${from}${r.host !== null ? `, host ${r.host}` : ''}`];
   for (const s of e.steps) {
     const mark = s.result === 'match' ? '→' : ' ';
     const why = s.result === 'off' ? 'off (by flags)' : s.result;

@@ -3,7 +3,7 @@
 // every request (about 1 µs per rule in isolation, several in the proxy, where its call sites see
 // every node type: bench/RESULTS.md).
 //
-// What qualifies: string operands (request.method/path/query/host/scheme, client.ip, header("…"),
+// What qualifies: string operands (request.method/path/query/host/scheme/peer, client.ip, header("…"),
 // cookie("…") with a literal name, string literals) under ==, !=, `in` a list of string literals,
 // startsWith/endsWith/contains, and cidr("…").containsIP(…). None of these can fail at run time:
 // every operand is a string by construction. So CEL's && and ||, which absorb errors in either
@@ -26,6 +26,7 @@ const REQUEST_FIELDS: Readonly<Record<string, Text>> = {
   query: requestQuery,
   host: requestHost,
   scheme: (input) => input.scheme,
+  peer: (input) => input.peer,
 };
 
 const clientIp: Text = (input) => input.clientIp;

@@ -11,7 +11,7 @@ import { ClientView, RequestView, cookieValue, headerValue } from './request.js'
 
 // The per-request input lives in request.ts; the proxy imports it from here, with the environment.
 export { connectionInput, requestInput } from './request.js';
-export type { RequestInput } from './request.js';
+export type { RequestFrom, RequestInput } from './request.js';
 
 /**
  * The snapshot flag() reads. After specialization no flag() call is left in a residual, so this
@@ -69,7 +69,7 @@ function cidrMacro({ args }: { args: readonly ASTNode[] }) {
 export const env: Environment = new Environment()
   .registerType('Request', {
     ctor: RequestView,
-    fields: { method: 'string', path: 'string', query: 'string', host: 'string', scheme: 'string' },
+    fields: { method: 'string', path: 'string', query: 'string', host: 'string', scheme: 'string', peer: 'string' },
   })
   .registerType('Client', { ctor: ClientView, fields: { ip: 'string' } })
   .registerType('CIDR', Cidr)

@@ -103,6 +103,15 @@ function parseV6(s: string, out: Uint16Array): boolean {
   return true;
 }
 
+/**
+ * Whether `text` is an IPv4 or IPv6 address and nothing else: no zone (`%eth0`), no port, no
+ * spaces. What a proxy writes in X-Forwarded-For is read through this (forwarded.ts).
+ */
+export function isAddress(text: string): boolean {
+  if (parseV4(text, 0, text.length) >= 0) return true;
+  return text !== '' && !text.includes('%') && parseV6(text, scratch);
+}
+
 /** True when `g` is an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`). */
 function isV4Mapped(g: Uint16Array): boolean {
   return g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff;

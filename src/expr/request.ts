@@ -14,8 +14,13 @@ export interface RequestInput {
   readonly host: string | undefined;
   /** `http` or `https`: how the client reached the frontend. */
   readonly scheme: string;
-  /** The client's address as Node reports it (`req.socket.remoteAddress`), e.g. `::ffff:10.1.2.3`. */
+  /**
+   * `client.ip`: the client's address — the connection's, or behind a trusted proxy the one its
+   * X-Forwarded-For names (proxy/origin.ts).
+   */
   readonly clientIp: string;
+  /** `request.peer`: the address the connection came from, whoever it says the client is. */
+  readonly peer: string;
   /** Node's parsed headers: names lowercase, repeated headers joined or (set-cookie) an array. */
   readonly headers: IncomingHttpHeaders;
   // Derived on first use (requestPath() and the others below) and kept for the request's other
@@ -25,14 +30,21 @@ export interface RequestInput {
   derivedHost?: string | undefined;
 }
 
+/** Who a request is from, as the proxy decided it once (proxy/origin.ts). */
+export interface RequestFrom {
+  readonly clientIp: string;
+  readonly peer: string;
+}
+
 /** The RequestInput for a request Node parsed; one small object, built only when a rule needs it. */
-export function requestInput(req: IncomingMessage, clientIp: string, scheme: string): RequestInput {
+export function requestInput(req: IncomingMessage, from: RequestFrom, scheme: string): RequestInput {
   return {
     method: req.method ?? '',
     url: req.url ?? '',
     host: req.headers.host,
     scheme,
-    clientIp,
+    clientIp: from.clientIp,
+    peer: from.peer,
     headers: req.headers,
     derivedPath: undefined,
     derivedQuery: undefined,
@@ -47,11 +59,11 @@ const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
  * refuses `request`, header() and cookie() in those rules, so no field below is ever read).
  */
 export function connectionInput(clientIp: string): RequestInput {
-  return { method: '', url: '', host: undefined, scheme: 'tcp', clientIp, headers: NO_HEADERS };
+  return { method: '', url: '', host: undefined, scheme: 'tcp', clientIp, peer: clientIp, headers: NO_HEADERS };
 }
 
 // Not frozen: the derived fields may be written on it.
-const NO_REQUEST: RequestInput = { method: '', url: '', host: undefined, scheme: '', clientIp: '', headers: NO_HEADERS };
+const NO_REQUEST: RequestInput = { method: '', url: '', host: undefined, scheme: '', clientIp: '', peer: '', headers: NO_HEADERS };
 
 /** `request.path`: the path of the target, "/" when empty (absolute-form targets lose their authority). */
 export function requestPath(input: RequestInput): string {
@@ -123,6 +135,10 @@ export class RequestView {
 
   get host(): string {
     return requestHost(current);
+  }
+
+  get peer(): string {
+    return current.peer;
   }
 }
 

@@ -4,7 +4,9 @@ import type http from 'node:http';
 import http2 from 'node:http2';
 import { writeAccess } from '../log.js';
 import { lingerOnClose } from './linger.js';
+import { clientOf, trusts, type Origin } from './origin.js';
 import { closedReason } from './reasons.js';
+import { requestIdOf } from './request-id.js';
 
 /** Marks a client connection on which a malformed request was refused (frontend.ts checks it). */
 export const REFUSED = Symbol('flagman.refused');
@@ -37,12 +39,16 @@ export interface UpstreamLink {
   clientGone(): void;
 }
 
-export class Exchange {
+export class Exchange implements Origin {
   readonly req: http.IncomingMessage;
   readonly res: http.ServerResponse;
   readonly runtime: Runtime;
   readonly frontend: RuntimeFrontend;
+  readonly peer: string;
+  readonly trusted: boolean;
   readonly clientIp: string;
+  /** The request's ID (request-id.ts); null: its frontend gives none. */
+  readonly requestId: string | null;
   readonly start = performance.now();
   target: Target | null = null;
   server: string | null = null;
@@ -58,12 +64,16 @@ export class Exchange {
   /** The limits of the rule that matched (limits.ts), once one did. */
   rule: RuleLimits | null = null;
 
-  constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, clientIp: string) {
+  /** `peer`: the address the connection came from (client-ip.ts); who the client is follows from it (origin.ts). */
+  constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, peer: string) {
     this.req = req;
     this.res = res;
     this.runtime = runtime;
     this.frontend = frontend;
-    this.clientIp = clientIp;
+    this.peer = peer;
+    this.trusted = trusts(frontend, peer);
+    this.clientIp = clientOf(frontend, peer, this.trusted, req.headers);
+    this.requestId = frontend.requestId === null ? null : requestIdOf(frontend.requestId, req.headers, this.trusted);
     frontend.counters.requests++;
     frontend.counters.active++;
     // The one 'close' listener of a request: the access log line, and the upstream abort when the
@@ -91,6 +101,7 @@ export class Exchange {
     }
     const headers = ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'];
     if (retryAfter !== undefined) headers.push('Retry-After', retryAfter);
+    this.idOn(headers);
     res.writeHead(status, headers);
     res.end(body);
     this.bytes += body.length;
@@ -120,6 +131,12 @@ export class Exchange {
       }
     }
     this.fail(status, reason, retryAfter);
+  }
+
+  /** Adds the request's ID to `headers` (flat) of an answer flagman makes itself, when it has one: the client can quote it. */
+  idOn(headers: string[]): string[] {
+    if (this.requestId !== null) headers.push(this.frontend.requestId!.header, this.requestId);
+    return headers;
   }
 
   /**
@@ -173,8 +190,21 @@ export class Exchange {
     const t = this.target;
     if (t !== null) t.counters.responses[cls]!++;
     if (!this.runtime.accessLog) return;
-    writeAccess(accessFields(this.frontend.name, t?.name ?? null, this.server, this.req, status, this.bytes, this.start, this.clientIp) + queueField(this.queueMs) + (this.reason !== null ? `,"reason":${JSON.stringify(this.reason)}` : ''));
+    writeAccess(accessFields(this.frontend.name, t?.name ?? null, this.server, this.req, status, this.bytes, this.start, this.clientIp) + peerField(this) + idField(this.requestId) + queueField(this.queueMs) + (this.reason !== null ? `,"reason":${JSON.stringify(this.reason)}` : ''));
   }
+}
+
+/**
+ * The access line's `peer` (docs/logs.md): the connection's address, when a trusted proxy's
+ * X-Forwarded-For made `ip` another one; nothing otherwise. Quoted as it is, as `ip` is (accessFields).
+ */
+export function peerField(origin: Origin): string {
+  return origin.peer === origin.clientIp ? '' : `,"peer":"${origin.peer}"`;
+}
+
+/** The access line's `id` (docs/logs.md): the request's ID, when its frontend gives them. A trusted proxy's may hold a quote: escaped. */
+export function idField(id: string | null): string {
+  return id === null ? '' : `,"id":${JSON.stringify(id)}`;
 }
 
 /** The access line's `queueMs` (docs/logs.md): the wait in the backend's queue, ms to 3 decimals; nothing when it did not wait. */
@@ -186,7 +216,8 @@ export function queueField(ms: number): string {
  * The access line's fields as JSON members, written out by hand (log.ts says why). Strings that may
  * hold anything (names, the path) go through JSON.stringify, which escapes them correctly. The
  * method and the IP are quoted as they are: Node's parser accepts only token characters in a method,
- * and a socket's address is digits, hex, dots and colons; neither can hold a quote or a backslash.
+ * and an address — a socket's, or one taken from X-Forwarded-For only once it parsed as one
+ * (expr/forwarded.ts) — is digits, hex, dots and colons; neither can hold a quote or a backslash.
  * `req` null: a request whose head never completed (client-error.ts), method and path unknown.
  */
 export function accessFields(frontend: string, backend: string | null, server: string | null, req: http.IncomingMessage | null, status: number, bytes: number, start: number, ip: string): string {

@@ -1,6 +1,9 @@
 // Header rewriting between client and server (docs/proxying.md): hop-by-hop headers dropped (RFC 9110 §7.6.1,
-// plus those the message names in `Connection`), X-Forwarded-* added. Works on Node's flat
-// rawHeaders arrays in one pass: it keeps the client's spelling and order and allocates one array.
+// plus those the message names in `Connection`), X-Forwarded-* set — added to what a trusted proxy
+// sent, in place of what anyone else did (docs/proxying.md, "Behind a load balancer:
+// X-Forwarded-For"). Works on Node's flat rawHeaders arrays in one pass: it keeps the client's
+// spelling and order and allocates one array.
+import type { RequestIdHeader } from '../runtime/runtime.js';
 
 // Lower-case names; a Set lookup per header is cheaper than a regex.
 const HOP_BY_HOP = new Set([
@@ -32,7 +35,15 @@ function connectionListed(value: string | undefined): Set<string> | null {
 }
 
 export interface ForwardedInfo {
-  readonly clientIp: string;
+  /** The address the connection came from: appended to X-Forwarded-For. */
+  readonly peer: string;
+  /**
+   * `peer` is a trusted proxy: its X-Forwarded-For is kept (and appended to), its
+   * X-Forwarded-Proto, X-Forwarded-Host and Forwarded passed on. Otherwise a client's own would
+   * let it forge them: X-Forwarded-For is the peer alone, the others flagman's, Forwarded dropped.
+   */
+  readonly trusted: boolean;
+  /** How the client reached flagman: X-Forwarded-Proto, unless a trusted proxy said. */
   readonly proto: 'http' | 'https';
   /**
    * The caller frames the body itself (upstream/connection.ts, the request path): it chunk-encodes a
@@ -42,6 +53,9 @@ export interface ForwardedInfo {
   readonly framesBody?: boolean;
   /** Header names with `_` (config `underscoreHeaders`); default allow. */
   readonly underscores?: 'allow' | 'refuse' | 'drop';
+  /** The frontend's request-ID header (request-id.ts), and `id`, the request's: sent in place of any the request had. */
+  readonly idHeader?: RequestIdHeader | null;
+  readonly id?: string | null;
 }
 
 /**
@@ -52,9 +66,12 @@ export interface ForwardedInfo {
 export function upstreamRequestHeaders(rawHeaders: readonly string[], connection: string | undefined, fwd: ForwardedInfo): string[] | string {
   const listed = connectionListed(connection);
   const underscores = fwd.underscores ?? 'allow';
+  const idLower = fwd.idHeader?.lower ?? null;
   const out: string[] = [];
   let host: string | null = null;
   let xff: string | null = null;
+  let xfProto: string | null = null;
+  let xfHost: string | null = null;
   let chunked = false;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
@@ -76,11 +93,23 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
       continue;
     }
     if (lower === 'x-forwarded-for') {
-      xff = xff === null ? value : `${xff}, ${value}`;
+      if (fwd.trusted) xff = xff === null ? value : `${xff}, ${value}`;
       continue;
     }
-    // The proxy sets these itself; a client's own values would let it forge them.
-    if (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
+    // A trusted proxy's say how the client reached it; anyone else's are replaced with flagman's.
+    if (lower === 'x-forwarded-proto') {
+      if (fwd.trusted) xfProto ??= value;
+      continue;
+    }
+    if (lower === 'x-forwarded-host') {
+      if (fwd.trusted) xfHost ??= value;
+      continue;
+    }
+    // Not written by flagman (X-Forwarded-For is its chain): passed on from a trusted proxy only, so
+    // a server that reads it never sees one a client wrote straight to flagman.
+    if (lower === 'forwarded' && !fwd.trusted) continue;
+    // The request's ID, decided already (a trusted proxy's valid one, or a new one), goes in its place.
+    if (lower === idLower) continue;
     // Node's server has already answered `Expect: 100-continue` to the client (it does unless told
     // otherwise), and the body follows as a stream either way: the server has nothing to expect.
     if (lower === 'expect' && fwd.framesBody === true) continue;
@@ -90,9 +119,10 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
   if (host === null || host === '' || /[\s/@\\]/.test(host)) return host === null ? 'missing Host header' : 'invalid Host header';
   // Node chunk-encodes an outgoing body only for some methods unless told; keep the framing the client chose.
   if (chunked && fwd.framesBody !== true) out.push('Transfer-Encoding', 'chunked');
-  out.push('X-Forwarded-For', xff === null ? fwd.clientIp : `${xff}, ${fwd.clientIp}`);
-  out.push('X-Forwarded-Proto', fwd.proto);
-  out.push('X-Forwarded-Host', host);
+  out.push('X-Forwarded-For', xff === null ? fwd.peer : `${xff}, ${fwd.peer}`);
+  out.push('X-Forwarded-Proto', xfProto ?? fwd.proto);
+  out.push('X-Forwarded-Host', xfHost ?? host);
+  if (fwd.idHeader != null && fwd.id != null) out.push(fwd.idHeader.header, fwd.id);
   return out;
 }
 

@@ -4,7 +4,7 @@
 // them. A body without a declared length is counted as it streams up (upstream/connection.ts),
 // and refused the moment it goes over (refuseBody).
 import type http from 'node:http';
-import { requestInput } from '../expr/environment.js';
+import { requestInput, type RequestFrom } from '../expr/environment.js';
 import type { RuleLimits, RuntimeRule } from '../runtime/runtime.js';
 import type { FrontendLimitCounters } from '../runtime/servers.js';
 import type { Exchange } from './exchange.js';
@@ -21,7 +21,7 @@ export function overLimits(ex: Exchange, rule: RuntimeRule, scheme: 'http' | 'ht
     refuseBody(ex);
     return true;
   }
-  const wait = rateWait(limits, ex.frontend.limitCounters, ex.req, ex.clientIp, scheme);
+  const wait = rateWait(limits, ex.frontend.limitCounters, ex.req, ex, scheme);
   if (wait === 0) return false;
   ex.refuse(429, REASONS.rateLimited, String(wait));
   return true;
@@ -44,11 +44,11 @@ export function refuseBody(ex: Exchange): void {
  * Takes a token for `req` from its rule's rate limit: 0 when it passes, else the whole seconds until
  * a token comes (Retry-After, at least 1), the refusal counted. No limit: 0, without a look at the clock.
  */
-export function rateWait(limits: RuleLimits, counters: FrontendLimitCounters, req: http.IncomingMessage, clientIp: string, scheme: string): number {
+export function rateWait(limits: RuleLimits, counters: FrontendLimitCounters, req: http.IncomingMessage, from: RequestFrom, scheme: string): number {
   const limit = limits.limit;
   if (limit === null) return 0;
   // One small object for a key that reads the request; `client.ip` reads only the address from it.
-  const key = limit.key === null ? '' : limit.key(requestInput(req, clientIp, scheme));
+  const key = limit.key === null ? '' : limit.key(requestInput(req, from, scheme));
   const ms = limit.buckets.take(key, performance.now(), limit.rate, limit.capacity);
   if (ms === 0) return 0;
   limits.state.rateLimited++;

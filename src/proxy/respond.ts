@@ -7,7 +7,7 @@ export function respond(ex: Exchange, target: RespondTarget): void {
   target.counters.requests++;
   const body = target.page.body;
   const res = ex.res;
-  res.writeHead(target.status, [...target.headers, 'Content-Length', String(body.length)]);
+  res.writeHead(target.status, ex.idOn([...target.headers, 'Content-Length', String(body.length)]));
   if (ex.req.method === 'HEAD') {
     res.end();
     return;

@@ -13,8 +13,10 @@ import { addressOf, type ConnectWaiter } from '../upstream/dial.js';
 import { UpstreamError } from '../upstream/error.js';
 import { Attempt, Stage, takerOf } from './attempt.js';
 import type { Candidate } from './balance/balancer.js';
-import { STATUS_BODY, accessFields, queueField } from './exchange.js';
+import { STATUS_BODY, accessFields, idField, peerField, queueField } from './exchange.js';
 import { clientIpOf } from './client-ip.js';
+import { clientOf, trusts, type Origin } from './origin.js';
+import { requestIdOf } from './request-id.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
 import { originForm } from './target.js';
@@ -50,14 +52,18 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
 }
 
 /** One upgrade request, from its head to the access-log line: answered here, or tunnelled to a server. */
-class Tunnel extends Attempt implements ConnectWaiter {
+class Tunnel extends Attempt implements ConnectWaiter, Origin {
   readonly #runtime: Runtime;
   readonly #frontend: RuntimeFrontend;
   readonly #req: http.IncomingMessage;
   readonly #socket: Duplex;
   /** What the client sent after its head (a first frame), for the server once the tunnel is up. */
   readonly #headBytes: Buffer;
-  readonly #clientIp: string;
+  readonly peer: string;
+  readonly trusted: boolean;
+  readonly clientIp: string;
+  /** The upgrade's ID (request-id.ts); null: its frontend gives none. */
+  readonly #requestId: string | null;
   readonly #started = performance.now();
   #status = 0;
   #bytes = 0;
@@ -83,7 +89,10 @@ class Tunnel extends Attempt implements ConnectWaiter {
     this.#req = req;
     this.#socket = socket;
     this.#headBytes = headBytes;
-    this.#clientIp = clientIpOf(req.socket);
+    this.peer = clientIpOf(req.socket);
+    this.trusted = trusts(frontend, this.peer);
+    this.clientIp = clientOf(frontend, this.peer, this.trusted, req.headers);
+    this.#requestId = frontend.requestId === null ? null : requestIdOf(frontend.requestId, req.headers, this.trusted);
     frontend.counters.requests++;
     frontend.counters.active++;
     // The exchange ends when its answer is flushed (a refusal, a respond or redirect backend, a
@@ -107,16 +116,16 @@ class Tunnel extends Attempt implements ConnectWaiter {
     const url = originForm(req.url ?? '', req.headers.host);
     if (url === null) return this.#refuse(400, 'invalid request target');
     req.url = url;
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp: this.#clientIp, proto: scheme, underscores: this.#frontend.underscoreHeaders });
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: this.peer, trusted: this.trusted, proto: scheme, underscores: this.#frontend.underscoreHeaders, idHeader: this.#frontend.requestId, id: this.#requestId });
     if (typeof headers === 'string') return this.#refuse(400, headers);
     // The upgrade handshake needs the two hop-by-hop headers the request path drops.
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');
     this.#headers = headers;
-    const rule = route(this.#frontend, req, this.#clientIp, scheme);
+    const rule = route(this.#frontend, req, this, scheme);
     if (rule === null) return this.#refuse(503, REASONS.noRule);
     // An upgrade is a request of its rule: it takes a token of its rate limit too (a WebSocket
     // reconnect storm is one of the things a rate limit is for). Its body, if any, is the tunnel's.
-    const wait = rateWait(rule.limits, this.#frontend.limitCounters, req, this.#clientIp, scheme);
+    const wait = rateWait(rule.limits, this.#frontend.limitCounters, req, this, scheme);
     if (wait > 0) return this.#refuse(429, REASONS.rateLimited, String(wait));
     const t = takerOf(rule.target);
     this.#backend = t;
@@ -145,7 +154,7 @@ class Tunnel extends Attempt implements ConnectWaiter {
     if (this.#runtime.accessLog) {
       const req = this.#req;
       const why = this.#reason === null ? '' : `,"reason":${JSON.stringify(this.#reason)}`;
-      writeAccess(`${accessFields(this.#frontend.name, target?.name ?? null, this.#serverName, req, status, this.#bytes, this.#started, this.#clientIp)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}${queueField(this.#queueMs)}${why}`);
+      writeAccess(`${accessFields(this.#frontend.name, target?.name ?? null, this.#serverName, req, status, this.#bytes, this.#started, this.clientIp)}${peerField(this)}${idField(this.#requestId)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}${queueField(this.#queueMs)}${why}`);
     }
   }
 
@@ -154,7 +163,9 @@ class Tunnel extends Attempt implements ConnectWaiter {
     const socket = this.#socket;
     this.#status = code;
     this.#bytes = body.length;
-    socket.write(head(code, http.STATUS_CODES[code] ?? '', [...rawHeaders, 'Content-Length', String(body.length), 'Connection', 'close']));
+    const headers = [...rawHeaders, 'Content-Length', String(body.length), 'Connection', 'close'];
+    if (this.#requestId !== null) headers.push(this.#frontend.requestId!.header, this.#requestId);
+    socket.write(head(code, http.STATUS_CODES[code] ?? '', headers));
     socket.end(body);
     linger(socket, () => this.#finish());
   }

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { DEFAULTS, proxyVersion, type Config, type ServerConfig } from '../config/schema.js';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
 import { compileCondition, compileKey, compileMaxconn, compileRate, compileWeight, type CompiledCondition, type CompiledKey, type CompiledMaxconn, type CompiledRate, type CompiledWeight } from '../expr/compile.js';
+import { TrustedProxies } from '../expr/forwarded.js';
 import { specialize, specializeKey, specializeRate } from '../expr/specialize.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { Candidate } from '../proxy/balance/balancer.js';
@@ -33,6 +34,8 @@ export interface Program {
   readonly limits: readonly (readonly ({ readonly rate: CompiledRate; readonly key: CompiledKey | null } | null)[])[];
   /** Every flag an expression reads: the flags that must never fall outside the tracked limit. */
   readonly flags: ReadonlySet<string>;
+  /** Per frontend: its `trustedProxies`, parsed; null: none (the connection's address is the client). */
+  readonly trusted: readonly (TrustedProxies | null)[];
 }
 
 /** Compiles and checks everything in `config` that can fail; throws FlagmanErrors listing all problems. */
@@ -83,13 +86,14 @@ export function compileProgram(config: Config): Program {
       });
     }
   }
+  const trusted = config.frontends.map((fe) => attempt(() => TrustedProxies.parse(fe.trustedProxies)));
   // TLS certificates are read as the listener will read them, so `flagman check` names a bad file.
   for (const fe of config.frontends) if (fe.tls !== null) attempt(() => CertSet.load(fe.tls!));
   if (errors.length > 0) throw new FlagmanErrors(errors);
   const flags = new Set<string>();
   const limitExprs = limits.flat().flatMap((l) => (l === null ? [] : [l.rate, l.key]));
   for (const c of [...conditions.flat(), ...weights.values(), ...maxconns.values(), ...limitExprs]) for (const f of c?.flags ?? []) flags.add(f);
-  return Object.freeze({ config, conditions, weights, maxconns, limits, flags });
+  return Object.freeze({ config, conditions, weights, maxconns, limits, flags, trusted });
 }
 
 /** A rule's rate limit under `snapshot`: its rate and key folded; null when the rate cannot be computed. */
@@ -229,6 +233,8 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       maxconn: fe.maxconn,
       connCap,
       limitCounters: ctx.observed.frontendLimits(fe.name),
+      trustedProxies: program.trusted[i] ?? null,
+      requestId: fe.requestId === null ? null : Object.freeze({ header: fe.requestId.header, lower: fe.requestId.header.toLowerCase() }),
     });
   });
 

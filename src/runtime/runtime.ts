@@ -2,6 +2,7 @@
 // and replaced whole (docs/design/conventions.md); each request reads it once and keeps it to the end.
 import type { HealthConfig, Mode, Timeouts, UnderscoreHeaders } from '../config/schema.js';
 import type { RequestInput } from '../expr/environment.js';
+import type { TrustedProxies } from '../expr/forwarded.js';
 import type { Balancer, Candidate } from '../proxy/balance/balancer.js';
 import type { Page } from '../proxy/pages.js';
 import type { RateBuckets } from './buckets.js';
@@ -121,6 +122,16 @@ export interface RuntimeFrontend {
   /** What this process serves of them: `maxconn`, or with workers each one's share (rounded up). */
   readonly connCap: number | null;
   readonly limitCounters: FrontendLimitCounters;
+  /** Whose X-Forwarded-For names the client (proxy/origin.ts); null: nobody's, the connection's address is the client. */
+  readonly trustedProxies: TrustedProxies | null;
+  /** The header of the frontend's request IDs (proxy/request-id.ts); null: it gives none. */
+  readonly requestId: RequestIdHeader | null;
+}
+
+/** A frontend's request IDs: the header that carries them, as configured and lower-cased. */
+export interface RequestIdHeader {
+  readonly header: string;
+  readonly lower: string;
 }
 
 export interface Runtime {

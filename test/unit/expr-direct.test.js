@@ -35,6 +35,8 @@ const EXPRESSIONS = [
   ['cidr("10.0.0.0/8").containsIP(client.ip) || cidr("2001:db8::/32").containsIP(client.ip)', true],
   ['cidr("::ffff:0:0/96").containsIP(header("x-real-ip"))', true],
   ['client.ip == "203.0.113.9"', true],
+  ['request.peer == client.ip', true],
+  ['cidr("10.0.0.0/8").containsIP(request.peer) && !cidr("10.0.0.0/8").containsIP(client.ip)', true],
   ['flag("MAINT") > 0 && !cidr("127.0.0.0/8").containsIP(client.ip)', true],
   // Outside the subset: evaluated by cel-js.
   ['request.path.matches("^/v[0-9]+/")', false],
@@ -51,9 +53,11 @@ const REQUESTS = [
   { method: 'GET', url: '//double/slash', host: '[2001:db8::1]:443', clientIp: '203.0.113.9', headers: { 'accept-language': 'de-CH, en', 'x-prefix': '//double', cookie: ['canary=0', 'session='] } },
   { method: 'PUT', url: '/api/x?', host: 'www.example.com', clientIp: 'not-an-ip', headers: { 'x-a': 'one', 'x-b': 'two', cookie: 'canary = 1 ;session=z' } },
   { method: 'OPTIONS', url: '/v2/thing', host: 'www.example.com:80', clientIp: '192.0.2.200', headers: { 'x-real-ip': '192.0.2.1', 'x-prefix': '' } },
+  { method: 'GET', url: '/', host: 'www.example.com', clientIp: '198.51.100.9', peer: '10.0.0.5', headers: { 'x-forwarded-for': '198.51.100.9' } },
 ];
 
-const input = (r, scheme) => ({ scheme, ...r });
+// The connection's address is the client's unless a request says otherwise (a trusted proxy's X-Forwarded-For).
+const input = (r, scheme) => ({ scheme, peer: r.clientIp, ...r });
 
 test('each expression runs as a closure exactly when it is made of string tests', (t) => {
   for (const [source, direct] of EXPRESSIONS) {

@@ -26,6 +26,7 @@ function req(over = {}) {
     host: 'www.example.com',
     scheme: 'http',
     clientIp: '203.0.113.9',
+    peer: '203.0.113.9',
     headers: {},
     ...over,
   };
@@ -69,6 +70,9 @@ const table = [
   ['request.host == ""', {}, req({ host: undefined }), true],
   ['request.method == "POST" && request.scheme == "https"', {}, req({ method: 'POST', scheme: 'https' }), true],
   ['request.method == "POST" && request.scheme == "https"', {}, req({ method: 'POST' }), false],
+  // request.peer: the connection's address; client.ip the client a trusted proxy named
+  ['request.peer == "10.0.0.5" && client.ip == "198.51.100.9"', {}, req({ peer: '10.0.0.5', clientIp: '198.51.100.9' }), true],
+  ['cidr("10.0.0.0/8").containsIP(request.peer)', {}, req(), false],
   // header(): case-insensitive names, "" when absent, repeated values joined
   ['header("X-Env") == "canary"', {}, req({ headers: { 'x-env': 'canary' } }), true],
   ['header("x-env") == "canary"', {}, req({ headers: { 'x-env': 'canary' } }), true],
@@ -254,9 +258,9 @@ for (const [source, values, value, problem] of weights) {
 
 test('requestInput reads what it needs from an IncomingMessage', (t) => {
   const headers = { host: 'a.example:81', 'x-env': 'canary' };
-  const input = requestInput({ method: 'PUT', url: '/p?q', headers }, '::1', 'https');
+  const input = requestInput({ method: 'PUT', url: '/p?q', headers }, { clientIp: '2001:db8::9', peer: '::1' }, 'https');
   // The derived fields start empty and are filled in by the first rule that reads them.
-  t.deepEqual(input, { method: 'PUT', url: '/p?q', host: 'a.example:81', scheme: 'https', clientIp: '::1', headers, derivedPath: undefined, derivedQuery: undefined, derivedHost: undefined });
+  t.deepEqual(input, { method: 'PUT', url: '/p?q', host: 'a.example:81', scheme: 'https', clientIp: '2001:db8::9', peer: '::1', headers, derivedPath: undefined, derivedQuery: undefined, derivedHost: undefined });
   const r = specialize(condition('request.host == "a.example" && header("X-Env") == "canary" && request.query == "q"'), flags());
   t.true(r.test(input));
 });

@@ -2,15 +2,20 @@
 import test from 'ava';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../../dist/proxy/headers.js';
 
-const fwd = { clientIp: '192.0.2.1', proto: 'http' };
+// From an untrusted peer unless a case says `trusted` (docs/proxying.md, "Behind a load balancer").
+const fwd = { peer: '192.0.2.1', trusted: false, proto: 'http' };
 const tail = (host) => ['X-Forwarded-For', '192.0.2.1', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', host];
 
 const cases = [
   { title: 'keeps ordinary headers in order and spelling', raw: ['Host', 'a', 'Accept', '*/*', 'x-Custom', '1'], out: ['Host', 'a', 'Accept', '*/*', 'x-Custom', '1', ...tail('a')] },
   { title: 'drops hop-by-hop headers', raw: ['Host', 'a', 'Connection', 'keep-alive', 'Keep-Alive', '5', 'TE', 'trailers', 'Upgrade', 'x', 'Proxy-Connection', 'x', 'Trailer', 'x'], connection: 'keep-alive', out: ['Host', 'a', ...tail('a')] },
   { title: 'drops headers named in Connection', raw: ['Host', 'a', 'Connection', 'X-Foo, close', 'X-Foo', '1', 'X-Bar', '2'], connection: 'X-Foo, close', out: ['Host', 'a', 'X-Bar', '2', ...tail('a')] },
-  { title: 'appends to X-Forwarded-For, joining repeats', raw: ['Host', 'a', 'X-Forwarded-For', '10.0.0.1', 'x-forwarded-for', '10.0.0.2'], out: ['Host', 'a', 'X-Forwarded-For', '10.0.0.1, 10.0.0.2, 192.0.2.1', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'a'] },
-  { title: 'replaces a client X-Forwarded-Proto/-Host', raw: ['Host', 'a:8080', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'evil'], out: ['Host', 'a:8080', ...tail('a:8080')] },
+  { title: 'a trusted peer: appends it to X-Forwarded-For, joining repeats', trusted: true, raw: ['Host', 'a', 'X-Forwarded-For', '10.0.0.1', 'x-forwarded-for', '10.0.0.2'], out: ['Host', 'a', 'X-Forwarded-For', '10.0.0.1, 10.0.0.2, 192.0.2.1', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'a'] },
+  { title: 'an untrusted peer: X-Forwarded-For is the peer alone', raw: ['Host', 'a', 'X-Forwarded-For', '10.0.0.1', 'x-forwarded-for', '10.0.0.2'], out: ['Host', 'a', ...tail('a')] },
+  { title: 'an untrusted peer: its X-Forwarded-Proto/-Host replaced', raw: ['Host', 'a:8080', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'evil'], out: ['Host', 'a:8080', ...tail('a:8080')] },
+  { title: 'a trusted peer: its X-Forwarded-Proto/-Host kept (the first of each)', trusted: true, raw: ['Host', 'a:8080', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'shop.example', 'X-Forwarded-Proto', 'http'], out: ['Host', 'a:8080', 'X-Forwarded-For', '192.0.2.1', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'shop.example'] },
+  { title: 'an untrusted peer: Forwarded dropped', raw: ['Host', 'a', 'Forwarded', 'for=10.0.0.1', 'Accept', '*/*'], out: ['Host', 'a', 'Accept', '*/*', ...tail('a')] },
+  { title: 'a trusted peer: Forwarded passed on as it came', trusted: true, raw: ['Host', 'a', 'Forwarded', 'for=198.51.100.9', 'Accept', '*/*'], out: ['Host', 'a', 'Forwarded', 'for=198.51.100.9', 'Accept', '*/*', ...tail('a')] },
   { title: 'keeps chunked framing', raw: ['Host', 'a', 'Transfer-Encoding', 'chunked'], out: ['Host', 'a', 'Transfer-Encoding', 'chunked', ...tail('a')] },
   { title: 'refuses a duplicate Host', raw: ['Host', 'a', 'host', 'b'], out: 'duplicate Host header' },
   { title: 'refuses a missing Host', raw: ['Accept', '*/*'], out: 'missing Host header' },
@@ -21,7 +26,7 @@ const cases = [
 
 for (const c of cases) {
   test(`request headers: ${c.title}`, (t) => {
-    t.deepEqual(upstreamRequestHeaders(c.raw, c.connection, fwd), c.out);
+    t.deepEqual(upstreamRequestHeaders(c.raw, c.connection, { ...fwd, trusted: c.trusted === true }), c.out);
   });
 }
 
