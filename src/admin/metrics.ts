@@ -245,6 +245,10 @@ export function createMetrics(sources: AdminSources): Metrics {
   counter('flagman_log_dropped_total', 'Log lines dropped: the log could not be written (a full disk, a reader too slow or gone).', ['log'], (c, d) => {
     for (const [log, l] of Object.entries(d.logs)) c.inc({ log }, l.dropped);
   });
+  // Prometheus' `*_build_info` convention: a constant 1, the facts in labels, so a query can join
+  // on it (`* on(instance) group_left(version) flagman_build_info`) or spot a mixed fleet. The
+  // version is the one /status shows (src/version.ts, through the sources).
+  gauge('flagman_build_info', 'Always 1: the flagman version and the Node.js version it runs on, as labels.', ['version', 'node'], (g) => g.set({ version: sources.version, node: process.version }, 1));
   gauge('flagman_flags_watcher_problem', '1 while watching the flags directory is degraded.', [], (g, d) => g.set(d.watcher.problem === null ? 0 : 1));
 
   // Scrapes one at a time: `doc` belongs to the one in progress.

@@ -17,7 +17,10 @@ export function logStateChanges(prev: Runtime, next: Runtime): void {
         change === null
           ? `weight ${s.weight}`
           : `${change.results} ${s.health === 'up' ? 'passed' : 'failed'} checks, the last ${change.source}: ${change.detail}`;
-      events.info(
+      // Down is what an operator has to act on: `warn`, so a filter on level >= 40 shows it (as
+      // HAProxy alerts on a server going DOWN); up and drain (a flag's doing) are `info`
+      // (docs/logs.md, the table of levels).
+      events[s.status === 'down' ? 'warn' : 'info'](
         {
           event: 'server.state',
           backend: target.name,
