@@ -79,11 +79,11 @@ function fileOf(line) {
  * time, the failure lines and the files they came from. `files`, when given, runs those alone, one
  * file at a time.
  */
-function runAva(node, mode, binDir, files = []) {
+function runAva(node, mode, binDir, { files = [], out = process.stdout, concurrency = null } = {}) {
   const started = Date.now();
   const env = { ...process.env, PATH: `${binDir}:${process.env.PATH ?? ''}`, FLAGMAN_TESTS: mode };
   if (mode === '') delete env.FLAGMAN_TESTS;
-  const args = files.length > 0 ? [ava, '--concurrency', '1', ...files] : [ava];
+  const args = files.length > 0 ? [ava, '--concurrency', '1', ...files] : concurrency === null ? [ava] : [ava, '--concurrency', String(concurrency)];
   const child = spawn(node, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   // ava's default reporter: a line per test (✔ passed, ✘ failed), then a summary that gives the
   // passed count only when nothing failed; uncaught exceptions and files that exit badly come apart.
@@ -103,8 +103,8 @@ function runAva(node, mode, binDir, files = []) {
       else if (/tests? (?:were|was) pending in test\/\S+\.test\.js/.test(line)) failures.push(line.trim());
     }
   };
-  child.stdout.on('data', (d) => read(d, process.stdout));
-  child.stderr.pipe(process.stderr);
+  child.stdout.on('data', (d) => read(d, out));
+  child.stderr.on('data', (d) => (out === process.stdout ? process.stderr : out).write(d));
   return new Promise((resolve) => child.on('close', (code) => {
     // A run that failed without a ✘ line (ava could not start, a worker crashed) is still a failure.
     if (code !== 0 && failures.length === 0) failures.push(`ava exited with ${code} and named no failed test`);
@@ -121,37 +121,44 @@ if (unknown.length > 0) {
   console.error(`FLAGMAN_TEST_LINES must list some of ${Object.keys(lines).join(', ')}, not ${JSON.stringify(unknown.join(','))}`);
   process.exit(2);
 }
-const results = [];
-for (const name of ['current', '24', '22', 'oldest']) {
+/** The node of each line asked for, fetched if need be, with its version; exits when one is missing. */
+function prepare(name) {
   const line = { ...lines[name] };
-  if (only !== undefined && !only.includes(name)) continue;
   try {
     line.node = line.node();
   } catch (err) {
     console.error(`flagman tests: no node for the ${name} line: ${err.message}`);
     process.exit(1);
   }
-  const version = versionOf(line.node);
-  if (version === null) {
+  line.version = versionOf(line.node);
+  if (line.version === null) {
     console.error(`flagman tests: the ${name} line's node (${line.node}) does not run; npm install brings the current one (devDependency "node"), the registry the others`);
     process.exit(1);
   }
+  return line;
+}
+
+/** Runs `line`'s passes, printing through `out`; resolves with their results. */
+async function runLine(name, line, out, concurrency) {
+  const { node, version } = line;
+  const results = [];
+  const say = (text) => out.write(`${text}\n`);
   const minimum = /(\d+)/.exec(pkg.engines.node)?.[1];
   if (name === 'oldest' && minimum !== undefined && !version.startsWith(`v${minimum}.`)) {
-    console.log(`flagman tests: note: the oldest supported line is Node ${minimum}, and npm runs on ${version}: the subset runs on ${version}`);
+    say(`flagman tests: note: the oldest supported line is Node ${minimum}, and npm runs on ${version}: the subset runs on ${version}`);
   }
-  const binDir = pathWith(line.node);
+  const binDir = pathWith(node);
   try {
     for (const run of line.runs) {
-      console.log(`\nflagman tests: ${run.what} on Node ${version} (${name} line: ${line.node}; \`node\` on the PATH is that one)\n`);
-      const r = { name, version, what: run.what, ...(await runAva(line.node, run.mode, binDir)) };
+      say(`\nflagman tests: ${run.what} on Node ${version} (${name} line: ${node}; \`node\` on the PATH is that one)\n`);
+      const r = { name, version, what: run.what, ...(await runAva(node, run.mode, binDir, { out, concurrency })) };
       results.push(r);
       // A test that fails beside three other files on a loaded 2-core machine is run again, its
       // file alone, once. It counts as passed only if its whole file then passes; the summary
       // names it either way, so a test that needs the second chance is seen and fixed.
       if (r.code !== 0 && r.failedFiles.length > 0 && !r.failedFiles.includes(null)) {
-        console.log(`\nflagman tests: again, alone, the file(s) that failed: ${r.failedFiles.join(', ')}\n`);
-        const again = await runAva(line.node, run.mode, binDir, r.failedFiles);
+        say(`\nflagman tests: again, alone, the file(s) that failed: ${r.failedFiles.join(', ')}\n`);
+        const again = await runAva(node, run.mode, binDir, { files: r.failedFiles, out });
         results.push({ name, version, what: `again, alone: ${r.failedFiles.join(', ')}`, ...again });
         if (again.code === 0) {
           r.code = 0;
@@ -164,6 +171,36 @@ for (const name of ['current', '24', '22', 'oldest']) {
   } finally {
     fs.rmSync(binDir, { recursive: true, force: true });
   }
+  return results;
+}
+
+/** Collects a pass's output, to be printed whole once it is done. */
+class Buffered {
+  chunks = [];
+  write(d) {
+    this.chunks.push(typeof d === 'string' ? Buffer.from(d) : d);
+    return true;
+  }
+  flush() {
+    process.stdout.write(Buffer.concat(this.chunks));
+  }
+}
+
+const wanted = ['current', '24', '22', 'oldest'].filter((name) => only === undefined || only.includes(name));
+const prepared = new Map(wanted.map((name) => [name, prepare(name)]));
+const results = [];
+// The whole suite first, alone on the machine; then the three small passes side by side, two test
+// files at a time each (about 30 s each one after the other, about 45 s together), each pass's
+// output printed whole when it ends.
+if (prepared.has('current')) results.push(...(await runLine('current', prepared.get('current'), process.stdout, null)));
+const others = wanted.filter((name) => name !== 'current');
+const passes = others.map((name) => {
+  const out = others.length > 1 ? new Buffered() : process.stdout;
+  return runLine(name, prepared.get(name), out, others.length > 1 ? 2 : null).then((r) => ({ r, out }));
+});
+for (const { r, out } of await Promise.all(passes)) {
+  if (out instanceof Buffered) out.flush();
+  results.push(...r);
 }
 
 console.log(`\nflagman tests (engines: node ${pkg.engines.node}):`);
