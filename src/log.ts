@@ -1,4 +1,5 @@
 // The one logger: JSON lines, events on stderr, the access log on stdout (docs/logs.md).
+import fs from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { BUFFER_FULL, LogSink, type SinkWatcher } from './log-sink.js';
 
@@ -100,8 +101,37 @@ export function logDrops(): LogDrops {
 
 const base = { base: null, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg' } as const;
 
+/**
+ * Whether stderr is a stream of systemd's journal: systemd sets JOURNAL_STREAM to its device and
+ * inode, which a redirect (`2> file`, a pipe to another program) no longer matches.
+ */
+export function stderrIsJournal(stream = process.env['JOURNAL_STREAM'], fd = 2): boolean {
+  if (stream === undefined || stream === '') return false;
+  try {
+    const st = fs.fstatSync(fd);
+    return stream === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A line's syslog priority as journald reads it from a `<N>` prefix (the unit's default
+ * SyslogLevelPrefix=yes), from pino's level, the line's first field: error 3, warn 4, info 6, so
+ * that `journalctl -p warning` shows warn and above. Without it every line gets the unit's one
+ * priority (info).
+ */
+export function withSyslogPriority(line: string): string {
+  const level = line.startsWith('{"level":') ? Number(line.slice(9, 11)) : 30;
+  const priority = level >= 60 ? 2 : level >= 50 ? 3 : level >= 40 ? 4 : level >= 30 ? 6 : 7;
+  return `<${priority}>${line}`;
+}
+
 /** Events: flag changes, server state changes, reloads, errors. */
-export const events: Logger = pino({ ...base, level: process.env['FLAGMAN_LOG_LEVEL'] ?? 'info' }, eventDest);
+export const events: Logger = pino(
+  { ...base, level: process.env['FLAGMAN_LOG_LEVEL'] ?? 'info', ...(stderrIsJournal() ? { hooks: { streamWrite: withSyslogPriority } } : {}) },
+  eventDest,
+);
 
 // The access log is written by hand, not through pino: at one line per request, pino's generic
 // object-to-JSON walk and a `new Date().toISOString()` per line were ~10% of a proxied request's
