@@ -87,13 +87,21 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
     if (draining) return void session.close();
     sessions.add(session);
     let streams = 0;
+    const idleMs = h1.keepAliveTimeout;
     session.on('stream', (stream) => {
       streams++;
-      stream.once('close', () => streams--);
+      stream.once('close', () => {
+        // Idle from the last stream's end: the timer restarts now, whatever it did meanwhile.
+        if (--streams === 0 && idleMs > 0 && !session.destroyed) session.setTimeout(idleMs);
+      });
     });
     // Keep-alive idle (timeouts.idle) for HTTP/2: a connection with no stream open and nothing sent
     // for that long is sent GOAWAY. One with a stream open is left to the request's own timeouts.
-    session.setTimeout(h1.keepAliveTimeout, () => {
+    // The listener is `on`, not setTimeout's callback: Node adds that with once(), so a first
+    // timeout during a stream (a request slower than timeouts.idle) used it up, and the connection
+    // was never closed for idleness after.
+    session.setTimeout(idleMs);
+    session.on('timeout', () => {
       if (streams === 0) session.close();
     });
     session.once('close', () => sessions.delete(session));

@@ -1,6 +1,7 @@
 // TLS listeners in the lifecycle (docs/tls.md, "Reloads and stops"): a graceful stop lets an HTTP/2 request in flight finish
 // and sends idle HTTP/2 connections GOAWAY instead of waiting for the shutdown timeout; a reload that
-// removes a TLS frontend drains it the same way; HTTP/2 connections idle past timeouts.idle go.
+// removes a TLS frontend drains it the same way; HTTP/2 connections idle past timeouts.idle go,
+// also after a request that outlasted it.
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import test from 'ava';
@@ -101,4 +102,15 @@ test('an HTTP/2 connection idle past timeouts.idle is sent GOAWAY', async (t) =>
   await closed;
   const ms = performance.now() - started;
   t.true(ms >= 300 && ms < scaled(3000), `closed after ${ms} ms`);
+});
+
+test('an HTTP/2 connection whose first request outlasts timeouts.idle is still closed once idle after it', async (t) => {
+  const { session, goaway, closed } = await setup(t, { top: 'timeouts: { idle: 300ms }' });
+  // /slow takes 700 ms: the idle timer fires while its stream is open, which must not use it up.
+  t.is((await get(session, '/slow')).body, 'app');
+  const ended = performance.now();
+  const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), scaled(5000)))]);
+  t.is(outcome, 'closed', 'the idle connection was closed');
+  t.true(await goaway, 'GOAWAY before the close');
+  t.log(`closed ${Math.round(performance.now() - ended)} ms after the request ended (timeouts.idle 300 ms)`);
 });
