@@ -12,7 +12,7 @@ import path from 'node:path';
 import test from 'ava';
 import YAML from 'yaml';
 import { testCA } from '../helpers/certs.js';
-import { flagmanCli, request, root, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import { flagmanCli, rawHead, request, root, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
 const recipeText = readme.slice(readme.indexOf('### Maintenance with an admin bypass\n'));
@@ -175,18 +175,7 @@ test('an upgrade from a trusted balancer: routed, logged and forwarded by the cl
     return new Promise((resolve) => server.close(resolve));
   });
   const fm = await startFlagman(t, LIMITS, { vars: { app: server.address().port }, captureAccess: true });
-  const head = await new Promise((resolve, reject) => {
-    const s = net.connect(fm.ports[0], '127.0.0.1', () => s.write('GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Forwarded-For: 198.51.100.9\r\n\r\n'));
-    let buf = '';
-    s.on('data', (d) => {
-      buf += d;
-      if (buf.includes('\r\n\r\n')) {
-        s.destroy();
-        resolve(buf);
-      }
-    });
-    s.on('error', reject);
-  });
+  const head = await rawHead(fm.ports[0], 'GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Forwarded-For: 198.51.100.9\r\n\r\n');
   t.regex(head, /^HTTP\/1\.1 101 /);
   t.is(seen[0]['x-forwarded-for'], '198.51.100.9, 127.0.0.1');
   t.like(await accessLine(fm, '/chat'), { status: 101, ip: '198.51.100.9', peer: '127.0.0.1' });

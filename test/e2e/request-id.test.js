@@ -4,10 +4,9 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
-import net from 'node:net';
 import test from 'ava';
 import { testCA } from '../helpers/certs.js';
-import { request, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import { rawHead, request, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 
 const NEW_ID = /^[0-9a-f]{32}$/;
 
@@ -141,18 +140,7 @@ test('an upgrade: its ID goes to the server and in its access line', async (t) =
     return new Promise((resolve) => server.close(resolve));
   });
   const fm = await startFlagman(t, CONFIG, { vars: { app: server.address().port, top: '' }, captureAccess: true });
-  const head = await new Promise((resolve, reject) => {
-    const s = net.connect(fm.ports[0], '127.0.0.1', () => s.write('GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Request-Id: ws-1\r\n\r\n'));
-    let buf = '';
-    s.on('data', (d) => {
-      buf += d;
-      if (buf.includes('\r\n\r\n')) {
-        s.destroy();
-        resolve(buf);
-      }
-    });
-    s.on('error', reject);
-  });
+  const head = await rawHead(fm.ports[0], 'GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Request-Id: ws-1\r\n\r\n');
   t.regex(head, /^HTTP\/1\.1 101 /);
   t.is(seen[0]['x-request-id'], 'ws-1');
   t.like(await accessLine(fm, '/chat'), { status: 101, id: 'ws-1' });

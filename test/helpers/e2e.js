@@ -268,6 +268,22 @@ export function watchProbe(t, { noWatch = null } = {}) {
 }
 
 /** One HTTP request on a fresh connection; resolves with status, headers and the body as a string. */
+/** Writes `text` (a raw request, e.g. an upgrade) on a new connection to `port`; resolves with the response head, then closes. */
+export function rawHead(port, text) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(text));
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d;
+      if (buf.includes('\r\n\r\n')) {
+        s.destroy();
+        resolve(buf);
+      }
+    });
+    s.on('error', reject);
+  });
+}
+
 export function request(port, { method = 'GET', path: p = '/', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, agent: false }, (res) => {
