@@ -160,10 +160,14 @@ export function bindAccess(bindings: Readonly<Record<string, string | number>>):
 
 /**
  * Writes one access-log line. `fields` are the line's JSON members after `time` and the bindings,
- * already serialised, each starting with a comma (exchange.ts builds them).
+ * already serialised, each starting with a comma (access-line.ts builds them).
  */
 export function writeAccess(fields: string): void {
-  const line = `${ACCESS_HEAD}${isoNow()}"${accessBindings}${fields}}\n`;
+  writeAccessText(`${ACCESS_HEAD}${isoNow()}"${accessBindings}${fields}}\n`);
+}
+
+/** Writes one access-log line as it is (`line` ends with a newline): the combined log format's (access-line.ts). */
+export function writeAccessText(line: string): void {
   // Lines are batched, as nginx's `access_log … buffer=` does: a write is a syscall plus, through
   // a stream, its bookkeeping, which one line a write paid per request. A batch goes out when the
   // next line would take it past PIPE_BUF (whole lines, counted in characters as the destination

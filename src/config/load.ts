@@ -12,7 +12,7 @@ import { Walker, fieldsOf, missing, rootEntry } from './nodes.js';
 import type { KeyTable } from './nodes.js';
 import { checkListenClashes, checkRefs } from './refs.js';
 import type { Config } from './schema.js';
-import { ADMIN_KEYS, FLAGS_KEYS, LOG_KEYS, TIMEOUT_TABLE, readAdmin, readFlags, readLog, readTimeouts, readWorkers } from './sections.js';
+import { ACCESS_KEYS, ADMIN_KEYS, FLAGS_KEYS, LOG_KEYS, TIMEOUT_TABLE, readAdmin, readFlags, readLog, readTimeouts, readWorkers } from './sections.js';
 
 // The top-level keys, a registry table (docs/design/conventions.md). `frontends` is required: a config that declares none (an emptied
 // file, a bad merge) would otherwise load fine and a reload would close every listener.
@@ -20,7 +20,7 @@ export const TOP_LEVEL_KEYS = {
   flags: 'the watched flags directory: dir, rescan, allowWorldWritable, state',
   admin: 'the read-only admin endpoint: listen (no section: no endpoint)',
   timeouts: 'connect, server, client, idle, tcpIdle, shutdown, queue',
-  log: 'access: on | off',
+  log: 'access: on | off | { fields, format }',
   workers: 'processes serving requests: a number, or auto for one per CPU (default 1)',
   frontends: 'where clients connect, and the rules that choose a backend (required)',
   backends: 'where requests go: servers, respond or redirect',
@@ -33,6 +33,7 @@ export const CONFIG_KEYS: Readonly<Record<string, KeyTable>> = {
   admin: ADMIN_KEYS,
   timeouts: TIMEOUT_TABLE,
   log: LOG_KEYS,
+  'log.access': ACCESS_KEYS,
   'frontends.*': FRONTEND_KEYS,
   'frontends.*.rules[]': RULE_KEYS,
   'frontends.*.rules[].limit': LIMIT_KEYS,

@@ -268,13 +268,51 @@ export interface Config {
   };
   readonly admin: { readonly listen: ListenAddress | null };
   readonly timeouts: Timeouts;
-  readonly log: { readonly access: boolean };
+  /** `access`: how the access log is written; null: off. */
+  readonly log: { readonly access: AccessLogConfig | null };
   /** Processes serving requests (`auto`: one per available CPU, resolved at load). */
   readonly workers: { readonly count: number; readonly auto: boolean };
   /** In file order. */
   readonly frontends: readonly FrontendConfig[];
   /** In file order. */
   readonly backends: readonly BackendConfig[];
+}
+
+/** The fields an access line may carry (config/sections.ts ACCESS_FIELDS names and describes them). */
+export type AccessField =
+  | 'frontend'
+  | 'mode'
+  | 'backend'
+  | 'server'
+  | 'method'
+  | 'path'
+  | 'proto'
+  | 'tls'
+  | 'upgrade'
+  | 'status'
+  | 'bytesIn'
+  | 'bytes'
+  | 'bytesOut'
+  | 'headMs'
+  | 'queueMs'
+  | 'connectMs'
+  | 'ttfbMs'
+  | 'ms'
+  | 'tries'
+  | 'ip'
+  | 'peer'
+  | 'id'
+  | 'reason';
+
+export const ACCESS_FORMATS = ['json', 'clf'] as const;
+export type AccessFormat = (typeof ACCESS_FORMATS)[number];
+
+/** `log.access` when it is on. */
+export interface AccessLogConfig {
+  /** `json`: a JSON line; `clf`: the combined log format. */
+  readonly format: AccessFormat;
+  /** The fields a JSON line carries, in the line's order; null: every one that applies. */
+  readonly fields: readonly AccessField[] | null;
 }
 
 // Defaults in one table, units in the names' comments (docs/design/conventions.md).

@@ -3,9 +3,9 @@
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { isScalar } from 'yaml';
-import type { Config, Mode, Timeouts } from './schema.js';
-import { DEFAULTS } from './schema.js';
-import { fieldsOf, readBool, readDuration, readInt, readString, tryParse, wrongKind } from './nodes.js';
+import type { AccessField, AccessLogConfig, Config, Mode, Timeouts } from './schema.js';
+import { ACCESS_FORMATS, DEFAULTS } from './schema.js';
+import { fieldsOf, listItems, readBool, readDuration, readInt, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { parseListenAddress } from './units.js';
 
@@ -21,8 +21,42 @@ export const ADMIN_KEYS = {
 } as const;
 
 export const LOG_KEYS = {
-  access: 'one JSON line per request on stdout: on or off (default on)',
+  access: 'one line per request on stdout: on, off, or { fields: [...], format: json | clf } (default on: JSON, every field)',
 } as const;
+
+export const ACCESS_KEYS = {
+  fields: 'the fields of each JSON line, in this order (default: every one that applies)',
+  format: 'json (default) or clf: the combined log format',
+} as const;
+
+// Every field of an access line, in the order a line writes them (docs/logs.md describes each). A
+// field that does not apply to a line (`peer` when it is the client, `queueMs` when nothing
+// waited, a tcp line's `method`) is left out of it.
+export const ACCESS_FIELDS: Readonly<Record<AccessField, string>> = {
+  frontend: 'the frontend',
+  mode: 'tcp, on the lines of a tcp frontend',
+  backend: 'the backend that took it, or null',
+  server: 'the server it went to, or null',
+  method: 'the request method (null: the head never completed)',
+  path: 'the request target',
+  proto: 'HTTP/1.1, HTTP/1.0 or h2',
+  tls: 'the TLS version, on a TLS connection',
+  upgrade: 'the Upgrade header of an upgrade request',
+  status: 'the status the client got (0: nothing)',
+  bytesIn: 'request body bytes sent on to the server (tcp: every byte from the client)',
+  bytes: 'response body bytes sent to the client',
+  bytesOut: 'tcp: bytes sent to the client',
+  headMs: 'HTTP/1: from the connection accepted, or the previous response sent, to the complete request head',
+  queueMs: "the wait in the backend's queue",
+  connectMs: "the last try's connect to its server (0: a kept-alive connection reused)",
+  ttfbMs: "from the request sent to the server's response head",
+  ms: 'from the complete request head (tcp: the connection accepted) to the end',
+  tries: 'servers tried',
+  ip: 'the client (client.ip)',
+  peer: 'the address the connection came from, when it is not the client',
+  id: 'the request ID',
+  reason: 'why it did not end as it should, or why the answer is flagman\'s own',
+};
 
 // `min` is the least value in ms; only `shutdown: 0s` (stop at once) makes sense as zero.
 // `perBackend`: client and shutdown act before a backend is chosen or on the whole process.
@@ -130,7 +164,36 @@ export function readTimeoutOverrides(w: Walker, e: Entry | undefined, base: Time
 /** Reads `log`. */
 export function readLog(w: Walker, e: Entry | undefined): Config['log'] {
   const f = e === undefined ? {} : (fieldsOf(w, e, LOG_KEYS) ?? {});
-  return { access: (f.access && readBool(w, f.access)) ?? DEFAULTS.logAccess };
+  return { access: f.access === undefined ? ALL_FIELDS : readAccess(w, f.access) };
+}
+
+const ALL_FIELDS: AccessLogConfig = { format: 'json', fields: null };
+
+// `log.access`: on, off, or a map that picks the fields or the format.
+function readAccess(w: Walker, e: Entry): AccessLogConfig | null {
+  if (isScalar(e.node)) return (readBool(w, e) ?? DEFAULTS.logAccess) ? ALL_FIELDS : null;
+  const f = fieldsOf(w, e, ACCESS_KEYS);
+  if (f === undefined) return ALL_FIELDS;
+  const format = (f.format && readOneOf(w, f.format, ACCESS_FORMATS)) ?? 'json';
+  if (f.fields === undefined) return { format, fields: null };
+  if (format === 'clf') {
+    w.fail('CONFIG_SCHEMA', `${e.path}: the combined log format has fields of its own; fields apply to format: json`, f.fields.keyAt);
+    return { format, fields: null };
+  }
+  const fields: AccessField[] = [];
+  for (const item of listItems(w, f.fields, 'access-line fields') ?? []) {
+    const name = readString(w, item);
+    if (name === undefined) continue;
+    if (!Object.hasOwn(ACCESS_FIELDS, name)) {
+      w.fail('CONFIG_SCHEMA', `${item.path}: no access-line field "${name}" (known: ${Object.keys(ACCESS_FIELDS).join(', ')})`, item.at);
+    } else if (fields.includes(name as AccessField)) {
+      w.fail('CONFIG_SCHEMA', `${item.path}: "${name}" is listed twice`, item.at);
+    } else {
+      fields.push(name as AccessField);
+    }
+  }
+  if (fields.length === 0) w.fail('CONFIG_SCHEMA', `${f.fields.path}: lists no field (to write no access log: log.access: off)`, f.fields.at);
+  return { format, fields };
 }
 
 /** The most worker processes `workers` may ask for. */

@@ -159,6 +159,18 @@ export abstract class Attempt implements Skip, Waiter {
   #blamed = false;
   /** Its place in its backend's queue while it waits for a free slot; null otherwise. */
   #waiting: QueueEntry | null = null;
+  /**
+   * The access line's timers of the current (or last) try, ms: how long its connection took to
+   * connect (0: a pooled connection reused; -1: none made), and from the request (or handshake)
+   * written to the server's response head (-1: none came). Set by the kind as it learns them.
+   */
+  connectMs = -1;
+  ttfbMs = -1;
+
+  /** Servers tried so far (the access line's `tries`): 1 when the first one answered. */
+  get tries(): number {
+    return this.#tries;
+  }
 
   /** Starts on `target` (see takerOf): its first try, or flagman's answer when it has no eligible server. */
   protected start(target: ProxyTarget): void {
@@ -182,6 +194,8 @@ export abstract class Attempt implements Skip, Waiter {
   #begin(server: Candidate): void {
     const target = this.target;
     this.#tries++;
+    this.connectMs = -1;
+    this.ttfbMs = -1;
     this.server = server;
     this.#counted = true;
     this.#blamed = false;
@@ -300,6 +314,16 @@ export abstract class Attempt implements Skip, Waiter {
 
   /** The client is gone (or being closed): a failure now is nobody's to answer, and no server's fault. */
   protected abstract abandoned(): boolean;
+
+  /** The current try's new connection to its server is up, `ms` after its connect began. */
+  protected connected(ms: number): void {
+    this.connectMs = ms;
+  }
+
+  /** The current try's server answered (its response head came) `ms` after the request went out. */
+  protected responded(ms: number): void {
+    this.ttfbMs = ms;
+  }
 
   /**
    * An upgrade's or a tcp connection's own connection to `server`, timed by the backend's

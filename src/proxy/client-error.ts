@@ -4,10 +4,9 @@
 // (the same bytes as its default handling, which a listener replaces); a head that was started and
 // timed out gets an access line with status 408 and is counted, as HAProxy and nginx log theirs.
 import type net from 'node:net';
-import { writeAccess } from '../log.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import { clientIpOf, proxyHeaderBytes } from './client-ip.js';
-import { accessFields } from './exchange.js';
+import { AccessRecord, tlsVersionOf } from '../access-line.js';
 import type { FrontendSlot } from './frontend.js';
 import { REASONS } from './reasons.js';
 
@@ -55,6 +54,14 @@ function headTimedOut(holder: RuntimeHolder, slot: FrontendSlot, socket: net.Soc
   const c = frontend.counters;
   c.requests++;
   c.responses[4]!++;
-  if (!runtime.accessLog) return;
-  writeAccess(`${accessFields(frontend.name, null, null, null, 408, 0, performance.now() - ms, clientIpOf(socket))},"reason":"${REASONS.clientTimeout}"`);
+  const log = runtime.accessLog;
+  if (log === null) return;
+  const r = new AccessRecord();
+  r.frontend = frontend.name;
+  r.tls = tlsVersionOf(socket);
+  r.status = 408;
+  r.start = performance.now() - ms;
+  r.ip = r.peer = clientIpOf(socket);
+  r.reason = REASONS.clientTimeout;
+  log.write(r);
 }

@@ -2,7 +2,8 @@
 // the status sent and the bytes of body, and the counters that move when it ends.
 import type http from 'node:http';
 import http2 from 'node:http2';
-import { writeAccess } from '../log.js';
+import { AccessRecord, tlsVersionOf } from '../access-line.js';
+import { headMsOf, markResponded } from './head-timer.js';
 import { lingerOnClose } from './linger.js';
 import { clientOf, trusts, type Origin } from './origin.js';
 import { closedReason } from './reasons.js';
@@ -37,6 +38,12 @@ export function hasBody(req: http.IncomingMessage): boolean {
 export interface UpstreamLink {
   /** The client went away before its response was finished: stop the upstream work. */
   clientGone(): void;
+  /** The access line's figures of the upstream side (attempt.ts). */
+  readonly tries: number;
+  readonly connectMs: number;
+  readonly ttfbMs: number;
+  /** Request body bytes sent on to the server. */
+  readonly bodyBytes: number;
 }
 
 export class Exchange implements Origin {
@@ -50,6 +57,10 @@ export class Exchange implements Origin {
   /** The request's ID (request-id.ts); null: its frontend gives none. */
   readonly requestId: string | null;
   readonly start = performance.now();
+  /** The access line's headMs (head-timer.ts); -1: not timed (HTTP/2). */
+  headMs = -1;
+  /** The client connection's TLS version (null: plain), read while it is open. */
+  readonly tls: string | null;
   target: Target | null = null;
   server: string | null = null;
   bytes = 0;
@@ -72,6 +83,7 @@ export class Exchange implements Origin {
     this.frontend = frontend;
     this.peer = peer;
     this.trusted = trusts(frontend, peer);
+    this.tls = tlsVersionOf(req.socket);
     this.clientIp = clientOf(frontend, peer, this.trusted, req.headers);
     this.requestId = frontend.requestId === null ? null : requestIdOf(frontend.requestId, req.headers, this.trusted);
     frontend.counters.requests++;
@@ -189,39 +201,32 @@ export class Exchange implements Origin {
     fe.responses[cls]!++;
     const t = this.target;
     if (t !== null) t.counters.responses[cls]!++;
-    if (!this.runtime.accessLog) return;
-    writeAccess(accessFields(this.frontend.name, t?.name ?? null, this.server, this.req, status, this.bytes, this.start, this.clientIp) + peerField(this) + idField(this.requestId) + queueField(this.queueMs) + (this.reason !== null ? `,"reason":${JSON.stringify(this.reason)}` : ''));
+    if (this.http1) markResponded(this.req.socket);
+    const log = this.runtime.accessLog;
+    if (log === null) return;
+    const r = new AccessRecord();
+    r.frontend = this.frontend.name;
+    r.backend = t?.name ?? null;
+    r.server = this.server;
+    r.req = this.req;
+    r.tls = this.tls;
+    r.status = status;
+    r.bytesOut = this.bytes;
+    r.start = this.start;
+    r.headMs = this.headMs;
+    r.queueMs = this.queueMs;
+    const up = this.upstream;
+    if (up !== null) {
+      r.bytesIn = up.bodyBytes;
+      r.connectMs = up.connectMs;
+      r.ttfbMs = up.ttfbMs;
+      r.tries = up.tries;
+    }
+    r.ip = this.clientIp;
+    r.peer = this.peer;
+    r.id = this.requestId;
+    r.reason = this.reason;
+    log.write(r);
   }
 }
 
-/**
- * The access line's `peer` (docs/logs.md): the connection's address, when a trusted proxy's
- * X-Forwarded-For made `ip` another one; nothing otherwise. Quoted as it is, as `ip` is (accessFields).
- */
-export function peerField(origin: Origin): string {
-  return origin.peer === origin.clientIp ? '' : `,"peer":"${origin.peer}"`;
-}
-
-/** The access line's `id` (docs/logs.md): the request's ID, when its frontend gives them. A trusted proxy's may hold a quote: escaped. */
-export function idField(id: string | null): string {
-  return id === null ? '' : `,"id":${JSON.stringify(id)}`;
-}
-
-/** The access line's `queueMs` (docs/logs.md): the wait in the backend's queue, ms to 3 decimals; nothing when it did not wait. */
-export function queueField(ms: number): string {
-  return ms < 0 ? '' : `,"queueMs":${Math.round(ms * 1000) / 1000}`;
-}
-
-/**
- * The access line's fields as JSON members, written out by hand (log.ts says why). Strings that may
- * hold anything (names, the path) go through JSON.stringify, which escapes them correctly. The
- * method and the IP are quoted as they are: Node's parser accepts only token characters in a method,
- * and an address — a socket's, or one taken from X-Forwarded-For only once it parsed as one
- * (expr/forwarded.ts) — is digits, hex, dots and colons; neither can hold a quote or a backslash.
- * `req` null: a request whose head never completed (client-error.ts), method and path unknown.
- */
-export function accessFields(frontend: string, backend: string | null, server: string | null, req: http.IncomingMessage | null, status: number, bytes: number, start: number, ip: string): string {
-  const ms = Math.round((performance.now() - start) * 1000) / 1000;
-  const request = req === null ? '"method":null,"path":null' : `"method":"${req.method}","path":${JSON.stringify(req.url)}`;
-  return `,"frontend":${JSON.stringify(frontend)},"backend":${backend === null ? 'null' : JSON.stringify(backend)},"server":${server === null ? 'null' : JSON.stringify(server)},${request},"status":${status},"bytes":${bytes},"ms":${ms},"ip":"${ip}"`;
-}

@@ -10,6 +10,7 @@ import { clientErrorHandler } from './client-error.js';
 import { clientIpOf } from './client-ip.js';
 import { dispatch } from './dispatch.js';
 import { Exchange, REFUSED } from './exchange.js';
+import { headMsOf, markAccepted } from './head-timer.js';
 import { REASONS } from './reasons.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { overLimits } from './limits.js';
@@ -61,6 +62,7 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, client
     const frontend = runtime.frontends[slot.index];
     if (frontend === undefined) return refuseRemoved(res);
     const ex = new Exchange(req, res, runtime, frontend, clientIpOf(req.socket));
+    ex.headMs = headMsOf(req.socket, ex.start);
     if (req.rawHeaders.length > MAX_HEADERS * 2) return ex.fail(400, 'more than 100 headers');
     const url = originForm(req.url ?? '', req.headers.host);
     if (url === null) return ex.fail(400, 'absolute-form target that disagrees with Host');
@@ -115,6 +117,7 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
     requestHandler(holder, slot, (): number => server.headersTimeout),
   );
   server.maxHeadersCount = PARSER_MAX_HEADERS;
+  server.on('connection', markAccepted);
   server.on('checkContinue', requestHandler(holder, slot, (): number => server.headersTimeout, 'http', true));
   server.on('upgrade', tunnelHandler(holder, slot, tunnels));
   server.on('clientError', clientErrorHandler(holder, slot, (): number => server.headersTimeout));

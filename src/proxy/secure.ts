@@ -11,6 +11,7 @@ import { events } from '../log.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { TlsSite } from '../tls/certs.js';
 import { clientErrorHandler } from './client-error.js';
+import { markAccepted } from './head-timer.js';
 import { MAX_HEADERS, PARSER_MAX_HEADERS, requestHandler, type FrontendSlot } from './frontend.js';
 import { clientIpOf } from './client-ip.js';
 import { H2Response, MAX_HEADER_BYTES, h2RequestHandler } from './h2.js';
@@ -78,6 +79,7 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
       else onH1(req as http.IncomingMessage, res as http.ServerResponse);
     });
   }
+  server.on('connection', markAccepted);
   server.on('upgrade', tunnelHandler(holder, slot, tunnels, 'https'));
   server.on('clientError', clientErrorHandler(holder, slot, () => h1.headersTimeout));
 

@@ -17,14 +17,13 @@
 // Hot path: the runtime, frontend and targets come from memory (read once at accept); per chunk,
 // plain counter increments; no file, no lookup by name.
 import type net from 'node:net';
-import { writeAccess } from '../log.js';
 import type { Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 import { addressOf, type ConnectWaiter } from '../upstream/dial.js';
 import { UpstreamError } from '../upstream/error.js';
 import { Attempt, Stage, takerOf } from './attempt.js';
 import type { Candidate } from './balance/balancer.js';
 import { REASONS } from './reasons.js';
-import { queueField } from './exchange.js';
+import { AccessRecord, tlsVersionOf } from '../access-line.js';
 
 // What a client may send while its connection waits in the queue; past it, reading stops until the
 // connection is joined (and a client leaving is then seen only at the queue timeout).
@@ -36,6 +35,8 @@ export class TcpSession extends Attempt implements ConnectWaiter {
   readonly #frontend: RuntimeFrontend;
   readonly #clientIp: string;
   readonly #start = performance.now();
+  /** The client connection's TLS version (null: plain), read while it is open. */
+  readonly #tls: string | null;
   readonly #onDone: (s: TcpSession) => void;
   /** The backend that took the connection (a fallback, when it came to that); null: none did. */
   #backend: Target | null = null;
@@ -62,6 +63,7 @@ export class TcpSession extends Attempt implements ConnectWaiter {
     this.#runtime = runtime;
     this.#frontend = frontend;
     this.#clientIp = clientIp;
+    this.#tls = tlsVersionOf(client);
     this.#onDone = onDone;
     frontend.counters.requests++;
     frontend.counters.active++;
@@ -153,7 +155,8 @@ export class TcpSession extends Attempt implements ConnectWaiter {
     this.failed(err, Stage.CONNECTING);
   }
 
-  onConnect(up: net.Socket): void {
+  onConnect(up: net.Socket, ms: number): void {
+    this.connected(ms);
     const client = this.#client;
     if (client.destroyed) return void up.destroy();
     this.#joined = true;
@@ -227,12 +230,25 @@ export class TcpSession extends Attempt implements ConnectWaiter {
     this.release();
     this.#frontend.counters.active--;
     this.#onDone(this);
-    if (!this.#runtime.accessLog) return;
-    const ms = Math.round((performance.now() - this.#start) * 1000) / 1000;
+    const log = this.#runtime.accessLog;
+    if (log === null) return;
     const t = this.#backend;
     const s = this.#joined ? this.server : null;
-    writeAccess(
-      `,"frontend":${JSON.stringify(this.#frontend.name)},"mode":"tcp","backend":${t === null ? 'null' : JSON.stringify(t.name)},"server":${s === null ? 'null' : JSON.stringify(s.name)},"ip":"${this.#clientIp}","bytesIn":${this.#bytesIn},"bytesOut":${this.#bytesOut},"ms":${ms}${queueField(this.#queueMs)},"reason":${JSON.stringify(this.#reason ?? REASONS.clientClosed)}`,
-    );
+    const r = new AccessRecord();
+    r.frontend = this.#frontend.name;
+    r.tcp = true;
+    r.backend = t === null ? null : t.name;
+    r.server = s === null ? null : s.name;
+    r.tls = this.#tls;
+    r.bytesIn = this.#bytesIn;
+    r.bytesOut = this.#bytesOut;
+    r.start = this.#start;
+    r.queueMs = this.#queueMs;
+    r.connectMs = this.connectMs;
+    r.tries = this.tries;
+    r.ip = this.#clientIp;
+    r.peer = this.#clientIp;
+    r.reason = this.#reason ?? REASONS.clientClosed;
+    log.write(r);
   }
 }

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { writeAccess } from '../log.js';
+import { AccessRecord, tlsVersionOf } from '../access-line.js';
 import type { FrontendSlot, Scheme } from './frontend.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
@@ -13,7 +13,8 @@ import { addressOf, type ConnectWaiter } from '../upstream/dial.js';
 import { UpstreamError } from '../upstream/error.js';
 import { Attempt, Stage, takerOf } from './attempt.js';
 import type { Candidate } from './balance/balancer.js';
-import { STATUS_BODY, accessFields, idField, peerField, queueField } from './exchange.js';
+import { STATUS_BODY } from './exchange.js';
+import { headMsOf } from './head-timer.js';
 import { clientIpOf } from './client-ip.js';
 import { clientOf, trusts, type Origin } from './origin.js';
 import { requestIdOf } from './request-id.js';
@@ -65,6 +66,10 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
   /** The upgrade's ID (request-id.ts); null: its frontend gives none. */
   readonly #requestId: string | null;
   readonly #started = performance.now();
+  /** The access line's headMs (head-timer.ts). */
+  readonly #headMs: number;
+  /** The connection's TLS version (null: plain), read while it is open. */
+  readonly #tls: string | null;
   #status = 0;
   #bytes = 0;
   /** The backend that took the upgrade (a fallback, when it came to that). */
@@ -89,6 +94,8 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     this.#req = req;
     this.#socket = socket;
     this.#headBytes = headBytes;
+    this.#headMs = headMsOf(req.socket, this.#started);
+    this.#tls = tlsVersionOf(req.socket);
     this.peer = clientIpOf(req.socket);
     this.trusted = trusts(frontend, this.peer);
     this.clientIp = clientOf(frontend, this.peer, this.trusted, req.headers);
@@ -151,11 +158,31 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     counters.responses[cls]!++;
     const target = this.#backend;
     if (target !== null) target.counters.responses[cls]!++;
-    if (this.#runtime.accessLog) {
-      const req = this.#req;
-      const why = this.#reason === null ? '' : `,"reason":${JSON.stringify(this.#reason)}`;
-      writeAccess(`${accessFields(this.#frontend.name, target?.name ?? null, this.#serverName, req, status, this.#bytes, this.#started, this.clientIp)}${peerField(this)}${idField(this.#requestId)},"upgrade":${JSON.stringify(req.headers.upgrade ?? null)}${queueField(this.#queueMs)}${why}`);
-    }
+    const log = this.#runtime.accessLog;
+    if (log === null) return;
+    const req = this.#req;
+    const r = new AccessRecord();
+    r.frontend = this.#frontend.name;
+    r.backend = target?.name ?? null;
+    r.server = this.#serverName;
+    r.req = req;
+    r.upgrade = req.headers.upgrade ?? '';
+    r.tls = this.#tls;
+    r.status = status;
+    // A tunnel's bytes go through pipes flagman does not count; a declined upgrade's answer is counted.
+    r.bytesIn = -1;
+    r.bytesOut = this.#bytes;
+    r.start = this.#started;
+    r.headMs = this.#headMs;
+    r.queueMs = this.#queueMs;
+    r.connectMs = this.connectMs;
+    r.ttfbMs = this.ttfbMs;
+    r.tries = this.tries;
+    r.ip = this.clientIp;
+    r.peer = this.peer;
+    r.id = this.#requestId;
+    r.reason = this.#reason;
+    log.write(r);
   }
 
   /** Writes a whole answer made here (no tunnel follows) and closes the socket. */
@@ -206,7 +233,9 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
   }
 
   /** Connected: the handshake goes out on the connection. */
-  onConnect(up: net.Socket): void {
+  onConnect(up: net.Socket, ms: number): void {
+    this.connected(ms);
+    const sentAt = performance.now();
     const socket = this.#socket;
     const req = this.#req;
     const server = this.server!;
@@ -217,6 +246,7 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
       this.failed(failure, this.#answered ? Stage.RELAYED : Stage.SENT);
     });
     upReq.once('upgrade', (upRes, upSocket, upHead) => {
+      this.responded(performance.now() - sentAt);
       this.#status = upRes.statusCode ?? 101;
       upSocket.setTimeout(0); // a tunnel may idle for as long as its peers like
       socket.write(head(this.#status, upRes.statusMessage ?? 'Switching Protocols', upRes.rawHeaders));
@@ -232,6 +262,7 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     });
     upReq.once('response', (upRes) => {
       // The server declined the upgrade: relay its answer as a plain response, then close.
+      this.responded(performance.now() - sentAt);
       this.#answered = true;
       this.#status = upRes.statusCode ?? 502;
       socket.write(head(this.#status, upRes.statusMessage ?? '', [...clientResponseHeaders(upRes.rawHeaders, upRes.headers.connection), 'Connection', 'close']));

@@ -75,6 +75,7 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
   /** The most body bytes that may go up (the rule's maxBody; Infinity: no limit). */
   readonly bodyLimit: number;
   readonly serverTimeout: number;
+  bodyBytes = 0;
   /** The connection the request went out on, until the exchange ends. */
   #conn: UpstreamConnection | null = null;
   #connected = false;
@@ -87,6 +88,8 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
   #statusText = '';
   #clientGone = false;
   #onDrain: (() => void) | null = null;
+  /** When the request went out on its connection (performance.now()), for ttfbMs. */
+  #sentAt = 0;
   /** Times the client while its response is held back; made at the first hold. */
   #slowReader: SlowReaderWatch | null = null;
   /** The response's Content-Length, -1 when it has none. */
@@ -115,6 +118,7 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
   // request on an idle connection or on a new one. A try after a failed one starts afresh.
   protected connect(server: Candidate): void {
     this.#ex.server = server.name;
+    this.bodyBytes = 0;
     this.#conn = null;
     this.#connected = false;
     this.#reused = false;
@@ -193,6 +197,9 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
     this.#conn = conn;
     this.#connected = true;
     this.#reused = reused;
+    if (reused) this.connectMs = 0;
+    else this.connected(conn.connectMs);
+    this.#sentAt = performance.now();
     return true;
   }
 
@@ -206,6 +213,7 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
   // Content-Length body cut before its first byte. An HTTP/2 head waits for its body the same way.
   onHead(status: number, statusText: string, headers: string[], bodyLength: number): void {
     this.#responded = true;
+    this.responded(performance.now() - this.#sentAt);
     this.#bodyLength = bodyLength;
     this.#status = status;
     this.#statusText = statusText;

@@ -5,6 +5,7 @@
 //    backends wired to their observed state, the eligible servers of each backend listed. Done again
 //    on every flag change and every change of a server's health; cheap.
 import fs from 'node:fs';
+import { accessLogOf } from '../access-line.js';
 import { DEFAULTS, proxyVersion, type Config, type ServerConfig } from '../config/schema.js';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
 import { compileCondition, compileKey, compileMaxconn, compileRate, compileWeight, type CompiledCondition, type CompiledKey, type CompiledMaxconn, type CompiledRate, type CompiledWeight } from '../expr/compile.js';
@@ -244,6 +245,6 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
     frontends,
     targets,
     problems,
-    accessLog: config.log.access,
+    accessLog: accessLogOf(config.log.access),
   });
 }

@@ -1,5 +1,6 @@
 // The compiled runtime: config × flag snapshot, everything a request needs, precomputed. Immutable
 // and replaced whole (docs/design/conventions.md); each request reads it once and keeps it to the end.
+import type { AccessLog } from '../access-line.js';
 import type { HealthConfig, Mode, Timeouts, UnderscoreHeaders } from '../config/schema.js';
 import type { RequestInput } from '../expr/environment.js';
 import type { TrustedProxies } from '../expr/forwarded.js';
@@ -143,5 +144,6 @@ export interface Runtime {
   readonly targets: ReadonlyMap<string, Target>;
   /** What the flags made of the expressions that needs an operator's eye (a clamped weight, a failing rule). */
   readonly problems: readonly string[];
-  readonly accessLog: boolean;
+  /** Writes the access lines (`log.access`); null: off. */
+  readonly accessLog: AccessLog | null;
 }

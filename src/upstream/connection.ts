@@ -26,6 +26,8 @@ export interface UpstreamRequest {
   readonly bodyChunked: boolean;
   /** The most body bytes that may go up; Infinity: no limit. */
   readonly bodyLimit: number;
+  /** Body bytes sent so far (the connection counts them, against `bodyLimit`): the access line's `bytesIn`. */
+  bodyBytes: number;
   /** The body went over `bodyLimit`: nothing of the chunk that crossed it was sent. The request must end (abort()). */
   onBodyLimit(): void;
   /** ms the server may stay silent (nothing read from it, nothing it reads) while the request is on. */
@@ -88,6 +90,8 @@ export class UpstreamConnection implements ResponseSink {
   #retained = false;
   /** The server's `Keep-Alive: timeout=N` in ms, as last announced, or -1. */
   keepAliveMs = -1;
+  /** How long the connection took to connect (ms; pool.ts): its first request's `connectMs`. */
+  connectMs = 0;
   /** The client whose PROXY header the connection carried (pool.ts); null: a shared connection. */
   privateTo: ClientConnection | null = null;
 
@@ -317,8 +321,6 @@ class BodyPump {
   readonly #body: Readable;
   readonly #chunked: boolean;
   readonly #req: UpstreamRequest;
-  /** Body bytes sent so far, against the request's bodyLimit. */
-  #sent = 0;
   readonly #onData = (chunk: Buffer): void => this.#data(chunk);
   readonly #onEnd = (): void => this.#end();
   readonly #onDrain = (): void => void this.#body.resume();
@@ -343,14 +345,15 @@ class BodyPump {
 
   #data(chunk: Buffer): void {
     if (chunk.length === 0 || this.#stop()) return;
-    this.#sent += chunk.length;
-    if (this.#sent > this.#req.bodyLimit) {
+    const req = this.#req;
+    if (req.bodyBytes + chunk.length > req.bodyLimit) {
       // Not a byte of the chunk that crossed the limit goes up; the request aborts this connection,
       // and #stop() takes the listeners off.
-      this.#req.onBodyLimit();
+      req.onBodyLimit();
       this.#stop();
       return;
     }
+    req.bodyBytes += chunk.length;
     bodyBytesMoved(chunk.length);
     const socket = this.#conn.socket;
     let ok: boolean;

@@ -12,8 +12,11 @@ export function addressOf(host: string, port: number): string {
 
 /** What waits for a connect. */
 export interface ConnectWaiter {
-  /** Connected. The socket carries none of the wait's listeners any more: only its owner's. */
-  onConnect(socket: net.Socket): void;
+  /**
+   * Connected, `ms` after the connect began (the access line's `connectMs`, a server's connect
+   * histogram). The socket carries none of the wait's listeners any more: only its owner's.
+   */
+  onConnect(socket: net.Socket, ms: number): void;
   /** No connection; the socket is destroyed. */
   onError(err: UpstreamError): void;
 }
@@ -24,12 +27,13 @@ export interface ConnectWaiter {
  * connection that lives on (a pooled one serves many requests).
  */
 export function awaitConnect(socket: net.Socket, timeoutMs: number, address: string, waiter: ConnectWaiter): void {
+  const begun = performance.now();
   const settle = (err: UpstreamError | null): void => {
     clearTimeout(timer);
     socket.off('connect', onConnect);
     socket.off('error', onError);
     socket.off('close', onClose);
-    if (err === null) return waiter.onConnect(socket);
+    if (err === null) return waiter.onConnect(socket, performance.now() - begun);
     socket.destroy();
     waiter.onError(err);
   };

@@ -95,7 +95,10 @@ export class UpstreamPool implements ConnectionOwner {
     // The request waits until the connection is up, or fails with what ended the connect
     // (CONNECT_TIMEOUT after timeouts.connect): dial.ts times it as it times every connect.
     awaitConnect(conn.socket, this.#timeouts.connect, this.address, {
-      onConnect: () => conn.send(req),
+      onConnect: (_socket, ms) => {
+        conn.connectMs = ms;
+        conn.send(req);
+      },
       onError: (err) => req.onError(err),
     });
   }

@@ -108,7 +108,7 @@ test('the full example loads with its values', (t) => {
   t.deepEqual(c.flags, { dir: join(dir, 'flags'), rescan: 1000, allowWorldWritable: false, state: join(dir, 'flagman.state.json'), stateConfigured: false });
   t.like(c.admin.listen, { kind: 'tcp', host: '127.0.0.1', port: 8404, text: '127.0.0.1:8404', at: { file, line: 6, col: 11 } });
   t.deepEqual(c.timeouts, { connect: 5000, server: 60000, client: 10000, idle: 5000, tcpIdle: 3600000, shutdown: 25000, queue: 5000 });
-  t.deepEqual(c.log, { access: true });
+  t.deepEqual(c.log, { access: { format: 'json', fields: null } });
 
   t.is(c.frontends.length, 1);
   const web = c.frontends[0];
@@ -155,7 +155,7 @@ test('defaults fill what is not written', (t) => {
   t.deepEqual(c.flags, { dir: '/etc/flagman/flags', rescan: DEFAULTS.rescan, allowWorldWritable: false, state: '/etc/flagman/flagman.state.json', stateConfigured: false });
   t.deepEqual(c.admin, { listen: null });
   t.deepEqual(c.timeouts, DEFAULTS.timeouts);
-  t.deepEqual(c.log, { access: true });
+  t.deepEqual(c.log, { access: { format: 'json', fields: null } });
   const [app, ok] = c.backends;
   t.like(app, { balance: 'roundrobin', health: null, fallback: null, fallbackAt: null, timeouts: DEFAULTS.timeouts });
   t.is(app.servers[0].weight.source, DEFAULTS.weight);
@@ -190,11 +190,31 @@ test('admin: no section is no endpoint, an empty one is the default address, off
 
 test('booleans: true/false and on/off; health defaults fill a partial map', (t) => {
   const c = parseConfigText(lines(...BASE, '    health: { path: /up }', 'log: { access: off }', 'flags: { allowWorldWritable: on, dir: /srv/flags }'), F);
-  t.false(c.log.access);
+  t.is(c.log.access, null);
   t.true(c.flags.allowWorldWritable);
   t.is(c.flags.dir, '/srv/flags');
   t.deepEqual(c.backends[0].health, { ...DEFAULTS.health, path: '/up' });
-  t.false(parseConfigText(lines(...BASE, 'log: { access: false }'), F).log.access);
+  t.is(parseConfigText(lines(...BASE, 'log: { access: false }'), F).log.access, null);
+});
+
+test('log.access picks the fields of a JSON line, in their order, or the combined log format', (t) => {
+  const access = (text) => parseConfigText(lines(...BASE, text), F).log.access;
+  t.deepEqual(access('log: { access: on }'), { format: 'json', fields: null });
+  t.deepEqual(access('log: { access: { fields: [ms, status, ip] } }'), { format: 'json', fields: ['ms', 'status', 'ip'] });
+  t.deepEqual(access('log: { access: { format: clf } }'), { format: 'clf', fields: null });
+  t.deepEqual(access('log: { access: {} }'), { format: 'json', fields: null });
+});
+
+test('log.access: an unknown field, a field twice, no field, fields with clf, an unknown format', rejects, lines(...BASE, 'log:', '  access:', '    fields: [ms, latency, ms]', '    format: xml'), [
+  ['12:18', 'CONFIG_SCHEMA', /log\.access\.fields\[1\]: no access-line field "latency" \(known: frontend, mode, .*reason\)/],
+  ['12:27', 'CONFIG_SCHEMA', /log\.access\.fields\[2\]: "ms" is listed twice/],
+  ['13:13', 'CONFIG_SCHEMA', /log\.access\.format: expected one of json, clf/],
+]);
+
+test('log.access: fields with the combined log format, and an empty list', (t) => {
+  const fail = (text) => t.throws(() => parseConfigText(lines(...BASE, text), F)).message;
+  t.regex(fail('log: { access: { format: clf, fields: [ms] } }'), /log\.access: the combined log format has fields of its own/);
+  t.regex(fail('log: { access: { fields: [] } }'), /log\.access\.fields: lists no field \(to write no access log: log\.access: off\)/);
 });
 
 test('listen takes one string or a list; weights take integers and expressions', (t) => {

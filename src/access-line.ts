@@ -1,0 +1,180 @@
+// The access log's lines (docs/logs.md): what one line tells (AccessRecord), and the writer a
+// config asks for (`log.access`): a JSON line with every field that applies (the default), a JSON
+// line with the fields picked, in their order, or the combined log format. Every kind of line — a
+// request, an upgrade, a tcp connection, a request head that never completed — fills a record and
+// hands it to the same writer, so a field is written by one function wherever it comes from.
+import type http from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { AccessField, AccessLogConfig } from './config/schema.js';
+import { writeAccess, writeAccessText } from './log.js';
+
+/** One access line's values, filled by what ended; -1 in a timer: it did not apply. */
+export class AccessRecord {
+  frontend = '';
+  /** A tcp connection's line (no request, no status). */
+  tcp = false;
+  backend: string | null = null;
+  server: string | null = null;
+  /** The request; null on a tcp line, or when its head never completed (method and path null). */
+  req: http.IncomingMessage | null = null;
+  /** The upgrade asked for (an upgrade request's line); null: none. */
+  upgrade: string | null = null;
+  /** The TLS version of the connection; null: plain. */
+  tls: string | null = null;
+  status = 0;
+  /** -1: not counted (an upgrade's tunnel). */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** When it began (performance.now()): `ms` runs from here to when the line is written. */
+  start = 0;
+  headMs = -1;
+  queueMs = -1;
+  connectMs = -1;
+  ttfbMs = -1;
+  tries = 0;
+  ip = '';
+  peer = '';
+  id: string | null = null;
+  reason: string | null = null;
+  /** Set as the line is written: from `start` to then. */
+  ms = 0;
+}
+
+/** Writes the access lines of a runtime. */
+export interface AccessLog {
+  write(r: AccessRecord): void;
+}
+
+/** ms to 3 decimals: microseconds, which performance.now() resolves on every platform flagman runs on. */
+function ms3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function timer(name: string): (r: AccessRecord, ms: number) => string {
+  const key = `,"${name}":`;
+  return (_r, ms) => (ms < 0 ? '' : `${key}${ms3(ms)}`);
+}
+const headMs = timer('headMs');
+const queueMs = timer('queueMs');
+const connectMs = timer('connectMs');
+const ttfbMs = timer('ttfbMs');
+
+/** A name that may hold anything (a config's, a path): JSON.stringify escapes it correctly. */
+function text(s: string | null): string {
+  return s === null ? 'null' : JSON.stringify(s);
+}
+
+/** The TLS version of a client connection (`TLSv1.3`); null: plain, or no longer known (closed). */
+export function tlsVersionOf(socket: object | null | undefined): string | null {
+  const s = socket as TLSSocket | null | undefined;
+  return s?.encrypted === true ? s.getProtocol() : null;
+}
+
+/** HTTP/1.1, HTTP/1.0, or h2 (as ALPN and HAProxy's logs name HTTP/2). */
+export function protoOf(req: http.IncomingMessage): string {
+  return req.httpVersionMajor === 2 ? 'h2' : `HTTP/${req.httpVersion}`;
+}
+
+// Each field's JSON member, with its leading comma, or '' when it does not apply to the line. The
+// method and the IP are quoted as they are: Node's parser accepts only token characters in a
+// method, and an address — a socket's, or one taken from X-Forwarded-For only once it parsed as one
+// (expr/forwarded.ts) — is digits, hex, dots and colons; neither can hold a quote or a backslash.
+const FIELDS: Readonly<Record<AccessField, (r: AccessRecord) => string>> = {
+  frontend: (r) => `,"frontend":${text(r.frontend)}`,
+  mode: (r) => (r.tcp ? ',"mode":"tcp"' : ''),
+  backend: (r) => `,"backend":${text(r.backend)}`,
+  server: (r) => `,"server":${text(r.server)}`,
+  method: (r) => (r.tcp ? '' : r.req === null ? ',"method":null' : `,"method":"${r.req.method}"`),
+  path: (r) => (r.tcp ? '' : r.req === null ? ',"path":null' : `,"path":${JSON.stringify(r.req.url)}`),
+  proto: (r) => (r.req === null ? '' : `,"proto":"${protoOf(r.req)}"`),
+  tls: (r) => (r.tls === null ? '' : `,"tls":"${r.tls}"`),
+  upgrade: (r) => (r.upgrade === null ? '' : `,"upgrade":${JSON.stringify(r.upgrade)}`),
+  status: (r) => (r.tcp ? '' : `,"status":${r.status}`),
+  bytesIn: (r) => (r.bytesIn < 0 ? '' : `,"bytesIn":${r.bytesIn}`),
+  bytes: (r) => (r.tcp ? '' : `,"bytes":${r.bytesOut}`),
+  bytesOut: (r) => (r.tcp ? `,"bytesOut":${r.bytesOut}` : ''),
+  headMs: (r) => headMs(r, r.headMs),
+  queueMs: (r) => queueMs(r, r.queueMs),
+  connectMs: (r) => connectMs(r, r.connectMs),
+  ttfbMs: (r) => ttfbMs(r, r.ttfbMs),
+  ms: (r) => `,"ms":${ms3(r.ms)}`,
+  tries: (r) => `,"tries":${r.tries}`,
+  ip: (r) => `,"ip":"${r.ip}"`,
+  peer: (r) => (r.peer === r.ip ? '' : `,"peer":"${r.peer}"`),
+  id: (r) => (r.id === null ? '' : `,"id":${JSON.stringify(r.id)}`),
+  reason: (r) => (r.reason === null ? '' : `,"reason":${JSON.stringify(r.reason)}`),
+};
+
+const ALL = Object.values(FIELDS);
+
+class JsonLines implements AccessLog {
+  readonly #fields: readonly ((r: AccessRecord) => string)[];
+
+  constructor(fields: readonly ((r: AccessRecord) => string)[]) {
+    this.#fields = fields;
+  }
+
+  write(r: AccessRecord): void {
+    r.ms = performance.now() - r.start;
+    const fields = this.#fields;
+    let line = '';
+    for (let i = 0; i < fields.length; i++) line += fields[i]!(r);
+    writeAccess(line);
+  }
+}
+
+// The combined log format's time, `[06/Dec/2026:14:39:03 +0000]`, in UTC, made at most once a second.
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+let clfSecond = -1;
+let clfText = '';
+
+/** The combined log format's `[day/Mon/year:HH:MM:SS +0000]` for `now` (ms since the epoch). */
+export function clfTime(now: number): string {
+  const second = Math.floor(now / 1000);
+  if (second !== clfSecond) {
+    clfSecond = second;
+    const d = new Date(second * 1000);
+    const two = (n: number): string => (n < 10 ? `0${n}` : String(n));
+    clfText = `[${two(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000]`;
+  }
+  return clfText;
+}
+
+// What a quoted field of the combined log format may not hold as it is: a quote, a backslash, and
+// control and non-ASCII bytes (headers are latin-1). Written as \xHH, as nginx escapes them, so a
+// line is always one line and its quotes always delimit fields.
+const CLF_UNSAFE = /["\\\x00-\x1f\x7f-\xff]/g;
+
+/** `s` safe inside a combined-log-format quoted field; `-` for a value absent or empty. */
+export function clfQuoted(s: string | undefined | null): string {
+  if (s === undefined || s === null || s === '') return '-';
+  CLF_UNSAFE.lastIndex = 0;
+  if (!CLF_UNSAFE.test(s)) return s;
+  return s.replace(CLF_UNSAFE, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * The combined log format (Apache's and nginx's `combined`): client, `-`, `-`, time, request line,
+ * status, body bytes sent, Referer, User-Agent. A line without a request (a tcp connection) has `-`
+ * for its request line and status.
+ */
+export function clfLine(r: AccessRecord, now: number): string {
+  const req = r.req;
+  if (req === null) return `${r.ip} - - ${clfTime(now)} "-" ${r.tcp ? '-' : r.status} ${r.bytesOut} "-" "-"\n`;
+  const h = req.headers;
+  return `${r.ip} - - ${clfTime(now)} "${clfQuoted(req.method)} ${clfQuoted(req.url)} ${protoOf(req)}" ${r.status} ${r.bytesOut} "${clfQuoted(h.referer)}" "${clfQuoted(h['user-agent'])}"\n`;
+}
+
+class CombinedLines implements AccessLog {
+  write(r: AccessRecord): void {
+    r.ms = performance.now() - r.start;
+    writeAccessText(clfLine(r, Date.now()));
+  }
+}
+
+/** The writer `log.access` asks for; null: the access log is off. */
+export function accessLogOf(config: AccessLogConfig | null): AccessLog | null {
+  if (config === null) return null;
+  if (config.format === 'clf') return new CombinedLines();
+  return new JsonLines(config.fields === null ? ALL : config.fields.map((f) => FIELDS[f]));
+}
