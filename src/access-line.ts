@@ -79,7 +79,7 @@ export function protoOf(req: http.IncomingMessage): string {
 // method and the IP are quoted as they are: Node's parser accepts only token characters in a
 // method, and an address — a socket's, or one taken from X-Forwarded-For only once it parsed as one
 // (expr/forwarded.ts) — is digits, hex, dots and colons; neither can hold a quote or a backslash.
-const FIELDS: Readonly<Record<AccessField, (r: AccessRecord) => string>> = {
+const FIELDS: Readonly<Record<AccessField, FieldWriter>> = {
   frontend: (r) => `,"frontend":${text(r.frontend)}`,
   mode: (r) => (r.tcp ? ',"mode":"tcp"' : ''),
   backend: (r) => `,"backend":${text(r.backend)}`,
@@ -108,19 +108,30 @@ const FIELDS: Readonly<Record<AccessField, (r: AccessRecord) => string>> = {
 const ALL = Object.values(FIELDS);
 
 class JsonLines implements AccessLog {
-  readonly #fields: readonly ((r: AccessRecord) => string)[];
+  readonly #fields: readonly FieldWriter[];
 
-  constructor(fields: readonly ((r: AccessRecord) => string)[]) {
+  constructor(fields: readonly FieldWriter[]) {
     this.#fields = fields;
   }
 
   write(r: AccessRecord): void {
     r.ms = performance.now() - r.start;
-    const fields = this.#fields;
-    let line = '';
-    for (let i = 0; i < fields.length; i++) line += fields[i]!(r);
-    writeAccess(line);
+    writeAccess(jsonMembers(r, this.#fields));
   }
+}
+
+type FieldWriter = (r: AccessRecord) => string;
+
+/** The JSON members of `r`'s line (each with its leading comma) for `fields` (default: all), as log.ts's writeAccess takes them. */
+export function jsonMembers(r: AccessRecord, fields: readonly FieldWriter[] = ALL): string {
+  let line = '';
+  for (let i = 0; i < fields.length; i++) line += fields[i]!(r);
+  return line;
+}
+
+/** The writers of the fields named, in their order (a config's `log.access.fields`). */
+export function fieldWriters(names: readonly AccessField[]): FieldWriter[] {
+  return names.map((f) => FIELDS[f]);
 }
 
 // The combined log format's time, `[06/Dec/2026:14:39:03 +0000]`, in UTC, made at most once a second.
@@ -176,5 +187,5 @@ class CombinedLines implements AccessLog {
 export function accessLogOf(config: AccessLogConfig | null): AccessLog | null {
   if (config === null) return null;
   if (config.format === 'clf') return new CombinedLines();
-  return new JsonLines(config.fields === null ? ALL : config.fields.map((f) => FIELDS[f]));
+  return new JsonLines(config.fields === null ? ALL : fieldWriters(config.fields));
 }

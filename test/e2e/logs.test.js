@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { request, sh, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import http from 'node:http';
+import { freePort, request, sh, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 
 const config = (access) => maintenanceConfig({ admin: false, top: `log: { access: ${access} }` });
@@ -56,4 +57,54 @@ test('log.access: off writes no access line', async (t) => {
   const r = await fm.exited;
   t.is(r.exitCode, 0);
   t.deepEqual(fm.access, []);
+});
+
+test('the timers, the protocol, the tries and the body bytes: a new connection to the server, then a reused one, then a dead server passed over', async (t) => {
+  const app = await upstream(t, 'app');
+  const dead = await freePort();
+  const servers = { dead: `{ address: "127.0.0.1:${dead}" }`, app1: '{ address: "127.0.0.1:{{app}}" }' };
+  const fm = await startFlagman(t, maintenanceConfig({ admin: false, servers }), { vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true });
+  // One kept-alive client connection for the three requests.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const send = (p, body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: fm.port, path: p, method: body ? 'POST' : 'GET', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  // roundrobin picks `dead` first: refused, then app1.
+  t.is(await send('/first', 'hello world'), 200);
+  t.is(await send('/second'), 200);
+  const [first, second] = await waitFor(() => (fm.access.length >= 2 ? fm.access : null), { what: 'two access lines' });
+  t.like(first, { path: '/first', server: 'app1', proto: 'HTTP/1.1', tries: 2, bytesIn: 11, bytes: 3 });
+  t.like(second, { path: '/second', server: 'app1', tries: 1, bytesIn: 0, connectMs: 0 });
+  t.true(first.connectMs > 0 && first.connectMs < first.ms, `a new connection took ${first.connectMs} ms to connect`);
+  for (const line of [first, second]) {
+    t.true(line.ttfbMs >= 0 && line.ttfbMs <= line.ms, `ttfbMs ${line.ttfbMs} within ms ${line.ms}`);
+    t.true(line.headMs >= 0, `headMs ${line.headMs}`);
+    t.false('tls' in line, 'a plain connection has no TLS version');
+  }
+});
+
+test('log.access.fields: JSON lines with just those fields, in that order', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, maintenanceConfig({ admin: false, top: 'log: { access: { fields: [status, path, ttfbMs, ms] } }' }), { vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true });
+  t.is((await request(fm.port, { path: '/picked' })).status, 200);
+  const line = await waitFor(() => fm.access[0], { what: 'the access line' });
+  t.deepEqual(Object.keys(line), ['level', 'time', 'status', 'path', 'ttfbMs', 'ms']);
+  t.like(line, { status: 200, path: '/picked' });
+});
+
+test('log.access.format: clf writes the combined log format, hostile bytes escaped', async (t) => {
+  const app = await upstream(t, 'app');
+  const file = path.join(tempDir(t), 'access.log');
+  const fm = await startFlagman(t, maintenanceConfig({ admin: false, top: 'log: { access: { format: clf } }' }), { vars: { app: app.port }, flags: { MAINT: '0\n' }, stdoutFile: file });
+  t.is((await request(fm.port, { path: '/clf?a=1', headers: { 'user-agent': 'agent "quoted" \\ x', referer: 'https://shop.example/' } })).status, 200);
+  const lines = () => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  await waitFor(() => lines().length >= 1, { what: 'the line in the file' });
+  t.regex(lines()[0], /^127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/clf\?a=1 HTTP\/1\.1" 200 3 "https:\/\/shop\.example\/" "agent \\x22quoted\\x22 \\x5c x"$/);
 });

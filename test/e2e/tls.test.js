@@ -372,7 +372,9 @@ test('HTTP/2 requests are logged, counted, and stripped of pseudo- and connectio
   t.is(app.seen.at(-1).headers.cookie, 'a=1; b=2');
 
   const line = await waitFor(() => fm.access.find((l) => l.path === '/h2/post?x=1'));
-  t.like(line, { frontend: 'secure', backend: 'app', server: 'app1', method: 'POST', status: 200 });
+  t.like(line, { frontend: 'secure', backend: 'app', server: 'app1', method: 'POST', status: 200, proto: 'h2', tries: 1 });
+  t.regex(line.tls, /^TLSv1\.[23]$/, 'the TLS version, read through the HTTP/2 stream');
+  t.false('headMs' in line, 'an HTTP/2 head is not timed');
   const status = await adminStatus(fm);
   t.is(status.frontends.secure.requests, 2);
   t.is(status.frontends.secure.responses['2xx'], 2);
