@@ -268,7 +268,11 @@ export interface Config {
   };
   readonly admin: { readonly listen: ListenAddress | null };
   readonly timeouts: Timeouts;
-  readonly log: { readonly access: boolean };
+  readonly log: {
+    readonly access: boolean;
+    /** The file the access log is appended to (absolute), with the position of `log.file`; null: stdout. */
+    readonly file: { readonly path: string; readonly at: Position } | null;
+  };
   /** Processes serving requests (`auto`: one per available CPU, resolved at load). */
   readonly workers: { readonly count: number; readonly auto: boolean };
   /** In file order. */

@@ -22,6 +22,7 @@ export const ADMIN_KEYS = {
 
 export const LOG_KEYS = {
   access: 'one JSON line per request on stdout: on or off (default on)',
+  file: 'append the access log to this file instead of stdout, relative to the config file; reopened on SIGUSR1 (default none)',
 } as const;
 
 // `min` is the least value in ms; only `shutdown: 0s` (stop at once) makes sense as zero.
@@ -127,10 +128,23 @@ export function readTimeoutOverrides(w: Walker, e: Entry | undefined, base: Time
   return out;
 }
 
-/** Reads `log`. */
-export function readLog(w: Walker, e: Entry | undefined): Config['log'] {
+/**
+ * Reads `log`; `file` resolves against the config file's folder, and must not be a file flagman
+ * reads: in the flags directory it would be read as a flag, as the config file or the state file it
+ * would be overwritten by the access log.
+ */
+export function readLog(w: Walker, e: Entry | undefined, configFile: string, flags: Config['flags']): Config['log'] {
   const f = e === undefined ? {} : (fieldsOf(w, e, LOG_KEYS) ?? {});
-  return { access: (f.access && readBool(w, f.access)) ?? DEFAULTS.logAccess };
+  const access = (f.access && readBool(w, f.access)) ?? DEFAULTS.logAccess;
+  const named = f.file && readString(w, f.file);
+  if (f.file === undefined || named === undefined) return { access, file: null };
+  const path = resolve(dirname(configFile), named);
+  const clash = dirname(path) === flags.dir ? 'must not be inside the flags directory' : path === configFile ? 'must not be the config file' : path === flags.state ? 'must not be the flags state file' : null;
+  if (clash !== null) {
+    w.fail('CONFIG_SCHEMA', `log.file: ${path} ${clash}; name another path`, f.file.at);
+    return { access, file: null };
+  }
+  return { access, file: { path, at: f.file.at } };
 }
 
 /** The most worker processes `workers` may ask for. */
