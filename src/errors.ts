@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   CONFIG_EXPR: 'a CEL expression does not parse or has the wrong type',
   CONFIG_TLS: 'a certificate or key file of a TLS frontend cannot be read, does not parse, or the two do not match',
   CONFIG_COMMAND: 'the command of an exec health check cannot be found or is not executable',
+  CONFIG_LOG: 'the access log file (log.file) cannot be opened',
   FLAG_NAME: 'a flag name does not match ^[A-Za-z][A-Za-z0-9_.-]{0,127}$',
   FLAG_VALUE: 'a flag value is not a base-10 safe integer',
   FLAG_DIR: 'the flags directory is missing, unusable or unsafe',

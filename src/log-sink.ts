@@ -1,5 +1,5 @@
-// Where one log's lines go (stdout or stderr), written so that the log never stops flagman from
-// serving: what cannot be written is dropped and counted, and flagman goes on.
+// Where one log's lines go (stdout, stderr, or the access log's own file), written so that the log
+// never stops flagman from serving: what cannot be written is dropped and counted, and flagman goes on.
 //
 // Where the descriptor leads decides how:
 // - A file, a terminal, /dev/null (anything but a pipe or a socket): a write never waits for a
@@ -128,6 +128,30 @@ export class LogSink {
         resolve();
       };
     });
+  }
+
+  /**
+   * Writes what waits (for at most `ms`, as settle()), then closes the descriptor: the access log
+   * has moved to another file. Nothing is written to the sink after it.
+   */
+  async close(ms: number): Promise<void> {
+    await this.settle(ms);
+    this.off = true; // quietly: its lines went out, and the log goes on elsewhere
+    if (this.#stream) {
+      this.#stream.destroy(); // the stream's handle owns the descriptor
+      return;
+    }
+    try {
+      // A line the disk cut short is ended, so the file ends with whole lines.
+      if (this.#torn) fs.writeSync(this.#fd, '\n');
+    } catch {
+      // The disk is still full: the cut line stays cut.
+    }
+    try {
+      fs.closeSync(this.#fd);
+    } catch {
+      // Nothing to do about it: the descriptor is gone either way.
+    }
   }
 
   #writeNow(data: string): void {

@@ -1,6 +1,7 @@
-// The one logger: JSON lines, events on stderr, the access log on stdout (docs/logs.md).
+// The one logger: JSON lines, events on stderr, the access log on stdout or its own file (docs/logs.md).
 import fs from 'node:fs';
 import { pino, type Logger } from 'pino';
+import { openLogFile } from './log-file.js';
 import { BUFFER_FULL, LogSink, type SinkWatcher } from './log-sink.js';
 
 // Each write is whole lines of at most PIPE_BUF (4096) bytes: the kernel keeps such a write to a pipe
@@ -17,7 +18,9 @@ const PIPE_BUF = 4096;
 // written (a full disk, a reader that stopped or went away) drops lines and counts them, and never
 // stops flagman; flushLogs() writes what waits at exit, for a bounded time.
 //
-// Each process has its own two logs (a worker's counters reach the primary with its stats).
+// Each process has its own two logs (a worker's counters reach the primary with its stats). With
+// `log.file`, each process appends its access lines to the file itself (O_APPEND): a write of whole
+// lines at the end of a file is not cut into by another process's either.
 
 /** Lines dropped since start, by log. */
 export interface LogDrops {
@@ -34,14 +37,27 @@ export const NOTE_MS = 10_000;
 
 class DropNotes implements SinkWatcher {
   readonly #log: 'access' | 'events';
+  // The access log's file, named in the notes; null: stdout or stderr.
+  readonly #file: string | null;
   #timer: NodeJS.Timeout | null = null;
   #last = -Infinity;
   // `dropped` when the trouble began (null: no trouble), and when it was last told.
   #from: number | null = null;
   #told = 0;
 
-  constructor(log: 'access' | 'events') {
+  constructor(log: 'access' | 'events', file: string | null = null) {
     this.#log = log;
+    this.#file = file;
+  }
+
+  // The event's fields naming the log (and its file).
+  #names(): { log: string; file?: string } {
+    return this.#file === null ? { log: this.#log } : { log: this.#log, file: this.#file };
+  }
+
+  // How a message names the log.
+  #title(): string {
+    return this.#file === null ? `${this.#log} log` : `${this.#log} log (${this.#file})`;
   }
 
   dropping(sink: LogSink): void {
@@ -57,7 +73,8 @@ class DropNotes implements SinkWatcher {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     const reason = sink.problem;
-    if (this.#log === 'access') events.warn({ event: 'log.off', log: 'access', reason }, `access log off: stdout cannot be written any more (${reason}: ${reason === 'EPIPE' ? 'no reader' : 'stream failed'}); its lines are counted as dropped`);
+    const where = this.#file ?? 'stdout';
+    if (this.#log === 'access') events.warn({ event: 'log.off', ...this.#names(), reason }, `access log off: ${where} cannot be written any more (${reason}: ${reason === 'EPIPE' ? 'no reader' : 'stream failed'}); its lines are counted as dropped`);
   }
 
   // Never from within the sink's write: the note is written a tick later, with the count by then.
@@ -79,7 +96,7 @@ class DropNotes implements SinkWatcher {
     if (sink.problem === null) {
       this.#from = null;
       this.#last = Date.now();
-      events.info({ event: 'log.recovered', log: this.#log, dropped }, `${this.#log} log written again; ${dropped} lines dropped`);
+      events.info({ event: 'log.recovered', ...this.#names(), dropped }, `${this.#title()} written again; ${dropped} lines dropped`);
       return;
     }
     this.#later(sink, NOTE_MS);
@@ -87,16 +104,74 @@ class DropNotes implements SinkWatcher {
     this.#told = sink.dropped;
     this.#last = Date.now();
     const why = sink.problem === BUFFER_FULL ? 'its reader is too slow (buffer full)' : `it cannot be written (${sink.problem})`;
-    events.warn({ event: 'log.dropped', log: this.#log, reason: sink.problem, dropped }, `${this.#log} log: ${why}; dropping lines until it can be written (${dropped} so far)`);
+    events.warn({ event: 'log.dropped', ...this.#names(), reason: sink.problem, dropped }, `${this.#title()}: ${why}; dropping lines until it can be written (${dropped} so far)`);
   }
 }
 
 const eventDest = new LogSink(2, PIPE_BUF, new DropNotes('events'));
-const accessDest = new LogSink(1, PIPE_BUF, new DropNotes('access'));
+const stdoutDest = new LogSink(1, PIPE_BUF, new DropNotes('access'));
+// Where access lines go now: stdout, or a sink on the file `accessFile` names.
+let accessDest = stdoutDest;
+let accessFile: string | null = null;
+// Files the access log has left, until what was written to them is out and they are closed; and
+// the lines dropped by those already closed.
+const leaving = new Map<LogSink, Promise<void>>();
+let leftDropped = 0;
 
-/** Lines each log has dropped since start (log-sink.ts says when). */
+/** Lines each log has dropped since start (log-sink.ts says when), every file of the access log's added up. */
 export function logDrops(): LogDrops {
-  return { access: accessDest.dropped, events: eventDest.dropped };
+  let access = stdoutDest.dropped + leftDropped + (accessDest === stdoutDest ? 0 : accessDest.dropped);
+  for (const sink of leaving.keys()) access += sink.dropped;
+  return { access, events: eventDest.dropped };
+}
+
+/** The access log's destination: a file opened by openLogFile (the descriptor is the log's from now on). */
+export interface AccessFile {
+  readonly path: string;
+  readonly fd: number;
+}
+
+/**
+ * Sends the access log to `to` from the next line on, or back to stdout (null). The lines before
+ * it go where they went: the file left is closed once they are written (at once, for a file), so
+ * no line is lost or cut across the two.
+ */
+export function accessTo(to: AccessFile | null): void {
+  flushAccess();
+  const left = accessDest;
+  accessDest = to === null ? stdoutDest : new LogSink(to.fd, PIPE_BUF, new DropNotes('access', to.path));
+  accessFile = to?.path ?? null;
+  if (left === stdoutDest) return; // stdout stays open: the process's own, and events may follow it
+  leaving.set(
+    left,
+    left.close(FLUSH_MS).then(() => {
+      leaving.delete(left);
+      leftDropped += left.dropped;
+    }),
+  );
+}
+
+/**
+ * Reopens the access log's file by its path (SIGUSR1: logrotate moved it away), and says so. A file
+ * that cannot be opened (its folder gone, EACCES) leaves the log on the one open before; the next
+ * SIGUSR1 tries again. Without a file, says there is none to reopen.
+ */
+export function reopenAccess(): void {
+  const path = accessFile;
+  if (path === null) {
+    events.info({ event: 'log.reopen', log: 'access', file: null }, 'SIGUSR1: no access log file to reopen (the access log goes to stdout)');
+    return;
+  }
+  let fd: number;
+  try {
+    fd = openLogFile(path);
+  } catch (err) {
+    const error = (err as NodeJS.ErrnoException).code ?? String(err);
+    events.warn({ event: 'log.reopen', log: 'access', file: path, error }, `cannot reopen the access log file ${path} (${error}); still writing to the file open before`);
+    return;
+  }
+  accessTo({ path, fd });
+  events.info({ event: 'log.reopen', log: 'access', file: path }, `access log file ${path} reopened`);
 }
 
 const base = { base: null, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg' } as const;
@@ -199,5 +274,5 @@ const FLUSH_MS = 1000;
 /** Writes out pending log lines, for at most FLUSH_MS (both logs together); called before exit. */
 export async function flushLogs(): Promise<void> {
   flushAccess();
-  await Promise.all([accessDest.settle(FLUSH_MS), eventDest.settle(FLUSH_MS)]);
+  await Promise.all([accessDest.settle(FLUSH_MS), eventDest.settle(FLUSH_MS), ...leaving.values()]);
 }

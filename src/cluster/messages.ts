@@ -41,6 +41,8 @@ export type ToWorker =
   | { readonly t: 'health'; readonly key: string; readonly health: Health; readonly change: HealthChange | null }
   | { readonly t: 'reload'; readonly generation: number; readonly id: number }
   | { readonly t: 'stats'; readonly id: number }
+  /** SIGUSR1 reached the primary: reopen the access log's file by its path (logrotate moved it). */
+  | { readonly t: 'reopen' }
   /** What another worker's rate limits admitted. */
   | { readonly t: 'spent'; readonly spent: Spent }
   | { readonly t: 'stop' };

@@ -9,7 +9,8 @@ import { measureBudget } from '../descriptors.js';
 import { ListenerSet } from '../lifecycle/listeners.js';
 import { Live } from '../lifecycle/reload.js';
 import { drainForShutdown } from '../lifecycle/shutdown.js';
-import { bindAccess, events, flushLogs } from '../log.js';
+import { bindAccess, events, flushLogs, reopenAccess } from '../log.js';
+import { prepareAccessLog } from '../lifecycle/access-log.js';
 import { ConnectionGate } from '../proxy/admission.js';
 import { PageCache } from '../proxy/pages.js';
 import { CertStore } from '../tls/certs.js';
@@ -45,12 +46,18 @@ function initMessage(): Promise<Extract<ToWorker, { t: 'init' }>> {
 
 /** Runs one worker until the primary (or a signal) stops it; resolves with the exit code. */
 export async function runWorker(configFile: string): Promise<number> {
+  // The primary tells every worker to reopen the access log ('reopen'); SIGUSR1 sent to the whole
+  // group (`systemctl kill -s USR1`) must not make a worker do it twice, nor start Node's inspector,
+  // its default action.
+  process.on('SIGUSR1', () => undefined);
   const slot = Number(process.env['FLAGMAN_WORKER_SLOT'] ?? '0');
   events.setBindings({ worker: slot });
   bindAccess({ worker: slot });
   const init = await initMessage();
   const config = loadConfig(configFile);
   const program = compileProgram(config);
+  // Each worker appends to the file itself (log.ts): no line goes through the primary.
+  prepareAccessLog(null, config.log, true).commit();
   const flags = new RemoteFlags(init.version, init.flags);
   const observed = new ObservedState((key, pass, source, detail) => send({ t: 'check', key, pass, source, detail }));
   // Every worker's rate limits hear what the others admitted (rate-sync.ts).
@@ -129,6 +136,9 @@ export async function runWorker(configFile: string): Promise<number> {
           break;
         case 'spent':
           chargeSpent(holder.current, m.spent, performance.now());
+          break;
+        case 'reopen':
+          reopenAccess();
           break;
         case 'stop':
           void stop();

@@ -20,7 +20,7 @@ export const TOP_LEVEL_KEYS = {
   flags: 'the watched flags directory: dir, rescan, allowWorldWritable, state',
   admin: 'the read-only admin endpoint: listen (no section: no endpoint)',
   timeouts: 'connect, server, client, idle, tcpIdle, shutdown, queue',
-  log: 'access: on | off | { fields, format }',
+  log: 'access: on | off | { fields, format }, file: a path (default stdout)',
   workers: 'processes serving requests: a number, or auto for one per CPU (default 1)',
   frontends: 'where clients connect, and the rules that choose a backend (required)',
   backends: 'where requests go: servers, respond or redirect',
@@ -89,7 +89,7 @@ function readConfig(w: Walker, contents: unknown, absFile: string): Config | und
   const timeouts = readTimeouts(w, top.timeouts);
   const flags = readFlags(w, top.flags, absFile);
   const admin = readAdmin(w, top.admin);
-  const log = readLog(w, top.log);
+  const log = readLog(w, top.log, absFile, flags);
   const workers = readWorkers(w, top.workers);
   const before = w.errors.length;
   const frontends = readFrontends(w, top.frontends, baseDir);

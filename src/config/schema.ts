@@ -268,8 +268,12 @@ export interface Config {
   };
   readonly admin: { readonly listen: ListenAddress | null };
   readonly timeouts: Timeouts;
-  /** `access`: how the access log is written; null: off. */
-  readonly log: { readonly access: AccessLogConfig | null };
+  readonly log: {
+    /** How the access log is written; null: off. */
+    readonly access: AccessLogConfig | null;
+    /** The file the access log is appended to (absolute), with the position of `log.file`; null: stdout. */
+    readonly file: { readonly path: string; readonly at: Position } | null;
+  };
   /** Processes serving requests (`auto`: one per available CPU, resolved at load). */
   readonly workers: { readonly count: number; readonly auto: boolean };
   /** In file order. */

@@ -22,6 +22,7 @@ export const ADMIN_KEYS = {
 
 export const LOG_KEYS = {
   access: 'one line per request on stdout: on, off, or { fields: [...], format: json | clf } (default on: JSON, every field)',
+  file: 'append the access log to this file instead of stdout, relative to the config file; reopened on SIGUSR1 (default none)',
 } as const;
 
 export const ACCESS_KEYS = {
@@ -161,10 +162,23 @@ export function readTimeoutOverrides(w: Walker, e: Entry | undefined, base: Time
   return out;
 }
 
-/** Reads `log`. */
-export function readLog(w: Walker, e: Entry | undefined): Config['log'] {
+/**
+ * Reads `log`; `file` resolves against the config file's folder, and must not be a file flagman
+ * reads: in the flags directory it would be read as a flag, as the config file or the state file it
+ * would be overwritten by the access log.
+ */
+export function readLog(w: Walker, e: Entry | undefined, configFile: string, flags: Config['flags']): Config['log'] {
   const f = e === undefined ? {} : (fieldsOf(w, e, LOG_KEYS) ?? {});
-  return { access: f.access === undefined ? ALL_FIELDS : readAccess(w, f.access) };
+  const access = f.access === undefined ? ALL_FIELDS : readAccess(w, f.access);
+  const named = f.file && readString(w, f.file);
+  if (f.file === undefined || named === undefined) return { access, file: null };
+  const path = resolve(dirname(configFile), named);
+  const clash = dirname(path) === flags.dir ? 'must not be inside the flags directory' : path === configFile ? 'must not be the config file' : path === flags.state ? 'must not be the flags state file' : null;
+  if (clash !== null) {
+    w.fail('CONFIG_SCHEMA', `log.file: ${path} ${clash}; name another path`, f.file.at);
+    return { access, file: null };
+  }
+  return { access, file: { path, at: f.file.at } };
 }
 
 const ALL_FIELDS: AccessLogConfig = { format: 'json', fields: null };

@@ -16,6 +16,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { ObservedState } from '../runtime/servers.js';
 import { logStateChanges } from '../runtime/transitions.js';
 import type { PageCache } from '../proxy/pages.js';
+import { prepareAccessLog, type AccessLogPlan } from './access-log.js';
 import type { ListenerScope, ListenerSet } from './listeners.js';
 
 /** The outcome of the last load (the start counts as the first). */
@@ -192,11 +193,14 @@ export class Live {
   async #reloadOnce(trigger: ReloadTrigger): Promise<void> {
     const file = this.config.file;
     let newStore: FlagStore | null = null;
+    let access: AccessLogPlan | null = null;
     try {
       const config = loadConfig(file);
       const program = compileProgram(config);
       const refused = this.role.refuse?.(config) ?? null;
       if (refused !== null) throw new FlagmanError('CONFIG_SCHEMA', refused, { file });
+      // A primary serves no request (its workers write the access log): it only checks the file.
+      access = prepareAccessLog(this.config.log, config.log, this.role.listeners !== 'admin');
       const f = config.flags;
       const old = this.config.flags;
       const flagsMoved = f.dir !== old.dir || f.rescan !== old.rescan || f.allowWorldWritable !== old.allowWorldWritable || f.state !== old.state;
@@ -213,6 +217,8 @@ export class Live {
       this.config = config;
       this.program = program;
       this.generation = generation;
+      access.commit();
+      access = null;
       if (newStore) {
         this.store.off('change', this.#onChange);
         // The new store wrote its state at start; the old one's last write must not follow it.
@@ -245,6 +251,7 @@ export class Live {
         events.info({ event: 'reload', trigger, generation, file, added: plan.added, removed: plan.removed }, `config reloaded (generation ${generation})`);
       }
     } catch (err) {
+      access?.abandon();
       await newStore?.close();
       const error = err instanceof Error ? err.message : String(err);
       this.reloadFailures++;

@@ -11,7 +11,7 @@ import { budgetFor, measureBudget, type DescriptorBudget } from '../descriptors.
 import { explain } from '../explain/explain.js';
 import { loadConfig } from '../config/load.js';
 import { storeFor } from '../flags/store.js';
-import { events, flushLogs, logDrops } from '../log.js';
+import { events, flushLogs, logDrops, reopenAccess } from '../log.js';
 import { ConnectionGate } from '../proxy/admission.js';
 import { PageCache } from '../proxy/pages.js';
 import { CertStore } from '../tls/certs.js';
@@ -26,6 +26,7 @@ import { flagDiff } from '../cluster/remote-flags.js';
 import { runWorker } from '../cluster/worker.js';
 import { addUp, addUpLogs } from '../cluster/stats.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
+import { prepareAccessLog } from './access-log.js';
 import { ConfigWatch } from './config-watch.js';
 import { ListenerSet } from './listeners.js';
 import { Live, SINGLE, type LiveRole } from './reload.js';
@@ -34,10 +35,21 @@ import { drainForShutdown } from './shutdown.js';
 /** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
 export async function run(configFile: string): Promise<number> {
   if (cluster.isWorker) return runWorker(configFile);
+  // First of all: Node's own action on SIGUSR1 starts its inspector, on 127.0.0.1:9229, where anyone
+  // on the machine could run code in flagman. Until the access log is where it goes, there is
+  // nothing to reopen.
+  let onReopen = (): void => undefined;
+  process.on('SIGUSR1', () => onReopen());
   const startedAt = Date.now();
   const config = loadConfig(configFile);
   const program = compileProgram(config);
+  // The access log's file is opened before anything else, so a path that cannot be opened is a
+  // config error at start; with workers, each opens it, and this process only checks it.
+  prepareAccessLog(null, config.log, config.workers.count === 1).commit();
   const pool = config.workers.count > 1 ? new WorkerPool(config.workers.count, { init: () => initMessage(), check: (m) => onCheck(m.key, m.pass, m.source, m.detail) }) : null;
+  // SIGUSR1 (logrotate's postrotate): the process that writes the access log reopens its file;
+  // a primary has each worker do it.
+  onReopen = pool ? () => ((live?.config ?? config).log.file === null ? reopenAccess() : pool.broadcast({ t: 'reopen' })) : reopenAccess;
 
   const store = storeFor(config.flags, program.flags);
   await store.start();

@@ -108,7 +108,7 @@ test('the full example loads with its values', (t) => {
   t.deepEqual(c.flags, { dir: join(dir, 'flags'), rescan: 1000, allowWorldWritable: false, state: join(dir, 'flagman.state.json'), stateConfigured: false });
   t.like(c.admin.listen, { kind: 'tcp', host: '127.0.0.1', port: 8404, text: '127.0.0.1:8404', at: { file, line: 6, col: 11 } });
   t.deepEqual(c.timeouts, { connect: 5000, server: 60000, client: 10000, idle: 5000, tcpIdle: 3600000, shutdown: 25000, queue: 5000 });
-  t.deepEqual(c.log, { access: { format: 'json', fields: null } });
+  t.deepEqual(c.log, { access: { format: 'json', fields: null }, file: null });
 
   t.is(c.frontends.length, 1);
   const web = c.frontends[0];
@@ -155,7 +155,7 @@ test('defaults fill what is not written', (t) => {
   t.deepEqual(c.flags, { dir: '/etc/flagman/flags', rescan: DEFAULTS.rescan, allowWorldWritable: false, state: '/etc/flagman/flagman.state.json', stateConfigured: false });
   t.deepEqual(c.admin, { listen: null });
   t.deepEqual(c.timeouts, DEFAULTS.timeouts);
-  t.deepEqual(c.log, { access: { format: 'json', fields: null } });
+  t.deepEqual(c.log, { access: { format: 'json', fields: null }, file: null });
   const [app, ok] = c.backends;
   t.like(app, { balance: 'roundrobin', health: null, fallback: null, fallbackAt: null, timeouts: DEFAULTS.timeouts });
   t.is(app.servers[0].weight.source, DEFAULTS.weight);
