@@ -70,7 +70,7 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, client
     // A slow sender of a body (slow POST): cut off after timeouts.client without a byte. Only while
     // the body comes in — the response has its own timeouts — and only for requests with one.
     if (!req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) watchBody(ex, clientMs());
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: ex.peer, trusted: ex.trusted, proto: scheme, framesBody: true, underscores: frontend.underscoreHeaders, idHeader: frontend.requestId, id: ex.requestId });
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: ex.peer, clientIp: ex.clientIp, trusted: ex.trusted, proto: scheme, framesBody: true, underscores: frontend.underscoreHeaders, idHeader: frontend.requestId, id: ex.requestId });
     if (typeof headers === 'string') return ex.fail(400, headers);
     const rule = route(frontend, req, ex, scheme);
     if (rule === null) return ex.fail(503, REASONS.noRule);

@@ -156,7 +156,7 @@ function handler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => numb
     const stream = req.stream;
     if (!stream.endAfterHeaders && req.headers['content-length'] === undefined) req.headers['transfer-encoding'] = 'chunked';
     if (!stream.endAfterHeaders) watchBody(req, ex, clientMs());
-    const headers = upstreamRequestHeaders(raw, undefined, { peer: ex.peer, trusted: ex.trusted, proto: 'https', framesBody: true, underscores: frontend.underscoreHeaders, idHeader: frontend.requestId, id: ex.requestId });
+    const headers = upstreamRequestHeaders(raw, undefined, { peer: ex.peer, clientIp: ex.clientIp, trusted: ex.trusted, proto: 'https', framesBody: true, underscores: frontend.underscoreHeaders, idHeader: frontend.requestId, id: ex.requestId });
     if (typeof headers === 'string') return ex.fail(400, headers);
     const rule = route(frontend, req as unknown as http.IncomingMessage, ex, 'https');
     if (rule === null) return ex.fail(503, REASONS.noRule);

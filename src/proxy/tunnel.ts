@@ -123,7 +123,7 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     const url = originForm(req.url ?? '', req.headers.host);
     if (url === null) return this.#refuse(400, 'invalid request target');
     req.url = url;
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: this.peer, trusted: this.trusted, proto: scheme, underscores: this.#frontend.underscoreHeaders, idHeader: this.#frontend.requestId, id: this.#requestId });
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: this.peer, clientIp: this.clientIp, trusted: this.trusted, proto: scheme, underscores: this.#frontend.underscoreHeaders, idHeader: this.#frontend.requestId, id: this.#requestId });
     if (typeof headers === 'string') return this.#refuse(400, headers);
     // The upgrade handshake needs the two hop-by-hop headers the request path drops.
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');

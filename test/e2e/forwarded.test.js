@@ -161,6 +161,21 @@ test('X-Forwarded-Proto, X-Forwarded-Host and Forwarded: a trusted balancer’s 
   t.false('forwarded' in seen);
 });
 
+test('X-Real-IP: servers get client.ip, in place of any the request had, a trusted balancer’s too', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, LIMITS.replaceAll('limit: { rate: 1, burst: 0, by: client.ip }', 'maxBody: 1MiB'), { vars: { app: app.port } });
+  const [behind, direct] = fm.ports;
+  // A client reaching flagman directly names itself whatever it likes: the server gets the peer.
+  await request(direct, { headers: { 'X-Real-IP': '10.1.2.3', 'X-Forwarded-For': '10.1.2.3' } });
+  t.is(app.seen.at(-1).headers['x-real-ip'], '127.0.0.1');
+  // Behind a trusted balancer: the client its X-Forwarded-For names, not what X-Real-IP says.
+  await request(behind, { headers: { 'X-Real-IP': '10.1.2.3', 'X-Forwarded-For': '198.51.100.9' } });
+  t.is(app.seen.at(-1).headers['x-real-ip'], '198.51.100.9');
+  // Without any, the header is still there: a server can rely on it.
+  await request(direct);
+  t.is(app.seen.at(-1).headers['x-real-ip'], '127.0.0.1');
+});
+
 test('an upgrade from a trusted balancer: routed, logged and forwarded by the client it names', async (t) => {
   const seen = [];
   const server = http.createServer((req, res) => res.end('plain'));
@@ -178,6 +193,7 @@ test('an upgrade from a trusted balancer: routed, logged and forwarded by the cl
   const head = await rawHead(fm.ports[0], 'GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Forwarded-For: 198.51.100.9\r\n\r\n');
   t.regex(head, /^HTTP\/1\.1 101 /);
   t.is(seen[0]['x-forwarded-for'], '198.51.100.9, 127.0.0.1');
+  t.is(seen[0]['x-real-ip'], '198.51.100.9');
   t.like(await accessLine(fm, '/chat'), { status: 101, ip: '198.51.100.9', peer: '127.0.0.1' });
 });
 
@@ -227,9 +243,11 @@ backends:
   t.like(await accessLine(fm, '/h2-outsider'), { ip: '198.51.100.9', peer: '127.0.0.1' });
   t.like(await get(fm.ports[0], '/h2-office', { 'x-forwarded-for': '10.1.2.3' }), { status: 200, body: 'app' });
   t.is(app.seen.at(-1).headers['x-forwarded-for'], '10.1.2.3, 127.0.0.1');
+  t.is(app.seen.at(-1).headers['x-real-ip'], '10.1.2.3');
   t.like(await accessLine(fm, '/h2-office'), { ip: '10.1.2.3', peer: '127.0.0.1' });
-  t.like(await get(fm.ports[1], '/h2-direct', { 'x-forwarded-for': '198.51.100.9' }), { status: 200, body: 'app' });
+  t.like(await get(fm.ports[1], '/h2-direct', { 'x-forwarded-for': '198.51.100.9', 'x-real-ip': '198.51.100.9' }), { status: 200, body: 'app' });
   t.is(app.seen.at(-1).headers['x-forwarded-for'], '127.0.0.1');
+  t.is(app.seen.at(-1).headers['x-real-ip'], '127.0.0.1');
   t.like(await accessLine(fm, '/h2-direct'), { ip: '127.0.0.1' });
 });
 
