@@ -3,6 +3,7 @@
 // sent, in place of what anyone else did (docs/proxying.md, "Behind a load balancer:
 // X-Forwarded-For") — and X-Real-IP always flagman's. Works on Node's flat rawHeaders arrays in one pass: it keeps the client's
 // spelling and order and allocates one array.
+import { isHostValue } from '../expr/host.js';
 import type { RequestIdHeader } from '../runtime/runtime.js';
 
 // Lower-case names; a Set lookup per header is cheaper than a regex.
@@ -122,7 +123,8 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
     if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
     out.push(name, value);
   }
-  if (host === null || host === '' || /[\s/@\\]/.test(host)) return host === null ? 'missing Host header' : 'invalid Host header';
+  if (host === null) return 'missing Host header';
+  if (!isHostValue(host)) return 'invalid Host header';
   // Node chunk-encodes an outgoing body only for some methods unless told; keep the framing the client chose.
   if (chunked && fwd.framesBody !== true) out.push('Transfer-Encoding', 'chunked');
   out.push('X-Forwarded-For', xff === null ? fwd.peer : `${xff}, ${fwd.peer}`);
