@@ -164,13 +164,17 @@ function responseCells(responses) {
 // A maxconn as /status gives it: 0 is no limit (a frontend's, a server's), shown empty.
 const maxconn = (v) => (num(v) === 0 ? '' : int(v));
 
-// Its limits beside its traffic: connections served (of maxconn) and waiting, and the requests its
-// rules refused, 413 for a body over maxBody and 429 over a rate limit.
+// Its limits beside its traffic: connections served (of maxconn) and waiting, those closed without
+// a valid PROXY header (a column only while some frontend has acceptProxy, blank on the others), and
+// the requests its rules refused, 413 for a body over maxBody and 429 over a rate limit.
 function renderFrontends(doc, rateOf) {
+  let acceptProxy = false;
   const rows = entries(doc.frontends).map(([name, raw]) => {
     const fe = obj(raw);
     const conns = obj(fe.connections);
     const refused = obj(fe.refused);
+    const proxy = fe.acceptProxy === true;
+    if (proxy) acceptProxy = true;
     return {
       key: 'frontend:' + name,
       cells: [
@@ -181,12 +185,14 @@ function renderFrontends(doc, rateOf) {
         { text: int(conns.open), className: 'c-conns num' },
         { text: maxconn(fe.maxconn), className: 'c-maxconn num' },
         { text: int(conns.waiting), className: 'c-waiting num' + (num(conns.waiting) > 0 ? ' warn' : '') },
+        { text: proxy ? int(conns.proxyHeaderRefused) : '', className: 'c-proxy num' + (proxy && num(conns.proxyHeaderRefused) > 0 ? ' warn' : '') },
         { text: int(refused.bodyTooLarge), className: 'c-413 num' + (num(refused.bodyTooLarge) > 0 ? ' warn' : '') },
         { text: int(refused.rateLimited), className: 'c-429 num' + (num(refused.rateLimited) > 0 ? ' warn' : '') },
         ...responseCells(fe.responses),
       ],
     };
   });
+  byId('frontends').classList.toggle('no-accept-proxy', !acceptProxy);
   syncRows(byId('frontends').tBodies[0], rows);
 }
 

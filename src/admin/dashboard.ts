@@ -57,6 +57,7 @@ tr.server.drain td { background: var(--warn-bg); }
 .state-down { color: var(--bad); }
 tr.flash td { animation: flash 2.5s ease-out; }
 @keyframes flash { from { background: var(--flash); } }
+#frontends.no-accept-proxy .c-proxy { display: none; }
 section .none { display: none; color: var(--muted); margin: 4px 0; }
 section.empty .none { display: block; }
 section.empty table { display: none; }
@@ -98,8 +99,8 @@ const BODY = `
   </section>
   <section class="empty">
     <h2>Frontends</h2>
-    <table id="frontends">
-      <thead><tr><th>frontend</th><th class="num">req/s</th><th class="num">requests</th><th class="num">active</th><th class="num">conns</th><th class="num">maxconn</th><th class="num">waiting</th><th class="num">413</th><th class="num">429</th>${RESPONSE_HEADS}</tr></thead>
+    <table id="frontends" class="no-accept-proxy">
+      <thead><tr><th>frontend</th><th class="num">req/s</th><th class="num">requests</th><th class="num">active</th><th class="num">conns</th><th class="num">maxconn</th><th class="num">waiting</th><th class="num c-proxy" title="connections closed without a valid PROXY header (acceptProxy)">no proxy</th><th class="num">413</th><th class="num">429</th>${RESPONSE_HEADS}</tr></thead>
       <tbody></tbody>
     </table>
     <p class="none">no frontend</p>

@@ -92,7 +92,8 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
   const frontends: Record<string, unknown> = {};
   for (const fe of runtime.frontends) {
     // In tcp mode a request is a connection: `requests` counts them, `active` those open now.
-    frontends[fe.name] = { mode: fe.mode, requests: fe.counters.requests, active: fe.counters.active, responses: responses(fe.counters), ...bytes(fe.counters, fe.mode === 'tcp'), ...limits(fe) };
+    // acceptProxy: whether `connections.proxyHeaderRefused` can be anything but 0 (the dashboard shows it only then).
+    frontends[fe.name] = { mode: fe.mode, acceptProxy: fe.acceptProxy, requests: fe.counters.requests, active: fe.counters.active, responses: responses(fe.counters), ...bytes(fe.counters, fe.mode === 'tcp'), ...limits(fe) };
   }
   const backends: Record<string, unknown> = {};
   for (const t of runtime.targets.values()) {

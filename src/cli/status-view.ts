@@ -64,18 +64,22 @@ function flags(doc: Doc, now: number): string {
 const maxconn = (v: unknown): string => (num(v) === 0 ? '-' : cell(v));
 
 // CONNS are the client connections served now, MAXCONN the frontend's (`-`: no limit), WAITING
-// those held for it; 413 and 429 the requests its rules' limits refused (a body over maxBody, a
-// rate limit).
+// those held for it; NOPROXY those closed without a valid PROXY header (a column only when a
+// frontend has acceptProxy, `-` on the others); 413 and 429 the requests its rules' limits refused
+// (a body over maxBody, a rate limit).
 function frontends(doc: Doc): string {
-  const rows = Object.entries(obj(doc['frontends'])).map(([name, raw]) => {
+  const entries = Object.entries(obj(doc['frontends']));
+  const acceptProxy = entries.some(([, raw]) => obj(raw)['acceptProxy'] === true);
+  const rows = entries.map(([name, raw]) => {
     const fe = obj(raw);
     const responses = obj(fe['responses']);
     const conns = obj(fe['connections']);
     const refused = obj(fe['refused']);
-    const limits = [cell(conns['open']), maxconn(fe['maxconn']), cell(conns['waiting']), cell(refused['bodyTooLarge']), cell(refused['rateLimited'])];
+    const proxy = acceptProxy ? [fe['acceptProxy'] === true ? cell(conns['proxyHeaderRefused']) : '-'] : [];
+    const limits = [cell(conns['open']), maxconn(fe['maxconn']), cell(conns['waiting']), ...proxy, cell(refused['bodyTooLarge']), cell(refused['rateLimited'])];
     return [name, cell(fe['requests']), cell(fe['active']), ...limits, ...RESPONSE_CLASSES.map((k) => cell(responses[k]))];
   });
-  const head = ['FRONTEND', 'REQUESTS', 'ACTIVE', 'CONNS', 'MAXCONN', 'WAITING', '413', '429', ...RESPONSE_CLASSES];
+  const head = ['FRONTEND', 'REQUESTS', 'ACTIVE', 'CONNS', 'MAXCONN', 'WAITING', ...(acceptProxy ? ['NOPROXY'] : []), '413', '429', ...RESPONSE_CLASSES];
   return formatTable([head, ...rows], new Set(head.map((_, i) => i).slice(1)));
 }
 

@@ -112,7 +112,7 @@ function readAddressList(w: Walker, e: Entry): AddressText[] {
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 // Headers flagman writes, drops or frames the message by: an ID there would be lost or break the request.
-const NOT_AN_ID_HEADER = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+const NOT_AN_ID_HEADER = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded']);
 
 // `requestId: true` (or on), `false` (or off), or `{ header: NAME }`.
 function readRequestId(w: Walker, e: Entry): { header: string } | undefined {

@@ -5,7 +5,7 @@
 // endpoint feeds it the live program and snapshot.
 import type { IncomingHttpHeaders } from 'node:http';
 import { FlagmanError } from '../errors.js';
-import { forwardedClient } from '../expr/forwarded.js';
+import { forwardedClient, forwardedHostOf, schemeOf } from '../expr/forwarded.js';
 import type { RequestInput } from '../expr/request.js';
 import { specialize, specializeKey, specializeRate } from '../expr/specialize.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
@@ -79,8 +79,13 @@ export interface Explanation {
   readonly frontend: string;
   /** tcp: a connection is explained, of which only the client address matters. */
   readonly mode: 'http' | 'tcp';
-  /** `ip` is client.ip, `peer` the connection's address: the same unless a trusted proxy's X-Forwarded-For named another. */
-  readonly request: { readonly method: string; readonly path: string; readonly host: string | null; readonly ip: string; readonly peer: string; readonly headers: Readonly<Record<string, string>> };
+  /**
+   * What the request is judged on. `ip` is client.ip, `peer` the connection's address: the same
+   * unless a trusted proxy's X-Forwarded-For named another. `scheme` and `host` are request.scheme
+   * and the Host (with its port, if any) request.host reads: a trusted proxy's valid
+   * X-Forwarded-Proto and X-Forwarded-Host, else the listener's and the Host header.
+   */
+  readonly request: { readonly method: string; readonly path: string; readonly scheme: string; readonly host: string | null; readonly ip: string; readonly peer: string; readonly headers: Readonly<Record<string, string>> };
   /** The matching rule (1-based), or null: no rule matched (503). */
   readonly rule: number | null;
   /** The backend that answers: the rule's, or its fallback when no server is eligible; null: 503. */
@@ -134,11 +139,14 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
   }
   const host = req.host ?? (typeof headers.host === 'string' ? headers.host : undefined);
   if (host !== undefined) headers.host = host;
-  // Who the request is from, as the proxy decides it (proxy/origin.ts).
+  // Who the request is from and what it asks for, as the proxy decides it (proxy/origin.ts).
   const peer = req.ip ?? '127.0.0.1';
-  const trusted = program.trusted[index] ?? null;
-  const ip = trusted !== null && trusted.contains(peer) ? forwardedClient(headers['x-forwarded-for'], peer, trusted) : peer;
-  const input: RequestInput = { method: (req.method ?? 'GET').toUpperCase(), url: req.path ?? '/', host, scheme: fe.tls === null ? 'http' : 'https', clientIp: ip, peer, headers };
+  const proxies = program.trusted[index] ?? null;
+  const trusted = proxies !== null && proxies.contains(peer);
+  const ip = trusted ? forwardedClient(headers['x-forwarded-for'], peer, proxies) : peer;
+  const scheme = schemeOf(trusted, fe.tls === null ? 'http' : 'https', headers);
+  const judged = forwardedHostOf(trusted, headers) ?? host;
+  const input: RequestInput = { method: (req.method ?? 'GET').toUpperCase(), url: req.path ?? '/', host: judged, scheme, clientIp: ip, peer, headers };
 
   const decided: Record<string, number | null> = {};
   const steps: RuleStep[] = [];
@@ -204,7 +212,7 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
   return {
     frontend: fe.name,
     mode: fe.mode,
-    request: { method: input.method, path: input.url, host: host ?? null, ip, peer, headers: shown },
+    request: { method: input.method, path: input.url, scheme, host: judged ?? null, ip, peer, headers: shown },
     rule: matched === null ? null : matched + 1,
     backend,
     unavailable,

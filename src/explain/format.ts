@@ -13,7 +13,8 @@ export function formatExplanation(e: Explanation): string {
   const tcp = e.mode === 'tcp';
   // `from 198.51.100.9 (via 10.0.0.5)`: the client a trusted proxy's X-Forwarded-For named, and the proxy.
   const from = r.peer === r.ip ? r.ip : `${r.ip} (via ${r.peer})`;
-  const lines = [tcp ? `frontend ${e.frontend}: tcp connection from ${from}` : `frontend ${e.frontend}: ${r.method} ${r.path} from ${from}${r.host !== null ? `, host ${r.host}` : ''}`];
+  // `over https` says so where a rule on request.scheme could be what decides (plain http is the usual case).
+  const lines = [tcp ? `frontend ${e.frontend}: tcp connection from ${from}` : `frontend ${e.frontend}: ${r.method} ${r.path} from ${from}${r.host !== null ? `, host ${r.host}` : ''}${r.scheme === 'https' ? ', over https' : ''}`];
   for (const s of e.steps) {
     const mark = s.result === 'match' ? '→' : ' ';
     const why = s.result === 'off' ? 'off (by flags)' : s.result;

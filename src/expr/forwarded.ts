@@ -7,8 +7,14 @@
 // Only X-Forwarded-For is read, not RFC 7239 `Forwarded`: a balancer that appends to one of them
 // passes the other on as the client sent it, so reading both would let a client forge the one its
 // balancer does not write. Every balancer in common use writes X-Forwarded-For.
+//
+// A trusted proxy also says how the client reached it (X-Forwarded-Proto) and which host it asked
+// for (X-Forwarded-Host): behind a balancer that terminates TLS, `request.scheme` is that, or a
+// rule redirecting http to https would redirect every request, forever.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressText } from '../config/schema.js';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
+import { isHostValue } from './host.js';
 import { Cidr, isAddress } from './ip.js';
 
 /** A frontend's `trustedProxies`: the blocks whose connections may name the client. */
@@ -65,6 +71,33 @@ export function forwardedClient(header: string | readonly string[] | undefined, 
     end = comma;
   }
   return client;
+}
+
+/**
+ * `request.scheme` of a request that reached flagman over `listener`: from a trusted proxy, its
+ * X-Forwarded-Proto when that is `http` or `https` (in any case); anything else there (another
+ * word, a list, none) and any untrusted request: `listener`. An untrusted request's header is not
+ * even read.
+ */
+export function schemeOf(trusted: boolean, listener: string, headers: IncomingHttpHeaders): string {
+  if (!trusted) return listener;
+  const value = headers['x-forwarded-proto'];
+  // The usual spellings answered without a lower-cased copy.
+  if (value === 'https' || value === 'http') return value;
+  if (typeof value !== 'string' || (value.length !== 4 && value.length !== 5)) return listener;
+  const lower = value.toLowerCase();
+  return lower === 'https' || lower === 'http' ? lower : listener;
+}
+
+/**
+ * The host a trusted proxy says the client asked for: its X-Forwarded-Host when that would pass as a
+ * Host header (host.ts; a repeated one, joined with ", ", does not). Null when it is absent or not
+ * valid, and for any untrusted request: `request.host` is then the Host header's.
+ */
+export function forwardedHostOf(trusted: boolean, headers: IncomingHttpHeaders): string | null {
+  if (!trusted) return null;
+  const value = headers['x-forwarded-host'];
+  return typeof value === 'string' && isHostValue(value) ? value : null;
 }
 
 const SPACE = 32;

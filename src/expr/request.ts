@@ -10,9 +10,12 @@ export interface RequestInput {
   readonly method: string;
   /** Path and query as received (`req.url`), raw: not percent-decoded, not normalised. */
   readonly url: string;
-  /** The Host header value as received (may carry a port); undefined when absent. */
+  /**
+   * The Host header value as received (may carry a port), or a trusted proxy's X-Forwarded-Host
+   * (forwarded.ts); undefined when absent.
+   */
   readonly host: string | undefined;
-  /** `http` or `https`: how the client reached the frontend. */
+  /** `http` or `https`: how the client reached the frontend, or a trusted proxy (forwarded.ts). */
   readonly scheme: string;
   /**
    * `client.ip`: the client's address — the connection's, or behind a trusted proxy the one its
@@ -30,19 +33,23 @@ export interface RequestInput {
   derivedHost?: string | undefined;
 }
 
-/** Who a request is from, as the proxy decided it once (proxy/origin.ts). */
+/** Who a request is from and what it asks for, as the proxy decided it once (proxy/origin.ts). */
 export interface RequestFrom {
   readonly clientIp: string;
   readonly peer: string;
+  /** `request.scheme` (forwarded.ts schemeOf). */
+  readonly scheme: string;
+  /** A trusted proxy's X-Forwarded-Host (forwarded.ts); null: `request.host` is the Host header's. */
+  readonly forwardedHost: string | null;
 }
 
 /** The RequestInput for a request Node parsed; one small object, built only when a rule needs it. */
-export function requestInput(req: IncomingMessage, from: RequestFrom, scheme: string): RequestInput {
+export function requestInput(req: IncomingMessage, from: RequestFrom): RequestInput {
   return {
     method: req.method ?? '',
     url: req.url ?? '',
-    host: req.headers.host,
-    scheme,
+    host: from.forwardedHost ?? req.headers.host,
+    scheme: from.scheme,
     clientIp: from.clientIp,
     peer: from.peer,
     headers: req.headers,
@@ -77,7 +84,7 @@ export function requestQuery(input: RequestInput): string {
   return input.derivedQuery!;
 }
 
-/** `request.host`: the Host header without its port, lowercased (host names are case-insensitive); `[v6]` keeps its brackets. */
+/** `request.host`: the Host header (or a trusted proxy's X-Forwarded-Host) without its port, lowercased (host names are case-insensitive); `[v6]` keeps its brackets. */
 export function requestHost(input: RequestInput): string {
   if (input.derivedHost !== undefined) return input.derivedHost;
   const raw = input.host ?? '';

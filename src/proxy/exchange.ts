@@ -5,7 +5,7 @@ import http2 from 'node:http2';
 import { AccessRecord, tlsVersionOf } from '../access-line.js';
 import { headMsOf, markResponded } from './head-timer.js';
 import { lingerOnClose } from './linger.js';
-import { clientOf, trusts, type Origin } from './origin.js';
+import { clientOf, forwardedHostOf, schemeOf, trusts, type Origin } from './origin.js';
 import { closedReason } from './reasons.js';
 import { requestIdOf } from './request-id.js';
 
@@ -54,6 +54,8 @@ export class Exchange implements Origin {
   readonly peer: string;
   readonly trusted: boolean;
   readonly clientIp: string;
+  readonly scheme: string;
+  readonly forwardedHost: string | null;
   /** The request's ID (request-id.ts); null: its frontend gives none. */
   readonly requestId: string | null;
   readonly start = performance.now();
@@ -75,8 +77,11 @@ export class Exchange implements Origin {
   /** The limits of the rule that matched (limits.ts), once one did. */
   rule: RuleLimits | null = null;
 
-  /** `peer`: the address the connection came from (client-ip.ts); who the client is follows from it (origin.ts). */
-  constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, peer: string) {
+  /**
+   * `peer`: the address the connection came from (client-ip.ts); who the client is follows from it
+   * (origin.ts). `listener`: what the listener speaks, `request.scheme` unless a trusted proxy said.
+   */
+  constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, peer: string, listener: 'http' | 'https') {
     this.req = req;
     this.res = res;
     this.runtime = runtime;
@@ -85,6 +90,8 @@ export class Exchange implements Origin {
     this.trusted = trusts(frontend, peer);
     this.tls = tlsVersionOf(req.socket);
     this.clientIp = clientOf(frontend, peer, this.trusted, req.headers);
+    this.scheme = schemeOf(this.trusted, listener, req.headers);
+    this.forwardedHost = forwardedHostOf(this.trusted, req.headers);
     this.requestId = frontend.requestId === null ? null : requestIdOf(frontend.requestId, req.headers, this.trusted);
     frontend.counters.requests++;
     frontend.counters.active++;

@@ -61,7 +61,7 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, client
     const runtime = holder.current;
     const frontend = runtime.frontends[slot.index];
     if (frontend === undefined) return refuseRemoved(res);
-    const ex = new Exchange(req, res, runtime, frontend, clientIpOf(req.socket));
+    const ex = new Exchange(req, res, runtime, frontend, clientIpOf(req.socket), scheme);
     ex.headMs = headMsOf(req.socket, ex.start);
     if (req.rawHeaders.length > MAX_HEADERS * 2) return ex.fail(400, 'more than 100 headers');
     const url = originForm(req.url ?? '', req.headers.host);
@@ -70,11 +70,11 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, client
     // A slow sender of a body (slow POST): cut off after timeouts.client without a byte. Only while
     // the body comes in — the response has its own timeouts — and only for requests with one.
     if (!req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) watchBody(ex, clientMs());
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: ex.peer, trusted: ex.trusted, proto: scheme, framesBody: true, underscores: frontend.underscoreHeaders, idHeader: frontend.requestId, id: ex.requestId });
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: ex.peer, clientIp: ex.clientIp, trusted: ex.trusted, proto: scheme, framesBody: true, underscores: frontend.underscoreHeaders, idHeader: frontend.requestId, id: ex.requestId });
     if (typeof headers === 'string') return ex.fail(400, headers);
-    const rule = route(frontend, req, ex, scheme);
+    const rule = route(frontend, req, ex);
     if (rule === null) return ex.fail(503, REASONS.noRule);
-    if (overLimits(ex, rule, scheme)) return;
+    if (overLimits(ex, rule)) return;
     if (expecting) res.writeContinue();
     dispatch(ex, rule.target, headers);
   };

@@ -142,7 +142,7 @@ function handler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => numb
     const runtime = holder.current;
     const frontend = runtime.frontends[slot.index];
     if (frontend === undefined) return refuseRemoved(req, res);
-    const ex = new Exchange(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, runtime, frontend, clientIpOf(req.socket as net.Socket));
+    const ex = new Exchange(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, runtime, frontend, clientIpOf(req.socket as net.Socket), 'https');
     ex.http1 = false;
     // Four pseudo-headers come on top of the headers an HTTP/1.1 request may have.
     if (req.rawHeaders.length > (MAX_HEADERS + 4) * 2) return ex.fail(400, 'more than 100 headers');
@@ -156,11 +156,11 @@ function handler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => numb
     const stream = req.stream;
     if (!stream.endAfterHeaders && req.headers['content-length'] === undefined) req.headers['transfer-encoding'] = 'chunked';
     if (!stream.endAfterHeaders) watchBody(req, ex, clientMs());
-    const headers = upstreamRequestHeaders(raw, undefined, { peer: ex.peer, trusted: ex.trusted, proto: 'https', framesBody: true, underscores: frontend.underscoreHeaders, idHeader: frontend.requestId, id: ex.requestId });
+    const headers = upstreamRequestHeaders(raw, undefined, { peer: ex.peer, clientIp: ex.clientIp, trusted: ex.trusted, proto: 'https', framesBody: true, underscores: frontend.underscoreHeaders, idHeader: frontend.requestId, id: ex.requestId });
     if (typeof headers === 'string') return ex.fail(400, headers);
-    const rule = route(frontend, req as unknown as http.IncomingMessage, ex, 'https');
+    const rule = route(frontend, req as unknown as http.IncomingMessage, ex);
     if (rule === null) return ex.fail(503, REASONS.noRule);
-    if (overLimits(ex, rule, 'https')) return;
+    if (overLimits(ex, rule)) return;
     if (expecting) res.writeContinue();
     dispatch(ex, rule.target, headers);
   };

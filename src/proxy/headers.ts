@@ -1,8 +1,9 @@
 // Header rewriting between client and server (docs/proxying.md): hop-by-hop headers dropped (RFC 9110 §7.6.1,
 // plus those the message names in `Connection`), X-Forwarded-* set — added to what a trusted proxy
 // sent, in place of what anyone else did (docs/proxying.md, "Behind a load balancer:
-// X-Forwarded-For"). Works on Node's flat rawHeaders arrays in one pass: it keeps the client's
+// X-Forwarded-For") — and X-Real-IP always flagman's. Works on Node's flat rawHeaders arrays in one pass: it keeps the client's
 // spelling and order and allocates one array.
+import { isHostValue } from '../expr/host.js';
 import type { RequestIdHeader } from '../runtime/runtime.js';
 
 // Lower-case names; a Set lookup per header is cheaper than a regex.
@@ -37,6 +38,8 @@ function connectionListed(value: string | undefined): Set<string> | null {
 export interface ForwardedInfo {
   /** The address the connection came from: appended to X-Forwarded-For. */
   readonly peer: string;
+  /** `client.ip` (origin.ts): X-Real-IP, in place of any the request had, whoever sent it. */
+  readonly clientIp: string;
   /**
    * `peer` is a trusted proxy: its X-Forwarded-For is kept (and appended to), its
    * X-Forwarded-Proto, X-Forwarded-Host and Forwarded passed on. Otherwise a client's own would
@@ -105,6 +108,10 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
       if (fwd.trusted) xfHost ??= value;
       continue;
     }
+    // Servers that take X-Real-IP for the client (nginx's realip module fed by a proxy, many apps)
+    // get flagman's, the client the rules saw: a client's own, or even a trusted proxy's, would say
+    // something else (a trusted proxy's client is in X-Forwarded-For, which client.ip was read from).
+    if (lower === 'x-real-ip') continue;
     // Not written by flagman (X-Forwarded-For is its chain): passed on from a trusted proxy only, so
     // a server that reads it never sees one a client wrote straight to flagman.
     if (lower === 'forwarded' && !fwd.trusted) continue;
@@ -116,12 +123,14 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
     if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
     out.push(name, value);
   }
-  if (host === null || host === '' || /[\s/@\\]/.test(host)) return host === null ? 'missing Host header' : 'invalid Host header';
+  if (host === null) return 'missing Host header';
+  if (!isHostValue(host)) return 'invalid Host header';
   // Node chunk-encodes an outgoing body only for some methods unless told; keep the framing the client chose.
   if (chunked && fwd.framesBody !== true) out.push('Transfer-Encoding', 'chunked');
   out.push('X-Forwarded-For', xff === null ? fwd.peer : `${xff}, ${fwd.peer}`);
   out.push('X-Forwarded-Proto', xfProto ?? fwd.proto);
   out.push('X-Forwarded-Host', xfHost ?? host);
+  out.push('X-Real-IP', fwd.clientIp);
   if (fwd.idHeader != null && fwd.id != null) out.push(fwd.idHeader.header, fwd.id);
   return out;
 }

@@ -14,14 +14,14 @@ import { REASONS } from './reasons.js';
  * Refuses `ex` if it is over its rule's limits (413, or 429 with Retry-After); true when it was.
  * Else `ex` keeps the rule's limits, for its body to be counted on the way up.
  */
-export function overLimits(ex: Exchange, rule: RuntimeRule, scheme: 'http' | 'https'): boolean {
+export function overLimits(ex: Exchange, rule: RuntimeRule): boolean {
   const limits = rule.limits;
   ex.rule = limits;
   if (limits.maxBody !== Infinity && declaredOver(ex.req, limits.maxBody)) {
     refuseBody(ex);
     return true;
   }
-  const wait = rateWait(limits, ex.frontend.limitCounters, ex.req, ex, scheme);
+  const wait = rateWait(limits, ex.frontend.limitCounters, ex.req, ex);
   if (wait === 0) return false;
   ex.refuse(429, REASONS.rateLimited, String(wait));
   return true;
@@ -44,11 +44,11 @@ export function refuseBody(ex: Exchange): void {
  * Takes a token for `req` from its rule's rate limit: 0 when it passes, else the whole seconds until
  * a token comes (Retry-After, at least 1), the refusal counted. No limit: 0, without a look at the clock.
  */
-export function rateWait(limits: RuleLimits, counters: FrontendLimitCounters, req: http.IncomingMessage, from: RequestFrom, scheme: string): number {
+export function rateWait(limits: RuleLimits, counters: FrontendLimitCounters, req: http.IncomingMessage, from: RequestFrom): number {
   const limit = limits.limit;
   if (limit === null) return 0;
   // One small object for a key that reads the request; `client.ip` reads only the address from it.
-  const key = limit.key === null ? '' : limit.key(requestInput(req, from, scheme));
+  const key = limit.key === null ? '' : limit.key(requestInput(req, from));
   const ms = limit.buckets.take(key, performance.now(), limit.rate, limit.capacity);
   if (ms === 0) return 0;
   limits.state.rateLimited++;

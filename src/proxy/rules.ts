@@ -4,13 +4,13 @@ import { connectionInput, requestInput, type RequestFrom } from '../expr/environ
 import type { RuntimeFrontend, RuntimeRule, Target } from '../runtime/runtime.js';
 
 /** The first rule `req` from `from` matches (its target, its limits), or null (the caller answers 503). */
-export function route(frontend: RuntimeFrontend, req: http.IncomingMessage, from: RequestFrom, scheme: 'http' | 'https'): RuntimeRule | null {
+export function route(frontend: RuntimeFrontend, req: http.IncomingMessage, from: RequestFrom): RuntimeRule | null {
   const rules = frontend.rules;
   const first = rules[0];
   if (first === undefined) return null;
   // The common case (one catch-all left after flags folded the rest) needs no request view.
   if (first.test === null) return first;
-  const input = requestInput(req, from, scheme);
+  const input = requestInput(req, from);
   // Indexed loops here and in the balancers: a heap profile under load showed `for…of` allocating
   // an array iterator per request on these paths (bench/RESULTS.md).
   for (let i = 0; i < rules.length; i++) {

@@ -16,7 +16,7 @@ import type { Candidate } from './balance/balancer.js';
 import { STATUS_BODY } from './exchange.js';
 import { headMsOf } from './head-timer.js';
 import { clientIpOf } from './client-ip.js';
-import { clientOf, trusts, type Origin } from './origin.js';
+import { clientOf, forwardedHostOf, schemeOf, trusts, type Origin } from './origin.js';
 import { requestIdOf } from './request-id.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
@@ -48,7 +48,7 @@ export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: S
     }
     open.add(socket);
     socket.once('close', () => open.delete(socket));
-    new Tunnel(runtime, frontend, req, socket, headBytes).route(scheme);
+    new Tunnel(runtime, frontend, req, socket, headBytes, scheme).route();
   };
 }
 
@@ -63,6 +63,10 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
   readonly peer: string;
   readonly trusted: boolean;
   readonly clientIp: string;
+  readonly scheme: string;
+  readonly forwardedHost: string | null;
+  /** What the listener speaks: X-Forwarded-Proto, unless a trusted proxy said. */
+  readonly #listener: Scheme;
   /** The upgrade's ID (request-id.ts); null: its frontend gives none. */
   readonly #requestId: string | null;
   readonly #started = performance.now();
@@ -87,7 +91,7 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
   /** How long it waited in its backend's queue (ms); -1: it did not. */
   #queueMs = -1;
 
-  constructor(runtime: Runtime, frontend: RuntimeFrontend, req: http.IncomingMessage, socket: Duplex, headBytes: Buffer) {
+  constructor(runtime: Runtime, frontend: RuntimeFrontend, req: http.IncomingMessage, socket: Duplex, headBytes: Buffer, listener: Scheme) {
     super();
     this.#runtime = runtime;
     this.#frontend = frontend;
@@ -99,6 +103,9 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     this.peer = clientIpOf(req.socket);
     this.trusted = trusts(frontend, this.peer);
     this.clientIp = clientOf(frontend, this.peer, this.trusted, req.headers);
+    this.scheme = schemeOf(this.trusted, listener, req.headers);
+    this.forwardedHost = forwardedHostOf(this.trusted, req.headers);
+    this.#listener = listener;
     this.#requestId = frontend.requestId === null ? null : requestIdOf(frontend.requestId, req.headers, this.trusted);
     frontend.counters.requests++;
     frontend.counters.active++;
@@ -118,21 +125,21 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     });
   }
 
-  route(scheme: Scheme): void {
+  route(): void {
     const req = this.#req;
     const url = originForm(req.url ?? '', req.headers.host);
     if (url === null) return this.#refuse(400, 'invalid request target');
     req.url = url;
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: this.peer, trusted: this.trusted, proto: scheme, underscores: this.#frontend.underscoreHeaders, idHeader: this.#frontend.requestId, id: this.#requestId });
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: this.peer, clientIp: this.clientIp, trusted: this.trusted, proto: this.#listener, underscores: this.#frontend.underscoreHeaders, idHeader: this.#frontend.requestId, id: this.#requestId });
     if (typeof headers === 'string') return this.#refuse(400, headers);
     // The upgrade handshake needs the two hop-by-hop headers the request path drops.
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');
     this.#headers = headers;
-    const rule = route(this.#frontend, req, this, scheme);
+    const rule = route(this.#frontend, req, this);
     if (rule === null) return this.#refuse(503, REASONS.noRule);
     // An upgrade is a request of its rule: it takes a token of its rate limit too (a WebSocket
     // reconnect storm is one of the things a rate limit is for). Its body, if any, is the tunnel's.
-    const wait = rateWait(rule.limits, this.#frontend.limitCounters, req, this, scheme);
+    const wait = rateWait(rule.limits, this.#frontend.limitCounters, req, this);
     if (wait > 0) return this.#refuse(429, REASONS.rateLimited, String(wait));
     const t = takerOf(rule.target);
     this.#backend = t;

@@ -236,6 +236,7 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       limitCounters: ctx.observed.frontendLimits(fe.name),
       trustedProxies: program.trusted[i] ?? null,
       requestId: fe.requestId === null ? null : Object.freeze({ header: fe.requestId.header, lower: fe.requestId.header.toLowerCase() }),
+      acceptProxy: fe.acceptProxy,
     });
   });
 

@@ -127,6 +127,8 @@ export interface RuntimeFrontend {
   readonly trustedProxies: TrustedProxies | null;
   /** The header of the frontend's request IDs (proxy/request-id.ts); null: it gives none. */
   readonly requestId: RequestIdHeader | null;
+  /** Its connections start with a PROXY header (proxy/accept-proxy.ts): what status shows of it. */
+  readonly acceptProxy: boolean;
 }
 
 /** A frontend's request IDs: the header that carries them, as configured and lower-cased. */

@@ -2,6 +2,7 @@
 // changes on its own (no reload), renders every state and null field, shows text as text, says when
 // the endpoint is unreachable and recovers, and logs no console error.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import { launchChromium, waitText, watchedPage } from '../helpers/browser.js';
@@ -51,6 +52,7 @@ test('the dashboard shows a flag change and a drained server without a page relo
 
   for (let i = 0; i < 3; i++) await request(fm.port);
   await waitText(page, '#frontends tr[data-key="frontend:web"] .c-requests', '3');
+  t.false(await page.isVisible('#frontends th.c-proxy'), 'no PROXY column: no frontend has acceptProxy');
 
   let from = fm.events.length;
   await sh('echo "1 # db migration, back 14:00" > flags/MAINT', fm.dir);
@@ -187,13 +189,18 @@ frontends:
     rules:
       - use: app
         limit: { rate: 1, burst: 0 }
+  lb:
+    listen: ["127.0.0.1:0"]
+    acceptProxy: true
+    rules:
+      - use: app
 backends:
   app:
     servers:
       app1: { address: "127.0.0.1:{{app1}}", maxconn: 3 }
 `;
 
-test('the dashboard shows the limits: a frontend\'s maxconn and connections, its 413 and 429 refusals, a server\'s maxconn and its backend\'s queue', async (t) => {
+test('the dashboard shows the limits: a frontend\'s maxconn and connections, its 413 and 429 refusals, the connections closed without a PROXY header, a server\'s maxconn and its backend\'s queue', async (t) => {
   const app1 = await upstream(t, 'app1');
   const fm = await startFlagman(t, LIMITS, { vars: { app1: app1.port } });
   const { page, errors } = await watchedPage(t, browser);
@@ -213,5 +220,18 @@ test('the dashboard shows the limits: a frontend\'s maxconn and connections, its
   await waitText(page, fe('429'), '1');
   t.regex(await page.getAttribute(fe('429'), 'class'), /\bwarn\b/);
   t.is(await page.textContent(fe('waiting')), '0');
+
+  // A connection to the acceptProxy frontend that starts without a PROXY header: closed, and counted
+  // in a column shown because that frontend has acceptProxy, blank on the one without.
+  await new Promise((resolve) => {
+    const socket = net.connect(fm.ports[1], '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n'));
+    socket.on('error', () => {});
+    socket.once('close', resolve);
+  });
+  const lb = '#frontends tr[data-key="frontend:lb"] .c-proxy';
+  await waitText(page, lb, '1');
+  t.regex(await page.getAttribute(lb, 'class'), /\bwarn\b/);
+  t.is(await page.textContent(fe('proxy')), '');
+  t.true(await page.isVisible('#frontends th.c-proxy'));
   t.deepEqual(errors, []);
 });

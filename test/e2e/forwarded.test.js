@@ -161,6 +161,90 @@ test('X-Forwarded-Proto, X-Forwarded-Host and Forwarded: a trusted balancer’s 
   t.false('forwarded' in seen);
 });
 
+test('X-Real-IP: servers get client.ip, in place of any the request had, a trusted balancer’s too', async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, LIMITS.replaceAll('limit: { rate: 1, burst: 0, by: client.ip }', 'maxBody: 1MiB'), { vars: { app: app.port } });
+  const [behind, direct] = fm.ports;
+  // A client reaching flagman directly names itself whatever it likes: the server gets the peer.
+  await request(direct, { headers: { 'X-Real-IP': '10.1.2.3', 'X-Forwarded-For': '10.1.2.3' } });
+  t.is(app.seen.at(-1).headers['x-real-ip'], '127.0.0.1');
+  // Behind a trusted balancer: the client its X-Forwarded-For names, not what X-Real-IP says.
+  await request(behind, { headers: { 'X-Real-IP': '10.1.2.3', 'X-Forwarded-For': '198.51.100.9' } });
+  t.is(app.seen.at(-1).headers['x-real-ip'], '198.51.100.9');
+  // Without any, the header is still there: a server can rely on it.
+  await request(direct);
+  t.is(app.seen.at(-1).headers['x-real-ip'], '127.0.0.1');
+});
+
+// The usual http-to-https redirect and a rule on the host, behind a balancer that terminates TLS
+// (trusted) and reached directly.
+const SCHEME = `
+flags: { dir: ./flags }
+admin: { listen: "127.0.0.1:0" }
+frontends:
+  behind:
+    listen: ["127.0.0.1:0"]
+    trustedProxies: ["127.0.0.0/8"]
+    rules: &rules
+      - when: request.host == "shop.example"
+        use: shop
+      - when: request.scheme == "http"
+        use: to-https
+      - use: app
+  direct:
+    listen: ["127.0.0.1:0"]
+    rules: *rules
+backends:
+  to-https:
+    redirect: { scheme: https, status: 301 }
+  shop:
+    respond: { status: 200, body: "shop" }
+  app:
+    respond: { status: 200, body: "app" }
+`;
+
+test('request.scheme and request.host: a trusted balancer’s valid X-Forwarded-Proto and X-Forwarded-Host, nobody else’s', async (t) => {
+  const fm = await startFlagman(t, SCHEME);
+  const [behind, direct] = fm.ports;
+  const get = (port, headers) => request(port, { headers: { Host: 'internal:8080', ...headers } });
+  // Behind a balancer that terminated TLS: no redirect loop.
+  t.like(await get(behind, { 'X-Forwarded-Proto': 'https' }), { status: 200, body: 'app' });
+  t.like(await get(behind, { 'X-Forwarded-Proto': 'HTTPS' }), { status: 200, body: 'app' }, 'case-insensitive');
+  // Plain http to the balancer, or no word from it, or a word that is not a scheme: the listener's.
+  for (const proto of ['http', undefined, 'wss', 'https, http']) {
+    const r = await get(behind, proto === undefined ? {} : { 'X-Forwarded-Proto': proto });
+    t.is(r.status, 301, String(proto));
+    t.is(r.headers.location, 'https://internal/');
+  }
+  // A client reaching flagman directly cannot say it came over https.
+  const forged = await get(direct, { 'X-Forwarded-Proto': 'https' });
+  t.is(forged.status, 301);
+  t.is(forged.headers.location, 'https://internal/');
+
+  // The host the client asked the balancer for, port and case aside; an invalid one is not read.
+  t.like(await get(behind, { 'X-Forwarded-Host': 'Shop.Example:443' }), { status: 200, body: 'shop' });
+  t.is((await get(behind, { 'X-Forwarded-Host': 'shop.example/x', 'X-Forwarded-Proto': 'https' })).body, 'app');
+  t.is((await get(behind, { 'X-Forwarded-Host': 'user@shop.example', 'X-Forwarded-Proto': 'https' })).body, 'app');
+  t.is((await get(direct, { 'X-Forwarded-Host': 'shop.example', 'X-Forwarded-Proto': 'https' })).status, 301);
+
+  // An upgrade is judged the same way.
+  const upgrade = (port, extra) => rawHead(port, `GET /ws HTTP/1.1\r\nHost: internal\r\nConnection: Upgrade\r\nUpgrade: echo\r\n${extra}\r\n`);
+  t.regex(await upgrade(behind, 'X-Forwarded-Proto: https\r\n'), /^HTTP\/1\.1 200 /);
+  t.regex(await upgrade(direct, 'X-Forwarded-Proto: https\r\n'), /^HTTP\/1\.1 301 /);
+
+  // /explain shows, and decides by, what the request is judged on.
+  const header = ['X-Forwarded-Proto: https', 'X-Forwarded-Host: shop.example'];
+  const query = (frontend, h) => { const q = new URLSearchParams({ frontend, path: '/', host: 'internal:8080', ip: '127.0.0.1' }); for (const v of h) q.append('header', v); return q; };
+  const explainOf = async (q) => JSON.parse((await request(fm.adminPort, { path: `/explain?${q}` })).body);
+  t.like((await explainOf(query('behind', header))), { request: { scheme: 'https', host: 'shop.example' }, backend: 'shop' });
+  t.like((await explainOf(query('behind', header.slice(0, 1)))), { request: { scheme: 'https', host: 'internal:8080' }, backend: 'app' });
+  t.like((await explainOf(query('direct', header))), { request: { scheme: 'http', host: 'internal:8080' }, backend: 'to-https' });
+  const text = await flagmanCli(['explain', '-c', fm.configFile, '--host', 'internal', '--header', 'X-Forwarded-Proto: https']);
+  t.is(text.exitCode, 0, text.stderr);
+  t.regex(text.stdout, /^frontend behind: GET \/ from 127\.0\.0\.1, host internal, over https$/m);
+  t.regex(text.stdout, /answered by backend app/);
+});
+
 test('an upgrade from a trusted balancer: routed, logged and forwarded by the client it names', async (t) => {
   const seen = [];
   const server = http.createServer((req, res) => res.end('plain'));
@@ -178,6 +262,7 @@ test('an upgrade from a trusted balancer: routed, logged and forwarded by the cl
   const head = await rawHead(fm.ports[0], 'GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Forwarded-For: 198.51.100.9\r\n\r\n');
   t.regex(head, /^HTTP\/1\.1 101 /);
   t.is(seen[0]['x-forwarded-for'], '198.51.100.9, 127.0.0.1');
+  t.is(seen[0]['x-real-ip'], '198.51.100.9');
   t.like(await accessLine(fm, '/chat'), { status: 101, ip: '198.51.100.9', peer: '127.0.0.1' });
 });
 
@@ -227,9 +312,11 @@ backends:
   t.like(await accessLine(fm, '/h2-outsider'), { ip: '198.51.100.9', peer: '127.0.0.1' });
   t.like(await get(fm.ports[0], '/h2-office', { 'x-forwarded-for': '10.1.2.3' }), { status: 200, body: 'app' });
   t.is(app.seen.at(-1).headers['x-forwarded-for'], '10.1.2.3, 127.0.0.1');
+  t.is(app.seen.at(-1).headers['x-real-ip'], '10.1.2.3');
   t.like(await accessLine(fm, '/h2-office'), { ip: '10.1.2.3', peer: '127.0.0.1' });
-  t.like(await get(fm.ports[1], '/h2-direct', { 'x-forwarded-for': '198.51.100.9' }), { status: 200, body: 'app' });
+  t.like(await get(fm.ports[1], '/h2-direct', { 'x-forwarded-for': '198.51.100.9', 'x-real-ip': '198.51.100.9' }), { status: 200, body: 'app' });
   t.is(app.seen.at(-1).headers['x-forwarded-for'], '127.0.0.1');
+  t.is(app.seen.at(-1).headers['x-real-ip'], '127.0.0.1');
   t.like(await accessLine(fm, '/h2-direct'), { ip: '127.0.0.1' });
 });
 

@@ -218,6 +218,14 @@ test('a connection without a valid header is closed without a byte, counted in /
   const metrics = (await request(fm.adminPort, { path: '/metrics' })).body;
   t.regex(metrics, new RegExp(`^flagman_frontend_proxy_header_refused_total\\{frontend="web"\\} ${refused.length}$`, 'm'));
   t.regex(metrics, /^flagman_frontend_proxy_header_refused_total\{frontend="db"\} 1$/m);
+  t.like(status.frontends, { web: { acceptProxy: true }, db: { acceptProxy: true }, plain: { acceptProxy: false } });
+  // flagman status: a NOPROXY column beside WAITING, `-` on the frontend without acceptProxy.
+  const text = await flagmanCli(['status', '--admin', `127.0.0.1:${fm.adminPort}`]);
+  t.is(text.exitCode, 0, text.stderr);
+  const rows = text.stdout.split('\n');
+  t.true(rows.some((l) => /^FRONTEND\s+REQUESTS\s+ACTIVE\s+CONNS\s+MAXCONN\s+WAITING\s+NOPROXY\s+413\s+429\s/.test(l)), text.stdout);
+  t.true(rows.some((l) => new RegExp(`^web\\s+0\\s+0\\s+0\\s+-\\s+0\\s+${refused.length}\\s+0\\s+0\\s`).test(l)), text.stdout);
+  t.true(rows.some((l) => /^plain\s+0\s+0\s+0\s+-\s+0\s+-\s+0\s+0\s/.test(l)), text.stdout);
   // One line per frontend at once; the rest are told together NOTE_MS later, not one by one.
   const lines = fm.events.filter((e) => e.event === 'proxy.refused');
   t.is(lines.filter((e) => e.frontend === 'web').length, 1, JSON.stringify(lines));
@@ -227,6 +235,15 @@ test('a connection without a valid header is closed without a byte, counted in /
   // A connection that sends nothing and closes (a port probe, a balancer's TCP check) is not counted.
   t.is((await raw(ports.web, [], { end: true })).bytes, 0);
   t.is((await adminStatus(fm)).frontends.web.connections.proxyHeaderRefused, refused.length);
+  // The counts are the frontend's, kept through a reload as its other counters are.
+  const from = fm.events.length;
+  fs.writeFileSync(fm.configFile, fs.readFileSync(fm.configFile, 'utf8').replace('elsewhere\\n', 'elsewhere, again\\n'));
+  fm.proc.kill('SIGHUP');
+  await fm.waitEvent((e) => e.event === 'reload', { from, timeout: scaled(10_000) });
+  const reloaded = await adminStatus(fm);
+  t.is(reloaded.config.generation, status.config.generation + 1);
+  t.is(reloaded.frontends.web.connections.proxyHeaderRefused, refused.length);
+  t.is(reloaded.frontends.db.connections.proxyHeaderRefused, 1);
 });
 
 test('a connection that sends no header within timeouts.client is closed and counted; one that sends a header and nothing more is an idle connection, not a request', async (t) => {

@@ -77,6 +77,7 @@ test('requestId: each mistake is an error at its place', (t) => {
   t.deepEqual(errorsOf(t, config('    requestId: { name: X-Id }')), ['4:18 CONFIG_SCHEMA unknown key "name" in frontends.web.requestId (known: header)']);
   t.deepEqual(errorsOf(t, config('    requestId: { header: "X Id" }')), ['4:26 CONFIG_SCHEMA frontends.web.requestId.header: "X Id" is not a header name (letters, digits and !#$%&\'*+-.^_`|~)']);
   t.deepEqual(errorsOf(t, config('    requestId: { header: X-Forwarded-For }')), ['4:26 CONFIG_SCHEMA frontends.web.requestId.header: X-Forwarded-For is a header flagman sets or removes itself; name another, such as X-Request-Id']);
+  t.deepEqual(errorsOf(t, config('    requestId: { header: x-real-ip }')), ['4:26 CONFIG_SCHEMA frontends.web.requestId.header: x-real-ip is a header flagman sets or removes itself; name another, such as X-Request-Id']);
   t.deepEqual(errorsOf(t, config('    requestId: { header: "" }')), ['4:26 CONFIG_SCHEMA frontends.web.requestId.header: must not be empty']);
 });
 

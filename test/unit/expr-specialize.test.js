@@ -258,9 +258,13 @@ for (const [source, values, value, problem] of weights) {
 
 test('requestInput reads what it needs from an IncomingMessage', (t) => {
   const headers = { host: 'a.example:81', 'x-env': 'canary' };
-  const input = requestInput({ method: 'PUT', url: '/p?q', headers }, { clientIp: '2001:db8::9', peer: '::1' }, 'https');
+  const input = requestInput({ method: 'PUT', url: '/p?q', headers }, { clientIp: '2001:db8::9', peer: '::1', scheme: 'https', forwardedHost: null });
   // The derived fields start empty and are filled in by the first rule that reads them.
   t.deepEqual(input, { method: 'PUT', url: '/p?q', host: 'a.example:81', scheme: 'https', clientIp: '2001:db8::9', peer: '::1', headers, derivedPath: undefined, derivedQuery: undefined, derivedHost: undefined });
   const r = specialize(condition('request.host == "a.example" && header("X-Env") == "canary" && request.query == "q"'), flags());
   t.true(r.test(input));
+  // A trusted proxy's X-Forwarded-Host, as the proxy decided it (forwarded.ts), is request.host.
+  const behind = requestInput({ method: 'GET', url: '/', headers }, { clientIp: '2001:db8::9', peer: '::1', scheme: 'http', forwardedHost: 'Shop.Example:443' });
+  t.is(behind.host, 'Shop.Example:443');
+  t.true(specialize(condition('request.host == "shop.example" && request.scheme == "http"'), flags()).test(behind));
 });

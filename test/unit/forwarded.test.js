@@ -4,7 +4,7 @@
 import net from 'node:net';
 import test from 'ava';
 import fc from 'fast-check';
-import { TrustedProxies, forwardedClient } from '../../dist/expr/forwarded.js';
+import { TrustedProxies, forwardedClient, forwardedHostOf, schemeOf } from '../../dist/expr/forwarded.js';
 import { FlagmanErrors } from '../../dist/errors.js';
 
 const at = { file: 'flagman.yaml', line: 1, col: 1 };
@@ -139,4 +139,25 @@ test('property: on headers of bare addresses and garbage, the walk is the plain 
   const headers = fc.tuple(fc.array(plain, { minLength: 1, maxLength: 8 }), separator).map(([entries, sep]) => entries.join(sep));
   fc.assert(fc.property(headers, peer, (h, p) => forwardedClient(h, p, LAN) === model(h, p)), { numRuns: 5000 });
   t.pass();
+});
+
+test('request.scheme: a trusted proxy’s X-Forwarded-Proto when it is http or https in any case; else, and from anyone else, the listener’s', (t) => {
+  const scheme = (trusted, value, listener = 'http') => schemeOf(trusted, listener, value === undefined ? {} : { 'x-forwarded-proto': value });
+  t.is(scheme(true, 'https'), 'https');
+  t.is(scheme(true, 'HTTPS'), 'https');
+  t.is(scheme(true, 'http', 'https'), 'http');
+  t.is(scheme(true, 'Http', 'https'), 'http');
+  for (const bad of [undefined, '', 'wss', 'ftp', 'https, http', ' https', 'httpss', 'htt']) t.is(scheme(true, bad), 'http', JSON.stringify(bad));
+  t.is(scheme(true, ['https']), 'http', 'not a string: not one value');
+  t.is(scheme(false, 'https'), 'http');
+  t.is(scheme(false, 'http', 'https'), 'https');
+});
+
+test('request.host: a trusted proxy’s X-Forwarded-Host when it would pass as a Host header; null otherwise, and from anyone else', (t) => {
+  const host = (trusted, value) => forwardedHostOf(trusted, value === undefined ? { host: 'internal' } : { host: 'internal', 'x-forwarded-host': value });
+  t.is(host(true, 'shop.example'), 'shop.example');
+  t.is(host(true, 'Shop.Example:8443'), 'Shop.Example:8443');
+  t.is(host(true, '[2001:db8::1]:443'), '[2001:db8::1]:443');
+  for (const bad of [undefined, '', 'a b', 'shop.example, internal', 'evil/path', 'user@evil', 'a\\b']) t.is(host(true, bad), null, JSON.stringify(bad));
+  t.is(host(false, 'shop.example'), null);
 });

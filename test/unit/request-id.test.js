@@ -38,8 +38,8 @@ test('a trusted proxy’s valid ID is kept; an invalid one, or anyone else’s, 
 
 test('servers get the request’s ID in the configured header, in place of every one the request had', (t) => {
   const raw = ['Host', 'a', 'x-request-id', 'forged', 'Accept', '*/*', 'X-Request-ID', 'again'];
-  const out = upstreamRequestHeaders(raw, undefined, { peer: '192.0.2.1', trusted: false, proto: 'http', idHeader: SETTING, id: 'r-1' });
-  t.deepEqual(out, ['Host', 'a', 'Accept', '*/*', 'X-Forwarded-For', '192.0.2.1', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'a', 'X-Request-Id', 'r-1']);
-  const off = upstreamRequestHeaders(raw, undefined, { peer: '192.0.2.1', trusted: false, proto: 'http' });
+  const out = upstreamRequestHeaders(raw, undefined, { peer: '192.0.2.1', clientIp: '192.0.2.1', trusted: false, proto: 'http', idHeader: SETTING, id: 'r-1' });
+  t.deepEqual(out, ['Host', 'a', 'Accept', '*/*', 'X-Forwarded-For', '192.0.2.1', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'a', 'X-Real-IP', '192.0.2.1', 'X-Request-Id', 'r-1']);
+  const off = upstreamRequestHeaders(raw, undefined, { peer: '192.0.2.1', clientIp: '192.0.2.1', trusted: false, proto: 'http' });
   t.deepEqual(off.slice(0, 8), raw, 'without requestId the header passes as it came');
 });
