@@ -5,7 +5,7 @@ import type { DescriptorBudget } from '../descriptors.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { WatcherStatus } from '../flags/store.js';
 import type { LogDrops } from '../log.js';
-import { WAIT_BUCKETS_MS, type BackendQueue } from '../runtime/queue.js';
+import type { BackendQueue } from '../runtime/queue.js';
 import type { ProxyTarget, Runtime, RuntimeFrontend } from '../runtime/runtime.js';
 import type { ConnectionCounters, Counters } from '../runtime/servers.js';
 
@@ -45,11 +45,6 @@ function responses(c: Counters): Record<string, number> {
  * into flagman_backend_queue_wait_seconds).
  */
 function queue(t: ProxyTarget, q: BackendQueue): Record<string, unknown> {
-  const buckets: Record<string, number> = {};
-  let n = 0;
-  for (const [i, le] of WAIT_BUCKETS_MS.entries()) buckets[String(le)] = n += q.wait[i]!;
-  const count = n + q.wait[WAIT_BUCKETS_MS.length]!;
-  buckets['+Inf'] = count;
   return {
     length: q.length,
     max: t.queueBound,
@@ -57,7 +52,7 @@ function queue(t: ProxyTarget, q: BackendQueue): Record<string, unknown> {
     queued: q.queued,
     timeouts: q.timeouts,
     full: q.full,
-    waitMs: { count, sum: Math.round(q.waitSum * 1000) / 1000, buckets },
+    waitMs: q.wait.cumulative(),
   };
 }
 

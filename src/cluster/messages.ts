@@ -2,6 +2,7 @@
 // Plain JSON-able objects; `t` names the message.
 import type { FlagState } from '../flags/snapshot.js';
 import type { LogDrops } from '../log.js';
+import type { HistogramCounts } from '../runtime/histogram.js';
 import type { CheckSource, ConnectionCounters, FrontendLimitCounters, HealthChange } from '../runtime/servers.js';
 import type { Health } from '../runtime/server-state.js';
 
@@ -14,8 +15,8 @@ export interface Stats {
   readonly frontends: readonly [string, { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number }][];
   readonly backends: readonly [string, { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number }][];
   readonly servers: readonly [string, { requests: number; active: number; failures: number; bytesIn: number; bytesOut: number }][];
-  /** Each backend queue's figures (runtime/queue.ts): `wait` its histogram's buckets, `waitSum` in ms. */
-  readonly queues: readonly [string, { length: number; queued: number; timeouts: number; full: number; wait: number[]; waitSum: number }][];
+  /** Each backend queue's figures (runtime/queue.ts), `wait` its histogram's. */
+  readonly queues: readonly [string, { length: number; queued: number; timeouts: number; full: number; wait: HistogramCounts }][];
   /** Its client connections and its own cap (each worker caps itself by the descriptor limit). */
   readonly connections: ConnectionCounters;
   /** Lines the worker's logs dropped since it started. */

@@ -20,7 +20,7 @@ export function takeStats(observed: ObservedState): Stats {
     frontends: [...all.frontends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut }]),
     backends: [...all.backends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut }]),
     servers: [...all.servers].map(([k, s]) => [k, { requests: s.requests, active: s.active, failures: s.failures, bytesIn: s.bytesIn, bytesOut: s.bytesOut }]),
-    queues: [...all.queues].map(([n, q]) => [n, { length: q.length, queued: q.queued, timeouts: q.timeouts, full: q.full, wait: [...q.wait], waitSum: q.waitSum }]),
+    queues: [...all.queues].map(([n, q]) => [n, { length: q.length, queued: q.queued, timeouts: q.timeouts, full: q.full, wait: q.wait.snapshot() }]),
     connections: { ...observed.connections },
     logs: logDrops(),
     limits: {
@@ -68,8 +68,7 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
     q.queued = 0;
     q.timeouts = 0;
     q.full = 0;
-    q.wait.fill(0);
-    q.waitSum = 0;
+    q.wait.reset();
   }
   for (const c of all.frontendLimits.values()) {
     c.bodyTooLarge = 0;
@@ -126,8 +125,7 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
       q.queued += c.queued;
       q.timeouts += c.timeouts;
       q.full += c.full;
-      q.waitSum += c.waitSum;
-      for (let i = 0; i < q.wait.length; i++) q.wait[i]! += c.wait[i] ?? 0;
+      q.wait.add(c.wait);
     }
   }
 }

@@ -10,6 +10,7 @@
 // away, or it took a slot) takes itself out (remove). Entries form a doubly linked list, so leaving
 // from the middle costs the same as from the head; the queue's own figures (length, waits,
 // refusals) are plain counters that /status and /metrics read.
+import { Histogram } from './histogram.js';
 import type { ProxyTarget } from './runtime.js';
 
 /** What a waiter did when woken. */
@@ -51,6 +52,7 @@ export class QueueEntry {
 
 /** Upper bounds (ms) of the queue-wait histogram's buckets; one more bucket counts the waits above the last. */
 export const WAIT_BUCKETS_MS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000] as const;
+const WAIT_BOUNDS = Float64Array.from(WAIT_BUCKETS_MS);
 
 // A timer's callback with its entry as argument: no closure per waiter.
 function onTimeout(entry: QueueEntry): void {
@@ -71,9 +73,8 @@ export class BackendQueue {
   timeouts = 0;
   /** Refused at once because `queue` were already waiting, since start. */
   full = 0;
-  /** How long waiters waited, by WAIT_BUCKETS_MS (not cumulative; the last counts those above), and in all (ms). */
-  readonly wait: number[] = new Array<number>(WAIT_BUCKETS_MS.length + 1).fill(0);
-  waitSum = 0;
+  /** How long waiters waited (ms), by WAIT_BUCKETS_MS. */
+  readonly wait = new Histogram(WAIT_BOUNDS);
   /** The backend of this name in the current runtime (holder.ts binds it); null: none, or not a proxy backend. */
   target: ProxyTarget | null = null;
   #head: QueueEntry | null = null;
@@ -116,10 +117,7 @@ export class BackendQueue {
     entry.prev = entry.next = null;
     this.length--;
     const ms = performance.now() - entry.at;
-    let i = 0;
-    while (i < WAIT_BUCKETS_MS.length && ms > WAIT_BUCKETS_MS[i]!) i++;
-    this.wait[i]!++;
-    this.waitSum += ms;
+    this.wait.observe(ms);
     return ms;
   }
 
