@@ -5,6 +5,7 @@
 // to have no label lookup per request.
 import client from 'prom-client';
 import type { ExplainRequest, Explanation } from '../explain/explain.js';
+import type { CumulativeHistogram } from '../runtime/histogram.js';
 import { statusDocument, type StatusSources } from './status.js';
 
 /** The status document's sources, and what only the metrics and /explain need. */
@@ -30,14 +31,16 @@ interface ServerDoc extends Bytes {
   readonly active: number;
   readonly requests: number;
   readonly failures: number;
+  readonly connectMs: CumulativeHistogram;
+  /** null: tcp. */
+  readonly ttfbMs: CumulativeHistogram | null;
 }
 interface QueueDoc {
   readonly length: number;
   readonly queued: number;
   readonly timeouts: number;
   readonly full: number;
-  /** Cumulative, by upper bound in ms, `+Inf` last. */
-  readonly waitMs: { readonly count: number; readonly sum: number; readonly buckets: Readonly<Record<string, number>> };
+  readonly waitMs: CumulativeHistogram;
 }
 interface Refused {
   readonly bodyTooLarge: number;
@@ -50,6 +53,8 @@ interface RuleDoc {
 }
 interface FrontendDoc extends Bytes {
   readonly requests: number;
+  /** null: tcp. */
+  readonly durationMs: CumulativeHistogram | null;
   readonly active: number;
   readonly responses: Responses;
   readonly maxconn: number;
@@ -61,7 +66,7 @@ interface Doc {
   readonly config: { readonly generation: number; readonly lastReload: { readonly at: string | null; readonly ok: boolean } };
   readonly flags: Record<string, { readonly value: number | null; readonly problem: string | null }>;
   readonly frontends: Record<string, FrontendDoc>;
-  readonly backends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses; readonly queue: QueueDoc | null; readonly servers: Record<string, ServerDoc> }>;
+  readonly backends: Record<string, Bytes & { readonly requests: number; readonly active: number; readonly responses: Responses; readonly durationMs: CumulativeHistogram | null; readonly queue: QueueDoc | null; readonly servers: Record<string, ServerDoc> }>;
   readonly watcher: { readonly mode: string; readonly rescans: number; readonly problem: string | null };
   readonly process: { readonly fdLimit: number | null; readonly maxConnections: number | null; readonly connections: number; readonly refusedConnections: number };
   readonly logs: Record<string, { readonly dropped: number }>;
@@ -79,34 +84,35 @@ export interface Metrics {
   render(): Promise<string>;
 }
 
+/** Labels with a histogram of the status document (ms, cumulative), as the `fill` of histogram() hands them. */
+type HistogramFill = (d: Doc, fill: (labels: Record<string, string>, h: CumulativeHistogram | null) => void) => void;
+
 /**
- * flagman_backend_queue_wait_seconds: the queue's own histogram (status.ts), which the request path
- * fills with plain increments as it does every counter. prom-client's Histogram only counts what is
- * observed through it, so this metric hands the registry the buckets in the shape a metric's get()
- * returns (what Registry.getMetricsAsJSON gives out).
+ * A histogram family `name` (base unit seconds) over the status document's histograms, which the
+ * request path fills with plain increments as it does every counter (runtime/histogram.ts).
+ * prom-client's Histogram only counts what is observed through it, so this metric hands the
+ * registry the buckets in the shape a metric's get() returns (what Registry.getMetricsAsJSON gives
+ * out): `_bucket` by `le` in ascending order up to `+Inf`, `_sum` and `_count`. A null histogram
+ * (a tcp frontend's, backend's or server's where nothing is timed) has no series.
  */
-function waitHistogram(registry: client.Registry, current: () => Doc | null): void {
-  const name = 'flagman_backend_queue_wait_seconds';
-  const metric = {
-    name,
-    help: 'How long requests (tcp: connections) waited in the queue: served, timed out or gone.',
-    type: 'histogram',
-    aggregator: 'sum',
-    reset: () => {},
-    get: async () => {
-      const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
-      const d = current();
-      for (const [backend, b] of Object.entries(d?.backends ?? {})) {
-        const q = b.queue;
-        if (q === null) continue;
-        for (const [le, n] of Object.entries(q.waitMs.buckets)) values.push({ labels: { backend, le: le === '+Inf' ? le : Number(le) / 1000 }, value: n, metricName: `${name}_bucket` });
-        values.push({ labels: { backend }, value: q.waitMs.sum / 1000, metricName: `${name}_sum` });
-        values.push({ labels: { backend }, value: q.waitMs.count, metricName: `${name}_count` });
-      }
-      return { name, help: metric.help, type: 'histogram', values, aggregator: 'sum' };
-    },
+function histogram(registry: client.Registry, current: () => Doc | null, name: string, help: string, each: HistogramFill): void {
+  const get = async () => {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    const d = current();
+    if (d !== null) {
+      each(d, (labels, h) => {
+        if (h === null) return;
+        const buckets = Object.entries(h.buckets)
+          .map(([le, n]) => [le === '+Inf' ? Infinity : Number(le), n] as const)
+          .sort((a, b) => a[0] - b[0]);
+        for (const [le, n] of buckets) values.push({ labels: { ...labels, le: le === Infinity ? '+Inf' : le / 1000 }, value: n, metricName: `${name}_bucket` });
+        values.push({ labels, value: h.sum / 1000, metricName: `${name}_sum` });
+        values.push({ labels, value: h.count, metricName: `${name}_count` });
+      });
+    }
+    return { name, help, type: 'histogram', values, aggregator: 'sum' };
   };
-  registry.registerMetric(metric as unknown as client.Metric);
+  registry.registerMetric({ name, help, type: 'histogram', aggregator: 'sum', reset: () => {}, get } as unknown as client.Metric);
 }
 
 /** A registry of flagman's metrics over `sources`, plus Node's process metrics. */
@@ -198,7 +204,17 @@ export function createMetrics(sources: AdminSources): Metrics {
       c.inc({ backend, reason: 'full' }, q.full);
     })(d),
   );
-  waitHistogram(registry, () => doc);
+  const histograms = (name: string, help: string, each: HistogramFill): void => histogram(registry, () => doc, name, help, each);
+  histograms('flagman_backend_queue_wait_seconds', 'How long requests (tcp: connections) waited in the queue: served, timed out or gone.', (d, fill) => queues((backend, q) => fill({ backend }, q.waitMs))(d));
+  // Request latency (docs/admin.md): HTTP requests only; upgrades and tcp connections last as long as their clients like.
+  histograms('flagman_frontend_request_duration_seconds', 'How long a frontend\'s HTTP requests took, from their head read to their response\'s end.', (d, fill) => {
+    for (const [frontend, f] of Object.entries(d.frontends)) fill({ frontend }, f.durationMs);
+  });
+  histograms('flagman_backend_request_duration_seconds', 'How long the HTTP requests routed to a backend took, from their head read to their response\'s end.', (d, fill) => {
+    for (const [backend, b] of Object.entries(d.backends)) fill({ backend }, b.durationMs);
+  });
+  histograms('flagman_server_connect_duration_seconds', 'How long new connections to a server took to connect.', (d, fill) => servers((l, s) => fill(l, s.connectMs))(d));
+  histograms('flagman_server_ttfb_seconds', 'A server\'s time to first byte: from a request (or an upgrade\'s handshake) written to its response head.', (d, fill) => servers((l, s) => fill(l, s.ttfbMs))(d));
   gauge('flagman_server_state', 'A server\'s state: 1 for the one it is in (up, down or drain).', ['backend', 'server', 'state'], (g, d) =>
     servers((l, s) => {
       for (const state of SERVER_STATES) g.set({ ...l, state }, s.state === state ? 1 : 0);

@@ -5,6 +5,7 @@ import type { DescriptorBudget } from '../descriptors.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { WatcherStatus } from '../flags/store.js';
 import type { LogDrops } from '../log.js';
+import type { CumulativeHistogram } from '../runtime/histogram.js';
 import type { BackendQueue } from '../runtime/queue.js';
 import type { ProxyTarget, Runtime, RuntimeFrontend } from '../runtime/runtime.js';
 import type { ConnectionCounters, Counters } from '../runtime/servers.js';
@@ -37,6 +38,14 @@ function bytes(c: { bytesIn: number; bytesOut: number }, tcp: boolean): { bytesI
 
 function responses(c: Counters): Record<string, number> {
   return { '1xx': c.responses[1]!, '2xx': c.responses[2]!, '3xx': c.responses[3]!, '4xx': c.responses[4]!, '5xx': c.responses[5]!, other: c.responses[0]! };
+}
+
+/**
+ * How long a frontend's or a backend's requests took (ms, cumulative: histogram.ts); null in tcp
+ * mode, whose connections are not timed (docs/admin.md).
+ */
+function duration(c: Counters, tcp: boolean): CumulativeHistogram | null {
+  return tcp ? null : c.duration.cumulative();
 }
 
 /**
@@ -88,7 +97,8 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
   for (const fe of runtime.frontends) {
     // In tcp mode a request is a connection: `requests` counts them, `active` those open now.
     // acceptProxy: whether `connections.proxyHeaderRefused` can be anything but 0 (the dashboard shows it only then).
-    frontends[fe.name] = { mode: fe.mode, acceptProxy: fe.acceptProxy, requests: fe.counters.requests, active: fe.counters.active, responses: responses(fe.counters), ...bytes(fe.counters, fe.mode === 'tcp'), ...limits(fe) };
+    const tcp = fe.mode === 'tcp';
+    frontends[fe.name] = { mode: fe.mode, acceptProxy: fe.acceptProxy, requests: fe.counters.requests, active: fe.counters.active, responses: responses(fe.counters), ...bytes(fe.counters, tcp), durationMs: duration(fe.counters, tcp), ...limits(fe) };
   }
   const backends: Record<string, unknown> = {};
   for (const t of runtime.targets.values()) {
@@ -98,11 +108,13 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
       for (const s of t.servers) {
         // State as the current runtime routes by it (server-state.ts); the counters are live.
         // maxconn 0: no limit.
-        servers[s.name] = { state: s.status, weight: s.weight, maxconn: s.maxconn, active: s.state.active, requests: s.state.requests, failures: s.state.failures, ...bytes(s.state, tcp) };
+        // A tcp server's connections have no response head: no time to first byte.
+        const state = s.state;
+        servers[s.name] = { state: s.status, weight: s.weight, maxconn: s.maxconn, active: state.active, requests: state.requests, failures: state.failures, ...bytes(state, tcp), connectMs: state.connect.cumulative(), ttfbMs: tcp ? null : state.ttfb.cumulative() };
       }
     }
     // A backend without servers has no queue: null.
-    backends[t.name] = { mode: tcp ? 'tcp' : 'http', requests: t.counters.requests, active: t.counters.active, responses: responses(t.counters), ...bytes(t.counters, tcp), queue: t.kind === 'proxy' ? queue(t, t.queue) : null, servers };
+    backends[t.name] = { mode: tcp ? 'tcp' : 'http', requests: t.counters.requests, active: t.counters.active, responses: responses(t.counters), ...bytes(t.counters, tcp), durationMs: duration(t.counters, tcp), queue: t.kind === 'proxy' ? queue(t, t.queue) : null, servers };
   }
   const w = src.watcher();
   const logs = src.logs();

@@ -12,9 +12,10 @@ import type { Health } from '../runtime/server-state.js';
  * twice. One member per kind of counter: a new kind is a new member (and its lines in stats.ts).
  */
 export interface Stats {
-  readonly frontends: readonly [string, { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number }][];
-  readonly backends: readonly [string, { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number }][];
-  readonly servers: readonly [string, { requests: number; active: number; failures: number; bytesIn: number; bytesOut: number }][];
+  readonly frontends: readonly [string, CounterStats][];
+  readonly backends: readonly [string, CounterStats][];
+  /** Each server's counters, and its connect and time-to-first-byte histograms. */
+  readonly servers: readonly [string, { requests: number; active: number; failures: number; bytesIn: number; bytesOut: number; connect: HistogramCounts; ttfb: HistogramCounts }][];
   /** Each backend queue's figures (runtime/queue.ts), `wait` its histogram's. */
   readonly queues: readonly [string, { length: number; queued: number; timeouts: number; full: number; wait: HistogramCounts }][];
   /** Its client connections and its own cap (each worker caps itself by the descriptor limit). */
@@ -26,6 +27,16 @@ export interface Stats {
     readonly frontends: readonly [string, FrontendLimitCounters][];
     readonly rules: readonly [string, { bodyTooLarge: number; rateLimited: number; keys: number }][];
   };
+}
+
+/** A frontend's or a backend's counters (runtime/servers.ts, Counters), its request-duration histogram's figures with them. */
+export interface CounterStats {
+  requests: number;
+  active: number;
+  responses: number[];
+  bytesIn: number;
+  bytesOut: number;
+  duration: HistogramCounts;
 }
 
 /**

@@ -2,8 +2,8 @@
 // single process); the primary adds the workers' latest counts up into its own ObservedState, which
 // /status, /metrics and the dashboard read as they would in a single process.
 import { logDrops, type LogDrops } from '../log.js';
-import type { ObservedState } from '../runtime/servers.js';
-import type { Stats } from './messages.js';
+import type { Counters, ObservedState } from '../runtime/servers.js';
+import type { CounterStats, Stats } from './messages.js';
 
 /**
  * How often a worker sends its counters unasked: what a worker killed outright (SIGKILL, the OOM
@@ -17,9 +17,9 @@ export const STATS_REPORT_MS = 100;
 export function takeStats(observed: ObservedState): Stats {
   const all = observed.all();
   return {
-    frontends: [...all.frontends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut }]),
-    backends: [...all.backends].map(([n, c]) => [n, { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut }]),
-    servers: [...all.servers].map(([k, s]) => [k, { requests: s.requests, active: s.active, failures: s.failures, bytesIn: s.bytesIn, bytesOut: s.bytesOut }]),
+    frontends: [...all.frontends].map(([n, c]) => [n, counters(c)]),
+    backends: [...all.backends].map(([n, c]) => [n, counters(c)]),
+    servers: [...all.servers].map(([k, s]) => [k, { requests: s.requests, active: s.active, failures: s.failures, bytesIn: s.bytesIn, bytesOut: s.bytesOut, connect: s.connect.snapshot(), ttfb: s.ttfb.snapshot() }]),
     queues: [...all.queues].map(([n, q]) => [n, { length: q.length, queued: q.queued, timeouts: q.timeouts, full: q.full, wait: q.wait.snapshot() }]),
     connections: { ...observed.connections },
     logs: logDrops(),
@@ -28,6 +28,10 @@ export function takeStats(observed: ObservedState): Stats {
       rules: [...all.rules].map(([k, r]) => [k, { bodyTooLarge: r.bodyTooLarge, rateLimited: r.rateLimited, keys: r.keys }]),
     },
   };
+}
+
+function counters(c: Counters): CounterStats {
+  return { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut, duration: c.duration.snapshot() };
 }
 
 /** The last report of a worker that has exited: its counts stay, none of its requests is in flight. */
@@ -55,6 +59,7 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
     c.responses.fill(0);
     c.bytesIn = 0;
     c.bytesOut = 0;
+    c.duration.reset();
   }
   for (const s of all.servers.values()) {
     s.requests = 0;
@@ -62,6 +67,8 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
     s.failures = s.checkFailures;
     s.bytesIn = 0;
     s.bytesOut = 0;
+    s.connect.reset();
+    s.ttfb.reset();
   }
   for (const q of all.queues.values()) {
     q.length = 0;
@@ -118,6 +125,8 @@ export function addUp(primary: ObservedState, stats: Iterable<Stats>): void {
       s.failures += c.failures;
       s.bytesIn += c.bytesIn ?? 0;
       s.bytesOut += c.bytesOut ?? 0;
+      s.connect.add(c.connect);
+      s.ttfb.add(c.ttfb);
     }
     for (const [name, c] of st.queues) {
       const q = primary.queue(name);
@@ -140,9 +149,8 @@ export function addUpLogs(own: LogDrops, stats: Iterable<Stats>): LogDrops {
   return { access, events };
 }
 
-type Added = { requests: number; active: number; responses: number[]; bytesIn: number; bytesOut: number };
-
-function add(into: Added, c: Added): void {
+function add(into: Counters, c: CounterStats): void {
+  into.duration.add(c.duration);
   into.requests += c.requests;
   into.active += c.active;
   into.bytesIn += c.bytesIn ?? 0;

@@ -315,14 +315,22 @@ export abstract class Attempt implements Skip, Waiter {
   /** The client is gone (or being closed): a failure now is nobody's to answer, and no server's fault. */
   protected abstract abandoned(): boolean;
 
-  /** The current try's new connection to its server is up, `ms` after its connect began. */
+  /**
+   * The current try's new connection to its server is up, `ms` after its connect began: the access
+   * line's connectMs, and the server's connect histogram.
+   */
   protected connected(ms: number): void {
     this.connectMs = ms;
+    this.server!.state.connect.observe(ms);
   }
 
-  /** The current try's server answered (its response head came) `ms` after the request went out. */
+  /**
+   * The current try's server answered (its response head came) `ms` after the request went out:
+   * the access line's ttfbMs, and the server's time-to-first-byte histogram.
+   */
   protected responded(ms: number): void {
     this.ttfbMs = ms;
+    this.server!.state.ttfb.observe(ms);
   }
 
   /**

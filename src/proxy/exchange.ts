@@ -202,12 +202,18 @@ export class Exchange implements Origin {
     }
     const fe = this.frontend.counters;
     fe.active--;
+    // Upgrades and tcp connections never come here (tunnel.ts, tcp-session.ts): only requests are timed.
+    const ms = performance.now() - this.start;
+    fe.duration.observe(ms);
     // A response cut before its headers went out is counted as what the client saw: nothing (class 0).
     const status = this.res.headersSent ? this.res.statusCode : 0;
     const cls = status >= 100 && status < 600 ? (status / 100) | 0 : 0;
     fe.responses[cls]!++;
     const t = this.target;
-    if (t !== null) t.counters.responses[cls]!++;
+    if (t !== null) {
+      t.counters.responses[cls]!++;
+      t.counters.duration.observe(ms);
+    }
     if (this.http1) markResponded(this.req.socket);
     const log = this.runtime.accessLog;
     if (log === null) return;

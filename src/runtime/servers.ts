@@ -7,6 +7,7 @@ import { BackendQueue } from './queue.js';
 import { nextHealth, type Health, type HealthRule } from './server-state.js';
 import { UpstreamPool, type PoolTimeouts } from '../upstream/pool.js';
 import { RateBuckets } from './buckets.js';
+import { latencyHistogram, type Histogram } from './histogram.js';
 
 /** How a check result was obtained: one of the active probes, or a request's own connection. */
 export type CheckSource = 'http' | 'tcp' | 'exec' | 'passive';
@@ -34,6 +35,13 @@ export class ServerState {
   failures = 0;
   /** The failed active checks among `failures` (with workers, the primary adds the workers' requests to these). */
   checkFailures = 0;
+  /**
+   * How long its new connections took to connect (HTTP's pooled ones, upgrades' and tcp
+   * connections'; a reused one is not a connect), and its time to first byte: from a request (or
+   * an upgrade's handshake) written to its response head. In ms (histogram.ts).
+   */
+  readonly connect: Histogram = latencyHistogram();
+  readonly ttfb: Histogram = latencyHistogram();
   /** Smooth weighted round-robin position; kept across flag changes so the sequence stays smooth. */
   current = 0;
   /** Up until checks say otherwise (server-state.ts). */
@@ -112,6 +120,12 @@ export interface Counters {
   /** tcp only: bytes received from clients, and bytes sent to them. */
   bytesIn: number;
   bytesOut: number;
+  /**
+   * HTTP only: how long requests took, from their head read to their response's end (or their
+   * client gone), in ms (histogram.ts). Not upgrades, nor tcp connections: those last as long as
+   * their clients like, which says nothing of how fast anything answered.
+   */
+  readonly duration: Histogram;
 }
 
 /** Client connections on the frontend listeners, every frontend together (proxy/admission.ts). */
@@ -182,7 +196,7 @@ export class RuleState {
 }
 
 function newCounters(): Counters {
-  return { requests: 0, active: 0, responses: [0, 0, 0, 0, 0, 0], bytesIn: 0, bytesOut: 0 };
+  return { requests: 0, active: 0, responses: [0, 0, 0, 0, 0, 0], bytesIn: 0, bytesOut: 0, duration: latencyHistogram() };
 }
 
 interface ObservedEvents {

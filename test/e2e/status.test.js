@@ -52,8 +52,17 @@ test('/status shows flags, counters, server states and the watcher', async (t) =
   t.like(s.frontends.web, { mode: 'http', bytesIn: null, bytesOut: null }, 'bytes are counted for tcp frontends only');
   t.is(s.backends.app.requests, 4);
   t.is(s.backends.maintenance.requests, 1);
-  t.deepEqual(s.backends.app.servers.app1, { state: 'up', weight: 1, maxconn: 0, active: 0, requests: 2, failures: 0, bytesIn: null, bytesOut: null });
-  t.deepEqual(s.backends.app.servers.app2, { state: 'drain', weight: 0, maxconn: 0, active: 0, requests: 2, failures: 0, bytesIn: null, bytesOut: null });
+  for (const name of ['app1', 'app2']) {
+    const { connectMs, ttfbMs, ...counters } = s.backends.app.servers[name];
+    t.deepEqual(counters, { state: name === 'app1' ? 'up' : 'drain', weight: name === 'app1' ? 1 : 0, maxconn: 0, active: 0, requests: 2, failures: 0, bytesIn: null, bytesOut: null });
+    // Latency (docs/admin.md): both requests' time to first byte, and the connects of those that opened a connection.
+    t.is(ttfbMs.count, 2, `${name} ttfbMs`);
+    t.is(ttfbMs.buckets['+Inf'], 2);
+    t.true(connectMs.count >= 1 && connectMs.count <= 2, `${name} connectMs: ${connectMs.count}`);
+  }
+  t.like(s.frontends.web.durationMs, { count: 5, buckets: { '+Inf': 5 } }, 'every request is timed, the 503 too');
+  t.like(s.backends.app.durationMs, { count: 4 });
+  t.like(s.backends.maintenance.durationMs, { count: 1 });
   // No maxconn, so nothing ever waited; a backend without servers has no queue.
   t.like(s.backends.app.queue, { length: 0, max: null, timeoutMs: 5000, queued: 0, timeouts: 0, full: 0, waitMs: { count: 0, sum: 0 } });
   t.is(s.backends.maintenance.queue, null);

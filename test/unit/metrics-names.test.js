@@ -83,12 +83,22 @@ const SNAKE = /^[a-z][a-z0-9_]*$/;
 // Units other than the base ones (seconds, bytes): what a name must not end in, or carry.
 const NOT_BASE = /_(ms|milliseconds|millis|us|microseconds|ns|nanoseconds|minutes|hours|days|kb|kib|mb|mib|gb|gib|kilobytes|megabytes|bits|percent)(_|$)/;
 
+const OBSERVED_MS = [0.2, 0.5, 0.7, 3, 40, 40, 120, 800, 12_000];
+
 function sources() {
   const program = compileProgram(parseConfigText(CONFIG, '/etc/flagman/flagman.yaml'));
   const observed = new ObservedState();
   const flag = (value, problem = null) => ({ value, note: null, changedAt: null, problem });
   const snapshot = makeSnapshot(1, new Map([['API_RATE', flag(20)], ['app2.weight', flag(0)], ['BROKEN', flag(null, 'not a base-10 integer')]]));
   const runtime = buildRuntime(program, snapshot, { observed, pages: new PageCache(), generation: 1 });
+  // Some observations, so that the histograms' buckets are not all 0 (histogram() checks they add up).
+  for (const ms of OBSERVED_MS) {
+    observed.frontend('web').duration.observe(ms);
+    observed.backend('app').duration.observe(ms);
+    observed.server('app', 'app1').connect.observe(ms / 10);
+    observed.server('app', 'app1').ttfb.observe(ms / 2);
+    observed.server('db', 'db1').connect.observe(ms / 10);
+  }
   return {
     pid: process.pid,
     version: VERSION,
@@ -111,23 +121,33 @@ function sources() {
 /**
  * A histogram's series, from the text itself: the parser folds a histogram with labels into one
  * sample and drops its labels, _sum and _count. Each series (its labels but `le`) must have
- * _bucket lines with `le` up to +Inf, a _sum and a _count.
+ * _bucket lines with `le` in ascending order up to +Inf, cumulative (never decreasing), the +Inf
+ * one equal to _count, and a _sum.
  */
 function histogram(text, name, check) {
   const series = new Map();
-  const line = new RegExp(`^${name}_(bucket|sum|count)\\{([^}]*)\\} \\S+$`, 'gm');
-  for (const [, suffix, labelText] of text.matchAll(line)) {
+  const line = new RegExp(`^${name}_(bucket|sum|count)\\{([^}]*)\\} (\\S+)$`, 'gm');
+  for (const [, suffix, labelText, value] of text.matchAll(line)) {
     const labels = Object.fromEntries([...labelText.matchAll(/([^=,]+)="([^"]*)"/g)].map(([, k, v]) => [k, v]));
     for (const label of Object.keys(labels)) check(SNAKE.test(label), `${name}: label ${label} is not snake_case`);
     const { le, ...rest } = labels;
     const key = JSON.stringify(rest);
-    const s = series.get(key) ?? { le: [], sum: false, count: false };
+    const s = series.get(key) ?? { buckets: [], sum: null, count: null };
     series.set(key, s);
-    if (suffix === 'bucket') s.le.push(le);
-    else s[suffix] = true;
+    if (suffix === 'bucket') s.buckets.push([le, Number(value)]);
+    else s[suffix] = Number(value);
   }
   check(series.size > 0, `${name}: histogram without _bucket, _sum and _count series`);
-  for (const [key, s] of series) check(s.le.includes('+Inf') && s.sum && s.count, `${name}${key}: needs _bucket with le up to +Inf, _sum and _count`);
+  for (const [key, s] of series) {
+    const les = s.buckets.map(([le]) => le);
+    check(les.at(-1) === '+Inf' && s.sum !== null && s.count !== null, `${name}${key}: needs _bucket with le up to +Inf, _sum and _count`);
+    const bounds = les.map((le) => (le === '+Inf' ? Infinity : Number(le)));
+    check(bounds.every((b, i) => !Number.isNaN(b) && (i === 0 || b > bounds[i - 1])), `${name}${key}: le not in ascending order: ${les.join(' ')}`);
+    const counts = s.buckets.map(([, n]) => n);
+    check(counts.every((n, i) => i === 0 || n >= counts[i - 1]), `${name}${key}: buckets not cumulative: ${counts.join(' ')}`);
+    check(counts.at(-1) === s.count, `${name}${key}: +Inf bucket ${counts.at(-1)} is not _count ${s.count}`);
+  }
+  return series;
 }
 
 test('every metric family follows the Prometheus naming conventions', async (t) => {
@@ -158,4 +178,35 @@ test('flagman_build_info is 1 with the flagman and Node.js versions', async (t) 
   const info = parsePrometheusTextFormat(text).find((f) => f.name === 'flagman_build_info');
   t.is(info?.type, 'GAUGE');
   t.deepEqual(info.metrics, [{ labels: { version: VERSION, node: process.version }, value: '1' }]);
+});
+
+// The latency histograms (docs/admin.md): HTTP only (a tcp frontend, backend or server has no
+// request duration or time to first byte, only connects), the same buckets for all, in seconds.
+const LATENCY_LE = ['0.0005', '0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf'];
+const LATENCY = {
+  flagman_frontend_request_duration_seconds: [{ frontend: 'web' }],
+  flagman_backend_request_duration_seconds: [{ backend: 'app' }],
+  flagman_server_connect_duration_seconds: [{ backend: 'app', server: 'app1' }, { backend: 'app', server: 'app2' }, { backend: 'db', server: 'db1' }],
+  flagman_server_ttfb_seconds: [{ backend: 'app', server: 'app1' }, { backend: 'app', server: 'app2' }],
+};
+
+test('the latency histograms: HTTP series only, buckets from 0.5 ms to 10 s in seconds, counts as observed', async (t) => {
+  const text = await createMetrics(sources()).render();
+  const broken = [];
+  const check = (ok, what) => ok || broken.push(what);
+  for (const [name, labels] of Object.entries(LATENCY)) {
+    t.regex(text, new RegExp(`^# TYPE ${name} histogram$`, 'm'));
+    t.regex(text, new RegExp(`^# HELP ${name} \\S`, 'm'));
+    const series = histogram(text, name, check);
+    t.deepEqual([...series.keys()].sort(), labels.map((l) => JSON.stringify(l)).sort(), name);
+    for (const s of series.values()) t.deepEqual(s.buckets.map(([le]) => le), LATENCY_LE, name);
+  }
+  t.deepEqual(broken, []);
+  const web = histogram(text, 'flagman_frontend_request_duration_seconds', check).get(JSON.stringify({ frontend: 'web' }));
+  // 0.2 and 0.5 ms in le=0.0005, 0.7 in le=0.001, 3 in le=0.005, two 40 in le=0.05, 120 in le=0.25, 800 in le=1, 12 s above 10 s.
+  t.deepEqual(web.buckets.map(([, n]) => n), [2, 3, 3, 4, 4, 4, 6, 6, 7, 7, 8, 8, 8, 8, 9]);
+  t.is(web.count, 9);
+  t.is(web.sum, OBSERVED_MS.reduce((a, b) => a + b, 0) / 1000);
+  const app1 = histogram(text, 'flagman_server_ttfb_seconds', check).get(JSON.stringify({ backend: 'app', server: 'app1' }));
+  t.is(app1.count, 9);
 });
