@@ -1,11 +1,14 @@
 // The dashboard's browser script, as text: dashboard.ts inlines it and puts its hash in the
 // Content-Security-Policy. Plain modern JavaScript, no framework and no build step, so what is served
-// is what is written here. It is a String.raw template: no backticks and no dollar-brace inside.
+// is what is written here. It is a String.raw template: no backticks and no dollar-brace inside,
+// but for the one place that inlines a function flagman shares with it (its compiled source, so the
+// formula exists once): runtime/quantile.ts.
 //
 // It polls ./status once a second and updates the page in place: rows are keyed (data-key) and
 // only changed text is touched, so scroll position and text selection survive. Every value reaches
 // the DOM through textContent, never as markup: flag notes are written by operators. Every field
 // may be null or missing (docs/admin.md), and an unreachable endpoint is shown, then recovered from.
+import { histogramQuantile } from '../runtime/quantile.js';
 
 export const DASHBOARD_SCRIPT = String.raw`
 'use strict';
@@ -113,6 +116,58 @@ function rates(doc, at) {
   };
 }
 
+// Prometheus' histogram_quantile() over /status buckets, as flagman status computes it: the source
+// of runtime/quantile.ts, as an expression (a bundler may rename the declaration).
+const quantile = (${String(histogramQuantile)});
+
+// Each backend's p50 and p99 over about the last WINDOW_MS: the difference between this poll's
+// request-duration histogram (cumulative counts, which only grow) and the one of the oldest poll
+// kept, the newest that is at least WINDOW_MS old. Until the page has that much history, the
+// window starts at its first poll; on that first poll, and after a restart (another pid), the
+// counts since flagman started are all there is.
+const WINDOW_MS = 60000;
+let history = [];
+function latencies(doc, at) {
+  const now = new Map();
+  for (const [name, be] of entries(doc.backends)) {
+    const b = obj(obj(be).durationMs).buckets;
+    if (isObj(b)) now.set(name, b);
+  }
+  if (history.length > 0 && history[0].pid !== doc.pid) history = [];
+  history.push({ pid: doc.pid, at, hist: now });
+  while (history.length > 1 && at - history[1].at >= WINDOW_MS) history.shift();
+  const base = history.length > 1 ? history[0] : null;
+  const since = base === null ? 'since flagman started' : 'over the last ' + duration(at - base.at);
+  return (name) => {
+    const b = now.get(name);
+    if (b === undefined) return { p50: null, p99: null, since };
+    const window = windowOf(b, base === null ? undefined : base.hist.get(name));
+    return { p50: quantile(0.5, window), p99: quantile(0.99, window), since: window === b ? 'since flagman started' : since };
+  };
+}
+
+// The counts between two polls (a backend new since the older one: all of its counts); a count
+// that went down (not expected: counts are kept) gives up the window for all of them.
+function windowOf(b, a) {
+  if (!isObj(a)) return b;
+  const out = {};
+  for (const [le, n] of Object.entries(b)) {
+    const d = n - (num(a[le]) ?? 0);
+    if (!(d >= 0)) return b;
+    out[le] = d;
+  }
+  return out;
+}
+
+// A latency in ms, to two significant figures or so: 0.42 ms, 3.1 ms, 250 ms, 1.25 s.
+function latencyText(v) {
+  if (v === null || !Number.isFinite(v)) return DASH;
+  if (v < 1) return v.toFixed(2) + ' ms';
+  if (v < 10) return v.toFixed(1) + ' ms';
+  if (v < 1000) return Math.round(v) + ' ms';
+  return (v / 1000).toFixed(2) + ' s';
+}
+
 function renderHeader(doc, now) {
   const config = obj(doc.config);
   const reload = obj(config.lastReload);
@@ -196,8 +251,9 @@ function renderFrontends(doc, rateOf) {
   syncRows(byId('frontends').tBodies[0], rows);
 }
 
-// A backend's line says at a glance whether anything can take traffic; its servers follow it.
-function renderBackends(doc, rateOf) {
+// A backend's line says at a glance whether anything can take traffic, and how fast its requests
+// are answered; its servers follow it.
+function renderBackends(doc, rateOf, latencyOf) {
   const rows = [];
   for (const [name, raw] of entries(doc.backends)) {
     const be = obj(raw);
@@ -211,6 +267,7 @@ function renderBackends(doc, rateOf) {
     }
     const noneUp = servers.length > 0 && !states.has('up');
     const summary = servers.length === 0 ? 'fixed response' : noneUp ? 'NO SERVER UP' : [...states].map(([s, n]) => n + ' ' + s).join(', ');
+    const latency = latencyOf(name);
     rows.push({
       key: 'backend:' + name,
       className: 'backend' + (noneUp ? ' down' : ''),
@@ -223,6 +280,8 @@ function renderBackends(doc, rateOf) {
         { text: be.queue === null ? '' : int(obj(be.queue).length), className: 'c-queue num' + (num(obj(be.queue).length) > 0 ? ' warn' : '') },
         { text: int(be.requests), className: 'c-requests num' },
         { text: rate(rateOf('backend:' + name)), className: 'c-rate num' },
+        { text: latencyText(latency.p50), className: 'c-p50 num', title: 'median request duration, ' + latency.since },
+        { text: latencyText(latency.p99), className: 'c-p99 num', title: '99th percentile request duration, ' + latency.since },
         { text: servers.length === 0 ? '' : String(failures), className: 'c-failures num' },
         { text: int(obj(be.responses)['5xx']), className: 'c-5xx num' + (num(obj(be.responses)['5xx']) > 0 ? ' bad' : '') },
       ],
@@ -242,6 +301,8 @@ function renderBackends(doc, rateOf) {
           { text: '', className: 'c-queue num' },
           { text: int(sv.requests), className: 'c-requests num' },
           { text: rate(rateOf('server:' + name + '/' + s)), className: 'c-rate num' },
+          { text: '', className: 'c-p50 num' },
+          { text: '', className: 'c-p99 num' },
           { text: int(sv.failures), className: 'c-failures num' + (num(sv.failures) > 0 ? ' warn' : '') },
           { text: '', className: 'c-5xx num' },
         ],
@@ -266,7 +327,7 @@ function attention(doc) {
   return out;
 }
 
-function render(doc, now, rateOf) {
+function render(doc, now, rateOf, latencyOf) {
   renderHeader(doc, now);
   const problems = attention(doc);
   syncList(byId('problems'), problems);
@@ -274,7 +335,7 @@ function render(doc, now, rateOf) {
   byId('problems-section').classList.toggle('empty', problems.length === 0);
   renderFlags(doc, now);
   renderFrontends(doc, rateOf);
-  renderBackends(doc, rateOf);
+  renderBackends(doc, rateOf, latencyOf);
   return problems.length;
 }
 
@@ -335,7 +396,7 @@ async function poll() {
     const at = Date.now();
     link.lastOk = at;
     link.failingSince = null;
-    link.problems = render(doc, at + skew, rates(doc, at));
+    link.problems = render(doc, at + skew, rates(doc, at), latencies(doc, at));
   } finally {
     showLink();
     setTimeout(poll, POLL_MS);

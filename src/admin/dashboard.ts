@@ -108,7 +108,7 @@ const BODY = `
   <section class="empty">
     <h2>Backends and servers</h2>
     <table id="backends">
-      <thead><tr><th>backend / server</th><th>state</th><th class="num">weight</th><th class="num">maxconn</th><th class="num">active</th><th class="num">queue</th><th class="num">requests</th><th class="num">req/s</th><th class="num">failures</th><th class="num">5xx</th></tr></thead>
+      <thead><tr><th>backend / server</th><th>state</th><th class="num">weight</th><th class="num">maxconn</th><th class="num">active</th><th class="num">queue</th><th class="num">requests</th><th class="num">req/s</th><th class="num">p50</th><th class="num">p99</th><th class="num">failures</th><th class="num">5xx</th></tr></thead>
       <tbody></tbody>
     </table>
     <p class="none">no backend</p>

@@ -1,6 +1,7 @@
 // The /status document as text tables for `flagman status`. The document comes over the network
 // from whatever version answered, so every field is read defensively: a missing or null field
 // prints as "-" (docs/admin.md: a field with no value yet is null).
+import { histogramQuantile } from '../runtime/quantile.js';
 import { formatTable } from './table.js';
 
 type Doc = Record<string, unknown>;
@@ -100,23 +101,40 @@ function rules(doc: Doc): string {
   return rows.length === 0 ? '' : formatTable([['FRONTEND', 'RULE', 'BACKEND', 'MAXBODY', 'RATE', 'BY', 'KEYS', '413', '429'], ...rows], new Set([1, 3, 4, 6, 7, 8]));
 }
 
+/** A latency in ms as `0.42ms`, `3.1ms`, `250ms` or `1.25s`; `-`: none (no request yet). */
+export function formatLatency(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms)) return '-';
+  if (ms < 1) return `${ms.toFixed(2)}ms`;
+  if (ms < 10) return `${ms.toFixed(1)}ms`;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  return `${(ms / 1000).toFixed(2)}s`;
+}
+
+// A backend's p50 and p99 request duration since start, from its histogram (docs/admin.md, "Latency").
+function latency(be: Doc): [string, string] {
+  const buckets = obj(obj(be['durationMs'])['buckets']) as Record<string, number>;
+  return [formatLatency(histogramQuantile(0.5, buckets)), formatLatency(histogramQuantile(0.99, buckets))];
+}
+
 // One line a server, the backend repeated so that `| grep app2` keeps the context; a backend
 // without servers (a fixed response) gets one line of its own. MAXCONN `-`: no limit. QUEUE is the
-// backend's (waiting now), on each of its lines like its name.
+// backend's (waiting now), and so are P50 and P99 (its requests' durations since start), on each
+// of its lines like its name.
 function backends(doc: Doc): string {
   const rows: string[][] = [];
   for (const [name, raw] of Object.entries(obj(doc['backends']))) {
     const be = obj(raw);
     const servers = Object.entries(obj(be['servers']));
     const queue = cell(obj(be['queue'])['length']);
+    const percentiles = latency(be);
     // A backend without servers answers itself: respond (HTTP), or refuse (tcp: closes at once).
-    if (servers.length === 0) rows.push([name, '-', be['mode'] === 'tcp' ? 'refuse' : 'respond', '-', '-', cell(be['active']), queue, cell(be['requests']), '-']);
+    if (servers.length === 0) rows.push([name, '-', be['mode'] === 'tcp' ? 'refuse' : 'respond', '-', '-', cell(be['active']), queue, cell(be['requests']), '-', ...percentiles]);
     for (const [server, sraw] of servers) {
       const s = obj(sraw);
-      rows.push([name, server, cell(s['state']), cell(s['weight']), maxconn(s['maxconn']), cell(s['active']), queue, cell(s['requests']), cell(s['failures'])]);
+      rows.push([name, server, cell(s['state']), cell(s['weight']), maxconn(s['maxconn']), cell(s['active']), queue, cell(s['requests']), cell(s['failures']), ...percentiles]);
     }
   }
-  return formatTable([['BACKEND', 'SERVER', 'STATE', 'WEIGHT', 'MAXCONN', 'ACTIVE', 'QUEUE', 'REQUESTS', 'FAILURES'], ...rows], new Set([3, 4, 5, 6, 7, 8]));
+  return formatTable([['BACKEND', 'SERVER', 'STATE', 'WEIGHT', 'MAXCONN', 'ACTIVE', 'QUEUE', 'REQUESTS', 'FAILURES', 'P50', 'P99'], ...rows], new Set([3, 4, 5, 6, 7, 8, 9, 10]));
 }
 
 function problems(doc: Doc): string {

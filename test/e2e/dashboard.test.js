@@ -7,6 +7,7 @@ import path from 'node:path';
 import test from 'ava';
 import { launchChromium, waitText, watchedPage } from '../helpers/browser.js';
 import { request, root, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { scaled } from '../helpers/slow.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 
 const SERVERS = { app1: '{ address: "127.0.0.1:{{app1}}" }', app2: `{ address: "127.0.0.1:{{app2}}", weight: 'flag("app2.weight", 1)' }` };
@@ -233,5 +234,97 @@ test('the dashboard shows the limits: a frontend\'s maxconn and connections, its
   t.regex(await page.getAttribute(lb, 'class'), /\bwarn\b/);
   t.is(await page.textContent(fe('proxy')), '');
   t.true(await page.isVisible('#frontends th.c-proxy'));
+  t.deepEqual(errors, []);
+});
+
+// A backend's p50 and p99 (docs/admin.md): its requests' durations over about the last minute,
+// from the difference between the /status polls the page keeps (runtime/quantile.ts does the
+// estimate, for the page as for `flagman status`).
+const backendCell = (backend, col) => `#backends tr[data-key="backend:${backend}"] .c-${col}`;
+
+/** An app that answers after `?ms=N` ms (0 without). */
+async function delayedApp(t) {
+  return upstream(t, 'app1', (req, res) => {
+    const ms = Number(new URL(req.url, 'http://x').searchParams.get('ms') ?? 0);
+    req.resume();
+    setTimeout(() => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('app1');
+    }, ms);
+  });
+}
+
+/** A latency as the page writes it (`0.42 ms`, `375 ms`, `1.25 s`) in ms; null for `—` or anything else. */
+const LATENCY = String.raw`^(\d+(?:\.\d+)?) (ms|s)$`;
+
+/** Waits until the latency at `selector` satisfies `min` ≤ value < `max` (ms); resolves with its text. */
+async function waitLatency(page, selector, min, max, timeout = scaled(10_000)) {
+  try {
+    const handle = await page.waitForFunction(
+      ([s, re, lo, hi]) => {
+        const text = document.querySelector(s)?.textContent ?? '';
+        const m = new RegExp(re).exec(text);
+        if (m === null) return false;
+        const v = Number(m[1]) * (m[2] === 's' ? 1000 : 1);
+        return v >= lo && v < hi ? text : false;
+      },
+      [selector, LATENCY, min, max],
+      { timeout, polling: 50 },
+    );
+    return await handle.jsonValue();
+  } catch (err) {
+    const had = await page.evaluate((s) => document.querySelector(s)?.textContent ?? '(no such element)', selector);
+    throw new Error(`${selector}: expected a latency in [${min}, ${max}) ms, still ${JSON.stringify(had)}`, { cause: err });
+  }
+}
+
+test('the dashboard shows each backend\'s p50 and p99, and follows slower requests without a reload', async (t) => {
+  const app1 = await delayedApp(t);
+  const fm = await startFlagman(t, maintenanceConfig({ servers: { app1: '{ address: "127.0.0.1:{{app1}}" }' } }), { vars: { app1: app1.port }, flags: { MAINT: '0\n' } });
+  const { page, errors } = await watchedPage(t, browser);
+  await page.goto(`http://127.0.0.1:${fm.adminPort}/`);
+  await page.evaluate(() => {
+    window.flagmanTestMarker = 'same page';
+  });
+  // No request yet: nothing to estimate.
+  await waitText(page, backendCell('app', 'p50'), '—');
+  await waitText(page, backendCell('app', 'p99'), '—');
+  t.is(await page.textContent(serverCell('app', 'app1', 'p50')), '', 'a server line has none');
+
+  for (let i = 0; i < 4; i++) t.is((await request(fm.port)).status, 200);
+  const fast = await waitLatency(page, backendCell('app', 'p50'), 0, 250);
+  await waitLatency(page, backendCell('app', 'p99'), 0, 250);
+  t.regex(await page.getAttribute(backendCell('app', 'p50'), 'title'), /^median request duration, over the last \d+s$/);
+
+  // Slower requests, more of them than the fast ones: the median moves up to them.
+  await Promise.all(Array.from({ length: 12 }, () => request(fm.port, { path: '/?ms=300' })));
+  const slow = await waitLatency(page, backendCell('app', 'p50'), 250, 1000);
+  await waitLatency(page, backendCell('app', 'p99'), 250, 1000);
+  t.log(`p50 ${fast} → ${slow}`);
+  t.is(await page.textContent(backendCell('maintenance', 'p50')), '—', 'a backend without requests');
+  t.is(await page.evaluate(() => window.flagmanTestMarker), 'same page');
+  t.deepEqual(errors, []);
+});
+
+test('the dashboard\'s p50 and p99 cover the last minute: older requests leave the window', async (t) => {
+  const app1 = await delayedApp(t);
+  const fm = await startFlagman(t, maintenanceConfig({ servers: { app1: '{ address: "127.0.0.1:{{app1}}" }' } }), { vars: { app1: app1.port }, flags: { MAINT: '0\n' } });
+  const { page, errors } = await watchedPage(t, browser);
+  // The page's clock runs as it would, but can be moved ahead a minute at once.
+  await page.clock.install();
+  await page.goto(`http://127.0.0.1:${fm.adminPort}/`);
+  await waitText(page, backendCell('app', 'p50'), '—');
+  for (let i = 0; i < 8; i++) t.is((await request(fm.port)).status, 200);
+  await waitLatency(page, backendCell('app', 'p50'), 0, 250);
+  // A minute later, with no request since, the fast ones are out of the window (since start they would still count).
+  await page.clock.fastForward('01:05');
+  await waitText(page, backendCell('app', 'p50'), '—', scaled(10_000));
+  t.regex(await page.getAttribute(backendCell('app', 'p50'), 'title'), /over the last 1m \ds$/);
+  // Three slow ones: the window holds them alone, though the 8 fast ones still are most of the requests since start.
+  await Promise.all(Array.from({ length: 3 }, () => request(fm.port, { path: '/?ms=300' })));
+  await waitLatency(page, backendCell('app', 'p50'), 250, 1000);
+  await waitLatency(page, backendCell('app', 'p99'), 250, 1000);
+  const s = await request(fm.adminPort, { path: '/status' });
+  t.is(JSON.parse(s.body).backends.app.durationMs.count, 11);
   t.deepEqual(errors, []);
 });

@@ -46,10 +46,11 @@ test('status prints the flag, frontend and server rows of a running instance', a
   // The rules with limits: the body limit in bytes, the rate with its burst, its key and the keys held.
   t.true(lines.some((l) => /^FRONTEND\s+RULE\s+BACKEND\s+MAXBODY\s+RATE\s+BY\s+KEYS\s+413\s+429$/.test(l)), r.stdout);
   t.true(lines.some((l) => /^web\s+1\s+app\s+1048576\s+50\/s\+5\s+client\.ip\s+1\s+0\s+0$/.test(l)), r.stdout);
-  // MAXCONN (`-`: no limit) and the backend's QUEUE beside each server's ACTIVE.
-  t.true(lines.some((l) => /^BACKEND\s+SERVER\s+STATE\s+WEIGHT\s+MAXCONN\s+ACTIVE\s+QUEUE\s+REQUESTS\s+FAILURES$/.test(l)), r.stdout);
-  t.true(lines.some((l) => /^app\s+app1\s+up\s+1\s+50\s+0\s+0\s+1\s+0$/.test(l)), r.stdout);
-  t.true(lines.some((l) => /^app\s+app2\s+drain\s+0\s+-\s+0\s+0\s+0\s+0$/.test(l)), r.stdout);
+  // MAXCONN (`-`: no limit) and the backend's QUEUE beside each server's ACTIVE; the backend's P50
+  // and P99 since start (one request: both in its bucket) on each of its lines.
+  t.true(lines.some((l) => /^BACKEND\s+SERVER\s+STATE\s+WEIGHT\s+MAXCONN\s+ACTIVE\s+QUEUE\s+REQUESTS\s+FAILURES\s+P50\s+P99$/.test(l)), r.stdout);
+  t.true(lines.some((l) => /^app\s+app1\s+up\s+1\s+50\s+0\s+0\s+1\s+0\s+\d+(\.\d+)?m?s\s+\d+(\.\d+)?m?s$/.test(l)), r.stdout);
+  t.true(lines.some((l) => /^app\s+app2\s+drain\s+0\s+-\s+0\s+0\s+0\s+0\s+\d+(\.\d+)?m?s\s+\d+(\.\d+)?m?s$/.test(l)), r.stdout);
 });
 
 test('status --json prints the /status document', async (t) => {

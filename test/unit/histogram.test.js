@@ -132,3 +132,9 @@ test('property: a quantile lies between 0 and the highest finite bound, and neve
     }),
   );
 });
+
+test('the dashboard\'s script inlines this very function, not a copy of the formula', async (t) => {
+  const { DASHBOARD_SCRIPT } = await import('../../dist/admin/dashboard-script.js');
+  t.true(DASHBOARD_SCRIPT.includes(`const quantile = (${String(histogramQuantile)});`));
+  t.is(DASHBOARD_SCRIPT.split('histogramQuantile').length - 1, 1, 'written once');
+});
