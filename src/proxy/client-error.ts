@@ -1,26 +1,38 @@
-// What a frontend's HTTP/1.1 server does when Node's parser gives up on a connection before a request
-// reached the handler ('clientError'): a request head that broke HTTP's syntax, or one not complete
-// within timeouts.client (Node's headersTimeout, ERR_HTTP_REQUEST_TIMEOUT). The answer is Node's own
-// (the same bytes as its default handling, which a listener replaces); a head that was started and
-// timed out gets an access line with status 408 and is counted, as HAProxy and nginx log theirs.
+// What a frontend's HTTP/1.1 server does when Node's parser gives up on a connection ('clientError'):
+// a request head that broke HTTP's syntax, or one not complete within timeouts.client (Node's
+// headersTimeout, ERR_HTTP_REQUEST_TIMEOUT), or a request body that broke its framing after the
+// request reached the handler. The answer is Node's own (the same bytes as its default handling,
+// which a listener replaces); a head that was started and timed out gets an access line with status
+// 408 and is counted, as HAProxy and nginx log theirs; a request already taken gets that answer
+// in its own line (exchange.ts, PARSER_ANSWER), not a client that closed.
 import type net from 'node:net';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import { clientIpOf, proxyHeaderBytes } from './client-ip.js';
 import { AccessRecord, tlsVersionOf } from '../access-line.js';
+import { PARSER_ANSWER, type ParserAnswered } from './exchange.js';
 import type { FrontendSlot } from './frontend.js';
 import { REASONS } from './reasons.js';
 
-// Node's answers (lib/_http_server.js), sent when no response of the connection has started.
-const ANSWERS: Readonly<Record<string, string>> = {
-  HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n',
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n',
-  ERR_HTTP_REQUEST_TIMEOUT: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n',
+// Node's answers (lib/_http_server.js), sent when no response of the connection has started: the
+// status, and the bytes.
+const answer = (status: number, text: string): readonly [number, string] => [status, `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n\r\n`];
+const ANSWERS: Readonly<Record<string, readonly [number, string]>> = {
+  HPE_HEADER_OVERFLOW: answer(431, 'Request Header Fields Too Large'),
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: answer(413, 'Payload Too Large'),
+  ERR_HTTP_REQUEST_TIMEOUT: answer(408, 'Request Timeout'),
 };
-const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+const BAD_REQUEST = answer(400, 'Bad Request');
 
 /** The socket as Node's HTTP server keeps it: the response in progress on it, if any. */
 interface ServerSocket extends net.Socket {
-  _httpMessage?: { headersSent: boolean } | null;
+  _httpMessage?: ({ headersSent: boolean } & ParserAnswered) | null;
+}
+
+/** A parser error in the access log's words: Node's reason (`Invalid character in chunk size`) lower-cased as flagman's own are, else its code. */
+function whyOf(err: NodeJS.ErrnoException & { reason?: unknown }): string {
+  const reason = err.reason;
+  if (typeof reason !== 'string' || reason === '') return err.code ?? err.message;
+  return reason.charAt(0).toLowerCase() + reason.slice(1);
 }
 
 /**
@@ -32,13 +44,19 @@ export function clientErrorHandler(holder: RuntimeHolder, slot: FrontendSlot, cl
     const s = socket as ServerSocket;
     // A response already on its way (a request pipelined behind one being answered): a status line
     // now would land inside it. Node then only closes the connection.
-    if (s.writable && (s._httpMessage == null || !s._httpMessage.headersSent)) {
-      s.write(ANSWERS[err.code ?? ''] ?? BAD_REQUEST);
+    const res = s._httpMessage;
+    if (s.writable && (res == null || !res.headersSent)) {
+      const [status, bytes] = ANSWERS[err.code ?? ''] ?? BAD_REQUEST;
+      s.write(bytes);
+      const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
       // Only a head that was started is a request timing out. A connection that sent nothing at all
       // (a browser's speculative connection, a port probe) is closed as it is, without a line: Node
       // times a kept-alive connection only once a next request starts, so nothing read means a new
       // connection that sent nothing. A PROXY header (acceptProxy) is no request.
-      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && s.bytesRead > proxyHeaderBytes(s)) headTimedOut(holder, slot, s, clientMs());
+      if (timedOut && s.bytesRead > proxyHeaderBytes(s)) headTimedOut(holder, slot, s, clientMs());
+      // A request flagman has taken (its body broke its framing, or a request pipelined behind it
+      // did): this answer is the one its client gets. Its line says so when the socket closes next.
+      else if (!timedOut && res != null) res[PARSER_ANSWER] = { status, reason: whyOf(err) };
     }
     s.destroy(err);
   };

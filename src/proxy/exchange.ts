@@ -13,6 +13,16 @@ import { requestIdOf } from './request-id.js';
 export const REFUSED = Symbol('flagman.refused');
 import type { RuleLimits, Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 
+/**
+ * Marks a response whose request Node's parser refused after the handler took it (client-error.ts):
+ * the status of Node's answer, sent on the socket in its place, and why. Set only then, and read only
+ * for a response that did not finish: a request that goes well never has it looked up.
+ */
+export const PARSER_ANSWER = Symbol('flagman.parserAnswer');
+export interface ParserAnswered {
+  [PARSER_ANSWER]?: { readonly status: number; readonly reason: string };
+}
+
 /** Short plain-text bodies for the responses the proxy makes itself. */
 export const STATUS_BODY: Readonly<Record<number, string>> = {
   400: '400 Bad Request\n',
@@ -195,7 +205,15 @@ export class Exchange implements Origin {
   reason: string | null = null;
 
   #done(): void {
+    // A response cut before its headers went out is counted as what the client saw: nothing (class 0),
+    // or the answer Node's parser sent in its place.
+    let status = this.res.headersSent ? this.res.statusCode : 0;
     if (!this.res.writableFinished) {
+      const parser = (this.res as ParserAnswered)[PARSER_ANSWER];
+      if (parser !== undefined) {
+        status = parser.status;
+        this.reason ??= parser.reason;
+      }
       // Ended before the response was complete, and not by a cut that named itself.
       this.reason ??= closedReason();
       this.upstream?.clientGone();
@@ -205,8 +223,6 @@ export class Exchange implements Origin {
     // Upgrades and tcp connections never come here (tunnel.ts, tcp-session.ts): only requests are timed.
     const ms = performance.now() - this.start;
     fe.duration.observe(ms);
-    // A response cut before its headers went out is counted as what the client saw: nothing (class 0).
-    const status = this.res.headersSent ? this.res.statusCode : 0;
     const cls = status >= 100 && status < 600 ? (status / 100) | 0 : 0;
     fe.responses[cls]!++;
     const t = this.target;

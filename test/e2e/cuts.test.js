@@ -260,7 +260,7 @@ test('a request head started and not completed within timeouts.client gets 408, 
   const timedOut = fm.access.filter((l) => l.status === 408);
   t.is(timedOut.length, 2, JSON.stringify(fm.access));
   for (const line of timedOut) {
-    t.like(line, { frontend: 'web', backend: null, server: null, method: null, path: null, bytes: 0, ip: '127.0.0.1', reason: 'client timeout' });
+    t.like(line, { frontend: 'web', status: 408, backend: null, server: null, method: null, path: null, bytes: 0, ip: '127.0.0.1', reason: 'client timeout' });
     t.true(line.ms >= 1000, `ms is the timeouts.client it was given: ${line.ms}`);
   }
   t.deepEqual(fm.access.filter((l) => l.status !== 408).map((l) => [l.path, l.status]), [['/served', 200], ['/then-idle', 200]]);

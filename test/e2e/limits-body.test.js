@@ -162,6 +162,58 @@ test('HTTP/1.1: a chunked upload crossing the limit is cut there: 413, and the s
   t.is(s.backends.app.servers.a.active, 0);
 });
 
+test('HTTP/1.1: a chunked upload crossing the limit after the server\'s response began: the response is cut, logged with its status and "body too large"', async (t) => {
+  // A server that answers as soon as it has the request head (a first chunk, and no end), then
+  // reads on: the client's response is under way when the upload crosses the limit.
+  const sockets = new Set();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    let head = '';
+    const onData = (d) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      s.off('data', onData);
+      s.resume();
+      s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nbegun\r\n');
+    };
+    s.on('data', onData);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  const fm = await startFlagman(t, CONFIG, { vars: { app: server.address().port }, files: (await certFiles(t)).files, captureAccess: true });
+  // Sends a first 64 KiB chunk; once the response has begun, more for as long as the connection takes them.
+  const outcome = await new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port: fm.port, method: 'POST', path: '/begun', headers: { 'transfer-encoding': 'chunked' }, agent: false });
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let sent = 0;
+    const pump = () => {
+      while (sent < 4 * MiB && !req.destroyed) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      if (!req.destroyed) req.end();
+    };
+    req.on('response', (res) => {
+      pump();
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('error', () => {});
+      res.on('close', () => resolve({ status: res.statusCode, body, complete: res.complete }));
+    });
+    req.on('error', () => {});
+    sent += chunk.length;
+    req.write(chunk);
+  });
+  t.like(outcome, { status: 200, body: 'begun', complete: false });
+  const line = await waitFor(() => fm.access.find((l) => l.path === '/begun'), { what: 'the access line of /begun' });
+  t.like(line, { status: 200, backend: 'app', server: 'a', bytes: 5, reason: 'body too large' });
+  t.is((await adminStatus(fm)).frontends.web.refused.bodyTooLarge, 1);
+});
+
 test('HTTP/2: a declared 2 MiB body gets 413 with the server seeing nothing; an undeclared one is cut at the limit', async (t) => {
   const certs = await certFiles(t);
   const app = await rawUpstream(t);

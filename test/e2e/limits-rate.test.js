@@ -67,6 +67,7 @@ test('past rate + burst a key gets 429 with Retry-After while another key is una
 
   await waitFor(() => fm.access.filter((l) => l.status === 429).length === 10 - a.passed, { what: 'the access lines' });
   t.deepEqual([...new Set(fm.access.filter((l) => l.status === 429).map((l) => `${l.reason} ${l.backend} ${l.server}`))], ['rate limited null null']);
+  t.like(fm.access.find((l) => l.status === 429), { status: 429, backend: null, server: null, bytes: 22, reason: 'rate limited' });
   let s = await adminStatus(fm);
   t.is(s.frontends.web.refused.rateLimited, 10 - a.passed);
   t.deepEqual(s.frontends.web.rules[0].limit, { rate: 1, burst: 4, by: 'header("X-Key")', keys: 2 });

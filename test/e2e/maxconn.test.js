@@ -453,6 +453,24 @@ test('tcp, maxconn 1: a waiting connection is closed after the queue timeout; on
   t.is(db1.connections, 1);
 });
 
+test('tcp, maxconn 1 and queue: 0: a connection that finds the server at its limit is closed at once, "queue full"', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const config = TCP.replace('    timeouts: { queue: {{queueTimeout}} }\n', '    queue: 0\n    timeouts: { queue: 30s }\n');
+  const fm = await startFlagman(t, config, { vars: { db1: db1.port }, captureAccess: true });
+  const c1 = lineClient(t, fm.port);
+  t.is(await c1.say('one'), 'db1:one');
+  const c2 = lineClient(t, fm.port);
+  await c2.connected;
+  const { received } = await c2.closed;
+  t.is(received, '', 'closed without a byte');
+  t.is(await c1.say('still'), 'db1:still', 'the connection at the server is untouched');
+  const full = await waitFor(() => fm.access.find((l) => l.reason === 'queue full'), { timeout: 10_000, what: 'the access line of the refused connection' });
+  t.like(full, { mode: 'tcp', backend: 'app', server: null, bytesIn: 0, bytesOut: 0, tries: 0, reason: 'queue full' });
+  t.is(full.queueMs, undefined, 'it never waited');
+  t.like(await queueOf(fm), { length: 0, max: 0, full: 1 });
+  t.is(db1.connections, 1);
+});
+
 test('flagman check: a negative or fractional maxconn, or an expression that is no number, is an error at file:line:col', async (t) => {
   const dir = tempDir(t);
   fs.mkdirSync(path.join(dir, 'flags'));

@@ -40,8 +40,9 @@ async function setup(t, handler) {
   let connections = 0;
   const app = await upstream(t, 'app', handler);
   app.server.on('connection', () => connections++);
-  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, dead: await freePort() } });
-  return { app, fm, connections: () => connections };
+  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, dead: await freePort() }, captureAccess: true });
+  const accessLine = (path) => waitFor(() => fm.access.find((l) => l.path === path), { what: `the access line of ${path}` });
+  return { app, fm, connections: () => connections, accessLine };
 }
 
 // Every byte value: the small body goes out with the response head in one write (upstream.ts),
@@ -117,7 +118,7 @@ test('keep-alive on both sides: one client connection, one pooled upstream conne
 });
 
 test('a connect failure moves the request to another server; with none left, 502', async (t) => {
-  const { fm } = await setup(t);
+  const { fm, accessLine } = await setup(t);
   for (let i = 0; i < 4; i++) {
     const r = await request(fm.port, { path: '/' });
     t.is(r.status, 200, 'the dead server is skipped without a client-visible error');
@@ -125,15 +126,21 @@ test('a connect failure moves the request to another server; with none left, 502
   const bad = await request(fm.port, { path: '/none' });
   t.is(bad.status, 502);
   t.is(bad.body, '502 Bad Gateway\n');
+  // The server named is the last one tried.
+  t.like(await accessLine('/none'), { status: 502, backend: 'nowhere', server: 'dead', bytes: 16, tries: 1, reason: 'no server reachable' });
+  t.false(fm.access.some((l) => l.path === '/' && 'reason' in l), 'a request another server answered has no reason');
 });
 
 test('no eligible server and no fallback: 503; no matching rule: 503', async (t) => {
-  const { fm } = await setup(t);
+  const { fm, accessLine } = await setup(t);
   for (const path of ['/empty', '/nomatch']) {
     const r = await request(fm.port, { path });
     t.is(r.status, 503, path);
     t.is(r.body, '503 Service Unavailable\n');
   }
+  // No server was asked: `server` is null; no rule matched: no backend either.
+  t.like(await accessLine('/empty'), { status: 503, backend: 'empty', server: null, bytes: 24, reason: 'no eligible server' });
+  t.like(await accessLine('/nomatch'), { status: 503, backend: null, server: null, bytes: 24, reason: 'no rule matched' });
 });
 
 test('a server slower than timeouts.server: 504', async (t) => {
@@ -163,7 +170,7 @@ test('a response cut short upstream is cut short to the client, never complete',
 });
 
 test('requests a proxy must not forward get 400', async (t) => {
-  const { app, fm } = await setup(t);
+  const { app, fm, accessLine } = await setup(t);
   const raw = (text) =>
     new Promise((resolve) => {
       const s = net.connect(fm.port, '127.0.0.1', () => s.end(text));
@@ -174,11 +181,15 @@ test('requests a proxy must not forward get 400', async (t) => {
       s.on('close', () => resolve(out.split('\r\n')[0]));
     });
   const before = app.seen.length;
-  t.is(await raw('GET /api/a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'), 'HTTP/1.1 400 Bad Request');
-  t.is(await raw('POST /api/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n'), 'HTTP/1.1 400 Bad Request');
+  t.is(await raw('GET /api/host HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'), 'HTTP/1.1 400 Bad Request');
+  t.is(await raw('POST /api/te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n'), 'HTTP/1.1 400 Bad Request');
   const many = Array.from({ length: 101 }, (_, i) => `X-H${i}: ${i}\r\n`).join('');
-  t.is(await raw(`GET /api/a HTTP/1.1\r\nHost: a\r\n${many}\r\n`), 'HTTP/1.1 400 Bad Request');
+  t.is(await raw(`GET /api/many HTTP/1.1\r\nHost: a\r\n${many}\r\n`), 'HTTP/1.1 400 Bad Request');
   t.is(app.seen.length, before, 'none of them reached the server');
+  // Refused before routing: no backend, no server; the reason says what was wrong.
+  t.like(await accessLine('/api/host'), { status: 400, backend: null, server: null, bytes: 16, reason: 'duplicate Host header' });
+  t.like(await accessLine('/api/te'), { status: 400, backend: null, server: null, bytes: 16, reason: 'Transfer-Encoding other than chunked' });
+  t.like(await accessLine('/api/many'), { status: 400, backend: null, server: null, bytes: 16, reason: 'more than 100 headers' });
 });
 
 const UPSTREAM_FAILURES = `
@@ -301,6 +312,31 @@ backends:
   t.is(rude.seen.filter((s) => s.url === '/fresh').length, 1, 'sent once: a new connection cannot have raced a keep-alive close');
 });
 
+test('a server that resets the connection before answering: 502, and the access line names the system\'s code', async (t) => {
+  // Every connection is reset (RST, not FIN) once its request has been read.
+  const rude = await upstream(t, 'rude', (req) => {
+    req.resume();
+    req.on('end', () => req.socket.resetAndDestroy());
+  });
+  const fm = await startFlagman(t, `
+flags: { dir: ./flags }
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - use: rude
+backends:
+  rude:
+    servers:
+      rude1: { address: "127.0.0.1:{{rude}}" }
+`, { vars: { rude: rude.port }, captureAccess: true });
+  const r = await request(fm.port, { path: '/reset' });
+  t.is(r.status, 502);
+  t.is(r.body, '502 Bad Gateway\n');
+  const line = await waitFor(() => fm.access.find((l) => l.path === '/reset'), { what: 'the access line of /reset' });
+  t.like(line, { status: 502, backend: 'rude', server: 'rude1', bytes: 16, tries: 1, reason: 'ECONNRESET' });
+});
+
 test('a response whose end is ambiguous gets 502 and names why; the connection is not reused', async (t) => {
   // A raw server: answers /smuggle with both Content-Length and Transfer-Encoding, anything else well.
   const seen = [];
@@ -333,7 +369,7 @@ backends:
   const bad = await request(fm.port, { path: '/smuggle' });
   t.is(bad.status, 502);
   const line = await waitFor(() => fm.access.find((l) => l.path === '/smuggle'), { what: 'the access line of /smuggle' });
-  t.is(line.reason, 'bad response: both Content-Length and Transfer-Encoding');
+  t.like(line, { status: 502, backend: 'raw', server: 'raw1', bytes: 16, reason: 'bad response: both Content-Length and Transfer-Encoding' });
   t.is((await request(fm.port, { path: '/after' })).body, 'ok');
   t.is(seen.length, 2, 'the connection that carried the bad response was closed, and a new one opened');
 });

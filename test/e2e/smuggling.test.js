@@ -4,7 +4,7 @@
 import net from 'node:net';
 import test from 'ava';
 import { maintenanceConfig } from '../helpers/configs.js';
-import { startFlagman } from '../helpers/e2e.js';
+import { adminStatus, startFlagman, waitFor } from '../helpers/e2e.js';
 
 /** An upstream that records every byte it receives and answers each request head with 200 "ok". */
 async function recorder(t) {
@@ -70,6 +70,28 @@ for (const [name, text] of Object.entries(CASES)) {
     t.is(up.text().match(/^(GET|POST) /gm).length, 1);
   });
 }
+
+// A body that breaks HTTP's framing is found by Node's parser only once flagman has taken the
+// request (and may have sent its head on): Node's answer is the response, and the line says so.
+test('a request body that breaks its chunked framing gets Node\'s 400 (413 for chunk extensions too long), and its access line has that status and why', async (t) => {
+  // A server that takes requests and never answers: nothing of its own reaches the client.
+  const silent = net.createServer((s) => s.on('error', () => {}));
+  const sockets = new Set();
+  silent.on('connection', (s) => sockets.add(s));
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((resolve) => silent.close(resolve));
+  });
+  const fm = await startFlagman(t, maintenanceConfig(), { vars: { app: silent.address().port }, captureAccess: true });
+  const chunked = (path, body) => `POST ${path} HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${body}`;
+  t.regex(await raw(fm.port, chunked('/size', 'zz\r\nab\r\n0\r\n\r\n')), /^HTTP\/1\.1 400 /);
+  t.regex(await raw(fm.port, chunked('/extensions', `1;${'e'.repeat(20_000)}\r\nx\r\n0\r\n\r\n`)), /^HTTP\/1\.1 413 /);
+  const lineOf = (path) => waitFor(() => fm.access.find((l) => l.path === path), { what: `the access line of ${path}` });
+  t.like(await lineOf('/size'), { method: 'POST', status: 400, backend: 'app', bytes: 0, reason: 'invalid character in chunk size' });
+  t.like(await lineOf('/extensions'), { method: 'POST', status: 413, backend: 'app', bytes: 0, reason: 'chunk extensions overflow' });
+  t.like((await adminStatus(fm)).frontends.web.responses, { '4xx': 2 });
+});
 
 test('underscoreHeaders: refuse answers 400 to a header name with "_"; drop forwards the request without it', async (t) => {
   const up = await recorder(t);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import test from 'ava';
 import path from 'node:path';
-import { adminStatus, flagmanCli, request, root, sh, startFlagman, tempDir, waitFor } from '../helpers/e2e.js';
+import { adminStatus, flagmanCli, freePort, request, root, sh, startFlagman, tempDir, waitFor } from '../helpers/e2e.js';
 import { holdSocket, startWithSocket } from '../helpers/socket-unit.js';
 import { blackHole, echoServer, lineClient } from '../helpers/tcp.js';
 import { scaled } from '../helpers/slow.js';
@@ -167,7 +167,8 @@ test('the idle timeout closes a silent connection; one that keeps talking stays'
   // (up to a few hundred ms on a loaded machine): hence the lower bound's margin.
   t.true(after >= 500 && after < 1000 + scaled(4000), `closed after ${after} ms of silence`);
   t.is(await talker.say('still'), 'db1:still', 'the talking connection is still open');
-  await waitFor(() => fm.access.some((l) => l.reason === 'idle timeout'));
+  const idle = await waitFor(() => fm.access.find((l) => l.reason === 'idle timeout'), { what: 'the access line of the silent connection' });
+  t.like(idle, { mode: 'tcp', backend: 'primary', server: 'db1', bytesIn: 3, bytesOut: 7, reason: 'idle timeout' });
 });
 
 test('bytes from the server alone keep a connection from idling out: "idle" means no byte either way', async (t) => {
@@ -425,6 +426,111 @@ backends:
   t.is((await c.closed).received, '');
   await waitFor(() => fm.access.some((l) => l.reason === 'no rule matched'));
   t.like(fm.access.find((l) => l.reason === 'no rule matched'), { backend: null, server: null });
+});
+
+test('no eligible server and no fallback, or every server refusing: the connection is closed without a byte, and its line says which', async (t) => {
+  const db1 = await echoServer(t, 'db1');
+  const config = `
+flags: { dir: ./flags }
+frontends:
+  empty:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules: [{ use: drained }]
+  gone:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules: [{ use: dead }]
+backends:
+  drained:
+    mode: tcp
+    servers:
+      db1: { address: "127.0.0.1:{{db1}}", weight: 0 }
+  dead:
+    mode: tcp
+    servers:
+      d1: { address: "127.0.0.1:{{dead1}}" }
+      d2: { address: "127.0.0.1:{{dead2}}" }
+`;
+  const fm = await startFlagman(t, config, { vars: { db1: db1.port, dead1: await freePort(), dead2: await freePort() }, captureAccess: true });
+  for (const frontend of ['empty', 'gone']) {
+    const c = lineClient(t, fm.portOf(frontend));
+    await c.connected;
+    c.socket.write('hello\n');
+    t.is((await c.closed).received, '', `${frontend}: closed without a byte`);
+  }
+  await waitFor(() => fm.access.length >= 2, { what: 'two access lines' });
+  const [empty, gone] = ['empty', 'gone'].map((f) => fm.access.find((l) => l.frontend === f));
+  t.like(empty, { mode: 'tcp', backend: 'drained', server: null, bytesIn: 0, bytesOut: 0, tries: 0, reason: 'no eligible server' });
+  t.like(gone, { mode: 'tcp', backend: 'dead', server: null, bytesIn: 0, bytesOut: 0, tries: 2, reason: 'no server reachable' });
+  t.is(db1.connections, 0);
+});
+
+test('who ended a connection: the server closing first, a reset by the client, a reset by the server', async (t) => {
+  // db1 says goodbye and closes; db2 echoes; db3 resets a connection once it has a line.
+  const sockets = new Set();
+  const serve = (onSocket) => {
+    const server = net.createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => {});
+      onSocket(s);
+    });
+    t.teardown(() => new Promise((resolve) => server.close(resolve)));
+    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+  };
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+  });
+  const db1 = await serve((s) => s.end('bye\n'));
+  const db2 = await echoServer(t, 'db2');
+  const db3 = await serve((s) => s.once('data', () => s.resetAndDestroy()));
+  const config = `
+flags: { dir: ./flags }
+frontends:
+  closing:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules: [{ use: closing }]
+  echo:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules: [{ use: echo }]
+  resetting:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules: [{ use: resetting }]
+backends:
+  closing:
+    mode: tcp
+    servers: { db1: { address: "127.0.0.1:{{db1}}" } }
+  echo:
+    mode: tcp
+    servers: { db2: { address: "127.0.0.1:{{db2}}" } }
+  resetting:
+    mode: tcp
+    servers: { db3: { address: "127.0.0.1:{{db3}}" } }
+`;
+  const fm = await startFlagman(t, config, { vars: { db1, db2: db2.port, db3 }, captureAccess: true });
+  const lineOf = (frontend) => waitFor(() => fm.access.find((l) => l.frontend === frontend), { what: `the access line of ${frontend}` });
+
+  // The server closes first: the client gets what it sent, then the close.
+  const closing = lineClient(t, fm.portOf('closing'));
+  t.is((await closing.closed).received, 'bye\n');
+  t.like(await lineOf('closing'), { mode: 'tcp', backend: 'closing', server: 'db1', bytesIn: 0, bytesOut: 4, reason: 'server closed' });
+
+  // The client resets its connection (RST): flagman's side of it fails, and the server's is cut.
+  const echo = lineClient(t, fm.portOf('echo'));
+  t.is(await echo.say('hi'), 'db2:hi');
+  echo.socket.resetAndDestroy();
+  t.like(await lineOf('echo'), { mode: 'tcp', backend: 'echo', server: 'db2', bytesIn: 3, bytesOut: 7, reason: 'client error: ECONNRESET' });
+  await waitFor(() => db2.open === 0, { what: 'the server connection closed' });
+
+  // The server resets: the client connection is cut.
+  const resetting = lineClient(t, fm.portOf('resetting'));
+  await resetting.connected;
+  resetting.socket.write('x\n');
+  t.is((await resetting.closed).received, '');
+  t.like(await lineOf('resetting'), { mode: 'tcp', backend: 'resetting', server: 'db3', bytesIn: 2, bytesOut: 0, reason: 'server error: ECONNRESET' });
 });
 
 test('a reload cannot turn a tcp listener into an HTTP one: it fails and the old world keeps serving', async (t) => {
