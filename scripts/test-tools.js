@@ -16,6 +16,7 @@ export const TOOLS = [
   { command: 'systemd-socket-activate', packages: ['systemd'], usedBy: 'the socket activation tests (PID 1 need not be systemd)' },
   { command: 'openssl', packages: ['openssl'], usedBy: 'the TLS tests (certificates made at test time)' },
   { command: 'curl', packages: ['curl'], usedBy: 'the TLS tests (HTTP/1.1 and HTTP/2)' },
+  { command: 'jq', packages: ['jq'], usedBy: "the README's recipes that read /status and the access log" },
 ];
 
 /** The file `command` runs as, looked up in `searchPath` the way a shell does; null when none is executable. */

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import YAML from 'yaml';
-import { adminStatus, cli, flagmanCli, request, root, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { adminStatus, cli, flagmanCli, request, root, sh, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 import { unitValues } from '../helpers/units.js';
 
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -128,4 +128,28 @@ test('the README API-limit recipe: its frontend loads; a body over the rule\'s 1
   await sh(unset, fm.dir);
   await fm.waitFlag('API_RATE', null, { from });
   t.is(await rate(), 100);
+});
+
+test('the README latency recipe: its jq command picks the slow requests from an access log, with their timers', async (t) => {
+  const heading = '### Which is slow: the servers, the queue or the clients';
+  // A server that takes 600 ms to answer /slow, and answers anything else at once.
+  const app = await upstream(t, 'app', (req, res) => {
+    req.resume();
+    setTimeout(() => res.end('app'), req.url === '/slow' ? 600 : 0);
+  });
+  const file = path.join(tempDir(t), 'access.log');
+  const config = `flags: { dir: ./flags }\nfrontends:\n  web:\n    listen: ["127.0.0.1:0"]\n    rules: [{ use: app }]\nbackends:\n  app:\n    servers: { app1: { address: "127.0.0.1:${app.port}" } }\n`;
+  const fm = await startFlagman(t, config, { stdoutFile: file });
+  for (const p of ['/fast', '/slow', '/fast']) t.is((await request(fm.port, { path: p })).status, 200);
+  const lines = () => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  await waitFor(() => lines().length >= 3, { what: 'three access lines' });
+  const command = blocks(heading, 'sh')[0].trim().replace('/var/log/flagman/access.log', file);
+  const picked = (await sh(command, fm.dir)).stdout.trim().split('\n').map((l) => JSON.parse(l));
+  t.is(picked.length, 1);
+  t.like(picked[0], { path: '/slow', server: 'app1', connectMs: 0 });
+  t.true(picked[0].ttfbMs >= 590 && picked[0].ttfbMs <= picked[0].ms, `ttfbMs ${picked[0].ttfbMs}, ms ${picked[0].ms}`);
+  t.is(picked[0].queueMs, null, 'nothing waited: the line has no queueMs');
+  // The PromQL names a histogram /metrics serves.
+  const metric = /\((flagman_\w+)_bucket\[/.exec(blocks(heading, 'promql')[0])[1];
+  t.is(metric, 'flagman_backend_request_duration_seconds');
 });

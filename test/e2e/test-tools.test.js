@@ -16,7 +16,7 @@ const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p
 const rootTest = asRoot ? test : test.skip;
 
 // What each Debian package puts on PATH, as far as the tests go.
-const PROVIDES = { chromium: ['chromium'], 'ansible-core': ['ansible-playbook'], systemd: ['systemd-analyze', 'systemd-socket-activate'], openssl: ['openssl'], curl: ['curl'] };
+const PROVIDES = { chromium: ['chromium'], 'ansible-core': ['ansible-playbook'], systemd: ['systemd-analyze', 'systemd-socket-activate'], openssl: ['openssl'], curl: ['curl'], jq: ['jq'] };
 
 /**
  * A PATH with everything of this one but `hide` (and apt-get): a dir of symlinks to every other
@@ -76,10 +76,10 @@ rootTest('as root, tools missing from PATH are installed with one apt-get update
   t.is(r.exitCode, 0, r.stderr);
   t.deepEqual(sys.recorded(), [
     'DEBIAN_FRONTEND=noninteractive update',
-    'DEBIAN_FRONTEND=noninteractive install -y --no-install-recommends chromium ansible-core systemd openssl curl',
+    'DEBIAN_FRONTEND=noninteractive install -y --no-install-recommends chromium ansible-core systemd openssl curl jq',
   ]);
   for (const command of ALL) t.true(fs.existsSync(path.join(sys.stub, command)), command);
-  t.regex(r.stderr, /installing chromium ansible-core systemd openssl curl/);
+  t.regex(r.stderr, /installing chromium ansible-core systemd openssl curl jq/);
   const again = await pretest(sys.PATH);
   t.is(again.exitCode, 0, again.stderr);
   t.is(again.stderr, '');
@@ -107,7 +107,7 @@ function assertTold(t, r, recorded, sudo) {
   t.deepEqual(recorded, [], 'apt-get was not run');
   t.regex(r.stderr, /tools the tests run are not on PATH:\n {2}chromium \(Debian package chromium\): the dashboard tests/);
   const p = sudo ? 'sudo ' : '';
-  t.true(r.stderr.endsWith(`\n  ${p}apt-get update && ${p}apt-get install -y --no-install-recommends chromium ansible-core systemd openssl curl`), r.stderr);
+  t.true(r.stderr.endsWith(`\n  ${p}apt-get update && ${p}apt-get install -y --no-install-recommends chromium ansible-core systemd openssl curl jq`), r.stderr);
 }
 
 test('not root: nothing is installed; the run stops, printing the exact command (with sudo)', async (t) => {
