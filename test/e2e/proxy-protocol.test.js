@@ -122,6 +122,12 @@ test('an HTTP frontend with acceptProxy takes the client of a v1 or a v2 header:
   t.deepEqual(fm.access.filter((l) => l.frontend === 'web').map((l) => l.ip), [CLIENT, CLIENT, '198.51.100.9', '127.0.0.1']);
   // A frontend without acceptProxy is unchanged: the socket's own address.
   t.is((await request(ports.plain)).body, 'elsewhere\n');
+  // /explain of a request from the client the header named: the same client, the same rule.
+  const e = await request(fm.adminPort, { path: `/explain?${new URLSearchParams({ frontend: 'web', path: '/', ip: CLIENT })}` });
+  t.is(e.status, 200, e.body);
+  const explained = JSON.parse(e.body);
+  t.is(explained.request.ip, CLIENT);
+  t.is(explained.backend, 'documentation');
 });
 
 test('a header split over many writes, byte by byte, still works; the request after it is whole', async (t) => {
