@@ -83,8 +83,12 @@ test('a server slow to answer: ttfbMs ≈ 200 and ms ≈ 500 in the access line,
     const { head, total } = app.sent[i];
     t.log(`ttfbMs ${line.ttfbMs} (head sent after ${head.toFixed(1)}), ms ${line.ms} (body after ${total.toFixed(1)}), connectMs ${line.connectMs}`);
     // Never under the server's delay (less a timer's coarseness), never much over what it really took.
-    t.true(line.ttfbMs >= HEAD_MS - 20 && line.ttfbMs <= head + SLACK, `ttfbMs ${line.ttfbMs}: the server's head went out after ${head} ms`);
-    t.true(line.ms >= HEAD_MS + BODY_MS - 20 && line.ms <= total + SLACK, `ms ${line.ms}: the server's body ended after ${total} ms`);
+    // How late the server's own two timers fired says how loaded the machine was during this very
+    // request: flagman's event loop, on the same cores, is as late (×1 on an idle machine: ±20 ms).
+    const late = Math.max(0, head - HEAD_MS) + Math.max(0, total - head - BODY_MS);
+    const slack = SLACK + 3 * late;
+    t.true(line.ttfbMs >= HEAD_MS - 20 && line.ttfbMs <= head + slack, `ttfbMs ${line.ttfbMs}: the server's head went out after ${head} ms`);
+    t.true(line.ms >= HEAD_MS + BODY_MS - 20 && line.ms <= total + slack, `ms ${line.ms}: the server's body ended after ${total} ms`);
     t.true(line.connectMs >= 0 && line.connectMs < 50 + SLACK, `connectMs ${line.connectMs} on loopback`);
   }
   t.true(lines[0].connectMs > 0, 'the first request opened the connection');
