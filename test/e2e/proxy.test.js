@@ -4,6 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import test from 'ava';
 import { freePort, request, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
+import { scaled } from '../helpers/slow.js';
 
 const CONFIG = `
 flags: { dir: ./flags }
@@ -458,7 +459,7 @@ backends:
     servers:
       raw1: { address: "127.0.0.1:{{raw}}" }
   impatient:
-    timeouts: { server: 300ms }
+    timeouts: { server: ${scaled(300)}ms }   # a loaded machine can hold the raw server's head past 300 ms
     servers:
       raw1: { address: "127.0.0.1:{{raw}}" }
 `, { vars: { raw: server.address().port }, captureAccess: true });
