@@ -29,6 +29,17 @@ test('a JSON line has every field that applies, in the documented order, and lea
   t.like(head, { method: null, path: null, status: 408, tries: 0 });
 });
 
+test('every field at once is every field one by one, in the order of the config table', (t) => {
+  const every = fieldWriters(Object.keys(ACCESS_FIELDS));
+  const records = [
+    record(),
+    record({ peer: '10.0.0.5', id: 'a"b', queueMs: 3, headMs: 0.5, tls: 'TLSv1.3', reason: 'client closed', upgrade: 'websocket', bytesIn: -1 }),
+    record({ tcp: true, req: null, bytesIn: 7, bytesOut: 9, reason: 'idle timeout' }),
+    record({ req: null, status: 408, tries: 0, backend: null, server: null }),
+  ];
+  for (const r of records) t.is(jsonMembers(r), jsonMembers(r, every));
+});
+
 test('log.access.fields: exactly those fields, in that order', (t) => {
   const got = line(record({ queueMs: 2 }), fieldWriters(['ms', 'status', 'ip', 'queueMs', 'peer']));
   t.deepEqual(Object.keys(got), ['ms', 'status', 'ip', 'queueMs']);
