@@ -49,6 +49,7 @@ const CLOSE_TOKEN = /(?:^|,)\s*close\s*(?:,|$)/i;
 const KEEP_ALIVE_TOKEN = /(?:^|,)\s*keep-alive\s*(?:,|$)/i;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i;
 const DIGITS = /^\d{1,15}$/;
+const CONTROL = /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 // A chunk-size line with extensions, and a trailer section, are bounded like a head.
 const MAX_CHUNK_LINE = 4096;
 // Chunk sizes up to 2^48 - 1 (256 TiB, 12 hex digits): far past any real chunk, and far below 2^53,
@@ -277,12 +278,15 @@ export class ResponseParser {
 
   /** `s`: the head through the CRLF of its last line, without the blank line. */
   #parseHead(s: string): void {
-    if (s.includes('\0')) throw new BadResponse('NUL in the response head');
+    // NUL, DEL and the other controls but HTAB (CR and LF end lines, checked below) are in no valid
+    // field value or reason phrase (RFC 9110 §5.5), llhttp refuses them, and Node's writeHead throws on them.
+    if (CONTROL.test(s)) throw new BadResponse('a control character in the response head');
     // Written out with indexOf and char codes, not regular expressions and splits: this runs once
     // per proxied response (bench/RESULTS.md).
     let nl = s.indexOf('\n');
     let eol = nl - 1;
-    if (!s.startsWith('HTTP/1.') || s.charCodeAt(eol) !== CR || eol < 12 || !statusLine(s, eol)) {
+    // A bare CR in the reason phrase would end the status line early for another parser.
+    if (!s.startsWith('HTTP/1.') || s.charCodeAt(eol) !== CR || s.indexOf('\r') !== eol || eol < 12 || !statusLine(s, eol)) {
       throw new BadResponse(`invalid status line: ${JSON.stringify(s.slice(0, Math.min(Math.max(eol, 0), 80)))}`);
     }
     const http10 = s.charCodeAt(7) === 48;
@@ -327,7 +331,9 @@ export class ResponseParser {
         keepAliveHeader = value;
       } else if (kind === HeaderKind.TransferEncoding) {
         if (chunked) throw new BadResponse('chunked applied twice');
-        if (value.includes(',') || value.toLowerCase() !== 'chunked') throw new BadResponse(`Transfer-Encoding other than chunked: ${JSON.stringify(value.slice(0, 40))}`);
+        // An HTAB around `chunked` is OWS to RFC 9110 but not to llhttp, which then reads until close:
+        // two readings of where the response ends.
+        if (value.includes(',') || value.toLowerCase() !== 'chunked' || s.lastIndexOf('\t', eol) > colon) throw new BadResponse(`Transfer-Encoding other than chunked: ${JSON.stringify(value.slice(0, 40))}`);
         chunked = true;
       }
     }
@@ -348,6 +354,9 @@ export class ResponseParser {
       // 100 Continue, 103 Early Hints …: interim, not passed on; the real head follows. A 101 was
       // never asked for (upgrades take their own path, tunnel.ts).
       if (status === 101) throw new BadResponse('101 Switching Protocols to a request that asked for no upgrade');
+      // llhttp takes an interim head that does not keep the connection (HTTP/1.0, Connection: close)
+      // as the last thing on it, and refuses what follows: refused here too, not read two ways.
+      if (!this.keepAlive) throw new BadResponse('an interim response that closes the connection');
       this.#state = State.Head;
       return;
     }
