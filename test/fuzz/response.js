@@ -1,0 +1,411 @@
+// The differential property over the upstream response parser (src/upstream/response.ts): raw
+// HTTP/1.1 responses, valid and hostile, fed to flagman's ResponseParser and to llhttp (Node's own
+// parser, the one its http client runs). Wherever flagman accepts a response, llhttp must accept it
+// too and agree on the status, Content-Length, the exact body bytes and the byte where the response
+// ends (where the next one on the connection starts); flagman keeping a connection alive implies
+// llhttp would. Nor may flagman take on a response (pass its head and body on) that llhttp refuses
+// before the bytes run out. flagman may refuse more than llhttp: a proxy refuses whatever another parser could
+// read differently. Deliberate extra refusals (llhttp, as Node's client runs it, accepts these):
+// - a 101 to a request that asked for no upgrade (upgrades take their own path);
+// - Transfer-Encoding other than exactly `chunked` (a response read until close in llhttp);
+// - Content-Length with Transfer-Encoding (llhttp lets chunked win);
+// - a chunk size over 2^48 - 1 or longer than 16 digits;
+// - obs-fold, and a bare CR or LF in a header line;
+// - a control character but HTAB anywhere in the head (which llhttp refuses in most places too);
+// - an interim (1xx) response that does not keep the connection.
+// Deliberate acceptances (strict llhttp refuses them; neither changes where the response ends):
+// - chunk extensions are skipped up to their CRLF, whatever their grammar (inChunkExtension);
+// - trailer fields are dropped unread, only where the section ends matters (inTrailers);
+// - several equal Content-Length values, in one field or several, are one (RFC 9110 §8.6); an HTAB
+//   around the value is whitespace (Node 20's llhttp refuses one after it);
+// - Node's client does not keep a connection after a HEAD response without a length; flagman does.
+// Also checked: flagman's result does not depend on where the bytes are cut into reads.
+//
+// Not a test file: scripts/fuzz.js runs it for a while with a printed seed (`npm run fuzz`), and
+// test/unit/fuzz-response.test.js runs it briefly with a fixed seed.
+// Node's own binding of llhttp, driven as its http client drives it (an internal module, there since
+// Node 0.x). Directly, not through an http.ClientRequest over a Duplex: one parse of a small chunked
+// response took 1/17,000 s against 1/4,500 s that way (Node 26, loaded 2-core machine), and finding
+// where a response ends takes several parses of prefixes.
+import { HTTPParser } from 'node:_http_common';
+import fc from 'fast-check';
+import { BadResponse, ResponseParser } from '../../dist/upstream/response.js';
+
+// Both parsers get Node's default head limit; the generated heads stay far below it.
+const MAX_HEAD = 16384;
+
+/** What flagman's parser makes of `buf`, fed one byte at a time: the responses and where each ends. */
+function flagmanByBytes(buf, head) {
+  const msgs = [];
+  let cur = null;
+  let ended = false;
+  const parser = new ResponseParser(
+    {
+      onHead: (status, statusText, headers, bodyLength) => (cur = { status, headers, bodyLength, body: [] }),
+      onBody: (chunk) => cur.body.push(Buffer.from(chunk)),
+      onEnd: () => (ended = true),
+    },
+    MAX_HEAD,
+  );
+  parser.expect(head);
+  let start = 0;
+  let error = null;
+  const done = () => {
+    cur.start = start;
+    cur.body = Buffer.concat(cur.body);
+    cur.keepAlive = parser.keepAlive;
+    msgs.push(cur);
+    cur = null;
+    ended = false;
+  };
+  try {
+    for (let i = 0; i < buf.length; i++) {
+      parser.execute(buf.subarray(i, i + 1));
+      if (ended) {
+        cur.end = i + 1;
+        const keep = parser.keepAlive;
+        done();
+        start = i + 1;
+        // A connection flagman does not keep carries no second response.
+        if (!keep) return { msgs, error, pending: null };
+        parser.expect(false);
+      }
+    }
+    if (parser.finish()) {
+      cur.end = buf.length;
+      done();
+    }
+  } catch (e) {
+    if (!(e instanceof BadResponse)) throw e;
+    error = e.message;
+  }
+  // A response whose head was taken and whose body was being passed on when the bytes ran out.
+  const pending = error === null && cur !== null ? { ...cur, start } : null;
+  return { msgs, error, pending };
+}
+
+/** flagman's parser over `buf` from `from`, cut at `cuts`: the first response, or an error. */
+function flagmanByCuts(buf, from, cuts, head) {
+  let cur = null;
+  let ended = false;
+  const parser = new ResponseParser(
+    {
+      onHead: (status, statusText, headers, bodyLength) => (cur = { status, headers, bodyLength, body: [] }),
+      onBody: (chunk) => cur.body.push(Buffer.from(chunk)),
+      onEnd: () => (ended = true),
+    },
+    MAX_HEAD,
+  );
+  parser.expect(head);
+  const points = [...new Set(cuts.map((c) => from + (c % Math.max(1, buf.length - from))))].sort((a, b) => a - b);
+  let at = from;
+  try {
+    for (const p of [...points, buf.length]) {
+      if (p <= at) continue;
+      parser.execute(buf.subarray(at, p));
+      at = p;
+      if (ended) break;
+    }
+    if (!ended && parser.finish()) ended = true;
+  } catch (e) {
+    if (!(e instanceof BadResponse)) throw e;
+    return { error: e.message };
+  }
+  return ended ? { msg: { ...cur, body: Buffer.concat(cur.body) } } : { msg: null };
+}
+
+/**
+ * What llhttp makes of `buf`'s first `len` bytes, given in one piece as Node's client gives a
+ * socket's read; 1xx heads left out; at the end of `buf`, also what it makes of the close.
+ */
+function llhttpParse(buf, head, len) {
+  const msgs = [];
+  let cur = null;
+  let rawHeaders = [];
+  let first = true;
+  const parser = new HTTPParser();
+  parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEAD, HTTPParser.kLenientNone ?? 0);
+  parser[HTTPParser.kOnHeaders] = (h) => rawHeaders.push(...h);
+  parser[HTTPParser.kOnHeadersComplete] = (major, minor, headers, method, url, status, statusMessage, upgrade, keepAlive) => {
+    if (headers !== undefined) rawHeaders.push(...headers);
+    cur = { status, headers: rawHeaders, body: [], keepAlive, upgrade };
+    rawHeaders = [];
+    // As Node's client: no body after a 1xx head, nor after the head of a response to HEAD.
+    if (status >= 100 && status < 200 && status !== 101) return 1;
+    const skip = first && head;
+    first = false;
+    return skip ? 1 : 0;
+  };
+  parser[HTTPParser.kOnBody] = (b) => cur.body.push(Buffer.from(b));
+  parser[HTTPParser.kOnMessageComplete] = () => {
+    if (cur.status >= 100 && cur.status < 200 && cur.status !== 101) return;
+    cur.body = Buffer.concat(cur.body);
+    msgs.push(cur);
+  };
+  let error = null;
+  const r = len === 0 ? 0 : parser.execute(buf.subarray(0, len));
+  if (r instanceof Error) error = `${r.code} (${r.reason})`;
+  let closed = false;
+  if (error === null && len === buf.length) {
+    const before = msgs.length;
+    const f = parser.finish();
+    if (f instanceof Error) error = `${f.code} (${f.reason}) at the close`;
+    closed = msgs.length > before;
+  }
+  return { msgs, error, closed };
+}
+
+/** The shortest prefix of `buf` for which `holds` (monotone in the length) is true, or -1. */
+function shortest(buf, holds) {
+  if (!holds(buf.length)) return -1;
+  let lo = 0;
+  let hi = buf.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (holds(mid)) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+/**
+ * What llhttp makes of `buf`, and where each response ends and where it refused: the shortest
+ * prefix that completes it, or that it refuses (the close ends the last one when nothing shorter
+ * does). Each parse gets its prefix whole, as Node's client gives llhttp a socket's read.
+ */
+function llhttpByPrefixes(buf, head) {
+  const all = llhttpParse(buf, head, buf.length);
+  all.msgs.forEach((m, k) => {
+    m.end = shortest(buf, (len) => len === buf.length || llhttpParse(buf, head, len).msgs.length > k);
+  });
+  all.errorAt = all.error === null ? -1 : shortest(buf, (len) => llhttpParse(buf, head, len).error !== null) - 1;
+  return all;
+}
+
+/**
+ * Whether llhttp refused at `at`, inside a chunk-size line after its digits, of the response that
+ * starts at `start`: flagman skips a chunk extension up to its CRLF, taking any byte but CR, LF and
+ * NUL (RFC 9112 §7.1.1 lets a recipient ignore extensions, and allows whitespace around `;`, which
+ * strict llhttp refuses); where the line ends, the two agree.
+ */
+function inChunkExtension(buf, at, start) {
+  if (at < 0) return false;
+  const headEnd = buf.indexOf('\r\n\r\n', start, 'latin1');
+  const lineStart = buf.lastIndexOf(10, at - 1) + 1;
+  if (headEnd < 0 || lineStart <= headEnd + 3) return false;
+  return /^[0-9a-fA-F]+[ \t;]/.test(buf.toString('latin1', lineStart, at + 1));
+}
+
+/**
+ * Whether llhttp refused at `at`, in the trailer section of the chunked response `m`: flagman drops
+ * trailer fields unread but for the CRLFs and NULs that would end or spoil a line; llhttp parses
+ * them as header fields (a token name, no Content-Length). Where the section ends, the two agree.
+ */
+function inTrailers(buf, at, m) {
+  if (at < m.start || at >= m.end || m.bodyLength >= 0) return false;
+  const text = buf.toString('latin1', m.start, at);
+  const body = text.indexOf('\r\n\r\n');
+  return body >= 0 && /\r\n0+(?:[;\t ][^\r\n]*)?\r\n(?:[^\r\n]+\r\n)*[^\r\n]*$/.test(text.slice(body + 2));
+}
+
+/**
+ * Whether llhttp takes the connection as closing after `prev`, a chunked response with trailers:
+ * framing fields there (Transfer-Encoding: gzip) change its mind; flagman drops them unread.
+ */
+function closedByTrailers(buf, theirs, prev) {
+  if (prev === undefined || prev.bodyLength >= 0 || !theirs.error?.startsWith('HPE_CLOSED_CONNECTION')) return false;
+  return inTrailers(buf, prev.end - 4, prev);
+}
+
+/**
+ * Whether llhttp refused at `at`, on a Content-Length line of a head that has several values, in one
+ * field or several: flagman accepted them, so they are equal, and it takes them as one (RFC 9110
+ * §8.6); llhttp refuses any second value. The head may be an interim one.
+ */
+function equalLengths(buf, at) {
+  if (at < 0) return false;
+  const lineStart = buf.lastIndexOf(10, at - 1) + 1;
+  const headStart = buf.lastIndexOf('\r\n\r\n', at, 'latin1');
+  const head = buf.toString('latin1', headStart < 0 ? 0 : headStart + 4, buf.indexOf('\r\n\r\n', at, 'latin1'));
+  const line = buf.toString('latin1', lineStart, buf.indexOf('\r\n', at, 'latin1'));
+  // Node 20's llhttp (not Node 26's) refuses an HTAB after the value, which is whitespace (RFC 9110 §5.6.3).
+  return /^content-length:/i.test(line) && (line.includes(',') || line.includes('\t') || head.match(/\ncontent-length:/gi)?.length > 1 || /^content-length:/i.test(head) && /\ncontent-length:/i.test(head));
+}
+
+const contentLength = (headers) => {
+  const values = [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === 'content-length') values.push(headers[i + 1]);
+  return values;
+};
+
+/** The property: throws with what differs. `text`: the raw bytes as a latin-1 string. */
+export function check({ text, head, cuts }) {
+  const buf = Buffer.from(text, 'latin1');
+  const ours = flagmanByBytes(buf, head);
+  const theirs = llhttpByPrefixes(buf, head);
+  for (let k = 0; k < ours.msgs.length; k++) {
+    const m = ours.msgs[k];
+    const n = theirs.msgs[k];
+    const where = `response ${k + 1} (flagman: status ${m.status}, ends at byte ${m.end}; llhttp ${n === undefined ? `refused: ${theirs.error}` : `status ${n.status}, ends at byte ${n.end}`})`;
+    if (n === undefined && !inChunkExtension(buf, theirs.errorAt, m.start) && !equalLengths(buf, theirs.errorAt) && !inTrailers(buf, theirs.errorAt, m) && !closedByTrailers(buf, theirs, ours.msgs[k - 1])) throw new Error(`flagman accepts ${where}`);
+    if (n === undefined) return;
+    if (m.status !== n.status) throw new Error(`status differs in ${where}`);
+    if (m.end !== n.end) throw new Error(`end differs in ${where}`);
+    if (!m.body.equals(n.body)) throw new Error(`body differs in ${where}: ${JSON.stringify(m.body.toString('latin1'))} vs ${JSON.stringify(n.body.toString('latin1'))}`);
+    // Node's client tells keep-alive before it says the body is skipped: a HEAD response without a
+    // length is to it one that ends at close. It ends at its head (RFC 9112 §6.3), as flagman keeps it.
+    if (m.keepAlive && !n.keepAlive && !(head && k === 0)) throw new Error(`flagman keeps the connection, llhttp would not, in ${where}`);
+    if (n.upgrade) throw new Error(`llhttp sees an upgrade in ${where}`);
+    const ourLength = contentLength(m.headers);
+    if (JSON.stringify(ourLength) !== JSON.stringify(contentLength(n.headers))) throw new Error(`Content-Length differs in ${where}`);
+    if (m.bodyLength >= 0 && m.bodyLength !== m.body.length) throw new Error(`flagman's bodyLength ${m.bodyLength} is not its body's ${m.body.length} in ${where}`);
+    // Cut anywhere, flagman reads the same response.
+    const cut = flagmanByCuts(buf, m.start, cuts, head && k === 0);
+    if (cut.error !== undefined || cut.msg === null) throw new Error(`cut at ${cuts}, flagman ${cut.error ?? 'ends nothing'} in ${where}`);
+    if (cut.msg.status !== m.status || !cut.msg.body.equals(m.body) || cut.msg.bodyLength !== m.bodyLength) throw new Error(`cut at ${cuts}, flagman reads another response in ${where}`);
+  }
+  // Nor does flagman take on, and pass on the body of, a response llhttp refuses before the bytes run out.
+  const p = ours.pending;
+  if (p !== null && theirs.error !== null && !theirs.error.endsWith('at the close') && theirs.errorAt >= p.start && theirs.msgs.length === ours.msgs.length) {
+    const m = { ...p, end: buf.length + 1 };
+    if (!inChunkExtension(buf, theirs.errorAt, p.start) && !equalLengths(buf, theirs.errorAt) && !inTrailers(buf, theirs.errorAt, m) && !closedByTrailers(buf, theirs, ours.msgs.at(-1))) {
+      throw new Error(`flagman takes on response ${ours.msgs.length + 1} (status ${p.status}, body so far ${JSON.stringify(Buffer.concat(p.body).toString('latin1'))}); llhttp refused: ${theirs.error} at byte ${theirs.errorAt}`);
+    }
+  }
+  // A refusal is a refusal however the bytes are cut.
+  if (ours.error !== null) {
+    const last = ours.msgs.at(-1);
+    const cut = flagmanByCuts(buf, last === undefined ? 0 : last.end, cuts, head && last === undefined);
+    if (cut.error === undefined) throw new Error(`flagman refuses byte by byte (${ours.error}) but not cut at ${cuts}`);
+  }
+}
+
+// ---- generators ----
+
+const pick = (...xs) => fc.constantFrom(...xs);
+const bodyText = fc.string({ unit: pick('a', 'b', '0', '1', 'f', '\r', '\n', ' ', ';', ':', 'H', '\0', '\xff'), maxLength: 24 });
+const ws = pick('', '', ' ', '  ', '\t');
+const clName = pick('Content-Length', 'Content-Length', 'content-length', 'CONTENT-LENGTH', 'Content-length');
+const teName = pick('Transfer-Encoding', 'Transfer-Encoding', 'transfer-encoding', 'TRANSFER-ENCODING');
+const otherHeader = pick('Content-Type: text/plain', 'X-A: 1', 'Connection: keep-alive', 'Connection: close', 'Connection: Keep-Alive', 'Keep-Alive: timeout=5', 'Connection: x-a', 'Server: s', 'X-Empty:', 'Set-Cookie: a=b; Path=/');
+const status = fc.oneof(
+  { weight: 6, arbitrary: pick(200, 200, 201, 204, 206, 301, 304, 404, 500) },
+  { weight: 2, arbitrary: pick(100, 102, 103, 101, 199) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 1000 }) },
+);
+const statusLine = fc
+  .record({ version: pick('HTTP/1.1', 'HTTP/1.1', 'HTTP/1.0', 'HTTP/1.2', 'HTTP/2.0', 'http/1.1'), status, reason: pick(' OK', ' OK', '', ' ', ' Some Reason', ' \xe9') })
+  .map(({ version, status: s, reason }) => `${version} ${String(s).padStart(3, '0')}${reason}\r\n`);
+const chunkExt = pick('', '', ';a=1', ';a="b c"', ' ;a', '; a', ';', '\t;x');
+const chunk = fc.record({ data: bodyText.filter((s) => s.length > 0), ext: chunkExt, hexCase: fc.boolean(), zeros: pick('', '', '0', '00') });
+const trailers = fc.array(pick('X-T: 1', 'Content-Length: 5', 'x: y'), { maxLength: 2 });
+
+/** A framing and the headers and body it takes. */
+const framing = fc.oneof(
+  fc.record({ kind: fc.constant('length'), body: bodyText, name: clName, before: ws, after: ws }).map(({ body, name, before, after }) => ({
+    headers: [`${name}:${before}${body.length}${after}`],
+    body,
+  })),
+  fc.record({ kind: fc.constant('chunked'), chunks: fc.array(chunk, { maxLength: 3 }), name: teName, value: pick('chunked', 'chunked', 'Chunked', 'CHUNKED'), before: ws, after: ws, lastExt: chunkExt, trailers }).map(
+    ({ chunks, name, value, before, after, lastExt, trailers: tr }) => ({
+      headers: [`${name}:${before}${value}${after}`],
+      body:
+        chunks.map((c) => `${c.zeros}${c.hexCase ? c.data.length.toString(16).toUpperCase() : c.data.length.toString(16)}${c.ext}\r\n${c.data}\r\n`).join('') +
+        `0${lastExt}\r\n${tr.map((t) => `${t}\r\n`).join('')}\r\n`,
+    }),
+  ),
+  bodyText.map((body) => ({ headers: [], body })), // until close
+  fc.constant({ headers: [], body: '' }),
+);
+
+/** One response, well formed unless its status or framing headers say otherwise. */
+const response = fc
+  .record({ line: statusLine, framing, before: fc.array(otherHeader, { maxLength: 2 }), after: fc.array(otherHeader, { maxLength: 2 }) })
+  .map(({ line, framing: f, before, after }) => `${line}${[...before, ...f.headers, ...after].map((h) => `${h}\r\n`).join('')}\r\n${f.body}`);
+
+/** Hostile edits to framing, applied to the text where they fit. */
+const hostile = pick(
+  ['\r\n\r\n', '\r\nContent-Length: 3\r\n\r\n'],
+  ['\r\n\r\n', '\r\nContent-Length: 0\r\n\r\n'],
+  ['\r\n\r\n', '\r\nTransfer-Encoding: chunked\r\n\r\n'],
+  ['\r\n\r\n', '\r\nTransfer-Encoding: gzip\r\n\r\n'],
+  ['\r\n\r\n', '\r\nTransfer-Encoding: gzip, chunked\r\n\r\n'],
+  ['\r\n\r\n', '\r\nTransfer-Encoding: chunked, gzip\r\n\r\n'],
+  ['\r\n\r\n', '\r\nTransfer-Encoding: identity\r\n\r\n'],
+  ['\r\n\r\n', '\r\nTransfer-Encoding: \r\n\r\n'],
+  ['\r\n\r\n', '\r\nContent-Length: 1, 1\r\n\r\n'],
+  ['\r\n\r\n', '\r\nContent-Length:\r\n\r\n'],
+  ['\r\n\r\n', '\r\n Transfer-Encoding: chunked\r\n\r\n'],
+  ['\r\n\r\n', '\r\nX-A: 1\r\n\tTransfer-Encoding: chunked\r\n\r\n'],
+  ['\r\n\r\n', '\r\nTransfer-Encoding : chunked\r\n\r\n'],
+  ['\r\n\r\n', '\r\nTransfer-Encoding:\x0bchunked\r\n\r\n'],
+  ['\r\n\r\n', '\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n'],
+  ['\r\n\r\n', '\r\nContent-Length: 0x1\r\n\r\n'],
+  ['\r\n\r\n', '\r\nContent-Length: 99999999999999999999\r\n\r\n'],
+  ['\r\n\r\n', '\r\nContent-Length: -1\r\n\r\n'],
+  ['chunked', 'chunked\r\n chunked'],
+  ['chunked', 'chunked\r\nContent-Length: 2'],
+  ['chunked', 'chunked,'],
+  ['chunked', 'chunked , chunked'],
+  ['chunked', 'chunkedx'],
+  ['Length: ', 'Length: +'],
+  ['Length: ', 'Length: 1'],
+  ['Length: ', 'Length:\r\n '],
+  ['Length:', 'Length\0:'],
+  ['\r\n0', '\r\nfffffffffffffffff'],
+  ['\r\n0', '\r\n10000000000000'],
+  ['\r\n0', '\r\nffffffffffff'],
+  ['\r\n0', '\r\n-0'],
+  ['\r\n0', '\r\n0x0'],
+  ['\r\n0', '\r\n 0'],
+  ['\r\n0', '\r\n0 '],
+  ['\r\n0', '\r\ng'],
+  ['\r\n1', '\r\n1 '],
+  ['\r\n1', '\r\n01'],
+  ['\r\n1', '\r\n2'],
+  ['\r\n1', '\r\n0'],
+  [';', ';\0'],
+  [';', ';\n'],
+  ['\r\n', '\n'],
+  ['\r\n', '\r'],
+  ['\r\n', '\r\r\n'],
+  [': ', ':'],
+  [': ', '\t: '],
+  [':', ': \0'],
+  ['HTTP/1.1 ', 'HTTP/1.1  '],
+  ['HTTP/1.1 ', 'HTTP/1.1\t'],
+);
+const edit = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ at: fc.nat(), rule: hostile }) },
+  { weight: 2, arbitrary: fc.record({ at: fc.nat(), insert: pick('\0', '\r', '\n', ' ', '\t', '\r\n', '\x7f', '\xff', ':', ',', '0', 'f', 'z', ';') }) },
+  { weight: 1, arbitrary: fc.record({ at: fc.nat(), drop: fc.integer({ min: 1, max: 3 }) }) },
+);
+
+/** Applies an edit: a rule replaces the occurrence of its pattern nearest after `at` (wrapping). */
+function apply(text, e) {
+  if (text.length === 0) return text;
+  const at = e.at % text.length;
+  if (e.rule !== undefined) {
+    const [from, to] = e.rule;
+    let i = text.indexOf(from, at);
+    if (i < 0) i = text.indexOf(from);
+    return i < 0 ? text : text.slice(0, i) + to + text.slice(i + from.length);
+  }
+  if (e.insert !== undefined) return text.slice(0, at) + e.insert + text.slice(at);
+  return text.slice(0, at) + text.slice(at + e.drop);
+}
+
+/** One or two responses back to back, edits on the first, a HEAD request or not, and where reads cut. */
+export const cases = fc
+  .record({
+    first: response,
+    second: fc.option(response, { nil: '' }),
+    edits: fc.array(edit, { maxLength: 3 }),
+    head: fc.boolean(),
+    cuts: fc.array(fc.nat(), { maxLength: 4 }),
+  })
+  .map(({ first, second, edits, head, cuts }) => ({ text: edits.reduce(apply, first) + second, head, cuts }));
+
+export const property = fc.property(cases, (c) => {
+  check(c);
+});
