@@ -36,8 +36,8 @@ export class AccessRecord {
   peer = '';
   id: string | null = null;
   reason: string | null = null;
-  /** Set as the line is written: from `start` to then. */
-  ms = 0;
+  /** From `start` to the end; -1: to when the line is written (the writer times it). */
+  ms = -1;
 }
 
 /** Writes the access lines of a runtime. */
@@ -126,7 +126,7 @@ class JsonLines implements AccessLog {
   }
 
   write(r: AccessRecord): void {
-    r.ms = performance.now() - r.start;
+    if (r.ms < 0) r.ms = performance.now() - r.start;
     writeAccess(jsonMembers(r, this.#fields));
   }
 }
@@ -190,7 +190,7 @@ export function clfLine(r: AccessRecord, now: number): string {
 
 class CombinedLines implements AccessLog {
   write(r: AccessRecord): void {
-    r.ms = performance.now() - r.start;
+    if (r.ms < 0) r.ms = performance.now() - r.start;
     writeAccessText(clfLine(r, Date.now()));
   }
 }

@@ -221,7 +221,8 @@ export class Exchange implements Origin {
     const fe = this.frontend.counters;
     fe.active--;
     // Upgrades and tcp connections never come here (tunnel.ts, tcp-session.ts): only requests are timed.
-    const ms = performance.now() - this.start;
+    const now = performance.now();
+    const ms = now - this.start;
     fe.duration.observe(ms);
     const cls = status >= 100 && status < 600 ? (status / 100) | 0 : 0;
     fe.responses[cls]!++;
@@ -230,7 +231,7 @@ export class Exchange implements Origin {
       t.counters.responses[cls]!++;
       t.counters.duration.observe(ms);
     }
-    if (this.http1) markResponded(this.req.socket);
+    if (this.http1) markResponded(this.req.socket, now);
     const log = this.runtime.accessLog;
     if (log === null) return;
     const r = new AccessRecord();
@@ -242,6 +243,7 @@ export class Exchange implements Origin {
     r.status = status;
     r.bytesOut = this.bytes;
     r.start = this.start;
+    r.ms = ms;
     r.headMs = this.headMs;
     r.queueMs = this.queueMs;
     const up = this.upstream;

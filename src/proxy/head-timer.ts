@@ -19,9 +19,9 @@ export function markAccepted(socket: net.Socket): void {
   (socket as Marked)[FROM] = performance.now();
 }
 
-/** A response on `socket` is done: the next request's head is timed from now. */
-export function markResponded(socket: net.Socket): void {
-  (socket as Marked)[FROM] = performance.now();
+/** A response on `socket` was done at `now` (performance.now()): the next request's head is timed from then. */
+export function markResponded(socket: net.Socket, now: number): void {
+  (socket as Marked)[FROM] = now;
 }
 
 /** ms from the mark on `socket` to `now`; -1: the socket was never marked. */

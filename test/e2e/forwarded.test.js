@@ -5,14 +5,13 @@
 // 127.0.0.1: a frontend that trusts 127.0.0.0/8 stands for one behind a balancer, one that does
 // not for one that clients reach directly.
 import fs from 'node:fs';
-import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import YAML from 'yaml';
 import { testCA } from '../helpers/certs.js';
-import { flagmanCli, rawHead, request, root, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import { flagmanCli, rawHead, request, upgradeRecorder, root, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
 const recipeText = readme.slice(readme.indexOf('### Maintenance with an admin bypass\n'));
@@ -246,19 +245,8 @@ test('request.scheme and request.host: a trusted balancer’s valid X-Forwarded-
 });
 
 test('an upgrade from a trusted balancer: routed, logged and forwarded by the client it names', async (t) => {
-  const seen = [];
-  const server = http.createServer((req, res) => res.end('plain'));
-  server.on('upgrade', (req, socket) => {
-    seen.push(req.headers);
-    socket.on('error', () => {});
-    socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(resolve));
-  });
-  const fm = await startFlagman(t, LIMITS, { vars: { app: server.address().port }, captureAccess: true });
+  const { port: upgradePort, seen } = await upgradeRecorder(t);
+  const fm = await startFlagman(t, LIMITS, { vars: { app: upgradePort }, captureAccess: true });
   const head = await rawHead(fm.ports[0], 'GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Forwarded-For: 198.51.100.9\r\n\r\n');
   t.regex(head, /^HTTP\/1\.1 101 /);
   t.is(seen[0]['x-forwarded-for'], '198.51.100.9, 127.0.0.1');

@@ -290,34 +290,14 @@ test('a body cut short upstream reaches the client without its final chunk or sh
   t.is(sized.slice(sized.indexOf('\r\n\r\n') + 4), 'only ten..', 'the connection closed short of the 100 bytes announced');
 });
 
-test('a fresh connection reset before any answer: nothing is replayed, even a GET (only a reused one may have raced)', async (t) => {
-  // Every connection is reset as soon as its first request has been read.
+/**
+ * flagman in front of one server that ends every connection with `end(socket)` once its request
+ * has been read, without answering.
+ */
+async function rudeServer(t, end) {
   const rude = await upstream(t, 'rude', (req) => {
     req.resume();
-    req.on('end', () => req.socket.destroy());
-  });
-  const fm = await startFlagman(t, `
-flags: { dir: ./flags }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - use: rude
-backends:
-  rude:
-    servers:
-      rude1: { address: "127.0.0.1:{{rude}}" }
-`, { vars: { rude: rude.port } });
-  const r = await request(fm.port, { path: '/fresh' });
-  t.is(r.status, 502);
-  t.is(rude.seen.filter((s) => s.url === '/fresh').length, 1, 'sent once: a new connection cannot have raced a keep-alive close');
-});
-
-test('a server that resets the connection before answering: 502, and the access line names the system\'s code', async (t) => {
-  // Every connection is reset (RST, not FIN) once its request has been read.
-  const rude = await upstream(t, 'rude', (req) => {
-    req.resume();
-    req.on('end', () => req.socket.resetAndDestroy());
+    req.on('end', () => end(req.socket));
   });
   const fm = await startFlagman(t, `
 flags: { dir: ./flags }
@@ -331,6 +311,20 @@ backends:
     servers:
       rude1: { address: "127.0.0.1:{{rude}}" }
 `, { vars: { rude: rude.port }, captureAccess: true });
+  return { rude, fm };
+}
+
+test('a fresh connection reset before any answer: nothing is replayed, even a GET (only a reused one may have raced)', async (t) => {
+  // Every connection is closed as soon as its first request has been read.
+  const { rude, fm } = await rudeServer(t, (socket) => socket.destroy());
+  const r = await request(fm.port, { path: '/fresh' });
+  t.is(r.status, 502);
+  t.is(rude.seen.filter((s) => s.url === '/fresh').length, 1, 'sent once: a new connection cannot have raced a keep-alive close');
+});
+
+test('a server that resets the connection before answering: 502, and the access line names the system\'s code', async (t) => {
+  // Every connection is reset (RST, not FIN) once its request has been read.
+  const { rude, fm } = await rudeServer(t, (socket) => socket.resetAndDestroy());
   const r = await request(fm.port, { path: '/reset' });
   t.is(r.status, 502);
   t.is(r.body, '502 Bad Gateway\n');

@@ -138,7 +138,7 @@ test('the README latency recipe: its jq command picks the slow requests from an 
     setTimeout(() => res.end('app'), req.url === '/slow' ? 600 : 0);
   });
   const file = path.join(tempDir(t), 'access.log');
-  const config = `flags: { dir: ./flags }\nfrontends:\n  web:\n    listen: ["127.0.0.1:0"]\n    rules: [{ use: app }]\nbackends:\n  app:\n    servers: { app1: { address: "127.0.0.1:${app.port}" } }\n`;
+  const config = `flags: { dir: ./flags }\nadmin: { listen: "127.0.0.1:0" }\nfrontends:\n  web:\n    listen: ["127.0.0.1:0"]\n    rules: [{ use: app }]\nbackends:\n  app:\n    servers: { app1: { address: "127.0.0.1:${app.port}" } }\n`;
   const fm = await startFlagman(t, config, { stdoutFile: file });
   for (const p of ['/fast', '/slow', '/fast']) t.is((await request(fm.port, { path: p })).status, 200);
   const lines = () => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
@@ -151,5 +151,6 @@ test('the README latency recipe: its jq command picks the slow requests from an 
   t.is(picked[0].queueMs, null, 'nothing waited: the line has no queueMs');
   // The PromQL names a histogram /metrics serves.
   const metric = /\((flagman_\w+)_bucket\[/.exec(blocks(heading, 'promql')[0])[1];
-  t.is(metric, 'flagman_backend_request_duration_seconds');
+  const metrics = (await request(fm.adminPort, { path: '/metrics' })).body;
+  t.true(metrics.includes(`${metric}_bucket{backend="app",le="+Inf"} 3`), `${metric} with the three requests in /metrics`);
 });

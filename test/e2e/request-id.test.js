@@ -6,7 +6,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import test from 'ava';
 import { testCA } from '../helpers/certs.js';
-import { rawHead, request, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import { rawHead, request, upgradeRecorder, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 
 const NEW_ID = /^[0-9a-f]{32}$/;
 
@@ -127,19 +127,8 @@ test('300 requests on keep-alive connections, two workers: 300 different IDs, ea
 });
 
 test('an upgrade: its ID goes to the server and in its access line', async (t) => {
-  const seen = [];
-  const server = http.createServer((req, res) => res.end('plain'));
-  server.on('upgrade', (req, socket) => {
-    seen.push(req.headers);
-    socket.on('error', () => {});
-    socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(resolve));
-  });
-  const fm = await startFlagman(t, CONFIG, { vars: { app: server.address().port, top: '' }, captureAccess: true });
+  const { port: upgradePort, seen } = await upgradeRecorder(t);
+  const fm = await startFlagman(t, CONFIG, { vars: { app: upgradePort, top: '' }, captureAccess: true });
   const head = await rawHead(fm.ports[0], 'GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Request-Id: ws-1\r\n\r\n');
   t.regex(head, /^HTTP\/1\.1 101 /);
   t.is(seen[0]['x-request-id'], 'ws-1');

@@ -100,6 +100,26 @@ export async function upstream(t, name, handler) {
   return { server, name, port, seen, stop, start };
 }
 
+/**
+ * A server that accepts every upgrade with a 101 and ends the connection, recording each upgrade
+ * request's headers in `seen`; a plain request gets `plain`.
+ */
+export async function upgradeRecorder(t) {
+  const seen = [];
+  const server = http.createServer((req, res) => res.end('plain'));
+  server.on('upgrade', (req, socket) => {
+    seen.push(req.headers);
+    socket.on('error', () => {});
+    socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return { port: server.address().port, seen };
+}
+
 /** Runs `flagman ...args` (flagmanCommand) to completion (never throws on a non-zero exit). */
 export function flagmanCli(args, options = {}) {
   return execa(flagmanCommand[0], [...flagmanCommand.slice(1), ...args], { reject: false, timeout: scaled(20_000), ...options });
