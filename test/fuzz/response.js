@@ -409,3 +409,11 @@ export const cases = fc
 export const property = fc.property(cases, (c) => {
   check(c);
 });
+
+/** The target scripts/fuzz.js runs. */
+export const target = {
+  name: 'response',
+  what: 'upstream response parser vs llhttp',
+  cases,
+  check,
+};
