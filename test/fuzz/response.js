@@ -13,6 +13,11 @@
 // - obs-fold, and a bare CR or LF in a header line;
 // - a control character but HTAB anywhere in the head (which llhttp refuses in most places too);
 // - an interim (1xx) response that does not keep the connection.
+// - a status line other than `HTTP/1.0` or `HTTP/1.1`, a status of 100–999 and a space before a
+//   reason (llhttp takes HTTP/2.0, HTTP/1.2 and other digits);
+// - a Content-Length of over 15 digits;
+// - a head over 16 KiB counted whole, status line to blank line (Node's llhttp binding counts only
+//   the status, field names and values against the same limit, so it reads heads a little larger).
 // Deliberate acceptances (strict llhttp refuses them; neither changes where the response ends):
 // - chunk extensions are skipped up to their CRLF, whatever their grammar (inChunkExtension);
 // - trailer fields are dropped unread, only where the section ends matters (inTrailers);
@@ -33,6 +38,8 @@ import { BadResponse, ResponseParser } from '../../dist/upstream/response.js';
 
 // Both parsers get Node's default head limit; the generated heads stay far below it.
 const MAX_HEAD = 16384;
+const [major, minor] = process.versions.llhttp.split('.').map(Number);
+const OLD_LLHTTP = major < 9 || (major === 9 && minor < 4);
 
 /** What flagman's parser makes of `buf`, fed one byte at a time: the responses and where each ends. */
 function flagmanByBytes(buf, head) {
@@ -118,7 +125,7 @@ function flagmanByCuts(buf, from, cuts, head) {
  * What llhttp makes of `buf`'s first `len` bytes, given in one piece as Node's client gives a
  * socket's read; 1xx heads left out; at the end of `buf`, also what it makes of the close.
  */
-function llhttpParse(buf, head, len) {
+function llhttpParse(buf, head, len, bytewise = false) {
   const msgs = [];
   let cur = null;
   let rawHeaders = [];
@@ -137,22 +144,33 @@ function llhttpParse(buf, head, len) {
     return skip ? 1 : 0;
   };
   parser[HTTPParser.kOnBody] = (b) => cur.body.push(Buffer.from(b));
+  let at = len;
   parser[HTTPParser.kOnMessageComplete] = () => {
     if (cur.status >= 100 && cur.status < 200 && cur.status !== 101) return;
     cur.body = Buffer.concat(cur.body);
+    cur.end = at;
     msgs.push(cur);
   };
   let error = null;
-  const r = len === 0 ? 0 : parser.execute(buf.subarray(0, len));
-  if (r instanceof Error) error = `${r.code} (${r.reason})`;
+  let errorAt = -1;
+  if (bytewise) {
+    for (at = 1; at <= len && error === null; at++) {
+      const r = parser.execute(buf.subarray(at - 1, at));
+      if (r instanceof Error) [error, errorAt] = [`${r.code} (${r.reason})`, at - 1];
+    }
+    at = len;
+  } else {
+    const r = len === 0 ? 0 : parser.execute(buf.subarray(0, len));
+    if (r instanceof Error) error = `${r.code} (${r.reason})`;
+  }
   let closed = false;
   if (error === null && len === buf.length) {
     const before = msgs.length;
     const f = parser.finish();
-    if (f instanceof Error) error = `${f.code} (${f.reason}) at the close`;
+    if (f instanceof Error) [error, errorAt] = [`${f.code} (${f.reason}) at the close`, len - 1];
     closed = msgs.length > before;
   }
-  return { msgs, error, closed };
+  return { msgs, error, errorAt, closed };
 }
 
 /** The shortest prefix of `buf` for which `holds` (monotone in the length) is true, or -1. */
@@ -175,6 +193,16 @@ function shortest(buf, holds) {
  */
 function llhttpByPrefixes(buf, head) {
   const all = llhttpParse(buf, head, buf.length);
+  // llhttp is incremental: fed a byte at a time, it completes and refuses at the same bytes as the
+  // shortest whole prefixes do, in one parse rather than a binary search of them per response
+  // (3× fewer parses; the same ends and refusals on 40,000 cases, Node 20 and 26; FUZZ_PREFIXES=1
+  // searches always). Used only when it reads the same responses and refusal; else the search.
+  const stream = llhttpParse(buf, head, buf.length, true);
+  if (stream.msgs.length === all.msgs.length && stream.error === all.error && !process.env.FUZZ_PREFIXES) {
+    all.msgs.forEach((m, k) => (m.end = stream.msgs[k].end));
+    all.errorAt = stream.errorAt;
+    return all;
+  }
   all.msgs.forEach((m, k) => {
     m.end = shortest(buf, (len) => len === buf.length || llhttpParse(buf, head, len).msgs.length > k);
   });
@@ -232,6 +260,42 @@ function equalLengths(buf, at) {
   return /^content-length:/i.test(line) && (line.includes(',') || line.includes('\t') || head.match(/\ncontent-length:/gi)?.length > 1 || /^content-length:/i.test(head) && /\ncontent-length:/i.test(head));
 }
 
+/**
+ * Whether the response `seg` (its bytes as llhttp reads them, interim heads included) has something
+ * flagman deliberately refuses though llhttp reads it (the list at the top of this file). Loose on
+ * purpose where it looks at bodies: it may excuse a refusal it should not, never blame a listed one.
+ */
+export function listedRefusal(seg) {
+  const heads = [];
+  for (let pos = 0; ; ) {
+    const end = seg.indexOf('\r\n\r\n', pos);
+    const head = end < 0 ? seg.slice(pos) : seg.slice(pos, end + 2);
+    heads.push(head);
+    const interim = /^HTTP\/1\.[01] 1\d\d/.test(head) && !/^HTTP\/1\.[01] 101/.test(head);
+    if (end < 0 || !interim) break;
+    pos = end + 4;
+  }
+  const bodyFrom = heads.reduce((n, h) => n + h.length + 2, 0);
+  for (const head of heads) {
+    if (head.length + 2 > MAX_HEAD) return 'a head over 16 KiB, counted whole';
+    if (!/^HTTP\/1\.[01] [1-9]\d\d(?: [^\r\n]*)?\r\n/.test(head)) return 'a status line other than HTTP/1.0 or HTTP/1.1 and a status of 100–999';
+    if (/^HTTP\/1\.[01] 101/.test(head)) return 'a 101 to a request that asked for no upgrade';
+    if (/[\0-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(head)) return 'a control character in the head';
+    if (/[\r\n]/.test(head.replaceAll('\r\n', ''))) return 'a bare CR or LF in the head';
+    if (/\r\n[ \t]/.test(head)) return 'obs-fold';
+    const te = [...head.matchAll(/\r\ntransfer-encoding:([^\r\n]*)/gi)].map((m) => m[1]);
+    if (te.length > 1 || te.some((v) => v.includes('\t') || v.trim().toLowerCase() !== 'chunked')) return 'Transfer-Encoding other than exactly chunked';
+    const cl = [...head.matchAll(/\r\ncontent-length:([^\r\n]*)/gi)].map((m) => m[1]);
+    if (te.length > 0 && cl.length > 0) return 'Content-Length with Transfer-Encoding';
+    if (cl.some((v) => /\d{16}/.test(v))) return 'a Content-Length of over 15 digits';
+    const interim = /^HTTP\/1\.[01] 1\d\d/.test(head);
+    const connection = [...head.matchAll(/\r\nconnection:([^\r\n]*)/gi)].map((m) => m[1]).join(',');
+    if (interim && (/close/i.test(connection) || (head.startsWith('HTTP/1.0') && !/keep-alive/i.test(connection)))) return 'an interim response that closes the connection';
+  }
+  for (const m of seg.slice(bodyFrom).matchAll(/(?:^|\n)([0-9a-fA-F]+)/g)) if (m[1].length > 16 || parseInt(m[1], 16) > 2 ** 48 - 1) return 'a chunk size over 2^48 - 1 or of over 16 digits';
+  return null;
+}
+
 const contentLength = (headers) => {
   const values = [];
   for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === 'content-length') values.push(headers[i + 1]);
@@ -240,6 +304,10 @@ const contentLength = (headers) => {
 
 /** The property: throws with what differs. `text`: the raw bytes as a latin-1 string. */
 export function check({ text, head, cuts }) {
+  // Node 20's llhttp (9.3) does not take `Keep-Alive` or `close` followed by an HTAB as the token,
+  // which is whitespace (RFC 9110 §5.6.3); 9.4 (Node 22 on) does, as flagman does. Such cases are
+  // left to the newer lines.
+  if (OLD_LLHTTP && /\r\nconnection:[^\r\n]*\t/i.test(text)) return;
   const buf = Buffer.from(text, 'latin1');
   const ours = flagmanByBytes(buf, head);
   const theirs = llhttpByPrefixes(buf, head);
@@ -263,6 +331,12 @@ export function check({ text, head, cuts }) {
     const cut = flagmanByCuts(buf, m.start, cuts, head && k === 0);
     if (cut.error !== undefined || cut.msg === null) throw new Error(`cut at ${cuts}, flagman ${cut.error ?? 'ends nothing'} in ${where}`);
     if (cut.msg.status !== m.status || !cut.msg.body.equals(m.body) || cut.msg.bodyLength !== m.bodyLength) throw new Error(`cut at ${cuts}, flagman reads another response in ${where}`);
+  }
+  // Nor does flagman refuse a response llhttp reads whole, but for a listed reason.
+  const k = ours.msgs.length;
+  if (ours.error !== null && theirs.msgs.length > k) {
+    const seg = text.slice(k === 0 ? 0 : ours.msgs[k - 1].end, theirs.msgs[k].end);
+    if (listedRefusal(seg) === null) throw new Error(`flagman refuses response ${k + 1} (${ours.error}), which llhttp reads whole (status ${theirs.msgs[k].status}), for no listed reason`);
   }
   // Nor does flagman take on, and pass on the body of, a response llhttp refuses before the bytes run out.
   const p = ours.pending;
@@ -294,10 +368,30 @@ const status = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 1000 }) },
 );
 const statusLine = fc
-  .record({ version: pick('HTTP/1.1', 'HTTP/1.1', 'HTTP/1.0', 'HTTP/1.2', 'HTTP/2.0', 'http/1.1'), status, reason: pick(' OK', ' OK', '', ' ', ' Some Reason', ' \xe9') })
+  .record({ version: fc.oneof({ weight: 8, arbitrary: fc.constant('HTTP/1.1') }, { weight: 3, arbitrary: fc.constant('HTTP/1.0') }, { weight: 1, arbitrary: pick('HTTP/1.2', 'HTTP/2.0', 'http/1.1', 'HTTP/0.9') }), status, reason: pick(' OK', ' OK', '', ' ', ' Some Reason', ' \xe9') })
   .map(({ version, status: s, reason }) => `${version} ${String(s).padStart(3, '0')}${reason}\r\n`);
 const chunkExt = pick('', '', ';a=1', ';a="b c"', ' ;a', '; a', ';', '\t;x');
-const chunk = fc.record({ data: bodyText.filter((s) => s.length > 0), ext: chunkExt, hexCase: fc.boolean(), zeros: pick('', '', '0', '00') });
+// Chunk data: short and hostile, or long enough for sizes of two and three hex digits in either case.
+const chunkData = fc.oneof(
+  { weight: 3, arbitrary: bodyText.filter((s) => s.length > 0) },
+  { weight: 2, arbitrary: fc.record({ n: fc.integer({ min: 1, max: 300 }), unit: pick('q', 'xy', '\r\n', '0\r\n\r\n') }).map(({ n, unit }) => unit.repeat(n).slice(0, n)) },
+);
+// A chunk's size as written: mostly right; else empty, one off, or spoiled (the chunk-size parser's edge cases).
+const sizeTamper = fc.oneof({ weight: 12, arbitrary: fc.constant('') }, { weight: 1, arbitrary: pick('empty', 'empty', 'empty', 'plus', 'minus', 'space', 'g', 'x', 'sign') });
+function sizeText(n, hexCase, zeros, tamper) {
+  const hex = (v) => (hexCase ? v.toString(16).toUpperCase() : v.toString(16));
+  switch (tamper) {
+    case 'empty': return '';
+    case 'plus': return zeros + hex(n + 1);
+    case 'minus': return zeros + hex(Math.max(0, n - 1));
+    case 'space': return ` ${zeros}${hex(n)}`;
+    case 'g': return `${zeros}${hex(n)}g`;
+    case 'x': return `0x${hex(n)}`;
+    case 'sign': return `+${hex(n)}`;
+    default: return zeros + hex(n);
+  }
+}
+const chunk = fc.record({ data: chunkData, ext: chunkExt, hexCase: fc.boolean(), zeros: pick('', '', '0', '00'), tamper: sizeTamper });
 const trailers = fc.array(pick('X-T: 1', 'Content-Length: 5', 'x: y'), { maxLength: 2 });
 
 /** A framing and the headers and body it takes. */
@@ -306,12 +400,12 @@ const framing = fc.oneof(
     headers: [`${name}:${before}${body.length}${after}`],
     body,
   })),
-  fc.record({ kind: fc.constant('chunked'), chunks: fc.array(chunk, { maxLength: 3 }), name: teName, value: pick('chunked', 'chunked', 'Chunked', 'CHUNKED'), before: ws, after: ws, lastExt: chunkExt, trailers }).map(
-    ({ chunks, name, value, before, after, lastExt, trailers: tr }) => ({
+  fc.record({ kind: fc.constant('chunked'), chunks: fc.array(chunk, { maxLength: 3 }), name: teName, value: pick('chunked', 'chunked', 'Chunked', 'CHUNKED'), before: ws, after: ws, lastExt: chunkExt, lastTamper: sizeTamper, trailers }).map(
+    ({ chunks, name, value, before, after, lastExt, lastTamper, trailers: tr }) => ({
       headers: [`${name}:${before}${value}${after}`],
       body:
-        chunks.map((c) => `${c.zeros}${c.hexCase ? c.data.length.toString(16).toUpperCase() : c.data.length.toString(16)}${c.ext}\r\n${c.data}\r\n`).join('') +
-        `0${lastExt}\r\n${tr.map((t) => `${t}\r\n`).join('')}\r\n`,
+        chunks.map((c) => `${sizeText(c.data.length, c.hexCase, c.zeros, c.tamper)}${c.tamper === 'empty' ? '' : c.ext}\r\n${c.data}\r\n`).join('') +
+        `${sizeText(0, false, '', lastTamper)}${lastTamper === 'empty' ? '' : lastExt}\r\n${tr.map((t) => `${t}\r\n`).join('')}\r\n`,
     }),
   ),
   bodyText.map((body) => ({ headers: [], body })), // until close
@@ -319,9 +413,19 @@ const framing = fc.oneof(
 );
 
 /** One response, well formed unless its status or framing headers say otherwise. */
+// Now and then a head padded to within a few bytes of the 16 KiB limit, either side: where the two
+// parsers count the limit from, and whether a head that fits exactly is taken.
+const padding = fc.oneof({ weight: 250, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: MAX_HEAD - 40, max: MAX_HEAD + 8 }) });
 const response = fc
-  .record({ line: statusLine, framing, before: fc.array(otherHeader, { maxLength: 2 }), after: fc.array(otherHeader, { maxLength: 2 }) })
-  .map(({ line, framing: f, before, after }) => `${line}${[...before, ...f.headers, ...after].map((h) => `${h}\r\n`).join('')}\r\n${f.body}`);
+  .record({ line: statusLine, framing, before: fc.array(otherHeader, { maxLength: 2 }), after: fc.array(otherHeader, { maxLength: 2 }), padding })
+  .map(({ line, framing: f, before, after, padding: pad }) => {
+    const fields = [...before, ...f.headers, ...after];
+    if (pad > 0) {
+      const used = line.length + fields.reduce((n, h) => n + h.length + 2, 0) + 2 + 'X-Pad: \r\n'.length;
+      fields.push(`X-Pad: ${'p'.repeat(Math.max(0, pad - used))}`);
+    }
+    return `${line}${fields.map((h) => `${h}\r\n`).join('')}\r\n${f.body}`;
+  });
 
 /** Hostile edits to framing, applied to the text where they fit. */
 const hostile = pick(
@@ -356,6 +460,10 @@ const hostile = pick(
   ['\r\n0', '\r\n10000000000000'],
   ['\r\n0', '\r\nffffffffffff'],
   ['\r\n0', '\r\n-0'],
+  ['\r\n0\r\n', '\r\n\r\n'],
+  ['\r\n1', '\r\n;'],
+  ['\r\na', '\r\nA'],
+  ['\r\nA', '\r\na'],
   ['\r\n0', '\r\n0x0'],
   ['\r\n0', '\r\n 0'],
   ['\r\n0', '\r\n0 '],

@@ -159,3 +159,31 @@ test('chunk sizes: hex digits only, at most 2^48 - 1, at most 16 digits with lea
     t.is(r.ends, 1);
   }
 });
+
+test('a head trickled a byte per read is copied O(n) times, not O(n²): 16 KiB costs under 8× its size in new buffers', (t) => {
+  const head = `HTTP/1.1 200 OK\r\nX-Pad: ${'p'.repeat(16_000)}\r\nContent-Length: 2\r\n\r\n`;
+  const bytes = Buffer.from(`${head}ok`, 'latin1');
+  let allocated = 0;
+  const { concat, allocUnsafe, alloc } = Buffer;
+  // Every way the parser could make a buffer to hold the head so far.
+  Buffer.concat = (list, n) => {
+    const b = concat(list, n);
+    allocated += b.length;
+    return b;
+  };
+  Buffer.allocUnsafe = (n) => ((allocated += n), allocUnsafe(n));
+  Buffer.alloc = (n, ...rest) => ((allocated += n), alloc(n, ...rest));
+  let seen;
+  try {
+    const pieces = [];
+    for (let i = 0; i < bytes.length; i++) pieces.push(bytes.subarray(i, i + 1));
+    seen = { heads: [], body: '' };
+    const parser = new ResponseParser({ onHead: (status) => seen.heads.push(status), onBody: (c) => (seen.body += c.toString('latin1')), onEnd: () => {} }, 16384);
+    parser.expect(false);
+    for (const p of pieces) parser.execute(p);
+  } finally {
+    Object.assign(Buffer, { concat, allocUnsafe, alloc });
+  }
+  t.deepEqual(seen, { heads: [200], body: 'ok' });
+  t.true(allocated < 8 * head.length, `${allocated} bytes allocated for a head of ${head.length}`);
+});
