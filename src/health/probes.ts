@@ -1,5 +1,5 @@
 // The active checks, one probe per `health.type` (docs/design/conventions.md): an HTTP GET whose status must fall in a
-// range, a TCP connect, or a command (run with execa, no shell) whose exit 0 passes. Each probe
+// range (sent and read by the client requests take, upstream/), a TCP connect, or a command (run with execa, no shell) whose exit 0 passes. Each probe
 // settles with a result, never throws, and gives up when its signal aborts (the check's timeout, or
 // flagman stopping), leaving no socket or process behind.
 import http from 'node:http';
@@ -7,6 +7,10 @@ import net from 'node:net';
 import type { HealthConfig } from '../config/schema.js';
 import { isDescriptorShortage } from '../descriptors.js';
 import { localHeader } from '../proxy/proxy-header.js';
+import { failureReason } from '../proxy/reasons.js';
+import { UpstreamConnection, type ClientConnection, type ConnectionOwner, type UpstreamRequest } from '../upstream/connection.js';
+import { addressOf, awaitConnect } from '../upstream/dial.js';
+import type { UpstreamError } from '../upstream/error.js';
 import { VERSION } from '../version.js';
 
 /** The server a probe checks. */
@@ -46,37 +50,101 @@ function errorDetail(err: unknown, signal: AbortSignal, timeoutMs: number): stri
   return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
 }
 
-function hostHeader(t: ProbeTarget): string {
-  return t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`;
+// A probe as flagman's own client sends it (upstream/connection.ts), written as a request's head
+// is: `Connection: keep-alive` included, so the server answers it as it answers requests (the probe
+// closes the connection after). Nothing of a client's: no body, no limit to go over.
+class ProbeRequest implements UpstreamRequest {
+  readonly method = 'GET';
+  readonly path: string;
+  readonly headers: readonly string[];
+  readonly body = null;
+  readonly bodyChunked = false;
+  readonly bodyLimit = Infinity;
+  bodyBytes = 0;
+  readonly serverTimeout: number;
+  /** The head's status once it came; 0 before. */
+  status = 0;
+  /** Told once: null when the response is complete, else what failed. */
+  readonly #settle: (err: UpstreamError | null) => void;
+
+  constructor(path: string, host: string, timeoutMs: number, settle: (err: UpstreamError | null) => void) {
+    this.path = path;
+    this.headers = ['Host', host, 'User-Agent', `flagman/${VERSION} health check`];
+    this.serverTimeout = timeoutMs;
+    this.#settle = settle;
+  }
+
+  onBodyLimit(): void {}
+  onStart(): boolean {
+    return true;
+  }
+  onHead(status: number): void {
+    this.status = status;
+  }
+  // The body is read to its end, to the parser's every check, and dropped.
+  onData(): boolean {
+    return true;
+  }
+  onComplete(): void {
+    this.#settle(null);
+  }
+  onError(err: UpstreamError): void {
+    this.#settle(err);
+  }
+  // Read only by a pool (pool.ts); a probe's connection is its own, its LOCAL header given as it is made.
+  readonly client: ClientConnection = { destroyed: false, once: () => undefined, off: () => undefined };
+  proxyHeader(version: 1 | 2): Buffer {
+    return localHeader(version);
+  }
 }
 
+// A probe's connection belongs to no pool: whether the server would keep it or not, it closes
+// once its one response is in (UpstreamConnection.destroy() on a connection with no request on it
+// just closes it).
+const PROBE_OWNER_RELEASE = (conn: UpstreamConnection): void => conn.destroy();
+
+// Characters Node's http.request refused in a path (the probe used it before): kept refused, so a
+// path never writes a space or a line break into the request line.
+const UNSAFE_PATH = /[^\u0021-\u00ff]/;
+
+/**
+ * An HTTP check through flagman's own HTTP/1.1 client, the one requests take (upstream/): the same
+ * connect, the same response parser, so a response a request would be refused (502: Content-Length
+ * with Transfer-Encoding, a folded header, a bad chunk size…) fails the check too, its detail the
+ * request path's reason (`bad response: …`), rather than a server passing its checks that no request
+ * gets an answer from. The body is read to its end, then the connection closes.
+ */
 function httpProbe(h: HealthOf<'http'>): Probe {
   return (t, signal) =>
     new Promise((resolve) => {
-      const header = t.sendProxy ? localHeader(t.sendProxy) : null;
-      const req = http.request({
-        host: t.host,
-        port: t.port,
-        method: 'GET',
-        path: h.path,
-        // A connection of its own (no agent), which starts with the PROXY header if the server takes one.
-        createConnection: () => {
-          const sock = net.connect({ host: t.host, port: t.port });
-          if (header !== null) sock.write(header);
-          return sock;
+      if (signal.aborted) return resolve({ pass: false, detail: abortDetail(signal, h.timeout) });
+      if (UNSAFE_PATH.test(h.path)) return resolve({ pass: false, detail: 'the path has characters a request line cannot carry' });
+      const address = addressOf(t.host, t.port);
+      let settled = false;
+      const finish = (result: ProbeResult): void => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        // Nothing is left open: a connection still connecting, or one the server keeps alive.
+        conn.destroy();
+        resolve(result);
+      };
+      const req = new ProbeRequest(h.path, address, h.timeout, (err) => {
+        if (err === null) finish({ pass: req.status >= h.status.min && req.status <= h.status.max, detail: `HTTP ${req.status}` });
+        // The words a request's failure is given, in the access log and as a passive check's detail.
+        else finish({ pass: false, detail: signal.aborted ? abortDetail(signal, h.timeout) : failureReason(err) });
+      });
+      const onAbort = (): void => finish({ pass: false, detail: abortDetail(signal, h.timeout) });
+      const owner: ConnectionOwner = { address, release: PROBE_OWNER_RELEASE, forget: () => {} };
+      const conn = new UpstreamConnection(owner, t.host, t.port, http.maxHeaderSize, t.sendProxy ? localHeader(t.sendProxy) : null);
+      signal.addEventListener('abort', onAbort, { once: true });
+      // The probe's timeout bounds the connect too (the signal, which fires first, says so).
+      awaitConnect(conn.socket, h.timeout, address, {
+        onConnect: () => {
+          if (!settled) conn.send(req);
         },
-        signal,
-        headers: { Host: hostHeader(t), 'User-Agent': `flagman/${VERSION} health check`, Connection: 'close' },
+        onError: (err) => req.onError(err),
       });
-      req.once('response', (res) => {
-        const status = res.statusCode ?? 0;
-        // Only the status matters; the body is read away and the server closes (Connection: close).
-        res.resume();
-        res.on('error', () => {});
-        resolve({ pass: status >= h.status.min && status <= h.status.max, detail: `HTTP ${status}` });
-      });
-      req.on('error', (err) => resolve({ pass: false, detail: errorDetail(err, signal, h.timeout) }));
-      req.end();
     });
 }
 

@@ -9,8 +9,10 @@ import { AccessRecord, tlsVersionOf } from '../access-line.js';
 import type { FrontendSlot, Scheme } from './frontend.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
+import { requestHead } from '../upstream/connection.js';
 import { addressOf, type ConnectWaiter } from '../upstream/dial.js';
 import { UpstreamError } from '../upstream/error.js';
+import { BadResponse, ResponseParser } from '../upstream/response.js';
 import { Attempt, Stage, takerOf } from './attempt.js';
 import type { Candidate } from './balance/balancer.js';
 import { STATUS_BODY } from './exchange.js';
@@ -18,7 +20,7 @@ import { headMsOf } from './head-timer.js';
 import { clientIpOf } from './client-ip.js';
 import { clientOf, forwardedHostOf, schemeOf, trusts, type Origin } from './origin.js';
 import { requestIdOf } from './request-id.js';
-import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { upstreamRequestHeaders } from './headers.js';
 import { route } from './rules.js';
 import { originForm } from './target.js';
 import { redirectLocation } from './redirect.js';
@@ -239,49 +241,125 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     this.failed(err, Stage.CONNECTING);
   }
 
-  /** Connected: the handshake goes out on the connection. */
+  /**
+   * Connected: the handshake goes out on the connection, and its answer is read by the parser
+   * requests' answers are (upstream/response.ts), with the same refusals: a 101 opens the tunnel;
+   * any other answer is relayed as a plain response, and one a request would get a 502 for
+   * (Content-Length with Transfer-Encoding, a folded header, a bad chunk size…) gets the same 502
+   * (or a cut, once its head went out), never a second reading of where it ends.
+   */
   onConnect(up: net.Socket, ms: number): void {
     this.connected(ms);
     const sentAt = performance.now();
     const socket = this.#socket;
     const req = this.#req;
     const server = this.server!;
-    const upReq = http.request({ method: req.method, path: req.url, headers: this.#headers as unknown as http.OutgoingHttpHeaders, setHost: false, createConnection: () => up });
-    upReq.setTimeout(this.target.timeouts.server, () => upReq.destroy(new UpstreamError('SERVER_TIMEOUT', `no answer within ${this.target.timeouts.server} ms`, addressOf(server.host, server.port))));
-    upReq.once('error', (err: NodeJS.ErrnoException) => {
-      const failure = err instanceof UpstreamError ? err : new UpstreamError(err.code ?? 'SERVER_CLOSED', err.message, addressOf(server.host, server.port), { cause: err });
-      this.failed(failure, this.#answered ? Stage.RELAYED : Stage.SENT);
+    const address = addressOf(server.host, server.port);
+    const timeoutMs = this.target.timeouts.server;
+    let upgraded = false;
+    let complete = false;
+    let over = false;
+    let paused = false;
+    const onDrain = (): void => {
+      paused = false;
+      up.resume();
+    };
+    const detach = (): void => {
+      over = true;
+      up.off('data', onData);
+      up.off('end', onEnd);
+      up.off('close', onClose);
+      up.off('timeout', onTimeout);
+      up.setTimeout(0);
+      socket.off('drain', onDrain);
+    };
+    const fail = (err: UpstreamError): void => {
+      if (over) return;
+      detach();
+      up.destroy();
+      this.failed(err, this.#answered ? Stage.RELAYED : Stage.SENT);
+    };
+    const parser = new ResponseParser(
+      {
+        onHead: (status, statusText, headers) => {
+          this.responded(performance.now() - sentAt);
+          this.#status = status;
+          if (status === 101) {
+            upgraded = true;
+            socket.write(head(101, statusText === '' ? 'Switching Protocols' : statusText, headers));
+            return;
+          }
+          // The server declined the upgrade: its answer goes on as a plain response, then the connection closes.
+          this.#answered = true;
+          socket.write(head(status, statusText, [...headers, 'Connection', 'close']));
+          linger(socket, () => this.#finish());
+        },
+        onBody: (chunk) => {
+          this.#bytes += chunk.length;
+          // A view of a buffer of the socket's own, never reused: safe to queue as it is.
+          if (!socket.write(chunk) && !paused) {
+            paused = true;
+            up.pause();
+            socket.once('drain', onDrain);
+          }
+        },
+        onEnd: () => (complete = true),
+      },
+      http.maxHeaderSize,
+    );
+    parser.expect(req.method === 'HEAD', true);
+    const ended = (): void => {
+      detach();
+      up.destroy();
+      socket.end();
+      this.release();
+    };
+    const onData = (buf: Buffer): void => {
+      let used: number;
+      try {
+        used = parser.execute(buf);
+      } catch (err) {
+        if (!(err instanceof BadResponse)) throw err;
+        return fail(new UpstreamError('BAD_RESPONSE', err.message, address));
+      }
+      if (upgraded) {
+        detach();
+        this.#join(up, used < buf.length ? buf.subarray(used) : null);
+      } else if (complete) {
+        ended();
+      }
+    };
+    // A body that runs until close ends here; anything else the server cut short.
+    const onEnd = (): void => {
+      if (parser.finish()) ended();
+      else fail(new UpstreamError('SERVER_CLOSED', this.#answered ? 'server closed mid-body' : 'server closed the connection', address));
+    };
+    const onClose = (): void => fail(new UpstreamError('SERVER_CLOSED', 'connection closed', address));
+    const onTimeout = (): void => fail(new UpstreamError('SERVER_TIMEOUT', `no answer within ${timeoutMs} ms`, address));
+    up.on('data', onData);
+    up.on('end', onEnd);
+    up.on('close', onClose);
+    up.on('timeout', onTimeout);
+    up.on('error', (err: NodeJS.ErrnoException) => fail(new UpstreamError(err.code ?? 'ECONNRESET', err.message, address, { cause: err })));
+    up.setTimeout(timeoutMs);
+    // A chunked request ends its (empty) body here, as Node's client did: what the client sent
+    // after its head goes up only once the tunnel is open.
+    let chunked = false;
+    for (let i = 0; i < this.#headers.length; i += 2) if (this.#headers[i] === 'Transfer-Encoding') chunked = true;
+    up.write(`${requestHead(req.method!, req.url!, this.#headers)}\r\n${chunked ? '0\r\n\r\n' : ''}`, 'latin1');
+  }
+
+  /** The 101 is out: `up` and the client's socket are joined; `upHead`: what the server sent after its 101, or null. */
+  #join(up: net.Socket, upHead: Buffer | null): void {
+    const socket = this.#socket;
+    if (upHead !== null) socket.write(upHead);
+    if (this.#headBytes.length > 0) up.write(this.#headBytes);
+    up.pipe(socket).on('error', () => {});
+    socket.pipe(up);
+    up.on('error', () => up.destroy());
+    up.once('close', () => {
+      this.release();
+      socket.destroy();
     });
-    upReq.once('upgrade', (upRes, upSocket, upHead) => {
-      this.responded(performance.now() - sentAt);
-      this.#status = upRes.statusCode ?? 101;
-      upSocket.setTimeout(0); // a tunnel may idle for as long as its peers like
-      socket.write(head(this.#status, upRes.statusMessage ?? 'Switching Protocols', upRes.rawHeaders));
-      if (upHead.length > 0) socket.write(upHead);
-      if (this.#headBytes.length > 0) upSocket.write(this.#headBytes);
-      upSocket.pipe(socket).on('error', () => {});
-      socket.pipe(upSocket);
-      upSocket.on('error', () => upSocket.destroy());
-      upSocket.once('close', () => {
-        this.release();
-        socket.destroy();
-      });
-    });
-    upReq.once('response', (upRes) => {
-      // The server declined the upgrade: relay its answer as a plain response, then close.
-      this.responded(performance.now() - sentAt);
-      this.#answered = true;
-      this.#status = upRes.statusCode ?? 502;
-      socket.write(head(this.#status, upRes.statusMessage ?? '', [...clientResponseHeaders(upRes.rawHeaders, upRes.headers.connection), 'Connection', 'close']));
-      upRes.on('data', (chunk: Buffer) => (this.#bytes += chunk.length));
-      upRes.pipe(socket); // ends the socket with the body
-      // A body cut short upstream is cut short to the client too: closed without its end.
-      upRes.once('close', () => {
-        if (upRes.complete) return this.release();
-        this.failed(new UpstreamError('SERVER_CLOSED', 'server closed mid-body', addressOf(server.host, server.port)), Stage.RELAYED);
-      });
-      linger(socket, () => this.#finish());
-    });
-    upReq.end();
   }
 }

@@ -14,6 +14,17 @@ import { bodyBytesMoved } from './scavenge.js';
 // as far as reads fill them.
 const READ_BUFFER_BYTES = 131072;
 
+/**
+ * A request's line and header lines, without the blank line that ends the head: one latin-1
+ * string, for one write(). Names and values came from Node's parser as latin-1, so every byte
+ * goes out as it came in.
+ */
+export function requestHead(method: string, path: string, headers: readonly string[]): string {
+  let head = `${method} ${path} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return head;
+}
+
 /** One request as the connection sends it, and the receiver of what comes back. */
 export interface UpstreamRequest {
   readonly method: string;
@@ -152,13 +163,8 @@ export class UpstreamConnection implements ResponseSink {
       this.#timeoutMs = req.serverTimeout;
       this.socket.setTimeout(req.serverTimeout);
     }
-    // The head as one latin-1 string, one write(): names and values came from Node's parser as
-    // latin-1, so every byte goes out as it came in. Connection: keep-alive is HTTP/1.1's default,
-    // said anyway for servers that speak HTTP/1.0 first.
-    const h = req.headers;
-    let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
-    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
-    head += 'Connection: keep-alive\r\n';
+    // Connection: keep-alive is HTTP/1.1's default, said anyway for servers that speak HTTP/1.0 first.
+    const head = `${requestHead(req.method, req.path, req.headers)}Connection: keep-alive\r\n`;
     const body = req.body;
     if (body === null) {
       this.#bodyDone = true;

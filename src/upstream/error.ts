@@ -1,6 +1,6 @@
 // What can go wrong talking to a server, as one error type with a stable code and the server's
 // address, so /status, events and the access log's `reason` can name both. Every way flagman
-// reaches a server raises it: pooled HTTP requests, upgrades and tcp connections alike.
+// reaches a server raises it: pooled HTTP requests, upgrades, tcp connections and HTTP health checks alike.
 
 /**
  * flagman's own codes (a registry table: the docs below and the tests iterate over it). A failed

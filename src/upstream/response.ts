@@ -16,8 +16,9 @@ export class BadResponse extends Error {
 /** What the parser tells as it goes: one head (1xx interim heads are skipped), body views, the end. */
 export interface ResponseSink {
   /**
-   * The head. `headers` is flat [name, value, …] without hop-by-hop headers; `bodyLength` is the
-   * Content-Length the body will have, or -1 when it is chunked or runs until close.
+   * The head. `headers` is flat [name, value, …] without hop-by-hop headers (a 101 to an upgrade:
+   * with all of them); `bodyLength` is the Content-Length the body will have, or -1 when it is
+   * chunked or runs until close (or there is no body: a 101 is followed by another protocol).
    */
   onHead(status: number, statusText: string, headers: string[], bodyLength: number): void;
   /** A piece of the body: a view of the buffer given to execute(), never a copy. */
@@ -40,6 +41,8 @@ const enum State {
   TrailerLf,
   UntilClose,
   Done,
+  /** A 101 to an upgrade: what follows is no longer HTTP, and not the parser's. */
+  Upgraded,
 }
 
 // RFC 9110 §5.6.2 token characters, for header names: 1 in this table.
@@ -93,6 +96,8 @@ export class ResponseParser {
   readonly #maxHead: number;
   #state = State.Idle;
   #noBody = false;
+  /** The request asked for an upgrade: a 101 ends the parse, its head passed on whole. */
+  #upgrade = false;
   /**
    * Head bytes of earlier buffers, while the head is incomplete: the first #partialLength bytes of
    * a buffer that grows by doubling. A server that trickles its head a byte per read then costs
@@ -118,10 +123,14 @@ export class ResponseParser {
     this.#maxHead = maxHead;
   }
 
-  /** Expects a new response, to a request of which only whether it was a HEAD matters. */
-  expect(head: boolean): void {
+  /**
+   * Expects a new response, to a request of which only whether it was a HEAD matters, and whether
+   * it asked for an upgrade (tunnel.ts): only then is a 101 an answer, not a bad response.
+   */
+  expect(head: boolean, upgrade = false): void {
     this.#state = State.Head;
     this.#noBody = head;
+    this.#upgrade = upgrade;
     this.#partial = null;
     this.keepAlive = false;
     this.keepAliveMs = -1;
@@ -139,15 +148,18 @@ export class ResponseParser {
     return true;
   }
 
-  /** Parses `buf`; throws BadResponse. */
-  execute(buf: Buffer): void {
+  /**
+   * Parses `buf`; throws BadResponse. Returns how many of its bytes were HTTP: all of them, but
+   * after a 101 to an upgrade, where the bytes after its head are the new protocol's.
+   */
+  execute(buf: Buffer): number {
     let at = 0;
     const end = buf.length;
     while (at < end) {
       switch (this.#state) {
         case State.Head: {
           const used = this.#head(buf, at);
-          if (used < 0) return; // the head goes on in the next buffer
+          if (used < 0) return end; // the head goes on in the next buffer
           at = used;
           break;
         }
@@ -163,7 +175,7 @@ export class ResponseParser {
         }
         case State.UntilClose:
           this.#sink.onBody(at === 0 ? buf : buf.subarray(at));
-          return;
+          return end;
         case State.ChunkData: {
           const n = Math.min(this.#remaining, end - at);
           this.#remaining -= n;
@@ -177,11 +189,14 @@ export class ResponseParser {
           // More than the one response asked for: nothing that follows can be trusted.
           this.trailingBytes = true;
           this.keepAlive = false;
-          return;
+          return end;
+        case State.Upgraded:
+          return at;
         default:
           at = this.#chunkFraming(buf, at);
       }
     }
+    return end;
   }
 
   /** The byte-at-a-time states of chunked framing: size line, CRLFs, trailers. */
@@ -321,6 +336,8 @@ export class ResponseParser {
     const status = (s.charCodeAt(9) - 48) * 100 + (s.charCodeAt(10) - 48) * 10 + (s.charCodeAt(11) - 48);
     const statusText = eol > 13 ? s.slice(13, eol) : '';
     const headers: string[] = [];
+    // An upgrade's 101 goes to the client with every header it has, its Connection and Upgrade too.
+    const all: string[] | null = this.#upgrade ? [] : null;
     let connection: string | null = null;
     let length = -1;
     let chunked = false;
@@ -339,6 +356,7 @@ export class ResponseParser {
       }
       const name = s.slice(pos, colon);
       const value = ows(s, colon + 1, eol);
+      all?.push(name, value);
       const kind = responseHeaderKind(name);
       if (kind === HeaderKind.EndToEnd) {
         headers.push(name, value);
@@ -379,9 +397,15 @@ export class ResponseParser {
     }
 
     if (status < 200) {
-      // 100 Continue, 103 Early Hints …: interim, not passed on; the real head follows. A 101 was
-      // never asked for (upgrades take their own path, tunnel.ts).
-      if (status === 101) throw new BadResponse('101 Switching Protocols to a request that asked for no upgrade');
+      // 100 Continue, 103 Early Hints …: interim, not passed on; the real head follows. A 101 is an
+      // answer only to an upgrade (tunnel.ts): the end of HTTP on the connection.
+      if (status === 101) {
+        if (all === null) throw new BadResponse('101 Switching Protocols to a request that asked for no upgrade');
+        this.#state = State.Upgraded;
+        this.keepAlive = false;
+        this.#sink.onHead(status, statusText, all, -1);
+        return;
+      }
       // llhttp takes an interim head that does not keep the connection (HTTP/1.0, Connection: close)
       // as the last thing on it, and refuses what follows: refused here too, not read two ways.
       if (!this.keepAlive) throw new BadResponse('an interim response that closes the connection');

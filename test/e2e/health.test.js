@@ -3,6 +3,7 @@
 // flagman. Intervals are 100 ms so each test takes about a second; timeouts are long, since a
 // stopped server refuses at once and a busy test machine must not fail a live one.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import { adminStatus, request, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
@@ -75,6 +76,49 @@ test('passive: refused connections are failed checks; the client never sees them
   const s = await adminStatus(fm);
   t.like(s.backends.app.servers.app2, { state: 'down', requests: 2, failures: 2 });
 });
+
+/** A raw server that answers every request head on a connection with `answer`, as it is. */
+async function rawAnswering(t, answer) {
+  const heads = [];
+  const server = net.createServer((s) => {
+    let buf = '';
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (let i = buf.indexOf('\r\n\r\n'); i >= 0; i = buf.indexOf('\r\n\r\n')) {
+        heads.push(buf.slice(0, i));
+        buf = buf.slice(i + 4);
+        s.write(answer, 'latin1');
+      }
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  return { port: server.address().port, heads };
+}
+
+// Answers a request would get a 502 for (docs/proxying.md, bad responses): one wrong from its head,
+// one whose head is fine and whose body is not.
+const BAD_ANSWERS = {
+  'Content-Length with Transfer-Encoding': ['HTTP/1.1 200 OK\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'both Content-Length and Transfer-Encoding'],
+  'a chunk size over 2^48': ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000\r\nok\r\n0\r\n\r\n', 'chunk size too large'],
+};
+
+for (const [name, [answer, why]] of Object.entries(BAD_ANSWERS)) {
+  test(`a server answering its checks with ${name} (a 502 for a request) is down by its http check; requests go to the other server`, async (t) => {
+    const app1 = await upstream(t, 'app1');
+    const app2 = await rawAnswering(t, answer);
+    const fm = await startFlagman(t, TWO_SERVERS('{ path: /healthz, interval: 100ms, timeout: 2s, rise: 2, fall: 2 }'), { vars: { app1: app1.port, app2: app2.port } });
+    // No request before: only the active checks can find it out.
+    const down = await fm.waitEvent(stateEvent('app2', 'down'), { timeout: 15_000 });
+    t.like(down, { backend: 'app', from: 'up', health: 'down', check: 'http', results: 2, detail: `bad response: ${why}` });
+    t.true(app2.heads.every((h) => h.startsWith('GET /healthz HTTP/1.1\r\n')), 'only checks reached it');
+    t.deepEqual(new Set(await bodies(fm, 8)), new Set(['200 app1']), 'no request got a 502');
+    const s = await adminStatus(fm);
+    t.like(s.backends.app.servers.app2, { state: 'down', requests: 0 });
+    t.true(s.backends.app.servers.app2.failures >= 2, 'failed checks count as failures');
+  });
+}
 
 test('exec: a command that exits 1 marks its server down; exit 0 brings it back; it sees the server in its environment', async (t) => {
   const app1 = await upstream(t, 'app1');

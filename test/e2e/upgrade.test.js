@@ -207,6 +207,71 @@ for (const [name, after, reason] of [
   });
 }
 
+/** A raw server that answers each connection's first head with `answer`'s bytes, then closes. */
+async function rawAnswering(t, answer) {
+  const server = net.createServer((s) => {
+    let buf = '';
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      if (!buf.includes('\r\n\r\n')) return;
+      buf = '';
+      s.end(answer, 'latin1');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  return { port: server.address().port };
+}
+
+// A declined upgrade is read by the parser requests' answers are (docs/proxying.md, bad responses):
+// an answer a request would get a 502 for gets one here too, or is cut once its head went out.
+for (const [name, answer, expected] of [
+  ['Content-Length with Transfer-Encoding', 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n', { status: 502, reason: 'bad response: both Content-Length and Transfer-Encoding' }],
+  ['an obs-fold header line', 'HTTP/1.1 403 Forbidden\r\nX-A: 1\r\n  folded\r\nContent-Length: 0\r\n\r\n', { status: 502, reason: 'bad response: folded header line' }],
+  ['a chunk size over 2^48', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n1000000000000\r\nab\r\n0\r\n\r\n', { status: 200, reason: 'bad response mid-body: chunk size too large', body: 'ok' }],
+]) {
+  test(`a declined upgrade answered with ${name} is refused as a request's answer would be: ${expected.status === 502 ? '502' : 'cut'}, with the parser's reason`, async (t) => {
+    const app = await rawAnswering(t, answer);
+    const fm = await startFlagman(t, ANSWERED_CONFIG, { vars: { app: app.port }, captureAccess: true });
+    const { socket, head, body } = await upgradeAnsweredPlainly(fm.port, '/app');
+    t.teardown(() => socket.destroy());
+    t.regex(head, new RegExp(`^HTTP/1\\.1 ${expected.status} `));
+    if (expected.status === 502) t.is(body, '502 Bad Gateway\n');
+    else t.is(body, expected.body, 'the body up to where its framing broke, and nothing after it');
+    const line = await waitFor(() => fm.access.find((l) => l.path === '/app'), { what: 'the access line' });
+    t.like(line, { status: expected.status, backend: 'app', server: 'app1', upgrade: 'websocket', reason: expected.reason });
+  });
+}
+
+test('a 101 and the first bytes of the new protocol in one write: the client gets both, in order, and the tunnel works', async (t) => {
+  const server = net.createServer((s) => {
+    let buf = '';
+    s.on('error', () => {});
+    const onHead = (d) => {
+      buf += d.toString('latin1');
+      if (!buf.includes('\r\n\r\n')) return;
+      s.off('data', onHead);
+      s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Extra: kept\r\n\r\nHELLO FROM THE SERVER;');
+      s.on('data', (more) => s.write(more.toString().toUpperCase()));
+    };
+    s.on('data', onHead);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const fm = await startFlagman(t, ANSWERED_CONFIG, { vars: { app: server.address().port } });
+  const s = net.connect(fm.port, '127.0.0.1');
+  t.teardown(() => s.destroy());
+  let buf = '';
+  s.on('data', (d) => (buf += d));
+  s.write('GET /app HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+  await waitFor(() => buf.includes('SERVER;'), { what: 'the 101 and the bytes after it', timeout: 15_000 });
+  t.is(buf, 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Extra: kept\r\n\r\nHELLO FROM THE SERVER;');
+  s.write('ping');
+  await waitFor(() => buf.endsWith('PING'), { what: 'the echo through the tunnel', timeout: 15_000 });
+  t.pass();
+});
+
 test('a connect timeout answers an upgrade 504 "connect timeout", as it answers a request', async (t) => {
   const hole = await blackHole(t);
   const config = ANSWERED_CONFIG.replace('  app:\n', '  app:\n    timeouts: { connect: 300ms }\n');

@@ -48,6 +48,59 @@ test('http: refused and hanging servers fail, the hang with its timeout', async 
   t.true(performance.now() - started < 1000);
 });
 
+/** A raw server that reads one request head and answers it with `answer`'s bytes as they are, then closes. */
+async function rawServer(t, answer) {
+  const heads = [];
+  const server = net.createServer((s) => {
+    let buf = '';
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      if (!buf.includes('\r\n\r\n')) return;
+      heads.push(buf);
+      s.end(answer, 'latin1');
+    });
+  });
+  return { port: await listen(t, server), heads };
+}
+
+// Responses the request path refuses with 502 (upstream/response.ts), each of which Node's own
+// client, the one probes used, takes with its status: a server answering them must not pass.
+const REFUSED = {
+  'a 200 with Content-Length and Transfer-Encoding': ['HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'both Content-Length and Transfer-Encoding'],
+  'a 200 with an obs-fold header line': ['HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\nContent-Length: 0\r\n\r\n', 'folded header line'],
+  'a 200 with a chunk size over 2^48': ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000\r\nab\r\n0\r\n\r\n', 'chunk size too large'],
+  'a 200 with a chunk size that is not hex': ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n', 'invalid chunk size'],
+  'a 200 with Transfer-Encoding other than chunked': ['HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', 'Transfer-Encoding other than chunked: "gzip, chunked"'],
+  'a 200 with a bare LF ending a header line': ['HTTP/1.1 200 OK\r\nX-A: 1\nContent-Length: 0\r\n\r\n', 'header line with a bare CR or LF'],
+  'a 200 with a control character in a header': ['HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n', 'a control character in the response head'],
+  'a 101 to a request that asked for no upgrade': ['HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n', '101 Switching Protocols to a request that asked for no upgrade'],
+};
+
+for (const [name, [answer, why]] of Object.entries(REFUSED)) {
+  test(`http: ${name}, which a request would get a 502 for, fails the check with the request path's reason`, async (t) => {
+    const { port } = await rawServer(t, answer);
+    const h = { type: 'http', path: '/healthz', status: { min: 200, max: 399 }, ...timing, timeout: 5000 };
+    t.deepEqual(await run(PROBES.http(h), port, 5000), { pass: false, detail: `bad response: ${why}` });
+  });
+}
+
+test('http: the probe is written by the request path\'s client; a PROXY header goes first when the server takes one', async (t) => {
+  const ok = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n';
+  const { port, heads } = await rawServer(t, ok);
+  const h = { type: 'http', path: '/healthz?full=1', status: { min: 200, max: 299 }, ...timing, timeout: 5000 };
+  t.deepEqual(await run(PROBES.http(h), port, 5000), { pass: true, detail: 'HTTP 200' });
+  t.regex(heads[0], new RegExp(`^GET /healthz\\?full=1 HTTP/1\\.1\r\nHost: 127\\.0\\.0\\.1:${port}\r\nUser-Agent: flagman/\\S+ health check\r\n`));
+  t.deepEqual(await PROBES.http(h)({ ...target(port), sendProxy: 1 }, AbortSignal.timeout(5000)), { pass: true, detail: 'HTTP 200' });
+  t.true(heads[1].startsWith('PROXY UNKNOWN\r\nGET /healthz?full=1 HTTP/1.1\r\n'), heads[1]);
+});
+
+test('http: a server that closes before its body is complete fails the check', async (t) => {
+  const { port } = await rawServer(t, 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
+  const h = { type: 'http', path: '/', status: { min: 200, max: 399 }, ...timing, timeout: 5000 };
+  t.deepEqual(await run(PROBES.http(h), port, 5000), { pass: false, detail: 'server closed the connection' });
+});
+
 test('tcp: a connect passes, a refused one fails', async (t) => {
   const port = await listen(t, net.createServer((s) => s.destroy()));
   const h = { type: 'tcp', ...timing };
