@@ -50,8 +50,8 @@ export interface ForwardedInfo {
   readonly proto: 'http' | 'https';
   /**
    * The caller frames the body itself (upstream/connection.ts, the request path): it chunk-encodes a
-   * body of unknown length. Without it (node:http, the upgrade path) the chunked framing the client
-   * chose is kept explicitly.
+   * body of unknown length. Without it (the upgrade path, tunnel.ts, which writes the head itself)
+   * the chunked framing the client chose is kept explicitly.
    */
   readonly framesBody?: boolean;
   /** Header names with `_` (config `underscoreHeaders`); default allow. */
