@@ -42,7 +42,7 @@ const [major, minor] = process.versions.llhttp.split('.').map(Number);
 const OLD_LLHTTP = major < 9 || (major === 9 && minor < 4);
 
 /** What flagman's parser makes of `buf`, fed one byte at a time: the responses and where each ends. */
-function flagmanByBytes(buf, head) {
+function flagmanByBytes(buf, head, upgrade) {
   const msgs = [];
   let cur = null;
   let ended = false;
@@ -54,7 +54,7 @@ function flagmanByBytes(buf, head) {
     },
     MAX_HEAD,
   );
-  parser.expect(head);
+  parser.expect(head, upgrade);
   let start = 0;
   let error = null;
   const done = () => {
@@ -68,6 +68,12 @@ function flagmanByBytes(buf, head) {
   try {
     for (let i = 0; i < buf.length; i++) {
       parser.execute(buf.subarray(i, i + 1));
+      // A 101 to an upgrade: HTTP ends with its head; the bytes after are the tunnel's.
+      if (cur?.status === 101) {
+        cur.end = i + 1;
+        done();
+        return { msgs, error, pending: null };
+      }
       if (ended) {
         cur.end = i + 1;
         const keep = parser.keepAlive;
@@ -92,24 +98,30 @@ function flagmanByBytes(buf, head) {
 }
 
 /** flagman's parser over `buf` from `from`, cut at `cuts`: the first response, or an error. */
-function flagmanByCuts(buf, from, cuts, head) {
+function flagmanByCuts(buf, from, cuts, head, upgrade) {
   let cur = null;
   let ended = false;
   const parser = new ResponseParser(
     {
-      onHead: (status, statusText, headers, bodyLength) => (cur = { status, headers, bodyLength, body: [] }),
+      onHead: (status, statusText, headers, bodyLength) => {
+        cur = { status, headers, bodyLength, body: [] };
+        if (status === 101) ended = true;
+      },
       onBody: (chunk) => cur.body.push(Buffer.from(chunk)),
       onEnd: () => (ended = true),
     },
     MAX_HEAD,
   );
-  parser.expect(head);
+  parser.expect(head, upgrade);
+  let httpEnd = -1;
   const points = [...new Set(cuts.map((c) => from + (c % Math.max(1, buf.length - from))))].sort((a, b) => a - b);
   let at = from;
   try {
     for (const p of [...points, buf.length]) {
       if (p <= at) continue;
-      parser.execute(buf.subarray(at, p));
+      // How many bytes were HTTP: after a 101 to an upgrade, the rest are the tunnel's.
+      const used = parser.execute(buf.subarray(at, p));
+      if (ended && cur.status === 101) httpEnd = at + used;
       at = p;
       if (ended) break;
     }
@@ -118,14 +130,14 @@ function flagmanByCuts(buf, from, cuts, head) {
     if (!(e instanceof BadResponse)) throw e;
     return { error: e.message };
   }
-  return ended ? { msg: { ...cur, body: Buffer.concat(cur.body) } } : { msg: null };
+  return ended ? { msg: { ...cur, body: Buffer.concat(cur.body), httpEnd } } : { msg: null };
 }
 
 /**
  * What llhttp makes of `buf`'s first `len` bytes, given in one piece as Node's client gives a
  * socket's read; 1xx heads left out; at the end of `buf`, also what it makes of the close.
  */
-function llhttpParse(buf, head, len, bytewise = false) {
+function llhttpParse(buf, head, len, bytewise = false, upgrade = false) {
   const msgs = [];
   let cur = null;
   let rawHeaders = [];
@@ -137,7 +149,9 @@ function llhttpParse(buf, head, len, bytewise = false) {
     if (headers !== undefined) rawHeaders.push(...headers);
     cur = { status, headers: rawHeaders, body: [], keepAlive, upgrade };
     rawHeaders = [];
-    // As Node's client: no body after a 1xx head, nor after the head of a response to HEAD.
+    // As Node's client: no body after a 1xx head, nor after the head of a response to HEAD; a 101
+    // to the upgrade (the first request) ends HTTP on the connection (llhttp stops after any 101's head).
+    if (status === 101 && upgrade && msgs.length === 0) return 2;
     if (status >= 100 && status < 200 && status !== 101) return 1;
     const skip = first && head;
     first = false;
@@ -145,6 +159,8 @@ function llhttpParse(buf, head, len, bytewise = false) {
   };
   parser[HTTPParser.kOnBody] = (b) => cur.body.push(Buffer.from(b));
   let at = len;
+  // HTTP ends with a 101's head when the request asked for an upgrade.
+  const switched = () => upgrade && msgs.length === 1 && msgs[0].status === 101;
   parser[HTTPParser.kOnMessageComplete] = () => {
     if (cur.status >= 100 && cur.status < 200 && cur.status !== 101) return;
     cur.body = Buffer.concat(cur.body);
@@ -154,7 +170,7 @@ function llhttpParse(buf, head, len, bytewise = false) {
   let error = null;
   let errorAt = -1;
   if (bytewise) {
-    for (at = 1; at <= len && error === null; at++) {
+    for (at = 1; at <= len && error === null && !switched(); at++) {
       const r = parser.execute(buf.subarray(at - 1, at));
       if (r instanceof Error) [error, errorAt] = [`${r.code} (${r.reason})`, at - 1];
     }
@@ -164,7 +180,7 @@ function llhttpParse(buf, head, len, bytewise = false) {
     if (r instanceof Error) error = `${r.code} (${r.reason})`;
   }
   let closed = false;
-  if (error === null && len === buf.length) {
+  if (error === null && len === buf.length && !switched()) {
     const before = msgs.length;
     const f = parser.finish();
     if (f instanceof Error) [error, errorAt] = [`${f.code} (${f.reason}) at the close`, len - 1];
@@ -191,22 +207,22 @@ function shortest(buf, holds) {
  * prefix that completes it, or that it refuses (the close ends the last one when nothing shorter
  * does). Each parse gets its prefix whole, as Node's client gives llhttp a socket's read.
  */
-function llhttpByPrefixes(buf, head) {
-  const all = llhttpParse(buf, head, buf.length);
+function llhttpByPrefixes(buf, head, upgrade) {
+  const all = llhttpParse(buf, head, buf.length, false, upgrade);
   // llhttp is incremental: fed a byte at a time, it completes and refuses at the same bytes as the
   // shortest whole prefixes do, in one parse rather than a binary search of them per response
   // (3× fewer parses; the same ends and refusals on 40,000 cases, Node 20 and 26; FUZZ_PREFIXES=1
   // searches always). Used only when it reads the same responses and refusal; else the search.
-  const stream = llhttpParse(buf, head, buf.length, true);
+  const stream = llhttpParse(buf, head, buf.length, true, upgrade);
   if (stream.msgs.length === all.msgs.length && stream.error === all.error && !process.env.FUZZ_PREFIXES) {
     all.msgs.forEach((m, k) => (m.end = stream.msgs[k].end));
     all.errorAt = stream.errorAt;
     return all;
   }
   all.msgs.forEach((m, k) => {
-    m.end = shortest(buf, (len) => len === buf.length || llhttpParse(buf, head, len).msgs.length > k);
+    m.end = shortest(buf, (len) => len === buf.length || llhttpParse(buf, head, len, false, upgrade).msgs.length > k);
   });
-  all.errorAt = all.error === null ? -1 : shortest(buf, (len) => llhttpParse(buf, head, len).error !== null) - 1;
+  all.errorAt = all.error === null ? -1 : shortest(buf, (len) => llhttpParse(buf, head, len, false, upgrade).error !== null) - 1;
   return all;
 }
 
@@ -265,7 +281,7 @@ function equalLengths(buf, at) {
  * flagman deliberately refuses though llhttp reads it (the list at the top of this file). Loose on
  * purpose where it looks at bodies: it may excuse a refusal it should not, never blame a listed one.
  */
-export function listedRefusal(seg) {
+export function listedRefusal(seg, upgrade = false) {
   const heads = [];
   for (let pos = 0; ; ) {
     const end = seg.indexOf('\r\n\r\n', pos);
@@ -279,7 +295,7 @@ export function listedRefusal(seg) {
   for (const head of heads) {
     if (head.length + 2 > MAX_HEAD) return 'a head over 16 KiB, counted whole';
     if (!/^HTTP\/1\.[01] [1-9]\d\d(?: [^\r\n]*)?\r\n/.test(head)) return 'a status line other than HTTP/1.0 or HTTP/1.1 and a status of 100–999';
-    if (/^HTTP\/1\.[01] 101/.test(head)) return 'a 101 to a request that asked for no upgrade';
+    if (/^HTTP\/1\.[01] 101/.test(head) && !upgrade) return 'a 101 to a request that asked for no upgrade';
     if (/[\0-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(head)) return 'a control character in the head';
     if (/[\r\n]/.test(head.replaceAll('\r\n', ''))) return 'a bare CR or LF in the head';
     if (/\r\n[ \t]/.test(head)) return 'obs-fold';
@@ -303,14 +319,14 @@ const contentLength = (headers) => {
 };
 
 /** The property: throws with what differs. `text`: the raw bytes as a latin-1 string. */
-export function check({ text, head, cuts }) {
+export function check({ text, head, cuts, upgrade = false }) {
   // Node 20's llhttp (9.3) does not take `Keep-Alive` or `close` followed by an HTAB as the token,
   // which is whitespace (RFC 9110 §5.6.3); 9.4 (Node 22 on) does, as flagman does. Such cases are
   // left to the newer lines.
   if (OLD_LLHTTP && /\r\nconnection:[^\r\n]*\t/i.test(text)) return;
   const buf = Buffer.from(text, 'latin1');
-  const ours = flagmanByBytes(buf, head);
-  const theirs = llhttpByPrefixes(buf, head);
+  const ours = flagmanByBytes(buf, head, upgrade);
+  const theirs = llhttpByPrefixes(buf, head, upgrade);
   for (let k = 0; k < ours.msgs.length; k++) {
     const m = ours.msgs[k];
     const n = theirs.msgs[k];
@@ -323,20 +339,21 @@ export function check({ text, head, cuts }) {
     // Node's client tells keep-alive before it says the body is skipped: a HEAD response without a
     // length is to it one that ends at close. It ends at its head (RFC 9112 §6.3), as flagman keeps it.
     if (m.keepAlive && !n.keepAlive && !(head && k === 0)) throw new Error(`flagman keeps the connection, llhttp would not, in ${where}`);
-    if (n.upgrade) throw new Error(`llhttp sees an upgrade in ${where}`);
+    if (n.upgrade && !(upgrade && k === 0 && m.status === 101)) throw new Error(`llhttp sees an upgrade in ${where}`);
     const ourLength = contentLength(m.headers);
     if (JSON.stringify(ourLength) !== JSON.stringify(contentLength(n.headers))) throw new Error(`Content-Length differs in ${where}`);
     if (m.bodyLength >= 0 && m.bodyLength !== m.body.length) throw new Error(`flagman's bodyLength ${m.bodyLength} is not its body's ${m.body.length} in ${where}`);
     // Cut anywhere, flagman reads the same response.
-    const cut = flagmanByCuts(buf, m.start, cuts, head && k === 0);
+    const cut = flagmanByCuts(buf, m.start, cuts, head && k === 0, upgrade && k === 0);
     if (cut.error !== undefined || cut.msg === null) throw new Error(`cut at ${cuts}, flagman ${cut.error ?? 'ends nothing'} in ${where}`);
     if (cut.msg.status !== m.status || !cut.msg.body.equals(m.body) || cut.msg.bodyLength !== m.bodyLength) throw new Error(`cut at ${cuts}, flagman reads another response in ${where}`);
+    if (m.status === 101 && cut.msg.httpEnd !== m.end) throw new Error(`cut at ${cuts}, flagman hands the tunnel the bytes from ${cut.msg.httpEnd}, not ${m.end}, in ${where}`);
   }
   // Nor does flagman refuse a response llhttp reads whole, but for a listed reason.
   const k = ours.msgs.length;
   if (ours.error !== null && theirs.msgs.length > k) {
     const seg = text.slice(k === 0 ? 0 : ours.msgs[k - 1].end, theirs.msgs[k].end);
-    if (listedRefusal(seg) === null) throw new Error(`flagman refuses response ${k + 1} (${ours.error}), which llhttp reads whole (status ${theirs.msgs[k].status}), for no listed reason`);
+    if (listedRefusal(seg, upgrade && k === 0) === null) throw new Error(`flagman refuses response ${k + 1} (${ours.error}), which llhttp reads whole (status ${theirs.msgs[k].status}), for no listed reason`);
   }
   // Nor does flagman take on, and pass on the body of, a response llhttp refuses before the bytes run out.
   const p = ours.pending;
@@ -349,7 +366,7 @@ export function check({ text, head, cuts }) {
   // A refusal is a refusal however the bytes are cut.
   if (ours.error !== null) {
     const last = ours.msgs.at(-1);
-    const cut = flagmanByCuts(buf, last === undefined ? 0 : last.end, cuts, head && last === undefined);
+    const cut = flagmanByCuts(buf, last === undefined ? 0 : last.end, cuts, head && last === undefined, upgrade && last === undefined);
     if (cut.error === undefined) throw new Error(`flagman refuses byte by byte (${ours.error}) but not cut at ${cuts}`);
   }
 }
@@ -503,16 +520,35 @@ function apply(text, e) {
   return text.slice(0, at) + text.slice(at + e.drop);
 }
 
-/** One or two responses back to back, edits on the first, a HEAD request or not, and where reads cut. */
+// The answer to an upgrade: a 101 (perhaps after a 100) with some of the fields it should have and
+// some framing it should not, then the tunnel's bytes, made to look like HTTP.
+const switching = fc
+  .record({
+    interim: pick('', '', 'HTTP/1.1 100 Continue\r\n\r\n'),
+    version: pick('HTTP/1.1', 'HTTP/1.1', 'HTTP/1.0'),
+    fields: fc.subarray(['Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Accept: x', 'Content-Length: 3', 'Transfer-Encoding: chunked', 'Connection: close']),
+  })
+  .map(({ interim, version, fields }) => `${interim}${version} 101 Switching Protocols\r\n${fields.map((f) => `${f}\r\n`).join('')}\r\n`);
+
+/**
+ * One or two responses back to back, edits on the first, a HEAD request or not, an upgrade asked
+ * for or not (then often answered by a 101, the tunnel's bytes after it), and where reads cut.
+ */
 export const cases = fc
   .record({
     first: response,
     second: fc.option(response, { nil: '' }),
     edits: fc.array(edit, { maxLength: 3 }),
     head: fc.boolean(),
+    upgrade: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    switching: fc.option(switching, { freq: 2, nil: null }),
     cuts: fc.array(fc.nat(), { maxLength: 4 }),
   })
-  .map(({ first, second, edits, head, cuts }) => ({ text: edits.reduce(apply, first) + second, head, cuts }));
+  .map(({ first, second, edits, head, upgrade, switching: sw, cuts }) =>
+    upgrade && sw !== null
+      ? { text: edits.reduce(apply, sw) + first, head: false, upgrade, cuts }
+      : { text: edits.reduce(apply, first) + second, head, upgrade, cuts },
+  );
 
 export const property = fc.property(cases, (c) => {
   check(c);
