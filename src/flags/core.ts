@@ -16,7 +16,7 @@
 //   applied only if both agree (else the flag goes dirty again) and no hint came meanwhile.
 // - Empty (while unset) and missing states must hold `settleMs` with no hint before they apply
 //   (decide.ts): the empty moment of `echo 0 > f` and the missing moment of an editor's save never
-//   apply. When a hold is due the driver calls holdsDue(): the held names are read again at once.
+//   apply. A hold is for the state it began on (holds.ts): seen in the other one, it starts again. When a hold is due the driver calls holdsDue(): the held names are read again at once.
 // - A `..` name (a ConfigMap's `..data` swapped) has everything read again (a pass) but keeps the
 //   first readings: it only changes which complete file a symlink resolves to (kubelet writes the
 //   new files before the swap), never a file in place, and dropping them would let a stream of
@@ -32,7 +32,7 @@
 //   the directory's identity alone can miss the replacement, and the old watch is dead.
 import { decide, nextEntry, sameObserved, type Applied, type Observed } from './decide.js';
 import { MAX_FLAGS } from './dir.js';
-import { Holds } from './holds.js';
+import { Holds, type HeldState } from './holds.js';
 import { isFlagName } from './parse.js';
 import { Readings, VERIFY_AFTER_MS } from './readings.js';
 import type { FlagChange, FlagState } from './snapshot.js';
@@ -186,7 +186,7 @@ export class FlagCore {
    */
   firstReading(name: string, seen: Observed, now: number, reread: boolean): void {
     if (seen.kind !== 'missing') this.#readings.removed(name);
-    if (decide(this.#table.get(name), seen, this.#holds.held(name, now)).kind === 'none') {
+    if (decide(this.#table.get(name), seen, this.#holds.held(name, now, seen.kind)).kind === 'none') {
       this.#holds.end(name);
       if (seen.kind === 'missing') this.#readings.removed(name);
       return;
@@ -250,9 +250,9 @@ export class FlagCore {
   // Applies a verified observation by the decide.ts table.
   #apply(name: string, seen: Observed, now: number, stamp: number | null): Update | null {
     const before = this.#table.get(name);
-    const d = decide(before, seen, this.#holds.held(name, now));
+    const d = decide(before, seen, this.#holds.held(name, now, seen.kind));
     if (d.kind === 'hold') {
-      const due = this.#holds.begin(name, now);
+      const due = this.#holds.begin(name, now, seen.kind as HeldState);
       return due === null ? null : { kind: 'hold', name, due };
     }
     this.#holds.end(name);

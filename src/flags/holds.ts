@@ -1,13 +1,19 @@
 // Holds: since when each flag has been seen empty (while unset) or missing. The flag rules (README) apply such a
 // state only once it has lasted the settle time with no event for that flag (the core ends a hold
 // on any event), so the empty moment of `echo 0 > new` or the missing moment of an editor's save is
-// never applied. Pure (core.ts passes the time in); the driver's timer (store.ts) asks at dueAt()
+// never applied. A hold is for one state: seen empty where it was held missing (or the other way
+// round), with the event in between lost, it starts again (else the time it was missing would count
+// as time empty, and the empty moment of a write would apply as 1). Pure (core.ts passes the time in); the driver's timer (store.ts) asks at dueAt()
 // for the due holds, which are then read again at once, even while a pass keeps the store busy.
+
+/** What a hold waits out. */
+export type HeldState = 'empty' | 'missing';
 
 /** The running holds of one store; times are the core's clock (ms). */
 export class Holds {
   readonly #settleMs: number;
   readonly #since = new Map<string, number>();
+  readonly #state = new Map<string, HeldState>();
 
   constructor(settleMs: number) {
     this.#settleMs = settleMs;
@@ -22,27 +28,34 @@ export class Holds {
     return this.#since.keys();
   }
 
-  /** True once `name`'s hold has lasted the settle time at `now`. */
-  held(name: string, now: number): boolean {
+  /** True once `name`'s hold of `state` has lasted the settle time at `now`. */
+  held(name: string, now: number, state: string): boolean {
     const since = this.#since.get(name);
-    return since !== undefined && now - since >= this.#settleMs;
+    return since !== undefined && this.#state.get(name) === state && now - since >= this.#settleMs;
   }
 
-  /** Starts holding `name` at `now`, unless it is held already; returns when it is due, if it began. */
-  begin(name: string, now: number): number | null {
-    if (this.#since.has(name)) return null;
+  /**
+   * Starts holding `name` in `state` at `now`, unless it is held in that state already (a hold of
+   * the other state starts again); returns when it is due, if it began.
+   */
+  begin(name: string, now: number, state: HeldState): number | null {
+    if (this.#since.has(name) && this.#state.get(name) === state) return null;
+    this.#since.delete(name); // re-inserted last
     this.#since.set(name, now);
+    this.#state.set(name, state);
     return now + this.#settleMs;
   }
 
   /** Ends `name`'s hold (an event for it, or a state that needs none). */
   end(name: string): void {
     this.#since.delete(name);
+    this.#state.delete(name);
   }
 
   /** Ends every hold. */
   clear(): void {
     this.#since.clear();
+    this.#state.clear();
   }
 
   /** When the earliest hold has lasted the settle time; null: none. */

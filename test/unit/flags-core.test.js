@@ -310,3 +310,25 @@ test('a flag name an event gives is tracked; names that are no flag are ignored'
   t.true(h.hint('A'));
   t.deepEqual([...h.core.trackedNames()], ['A']);
 });
+
+// A hold is for the state it began on. With the event lost (the inotify queue overflowed, or the
+// directory made again and its watch not re-armed yet), a flag held missing whose file comes back
+// empty must not count the time it was missing as time empty: that would apply the empty moment
+// of `echo 5 >` as 1.
+test('a hold counts only for the state it was begun on: held missing, then empty with no event, holds again', (t) => {
+  const h = harness();
+  h.write('A', 'abc\n', true); // an entry with no value, only a problem
+  h.runUntil(10);
+  t.like(h.entry('A'), { value: null, problem: 'not a base-10 integer' });
+  h.write('A', undefined, true); // rm: held missing
+  h.runUntil(20);
+  t.is(h.core.holding, 1);
+  h.files.A = ''; // `echo 5 > A` begins, its events lost
+  h.runUntil(10 + SETTLE + 6); // the missing hold is due: A is read again, empty
+  t.like(h.entry('A'), { value: null });
+  t.is(h.core.holding, 1); // held again, empty this time
+  h.files.A = '5\n'; // the write, its event lost too: the backstop pass finds it
+  t.true(h.pass('A'));
+  h.runUntil(100);
+  t.deepEqual(h.changes(), [['A', 5]]);
+});
