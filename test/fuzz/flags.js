@@ -1,6 +1,6 @@
 // The model-based property over the flag store's decisions (src/flags/core.ts): random sequences of
 // what writers do to a few flags — `echo N >` and `printf` (truncate, then write: an empty moment a
-// read may see), `: >`, `touch`, `rm`, `mv` of a temp file, a ConfigMap `..data` swap (several
+// read may see), a writer writing a byte at a time (every prefix visible), `: >`, `touch`, `rm`, `mv` of a temp file, a ConfigMap `..data` swap (several
 // files at once, events only on `..` names), invalid content, hostile entries (a directory, a FIFO,
 // a file over 4 KiB), `rm -rf` of the directory and `mkdir` again with the same inode number (as
 // ext4 often does), and lost events (inotify's queue overflowing: no event at all) — on a
@@ -11,7 +11,8 @@
 // Checked:
 // (a) every value applied is one the flag rules allow at that moment: the value of the file as
 //     the verifying read saw it; 1 only for an empty file that stayed empty, with no event for it,
-//     for the settle time; unset only for a file that stayed missing so. Never the empty moment of
+//     for the settle time; unset only for a file that stayed missing so; never the content of a
+//     write still in progress (two reads ≥ 0.5 ms apart see it grow). Never the empty moment of
 //     `echo 0 >` as 1, never the missing moment of a replace as unset. (With lost events only the
 //     state at the verifying read is required: a lost event can hide a change and back.)
 // (b) after the last operation, the applied values are the flag rules applied to the directory's
@@ -65,6 +66,7 @@ const within = fc.constantFrom(0, 0.05, 0.4, 0.8, 1.5, 2.5, 4, 30);
 const text = fc.constantFrom(...VALID);
 const op = fc.oneof(
   { weight: 5, arbitrary: fc.record({ op: fc.constantFrom('echo', 'printf'), name, text, w: within, gap }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('slow'), name, text, byteMs: fc.constantFrom(0.05, 0.2, 0.45), gap }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('truncate'), name, gap }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('touch'), name, gap }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('rm'), name, gap }) },
@@ -130,6 +132,22 @@ export function timeline(c) {
       case 'invalid':
         write(o.name, o.text, o.w);
         break;
+      case 'slow': {
+        // A writer that writes a byte at a time (a slow pipe into the file): every prefix is seen
+        // by a read at the right moment, and none is a value anyone wrote.
+        const before = stateAt(o.name);
+        if (before.k === 'dir' || before.k === 'fifo') break;
+        set(o.name, EMPTY, t, before.k === 'missing');
+        const whole = meaning({ k: 'file', text: o.text });
+        for (let i = 1; i <= o.text.length; i++) {
+          t += o.byteMs;
+          const prefix = { k: 'file', text: o.text.slice(0, i) };
+          // A prefix that already means the whole's value ("0" of "0\n") is no torn value.
+          const m = meaning(prefix);
+          set(o.name, m.kind === whole.kind && m.value === whole.value ? prefix : { ...prefix, partial: true }, t, false);
+        }
+        break;
+      }
       case 'truncate': {
         const before = stateAt(o.name);
         if (before.k === 'dir' || before.k === 'fifo') break;
@@ -529,6 +547,7 @@ function checkApplied(tl, u, prev) {
     if (!settled) throw new Error(`(a) unset applied before the file stayed missing ${SETTLE_MS} ms: ${where}`);
     return;
   }
+  if (s.partial) throw new Error(`(a) a write in progress applied (the two reads, ≥ 0.5 ms apart, cannot agree on it): ${where}`);
   if (m.kind === 'value' && m.value === value) return;
   if (m.kind === 'empty' && value === 1 && old === null) {
     if (!settled) throw new Error(`(a) an empty moment applied as 1 (touch) before it stayed empty ${SETTLE_MS} ms: ${where}`);
@@ -584,6 +603,7 @@ export function possible(tl, n, sure) {
     runKind = m.kind;
     const certain = sure(p);
     let next;
+    if (p.s.partial) continue; // a write in progress: never applied
     if (m.kind === 'value') next = new Set([m.value]);
     else if (m.kind === 'problem') continue;
     else if (p.end - runStart < SETTLE_MS - EPS && !blind.some(([a, b]) => a < p.end && b > runStart)) continue; // too short to apply
