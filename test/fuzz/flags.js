@@ -1,20 +1,21 @@
 // The model-based property over the flag store's decisions (src/flags/core.ts): random sequences of
 // what writers do to a few flags — `echo N >` and `printf` (truncate, then write: an empty moment a
-// read may see), a writer writing a byte at a time (every prefix visible), `: >`, `touch`, `rm`, `mv` of a temp file, a ConfigMap `..data` swap (several
-// files at once, events only on `..` names), invalid content, hostile entries (a directory, a FIFO,
-// a file over 4 KiB), `rm -rf` of the directory and `mkdir` again with the same inode number (as
-// ext4 often does), and lost events (inotify's queue overflowing: no event at all) — on a
-// simulated file system with simulated event delivery and a fake clock, driving the real core
-// through a driver that steps the way store.ts does (it asks for reads, the simulated files answer
-// with what they hold at that fake moment).
+// read may see), a writer writing a byte at a time (every prefix visible), `: >`, `touch`, `rm`,
+// `mv` of a temp file, a ConfigMap `..data` swap (several files at once, events only on `..`
+// names), invalid content, hostile entries (a directory, a FIFO, a file over 4 KiB), `rm -rf` of
+// the directory and `mkdir` again with the same inode number (as ext4 often does), and lost events
+// (inotify's queue overflowing: no event at all) — on a simulated file system with simulated event
+// delivery and a fake clock, driving the real core through a driver that steps the way store.ts
+// does (it asks for reads, the simulated files answer with what they hold at that fake moment).
 //
 // Checked:
 // (a) every value applied is one the flag rules allow at that moment: the value of the file as
-//     the verifying read saw it; 1 only for an empty file that stayed empty, with no event for it,
-//     for the settle time; unset only for a file that stayed missing so; never the content of a
-//     write still in progress (two reads ≥ 0.5 ms apart see it grow). Never the empty moment of
-//     `echo 0 >` as 1, never the missing moment of a replace as unset. (With lost events only the
-//     state at the verifying read is required: a lost event can hide a change and back.)
+//     the verifying read saw it; 1 only for an empty file that stayed empty for the settle time; unset
+//     only for a file that stayed missing so; never the content of a write still in progress (two
+//     reads ≥ 0.5 ms apart see it grow). Never the empty moment of `echo 0 >` as 1, never the
+//     missing moment of a replace as unset. Where events may have been lost (an overflow, or a
+//     directory made again and not re-watched yet), a change and back can go unseen: there the
+//     state must only have been the same at the read that began the hold.
 // (b) after the last operation, the applied values are the flag rules applied to the directory's
 //     final content (README, "The flag rules"; decide.ts): a value for a valid file, nothing for a
 //     missing one, an empty file keeps the value it had (1 when it had none), an invalid or hostile
