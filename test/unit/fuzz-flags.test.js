@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { events } from '../../dist/log.js';
 import { FlagStore } from '../../dist/flags/store.js';
 import { cases, checkFinal, NAMES, property, timeline } from '../fuzz/flags.js';
+import { scaled } from '../helpers/slow.js';
 
 // The store logs every change; keep the test's output readable.
 for (const level of ['info', 'warn', 'error']) events[level] = () => undefined;
@@ -183,7 +184,7 @@ for (const [i, c] of realCases.entries()) {
     const table = { get: (n) => store.snapshot.flags.get(n) };
     // Only the final state is applied for certain: the machine's timing is not the fake clock's.
     const sure = (p) => p.end === Infinity;
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + scaled(15_000);
     let failure = null;
     for (;;) {
       try {
