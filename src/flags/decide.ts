@@ -12,8 +12,8 @@
 //   missing             | has an entry  | yes           | unset: entry removed (`rm`)
 //   problem p           | any           | –             | keep value and note, set problem p
 //
-// "Held" is decided by the store: the same state seen continuously, with no event for the name,
-// for the settle time.
+// "Held" is decided by the core (core.ts, holds.ts): the same state seen continuously, with no
+// event for the name, for the settle time.
 import { parseFlagContent } from './parse.js';
 import type { FlagRead } from './read.js';
 import type { FlagChange, FlagState } from './snapshot.js';

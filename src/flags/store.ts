@@ -9,11 +9,15 @@
 // content with what is published and repairs missed events (inotify overflow is silent in Node);
 // a difference it finds is verified like a hint's. Values are compared, never events counted.
 //
-// One loop does all the work in short steps, and yields to the event loop between them (requests
-// run, and file-system events arrive as hints). readings.ts keeps the dirty names and the first
-// readings; this file decides when to read what, applies and publishes. Each step:
-//   1. looks at the directory: there, replaced (everything is read again), safe (if not, drops all);
-//   2. verifies the first readings that are ~1 ms old: reads each again, applies what agrees;
+// Those decisions are made by core.ts, a pure module (the time and the readings are passed in);
+// it has the orderings in detail, and test/unit/flags-core.test.js and test/fuzz/flags.js test
+// them on a fake clock. This file is the driver: it owns the file system (reads, listings, the
+// directory's health), the watcher, the timers and the passes, hands the core what happened and
+// does what it asks. One loop does all the work in short steps, and yields to the event loop
+// between them (requests run, and file-system events arrive as hints). Each step:
+//   1. looks at the directory: there, replaced (the core says: re-arm the watch, everything is
+//      read again), safe (if not, the core drops all);
+//   2. verifies the first readings that are ~1 ms old: reads each again, the core applies what agrees;
 //   3. reads dirty names whose quiet time is over, for up to STEP_BUDGET_MS; only when there are
 //      none, 4. reads the pass's next names, for up to STEP_BUDGET_MS;
 //   5. publishes what was applied (values.ts may hold it back for a burst), also right after 2.
@@ -21,7 +25,8 @@
 // never restarted: when everything must be read again meanwhile, it runs to its end and another
 // pass follows at once (so a stream of `..` events cannot keep a pass from ever finishing). The
 // backstop pass starts `rescanMs` after the previous pass *ended* (longer after an expensive pass:
-// sweep.ts, backstopPause), never on top of one.
+// sweep.ts, backstopPause), never on top of one. A hold's timer has the held flag read again when
+// the settle time is over, even while a pass keeps the store busy.
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldLoop, setTimeout as delay } from 'node:timers/promises';
@@ -29,12 +34,11 @@ import type { Config } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
 import { events as log } from '../log.js';
 import { logChanges, logUpdate } from './audit.js';
-import { decide, nextEntry, type Observed } from './decide.js';
+import { FlagCore, type DueVerification, type Update } from './core.js';
+import { observe, type Observed } from './decide.js';
 import { inspectDir, listFlagNames, MAX_FLAGS, passNames, START_LIMIT_MS, worldWritableProblem, type DirState } from './dir.js';
 import { DirHealth, type DirVerdict } from './health.js';
-import { Holds } from './holds.js';
-import { isFlagName } from './parse.js';
-import { Readings } from './readings.js';
+import { readFlag } from './read.js';
 import type { FlagChange, FlagSnapshot } from './snapshot.js';
 import { loadState, StateWriter } from './state.js';
 import { backstopPause, listFlagsAsync, STEP_BUDGET_MS, Sweep } from './sweep.js';
@@ -93,20 +97,19 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   readonly #watcher: DirWatcher | null;
   /** The applied values and the published snapshot. */
   readonly #values = new FlagValues();
-  /** Flags seen empty (while unset) or missing, waiting out the settle time. */
-  readonly #holds: Holds;
-  /** Dirty names, first readings waiting for verification, removal evidence. */
-  readonly #readings: Readings;
-  /** Everything must be read again: a pass starts at the next step, or after the one running. */
-  #allDirty = false;
+  /** The decisions (core.ts): dirty names, first readings, holds, what to apply. */
+  readonly #core: FlagCore;
+  /** Names last read as a regular file (not through a symlink): read.ts's quick path is for them. */
+  readonly #plain = new Set<string>();
+  /** The hold timer (core.holdsDueAt) and when it fires (performance.now()). */
+  #holdTimer: NodeJS.Timeout | null = null;
+  #holdTimerAt = 0;
   /** Another pass follows the one running, at once. */
   #again = false;
   /** The full pass in progress, if any. */
   #sweep: Sweep | null = null;
   /** The directory is being listed for the next pass (off the event loop, see sweep.ts). */
   #listing = false;
-  /** The directory's entry in its parent changed since the last step (see #step). */
-  #entryMoved = false;
   #rescans = 0;
   #lastRescanAt: number | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -131,12 +134,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     this.#preferred = [...(opts.preferred ?? [])];
     this.#state = opts.state ? new StateWriter(opts.state, opts.dir) : null;
     this.#health = new DirHealth(opts.dir, this.#allowWorldWritable);
-    this.#holds = new Holds(this.#settleMs, (due) => {
-      const now = performance.now();
-      for (const name of due) this.#readings.markDirty(name, now);
-      this.#schedule(0);
-    });
-    this.#readings = new Readings(opts.dir, this.#quietMs, this.#holds, (name) => this.#values.get(name));
+    this.#core = new FlagCore({ quietMs: this.#quietMs, settleMs: this.#settleMs }, this.#values);
     this.#watcher =
       opts.events === false
         ? null
@@ -188,7 +186,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     if (dir.kind === 'present') this.#restore();
     await this.#watcher?.rearm();
     const started = Date.now();
-    this.#allDirty = true;
+    this.#core.readAll();
     const loaded = new Promise<void>((resolve) => (this.#loaded = resolve));
     const idle = new Promise<void>((resolve) => this.#idle.push(resolve));
     this.#schedule(0);
@@ -198,7 +196,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     if (this.#closed) return;
     this.#initial = false;
     // Past START_LIMIT_MS with readings still waiting: from now on they are read twice.
-    this.#readings.rereadAll();
+    this.#core.rereadAll();
     this.#values.takeDue(false); // the first snapshot says it all
     this.#values.publish();
     this.#state?.save(this.#values.snapshot.flags);
@@ -217,8 +215,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
    */
   async close({ saveState = true } = {}): Promise<void> {
     this.#closed = true;
-    for (const t of [this.#timer, this.#rescanTimer]) if (t) clearTimeout(t);
-    this.#holds.close();
+    for (const t of [this.#timer, this.#rescanTimer, this.#holdTimer]) if (t) clearTimeout(t);
     for (const resolve of this.#idle.splice(0)) resolve();
     this.#loaded?.();
     await this.#watcher?.close();
@@ -239,27 +236,39 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     for (const [name, entry] of flags) if (n++ < MAX_FLAGS) this.#values.set(name, entry);
   }
 
+  // A hint from the watcher: the core decides what it means (core.ts).
   #hint(name: string | null, rename: boolean): void {
     if (this.#closed) return;
-    if (name === null || name.startsWith('..')) {
-      this.#allDirty = true;
-      // An event with no name may be about any flag: no waiting first reading proves anything.
-      // A `..` name (a ConfigMap's `..data` swapped) only changes which complete file a symlink
-      // resolves to (kubelet writes the new files before the swap), never a file in place: a first
-      // reading and an agreeing second one stay good. Dropping them would let a stream of `..`
-      // events keep every change from being verified.
-      if (name === null) this.#readings.restart();
-    } else if (isFlagName(name)) {
-      this.#readings.hinted(name, rename);
-    } else {
-      return;
-    }
-    this.#schedule(this.#quietMs);
+    if (this.#core.hint(name, rename, performance.now())) this.#schedule(this.#quietMs);
   }
 
   #onEntry(): void {
-    this.#entryMoved = true;
-    this.#hint(null, false);
+    if (this.#closed) return;
+    this.#core.entry(performance.now());
+    this.#schedule(this.#quietMs);
+  }
+
+  // The hold timer: at the earliest due hold (+1 ms: timers count whole milliseconds), the due
+  // holds are read again at once, even while a pass keeps the store busy. `at` null: re-arm for
+  // the earliest hold, or stop when there is none; else arm for `at` unless the timer fires sooner.
+  #armHolds(at: number | null): void {
+    if (this.#closed) return;
+    if (at === null) {
+      if (this.#holdTimer) clearTimeout(this.#holdTimer);
+      this.#holdTimer = null;
+      at = this.#core.holdsDueAt();
+      if (at === null) return;
+    } else if (this.#holdTimer !== null && this.#holdTimerAt <= at) {
+      return;
+    }
+    if (this.#holdTimer) clearTimeout(this.#holdTimer);
+    this.#holdTimerAt = at;
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = null;
+      const { any, next } = this.#core.holdsDue(performance.now());
+      if (next !== null) this.#armHolds(next);
+      if (any) this.#schedule(0);
+    }, Math.max(0, at - performance.now()) + 1);
   }
 
   #schedule(ms: number): void {
@@ -271,7 +280,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   }
 
   #busy(): boolean {
-    return this.#readings.size > 0 || this.#allDirty || this.#sweep !== null || this.#values.unpublished;
+    return this.#core.size > 0 || this.#core.allDirty || this.#sweep !== null || this.#values.unpublished;
   }
 
   async #run(): Promise<void> {
@@ -293,9 +302,9 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     }
     if (this.#closed) return;
     this.#checkLoaded();
-    this.#holds.rearm();
+    this.#armHolds(null);
     if (this.#busy()) this.#schedule(this.#quietMs);
-    else if (this.#holds.size === 0 && !this.#listing) for (const resolve of this.#idle.splice(0)) resolve();
+    else if (this.#core.holding === 0 && !this.#listing) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
   // One step (see the top of this file); returns how long to wait before the next, or null when
@@ -303,25 +312,16 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   #step(): number | null {
     const dir = inspectDir(this.#dir);
     const verdict = this.#health.note(dir, () => listFlagNames(this.#dir).length > 0);
-    if (verdict.replaced || verdict.resumed) {
-      this.#allDirty = true;
-      this.#readings.restart(); // first readings of another directory
-    }
-    // Replaced: deleted and recreated, or a symlink re-pointed; the old inotify watch is dead.
-    // An event on the directory's own entry counts as replaced too: `rm -rf flags; mkdir flags`
-    // on ext4 often hands the new directory the old inode number, so identity alone can miss it.
-    const entryMoved = this.#entryMoved;
-    this.#entryMoved = false;
-    if ((verdict.replaced || entryMoved) && dir.kind === 'present' && !this.#initial) void this.#watcher?.rearm().catch(() => undefined);
-    if (this.#allDirty) {
-      this.#allDirty = false;
+    // Replaced, or an event on the directory's own entry: re-arm (core.ts says why).
+    const { rearm } = this.#core.looked({ ...verdict, present: dir.kind === 'present' }, performance.now(), this.#initial);
+    if (rearm) void this.#watcher?.rearm().catch(() => undefined);
+    if (this.#core.takeAllDirty()) {
       if (this.#sweep || this.#listing) this.#again = true;
       else this.#startSweep(dir);
     }
     if (!verdict.safe) {
       // Nothing is applied; `resumed` makes the first safe step read everything again.
-      this.#readings.clear();
-      this.#holds.clear();
+      this.#core.unsafe();
       if (this.#sweep) this.#endSweep(null); // the backstop keeps looking at the directory
       this.#publishDue(); // what was applied while it was safe
       return null;
@@ -329,24 +329,54 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     const real = dir.kind === 'present' ? dir.real : this.#dir;
     this.#verify(real, verdict);
     this.#publishDue(); // before reading on: routing need not wait for that
-    if (this.#readings.dirtyDue()) this.#readings.readDirty(real, performance.now() + STEP_BUDGET_MS);
+    if (this.#core.dirtyDue(performance.now())) this.#readDirty(real, performance.now() + STEP_BUDGET_MS);
     else if (this.#sweep) this.#readSweep(real, dir);
     this.#publishDue();
     this.#checkLoaded();
     return this.#nextWait();
   }
 
-  // Applies the verified first readings (readings.ts).
+  // Verifies the first readings that are old enough: reads each again (unless taken by the
+  // start-up pass) and applies what the core decides.
   #verify(real: string, verdict: DirVerdict): void {
+    const due = this.#core.dueVerifications(performance.now());
+    if (due.length === 0) return;
+    const seconds = due.map((v) => (v.reread ? this.#read(v.name, real) : null));
     const changes: FlagChange[] = [];
     let touched = false;
-    for (const { name, seen } of this.#readings.verify(real, verdict.there)) touched = this.#apply(name, seen, changes) || touched;
+    const stamp = this.#initial ? null : Date.now();
+    due.forEach((v: DueVerification, i) => {
+      const update = this.#core.secondReading(v, seconds[i] ?? null, verdict.there, performance.now(), stamp);
+      if (update) touched = this.#applied(update, changes) || touched;
+    });
     if (touched) this.#values.applied(changes);
+  }
+
+  // Takes the first readings of the dirty names, until `end` (performance.now()).
+  #readDirty(real: string, end: number): void {
+    for (let name = this.#core.takeDirty(); name !== undefined; name = this.#core.takeDirty()) {
+      this.#look(name, real, true);
+      if (performance.now() >= end) break;
+    }
+  }
+
+  // The first reading of `name`, handed to the core.
+  #look(name: string, real: string, reread: boolean): void {
+    const seen = this.#read(name, real);
+    this.#core.firstReading(name, seen, performance.now(), reread);
+  }
+
+  // Reads `name`: the quick way if it was a regular file when last read (read.ts), else carefully.
+  #read(name: string, real: string): Observed {
+    const { read, linked } = readFlag(this.#dir, real, name, this.#plain.has(name));
+    if (read.kind === 'file' && !linked) this.#plain.add(name);
+    else this.#plain.delete(name);
+    return observe(read);
   }
 
   // Publishes what was applied, unless a burst of events is still being read (values.ts).
   #publishDue(): void {
-    const changes = this.#values.takeDue(this.#readings.size > 0);
+    const changes = this.#values.takeDue(this.#core.size > 0);
     if (changes) this.#publish(changes);
   }
 
@@ -358,8 +388,8 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     const reread = !this.#initial || this.#watcher?.mode !== 'events';
     for (let name = sweep.next(); name !== undefined; name = sweep.next()) {
       // Dirty or waiting: an event has it read (twice) already.
-      if (this.#readings.claimed(name)) continue;
-      this.#readings.look(name, real, reread);
+      if (this.#core.claimed(name)) continue;
+      this.#look(name, real, reread);
       if (performance.now() - t0 >= STEP_BUDGET_MS) break;
     }
     sweep.addBusy(performance.now() - t0);
@@ -367,8 +397,8 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   }
 
   #nextWait(): number | null {
-    if (this.#allDirty || this.#sweep) return 0;
-    const wait = Math.min(this.#readings.dueIn(), this.#values.dueIn());
+    if (this.#core.allDirty || this.#sweep) return 0;
+    const wait = Math.min(this.#core.dueIn(performance.now()), this.#values.dueIn());
     return wait === Infinity ? null : wait;
   }
 
@@ -386,7 +416,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
       this.#listing = false;
       if (this.#closed) return;
       // At start no name has been read yet: the listing tells which are plain files (read.ts).
-      for (const name of files) this.#readings.notePlain(name);
+      for (const name of files) this.#plain.add(name);
       this.#beginSweep(names);
       this.#schedule(0);
     });
@@ -412,31 +442,25 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   // start() may go on once the start-up pass has ended and none of its readings is still waiting.
   #checkLoaded(): void {
     if (!this.#loaded || !this.#firstPassEnded) return;
-    if (this.#readings.waitingUnverified()) return;
+    if (this.#core.waitingUnverified()) return;
     this.#loaded();
     this.#loaded = null;
   }
 
-  // Applies a verified observation; true when the snapshot must change.
-  #apply(name: string, seen: Observed, changes: FlagChange[]): boolean {
-    const cur = this.#values.get(name);
-    const d = decide(cur, seen, this.#holds.held(name));
-    if (d.kind === 'hold') {
-      this.#holds.begin(name);
+  // Carries out what the core did with a verified observation; true when the snapshot must change.
+  #applied(update: Update, changes: FlagChange[]): boolean {
+    if (update.kind === 'hold') {
+      this.#armHolds(update.due);
       return false;
     }
-    this.#holds.end(name);
-    if (d.kind === 'none') return false;
-    if (cur === undefined && this.#values.size >= MAX_FLAGS) {
-      this.#health.noteExcess(1, name);
+    if (update.kind === 'excess') {
+      this.#health.noteExcess(1, update.name);
       return false;
     }
-    const { entry, change } = nextEntry(name, cur, d, this.#initial ? null : Date.now());
-    this.#values.set(name, entry);
-    if (!entry) this.#readings.removed(name);
+    const { name, before, entry, change } = update;
     if (change) changes.push(change);
     // While loading at start only problems are worth a line; `flags.loaded` sums up the rest.
-    if (!this.#initial || entry?.problem) logUpdate(name, cur, entry, change !== null);
+    if (!this.#initial || entry?.problem) logUpdate(name, before, entry, change !== null);
     return true;
   }
 
@@ -455,7 +479,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
 
   // The names the pass reads (dir.ts, passNames); the excess over MAX_FLAGS is reported.
   #everyName(listed: readonly string[]): string[] {
-    const tracked = [...this.#values.names(), ...this.#holds.names(), ...this.#readings.dirtyNames()];
+    const tracked = [...this.#values.names(), ...this.#core.trackedNames()];
     const { names, excess } = passNames(tracked, listed, this.#preferred);
     this.#health.noteExcess(excess);
     return names;
@@ -468,7 +492,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
       this.#rescanTimer = null;
       this.#rescans++;
       this.#lastRescanAt = Date.now();
-      this.#allDirty = true;
+      this.#core.readAll();
       this.#schedule(0);
     }, ms);
   }

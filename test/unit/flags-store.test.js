@@ -479,32 +479,28 @@ for (const [rescanMs, busyMs, pause] of PAUSES) {
   });
 }
 
-test('holds: held only after the settle time; the timer hands over due names; end and clear forget', async (t) => {
+test('holds: held only after the settle time, in the same state; due() hands over due names and the next due time; end and clear forget', async (t) => {
   const { Holds } = await import('../../dist/flags/holds.js');
-  let handed = null;
-  let handedAt = 0;
-  const done = new Promise((resolve) => {
-    const holds = new Holds(20, (names) => {
-      handed = names;
-      handedAt = Date.now();
-      resolve(holds);
-    });
-    t.teardown(() => holds.close());
-    holds.begin('A');
-    holds.begin('B');
-    holds.end('B');
-    t.false(holds.held('A'));
-    t.false(holds.held('B'));
-    t.is(holds.size, 1);
-  });
-  const started = Date.now();
-  const holds = await done;
-  t.deepEqual(handed, ['A']);
-  t.true(handedAt - started >= 20);
-  t.true(holds.held('A'));
-  t.deepEqual([...holds.names()], ['A']);
+  const holds = new Holds(20);
+  t.is(holds.begin('A', 100, 'empty'), 120);
+  t.is(holds.begin('A', 105, 'empty'), null); // held already: the hold keeps its start
+  holds.begin('B', 101, 'missing');
+  holds.end('B');
+  holds.begin('C', 110, 'missing');
+  t.false(holds.held('A', 119, 'empty'));
+  t.false(holds.held('B', 200, 'missing'));
+  t.is(holds.size, 2);
+  t.is(holds.dueAt(), 120);
+  t.deepEqual(holds.due(119), { names: [], next: 120 });
+  t.deepEqual(holds.due(120), { names: ['A'], next: 130 });
+  t.true(holds.held('A', 120, 'empty'));
+  t.false(holds.held('A', 120, 'missing')); // a hold is for the state it began on
+  t.is(holds.begin('C', 125, 'empty'), 145); // seen in the other state: it starts again
+  t.false(holds.held('C', 140, 'empty'));
+  t.deepEqual([...holds.names()], ['A', 'C']);
   holds.clear();
   t.is(holds.size, 0);
+  t.is(holds.dueAt(), null);
 });
 
 // A `..`-name event means every flag must be read again, but it never restarts a pass: the pass
