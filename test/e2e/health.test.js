@@ -3,10 +3,10 @@
 // flagman. Intervals are 100 ms so each test takes about a second; timeouts are long, since a
 // stopped server refuses at once and a busy test machine must not fail a live one.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import { adminStatus, request, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
+import { rawAnswering } from '../helpers/raw-server.js';
 
 const TWO_SERVERS = (health) => `
 flags: { dir: ./flags }
@@ -77,25 +77,6 @@ test('passive: refused connections are failed checks; the client never sees them
   t.like(s.backends.app.servers.app2, { state: 'down', requests: 2, failures: 2 });
 });
 
-/** A raw server that answers every request head on a connection with `answer`, as it is. */
-async function rawAnswering(t, answer) {
-  const heads = [];
-  const server = net.createServer((s) => {
-    let buf = '';
-    s.on('error', () => {});
-    s.on('data', (d) => {
-      buf += d.toString('latin1');
-      for (let i = buf.indexOf('\r\n\r\n'); i >= 0; i = buf.indexOf('\r\n\r\n')) {
-        heads.push(buf.slice(0, i));
-        buf = buf.slice(i + 4);
-        s.write(answer, 'latin1');
-      }
-    });
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise((resolve) => server.close(resolve)));
-  return { port: server.address().port, heads };
-}
 
 // Answers a request would get a 502 for (docs/proxying.md, bad responses): one wrong from its head,
 // one whose head is fine and whose body is not.

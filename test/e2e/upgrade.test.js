@@ -7,6 +7,7 @@ import test from 'ava';
 import { adminStatus, request, sh, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 import { blackHole } from '../helpers/tcp.js';
+import { rawAnswering } from '../helpers/raw-server.js';
 
 const CONFIG = maintenanceConfig({ admin: false });
 
@@ -207,22 +208,6 @@ for (const [name, after, reason] of [
   });
 }
 
-/** A raw server that answers each connection's first head with `answer`'s bytes, then closes. */
-async function rawAnswering(t, answer) {
-  const server = net.createServer((s) => {
-    let buf = '';
-    s.on('error', () => {});
-    s.on('data', (d) => {
-      buf += d.toString('latin1');
-      if (!buf.includes('\r\n\r\n')) return;
-      buf = '';
-      s.end(answer, 'latin1');
-    });
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise((resolve) => server.close(resolve)));
-  return { port: server.address().port };
-}
 
 // A declined upgrade is read by the parser requests' answers are (docs/proxying.md, bad responses):
 // an answer a request would get a 502 for gets one here too, or is cut once its head went out.
@@ -232,7 +217,7 @@ for (const [name, answer, expected] of [
   ['a chunk size over 2^48', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n1000000000000\r\nab\r\n0\r\n\r\n', { status: 200, reason: 'bad response mid-body: chunk size too large', body: 'ok' }],
 ]) {
   test(`a declined upgrade answered with ${name} is refused as a request's answer would be: ${expected.status === 502 ? '502' : 'cut'}, with the parser's reason`, async (t) => {
-    const app = await rawAnswering(t, answer);
+    const app = await rawAnswering(t, answer, { close: true });
     const fm = await startFlagman(t, ANSWERED_CONFIG, { vars: { app: app.port }, captureAccess: true });
     const { socket, head, body } = await upgradeAnsweredPlainly(fm.port, '/app');
     t.teardown(() => socket.destroy());

@@ -9,6 +9,7 @@ import test from 'ava';
 import { PROBES } from '../../dist/health/probes.js';
 import { commandProblem } from '../../dist/health/command.js';
 import { freePort } from '../helpers/e2e.js';
+import { rawAnswering } from '../helpers/raw-server.js';
 
 const timing = { interval: 1000, timeout: 300, rise: 1, fall: 1 };
 
@@ -49,20 +50,6 @@ test('http: refused and hanging servers fail, the hang with its timeout', async 
 });
 
 /** A raw server that reads one request head and answers it with `answer`'s bytes as they are, then closes. */
-async function rawServer(t, answer) {
-  const heads = [];
-  const server = net.createServer((s) => {
-    let buf = '';
-    s.on('error', () => {});
-    s.on('data', (d) => {
-      buf += d.toString('latin1');
-      if (!buf.includes('\r\n\r\n')) return;
-      heads.push(buf);
-      s.end(answer, 'latin1');
-    });
-  });
-  return { port: await listen(t, server), heads };
-}
 
 // Responses the request path refuses with 502 (upstream/response.ts), each of which Node's own
 // client, the one probes used, takes with its status: a server answering them must not pass.
@@ -79,7 +66,7 @@ const REFUSED = {
 
 for (const [name, [answer, why]] of Object.entries(REFUSED)) {
   test(`http: ${name}, which a request would get a 502 for, fails the check with the request path's reason`, async (t) => {
-    const { port } = await rawServer(t, answer);
+    const { port } = await rawAnswering(t, answer, { close: true });
     const h = { type: 'http', path: '/healthz', status: { min: 200, max: 399 }, ...timing, timeout: 5000 };
     t.deepEqual(await run(PROBES.http(h), port, 5000), { pass: false, detail: `bad response: ${why}` });
   });
@@ -87,7 +74,7 @@ for (const [name, [answer, why]] of Object.entries(REFUSED)) {
 
 test('http: the probe is written by the request path\'s client; a PROXY header goes first when the server takes one', async (t) => {
   const ok = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n';
-  const { port, heads } = await rawServer(t, ok);
+  const { port, heads } = await rawAnswering(t, ok, { close: true });
   const h = { type: 'http', path: '/healthz?full=1', status: { min: 200, max: 299 }, ...timing, timeout: 5000 };
   t.deepEqual(await run(PROBES.http(h), port, 5000), { pass: true, detail: 'HTTP 200' });
   t.regex(heads[0], new RegExp(`^GET /healthz\\?full=1 HTTP/1\\.1\r\nHost: 127\\.0\\.0\\.1:${port}\r\nUser-Agent: flagman/\\S+ health check\r\n`));
@@ -96,7 +83,7 @@ test('http: the probe is written by the request path\'s client; a PROXY header g
 });
 
 test('http: a server that closes before its body is complete fails the check', async (t) => {
-  const { port } = await rawServer(t, 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
+  const { port } = await rawAnswering(t, 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc', { close: true });
   const h = { type: 'http', path: '/', status: { min: 200, max: 399 }, ...timing, timeout: 5000 };
   t.deepEqual(await run(PROBES.http(h), port, 5000), { pass: false, detail: 'server closed the connection' });
 });
