@@ -1,6 +1,12 @@
 // The one CEL environment every flagman expression is parsed and checked in (docs/expressions.md): the
 // `request` and `client` variables, flag(), header(), cookie() and cidr(…).containsIP(…).
 // Creating an Environment is expensive, so there is exactly one, built at import.
+//
+// cel-js is pinned to one exact version in package.json, not a range: flagman reaches past its
+// public API — the AST's `{op, args}` node shapes (tree.ts, direct.ts, specialize.ts build and read
+// them through casts), serialize() for literals (source.ts), ParseError for our macros, the
+// checker's getType() — and any release may change those. A bump is a deliberate change, checked
+// by `npm run fuzz` (test/fuzz/rules.js: folded rules against plain evaluation) and the expr tests.
 
 import { Environment, ParseError } from '@marcbachmann/cel-js';
 import type { ASTNode } from '@marcbachmann/cel-js';
