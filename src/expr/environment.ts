@@ -20,8 +20,9 @@ export { connectionInput, requestInput } from './request.js';
 export type { RequestFrom, RequestInput } from './request.js';
 
 /**
- * The snapshot flag() reads. After specialization no flag() call is left in a residual, so this
- * is read only by the fallback path in specialize.ts (which sets it around one synchronous call).
+ * The snapshot flag() reads. Specialization replaces flag() calls by their values; one is left in a
+ * residual only where its default must still be evaluated (it reads the request, or fails), and
+ * specialize.ts sets this around that residual's synchronous evaluation, as around its constants'.
  */
 let flagSource: FlagSnapshot = EMPTY_SNAPSHOT;
 
