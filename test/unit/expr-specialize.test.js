@@ -164,6 +164,8 @@ const folding = [
   ['(flag("x") > 0 ? request.path : "q").size() == 1', { x: 3 }, 'request.path.size() == 1'],
   ['(request.path.size() > 1 ? 1 : 2) + flag("x") == 4', { x: 3 }, '(request.path.size() > 1 ? 1 : 2) + 3 == 4'],
   ['double(request.path.size()) * -1.5 < 0.5 + double(flag("x"))', { x: 3 }, 'double(request.path.size()) * -1.5 < 3.5'],
+  // -0.0 keeps its sign: 1.0 / -0.0 is -infinity
+  ['1.0 / (request.path == "/" ? 0.5 : -0.0 * double(flag("x"))) < 0.0', { x: 3 }, '1.0 / (request.path == "/" ? 0.5 : -0.0) < 0.0'],
 ];
 
 for (const [source, values, expected] of folding) {
@@ -248,6 +250,10 @@ test('a folded constant behind dyn() stays dyn: the residual still type-checks',
   t.false(r.test(req()));
   // A dyn(true) still folds `&&` away.
   t.is(specialize(condition('dyn(flag("A") > 0) && request.path == "/"'), flags({ A: 1 })).source, 'request.path == "/"');
+});
+
+test('a folded -0.0 keeps its sign', (t) => {
+  t.true(matches('1.0 / (request.path == "/" ? 0.5 : -0.0 * double(flag("x"))) < 0.0', { x: 3 }, req({ url: '/x' })));
 });
 
 test('a ternary folded to a branch the checker typed otherwise keeps the ternary\'s type: the residual still type-checks', (t) => {
