@@ -148,7 +148,7 @@ const intLiteral = pick('0', '1', '2', '-1', '3', '7', '10', '100', '256', '-100
 const doubleLiteral = pick('0.5', '1.0', '-2.5', '0.0', '1e-10', '3.14159', '1e300', '-0.0', '100.0');
 const regex = pick('^/api', 'canary$', '^[0-9]+$', '.*', '', 'a|b', '^$', '[', '(?i)CANARY', '\\\\d+', 'é').map((s) => JSON.stringify(s));
 const cidrBlock = pick('10.0.0.0/8', '192.168.0.0/16', '0.0.0.0/0', '2001:db8::/32', '::1/128', '::ffff:0:0/96', '10.1.2.3', 'fe80::/10').map((s) => JSON.stringify(s));
-const headerName = pick('X-Env', 'x-env', 'X-ENV', 'x-n', 'X-N', 'cookie', 'Host', 'x-absent', 'X-Forwarded-For', '__proto__').map((s) => JSON.stringify(s));
+const headerName = pick('X-Env', 'x-env', 'X-ENV', 'x-n', 'X-N', 'cookie', 'Host', 'x-absent', 'X-Forwarded-For', '__proto__', 'Set-Cookie').map((s) => JSON.stringify(s));
 const cookieName = pick('sid', 'a', '', 'b', 'SID').map((s) => JSON.stringify(s));
 const flagName = pick(...FLAGS).map((s) => JSON.stringify(s));
 
@@ -239,6 +239,9 @@ function build(type, depth) {
       { weight: 2, arbitrary: fc.tuple(cidrBlock, s).map(([blk, x]) => `cidr(${blk}).containsIP(${x})`) },
       { weight: 1, arbitrary: fc.tuple(list('string', depth - 1), pick('exists', 'all', 'exists_one'), s).map(([l, m, x]) => `${l}.${m}(v, v == ${p(x)})`) },
       { weight: 1, arbitrary: fc.tuple(list('int', depth - 1), pick('exists', 'all'), i, b).map(([l, m, x, y]) => `${l}.${m}(n, n > ${p(x)} || ${p(y)})`) },
+      { weight: 1, arbitrary: fc.tuple(list('int', depth - 1), i, i).map(([l, x, y]) => `${l}.map(n, n * ${p(x)}).exists(m, m > ${p(y)})`) },
+      // A comprehension variable named like a request variable: it shadows it in the body.
+      { weight: 1, arbitrary: fc.tuple(list('string', depth - 1), pick('client', 'request'), s).map(([l, v, x]) => `${l}.exists(${v}, ${v} == ${p(x)})`) },
       // Behind dyn(), the checker lets through what fails at run time (a non-bool operand, a mixed comparison).
       { weight: 1, arbitrary: fc.tuple(fc.oneof(b, s, i), pick('&&', '||', '==', '!='), fc.oneof(b, s, i)).map(([x, op, y]) => `dyn(${x}) ${op} dyn(${y})`) },
       { weight: 1, arbitrary: fc.tuple(fc.oneof(b, s, i), pick('&&', '||'), b).map(([x, op, y]) => `${p(y)} ${op} dyn(${x})`) },
@@ -261,6 +264,8 @@ function build(type, depth) {
       { weight: 2, arbitrary: ternary },
       { weight: 1, arbitrary: s.map((x) => `${p(x)}.lowerAscii()`) },
       { weight: 1, arbitrary: fc.tuple(s, s).map(([k, x]) => `{"a": ${x}, "canary": "c"}[${k}]`) },
+      // A name that is not a literal, or a literal only once folded.
+      { weight: 1, arbitrary: fc.tuple(pick('header', 'cookie'), s).map(([fn, x]) => `${fn}(${x})`) },
     ],
     double: [
       { weight: 2, arbitrary: bin(d, ['+', '-', '*', '/'], d) },
@@ -287,9 +292,11 @@ const headerValue = (name) =>
     cookie: pick('sid=abc; a=1', 'a = 2 ;sid=x', 'sid', '=x', 'b=x=y; SID=up', ''),
     host: pick('www.example.com', 'h.example:8080'),
     'x-forwarded-for': pick('10.0.0.1', '10.0.0.1, 203.0.113.9'),
+    // The one header Node gives as an array.
+    'set-cookie': pick(['a=1'], ['a=1', 'b=2']),
   })[name];
 const headers = fc
-  .subarray(['x-env', 'x-n', 'cookie', 'host', 'x-forwarded-for'])
+  .subarray(['x-env', 'x-n', 'cookie', 'host', 'x-forwarded-for', 'set-cookie'])
   .chain((names) => fc.tuple(...names.map(headerValue)).map((values) => Object.fromEntries(names.map((n, k) => [n, values[k]]))));
 const request = fc.record({
   method: pick('GET', 'POST', 'HEAD', 'get', ''),
