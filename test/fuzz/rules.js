@@ -141,11 +141,11 @@ export function units(c) {
 const pick = (...xs) => fc.constantFrom(...xs);
 const FLAGS = ['A', 'B', 'MAINT', 'pct'];
 
-const stringLiteral = pick('', '/', '/api/', '/api', 'GET', 'POST', 'canary', 'Canary', '10.0.0.1', 'www.example.com', 'https', 'x-env', '12', '-3', 'a', 'ab', 'sid', 'q="v"', 'a\\b', 'é', '😀', 'line\nbreak', '\t', "it's", 'ümlaut', 'İ').map((s) =>
+const stringLiteral = pick('', '/', '/api/', '/api', 'GET', 'POST', 'canary', 'Canary', '10.0.0.1', 'www.example.com', 'https', 'x-env', '12', '-3', 'a', 'ab', 'sid', 'q="v"', 'a\\b', 'é', '😀', 'line\nbreak', '\t', "it's", 'ümlaut', 'İ', '\\ud83d\\ude00', '\\\\u00e9', '\u0001', '\u2028', '😀😀', 'a"b', '\\', '\r\n', '\u{10ffff}').map((s) =>
   JSON.stringify(s),
 );
 const intLiteral = pick('0', '1', '2', '-1', '3', '7', '10', '100', '256', '-100', '9223372036854775807', '-9223372036854775807', '-9223372036854775808', '4611686018427387904', '9007199254740991');
-const doubleLiteral = pick('0.5', '1.0', '-2.5', '0.0', '1e-10', '3.14159', '1e300', '-0.0', '100.0');
+const doubleLiteral = pick('0.5', '1.0', '-2.5', '0.0', '1e-10', '3.14159', '1e300', '-0.0', '100.0', '0.1', '0.2', '5e-324', '1.7976931348623157e308', '123456789.125');
 const regex = pick('^/api', 'canary$', '^[0-9]+$', '.*', '', 'a|b', '^$', '[', '(?i)CANARY', '\\\\d+', 'é').map((s) => JSON.stringify(s));
 const cidrBlock = pick('10.0.0.0/8', '192.168.0.0/16', '0.0.0.0/0', '2001:db8::/32', '::1/128', '::ffff:0:0/96', '10.1.2.3', 'fe80::/10').map((s) => JSON.stringify(s));
 const headerName = pick('X-Env', 'x-env', 'X-ENV', 'x-n', 'X-N', 'cookie', 'Host', 'x-absent', 'X-Forwarded-For', '__proto__', 'Set-Cookie').map((s) => JSON.stringify(s));
