@@ -15,7 +15,7 @@
 //   failure. So the outcome compared is (match, failed), and where both fail, the error's code when
 //   both are cel-js errors: the folded residual must fail for the same reason as the whole.
 // - A condition that fails for every request of a snapshot (it reads no request data) is folded to
-//   a constant `false` with a `problem`; the cel-js error code is not kept there, only that it failed.
+//   a constant `false` with a `problem`, which must quote cel-js's error (its summary).
 // - A key that fails, or gives no string, is "" (every such request is counted under one key).
 // - A residual that had to be evaluated whole (`problem` set on a dynamic residual: the printed
 //   residual did not parse or check) is still correct, but it is reported here as a disagreement:
@@ -118,6 +118,9 @@ export function check(c) {
       if (residual.kind === 'const') {
         got = residual.value;
         gotFailed = residual.problem !== null;
+        // The problem quotes the error, the one cel-js gives evaluating the whole.
+        const why = want.error?.summary;
+        if (gotFailed && typeof why === 'string' && !residual.problem.includes(why)) throw new Error(`fails otherwise: ${residual.problem}, cel-js: ${why}: ${where(r)}`);
       } else {
         failure = null;
         got = residual.test(inputOf(r));
