@@ -1,7 +1,9 @@
 // Specialization: when the flag snapshot changes, every flag() call is replaced by its current
 // value, whatever became constant is folded, and only the request-dependent residual is parsed
 // (and type-checked) again, once. The request path then runs just that residual, or nothing at all
-// when it folded to a constant (docs/expressions.md; docs/design/conventions.md).
+// when it folded to a constant (docs/expressions.md; docs/design/conventions.md). The residual
+// answers exactly as cel-js evaluating the whole expression would, errors included: folding keeps
+// CEL's evaluation order and the checker's types (test/fuzz/rules.js holds it to that).
 //
 // Run-time failures. A condition whose evaluation throws (int overflow, division by zero, a value
 // of the wrong type behind dyn()) does not match: the request goes on to the next rule, never
@@ -167,7 +169,7 @@ type Folded =
       readonly kind: 'residual';
       readonly source: string;
       readonly run: (context: object) => unknown;
-      /** The checked residual's tree, for a closure (direct.ts); null when it is evaluated whole. */
+      /** The checked residual's tree, for a closure (direct.ts); null when it is evaluated whole or reads flag(). */
       readonly ast: ASTNode | null;
       readonly problem: string | null;
     };
@@ -298,9 +300,7 @@ function substitute(node: ASTNode, snapshot: FlagSnapshot): ASTNode {
     const [nameArg, fallback] = node.args[1];
     const value = snapshot.flags.get(literalString(nameArg) ?? '')?.value ?? null;
     if (fallback === undefined) return valueNode(BigInt(value ?? 0));
-    const folded = substitute(fallback, snapshot);
-    if (value === null) return unsetFlag(node, folded, fallback);
-    return folded.op === 'value' ? valueNode(BigInt(value)) : makeNode('call', ['flag', [nameArg, folded]]);
+    return flagWithDefault(node, substitute(fallback, snapshot), snapshot);
   }
   return mapChildren(node, (child) => substitute(child, snapshot));
 }
@@ -329,13 +329,18 @@ function constant(node: ASTNode, original: ASTNode, snapshot: FlagSnapshot): AST
 }
 
 /**
- * A flag's default standing in for its flag() call (the flag is unset), when the checker typed it
- * int; otherwise (`[][0]` is a type parameter) the call stays, flag() bound to the snapshot when it
- * runs: where the residual stands, the call's int was what let it check.
+ * A `flag(name, default)` call whose default is folded (`folded`, by substitute() or fold()). Set:
+ * the flag's value, once the default is a literal (it cannot fail); else the call stays, for
+ * constant() or the residual to evaluate with flag() bound to the snapshot. Unset: the default,
+ * where the checker typed it int; else (`[][0]` is a type parameter) the call stays too: where
+ * the residual stands, the call's int was what let it check.
  */
-function unsetFlag(call: ASTNode, folded: ASTNode, original: ASTNode): ASTNode {
-  if (checkedType(original) === 'int' || folded.op === 'value') return folded;
-  return makeNode('call', ['flag', [(call.args as [string, ASTNode[]])[1][0], folded]]);
+function flagWithDefault(call: ASTNode, folded: ASTNode, snapshot: FlagSnapshot): ASTNode {
+  const [nameArg, fallback] = (call.args as [string, ASTNode[]])[1] as [ASTNode, ASTNode];
+  const value = snapshot.flags.get(literalString(nameArg) ?? '')?.value ?? null;
+  if (value !== null && unwrapDyn(folded).op === 'value') return valueNode(BigInt(value));
+  if (value === null && (folded.op === 'value' || checkedType(fallback) === 'int')) return folded;
+  return makeNode('call', ['flag', [nameArg, folded]]);
 }
 
 /** The literal under a `dyn(literal)` that constant() wrote, or `node` itself. */
@@ -383,14 +388,9 @@ function fold(node: ASTNode, perRequest: ReadonlySet<ASTNode>, snapshot: FlagSna
     }
     case 'call': {
       const arg = node.args[1][0];
-      if (node.args[0] === 'flag' && node.args[1][1] !== undefined) {
-        // A default that reads the request: the default when the flag is unset; when it is set,
-        // the call stays, for the residual to evaluate the default (cel-js's order) and give the flag.
-        const value = snapshot.flags.get(literalString(arg) ?? '')?.value ?? null;
-        const fallback = f(node.args[1][1]);
-        if (value === null) return unsetFlag(node, fallback, node.args[1][1]);
-        return fallback.op === 'value' ? valueNode(BigInt(value)) : makeNode('call', ['flag', [arg, fallback]]);
-      }
+      // A default that reads the request: when the flag is set, the residual still evaluates it
+      // (cel-js's order), then gives the flag.
+      if (node.args[0] === 'flag' && node.args[1][1] !== undefined) return flagWithDefault(node, f(node.args[1][1]), snapshot);
       if (node.args[0] === 'header' && arg !== undefined) {
         // Node lowercases header names, so a lowercase literal is found on the first lookup.
         const name = f(arg);
