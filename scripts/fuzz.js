@@ -15,7 +15,7 @@ import fc from 'fast-check';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const FOUND_DIR = path.join(here, '../test/fuzz/found');
-export const TARGETS = ['response', 'flags'];
+export const TARGETS = ['response', 'flags', 'rules'];
 
 const seconds = Number(process.env.FUZZ_SECONDS ?? 20);
 

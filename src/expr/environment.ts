@@ -1,6 +1,12 @@
 // The one CEL environment every flagman expression is parsed and checked in (docs/expressions.md): the
 // `request` and `client` variables, flag(), header(), cookie() and cidr(…).containsIP(…).
 // Creating an Environment is expensive, so there is exactly one, built at import.
+//
+// cel-js is pinned to one exact version in package.json, not a range: flagman reaches past its
+// public API — the AST's `{op, args}` node shapes (tree.ts, direct.ts, specialize.ts build and read
+// them through casts), serialize() for literals (source.ts), ParseError for our macros, the
+// checker's getType() — and any release may change those. A bump is a deliberate change, checked
+// by `npm run fuzz` (test/fuzz/rules.js: folded rules against plain evaluation) and the expr tests.
 
 import { Environment, ParseError } from '@marcbachmann/cel-js';
 import type { ASTNode } from '@marcbachmann/cel-js';
@@ -14,8 +20,9 @@ export { connectionInput, requestInput } from './request.js';
 export type { RequestFrom, RequestInput } from './request.js';
 
 /**
- * The snapshot flag() reads. After specialization no flag() call is left in a residual, so this
- * is read only by the fallback path in specialize.ts (which sets it around one synchronous call).
+ * The snapshot flag() reads. Specialization replaces flag() calls by their values; one is left in a
+ * residual only where its default must still be evaluated (it reads the request, or fails), and
+ * specialize.ts sets this around that residual's synchronous evaluation, as around its constants'.
  */
 let flagSource: FlagSnapshot = EMPTY_SNAPSHOT;
 

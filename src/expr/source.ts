@@ -89,7 +89,8 @@ function literal(node: ASTNode): string {
   if (typeof v === 'number') {
     // serialize() writes doubles with at most 9 decimals and `1e+300` as `1e+300.0`; String() is
     // exact, and double("…") reads any of its forms back exactly.
-    const celText = v % 1 === 0 ? `${v}.0` : String(v);
+    // String(-0) is "0": the sign is written by hand (1.0 / -0.0 is -infinity).
+    const celText = Object.is(v, -0) ? '-0.0' : v % 1 === 0 ? `${v}.0` : String(v);
     return /^-?[0-9]+\.[0-9]+$/.test(celText) && Number(celText) === v ? celText : `double("${String(v)}")`;
   }
   const text = serialize(node);

@@ -1,7 +1,9 @@
 // Specialization: when the flag snapshot changes, every flag() call is replaced by its current
 // value, whatever became constant is folded, and only the request-dependent residual is parsed
 // (and type-checked) again, once. The request path then runs just that residual, or nothing at all
-// when it folded to a constant (docs/expressions.md; docs/design/conventions.md).
+// when it folded to a constant (docs/expressions.md; docs/design/conventions.md). The residual
+// answers exactly as cel-js evaluating the whole expression would, errors included: folding keeps
+// CEL's evaluation order and the checker's types (test/fuzz/rules.js holds it to that).
 //
 // Run-time failures. A condition whose evaluation throws (int overflow, division by zero, a value
 // of the wrong type behind dyn()) does not match: the request goes on to the next rule, never
@@ -32,7 +34,7 @@ import { env, literalString, withFlags } from './environment.js';
 import type { RequestInput } from './request.js';
 import { withRequest } from './request.js';
 import { toSource } from './source.js';
-import { makeNode, mapChildren, valueNode } from './tree.js';
+import { checkedType, makeNode, mapChildren, valueNode, walk } from './tree.js';
 
 /** A condition for one flag snapshot: a constant, or the request-dependent part left to test. */
 export type ConditionResidual =
@@ -167,7 +169,7 @@ type Folded =
       readonly kind: 'residual';
       readonly source: string;
       readonly run: (context: object) => unknown;
-      /** The checked residual's tree, for a closure (direct.ts); null when it is evaluated whole. */
+      /** The checked residual's tree, for a closure (direct.ts); null when it is evaluated whole or reads flag(). */
       readonly ast: ASTNode | null;
       readonly problem: string | null;
     };
@@ -175,14 +177,17 @@ type Folded =
 // `noun`: what the expression is, in a problem (`the condition could not be specialized`).
 function foldFor(compiled: CompiledExpr, snapshot: FlagSnapshot, noun: string): Folded {
   try {
-    const folded = fold(compiled.ast, compiled.perRequest, snapshot);
+    const folded = unwrapDyn(fold(compiled.ast, compiled.perRequest, snapshot));
     if (folded.op === 'value') return { kind: 'literal', value: folded.args };
     const source = toSource(folded);
-    if (!compiled.perRequest.has(compiled.ast)) return { kind: 'failing', why: summary(tryEvaluate(source)) };
+    if (!compiled.perRequest.has(compiled.ast)) return { kind: 'failing', why: summary(tryEvaluate(source, snapshot)) };
     const parsed = env.parse(source);
     const checked = parsed.check();
     if (!checked.valid) throw checked.error;
-    return { kind: 'residual', source, run: parsed, ast: parsed.ast, problem: null };
+    // A flag() call is left only where its default has to be evaluated (substitute()): rare, so
+    // only that residual pays for binding the snapshot.
+    const run = readsFlags(folded) ? (context: object) => withFlags(snapshot, () => parsed(context)) : parsed;
+    return { kind: 'residual', source, run, ast: run === parsed ? parsed.ast : null, problem: null };
   } catch (error) {
     // Not expected: the residual is the checked expression with literals put in. Should it still
     // not parse or check (a cel-js corner source.ts does not know), evaluate the whole expression
@@ -267,49 +272,92 @@ export function specializeKey(compiled: CompiledKey, snapshot: FlagSnapshot): Ke
   });
 }
 
-function tryEvaluate(source: string): unknown {
+function readsFlags(node: ASTNode): boolean {
+  let found = false;
+  walk(node, (n) => {
+    if (n.op === 'call' && n.args[0] === 'flag') found = true;
+  });
+  return found;
+}
+
+function tryEvaluate(source: string, snapshot: FlagSnapshot): unknown {
   try {
-    env.evaluate(source);
+    withFlags(snapshot, () => env.evaluate(source));
     return new Error('it is not constant');
   } catch (error) {
     return error;
   }
 }
 
-/** `node` with every flag() call replaced by its value in `snapshot` (or its default). */
+/**
+ * `node` with every flag() call replaced by its value in `snapshot` (or its default). cel-js
+ * evaluates a call's arguments first, so `flag("X", default)` fails when its default does, set or
+ * not: a set flag whose default is not a literal keeps its call, and constant() (or the residual,
+ * with flag() bound to the snapshot) evaluates it as cel-js would.
+ */
 function substitute(node: ASTNode, snapshot: FlagSnapshot): ASTNode {
   if (node.op === 'call' && node.args[0] === 'flag') {
     const [nameArg, fallback] = node.args[1];
     const value = snapshot.flags.get(literalString(nameArg) ?? '')?.value ?? null;
-    if (value !== null) return valueNode(BigInt(value));
-    return fallback === undefined ? valueNode(0n) : substitute(fallback, snapshot);
+    if (fallback === undefined) return valueNode(BigInt(value ?? 0));
+    return flagWithDefault(node, substitute(fallback, snapshot), snapshot);
   }
   return mapChildren(node, (child) => substitute(child, snapshot));
 }
 
-/** Evaluates a request-independent subtree to a literal; keeps it as it is when it throws or is not a scalar. */
-function constant(node: ASTNode): ASTNode {
+/**
+ * Evaluates a request-independent subtree to a literal; keeps it as it is when it throws or is not
+ * a scalar. `original`: the checked node it was made from; a literal stands for a `dyn` one as
+ * `dyn(literal)`, or the residual would no longer type-check where the `dyn` was what let it.
+ */
+function constant(node: ASTNode, original: ASTNode, snapshot: FlagSnapshot): ASTNode {
   if (node.op === 'value') return node;
   let v: unknown;
   try {
-    v = env.evaluate(toSource(node));
+    // flag() is bound for a call substitute() kept (a set flag with a default to evaluate).
+    v = withFlags(snapshot, () => env.evaluate(toSource(node)));
   } catch {
     // Either a run-time error (kept, so it happens where CEL semantics say) or a free comprehension
     // variable; the enclosing comprehension folds as a whole.
     return node;
   }
-  if (typeof v === 'boolean' || typeof v === 'bigint' || typeof v === 'string') return valueNode(v);
-  if (typeof v === 'number' && Number.isFinite(v)) return valueNode(v);
-  return node; // lists, maps, CIDR blocks…: toSource() cannot write them back as literals
+  let literal: ASTNode;
+  if (typeof v === 'boolean' || typeof v === 'bigint' || typeof v === 'string') literal = valueNode(v);
+  else if (typeof v === 'number' && Number.isFinite(v)) literal = valueNode(v);
+  else return node; // lists, maps, CIDR blocks…: toSource() cannot write them back as literals
+  return checkedType(original) === 'dyn' ? makeNode('call', ['dyn', [literal]]) : literal;
+}
+
+/**
+ * A `flag(name, default)` call whose default is folded (`folded`, by substitute() or fold()). Set:
+ * the flag's value, once the default is a literal (it cannot fail); else the call stays, for
+ * constant() or the residual to evaluate with flag() bound to the snapshot. Unset: the default,
+ * where the checker typed it int; else (`[][0]` is a type parameter) the call stays too: where
+ * the residual stands, the call's int was what let it check.
+ */
+function flagWithDefault(call: ASTNode, folded: ASTNode, snapshot: FlagSnapshot): ASTNode {
+  const [nameArg, fallback] = (call.args as [string, ASTNode[]])[1] as [ASTNode, ASTNode];
+  const value = snapshot.flags.get(literalString(nameArg) ?? '')?.value ?? null;
+  if (value !== null && unwrapDyn(folded).op === 'value') return valueNode(BigInt(value));
+  if (value === null && (folded.op === 'value' || checkedType(fallback) === 'int')) return folded;
+  return makeNode('call', ['flag', [nameArg, folded]]);
+}
+
+/** The literal under a `dyn(literal)` that constant() wrote, or `node` itself. */
+function unwrapDyn(node: ASTNode): ASTNode {
+  if (node.op !== 'call' || node.args[0] !== 'dyn') return node;
+  const arg = node.args[1][0];
+  return arg?.op === 'value' ? arg : node;
 }
 
 function isBool(node: ASTNode, value?: boolean): boolean {
-  return node.op === 'value' && typeof node.args === 'boolean' && (value === undefined || node.args === value);
+  const v = unwrapDyn(node);
+  return v.op === 'value' && typeof v.args === 'boolean' && (value === undefined || v.args === value);
 }
 
 /** Substitutes flags and folds constants; request-dependent nodes are rebuilt around folded children. */
 function fold(node: ASTNode, perRequest: ReadonlySet<ASTNode>, snapshot: FlagSnapshot): ASTNode {
-  if (!perRequest.has(node)) return constant(substitute(node, snapshot));
+  if (!perRequest.has(node)) return constant(substitute(node, snapshot), node, snapshot);
   const f = (child: ASTNode): ASTNode => fold(child, perRequest, snapshot);
   switch (node.op) {
     case '&&':
@@ -319,22 +367,30 @@ function fold(node: ASTNode, perRequest: ReadonlySet<ASTNode>, snapshot: FlagSna
       const left = f(node.args[0]);
       const right = f(node.args[1]);
       if (isBool(left, decides) || isBool(right, decides)) return valueNode(decides);
-      if (isBool(left, !decides)) return right;
-      if (isBool(right, !decides)) return left;
+      // `false || x` is x only when x is a bool: cel-js fails `false || "a"`, and so must the
+      // residual, even where the checker let a non-bool through (dyn()).
+      if (isBool(left, !decides) && checkedType(node.args[1]) === 'bool') return right;
+      if (isBool(right, !decides) && checkedType(node.args[0]) === 'bool') return left;
       return makeNode(node.op, [left, right]);
     }
     case '!_': {
       const arg = f(node.args);
-      return isBool(arg) ? valueNode(!arg.args) : makeNode('!_', arg);
+      return isBool(arg) ? valueNode(!unwrapDyn(arg).args) : makeNode('!_', arg);
     }
     case '?:': {
       const cond = f(node.args[0]);
-      if (isBool(cond, true)) return f(node.args[1]);
-      if (isBool(cond, false)) return f(node.args[2]);
+      // A constant condition picks its branch, unless the checker typed that branch otherwise than
+      // the ternary (`c ? [][0] : size(x)` is an int, `[][0]` alone a type parameter): where the
+      // residual stands, the ternary's type is what let it check.
+      const chosen = isBool(cond, true) ? node.args[1] : isBool(cond, false) ? node.args[2] : null;
+      if (chosen !== null && checkedType(chosen) === checkedType(node)) return f(chosen);
       return makeNode('?:', [cond, f(node.args[1]), f(node.args[2])]);
     }
     case 'call': {
       const arg = node.args[1][0];
+      // A default that reads the request: when the flag is set, the residual still evaluates it
+      // (cel-js's order), then gives the flag.
+      if (node.args[0] === 'flag' && node.args[1][1] !== undefined) return flagWithDefault(node, f(node.args[1][1]), snapshot);
       if (node.args[0] === 'header' && arg !== undefined) {
         // Node lowercases header names, so a lowercase literal is found on the first lookup.
         const name = f(arg);

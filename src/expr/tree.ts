@@ -46,6 +46,16 @@ export function makeNode(op: ASTNode['op'], args: unknown): ASTNode {
   return { op, args } as unknown as ASTNode;
 }
 
+/**
+ * The type cel-js's checker gave `node` (`bool`, `int`, `dyn`…), or undefined for a node it did not
+ * check (one built here). check() leaves it on each node as `checkedType`, a field its typings do
+ * not declare: one of the internals the exact pin of cel-js in package.json is for.
+ */
+export function checkedType(node: ASTNode): string | undefined {
+  const type = (node as { checkedType?: { name?: unknown } }).checkedType;
+  return typeof type?.name === 'string' ? type.name : undefined;
+}
+
 /** A literal node. */
 export function valueNode(value: string | bigint | number | boolean): ASTNode {
   return makeNode('value', value);

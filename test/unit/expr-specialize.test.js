@@ -164,6 +164,8 @@ const folding = [
   ['(flag("x") > 0 ? request.path : "q").size() == 1', { x: 3 }, 'request.path.size() == 1'],
   ['(request.path.size() > 1 ? 1 : 2) + flag("x") == 4', { x: 3 }, '(request.path.size() > 1 ? 1 : 2) + 3 == 4'],
   ['double(request.path.size()) * -1.5 < 0.5 + double(flag("x"))', { x: 3 }, 'double(request.path.size()) * -1.5 < 3.5'],
+  // -0.0 keeps its sign: 1.0 / -0.0 is -infinity
+  ['1.0 / (request.path == "/" ? 0.5 : -0.0 * double(flag("x"))) < 0.0', { x: 3 }, '1.0 / (request.path == "/" ? 0.5 : -0.0) < 0.0'],
 ];
 
 for (const [source, values, expected] of folding) {
@@ -225,6 +227,78 @@ test('a condition that fails for every request folds to false with a problem', (
   t.is(r.value, false);
   t.regex(r.problem, /division by zero/);
   t.deepEqual(specialize(condition('100 / flag("N") > 1'), flags({ N: 2 })), { kind: 'const', value: true, source: 'true', problem: null });
+});
+
+// Folding agrees with cel-js evaluating the whole expression (test/fuzz/rules.js found these).
+
+test('`false ||` and `true &&` fold away only before a bool: behind dyn() the operand is still checked', (t) => {
+  // cel-js: `false || "canary"` fails (no bool), so the rule does not match, whatever `==` says.
+  const source = '(flag("A") > 0 || dyn(header("X-Env"))) == dyn(header("X-Env"))';
+  const before = evaluationFailures();
+  t.false(matches(source, { A: 0 }, req({ headers: { 'x-env': 'canary' } })));
+  t.is(evaluationFailures(), before + 1);
+  t.false(matches('(flag("A") > 0 && dyn(header("X-Env"))) == dyn(header("X-Env"))', { A: 1 }, req({ headers: { 'x-env': 'canary' } })));
+  // Before a bool the neutral operand still goes.
+  t.is(specialize(condition('flag("A") > 0 || header("X-Env") == "canary"'), flags()).source, 'header("x-env") == "canary"');
+});
+
+test('a folded constant behind dyn() stays dyn: the residual still type-checks', (t) => {
+  const r = specialize(condition('header("X-Env") == "canary" || dyn(flag("pct"))'), flags({ pct: 100 }));
+  t.is(r.problem, null);
+  t.is(r.source, 'header("x-env") == "canary" || dyn(100)');
+  t.true(r.test(req({ headers: { 'x-env': 'canary' } })));
+  t.false(r.test(req()));
+  // A dyn(true) still folds `&&` away.
+  t.is(specialize(condition('dyn(flag("A") > 0) && request.path == "/"'), flags({ A: 1 })).source, 'request.path == "/"');
+});
+
+test('a folded -0.0 keeps its sign', (t) => {
+  t.true(matches('1.0 / (request.path == "/" ? 0.5 : -0.0 * double(flag("x"))) < 0.0', { x: 3 }, req({ url: '/x' })));
+});
+
+test('a ternary folded to a branch the checker typed otherwise keeps the ternary\'s type: the residual still type-checks', (t) => {
+  const r = specialize(condition('[1][flag("A") > 2 ? [][0] : request.path.size()] == 1'), flags({ A: 3 }));
+  t.is(r.problem, null);
+  t.is(r.source, '[1][true ? [][0] : request.path.size()] == 1');
+  const before = evaluationFailures();
+  t.false(r.test(req())); // index out of bounds, as cel-js says of the whole
+  t.is(evaluationFailures(), before + 1);
+});
+
+test('an unset flag whose default the checker typed otherwise than int keeps its call: the residual still type-checks', (t) => {
+  const r = specialize(condition('request.path.size() in [1, flag("A", [][flag("B")])]'), flags());
+  t.is(r.problem, null);
+  t.is(r.source, 'request.path.size() in [1, flag("A", [][0])]');
+  const before = evaluationFailures();
+  t.false(r.test(req())); // index out of bounds, as cel-js says of the whole
+  t.is(evaluationFailures(), before + 1);
+});
+
+test('flag() with a default that reads the request gives the flag when it is set', (t) => {
+  const source = 'flag("pct", request.path.size()) == 5';
+  t.true(matches(source, { pct: 5 }, req({ url: '/a' })));
+  t.false(matches(source, {}, req({ url: '/a' })));
+  t.true(matches(source, {}, req({ url: '/abcd' })));
+  t.false(matches(source, { pct: 4 }, req({ url: '/abcd' })));
+});
+
+test('flag() evaluates its default as cel-js does, set or not: a default that fails fails the rule', (t) => {
+  // As a weight, evaluated whole by cel-js, does: `flag("W", 1 / flag("Z"))` fails with W set too.
+  const r = specialize(condition('flag("pct", 1 / flag("zero")) > 0'), flags({ pct: 1 }));
+  t.is(r.kind, 'const');
+  t.false(r.value);
+  t.regex(r.problem, /division by zero/);
+  // `error && false` is false in CEL, `error && true` an error.
+  const before = evaluationFailures();
+  t.false(matches('flag("pct", 1 / flag("zero")) > 0 && request.path == "/"', { pct: 1 }, req({ url: '/x' })));
+  t.is(evaluationFailures(), before);
+  t.false(matches('flag("pct", 1 / flag("zero")) > 0 && request.path == "/"', { pct: 1 }, req({ url: '/' })));
+  t.is(evaluationFailures(), before + 1);
+  t.is(specialize(weight('flag("W", 1 / flag("Z"))'), flags({ W: 5 })).value, 1);
+  // Inside a comprehension, where the default reads its variable: the flag's value when set.
+  t.true(matches('[1, 2].exists(n, flag("A", n) == 7 && request.path == "/")', { A: 7 }, req()));
+  t.true(matches('[1, 2].exists(n, flag("A", n) == 2 && request.path == "/")', {}, req()));
+  t.false(matches('[0].exists(n, flag("A", 1 / n) == 7 && request.path == "/")', { A: 7 }, req()));
 });
 
 // [expression, flags, expected value, expected problem]
