@@ -1,6 +1,8 @@
 // `npm run fuzz`: the differential and model-based fuzzers of flagman's hand-written core, each a
 // target in test/fuzz/ (TARGETS below), every one in its own process at once, for FUZZ_SECONDS
-// (default 20) each, from FUZZ_SEED (default: random, printed). FUZZ_TARGETS=response,… picks some.
+// (default 20) each, from FUZZ_SEED (default: random, printed). FUZZ_TARGETS=response,… picks some;
+// a target named twice runs in two processes, the second from FUZZ_SEED + 1 (a shard: the slowest
+// target gets more of the cores in a long run).
 //
 // A target module exports `target`: { name, what, cases (a fast-check arbitrary of plain JSON
 // data), check(case) (throws on a disagreement), units?(case) → how many of `unit` the case holds
@@ -55,21 +57,26 @@ if (process.env.FUZZ_CHILD) {
   console.log(`fuzzing ${names.join(', ')}: seed ${seed}, ${seconds} s each, at once (FUZZ_SEED=${seed} repeats it)`);
   const summaries = await Promise.all(
     names.map(
-      (name) =>
+      (name, i) =>
         new Promise((resolve, reject) => {
-          const child = fork(fileURLToPath(import.meta.url), { env: { ...process.env, FUZZ_CHILD: name, FUZZ_SEED: String(seed) } });
+          const shard = names.slice(0, i).filter((n) => n === name).length;
+          const child = fork(fileURLToPath(import.meta.url), { env: { ...process.env, FUZZ_CHILD: name, FUZZ_SEED: String((seed + shard) | 0) } });
           let summary = null;
           child.on('message', (m) => (summary = m));
           child.on('exit', (code) => (summary ? resolve(summary) : reject(new Error(`fuzz target ${name} exited ${code} without a summary`))));
         }),
     ),
   );
-  console.log('\n| target | what | seconds | cases | cases/s | counted | result |\n|---|---|---:|---:|---:|---:|---|');
+  console.log('\n| target | what | seed | seconds | cases | cases/s | counted | result |\n|---|---|---:|---:|---:|---:|---:|---|');
   for (const s of summaries) {
     const counted = s.unit === 'cases' ? '' : `${s.units} ${s.unit}`;
-    console.log(`| ${s.target} | ${s.what} | ${s.seconds} | ${s.cases} | ${s.casesPerSecond} | ${counted} | ${s.failed ? `DISAGREEMENT, written to ${s.found}` : 'no disagreement'} |`);
+    console.log(`| ${s.target} | ${s.what} | ${s.seed} | ${s.seconds} | ${s.cases} | ${s.casesPerSecond} | ${counted} | ${s.failed ? `DISAGREEMENT, written to ${s.found}` : 'no disagreement'} |`);
   }
-  for (const s of summaries.filter((x) => x.failed)) console.log(`\n${s.target} (seed ${seed}):\n${s.error}`);
+  for (const name of new Set(names)) {
+    const shards = summaries.filter((s) => s.target === name);
+    if (shards.length > 1) console.log(`| ${name}, all ${shards.length} | | | | ${shards.reduce((n, s) => n + s.cases, 0)} | ${shards.reduce((n, s) => n + s.casesPerSecond, 0)} | ${shards[0].unit === 'cases' ? '' : `${shards.reduce((n, s) => n + s.units, 0)} ${shards[0].unit}`} | |`);
+  }
+  for (const s of summaries.filter((x) => x.failed)) console.log(`\n${s.target} (seed ${s.seed}):\n${s.error}`);
   console.log(JSON.stringify({ fuzz: summaries.map(({ error, ...rest }) => rest) }));
   if (summaries.some((s) => s.failed)) process.exitCode = 1;
 }
