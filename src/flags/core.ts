@@ -1,11 +1,14 @@
-// The flag store's decisions, pure: no file system, no timers, no clock. The driver (store.ts)
+// The flag store's decisions, pure: no file system, no timers, no clock. The driver (steps.ts)
 // passes in the time (one monotonic clock, ms), the events (hints from watcher.ts, what a look at
 // the directory found) and the readings it took of the files the core asked for; the core keeps
 // the dirty names, first readings and holds, applies verified observations to the flag table by
 // the decide.ts table, and tells the driver what to do next: read these names now, re-arm the
-// watch, read everything again (a pass), wake up at this time. What stays in the driver: reading
-// files, the watcher, timers, the passes' cursor and backstop (sweep.ts), publishing (values.ts),
-// the directory's health (health.ts) and the start-up sequence.
+// watch, read everything again (a pass), wake up at this time. The driver is in two parts: the
+// step loop (steps.ts: the order of the work in each step, the passes' cursor and backstop with
+// sweep.ts, the hold and rescan timers, when to publish with values.ts), which takes its effects
+// through an interface; and store.ts, their real implementations (reading files, the watcher,
+// real timers, the directory's health with health.ts, logging, the state file) and the start-up
+// sequence. test/fuzz/flags.js runs the same step loop with simulated effects.
 //
 // The orderings, each decided here:
 // - A hint marks its flag dirty and drops its waiting first reading (a write was in progress) and
@@ -16,7 +19,8 @@
 //   applied only if both agree (else the flag goes dirty again) and no hint came meanwhile.
 // - Empty (while unset) and missing states must hold `settleMs` with no hint before they apply
 //   (decide.ts): the empty moment of `echo 0 > f` and the missing moment of an editor's save never
-//   apply. A hold is for the state it began on (holds.ts): seen in the other one, it starts again. When a hold is due the driver calls holdsDue(): the held names are read again at once.
+//   apply. A hold is for the state it began on (holds.ts): seen in the other one, it starts again.
+//   When a hold is due the driver calls holdsDue(): the held names are read again at once.
 // - A `..` name (a ConfigMap's `..data` swapped) has everything read again (a pass) but keeps the
 //   first readings: it only changes which complete file a symlink resolves to (kubelet writes the
 //   new files before the swap), never a file in place, and dropping them would let a stream of

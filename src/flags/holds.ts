@@ -3,8 +3,9 @@
 // on any event), so the empty moment of `echo 0 > new` or the missing moment of an editor's save is
 // never applied. A hold is for one state: seen empty where it was held missing (or the other way
 // round), with the event in between lost, it starts again (else the time it was missing would count
-// as time empty, and the empty moment of a write would apply as 1). Pure (core.ts passes the time in); the driver's timer (store.ts) asks at dueAt()
-// for the due holds, which are then read again at once, even while a pass keeps the store busy.
+// as time empty, and the empty moment of a write would apply as 1). Pure (core.ts passes the time
+// in); the hold timer of the step loop (steps.ts) asks at dueAt() for the due holds, which are then
+// read again at once, even while a pass keeps the store busy.
 
 /** What a hold waits out. */
 export type HeldState = 'empty' | 'missing';

@@ -1,7 +1,7 @@
 // The reading side of the flag core (core.ts): which flags must be read (dirty, after a quiet
 // time), the first readings waiting ~1 ms for their verifying second read, and the evidence a
 // missing file needs before it counts as removed. Pure lists: the core decides what goes in and
-// out, with the time passed in; the driver (store.ts) does the reading.
+// out, with the time passed in; the step loop (steps.ts) has the reading done.
 import type { Observed } from './decide.js';
 
 // A first reading is verified ~1 ms after it was taken (by one 1 ms timer), always in a later step,

@@ -7,7 +7,6 @@
 //   published together, at most PUBLISH_BURST_MS after the first of them: each snapshot costs
 //   O(flags) (the copy, the freeze, the listeners' recompile), so one per chunk would be
 //   quadratic. A lone change has nothing queued behind it and is published at once.
-import { performance } from 'node:perf_hooks';
 import { EMPTY_SNAPSHOT, makeSnapshot, type FlagChange, type FlagSnapshot, type FlagState } from './snapshot.js';
 
 /** Longest a change waits to be published while a burst is still being read, ms. */
@@ -21,7 +20,7 @@ export class FlagValues {
   #snapshot: FlagSnapshot = EMPTY_SNAPSHOT;
   /** Changes applied and not published yet (null: none; [] for a note or problem only). */
   #unpublished: FlagChange[] | null = null;
-  /** performance.now() of the oldest unpublished change. */
+  /** When the oldest unpublished change was applied (the store's monotonic clock, ms). */
   #unpublishedAt = 0;
 
   /** The last published snapshot. */
@@ -51,9 +50,9 @@ export class FlagValues {
     else this.#entries.delete(name);
   }
 
-  /** Records the changes one step applied (a value, note or problem changed). */
-  applied(changes: readonly FlagChange[]): void {
-    if (this.#unpublished === null) this.#unpublishedAt = performance.now();
+  /** Records the changes one step applied (a value, note or problem changed) at `now`. */
+  applied(changes: readonly FlagChange[], now: number): void {
+    if (this.#unpublished === null) this.#unpublishedAt = now;
     (this.#unpublished ??= []).push(...changes);
   }
 
@@ -62,17 +61,17 @@ export class FlagValues {
     return this.#unpublished !== null;
   }
 
-  /** How long until unpublished changes are due however busy, ms (Infinity: none). */
-  dueIn(): number {
-    return this.#unpublished === null ? Infinity : Math.max(0, this.#unpublishedAt + PUBLISH_BURST_MS - performance.now());
+  /** How long after `now` unpublished changes are due however busy, ms (Infinity: none). */
+  dueIn(now: number): number {
+    return this.#unpublished === null ? Infinity : Math.max(0, this.#unpublishedAt + PUBLISH_BURST_MS - now);
   }
 
   /**
    * The changes to publish now, taken, or null: nothing applied, or `burst` (more events are being
-   * read) and the oldest change is younger than PUBLISH_BURST_MS.
+   * read) and the oldest change is younger than PUBLISH_BURST_MS at `now`.
    */
-  takeDue(burst: boolean): FlagChange[] | null {
-    if (this.#unpublished === null || (burst && this.dueIn() > 0)) return null;
+  takeDue(burst: boolean, now: number): FlagChange[] | null {
+    if (this.#unpublished === null || (burst && this.dueIn(now) > 0)) return null;
     const changes = this.#unpublished;
     this.#unpublished = null;
     return changes;

@@ -1,6 +1,7 @@
 // The flag core's orderings (src/flags/core.ts), one test per ordering its header describes, on a
 // fake clock: the time is a number, a file is a string in a table, and a tiny driver does what
-// store.ts does (reads what the core asks for, when it asks). No file system, no timers.
+// the step loop (steps.ts) does (reads what the core asks for, when it asks), one call at a time so
+// each test can stop between them. No file system, no timers.
 import test from 'ava';
 import { FlagCore } from '../../dist/flags/core.js';
 import { observe } from '../../dist/flags/decide.js';
@@ -18,7 +19,7 @@ function harness() {
     now: 0,
     files: {},
     there: true,
-    /** The driver's hold timer (store.ts #armHolds): when it fires, null when not armed. */
+    /** The driver's hold timer (steps.ts #armHolds): when it fires, null when not armed. */
     holdTimer: null,
     /** Every update the core made, with its time. */
     updates: [],
@@ -65,7 +66,7 @@ function harness() {
       }
       return due.map((v) => v.name);
     },
-    /** store.ts's loop until `t`: hold timer, verifications, dirty reads, each when due. */
+    /** The step loop until `t`: hold timer, verifications, dirty reads, each when due. */
     runUntil(t) {
       for (;;) {
         const holdAt = h.holdTimer === null ? Infinity : h.holdTimer + 1;

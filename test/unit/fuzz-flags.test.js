@@ -11,7 +11,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { events } from '../../dist/log.js';
 import { FlagStore } from '../../dist/flags/store.js';
-import { cases, checkFinal, NAMES, property, timeline } from '../fuzz/flags.js';
+import { cases, check, checkFinal, NAMES, property, timeline } from '../fuzz/flags.js';
 import { scaled } from '../helpers/slow.js';
 
 // The store logs every change; keep the test's output readable.
@@ -20,6 +20,21 @@ for (const level of ['info', 'warn', 'error']) events[level] = () => undefined;
 test('the flag core against the flag rules: 4000 generated sequences on a fake clock, fixed seed', (t) => {
   fc.assert(property, { seed: 20261206, numRuns: 4000, includeErrorInReport: true });
   t.pass();
+});
+
+test('the model: with events lost between the two reads, a torn write meaning the value of the whole one before it may apply', (t) => {
+  // `1\n` written; its first reading at 1 ms; the next writer's truncate and its `1` (of `12\n`)
+  // lose their events; the verifying read sees `1`: both mean 1, which a writer did write.
+  const c = {
+    latency: 0,
+    ops: [
+      { op: 'echo', name: 'C', text: '1\n', w: 0.8, gap: 0 },
+      { op: 'lose', ms: 0.5, gap: 0.6 },
+      { op: 'slow', name: 'C', text: '12\n', byteMs: 0.45, gap: 0 },
+      { op: 'echo', name: 'A', text: '0\n', w: 0, gap: 0 },
+    ],
+  };
+  t.notThrows(() => check(c));
 });
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
