@@ -7,9 +7,11 @@
 //
 // Run-time failures. A condition whose evaluation throws (int overflow, division by zero, a value
 // of the wrong type behind dyn()) does not match: the request goes on to the next rule, never
-// crashes. Each such failure increments `evaluationFailures()` and is passed to the optional
-// `onError` given to specialize(), for per-rule metrics and logs. A condition that throws for every
-// request (no request data involved) is folded to constant false with a `problem` instead.
+// crashes. Each such failure increments `evaluationFailures()`, one count for the process, and is
+// passed to the optional `onError` given to specialize(). The runtime passes no `onError` and
+// exports no such count: a failing evaluation shows in neither /metrics nor the logs; the tests read
+// both to tell a failure from a plain non-match. A condition that throws for every request (no
+// request data involved) is folded to constant false with a `problem` instead.
 //
 // Weights. A weight is an integer 0–256. A value outside that range is clamped to it, and a weight
 // that fails to evaluate (e.g. `100 / flag("X")` with X unset) gets the default weight 1; both come

@@ -19,9 +19,6 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Why a request must not be forwarded, or null. */
-export type RequestProblem = string | null;
-
 /** Names listed in a Connection header value, lower-cased; null when none beyond the usual tokens. */
 function connectionListed(value: string | undefined): Set<string> | null {
   // What nearly every message says, answered without a split.

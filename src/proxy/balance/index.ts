@@ -7,5 +7,3 @@ export const BALANCER_TABLE = {
   roundrobin: roundRobin,
   leastconn: leastConn,
 } as const satisfies Record<string, BalancerFactory>;
-
-export type BalancerName = keyof typeof BALANCER_TABLE;
