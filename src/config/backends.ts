@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { isScalar } from 'yaml';
 import type { BackendConfig, ExprSource, ServerConfig, Timeouts } from './schema.js';
 import { readHealth } from './health.js';
-import { BALANCERS, DEFAULTS, MAX_MAXCONN, MAX_QUEUE, MODES, REDIRECT_STATUSES, SEND_PROXY, type SendProxy } from './schema.js';
+import { BALANCERS, DEFAULTS, MAX_MAXCONN, MAX_QUEUE, MAX_WEIGHT, MODES, REDIRECT_STATUSES, SEND_PROXY, type SendProxy } from './schema.js';
 import {
   fieldsOf, mapEntries, missing, readExpr, readInt, readIntOrExpr, readOneOf, readString, tryParse, wrongKind,
 } from './nodes.js';
@@ -55,8 +55,6 @@ export const REDIRECT_KEYS = {
 
 // The schemes a redirect may name (the two a frontend serves).
 const REDIRECT_SCHEMES = ['http', 'https'] as const;
-
-export const MAX_WEIGHT = 256;
 
 // RFC 9110 token, and a field value without control characters: Node's setHeader throws on anything
 // else, and a request is the wrong moment to find out.

@@ -356,6 +356,9 @@ export const DEFAULTS = {
 export const MAX_MAXCONN = 1_000_000;
 export const MAX_QUEUE = 1_000_000;
 
+/** The largest weight (docs/configuration.md); a larger one from a flag is clamped to it. */
+export const MAX_WEIGHT = 256;
+
 /** The largest rate (requests a second) and burst; a flag-driven rate is clamped to 1–MAX_RATE. */
 export const MAX_RATE = 1_000_000;
 

@@ -29,7 +29,7 @@
 
 import type { ASTNode } from '@marcbachmann/cel-js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
-import { MAX_MAXCONN, MAX_RATE } from '../config/schema.js';
+import { MAX_MAXCONN, MAX_RATE, MAX_WEIGHT } from '../config/schema.js';
 import type { CompiledCondition, CompiledExpr, CompiledKey, CompiledMaxconn, CompiledRate, CompiledWeight } from './compile.js';
 import { directTest, directText } from './direct.js';
 import { env, literalString, withFlags } from './environment.js';
@@ -91,8 +91,6 @@ export type Residual = ConditionResidual | NumberResidual | RateResidual | KeyRe
 /** Called when a condition throws at run time; it must not throw (it is guarded anyway). */
 export type EvaluationErrorHandler = (error: unknown, compiled: CompiledCondition) => void;
 
-/** The largest weight (docs/configuration.md); larger values are clamped to it. */
-export const MAX_WEIGHT = 256;
 /** The weight of a server that gives none, and of one whose weight expression fails. */
 export const DEFAULT_WEIGHT = 1;
 
