@@ -6,6 +6,7 @@
 import client from 'prom-client';
 import type { ExplainRequest, Explanation } from '../explain/explain.js';
 import type { CumulativeHistogram } from '../runtime/histogram.js';
+import { SERVER_STATES } from '../runtime/server-state.js';
 import { statusDocument, type StatusSources } from './status.js';
 
 /** The status document's sources, and what only the metrics and /explain need. */
@@ -71,8 +72,6 @@ interface Doc {
   readonly process: { readonly fdLimit: number | null; readonly maxConnections: number | null; readonly connections: number; readonly refusedConnections: number };
   readonly logs: Record<string, { readonly dropped: number }>;
 }
-
-const SERVER_STATES = ['up', 'down', 'drain'] as const;
 
 // The refusals of a rule's limits: the /status key, and the `reason` label (the access log's
 // reason, "body too large" or "rate limited", in one word as the queue's `timeout` and `full` are).
