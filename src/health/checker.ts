@@ -4,13 +4,13 @@
 // the probes in flight, waits for them (an exec check's process included) and leaves no timer.
 import { proxyVersion, type Config, type HealthConfig } from '../config/schema.js';
 import { isDescriptorShortage } from '../descriptors.js';
-import type { ObservedState, ServerState } from '../runtime/servers.js';
+import type { ObservedServer, ObservedState } from '../runtime/servers.js';
 import { probeFor, type Probe, type ProbeResult, type ProbeTarget } from './probes.js';
 
 interface Job {
   readonly probe: Probe;
   readonly target: ProbeTarget;
-  readonly state: ServerState;
+  readonly state: ObservedServer;
   readonly health: HealthConfig;
 }
 

@@ -33,7 +33,7 @@ import type net from 'node:net';
 import { isDescriptorShortage } from '../descriptors.js';
 import { Wake, type QueueEntry, type Waiter } from '../runtime/queue.js';
 import type { ProxyTarget, Target } from '../runtime/runtime.js';
-import type { ServerState } from '../runtime/servers.js';
+import type { ObservedServer } from '../runtime/servers.js';
 import { dial, type ConnectWaiter } from '../upstream/dial.js';
 import type { UpstreamError, UpstreamErrorCode } from '../upstream/error.js';
 import type { Candidate, Skip } from './balance/balancer.js';
@@ -148,7 +148,7 @@ export abstract class Attempt implements Skip, Waiter {
    * The servers that failed to connect, skipped by the next pick; null until one did. By observed
    * state, which stays the same object when a waiter moves to a newer runtime's servers.
    */
-  #tried: Set<ServerState> | null = null;
+  #tried: Set<ObservedServer> | null = null;
   /** Tries begun. */
   #tries = 0;
   /** The last failed connect was a timeout: what the answer says once no server is left. */

@@ -22,7 +22,7 @@ export interface HealthChange {
 }
 
 /** One server's observed state and its connection pool. */
-export class ServerState {
+export class ObservedServer {
   readonly key: string;
   /** Requests in flight now (tcp: open connections). */
   active = 0;
@@ -52,10 +52,10 @@ export class ServerState {
   change: HealthChange | null = null;
   /** Pooled keep-alive connections to this server, one pool per address and timeouts (a reload may change them). */
   readonly #pools = new Map<string, UpstreamPool>();
-  readonly #onHealth: (s: ServerState) => void;
+  readonly #onHealth: (s: ObservedServer) => void;
   readonly #forward: CheckForward | null;
 
-  constructor(key: string, onHealth: (s: ServerState) => void, forward: CheckForward | null = null) {
+  constructor(key: string, onHealth: (s: ObservedServer) => void, forward: CheckForward | null = null) {
     this.key = key;
     this.#forward = forward;
     this.#onHealth = onHealth;
@@ -201,12 +201,12 @@ function newCounters(): Counters {
 
 interface ObservedEvents {
   /** A server's health changed: the runtime's eligible servers must be recomputed. */
-  health: [ServerState];
+  health: [ObservedServer];
 }
 
 /** The registry of observed state, looked up by name only when a runtime is compiled. */
 export class ObservedState extends EventEmitter<ObservedEvents> {
-  readonly #servers = new Map<string, ServerState>();
+  readonly #servers = new Map<string, ObservedServer>();
   readonly #frontends = new Map<string, Counters>();
   readonly #backends = new Map<string, Counters>();
   readonly #queues = new Map<string, BackendQueue>();
@@ -230,11 +230,11 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
   }
 
   /** The state of `backend/server`, created on first use. */
-  server(backend: string, server: string): ServerState {
+  server(backend: string, server: string): ObservedServer {
     const key = `${backend}/${server}`;
     let state = this.#servers.get(key);
     if (!state) {
-      state = new ServerState(key, (s) => this.emit('health', s), this.#forward);
+      state = new ObservedServer(key, (s) => this.emit('health', s), this.#forward);
       const adopted = this.#adopted.get(key);
       if (adopted) {
         state.health = adopted[0];
@@ -284,7 +284,7 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
   }
 
   /** The server state under `backend/server`, if it exists. */
-  get(key: string): ServerState | undefined {
+  get(key: string): ObservedServer | undefined {
     return this.#servers.get(key);
   }
 
@@ -297,7 +297,7 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
 
   /** Every server state, frontend and backend counter, queue and limit, for adding up across processes. */
   all(): {
-    servers: ReadonlyMap<string, ServerState>;
+    servers: ReadonlyMap<string, ObservedServer>;
     frontends: ReadonlyMap<string, Counters>;
     backends: ReadonlyMap<string, Counters>;
     queues: ReadonlyMap<string, BackendQueue>;

@@ -1,7 +1,7 @@
 // The balancer interface (docs/design/conventions.md): one method. Implementations live beside this file and are
 // registered in the table in ./index.ts.
 import type { Health, ServerStatus } from '../../runtime/server-state.js';
-import type { ServerState } from '../../runtime/servers.js';
+import type { ObservedServer } from '../../runtime/servers.js';
 import type { UpstreamPool } from '../../upstream/pool.js';
 
 /** A server as a balancer sees it: declared weight (from flags), its state then, and observed state. */
@@ -17,7 +17,7 @@ export interface Candidate {
   readonly status: ServerStatus;
   /** The most requests (tcp: connections) in flight to it at once under these flags; 0: no limit. */
   readonly maxconn: number;
-  readonly state: ServerState;
+  readonly state: ObservedServer;
   /**
    * The connections to this server's address, looked up when the runtime is built, not per request;
    * null in a tcp backend, whose client connections each get a server connection of their own.
