@@ -132,19 +132,6 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], connection
   return out;
 }
 
-/** The server's response headers without hop-by-hop ones, as a flat array for writeHead. */
-export function clientResponseHeaders(rawHeaders: readonly string[], connection: string | undefined): string[] {
-  const listed = connectionListed(connection);
-  const out: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
-    out.push(name, rawHeaders[i + 1]!);
-  }
-  return out;
-}
-
 /** How the upstream response parser treats a header (upstream/response.ts). */
 export enum HeaderKind {
   /** Passed on as it is. */
