@@ -61,9 +61,6 @@ export interface NumberResidual {
   readonly problem: string | null;
 }
 
-/** A weight for one flag snapshot: always a constant integer 0–256. */
-export type WeightResidual = NumberResidual;
-
 /** A rate for one flag snapshot: requests a second, or null when it could not be computed (no limit). */
 export interface RateResidual {
   readonly kind: 'const';
