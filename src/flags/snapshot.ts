@@ -32,11 +32,6 @@ export interface FlagChange {
 
 export const FLAG_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
 
-/** A flag's value, or `fallback` when unset. */
-export function flagValue(snapshot: FlagSnapshot, name: string, fallback = 0): number {
-  return snapshot.flags.get(name)?.value ?? fallback;
-}
-
 /** Freezes a new snapshot. */
 export function makeSnapshot(version: number, flags: Map<string, FlagState>): FlagSnapshot {
   for (const state of flags.values()) Object.freeze(state);
