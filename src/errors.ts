@@ -10,7 +10,9 @@ export interface Place {
   readonly address?: string;
 }
 
-// Registry table (docs/design/conventions.md): docs and the catalogue test iterate over it.
+// Registry table (docs/design/conventions.md), the one list of codes in code: ErrorCode derives from
+// it, so a code not listed here does not compile. docs/errors.md documents each code, and
+// test/unit/error-catalogue.test.js keeps the two and the codes src/ throws in step.
 // What goes wrong talking to a server is not thrown but handed to the exchange: an UpstreamError,
 // with its own table of codes (upstream/error.ts: CONNECT_TIMEOUT, SERVER_TIMEOUT, …).
 export const ERROR_CODES = {

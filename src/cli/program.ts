@@ -5,6 +5,7 @@
 import { FlagmanError, FlagmanErrors } from '../errors.js';
 import { VERSION } from '../version.js';
 import { COMMANDS, DEFAULT_COMMAND, helpFor, isCommand, TOP_LEVEL, usage } from './commands.js';
+import { errorLine } from './error-line.js';
 import { processIo, type CliIo } from './io.js';
 import { parseCommandLine } from './parse.js';
 import { UsageError } from './usage.js';
@@ -38,8 +39,10 @@ function report(err: unknown, io: CliIo): number {
     io.stderr.write(`flagman: ${err.message} (flagman help${err.command ? ` ${err.command}` : ''})\n`);
     return 2;
   }
-  if (err instanceof FlagmanErrors || err instanceof FlagmanError) {
-    io.stderr.write(`flagman: ${err.message.split('\n').join('\nflagman: ')}\n`);
+  // One line per error (`check` reports every error it found), each `flagman: CODE: reason (place)`.
+  const errors = err instanceof FlagmanErrors ? err.errors : err instanceof FlagmanError ? [err] : null;
+  if (errors !== null) {
+    for (const e of errors) io.stderr.write(`flagman: ${errorLine(e)}\n`);
     return 1;
   }
   io.stderr.write(`flagman: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -185,5 +185,5 @@ test('flags.state: off writes no state file; a path inside the flags directory i
   fs.writeFileSync(fm.configFile, CONFIG.replace('flags: { dir: ./flags }', 'flags: { dir: ./flags, state: ./flags/state.json }'));
   const check = await flagmanCli(['check', '-c', fm.configFile]);
   t.is(check.exitCode, 1);
-  t.regex(check.stderr, /flagman\.yaml:2:\d+: flags\.state: the state file .*state\.json must not be inside the flags directory/);
+  t.regex(check.stderr, /CONFIG_SCHEMA: flags\.state: the state file .*state\.json must not be inside the flags directory.* \(.*flagman\.yaml:2:\d+\)/);
 });

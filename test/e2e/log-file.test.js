@@ -236,7 +236,7 @@ test('a log.file that cannot be opened stops the start: CONFIG_LOG naming file:l
   fs.writeFileSync(configFile, config({ file: 'missing/access.log' }).replace('{{app}}', '9'));
   const r = await flagmanCli(['run', '-c', configFile]);
   t.is(r.exitCode, 1);
-  t.regex(r.stderr, new RegExp(`^flagman: ${configFile}:\\d+:\\d+: log\\.file: cannot open ${path.join(dir, 'missing', 'access.log')} \\(ENOENT\\)$`, 'm'));
+  t.regex(r.stderr, new RegExp(`^flagman: CONFIG_LOG: log\\.file: cannot open ${path.join(dir, 'missing', 'access.log')} \\(ENOENT\\) \\(${configFile}:\\d+:\\d+\\)$`, 'm'));
 });
 
 test('a log.file that cannot be written (/dev/full): lines dropped and counted, told naming the file', async (t) => {

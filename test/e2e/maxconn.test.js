@@ -493,11 +493,11 @@ test('flagman check: a negative or fractional maxconn, or an expression that is 
   const r = await flagmanCli(['check', '-c', file]);
   t.is(r.exitCode, 1);
   const out = r.stderr;
-  t.regex(out, new RegExp(`${file}:5:12: backends\\.app\\.queue: must be from 0 to 1000000, not -2`));
-  t.regex(out, new RegExp(`${file}:7:45: backends\\.app\\.servers\\.a\\.maxconn: must be from 0 to 1000000, not -1`));
-  t.regex(out, new RegExp(`${file}:8:45: backends\\.app\\.servers\\.b\\.maxconn: expected a whole number`));
+  t.regex(out, new RegExp(`CONFIG_SCHEMA: backends\\.app\\.queue: must be from 0 to 1000000, not -2 \\(${file}:5:12\\)`));
+  t.regex(out, new RegExp(`CONFIG_SCHEMA: backends\\.app\\.servers\\.a\\.maxconn: must be from 0 to 1000000, not -1 \\(${file}:7:45\\)`));
+  t.regex(out, new RegExp(`CONFIG_SCHEMA: backends\\.app\\.servers\\.b\\.maxconn: expected a whole number.* \\(${file}:8:45\\)`));
   fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('    queue: -2\n', '').replace('maxconn: -1', 'maxconn: 5').replace('maxconn: 1.5', 'maxconn: 0'));
   const expr = await flagmanCli(['check', '-c', file]);
   t.is(expr.exitCode, 1);
-  t.regex(expr.stderr, new RegExp(`${file}:8:46: a maxconn must be an int, but this expression is bool`));
+  t.regex(expr.stderr, new RegExp(`CONFIG_EXPR: a maxconn must be an int, but this expression is bool \\(${file}:8:46\\)`));
 });

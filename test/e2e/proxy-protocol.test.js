@@ -480,9 +480,9 @@ backends:
   const r = await flagmanCli(['check', '-c', file]);
   t.is(r.exitCode, 1, r.stdout + r.stderr);
   const out = r.stdout + r.stderr;
-  t.true(out.includes(`${file}:4:18: frontends.web.acceptProxy: expected true, false, on or off, got the string "maybe"`), out);
-  t.true(out.includes(`${file}:8:16: backends.app.sendProxy: expected one of v1, v2, got the string "v3"`), out);
-  t.true(out.includes(`${file}:10:51: backends.app.servers.a1.sendProxy: expected one of v1, v2, off, got the string "yes"`), out);
+  t.true(out.includes(`CONFIG_SCHEMA: frontends.web.acceptProxy: expected true, false, on or off, got the string "maybe" (${file}:4:18)`), out);
+  t.true(out.includes(`CONFIG_SCHEMA: backends.app.sendProxy: expected one of v1, v2, got the string "v3" (${file}:8:16)`), out);
+  t.true(out.includes(`CONFIG_SCHEMA: backends.app.servers.a1.sendProxy: expected one of v1, v2, off, got the string "yes" (${file}:10:51)`), out);
 });
 
 test('a reload cannot turn acceptProxy on for a listener it keeps: it fails, naming the address, and the old config serves on', async (t) => {

@@ -82,7 +82,7 @@ test('status against an address where nothing answers: exit 1, one line naming t
   t.is(r.exitCode, 1);
   t.is(r.stdout, '');
   t.is(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
-  t.regex(r.stderr, new RegExp(`^flagman: http://127\\.0\\.0\\.1:${port}/status: cannot read the admin endpoint: connection refused`));
+  t.regex(r.stderr, new RegExp(`^flagman: ADMIN: cannot read the admin endpoint: connection refused .*\\(http://127\\.0\\.0\\.1:${port}/status\\)$`));
 });
 
 test('status without --admin and without admin.listen: exit 1, naming the config file', async (t) => {
@@ -92,12 +92,12 @@ test('status without --admin and without admin.listen: exit 1, naming the config
   const r = await flagmanCli(['status', '-c', file]);
   t.is(r.exitCode, 1);
   t.is(r.stdout, '');
-  t.is(r.stderr, `flagman: ${file}: no admin endpoint is configured (admin.listen): configure one, or pass --admin URL`);
+  t.is(r.stderr, `flagman: ADMIN: no admin endpoint is configured (admin.listen): configure one, or pass --admin URL (${file})`);
 });
 
 test('status with admin.listen on port 0 asks for --admin, naming the line', async (t) => {
   const fm = await running(t, 0);
   const r = await flagmanCli(['status', '-c', fm.configFile]);
   t.is(r.exitCode, 1);
-  t.regex(r.stderr, new RegExp(`^flagman: ${fm.configFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:\\d+: admin.listen 127.0.0.1:0 takes a free port at start: pass --admin URL$`));
+  t.regex(r.stderr, new RegExp(`^flagman: ADMIN: admin.listen 127.0.0.1:0 takes a free port at start: pass --admin URL \\(${fm.configFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:\\d+\\)$`));
 });

@@ -592,7 +592,7 @@ test('flagman check names an unreadable or mismatched certificate file', async (
   fs.writeFileSync(file, config({ tls: '{ cert: ./site.crt, key: ./b.key }' }).replaceAll('{{app}}', '9'));
   let r = await flagmanCli(['check', '-c', file]);
   t.is(r.exitCode, 1);
-  t.regex(r.stdout + r.stderr, /flagman\.yaml:\d+:\d+: key file .*b\.key does not belong to certificate file .*site\.crt/);
+  t.regex(r.stdout + r.stderr, /^flagman: CONFIG_TLS: key file .*b\.key does not belong to certificate file .*site\.crt \(.*flagman\.yaml:\d+:\d+\)$/m);
   fs.writeFileSync(file, config({ tls: '{ cert: ./nope.crt, key: ./site.key }' }).replaceAll('{{app}}', '9'));
   r = await flagmanCli(['check', '-c', file]);
   t.is(r.exitCode, 1);

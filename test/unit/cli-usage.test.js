@@ -169,8 +169,35 @@ test('check --json on a broken config: exit 1, ok false, every error with its co
   const text = await flagmanCli(['check', '-c', file]);
   t.is(text.exitCode, 1);
   t.is(text.stdout, '');
-  t.true(text.stderr.includes(`${file}:3:3: ${doc.errors[0].message}`), text.stderr);
-  t.true(text.stderr.split('\n').filter(Boolean).every((l) => l.startsWith('flagman: ')), text.stderr);
+  t.is(
+    text.stderr,
+    `flagman: CONFIG_SCHEMA: ${doc.errors[0].message} (${file}:3:3)\nflagman: CONFIG_REF: ${doc.errors[1].message} (${file}:10:14)\n`,
+  );
+});
+
+// 3b. A failure is printed `flagman: CODE: reason (place)`, the code one of docs/errors.md's.
+
+test('check prints a config error as CODE: reason (file:line:col)', async (t) => {
+  const file = configFile(t, GOOD.replace('use: app', 'use: ap'));
+  const r = await flagmanCli(['check', '-c', file]);
+  t.is(r.exitCode, 1);
+  t.is(r.stdout, '');
+  t.is(r.stderr, `flagman: CONFIG_REF: frontends.web.rules[1].use: no backend named "ap" (defined: app, maintenance) (${file}:9:14)\n`);
+});
+
+test('check and run print a flags-directory error as CODE: reason (directory)', async (t) => {
+  const file = configFile(t);
+  const flags = path.join(path.dirname(file), 'flags');
+  fs.chmodSync(flags, 0o777);
+  const expected = (reason) => `flagman: FLAG_DIR: ${reason}: anyone could steer traffic (chmod o-w it, or set flags.allowWorldWritable: true) (${flags})\n`;
+  const checked = await flagmanCli(['check', '-c', file]);
+  t.is(checked.exitCode, 1);
+  t.is(checked.stderr, expected(`flags directory ${flags} is world-writable`));
+  // run refuses it before it opens anything: the same code and place, at start.
+  const ran = await flagmanCli(['run', '-c', file]);
+  t.is(ran.exitCode, 1);
+  t.is(ran.stdout, '');
+  t.is(ran.stderr, expected('the flags directory is world-writable'));
 });
 
 test('check --json on a missing config: exit 1 with a CONFIG_READ error naming it', async (t) => {
@@ -249,8 +276,9 @@ test('get still prints the value alone; set takes a negative value after --, and
 });
 
 test('a failure is one line per error on stderr, exit 1; nothing on stdout', async (t) => {
-  const r = await flagmanCli(['get', 'X', '-c', path.join(tempDir(t), 'nope.yaml')]);
+  const file = path.join(tempDir(t), 'nope.yaml');
+  const r = await flagmanCli(['get', 'X', '-c', file]);
   t.is(r.exitCode, 1);
   t.is(r.stdout, '');
-  t.regex(r.stderr, /^flagman: .*nope\.yaml.*no such file\n$/);
+  t.is(r.stderr, `flagman: CONFIG_READ: no such file (${file})\n`);
 });
