@@ -16,9 +16,9 @@ import { upstreamRequestHeaders } from './headers.js';
 import { overLimits } from './limits.js';
 import { route } from './rules.js';
 import { checkInterval } from './slow-reader.js';
+import { inheritedSocket } from './systemd.js';
 import { originForm } from './target.js';
 import { tunnelHandler } from './tunnel.js';
-import { inheritedSocket } from '../lifecycle/systemd.js';
 
 /** Headers a request may have; over that it gets 400 (`more than 100 headers`) and is not forwarded. */
 export const MAX_HEADERS = 100;
