@@ -6,7 +6,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AccessRecord, tlsVersionOf } from '../access-line.js';
-import type { FrontendSlot, Scheme } from './frontend.js';
+import type { FrontendSlot, Scheme } from './slot.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 import { requestHead } from '../upstream/connection.js';
