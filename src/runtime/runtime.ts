@@ -5,7 +5,7 @@ import type { HealthConfig, Mode, Timeouts, UnderscoreHeaders } from '../config/
 import type { RequestInput } from '../expr/environment.js';
 import type { TrustedProxies } from '../expr/forwarded.js';
 import type { Balancer, Candidate } from '../proxy/balance/balancer.js';
-import type { Page } from '../proxy/pages.js';
+import type { Page } from './pages.js';
 import type { RateBuckets } from './buckets.js';
 import type { BackendQueue } from './queue.js';
 import type { Counters, FrontendLimitCounters, RuleState } from './servers.js';
