@@ -14,7 +14,7 @@ import { addressOf, type ConnectWaiter } from '../upstream/dial.js';
 import { UpstreamError } from '../upstream/error.js';
 import { BadResponse, ResponseParser } from '../upstream/response.js';
 import { Attempt, Stage, takerOf } from './attempt.js';
-import type { Candidate } from './balance/balancer.js';
+import type { Candidate } from '../runtime/balance/balancer.js';
 import { STATUS_BODY } from './exchange.js';
 import { headMsOf } from './head-timer.js';
 import { clientIpOf } from './client-ip.js';

@@ -4,7 +4,7 @@ import type { AccessLog } from '../access-line.js';
 import type { HealthConfig, Mode, Timeouts, UnderscoreHeaders } from '../config/schema.js';
 import type { RequestInput } from '../expr/environment.js';
 import type { TrustedProxies } from '../expr/forwarded.js';
-import type { Balancer, Candidate } from '../proxy/balance/balancer.js';
+import type { Balancer, Candidate } from './balance/balancer.js';
 import type { Page } from './pages.js';
 import type { RateBuckets } from './buckets.js';
 import type { BackendQueue } from './queue.js';
