@@ -14,8 +14,8 @@ const GROUPS = [
   // TCP processing is charged to the sender too).
   ['syscalls: socket/log writes (writev, writeLatin1String, writeString …)', (u, f) => u === '' && /^(writev|writeLatin1String|writeUtf8String|writeAsciiString|writeUcs2String|writeBuffer|writeString)$/.test(f)],
   ['flagman: rules + CEL glue (dist/expr, proxy/rules)', (u) => /\/dist\/expr\/|\/dist\/proxy\/rules\.js/.test(u)],
-  ['flagman: header rewriting (proxy/headers)', (u) => /\/dist\/proxy\/headers\.js/.test(u)],
-  ['flagman: balancer (proxy/balance)', (u) => /\/dist\/proxy\/balance\//.test(u)],
+  ['flagman: header rewriting (proxy/headers, upstream/hop-by-hop)', (u) => /\/dist\/proxy\/headers\.js|\/dist\/upstream\/hop-by-hop\.js/.test(u)],
+  ['flagman: balancer (runtime/balance)', (u) => /\/dist\/runtime\/balance\//.test(u)],
   ['flagman: access log + counters (proxy/exchange, log)', (u) => /\/dist\/proxy\/exchange\.js|\/dist\/log(-sink)?\.js/.test(u)],
   ['flagman: upstream (proxy/upstream)', (u) => /\/dist\/proxy\/upstream\.js/.test(u)],
   ['flagman: HTTP/1.1 client (upstream/: pool, connection, response parser)', (u) => /\/dist\/upstream\//.test(u)],
@@ -52,8 +52,8 @@ const ENTRIES = [
   ['HTTP/1.1 client: socket reads, response parse (upstream/)', (u) => /\/dist\/upstream\//.test(u)],
   ['rule walk + CEL (proxy/rules.js)', (u) => /\/dist\/proxy\/rules\.js/.test(u)],
   ['request view for CEL (expr/request.js)', (u) => /\/dist\/expr\/request\.js/.test(u)],
-  ['header rewriting (proxy/headers.js)', (u) => /\/dist\/proxy\/headers\.js/.test(u)],
-  ['balancer pick (proxy/balance/)', (u) => /\/dist\/proxy\/balance\//.test(u)],
+  ['header rewriting (proxy/headers.js, upstream/hop-by-hop.js)', (u) => /\/dist\/(proxy\/headers|upstream\/hop-by-hop)\.js/.test(u)],
+  ['balancer pick (runtime/balance/)', (u) => /\/dist\/runtime\/balance\//.test(u)],
   ['Exchange: counters + access log line (proxy/exchange.js)', (u) => /\/dist\/proxy\/exchange\.js/.test(u)],
   ['pino (inclusive)', (u) => /node_modules\/pino\//.test(u)],
 ];

@@ -12,7 +12,7 @@ import { drainForShutdown } from '../lifecycle/shutdown.js';
 import { bindAccess, events, flushLogs, reopenAccess } from '../log.js';
 import { prepareAccessLog } from '../lifecycle/access-log.js';
 import { ConnectionGate } from '../proxy/admission.js';
-import { PageCache } from '../proxy/pages.js';
+import { PageCache } from '../runtime/pages.js';
 import { CertStore } from '../tls/certs.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';

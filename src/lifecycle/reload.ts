@@ -15,7 +15,7 @@ import type { RuntimeHolder } from '../runtime/holder.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { ObservedState } from '../runtime/servers.js';
 import { logStateChanges } from '../runtime/transitions.js';
-import type { PageCache } from '../proxy/pages.js';
+import type { PageCache } from '../runtime/pages.js';
 import { prepareAccessLog, type AccessLogPlan } from './access-log.js';
 import type { ListenerScope, ListenerSet } from './listeners.js';
 

@@ -13,7 +13,7 @@ import { loadConfig } from '../config/load.js';
 import { storeFor } from '../flags/store.js';
 import { events, flushLogs, logDrops, reopenAccess } from '../log.js';
 import { ConnectionGate } from '../proxy/admission.js';
-import { PageCache } from '../proxy/pages.js';
+import { PageCache } from '../runtime/pages.js';
 import { CertStore } from '../tls/certs.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';

@@ -36,7 +36,7 @@ import type { ProxyTarget, Target } from '../runtime/runtime.js';
 import type { ObservedServer } from '../runtime/servers.js';
 import { dial, type ConnectWaiter } from '../upstream/dial.js';
 import type { UpstreamError, UpstreamErrorCode } from '../upstream/error.js';
-import type { Candidate, Skip } from './balance/balancer.js';
+import type { Candidate, Skip } from '../runtime/balance/balancer.js';
 import { clientEndpointsOf } from './client-ip.js';
 import { buildProxyHeader } from './proxy-header.js';
 import { cutReason, failureReason, REASONS } from './reasons.js';

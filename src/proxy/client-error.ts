@@ -10,7 +10,7 @@ import type { RuntimeHolder } from '../runtime/holder.js';
 import { clientIpOf, proxyHeaderBytes } from './client-ip.js';
 import { AccessRecord, tlsVersionOf } from '../access-line.js';
 import { PARSER_ANSWER, type ParserAnswered } from './exchange.js';
-import type { FrontendSlot } from './frontend.js';
+import type { FrontendSlot } from './slot.js';
 import { REASONS } from './reasons.js';
 
 // Node's answers (lib/_http_server.js), sent when no response of the connection has started: the

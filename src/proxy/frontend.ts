@@ -16,9 +16,13 @@ import { upstreamRequestHeaders } from './headers.js';
 import { overLimits } from './limits.js';
 import { route } from './rules.js';
 import { checkInterval } from './slow-reader.js';
+import type { FrontendSlot, Scheme } from './slot.js';
+import { inheritedSocket } from './systemd.js';
 import { originForm } from './target.js';
 import { tunnelHandler } from './tunnel.js';
-import { inheritedSocket } from '../lifecycle/systemd.js';
+
+// Also here, for the modules that take them with frontend.ts's values.
+export type { FrontendSlot, Scheme } from './slot.js';
 
 /** Headers a request may have; over that it gets 400 (`more than 100 headers`) and is not forwarded. */
 export const MAX_HEADERS = 100;
@@ -29,15 +33,6 @@ export const MAX_HEADERS = 100;
 // 22.23.2, 24.18.1 and 26.5.1 on refuse the request in the parser (431, no access line). The
 // 16 KiB head (maxHeaderSize) bounds the parser's work either way. Node's own default.
 export const PARSER_MAX_HEADERS = 2000;
-
-/**
- * Which frontend of the current runtime a listener serves. A reload may reorder frontends: the
- * lifecycle moves `index` in the same tick as it swaps the runtime, so the two always agree. -1: the
- * frontend was removed and its listener is draining.
- */
-export interface FrontendSlot {
-  index: number;
-}
 
 /** Answers a request that reached a listener whose frontend a reload removed: it is draining. */
 export function refuseRemoved(res: http.ServerResponse): void {
@@ -79,9 +74,6 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, client
     dispatch(ex, rule.target, headers);
   };
 }
-
-/** What a listener speaks to its clients. */
-export type Scheme = 'http' | 'https';
 
 function watchBody(ex: Exchange, ms: number): void {
   if (ms <= 0) return;

@@ -21,7 +21,7 @@ import type { Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 import { addressOf, type ConnectWaiter } from '../upstream/dial.js';
 import { UpstreamError } from '../upstream/error.js';
 import { Attempt, Stage, takerOf } from './attempt.js';
-import type { Candidate } from './balance/balancer.js';
+import type { Candidate } from '../runtime/balance/balancer.js';
 import { REASONS } from './reasons.js';
 import { AccessRecord, tlsVersionOf } from '../access-line.js';
 

@@ -13,7 +13,7 @@
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import { Attempt, proxyHeaderOf, Stage } from './attempt.js';
-import type { Candidate } from './balance/balancer.js';
+import type { Candidate } from '../runtime/balance/balancer.js';
 import { hasBody, type Exchange, type UpstreamLink } from './exchange.js';
 import { refuseBody } from './limits.js';
 import { SlowReaderWatch } from './slow-reader.js';

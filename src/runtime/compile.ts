@@ -12,10 +12,10 @@ import { compileCondition, compileKey, compileMaxconn, compileRate, compileWeigh
 import { TrustedProxies } from '../expr/forwarded.js';
 import { specialize, specializeKey, specializeRate } from '../expr/specialize.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
-import type { Candidate } from '../proxy/balance/balancer.js';
-import { BALANCER_TABLE } from '../proxy/balance/index.js';
-import { commandProblem } from '../health/command.js';
-import { PageCache } from '../proxy/pages.js';
+import type { Candidate } from './balance/balancer.js';
+import { BALANCER_TABLE } from './balance/index.js';
+import { commandProblem } from './check-command.js';
+import { PageCache } from './pages.js';
 import { isEligible, serverStatus } from './server-state.js';
 import type { ProxyTarget, RedirectTarget, RefuseTarget, RespondTarget, RuleLimits, Runtime, RuntimeFrontend, RuntimeLimit, RuntimeRule, Target } from './runtime.js';
 import { CertSet } from '../tls/pair.js';

@@ -6,7 +6,7 @@
 // response ends is refused, as a proxy must (a response smuggled into the next one is the risk):
 // Content-Length with Transfer-Encoding, two different lengths, codings other than chunked,
 // folded or malformed header lines, a head over the size limit.
-import { dropConnectionListed, HeaderKind, responseHeaderKind } from '../proxy/headers.js';
+import { dropConnectionListed, HeaderKind, responseHeaderKind } from './hop-by-hop.js';
 
 /** The server sent something that is not a response flagman passes on (the detail says what). */
 export class BadResponse extends Error {

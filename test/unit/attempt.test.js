@@ -3,7 +3,7 @@
 // (which server, the counters, the passive checks, the answer once none is left).
 import test from 'ava';
 import { Attempt, Blame, Stage, Verdict, blameFor, statusFor, takerOf, verdictFor } from '../../dist/proxy/attempt.js';
-import { roundRobin } from '../../dist/proxy/balance/round-robin.js';
+import { roundRobin } from '../../dist/runtime/balance/round-robin.js';
 import { UPSTREAM_ERROR_CODES } from '../../dist/upstream/error.js';
 import { BackendQueue } from '../../dist/runtime/queue.js';
 

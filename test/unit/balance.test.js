@@ -1,9 +1,9 @@
 // Exact pick sequences for given weights (docs/design/conventions.md): a table per balancer. Balancers are handed the
 // eligible servers only, listed the way the runtime lists them (server-state.ts).
 import test from 'ava';
-import { BALANCER_TABLE } from '../../dist/proxy/balance/index.js';
-import { roundRobin } from '../../dist/proxy/balance/round-robin.js';
-import { leastConn } from '../../dist/proxy/balance/least-conn.js';
+import { BALANCER_TABLE } from '../../dist/runtime/balance/index.js';
+import { roundRobin } from '../../dist/runtime/balance/round-robin.js';
+import { leastConn } from '../../dist/runtime/balance/least-conn.js';
 import { isEligible, serverStatus } from '../../dist/runtime/server-state.js';
 
 function servers(weights, health = {}) {

@@ -5,7 +5,7 @@ import test from 'ava';
 import { parseConfigText } from '../../dist/config/load.js';
 import { compileProgram, buildRuntime } from '../../dist/runtime/compile.js';
 import { ObservedState } from '../../dist/runtime/servers.js';
-import { PageCache } from '../../dist/proxy/pages.js';
+import { PageCache } from '../../dist/runtime/pages.js';
 import { makeSnapshot } from '../../dist/flags/snapshot.js';
 import { FlagmanErrors } from '../../dist/errors.js';
 

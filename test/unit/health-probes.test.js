@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { PROBES } from '../../dist/health/probes.js';
-import { commandProblem } from '../../dist/health/command.js';
+import { commandProblem } from '../../dist/runtime/check-command.js';
 import { freePort } from '../helpers/e2e.js';
 import { rawAnswering } from '../helpers/raw-server.js';
 

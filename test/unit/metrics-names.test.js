@@ -9,7 +9,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { parseConfigText } from '../../dist/config/load.js';
 import { compileProgram, buildRuntime } from '../../dist/runtime/compile.js';
 import { ObservedState } from '../../dist/runtime/servers.js';
-import { PageCache } from '../../dist/proxy/pages.js';
+import { PageCache } from '../../dist/runtime/pages.js';
 import { makeSnapshot } from '../../dist/flags/snapshot.js';
 import { budgetFor } from '../../dist/descriptors.js';
 import { createMetrics } from '../../dist/admin/metrics.js';

@@ -4,7 +4,7 @@
 // a timeout or a full queue answered 503 with Retry-After, a limit lifted by a new runtime.
 import test from 'ava';
 import { Attempt } from '../../dist/proxy/attempt.js';
-import { roundRobin } from '../../dist/proxy/balance/round-robin.js';
+import { roundRobin } from '../../dist/runtime/balance/round-robin.js';
 import { BackendQueue, WAIT_BUCKETS_MS, Wake } from '../../dist/runtime/queue.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));

@@ -1,7 +1,7 @@
 // The balancer interface (docs/design/conventions.md): one method. Implementations live beside this file and are
 // registered in the table in ./index.ts.
-import type { Health, ServerStatus } from '../../runtime/server-state.js';
-import type { ObservedServer } from '../../runtime/servers.js';
+import type { Health, ServerStatus } from '../server-state.js';
+import type { ObservedServer } from '../servers.js';
 import type { UpstreamPool } from '../../upstream/pool.js';
 
 /** A server as a balancer sees it: declared weight (from flags), its state then, and observed state. */

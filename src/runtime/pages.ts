@@ -1,5 +1,6 @@
 // Bodies of `respond` backends. A file body is read once into memory and re-read when the file
 // changes, so serving it never touches the filesystem; a failed re-read keeps the last good body.
+// In runtime/, which compiles them: the proxy serves only what a compiled backend holds.
 import fs from 'node:fs';
 import { watch, type FSWatcher } from 'chokidar';
 import { events } from '../log.js';

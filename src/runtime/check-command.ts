@@ -1,5 +1,6 @@
 // Finding an exec check's command the way the exec call will, so `flagman check` and start refuse a
 // command that could never run (a typo would otherwise mark every server down at the first check).
+// In runtime/, whose compile step is its one user (health/ runs the command; it does not look for it).
 import fs from 'node:fs';
 import path from 'node:path';
 

@@ -1,5 +1,6 @@
 // Socket activation (sd_listen_fds): systemd passes listening sockets from fd 3 on, names them in
 // LISTEN_FDNAMES (FileDescriptorName=) and says in LISTEN_PID which process they are for.
+// In proxy/, beside listen() (frontend.ts), its one user.
 import cluster from 'node:cluster';
 import { FlagmanError } from '../errors.js';
 
