@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { propertyOf } from '../test/fuzz/target.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const FOUND_DIR = path.join(here, '../test/fuzz/found');
@@ -27,10 +28,9 @@ async function runTarget(name, seed) {
   let runs = 0;
   let units = 0;
   const started = process.hrtime.bigint();
-  const property = fc.property(target.cases, (c) => {
+  const property = propertyOf(target, (c) => {
     runs++;
     units += target.units?.(c) ?? 1;
-    target.check(c);
   });
   const result = fc.check(property, { seed, numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false });
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;

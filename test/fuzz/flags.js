@@ -578,10 +578,6 @@ export function certainty(tl) {
   };
 }
 
-export const property = fc.property(cases, (c) => {
-  check(c);
-});
-
 /** The target scripts/fuzz.js runs. */
 export const target = {
   name: 'flags',

@@ -554,10 +554,6 @@ export const cases = fc
       : { text: edits.reduce(apply, first) + second, head, upgrade, cuts },
   );
 
-export const property = fc.property(cases, (c) => {
-  check(c);
-});
-
 /** The target scripts/fuzz.js runs. */
 export const target = {
   name: 'response',

@@ -325,10 +325,6 @@ export const cases = fc.record({
     }),
   );
 
-export const property = fc.property(cases, (c) => {
-  check(c);
-});
-
 /** The target scripts/fuzz.js runs. */
 export const target = {
   name: 'rules',
