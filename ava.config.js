@@ -26,7 +26,13 @@ const LINES = [
 ];
 // Of the unit tests, those over Node's own file watching and sockets, whose behaviour is the
 // line's; the rest are pure and run on the current line.
-const SUBSET = [...LINES, 'test/e2e/maintenance.test.js', 'test/unit/flags-store.test.js', 'test/unit/upstream-pool.test.js', 'test/unit/health-probes.test.js'];
+const SUBSET = [
+  ...LINES,
+  'test/e2e/maintenance.test.js',
+  'test/unit/flags-store.test.js',
+  'test/unit/upstream-pool.test.js',
+  'test/unit/health-probes.test.js',
+];
 
 if (SLOWNESS > 1) process.stderr.write(`A busy machine: test timeouts ×${SLOWNESS} (FLAGMAN_TEST_SLOW=1 keeps them as written).\n`);
 
@@ -35,10 +41,28 @@ if (SLOWNESS > 1) process.stderr.write(`A busy machine: test timeouts ×${SLOWNE
 // By wall time alone and longest test in a whole run, loaded machine, 2026-12-06; the rest follow
 // by name.
 const LONGEST = [
-  'e2e/writers', 'e2e/workers', 'e2e/flag-state', 'e2e/tls', 'e2e/workers-exit', 'e2e/log-faults',
-  'e2e/recipe-ansible', 'e2e/package', 'e2e/explain', 'e2e/restart', 'e2e/tcp', 'e2e/upgrade',
-  'e2e/streaming', 'e2e/dashboard', 'e2e/reload', 'e2e/limits-rate', 'e2e/drain', 'e2e/maxconn',
-  'e2e/tls-drain', 'e2e/smuggling', 'e2e/descriptors', 'unit/flags-store',
+  'e2e/writers',
+  'e2e/workers',
+  'e2e/flag-state',
+  'e2e/tls',
+  'e2e/workers-exit',
+  'e2e/log-faults',
+  'e2e/recipe-ansible',
+  'e2e/package',
+  'e2e/explain',
+  'e2e/restart',
+  'e2e/tcp',
+  'e2e/upgrade',
+  'e2e/streaming',
+  'e2e/dashboard',
+  'e2e/reload',
+  'e2e/limits-rate',
+  'e2e/drain',
+  'e2e/maxconn',
+  'e2e/tls-drain',
+  'e2e/smuggling',
+  'e2e/descriptors',
+  'unit/flags-store',
 ];
 const rank = (file) => {
   const i = LONGEST.findIndex((f) => file.endsWith(`test/${f}.test.js`));
@@ -46,7 +70,12 @@ const rank = (file) => {
 };
 const sortTestFiles = (a, b) => rank(a) - rank(b) || a.localeCompare(b);
 
-const common = { timeout: `${scaled(60_000)}ms`, workerThreads: false, sortTestFiles, environmentVariables: { FLAGMAN_TEST_SLOW: String(SLOWNESS) } };
+const common = {
+  timeout: `${scaled(60_000)}ms`,
+  workerThreads: false,
+  sortTestFiles,
+  environmentVariables: { FLAGMAN_TEST_SLOW: String(SLOWNESS) },
+};
 
 const selections = {
   timing: { ...common, files: TIMING, concurrency: 1 },
@@ -54,4 +83,8 @@ const selections = {
   subset: { ...common, files: SUBSET, concurrency: 4 },
 };
 
-export default selections[process.env.FLAGMAN_TESTS] ?? { ...common, files: ['test/**/*.test.js', ...TIMING.map((f) => `!${f}`)], concurrency: 4 };
+export default selections[process.env.FLAGMAN_TESTS] ?? {
+  ...common,
+  files: ['test/**/*.test.js', ...TIMING.map((f) => `!${f}`)],
+  concurrency: 4,
+};

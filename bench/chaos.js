@@ -37,7 +37,17 @@ import { table } from './lib/stats.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const now = () => performance.now();
 
-const FAULTS = ['stdout-full', 'stderr-full', 'stalled-reader', 'fd-exhaustion', 'worker-kill', 'shutdown-deadline', 'slow-reader', 'busy-config-dir', 'flags-dir-loop'];
+const FAULTS = [
+  'stdout-full',
+  'stderr-full',
+  'stalled-reader',
+  'fd-exhaustion',
+  'worker-kill',
+  'shutdown-deadline',
+  'slow-reader',
+  'busy-config-dir',
+  'flags-dir-loop',
+];
 const REGRESSIONS = ['backend-restart', 'sighup-storm', 'config-emptied', 'flags-dir-removed', 'flags-1000'];
 
 const HELP = `usage: node bench/chaos.js [options]
@@ -76,7 +86,12 @@ const cfg = {
   appendRate: int('append-rate', opt['append-rate'], 1),
   maxSeconds: int('max-seconds', opt['max-seconds'], 10),
 };
-cfg.only = opt.only ? opt.only.split(',').map((s) => s.trim()).filter(Boolean) : [...FAULTS, ...REGRESSIONS];
+cfg.only = opt.only
+  ? opt.only
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+  : [...FAULTS, ...REGRESSIONS];
 for (const name of cfg.only) {
   if (!FAULTS.includes(name) && !REGRESSIONS.includes(name)) {
     console.error(`--only: unknown fault ${name} (known: ${[...FAULTS, ...REGRESSIONS].join(', ')})`);
@@ -151,7 +166,17 @@ async function startSlowBackend(holdMs = 3000) {
 }
 
 /** flagman.yaml: MAINT > 0 → a 503 maintenance page, /big/… → `big`, anything else → `app`. */
-function configText({ app, big = null, access = true, workers = 1, timeouts = null, health = null, rescan = '1s', web = '127.0.0.1:0', admin = '127.0.0.1:0' }) {
+function configText({
+  app,
+  big = null,
+  access = true,
+  workers = 1,
+  timeouts = null,
+  health = null,
+  rescan = '1s',
+  web = '127.0.0.1:0',
+  admin = '127.0.0.1:0',
+}) {
   return `# written by bench/chaos.js
 ${workers > 1 ? `workers: ${workers}\n` : ''}flags: { dir: ./flags, rescan: ${rescan} }
 admin: { listen: "${admin}" }
@@ -193,7 +218,8 @@ async function launch({ stdout = 'ignore', prefix = [], ...options }) {
   return Object.assign(fm, folder, {
     port: fm.events.find((e) => e.event === 'listen' && e.frontend === 'web')?.port,
     adminPort: fm.events.find((e) => e.event === 'listen' && e.admin)?.port,
-    waitFlag: (flag, value, o) => fm.waitEvent((e) => e.event === 'flag.change' && e.flag === flag && (value === undefined || e.value === value), o),
+    waitFlag: (flag, value, o) =>
+      fm.waitEvent((e) => e.event === 'flag.change' && e.flag === flag && (value === undefined || e.value === value), o),
   });
 }
 
@@ -205,7 +231,10 @@ async function launchBlind(options) {
   const full = fs.openSync('/dev/full', 'w');
   let proc;
   try {
-    proc = spawnOwned(command[0], [...command.slice(1), 'run', '-c', folder.configFile], { cwd: folder.dir, stdio: ['ignore', 'ignore', full] });
+    proc = spawnOwned(command[0], [...command.slice(1), 'run', '-c', folder.configFile], {
+      cwd: folder.dir,
+      stdio: ['ignore', 'ignore', full],
+    });
   } finally {
     fs.closeSync(full);
   }
@@ -226,7 +255,10 @@ async function launchBlind(options) {
   await waitFor(
     async () => {
       if (f.exited) throw new Error(`flagman exited early (${f.exited.code ?? f.exited.signal})`);
-      return request(admin, { path: '/status' }).then((r) => r.status === 200, () => false);
+      return request(admin, { path: '/status' }).then(
+        (r) => r.status === 200,
+        () => false,
+      );
     },
     { timeout: 20_000, what: 'the admin endpoint' },
   ).catch((err) => {
@@ -276,7 +308,11 @@ async function recover(f, { withinMs = 15_000, path: p = () => '/100' } = {}) {
   let seq = 0;
   const s = await startLoad(f.port, { clients: 4, limit: cfg.recover, path: () => p(seq++) }).done;
   const ok = s.ok === cfg.recover;
-  return { ok, firstMs: Math.round(first), text: ok ? `${n(cfg.recover)}/${n(cfg.recover)} ok` : `${n(s.ok)}/${n(cfg.recover)} ok (${failureSummary(s)})` };
+  return {
+    ok,
+    firstMs: Math.round(first),
+    text: ok ? `${n(cfg.recover)}/${n(cfg.recover)} ok` : `${n(s.ok)}/${n(cfg.recover)} ok (${failureSummary(s)})`,
+  };
 }
 
 /** Access-log lines (stdout a pipe) whose raw text includes `needle`, parsed, as they come. */
@@ -305,12 +341,25 @@ async function flagRoundTrip(f) {
   const during = on === null ? null : (await request(f.port, { path: '/100' }).catch(() => null))?.status;
   const off = await flagApplies(f, 0);
   const ok = on !== null && during === 503 && off !== null;
-  return { ok, text: ok ? `MAINT 1/0 applied in ${on}/${off} ms` : `MAINT 1: ${on === null ? 'not applied' : `${on} ms, answer ${during}`}; MAINT 0: ${off === null ? 'not applied' : `${off} ms`}` };
+  return {
+    ok,
+    text: ok
+      ? `MAINT 1/0 applied in ${on}/${off} ms`
+      : `MAINT 1: ${on === null ? 'not applied' : `${on} ms, answer ${during}`}; MAINT 0: ${off === null ? 'not applied' : `${off} ms`}`,
+  };
 }
 
 /** The row of a fault: what the load saw, whether it recovered, and why. */
 function row(name, stats, recovered, detail, extra = {}) {
-  return { fault: name, requests: stats?.requests ?? 0, failed: stats?.failed ?? 0, recovered, failures: stats ? failureSummary(stats) : '', detail, ...extra };
+  return {
+    fault: name,
+    requests: stats?.requests ?? 0,
+    failed: stats?.failed ?? 0,
+    recovered,
+    failures: stats ? failureSummary(stats) : '',
+    detail,
+    ...extra,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,10 +444,12 @@ run['stalled-reader'] = async (name) => {
     f.proc.stdout.resume();
     const t0 = now();
     // Told at most once every 10 s after log.dropped: waited for beside the requests after.
-    const told = f.waitEvent((e) => e.event === 'log.recovered', { from, timeout: 12_000 }).then(
-      () => Math.round(now() - t0),
-      () => null,
-    );
+    const told = f
+      .waitEvent((e) => e.event === 'log.recovered', { from, timeout: 12_000 })
+      .then(
+        () => Math.round(now() - t0),
+        () => null,
+      );
     const rec = await recover(f, { path: (i) => `/after-${i}` });
     const lines = await waitFor(() => after.length >= cfg.recover, { timeout: 10_000, what: 'the lines after' }).then(
       () => after.length,
@@ -418,15 +469,26 @@ run['stalled-reader'] = async (name) => {
 // 4. Descriptor exhaustion: ulimit -n 64 and 100 concurrent clients. Afterwards requests succeed
 // and a flag write applies by file-system events (the rescan is 30 s, so only events apply it).
 run['fd-exhaustion'] = async (name) => {
-  const f = await launch({ prefix: ['sh', '-c', 'ulimit -n 64 && exec "$@"', 'sh'], access: false, rescan: '30s', health: 'type: tcp, interval: 500ms, timeout: 2s' });
+  const f = await launch({
+    prefix: ['sh', '-c', 'ulimit -n 64 && exec "$@"', 'sh'],
+    access: false,
+    rescan: '30s',
+    health: 'type: tcp, interval: 500ms, timeout: 2s',
+  });
   try {
     const stats = await loadFor(f, loadMs, { clients: 100 });
-    const drained = await waitFor(async () => (await status(f))?.process?.connections === 0, { timeout: 10_000, what: 'connections closed' }).then(
+    const drained = await waitFor(async () => (await status(f))?.process?.connections === 0, {
+      timeout: 10_000,
+      what: 'connections closed',
+    }).then(
       () => true,
       () => false,
     );
     const rec = await recover(f);
-    const events = await waitFor(async () => (await status(f))?.watcher.mode === 'events', { timeout: 15_000, what: 'the watcher on events' }).then(
+    const events = await waitFor(async () => (await status(f))?.watcher.mode === 'events', {
+      timeout: 15_000,
+      what: 'the watcher on events',
+    }).then(
       () => true,
       () => false,
     );
@@ -446,10 +508,13 @@ run['fd-exhaustion'] = async (name) => {
 run['worker-kill'] = async (name) => {
   const f = await launch({ workers: 2 });
   try {
-    const workers = await waitFor(async () => {
-      const w = (await status(f))?.workers;
-      return w?.length === 2 && w.every((p) => p !== null) && w;
-    }, { timeout: 10_000, what: 'two workers' });
+    const workers = await waitFor(
+      async () => {
+        const w = (await status(f))?.workers;
+        return w?.length === 2 && w.every((p) => p !== null) && w;
+      },
+      { timeout: 10_000, what: 'two workers' },
+    );
     const victim = workers[0];
     if (!processTree(f.pid).includes(victim)) throw new Error(`worker ${victim} is not a child of flagman ${f.pid}`);
     const load = startLoad(f.port, { clients: cfg.clients });
@@ -466,14 +531,21 @@ run['worker-kill'] = async (name) => {
     const stats = await load.stop();
     // The counters settle once every worker has sent its last report (every 100 ms).
     let counted = null;
-    await waitFor(async () => {
-      const c = (await status(f))?.frontends.web.requests ?? null;
-      const same = c !== null && c === counted;
-      counted = c;
-      await delay(250);
-      return same;
-    }, { timeout: 5000, what: 'the counters settled' }).catch(() => {});
-    const got = stats.ok + Object.entries(stats.failures).filter(([k]) => /^\d+$/.test(k)).reduce((a, [, v]) => a + v, 0);
+    await waitFor(
+      async () => {
+        const c = (await status(f))?.frontends.web.requests ?? null;
+        const same = c !== null && c === counted;
+        counted = c;
+        await delay(250);
+        return same;
+      },
+      { timeout: 5000, what: 'the counters settled' },
+    ).catch(() => {});
+    const got =
+      stats.ok +
+      Object.entries(stats.failures)
+        .filter(([k]) => /^\d+$/.test(k))
+        .reduce((a, [, v]) => a + v, 0);
     const lost = got - counted;
     // docs/workers.md: a worker killed outright loses at most its last 100 ms of counts. Allowed, as in the
     // e2e test: two such windows of both workers' traffic, doubled again for a timer that runs late
@@ -506,7 +578,10 @@ run['shutdown-deadline'] = async (name) => {
       onResult: (p, o) => outcome.set(p, o),
     });
     // The first round answered (3 s), the second held by the server.
-    await waitFor(() => load.stats.ok >= cfg.clients && slow.held.size === cfg.clients, { timeout: 15_000, what: 'a round answered, the next held' });
+    await waitFor(() => load.stats.ok >= cfg.clients && slow.held.size === cfg.clients, {
+      timeout: 15_000,
+      what: 'a round answered, the next held',
+    });
     await delay(300);
     const stopping = load.stop(); // nothing new from here; those in flight end with the cut
     const exit = await stopTimed(f, 10_000);
@@ -548,7 +623,8 @@ run['slow-reader'] = async (name) => {
     const stats = await load.stop();
     const ms = lines.map((l) => l.ms).sort((a, b) => a - b);
     const rec = await recover(f);
-    const good = lines.length === 3 && lines.every((l) => l.reason === 'client timeout' && l.ms >= timeoutMs * 0.9 && l.ms <= timeoutMs + 2500);
+    const good =
+      lines.length === 3 && lines.every((l) => l.reason === 'client timeout' && l.ms >= timeoutMs * 0.9 && l.ms <= timeoutMs + 2500);
     const recovered = rec.ok && good;
     const detail = `timeouts.server ${timeoutMs} ms: ${lines.length}/3 slow readers cut, reason ${[...new Set(lines.map((l) => l.reason ?? 'none'))].join('/') || '-'}, after ${ms.map((x) => n(Math.round(x))).join(', ') || '-'} ms, ${lines.map((l) => `${n(l.bytes)} B`).join(', ')} sent; after: ${rec.text}`;
     return row(name, stats, recovered, detail, { cutMs: ms });
@@ -561,7 +637,9 @@ run['slow-reader'] = async (name) => {
 
 /** `node bench/lib/appender.js FILE RATE SECONDS` until it exits: resolves with its {writes, seconds, rate}. */
 function appendFor(file, seconds) {
-  const child = spawnOwned(process.execPath, [path.join(root, 'bench/lib/appender.js'), file, String(cfg.appendRate), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawnOwned(process.execPath, [path.join(root, 'bench/lib/appender.js'), file, String(cfg.appendRate), String(seconds)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   return new Promise((resolve) => child.once('close', () => resolve(out.startsWith('{') ? JSON.parse(out) : null)));
@@ -597,7 +675,12 @@ run['busy-config-dir'] = async (name) => {
     const quiet = idle.cpu !== null && busy.cpu !== null && busy.cpu - idle.cpu < 5;
     const recovered = rec.ok && reload !== null && quiet;
     const detail = `flagman CPU idle ${idle.cpu}%, ${busy.cpu}% with ${n(a?.rate)} appends/s beside the config (other processes ${idle.foreign}%, ${busy.foreign}% of a core); config edit ${reload ? `reloaded (generation ${reload.generation})` : 'not reloaded'}; after: ${rec.text}`;
-    return row(name, stats, recovered, detail, { idleCpuPct: idle.cpu, appendCpuPct: busy.cpu, appendRate: a?.rate, foreign: [idle.foreign, busy.foreign] });
+    return row(name, stats, recovered, detail, {
+      idleCpuPct: idle.cpu,
+      appendCpuPct: busy.cpu,
+      appendRate: a?.rate,
+      foreign: [idle.foreign, busy.foreign],
+    });
   } finally {
     await f.stop(1000);
   }
@@ -627,7 +710,10 @@ run['flags-dir-loop'] = async (name) => {
     fs.renameSync(away, f.flagsDir);
     await delay(500);
     const stats = await load.stop();
-    const cleared = await waitFor(async () => (await status(f))?.watcher.problem === null, { timeout: 15_000, what: 'watcher.problem cleared' }).then(
+    const cleared = await waitFor(async () => (await status(f))?.watcher.problem === null, {
+      timeout: 15_000,
+      what: 'watcher.problem cleared',
+    }).then(
       () => true,
       () => false,
     );
@@ -658,7 +744,10 @@ run['backend-restart'] = async (name) => {
     await delay(Math.max(SECOND, loadMs - 2 * SECOND));
     again = await startBackend(b.port);
     const t0 = now();
-    const up = await waitFor(async () => (await status(f))?.backends.app.servers.app1.state === 'up', { timeout: 10_000, what: 'app1 up' }).then(
+    const up = await waitFor(async () => (await status(f))?.backends.app.servers.app1.state === 'up', {
+      timeout: 10_000,
+      what: 'app1 up',
+    }).then(
       () => Math.round(now() - t0),
       () => null,
     );
@@ -721,7 +810,13 @@ run['config-emptied'] = async (name) => {
     const s = await status(f);
     const rec = await recover(f);
     const recovered = rec.ok && failed !== null && reloaded !== null && s?.config.lastReload.ok === true;
-    const detail = `emptied: ${failed ? `reload.failed (${String(failed.error ?? failed.msg).replaceAll(`${f.dir}/`, '').slice(0, 60)})` : 'no reload.failed'}; restored: ${reloaded ? `reloaded (generation ${reloaded.generation})` : 'NOT reloaded'}, lastReload.ok ${s?.config.lastReload.ok}; after: ${rec.text}`;
+    const detail = `emptied: ${
+      failed
+        ? `reload.failed (${String(failed.error ?? failed.msg)
+            .replaceAll(`${f.dir}/`, '')
+            .slice(0, 60)})`
+        : 'no reload.failed'
+    }; restored: ${reloaded ? `reloaded (generation ${reloaded.generation})` : 'NOT reloaded'}, lastReload.ok ${s?.config.lastReload.ok}; after: ${rec.text}`;
     return row(name, stats, recovered, detail);
   } finally {
     await f.stop(1000);
@@ -762,10 +857,16 @@ run['flags-1000'] = async (name) => {
     await delay(500);
     let t0 = now();
     for (const x of names) fs.writeFileSync(path.join(f.flagsDir, x), '1\n');
-    const seen = await waitFor(async () => (await count()) === 1001, { timeout: 15_000, what: '1,001 flags' }).then(() => Math.round(now() - t0), () => null);
+    const seen = await waitFor(async () => (await count()) === 1001, { timeout: 15_000, what: '1,001 flags' }).then(
+      () => Math.round(now() - t0),
+      () => null,
+    );
     t0 = now();
     for (const x of names) fs.unlinkSync(path.join(f.flagsDir, x));
-    const gone = await waitFor(async () => (await count()) === 1, { timeout: 15_000, what: 'MAINT alone' }).then(() => Math.round(now() - t0), () => null);
+    const gone = await waitFor(async () => (await count()) === 1, { timeout: 15_000, what: 'MAINT alone' }).then(
+      () => Math.round(now() - t0),
+      () => null,
+    );
     await delay(500);
     const stats = await load.stop();
     const flag = await flagRoundTrip(f);
@@ -788,7 +889,15 @@ function machine() {
     // not a git checkout
   }
   const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? os.cpus()[0]?.model ?? null;
-  return { date: new Date().toISOString(), nproc: os.cpus().length, cpu, kernel: os.release(), node: process.version, commit, loadavg1: loadavg1() };
+  return {
+    date: new Date().toISOString(),
+    nproc: os.cpus().length,
+    cpu,
+    kernel: os.release(),
+    node: process.version,
+    commit,
+    loadavg1: loadavg1(),
+  };
 }
 
 const COLS = [
@@ -802,7 +911,9 @@ const COLS = [
 
 const shared = await startBackend();
 const mach = machine();
-log(`flagman ${path.relative(root, cfg.cli) || cfg.cli} at ${mach.commit}; ${cfg.clients} clients, ${cfg.seconds} s per fault; ${cfg.only.length} faults`);
+log(
+  `flagman ${path.relative(root, cfg.cli) || cfg.cli} at ${mach.commit}; ${cfg.clients} clients, ${cfg.seconds} s per fault; ${cfg.only.length} faults`,
+);
 const rows = [];
 for (const name of cfg.only) {
   const t0 = now();
@@ -824,11 +935,25 @@ const print = (title, names) => {
   const mine = rows.filter((r) => names.includes(r.fault));
   if (mine.length === 0) return;
   console.log(`\n${title}`);
-  console.log(table(COLS, mine.map((r) => ({ ...r, requests: n(r.requests), failed: n(r.failed) }))));
+  console.log(
+    table(
+      COLS,
+      mine.map((r) => ({ ...r, requests: n(r.requests), failed: n(r.failed) })),
+    ),
+  );
 };
-print(`faults (${cfg.clients} keep-alive clients, ${cfg.seconds} s each; recovered: then ${cfg.recover} requests all succeed, and the fault's own check)`, FAULTS);
+print(
+  `faults (${cfg.clients} keep-alive clients, ${cfg.seconds} s each; recovered: then ${cfg.recover} requests all succeed, and the fault's own check)`,
+  FAULTS,
+);
 print('regressions: faults that worked before', REGRESSIONS);
-const line = JSON.stringify({ bench: 'chaos', machine: mach, options: cfg, rows: rows.map(({ recoveredText, ...r }) => r), seconds: Math.round((now() - T0) / 100) / 10 });
+const line = JSON.stringify({
+  bench: 'chaos',
+  machine: mach,
+  options: cfg,
+  rows: rows.map(({ recoveredText, ...r }) => r),
+  seconds: Math.round((now() - T0) / 100) / 10,
+});
 console.log(line);
 if (opt.json) fs.writeFileSync(opt.json, `${line}\n`);
 process.exit(rows.every((r) => r.recovered) ? 0 : 1);

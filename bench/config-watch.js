@@ -162,10 +162,17 @@ async function cpuOver(pids, pid, fn) {
 }
 
 async function appendWindow(etc) {
-  const child = spawnPinned(otherCpu, process.execPath, [path.join(root, 'bench/lib/appender.js'), path.join(etc, 'app.log'), String(cfg.appendRate), String(cfg.seconds)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return JSON.parse(await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? l : null), { timeoutMs: (cfg.seconds + 30) * 1000, what: 'appender' }));
+  const child = spawnPinned(
+    otherCpu,
+    process.execPath,
+    [path.join(root, 'bench/lib/appender.js'), path.join(etc, 'app.log'), String(cfg.appendRate), String(cfg.seconds)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  return JSON.parse(
+    await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? l : null), { timeoutMs: (cfg.seconds + 30) * 1000, what: 'appender' }),
+  );
 }
 
 const usPerRequest = (ticks, requests) => (requests > 0 ? Math.round(((ticks / ticksPerSecond()) * 1e6) / requests) : null);
@@ -180,7 +187,14 @@ async function requestWindow(world, pids, pid, port) {
     return world.window();
   });
   await world.stop();
-  return { requests: w.result.n, rps: w.result.rps, p99: w.result.p99, errors: w.result.errors, foreign: w.foreign, us: usPerRequest(w.ticks, w.result.n) };
+  return {
+    requests: w.result.n,
+    rps: w.result.rps,
+    p99: w.result.p99,
+    errors: w.result.errors,
+    foreign: w.foreign,
+    us: usPerRequest(w.ticks, w.result.n),
+  };
 }
 
 async function measure(build, world, round) {
@@ -215,7 +229,10 @@ async function measure(build, world, round) {
       await other.fm.stop();
     }
   }
-  log(`${build.name} round ${round}: idle ${row.idleCpuPct}%, appends ${row.appendRate}/s → ${row.appendCpuPct}%` + (cfg.reqRate > 0 ? `, µs/req log beside ${row.reqBesideUs} · apart ${row.reqApartUs}` : ''));
+  log(
+    `${build.name} round ${round}: idle ${row.idleCpuPct}%, appends ${row.appendRate}/s → ${row.appendCpuPct}%` +
+      (cfg.reqRate > 0 ? `, µs/req log beside ${row.reqBesideUs} · apart ${row.reqApartUs}` : ''),
+  );
   return row;
 }
 
@@ -223,7 +240,15 @@ function machine() {
   let commit = null;
   const r = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 5000 });
   if (r.status === 0) commit = r.stdout.trim();
-  return { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, node: process.version, os: `${os.type()} ${os.release()}`, date: new Date().toISOString(), loadavg1: loadavg1(), commit };
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? null,
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+    date: new Date().toISOString(),
+    loadavg1: loadavg1(),
+    commit,
+  };
 }
 
 const median = (xs) => {
@@ -234,7 +259,9 @@ const median = (xs) => {
 
 async function main() {
   const mach = machine();
-  log(`config-watch bench: ${builds.map((b) => `${b.name} = ${path.relative(root, b.cli) || b.cli}`).join(', ')}; ${cfg.rounds} rounds × ${cfg.seconds} s windows; ${cfg.appendRate} appends/s; ${cfg.reqRate} req/s; flags ${cfg.flags}`);
+  log(
+    `config-watch bench: ${builds.map((b) => `${b.name} = ${path.relative(root, b.cli) || b.cli}`).join(', ')}; ${cfg.rounds} rounds × ${cfg.seconds} s windows; ${cfg.appendRate} appends/s; ${cfg.reqRate} req/s; flags ${cfg.flags}`,
+  );
   const world = await startWorld();
   const rows = [];
   let error = null;
@@ -261,8 +288,18 @@ async function main() {
       appendCpuPct: median(all('appendCpuPct')),
       reqBesideUs: median(all('reqBesideUs')),
       reqApartUs: median(all('reqApartUs')),
-      foreignMax: Math.max(0, ...mine.flatMap((r) => [r.idleForeign, r.appendForeign, r.reqBeside?.foreign, r.reqApart?.foreign]).filter((x) => typeof x === 'number')),
-      rounds: { idleCpuPct: all('idleCpuPct'), appendCpuPct: all('appendCpuPct'), reqBesideUs: all('reqBesideUs'), reqApartUs: all('reqApartUs') },
+      foreignMax: Math.max(
+        0,
+        ...mine
+          .flatMap((r) => [r.idleForeign, r.appendForeign, r.reqBeside?.foreign, r.reqApart?.foreign])
+          .filter((x) => typeof x === 'number'),
+      ),
+      rounds: {
+        idleCpuPct: all('idleCpuPct'),
+        appendCpuPct: all('appendCpuPct'),
+        reqBesideUs: all('reqBesideUs'),
+        reqApartUs: all('reqApartUs'),
+      },
     };
   });
   const cols = [
@@ -279,7 +316,9 @@ async function main() {
   ];
   const each = (xs, d = 1) => xs.map((x) => (typeof x === 'number' ? x.toFixed(d) : '-')).join(' · ');
   console.log('');
-  console.log(`medians of ${cfg.rounds} rounds (each round's figure after it); CPU of flagman's process (/proc/PID/stat), % of one core; ${cfg.reqRate} req/s paced; flags ${cfg.flags}`);
+  console.log(
+    `medians of ${cfg.rounds} rounds (each round's figure after it); CPU of flagman's process (/proc/PID/stat), % of one core; ${cfg.reqRate} req/s paced; flags ${cfg.flags}`,
+  );
   console.log(
     table(
       cols,
@@ -293,7 +332,17 @@ async function main() {
       })),
     ),
   );
-  console.log(JSON.stringify({ bench: 'config-watch', machine: mach, options: cfg, summary, rows, error, seconds: Math.round((performance.now() - T0) / 100) / 10 }));
+  console.log(
+    JSON.stringify({
+      bench: 'config-watch',
+      machine: mach,
+      options: cfg,
+      summary,
+      rows,
+      error,
+      seconds: Math.round((performance.now() - T0) / 100) / 10,
+    }),
+  );
   return error ? 2 : 0;
 }
 

@@ -15,17 +15,41 @@ const snapshot = (values) =>
 
 // Varied inputs, so the residual is not measured on one cached request.
 const inputs = [
-  { method: 'GET', url: '/api/users?id=1', host: 'www.example.com', scheme: 'http', clientIp: '203.0.113.9', headers: { 'x-env': 'canary' } },
-  { method: 'POST', url: '/login', host: 'www.example.com:8080', scheme: 'https', clientIp: '::ffff:10.1.2.3', headers: { 'x-env': 'prod', cookie: 'sid=1' } },
+  {
+    method: 'GET',
+    url: '/api/users?id=1',
+    host: 'www.example.com',
+    scheme: 'http',
+    clientIp: '203.0.113.9',
+    headers: { 'x-env': 'canary' },
+  },
+  {
+    method: 'POST',
+    url: '/login',
+    host: 'www.example.com:8080',
+    scheme: 'https',
+    clientIp: '::ffff:10.1.2.3',
+    headers: { 'x-env': 'prod', cookie: 'sid=1' },
+  },
   { method: 'GET', url: '/', host: 'example.com', scheme: 'http', clientIp: '10.9.8.7', headers: {} },
   { method: 'HEAD', url: '/api/', host: 'example.com', scheme: 'http', clientIp: '2001:db8::1', headers: { 'x-env': 'canary' } },
 ];
 
 const rules = [
-  { name: 'flag-only, folded', kind: 'condition', source: 'flag("MAINT") > 0 && !cidr("10.0.0.0/8").containsIP(client.ip)', flags: { MAINT: 0 } },
+  {
+    name: 'flag-only, folded',
+    kind: 'condition',
+    source: 'flag("MAINT") > 0 && !cidr("10.0.0.0/8").containsIP(client.ip)',
+    flags: { MAINT: 0 },
+  },
   { name: 'startsWith', kind: 'condition', source: 'request.path.startsWith("/api/")', flags: {} },
   { name: 'header compare', kind: 'condition', source: 'header("X-Env") == "canary"', flags: {} },
-  { name: 'cidr (MAINT=1)', kind: 'condition', source: 'flag("MAINT") > 0 && !cidr("10.0.0.0/8").containsIP(client.ip)', flags: { MAINT: 1 } },
+  {
+    name: 'cidr (MAINT=1)',
+    kind: 'condition',
+    source: 'flag("MAINT") > 0 && !cidr("10.0.0.0/8").containsIP(client.ip)',
+    flags: { MAINT: 1 },
+  },
   { name: 'cidr v6', kind: 'condition', source: 'cidr("2001:db8::/32").containsIP(client.ip)', flags: {} },
   { name: 'startsWith || method', kind: 'condition', source: 'request.path.startsWith("/api/") || request.method == "POST"', flags: {} },
   { name: 'weight', kind: 'weight', source: 'flag("app2.weight", 1)', flags: { 'app2.weight': 3 } },
@@ -80,6 +104,8 @@ console.log(`${pad('rule', 22)}${padl('compile', 10)}${padl('specialize', 12)}${
 for (const r of rows) {
   const us = (ns) => `${(ns / 1000).toFixed(1)}µs`;
   const ns = (v) => (v === null ? '-' : `${v}ns`);
-  console.log(`${pad(r.rule, 22)}${padl(us(r.compileNs), 10)}${padl(us(r.specializeNs), 12)}${padl(ns(r.evalNs), 8)}${padl(ns(r.unspecializedNs), 9)}  ${r.residual}`);
+  console.log(
+    `${pad(r.rule, 22)}${padl(us(r.compileNs), 10)}${padl(us(r.specializeNs), 12)}${padl(ns(r.evalNs), 8)}${padl(ns(r.unspecializedNs), 9)}  ${r.residual}`,
+  );
 }
 console.log(JSON.stringify({ bench: 'expr', node: process.version, rows, sink: sink > 0 }));

@@ -98,7 +98,10 @@ const opt = parseOptions(
 const cfg = {
   changes: int('changes', opt.changes ?? (opt.quick ? 30 : 300), 1),
   warmup: int('warmup', opt.warmup ?? (opt.quick ? 3 : 10)),
-  writers: (opt.writers ?? Object.keys(WRITERS).join(',')).split(',').map((s) => s.trim()).filter(Boolean),
+  writers: (opt.writers ?? Object.keys(WRITERS).join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
   load: int('load', opt.load),
   rate: int('rate', opt.rate),
   timeoutMs: int('timeout-ms', opt['timeout-ms'], 1),
@@ -149,10 +152,13 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 // The hard bound: phases stop at --max-seconds; this catches anything stuck past it.
-const watchdog = setTimeout(() => {
-  log(`still running ${cfg.maxSeconds + 60} s after start: giving up`);
-  process.exit(2);
-}, (cfg.maxSeconds + 60) * 1000);
+const watchdog = setTimeout(
+  () => {
+    log(`still running ${cfg.maxSeconds + 60} s after start: giving up`);
+    process.exit(2);
+  },
+  (cfg.maxSeconds + 60) * 1000,
+);
 watchdog.unref();
 
 function tempDir() {
@@ -196,7 +202,9 @@ backends:
 // The world child: app upstream + background load.
 
 async function startWorld() {
-  const child = fork(path.join(root, 'bench/lib/world.js'), [String(cfg.maxSeconds + 90)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(path.join(root, 'bench/lib/world.js'), [String(cfg.maxSeconds + 90)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   children.add(child);
   const inbox = [];
   const waiting = [];
@@ -269,7 +277,11 @@ async function launch(world, setupFlags, startTimeoutMs = 30_000) {
   fs.writeFileSync(configFile, CONFIG(world.appPort));
   const fm = await startFlagman(cfg.cli, configFile, { startTimeoutMs, onSpawn: (proc) => children.add(proc) });
   if (eventsOut) {
-    const dump = (e) => fs.writeSync(eventsOut, `${JSON.stringify({ ...e, $at: undefined, at: Math.round((performance.timeOrigin + e.$at) * 1000) / 1000, pid: fm.pid })}\n`);
+    const dump = (e) =>
+      fs.writeSync(
+        eventsOut,
+        `${JSON.stringify({ ...e, $at: undefined, at: Math.round((performance.timeOrigin + e.$at) * 1000) / 1000, pid: fm.pid })}\n`,
+      );
     fm.events.forEach(dump);
     fm.onEvent(dump);
   }
@@ -300,7 +312,8 @@ class Probe {
   async get(i = 0) {
     for (let attempt = 0; attempt < 20; attempt++) {
       try {
-        if (!this.clients[i] || !this.clients[i].connected) this.clients[i] = await new KeepAliveClient(this.port, { path: '/probe', timeoutMs: 5000 }).connect();
+        if (!this.clients[i]?.connected)
+          this.clients[i] = await new KeepAliveClient(this.port, { path: '/probe', timeoutMs: 5000 }).connect();
         const r = await this.clients[i].get();
         if (r.status !== 200 && r.status !== 503) {
           this.others++;
@@ -418,7 +431,15 @@ async function measureChanges(fm, probe, write, { count, warmup, start }) {
   const values = new Set(changeEvents.map((e) => e.value));
   // One `flag.change` per write, no more: an extra one is a value applied that no write made last.
   const extraEvents = changeEvents.length - writes;
-  return { samples, misses, flaps, truncated, changeEvents: changeEvents.length, extraEvents, invented: [...values].filter((v) => v !== 0 && v !== 1) };
+  return {
+    samples,
+    misses,
+    flaps,
+    truncated,
+    changeEvents: changeEvents.length,
+    extraEvents,
+    invented: [...values].filter((v) => v !== 0 && v !== 1),
+  };
 }
 
 /** Summarises a writer's samples into one result row. */
@@ -427,7 +448,14 @@ function resultOf(name, m, extra) {
   const lat = summary(ok.map((s) => s.lat));
   // docs/design/watching.md: p99 within the target, and never a value no writer wrote (no flap, no extra or
   // foreign value in the audit log).
-  const pass = lat.n > 0 && m.misses === 0 && m.flaps === 0 && m.extraEvents === 0 && m.invented.length === 0 && lat.p99 <= cfg.targetMs && !m.truncated;
+  const pass =
+    lat.n > 0 &&
+    m.misses === 0 &&
+    m.flaps === 0 &&
+    m.extraEvents === 0 &&
+    m.invented.length === 0 &&
+    lat.p99 <= cfg.targetMs &&
+    !m.truncated;
   return {
     writer: name,
     n: m.samples.length,
@@ -528,7 +556,11 @@ async function scalePhase(world, flags, raw) {
     let echo = null;
     if (cfg.scaleChanges > 0 && !late()) {
       const probe = new Probe(fm.port);
-      const m = await measureChanges(fm, probe, WRITERS.echo.make(run.flagsDir), { count: cfg.scaleChanges, warmup: Math.min(cfg.warmup, 3), start: 0 });
+      const m = await measureChanges(fm, probe, WRITERS.echo.make(run.flagsDir), {
+        count: cfg.scaleChanges,
+        warmup: Math.min(cfg.warmup, 3),
+        start: 0,
+      });
       probe.close();
       raw[`echo@${flags}`] = m.samples;
       echo = resultOf(`echo@${flags}`, m, {});
@@ -567,7 +599,10 @@ function machine() {
     const r = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 5000 });
     if (r.status === 0) commit = r.stdout.trim();
     // Read-only: --no-optional-locks keeps `git status` from refreshing the index file.
-    const d = spawnSync('git', ['--no-optional-locks', '-C', root, 'status', '--porcelain', '--untracked-files=no', '--', 'src'], { encoding: 'utf8', timeout: 5000 });
+    const d = spawnSync('git', ['--no-optional-locks', '-C', root, 'status', '--porcelain', '--untracked-files=no', '--', 'src'], {
+      encoding: 'utf8',
+      timeout: 5000,
+    });
     if (d.status === 0) dirty = d.stdout.trim().length > 0;
   } catch {}
   return {
@@ -648,7 +683,9 @@ function printScale(rows) {
     idle: r.cpuIdlePct ?? '-',
     cpuLoad: r.cpuLoadPct ?? '-',
     req: r.load ? `${fmt(r.load.p50, 2)}/${fmt(r.load.p99, 2)}/${fmt(r.load.max, 1)}` : '-',
-    echo: r.echo ? `${fmt(r.echo.latency.p50)}/${fmt(r.echo.latency.p99)}/${fmt(r.echo.latency.max)}${r.echo.misses ? ` (${r.echo.misses} miss)` : ''}` : '-',
+    echo: r.echo
+      ? `${fmt(r.echo.latency.p50)}/${fmt(r.echo.latency.p99)}/${fmt(r.echo.latency.max)}${r.echo.misses ? ` (${r.echo.misses} miss)` : ''}`
+      : '-',
     verdict: r.echo ? r.echo.verdict : '-',
     foreign: `${r.foreignCpuPct.idle ?? '-'}/${r.foreignCpuPct.load ?? '-'}`,
   }));
@@ -659,7 +696,9 @@ function printScale(rows) {
 
 async function main() {
   const mach = machine();
-  log(`flagman flag-latency bench: ${cfg.changes} changes × ${cfg.writers.join(', ')}; load ${cfg.load} clients ${cfg.rate ? `${cfg.rate}/s` : 'back to back'}; ${mach.cpus} CPUs, node ${mach.node}`);
+  log(
+    `flagman flag-latency bench: ${cfg.changes} changes × ${cfg.writers.join(', ')}; load ${cfg.load} clients ${cfg.rate ? `${cfg.rate}/s` : 'back to back'}; ${mach.cpus} CPUs, node ${mach.node}`,
+  );
   const world = await startWorld();
   const raw = {};
   const writers = [];
@@ -673,7 +712,9 @@ async function main() {
       }
       log(`writer ${name}…`);
       const r = await writerPhase(world, name, raw);
-      log(`  ${name}: p50 ${fmt(r.latency.p50)} p99 ${fmt(r.latency.p99)} max ${fmt(r.latency.max)} ms, misses ${r.misses}, flaps ${r.flaps}, load ${r.load?.rps ?? '-'} rps`);
+      log(
+        `  ${name}: p50 ${fmt(r.latency.p50)} p99 ${fmt(r.latency.p99)} max ${fmt(r.latency.max)} ms, misses ${r.misses}, flaps ${r.flaps}, load ${r.load?.rps ?? '-'} rps`,
+      );
       writers.push(r);
     }
     if (cfg.scaleFlags > 0) {
@@ -684,7 +725,9 @@ async function main() {
         }
         log(`scale: ${flags} flags…`);
         const r = await scalePhase(world, flags, raw);
-        log(`  ${flags} flags: loaded ${fmt(r.loadedMs)} ms, start ${fmt(r.startMs)} ms, RSS ${fmt(r.rssEndMB)} MB, cpu idle ${r.cpuIdlePct}%, load ${r.cpuLoadPct}%`);
+        log(
+          `  ${flags} flags: loaded ${fmt(r.loadedMs)} ms, start ${fmt(r.startMs)} ms, RSS ${fmt(r.rssEndMB)} MB, cpu idle ${r.cpuIdlePct}%, load ${r.cpuLoadPct}%`,
+        );
         scale.push(r);
       }
     }
@@ -697,24 +740,36 @@ async function main() {
   }
 
   console.log('');
-  console.log(`flag change → first request routed by the new value (ms after the writer finished); ${mach.cpus} CPUs, node ${mach.node}, ${mach.date}`);
-  console.log(`background load: ${cfg.load} keep-alive clients, ${cfg.rate ? `${cfg.rate} req/s` : 'back to back'}; a miss = not seen within ${cfg.timeoutMs} ms`);
+  console.log(
+    `flag change → first request routed by the new value (ms after the writer finished); ${mach.cpus} CPUs, node ${mach.node}, ${mach.date}`,
+  );
+  console.log(
+    `background load: ${cfg.load} keep-alive clients, ${cfg.rate ? `${cfg.rate} req/s` : 'back to back'}; a miss = not seen within ${cfg.timeoutMs} ms`,
+  );
   printWriters(writers);
   if (scale.length > 0) {
     console.log('');
-    console.log(`scale: flags tracked; CPU % of one core over ${cfg.scaleSeconds} s (idle: rescan only; load: ${cfg.scaleRate} req/s); echo changes with the rescan running`);
+    console.log(
+      `scale: flags tracked; CPU % of one core over ${cfg.scaleSeconds} s (idle: rescan only; load: ${cfg.scaleRate} req/s); echo changes with the rescan running`,
+    );
     printScale(scale);
   }
-  const foreign = [...writers.map((w) => w.foreignCpuPct), ...scale.flatMap((x) => [x.foreignCpuPct.idle, x.foreignCpuPct.load])].filter((x) => x !== null);
+  const foreign = [...writers.map((w) => w.foreignCpuPct), ...scale.flatMap((x) => [x.foreignCpuPct.idle, x.foreignCpuPct.load])].filter(
+    (x) => x !== null,
+  );
   const maxForeign = Math.max(0, ...foreign);
   if (maxForeign > 25) {
     console.log('');
-    console.log(`note: processes other than this bench used up to ${maxForeign}% CPU (of one core, on ${mach.cpus}) during a phase: the figures include that contention`);
+    console.log(
+      `note: processes other than this bench used up to ${maxForeign}% CPU (of one core, on ${mach.cpus}) during a phase: the figures include that contention`,
+    );
   }
   const rows = [...writers, ...scale.map((s) => s.echo).filter(Boolean)];
   const allPass = error === null && rows.length > 0 && rows.every((r) => r.verdict === 'PASS');
   console.log('');
-  console.log(`overall: ${allPass ? 'PASS' : 'FAIL'} (for every writer: p99 ≤ ${cfg.targetMs} ms, no miss, no flap, one flag.change per write)${error ? ' — stopped by an error' : ''}; ${((now() - T_BEGIN) / 1000).toFixed(1)} s`);
+  console.log(
+    `overall: ${allPass ? 'PASS' : 'FAIL'} (for every writer: p99 ≤ ${cfg.targetMs} ms, no miss, no flap, one flag.change per write)${error ? ' — stopped by an error' : ''}; ${((now() - T_BEGIN) / 1000).toFixed(1)} s`,
+  );
   const result = {
     bench: 'flag-latency',
     machine: mach,

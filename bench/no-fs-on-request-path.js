@@ -55,7 +55,9 @@ const TRACE = 'trace=%file,%fstat,read,pread64,readv,preadv,preadv2,getdents64,w
 async function main() {
   if (!opt['no-install']) ensureTools(['strace', 'wrk', 'taskset'], log);
   const dir = tempDir('flagman-bench-strace-');
-  const backend = spawnPinned(0, process.execPath, [path.join(root, 'bench/lib/backend.js'), '3', '900'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const backend = spawnPinned(0, process.execPath, [path.join(root, 'bench/lib/backend.js'), '3', '900'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const { ports } = await firstLine(backend, backend.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'backend' });
   const file = writeFlagmanConfig(dir, opt.config, ports);
   const flagsDir = path.join(dir, 'flags');
@@ -151,8 +153,12 @@ async function main() {
   // calls), which added 2-4 calls a second in the load window (bench/RESULTS.md).
   const pass = w.requests > 0 && (loadFlags - idleFlags) / (w.requests / 1000) < 10;
 
-  console.log(`\nflagman bench/no-fs-on-request-path.js — ${new Date().toISOString()}; node ${process.version}, strace ${versions().strace}`);
-  console.log(`config: ${opt.config}; flags dir ${flagsDir}; windows of ${seconds} s: idle, then wrk -c${connections} GET /100 (${w.requests} requests)\n`);
+  console.log(
+    `\nflagman bench/no-fs-on-request-path.js — ${new Date().toISOString()}; node ${process.version}, strace ${versions().strace}`,
+  );
+  console.log(
+    `config: ${opt.config}; flags dir ${flagsDir}; windows of ${seconds} s: idle, then wrk -c${connections} GET /100 (${w.requests} requests)\n`,
+  );
   console.log(
     table(
       [
@@ -167,13 +173,34 @@ async function main() {
       rows,
     ),
   );
-  console.log(`\nfile-system calls that are not reads or writes (open, stat, fstat, readlink, access, …): idle ${nonRead('idleAll')}, load ${nonRead('loadAll')}`);
+  console.log(
+    `\nfile-system calls that are not reads or writes (open, stat, fstat, readlink, access, …): idle ${nonRead('idleAll')}, load ${nonRead('loadAll')}`,
+  );
   console.log(`calls on the flags directory: idle ${idleFlags}, load ${loadFlags} (the 1 s rescan, in both windows)`);
-  const pathList = (win) => [...paths[win]].sort((a, b) => b[1] - a[1]).map(([p, n]) => `${n}× ${p}`).join(', ') || 'none';
+  const pathList = (win) =>
+    [...paths[win]]
+      .sort((a, b) => b[1] - a[1])
+      .map(([p, n]) => `${n}× ${p}`)
+      .join(', ') || 'none';
   console.log(`paths touched while idle: ${pathList('idle')}`);
   console.log(`paths touched under load: ${pathList('load')}`);
-  console.log(`${pass ? 'PASS' : 'FAIL'}  no file-system call on the request path: flag-file calls added by ${w.requests} requests: ${loadFlags - idleFlags} (${flagsPer1k} per 1,000 requests)`);
-  const result = { mode: 'strace', paths: { idle: Object.fromEntries(paths.idle), load: Object.fromEntries(paths.load) }, config: opt.config, seconds, requests: w.requests, rps: Math.round(w.rps), idleFlagCalls: idleFlags, loadFlagCalls: loadFlags, flagCallsAddedPer1kReq: flagsPer1k, nonReadFsCalls: { idle: nonRead('idleAll'), load: nonRead('loadAll') }, syscalls: rows, pass };
+  console.log(
+    `${pass ? 'PASS' : 'FAIL'}  no file-system call on the request path: flag-file calls added by ${w.requests} requests: ${loadFlags - idleFlags} (${flagsPer1k} per 1,000 requests)`,
+  );
+  const result = {
+    mode: 'strace',
+    paths: { idle: Object.fromEntries(paths.idle), load: Object.fromEntries(paths.load) },
+    config: opt.config,
+    seconds,
+    requests: w.requests,
+    rps: Math.round(w.rps),
+    idleFlagCalls: idleFlags,
+    loadFlagCalls: loadFlags,
+    flagCallsAddedPer1kReq: flagsPer1k,
+    nonReadFsCalls: { idle: nonRead('idleAll'), load: nonRead('loadAll') },
+    syscalls: rows,
+    pass,
+  };
   console.log(`\n${JSON.stringify(result)}`);
   return pass ? 0 : 1;
 }

@@ -117,7 +117,12 @@ const CONTENDERS = {
     start: (ctx) => namedPortServer('haproxy', haproxyCommand, ctx),
   },
 };
-const names = opt.only ? opt.only.split(',').map((s) => s.trim()).filter(Boolean) : Object.keys(CONTENDERS);
+const names = opt.only
+  ? opt.only
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+  : Object.keys(CONTENDERS);
 for (const n of names) {
   if (!CONTENDERS[n]) {
     console.error(`unknown contender ${n}; known: ${Object.keys(CONTENDERS).join(', ')}`);
@@ -154,13 +159,30 @@ function machine() {
     // not a git checkout
   }
   const { node, haproxy, wrk } = versions();
-  return { date: new Date().toISOString(), nproc: os.cpus().length, cpu, kernel: os.release(), node, haproxy, wrk, commit, loadavg: os.loadavg().map((x) => round(x, 2)) };
+  return {
+    date: new Date().toISOString(),
+    nproc: os.cpus().length,
+    cpu,
+    kernel: os.release(),
+    node,
+    haproxy,
+    wrk,
+    commit,
+    loadavg: os.loadavg().map((x) => round(x, 2)),
+  };
 }
 
 async function startBackend() {
   const script = path.join(root, 'bench/lib/slow-backend.js');
-  const child = spawnPinned(cfg.loadCpu, process.execPath, [script, String(cfg.workers), String(cfg.serviceMs), String(cfg.maxSeconds + 60)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const { port, statsPort } = await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'slow backend' });
+  const child = spawnPinned(
+    cfg.loadCpu,
+    process.execPath,
+    [script, String(cfg.workers), String(cfg.serviceMs), String(cfg.maxSeconds + 60)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const { port, statsPort } = await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), {
+    what: 'slow backend',
+  });
   return { pid: child.pid, port, statsPort, stop: () => stopChild(child) };
 }
 
@@ -230,9 +252,13 @@ async function measure(name, s, backend, seconds) {
 
 async function run() {
   const mach = machine();
-  log(`machine: ${mach.nproc} × ${mach.cpu}, Linux ${mach.kernel}, node ${mach.node}, haproxy ${mach.haproxy}, wrk ${mach.wrk}; load ${mach.loadavg.join(' ')}`);
+  log(
+    `machine: ${mach.nproc} × ${mach.cpu}, Linux ${mach.kernel}, node ${mach.node}, haproxy ${mach.haproxy}, wrk ${mach.wrk}; load ${mach.loadavg.join(' ')}`,
+  );
   const backend = await startBackend();
-  log(`backend: pid ${backend.pid}, port ${backend.port}: ${cfg.workers} at once × ${cfg.serviceMs} ms = ${round((cfg.workers * 1000) / cfg.serviceMs, 0)} req/s at most (cpu ${cfg.loadCpu})`);
+  log(
+    `backend: pid ${backend.pid}, port ${backend.port}: ${cfg.workers} at once × ${cfg.serviceMs} ms = ${round((cfg.workers * 1000) / cfg.serviceMs, 0)} req/s at most (cpu ${cfg.loadCpu})`,
+  );
   const started = {};
   for (const name of names) {
     const dir = tempDir(`flagman-bench-${name}-`);
@@ -288,7 +314,11 @@ function aggregate(runs) {
     for (let r = 1; r <= cfg.rounds; r++) {
       const f = runs.find((m) => m.round === r && m.config === 'flagman-maxconn');
       const h = runs.find((m) => m.round === r && m.config === 'haproxy-maxconn');
-      perRound.push({ round: r, served: h.servedRps ? round(f.servedRps / h.servedRps, 3) : null, p99: h.p99 ? round(f.p99 / h.p99, 3) : null });
+      perRound.push({
+        round: r,
+        served: h.servedRps ? round(f.servedRps / h.servedRps, 3) : null,
+        p99: h.p99 ? round(f.p99 / h.p99, 3) : null,
+      });
     }
     const served = round(median(perRound.map((x) => x.served)), 3);
     const p99 = round(median(perRound.map((x) => x.p99)), 3);
@@ -310,11 +340,15 @@ function print({ mach, runs }) {
   const { rows, goal } = aggregate(runs);
   const f = (x, d = 1) => (x === null || x === undefined ? '-' : x.toFixed(d));
   console.log(`\nflagman bench/overload.js — ${mach.date}`);
-  console.log(`machine: ${mach.nproc} CPUs (${mach.cpu}), Linux ${mach.kernel}; node ${mach.node}, haproxy ${mach.haproxy}, wrk ${mach.wrk}; commit ${mach.commit}; load average at start ${mach.loadavg.join(' ')}`);
+  console.log(
+    `machine: ${mach.nproc} CPUs (${mach.cpu}), Linux ${mach.kernel}; node ${mach.node}, haproxy ${mach.haproxy}, wrk ${mach.wrk}; commit ${mach.commit}; load average at start ${mach.loadavg.join(' ')}`,
+  );
   console.log(
     `run: backend ${cfg.workers} at once × ${cfg.serviceMs} ms (${round((cfg.workers * 1000) / cfg.serviceMs, 0)} req/s at most); wrk -t1 -c${cfg.connections} keep-alive, ${cfg.rounds} interleaved rounds × ${cfg.duration} s; proxy on cpu ${cfg.proxyCpu}, wrk and backend on cpu ${cfg.loadCpu}`,
   );
-  console.log("figures: medians over rounds; backend max: the most requests inside the backend at once in any round; p50/p99: wrk's histogram (every response; non-2xx shown beside)\n");
+  console.log(
+    "figures: medians over rounds; backend max: the most requests inside the backend at once in any round; p50/p99: wrk's histogram (every response; non-2xx shown beside)\n",
+  );
   for (const name of names) console.log(`  ${name.padEnd(16)} ${CONTENDERS[name].describe}`);
   console.log('');
   const cols = [
@@ -331,10 +365,26 @@ function print({ mach, runs }) {
     { key: 'cpuUs', title: 'proxy µs/served' },
     { key: 'otherCpuPct', title: 'other cpu%' },
   ];
-  console.log(table(cols, rows.map((r) => ({ ...r, backendP50: f(r.backendP50), backendP99: f(r.backendP99), servedRps: f(r.servedRps), p50: f(r.p50, 1), p99: f(r.p99, 1), corePct: f(r.corePct), cpuUs: f(r.cpuUs, 0) }))));
+  console.log(
+    table(
+      cols,
+      rows.map((r) => ({
+        ...r,
+        backendP50: f(r.backendP50),
+        backendP99: f(r.backendP99),
+        servedRps: f(r.servedRps),
+        p50: f(r.p50, 1),
+        p99: f(r.p99, 1),
+        corePct: f(r.corePct),
+        cpuUs: f(r.cpuUs, 0),
+      })),
+    ),
+  );
   if (goal) {
     console.log('');
-    console.log(`${goal.met ? 'MET' : 'NOT MET'}  ${goal.what}: served ×${goal.served}, p99 ×${goal.p99}; per round: ${goal.perRound.map((x) => `${x.round}: ×${x.served} / ×${x.p99}`).join(', ')}; ${goal.roundsMet}/${goal.perRound.length} rounds meet both`);
+    console.log(
+      `${goal.met ? 'MET' : 'NOT MET'}  ${goal.what}: served ×${goal.served}, p99 ×${goal.p99}; per round: ${goal.perRound.map((x) => `${x.round}: ×${x.served} / ×${x.p99}`).join(', ')}; ${goal.roundsMet}/${goal.perRound.length} rounds meet both`,
+    );
   }
   return { rows, goal };
 }
@@ -347,7 +397,15 @@ try {
   const result = {
     bench: 'overload',
     machine: r.mach,
-    options: { rounds: cfg.rounds, duration: cfg.duration, connections: cfg.connections, workers: cfg.workers, serviceMs: cfg.serviceMs, maxconn: cfg.maxconn, queueTimeout: cfg.queueTimeout },
+    options: {
+      rounds: cfg.rounds,
+      duration: cfg.duration,
+      connections: cfg.connections,
+      workers: cfg.workers,
+      serviceMs: cfg.serviceMs,
+      maxconn: cfg.maxconn,
+      queueTimeout: cfg.queueTimeout,
+    },
     rows,
     goal,
   };

@@ -92,7 +92,13 @@ const opt = parseOptions(
 );
 
 // Contenders marked `optional` (the workers comparison) run only when named in --only.
-const list = (v, table) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : Object.keys(table).filter((k) => !table[k].optional));
+const list = (v, table) =>
+  v
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : Object.keys(table).filter((k) => !table[k].optional);
 const cfg = {
   rounds: int('rounds', opt.rounds, 1),
   duration: int('duration', opt.duration, 1),
@@ -173,10 +179,15 @@ function machine() {
 }
 
 async function startBackend(count, dir) {
-  const child = spawnPinned(cfg.loadCpu, process.execPath, [path.join(root, 'bench/lib/backend.js'), String(count), String(cfg.maxSeconds + 60)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    cwd: dir,
-  });
+  const child = spawnPinned(
+    cfg.loadCpu,
+    process.execPath,
+    [path.join(root, 'bench/lib/backend.js'), String(count), String(cfg.maxSeconds + 60)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      cwd: dir,
+    },
+  );
   const { ports } = await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'backend' });
   return { pid: child.pid, ports, stop: () => stopChild(child) };
 }
@@ -186,15 +197,19 @@ async function check(port, c) {
   const http = await import('node:http');
   return new Promise((resolve, reject) => {
     const body = c.bodyBytes ? Buffer.alloc(c.bodyBytes, 'x') : null;
-    const req = http.request({ host: '127.0.0.1', port, path: c.path, method: c.method, headers: body ? { 'content-length': body.length } : {}, agent: false }, (res) => {
-      let n = 0;
-      res.on('data', (d) => (n += d.length));
-      res.on('end', () => {
-        const want = c.method === 'POST' ? 100 : c.payload;
-        if (res.statusCode !== 200 || n !== want) reject(new Error(`${c.path}: status ${res.statusCode}, ${n} bytes (want 200, ${want})`));
-        else resolve();
-      });
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path: c.path, method: c.method, headers: body ? { 'content-length': body.length } : {}, agent: false },
+      (res) => {
+        let n = 0;
+        res.on('data', (d) => (n += d.length));
+        res.on('end', () => {
+          const want = c.method === 'POST' ? 100 : c.payload;
+          if (res.statusCode !== 200 || n !== want)
+            reject(new Error(`${c.path}: status ${res.statusCode}, ${n} bytes (want 200, ${want})`));
+          else resolve();
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -205,7 +220,14 @@ async function startContenders(names, backend, extra = {}) {
   for (const name of names) {
     const dir = tempDir(`flagman-bench-${name}-`);
     const c = CONTENDERS[name];
-    started[name] = await c.start({ dir, backendPorts: backend.ports, cpu: name === 'direct' ? null : cfg.proxyCpu, cli: cfg.cli, baseCli: cfg.baseCli, ...extra });
+    started[name] = await c.start({
+      dir,
+      backendPorts: backend.ports,
+      cpu: name === 'direct' ? null : cfg.proxyCpu,
+      cli: cfg.cli,
+      baseCli: cfg.baseCli,
+      ...extra,
+    });
     started[name].dir = dir;
     log(`${name}: ${started[name].pid ? `pid ${started[name].pid}, ` : ''}port ${started[name].port}`);
   }
@@ -223,7 +245,16 @@ async function measure(name, s, caseName, seconds, backend) {
   const p0 = s.pid ? treeCpuTicks(s.pid) : null;
   const b0 = treeCpuTicks(backend.pid);
   wrkDir ??= tempDir('flagman-bench-wrk-');
-  const w = await runWrk({ dir: wrkDir, port: s.port, path: c.path, method: c.method, bodyBytes: c.bodyBytes, seconds, connections: cfg.connections, cpu: cfg.loadCpu });
+  const w = await runWrk({
+    dir: wrkDir,
+    port: s.port,
+    path: c.path,
+    method: c.method,
+    bodyBytes: c.bodyBytes,
+    seconds,
+    connections: cfg.connections,
+    cpu: cfg.loadCpu,
+  });
   const p1 = s.pid ? treeCpuTicks(s.pid) : null;
   const b1 = treeCpuTicks(backend.pid);
   const hz = ticksPerSecond();
@@ -255,13 +286,17 @@ async function measure(name, s, caseName, seconds, backend) {
 async function comparison() {
   const names = cfg.only;
   const mach = machine();
-  log(`machine: ${mach.nproc} × ${mach.cpu}, Linux ${mach.kernel}, node ${mach.node}, haproxy ${mach.haproxy}, nginx ${mach.nginx}, wrk ${mach.wrk}`);
+  log(
+    `machine: ${mach.nproc} × ${mach.cpu}, Linux ${mach.kernel}, node ${mach.node}, haproxy ${mach.haproxy}, nginx ${mach.nginx}, wrk ${mach.wrk}`,
+  );
   const backend = await startBackend(3, tempDir('flagman-bench-backend-'));
   log(`backend: pid ${backend.pid}, ports ${backend.ports.join(', ')} (cpu ${cfg.loadCpu})`);
   const started = await startContenders(names, backend);
-  for (const name of names) for (const cn of cfg.cases) await check(started[name].port, CASES[cn]).catch((err) => {
-    throw new Error(`${name}: sanity request failed: ${err.message}`);
-  });
+  for (const name of names)
+    for (const cn of cfg.cases)
+      await check(started[name].port, CASES[cn]).catch((err) => {
+        throw new Error(`${name}: sanity request failed: ${err.message}`);
+      });
   log('every config answers every case correctly');
 
   if (cfg.warmup > 0) {
@@ -277,7 +312,9 @@ async function comparison() {
         const m = await measure(name, started[name], cn, cfg.duration, backend);
         m.round = r;
         runs.push(m);
-        log(`  ${cn.padEnd(6)} ${name.padEnd(12)} ${String(Math.round(m.rps)).padStart(6)} req/s  p99 ${m.p99} ms  ${m.cpuUs ?? '-'} µs/req  core ${m.corePct ?? '-'}%  rss ${m.rssMB ?? '-'} MB  other ${m.otherCpuPct}%${m.errors ? `  ERRORS ${m.errors}` : ''}`);
+        log(
+          `  ${cn.padEnd(6)} ${name.padEnd(12)} ${String(Math.round(m.rps)).padStart(6)} req/s  p99 ${m.p99} ms  ${m.cpuUs ?? '-'} µs/req  core ${m.corePct ?? '-'}%  rss ${m.rssMB ?? '-'} MB  other ${m.otherCpuPct}%${m.errors ? `  ERRORS ${m.errors}` : ''}`,
+        );
       }
     }
   }
@@ -331,19 +368,39 @@ function verdicts(rows) {
   const per = (fn) => cfg.cases.map((cn) => ({ case: cn, ...fn(get(cn, judged)) }));
   const has = (x) => x !== null && x !== undefined;
   if (cfg.only.includes('undici') && cfg.only.includes('haproxy')) {
-    const items = per((r) => ({ vsUndici: r.cpuVsUndici, vsHaproxy: r.cpuVsHaproxy, ok: has(r.cpuVsUndici) && r.cpuVsUndici <= 1.0 && r.cpuVsHaproxy <= 2.5, stretch: r.cpuVsUndici <= 0.8 }));
-    out.push({ point: 1, what: `${judged}: proxy CPU µs/req ≤ 1.0× undici (stretch 0.8×) and ≤ 2.5× HAProxy, same run`, items, pass: items.every((i) => i.ok) });
+    const items = per((r) => ({
+      vsUndici: r.cpuVsUndici,
+      vsHaproxy: r.cpuVsHaproxy,
+      ok: has(r.cpuVsUndici) && r.cpuVsUndici <= 1.0 && r.cpuVsHaproxy <= 2.5,
+      stretch: r.cpuVsUndici <= 0.8,
+    }));
+    out.push({
+      point: 1,
+      what: `${judged}: proxy CPU µs/req ≤ 1.0× undici (stretch 0.8×) and ≤ 2.5× HAProxy, same run`,
+      items,
+      pass: items.every((i) => i.ok),
+    });
   }
   if (cfg.only.includes('haproxy') && cfg.cases.includes('64KiB')) {
     const r = get('64KiB', judged);
-    out.push({ point: 2, what: `${judged}: 64 KiB responses, MiB/s ≥ 0.5× HAProxy's`, items: [{ case: '64KiB', mibs: r.mibs, haproxyMibs: get('64KiB', 'haproxy').mibs, ratio: r.mibsVsHaproxy }], pass: has(r.mibsVsHaproxy) && r.mibsVsHaproxy >= 0.5 });
+    out.push({
+      point: 2,
+      what: `${judged}: 64 KiB responses, MiB/s ≥ 0.5× HAProxy's`,
+      items: [{ case: '64KiB', mibs: r.mibs, haproxyMibs: get('64KiB', 'haproxy').mibs, ratio: r.mibsVsHaproxy }],
+      pass: has(r.mibsVsHaproxy) && r.mibsVsHaproxy >= 0.5,
+    });
   }
   if (cfg.only.includes('undici')) {
     const items = per((r) => ({ p99: r.p99, ratio: r.p99VsUndici, ok: has(r.p99VsUndici) && r.p99VsUndici <= 1.2 }));
     out.push({ point: 3, what: `${judged}: p99 latency ≤ 1.2× undici's under the same load`, items, pass: items.every((i) => i.ok) });
   }
   const rss = rows.filter((r) => flagmen.includes(r.config)).map((r) => ({ config: r.config, case: r.case, rssMB: r.rssMB }));
-  out.push({ point: 4, what: 'flagman RSS under load < 100 MB (one worker; the soak is --soak)', items: rss, pass: rss.every((i) => i.rssMB !== null && i.rssMB < 100) });
+  out.push({
+    point: 4,
+    what: 'flagman RSS under load < 100 MB (one worker; the soak is --soak)',
+    items: rss,
+    pass: rss.every((i) => i.rssMB !== null && i.rssMB < 100),
+  });
   return out;
 }
 
@@ -382,8 +439,12 @@ function printComparison({ mach, runs, names }) {
     backendUs: f(r.backendUs),
   }));
   console.log(`\nflagman bench/proxies.js — ${mach.date}`);
-  console.log(`machine: ${mach.nproc} CPUs (${mach.cpu}), ${mach.memGiB} GiB, Linux ${mach.kernel}; node ${mach.node}, haproxy ${mach.haproxy}, nginx ${mach.nginx}, wrk ${mach.wrk}; commit ${mach.commit}`);
-  console.log(`run: ${cfg.rounds} interleaved rounds × ${cfg.duration} s per case and config, wrk -t1 -c${cfg.connections} on cpu ${cfg.loadCpu} with the backend, proxy on cpu ${cfg.proxyCpu}`);
+  console.log(
+    `machine: ${mach.nproc} CPUs (${mach.cpu}), ${mach.memGiB} GiB, Linux ${mach.kernel}; node ${mach.node}, haproxy ${mach.haproxy}, nginx ${mach.nginx}, wrk ${mach.wrk}; commit ${mach.commit}`,
+  );
+  console.log(
+    `run: ${cfg.rounds} interleaved rounds × ${cfg.duration} s per case and config, wrk -t1 -c${cfg.connections} on cpu ${cfg.loadCpu} with the backend, proxy on cpu ${cfg.proxyCpu}`,
+  );
   console.log('figures: medians over rounds; ratios: median of the per-round ratios; RSS: the largest end-of-run VmRSS\n');
   for (const name of names) console.log(`  ${name.padEnd(13)} ${CONTENDERS[name].describe}`);
   console.log('');
@@ -392,7 +453,15 @@ function printComparison({ mach, runs, names }) {
   console.log('');
   for (const p of v) {
     const detail = p.items
-      .map((i) => Object.entries(i).filter(([k]) => k !== 'ok' && k !== 'stretch').map(([k, x]) => `${k} ${x ?? '-'}`).join(' ') + (i.ok === undefined ? '' : i.ok ? ' ok' : ' FAIL') + (i.stretch ? ' (stretch met)' : ''))
+      .map(
+        (i) =>
+          Object.entries(i)
+            .filter(([k]) => k !== 'ok' && k !== 'stretch')
+            .map(([k, x]) => `${k} ${x ?? '-'}`)
+            .join(' ') +
+          (i.ok === undefined ? '' : i.ok ? ' ok' : ' FAIL') +
+          (i.stretch ? ' (stretch met)' : ''),
+      )
       .join('; ');
     console.log(`${p.pass ? 'PASS' : 'FAIL'}  ${p.point}. ${p.what}: ${detail}`);
   }
@@ -429,12 +498,33 @@ async function soak() {
   const noGrowth = growth <= Math.max(5, firstMed * 0.05);
   const under = max < 100;
   const pass = noGrowth && under;
-  console.log(`\nflagman bench/proxies.js --soak ${cfg.soak} — ${mach.date}; ${mach.nproc} CPUs (${mach.cpu}), node ${mach.node}; commit ${mach.commit}`);
-  console.log(`${name}, case ${cfg.soakCase}: ${Math.round(w.rps)} req/s for ${w.seconds} s (${w.requests} requests, ${w.errors} errors), p50 ${w.p50} ms, p99 ${w.p99} ms, ${w.cpuUs} µs/req, other cpu ${w.otherCpuPct}%`);
+  console.log(
+    `\nflagman bench/proxies.js --soak ${cfg.soak} — ${mach.date}; ${mach.nproc} CPUs (${mach.cpu}), node ${mach.node}; commit ${mach.commit}`,
+  );
+  console.log(
+    `${name}, case ${cfg.soakCase}: ${Math.round(w.rps)} req/s for ${w.seconds} s (${w.requests} requests, ${w.errors} errors), p50 ${w.p50} ms, p99 ${w.p99} ms, ${w.cpuUs} µs/req, other cpu ${w.otherCpuPct}%`,
+  );
   console.log(`RSS every ${cfg.soakInterval} s (MB): ${samples.map((x) => x.rssMB).join(' ')}`);
-  console.log(`${noGrowth ? 'PASS' : 'FAIL'}  4. no growth: RSS median of the first ${win} s ${firstMed} MB, of the last ${win} s ${lastMed} MB: ${growth >= 0 ? '+' : ''}${growth} MB (limit +${Math.max(5, round1(firstMed * 0.05))} MB)`);
+  console.log(
+    `${noGrowth ? 'PASS' : 'FAIL'}  4. no growth: RSS median of the first ${win} s ${firstMed} MB, of the last ${win} s ${lastMed} MB: ${growth >= 0 ? '+' : ''}${growth} MB (limit +${Math.max(5, round1(firstMed * 0.05))} MB)`,
+  );
   console.log(`${under ? 'PASS' : 'FAIL'}  4. RSS under load < 100 MB: max ${max} MB`);
-  return { mode: 'soak', machine: mach, config: name, case: cfg.soakCase, seconds: cfg.soak, run: w, samples, firstMedianMB: firstMed, lastMedianMB: lastMed, growthMB: growth, maxMB: max, noGrowth, under100MB: under, pass };
+  return {
+    mode: 'soak',
+    machine: mach,
+    config: name,
+    case: cfg.soakCase,
+    seconds: cfg.soak,
+    run: w,
+    samples,
+    firstMedianMB: firstMed,
+    lastMedianMB: lastMed,
+    growthMB: growth,
+    maxMB: max,
+    noGrowth,
+    under100MB: under,
+    pass,
+  };
 }
 
 async function profile() {
@@ -461,12 +551,22 @@ async function profile() {
   sum.entries = perReq(sum.entries);
   sum.requests = requests;
   console.log(`\nflagman bench/proxies.js --profile ${cfg.profile} — ${mach.date}; node ${mach.node}; commit ${mach.commit}`);
-  console.log(`${name}, case ${cfg.soakCase}: ${Math.round(w.rps)} req/s, ${w.cpuUs} µs/req under --cpu-prof (the profiler adds its own cost)`);
-  console.log(`profile: ${sum.totalMs} ms sampled (start-up and warm-up included), ${sum.busyMs} ms busy, ${sum.idleMs} ms idle; ${requests} requests (µs/req = busy ms ÷ requests)\n`);
-  const num = [{ key: 'ms', title: 'ms' }, { key: 'pct', title: '% busy' }, { key: 'usPerReq', title: 'µs/req' }];
+  console.log(
+    `${name}, case ${cfg.soakCase}: ${Math.round(w.rps)} req/s, ${w.cpuUs} µs/req under --cpu-prof (the profiler adds its own cost)`,
+  );
+  console.log(
+    `profile: ${sum.totalMs} ms sampled (start-up and warm-up included), ${sum.busyMs} ms busy, ${sum.idleMs} ms idle; ${requests} requests (µs/req = busy ms ÷ requests)\n`,
+  );
+  const num = [
+    { key: 'ms', title: 'ms' },
+    { key: 'pct', title: '% busy' },
+    { key: 'usPerReq', title: 'µs/req' },
+  ];
   console.log(table([{ key: 'group', title: 'where (self time)', align: 'left' }, ...num], sum.groups));
   console.log('');
-  console.log(table([{ key: 'fn', title: 'function (self time)', align: 'left' }, { key: 'group', title: 'group', align: 'left' }, ...num], sum.top));
+  console.log(
+    table([{ key: 'fn', title: 'function (self time)', align: 'left' }, { key: 'group', title: 'group', align: 'left' }, ...num], sum.top),
+  );
   console.log('');
   console.log(table([{ key: 'fn', title: 'flagman code (inclusive: it and all it calls)', align: 'left' }, ...num], sum.entries));
   return { mode: 'profile', machine: mach, config: name, case: cfg.soakCase, run: w, profile: sum };
@@ -486,7 +586,13 @@ try {
   } else {
     const r = await comparison();
     const { rows, verdicts: v } = printComparison(r);
-    result = { mode: 'compare', machine: r.mach, options: { rounds: cfg.rounds, duration: cfg.duration, connections: cfg.connections, proxyCpu: cfg.proxyCpu, loadCpu: cfg.loadCpu }, rows, verdicts: v };
+    result = {
+      mode: 'compare',
+      machine: r.mach,
+      options: { rounds: cfg.rounds, duration: cfg.duration, connections: cfg.connections, proxyCpu: cfg.proxyCpu, loadCpu: cfg.loadCpu },
+      rows,
+      verdicts: v,
+    };
     if (opt.json) fs.writeFileSync(opt.json, `${JSON.stringify({ ...result, runs: r.runs }, null, 1)}\n`);
     code = v.every((p) => p.pass) ? 0 : 1;
   }

@@ -122,7 +122,9 @@ const ca = await testCA(certDir);
 const site = await ca.leaf('site', ['a.test']);
 
 async function startBackend() {
-  const child = spawnPinned(cfg.clientCpu, process.execPath, [path.join(root, 'bench/lib/backend.js'), '1'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawnPinned(cfg.clientCpu, process.execPath, [path.join(root, 'bench/lib/backend.js'), '1'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const { ports } = await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'backend' });
   return { pid: child.pid, port: ports[0], stop: () => stopChild(child) };
 }
@@ -146,7 +148,9 @@ backends:
 /** Starts `target`; resolves with {pid, port, adminPort, stop}. */
 async function startTarget(target, backend) {
   if (target === 'node') {
-    const child = spawnPinned(cfg.serverCpu, process.execPath, [path.join(root, 'bench/lib/h2-origin.js'), site.cert, site.key], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawnPinned(cfg.serverCpu, process.execPath, [path.join(root, 'bench/lib/h2-origin.js'), site.cert, site.key], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     const { port } = await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'h2-origin' });
     return { pid: child.pid, port, adminPort: null, stop: () => stopChild(child) };
   }
@@ -157,7 +161,11 @@ async function startTarget(target, backend) {
   const file = path.join(dir, 'flagman.yaml');
   fs.writeFileSync(file, flagmanYaml(backend.port));
   const cli = target === 'flagman' ? cfg.cli : cfg.baseCli;
-  const fm = await startFlagman(cli, file, { cwd: dir, prefix: cfg.serverCpu === null ? [] : ['taskset', '-c', String(cfg.serverCpu)], onSpawn: adopt });
+  const fm = await startFlagman(cli, file, {
+    cwd: dir,
+    prefix: cfg.serverCpu === null ? [] : ['taskset', '-c', String(cfg.serverCpu)],
+    onSpawn: adopt,
+  });
   const port = fm.events.find((e) => e.event === 'listen' && e.frontend === 'web')?.port;
   const adminPort = fm.events.find((e) => e.event === 'listen' && e.admin)?.port ?? null;
   return { pid: fm.pid, port, adminPort, events: fm.events, stop: () => fm.stop() };
@@ -237,11 +245,15 @@ function victim(port) {
 
 function attack(port) {
   const args = { port, caFile: ca.ca, servername: 'a.test', streams: cfg.streams, batch: cfg.batch, lingerMs: cfg.linger };
-  const child = spawnPinned(cfg.clientCpu, process.execPath, [path.join(root, 'bench/lib/rapid-reset-client.js'), JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'attacker', timeoutMs: 120_000 }).then(async (r) => {
-    await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
-    return r;
+  const child = spawnPinned(cfg.clientCpu, process.execPath, [path.join(root, 'bench/lib/rapid-reset-client.js'), JSON.stringify(args)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
+  return firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'attacker', timeoutMs: 120_000 }).then(
+    async (r) => {
+      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
+      return r;
+    },
+  );
 }
 
 async function run(target, round, backend) {
@@ -299,7 +311,9 @@ async function run(target, round, backend) {
 
 const mach = machine();
 log(`machine: ${mach.nproc} × ${mach.cpu}, Linux ${mach.kernel}, node ${mach.node}; commit ${mach.commit}`);
-log(`targets: ${cfg.only.join(', ')}; ${cfg.rounds} rounds; ${cfg.streams} streams, ${cfg.batch} per write; server cpu ${cfg.serverCpu ?? '-'}, clients cpu ${cfg.clientCpu ?? '-'}`);
+log(
+  `targets: ${cfg.only.join(', ')}; ${cfg.rounds} rounds; ${cfg.streams} streams, ${cfg.batch} per write; server cpu ${cfg.serverCpu ?? '-'}, clients cpu ${cfg.clientCpu ?? '-'}`,
+);
 const backend = await startBackend();
 const runs = [];
 try {
@@ -307,7 +321,9 @@ try {
     for (const target of cfg.only) {
       const r = await run(target, round, backend);
       runs.push(r);
-      log(`round ${round} ${target}: victim max ${r.max} ms, p99 ${r.p99} ms (n ${r.n}); attacker sent ${r.sent}, goaway ${r.goaway}, closed ${r.closed}; server cpu ${r.serverCpuMs} ms; upstream ${r.upstream ?? '-'}`);
+      log(
+        `round ${round} ${target}: victim max ${r.max} ms, p99 ${r.p99} ms (n ${r.n}); attacker sent ${r.sent}, goaway ${r.goaway}, closed ${r.closed}; server cpu ${r.serverCpuMs} ms; upstream ${r.upstream ?? '-'}`,
+      );
     }
   }
 } catch (err) {
@@ -373,7 +389,19 @@ console.log(
     rows,
   ),
 );
-const result = { bench: 'rapid-reset', machine: mach, options: { rounds: cfg.rounds, streams: cfg.streams, batch: cfg.batch, linger: cfg.linger, serverCpu: cfg.serverCpu, clientCpu: cfg.clientCpu }, rows };
+const result = {
+  bench: 'rapid-reset',
+  machine: mach,
+  options: {
+    rounds: cfg.rounds,
+    streams: cfg.streams,
+    batch: cfg.batch,
+    linger: cfg.linger,
+    serverCpu: cfg.serverCpu,
+    clientCpu: cfg.clientCpu,
+  },
+  rows,
+};
 if (opt.json) fs.writeFileSync(opt.json, `${JSON.stringify({ ...result, runs }, null, 1)}\n`);
 console.log(`\n${JSON.stringify(result)}`);
 process.exit(0);

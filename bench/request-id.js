@@ -38,10 +38,25 @@ function pooledHex() {
 
 const candidates = [
   { name: 'crypto.randomUUID()', example: crypto.randomUUID(), make: () => crypto.randomUUID(), n: 500_000 },
-  { name: 'randomUUID, no entropy cache', example: crypto.randomUUID({ disableEntropyCache: true }), make: () => crypto.randomUUID({ disableEntropyCache: true }), n: 50_000 },
-  { name: 'randomBytes(16) as hex', example: crypto.randomBytes(16).toString('hex'), make: () => crypto.randomBytes(16).toString('hex'), n: 50_000 },
+  {
+    name: 'randomUUID, no entropy cache',
+    example: crypto.randomUUID({ disableEntropyCache: true }),
+    make: () => crypto.randomUUID({ disableEntropyCache: true }),
+    n: 50_000,
+  },
+  {
+    name: 'randomBytes(16) as hex',
+    example: crypto.randomBytes(16).toString('hex'),
+    make: () => crypto.randomBytes(16).toString('hex'),
+    n: 50_000,
+  },
   { name: 'pooled random bytes as hex', example: pooledHex(), make: pooledHex, n: 500_000 },
-  { name: 'prefix + counter (base 36)', example: `${prefix}${(counter + 1).toString(36)}`, make: () => `${prefix}${(++counter).toString(36)}`, n: 2_000_000 },
+  {
+    name: 'prefix + counter (base 36)',
+    example: `${prefix}${(counter + 1).toString(36)}`,
+    make: () => `${prefix}${(++counter).toString(36)}`,
+    n: 2_000_000,
+  },
   { name: 'flagman: newRequestId()', example: newRequestId(), make: newRequestId, n: 500_000 },
 ];
 

@@ -20,7 +20,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '10' }, with: { type: 'string', multiple: true, default: [] }, exe: { type: 'string', multiple: true, default: [] } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '10' },
+    with: { type: 'string', multiple: true, default: [] },
+    exe: { type: 'string', multiple: true, default: [] },
+  },
+});
 const rounds = Number(values.rounds);
 const V8 = ['--max-semi-space-size=2', '--heap-growing-percent=100', '--expose-gc'];
 
@@ -34,19 +40,25 @@ for (const e of values.exe) {
   const [name, file] = e.split('=');
   commands[name] = [path.resolve(file)];
 }
-for (const [name, [file]] of Object.entries(commands)) if (!fs.existsSync(file)) throw new Error(`${name}: ${file} is missing (npm run build:sea?)`);
+for (const [name, [file]] of Object.entries(commands))
+  if (!fs.existsSync(file)) throw new Error(`${name}: ${file} is missing (npm run build:sea?)`);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-start-'));
 fs.mkdirSync(path.join(dir, 'flags'));
 const config = path.join(dir, 'flagman.yaml');
-fs.writeFileSync(config, 'flags: { dir: ./flags }\nfrontends:\n  web: { listen: ["127.0.0.1:0"], rules: [{ use: hello }] }\nbackends:\n  hello: { respond: { status: 200, body: "hi" } }\n');
+fs.writeFileSync(
+  config,
+  'flags: { dir: ./flags }\nfrontends:\n  web: { listen: ["127.0.0.1:0"], rules: [{ use: hello }] }\nbackends:\n  hello: { respond: { status: 200, body: "hi" } }\n',
+);
 
 function get(port) {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      })
+      .on('error', reject);
   });
 }
 
@@ -84,17 +96,23 @@ async function firstAnswer(command) {
  */
 async function setFlag(command) {
   const started = performance.now();
-  const proc = spawn('sh', ['-c', '"$@" && times', 'sh', ...command, 'set', 'X', '1', '-d', path.join(dir, 'flags')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn('sh', ['-c', '"$@" && times', 'sh', ...command, 'set', 'X', '1', '-d', path.join(dir, 'flags')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   proc.stdout.on('data', (c) => (out += c));
   const code = await new Promise((resolve) => proc.once('close', resolve));
   const wall = performance.now() - started;
   if (code !== 0) throw new Error(`${command[0]} set exited ${code}`);
   // Second line of `times`: the children's user and system time, as 0m0.270000s 0m0.110000s.
-  const [user, sys] = out.trim().split('\n')[1].split(' ').map((t) => {
-    const [, m, sec] = /^(\d+)m([\d.]+)s$/.exec(t);
-    return Number(m) * 60_000 + Number(sec) * 1000;
-  });
+  const [user, sys] = out
+    .trim()
+    .split('\n')[1]
+    .split(' ')
+    .map((t) => {
+      const [, m, sec] = /^(\d+)m([\d.]+)s$/.exec(t);
+      return Number(m) * 60_000 + Number(sec) * 1000;
+    });
   return { wall, cpu: user + sys };
 }
 
@@ -112,7 +130,15 @@ const fmt = (runs, key) => {
   const xs = runs.map((r) => r[key]);
   return `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
 };
-console.log(`${rounds} rounds, load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ms, median (min–max)`);
+console.log(
+  `${rounds} rounds, load average at the end ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}; ms, median (min–max)`,
+);
 console.log(`${''.padEnd(16)} ${'run → first answer'.padEnd(36)} set`);
 console.log(`${''.padEnd(16)} ${'wall'.padEnd(18)}${'CPU'.padEnd(18)} ${'wall'.padEnd(18)}CPU`);
-for (const [name, t] of Object.entries(times)) console.log(`${name.padEnd(16)} ${fmt(t.run, 'wall').padEnd(18)}${fmt(t.run, 'cpu').padEnd(18)} ${fmt(t.set, 'wall').padEnd(18)}${fmt(t.set, 'cpu')}`);
+for (const [name, t] of Object.entries(times))
+  console.log(
+    `${name.padEnd(16)} ${fmt(t.run, 'wall').padEnd(18)}${fmt(t.run, 'cpu').padEnd(18)} ${fmt(t.set, 'wall').padEnd(18)}${fmt(t.set, 'cpu')}`,
+  );

@@ -28,7 +28,10 @@ const inlineVersion = {
   name: 'inline-version',
   setup(build) {
     const { version } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
-    build.onLoad({ filter: /[\\/]dist[\\/]version\.js$/ }, () => ({ contents: `export const VERSION = ${JSON.stringify(version)};\n`, loader: 'js' }));
+    build.onLoad({ filter: /[\\/]dist[\\/]version\.js$/ }, () => ({
+      contents: `export const VERSION = ${JSON.stringify(version)};\n`,
+      loader: 'js',
+    }));
   },
 };
 
@@ -42,7 +45,9 @@ async function bundle(file) {
     target: `node${NODE_VERSION.split('.')[0]}`,
     // The CommonJS dependencies (pino, prom-client) require Node's built-in modules; an ES module
     // has no `require` of its own, and in the executable one made from its own URL loads built-ins.
-    banner: { js: "import { createRequire as flagmanCreateRequire } from 'node:module';\nconst require = flagmanCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as flagmanCreateRequire } from 'node:module';\nconst require = flagmanCreateRequire(import.meta.url);",
+    },
     logLevel: 'warning',
     plugins: [inlineVersion],
   });

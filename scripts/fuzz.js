@@ -32,16 +32,37 @@ async function runTarget(name, seed) {
     runs++;
     units += target.units?.(c) ?? 1;
   });
-  const result = fc.check(property, { seed, numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false });
+  const result = fc.check(property, {
+    seed,
+    numRuns: Number.MAX_SAFE_INTEGER,
+    interruptAfterTimeLimit: seconds * 1000,
+    markInterruptAsFailure: false,
+  });
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
-  const summary = { target: name, what: target.what, seed, seconds: Number(elapsed.toFixed(1)), cases: runs, casesPerSecond: Math.round(runs / elapsed), unit: target.unit ?? 'cases', units, failed: result.failed };
+  const summary = {
+    target: name,
+    what: target.what,
+    seed,
+    seconds: Number(elapsed.toFixed(1)),
+    cases: runs,
+    casesPerSecond: Math.round(runs / elapsed),
+    unit: target.unit ?? 'cases',
+    units,
+    failed: result.failed,
+  };
   if (result.failed) {
     const [counterexample] = result.counterexample;
     const file = path.join(FOUND_DIR, `${name}-${seed}.json`);
     fs.mkdirSync(FOUND_DIR, { recursive: true });
-    fs.writeFileSync(file, `${JSON.stringify({ target: name, seed, path: result.counterexamplePath, shrinks: result.numShrinks, error: String(result.errorInstance?.message ?? result.error).slice(0, 2000), case: counterexample }, null, 2)}\n`);
+    fs.writeFileSync(
+      file,
+      `${JSON.stringify({ target: name, seed, path: result.counterexamplePath, shrinks: result.numShrinks, error: String(result.errorInstance?.message ?? result.error).slice(0, 2000), case: counterexample }, null, 2)}\n`,
+    );
     summary.found = path.relative(process.cwd(), file);
-    summary.error = String(result.errorInstance?.message ?? result.error).split('\n').slice(0, 6).join('\n');
+    summary.error = String(result.errorInstance?.message ?? result.error)
+      .split('\n')
+      .slice(0, 6)
+      .join('\n');
   }
   return summary;
 }
@@ -60,21 +81,30 @@ if (process.env.FUZZ_CHILD) {
       (name, i) =>
         new Promise((resolve, reject) => {
           const shard = names.slice(0, i).filter((n) => n === name).length;
-          const child = fork(fileURLToPath(import.meta.url), { env: { ...process.env, FUZZ_CHILD: name, FUZZ_SEED: String((seed + shard) | 0) } });
+          const child = fork(fileURLToPath(import.meta.url), {
+            env: { ...process.env, FUZZ_CHILD: name, FUZZ_SEED: String((seed + shard) | 0) },
+          });
           let summary = null;
           child.on('message', (m) => (summary = m));
-          child.on('exit', (code) => (summary ? resolve(summary) : reject(new Error(`fuzz target ${name} exited ${code} without a summary`))));
+          child.on('exit', (code) =>
+            summary ? resolve(summary) : reject(new Error(`fuzz target ${name} exited ${code} without a summary`)),
+          );
         }),
     ),
   );
   console.log('\n| target | what | seed | seconds | cases | cases/s | counted | result |\n|---|---|---:|---:|---:|---:|---:|---|');
   for (const s of summaries) {
     const counted = s.unit === 'cases' ? '' : `${s.units} ${s.unit}`;
-    console.log(`| ${s.target} | ${s.what} | ${s.seed} | ${s.seconds} | ${s.cases} | ${s.casesPerSecond} | ${counted} | ${s.failed ? `DISAGREEMENT, written to ${s.found}` : 'no disagreement'} |`);
+    console.log(
+      `| ${s.target} | ${s.what} | ${s.seed} | ${s.seconds} | ${s.cases} | ${s.casesPerSecond} | ${counted} | ${s.failed ? `DISAGREEMENT, written to ${s.found}` : 'no disagreement'} |`,
+    );
   }
   for (const name of new Set(names)) {
     const shards = summaries.filter((s) => s.target === name);
-    if (shards.length > 1) console.log(`| ${name}, all ${shards.length} | | | | ${shards.reduce((n, s) => n + s.cases, 0)} | ${shards.reduce((n, s) => n + s.casesPerSecond, 0)} | ${shards[0].unit === 'cases' ? '' : `${shards.reduce((n, s) => n + s.units, 0)} ${shards[0].unit}`} | |`);
+    if (shards.length > 1)
+      console.log(
+        `| ${name}, all ${shards.length} | | | | ${shards.reduce((n, s) => n + s.cases, 0)} | ${shards.reduce((n, s) => n + s.casesPerSecond, 0)} | ${shards[0].unit === 'cases' ? '' : `${shards.reduce((n, s) => n + s.units, 0)} ${shards[0].unit}`} | |`,
+      );
   }
   for (const s of summaries.filter((x) => x.failed)) console.log(`\n${s.target} (seed ${s.seed}):\n${s.error}`);
   console.log(JSON.stringify({ fuzz: summaries.map(({ error, ...rest }) => rest) }));

@@ -19,7 +19,10 @@ export function nodeBinary(version, { quiet = false } = {}) {
     if (!quiet) console.log(`fetching ${pkg}@${version} from the npm registry…`);
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'package.json'), '{"private":true}\n');
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--no-save', '--ignore-scripts', `${pkg}@${version}`], { cwd: dir, stdio: quiet ? 'ignore' : ['ignore', 'inherit', 'inherit'] });
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--no-save', '--ignore-scripts', `${pkg}@${version}`], {
+      cwd: dir,
+      stdio: quiet ? 'ignore' : ['ignore', 'inherit', 'inherit'],
+    });
   }
   const got = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
   if (got !== `v${version}`) throw new Error(`${bin} is ${got}, not v${version}`);

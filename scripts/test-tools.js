@@ -37,7 +37,11 @@ export function onPath(command, searchPath = process.env.PATH ?? '') {
 const INSTALL = ['install', '-y', '--no-install-recommends'];
 
 /** Checks, installs if it may; returns the exit status (0: every tool is on PATH). */
-export function ensureTools({ env = process.env, euid = process.geteuid?.() ?? -1, log = (line) => process.stderr.write(`${line}\n`) } = {}) {
+export function ensureTools({
+  env = process.env,
+  euid = process.geteuid?.() ?? -1,
+  log = (line) => process.stderr.write(`${line}\n`),
+} = {}) {
   const missing = TOOLS.filter((tool) => !onPath(tool.command, env.PATH));
   if (missing.length === 0) return 0;
   const packages = [...new Set(missing.flatMap((tool) => tool.packages))];
@@ -46,7 +50,9 @@ export function ensureTools({ env = process.env, euid = process.geteuid?.() ?? -
   const root = euid === 0;
   if (!root || !apt || env.FLAGMAN_TEST_TOOLS === 'check') {
     const sudo = root ? '' : 'sudo ';
-    log(`npm test: tools the tests run are not on PATH:\n${list}\nInstall them (Debian, Ubuntu), then run npm test again:\n  ${sudo}apt-get update && ${sudo}apt-get ${[...INSTALL, ...packages].join(' ')}`);
+    log(
+      `npm test: tools the tests run are not on PATH:\n${list}\nInstall them (Debian, Ubuntu), then run npm test again:\n  ${sudo}apt-get update && ${sudo}apt-get ${[...INSTALL, ...packages].join(' ')}`,
+    );
     return 1;
   }
   log(`npm test: installing ${packages.join(' ')} with apt-get, for:\n${list}`);

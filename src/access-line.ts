@@ -112,8 +112,29 @@ const FIELDS: Readonly<Record<AccessField, FieldWriter>> = {
 function allMembers(r: AccessRecord): string {
   const f = FIELDS;
   return (
-    f.frontend(r) + f.mode(r) + f.backend(r) + f.server(r) + f.method(r) + f.path(r) + f.proto(r) + f.tls(r) + f.upgrade(r) + f.status(r) + f.bytesIn(r) + f.bytes(r) +
-    f.bytesOut(r) + f.headMs(r) + f.queueMs(r) + f.connectMs(r) + f.ttfbMs(r) + f.ms(r) + f.tries(r) + f.ip(r) + f.peer(r) + f.id(r) + f.reason(r)
+    f.frontend(r) +
+    f.mode(r) +
+    f.backend(r) +
+    f.server(r) +
+    f.method(r) +
+    f.path(r) +
+    f.proto(r) +
+    f.tls(r) +
+    f.upgrade(r) +
+    f.status(r) +
+    f.bytesIn(r) +
+    f.bytes(r) +
+    f.bytesOut(r) +
+    f.headMs(r) +
+    f.queueMs(r) +
+    f.connectMs(r) +
+    f.ttfbMs(r) +
+    f.ms(r) +
+    f.tries(r) +
+    f.ip(r) +
+    f.peer(r) +
+    f.id(r) +
+    f.reason(r)
   );
 }
 

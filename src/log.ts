@@ -74,7 +74,11 @@ class DropNotes implements SinkWatcher {
     this.#timer = null;
     const reason = sink.problem;
     const where = this.#file ?? 'stdout';
-    if (this.#log === 'access') events.warn({ event: 'log.off', ...this.#names(), reason }, `access log off: ${where} cannot be written any more (${reason}: ${reason === 'EPIPE' ? 'no reader' : 'stream failed'}); its lines are counted as dropped`);
+    if (this.#log === 'access')
+      events.warn(
+        { event: 'log.off', ...this.#names(), reason },
+        `access log off: ${where} cannot be written any more (${reason}: ${reason === 'EPIPE' ? 'no reader' : 'stream failed'}); its lines are counted as dropped`,
+      );
   }
 
   // Never from within the sink's write: the note is written a tick later, with the count by then.
@@ -104,7 +108,10 @@ class DropNotes implements SinkWatcher {
     this.#told = sink.dropped;
     this.#last = Date.now();
     const why = sink.problem === BUFFER_FULL ? 'its reader is too slow (buffer full)' : `it cannot be written (${sink.problem})`;
-    events.warn({ event: 'log.dropped', ...this.#names(), reason: sink.problem, dropped }, `${this.#title()}: ${why}; dropping lines until it can be written (${dropped} so far)`);
+    events.warn(
+      { event: 'log.dropped', ...this.#names(), reason: sink.problem, dropped },
+      `${this.#title()}: ${why}; dropping lines until it can be written (${dropped} so far)`,
+    );
   }
 }
 
@@ -159,7 +166,10 @@ export function accessTo(to: AccessFile | null): void {
 export function reopenAccess(): void {
   const path = accessFile;
   if (path === null) {
-    events.info({ event: 'log.reopen', log: 'access', file: null }, 'SIGUSR1: no access log file to reopen (the access log goes to stdout)');
+    events.info(
+      { event: 'log.reopen', log: 'access', file: null },
+      'SIGUSR1: no access log file to reopen (the access log goes to stdout)',
+    );
     return;
   }
   let fd: number;
@@ -167,7 +177,10 @@ export function reopenAccess(): void {
     fd = openLogFile(path);
   } catch (err) {
     const error = (err as NodeJS.ErrnoException).code ?? String(err);
-    events.warn({ event: 'log.reopen', log: 'access', file: path, error }, `cannot reopen the access log file ${path} (${error}); still writing to the file open before`);
+    events.warn(
+      { event: 'log.reopen', log: 'access', file: path, error },
+      `cannot reopen the access log file ${path} (${error}); still writing to the file open before`,
+    );
     return;
   }
   accessTo({ path, fd });
@@ -180,7 +193,7 @@ const base = { base: null, timestamp: pino.stdTimeFunctions.isoTime, messageKey:
  * Whether stderr is a stream of systemd's journal: systemd sets JOURNAL_STREAM to its device and
  * inode, which a redirect (`2> file`, a pipe to another program) no longer matches.
  */
-export function stderrIsJournal(stream = process.env['JOURNAL_STREAM'], fd = 2): boolean {
+export function stderrIsJournal(stream = process.env.JOURNAL_STREAM, fd = 2): boolean {
   if (stream === undefined || stream === '') return false;
   try {
     const st = fs.fstatSync(fd);
@@ -204,7 +217,11 @@ export function withSyslogPriority(line: string): string {
 
 /** Events: flag changes, server state changes, reloads, errors. */
 export const events: Logger = pino(
-  { ...base, level: process.env['FLAGMAN_LOG_LEVEL'] ?? 'info', ...(stderrIsJournal() ? { hooks: { streamWrite: withSyslogPriority } } : {}) },
+  {
+    ...base,
+    level: process.env.FLAGMAN_LOG_LEVEL ?? 'info',
+    ...(stderrIsJournal() ? { hooks: { streamWrite: withSyslogPriority } } : {}),
+  },
   eventDest,
 );
 

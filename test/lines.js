@@ -27,7 +27,13 @@ const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
 const PINNED = { 24: '24.21.0', 22: '22.23.3' };
 const LINE_FILES = { what: 'the end-to-end files that differ between Node lines (ava.config.js)', mode: 'lines' };
 const lines = {
-  current: { node: () => process.env.FLAGMAN_TEST_NODE ?? path.join(root, 'node_modules/node/bin/node'), runs: [{ what: 'every test file', mode: '' }, { what: 'the flag-flood latency files, one at a time', mode: 'timing' }] },
+  current: {
+    node: () => process.env.FLAGMAN_TEST_NODE ?? path.join(root, 'node_modules/node/bin/node'),
+    runs: [
+      { what: 'every test file', mode: '' },
+      { what: 'the flag-flood latency files, one at a time', mode: 'timing' },
+    ],
+  },
   24: { node: () => nodeBinary(PINNED[24]), runs: [LINE_FILES] },
   22: { node: () => nodeBinary(PINNED[22]), runs: [LINE_FILES] },
   oldest: { node: () => process.env.npm_node_execpath ?? 'node', runs: [{ what: 'the subset (ava.config.js)', mode: 'subset' }] },
@@ -49,9 +55,9 @@ function pathWith(node) {
 
 /** Every test file, relative to the root (test/e2e/tls.test.js, …). */
 function testFiles(dir = 'test') {
-  return fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? testFiles(`${dir}/${e.name}`) : e.name.endsWith('.test.js') ? [`${dir}/${e.name}`] : [],
-  );
+  return fs
+    .readdirSync(path.join(root, dir), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? testFiles(`${dir}/${e.name}`) : e.name.endsWith('.test.js') ? [`${dir}/${e.name}`] : []));
 }
 
 /**
@@ -83,7 +89,8 @@ function runAva(node, mode, binDir, { files = [], out = process.stdout, concurre
   const started = Date.now();
   const env = { ...process.env, PATH: `${binDir}:${process.env.PATH ?? ''}`, FLAGMAN_TESTS: mode };
   if (mode === '') delete env.FLAGMAN_TESTS;
-  const args = files.length > 0 ? [ava, '--concurrency', '1', ...files] : concurrency === null ? [ava] : [ava, '--concurrency', String(concurrency)];
+  const args =
+    files.length > 0 ? [ava, '--concurrency', '1', ...files] : concurrency === null ? [ava] : [ava, '--concurrency', String(concurrency)];
   const child = spawn(node, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   // ava's default reporter: a line per test (✔ passed, ✘ failed), then a summary that gives the
   // passed count only when nothing failed; uncaught exceptions and files that exit badly come apart.
@@ -105,14 +112,16 @@ function runAva(node, mode, binDir, { files = [], out = process.stdout, concurre
   };
   child.stdout.on('data', (d) => read(d, out));
   child.stderr.on('data', (d) => (out === process.stdout ? process.stderr : out).write(d));
-  return new Promise((resolve) => child.on('close', (code) => {
-    // A run that failed without a ✘ line (ava could not start, a worker crashed) is still a failure.
-    if (code !== 0 && failures.length === 0) failures.push(`ava exited with ${code} and named no failed test`);
-    // A timeout's own line names no file; the pending lines after it do.
-    const named = failures.filter((f) => !/✘ Timed out while running tests/.test(f) || !failures.some((g) => /pending in/.test(g)));
-    const failedFiles = [...new Set(named.map(fileOf))];
-    resolve({ code: code ?? 1, passed, failed: failures.length, failures, failedFiles, seconds: (Date.now() - started) / 1000 });
-  }));
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      // A run that failed without a ✘ line (ava could not start, a worker crashed) is still a failure.
+      if (code !== 0 && failures.length === 0) failures.push(`ava exited with ${code} and named no failed test`);
+      // A timeout's own line names no file; the pending lines after it do.
+      const named = failures.filter((f) => !/✘ Timed out while running tests/.test(f) || !failures.some((g) => /pending in/.test(g)));
+      const failedFiles = [...new Set(named.map(fileOf))];
+      resolve({ code: code ?? 1, passed, failed: failures.length, failures, failedFiles, seconds: (Date.now() - started) / 1000 });
+    }),
+  );
 }
 
 const only = process.env.FLAGMAN_TEST_LINES?.split(',');
@@ -132,7 +141,9 @@ function prepare(name) {
   }
   line.version = versionOf(line.node);
   if (line.version === null) {
-    console.error(`flagman tests: the ${name} line's node (${line.node}) does not run; npm install brings the current one (devDependency "node"), the registry the others`);
+    console.error(
+      `flagman tests: the ${name} line's node (${line.node}) does not run; npm install brings the current one (devDependency "node"), the registry the others`,
+    );
     process.exit(1);
   }
   return line;

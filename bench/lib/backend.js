@@ -17,7 +17,7 @@ process.stdin.on('end', () => process.exit(0)).on('error', () => process.exit(0)
 process.stdin.resume();
 
 const small = Buffer.alloc(100, 'a');
-small.write('flagman bench\n'.padEnd(99, '.') + '\n');
+small.write(`${'flagman bench\n'.padEnd(99, '.')}\n`);
 const large = Buffer.alloc(65536, 'b');
 const ok = Buffer.from('ok\n');
 const headers = (len) => ({ 'content-type': 'application/octet-stream', 'content-length': len });

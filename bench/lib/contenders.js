@@ -13,7 +13,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 // A Node script in bench/lib that prints {port} on stdout once listening.
 async function nodeProxy(script, { backendPorts, cpu }, ...args) {
-  const child = spawnPinned(cpu, process.execPath, [path.join(here, script), String(backendPorts[0]), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawnPinned(cpu, process.execPath, [path.join(here, script), String(backendPorts[0]), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const { port } = await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: script });
   return { pid: child.pid, port, stop: () => stopChild(child) };
 }
@@ -118,19 +120,32 @@ export const CONTENDERS = {
   // per-line comparison (bench/RESULTS.md, "Node 20, 22, 24 and 26"). Run the bench with the node
   // to measure first on the PATH: these run dist/cli/main.js with the bench's own node.
   'flagman-v8opts': {
-    describe: 'flagman, realistic config, node --max-semi-space-size=2 --heap-growing-percent=100 dist/cli/main.js: no young collections paced by uploads',
+    describe:
+      'flagman, realistic config, node --max-semi-space-size=2 --heap-growing-percent=100 dist/cli/main.js: no young collections paced by uploads',
     servers: 3,
     optional: true,
-    start: (ctx) => flagman('realistic', { ...ctx, cli: path.join(here, '../../dist/cli/main.js'), nodeArgs: ['--max-semi-space-size=2', '--heap-growing-percent=100'] }),
+    start: (ctx) =>
+      flagman('realistic', {
+        ...ctx,
+        cli: path.join(here, '../../dist/cli/main.js'),
+        nodeArgs: ['--max-semi-space-size=2', '--heap-growing-percent=100'],
+      }),
   },
   'flagman-v8opts-gc': {
-    describe: 'flagman, realistic config, node --max-semi-space-size=2 --heap-growing-percent=100 --expose-gc dist/cli/main.js: a young collection every 4 MiB of body',
+    describe:
+      'flagman, realistic config, node --max-semi-space-size=2 --heap-growing-percent=100 --expose-gc dist/cli/main.js: a young collection every 4 MiB of body',
     servers: 3,
     optional: true,
-    start: (ctx) => flagman('realistic', { ...ctx, cli: path.join(here, '../../dist/cli/main.js'), nodeArgs: ['--max-semi-space-size=2', '--heap-growing-percent=100', '--expose-gc'] }),
+    start: (ctx) =>
+      flagman('realistic', {
+        ...ctx,
+        cli: path.join(here, '../../dist/cli/main.js'),
+        nodeArgs: ['--max-semi-space-size=2', '--heap-growing-percent=100', '--expose-gc'],
+      }),
   },
   'flagman-gc': {
-    describe: "flagman, realistic config, node --expose-gc dist/cli/main.js: V8's default heap sizing, a young collection every 4 MiB of body",
+    describe:
+      "flagman, realistic config, node --expose-gc dist/cli/main.js: V8's default heap sizing, a young collection every 4 MiB of body",
     servers: 3,
     optional: true,
     start: (ctx) => flagman('realistic', { ...ctx, cli: path.join(here, '../../dist/cli/main.js'), nodeArgs: ['--expose-gc'] }),
@@ -142,7 +157,8 @@ export const CONTENDERS = {
     servers: 3,
     optional: true,
     start: (ctx) => {
-      if (ctx.baseCli === null) throw new Error('flagman-base needs --base-cli PATH (the flagman command or dist/cli/main.js of another build)');
+      if (ctx.baseCli === null)
+        throw new Error('flagman-base needs --base-cli PATH (the flagman command or dist/cli/main.js of another build)');
       return flagman('realistic', { ...ctx, cli: ctx.baseCli });
     },
   },
@@ -157,10 +173,15 @@ export const CONTENDERS = {
 export const CASES = {
   '100B': { describe: 'GET, 100-byte response', path: '/100', method: 'GET', bodyBytes: 0, payload: 100 },
   '64KiB': { describe: 'GET, 64 KiB response', path: '/64k', method: 'GET', bodyBytes: 0, payload: 65536 },
-  upload: { describe: 'POST of 1 MiB (streamed), 100-byte response', path: '/upload', method: 'POST', bodyBytes: 1 << 20, payload: 1 << 20 },
+  upload: {
+    describe: 'POST of 1 MiB (streamed), 100-byte response',
+    path: '/upload',
+    method: 'POST',
+    bodyBytes: 1 << 20,
+    payload: 1 << 20,
+  },
 };
 
 export function assertKnown(kind, names, table) {
   for (const n of names) if (!table[n]) throw new Error(`unknown ${kind} ${n}; known: ${Object.keys(table).join(', ')}`);
 }
-

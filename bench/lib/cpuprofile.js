@@ -6,15 +6,21 @@ import fs from 'node:fs';
 
 // First match wins: [group, test(url, functionName)].
 const GROUPS = [
-  ['idle', (u, f) => f === '(idle)'],
-  ['GC', (u, f) => f === '(garbage collector)'],
-  ['V8/native (program)', (u, f) => f === '(program)'],
+  ['idle', (_u, f) => f === '(idle)'],
+  ['GC', (_u, f) => f === '(garbage collector)'],
+  ['V8/native (program)', (_u, f) => f === '(program)'],
   // Socket and file writes happen synchronously inside these bindings when the kernel takes the
   // bytes at once, so their self time is mostly the write syscalls (on loopback, the receiver's
   // TCP processing is charged to the sender too).
-  ['syscalls: socket/log writes (writev, writeLatin1String, writeString …)', (u, f) => u === '' && /^(writev|writeLatin1String|writeUtf8String|writeAsciiString|writeUcs2String|writeBuffer|writeString)$/.test(f)],
+  [
+    'syscalls: socket/log writes (writev, writeLatin1String, writeString …)',
+    (u, f) => u === '' && /^(writev|writeLatin1String|writeUtf8String|writeAsciiString|writeUcs2String|writeBuffer|writeString)$/.test(f),
+  ],
   ['flagman: rules + CEL glue (dist/expr, proxy/rules)', (u) => /\/dist\/expr\/|\/dist\/proxy\/rules\.js/.test(u)],
-  ['flagman: header rewriting (proxy/headers, upstream/hop-by-hop)', (u) => /\/dist\/proxy\/headers\.js|\/dist\/upstream\/hop-by-hop\.js/.test(u)],
+  [
+    'flagman: header rewriting (proxy/headers, upstream/hop-by-hop)',
+    (u) => /\/dist\/proxy\/headers\.js|\/dist\/upstream\/hop-by-hop\.js/.test(u),
+  ],
   ['flagman: balancer (runtime/balance)', (u) => /\/dist\/runtime\/balance\//.test(u)],
   ['flagman: access log + counters (proxy/exchange, log)', (u) => /\/dist\/proxy\/exchange\.js|\/dist\/log(-sink)?\.js/.test(u)],
   ['flagman: upstream (proxy/upstream)', (u) => /\/dist\/proxy\/upstream\.js/.test(u)],
@@ -22,14 +28,23 @@ const GROUPS = [
   ['flagman: frontend + other proxy code', (u) => /\/dist\/proxy\//.test(u)],
   ['flagman: other (runtime, flags, admin, health)', (u) => /\/dist\//.test(u)],
   ['CEL library (@marcbachmann/cel-js)', (u) => /node_modules\/@marcbachmann\/cel-js/.test(u)],
-  ['logging library (pino, sonic-boom, …)', (u) => /node_modules\/(pino|sonic-boom|fast-redact|quick-format-unescaped|on-exit-leak-free|thread-stream|safe-stable-stringify|atomic-sleep)/.test(u)],
+  [
+    'logging library (pino, sonic-boom, …)',
+    (u) =>
+      /node_modules\/(pino|sonic-boom|fast-redact|quick-format-unescaped|on-exit-leak-free|thread-stream|safe-stable-stringify|atomic-sleep)/.test(
+        u,
+      ),
+  ],
   ['other node_modules', (u) => /node_modules\//.test(u)],
   ['node http server (parser callbacks, IncomingMessage, ServerResponse)', (u) => /node:_http_(server|incoming|common)/.test(u)],
   ['node http client + agent (upstream requests)', (u) => /node:_http_(client|agent)/.test(u)],
   ['node http outgoing (writeHead, header serialisation, write/end)', (u) => /node:_http_outgoing/.test(u)],
   ['node net + stream_base (socket reads/writes)', (u) => /node:net|node:internal\/stream_base_commons|node:internal\/net/.test(u)],
   ['node streams', (u) => /node:internal\/streams\/|node:stream/.test(u)],
-  ['node events, timers, nextTick', (u) => /node:events|node:internal\/timers|node:timers|node:internal\/process\/task_queues|node:internal\/async_hooks/.test(u)],
+  [
+    'node events, timers, nextTick',
+    (u) => /node:events|node:internal\/timers|node:timers|node:internal\/process\/task_queues|node:internal\/async_hooks/.test(u),
+  ],
   ['node other (buffer, url, util …)', (u) => /^node:/.test(u)],
   ['native functions (no script: C++ bindings, builtins)', (u) => u === ''],
   ['other', () => true],
@@ -111,7 +126,10 @@ export function summarizeProfile(file, { top = 25 } = {}) {
     busyMs: ms(busyUs),
     idleMs: ms(idleUs),
     groups: [...groupSelf].sort((a, b) => b[1] - a[1]).map(([group, us]) => ({ group, ms: ms(us), pct: pct(us) })),
-    top: [...fnSelf.values()].sort((a, b) => b.us - a.us).slice(0, top).map((r) => ({ fn: r.fn, group: r.group, ms: ms(r.us), pct: pct(r.us) })),
+    top: [...fnSelf.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top)
+      .map((r) => ({ fn: r.fn, group: r.group, ms: ms(r.us), pct: pct(r.us) })),
     entries: ENTRIES.map(([fn], i) => ({ fn, ms: ms(entryUs[i]), pct: pct(entryUs[i]) })),
   };
 }

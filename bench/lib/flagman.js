@@ -17,7 +17,9 @@ import readline from 'node:readline';
 function nodeWithArgs(nodeArgs) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-bench-node-'));
   const quote = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
-  fs.writeFileSync(path.join(dir, 'node'), `#!/bin/sh\nexec ${[process.execPath, ...nodeArgs].map(quote).join(' ')} "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'node'), `#!/bin/sh\nexec ${[process.execPath, ...nodeArgs].map(quote).join(' ')} "$@"\n`, {
+    mode: 0o755,
+  });
   return dir;
 }
 

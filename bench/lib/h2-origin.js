@@ -12,7 +12,7 @@ process.stdin.on('end', () => process.exit(0)).on('error', () => process.exit(0)
 process.stdin.resume();
 
 const small = Buffer.alloc(100, 'a');
-small.write('flagman bench\n'.padEnd(99, '.') + '\n');
+small.write(`${'flagman bench\n'.padEnd(99, '.')}\n`);
 const server = http2.createSecureServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile), allowHTTP1: true });
 server.on('request', (req, res) => {
   req.resume();

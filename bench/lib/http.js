@@ -24,7 +24,9 @@ export class KeepAliveClient {
     this.#port = port;
     this.#host = host;
     this.#timeoutMs = timeoutMs;
-    this.#extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    this.#extra = Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
     this.#req = this.#request(path);
   }
 

@@ -28,7 +28,11 @@ export function ensureTools(commands, log = (m) => console.error(m)) {
   const asRoot = process.getuid?.() === 0 ? [] : ['sudo'];
   const run = (args) => {
     log(`tools: ${[...asRoot, ...args].join(' ')}`);
-    const r = spawnSync(asRoot[0] ?? args[0], asRoot.length ? args : args.slice(1), { stdio: ['ignore', 'ignore', 'inherit'], env, timeout: 600_000 });
+    const r = spawnSync(asRoot[0] ?? args[0], asRoot.length ? args : args.slice(1), {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env,
+      timeout: 600_000,
+    });
     if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status ?? r.signal ?? r.error})`);
   };
   run(['apt-get', 'update', '-qq']);

@@ -17,7 +17,10 @@ export function failureLabel(err) {
  * ok, failed, failures: {label: n}, inFlight}; stop() sends no new request, waits for those in
  * flight and resolves with the stats, as `done` does when the load ends by itself.
  */
-export function startLoad(port, { clients = 20, path = () => '/100', timeoutMs = 10_000, pauseMs = 10, maxMs = 60_000, limit = Infinity, onResult = () => {} } = {}) {
+export function startLoad(
+  port,
+  { clients = 20, path = () => '/100', timeoutMs = 10_000, pauseMs = 10, maxMs = 60_000, limit = Infinity, onResult = () => {} } = {},
+) {
   const stats = { requests: 0, ok: 0, failed: 0, failures: {}, inFlight: 0 };
   const deadline = Date.now() + maxMs;
   let stopping = false;

@@ -27,7 +27,7 @@ let maxInside = 0;
 let served = 0;
 let latencies = [];
 
-function serve(req, res, t0, leave) {
+function serve(_req, res, t0, leave) {
   busy++;
   setTimeout(() => {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });

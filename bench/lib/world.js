@@ -46,7 +46,13 @@ function takeWindow() {
   const w = win;
   win = newWindow();
   const seconds = (performance.now() - w.t0) / 1000;
-  return { ...summary(w.lat), seconds: Math.round(seconds * 100) / 100, rps: Math.round(w.lat.length / seconds), errors: w.errors, statuses: w.statuses };
+  return {
+    ...summary(w.lat),
+    seconds: Math.round(seconds * 100) / 100,
+    rps: Math.round(w.lat.length / seconds),
+    errors: w.errors,
+    statuses: w.statuses,
+  };
 }
 
 // One client: back to back (interval 0) or paced on a fixed schedule (sends late rather than
@@ -56,7 +62,7 @@ async function client(gen, port, interval, offset) {
   let next = performance.now() + offset;
   for (let i = 0; gen === generation && i < 1e9; i++) {
     try {
-      if (!c || !c.connected) c = await new KeepAliveClient(port, { path: '/load', timeoutMs: 10_000 }).connect();
+      if (!c?.connected) c = await new KeepAliveClient(port, { path: '/load', timeoutMs: 10_000 }).connect();
       if (interval > 0) {
         const wait = next - performance.now();
         if (wait > 0) await delay(wait);

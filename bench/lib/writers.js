@@ -76,7 +76,7 @@ export const WRITERS = {
     },
   },
   'mv-sh': {
-    describe: "`sh -c 'printf \"N\\n\" > .MAINT.tmp && mv .MAINT.tmp MAINT'`; t0 = the shell exited",
+    describe: '`sh -c \'printf "N\\n" > .MAINT.tmp && mv .MAINT.tmp MAINT\'`; t0 = the shell exited',
     setup: plainSetup,
     make: (flagsDir) => (v) => {
       const t = now();

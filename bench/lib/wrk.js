@@ -38,7 +38,19 @@ export function wrkScript(dir) {
  * (one thread). Resolves {requests, seconds, rps, bytes, errors, p50, p90, p99, max, mean} (ms).
  */
 export async function runWrk({ dir, port, path: urlPath, method = 'GET', bodyBytes = 0, seconds, connections, cpu = 0, timeoutS = 10 }) {
-  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, `--timeout`, `${timeoutS}s`, '-s', wrkScript(dir), `http://127.0.0.1:${port}${urlPath}`, '--', method, String(bodyBytes)];
+  const args = [
+    '-t1',
+    `-c${connections}`,
+    `-d${seconds}s`,
+    `--timeout`,
+    `${timeoutS}s`,
+    '-s',
+    wrkScript(dir),
+    `http://127.0.0.1:${port}${urlPath}`,
+    '--',
+    method,
+    String(bodyBytes),
+  ];
   const child = spawnPinned(cpu, 'wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));

@@ -66,7 +66,8 @@ section.empty table { display: none; }
 #problems-section.empty .none { color: var(--ok); }
 `;
 
-const RESPONSE_HEADS = '<th class="num">1xx</th><th class="num">2xx</th><th class="num">3xx</th><th class="num">4xx</th><th class="num">5xx</th><th class="num">other</th>';
+const RESPONSE_HEADS =
+  '<th class="num">1xx</th><th class="num">2xx</th><th class="num">3xx</th><th class="num">4xx</th><th class="num">5xx</th><th class="num">other</th>';
 
 const BODY = `
 <header>

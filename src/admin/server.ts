@@ -50,7 +50,14 @@ function explainQuery(res: http.ServerResponse, sources: AdminSources, q: URLSea
     headers.push([h.slice(0, i).trim(), h.slice(i + 1).trim()]);
   }
   try {
-    const e = sources.explain({ frontend: str('frontend'), method: str('method'), path: str('path'), host: str('host'), ip: str('ip'), headers });
+    const e = sources.explain({
+      frontend: str('frontend'),
+      method: str('method'),
+      path: str('path'),
+      host: str('host'),
+      ip: str('ip'),
+      headers,
+    });
     send(res, 200, 'application/json', `${JSON.stringify(e, null, 2)}\n`);
   } catch (err) {
     send(res, 400, 'application/json', `${JSON.stringify({ error: err instanceof Error ? err.message : String(err) })}\n`);

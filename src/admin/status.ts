@@ -37,7 +37,14 @@ function bytes(c: { bytesIn: number; bytesOut: number }, tcp: boolean): { bytesI
 }
 
 function responses(c: Counters): Record<string, number> {
-  return { '1xx': c.responses[1]!, '2xx': c.responses[2]!, '3xx': c.responses[3]!, '4xx': c.responses[4]!, '5xx': c.responses[5]!, other: c.responses[0]! };
+  return {
+    '1xx': c.responses[1]!,
+    '2xx': c.responses[2]!,
+    '3xx': c.responses[3]!,
+    '4xx': c.responses[4]!,
+    '5xx': c.responses[5]!,
+    other: c.responses[0]!,
+  };
 }
 
 /**
@@ -98,7 +105,16 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
     // In tcp mode a request is a connection: `requests` counts them, `active` those open now.
     // acceptProxy: whether `connections.proxyHeaderRefused` can be anything but 0 (the dashboard shows it only then).
     const tcp = fe.mode === 'tcp';
-    frontends[fe.name] = { mode: fe.mode, acceptProxy: fe.acceptProxy, requests: fe.counters.requests, active: fe.counters.active, responses: responses(fe.counters), ...bytes(fe.counters, tcp), durationMs: duration(fe.counters, tcp), ...limits(fe) };
+    frontends[fe.name] = {
+      mode: fe.mode,
+      acceptProxy: fe.acceptProxy,
+      requests: fe.counters.requests,
+      active: fe.counters.active,
+      responses: responses(fe.counters),
+      ...bytes(fe.counters, tcp),
+      durationMs: duration(fe.counters, tcp),
+      ...limits(fe),
+    };
   }
   const backends: Record<string, unknown> = {};
   for (const t of runtime.targets.values()) {
@@ -110,11 +126,30 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
         // maxconn 0: no limit.
         // A tcp server's connections have no response head: no time to first byte.
         const state = s.state;
-        servers[s.name] = { state: s.status, weight: s.weight, maxconn: s.maxconn, active: state.active, requests: state.requests, failures: state.failures, ...bytes(state, tcp), connectMs: state.connect.cumulative(), ttfbMs: tcp ? null : state.ttfb.cumulative() };
+        servers[s.name] = {
+          state: s.status,
+          weight: s.weight,
+          maxconn: s.maxconn,
+          active: state.active,
+          requests: state.requests,
+          failures: state.failures,
+          ...bytes(state, tcp),
+          connectMs: state.connect.cumulative(),
+          ttfbMs: tcp ? null : state.ttfb.cumulative(),
+        };
       }
     }
     // A backend without servers has no queue: null.
-    backends[t.name] = { mode: tcp ? 'tcp' : 'http', requests: t.counters.requests, active: t.counters.active, responses: responses(t.counters), ...bytes(t.counters, tcp), durationMs: duration(t.counters, tcp), queue: t.kind === 'proxy' ? queue(t, t.queue) : null, servers };
+    backends[t.name] = {
+      mode: tcp ? 'tcp' : 'http',
+      requests: t.counters.requests,
+      active: t.counters.active,
+      responses: responses(t.counters),
+      ...bytes(t.counters, tcp),
+      durationMs: duration(t.counters, tcp),
+      queue: t.kind === 'proxy' ? queue(t, t.queue) : null,
+      servers,
+    };
   }
   const w = src.watcher();
   const logs = src.logs();

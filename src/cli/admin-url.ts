@@ -9,7 +9,7 @@ const WILDCARD_TO_LOOPBACK: Readonly<Record<string, string>> = { '': '127.0.0.1'
 
 /** The URL of /status: from --admin (`http://host:port`, `host:port` or `:port`), else the config's admin.listen. */
 export function statusUrl(values: Record<string, unknown>): URL {
-  const given = values['admin'];
+  const given = values.admin;
   return new URL('status', typeof given === 'string' ? fromFlag(given) : fromConfig(values));
 }
 
@@ -32,9 +32,13 @@ function fromFlag(text: string): URL {
 function fromConfig(values: Record<string, unknown>): URL {
   const config = loadConfig(configPath(values));
   const listen = config.admin.listen;
-  if (listen === null) throw new FlagmanError('ADMIN', 'no admin endpoint is configured (admin.listen): configure one, or pass --admin URL', { file: config.file });
+  if (listen === null)
+    throw new FlagmanError('ADMIN', 'no admin endpoint is configured (admin.listen): configure one, or pass --admin URL', {
+      file: config.file,
+    });
   const at = { file: listen.at.file, line: listen.at.line, col: listen.at.col };
-  if (listen.kind === 'systemd') throw new FlagmanError('ADMIN', `admin.listen is the inherited socket ${listen.text}: pass --admin URL`, at);
+  if (listen.kind === 'systemd')
+    throw new FlagmanError('ADMIN', `admin.listen is the inherited socket ${listen.text}: pass --admin URL`, at);
   if (listen.port === 0) throw new FlagmanError('ADMIN', `admin.listen ${listen.text} takes a free port at start: pass --admin URL`, at);
   return localUrl(listen);
 }

@@ -37,7 +37,7 @@ function inspect(file: string): Report {
 /** `check [--json]`: exit 0 when the config would start, else 1 with every error. */
 export async function check(values: Record<string, unknown>, _positionals: string[], io: CliIo): Promise<number> {
   const file = configPath(values);
-  if (values['json'] === true) return checkJson(file, io);
+  if (values.json === true) return checkJson(file, io);
   const { config, flags, warnings } = inspect(file);
   for (const w of warnings) io.stderr.write(`flagman: warning: ${w.flag === null ? '' : `flag ${w.flag}: `}${w.message}\n`);
   const problems = warnings.filter((w) => w.flag !== null).length;

@@ -13,16 +13,45 @@ type Run = CommandSpec['run'];
 function lazy<M>(load: () => Promise<M>, pick: (m: M) => (values: Values, positionals: string[], io: CliIo) => Promise<number>): Run {
   return async (values, positionals, io) => pick(await load())(values, positionals, io);
 }
-const runCommand = lazy(() => import('./run.js'), (m) => m.runCommand);
-const check = lazy(() => import('./check.js'), (m) => m.check);
-const set = lazy(() => import('./flag.js'), (m) => m.set);
-const unset = lazy(() => import('./flag.js'), (m) => m.unset);
-const get = lazy(() => import('./flag.js'), (m) => m.get);
-const list = lazy(() => import('./flag.js'), (m) => m.list);
-const explainCommand = lazy(() => import('./explain.js'), (m) => m.explainCommand);
-const status = lazy(() => import('./status.js'), (m) => m.status);
+const runCommand = lazy(
+  () => import('./run.js'),
+  (m) => m.runCommand,
+);
+const check = lazy(
+  () => import('./check.js'),
+  (m) => m.check,
+);
+const set = lazy(
+  () => import('./flag.js'),
+  (m) => m.set,
+);
+const unset = lazy(
+  () => import('./flag.js'),
+  (m) => m.unset,
+);
+const get = lazy(
+  () => import('./flag.js'),
+  (m) => m.get,
+);
+const list = lazy(
+  () => import('./flag.js'),
+  (m) => m.list,
+);
+const explainCommand = lazy(
+  () => import('./explain.js'),
+  (m) => m.explainCommand,
+);
+const status = lazy(
+  () => import('./status.js'),
+  (m) => m.status,
+);
 
-const CONFIG: OptionSpec = { type: 'string', short: 'c', arg: 'FILE', help: 'the config file (default: $FLAGMAN_CONFIG, else ./flagman.yaml)' };
+const CONFIG: OptionSpec = {
+  type: 'string',
+  short: 'c',
+  arg: 'FILE',
+  help: 'the config file (default: $FLAGMAN_CONFIG, else ./flagman.yaml)',
+};
 const DIR: OptionSpec = { type: 'string', short: 'd', arg: 'DIR', help: "the flags directory, instead of the config's flags.dir" };
 const VERSION: OptionSpec = { type: 'boolean', short: 'V', help: "print flagman's version" };
 
@@ -58,7 +87,10 @@ each error as file:line:col: reason.`,
     summary: 'write a flag atomically; VALUE defaults to 1',
     about: `Writes VALUE, an integer (default 1), to the flag file NAME as the proxy expects it written:
 a temp file, fsync, rename; mode 0644 whatever the umask. A negative VALUE goes after --.`,
-    options: { ...flagDir, note: { type: 'string', arg: 'TEXT', help: 'a one-line note kept after the value (list, get --json and status show it)' } },
+    options: {
+      ...flagDir,
+      note: { type: 'string', arg: 'TEXT', help: 'a one-line note kept after the value (list, get --json and status show it)' },
+    },
     examples: ['flagman set MAINT --note "db migration"', 'flagman set app2.weight 0 -d /etc/flagman/flags', 'flagman set OFFSET -- -5'],
     run: set,
   },
@@ -117,7 +149,11 @@ down.`,
 and prints the process line, a table each for flags, frontends and servers, then the problems.`,
     options: {
       ...config,
-      admin: { type: 'string', arg: 'URL', help: "the admin endpoint: http://host:port, host:port or :port (default: the config's admin.listen)" },
+      admin: {
+        type: 'string',
+        arg: 'URL',
+        help: "the admin endpoint: http://host:port, host:port or :port (default: the config's admin.listen)",
+      },
       json: { type: 'boolean', help: 'print the /status document as the endpoint sent it' },
     },
     examples: ['flagman status --admin 127.0.0.1:8404', "flagman status --json | jq '.flags'"],

@@ -20,12 +20,23 @@ export function headerPair(text: string): [string, string] {
 export async function explainCommand(values: Record<string, unknown>, _positionals: string[], io: CliIo): Promise<number> {
   const config = loadConfig(configPath(values));
   const program = compileProgram(config);
-  const listing = readFlagsOnce(config.flags.dir, { allowWorldWritable: config.flags.allowWorldWritable, preferred: program.flags, state: stateCandidates(config) });
+  const listing = readFlagsOnce(config.flags.dir, {
+    allowWorldWritable: config.flags.allowWorldWritable,
+    preferred: program.flags,
+    state: stateCandidates(config),
+  });
   if (listing.problem !== null) io.stderr.write(`flagman: warning: ${listing.problem}\n`);
   const snapshot: FlagSnapshot = { version: 0, flags: listing.flags };
   const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
-  const headers = ((values['header'] as string[] | undefined) ?? []).map(headerPair);
-  const e = explain(program, snapshot, { frontend: str('frontend'), method: str('method'), path: str('path'), host: str('host'), ip: str('ip'), headers });
-  io.stdout.write(values['json'] === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
+  const headers = ((values.header as string[] | undefined) ?? []).map(headerPair);
+  const e = explain(program, snapshot, {
+    frontend: str('frontend'),
+    method: str('method'),
+    path: str('path'),
+    host: str('host'),
+    ip: str('ip'),
+    headers,
+  });
+  io.stdout.write(values.json === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
   return 0;
 }

@@ -25,7 +25,7 @@ function valueArgument(name: string, raw: string): number {
 export async function set(values: Record<string, unknown>, positionals: string[]): Promise<number> {
   const [name = '', raw] = positionals;
   const value = raw === undefined ? 1 : valueArgument(name, raw);
-  setFlag(flagSource(values).dir, name, value, typeof values['note'] === 'string' ? values['note'] : undefined);
+  setFlag(flagSource(values).dir, name, value, typeof values.note === 'string' ? values.note : undefined);
   return 0;
 }
 
@@ -38,7 +38,13 @@ export async function unset(values: Record<string, unknown>, positionals: string
 
 /** A flag as `--json` shows it: the fields of /status, and its name. */
 function asJson(name: string, state: FlagState | undefined): object {
-  return { name, value: state?.value ?? null, note: state?.note ?? null, changedAt: state?.changedAt ?? null, problem: state?.problem ?? null };
+  return {
+    name,
+    value: state?.value ?? null,
+    note: state?.note ?? null,
+    changedAt: state?.changedAt ?? null,
+    problem: state?.problem ?? null,
+  };
 }
 
 // Reads the directory through the state file. Its problems and the directory's go to stderr, so
@@ -58,7 +64,7 @@ function readAll(values: Record<string, unknown>, io: CliIo, preferred?: string[
 export async function get(values: Record<string, unknown>, positionals: string[], io: CliIo): Promise<number> {
   const [name = ''] = positionals;
   const state = readAll(values, io, [name]).flags.get(name);
-  if (values['json'] === true) io.stdout.write(`${JSON.stringify(asJson(name, state))}\n`);
+  if (values.json === true) io.stdout.write(`${JSON.stringify(asJson(name, state))}\n`);
   else io.stdout.write(`${state?.value ?? 'unset'}\n`);
   if (state?.problem) io.stderr.write(`flagman: flag ${name}: ${state.problem}\n`);
   return 0;
@@ -67,11 +73,20 @@ export async function get(values: Record<string, unknown>, positionals: string[]
 /** `list [--json]`: every flag, as a table (or a JSON array). */
 export async function list(values: Record<string, unknown>, _positionals: string[], io: CliIo): Promise<number> {
   const flags = [...readAll(values, io).flags].sort(([a], [b]) => a.localeCompare(b));
-  if (values['json'] === true) {
-    io.stdout.write(`${JSON.stringify(flags.map(([name, s]) => asJson(name, s)), null, 2)}\n`);
+  if (values.json === true) {
+    io.stdout.write(
+      `${JSON.stringify(
+        flags.map(([name, s]) => asJson(name, s)),
+        null,
+        2,
+      )}\n`,
+    );
     return 0;
   }
-  const rows = [['NAME', 'VALUE', 'NOTE', 'PROBLEM'], ...flags.map(([name, s]) => [name, s.value === null ? 'unset' : String(s.value), s.note ?? '', s.problem ?? ''])];
+  const rows = [
+    ['NAME', 'VALUE', 'NOTE', 'PROBLEM'],
+    ...flags.map(([name, s]) => [name, s.value === null ? 'unset' : String(s.value), s.note ?? '', s.problem ?? '']),
+  ];
   io.stdout.write(formatTable(rows));
   return 0;
 }

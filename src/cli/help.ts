@@ -12,7 +12,12 @@ function optionSynopsis(name: string, o: OptionSpec): string {
 
 /** `flagman get NAME [-c FILE] [-d DIR] [--json]`; the default command's name in brackets. */
 function synopsis(name: string, spec: CommandSpec, isDefault: boolean): string {
-  const words = ['flagman', isDefault ? `[${name}]` : name, spec.args, ...Object.entries(spec.options).map(([n, o]) => optionSynopsis(n, o))];
+  const words = [
+    'flagman',
+    isDefault ? `[${name}]` : name,
+    spec.args,
+    ...Object.entries(spec.options).map(([n, o]) => optionSynopsis(n, o)),
+  ];
   return words.filter(Boolean).join(' ');
 }
 
@@ -45,7 +50,10 @@ function columns(rows: readonly (readonly [string, string])[], indent = '  '): s
     .map(([left, right]) => {
       const lines = wrap(right, Math.max(20, WIDTH - pad.length));
       // A synopsis too long for one line goes on, indented, on the next.
-      const head = left.length <= width ? `${indent}${left.padEnd(width)}  ${lines.shift() ?? ''}`.trimEnd() + '\n' : hanging(left, indent, `${indent}    `);
+      const head =
+        left.length <= width
+          ? `${`${indent}${left.padEnd(width)}  ${lines.shift() ?? ''}`.trimEnd()}\n`
+          : hanging(left, indent, `${indent}    `);
       return head + lines.map((l) => `${pad}${l}\n`).join('');
     })
     .join('');
@@ -62,8 +70,15 @@ function optionLines(options: Readonly<Record<string, OptionSpec>>): string {
 }
 
 /** The general usage: every command, the options most of them take, the exit codes. */
-export function generalHelp(commands: Readonly<Record<string, CommandSpec>>, defaultCommand: string, common: Readonly<Record<string, OptionSpec>>): string {
-  const rows = Object.entries(commands).map(([name, spec]): [string, string] => [synopsis(name, spec, name === defaultCommand), spec.summary]);
+export function generalHelp(
+  commands: Readonly<Record<string, CommandSpec>>,
+  defaultCommand: string,
+  common: Readonly<Record<string, OptionSpec>>,
+): string {
+  const rows = Object.entries(commands).map(([name, spec]): [string, string] => [
+    synopsis(name, spec, name === defaultCommand),
+    spec.summary,
+  ]);
   return [
     'usage: flagman [COMMAND] [ARGUMENTS] [OPTIONS]\n',
     `\ncommands:\n${columns(rows)}`,

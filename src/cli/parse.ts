@@ -45,7 +45,11 @@ function isOption(text: string, options: Readonly<Record<string, OptionSpec>>): 
  * Parses `args` for a command taking `spec.args` and `spec.options`, and -h/--help. `command`
  * names it in messages (`unknown option --x for "get"`); null when none was named.
  */
-export function parseCommandLine(args: string[], spec: { readonly args: string; readonly options: Readonly<Record<string, OptionSpec>> }, command: string | null): Parsed {
+export function parseCommandLine(
+  args: string[],
+  spec: { readonly args: string; readonly options: Readonly<Record<string, OptionSpec>> },
+  command: string | null,
+): Parsed {
   const forCommand = command === null ? '' : ` for "${command}"`;
   // `what` was wrong, for this command; `detail` says how to put it right.
   const fail = (what: string, detail = ''): never => {
@@ -53,7 +57,13 @@ export function parseCommandLine(args: string[], spec: { readonly args: string; 
   };
   const options = withHelp(spec.options);
   // Not strict: every token comes back, so the checks below can say what was wrong in its own terms.
-  const { values, positionals, tokens } = parseArgs({ args, options: parseArgsOptions(options), allowPositionals: true, strict: false, tokens: true });
+  const { values, positionals, tokens } = parseArgs({
+    args,
+    options: parseArgsOptions(options),
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
   if (tokens.some((t) => t.kind === 'option' && t.name === 'help')) return { values: values as Values, positionals, help: true };
   const { required, max } = arity(spec.args);
   for (const token of tokens) {

@@ -10,7 +10,7 @@ export const SYSTEMD_STATE_FILE = '/var/lib/flagman/flags.json';
 
 /** The config file named by -c, else $FLAGMAN_CONFIG, else ./flagman.yaml. */
 export function configPath(values: Record<string, unknown>): string {
-  const given = typeof values['config'] === 'string' ? values['config'] : (process.env['FLAGMAN_CONFIG'] ?? 'flagman.yaml');
+  const given = typeof values.config === 'string' ? values.config : (process.env.FLAGMAN_CONFIG ?? 'flagman.yaml');
   return path.resolve(given);
 }
 
@@ -23,7 +23,7 @@ export interface FlagSource {
 
 /** The flags directory named by -d, else the config's flags.dir; and its state file's candidates. */
 export function flagSource(values: Record<string, unknown>): FlagSource {
-  if (typeof values['dir'] === 'string') return { dir: path.resolve(values['dir']), state: stateCandidates(null) };
+  if (typeof values.dir === 'string') return { dir: path.resolve(values.dir), state: stateCandidates(null) };
   const config = loadConfig(configPath(values));
   return { dir: config.flags.dir, state: stateCandidates(config) };
 }

@@ -16,7 +16,7 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
     // No command named: flagman's own --help and --version, else the default command's options.
     const top = parseCommandLine([...argv], TOP_LEVEL, null);
     if (top.help) io.stdout.write(usage());
-    else if (top.values['version'] === true) io.stdout.write(`flagman ${VERSION}\n`);
+    else if (top.values.version === true) io.stdout.write(`flagman ${VERSION}\n`);
     else return COMMANDS[DEFAULT_COMMAND].run(top.values, top.positionals, io);
     return 0;
   }

@@ -11,7 +11,8 @@ const RESPONSE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
 const obj = (v: unknown): Doc => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Doc) : {});
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const cell = (v: unknown): string => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '-');
+const cell = (v: unknown): string =>
+  typeof v === 'string' && v !== '' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '-';
 const time = (v: unknown): number | null => {
   const t = typeof v === 'string' ? Date.parse(v) : Number.NaN;
   return Number.isFinite(t) ? t : null;
@@ -34,29 +35,29 @@ const ago = (v: unknown, now: number): string => {
 };
 
 function header(doc: Doc, now: number): string {
-  const config = obj(doc['config']);
-  const reload = obj(config['lastReload']);
-  const watcher = obj(doc['watcher']);
-  const started = time(doc['startedAt']);
-  const reloadText = reload['ok'] === true ? 'ok' : reload['ok'] === false ? `FAILED: ${str(reload['error']) ?? 'no reason given'}` : '-';
-  const rescans = num(watcher['rescans']);
-  const watcherText = [cell(watcher['mode']), ...(rescans === null ? [] : [`${rescans} rescans, last ${ago(watcher['lastRescanAt'], now)}`])];
-  if (str(watcher['problem'])) watcherText.push(`PROBLEM: ${str(watcher['problem'])}`);
-  const generation = num(config['generation']);
+  const config = obj(doc.config);
+  const reload = obj(config.lastReload);
+  const watcher = obj(doc.watcher);
+  const started = time(doc.startedAt);
+  const reloadText = reload.ok === true ? 'ok' : reload.ok === false ? `FAILED: ${str(reload.error) ?? 'no reason given'}` : '-';
+  const rescans = num(watcher.rescans);
+  const watcherText = [cell(watcher.mode), ...(rescans === null ? [] : [`${rescans} rescans, last ${ago(watcher.lastRescanAt, now)}`])];
+  if (str(watcher.problem)) watcherText.push(`PROBLEM: ${str(watcher.problem)}`);
+  const generation = num(config.generation);
   return formatTable([
-    ['flagman', `${cell(doc['version'])}, pid ${cell(doc['pid'])}, up ${started === null ? '-' : formatDuration(now - started)}`],
-    ['config', `${cell(config['file'])}${generation === null ? '' : ` (generation ${generation})`}`],
-    ['last reload', `${reloadText}${time(reload['at']) === null ? '' : `, ${ago(reload['at'], now)}`}`],
+    ['flagman', `${cell(doc.version)}, pid ${cell(doc.pid)}, up ${started === null ? '-' : formatDuration(now - started)}`],
+    ['config', `${cell(config.file)}${generation === null ? '' : ` (generation ${generation})`}`],
+    ['last reload', `${reloadText}${time(reload.at) === null ? '' : `, ${ago(reload.at, now)}`}`],
     ['watcher', watcherText.join(', ')],
   ]);
 }
 
 function flags(doc: Doc, now: number): string {
-  const entries = Object.entries(obj(doc['flags']));
+  const entries = Object.entries(obj(doc.flags));
   if (entries.length === 0) return 'no flag is set\n';
   const rows = entries.map(([name, raw]) => {
     const f = obj(raw);
-    return [name, num(f['value']) === null ? 'unset' : String(f['value']), ago(f['changedAt'], now), str(f['note']) ?? '', str(f['problem']) ?? ''];
+    return [name, num(f.value) === null ? 'unset' : String(f.value), ago(f.changedAt, now), str(f.note) ?? '', str(f.problem) ?? ''];
   });
   return formatTable([['FLAG', 'VALUE', 'CHANGED', 'NOTE', 'PROBLEM'], ...rows], new Set([1]));
 }
@@ -69,18 +70,36 @@ const maxconn = (v: unknown): string => (num(v) === 0 ? '-' : cell(v));
 // frontend has acceptProxy, `-` on the others); 413 and 429 the requests its rules' limits refused
 // (a body over maxBody, a rate limit).
 function frontends(doc: Doc): string {
-  const entries = Object.entries(obj(doc['frontends']));
-  const acceptProxy = entries.some(([, raw]) => obj(raw)['acceptProxy'] === true);
+  const entries = Object.entries(obj(doc.frontends));
+  const acceptProxy = entries.some(([, raw]) => obj(raw).acceptProxy === true);
   const rows = entries.map(([name, raw]) => {
     const fe = obj(raw);
-    const responses = obj(fe['responses']);
-    const conns = obj(fe['connections']);
-    const refused = obj(fe['refused']);
-    const proxy = acceptProxy ? [fe['acceptProxy'] === true ? cell(conns['proxyHeaderRefused']) : '-'] : [];
-    const limits = [cell(conns['open']), maxconn(fe['maxconn']), cell(conns['waiting']), ...proxy, cell(refused['bodyTooLarge']), cell(refused['rateLimited'])];
-    return [name, cell(fe['requests']), cell(fe['active']), ...limits, ...RESPONSE_CLASSES.map((k) => cell(responses[k]))];
+    const responses = obj(fe.responses);
+    const conns = obj(fe.connections);
+    const refused = obj(fe.refused);
+    const proxy = acceptProxy ? [fe.acceptProxy === true ? cell(conns.proxyHeaderRefused) : '-'] : [];
+    const limits = [
+      cell(conns.open),
+      maxconn(fe.maxconn),
+      cell(conns.waiting),
+      ...proxy,
+      cell(refused.bodyTooLarge),
+      cell(refused.rateLimited),
+    ];
+    return [name, cell(fe.requests), cell(fe.active), ...limits, ...RESPONSE_CLASSES.map((k) => cell(responses[k]))];
   });
-  const head = ['FRONTEND', 'REQUESTS', 'ACTIVE', 'CONNS', 'MAXCONN', 'WAITING', ...(acceptProxy ? ['NOPROXY'] : []), '413', '429', ...RESPONSE_CLASSES];
+  const head = [
+    'FRONTEND',
+    'REQUESTS',
+    'ACTIVE',
+    'CONNS',
+    'MAXCONN',
+    'WAITING',
+    ...(acceptProxy ? ['NOPROXY'] : []),
+    '413',
+    '429',
+    ...RESPONSE_CLASSES,
+  ];
   return formatTable([head, ...rows], new Set(head.map((_, i) => i).slice(1)));
 }
 
@@ -88,17 +107,29 @@ function frontends(doc: Doc): string {
 // the rate now with its burst and key, the keys held, and what each refused.
 function rules(doc: Doc): string {
   const rows: string[][] = [];
-  for (const [name, raw] of Object.entries(obj(doc['frontends']))) {
-    for (const r of Array.isArray(obj(raw)['rules']) ? (obj(raw)['rules'] as unknown[]) : []) {
+  for (const [name, raw] of Object.entries(obj(doc.frontends))) {
+    for (const r of Array.isArray(obj(raw).rules) ? (obj(raw).rules as unknown[]) : []) {
       const rule = obj(r);
-      const limit = rule['limit'] === null || rule['limit'] === undefined ? null : obj(rule['limit']);
-      if (num(rule['maxBody']) === null && limit === null) continue;
-      const rate = limit === null ? '-' : `${cell(limit['rate'])}/s+${cell(limit['burst'])}`;
-      const refused = obj(rule['refused']);
-      rows.push([name, cell(rule['rule']), cell(rule['use']), cell(rule['maxBody']), rate, limit === null ? '-' : (str(limit['by']) ?? '(rule)'), limit === null ? '-' : cell(limit['keys']), cell(refused['bodyTooLarge']), cell(refused['rateLimited'])]);
+      const limit = rule.limit === null || rule.limit === undefined ? null : obj(rule.limit);
+      if (num(rule.maxBody) === null && limit === null) continue;
+      const rate = limit === null ? '-' : `${cell(limit.rate)}/s+${cell(limit.burst)}`;
+      const refused = obj(rule.refused);
+      rows.push([
+        name,
+        cell(rule.rule),
+        cell(rule.use),
+        cell(rule.maxBody),
+        rate,
+        limit === null ? '-' : (str(limit.by) ?? '(rule)'),
+        limit === null ? '-' : cell(limit.keys),
+        cell(refused.bodyTooLarge),
+        cell(refused.rateLimited),
+      ]);
     }
   }
-  return rows.length === 0 ? '' : formatTable([['FRONTEND', 'RULE', 'BACKEND', 'MAXBODY', 'RATE', 'BY', 'KEYS', '413', '429'], ...rows], new Set([1, 3, 4, 6, 7, 8]));
+  return rows.length === 0
+    ? ''
+    : formatTable([['FRONTEND', 'RULE', 'BACKEND', 'MAXBODY', 'RATE', 'BY', 'KEYS', '413', '429'], ...rows], new Set([1, 3, 4, 6, 7, 8]));
 }
 
 /** A latency in ms as `0.42ms`, `3.1ms`, `250ms` or `1.25s`; `-`: none (no request yet). */
@@ -112,7 +143,7 @@ export function formatLatency(ms: number | null): string {
 
 // A backend's p50 and p99 request duration since start, from its histogram (docs/admin.md, "Latency").
 function latency(be: Doc): [string, string] {
-  const buckets = obj(obj(be['durationMs'])['buckets']) as Record<string, number>;
+  const buckets = obj(obj(be.durationMs).buckets) as Record<string, number>;
   return [formatLatency(histogramQuantile(0.5, buckets)), formatLatency(histogramQuantile(0.99, buckets))];
 }
 
@@ -122,23 +153,49 @@ function latency(be: Doc): [string, string] {
 // of its lines like its name.
 function backends(doc: Doc): string {
   const rows: string[][] = [];
-  for (const [name, raw] of Object.entries(obj(doc['backends']))) {
+  for (const [name, raw] of Object.entries(obj(doc.backends))) {
     const be = obj(raw);
-    const servers = Object.entries(obj(be['servers']));
-    const queue = cell(obj(be['queue'])['length']);
+    const servers = Object.entries(obj(be.servers));
+    const queue = cell(obj(be.queue).length);
     const percentiles = latency(be);
     // A backend without servers answers itself: respond (HTTP), or refuse (tcp: closes at once).
-    if (servers.length === 0) rows.push([name, '-', be['mode'] === 'tcp' ? 'refuse' : 'respond', '-', '-', cell(be['active']), queue, cell(be['requests']), '-', ...percentiles]);
+    if (servers.length === 0)
+      rows.push([
+        name,
+        '-',
+        be.mode === 'tcp' ? 'refuse' : 'respond',
+        '-',
+        '-',
+        cell(be.active),
+        queue,
+        cell(be.requests),
+        '-',
+        ...percentiles,
+      ]);
     for (const [server, sraw] of servers) {
       const s = obj(sraw);
-      rows.push([name, server, cell(s['state']), cell(s['weight']), maxconn(s['maxconn']), cell(s['active']), queue, cell(s['requests']), cell(s['failures']), ...percentiles]);
+      rows.push([
+        name,
+        server,
+        cell(s.state),
+        cell(s.weight),
+        maxconn(s.maxconn),
+        cell(s.active),
+        queue,
+        cell(s.requests),
+        cell(s.failures),
+        ...percentiles,
+      ]);
     }
   }
-  return formatTable([['BACKEND', 'SERVER', 'STATE', 'WEIGHT', 'MAXCONN', 'ACTIVE', 'QUEUE', 'REQUESTS', 'FAILURES', 'P50', 'P99'], ...rows], new Set([3, 4, 5, 6, 7, 8, 9, 10]));
+  return formatTable(
+    [['BACKEND', 'SERVER', 'STATE', 'WEIGHT', 'MAXCONN', 'ACTIVE', 'QUEUE', 'REQUESTS', 'FAILURES', 'P50', 'P99'], ...rows],
+    new Set([3, 4, 5, 6, 7, 8, 9, 10]),
+  );
 }
 
 function problems(doc: Doc): string {
-  const list = Array.isArray(doc['problems']) ? doc['problems'].map(String) : [];
+  const list = Array.isArray(doc.problems) ? doc.problems.map(String) : [];
   return list.length === 0 ? '' : `\nPROBLEMS\n${list.map((p) => `- ${p}\n`).join('')}`;
 }
 

@@ -21,12 +21,16 @@ const NETWORK_REASONS: Readonly<Record<string, string>> = {
 // on which an operator may well have put the admin endpoint.
 function get(url: URL): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? https : http).get(url, { headers: { accept: 'application/json' }, agent: false, timeout: TIMEOUT_MS }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = (url.protocol === 'https:' ? https : http).get(
+      url,
+      { headers: { accept: 'application/json' }, agent: false, timeout: TIMEOUT_MS },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${TIMEOUT_MS / 1000} s`), { code: 'TIMEOUT' })));
     req.on('error', reject);
   });
@@ -42,14 +46,16 @@ async function fetchStatus(url: URL): Promise<{ text: string; doc: Record<string
     const reason = (e.code !== undefined ? NETWORK_REASONS[e.code] : undefined) ?? e.message;
     throw new FlagmanError('ADMIN', `cannot read the admin endpoint: ${reason}`, { address: url.href }, { cause: err });
   }
-  if (answer.status !== 200) throw new FlagmanError('ADMIN', `the admin endpoint answered HTTP ${answer.status}, not a status document`, { address: url.href });
+  if (answer.status !== 200)
+    throw new FlagmanError('ADMIN', `the admin endpoint answered HTTP ${answer.status}, not a status document`, { address: url.href });
   let doc: unknown;
   try {
     doc = JSON.parse(answer.text);
   } catch {
     doc = null;
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new FlagmanError('ADMIN', 'the answer is not a status document (JSON object)', { address: url.href });
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+    throw new FlagmanError('ADMIN', 'the answer is not a status document (JSON object)', { address: url.href });
   return { text: answer.text, doc: doc as Record<string, unknown> };
 }
 
@@ -57,6 +63,6 @@ async function fetchStatus(url: URL): Promise<{ text: string; doc: Record<string
 export async function status(values: Record<string, unknown>, _positionals: string[], io: CliIo): Promise<number> {
   const url = statusUrl(values);
   const { text, doc } = await fetchStatus(url);
-  io.stdout.write(values['json'] === true ? (text.endsWith('\n') ? text : `${text}\n`) : formatStatus(doc, Date.now()));
+  io.stdout.write(values.json === true ? (text.endsWith('\n') ? text : `${text}\n`) : formatStatus(doc, Date.now()));
   return 0;
 }

@@ -15,7 +15,18 @@ export interface Stats {
   readonly frontends: readonly [string, CounterStats][];
   readonly backends: readonly [string, CounterStats][];
   /** Each server's counters, and its connect and time-to-first-byte histograms. */
-  readonly servers: readonly [string, { requests: number; active: number; failures: number; bytesIn: number; bytesOut: number; connect: HistogramCounts; ttfb: HistogramCounts }][];
+  readonly servers: readonly [
+    string,
+    {
+      requests: number;
+      active: number;
+      failures: number;
+      bytesIn: number;
+      bytesOut: number;
+      connect: HistogramCounts;
+      ttfb: HistogramCounts;
+    },
+  ][];
   /** Each backend queue's figures (runtime/queue.ts), `wait` its histogram's. */
   readonly queues: readonly [string, { length: number; queued: number; timeouts: number; full: number; wait: HistogramCounts }][];
   /** Its client connections and its own cap (each worker caps itself by the descriptor limit). */
@@ -47,7 +58,12 @@ export type Spent = readonly [string, readonly [string, number][]][];
 
 export type ToWorker =
   /** Sent once after the fork: the whole flag snapshot and every known health. */
-  | { readonly t: 'init'; readonly version: number; readonly flags: readonly [string, FlagState][]; readonly health: readonly [string, Health, HealthChange | null][] }
+  | {
+      readonly t: 'init';
+      readonly version: number;
+      readonly flags: readonly [string, FlagState][];
+      readonly health: readonly [string, Health, HealthChange | null][];
+    }
   /** A new flag snapshot, as the entries that changed and the names that went away. */
   | { readonly t: 'flags'; readonly version: number; readonly set: readonly [string, FlagState][]; readonly removed: readonly string[] }
   | { readonly t: 'health'; readonly key: string; readonly health: Health; readonly change: HealthChange | null }

@@ -70,7 +70,11 @@ export class WorkerPool {
   /** Has every worker reload; resolves with the first error, or null when all succeeded. */
   async reload(generation: number): Promise<string | null> {
     const replies = await this.#ask((id) => ({ t: 'reload', generation, id }), 30_000);
-    const errors = replies.map(([slot, m]) => (m === null ? `worker ${slot + 1}: no answer` : m.t === 'reloaded' && m.error !== null ? `worker ${slot + 1}: ${m.error}` : null)).filter((e) => e !== null);
+    const errors = replies
+      .map(([slot, m]) =>
+        m === null ? `worker ${slot + 1}: no answer` : m.t === 'reloaded' && m.error !== null ? `worker ${slot + 1}: ${m.error}` : null,
+      )
+      .filter((e) => e !== null);
     return errors.length > 0 ? errors.join('; ') : null;
   }
 
@@ -87,7 +91,7 @@ export class WorkerPool {
     if (count > old) {
       this.#slots.length = count;
       this.#slots.fill(null, old);
-      await Promise.all(this.#slots.map((s, i) => (i >= old ? this.#fork(i) : Promise.resolve())));
+      await Promise.all(this.#slots.map((_s, i) => (i >= old ? this.#fork(i) : Promise.resolve())));
     } else if (count < old) {
       const extra = this.#slots.splice(count);
       await Promise.all(extra.map((s) => (s ? this.#stopOne(s) : Promise.resolve())));
@@ -152,7 +156,8 @@ export class WorkerPool {
         } else if (m.t === 'ready') {
           entry.ready = true;
           // The first workers are named by the `start` event; a replacement says so itself.
-          if (replacing) events.info({ event: 'worker.start', worker: slot + 1, pid: worker.process.pid }, `worker ${slot + 1} started again`);
+          if (replacing)
+            events.info({ event: 'worker.start', worker: slot + 1, pid: worker.process.pid }, `worker ${slot + 1} started again`);
           resolve();
         } else if (m.t === 'check') {
           this.#handlers.check(m);
@@ -165,7 +170,8 @@ export class WorkerPool {
         } else if (m.t === 'spent') {
           // What its rate limits admitted, for every other worker to take off its own buckets.
           const relay: ToWorker = { t: 'spent', spent: m.spent };
-          for (const other of this.#slots) if (other !== null && other !== entry && other.ready && other.worker.isConnected()) other.worker.send(relay);
+          for (const other of this.#slots)
+            if (other !== null && other !== entry && other.ready && other.worker.isConnected()) other.worker.send(relay);
         }
       });
       worker.once('exit', (code, signal) => {
@@ -178,11 +184,16 @@ export class WorkerPool {
           return;
         }
         if (this.#stopping || this.#slots[slot] !== entry) return;
-        events.error({ event: 'worker.exit', worker: slot + 1, pid: worker.process.pid, code, signal }, `worker ${slot + 1} exited (${signal ?? `exit ${code}`}); starting another`);
+        events.error(
+          { event: 'worker.exit', worker: slot + 1, pid: worker.process.pid, code, signal },
+          `worker ${slot + 1} exited (${signal ?? `exit ${code}`}); starting another`,
+        );
         const pause = Date.now() - started < RESPAWN_PAUSE_MS ? RESPAWN_PAUSE_MS : RESPAWN_DELAY_MS;
         setTimeout(() => {
           if (this.#stopping || this.#slots[slot] !== entry) return;
-          this.#fork(slot, true).catch((err: unknown) => events.error({ event: 'worker.exit', worker: slot + 1, error: String(err) }, `worker ${slot + 1} could not be restarted`));
+          this.#fork(slot, true).catch((err: unknown) =>
+            events.error({ event: 'worker.exit', worker: slot + 1, error: String(err) }, `worker ${slot + 1} could not be restarted`),
+          );
         }, pause);
       });
     });

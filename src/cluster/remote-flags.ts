@@ -48,7 +48,8 @@ export function flagDiff(prev: FlagSnapshot, next: FlagSnapshot): { set: [string
   for (const [name, state] of next.flags) {
     const old = prev.flags.get(name);
     if (old === state) continue;
-    if (old && old.value === state.value && old.note === state.note && old.changedAt === state.changedAt && old.problem === state.problem) continue;
+    if (old && old.value === state.value && old.note === state.note && old.changedAt === state.changedAt && old.problem === state.problem)
+      continue;
     set.push([name, state]);
   }
   for (const name of prev.flags.keys()) if (!next.flags.has(name)) removed.push(name);

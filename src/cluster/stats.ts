@@ -19,8 +19,22 @@ export function takeStats(observed: ObservedState): Stats {
   return {
     frontends: [...all.frontends].map(([n, c]) => [n, counters(c)]),
     backends: [...all.backends].map(([n, c]) => [n, counters(c)]),
-    servers: [...all.servers].map(([k, s]) => [k, { requests: s.requests, active: s.active, failures: s.failures, bytesIn: s.bytesIn, bytesOut: s.bytesOut, connect: s.connect.snapshot(), ttfb: s.ttfb.snapshot() }]),
-    queues: [...all.queues].map(([n, q]) => [n, { length: q.length, queued: q.queued, timeouts: q.timeouts, full: q.full, wait: q.wait.snapshot() }]),
+    servers: [...all.servers].map(([k, s]) => [
+      k,
+      {
+        requests: s.requests,
+        active: s.active,
+        failures: s.failures,
+        bytesIn: s.bytesIn,
+        bytesOut: s.bytesOut,
+        connect: s.connect.snapshot(),
+        ttfb: s.ttfb.snapshot(),
+      },
+    ]),
+    queues: [...all.queues].map(([n, q]) => [
+      n,
+      { length: q.length, queued: q.queued, timeouts: q.timeouts, full: q.full, wait: q.wait.snapshot() },
+    ]),
     connections: { ...observed.connections },
     logs: logDrops(),
     limits: {
@@ -31,7 +45,14 @@ export function takeStats(observed: ObservedState): Stats {
 }
 
 function counters(c: Counters): CounterStats {
-  return { requests: c.requests, active: c.active, responses: [...c.responses], bytesIn: c.bytesIn, bytesOut: c.bytesOut, duration: c.duration.snapshot() };
+  return {
+    requests: c.requests,
+    active: c.active,
+    responses: [...c.responses],
+    bytesIn: c.bytesIn,
+    bytesOut: c.bytesOut,
+    duration: c.duration.snapshot(),
+  };
 }
 
 /** The last report of a worker that has exited: its counts stay, none of its requests is in flight. */
@@ -43,7 +64,15 @@ export function ended(stats: Stats): Stats {
     frontends: stats.limits.frontends.map(([n, c]): [string, typeof c] => [n, { ...c, open: 0, waiting: 0 }]),
     rules: stats.limits.rules.map(([k, r]): [string, typeof r] => [k, { ...r, keys: 0 }]),
   };
-  return { ...stats, frontends: stats.frontends.map(idle), backends: stats.backends.map(idle), servers: stats.servers.map(idle), queues, connections: { ...stats.connections, open: 0, max: 0 }, limits };
+  return {
+    ...stats,
+    frontends: stats.frontends.map(idle),
+    backends: stats.backends.map(idle),
+    servers: stats.servers.map(idle),
+    queues,
+    connections: { ...stats.connections, open: 0, max: 0 },
+    limits,
+  };
 }
 
 /**

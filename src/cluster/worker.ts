@@ -50,7 +50,7 @@ export async function runWorker(configFile: string): Promise<number> {
   // group (`systemctl kill -s USR1`) must not make a worker do it twice, nor start Node's inspector,
   // its default action.
   process.on('SIGUSR1', () => undefined);
-  const slot = Number(process.env['FLAGMAN_WORKER_SLOT'] ?? '0');
+  const slot = Number(process.env.FLAGMAN_WORKER_SLOT ?? '0');
   events.setBindings({ worker: slot });
   bindAccess({ worker: slot });
   const init = await initMessage();
@@ -73,7 +73,17 @@ export async function runWorker(configFile: string): Promise<number> {
   const certs = new CertStore(false);
   const gate = new ConnectionGate(observed.connections);
   const listeners = new ListenerSet(holder, tunnels, noAdmin, certs, gate);
-  const live = new Live({ config, program, store: flags, role: { listeners: 'frontends', decides: false }, startedAt: Date.now(), holder, observed, pages, listeners });
+  const live = new Live({
+    config,
+    program,
+    store: flags,
+    role: { listeners: 'frontends', decides: false },
+    startedAt: Date.now(),
+    holder,
+    observed,
+    pages,
+    listeners,
+  });
   holder.swap(live.build(flags.snapshot));
   (await listeners.prepare(config, 'frontends')).commit();
   // Each worker holds its own connections and descriptors: it caps them itself.
@@ -129,7 +139,9 @@ export async function runWorker(configFile: string): Promise<number> {
           observed.adopt(m.key, m.health, m.change);
           break;
         case 'reload':
-          void live.reload('primary').then((r) => send({ t: 'reloaded', generation: m.generation, id: m.id, error: r.ok ? null : r.error }));
+          void live
+            .reload('primary')
+            .then((r) => send({ t: 'reloaded', generation: m.generation, id: m.id, error: r.ok ? null : r.error }));
           break;
         case 'stats':
           send({ t: 'stats', id: m.id, stats: takeStats(observed) });

@@ -3,12 +3,10 @@
 // name is known.
 import { resolve } from 'node:path';
 import { isScalar } from 'yaml';
-import type { BackendConfig, ExprSource, ServerConfig, Timeouts } from './schema.js';
+import type { BackendConfig, ServerConfig, Timeouts } from './schema.js';
 import { readHealth } from './health.js';
 import { BALANCERS, DEFAULTS, MAX_MAXCONN, MAX_QUEUE, MAX_WEIGHT, MODES, REDIRECT_STATUSES, SEND_PROXY, type SendProxy } from './schema.js';
-import {
-  fieldsOf, mapEntries, missing, readExpr, readInt, readIntOrExpr, readOneOf, readString, tryParse, wrongKind,
-} from './nodes.js';
+import { fieldsOf, mapEntries, missing, readInt, readIntOrExpr, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { readTimeoutOverrides } from './sections.js';
 import { parseServerAddress } from './units.js';
@@ -94,7 +92,8 @@ function readBackend(w: Walker, b: Entry, timeouts: Timeouts, baseDir: string): 
   if (f.refuse !== undefined) {
     for (const key of [...PROXY_ONLY, 'servers', 'respond', 'redirect'] as const) {
       const extra = f[key];
-      if (extra !== undefined) w.fail('CONFIG_SCHEMA', `${extra.path}: a refuse backend takes nothing else; it closes every connection`, extra.keyAt);
+      if (extra !== undefined)
+        w.fail('CONFIG_SCHEMA', `${extra.path}: a refuse backend takes nothing else; it closes every connection`, extra.keyAt);
     }
     const v = isScalar(f.refuse.node) ? f.refuse.node.value : undefined;
     if (v !== true) return wrongKind(w, f.refuse, 'true');
@@ -103,7 +102,11 @@ function readBackend(w: Walker, b: Entry, timeouts: Timeouts, baseDir: string): 
   // A backend does one of three things; two of them named is an error at the second.
   const kinds = [f.servers, f.respond, f.redirect].filter((k) => k !== undefined);
   if (kinds.length > 1) {
-    return w.fail('CONFIG_SCHEMA', `${b.path}: has ${kinds.length === 2 ? 'both ' : ''}${kinds.map((k) => k!.name).join(' and ')}; a backend either proxies to servers, responds or redirects`, kinds[1]!.keyAt);
+    return w.fail(
+      'CONFIG_SCHEMA',
+      `${b.path}: has ${kinds.length === 2 ? 'both ' : ''}${kinds.map((k) => k!.name).join(' and ')}; a backend either proxies to servers, responds or redirects`,
+      kinds[1]!.keyAt,
+    );
   }
   const answer = f.respond ?? f.redirect;
   if (answer !== undefined) {
@@ -148,7 +151,10 @@ function readServers(w: Walker, e: Entry, sendProxy: SendProxy | null): ServerCo
     if (!checkName(w, s, 'server')) continue;
     const f = fieldsOf(w, s, SERVER_KEYS);
     if (f === undefined) continue;
-    const weight = f.weight === undefined ? { source: DEFAULTS.weight, at: s.keyAt } : readIntOrExpr(w, f.weight, 0, MAX_WEIGHT, 'flag("app2.weight", 1)');
+    const weight =
+      f.weight === undefined
+        ? { source: DEFAULTS.weight, at: s.keyAt }
+        : readIntOrExpr(w, f.weight, 0, MAX_WEIGHT, 'flag("app2.weight", 1)');
     const maxconn = f.maxconn === undefined ? null : readIntOrExpr(w, f.maxconn, 0, MAX_MAXCONN, 'flag("app1.maxconn", 100)');
     const own = f.sendProxy === undefined ? sendProxy : readSendProxy(w, f.sendProxy, true);
     if (f.address === undefined) {

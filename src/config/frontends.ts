@@ -4,7 +4,21 @@ import { isMap, isScalar } from 'yaml';
 import type { AddressText, FrontendConfig, ListenAddress, Mode, RateLimitConfig, RuleConfig, UnderscoreHeaders } from './schema.js';
 import { DEFAULTS, MAX_MAXCONN, MAX_RATE, MODES } from './schema.js';
 import { checkName } from './backends.js';
-import { fieldsOf, listItems, mapEntries, missing, readBool, readExpr, readInt, readIntOrExpr, readOneOf, readSize, readString, tryParse, wrongKind } from './nodes.js';
+import {
+  fieldsOf,
+  listItems,
+  mapEntries,
+  missing,
+  readBool,
+  readExpr,
+  readInt,
+  readIntOrExpr,
+  readOneOf,
+  readSize,
+  readString,
+  tryParse,
+  wrongKind,
+} from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { readTls } from './tls.js';
 import { parseListenAddress } from './units.js';
@@ -17,7 +31,8 @@ export const FRONTEND_KEYS = {
   tls: 'serve HTTPS (HTTP/1.1 and HTTP/2): {cert, key}, or a list of them chosen by SNI (first: default)',
   maxBody: 'the largest request body: bytes, or a size such as 512KiB or 1MiB (default: none); larger ones get 413',
   maxconn: `the most client connections served at once, every listener together: 0–${MAX_MAXCONN} (default ${DEFAULTS.maxconn}: no limit); the next ones wait, unread, until one closes`,
-  acceptProxy: 'true: every connection starts with a PROXY protocol header (v1 or v2) naming the client, as a load balancer sends it; others are closed (default false)',
+  acceptProxy:
+    'true: every connection starts with a PROXY protocol header (v1 or v2) naming the client, as a load balancer sends it; others are closed (default false)',
   trustedProxies: 'addresses or CIDR blocks of the load balancers in front: from them, X-Forwarded-For names the client (client.ip)',
   requestId: `an ID per request, for the server, the access log and flagman's own answers: true, false (default), or {header} (default ${DEFAULTS.requestIdHeader})`,
 } as const;
@@ -59,10 +74,15 @@ export function readFrontends(w: Walker, e: Entry | undefined, baseDir: string):
     else if (listen.length === 0 && w.errors.length === before) {
       w.fail('CONFIG_SCHEMA', `${f.listen.path}: a frontend needs at least one address`, f.listen.at);
     }
-    const underscoreHeaders: UnderscoreHeaders = f.underscoreHeaders === undefined ? 'allow' : (readOneOf(w, f.underscoreHeaders, UNDERSCORE_HEADERS) ?? 'allow');
+    const underscoreHeaders: UnderscoreHeaders =
+      f.underscoreHeaders === undefined ? 'allow' : (readOneOf(w, f.underscoreHeaders, UNDERSCORE_HEADERS) ?? 'allow');
     const mode = (f.mode && readOneOf(w, f.mode, MODES)) ?? DEFAULTS.mode;
     if (mode === 'tcp' && f.underscoreHeaders !== undefined) {
-      w.fail('CONFIG_SCHEMA', `${f.underscoreHeaders.path}: a tcp frontend has no HTTP headers; only an http frontend takes underscoreHeaders`, f.underscoreHeaders.keyAt);
+      w.fail(
+        'CONFIG_SCHEMA',
+        `${f.underscoreHeaders.path}: a tcp frontend has no HTTP headers; only an http frontend takes underscoreHeaders`,
+        f.underscoreHeaders.keyAt,
+      );
     }
     if (mode === 'tcp' && f.tls !== undefined) {
       w.fail('CONFIG_SCHEMA', `${f.tls.path}: TLS is for http frontends; a tcp frontend passes its bytes through untouched`, f.tls.keyAt);
@@ -73,11 +93,30 @@ export function readFrontends(w: Walker, e: Entry | undefined, baseDir: string):
     const maxconn = f.maxconn === undefined ? DEFAULTS.maxconn : (readMaxconn(w, f.maxconn) ?? DEFAULTS.maxconn);
     const acceptProxy = (f.acceptProxy && readBool(w, f.acceptProxy)) ?? false;
     const rules = f.rules === undefined ? [] : readRules(w, f.rules, mode);
-    if (mode === 'tcp' && f.trustedProxies !== undefined) w.fail('CONFIG_SCHEMA', `${f.trustedProxies.path}: ${HTTP_ONLY} trustedProxies (X-Forwarded-For is an HTTP header)`, f.trustedProxies.keyAt);
+    if (mode === 'tcp' && f.trustedProxies !== undefined)
+      w.fail(
+        'CONFIG_SCHEMA',
+        `${f.trustedProxies.path}: ${HTTP_ONLY} trustedProxies (X-Forwarded-For is an HTTP header)`,
+        f.trustedProxies.keyAt,
+      );
     const trustedProxies = f.trustedProxies === undefined || mode === 'tcp' ? [] : readAddressList(w, f.trustedProxies);
-    if (mode === 'tcp' && f.requestId !== undefined) w.fail('CONFIG_SCHEMA', `${f.requestId.path}: ${HTTP_ONLY} requestId`, f.requestId.keyAt);
+    if (mode === 'tcp' && f.requestId !== undefined)
+      w.fail('CONFIG_SCHEMA', `${f.requestId.path}: ${HTTP_ONLY} requestId`, f.requestId.keyAt);
     const requestId = f.requestId === undefined || mode === 'tcp' ? null : (readRequestId(w, f.requestId) ?? null);
-    out.push({ name: fe.name, mode, listen, rules, underscoreHeaders, tls, maxBody: maxBody === 'off' ? null : (maxBody ?? null), maxconn, acceptProxy, trustedProxies, requestId, at: fe.keyAt });
+    out.push({
+      name: fe.name,
+      mode,
+      listen,
+      rules,
+      underscoreHeaders,
+      tls,
+      maxBody: maxBody === 'off' ? null : (maxBody ?? null),
+      maxconn,
+      acceptProxy,
+      trustedProxies,
+      requestId,
+      at: fe.keyAt,
+    });
   }
   return out;
 }
@@ -112,7 +151,23 @@ function readAddressList(w: Walker, e: Entry): AddressText[] {
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 // Headers flagman writes, drops or frames the message by: an ID there would be lost or break the request.
-const NOT_AN_ID_HEADER = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded']);
+const NOT_AN_ID_HEADER = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-real-ip',
+  'forwarded',
+]);
 
 // `requestId: true` (or on), `false` (or off), or `{ header: NAME }`.
 function readRequestId(w: Walker, e: Entry): { header: string } | undefined {
@@ -125,8 +180,18 @@ function readRequestId(w: Walker, e: Entry): { header: string } | undefined {
   if (f.header === undefined) return { header: DEFAULTS.requestIdHeader };
   const header = readString(w, f.header);
   if (header === undefined) return undefined;
-  if (!TOKEN_RE.test(header)) return w.fail('CONFIG_SCHEMA', `${f.header.path}: "${header}" is not a header name (letters, digits and !#$%&'*+-.^_\`|~)`, f.header.at);
-  if (NOT_AN_ID_HEADER.has(header.toLowerCase())) return w.fail('CONFIG_SCHEMA', `${f.header.path}: ${header} is a header flagman sets or removes itself; name another, such as ${DEFAULTS.requestIdHeader}`, f.header.at);
+  if (!TOKEN_RE.test(header))
+    return w.fail(
+      'CONFIG_SCHEMA',
+      `${f.header.path}: "${header}" is not a header name (letters, digits and !#$%&'*+-.^_\`|~)`,
+      f.header.at,
+    );
+  if (NOT_AN_ID_HEADER.has(header.toLowerCase()))
+    return w.fail(
+      'CONFIG_SCHEMA',
+      `${f.header.path}: ${header} is a header flagman sets or removes itself; name another, such as ${DEFAULTS.requestIdHeader}`,
+      f.header.at,
+    );
   return { header };
 }
 
@@ -158,7 +223,11 @@ function readRules(w: Walker, e: Entry, mode: Mode): RuleConfig[] {
 // keys are not taken for each other.
 function readMaxconn(w: Walker, e: Entry): number | undefined {
   if (isScalar(e.node) && typeof e.node.value === 'string') {
-    return wrongKind(w, e, `a whole number from 0 to ${MAX_MAXCONN} (a frontend's maxconn counts client connections and takes no expression; a server's maxconn, under backends, may use flag())`);
+    return wrongKind(
+      w,
+      e,
+      `a whole number from 0 to ${MAX_MAXCONN} (a frontend's maxconn counts client connections and takes no expression; a server's maxconn, under backends, may use flag())`,
+    );
   }
   return readInt(w, e, 0, MAX_MAXCONN);
 }

@@ -34,7 +34,12 @@ const TYPE_ONLY = ['path', 'status', 'command'] as const;
  * Reads a health map; `baseDir` resolves a command's relative path and is its working directory;
  * `defaultType` is the check when none is named (tcp for a tcp backend).
  */
-export function readHealth(w: Walker, e: Entry, baseDir: string, defaultType: HealthConfig['type'] = DEFAULTS.health.type): HealthConfig | undefined {
+export function readHealth(
+  w: Walker,
+  e: Entry,
+  baseDir: string,
+  defaultType: HealthConfig['type'] = DEFAULTS.health.type,
+): HealthConfig | undefined {
   const f = fieldsOf(w, e, HEALTH_KEYS) ?? {};
   const d = DEFAULTS.health;
   const type = (f.type && readOneOf(w, f.type, HEALTH_TYPES)) ?? defaultType;
@@ -56,7 +61,14 @@ export function readHealth(w: Walker, e: Entry, baseDir: string, defaultType: He
   return ok ? health : undefined;
 }
 
-function readTyped(w: Walker, e: Entry, f: Partial<Record<keyof typeof HEALTH_KEYS, Entry>>, type: HealthConfig['type'], timing: HealthTiming, baseDir: string): HealthConfig | undefined {
+function readTyped(
+  w: Walker,
+  e: Entry,
+  f: Partial<Record<keyof typeof HEALTH_KEYS, Entry>>,
+  type: HealthConfig['type'],
+  timing: HealthTiming,
+  baseDir: string,
+): HealthConfig | undefined {
   if (type === 'tcp') return { type, ...timing };
   if (type === 'exec') {
     if (f.command === undefined) return missing(w, e, 'command', ': an exec check runs it');

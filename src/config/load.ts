@@ -12,7 +12,18 @@ import { Walker, fieldsOf, missing, rootEntry } from './nodes.js';
 import type { KeyTable } from './nodes.js';
 import { checkListenClashes, checkRefs } from './refs.js';
 import type { Config } from './schema.js';
-import { ACCESS_KEYS, ADMIN_KEYS, FLAGS_KEYS, LOG_KEYS, TIMEOUT_TABLE, readAdmin, readFlags, readLog, readTimeouts, readWorkers } from './sections.js';
+import {
+  ACCESS_KEYS,
+  ADMIN_KEYS,
+  FLAGS_KEYS,
+  LOG_KEYS,
+  TIMEOUT_TABLE,
+  readAdmin,
+  readFlags,
+  readLog,
+  readTimeouts,
+  readWorkers,
+} from './sections.js';
 
 // The top-level keys, a registry table (docs/design/conventions.md). `frontends` is required: a config that declares none (an emptied
 // file, a bad merge) would otherwise load fine and a reload would close every listener.

@@ -140,11 +140,7 @@ export function mapEntries(w: Walker, e: Entry): Entry[] | undefined {
 }
 
 /** A map whose keys come from a table: unknown keys are errors at the key. */
-export function fieldsOf<T extends KeyTable>(
-  w: Walker,
-  e: Entry,
-  table: T,
-): Partial<Record<keyof T & string, Entry>> | undefined {
+export function fieldsOf<T extends KeyTable>(w: Walker, e: Entry, table: T): Partial<Record<keyof T & string, Entry>> | undefined {
   const entries = mapEntries(w, e);
   if (entries === undefined) return undefined;
   const out: Partial<Record<string, Entry>> = {};

@@ -45,7 +45,7 @@ export function checkRefs(
     } else {
       const loop = fallbackLoop(b, byName);
       // Report a loop once, at the member written first in the file.
-      if (loop !== null && loop.every((name) => backends.findIndex((x) => x.name === name) >= backends.indexOf(b))) {
+      if (loop?.every((name) => backends.findIndex((x) => x.name === name) >= backends.indexOf(b))) {
         w.fail('CONFIG_REF', `${path}: fallbacks form a loop: ${[...loop, b.name].join(' → ')}`, b.fallbackAt);
       }
     }
@@ -54,7 +54,12 @@ export function checkRefs(
 
 // Why `user` (of `mode`) cannot send its connections to backend `b`: they speak different modes.
 function modeMismatch(user: string, mode: Mode, b: BackendConfig): string {
-  const what = b.kind === 'respond' ? 'a respond backend (HTTP answers)' : b.kind === 'refuse' ? 'a refuse backend (tcp only)' : `a ${backendMode(b)} backend`;
+  const what =
+    b.kind === 'respond'
+      ? 'a respond backend (HTTP answers)'
+      : b.kind === 'refuse'
+        ? 'a refuse backend (tcp only)'
+        : `a ${backendMode(b)} backend`;
   const can = mode === 'tcp' ? 'backends with mode: tcp, or refuse: true' : 'http backends (servers without mode: tcp, or respond)';
   return `cannot use "${b.name}", ${what}: ${user} can only use ${can}`;
 }
@@ -83,7 +88,11 @@ export function checkListenClashes(w: Walker, frontends: readonly FrontendConfig
     for (const addr of fe.listen) {
       const clash = taken.find((t) => listenClash(t.addr, addr));
       if (clash !== undefined) {
-        w.fail('CONFIG_SCHEMA', `frontends.${fe.name}.listen: "${addr.text}" would bind the same socket as "${clash.addr.text}" of ${clash.owner}`, addr.at);
+        w.fail(
+          'CONFIG_SCHEMA',
+          `frontends.${fe.name}.listen: "${addr.text}" would bind the same socket as "${clash.addr.text}" of ${clash.owner}`,
+          addr.at,
+        );
       }
       taken.push({ addr, owner: `frontend ${fe.name}` });
     }

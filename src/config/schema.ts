@@ -238,7 +238,6 @@ export interface RedirectBackendConfig {
   readonly at: Position;
 }
 
-
 /** A tcp backend that closes every connection it is given at once (a maintenance switch's "off"). */
 export interface RefuseBackendConfig {
   readonly kind: 'refuse';

@@ -13,7 +13,8 @@ export const FLAGS_KEYS = {
   dir: 'the watched flags directory, relative to the config file (default ./flags)',
   rescan: 'period of the backstop full rescan (default 1s)',
   allowWorldWritable: 'start even when the flags directory is world-writable (default false)',
-  state: "file keeping every flag's last good value across restarts, or off (default $STATE_DIRECTORY/flags.json, else CONFIG.state.json next to the config file)",
+  state:
+    "file keeping every flag's last good value across restarts, or off (default $STATE_DIRECTORY/flags.json, else CONFIG.state.json next to the config file)",
 } as const;
 
 export const ADMIN_KEYS = {
@@ -56,7 +57,7 @@ export const ACCESS_FIELDS: Readonly<Record<AccessField, string>> = {
   ip: 'the client (client.ip)',
   peer: 'the address the connection came from, when it is not the client',
   id: 'the request ID',
-  reason: 'why it did not end as it should, or why the answer is flagman\'s own',
+  reason: "why it did not end as it should, or why the answer is flagman's own",
 };
 
 // `min` is the least value in ms; only `shutdown: 0s` (stop at once) makes sense as zero.
@@ -66,9 +67,17 @@ export const TIMEOUT_KEYS = {
   server: { summary: "waiting for a server's response headers / between its body chunks", min: 1, perBackend: true },
   client: { summary: 'a client sending its request headers (slowloris)', min: 1, perBackend: false },
   idle: { summary: 'keep-alive idle, both sides (in a tcp backend: a connection with no byte either way)', min: 1, perBackend: true },
-  tcpIdle: { summary: 'a tcp connection with no byte either way, for tcp backends that set no idle of their own', min: 1, perBackend: false },
+  tcpIdle: {
+    summary: 'a tcp connection with no byte either way, for tcp backends that set no idle of their own',
+    min: 1,
+    perBackend: false,
+  },
   shutdown: { summary: 'graceful stop: in-flight requests may finish', min: 0, perBackend: false },
-  queue: { summary: 'a request (tcp: a connection) waiting for a server with a free slot (maxconn), then 503 (tcp: closed)', min: 1, perBackend: true },
+  queue: {
+    summary: 'a request (tcp: a connection) waiting for a server with a free slot (maxconn), then 503 (tcp: closed)',
+    min: 1,
+    perBackend: true,
+  },
 } as const satisfies Record<keyof Timeouts, { summary: string; min: number; perBackend: boolean }>;
 
 // The same keys as a plain key table, for fieldsOf and CONFIG_KEYS.
@@ -109,7 +118,7 @@ export function readFlags(w: Walker, e: Entry | undefined, configFile: string): 
 export function defaultStateFile(configFile: string, env?: NodeJS.ProcessEnv): string;
 export function defaultStateFile(configFile: string | null, env?: NodeJS.ProcessEnv): string | null;
 export function defaultStateFile(configFile: string | null, env: NodeJS.ProcessEnv = process.env): string | null {
-  const stateDir = env['STATE_DIRECTORY']?.split(':')[0];
+  const stateDir = env.STATE_DIRECTORY?.split(':')[0];
   if (stateDir) return join(stateDir, 'flags.json');
   return configFile === null ? null : join(dirname(configFile), `${basename(configFile, extname(configFile))}.state.json`);
 }
@@ -150,11 +159,19 @@ export function readTimeoutOverrides(w: Walker, e: Entry | undefined, base: Time
     const entry = f[key];
     if (entry === undefined) continue;
     if (backend && !row.perBackend) {
-      w.fail('CONFIG_SCHEMA', `${entry.path}: the ${key} timeout applies to the whole frontend or process; set it in the top-level timeouts`, entry.keyAt);
+      w.fail(
+        'CONFIG_SCHEMA',
+        `${entry.path}: the ${key} timeout applies to the whole frontend or process; set it in the top-level timeouts`,
+        entry.keyAt,
+      );
       continue;
     }
     if (mode === 'tcp' && !TCP_BACKEND_TIMEOUTS.includes(key)) {
-      w.fail('CONFIG_SCHEMA', `${entry.path}: a tcp backend takes only ${TCP_BACKEND_TIMEOUTS.slice(0, -1).join(', ')} and ${TCP_BACKEND_TIMEOUTS.at(-1)} timeouts (there is no response to wait for)`, entry.keyAt);
+      w.fail(
+        'CONFIG_SCHEMA',
+        `${entry.path}: a tcp backend takes only ${TCP_BACKEND_TIMEOUTS.slice(0, -1).join(', ')} and ${TCP_BACKEND_TIMEOUTS.at(-1)} timeouts (there is no response to wait for)`,
+        entry.keyAt,
+      );
       continue;
     }
     out[key] = readDuration(w, entry, row.min) ?? out[key];
@@ -173,7 +190,14 @@ export function readLog(w: Walker, e: Entry | undefined, configFile: string, fla
   const named = f.file && readString(w, f.file);
   if (f.file === undefined || named === undefined) return { access, file: null };
   const path = resolve(dirname(configFile), named);
-  const clash = dirname(path) === flags.dir ? 'must not be inside the flags directory' : path === configFile ? 'must not be the config file' : path === flags.state ? 'must not be the flags state file' : null;
+  const clash =
+    dirname(path) === flags.dir
+      ? 'must not be inside the flags directory'
+      : path === configFile
+        ? 'must not be the config file'
+        : path === flags.state
+          ? 'must not be the flags state file'
+          : null;
   if (clash !== null) {
     w.fail('CONFIG_SCHEMA', `log.file: ${path} ${clash}; name another path`, f.file.at);
     return { access, file: null };
@@ -206,7 +230,8 @@ function readAccess(w: Walker, e: Entry): AccessLogConfig | null {
       fields.push(name as AccessField);
     }
   }
-  if (fields.length === 0) w.fail('CONFIG_SCHEMA', `${f.fields.path}: lists no field (to write no access log: log.access: off)`, f.fields.at);
+  if (fields.length === 0)
+    w.fail('CONFIG_SCHEMA', `${f.fields.path}: lists no field (to write no access log: log.access: off)`, f.fields.at);
   return { format, fields };
 }
 
@@ -221,6 +246,7 @@ export const MAX_WORKERS = 64;
 export function readWorkers(w: Walker, e: Entry | undefined): Config['workers'] {
   if (e === undefined) return { count: DEFAULTS.workers, auto: false };
   if (isScalar(e.node) && e.node.value === 'auto') return { count: Math.min(MAX_WORKERS, availableParallelism()), auto: true };
-  if (isScalar(e.node) && typeof e.node.value === 'string') return wrongKind(w, e, `a whole number from 1 to ${MAX_WORKERS}, or auto`) ?? { count: 1, auto: false };
+  if (isScalar(e.node) && typeof e.node.value === 'string')
+    return wrongKind(w, e, `a whole number from 1 to ${MAX_WORKERS}, or auto`) ?? { count: 1, auto: false };
   return { count: readInt(w, e, 1, MAX_WORKERS) ?? 1, auto: false };
 }

@@ -63,7 +63,10 @@ export function parseSize(text: string, at?: Place): number {
     if (other !== null && meant !== undefined && /^[bkmg](i?b)?$/i.test(other[2]!)) {
       throw bad(`"${text}": write ${other[1]}${meant} (powers of 1024), or the number of bytes`, at);
     }
-    throw bad(`"${text}" is not a size: write a number of bytes, or a whole number and a unit (B, KiB, MiB, GiB) such as 512KiB or 1MiB`, at);
+    throw bad(
+      `"${text}" is not a size: write a number of bytes, or a whole number and a unit (B, KiB, MiB, GiB) such as 512KiB or 1MiB`,
+      at,
+    );
   }
   const bytes = Number(m[1]) * SIZE_UNITS[(m[2] ?? 'B') as keyof typeof SIZE_UNITS];
   if (!Number.isSafeInteger(bytes)) throw bad(`"${text}" is too large: the largest size is ${Number.MAX_SAFE_INTEGER} bytes`, at);

@@ -41,7 +41,12 @@ export async function startApps(config: Config): Promise<App[]> {
         await closeApps(apps);
         const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
         const hint = code === 'EADDRINUSE' ? `: another program has this port; ${serverPortVariable(s.name)}=PORT moves it` : '';
-        throw new FlagmanError('LISTEN', `demo app ${s.name} cannot listen (${code})${hint}`, { address: `${s.host}:${s.port}` }, { cause: err });
+        throw new FlagmanError(
+          'LISTEN',
+          `demo app ${s.name} cannot listen (${code})${hint}`,
+          { address: `${s.host}:${s.port}` },
+          { cause: err },
+        );
       }
       apps.push({ name: s.name, host: s.host, port: s.port, server });
     }

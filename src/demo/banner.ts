@@ -54,7 +54,9 @@ export function tryCommands(f: DemoFacts): string[] {
   const config = shown(f.file, f.cwd);
   // The token of the maintenance rule's bypass cookie, so the curl line passes the rule the config
   // really has.
-  const bypass = f.config.frontends[0]?.rules.map((r) => /cookie\("flagman_bypass"\) != "([^"]+)"/.exec(r.when?.source ?? '')?.[1]).find((token) => token !== undefined);
+  const bypass = f.config.frontends[0]?.rules
+    .map((r) => /cookie\("flagman_bypass"\) != "([^"]+)"/.exec(r.when?.source ?? '')?.[1])
+    .find((token) => token !== undefined);
   return [
     line(`curl -s ${url}`, 'app1 and app2 take turns'),
     line(`echo 1 > ${flag('MAINT')}`, 'maintenance page for everyone…'),
@@ -69,7 +71,11 @@ export function tryCommands(f: DemoFacts): string[] {
 }
 
 /** The whole text: where things are, then the commands. */
-export function banner(f: DemoFacts, pids: { readonly demo: number; readonly flagman: number }, apps: readonly { name: string; host: string; port: number }[]): string {
+export function banner(
+  f: DemoFacts,
+  pids: { readonly demo: number; readonly flagman: number },
+  apps: readonly { name: string; host: string; port: number }[],
+): string {
   const dashboard = dashboardUrl(f.file);
   const rows: [string, string][] = [
     ['proxy', proxyUrl(f.config)?.href ?? '(no tcp frontend)'],

@@ -36,7 +36,11 @@ export function loadDemoConfig(file: string | undefined): Config {
   if (file !== undefined) return loadConfig(path.resolve(file));
   const shipped = path.join(packageRoot(), DEMO_CONFIG);
   if (!fs.existsSync(shipped)) {
-    throw new FlagmanError('CONFIG_READ', `the demo config is missing: this copy of flagman has no ${DEMO_CONFIG} (the demo runs from a clone of flagman's repository: npm install && npm start)`, { file: shipped });
+    throw new FlagmanError(
+      'CONFIG_READ',
+      `the demo config is missing: this copy of flagman has no ${DEMO_CONFIG} (the demo runs from a clone of flagman's repository: npm install && npm start)`,
+      { file: shipped },
+    );
   }
   return loadConfig(shipped);
 }
@@ -89,21 +93,31 @@ function portMoves(config: Config, doc: Document, env: NodeJS.ProcessEnv): Move[
   const listen = fe?.listen[0];
   const proxy = portOf(env, PROXY_PORT_VARIABLE);
   if (proxy !== null) {
-    if (fe === undefined || listen?.kind !== 'tcp') throw new FlagmanError('USAGE', `${PROXY_PORT_VARIABLE}: the config has no frontend on a tcp address to move`, { file: config.file });
+    if (fe === undefined || listen?.kind !== 'tcp')
+      throw new FlagmanError('USAGE', `${PROXY_PORT_VARIABLE}: the config has no frontend on a tcp address to move`, { file: config.file });
     const list = doc.getIn(['frontends', fe.name, 'listen'], true);
-    moves.push({ variable: PROXY_PORT_VARIABLE, at: isSeq(list) ? ['frontends', fe.name, 'listen', 0] : ['frontends', fe.name, 'listen'], host: listen.host, port: proxy });
+    moves.push({
+      variable: PROXY_PORT_VARIABLE,
+      at: isSeq(list) ? ['frontends', fe.name, 'listen', 0] : ['frontends', fe.name, 'listen'],
+      host: listen.host,
+      port: proxy,
+    });
   }
   const admin = portOf(env, ADMIN_PORT_VARIABLE);
   if (admin !== null) {
     const l = config.admin.listen;
-    if (l?.kind !== 'tcp') throw new FlagmanError('USAGE', `${ADMIN_PORT_VARIABLE}: the config has no admin endpoint on a tcp address to move`, { file: config.file });
+    if (l?.kind !== 'tcp')
+      throw new FlagmanError('USAGE', `${ADMIN_PORT_VARIABLE}: the config has no admin endpoint on a tcp address to move`, {
+        file: config.file,
+      });
     moves.push({ variable: ADMIN_PORT_VARIABLE, at: ['admin', 'listen'], host: l.host, port: admin });
   }
   for (const be of config.backends) {
     if (be.kind !== 'proxy') continue;
     for (const s of be.servers) {
       const port = portOf(env, serverPortVariable(s.name));
-      if (port !== null) moves.push({ variable: serverPortVariable(s.name), at: ['backends', be.name, 'servers', s.name, 'address'], host: s.host, port });
+      if (port !== null)
+        moves.push({ variable: serverPortVariable(s.name), at: ['backends', be.name, 'servers', s.name, 'address'], host: s.host, port });
     }
   }
   return moves;

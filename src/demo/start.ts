@@ -76,10 +76,15 @@ async function main(): Promise<number> {
       process.stderr.write(`${line}\n`);
       if (started || !isStart(line)) return;
       started = true;
-      process.stdout.write(banner({ config: run.config, file: run.file, cli, cwd: process.cwd() }, { demo: process.pid, flagman: flagman.pid ?? 0 }, apps));
+      process.stdout.write(
+        banner({ config: run.config, file: run.file, cli, cwd: process.cwd() }, { demo: process.pid, flagman: flagman.pid ?? 0 }, apps),
+      );
     });
     const code = await closed;
-    if (!started) say(`flagman stopped before it started (exit ${code}): the reason is above. A port in use? ${PROXY_PORT_VARIABLE}=PORT and ${ADMIN_PORT_VARIABLE}=PORT move flagman's.`);
+    if (!started)
+      say(
+        `flagman stopped before it started (exit ${code}): the reason is above. A port in use? ${PROXY_PORT_VARIABLE}=PORT and ${ADMIN_PORT_VARIABLE}=PORT move flagman's.`,
+      );
     return code;
   } finally {
     await closeApps(apps);
@@ -92,7 +97,11 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    say(err instanceof FlagmanError || err instanceof FlagmanErrors ? err.message : `internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    say(
+      err instanceof FlagmanError || err instanceof FlagmanErrors
+        ? err.message
+        : `internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
     process.exitCode = 1;
   },
 );

@@ -85,7 +85,15 @@ export interface Explanation {
    * and the Host (with its port, if any) request.host reads: a trusted proxy's valid
    * X-Forwarded-Proto and X-Forwarded-Host, else the listener's and the Host header.
    */
-  readonly request: { readonly method: string; readonly path: string; readonly scheme: string; readonly host: string | null; readonly ip: string; readonly peer: string; readonly headers: Readonly<Record<string, string>> };
+  readonly request: {
+    readonly method: string;
+    readonly path: string;
+    readonly scheme: string;
+    readonly host: string | null;
+    readonly ip: string;
+    readonly peer: string;
+    readonly headers: Readonly<Record<string, string>>;
+  };
   /** The matching rule (1-based), or null: no rule matched (503). */
   readonly rule: number | null;
   /** The backend that answers: the rule's, or its fallback when no server is eligible; null: 503. */
@@ -127,7 +135,9 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
   const fe = config.frontends[index];
   if (fe === undefined) {
     const known = config.frontends.map((f) => f.name).join(', ');
-    throw new FlagmanError('USAGE', `no frontend named "${req.frontend ?? ''}" in ${config.file} (frontends: ${known})`, { file: config.file });
+    throw new FlagmanError('USAGE', `no frontend named "${req.frontend ?? ''}" in ${config.file} (frontends: ${known})`, {
+      file: config.file,
+    });
   }
   const headers: IncomingHttpHeaders = {};
   const shown: Record<string, string> = {};
@@ -142,11 +152,19 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
   // Who the request is from and what it asks for, as the proxy decides it (proxy/origin.ts).
   const peer = req.ip ?? '127.0.0.1';
   const proxies = program.trusted[index] ?? null;
-  const trusted = proxies !== null && proxies.contains(peer);
+  const trusted = proxies?.contains(peer) === true;
   const ip = trusted ? forwardedClient(headers['x-forwarded-for'], peer, proxies) : peer;
   const scheme = schemeOf(trusted, fe.tls === null ? 'http' : 'https', headers);
   const judged = forwardedHostOf(trusted, headers) ?? host;
-  const input: RequestInput = { method: (req.method ?? 'GET').toUpperCase(), url: req.path ?? '/', host: judged, scheme, clientIp: ip, peer, headers };
+  const input: RequestInput = {
+    method: (req.method ?? 'GET').toUpperCase(),
+    url: req.path ?? '/',
+    host: judged,
+    scheme,
+    clientIp: ip,
+    peer,
+    headers,
+  };
 
   const decided: Record<string, number | null> = {};
   const steps: RuleStep[] = [];
@@ -205,7 +223,14 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
       const r = specializeRate(compiled.rate, snapshot);
       const k = compiled.key === null ? null : specializeKey(compiled.key, snapshot);
       const key = k === null ? '' : k.kind === 'const' ? k.value : k.key(input);
-      rate = { rate: r.value, burst: rule.limit!.burst, by: rule.limit!.by?.source ?? null, key, flags, problem: r.problem ?? k?.problem ?? null };
+      rate = {
+        rate: r.value,
+        burst: rule.limit!.burst,
+        by: rule.limit!.by?.source ?? null,
+        key,
+        flags,
+        problem: r.problem ?? k?.problem ?? null,
+      };
     }
     limits = { maxBody, maxBodyFrom, rate };
   }

@@ -57,7 +57,10 @@ export interface CompiledKey extends CompiledExpr {
   readonly kind: 'key';
 }
 
-const RESULT_TYPE = { condition: 'bool', weight: 'int', maxconn: 'int', rate: 'int', key: 'string' } as const satisfies Record<ExprKind, string>;
+const RESULT_TYPE = { condition: 'bool', weight: 'int', maxconn: 'int', rate: 'int', key: 'string' } as const satisfies Record<
+  ExprKind,
+  string
+>;
 
 // What is said of an expression of the wrong type.
 const MUST_BE = {
@@ -164,9 +167,14 @@ function validate(src: ExprSource, kind: ExprKind, ast: ASTNode, mode: Mode): st
   const flagsOnly = FLAGS_ONLY[kind];
   walk(ast, (node) => {
     if (mode === 'tcp' && node.op === 'id' && node.args === 'request') fail(src, `${TCP_NO_REQUEST}, not 'request'`, node.start);
-    if (mode === 'tcp' && node.op === 'call' && REQUEST_FUNCTIONS.has(node.args[0])) fail(src, `${TCP_NO_REQUEST}, not ${node.args[0]}()`, node.start);
+    if (mode === 'tcp' && node.op === 'call' && REQUEST_FUNCTIONS.has(node.args[0]))
+      fail(src, `${TCP_NO_REQUEST}, not ${node.args[0]}()`, node.start);
     if (node.op === 'id' && flagsOnly !== undefined && REQUEST_VARIABLES.has(node.args)) {
-      fail(src, `${flagsOnly[0]} may use flag() and constants only, not '${node.args}': ${flagsOnly[1]} recomputed when a flag changes, never per request`, node.start);
+      fail(
+        src,
+        `${flagsOnly[0]} may use flag() and constants only, not '${node.args}': ${flagsOnly[1]} recomputed when a flag changes, never per request`,
+        node.start,
+      );
     }
     if (node.op === 'rcall' && !KNOWN_FUNCTIONS.method.has(node.args[0])) {
       // An rcall node starts at its receiver; point at the method name instead.
@@ -177,7 +185,11 @@ function validate(src: ExprSource, kind: ExprKind, ast: ASTNode, mode: Mode): st
     const [name, args] = node.args;
     if (!KNOWN_FUNCTIONS.global.has(name)) fail(src, `unknown function '${name}()'`, node.start);
     if (flagsOnly !== undefined && (REQUEST_FUNCTIONS.has(name) || name === 'cidr')) {
-      fail(src, `${flagsOnly[0]} may use flag() and constants only, not ${name}(): ${flagsOnly[1]} recomputed when a flag changes, never per request`, node.start);
+      fail(
+        src,
+        `${flagsOnly[0]} may use flag() and constants only, not ${name}(): ${flagsOnly[1]} recomputed when a flag changes, never per request`,
+        node.start,
+      );
     }
     if (name !== 'flag') return;
     const arg = args[0];
@@ -197,9 +209,7 @@ function validate(src: ExprSource, kind: ExprKind, ast: ASTNode, mode: Mode): st
 function perRequestNodes(ast: ASTNode): ReadonlySet<ASTNode> {
   const marked = new Set<ASTNode>();
   const visit = (node: ASTNode): boolean => {
-    let dynamic =
-      (node.op === 'id' && REQUEST_VARIABLES.has(node.args)) ||
-      (node.op === 'call' && REQUEST_FUNCTIONS.has(node.args[0]));
+    let dynamic = (node.op === 'id' && REQUEST_VARIABLES.has(node.args)) || (node.op === 'call' && REQUEST_FUNCTIONS.has(node.args[0]));
     for (const child of childrenOf(node)) if (visit(child)) dynamic = true;
     if (dynamic) marked.add(node);
     return dynamic;

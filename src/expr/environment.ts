@@ -106,10 +106,9 @@ export const REQUEST_VARIABLES: ReadonlySet<string> = new Set(['request', 'clien
 export const REQUEST_FUNCTIONS: ReadonlySet<string> = new Set(['header', 'cookie']);
 
 /** Names of known global functions and receiver methods, for an "unknown function" message. */
-export const KNOWN_FUNCTIONS: { readonly global: ReadonlySet<string>; readonly method: ReadonlySet<string> } =
-  (() => {
-    const global = new Set<string>();
-    const method = new Set<string>();
-    for (const f of env.getDefinitions().functions) (f.receiverType ? method : global).add(f.name);
-    return { global, method };
-  })();
+export const KNOWN_FUNCTIONS: { readonly global: ReadonlySet<string>; readonly method: ReadonlySet<string> } = (() => {
+  const global = new Set<string>();
+  const method = new Set<string>();
+  for (const f of env.getDefinitions().functions) (f.receiverType ? method : global).add(f.name);
+  return { global, method };
+})();

@@ -92,7 +92,8 @@ export function requestHost(input: RequestInput): string {
   const close = raw.lastIndexOf(']');
   const colon = raw.lastIndexOf(':');
   if (colon > close) end = colon;
-  return (input.derivedHost = raw.slice(0, end).toLowerCase());
+  input.derivedHost = raw.slice(0, end).toLowerCase();
+  return input.derivedHost;
 }
 
 function splitUrl(input: RequestInput): void {

@@ -115,7 +115,11 @@ const NUMBER_RULES = {
   maxconn: { name: 'maxconn', max: MAX_MAXCONN, fallback: 0, zero: ' (no limit)' },
 } as const;
 
-function specializeNumber(compiled: CompiledExpr, rule: (typeof NUMBER_RULES)[keyof typeof NUMBER_RULES], snapshot: FlagSnapshot): NumberResidual {
+function specializeNumber(
+  compiled: CompiledExpr,
+  rule: (typeof NUMBER_RULES)[keyof typeof NUMBER_RULES],
+  snapshot: FlagSnapshot,
+): NumberResidual {
   const { name, max, fallback } = rule;
   const using = (n: number): string => `using ${n}${n === 0 ? rule.zero : ''}`;
   const value = evaluateInt(compiled, snapshot);
@@ -128,7 +132,8 @@ function specializeNumber(compiled: CompiledExpr, rule: (typeof NUMBER_RULES)[ke
 /** Specializes a rate limit's rate for `snapshot`: 1–MAX_RATE, or null when it fails. Never throws. */
 export function specializeRate(compiled: CompiledRate, snapshot: FlagSnapshot): RateResidual {
   const value = evaluateInt(compiled, snapshot);
-  const rate = (v: number | null, problem: string | null): RateResidual => Object.freeze({ kind: 'const', value: v, source: String(v), problem });
+  const rate = (v: number | null, problem: string | null): RateResidual =>
+    Object.freeze({ kind: 'const', value: v, source: String(v), problem });
   if (typeof value === 'string') return rate(null, `the rate could not be computed (${value}): requests are not limited`);
   if (value < 1n) return rate(1, `the rate is ${value}, below 1: using 1`);
   if (value > BigInt(MAX_RATE)) return rate(MAX_RATE, `the rate is ${value}, above ${MAX_RATE}: using ${MAX_RATE}`);
@@ -191,7 +196,13 @@ function foldFor(compiled: CompiledExpr, snapshot: FlagSnapshot, noun: string): 
     // with flag() bound to this snapshot instead: slower, still correct, and `problem` says so.
     const whole = compiled.evaluate;
     const problem = `the ${noun} could not be specialized (${summary(error)}); it is evaluated whole`;
-    return { kind: 'residual', source: compiled.source.source, run: (context) => withFlags(snapshot, () => whole(context)), ast: null, problem };
+    return {
+      kind: 'residual',
+      source: compiled.source.source,
+      run: (context) => withFlags(snapshot, () => whole(context)),
+      ast: null,
+      problem,
+    };
   }
 }
 
@@ -248,7 +259,12 @@ export function specializeKey(compiled: CompiledKey, snapshot: FlagSnapshot): Ke
     return Object.freeze({ kind: 'const', value, source: JSON.stringify(value), problem: null });
   }
   if (folded.kind === 'failing') {
-    return Object.freeze({ kind: 'const', value: '', source: '""', problem: `the key fails: ${folded.why}; every request is counted under one key` });
+    return Object.freeze({
+      kind: 'const',
+      value: '',
+      source: '""',
+      problem: `the key fails: ${folded.why}; every request is counted under one key`,
+    });
   }
   const evaluate = folded.run;
   // `client.ip`, `header("X-Api-Key")`: a closure, without cel-js (direct.ts).

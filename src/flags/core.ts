@@ -60,7 +60,13 @@ export interface DirLook {
 
 /** What applying a verified observation did, for the driver to log and publish. */
 export type Update =
-  | { readonly kind: 'applied'; readonly name: string; readonly before: FlagState | undefined; readonly entry: FlagState | undefined; readonly change: FlagChange | null }
+  | {
+      readonly kind: 'applied';
+      readonly name: string;
+      readonly before: FlagState | undefined;
+      readonly entry: FlagState | undefined;
+      readonly change: FlagChange | null;
+    }
   /** A new flag past MAX_FLAGS: not tracked (health.ts reports it). */
   | { readonly kind: 'excess'; readonly name: string }
   /** A hold began: the driver's hold timer must fire by `due`. */

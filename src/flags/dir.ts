@@ -51,7 +51,13 @@ export function inspectDir(dir: string): DirState {
     fs.accessSync(dir, fs.constants.R_OK | fs.constants.X_OK);
     const real = fs.realpathSync(dir);
     // Like OpenSSH's StrictModes: whoever can write here steers the traffic.
-    return { kind: 'present', key: `${st.dev}:${st.ino}`, dev: st.dev, real, worldWritable: (st.mode & 0o002) !== 0 && !readOnlyMount(dir) };
+    return {
+      kind: 'present',
+      key: `${st.dev}:${st.ino}`,
+      dev: st.dev,
+      real,
+      worldWritable: (st.mode & 0o002) !== 0 && !readOnlyMount(dir),
+    };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     const missing = code === 'ENOENT' || code === 'ENOTDIR';

@@ -46,7 +46,10 @@ export class DirHealth {
   note(state: DirState, hasFlags: () => boolean): DirVerdict {
     // docs/flags.md: a directory that went away while its files were not deleted keeps the values. An
     // unmounted volume leaves its mount point: an empty directory on another file system.
-    const kept = state.kind === 'absent' && state.missing ? 'flags whose files were deleted with it are unset, the others keep their last values until it is back' : 'flags keep their last values until it can be read again';
+    const kept =
+      state.kind === 'absent' && state.missing
+        ? 'flags whose files were deleted with it are unset, the others keep their last values until it is back'
+        : 'flags keep their last values until it can be read again';
     let absent = state.kind === 'absent' ? `${state.problem}; ${kept}` : null;
     if (state.kind === 'present' && this.#dev !== undefined && state.dev !== this.#dev && !hasFlags()) {
       absent = `flags directory ${this.#dir} is now empty and on another file system (an unmounted volume?); flags keep their last values`;
@@ -66,8 +69,7 @@ export class DirHealth {
 
   /** Records how many flag files are beyond MAX_FLAGS (0: none). */
   noteExcess(excess: number, example?: string): void {
-    const text =
-      excess > 0 ? `more than ${MAX_FLAGS} flags: ${example ? `${example} and others` : excess} not tracked` : null;
+    const text = excess > 0 ? `more than ${MAX_FLAGS} flags: ${example ? `${example} and others` : excess} not tracked` : null;
     this.#limit = this.#logChange(this.#limit, text, `${MAX_FLAGS} flags or fewer again`);
   }
 

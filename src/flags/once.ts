@@ -50,7 +50,10 @@ export function readFlagsOnce(dir: string, opts: ReadOnceOptions = {}): FlagList
   // Preferred names (the flags a config reads, or the one asked for) are never the ones left out.
   const listed = listFlagNames(dir);
   const there = new Set(listed);
-  const { names, excess } = capNames([...(opts.preferred ?? [])].filter((n) => there.has(n)), listed);
+  const { names, excess } = capNames(
+    [...(opts.preferred ?? [])].filter((n) => there.has(n)),
+    listed,
+  );
   if (excess > 0) problems.push(`more than ${MAX_FLAGS} flags: ${excess} not tracked`);
 
   // Seeded like the store's start: a flag the state file remembers but whose file is gone is read

@@ -54,7 +54,8 @@ export function loadState(file: string, dir: string): LoadedState {
   try {
     const st = fs.statSync(file);
     if (!st.isFile()) return { flags: EMPTY, problem: `state file ${file} is not a regular file; ignored`, status: 'ignored' };
-    if (st.size > MAX_STATE_BYTES) return { flags: EMPTY, problem: `state file ${file} is larger than ${MAX_STATE_BYTES} bytes; ignored`, status: 'ignored' };
+    if (st.size > MAX_STATE_BYTES)
+      return { flags: EMPTY, problem: `state file ${file} is larger than ${MAX_STATE_BYTES} bytes; ignored`, status: 'ignored' };
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -67,15 +68,23 @@ export function loadState(file: string, dir: string): LoadedState {
   } catch {
     return { flags: EMPTY, problem: `state file ${file} is not valid JSON (cut short or corrupt); ignored`, status: 'ignored' };
   }
-  if (!isRecord(doc) || doc['format'] !== STATE_FORMAT || doc['version'] !== STATE_VERSION || !isRecord(doc['flags'])) {
-    return { flags: EMPTY, problem: `state file ${file} is not a flagman flag state file (version ${STATE_VERSION}); ignored`, status: 'foreign' };
+  if (!isRecord(doc) || doc.format !== STATE_FORMAT || doc.version !== STATE_VERSION || !isRecord(doc.flags)) {
+    return {
+      flags: EMPTY,
+      problem: `state file ${file} is not a flagman flag state file (version ${STATE_VERSION}); ignored`,
+      status: 'foreign',
+    };
   }
-  if (doc['dir'] !== dir) {
-    return { flags: EMPTY, problem: `state file ${file} was written for another flags directory (${String(doc['dir'])}); ignored`, status: 'foreign' };
+  if (doc.dir !== dir) {
+    return {
+      flags: EMPTY,
+      problem: `state file ${file} was written for another flags directory (${String(doc.dir)}); ignored`,
+      status: 'foreign',
+    };
   }
   const flags = new Map<string, FlagState>();
   let skipped = 0;
-  for (const [name, entry] of Object.entries(doc['flags'])) {
+  for (const [name, entry] of Object.entries(doc.flags)) {
     const state = readEntry(name, entry);
     if (state) flags.set(name, state);
     else skipped++;

@@ -58,7 +58,13 @@ export interface FlagStoreOptions {
 
 /** The store a config's `flags` section describes; `preferred`: the flags its expressions read. */
 export function storeFor(flags: Config['flags'], preferred: Iterable<string>): FlagStore {
-  return new FlagStore({ dir: flags.dir, rescanMs: flags.rescan, allowWorldWritable: flags.allowWorldWritable, preferred, state: flags.state });
+  return new FlagStore({
+    dir: flags.dir,
+    rescanMs: flags.rescan,
+    allowWorldWritable: flags.allowWorldWritable,
+    preferred,
+    state: flags.state,
+  });
 }
 
 /** How the directory is being watched, for status (`watcher` in docs/admin.md). */
@@ -150,7 +156,8 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
   async start(): Promise<void> {
     const dir = inspectDir(this.#dir);
     if (worldWritableProblem(this.#dir, dir, this.#allowWorldWritable)) {
-      const reason = 'the flags directory is world-writable: anyone could steer traffic (chmod o-w it, or set flags.allowWorldWritable: true)';
+      const reason =
+        'the flags directory is world-writable: anyone could steer traffic (chmod o-w it, or set flags.allowWorldWritable: true)';
       throw new FlagmanError('FLAG_DIR', reason, { file: this.#dir });
     }
     this.#health.note(dir, () => true);
@@ -199,7 +206,11 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     if (!this.#state) return;
     const file = this.#state.file;
     const { flags, problem, status } = loadState(file, this.#dir);
-    if (status === 'ok') log.info({ event: 'flags.state', file, flags: flags.size, problem }, `state file ${file} read: ${flags.size} flag value(s) remembered`);
+    if (status === 'ok')
+      log.info(
+        { event: 'flags.state', file, flags: flags.size, problem },
+        `state file ${file} read: ${flags.size} flag value(s) remembered`,
+      );
     else if (status === 'missing') log.info({ event: 'flags.state', file, problem }, `${problem}: flags start from their files alone`);
     else log.warn({ event: 'flags.state', file, problem }, `${problem}: flags start from their files alone`);
     let n = 0;

@@ -53,7 +53,8 @@ export class FlagValues {
   /** Records the changes one step applied (a value, note or problem changed) at `now`. */
   applied(changes: readonly FlagChange[], now: number): void {
     if (this.#unpublished === null) this.#unpublishedAt = now;
-    (this.#unpublished ??= []).push(...changes);
+    this.#unpublished ??= [];
+    this.#unpublished.push(...changes);
   }
 
   /** True while something applied is not published yet. */

@@ -165,7 +165,15 @@ export class DirWatcher {
     this.#entry = entryKey(this.#dir);
     this.#entryPoll ??= setInterval(() => this.#pollEntry(), ENTRY_POLL_MS).unref();
     const dirWatch = this.#polling ? null : this.#watchDir();
-    const opened = dirWatch ? [] : [this.#open(this.#dir, (p) => this.#wanted(p), (ev, name, at) => this.#onDirRaw(ev, name, at))];
+    const opened = dirWatch
+      ? []
+      : [
+          this.#open(
+            this.#dir,
+            (p) => this.#wanted(p),
+            (ev, name, at) => this.#onDirRaw(ev, name, at),
+          ),
+        ];
     this.#watchers = [...(dirWatch ? [dirWatch] : []), ...opened.map((o) => o.watcher)];
     await Promise.all(opened.map((o) => o.ready));
     // Whatever changed while no watch was armed is found by reading everything once more.
@@ -315,7 +323,10 @@ export class DirWatcher {
     this.#polling = false;
     this.#backAt = performance.now();
     this.#problem = null;
-    log.info({ event: 'flags.watcher', dir: this.#dir, problem: null, mode: 'events' }, `file-system events work again (polling since ${cause}): watching by events`);
+    log.info(
+      { event: 'flags.watcher', dir: this.#dir, problem: null, mode: 'events' },
+      `file-system events work again (polling since ${cause}): watching by events`,
+    );
     void this.rearm().catch(() => undefined);
   }
 

@@ -85,7 +85,10 @@ export class HealthChecker {
   // seconds for months must leave nothing behind for the collector to catch up with.
   async #probe(job: Job): Promise<ProbeResult> {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new DOMException(`timed out after ${job.health.timeout}ms`, 'TimeoutError')), job.health.timeout);
+    const timer = setTimeout(
+      () => controller.abort(new DOMException(`timed out after ${job.health.timeout}ms`, 'TimeoutError')),
+      job.health.timeout,
+    );
     const onStop = (): void => controller.abort(this.#stop.signal.reason);
     this.#stop.signal.addEventListener('abort', onStop, { once: true });
     try {

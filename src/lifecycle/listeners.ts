@@ -103,7 +103,15 @@ export class ListenerSet {
     // their problems. A bad file fails the reload here, with nothing changed.
     const sites = this.#certs.stage(config);
     const wanted = new Map<string, Wanted>();
-    const add = (address: ListenAddress, label: Label, index: number, owner: string, mode: Mode | null, tls = false, acceptProxy = false): void => {
+    const add = (
+      address: ListenAddress,
+      label: Label,
+      index: number,
+      owner: string,
+      mode: Mode | null,
+      tls = false,
+      acceptProxy = false,
+    ): void => {
       // An address is its own key, so it stays open whatever frontend serves it next. Port 0 (any
       // free port) names no address: it is kept for the same owner and position only.
       const key = address.kind === 'tcp' && address.port === 0 ? `${owner} ${address.text}` : address.text;
@@ -111,7 +119,8 @@ export class ListenerSet {
     };
     if (scope !== 'admin') {
       for (const [index, fe] of config.frontends.entries()) {
-        for (const [i, address] of fe.listen.entries()) add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`, fe.mode, fe.tls !== null, fe.acceptProxy);
+        for (const [i, address] of fe.listen.entries())
+          add(address, { frontend: fe.name }, index, `frontend ${fe.name} #${i}`, fe.mode, fe.tls !== null, fe.acceptProxy);
       }
     }
     if (config.admin.listen !== null && scope !== 'frontends') add(config.admin.listen, { admin: true }, -1, 'admin', null);
@@ -119,21 +128,33 @@ export class ListenerSet {
       const l = this.#open.get(w.key);
       // One socket cannot change from the admin endpoint to a frontend or back without being closed
       // first, and closing it would refuse connections: say so rather than do that.
-      if (l && (l.slot === null) !== (w.index < 0)) {
-        throw new FlagmanError('LISTEN', `${w.address.text} cannot move between the admin endpoint and a frontend in a reload; restart to apply`, { address: w.address.text });
+      if (l && (l.slot === null) !== w.index < 0) {
+        throw new FlagmanError(
+          'LISTEN',
+          `${w.address.text} cannot move between the admin endpoint and a frontend in a reload; restart to apply`,
+          { address: w.address.text },
+        );
       }
       // Nor can an HTTP server become a tcp one: the connections it holds speak the old protocol.
       if (l && l.mode !== w.mode) {
-        throw new FlagmanError('LISTEN', `${w.address.text} cannot change from mode ${l.mode} to ${w.mode} in a reload; restart to apply`, { address: w.address.text });
+        throw new FlagmanError('LISTEN', `${w.address.text} cannot change from mode ${l.mode} to ${w.mode} in a reload; restart to apply`, {
+          address: w.address.text,
+        });
       }
       // Plain and TLS are different servers on one socket: the same reason.
       if (l && (l.secure !== null) !== w.tls) {
-        throw new FlagmanError('LISTEN', `${w.address.text} cannot switch between plain HTTP and TLS in a reload; restart to apply`, { address: w.address.text });
+        throw new FlagmanError('LISTEN', `${w.address.text} cannot switch between plain HTTP and TLS in a reload; restart to apply`, {
+          address: w.address.text,
+        });
       }
       // Whether a connection starts with a PROXY header is decided by the balancer in front, which
       // switches with a restart of flagman (systemd: the socket stays open), not mid-stream.
       if (l && (l.proxyHeader !== null) !== w.acceptProxy) {
-        throw new FlagmanError('LISTEN', `${w.address.text} cannot turn acceptProxy ${w.acceptProxy ? 'on' : 'off'} in a reload; restart to apply`, { address: w.address.text });
+        throw new FlagmanError(
+          'LISTEN',
+          `${w.address.text} cannot turn acceptProxy ${w.acceptProxy ? 'on' : 'off'} in a reload; restart to apply`,
+          { address: w.address.text },
+        );
       }
     }
     const added: Listener[] = [];

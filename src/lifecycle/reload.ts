@@ -128,7 +128,8 @@ export class Live {
   build(snapshot: FlagSnapshot, program = this.program, generation = this.generation): Runtime {
     const runtime = buildRuntime(program, snapshot, { observed: this.observed, pages: this.pages, generation });
     // Workers compute the same problems as their primary: one process says it.
-    if (this.role.decides) for (const p of runtime.problems) if (!this.#reported.has(p)) events.warn({ event: 'expr.problem', problem: p }, p);
+    if (this.role.decides)
+      for (const p of runtime.problems) if (!this.#reported.has(p)) events.warn({ event: 'expr.problem', problem: p }, p);
     this.#reported = new Set(runtime.problems);
     return runtime;
   }
@@ -203,7 +204,8 @@ export class Live {
       access = prepareAccessLog(this.config.log, config.log, this.role.listeners !== 'admin');
       const f = config.flags;
       const old = this.config.flags;
-      const flagsMoved = f.dir !== old.dir || f.rescan !== old.rescan || f.allowWorldWritable !== old.allowWorldWritable || f.state !== old.state;
+      const flagsMoved =
+        f.dir !== old.dir || f.rescan !== old.rescan || f.allowWorldWritable !== old.allowWorldWritable || f.state !== old.state;
       // A worker's flags come from its primary, which replaces its own store and goes on feeding it.
       if (flagsMoved && this.role.decides) {
         newStore = storeFor(f, program.flags);
@@ -244,11 +246,17 @@ export class Live {
       this.lastReload = { at: Date.now(), ok: workers === null, error: workers };
       if (workers !== null) {
         this.reloadFailures++;
-        events.error({ event: 'reload.failed', trigger, file, generation, error: workers }, `config reloaded (generation ${generation}), but not by every worker: ${workers}`);
+        events.error(
+          { event: 'reload.failed', trigger, file, generation, error: workers },
+          `config reloaded (generation ${generation}), but not by every worker: ${workers}`,
+        );
         return;
       }
       if (this.role.decides || trigger !== 'primary') {
-        events.info({ event: 'reload', trigger, generation, file, added: plan.added, removed: plan.removed }, `config reloaded (generation ${generation})`);
+        events.info(
+          { event: 'reload', trigger, generation, file, added: plan.added, removed: plan.removed },
+          `config reloaded (generation ${generation})`,
+        );
       }
     } catch (err) {
       access?.abandon();
@@ -257,7 +265,10 @@ export class Live {
       this.reloadFailures++;
       this.lastReload = { at: Date.now(), ok: false, error };
       if (trigger === 'primary') return; // the primary reports it, once
-      events.error({ event: 'reload.failed', trigger, file, error }, `config reload failed, still serving generation ${this.generation}: ${error}`);
+      events.error(
+        { event: 'reload.failed', trigger, file, error },
+        `config reload failed, still serving generation ${this.generation}: ${error}`,
+      );
     }
   }
 }

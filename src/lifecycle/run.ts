@@ -46,7 +46,10 @@ export async function run(configFile: string): Promise<number> {
   // The access log's file is opened before anything else, so a path that cannot be opened is a
   // config error at start; with workers, each opens it, and this process only checks it.
   prepareAccessLog(null, config.log, config.workers.count === 1).commit();
-  const pool = config.workers.count > 1 ? new WorkerPool(config.workers.count, { init: () => initMessage(), check: (m) => onCheck(m.key, m.pass, m.source, m.detail) }) : null;
+  const pool =
+    config.workers.count > 1
+      ? new WorkerPool(config.workers.count, { init: () => initMessage(), check: (m) => onCheck(m.key, m.pass, m.source, m.detail) })
+      : null;
   // SIGUSR1 (logrotate's postrotate): the process that writes the access log reopens its file;
   // a primary has each worker do it.
   onReopen = pool ? () => ((live?.config ?? config).log.file === null ? reopenAccess() : pool.broadcast({ t: 'reopen' })) : reopenAccess;
@@ -116,7 +119,12 @@ export async function run(configFile: string): Promise<number> {
     process: () => ({ budget, connections: observed.connections }),
     tls: () => certs.problems(),
     // The workers' counters, added up, before each read of the admin endpoint.
-    refresh: pool ? async () => addUp(observed, (gathered = await pool.gather())) : undefined,
+    refresh: pool
+      ? async () => {
+          gathered = await pool.gather();
+          addUp(observed, gathered);
+        }
+      : undefined,
     logs: () => addUpLogs(logDrops(), gathered),
     workers: pool ? () => pool.pids() : undefined,
   };
@@ -144,7 +152,16 @@ export async function run(configFile: string): Promise<number> {
   const watch = new ConfigWatch(config.file, () => void live!.reload('file'));
   await watch.ready(); // an edit right after `start` must not be missed
   events.info(
-    { event: 'start', pid: process.pid, version: VERSION, config: config.file, flags: config.flags.dir, workers: pool?.pids() ?? null, fdLimit: budget.limit, maxConnections: observed.connections.max },
+    {
+      event: 'start',
+      pid: process.pid,
+      version: VERSION,
+      config: config.file,
+      flags: config.flags.dir,
+      workers: pool?.pids() ?? null,
+      fdLimit: budget.limit,
+      maxConnections: observed.connections.max,
+    },
     'flagman started',
   );
   // Checks start once traffic can flow: until then there is nothing their results would steer.

@@ -14,7 +14,12 @@ const SETTLE_MS = 1000;
  * Closes every listener and resolves once all their exchanges have ended and logged; those still
  * open after `deadlineMs` are cut, their lines saying `"reason":"shutdown"` (proxy/reasons.ts).
  */
-export async function drainForShutdown(listeners: ListenerSet, tunnels: Set<Duplex>, observed: ObservedState, deadlineMs: number): Promise<void> {
+export async function drainForShutdown(
+  listeners: ListenerSet,
+  tunnels: Set<Duplex>,
+  observed: ObservedState,
+  deadlineMs: number,
+): Promise<void> {
   const deadline = setTimeout(() => {
     listeners.forceClose();
     for (const t of tunnels) t.destroy();

@@ -144,6 +144,9 @@ const notes = new Map<string, RefusalNotes>();
 
 function notesOf(frontend: string): RefusalNotes {
   let n = notes.get(frontend);
-  if (n === undefined) notes.set(frontend, (n = new RefusalNotes(frontend)));
+  if (n === undefined) {
+    n = new RefusalNotes(frontend);
+    notes.set(frontend, n);
+  }
   return n;
 }

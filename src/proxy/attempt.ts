@@ -218,7 +218,7 @@ export abstract class Attempt implements Skip, Waiter {
    */
   has(server: Candidate): boolean {
     const limit = server.maxconn;
-    return (limit !== 0 && server.state.active >= limit) || (this.#tried !== null && this.#tried.has(server.state));
+    return (limit !== 0 && server.state.active >= limit) || this.#tried?.has(server.state) === true;
   }
 
   /** Some eligible server of `target` has not been tried. */
@@ -384,7 +384,8 @@ export abstract class Attempt implements Skip, Waiter {
     this.blame(err, blameFor(code, verdict));
     switch (verdict) {
       case Verdict.NEXT:
-        (this.#tried ??= new Set()).add(this.server!.state);
+        this.#tried ??= new Set();
+        this.#tried.add(this.server!.state);
         this.#timedOut = code === 'CONNECT_TIMEOUT';
         return this.#try();
       case Verdict.REPLAY:

@@ -15,7 +15,10 @@ import { REASONS } from './reasons.js';
 
 // Node's answers (lib/_http_server.js), sent when no response of the connection has started: the
 // status, and the bytes.
-const answer = (status: number, text: string): readonly [number, string] => [status, `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n\r\n`];
+const answer = (status: number, text: string): readonly [number, string] => [
+  status,
+  `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n\r\n`,
+];
 const ANSWERS: Readonly<Record<string, readonly [number, string]>> = {
   HPE_HEADER_OVERFLOW: answer(431, 'Request Header Fields Too Large'),
   HPE_CHUNK_EXTENSIONS_OVERFLOW: answer(413, 'Payload Too Large'),
@@ -39,7 +42,11 @@ function whyOf(err: NodeJS.ErrnoException & { reason?: unknown }): string {
  * The 'clientError' listener of the HTTP/1.1 server of the frontend in `slot`. `clientMs` gives
  * timeouts.client as the server applies it.
  */
-export function clientErrorHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number): (err: NodeJS.ErrnoException, socket: net.Socket) => void {
+export function clientErrorHandler(
+  holder: RuntimeHolder,
+  slot: FrontendSlot,
+  clientMs: () => number,
+): (err: NodeJS.ErrnoException, socket: net.Socket) => void {
   return (err, socket) => {
     const s = socket as ServerSocket;
     // A response already on its way (a request pipelined behind one being answered): a status line

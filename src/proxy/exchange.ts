@@ -3,15 +3,15 @@
 import type http from 'node:http';
 import http2 from 'node:http2';
 import { AccessRecord, tlsVersionOf } from '../access-line.js';
-import { headMsOf, markResponded } from './head-timer.js';
+import { markResponded } from './head-timer.js';
 import { lingerOnClose } from './linger.js';
 import { clientOf, forwardedHostOf, schemeOf, trusts, type Origin } from './origin.js';
 import { closedReason } from './reasons.js';
 import { requestIdOf } from './request-id.js';
+import type { RuleLimits, Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 
 /** Marks a client connection on which a malformed request was refused (frontend.ts checks it). */
 export const REFUSED = Symbol('flagman.refused');
-import type { RuleLimits, Runtime, RuntimeFrontend, Target } from '../runtime/runtime.js';
 
 /**
  * Marks a response whose request Node's parser refused after the handler took it (client-error.ts):
@@ -91,7 +91,14 @@ export class Exchange implements Origin {
    * `peer`: the address the connection came from (client-ip.ts); who the client is follows from it
    * (origin.ts). `listener`: what the listener speaks, `request.scheme` unless a trusted proxy said.
    */
-  constructor(req: http.IncomingMessage, res: http.ServerResponse, runtime: Runtime, frontend: RuntimeFrontend, peer: string, listener: 'http' | 'https') {
+  constructor(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    runtime: Runtime,
+    frontend: RuntimeFrontend,
+    peer: string,
+    listener: 'http' | 'https',
+  ) {
     this.req = req;
     this.res = res;
     this.runtime = runtime;
@@ -119,7 +126,10 @@ export class Exchange implements Origin {
     // Too late for a status: cutting the connection is the only honest signal left.
     if (res.headersSent) return this.cut(reason);
     // Nothing can reach the client any more: a status written now would be logged as sent.
-    if (this.clientGone) return void (this.reason ??= reason);
+    if (this.clientGone) {
+      this.reason ??= reason;
+      return;
+    }
     const body = STATUS_BODY[status] ?? `${status}\n`;
     // A request refused as malformed says nothing trustworthy about where the next one starts on
     // this connection (the smuggling case): answer, then close it.
@@ -128,7 +138,14 @@ export class Exchange implements Origin {
       // Requests the client pipelined behind it were parsed already: none of them is served.
       (this.req.socket as { [REFUSED]?: boolean })[REFUSED] = true;
     }
-    const headers = ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'];
+    const headers = [
+      'Content-Type',
+      'text/plain; charset=utf-8',
+      'Content-Length',
+      String(Buffer.byteLength(body)),
+      'Cache-Control',
+      'no-store',
+    ];
     if (retryAfter !== undefined) headers.push('Retry-After', retryAfter);
     this.idOn(headers);
     res.writeHead(status, headers);
@@ -260,4 +277,3 @@ export class Exchange implements Origin {
     log.write(r);
   }
 }
-

@@ -49,7 +49,13 @@ export function refuseRemoved(res: http.ServerResponse): void {
  * client is told to send its body only once the request is going somewhere, so a body refused by
  * the rule's limits (413, 429) is never sent at all.
  */
-export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number = () => 0, scheme: Scheme = 'http', expecting = false): http.RequestListener {
+export function requestHandler(
+  holder: RuntimeHolder,
+  slot: FrontendSlot,
+  clientMs: () => number = () => 0,
+  scheme: Scheme = 'http',
+  expecting = false,
+): http.RequestListener {
   return (req, res) => {
     // Pipelined behind a refused malformed request: its framing cannot be trusted either.
     if ((req.socket as { [REFUSED]?: boolean })[REFUSED] === true) return void res.destroy();
@@ -64,8 +70,18 @@ export function requestHandler(holder: RuntimeHolder, slot: FrontendSlot, client
     req.url = url;
     // A slow sender of a body (slow POST): cut off after timeouts.client without a byte. Only while
     // the body comes in — the response has its own timeouts — and only for requests with one.
-    if (!req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) watchBody(ex, clientMs());
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: ex.peer, clientIp: ex.clientIp, trusted: ex.trusted, proto: scheme, framesBody: true, underscores: frontend.underscoreHeaders, idHeader: frontend.requestId, id: ex.requestId });
+    if (!req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined))
+      watchBody(ex, clientMs());
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
+      peer: ex.peer,
+      clientIp: ex.clientIp,
+      trusted: ex.trusted,
+      proto: scheme,
+      framesBody: true,
+      underscores: frontend.underscoreHeaders,
+      idHeader: frontend.requestId,
+      id: ex.requestId,
+    });
     if (typeof headers === 'string') return ex.fail(400, headers);
     const rule = route(frontend, req, ex);
     if (rule === null) return ex.fail(503, REASONS.noRule);
@@ -110,9 +126,15 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
   );
   server.maxHeadersCount = PARSER_MAX_HEADERS;
   server.on('connection', markAccepted);
-  server.on('checkContinue', requestHandler(holder, slot, (): number => server.headersTimeout, 'http', true));
+  server.on(
+    'checkContinue',
+    requestHandler(holder, slot, (): number => server.headersTimeout, 'http', true),
+  );
   server.on('upgrade', tunnelHandler(holder, slot, tunnels));
-  server.on('clientError', clientErrorHandler(holder, slot, (): number => server.headersTimeout));
+  server.on(
+    'clientError',
+    clientErrorHandler(holder, slot, (): number => server.headersTimeout),
+  );
   return server;
 }
 
@@ -120,7 +142,14 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
 export function listen(server: net.Server, address: ListenAddress): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new FlagmanError('LISTEN', `cannot listen on ${address.text}: ${err.code === 'EADDRINUSE' ? 'address in use' : (err.code ?? err.message)}`, { address: address.text }, { cause: err }));
+      reject(
+        new FlagmanError(
+          'LISTEN',
+          `cannot listen on ${address.text}: ${err.code === 'EADDRINUSE' ? 'address in use' : (err.code ?? err.message)}`,
+          { address: address.text },
+          { cause: err },
+        ),
+      );
     };
     server.once('error', onError);
     const done = (): void => {

@@ -117,7 +117,12 @@ function refuseRemoved(req: http2.Http2ServerRequest, res: http2.Http2ServerResp
  * has been parsed), and a stream closed by then is dropped for the price of a check: it never was
  * a request. h2-resets.ts counts it against the connection's reset budget.
  */
-export function h2RequestHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number, expecting = false): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
+export function h2RequestHandler(
+  holder: RuntimeHolder,
+  slot: FrontendSlot,
+  clientMs: () => number,
+  expecting = false,
+): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
   const handle = handler(holder, slot, clientMs, expecting);
   let queue: Array<http2.Http2ServerRequest | http2.Http2ServerResponse> = [];
   const flush = (): void => {
@@ -137,18 +142,31 @@ export function h2RequestHandler(holder: RuntimeHolder, slot: FrontendSlot, clie
 }
 
 // `expecting`: requests with `Expect: 100-continue`, as frontend.ts's requestHandler takes them.
-function handler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number, expecting: boolean): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
+function handler(
+  holder: RuntimeHolder,
+  slot: FrontendSlot,
+  clientMs: () => number,
+  expecting: boolean,
+): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
   return (req, res) => {
     const runtime = holder.current;
     const frontend = runtime.frontends[slot.index];
     if (frontend === undefined) return refuseRemoved(req, res);
-    const ex = new Exchange(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, runtime, frontend, clientIpOf(req.socket as net.Socket), 'https');
+    const ex = new Exchange(
+      req as unknown as http.IncomingMessage,
+      res as unknown as http.ServerResponse,
+      runtime,
+      frontend,
+      clientIpOf(req.socket as net.Socket),
+      'https',
+    );
     ex.http1 = false;
     // Four pseudo-headers come on top of the headers an HTTP/1.1 request may have.
     if (req.rawHeaders.length > (MAX_HEADERS + 4) * 2) return ex.fail(400, 'more than 100 headers');
     // CONNECT (no :path) and anything not in origin-form has no HTTP/1.1 request line to become.
     const url = req.url;
-    if (typeof url !== 'string' || (url.charCodeAt(0) !== 47 /* '/' */ && url !== '*')) return ex.fail(400, 'HTTP/2 request without an origin-form :path');
+    if (typeof url !== 'string' || (url.charCodeAt(0) !== 47 /* '/' */ && url !== '*'))
+      return ex.fail(400, 'HTTP/2 request without an origin-form :path');
     const raw = h1Headers(req);
     if (raw === null) return ex.fail(431, 'request headers larger than 16 KiB');
     // HTTP/2 frames a body without Content-Length; say it is chunked, as an HTTP/1.1 client would,
@@ -156,7 +174,16 @@ function handler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => numb
     const stream = req.stream;
     if (!stream.endAfterHeaders && req.headers['content-length'] === undefined) req.headers['transfer-encoding'] = 'chunked';
     if (!stream.endAfterHeaders) watchBody(req, ex, clientMs());
-    const headers = upstreamRequestHeaders(raw, undefined, { peer: ex.peer, clientIp: ex.clientIp, trusted: ex.trusted, proto: 'https', framesBody: true, underscores: frontend.underscoreHeaders, idHeader: frontend.requestId, id: ex.requestId });
+    const headers = upstreamRequestHeaders(raw, undefined, {
+      peer: ex.peer,
+      clientIp: ex.clientIp,
+      trusted: ex.trusted,
+      proto: 'https',
+      framesBody: true,
+      underscores: frontend.underscoreHeaders,
+      idHeader: frontend.requestId,
+      id: ex.requestId,
+    });
     if (typeof headers === 'string') return ex.fail(400, headers);
     const rule = route(frontend, req as unknown as http.IncomingMessage, ex);
     if (rule === null) return ex.fail(503, REASONS.noRule);

@@ -7,7 +7,6 @@ import { isHostValue } from '../expr/host.js';
 import type { RequestIdHeader } from '../runtime/runtime.js';
 import { connectionListed, HOP_BY_HOP } from '../upstream/hop-by-hop.js';
 
-
 export interface ForwardedInfo {
   /** The address the connection came from: appended to X-Forwarded-For. */
   readonly peer: string;
@@ -39,7 +38,11 @@ export interface ForwardedInfo {
  * is refused with 400 (duplicate or missing Host, a Transfer-Encoding other than chunked, a header
  * name with `_` when the frontend refuses them).
  */
-export function upstreamRequestHeaders(rawHeaders: readonly string[], connection: string | undefined, fwd: ForwardedInfo): string[] | string {
+export function upstreamRequestHeaders(
+  rawHeaders: readonly string[],
+  connection: string | undefined,
+  fwd: ForwardedInfo,
+): string[] | string {
   const listed = connectionListed(connection);
   const underscores = fwd.underscores ?? 'allow';
   const idLower = fwd.idHeader?.lower ?? null;

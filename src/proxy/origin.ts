@@ -26,7 +26,7 @@ export interface Origin extends RequestFrom {
 /** Whether `peer` is one of `frontend`'s trusted proxies. */
 export function trusts(frontend: RuntimeFrontend, peer: string): boolean {
   const proxies = frontend.trustedProxies;
-  return proxies !== null && proxies.contains(peer);
+  return proxies?.contains(peer) === true;
 }
 
 /** `client.ip` of a request from `peer` with `headers`: `peer` itself unless `trusted`, X-Forwarded-For is not even looked at. */

@@ -24,7 +24,14 @@ export interface Endpoint {
 
 export type ProxyHeader =
   /** The balancer relays a client: `source` is the client, `destination` what it connected to. */
-  | { readonly kind: 'proxy'; readonly version: 1 | 2; readonly family: 'IPv4' | 'IPv6'; readonly source: Endpoint; readonly destination: Endpoint; readonly length: number }
+  | {
+      readonly kind: 'proxy';
+      readonly version: 1 | 2;
+      readonly family: 'IPv4' | 'IPv6';
+      readonly source: Endpoint;
+      readonly destination: Endpoint;
+      readonly length: number;
+    }
   /** No client to name (v2 LOCAL: the balancer's own health check; v1 UNKNOWN): the connection's own address stays. */
   | { readonly kind: 'local'; readonly version: 1 | 2; readonly length: number };
 
@@ -142,11 +149,25 @@ function parseV2(buf: Uint8Array): ParseResult {
   if (af === 1) {
     const src = `${buf[16]}.${buf[17]}.${buf[18]}.${buf[19]}`;
     const dst = `${buf[20]}.${buf[21]}.${buf[22]}.${buf[23]}`;
-    return { kind: 'proxy', version: 2, family: 'IPv4', source: { address: src, port: (buf[24]! << 8) | buf[25]! }, destination: { address: dst, port: (buf[26]! << 8) | buf[27]! }, length };
+    return {
+      kind: 'proxy',
+      version: 2,
+      family: 'IPv4',
+      source: { address: src, port: (buf[24]! << 8) | buf[25]! },
+      destination: { address: dst, port: (buf[26]! << 8) | buf[27]! },
+      length,
+    };
   }
   const src = formatIPv6(buf, 16);
   const dst = formatIPv6(buf, 32);
-  return { kind: 'proxy', version: 2, family: 'IPv6', source: { address: src, port: (buf[48]! << 8) | buf[49]! }, destination: { address: dst, port: (buf[50]! << 8) | buf[51]! }, length };
+  return {
+    kind: 'proxy',
+    version: 2,
+    family: 'IPv6',
+    source: { address: src, port: (buf[48]! << 8) | buf[49]! },
+    destination: { address: dst, port: (buf[50]! << 8) | buf[51]! },
+    length,
+  };
 }
 
 /** An IPv4 dotted quad as 4 bytes; null: not one (a leading zero is refused: some stacks read it as octal). */
@@ -227,7 +248,11 @@ export function formatIPv6(b: ArrayLike<number>, at: number): string {
     }
     i = j;
   }
-  const hex = (from: number, to: number): string => g.slice(from, to).map((x) => x.toString(16)).join(':');
+  const hex = (from: number, to: number): string =>
+    g
+      .slice(from, to)
+      .map((x) => x.toString(16))
+      .join(':');
   if (best < 0) return hex(0, 8);
   return `${hex(0, best)}::${hex(best + bestLen, 8)}`;
 }
@@ -243,14 +268,16 @@ export function buildProxyHeader(version: ProxyVersion, source: Endpoint, destin
   const src4 = parseIPv4(unmapped(source.address));
   const dst4 = parseIPv4(unmapped(destination.address));
   if (src4 !== null && dst4 !== null) {
-    if (version === 1) return Buffer.from(`PROXY TCP4 ${src4.join('.')} ${dst4.join('.')} ${source.port} ${destination.port}\r\n`, 'latin1');
+    if (version === 1)
+      return Buffer.from(`PROXY TCP4 ${src4.join('.')} ${dst4.join('.')} ${source.port} ${destination.port}\r\n`, 'latin1');
     return v2Header(0x11, [...src4, ...dst4], source.port, destination.port);
   }
   const src6 = src4 !== null ? mapped(src4) : parseIPv6(source.address);
   const dst6 = dst4 !== null ? mapped(dst4) : parseIPv6(destination.address);
   // Not an IP address at all (a socket with none): nothing to tell but that.
   if (src6 === null || dst6 === null) return localHeader(version);
-  if (version === 1) return Buffer.from(`PROXY TCP6 ${formatIPv6(src6, 0)} ${formatIPv6(dst6, 0)} ${source.port} ${destination.port}\r\n`, 'latin1');
+  if (version === 1)
+    return Buffer.from(`PROXY TCP6 ${formatIPv6(src6, 0)} ${formatIPv6(dst6, 0)} ${source.port} ${destination.port}\r\n`, 'latin1');
   return v2Header(0x21, [...src6, ...dst6], source.port, destination.port);
 }
 

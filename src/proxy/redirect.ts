@@ -23,7 +23,10 @@ export function redirectLocation(target: RedirectTarget, host: string, url: stri
 export function redirect(ex: Exchange, target: RedirectTarget): void {
   target.counters.requests++;
   const req = ex.req;
-  ex.res.writeHead(target.status, ex.idOn(['Location', redirectLocation(target, req.headers.host!, req.url!), 'Content-Length', '0', 'Cache-Control', 'no-store']));
+  ex.res.writeHead(
+    target.status,
+    ex.idOn(['Location', redirectLocation(target, req.headers.host!, req.url!), 'Content-Length', '0', 'Cache-Control', 'no-store']),
+  );
   ex.res.end();
   req.resume();
 }

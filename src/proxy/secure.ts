@@ -45,7 +45,13 @@ export interface SecureFrontend {
 }
 
 /** A server for the frontend in `slot`, serving `binding`'s certificates. */
-export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, timeouts: Timeouts, tunnels: Set<Duplex>, binding: TlsBinding): SecureFrontend {
+export function createSecureFrontend(
+  holder: RuntimeHolder,
+  slot: FrontendSlot,
+  timeouts: Timeouts,
+  tunnels: Set<Duplex>,
+  binding: TlsBinding,
+): SecureFrontend {
   const server = http2.createSecureServer({
     allowHTTP1: true,
     ...binding.site.set.defaultOptions,
@@ -74,14 +80,20 @@ export function createSecureFrontend(holder: RuntimeHolder, slot: FrontendSlot, 
   for (const expecting of [false, true]) {
     const onH1 = requestHandler(holder, slot, () => h1.headersTimeout, 'https', expecting);
     const onH2 = h2RequestHandler(holder, slot, () => h1.headersTimeout, expecting);
-    server.on(expecting ? 'checkContinue' : 'request', (req: http2.Http2ServerRequest | http.IncomingMessage, res: http2.Http2ServerResponse | http.ServerResponse) => {
-      if (req.httpVersionMajor === 2) onH2(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse);
-      else onH1(req as http.IncomingMessage, res as http.ServerResponse);
-    });
+    server.on(
+      expecting ? 'checkContinue' : 'request',
+      (req: http2.Http2ServerRequest | http.IncomingMessage, res: http2.Http2ServerResponse | http.ServerResponse) => {
+        if (req.httpVersionMajor === 2) onH2(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse);
+        else onH1(req as http.IncomingMessage, res as http.ServerResponse);
+      },
+    );
   }
   server.on('connection', markAccepted);
   server.on('upgrade', tunnelHandler(holder, slot, tunnels, 'https'));
-  server.on('clientError', clientErrorHandler(holder, slot, () => h1.headersTimeout));
+  server.on(
+    'clientError',
+    clientErrorHandler(holder, slot, () => h1.headersTimeout),
+  );
 
   const sessions = new Set<http2.ServerHttp2Session>();
   let draining = false;

@@ -14,17 +14,25 @@ const SD_LISTEN_FDS_START = 3;
 
 /** The fd of the inherited socket named `name`; throws naming what is missing. */
 export function inheritedSocket(name: string, env: NodeJS.ProcessEnv = process.env, pid = socketOwnerPid()): number {
-  const count = Number(env['LISTEN_FDS'] ?? '0');
+  const count = Number(env.LISTEN_FDS ?? '0');
   if (!Number.isInteger(count) || count <= 0) {
-    throw new FlagmanError('LISTEN', `no socket was passed (LISTEN_FDS is not set; start flagman from its .socket unit)`, { address: `systemd:${name}` });
+    throw new FlagmanError('LISTEN', `no socket was passed (LISTEN_FDS is not set; start flagman from its .socket unit)`, {
+      address: `systemd:${name}`,
+    });
   }
-  if (env['LISTEN_PID'] !== undefined && Number(env['LISTEN_PID']) !== pid) {
-    throw new FlagmanError('LISTEN', `the passed sockets are for process ${env['LISTEN_PID']}, not this one`, { address: `systemd:${name}` });
+  if (env.LISTEN_PID !== undefined && Number(env.LISTEN_PID) !== pid) {
+    throw new FlagmanError('LISTEN', `the passed sockets are for process ${env.LISTEN_PID}, not this one`, {
+      address: `systemd:${name}`,
+    });
   }
-  const names = (env['LISTEN_FDNAMES'] ?? '').split(':');
+  const names = (env.LISTEN_FDNAMES ?? '').split(':');
   const i = names.indexOf(name);
   if (i < 0 || i >= count) {
-    throw new FlagmanError('LISTEN', `no passed socket has FileDescriptorName=${name} (passed: ${names.filter(Boolean).join(', ') || 'unnamed'})`, { address: `systemd:${name}` });
+    throw new FlagmanError(
+      'LISTEN',
+      `no passed socket has FileDescriptorName=${name} (passed: ${names.filter(Boolean).join(', ') || 'unnamed'})`,
+      { address: `systemd:${name}` },
+    );
   }
   return SD_LISTEN_FDS_START + i;
 }

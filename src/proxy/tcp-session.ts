@@ -126,7 +126,8 @@ export class TcpSession extends Attempt implements ConnectWaiter {
   protected override waiting(): void {
     if (this.#early !== null) return;
     const client = this.#client;
-    const early: Buffer[] = (this.#early = []);
+    const early: Buffer[] = [];
+    this.#early = early;
     this.#hold = (chunk: Buffer) => {
       early.push(chunk);
       this.#earlyBytes += chunk.length;
@@ -195,7 +196,8 @@ export class TcpSession extends Attempt implements ConnectWaiter {
       const code = err.code ?? err.message;
       // A reset in the middle of a connection is a failed passive check; an error while it was
       // already ending (a write after the server closed, say) says nothing about the server.
-      if (this.#reason === null) this.blame(new UpstreamError(code, err.message, addressOf(this.server!.host, this.server!.port), { cause: err }));
+      if (this.#reason === null)
+        this.blame(new UpstreamError(code, err.message, addressOf(this.server!.host, this.server!.port), { cause: err }));
       this.#end(`server error: ${code}`, true);
     });
     up.once('end', () => this.#end(REASONS.serverClosed));

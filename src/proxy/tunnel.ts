@@ -39,7 +39,12 @@ function head(status: number, message: string, rawHeaders: readonly string[]): s
  * The 'upgrade' listener for the frontend in `slot` (frontend.ts). Open tunnels are kept in `open`: an upgraded
  * socket leaves Node's HTTP connection tracking, so a shutdown must be able to end them itself.
  */
-export function tunnelHandler(holder: RuntimeHolder, slot: FrontendSlot, open: Set<Duplex>, scheme: Scheme = 'http'): (req: http.IncomingMessage, socket: Duplex, headBytes: Buffer) => void {
+export function tunnelHandler(
+  holder: RuntimeHolder,
+  slot: FrontendSlot,
+  open: Set<Duplex>,
+  scheme: Scheme = 'http',
+): (req: http.IncomingMessage, socket: Duplex, headBytes: Buffer) => void {
   return (req, socket, headBytes) => {
     socket.on('error', () => socket.destroy()); // a client reset is not the proxy's error
     const runtime = holder.current;
@@ -132,7 +137,15 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     const url = originForm(req.url ?? '', req.headers.host);
     if (url === null) return this.#refuse(400, 'invalid request target');
     req.url = url;
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { peer: this.peer, clientIp: this.clientIp, trusted: this.trusted, proto: this.#listener, underscores: this.#frontend.underscoreHeaders, idHeader: this.#frontend.requestId, id: this.#requestId });
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
+      peer: this.peer,
+      clientIp: this.clientIp,
+      trusted: this.trusted,
+      proto: this.#listener,
+      underscores: this.#frontend.underscoreHeaders,
+      idHeader: this.#frontend.requestId,
+      id: this.#requestId,
+    });
     if (typeof headers === 'string') return this.#refuse(400, headers);
     // The upgrade handshake needs the two hop-by-hop headers the request path drops.
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');

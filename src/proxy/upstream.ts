@@ -280,7 +280,13 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
   onError(err: UpstreamError): void {
     this.#release();
     // How far it got: the head held back (onHead) has not reached the client until #sendHead.
-    const stage = this.#ex.res.headersSent ? Stage.RELAYED : !this.#connected ? Stage.CONNECTING : this.#responded ? Stage.ANSWERED : Stage.SENT;
+    const stage = this.#ex.res.headersSent
+      ? Stage.RELAYED
+      : !this.#connected
+        ? Stage.CONNECTING
+        : this.#responded
+          ? Stage.ANSWERED
+          : Stage.SENT;
     this.failed(err, stage, this.#reused && this.body === null && REPLAYABLE.has(this.method));
   }
 }

@@ -14,7 +14,7 @@ function executable(file: string): boolean {
 }
 
 /** Why `file` cannot be run (a path that is not an executable file, a name not on $PATH), or null. */
-export function commandProblem(file: string, searchPath = process.env['PATH'] ?? ''): string | null {
+export function commandProblem(file: string, searchPath = process.env.PATH ?? ''): string | null {
   if (file.includes('/')) return executable(file) ? null : `${file} is not an executable file`;
   for (const dir of searchPath.split(path.delimiter)) {
     if (dir !== '' && executable(path.join(dir, file))) return null;

@@ -8,7 +8,18 @@ import fs from 'node:fs';
 import { accessLogOf } from '../access-line.js';
 import { DEFAULTS, proxyVersion, type Config, type ServerConfig } from '../config/schema.js';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
-import { compileCondition, compileKey, compileMaxconn, compileRate, compileWeight, type CompiledCondition, type CompiledKey, type CompiledMaxconn, type CompiledRate, type CompiledWeight } from '../expr/compile.js';
+import {
+  compileCondition,
+  compileKey,
+  compileMaxconn,
+  compileRate,
+  compileWeight,
+  type CompiledCondition,
+  type CompiledKey,
+  type CompiledMaxconn,
+  type CompiledRate,
+  type CompiledWeight,
+} from '../expr/compile.js';
 import { TrustedProxies } from '../expr/forwarded.js';
 import { specialize, specializeKey, specializeRate } from '../expr/specialize.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
@@ -17,12 +28,23 @@ import { BALANCER_TABLE } from './balance/index.js';
 import { commandProblem } from './check-command.js';
 import { PageCache } from './pages.js';
 import { isEligible, serverStatus } from './server-state.js';
-import type { ProxyTarget, RedirectTarget, RefuseTarget, RespondTarget, RuleLimits, Runtime, RuntimeFrontend, RuntimeLimit, RuntimeRule, Target } from './runtime.js';
+import type {
+  RedirectTarget,
+  RefuseTarget,
+  RespondTarget,
+  RuleLimits,
+  Runtime,
+  RuntimeFrontend,
+  RuntimeLimit,
+  RuntimeRule,
+  Target,
+} from './runtime.js';
+
 import { CertSet } from '../tls/pair.js';
+import type { ObservedState } from './servers.js';
 
 // A Location naming the scheme's own port leaves the port out, as browsers write it.
 const DEFAULT_PORTS = { http: 80, https: 443 } as const;
-import type { ObservedState } from './servers.js';
 
 export interface Program {
   readonly config: Config;
@@ -52,7 +74,9 @@ export function compileProgram(config: Config): Program {
       return null;
     }
   };
-  const conditions = config.frontends.map((fe) => fe.rules.map((rule) => (rule.when === null ? null : attempt(() => compileCondition(rule.when!, fe.mode)))));
+  const conditions = config.frontends.map((fe) =>
+    fe.rules.map((rule) => (rule.when === null ? null : attempt(() => compileCondition(rule.when!, fe.mode)))),
+  );
   const limits = config.frontends.map((fe) =>
     fe.rules.map((rule) => {
       if (rule.limit === null) return null;
@@ -68,7 +92,8 @@ export function compileProgram(config: Config): Program {
       const health = be.health;
       if (health?.type === 'exec') {
         const problem = commandProblem(health.command[0]!);
-        if (problem !== null) errors.push(new FlagmanError('CONFIG_COMMAND', `backends.${be.name}.health.command: ${problem}`, health.commandAt));
+        if (problem !== null)
+          errors.push(new FlagmanError('CONFIG_COMMAND', `backends.${be.name}.health.command: ${problem}`, health.commandAt));
       }
       for (const server of be.servers) {
         const compiled = attempt(() => compileWeight(server.weight));
@@ -82,7 +107,12 @@ export function compileProgram(config: Config): Program {
         try {
           fs.accessSync(file, fs.constants.R_OK);
         } catch (cause) {
-          throw new FlagmanError('CONFIG_READ', `backend "${be.name}": cannot read respond file ${file} (${(cause as NodeJS.ErrnoException).code})`, be.at, { cause });
+          throw new FlagmanError(
+            'CONFIG_READ',
+            `backend "${be.name}": cannot read respond file ${file} (${(cause as NodeJS.ErrnoException).code})`,
+            be.at,
+            { cause },
+          );
         }
       });
     }
@@ -93,7 +123,8 @@ export function compileProgram(config: Config): Program {
   if (errors.length > 0) throw new FlagmanErrors(errors);
   const flags = new Set<string>();
   const limitExprs = limits.flat().flatMap((l) => (l === null ? [] : [l.rate, l.key]));
-  for (const c of [...conditions.flat(), ...weights.values(), ...maxconns.values(), ...limitExprs]) for (const f of c?.flags ?? []) flags.add(f);
+  for (const c of [...conditions.flat(), ...weights.values(), ...maxconns.values(), ...limitExprs])
+    for (const f of c?.flags ?? []) flags.add(f);
   return Object.freeze({ config, conditions, weights, maxconns, limits, flags, trusted });
 }
 
@@ -135,7 +166,10 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
     const counters = ctx.observed.backend(be.name);
     if (be.kind === 'redirect') {
       const port = be.port === null || be.port === DEFAULT_PORTS[be.scheme] ? '' : `:${be.port}`;
-      targets.set(be.name, Object.freeze<RedirectTarget>({ kind: 'redirect', name: be.name, counters, status: be.status, prefix: `${be.scheme}://`, port }));
+      targets.set(
+        be.name,
+        Object.freeze<RedirectTarget>({ kind: 'redirect', name: be.name, counters, status: be.status, prefix: `${be.scheme}://`, port }),
+      );
       continue;
     }
     if (be.kind === 'refuse') {
@@ -149,7 +183,11 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
         if (k.toLowerCase() === 'content-type') hasType = true;
         headers.push(k, v);
       }
-      if (!hasType) headers.push('Content-Type', be.file !== null && /\.html?$/i.test(be.file) ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8');
+      if (!hasType)
+        headers.push(
+          'Content-Type',
+          be.file !== null && /\.html?$/i.test(be.file) ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8',
+        );
       const page = be.file !== null ? ctx.pages.file(be.file) : PageCache.inline(be.body ?? '');
       targets.set(be.name, Object.freeze<RespondTarget>({ kind: 'respond', name: be.name, counters, status: be.status, headers, page }));
       continue;
@@ -169,7 +207,18 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       const health = be.health === null ? 'up' : state.health;
       const sendProxy = proxyVersion(s.sendProxy);
       const pool = be.mode === 'http' ? state.pool(s.host, s.port, be.timeouts, sendProxy) : null;
-      return Object.freeze({ name: s.name, host: s.host, port: s.port, weight, health, status: serverStatus(weight, health), maxconn, state, pool, sendProxy });
+      return Object.freeze({
+        name: s.name,
+        host: s.host,
+        port: s.port,
+        weight,
+        health,
+        status: serverStatus(weight, health),
+        maxconn,
+        state,
+        pool,
+        sendProxy,
+      });
     });
     const eligible = Object.freeze(servers.filter((s) => isEligible(s.status)));
     // Decided here, once per flag snapshot, so that a backend without limits runs no queue code.
@@ -202,7 +251,12 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
       const state = ctx.observed.rule(fe.name, index + 1);
       const maxBody = rule.maxBody === 'off' ? Infinity : (rule.maxBody ?? fe.maxBody ?? Infinity);
       const compiled = program.limits[i]![index] ?? null;
-      const limit = compiled === null ? null : buildLimit(compiled, rule.limit!.burst, rule.limit!.by?.source ?? null, state, snapshot, (p) => problems.push(`frontend ${fe.name}, rule ${index + 1}: ${p}`));
+      const limit =
+        compiled === null
+          ? null
+          : buildLimit(compiled, rule.limit!.burst, rule.limit!.by?.source ?? null, state, snapshot, (p) =>
+              problems.push(`frontend ${fe.name}, rule ${index + 1}: ${p}`),
+            );
       return Object.freeze({ rule: index + 1, use: rule.use, maxBody, limit, state });
     });
     for (const [index, rule] of fe.rules.entries()) {

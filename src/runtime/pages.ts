@@ -63,7 +63,10 @@ export class PageCache {
         events.info({ event: 'page.reload', file: path, bytes: body.length }, `page ${path} reloaded`);
       }
     } catch (err) {
-      events.warn({ event: 'page.problem', file: path, code: (err as NodeJS.ErrnoException).code }, `page ${path} unreadable; serving the last good copy`);
+      events.warn(
+        { event: 'page.problem', file: path, code: (err as NodeJS.ErrnoException).code },
+        `page ${path} unreadable; serving the last good copy`,
+      );
     }
   }
 

@@ -62,7 +62,6 @@ export interface RedirectTarget {
   readonly port: string;
 }
 
-
 /** A tcp backend that closes every connection at once (config `refuse: true`). */
 export interface RefuseTarget {
   readonly kind: 'refuse';

@@ -247,27 +247,39 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
 
   frontend(name: string): Counters {
     let c = this.#frontends.get(name);
-    if (!c) this.#frontends.set(name, (c = newCounters()));
+    if (!c) {
+      c = newCounters();
+      this.#frontends.set(name, c);
+    }
     return c;
   }
 
   backend(name: string): Counters {
     let c = this.#backends.get(name);
-    if (!c) this.#backends.set(name, (c = newCounters()));
+    if (!c) {
+      c = newCounters();
+      this.#backends.set(name, c);
+    }
     return c;
   }
 
   /** The queue of proxy backend `name` (queue.ts), made on first use, kept through flag changes and reloads. */
   queue(name: string): BackendQueue {
     let q = this.#queues.get(name);
-    if (!q) this.#queues.set(name, (q = new BackendQueue()));
+    if (!q) {
+      q = new BackendQueue();
+      this.#queues.set(name, q);
+    }
     return q;
   }
 
   /** The limits observed on frontend `name` (maxconn, refusals), created on first use. */
   frontendLimits(name: string): FrontendLimitCounters {
     let c = this.#frontendLimits.get(name);
-    if (!c) this.#frontendLimits.set(name, (c = { bodyTooLarge: 0, rateLimited: 0, open: 0, waiting: 0, waited: 0, proxyHeaderRefused: 0 }));
+    if (!c) {
+      c = { bodyTooLarge: 0, rateLimited: 0, open: 0, waiting: 0, waited: 0, proxyHeaderRefused: 0 };
+      this.#frontendLimits.set(name, c);
+    }
     return c;
   }
 
@@ -279,7 +291,10 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
   /** The state of the rule under `frontend/N` (RuleState.key), created on first use. */
   ruleByKey(key: string): RuleState {
     let r = this.#rules.get(key);
-    if (!r) this.#rules.set(key, (r = new RuleState(key, this.shareRates)));
+    if (!r) {
+      r = new RuleState(key, this.shareRates);
+      this.#rules.set(key, r);
+    }
     return r;
   }
 
@@ -304,7 +319,14 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
     frontendLimits: ReadonlyMap<string, FrontendLimitCounters>;
     rules: ReadonlyMap<string, RuleState>;
   } {
-    return { servers: this.#servers, frontends: this.#frontends, backends: this.#backends, queues: this.#queues, frontendLimits: this.#frontendLimits, rules: this.#rules };
+    return {
+      servers: this.#servers,
+      frontends: this.#frontends,
+      backends: this.#backends,
+      queues: this.#queues,
+      frontendLimits: this.#frontendLimits,
+      rules: this.#rules,
+    };
   }
 
   /** Closes every pooled upstream connection (at shutdown). */

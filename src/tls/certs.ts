@@ -48,7 +48,10 @@ export class TlsSite {
     } catch (err) {
       const reason = err instanceof FlagmanError ? err.reason : String(err);
       if (reason !== this.problem && report) {
-        events.error({ event: 'tls.problem', frontend: this.frontend, error: reason }, `frontend ${this.frontend}: ${reason}; still serving the previous certificate`);
+        events.error(
+          { event: 'tls.problem', frontend: this.frontend, error: reason },
+          `frontend ${this.frontend}: ${reason}; still serving the previous certificate`,
+        );
       }
       this.problem = reason;
       return;
@@ -56,12 +59,14 @@ export class TlsSite {
     const fixed = this.problem !== null;
     this.problem = null;
     if (next.same(this.set)) {
-      if (fixed && report) events.info({ event: 'tls.ok', frontend: this.frontend }, `frontend ${this.frontend}: certificate files readable again, unchanged`);
+      if (fixed && report)
+        events.info({ event: 'tls.ok', frontend: this.frontend }, `frontend ${this.frontend}: certificate files readable again, unchanged`);
       return;
     }
     this.set = next;
     for (const s of this.#servers) s.setSecureContext(next.defaultOptions);
-    if (report) events.info({ event: 'tls.reload', frontend: this.frontend, ...describe(next) }, `frontend ${this.frontend}: certificate reloaded`);
+    if (report)
+      events.info({ event: 'tls.reload', frontend: this.frontend, ...describe(next) }, `frontend ${this.frontend}: certificate reloaded`);
   }
 }
 
@@ -108,7 +113,11 @@ export class CertStore {
   adopt(sites: Map<string, TlsSite>): void {
     this.#sites = sites;
     for (const site of sites.values()) {
-      if (this.#report) events.info({ event: 'tls.load', frontend: site.frontend, ...describe(site.set) }, `frontend ${site.frontend}: certificates loaded`);
+      if (this.#report)
+        events.info(
+          { event: 'tls.load', frontend: site.frontend, ...describe(site.set) },
+          `frontend ${site.frontend}: certificates loaded`,
+        );
       for (const p of site.config.certificates) this.#watch(p.cert, p.key);
     }
   }
@@ -121,7 +130,8 @@ export class CertStore {
   /** Problems with certificate files, for /status. */
   problems(): string[] {
     const out: string[] = [];
-    for (const s of this.#sites.values()) if (s.problem !== null) out.push(`frontend ${s.frontend}: ${s.problem}; serving the previous certificate`);
+    for (const s of this.#sites.values())
+      if (s.problem !== null) out.push(`frontend ${s.frontend}: ${s.problem}; serving the previous certificate`);
     return out;
   }
 
@@ -134,7 +144,8 @@ export class CertStore {
   // The folder, not the file: a rename over the file (`mv`, certbot's symlink swap) replaces the
   // inode a file watch is on (config-watch.ts does the same for the config file).
   #watch(...files: string[]): void {
-    const w = (this.#watcher ??= this.#newWatcher());
+    this.#watcher ??= this.#newWatcher();
+    const w = this.#watcher;
     for (const file of files) {
       this.#files.add(file);
       const dir = path.dirname(file);

@@ -1,7 +1,7 @@
 // A certificate and its key read from their files into memory, checked, and made into the
 // SecureContext a handshake uses; and the set of such pairs of one frontend, looked up by the name
 // a client asks for (SNI). Reading happens at load and on a file change, never per connection.
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { type KeyObject, X509Certificate, createPrivateKey } from 'node:crypto';
 import fs from 'node:fs';
 import tls from 'node:tls';
 import type { TlsConfig, TlsPairConfig } from '../config/schema.js';
@@ -23,7 +23,12 @@ function read(file: string, what: string, at: TlsPairConfig['at']): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (cause) {
-    throw new FlagmanError('CONFIG_TLS', `cannot read ${what} file ${file} (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, at, { cause });
+    throw new FlagmanError(
+      'CONFIG_TLS',
+      `cannot read ${what} file ${file} (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`,
+      at,
+      { cause },
+    );
   }
 }
 
@@ -31,7 +36,10 @@ function read(file: string, what: string, at: TlsPairConfig['at']): Buffer {
 export function certificateNames(x509: X509Certificate): string[] {
   const san = x509.subjectAltName;
   if (san !== undefined) {
-    const dns = san.split(/,\s*/).filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4).toLowerCase());
+    const dns = san
+      .split(/,\s*/)
+      .filter((s) => s.startsWith('DNS:'))
+      .map((s) => s.slice(4).toLowerCase());
     if (dns.length > 0) return dns;
   }
   const cn = /^CN=(.*)$/m.exec(x509.subject)?.[1];
@@ -46,13 +54,23 @@ export function loadPair(pair: TlsPairConfig): LoadedPair {
   try {
     x509 = new X509Certificate(cert);
   } catch (cause) {
-    throw new FlagmanError('CONFIG_TLS', `certificate file ${pair.cert} holds no PEM certificate (empty, half-written or another format?)`, pair.at, { cause });
+    throw new FlagmanError(
+      'CONFIG_TLS',
+      `certificate file ${pair.cert} holds no PEM certificate (empty, half-written or another format?)`,
+      pair.at,
+      { cause },
+    );
   }
-  let privateKey;
+  let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(key);
   } catch (cause) {
-    throw new FlagmanError('CONFIG_TLS', `key file ${pair.key} holds no PEM private key (empty, half-written, encrypted or another format?)`, pair.at, { cause });
+    throw new FlagmanError(
+      'CONFIG_TLS',
+      `key file ${pair.key} holds no PEM private key (empty, half-written, encrypted or another format?)`,
+      pair.at,
+      { cause },
+    );
   }
   // A renewal that has replaced one file of the two but not yet the other lands here.
   if (!x509.checkPrivateKey(privateKey)) {
@@ -62,7 +80,9 @@ export function loadPair(pair: TlsPairConfig): LoadedPair {
   try {
     context = tls.createSecureContext({ cert, key });
   } catch (cause) {
-    throw new FlagmanError('CONFIG_TLS', `certificate file ${pair.cert} with key file ${pair.key}: ${(cause as Error).message}`, pair.at, { cause });
+    throw new FlagmanError('CONFIG_TLS', `certificate file ${pair.cert} with key file ${pair.key}: ${(cause as Error).message}`, pair.at, {
+      cause,
+    });
   }
   return { cert, key, context, names: certificateNames(x509), serial: x509.serialNumber, fingerprint: x509.fingerprint256 };
 }
@@ -106,6 +126,9 @@ export class CertSet {
 
   /** Whether `other` holds the same bytes, so a reload that changed nothing swaps nothing. */
   same(other: CertSet): boolean {
-    return this.pairs.length === other.pairs.length && this.pairs.every((p, i) => p.cert.equals(other.pairs[i]!.cert) && p.key.equals(other.pairs[i]!.key));
+    return (
+      this.pairs.length === other.pairs.length &&
+      this.pairs.every((p, i) => p.cert.equals(other.pairs[i]!.cert) && p.key.equals(other.pairs[i]!.key))
+    );
   }
 }

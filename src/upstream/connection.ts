@@ -129,7 +129,9 @@ export class UpstreamConnection implements ResponseSink {
     // Written now, sent first once connected: Node queues writes made while connecting.
     if (preface !== null) socket.write(preface);
     socket.on('end', () => this.#onEnd());
-    socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(new UpstreamError(err.code ?? 'ECONNRESET', err.message, owner.address, { cause: err })));
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      this.#fail(new UpstreamError(err.code ?? 'ECONNRESET', err.message, owner.address, { cause: err })),
+    );
     socket.on('close', () => this.#onClose());
     socket.on('timeout', () => this.#onTimeout());
   }

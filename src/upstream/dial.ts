@@ -38,7 +38,8 @@ export function awaitConnect(socket: net.Socket, timeoutMs: number, address: str
     waiter.onError(err);
   };
   const onConnect = (): void => settle(null);
-  const onError = (err: NodeJS.ErrnoException): void => settle(new UpstreamError(err.code ?? 'ECONNREFUSED', err.message, address, { cause: err }));
+  const onError = (err: NodeJS.ErrnoException): void =>
+    settle(new UpstreamError(err.code ?? 'ECONNREFUSED', err.message, address, { cause: err }));
   const onClose = (): void => settle(new UpstreamError('SERVER_CLOSED', 'connection closed while connecting', address));
   const timer = setTimeout(() => settle(new UpstreamError('CONNECT_TIMEOUT', `no connection within ${timeoutMs} ms`, address)), timeoutMs);
   socket.once('connect', onConnect);
@@ -52,7 +53,14 @@ export function awaitConnect(socket: net.Socket, timeoutMs: number, address: str
  * then hears SERVER_CLOSED). No Nagle delay: what goes through it is a client's, sent as it comes.
  * `preface`: bytes sent first (a PROXY header), before anything of the client's; null: none.
  */
-export function dial(host: string, port: number, timeoutMs: number, allowHalfOpen: boolean, waiter: ConnectWaiter, preface: Buffer | null = null): net.Socket {
+export function dial(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  allowHalfOpen: boolean,
+  waiter: ConnectWaiter,
+  preface: Buffer | null = null,
+): net.Socket {
   const socket = net.connect({ host, port, allowHalfOpen, noDelay: true });
   // Node queues what is written while connecting, and sends it first once connected.
   if (preface !== null) socket.write(preface);

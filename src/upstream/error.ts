@@ -12,7 +12,8 @@ export const UPSTREAM_ERROR_CODES = {
   CONNECT_TIMEOUT: 'no connection to the server within timeouts.connect',
   SERVER_TIMEOUT: 'the server sent nothing and read nothing for timeouts.server',
   SERVER_CLOSED: 'the server closed the connection before its response was complete',
-  BAD_RESPONSE: 'the server sent something that is not an HTTP/1.x response flagman can pass on (the detail says what, in the parser\'s words)',
+  BAD_RESPONSE:
+    "the server sent something that is not an HTTP/1.x response flagman can pass on (the detail says what, in the parser's words)",
   SHUTDOWN: 'flagman closed the connection as it shuts down (the shutdown deadline passed)',
 } as const;
 

@@ -23,24 +23,26 @@ export function connectionListed(value: string | undefined): Set<string> | null 
   for (const raw of value.split(',')) {
     const token = raw.trim().toLowerCase();
     if (token === '' || token === 'close' || token === 'keep-alive') continue;
-    (listed ??= new Set()).add(token);
+    listed ??= new Set();
+    listed.add(token);
   }
   return listed;
 }
 
 /** How the response parser treats a header (response.ts). */
-export enum HeaderKind {
+export const HeaderKind = {
   /** Passed on as it is. */
-  EndToEnd,
+  EndToEnd: 0,
   /** Passed on, and it frames the body. */
-  ContentLength,
+  ContentLength: 1,
   /** Hop-by-hop, looked at and dropped. */
-  Connection,
-  KeepAlive,
-  TransferEncoding,
+  Connection: 2,
+  KeepAlive: 3,
+  TransferEncoding: 4,
   /** Hop-by-hop, dropped. */
-  OtherHopByHop,
-}
+  OtherHopByHop: 5,
+} as const;
+export type HeaderKind = (typeof HeaderKind)[keyof typeof HeaderKind];
 
 /**
  * The kind of a response header. Most names are decided by their length alone, and the usual

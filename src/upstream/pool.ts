@@ -80,7 +80,13 @@ export class UpstreamPool implements ConnectionOwner {
 
   #connect(req: UpstreamRequest, client: ClientConnection | null = null): void {
     const version = this.#sendProxy;
-    const conn = new UpstreamConnection(this, this.#host, this.#port, http.maxHeaderSize, version === null ? null : req.proxyHeader(version));
+    const conn = new UpstreamConnection(
+      this,
+      this.#host,
+      this.#port,
+      http.maxHeaderSize,
+      version === null ? null : req.proxyHeader(version),
+    );
     this.#all.add(conn);
     if (client !== null) {
       conn.privateTo = client;

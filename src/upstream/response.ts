@@ -27,23 +27,25 @@ export interface ResponseSink {
   onEnd(): void;
 }
 
-const enum State {
-  Idle,
-  Head,
-  Length,
-  ChunkSize,
-  ChunkExt,
-  ChunkSizeLf,
-  ChunkData,
-  ChunkDataCr,
-  ChunkDataLf,
-  Trailer,
-  TrailerLf,
-  UntilClose,
-  Done,
+// The parser's states: small integers, compared in the byte loops.
+const State = {
+  Idle: 0,
+  Head: 1,
+  Length: 2,
+  ChunkSize: 3,
+  ChunkExt: 4,
+  ChunkSizeLf: 5,
+  ChunkData: 6,
+  ChunkDataCr: 7,
+  ChunkDataLf: 8,
+  Trailer: 9,
+  TrailerLf: 10,
+  UntilClose: 11,
+  Done: 12,
   /** A 101 to an upgrade: what follows is no longer HTTP, and not the parser's. */
-  Upgraded,
-}
+  Upgraded: 13,
+} as const;
+type State = (typeof State)[keyof typeof State];
 
 // RFC 9110 §5.6.2 token characters, for header names: 1 in this table.
 const TOKEN_CHAR = new Uint8Array(256);
@@ -94,7 +96,7 @@ function ows(s: string, from: number, to: number): string {
 export class ResponseParser {
   readonly #sink: ResponseSink;
   readonly #maxHead: number;
-  #state = State.Idle;
+  #state: State = State.Idle;
   #noBody = false;
   /** The request asked for an upgrade: a 101 ends the parse, its head passed on whole. */
   #upgrade = false;
@@ -379,7 +381,8 @@ export class ResponseParser {
         if (chunked) throw new BadResponse('chunked applied twice');
         // An HTAB around `chunked` is OWS to RFC 9110 but not to llhttp, which then reads until close:
         // two readings of where the response ends.
-        if (value.includes(',') || value.toLowerCase() !== 'chunked' || s.lastIndexOf('\t', eol) > colon) throw new BadResponse(`Transfer-Encoding other than chunked: ${JSON.stringify(value.slice(0, 40))}`);
+        if (value.includes(',') || value.toLowerCase() !== 'chunked' || s.lastIndexOf('\t', eol) > colon)
+          throw new BadResponse(`Transfer-Encoding other than chunked: ${JSON.stringify(value.slice(0, 40))}`);
         chunked = true;
       }
     }
@@ -389,7 +392,8 @@ export class ResponseParser {
     if (connection === null || connection === 'keep-alive') this.keepAlive = !http10 || connection !== null;
     else this.keepAlive = !CLOSE_TOKEN.test(connection) && (!http10 || KEEP_ALIVE_TOKEN.test(connection));
     if (keepAliveHeader !== null) {
-      if (keepAliveHeader === 'timeout=5') this.keepAliveMs = 5000; // Node's default
+      if (keepAliveHeader === 'timeout=5')
+        this.keepAliveMs = 5000; // Node's default
       else {
         const t = KEEP_ALIVE_TIMEOUT.exec(keepAliveHeader);
         if (t !== null) this.keepAliveMs = Number(t[1]) * 1000;

@@ -61,7 +61,8 @@ const BROKEN = [
   {
     title: 'an exec health check whose command cannot run',
     text: GOOD.replace('  app:\n    servers:', '  app:\n    health: { type: exec, command: ./checks/nope.sh }\n    servers:'),
-    where: /^flagman: CONFIG_COMMAND: backends\.app\.health\.command: .*checks\/nope\.sh is not an executable file \(.*flagman\.yaml:12:36\)$/m,
+    where:
+      /^flagman: CONFIG_COMMAND: backends\.app\.health\.command: .*checks\/nope\.sh is not an executable file \(.*flagman\.yaml:12:36\)$/m,
   },
   {
     title: 'a health check of one type with a key of another',

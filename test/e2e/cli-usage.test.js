@@ -51,5 +51,8 @@ test('check --json on a broken config: exit 1, the JSON document on stdout, noth
   t.is(doc.ok, false);
   t.is(doc.config, file);
   t.true(doc.errors.length > 0);
-  t.true(doc.errors.some((e) => e.code === 'CONFIG_SCHEMA' && e.line === 3), r.stdout);
+  t.true(
+    doc.errors.some((e) => e.code === 'CONFIG_SCHEMA' && e.line === 3),
+    r.stdout,
+  );
 });

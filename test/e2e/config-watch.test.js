@@ -77,7 +77,9 @@ test('every way of saving the config reloads it once; touch and chmod reload not
   await reloadsOnce(t, fm, ++gen, 'sed -i', () => sh(`sed -i '1s/.*/# sed/' flagman.yaml`, fm.dir));
   // vim's save with its defaults: the original renamed to a backup, a new file written, the backup
   // removed.
-  await reloadsOnce(t, fm, ++gen, 'rename to a backup, write anew', () => sh(`mv flagman.yaml flagman.yaml~ && cat '${next('vimlike')}' > flagman.yaml && rm flagman.yaml~`, fm.dir));
+  await reloadsOnce(t, fm, ++gen, 'rename to a backup, write anew', () =>
+    sh(`mv flagman.yaml flagman.yaml~ && cat '${next('vimlike')}' > flagman.yaml && rm flagman.yaml~`, fm.dir),
+  );
   if (fs.existsSync('/usr/bin/vim')) {
     await reloadsOnce(t, fm, ++gen, 'vim', () => sh(`/usr/bin/vim -u NONE -i NONE -N -n -es -c '1s/.*/# vim/' -c wq flagman.yaml`, fm.dir));
   }
@@ -119,11 +121,15 @@ test('a config reached through symlinks reloads when they are re-pointed: Config
   // The link itself re-pointed, its old target kept.
   fs.writeFileSync(path.join(dir, 'other.yaml'), text(app.port, 'other'));
   await reloadsOnce(t, fm, 4, 'ln -sf', () => sh('ln -sfn other.yaml flagman.yaml', dir));
-  await reloadsOnce(t, fm, 5, 'the new target edited in place', () => sh(`sed 's/^# other/# other edited/' other.yaml > other.tmp && cat other.tmp > other.yaml`, dir));
+  await reloadsOnce(t, fm, 5, 'the new target edited in place', () =>
+    sh(`sed 's/^# other/# other edited/' other.yaml > other.tmp && cat other.tmp > other.yaml`, dir),
+  );
   // The old target is no longer the config: editing it reloads nothing (the next reload is number 6,
   // of other.yaml's content).
   fs.writeFileSync(path.join(dir, '..2026_3', 'flagman.yaml'), text(app.port, 'stale'));
-  await reloadsOnce(t, fm, 6, 'the new target edited again', () => fs.writeFileSync(path.join(dir, 'other.yaml'), text(app.port, 'other again')));
+  await reloadsOnce(t, fm, 6, 'the new target edited again', () =>
+    fs.writeFileSync(path.join(dir, 'other.yaml'), text(app.port, 'other again')),
+  );
   t.is(reloads(fm).length, 5);
   t.is((await request(fm.port)).status, 200);
 });

@@ -81,7 +81,10 @@ test('the dashboard shows a flag change and a drained server without a page relo
 test('the dashboard shows a server going down (its health checks fail) and back, without a reload', async (t) => {
   const app1 = await upstream(t, 'app1');
   const app2 = await upstream(t, 'app2');
-  const yaml = maintenanceConfig({ servers: SERVERS, app: '    health: { type: tcp, interval: 100ms, timeout: 500ms, rise: 1, fall: 1 }\n' });
+  const yaml = maintenanceConfig({
+    servers: SERVERS,
+    app: '    health: { type: tcp, interval: 100ms, timeout: 500ms, rise: 1, fall: 1 }\n',
+  });
   const fm = await startFlagman(t, yaml, { vars: { app1: app1.port, app2: app2.port }, flags: { MAINT: '0\n' } });
   const { page, errors } = await watchedPage(t, browser);
   await page.goto(`http://127.0.0.1:${fm.adminPort}/`);
@@ -110,7 +113,11 @@ const FAKE = {
   pid: 4242,
   version: '9.9.9',
   startedAt: null,
-  config: { file: '/etc/flagman/flagman.yaml', generation: 3, lastReload: { at: null, ok: false, error: 'flagman.yaml:7:3: unknown key "lisen"' } },
+  config: {
+    file: '/etc/flagman/flagman.yaml',
+    generation: 3,
+    lastReload: { at: null, ok: false, error: 'flagman.yaml:7:3: unknown key "lisen"' },
+  },
   flags: {
     MAINT: { value: 1, note: '<img src=x onerror="window.flagmanInjected=1">back <b>soon</b>', changedAt: null, problem: null },
     GHOST: { value: null, note: null, changedAt: null, problem: 'not a base-10 integer' },
@@ -156,7 +163,12 @@ test('the dashboard renders down servers, null fields and markup as text; shows 
   t.regex(await page.textContent('#reload'), /^FAILED: flagman\.yaml:7:3: unknown key "lisen"/);
   t.regex(await page.getAttribute('#reload', 'class'), /\bbad\b/);
   const problems = await page.$$eval('#problems li', (items) => items.map((li) => li.textContent));
-  t.deepEqual(problems, ['last reload failed: flagman.yaml:7:3: unknown key "lisen"', 'flag GHOST: not a base-10 integer', 'server app/app1 is down', 'server app/app2 is down']);
+  t.deepEqual(problems, [
+    'last reload failed: flagman.yaml:7:3: unknown key "lisen"',
+    'flag GHOST: not a base-10 integer',
+    'server app/app1 is down',
+    'server app/app2 is down',
+  ]);
   t.is(await page.evaluate(() => document.querySelectorAll('main img, main b').length), 0, 'a note is text, never markup');
   t.is(await page.evaluate(() => window.flagmanInjected), undefined);
   t.deepEqual(errors, [], 'null fields render without an error');
@@ -201,7 +213,7 @@ backends:
       app1: { address: "127.0.0.1:{{app1}}", maxconn: 3 }
 `;
 
-test('the dashboard shows the limits: a frontend\'s maxconn and connections, its 413 and 429 refusals, the connections closed without a PROXY header, a server\'s maxconn and its backend\'s queue', async (t) => {
+test("the dashboard shows the limits: a frontend's maxconn and connections, its 413 and 429 refusals, the connections closed without a PROXY header, a server's maxconn and its backend's queue", async (t) => {
   const app1 = await upstream(t, 'app1');
   const fm = await startFlagman(t, LIMITS, { vars: { app1: app1.port } });
   const { page, errors } = await watchedPage(t, browser);
@@ -286,9 +298,12 @@ async function waitLatency(page, selector, min, max, timeout = scaled(10_000)) {
   }
 }
 
-test('the dashboard shows each backend\'s p50 and p99, and follows slower requests without a reload', async (t) => {
+test("the dashboard shows each backend's p50 and p99, and follows slower requests without a reload", async (t) => {
   const app1 = await delayedApp(t);
-  const fm = await startFlagman(t, maintenanceConfig({ servers: { app1: '{ address: "127.0.0.1:{{app1}}" }' } }), { vars: { app1: app1.port }, flags: { MAINT: '0\n' } });
+  const fm = await startFlagman(t, maintenanceConfig({ servers: { app1: '{ address: "127.0.0.1:{{app1}}" }' } }), {
+    vars: { app1: app1.port },
+    flags: { MAINT: '0\n' },
+  });
   const { page, errors } = await watchedPage(t, browser);
   await page.goto(`http://127.0.0.1:${fm.adminPort}/`);
   await page.evaluate(() => {
@@ -314,9 +329,12 @@ test('the dashboard shows each backend\'s p50 and p99, and follows slower reques
   t.deepEqual(errors, []);
 });
 
-test('the dashboard\'s p50 and p99 cover the last minute: older requests leave the window', async (t) => {
+test("the dashboard's p50 and p99 cover the last minute: older requests leave the window", async (t) => {
   const app1 = await delayedApp(t);
-  const fm = await startFlagman(t, maintenanceConfig({ servers: { app1: '{ address: "127.0.0.1:{{app1}}" }' } }), { vars: { app1: app1.port }, flags: { MAINT: '0\n' } });
+  const fm = await startFlagman(t, maintenanceConfig({ servers: { app1: '{ address: "127.0.0.1:{{app1}}" }' } }), {
+    vars: { app1: app1.port },
+    flags: { MAINT: '0\n' },
+  });
   const { page, errors } = await watchedPage(t, browser);
   // The page's clock runs as it would, but can be moved ahead a minute at once.
   await page.clock.install();

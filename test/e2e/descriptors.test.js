@@ -52,7 +52,11 @@ test('under ulimit -n 64 a storm of 100 clients is refused at accept beyond the 
   t.timeout(scaled(60_000));
   const app = await upstream(t, 'app');
   // rescan 30 s: within the test only file-system events (or polling) can apply a flag write.
-  const config = maintenanceConfig({ rescan: '30s', top: 'log: { access: off }', app: '    health: { type: tcp, interval: 500ms, timeout: 2s }\n' });
+  const config = maintenanceConfig({
+    rescan: '30s',
+    top: 'log: { access: off }',
+    app: '    health: { type: tcp, interval: 500ms, timeout: 2s }\n',
+  });
   const probe = watchProbe(t);
   const fm = await startFlagman(t, config, { vars: { app: app.port }, flags: { MAINT: '0\n' }, nofile: 64, env: probe.env });
 
@@ -62,7 +66,10 @@ test('under ulimit -n 64 a storm of 100 clients is refused at accept beyond the 
 
   // Afterwards every request is served: nothing was left broken. (Once the storm's connections
   // are closed on flagman's side too: a loaded machine may take a moment to get there.)
-  await waitFor(async () => ((await adminStatus(fm)).process?.connections ?? 0) === 0, { timeout: 10_000, what: 'the storm\'s connections closed' });
+  await waitFor(async () => ((await adminStatus(fm)).process?.connections ?? 0) === 0, {
+    timeout: 10_000,
+    what: "the storm's connections closed",
+  });
   const after = {};
   for (let i = 0; i < 200; i++) {
     const { status } = await request(fm.port);
@@ -70,7 +77,10 @@ test('under ulimit -n 64 a storm of 100 clients is refused at accept beyond the 
   }
   t.deepEqual(after, { 200: 200 });
   // Running short was flagman's, not the server's: never marked down, no failure counted.
-  t.deepEqual(fm.events.filter((e) => e.event === 'server.state'), []);
+  t.deepEqual(
+    fm.events.filter((e) => e.event === 'server.state'),
+    [],
+  );
   const status = await adminStatus(fm);
   t.like(status.backends.app.servers.app1, { state: 'up', failures: 0 });
   // The cap is what refused: it comes from the limit, and it did refuse.
@@ -117,7 +127,9 @@ backends:
 /** An upgrade request on a raw socket; resolves with the response's status line once the socket closes. */
 function upgradeStatus(port) {
   return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write('GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n'));
+    const s = net.connect(port, '127.0.0.1', () =>
+      s.write('GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n'),
+    );
     let buf = '';
     s.on('data', (d) => (buf += d));
     s.on('close', () => resolve(buf.split('\r\n', 1)[0]));
@@ -155,7 +167,10 @@ test('a connect that fails with EMFILE is answered 503 "EMFILE" on every path, a
   // wait for at least three of each backend's, beyond the three connects above.
   const emfiles = () => fm.events.filter((e) => e.event === 'test.emfile').length;
   await waitFor(() => emfiles() >= 3 + 6, { timeout: 15_000, what: 'health probes failing with EMFILE' });
-  t.deepEqual(fm.events.filter((e) => e.event === 'server.state'), []);
+  t.deepEqual(
+    fm.events.filter((e) => e.event === 'server.state'),
+    [],
+  );
   const status = await adminStatus(fm);
   t.like(status.backends.app.servers.app1, { state: 'up', failures: 0 });
   t.like(status.backends.db.servers.db1, { state: 'up', failures: 0 });

@@ -1,6 +1,3 @@
-// Weights from flags through the real proxy: a 1:3 split, `echo 0 > flags/app2.weight` draining
-// app2 while a slow request on it completes, and a whole rolling deploy under load.
-import http from 'node:http';
 import test from 'ava';
 import { adminStatus, keepAliveLoad, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
 
@@ -117,7 +114,7 @@ test('rolling deploy under load: drain, wait for active 0, stop, restart, undrai
 
   // One slow request in flight on each server: equal weights take them in turn.
   const slow = {};
-  for (const name of names) {
+  for (const _name of names) {
     const count = arrivals.length;
     const p = request(fm.port, { path: '/slow' });
     await waitStatus(fm, () => arrivals.length > count, 'the slow request arriving');
@@ -125,7 +122,10 @@ test('rolling deploy under load: drain, wait for active 0, stop, restart, undrai
   }
   t.deepEqual(Object.keys(slow).sort(), names, 'one slow request on each server');
 
-  const loads = [keepAliveLoad(fm.port, { classify: (r) => `${r.status} ${r.body}` }), keepAliveLoad(fm.port, { classify: (r) => `${r.status} ${r.body}` })];
+  const loads = [
+    keepAliveLoad(fm.port, { classify: (r) => `${r.status} ${r.body}` }),
+    keepAliveLoad(fm.port, { classify: (r) => `${r.status} ${r.body}` }),
+  ];
   for (const name of names) {
     const server = servers[name];
     let from = fm.events.length;
@@ -142,7 +142,11 @@ test('rolling deploy under load: drain, wait for active 0, stop, restart, undrai
     const quiet = server.seen.length;
     const progress = loads[0].result.count;
     await waitStatus(fm, () => loads[0].result.count >= progress + 20, 'the load going on');
-    t.deepEqual(server.seen.slice(quiet).filter((r) => r.url !== '/healthz'), [], `${name}: no new request while drained`);
+    t.deepEqual(
+      server.seen.slice(quiet).filter((r) => r.url !== '/healthz'),
+      [],
+      `${name}: no new request while drained`,
+    );
 
     from = fm.events.length;
     await server.stop();
@@ -150,7 +154,10 @@ test('rolling deploy under load: drain, wait for active 0, stop, restart, undrai
     from = fm.events.length;
     await server.start();
     // Healthy again, but still drained until the operator says so.
-    await fm.waitEvent((e) => e.event === 'server.state' && e.server === name && e.from === 'down' && e.to === 'drain', { from, timeout: 15_000 });
+    await fm.waitEvent((e) => e.event === 'server.state' && e.server === name && e.from === 'down' && e.to === 'drain', {
+      from,
+      timeout: 15_000,
+    });
     const before = server.seen.length;
     from = fm.events.length;
     await sh(`echo 1 > flags/${name}.weight`, fm.dir);
@@ -160,7 +167,11 @@ test('rolling deploy under load: drain, wait for active 0, stop, restart, undrai
   const results = await Promise.all(loads.map((l) => l.stop()));
   for (const r of results) {
     t.deepEqual(r.errors, [], 'no request failed');
-    t.deepEqual(Object.keys(r.labels).filter((l) => !l.startsWith('200 ')), [], 'every response was a 200 from a server');
+    t.deepEqual(
+      Object.keys(r.labels).filter((l) => !l.startsWith('200 ')),
+      [],
+      'every response was a 200 from a server',
+    );
     t.true(r.count > 20, `the load kept running (${r.count} requests)`);
   }
 });

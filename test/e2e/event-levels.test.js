@@ -46,17 +46,29 @@ test('down, flag and watcher problems and failed reloads are warn or above; reco
 
   from = fm.events.length;
   fs.writeFileSync(path.join(fm.flagsDir, 'MAINT'), 'nope\n');
-  seen('flag.problem', await fm.waitEvent((e) => e.event === 'flag.problem' && e.flag === 'MAINT' && e.problem !== null, { from, timeout: 10_000 }));
+  seen(
+    'flag.problem',
+    await fm.waitEvent((e) => e.event === 'flag.problem' && e.flag === 'MAINT' && e.problem !== null, { from, timeout: 10_000 }),
+  );
   from = fm.events.length;
   fs.writeFileSync(path.join(fm.flagsDir, 'MAINT'), '1\n');
-  seen('flag.problem cleared', await fm.waitEvent((e) => e.event === 'flag.problem' && e.flag === 'MAINT' && e.problem === null, { from, timeout: 10_000 }));
+  seen(
+    'flag.problem cleared',
+    await fm.waitEvent((e) => e.event === 'flag.problem' && e.flag === 'MAINT' && e.problem === null, { from, timeout: 10_000 }),
+  );
 
   from = fm.events.length;
   await app.stop();
-  seen('server.state down', await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'app1' && e.to === 'down', { from, timeout: 15_000 }));
+  seen(
+    'server.state down',
+    await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'app1' && e.to === 'down', { from, timeout: 15_000 }),
+  );
   from = fm.events.length;
   await app.start();
-  seen('server.state up', await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'app1' && e.to === 'up', { from, timeout: 15_000 }));
+  seen(
+    'server.state up',
+    await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'app1' && e.to === 'up', { from, timeout: 15_000 }),
+  );
 
   from = fm.events.length;
   const tmp = path.join(fm.dir, '.flagman.yaml.tmp');
@@ -67,7 +79,9 @@ test('down, flag and watcher problems and failed reloads are warn or above; reco
 
   t.log(levels);
   t.deepEqual(
-    Object.fromEntries(Object.entries(levels).map(([what, level]) => [what, level >= WARN ? 'warn or above' : level === INFO ? 'info' : `level ${level}`])),
+    Object.fromEntries(
+      Object.entries(levels).map(([what, level]) => [what, level >= WARN ? 'warn or above' : level === INFO ? 'info' : `level ${level}`]),
+    ),
     {
       'flags.watcher problem': 'warn or above',
       'flags.watcher recovered': 'info',

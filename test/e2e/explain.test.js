@@ -72,8 +72,16 @@ test('explain follows the flags: a rule turned off, weights, and the fallback wh
   const api = await upstream(t, 'api');
   const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, api: api.port }, flags: { MAINT: '0\n' } });
   let e = await cli(fm, ['--path', '/home']);
-  t.deepEqual(decision(e), { rule: 3, backend: 'app', flags: { MAINT: 0, 'app1.weight': null, 'app2.weight': null }, steps: ['1:off', '2:no match', '3:match'] });
-  t.deepEqual(e.servers.map((s) => `${s.name}:${s.weight}`), ['app1:1', 'app2:1']);
+  t.deepEqual(decision(e), {
+    rule: 3,
+    backend: 'app',
+    flags: { MAINT: 0, 'app1.weight': null, 'app2.weight': null },
+    steps: ['1:off', '2:no match', '3:match'],
+  });
+  t.deepEqual(
+    e.servers.map((s) => `${s.name}:${s.weight}`),
+    ['app1:1', 'app2:1'],
+  );
   t.is((await request(fm.port, { path: '/home' })).body, 'app');
 
   const from = fm.events.length;
@@ -91,7 +99,10 @@ test('explain follows the flags: a rule turned off, weights, and the fallback wh
 
 test('explain: headers and host are seen by the rules; mistakes are named', async (t) => {
   const app = await upstream(t, 'app');
-  const yaml = CONFIG.replace('      - use: app\n', '      - when: header("X-Canary") == "yes" && request.host == "shop.example"\n        use: api\n      - use: app\n');
+  const yaml = CONFIG.replace(
+    '      - use: app\n',
+    '      - when: header("X-Canary") == "yes" && request.host == "shop.example"\n        use: api\n      - use: app\n',
+  );
   const fm = await startFlagman(t, yaml, { vars: { app: app.port, api: app.port }, flags: { MAINT: '0\n' } });
   const e = await cli(fm, ['--header', 'X-Canary: yes', '--host', 'shop.example:8080']);
   t.is(e.rule, 3);
@@ -113,7 +124,10 @@ test('the admin /explain knows server health: every app server down → the fall
   const gone = await upstream(t, 'gone');
   gone.server.closeAllConnections();
   await new Promise((resolve) => gone.server.close(resolve));
-  const yaml = CONFIG.replace('    fallback: maintenance\n', '    fallback: maintenance\n    health: { type: tcp, interval: 100ms, timeout: 500ms, rise: 1, fall: 1 }\n');
+  const yaml = CONFIG.replace(
+    '    fallback: maintenance\n',
+    '    fallback: maintenance\n    health: { type: tcp, interval: 100ms, timeout: 500ms, rise: 1, fall: 1 }\n',
+  );
   const fm = await startFlagman(t, yaml, { vars: { app: gone.port, api: api.port }, flags: { MAINT: '0\n' } });
   await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'app1' && e.to === 'down', { timeout: 10_000 });
   await fm.waitEvent((e) => e.event === 'server.state' && e.server === 'app2' && e.to === 'down', { timeout: 10_000 });
@@ -121,10 +135,16 @@ test('the admin /explain knows server health: every app server down → the fall
   t.is(a.body.rule, 3);
   t.is(a.body.unavailable, 'app');
   t.is(a.body.backend, 'maintenance');
-  t.deepEqual(a.body.servers.map((s) => `${s.name}:${s.health}`), ['app1:down', 'app2:down']);
+  t.deepEqual(
+    a.body.servers.map((s) => `${s.name}:${s.health}`),
+    ['app1:down', 'app2:down'],
+  );
   t.is((await request(fm.port, { path: '/home' })).status, 503, 'routing agrees: the fallback answers');
   // The CLI runs no checks: it says what the flags decide, and that health is unknown to it.
   const e = await cli(fm, ['--path', '/home']);
   t.is(e.backend, 'app');
-  t.deepEqual(e.servers.map((s) => s.health), [null, null]);
+  t.deepEqual(
+    e.servers.map((s) => s.health),
+    [null, null],
+  );
 });

@@ -26,15 +26,21 @@ async function setup(t) {
 
 /** Waits for `watcher.problem` to match, then for two more full rescans, and returns /status. */
 async function brokenStatus(fm, problem) {
-  const seen = await waitFor(async () => {
-    const s = await adminStatus(fm);
-    return problem.test(s.watcher.problem ?? '') && s;
-  }, { timeout: 15_000, what: `watcher.problem matching ${problem}` });
+  const seen = await waitFor(
+    async () => {
+      const s = await adminStatus(fm);
+      return problem.test(s.watcher.problem ?? '') && s;
+    },
+    { timeout: 15_000, what: `watcher.problem matching ${problem}` },
+  );
   // Every event about the change has been handled by then, and every flag read again twice.
-  return waitFor(async () => {
-    const s = await adminStatus(fm);
-    return s.watcher.rescans >= seen.watcher.rescans + 2 && s;
-  }, { timeout: 15_000, what: 'two more rescans' });
+  return waitFor(
+    async () => {
+      const s = await adminStatus(fm);
+      return s.watcher.rescans >= seen.watcher.rescans + 2 && s;
+    },
+    { timeout: 15_000, what: 'two more rescans' },
+  );
 }
 
 /** `code`: the error the directory gives; `problem`: how watcher.problem must name it. */
@@ -58,14 +64,17 @@ async function checkFixed(t, fm) {
   t.is(s.flags.MAINT.problem, null);
 }
 
-(asRoot && !setpriv ? test.skip : test)('a flags directory without read permission (chmod 000) is a directory problem, not a flag; flags keep their values', async (t) => {
-  const fm = await setup(t);
-  fs.chmodSync(fm.flagsDir, 0o000);
-  t.teardown(() => fs.chmodSync(fm.flagsDir, 0o755)); // for the temp dir's removal
-  await checkBroken(t, fm, 'EACCES', 'cannot be read (EACCES)');
-  fs.chmodSync(fm.flagsDir, 0o755);
-  await checkFixed(t, fm);
-});
+(asRoot && !setpriv ? test.skip : test)(
+  'a flags directory without read permission (chmod 000) is a directory problem, not a flag; flags keep their values',
+  async (t) => {
+    const fm = await setup(t);
+    fs.chmodSync(fm.flagsDir, 0o000);
+    t.teardown(() => fs.chmodSync(fm.flagsDir, 0o755)); // for the temp dir's removal
+    await checkBroken(t, fm, 'EACCES', 'cannot be read (EACCES)');
+    fs.chmodSync(fm.flagsDir, 0o755);
+    await checkFixed(t, fm);
+  },
+);
 
 test('a flags directory replaced by a symlink loop is a directory problem, not a flag; flags keep their values', async (t) => {
   const fm = await setup(t);

@@ -75,7 +75,11 @@ function latencyFigures(res) {
 function checkLatency(t, res, what, allowed = ['app']) {
   t.log(`${what}: ${latencyFigures(res)}`);
   t.deepEqual(res.errors, [], `${what}: no request failed`);
-  t.deepEqual(Object.keys(res.labels).filter((l) => !allowed.includes(l)), [], `${what}: only ${allowed.join('/')} answered`);
+  t.deepEqual(
+    Object.keys(res.labels).filter((l) => !allowed.includes(l)),
+    [],
+    `${what}: only ${allowed.join('/')} answered`,
+  );
   const p99 = percentile(res.latencies, 99);
   const max = Math.max(...res.latencies);
   const out = [];
@@ -134,7 +138,8 @@ const HOSTILE = [
   {
     name: 'UTF',
     problem: /binary content/,
-    make: ({ flagsDir }) => fs.writeFileSync(path.join(flagsDir, 'UTF'), Buffer.concat([Buffer.from(`1 # ${MARK}-utf `), Buffer.from([0xff, 0xfe, 0x0a])])),
+    make: ({ flagsDir }) =>
+      fs.writeFileSync(path.join(flagsDir, 'UTF'), Buffer.concat([Buffer.from(`1 # ${MARK}-utf `), Buffer.from([0xff, 0xfe, 0x0a])])),
   },
   {
     name: 'LINKFIFO',
@@ -240,7 +245,10 @@ test('hostile entries are reported without their content, never block, and a val
       t.false(h.name in s.flags, `${JSON.stringify(h.name)}: not in /status`);
     }
   }
-  t.false(fm.events.slice(from).some((e) => JSON.stringify(e).includes('A B') || JSON.stringify(e).includes('A\\nB')), 'bad names never mentioned');
+  t.false(
+    fm.events.slice(from).some((e) => JSON.stringify(e).includes('A B') || JSON.stringify(e).includes('A\\nB')),
+    'bad names never mentioned',
+  );
   t.is(s.watcher.problem, null);
   t.deepEqual(Object.keys(s.flags).sort(), ['BIG', 'BIN', 'LINKFIFO', 'LOOP', 'MAINT', 'OUT', 'PIPE', 'SOCK', 'UTF', 'ZERO']);
 
@@ -249,7 +257,8 @@ test('hostile entries are reported without their content, never block, and a val
   const listMs = Date.now() - listStarted;
   t.is(list.exitCode, 0, list.stderr);
   t.true(listMs < 5000, `flagman list did not block (${listMs} ms)`);
-  for (const h of HOSTILE.filter((x) => x.problem)) t.regex(list.stdout, new RegExp(`^${h.name}\\s+unset\\s+.*${h.problem.source}`, 'm'), `list: ${h.name}`);
+  for (const h of HOSTILE.filter((x) => x.problem))
+    t.regex(list.stdout, new RegExp(`^${h.name}\\s+unset\\s+.*${h.problem.source}`, 'm'), `list: ${h.name}`);
 
   t.false(JSON.stringify(fm.events).includes(MARK), 'no rejected content in the event log');
   t.false(statusBody.includes(MARK), 'no rejected content in /status');
@@ -257,7 +266,11 @@ test('hostile entries are reported without their content, never block, and a val
 
   t.is(writer.exitCode, null, 'the FIFO was never opened: its writer is still blocked');
   t.is(fm.proc.exitCode, null, 'flagman is still running');
-  t.deepEqual(fm.events.filter((e) => e.level >= 50), [], 'no error logged');
+  t.deepEqual(
+    fm.events.filter((e) => e.level >= 50),
+    [],
+    'no error logged',
+  );
   t.log(`flagman list took ${listMs} ms`);
 });
 
@@ -305,7 +318,13 @@ test('10,001 flag files written while serving: 10,000 tracked, the excess report
   );
   t.is(maker.exitCode, 0, maker.stderr);
   const createMs = Date.now() - created;
-  const warned = await waitCount(fm, (e) => e.event === 'flags.dir' && /more than 10000 flags/.test(e.problem ?? ''), 1, { from, timeout: 20_000 }, 'the excess reported');
+  const warned = await waitCount(
+    fm,
+    (e) => e.event === 'flags.dir' && /more than 10000 flags/.test(e.problem ?? ''),
+    1,
+    { from, timeout: 20_000 },
+    'the excess reported',
+  );
   const reportedMs = Date.now() - created;
   // MAINT was tracked first, so 9,999 of the F-files fit. Settled writes, each to apply within
   // 50 ms (docs/design/watching.md); 25 s is very generous.
@@ -323,7 +342,13 @@ test('10,001 flag files written while serving: 10,000 tracked, the excess report
     const mark = fm.events.length;
     const t0 = Date.now();
     fs.writeFileSync(path.join(fm.flagsDir, 'MAINT'), `${value}\n`);
-    await waitCount(fm, (e) => e.event === 'flag.change' && e.flag === 'MAINT' && e.value === value, 1, { from: mark, timeout: 10_000 }, `MAINT ${value} applied`);
+    await waitCount(
+      fm,
+      (e) => e.event === 'flag.change' && e.flag === 'MAINT' && e.value === value,
+      1,
+      { from: mark, timeout: 10_000 },
+      `MAINT ${value} applied`,
+    );
     maintMs.push(Date.now() - t0);
     routed.push(`${value}:${classify(await request(fm.port))}`);
     await new Promise((resolve) => setTimeout(resolve, TOGGLE_SPACING_MS));
@@ -331,9 +356,16 @@ test('10,001 flag files written while serving: 10,000 tracked, the excess report
   const after = await measure(fm.port, AFTER_REQUESTS);
   const get = await flagmanCli(['get', 'MAINT', '-d', fm.flagsDir]);
   const untracked = MANY.filter((n) => !(n in s.flags));
-  t.log(`10,001 files created in ${createMs} ms; excess reported after ${reportedMs} ms (${JSON.stringify(warned.problem)}); all 9,999 that fit applied after ${trackedMs} ms`);
-  t.log(`untracked: ${untracked.join(', ')}; /status watcher.problem: ${JSON.stringify(s.watcher.problem)}; rescans so far: ${s.watcher.rescans}`);
-  const dirEvents = fm.events.slice(from).filter((e) => e.event === 'flags.dir').map((e) => e.problem);
+  t.log(
+    `10,001 files created in ${createMs} ms; excess reported after ${reportedMs} ms (${JSON.stringify(warned.problem)}); all 9,999 that fit applied after ${trackedMs} ms`,
+  );
+  t.log(
+    `untracked: ${untracked.join(', ')}; /status watcher.problem: ${JSON.stringify(s.watcher.problem)}; rescans so far: ${s.watcher.rescans}`,
+  );
+  const dirEvents = fm.events
+    .slice(from)
+    .filter((e) => e.event === 'flags.dir')
+    .map((e) => e.problem);
   t.log(`flags.dir events: ${dirEvents.length}: ${[...new Set(dirEvents)].map((p) => JSON.stringify(p)).join(' | ')}`);
   t.log(`MAINT write -> applied, with 10,000 flags tracked: ${maintMs.join(', ')} ms; flagman get MAINT: ${get.stdout.trim()}`);
 
@@ -342,13 +374,21 @@ test('10,001 flag files written while serving: 10,000 tracked, the excess report
   t.is(s.flags.MAINT?.value, 0, 'a flag tracked before the flood keeps its place');
   t.is(untracked.length, 2);
   t.is(fm.events.slice(from).filter(isManyChange).length, 9_999, 'no untracked file was ever applied');
-  t.deepEqual(routed, routed.map((r) => (r.startsWith('1:') ? '1:maintenance' : '0:app')), 'MAINT steers traffic');
+  t.deepEqual(
+    routed,
+    routed.map((r) => (r.startsWith('1:') ? '1:maintenance' : '0:app')),
+    'MAINT steers traffic',
+  );
   t.is(fm.proc.exitCode, null, 'flagman is still running');
   const violations = [...checkLatency(t, during, 'during the flood'), ...checkLatency(t, after, 'after')];
   const slow = maintMs.filter((ms) => ms > MAINT_BOUND_MS);
-  if (slow.length > 0) violations.push(`MAINT writes applied after ${maintMs.join(', ')} ms: ${slow.length} of ${MAINT_TOGGLES} over ${MAINT_BOUND_MS} ms (docs/design/watching.md: 50 ms p99)`);
+  if (slow.length > 0)
+    violations.push(
+      `MAINT writes applied after ${maintMs.join(', ')} ms: ${slow.length} of ${MAINT_TOGGLES} over ${MAINT_BOUND_MS} ms (docs/design/watching.md: 50 ms p99)`,
+    );
   // docs/flags.md: get reads the directory "exactly as the proxy does"; the proxy routes by MAINT=0.
-  if (get.stdout.trim() !== '0') violations.push(`flagman get MAINT says ${JSON.stringify(get.stdout.trim())} while the proxy routes by MAINT=0`);
+  if (get.stdout.trim() !== '0')
+    violations.push(`flagman get MAINT says ${JSON.stringify(get.stdout.trim())} while the proxy routes by MAINT=0`);
   t.deepEqual(violations, [], 'with 10,000 flags, nothing stalls, a write still applies promptly, and the CLI agrees');
 });
 
@@ -363,19 +403,27 @@ test.serial('started with 10,001 other flag files, MAINT=1 is still honoured, an
   const listedMaint = /^MAINT\s+(\S+)/m.exec(list.stdout)?.[1] ?? 'absent';
   const routed = classify(await request(fm.port));
   const proxyMaint = s.flags.MAINT?.value ?? 'untracked';
-  t.log(`proxy: MAINT ${proxyMaint}, routed to ${routed}; flagman get MAINT: ${get.stdout.trim()}; flagman list: MAINT ${listedMaint}, ${list.stdout.trim().split('\n').length - 1} rows`);
-  t.log(`untracked by the proxy: ${[...MANY, 'MAINT'].filter((n) => !(n in s.flags)).join(', ')}; watcher.problem: ${JSON.stringify(s.watcher.problem)}`);
+  t.log(
+    `proxy: MAINT ${proxyMaint}, routed to ${routed}; flagman get MAINT: ${get.stdout.trim()}; flagman list: MAINT ${listedMaint}, ${list.stdout.trim().split('\n').length - 1} rows`,
+  );
+  t.log(
+    `untracked by the proxy: ${[...MANY, 'MAINT'].filter((n) => !(n in s.flags)).join(', ')}; watcher.problem: ${JSON.stringify(s.watcher.problem)}`,
+  );
 
   t.is(Object.keys(s.flags).length, 10_000, 'exactly 10,000 flags tracked once started');
   t.regex(s.watcher.problem ?? '', /more than 10000 flags/, 'the excess is in /status');
-  t.true(fm.events.some((e) => e.event === 'flags.dir' && /more than 10000 flags/.test(e.problem ?? '')), 'the excess is logged');
+  t.true(
+    fm.events.some((e) => e.event === 'flags.dir' && /more than 10000 flags/.test(e.problem ?? '')),
+    'the excess is logged',
+  );
   t.is(get.exitCode, 0);
   t.is(list.exitCode, 0);
   const wrong = [];
   // Which 10,000 are tracked must not depend on a restart: the flag the rules use is honoured.
   if (proxyMaint !== 1) wrong.push(`the proxy does not track MAINT=1 at start (it has ${proxyMaint}) and routes to ${routed}`);
   // docs/flags.md: get and list read the directory "exactly as the proxy does", problems included.
-  if (get.stdout.trim() !== String(s.flags.MAINT?.value ?? 'unset')) wrong.push(`flagman get MAINT says ${get.stdout.trim()}, the proxy has ${proxyMaint}`);
+  if (get.stdout.trim() !== String(s.flags.MAINT?.value ?? 'unset'))
+    wrong.push(`flagman get MAINT says ${get.stdout.trim()}, the proxy has ${proxyMaint}`);
   if (!/more than 10000 flags|not tracked/.test(`${list.stdout}\n${list.stderr}`)) wrong.push('flagman list does not report the excess');
   t.deepEqual(wrong, [], 'a restart or the CLI sees the same flags as the running proxy');
 });

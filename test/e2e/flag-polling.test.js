@@ -12,7 +12,11 @@ const CONFIG = maintenanceConfig({ rescan: '10s' });
 test('with inotify exhausted (ENOSPC), flagman polls, reports it, and flag changes still apply', async (t) => {
   const app = await upstream(t, 'app');
   const preload = path.join(root, 'test/fixtures/no-inotify.mjs');
-  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port }, flags: { MAINT: '0\n' }, env: { NODE_OPTIONS: `--import=${preload}` } });
+  const fm = await startFlagman(t, CONFIG, {
+    vars: { app: app.port },
+    flags: { MAINT: '0\n' },
+    env: { NODE_OPTIONS: `--import=${preload}` },
+  });
   const warned = await fm.waitEvent((e) => e.event === 'flags.watcher' && /ENOSPC/.test(e.problem));
   t.regex(warned.problem, /polling/);
   const status = JSON.parse((await request(fm.adminPort, { path: '/status' })).body);
@@ -36,7 +40,11 @@ test('polling forced by EMFILE goes back to events once watches open again, says
   const marker = path.join(tempDir(t), 'no-watch');
   fs.writeFileSync(marker, '');
   const probe = watchProbe(t, { noWatch: marker });
-  const fm = await startFlagman(t, maintenanceConfig({ rescan: '30s' }), { vars: { app: app.port }, flags: { MAINT: '0\n' }, env: probe.env });
+  const fm = await startFlagman(t, maintenanceConfig({ rescan: '30s' }), {
+    vars: { app: app.port },
+    flags: { MAINT: '0\n' },
+    env: probe.env,
+  });
   await fm.waitEvent((e) => e.event === 'flags.watcher' && /EMFILE/.test(e.problem));
   t.is((await adminStatus(fm)).watcher.mode, 'polling');
   const maint = path.join(fm.flagsDir, 'MAINT');

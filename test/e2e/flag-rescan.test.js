@@ -114,7 +114,10 @@ test('a write lost to inotify overflow is applied by the rescan (and is lost wit
     controlValue = (await adminStatus(control)).flags.MAINT?.value ?? null;
   }
   t.is(controlValue, 0, 'without a rescan the dropped event is never seen: the flood did overflow the queue');
-  t.deepEqual(control.events.slice(controlFrom).filter((e) => e.event === 'flag.change'), []);
+  t.deepEqual(
+    control.events.slice(controlFrom).filter((e) => e.event === 'flag.change'),
+    [],
+  );
   t.is(classify(await request(control.port)), 'app');
   t.is((await adminStatus(control)).watcher.rescans, 0);
 
@@ -156,7 +159,9 @@ test.serial('a rescan slower than its period does not starve a write (5,000 flag
   }
   const after = await adminStatus(fm);
   const routed = classify(await request(fm.port));
-  t.log(`MAINT applied after ${appliedMs ?? 'more than 2000'} ms; rescans ${before.watcher.rescans} -> ${after.watcher.rescans} meanwhile; /status MAINT ${after.flags.MAINT?.value}; routed to ${routed}`);
+  t.log(
+    `MAINT applied after ${appliedMs ?? 'more than 2000'} ms; rescans ${before.watcher.rescans} -> ${after.watcher.rescans} meanwhile; /status MAINT ${after.flags.MAINT?.value}; routed to ${routed}`,
+  );
   t.not(appliedMs, null, 'echo 1 > flags/MAINT applied within 2 s');
   t.is(routed, 'maintenance');
 });
@@ -176,7 +181,14 @@ test.serial('flags on disk are applied before flagman serves, even while ..-name
   // Names that sort before MAINT, so MAINT is not read first.
   for (let i = 0; i < 5000; i++) fs.writeFileSync(path.join(flagsDir, `A${String(i).padStart(5, '0')}`), '1\n');
   // A `..`-name rewritten every millisecond, for at most 8 s (killed by PID as soon as it is not needed).
-  const toucher = execa(process.execPath, ['-e', `const fs = require('fs'); const p = ${JSON.stringify(path.join(flagsDir, '..data'))}; setInterval(() => fs.writeFileSync(p, ''), 1); setTimeout(() => process.exit(0), 8000);`], { reject: false });
+  const toucher = execa(
+    process.execPath,
+    [
+      '-e',
+      `const fs = require('fs'); const p = ${JSON.stringify(path.join(flagsDir, '..data'))}; setInterval(() => fs.writeFileSync(p, ''), 1); setTimeout(() => process.exit(0), 8000);`,
+    ],
+    { reject: false },
+  );
   t.teardown(() => {
     if (toucher.exitCode === null) toucher.kill('SIGKILL');
   });

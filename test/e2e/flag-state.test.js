@@ -101,7 +101,7 @@ test('an emptied 0 stays 0 across a restart (without the state file it would rea
 
 test('an emptied 1 stays 1 across a restart', async (t) => {
   let fm = await startFlagman(t, CONFIG, { flags: { MAINT: '0\n' } });
-  let from = fm.events.length;
+  const from = fm.events.length;
   await sh('echo 1 > flags/MAINT', fm.dir);
   await fm.waitFlag('MAINT', 1, { from });
   await stateHolds(fm, 'MAINT', 1);
@@ -120,7 +120,10 @@ test('echo abc over 1 keeps 1 across a restart, with the problem reported', asyn
   fm = await restart(t, fm);
   await expectFlag(t, fm, 'MAINT', 1, { problem: true });
   t.is((await adminStatus(fm)).flags.MAINT.note, 'db migration');
-  t.true(fm.events.some((e) => e.event === 'flag.problem' || (e.flag === 'MAINT' && e.problem)), 'the problem is logged at start');
+  t.true(
+    fm.events.some((e) => e.event === 'flag.problem' || (e.flag === 'MAINT' && e.problem)),
+    'the problem is logged at start',
+  );
 });
 
 test('a new empty file is still a touch (1), before and after a restart; rm while stopped unsets', async (t) => {
@@ -161,7 +164,10 @@ test('a corrupt or foreign state file is reported, ignored, and never stops a st
   await stop(fm);
   for (const [content, problem] of [
     ['{"format":"flagman flag state","version":1,"dir":"/x","fl', /not valid JSON/],
-    ['{"format":"flagman flag state","version":1,"dir":"/elsewhere","flags":{"MAINT":{"value":0,"note":null,"changedAt":null}}}\n', /another flags directory/],
+    [
+      '{"format":"flagman flag state","version":1,"dir":"/elsewhere","flags":{"MAINT":{"value":0,"note":null,"changedAt":null}}}\n',
+      /another flags directory/,
+    ],
     ['{"some":"other program"}\n', /not a flagman flag state file/],
   ]) {
     fs.writeFileSync(stateFile(fm), content);
@@ -178,12 +184,17 @@ test('a corrupt or foreign state file is reported, ignored, and never stops a st
 });
 
 test('flags.state: off writes no state file; a path inside the flags directory is a config error', async (t) => {
-  const fm = await startFlagman(t, CONFIG.replace('flags: { dir: ./flags }', 'flags: { dir: ./flags, state: off }'), { flags: { MAINT: '1\n' } });
+  const fm = await startFlagman(t, CONFIG.replace('flags: { dir: ./flags }', 'flags: { dir: ./flags, state: off }'), {
+    flags: { MAINT: '1\n' },
+  });
   await expectFlag(t, fm, 'MAINT', 1);
   await stop(fm);
   t.false(fs.existsSync(stateFile(fm)));
   fs.writeFileSync(fm.configFile, CONFIG.replace('flags: { dir: ./flags }', 'flags: { dir: ./flags, state: ./flags/state.json }'));
   const check = await flagmanCli(['check', '-c', fm.configFile]);
   t.is(check.exitCode, 1);
-  t.regex(check.stderr, /CONFIG_SCHEMA: flags\.state: the state file .*state\.json must not be inside the flags directory.* \(.*flagman\.yaml:2:\d+\)/);
+  t.regex(
+    check.stderr,
+    /CONFIG_SCHEMA: flags\.state: the state file .*state\.json must not be inside the flags directory.* \(.*flagman\.yaml:2:\d+\)/,
+  );
 });

@@ -92,7 +92,9 @@ test('2,000 alternating echo 0/echo 1 writes under traffic: only 0 or 1 is appli
   const res = await load.stop();
   const changes = maintChanges(fm, from);
   t.log(`storms: ${stormMs.join(', ')} ms each; settle after the last write: ${settles.join(', ')} ms`);
-  t.log(`applied MAINT changes: ${changes.length}; requests: ${res.count} ${JSON.stringify(res.labels)}; p50 ${percentile(res.latencies, 50).toFixed(1)} ms, p99 ${percentile(res.latencies, 99).toFixed(1)} ms, max ${Math.max(...res.latencies).toFixed(1)} ms`);
+  t.log(
+    `applied MAINT changes: ${changes.length}; requests: ${res.count} ${JSON.stringify(res.labels)}; p50 ${percentile(res.latencies, 50).toFixed(1)} ms, p99 ${percentile(res.latencies, 99).toFixed(1)} ms, max ${Math.max(...res.latencies).toFixed(1)} ms`,
+  );
   t.deepEqual(res.errors, [], 'no request failed');
   t.true(res.count > 0);
   t.deepEqual(
@@ -102,7 +104,11 @@ test('2,000 alternating echo 0/echo 1 writes under traffic: only 0 or 1 is appli
   );
   checkChain(t, changes, [0, 1], 0);
   t.is(changes.at(-1)?.value, STORM_LAST.at(-1), 'the last applied change is the last write');
-  t.deepEqual(fm.events.filter((e) => e.event === 'flag.problem' || e.level >= 50), [], 'no problem, no error');
+  t.deepEqual(
+    fm.events.filter((e) => e.event === 'flag.problem' || e.level >= 50),
+    [],
+    'no problem, no error',
+  );
 });
 
 // A shell that stays up and runs one command per call, so each round costs no fork of a new shell
@@ -171,7 +177,9 @@ test('rm then echo 0 > on a fresh file, 500 rapid and 100 paced rounds: the empt
   const changes = maintChanges(fm, from);
   const unsets = changes.filter((e) => e.value === null).length;
   t.log(`rapid: ${RAPID_ROUNDS} rounds in ${rapidMs} ms, ${rapidChanges} applied changes; paced: ${PACED_ROUNDS} rounds in ${pacedMs} ms`);
-  t.log(`applied MAINT changes: ${changes.length} (${unsets} to unset); requests: ${res.count} ${JSON.stringify(res.labels)}; p99 ${percentile(res.latencies, 99).toFixed(1)} ms`);
+  t.log(
+    `applied MAINT changes: ${changes.length} (${unsets} to unset); requests: ${res.count} ${JSON.stringify(res.labels)}; p99 ${percentile(res.latencies, 99).toFixed(1)} ms`,
+  );
   t.deepEqual(res.errors, [], 'no request failed');
   t.deepEqual(Object.keys(res.labels), ['app'], 'never the maintenance page, never anything else');
   t.deepEqual(

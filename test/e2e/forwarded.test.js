@@ -28,7 +28,12 @@ function recipeConfig(trust = []) {
 
 async function recipe(t, trust) {
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, recipeConfig(trust), { vars: { app: app.port }, flags: { MAINT: '1\n' }, files: { 'maintenance.html': 'down for maintenance\n' }, captureAccess: true });
+  const fm = await startFlagman(t, recipeConfig(trust), {
+    vars: { app: app.port },
+    flags: { MAINT: '1\n' },
+    files: { 'maintenance.html': 'down for maintenance\n' },
+    captureAccess: true,
+  });
   return { app, fm };
 }
 
@@ -75,7 +80,15 @@ test('the README recipe behind a trusted balancer: client.ip is the client X-For
   const o = await explain(fm, { path: '/x', ip: '127.0.0.1', header: 'X-Forwarded-For: 10.1.2.3' });
   t.like(o.request, { ip: '10.1.2.3', peer: '127.0.0.1' });
   t.is(o.backend, 'app');
-  const text = await flagmanCli(['explain', '-c', fm.configFile, '--ip', '127.0.0.1', '--header', 'X-Forwarded-For: 198.51.100.9, 10.0.0.5']);
+  const text = await flagmanCli([
+    'explain',
+    '-c',
+    fm.configFile,
+    '--ip',
+    '127.0.0.1',
+    '--header',
+    'X-Forwarded-For: 198.51.100.9, 10.0.0.5',
+  ]);
   t.is(text.exitCode, 0, text.stderr);
   t.regex(text.stdout, /^frontend web: GET \/ from 198\.51\.100\.9 \(via 127\.0\.0\.1\)$/m);
   t.regex(text.stdout, /answered by backend maintenance/);
@@ -83,7 +96,10 @@ test('the README recipe behind a trusted balancer: client.ip is the client X-For
 
 test('the README recipe reached directly: a client’s own X-Forwarded-For changes nothing', async (t) => {
   const { app, fm } = await recipe(t, []);
-  for (const [p, value] of [['/outsider', '198.51.100.9, 10.0.0.5'], ['/forged', '10.1.2.3']]) {
+  for (const [p, value] of [
+    ['/outsider', '198.51.100.9, 10.0.0.5'],
+    ['/forged', '10.1.2.3'],
+  ]) {
     const r = await request(fm.port, { path: p, ...xff(value) });
     t.is(r.status, 503, `${p}: the maintenance page`);
     const line = await accessLine(fm, p);
@@ -130,9 +146,16 @@ test('a rate limit by client.ip counts each client behind a trusted balancer apa
   const [behind, direct] = fm.ports;
   // A bucket holds one request and refills at one a second: requests sent at once with one key get 429.
   const burst = (port, clients) => Promise.all(clients.map((c) => request(port, xff(c)))).then((rs) => rs.map((r) => r.status));
-  t.deepEqual(await burst(behind, ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4']), [200, 200, 200, 200], 'four clients, four buckets');
+  t.deepEqual(
+    await burst(behind, ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4']),
+    [200, 200, 200, 200],
+    'four clients, four buckets',
+  );
   t.true((await burst(behind, ['198.51.100.9', '198.51.100.9', '198.51.100.9', '198.51.100.9'])).includes(429), 'one client, one bucket');
-  t.true((await burst(direct, ['198.51.100.5', '198.51.100.6', '198.51.100.7', '198.51.100.8'])).includes(429), 'forged addresses share the peer’s bucket');
+  t.true(
+    (await burst(direct, ['198.51.100.5', '198.51.100.6', '198.51.100.7', '198.51.100.8'])).includes(429),
+    'forged addresses share the peer’s bucket',
+  );
   const query = (frontend) => ({ frontend, path: '/', ip: '127.0.0.1', header: 'X-Forwarded-For: 198.51.100.1' });
   t.is((await explain(fm, query('behind'))).limits.rate.key, '198.51.100.1');
   t.is((await explain(fm, query('direct'))).limits.rate.key, '127.0.0.1');
@@ -149,11 +172,24 @@ test('request.peer is the connection’s address whatever X-Forwarded-For says',
 
 test('X-Forwarded-Proto, X-Forwarded-Host and Forwarded: a trusted balancer’s are passed on, anyone else’s replaced or dropped', async (t) => {
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, LIMITS.replaceAll('limit: { rate: 1, burst: 0, by: client.ip }', 'maxBody: 1MiB'), { vars: { app: app.port } });
+  const fm = await startFlagman(t, LIMITS.replaceAll('limit: { rate: 1, burst: 0, by: client.ip }', 'maxBody: 1MiB'), {
+    vars: { app: app.port },
+  });
   const [behind, direct] = fm.ports;
-  const headers = { Host: 'internal:8080', 'X-Forwarded-For': '198.51.100.9', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'shop.example', Forwarded: 'for=198.51.100.9;proto=https' };
+  const headers = {
+    Host: 'internal:8080',
+    'X-Forwarded-For': '198.51.100.9',
+    'X-Forwarded-Proto': 'https',
+    'X-Forwarded-Host': 'shop.example',
+    Forwarded: 'for=198.51.100.9;proto=https',
+  };
   await request(behind, { headers });
-  t.like(app.seen.at(-1).headers, { 'x-forwarded-for': '198.51.100.9, 127.0.0.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example', forwarded: 'for=198.51.100.9;proto=https' });
+  t.like(app.seen.at(-1).headers, {
+    'x-forwarded-for': '198.51.100.9, 127.0.0.1',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'shop.example',
+    forwarded: 'for=198.51.100.9;proto=https',
+  });
   await request(direct, { headers });
   const seen = app.seen.at(-1).headers;
   t.like(seen, { 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'internal:8080' });
@@ -162,7 +198,9 @@ test('X-Forwarded-Proto, X-Forwarded-Host and Forwarded: a trusted balancer’s 
 
 test('X-Real-IP: servers get client.ip, in place of any the request had, a trusted balancer’s too', async (t) => {
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, LIMITS.replaceAll('limit: { rate: 1, burst: 0, by: client.ip }', 'maxBody: 1MiB'), { vars: { app: app.port } });
+  const fm = await startFlagman(t, LIMITS.replaceAll('limit: { rate: 1, burst: 0, by: client.ip }', 'maxBody: 1MiB'), {
+    vars: { app: app.port },
+  });
   const [behind, direct] = fm.ports;
   // A client reaching flagman directly names itself whatever it likes: the server gets the peer.
   await request(direct, { headers: { 'X-Real-IP': '10.1.2.3', 'X-Forwarded-For': '10.1.2.3' } });
@@ -227,17 +265,22 @@ test('request.scheme and request.host: a trusted balancer’s valid X-Forwarded-
   t.is((await get(direct, { 'X-Forwarded-Host': 'shop.example', 'X-Forwarded-Proto': 'https' })).status, 301);
 
   // An upgrade is judged the same way.
-  const upgrade = (port, extra) => rawHead(port, `GET /ws HTTP/1.1\r\nHost: internal\r\nConnection: Upgrade\r\nUpgrade: echo\r\n${extra}\r\n`);
+  const upgrade = (port, extra) =>
+    rawHead(port, `GET /ws HTTP/1.1\r\nHost: internal\r\nConnection: Upgrade\r\nUpgrade: echo\r\n${extra}\r\n`);
   t.regex(await upgrade(behind, 'X-Forwarded-Proto: https\r\n'), /^HTTP\/1\.1 200 /);
   t.regex(await upgrade(direct, 'X-Forwarded-Proto: https\r\n'), /^HTTP\/1\.1 301 /);
 
   // /explain shows, and decides by, what the request is judged on.
   const header = ['X-Forwarded-Proto: https', 'X-Forwarded-Host: shop.example'];
-  const query = (frontend, h) => { const q = new URLSearchParams({ frontend, path: '/', host: 'internal:8080', ip: '127.0.0.1' }); for (const v of h) q.append('header', v); return q; };
+  const query = (frontend, h) => {
+    const q = new URLSearchParams({ frontend, path: '/', host: 'internal:8080', ip: '127.0.0.1' });
+    for (const v of h) q.append('header', v);
+    return q;
+  };
   const explainOf = async (q) => JSON.parse((await request(fm.adminPort, { path: `/explain?${q}` })).body);
-  t.like((await explainOf(query('behind', header))), { request: { scheme: 'https', host: 'shop.example' }, backend: 'shop' });
-  t.like((await explainOf(query('behind', header.slice(0, 1)))), { request: { scheme: 'https', host: 'internal:8080' }, backend: 'app' });
-  t.like((await explainOf(query('direct', header))), { request: { scheme: 'http', host: 'internal:8080' }, backend: 'to-https' });
+  t.like(await explainOf(query('behind', header)), { request: { scheme: 'https', host: 'shop.example' }, backend: 'shop' });
+  t.like(await explainOf(query('behind', header.slice(0, 1))), { request: { scheme: 'https', host: 'internal:8080' }, backend: 'app' });
+  t.like(await explainOf(query('direct', header)), { request: { scheme: 'http', host: 'internal:8080' }, backend: 'to-https' });
   const text = await flagmanCli(['explain', '-c', fm.configFile, '--host', 'internal', '--header', 'X-Forwarded-Proto: https']);
   t.is(text.exitCode, 0, text.stderr);
   t.regex(text.stdout, /^frontend behind: GET \/ from 127\.0\.0\.1, host internal, over https$/m);
@@ -247,7 +290,10 @@ test('request.scheme and request.host: a trusted balancer’s valid X-Forwarded-
 test('an upgrade from a trusted balancer: routed, logged and forwarded by the client it names', async (t) => {
   const { port: upgradePort, seen } = await upgradeRecorder(t);
   const fm = await startFlagman(t, LIMITS, { vars: { app: upgradePort }, captureAccess: true });
-  const head = await rawHead(fm.ports[0], 'GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Forwarded-For: 198.51.100.9\r\n\r\n');
+  const head = await rawHead(
+    fm.ports[0],
+    'GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Forwarded-For: 198.51.100.9\r\n\r\n',
+  );
   t.regex(head, /^HTTP\/1\.1 101 /);
   t.is(seen[0]['x-forwarded-for'], '198.51.100.9, 127.0.0.1');
   t.is(seen[0]['x-real-ip'], '198.51.100.9');
@@ -281,7 +327,11 @@ backends:
   outsiders:
     respond: { status: 403, body: "outsiders\\n" }
 `;
-  const fm = await startFlagman(t, yaml, { vars: { app: app.port }, files: { 'site.crt': fs.readFileSync(leaf.cert), 'site.key': fs.readFileSync(leaf.key) }, captureAccess: true });
+  const fm = await startFlagman(t, yaml, {
+    vars: { app: app.port },
+    files: { 'site.crt': fs.readFileSync(leaf.cert), 'site.key': fs.readFileSync(leaf.key) },
+    captureAccess: true,
+  });
   const get = (port, p, headers) => {
     const session = http2.connect(`https://127.0.0.1:${port}`, { ca: ca.caPem, servername: 'a.test' });
     session.on('error', () => {});
@@ -302,7 +352,10 @@ backends:
   t.is(app.seen.at(-1).headers['x-forwarded-for'], '10.1.2.3, 127.0.0.1');
   t.is(app.seen.at(-1).headers['x-real-ip'], '10.1.2.3');
   t.like(await accessLine(fm, '/h2-office'), { ip: '10.1.2.3', peer: '127.0.0.1' });
-  t.like(await get(fm.ports[1], '/h2-direct', { 'x-forwarded-for': '198.51.100.9', 'x-real-ip': '198.51.100.9' }), { status: 200, body: 'app' });
+  t.like(await get(fm.ports[1], '/h2-direct', { 'x-forwarded-for': '198.51.100.9', 'x-real-ip': '198.51.100.9' }), {
+    status: 200,
+    body: 'app',
+  });
   t.is(app.seen.at(-1).headers['x-forwarded-for'], '127.0.0.1');
   t.is(app.seen.at(-1).headers['x-real-ip'], '127.0.0.1');
   t.like(await accessLine(fm, '/h2-direct'), { ip: '127.0.0.1' });
@@ -328,7 +381,11 @@ backends:
   /** One request after a v1 PROXY header naming `source`; resolves once the answer's head is in. */
   const send = (source, p, forwardedFor) =>
     new Promise((resolve, reject) => {
-      const s = net.connect(fm.port, '127.0.0.1', () => s.write(`PROXY TCP4 ${source} 10.0.1.1 4711 80\r\nGET ${p} HTTP/1.1\r\nHost: example\r\nX-Forwarded-For: ${forwardedFor}\r\nConnection: close\r\n\r\n`));
+      const s = net.connect(fm.port, '127.0.0.1', () =>
+        s.write(
+          `PROXY TCP4 ${source} 10.0.1.1 4711 80\r\nGET ${p} HTTP/1.1\r\nHost: example\r\nX-Forwarded-For: ${forwardedFor}\r\nConnection: close\r\n\r\n`,
+        ),
+      );
       let buf = '';
       s.on('data', (d) => (buf += d));
       s.on('end', () => resolve(buf));

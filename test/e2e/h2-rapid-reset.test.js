@@ -33,7 +33,11 @@ async function setup(t, options = {}) {
   const ca = await testCA(dir);
   const site = await ca.leaf('site', ['a.test']);
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port }, files: { 'site.crt': fs.readFileSync(site.cert), 'site.key': fs.readFileSync(site.key) }, ...options });
+  const fm = await startFlagman(t, CONFIG, {
+    vars: { app: app.port },
+    files: { 'site.crt': fs.readFileSync(site.cert), 'site.key': fs.readFileSync(site.key) },
+    ...options,
+  });
   return { ca, app, fm, port: fm.ports[0] };
 }
 
@@ -111,8 +115,14 @@ test('streams reset back to back within the budget cost nothing: the connection 
   await steady.stop();
   t.is(await steady.get(), 'ok');
   await waitFor(() => fm.access.some((a) => a.path === '/steady'), { what: 'the access line of /steady' });
-  t.deepEqual(app.seen.filter((s) => s.url !== '/steady'), []);
-  t.deepEqual(fm.access.filter((a) => a.path !== '/steady'), []);
+  t.deepEqual(
+    app.seen.filter((s) => s.url !== '/steady'),
+    [],
+  );
+  t.deepEqual(
+    fm.access.filter((a) => a.path !== '/steady'),
+    [],
+  );
   t.false(fm.events.some((e) => e.event === 'h2.rapid_reset'));
 });
 

@@ -38,10 +38,15 @@ async function bodies(fm, n) {
 test('a killed server is down after `fall` failed checks and gets no new requests; it is back after `rise` passes', async (t) => {
   const app1 = await upstream(t, 'app1');
   const app2 = await upstream(t, 'app2');
-  const fm = await startFlagman(t, TWO_SERVERS('{ path: /healthz, interval: 100ms, timeout: 2s, rise: 2, fall: 3 }'), { vars: { app1: app1.port, app2: app2.port } });
+  const fm = await startFlagman(t, TWO_SERVERS('{ path: /healthz, interval: 100ms, timeout: 2s, rise: 2, fall: 3 }'), {
+    vars: { app1: app1.port, app2: app2.port },
+  });
   t.deepEqual(new Set(await bodies(fm, 4)), new Set(['200 app1', '200 app2']));
   // A backend's first checks are spread over one interval: four quick requests can come before app2's.
-  t.true(await waitFor(() => app2.seen.some((r) => r.url === '/healthz'), { what: 'a GET /healthz on app2' }), 'app2 is checked with GET /healthz');
+  t.true(
+    await waitFor(() => app2.seen.some((r) => r.url === '/healthz'), { what: 'a GET /healthz on app2' }),
+    'app2 is checked with GET /healthz',
+  );
 
   let from = fm.events.length;
   await app2.stop();
@@ -77,23 +82,33 @@ test('passive: refused connections are failed checks; the client never sees them
   t.like(s.backends.app.servers.app2, { state: 'down', requests: 2, failures: 2 });
 });
 
-
 // Answers a request would get a 502 for (docs/proxying.md, bad responses): one wrong from its head,
 // one whose head is fine and whose body is not.
 const BAD_ANSWERS = {
-  'Content-Length with Transfer-Encoding': ['HTTP/1.1 200 OK\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'both Content-Length and Transfer-Encoding'],
-  'a chunk size over 2^48': ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000\r\nok\r\n0\r\n\r\n', 'chunk size too large'],
+  'Content-Length with Transfer-Encoding': [
+    'HTTP/1.1 200 OK\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'both Content-Length and Transfer-Encoding',
+  ],
+  'a chunk size over 2^48': [
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000\r\nok\r\n0\r\n\r\n',
+    'chunk size too large',
+  ],
 };
 
 for (const [name, [answer, why]] of Object.entries(BAD_ANSWERS)) {
   test(`a server answering its checks with ${name} (a 502 for a request) is down by its http check; requests go to the other server`, async (t) => {
     const app1 = await upstream(t, 'app1');
     const app2 = await rawAnswering(t, answer);
-    const fm = await startFlagman(t, TWO_SERVERS('{ path: /healthz, interval: 100ms, timeout: 2s, rise: 2, fall: 2 }'), { vars: { app1: app1.port, app2: app2.port } });
+    const fm = await startFlagman(t, TWO_SERVERS('{ path: /healthz, interval: 100ms, timeout: 2s, rise: 2, fall: 2 }'), {
+      vars: { app1: app1.port, app2: app2.port },
+    });
     // No request before: only the active checks can find it out.
     const down = await fm.waitEvent(stateEvent('app2', 'down'), { timeout: 15_000 });
     t.like(down, { backend: 'app', from: 'up', health: 'down', check: 'http', results: 2, detail: `bad response: ${why}` });
-    t.true(app2.heads.every((h) => h.startsWith('GET /healthz HTTP/1.1\r\n')), 'only checks reached it');
+    t.true(
+      app2.heads.every((h) => h.startsWith('GET /healthz HTTP/1.1\r\n')),
+      'only checks reached it',
+    );
     t.deepEqual(new Set(await bodies(fm, 8)), new Set(['200 app1']), 'no request got a 502');
     const s = await adminStatus(fm);
     t.like(s.backends.app.servers.app2, { state: 'down', requests: 0 });
@@ -104,7 +119,8 @@ for (const [name, [answer, why]] of Object.entries(BAD_ANSWERS)) {
 test('exec: a command that exits 1 marks its server down; exit 0 brings it back; it sees the server in its environment', async (t) => {
   const app1 = await upstream(t, 'app1');
   const app2 = await upstream(t, 'app2');
-  const check = 'echo "$FLAGMAN_BACKEND/$FLAGMAN_SERVER $FLAGMAN_SERVER_ADDR:$FLAGMAN_SERVER_PORT" > "seen-$FLAGMAN_SERVER"\nexit "$(cat "exit-$FLAGMAN_SERVER" 2>/dev/null || echo 0)"\n';
+  const check =
+    'echo "$FLAGMAN_BACKEND/$FLAGMAN_SERVER $FLAGMAN_SERVER_ADDR:$FLAGMAN_SERVER_PORT" > "seen-$FLAGMAN_SERVER"\nexit "$(cat "exit-$FLAGMAN_SERVER" 2>/dev/null || echo 0)"\n';
   const fm = await startFlagman(t, TWO_SERVERS('{ type: exec, command: sh ./check.sh, interval: 100ms, timeout: 5s, rise: 1, fall: 2 }'), {
     vars: { app1: app1.port, app2: app2.port },
     files: { 'check.sh': check },

@@ -28,7 +28,10 @@ async function eventLines(t, stream, until) {
   fs.mkdirSync(path.join(dir, 'flags'));
   fs.writeFileSync(path.join(dir, 'flagman.yaml'), CONFIG(await freePort()));
   const command = flagmanCommand.map((a) => `'${a}'`).join(' ');
-  const child = spawn('sh', ['-c', `JOURNAL_STREAM=${stream} exec ${command} run -c flagman.yaml`], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('sh', ['-c', `JOURNAL_STREAM=${stream} exec ${command} run -c flagman.yaml`], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const lines = [];
   eachLine(child.stderr, (l) => lines.push(l));
   const exited = new Promise((resolve) => child.on('exit', resolve));

@@ -81,13 +81,18 @@ test('a server slow to answer: ttfbMs ≈ 200 and ms ≈ 500 in the access line,
   t.is(app.sent.length, N);
   for (const [i, line] of lines.entries()) {
     const { head, total } = app.sent[i];
-    t.log(`ttfbMs ${line.ttfbMs} (head sent after ${head.toFixed(1)}), ms ${line.ms} (body after ${total.toFixed(1)}), connectMs ${line.connectMs}`);
+    t.log(
+      `ttfbMs ${line.ttfbMs} (head sent after ${head.toFixed(1)}), ms ${line.ms} (body after ${total.toFixed(1)}), connectMs ${line.connectMs}`,
+    );
     // Never under the server's delay (less a timer's coarseness), never much over what it really took.
     // How late the server's own two timers fired says how loaded the machine was during this very
     // request: flagman's event loop, on the same cores, is as late (×1 on an idle machine: ±20 ms).
     const late = Math.max(0, head - HEAD_MS) + Math.max(0, total - head - BODY_MS);
     const slack = SLACK + 3 * late;
-    t.true(line.ttfbMs >= HEAD_MS - 20 && line.ttfbMs <= head + slack, `ttfbMs ${line.ttfbMs}: the server's head went out after ${head} ms`);
+    t.true(
+      line.ttfbMs >= HEAD_MS - 20 && line.ttfbMs <= head + slack,
+      `ttfbMs ${line.ttfbMs}: the server's head went out after ${head} ms`,
+    );
     t.true(line.ms >= HEAD_MS + BODY_MS - 20 && line.ms <= total + slack, `ms ${line.ms}: the server's body ended after ${total} ms`);
     t.true(line.connectMs >= 0 && line.connectMs < 50 + SLACK, `connectMs ${line.connectMs} on loopback`);
   }
@@ -99,7 +104,10 @@ test('a server slow to answer: ttfbMs ≈ 200 and ms ≈ 500 in the access line,
     const text = await metrics(fm);
     const fe = histogram(text, 'flagman_frontend_request_duration_seconds').web;
     const be = histogram(text, 'flagman_backend_request_duration_seconds').app;
-    for (const [what, h] of [['frontend', fe], ['backend', be]]) {
+    for (const [what, h] of [
+      ['frontend', fe],
+      ['backend', be],
+    ]) {
       t.is(h.count, N, `${when}: ${what} count`);
       t.is(h.buckets['+Inf'], N);
       // ~0.5 s: in the bucket that holds 0.5 s (le=0.5, or le=1 for the share over it), none below.
@@ -135,13 +143,16 @@ test('a server slow to answer: ttfbMs ≈ 200 and ms ≈ 500 in the access line,
   await check('after a reload');
 });
 
-test('two workers: the histograms in /metrics add up every worker\'s requests', async (t) => {
+test("two workers: the histograms in /metrics add up every worker's requests", async (t) => {
   const app = await slowServer(t);
   const fm = await startFlagman(t, config('workers: 2'), { vars: { app: app.port }, captureAccess: true });
   const N = 6;
   // At once, each on its own connection: the primary deals them out to the workers in turn.
   const answers = await Promise.all(Array.from({ length: N }, () => request(fm.port)));
-  t.deepEqual(answers.map((r) => r.body), new Array(N).fill('slow'));
+  t.deepEqual(
+    answers.map((r) => r.body),
+    new Array(N).fill('slow'),
+  );
   await waitFor(() => fm.access.length >= N, { what: `${N} access lines` });
   t.deepEqual([...new Set(fm.access.map((l) => l.worker))].sort(), [1, 2], 'both workers served');
   const text = await metrics(fm);
@@ -155,6 +166,6 @@ test('two workers: the histograms in /metrics add up every worker\'s requests', 
   t.is(be.count, N);
   t.is(ttfb.count, N);
   t.is(ttfb.buckets['0.1'], 0);
-  t.is(connect.count, fm.access.filter((l) => l.connectMs > 0).length, 'every worker\'s connects');
+  t.is(connect.count, fm.access.filter((l) => l.connectMs > 0).length, "every worker's connects");
   t.regex(text, new RegExp(`^flagman_frontend_requests_total\\{frontend="web"\\} ${N}$`, 'm'));
 });

@@ -53,14 +53,21 @@ test('the flagman command execs node with --max-semi-space-size=2 and --expose-g
   t.is(start.workers.length, 2);
   for (const pid of start.workers) {
     const w = cmdline(pid);
-    t.true(w.includes('--max-semi-space-size=2') && w.includes('--heap-growing-percent=100') && w.includes('--expose-gc'), `worker ${pid}: ${w.join(' ')}`);
+    t.true(
+      w.includes('--max-semi-space-size=2') && w.includes('--heap-growing-percent=100') && w.includes('--expose-gc'),
+      `worker ${pid}: ${w.join(' ')}`,
+    );
   }
   t.is((await request(fm.port, { path: '/' })).status, 200);
 });
 
 test('a NODE_OPTIONS that sizes the young generation is left to decide', async (t) => {
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: '' }, launcher: true, env: { NODE_OPTIONS: '--max-semi-space-size=8' } });
+  const fm = await startFlagman(t, CONFIG, {
+    vars: { app: app.port, workers: '' },
+    launcher: true,
+    env: { NODE_OPTIONS: '--max-semi-space-size=8' },
+  });
   const start = await fm.waitEvent((e) => e.event === 'start');
   t.is(start.pid, fm.proc.pid);
   const argv = cmdline(start.pid);
@@ -71,11 +78,18 @@ test('a NODE_OPTIONS that sizes the young generation is left to decide', async (
 
 test('an option this node refuses is left out, the others kept: flagman starts anyway', async (t) => {
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: '' }, launcher: true, env: nodeRefusing(t, ['--heap-growing-percent']) });
+  const fm = await startFlagman(t, CONFIG, {
+    vars: { app: app.port, workers: '' },
+    launcher: true,
+    env: nodeRefusing(t, ['--heap-growing-percent']),
+  });
   const start = await fm.waitEvent((e) => e.event === 'start');
   t.is(start.pid, fm.proc.pid);
   const argv = cmdline(start.pid);
-  t.false(argv.some((a) => a.startsWith('--heap-growing-percent')), argv.join(' '));
+  t.false(
+    argv.some((a) => a.startsWith('--heap-growing-percent')),
+    argv.join(' '),
+  );
   t.true(argv.includes('--max-semi-space-size=2'), argv.join(' '));
   t.is((await request(fm.port, { path: '/' })).status, 200);
 });
@@ -85,7 +99,10 @@ test('a node that refuses every option runs flagman without any', async (t) => {
   const env = nodeRefusing(t, ['--max-semi-space-size', '--heap-growing-percent', '--expose-gc']);
   const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: '' }, launcher: true, env });
   const start = await fm.waitEvent((e) => e.event === 'start');
-  t.deepEqual(cmdline(start.pid).filter((a) => a.startsWith('--')), []);
+  t.deepEqual(
+    cmdline(start.pid).filter((a) => a.startsWith('--')),
+    [],
+  );
   t.is((await request(fm.port, { path: '/' })).status, 200);
 });
 
@@ -95,7 +112,10 @@ test('FLAGMAN_BODY_GC=off leaves --expose-gc out, =on puts it in; another value 
   t.false(cmdline((await off.waitEvent((e) => e.event === 'start')).pid).includes('--expose-gc'));
   const on = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: '' }, launcher: true, env: { FLAGMAN_BODY_GC: 'on' } });
   t.true(cmdline((await on.waitEvent((e) => e.event === 'start')).pid).includes('--expose-gc'));
-  const bad = await execa(launcherPath, ['check', '-c', path.join(on.dir, 'flagman.yaml')], { reject: false, env: { FLAGMAN_BODY_GC: 'yes' } });
+  const bad = await execa(launcherPath, ['check', '-c', path.join(on.dir, 'flagman.yaml')], {
+    reject: false,
+    env: { FLAGMAN_BODY_GC: 'yes' },
+  });
   t.is(bad.exitCode, 2);
   t.regex(bad.stderr, /FLAGMAN_BODY_GC must be on or off, not "yes"/);
 });

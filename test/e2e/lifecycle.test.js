@@ -26,7 +26,10 @@ function writeConfig(t, vars, { flagsMode = 0o755, makeFlags = true } = {}) {
     fs.chmodSync(path.join(dir, 'flags'), flagsMode);
   }
   const file = path.join(dir, 'flagman.yaml');
-  fs.writeFileSync(file, CONFIG.replace(/\{\{(\w+)\}\}/g, (_, k) => vars[k]));
+  fs.writeFileSync(
+    file,
+    CONFIG.replace(/\{\{(\w+)\}\}/g, (_, k) => vars[k]),
+  );
   return { dir, file };
 }
 

@@ -57,7 +57,11 @@ async function rawUpstream(t) {
         if (end < 0) return;
         const head = text.slice(0, end);
         const length = /\r\ncontent-length: *(\d+)/i.exec(head);
-        conn.head = { end: end + 4, length: length === null ? null : Number(length[1]), chunked: /\r\ntransfer-encoding: *chunked/i.test(head) };
+        conn.head = {
+          end: end + 4,
+          length: length === null ? null : Number(length[1]),
+          chunked: /\r\ntransfer-encoding: *chunked/i.test(head),
+        };
       }
       const h = conn.head;
       const complete = h.length !== null ? conn.length >= h.end + h.length : !h.chunked || conn.tail.endsWith('\r\n0\r\n\r\n');
@@ -130,7 +134,13 @@ test('HTTP/1.1: a 2 MiB upload to a 1 MiB maxBody gets 413, and the server sees 
 
   await waitFor(() => fm.access.filter((l) => l.status === 413).length === 2, { what: 'the access lines' });
   const refused = fm.access.filter((l) => l.status === 413);
-  t.deepEqual(refused.map((l) => [l.reason, l.backend, l.server]), [['body too large', null, null], ['body too large', null, null]]);
+  t.deepEqual(
+    refused.map((l) => [l.reason, l.backend, l.server]),
+    [
+      ['body too large', null, null],
+      ['body too large', null, null],
+    ],
+  );
   const s = await adminStatus(fm);
   t.is(s.frontends.web.refused.bodyTooLarge, 2);
   t.is(s.frontends.web.rules[2].refused.bodyTooLarge, 2);
@@ -155,7 +165,10 @@ test('HTTP/1.1: a chunked upload crossing the limit is cut there: 413, and the s
   // A chunked upload within the limit goes through whole.
   t.is((await upload(fm.port, '/stream', MiB, { chunked: true })).status, 200);
   await waitFor(() => fm.access.some((l) => l.status === 413), { what: 'the access line' });
-  t.like(fm.access.find((l) => l.status === 413), { reason: 'body too large', backend: 'app', server: 'a' });
+  t.like(
+    fm.access.find((l) => l.status === 413),
+    { reason: 'body too large', backend: 'app', server: 'a' },
+  );
   const s = await adminStatus(fm);
   t.is(s.frontends.web.refused.bodyTooLarge, 1);
   t.is(s.backends.app.servers.a.failures, 0, 'the server is not blamed');
@@ -184,10 +197,21 @@ test('HTTP/1.1: a chunked upload crossing the limit after the server\'s response
     for (const s of sockets) s.destroy();
     return new Promise((resolve) => server.close(resolve));
   });
-  const fm = await startFlagman(t, CONFIG, { vars: { app: server.address().port }, files: (await certFiles(t)).files, captureAccess: true });
+  const fm = await startFlagman(t, CONFIG, {
+    vars: { app: server.address().port },
+    files: (await certFiles(t)).files,
+    captureAccess: true,
+  });
   // Sends a first 64 KiB chunk; once the response has begun, more for as long as the connection takes them.
   const outcome = await new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port: fm.port, method: 'POST', path: '/begun', headers: { 'transfer-encoding': 'chunked' }, agent: false });
+    const req = http.request({
+      host: '127.0.0.1',
+      port: fm.port,
+      method: 'POST',
+      path: '/begun',
+      headers: { 'transfer-encoding': 'chunked' },
+      agent: false,
+    });
     const chunk = Buffer.alloc(64 * 1024, 'x');
     let sent = 0;
     const pump = () => {

@@ -49,7 +49,10 @@ async function burst(port, key, n, path = '/api/x') {
 
 test('past rate + burst a key gets 429 with Retry-After while another key is unaffected; the rate follows its flag live', async (t) => {
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, CONFIG({ limit: `{ rate: 'flag("API_RATE", 1)', burst: 4, by: 'header("X-Key")' }` }), { vars: { app: app.port }, captureAccess: true });
+  const fm = await startFlagman(t, CONFIG({ limit: `{ rate: 'flag("API_RATE", 1)', burst: 4, by: 'header("X-Key")' }` }), {
+    vars: { app: app.port },
+    captureAccess: true,
+  });
   // 1 a second and a burst of 4: 5 at once, then one a second.
   const a = await burst(fm.port, 'alice', 10);
   t.log(`alice: ${a.statuses.join(' ')} in ${a.seconds.toFixed(2)} s`);
@@ -63,11 +66,21 @@ test('past rate + burst a key gets 429 with Retry-After while another key is una
   t.deepEqual(b.statuses, [200, 200, 200, 200, 200], 'another key has its own bucket');
   // Outside the rule, nothing is limited.
   t.deepEqual((await burst(fm.port, 'alice', 3, '/other')).statuses, [200, 200, 200]);
-  t.is(app.seen.filter((s) => s.headers['x-key'] === 'alice' && s.url === '/api/x').length, a.passed, 'a refused request never reached the server');
+  t.is(
+    app.seen.filter((s) => s.headers['x-key'] === 'alice' && s.url === '/api/x').length,
+    a.passed,
+    'a refused request never reached the server',
+  );
 
   await waitFor(() => fm.access.filter((l) => l.status === 429).length === 10 - a.passed, { what: 'the access lines' });
-  t.deepEqual([...new Set(fm.access.filter((l) => l.status === 429).map((l) => `${l.reason} ${l.backend} ${l.server}`))], ['rate limited null null']);
-  t.like(fm.access.find((l) => l.status === 429), { status: 429, backend: null, server: null, bytes: 22, reason: 'rate limited' });
+  t.deepEqual(
+    [...new Set(fm.access.filter((l) => l.status === 429).map((l) => `${l.reason} ${l.backend} ${l.server}`))],
+    ['rate limited null null'],
+  );
+  t.like(
+    fm.access.find((l) => l.status === 429),
+    { status: 429, backend: null, server: null, bytes: 22, reason: 'rate limited' },
+  );
   let s = await adminStatus(fm);
   t.is(s.frontends.web.refused.rateLimited, 10 - a.passed);
   t.deepEqual(s.frontends.web.rules[0].limit, { rate: 1, burst: 4, by: 'header("X-Key")', keys: 2 });
@@ -95,7 +108,10 @@ test('past rate + burst a key gets 429 with Retry-After while another key is una
     const doc = await adminStatus(fm);
     return doc.frontends.web.rules[0].limit.rate === 1 && doc;
   });
-  t.true(s.problems.some((p) => /frontend web, rule 1: the rate is 0, below 1: using 1/.test(p)), s.problems.join('\n'));
+  t.true(
+    s.problems.some((p) => /frontend web, rule 1: the rate is 0, below 1: using 1/.test(p)),
+    s.problems.join('\n'),
+  );
 });
 
 test('an upgrade past the rate gets 429 with Retry-After, as a request does', async (t) => {
@@ -134,7 +150,10 @@ test('workers: 2 share one rate: the effective rate is within 20% of the configu
   // 10/s: 50 admitted in the window, so ±20% is ±10 requests; eight clients offer well over twice
   // that even on a loaded machine (four offered 38/s at load 20).
   const RATE = 10;
-  const fm = await startFlagman(t, CONFIG({ top: 'workers: 2', limit: `{ rate: ${RATE} }` }), { vars: { app: app.port }, captureAccess: true });
+  const fm = await startFlagman(t, CONFIG({ top: 'workers: 2', limit: `{ rate: ${RATE} }` }), {
+    vars: { app: app.port },
+    captureAccess: true,
+  });
   // Several clients, each on a new connection per request: the primary deals connections to both
   // workers in turn. Well over the rate, for a warm-up second and a measured window.
   const WARMUP_MS = 1500;
@@ -153,7 +172,9 @@ test('workers: 2 share one rate: the effective rate is within 20% of the configu
   const inWindow = passed.filter((ms) => ms >= WARMUP_MS && ms < WARMUP_MS + WINDOW_MS).length;
   const effective = inWindow / (WINDOW_MS / 1000);
   const offered = sent / ((WARMUP_MS + WINDOW_MS) / 1000);
-  t.log(`configured ${RATE}/s; offered ${offered.toFixed(0)}/s; effective ${effective.toFixed(1)}/s over ${WINDOW_MS / 1000} s (${((effective / RATE - 1) * 100).toFixed(1)}%)`);
+  t.log(
+    `configured ${RATE}/s; offered ${offered.toFixed(0)}/s; effective ${effective.toFixed(1)}/s over ${WINDOW_MS / 1000} s (${((effective / RATE - 1) * 100).toFixed(1)}%)`,
+  );
   t.true(offered > 2 * RATE, `the clients offered more than twice the rate (${offered.toFixed(0)}/s)`);
   t.true(effective >= RATE * 0.8 && effective <= RATE * 1.2, `effective ${effective}/s`);
   // Both workers admitted some: the rate is shared, not served by one of them.
@@ -164,20 +185,35 @@ test('workers: 2 share one rate: the effective rate is within 20% of the configu
   t.is(s.frontends.web.refused.rateLimited, sent - passed.length, 'the refusals add up across workers');
 });
 
-test('flagman explain and /explain show the body limit and the rate limit that apply, with the request\'s key', async (t) => {
+test("flagman explain and /explain show the body limit and the rate limit that apply, with the request's key", async (t) => {
   const app = await upstream(t, 'app');
-  const yaml = CONFIG({ limit: `{ rate: 'flag("API_RATE", 10)', burst: 5, by: 'header("X-Key")' }` }).replace('    rules:', '    maxBody: 1MiB\n    rules:');
+  const yaml = CONFIG({ limit: `{ rate: 'flag("API_RATE", 10)', burst: 5, by: 'header("X-Key")' }` }).replace(
+    '    rules:',
+    '    maxBody: 1MiB\n    rules:',
+  );
   const fm = await startFlagman(t, yaml, { vars: { app: app.port }, flags: { API_RATE: '50\n' } });
   const text = await flagmanCli(['explain', '-c', fm.configFile, '--path', '/api/x', '--header', 'X-Key: abc']);
   t.is(text.exitCode, 0, text.stderr);
   t.log(text.stdout);
-  t.regex(text.stdout, /\nlimits: body at most 1MiB \(frontend maxBody\); rate 50\/s \+ burst 5, per header\("X-Key"\), this request's key "abc" \(API_RATE=50\)\n/);
-  t.regex((await flagmanCli(['explain', '-c', fm.configFile, '--path', '/other'])).stdout, /\nlimits: body at most 1MiB \(frontend maxBody\); no rate limit$/);
-  const live = JSON.parse((await request(fm.adminPort, { path: `/explain?${new URLSearchParams({ path: '/api/x', header: 'X-Key: abc' })}` })).body);
-  t.deepEqual(live.limits, { maxBody: 1048576, maxBodyFrom: 'frontend', rate: { rate: 50, burst: 5, by: 'header("X-Key")', key: 'abc', flags: { API_RATE: 50 }, problem: null } });
+  t.regex(
+    text.stdout,
+    /\nlimits: body at most 1MiB \(frontend maxBody\); rate 50\/s \+ burst 5, per header\("X-Key"\), this request's key "abc" \(API_RATE=50\)\n/,
+  );
+  t.regex(
+    (await flagmanCli(['explain', '-c', fm.configFile, '--path', '/other'])).stdout,
+    /\nlimits: body at most 1MiB \(frontend maxBody\); no rate limit$/,
+  );
+  const live = JSON.parse(
+    (await request(fm.adminPort, { path: `/explain?${new URLSearchParams({ path: '/api/x', header: 'X-Key: abc' })}` })).body,
+  );
+  t.deepEqual(live.limits, {
+    maxBody: 1048576,
+    maxBodyFrom: 'frontend',
+    rate: { rate: 50, burst: 5, by: 'header("X-Key")', key: 'abc', flags: { API_RATE: 50 }, problem: null },
+  });
 });
 
-test('flagman explain names the frontend\'s maxconn on its limits line, and each server\'s maxconn beside its weight', async (t) => {
+test("flagman explain names the frontend's maxconn on its limits line, and each server's maxconn beside its weight", async (t) => {
   const app = await upstream(t, 'app');
   const yaml = CONFIG({ limit: '{ rate: 10 }' })
     .replace('    rules:', '    maxconn: 200\n    rules:')
@@ -185,9 +221,16 @@ test('flagman explain names the frontend\'s maxconn on its limits line, and each
   const fm = await startFlagman(t, yaml, { vars: { app: app.port }, flags: { 'a.maxconn': '20\n' } });
   const api = (await flagmanCli(['explain', '-c', fm.configFile, '--path', '/api/x'])).stdout;
   t.regex(api, /answered by backend app: a 127\.0\.0\.1:\d+ weight 1 maxconn 20 \(a\.maxconn=20\)\n/, api);
-  t.regex(api, /\nlimits: at most 200 connections at once \(frontend maxconn\); body not limited; rate 10\/s \+ burst 0, one bucket for the rule\n/, api);
+  t.regex(
+    api,
+    /\nlimits: at most 200 connections at once \(frontend maxconn\); body not limited; rate 10\/s \+ burst 0, one bucket for the rule\n/,
+    api,
+  );
   // A rule without limits of its own: the frontend's maxconn alone.
-  t.regex((await flagmanCli(['explain', '-c', fm.configFile, '--path', '/other'])).stdout, /\nlimits: at most 200 connections at once \(frontend maxconn\)\n/);
+  t.regex(
+    (await flagmanCli(['explain', '-c', fm.configFile, '--path', '/other'])).stdout,
+    /\nlimits: at most 200 connections at once \(frontend maxconn\)\n/,
+  );
   const live = JSON.parse((await request(fm.adminPort, { path: '/explain?path=/other' })).body);
   t.is(live.maxconn, 200);
   t.like(live.servers[0], { name: 'a', weight: 1, maxconn: 20 });

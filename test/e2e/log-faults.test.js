@@ -41,7 +41,10 @@ test('stdout on a full disk (/dev/full): every request answered, the access line
   t.like(told, { level: 40, log: 'access', reason: 'ENOSPC' });
   // However many batches failed: one note, then (on a slow machine) at most one every 10 s.
   const times = fm.events.filter((e) => e.event === 'log.dropped').map((e) => Date.parse(e.time));
-  t.true(times.every((at, i) => i === 0 || at - times[i - 1] >= 9900), `notes at ${times}`);
+  t.true(
+    times.every((at, i) => i === 0 || at - times[i - 1] >= 9900),
+    `notes at ${times}`,
+  );
   t.is((await request(fm.port)).status, 200, 'still serving');
   fm.proc.kill('SIGTERM');
   t.is((await fm.exited).exitCode, 0);
@@ -54,7 +57,10 @@ test('workers: each worker drops and counts its own lines; /metrics and /status 
   let ok = 0;
   for (let i = 0; i < 300; i++) if ((await request(fm.port)).status === 200) ok++;
   t.is(ok, 300);
-  await waitFor(async () => (await dropped(fm.adminPort, 'access')) === 300, { timeout: 10_000, what: '300 dropped access lines across the workers' });
+  await waitFor(async () => (await dropped(fm.adminPort, 'access')) === 300, {
+    timeout: 10_000,
+    what: '300 dropped access lines across the workers',
+  });
   const s = await adminStatus(fm);
   t.is(s.logs.access.dropped, 300);
   t.is(s.workers.length, 2);
@@ -138,7 +144,11 @@ test('stderr on a full disk (/dev/full): flagman starts, serves, answers its adm
   fs.writeFileSync(path.join(dir, 'flags/MAINT'), '0\n');
   // No event tells the ports: they are chosen here, and flagman is known up when they answer.
   const [web, admin] = [await freePort(), await freePort()];
-  const yaml = maintenanceConfig().replaceAll('127.0.0.1:0', '127.0.0.1:PORT').replace('PORT', admin).replace('PORT', web).replace('{{app}}', app.port);
+  const yaml = maintenanceConfig()
+    .replaceAll('127.0.0.1:0', '127.0.0.1:PORT')
+    .replace('PORT', admin)
+    .replace('PORT', web)
+    .replace('{{app}}', app.port);
   fs.writeFileSync(path.join(dir, 'flagman.yaml'), yaml);
   t.true(yaml.includes(`admin: { listen: "127.0.0.1:${admin}" }`) && yaml.includes(`["127.0.0.1:${web}"]`));
   const full = fs.openSync('/dev/full', 'w');
@@ -151,8 +161,22 @@ test('stderr on a full disk (/dev/full): flagman starts, serves, answers its adm
   t.teardown(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   });
-  await waitFor(() => request(admin, { path: '/status' }).then((r) => r.status === 200, () => false), { timeout: 15_000, what: 'the admin endpoint' });
-  await waitFor(() => request(web).then((r) => r.status === 200, () => false), { timeout: 15_000, what: 'the frontend' });
+  await waitFor(
+    () =>
+      request(admin, { path: '/status' }).then(
+        (r) => r.status === 200,
+        () => false,
+      ),
+    { timeout: 15_000, what: 'the admin endpoint' },
+  );
+  await waitFor(
+    () =>
+      request(web).then(
+        (r) => r.status === 200,
+        () => false,
+      ),
+    { timeout: 15_000, what: 'the frontend' },
+  );
   t.deepEqual(await keepAlive(web, 1000), { ok: 1000, errors: [] });
   const s = JSON.parse((await request(admin, { path: '/status' })).body);
   t.true(s.logs.events.dropped > 0, 'the events (listen, start) were dropped and counted');

@@ -8,7 +8,8 @@ import test from 'ava';
 import { adminStatus, flagmanCli, keepAliveLoad, request, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 
-const config = ({ file = null, top = '', admin = false } = {}) => maintenanceConfig({ admin, top: `${top}\n${file === null ? '' : `log: { file: ${file} }`}` });
+const config = ({ file = null, top = '', admin = false } = {}) =>
+  maintenanceConfig({ admin, top: `${top}\n${file === null ? '' : `log: { file: ${file} }`}` });
 
 // flagman run under umask 077, as the systemd unit sets it: the file it creates is still 0644.
 const UMASK_077 = ['sh', '-c', 'umask 077 && exec "$@"', 'sh'];
@@ -48,12 +49,22 @@ function folder(t) {
   return { dir, file: path.join(dir, 'logs', 'access.log') };
 }
 
-const noInspector = (t, fm) => t.falsy(fm.events.find((e) => /Debugger|inspector/i.test(e.msg ?? '')), "SIGUSR1 did not start Node's inspector");
+const noInspector = (t, fm) =>
+  t.falsy(
+    fm.events.find((e) => /Debugger|inspector/i.test(e.msg ?? '')),
+    "SIGUSR1 did not start Node's inspector",
+  );
 
 test('log.file: lines in the file, not on stdout; moved away, lines follow it until SIGUSR1 reopens the path; none lost or cut', async (t) => {
   const app = await upstream(t, 'app');
   const { dir, file } = folder(t);
-  const fm = await startFlagman(t, config({ file: 'logs/access.log' }), { dir, vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true, prefix: UMASK_077 });
+  const fm = await startFlagman(t, config({ file: 'logs/access.log' }), {
+    dir,
+    vars: { app: app.port },
+    flags: { MAINT: '0\n' },
+    captureAccess: true,
+    prefix: UMASK_077,
+  });
   await requests(t, fm.port, 'a', 5);
   await waitFor(() => entries(file).length === 5, { what: 'five lines in the file' });
   t.is(fs.statSync(file).mode & 0o777, 0o644, 'created 0644 under umask 077');
@@ -82,7 +93,11 @@ test('log.file: lines in the file, not on stdout; moved away, lines follow it un
 
   const old = entries(moved);
   const now = entries(file);
-  t.deepEqual([...old, ...now].filter((e) => e.unparsed !== undefined), [], 'no line cut');
+  t.deepEqual(
+    [...old, ...now].filter((e) => e.unparsed !== undefined),
+    [],
+    'no line cut',
+  );
   t.deepEqual(pathsOf(old, 'a'), named('a', 5));
   t.deepEqual(pathsOf(old, 'b'), named('b', 5));
   t.deepEqual(pathsOf(now, 'c'), named('c', 5));
@@ -100,7 +115,12 @@ test('log.file: lines in the file, not on stdout; moved away, lines follow it un
 test('workers: each appends to the file itself; SIGUSR1 to the primary (or to every process, as systemctl kill sends it) reopens it in every worker once', async (t) => {
   const app = await upstream(t, 'app');
   const { dir, file } = folder(t);
-  const fm = await startFlagman(t, config({ file: 'logs/access.log', top: 'workers: 2', admin: true }), { dir, vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true });
+  const fm = await startFlagman(t, config({ file: 'logs/access.log', top: 'workers: 2', admin: true }), {
+    dir,
+    vars: { app: app.port },
+    flags: { MAINT: '0\n' },
+    captureAccess: true,
+  });
   const pids = (await adminStatus(fm)).workers;
   t.is(pids.length, 2);
   await requests(t, fm.port, 'a', 10);
@@ -125,7 +145,11 @@ test('workers: each appends to the file itself; SIGUSR1 to the primary (or to ev
 
   const old = entries(moved);
   const now = entries(file);
-  t.deepEqual([...old, ...now].filter((e) => e.unparsed !== undefined), [], 'no line cut');
+  t.deepEqual(
+    [...old, ...now].filter((e) => e.unparsed !== undefined),
+    [],
+    'no line cut',
+  );
   // Each worker batches its own lines: between workers, the order is the order of the batches.
   const sorted = (list) => [...list].sort();
   t.deepEqual(sorted(pathsOf(old, 'a')), sorted(named('a', 10)));
@@ -157,7 +181,11 @@ test('SIGUSR1 without log.file: one info event, the process alive and serving, n
 
 test('SIGUSR1 without log.file, with workers: the primary says so once; every process alive', async (t) => {
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, config({ top: 'workers: 2', admin: true }), { vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true });
+  const fm = await startFlagman(t, config({ top: 'workers: 2', admin: true }), {
+    vars: { app: app.port },
+    flags: { MAINT: '0\n' },
+    captureAccess: true,
+  });
   const pids = (await adminStatus(fm)).workers;
   const from = fm.events.length;
   for (const pid of [fm.proc.pid, ...pids]) process.kill(pid, 'SIGUSR1');
@@ -225,7 +253,10 @@ test('a reload moves the access log to another file, refuses one that cannot be 
   await fm.waitEvent((e) => e.event === 'reload', { from, timeout: 10_000 });
   await requests(t, fm.port, 'd', 3);
   await waitFor(() => fm.access.length === 3, { what: 'the lines after removing log.file on stdout' });
-  t.deepEqual(fm.access.map((e) => e.path), named('d', 3));
+  t.deepEqual(
+    fm.access.map((e) => e.path),
+    named('d', 3),
+  );
   t.deepEqual(pathsOf(entries(other), ''), [...named('b', 3), ...named('c', 3)]);
 });
 
@@ -236,12 +267,22 @@ test('a log.file that cannot be opened stops the start: CONFIG_LOG naming file:l
   fs.writeFileSync(configFile, config({ file: 'missing/access.log' }).replace('{{app}}', '9'));
   const r = await flagmanCli(['run', '-c', configFile]);
   t.is(r.exitCode, 1);
-  t.regex(r.stderr, new RegExp(`^flagman: CONFIG_LOG: log\\.file: cannot open ${path.join(dir, 'missing', 'access.log')} \\(ENOENT\\) \\(${configFile}:\\d+:\\d+\\)$`, 'm'));
+  t.regex(
+    r.stderr,
+    new RegExp(
+      `^flagman: CONFIG_LOG: log\\.file: cannot open ${path.join(dir, 'missing', 'access.log')} \\(ENOENT\\) \\(${configFile}:\\d+:\\d+\\)$`,
+      'm',
+    ),
+  );
 });
 
 test('a log.file that cannot be written (/dev/full): lines dropped and counted, told naming the file', async (t) => {
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, config({ file: '/dev/full', admin: true }), { vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true });
+  const fm = await startFlagman(t, config({ file: '/dev/full', admin: true }), {
+    vars: { app: app.port },
+    flags: { MAINT: '0\n' },
+    captureAccess: true,
+  });
   await requests(t, fm.port, 'a', 20);
   await waitFor(async () => (await adminStatus(fm)).logs.access.dropped === 20, { what: '20 dropped access lines' });
   t.like(await fm.waitEvent((e) => e.event === 'log.dropped'), { level: 40, log: 'access', file: '/dev/full', reason: 'ENOSPC' });

@@ -22,7 +22,8 @@ test('one JSON access line per request on stdout, with every field; events on st
   t.is(fm.access.length, 3);
   const [a, b, c] = fm.access;
   for (const line of fm.access) {
-    for (const k of ['time', 'frontend', 'backend', 'server', 'method', 'path', 'status', 'bytes', 'ms', 'ip']) t.true(k in line, `${k} in ${JSON.stringify(line)}`);
+    for (const k of ['time', 'frontend', 'backend', 'server', 'method', 'path', 'status', 'bytes', 'ms', 'ip'])
+      t.true(k in line, `${k} in ${JSON.stringify(line)}`);
     t.is(line.frontend, 'web');
     t.is(line.ip, '127.0.0.1');
     t.is(typeof line.ms, 'number');
@@ -30,8 +31,14 @@ test('one JSON access line per request on stdout, with every field; events on st
   t.like(a, { backend: 'app', server: 'app1', method: 'GET', path: '/a?x=1', status: 200, bytes: 3 });
   t.like(b, { backend: 'app', server: 'app1', method: 'POST', path: '/b', status: 200 });
   t.like(c, { backend: 'maintenance', server: null, path: '/c', status: 503, bytes: 12 });
-  t.truthy(fm.events.find((e) => e.event === 'flag.change' && e.flag === 'MAINT' && e.value === 1), 'the flag change is an event line on stderr');
-  t.falsy(fm.events.find((e) => e.path === '/a?x=1'), 'no access line on stderr');
+  t.truthy(
+    fm.events.find((e) => e.event === 'flag.change' && e.flag === 'MAINT' && e.value === 1),
+    'the flag change is an event line on stderr',
+  );
+  t.falsy(
+    fm.events.find((e) => e.path === '/a?x=1'),
+    'no access line on stderr',
+  );
 });
 
 test('access log to a file (`flagman run > access.log`): every line, in order, written as requests end', async (t) => {
@@ -42,7 +49,10 @@ test('access log to a file (`flagman run > access.log`): every line, in order, w
   const lines = () => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
   // Batches go out within a few milliseconds of their first line, without waiting for the exit.
   await waitFor(() => lines().length >= 20, { what: 'twenty lines in the file' });
-  t.deepEqual(lines().map((l) => JSON.parse(l).path), Array.from({ length: 20 }, (_, i) => `/f${i}`));
+  t.deepEqual(
+    lines().map((l) => JSON.parse(l).path),
+    Array.from({ length: 20 }, (_, i) => `/f${i}`),
+  );
   fm.proc.kill('SIGTERM');
   t.is((await fm.exited).exitCode, 0);
   t.is(lines().length, 20);
@@ -63,7 +73,11 @@ test('the timers, the protocol, the tries and the body bytes: a new connection t
   const app = await upstream(t, 'app');
   const dead = await freePort();
   const servers = { dead: `{ address: "127.0.0.1:${dead}" }`, app1: '{ address: "127.0.0.1:{{app}}" }' };
-  const fm = await startFlagman(t, maintenanceConfig({ admin: false, servers }), { vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true });
+  const fm = await startFlagman(t, maintenanceConfig({ admin: false, servers }), {
+    vars: { app: app.port },
+    flags: { MAINT: '0\n' },
+    captureAccess: true,
+  });
   // One kept-alive client connection for the three requests.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   t.teardown(() => agent.destroy());
@@ -92,7 +106,11 @@ test('the timers, the protocol, the tries and the body bytes: a new connection t
 
 test('log.access.fields: JSON lines with just those fields, in that order', async (t) => {
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, maintenanceConfig({ admin: false, top: 'log: { access: { fields: [status, path, ttfbMs, ms] } }' }), { vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true });
+  const fm = await startFlagman(t, maintenanceConfig({ admin: false, top: 'log: { access: { fields: [status, path, ttfbMs, ms] } }' }), {
+    vars: { app: app.port },
+    flags: { MAINT: '0\n' },
+    captureAccess: true,
+  });
   t.is((await request(fm.port, { path: '/picked' })).status, 200);
   const line = await waitFor(() => fm.access[0], { what: 'the access line' });
   t.deepEqual(Object.keys(line), ['level', 'time', 'status', 'path', 'ttfbMs', 'ms']);
@@ -102,9 +120,20 @@ test('log.access.fields: JSON lines with just those fields, in that order', asyn
 test('log.access.format: clf writes the combined log format, hostile bytes escaped', async (t) => {
   const app = await upstream(t, 'app');
   const file = path.join(tempDir(t), 'access.log');
-  const fm = await startFlagman(t, maintenanceConfig({ admin: false, top: 'log: { access: { format: clf } }' }), { vars: { app: app.port }, flags: { MAINT: '0\n' }, stdoutFile: file });
-  t.is((await request(fm.port, { path: '/clf?a=1', headers: { 'user-agent': 'agent "quoted" \\ x', referer: 'https://shop.example/' } })).status, 200);
+  const fm = await startFlagman(t, maintenanceConfig({ admin: false, top: 'log: { access: { format: clf } }' }), {
+    vars: { app: app.port },
+    flags: { MAINT: '0\n' },
+    stdoutFile: file,
+  });
+  t.is(
+    (await request(fm.port, { path: '/clf?a=1', headers: { 'user-agent': 'agent "quoted" \\ x', referer: 'https://shop.example/' } }))
+      .status,
+    200,
+  );
   const lines = () => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
   await waitFor(() => lines().length >= 1, { what: 'the line in the file' });
-  t.regex(lines()[0], /^127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/clf\?a=1 HTTP\/1\.1" 200 3 "https:\/\/shop\.example\/" "agent \\x22quoted\\x22 \\x5c x"$/);
+  t.regex(
+    lines()[0],
+    /^127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/clf\?a=1 HTTP\/1\.1" 200 3 "https:\/\/shop\.example\/" "agent \\x22quoted\\x22 \\x5c x"$/,
+  );
 });

@@ -59,10 +59,13 @@ test('HTTP: past maxconn a connection waits, unanswered but not refused, and is 
   await waitFor(() => held.length === 2, { what: 'two requests at the server' });
   let settled = false;
   const c = get(first, '/c').finally(() => (settled = true));
-  let s = await waitFor(async () => {
-    const doc = await adminStatus(fm);
-    return doc.frontends.web.connections.waiting === 1 && doc;
-  }, { what: 'a connection waiting' });
+  let s = await waitFor(
+    async () => {
+      const doc = await adminStatus(fm);
+      return doc.frontends.web.connections.waiting === 1 && doc;
+    },
+    { what: 'a connection waiting' },
+  );
   t.is(s.frontends.web.maxconn, 2);
   t.deepEqual(s.frontends.web.connections, { open: 2, waiting: 1, waited: 1, proxyHeaderRefused: 0 });
   t.false(settled, 'the third connection is neither answered nor refused while two are served');
@@ -74,10 +77,13 @@ test('HTTP: past maxconn a connection waits, unanswered but not refused, and is 
   t.deepEqual(await c, { status: 200, body: 'served /c' });
   held.shift().end('done');
   t.deepEqual(await b, { status: 200, body: 'done' });
-  s = await waitFor(async () => {
-    const doc = await adminStatus(fm);
-    return doc.frontends.web.connections.open === 0 && doc;
-  }, { what: 'every connection closed' });
+  s = await waitFor(
+    async () => {
+      const doc = await adminStatus(fm);
+      return doc.frontends.web.connections.open === 0 && doc;
+    },
+    { what: 'every connection closed' },
+  );
   t.deepEqual(s.frontends.web.connections, { open: 0, waiting: 0, waited: 1, proxyHeaderRefused: 0 });
   t.is((await request(first)).status, 200);
   const metrics = (await request(fm.adminPort, { path: '/metrics' })).body;
@@ -97,14 +103,15 @@ test('tcp: past maxconn a connection waits, and gets its bytes through once the 
       const s = net.connect(port, '127.0.0.1', () => resolve(s));
       s.on('error', reject);
     });
-  const echoed = (s, text) => new Promise((resolve) => {
-    let got = '';
-    s.on('data', (d) => {
-      got += d;
-      if (got === text) resolve(got);
+  const echoed = (s, text) =>
+    new Promise((resolve) => {
+      let got = '';
+      s.on('data', (d) => {
+        got += d;
+        if (got === text) resolve(got);
+      });
+      s.write(text);
     });
-    s.write(text);
-  });
   const one = await connect();
   t.is(await echoed(one, 'one'), 'one');
   const two = await connect();
@@ -163,11 +170,14 @@ test('TLS: past maxconn an HTTPS connection waits, its handshake unanswered, and
   let secureConnected = false;
   let settled = false;
   const second = new Promise((resolve, reject) => {
-    const req = https.get({ host: '127.0.0.1', port, path: '/second', servername: 'a.test', ca: ca.caPem, ALPNProtocols: ['http/1.1'], agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, body, alpn: res.socket.alpnProtocol }));
-    });
+    const req = https.get(
+      { host: '127.0.0.1', port, path: '/second', servername: 'a.test', ca: ca.caPem, ALPNProtocols: ['http/1.1'], agent: false },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode, body, alpn: res.socket.alpnProtocol }));
+      },
+    );
     req.on('socket', (s) => s.once('secureConnect', () => (secureConnected = true)));
     req.on('error', reject);
   }).finally(() => (settled = true));

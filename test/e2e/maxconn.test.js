@@ -78,7 +78,8 @@ function httpConfig({ maxconn, queueTimeout = '30s', backend = '' }) {
 /** metric name → array of {labels, value}, parsed by a Prometheus text-format parser. */
 function metrics(text) {
   const out = {};
-  for (const family of parsePrometheusTextFormat(text)) out[family.name] = family.metrics.map((m) => ({ labels: m.labels ?? {}, value: Number(m.value) }));
+  for (const family of parsePrometheusTextFormat(text))
+    out[family.name] = family.metrics.map((m) => ({ labels: m.labels ?? {}, value: Number(m.value) }));
   return out;
 }
 
@@ -116,14 +117,20 @@ const queueOf = async (fm) => (await adminStatus(fm)).backends.app.queue;
 test('maxconn 5 behind 50 concurrent clients: the server never holds more than 5, and every request is answered', async (t) => {
   const app1 = await countingServer(t, 'app1', { delay: 15 });
   const fm = await startFlagman(t, httpConfig({ maxconn: 5 }), { vars: { app1: app1.port }, captureAccess: true });
-  const clients = Array.from({ length: 50 }, () => keepAliveLoad(fm.port, { limit: 4, classify: (r) => `${r.status}${r.headers['retry-after'] ? ' retry-after' : ''}` }));
+  const clients = Array.from({ length: 50 }, () =>
+    keepAliveLoad(fm.port, { limit: 4, classify: (r) => `${r.status}${r.headers['retry-after'] ? ' retry-after' : ''}` }),
+  );
   const results = await Promise.all(clients.map((c) => c.done));
   const errors = results.flatMap((r) => r.errors);
   t.deepEqual(errors, [], 'no request reset or lost');
   const labels = {};
   for (const r of results) for (const [k, n] of Object.entries(r.labels)) labels[k] = (labels[k] ?? 0) + n;
-  t.is(Object.values(labels).reduce((a, b) => a + b, 0), 200);
-  for (const label of Object.keys(labels)) t.true(label === '200' || label === '503 retry-after', `only 200, or 503 with Retry-After after the queue timeout: ${label}`);
+  t.is(
+    Object.values(labels).reduce((a, b) => a + b, 0),
+    200,
+  );
+  for (const label of Object.keys(labels))
+    t.true(label === '200' || label === '503 retry-after', `only 200, or 503 with Retry-After after the queue timeout: ${label}`);
   t.true(app1.max <= 5, `the server held ${app1.max} requests at once`);
   t.true(app1.max >= 2, `the load did reach the limit's neighbourhood (${app1.max} at once)`);
 
@@ -194,13 +201,19 @@ test('echo 2 > flags/app1.maxconn under load: once the requests in flight then h
   await waitFor(() => app1.window >= 4, { timeout: 20_000, what: 'the server to hold more than 2 again' });
 
   const results = await Promise.all(loads.map((l) => l.stop()));
-  t.deepEqual(results.flatMap((r) => r.errors), []);
+  t.deepEqual(
+    results.flatMap((r) => r.errors),
+    [],
+  );
   for (const r of results) t.deepEqual(Object.keys(r.labels), ['200']);
 });
 
 test('a hanging server with maxconn 1: waiters get 503 with Retry-After after timeouts.queue; beyond `queue: 2`, 503 at once', async (t) => {
   const hang = await countingServer(t, 'hang', { hold: () => true });
-  const fm = await startFlagman(t, httpConfig({ maxconn: 1, queueTimeout: '1s', backend: '    queue: 2\n' }), { vars: { app1: hang.port }, captureAccess: true });
+  const fm = await startFlagman(t, httpConfig({ maxconn: 1, queueTimeout: '1s', backend: '    queue: 2\n' }), {
+    vars: { app1: hang.port },
+    captureAccess: true,
+  });
   const first = pending(fm.port, '/first');
   await waitFor(() => hang.cur === 1, { timeout: 10_000, what: 'the first request at the server' });
   const waiting = [pending(fm.port, '/w1'), pending(fm.port, '/w2')];
@@ -208,7 +221,10 @@ test('a hanging server with maxconn 1: waiters get 503 with Retry-After after ti
   const full = await pending(fm.port, '/full').done;
   t.is(full.status, 503);
   t.is(full.headers['retry-after'], '1');
-  t.false(waiting.some((w) => w.settled), 'refused while the two before it still wait');
+  t.false(
+    waiting.some((w) => w.settled),
+    'refused while the two before it still wait',
+  );
   for (const w of waiting) {
     const r = await w.done;
     t.is(r.status, 503);
@@ -228,7 +244,8 @@ test('a hanging server with maxconn 1: waiters get 503 with Retry-After after ti
   }
   t.like(await queueOf(fm), { length: 0, max: 2, timeoutMs: 1000, queued: 2, timeouts: 2, full: 1 });
   const m = metrics((await request(fm.adminPort, { path: '/metrics' })).body);
-  const refused = (reason) => m.flagman_backend_queue_refused_total.find((x) => x.labels.backend === 'app' && x.labels.reason === reason).value;
+  const refused = (reason) =>
+    m.flagman_backend_queue_refused_total.find((x) => x.labels.backend === 'app' && x.labels.reason === reason).value;
   t.is(refused('timeout'), 2);
   t.is(refused('full'), 1);
 });
@@ -251,7 +268,10 @@ test('a client that goes away while it waits leaves the queue; the next in line 
   app1.release();
   t.is((await next.done).status, 200);
   await waitFor(() => fm.access.some((l) => l.path === '/gone'), { timeout: 10_000, what: "the gone client's line" });
-  t.like(fm.access.find((l) => l.path === '/gone'), { status: 0, reason: 'client closed', server: null });
+  t.like(
+    fm.access.find((l) => l.path === '/gone'),
+    { status: 0, reason: 'client closed', server: null },
+  );
   t.like(await queueOf(fm), { length: 0, queued: 2 });
 });
 
@@ -270,11 +290,14 @@ test('a request body still coming in while its request waits is not cut for stal
   await waitFor(() => held.length === 1, { timeout: 10_000, what: 'the first request at the server' });
   let upload;
   const answered = new Promise((resolve, reject) => {
-    upload = http.request({ host: '127.0.0.1', port: fm.port, method: 'POST', path: '/upload', agent: false, headers: { 'content-length': '11' } }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    });
+    upload = http.request(
+      { host: '127.0.0.1', port: fm.port, method: 'POST', path: '/upload', agent: false, headers: { 'content-length': '11' } },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      },
+    );
     upload.on('error', reject);
   });
   answered.catch(() => {});
@@ -295,8 +318,8 @@ test('a request body still coming in while its request waits is not cut for stal
 });
 
 test('an open upgrade holds its slot: a request waits until the tunnel closes', async (t) => {
-  const server = http.createServer((req, res) => res.end('plain'));
-  server.on('upgrade', (req, socket) => {
+  const server = http.createServer((_req, res) => res.end('plain'));
+  server.on('upgrade', (_req, socket) => {
     socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
     socket.on('data', (d) => socket.write(d));
     socket.on('end', () => socket.end());
@@ -307,7 +330,9 @@ test('an open upgrade holds its slot: a request waits until the tunnel closes', 
     return new Promise((resolve) => server.close(resolve));
   });
   const fm = await startFlagman(t, httpConfig({ maxconn: 1 }), { vars: { app1: server.address().port } });
-  const tunnel = net.connect(fm.port, '127.0.0.1', () => tunnel.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n'));
+  const tunnel = net.connect(fm.port, '127.0.0.1', () =>
+    tunnel.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n'),
+  );
   t.teardown(() => tunnel.destroy());
   await new Promise((resolve) => tunnel.once('data', resolve));
   const plain = pending(fm.port);
@@ -319,7 +344,7 @@ test('an open upgrade holds its slot: a request waits until the tunnel closes', 
   t.is(r.body, 'plain');
 });
 
-test('a reload keeps waiters waiting: the new runtime\'s server of the same backend serves them', async (t) => {
+test("a reload keeps waiters waiting: the new runtime's server of the same backend serves them", async (t) => {
   const app1 = await countingServer(t, 'app1', { hold: () => true });
   const fm = await startFlagman(t, httpConfig({ maxconn: 1 }), { vars: { app1: app1.port } });
   const first = pending(fm.port, '/first');
@@ -464,7 +489,10 @@ test('tcp, maxconn 1 and queue: 0: a connection that finds the server at its lim
   const { received } = await c2.closed;
   t.is(received, '', 'closed without a byte');
   t.is(await c1.say('still'), 'db1:still', 'the connection at the server is untouched');
-  const full = await waitFor(() => fm.access.find((l) => l.reason === 'queue full'), { timeout: 10_000, what: 'the access line of the refused connection' });
+  const full = await waitFor(() => fm.access.find((l) => l.reason === 'queue full'), {
+    timeout: 10_000,
+    what: 'the access line of the refused connection',
+  });
   t.like(full, { mode: 'tcp', backend: 'app', server: null, bytesIn: 0, bytesOut: 0, tries: 0, reason: 'queue full' });
   t.is(full.queueMs, undefined, 'it never waited');
   t.like(await queueOf(fm), { length: 0, max: 0, full: 1 });
@@ -496,7 +524,10 @@ test('flagman check: a negative or fractional maxconn, or an expression that is 
   t.regex(out, new RegExp(`CONFIG_SCHEMA: backends\\.app\\.queue: must be from 0 to 1000000, not -2 \\(${file}:5:12\\)`));
   t.regex(out, new RegExp(`CONFIG_SCHEMA: backends\\.app\\.servers\\.a\\.maxconn: must be from 0 to 1000000, not -1 \\(${file}:7:45\\)`));
   t.regex(out, new RegExp(`CONFIG_SCHEMA: backends\\.app\\.servers\\.b\\.maxconn: expected a whole number.* \\(${file}:8:45\\)`));
-  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('    queue: -2\n', '').replace('maxconn: -1', 'maxconn: 5').replace('maxconn: 1.5', 'maxconn: 0'));
+  fs.writeFileSync(
+    file,
+    fs.readFileSync(file, 'utf8').replace('    queue: -2\n', '').replace('maxconn: -1', 'maxconn: 5').replace('maxconn: 1.5', 'maxconn: 0'),
+  );
   const expr = await flagmanCli(['check', '-c', file]);
   t.is(expr.exitCode, 1);
   t.regex(expr.stderr, new RegExp(`CONFIG_EXPR: a maxconn must be an int, but this expression is bool \\(${file}:8:46\\)`));

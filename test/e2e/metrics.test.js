@@ -22,7 +22,9 @@ function parse(text) {
 function value(metrics, name, labels = {}) {
   const family = metrics[name];
   if (!family) return undefined;
-  const hit = family.samples.find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v) && Object.keys(s.labels).length === Object.keys(labels).length);
+  const hit = family.samples.find(
+    (s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v) && Object.keys(s.labels).length === Object.keys(labels).length,
+  );
   return hit?.value;
 }
 
@@ -48,17 +50,20 @@ test('/metrics parses as Prometheus text and matches /status', async (t) => {
   t.is(m.flagman_frontend_requests_total.type, 'COUNTER');
   t.is(value(m, 'flagman_frontend_requests_total', { frontend: 'web' }), s.frontends.web.requests);
   t.is(s.frontends.web.requests, 9);
-  for (const [cls, n] of Object.entries(s.frontends.web.responses)) t.is(value(m, 'flagman_frontend_responses_total', { frontend: 'web', code: cls }), n, `web ${cls}`);
+  for (const [cls, n] of Object.entries(s.frontends.web.responses))
+    t.is(value(m, 'flagman_frontend_responses_total', { frontend: 'web', code: cls }), n, `web ${cls}`);
   for (const [name, b] of Object.entries(s.backends)) {
     t.is(value(m, 'flagman_backend_requests_total', { backend: name }), b.requests, `backend ${name}`);
-    for (const [cls, n] of Object.entries(b.responses)) t.is(value(m, 'flagman_backend_responses_total', { backend: name, code: cls }), n, `backend ${name} ${cls}`);
+    for (const [cls, n] of Object.entries(b.responses))
+      t.is(value(m, 'flagman_backend_responses_total', { backend: name, code: cls }), n, `backend ${name} ${cls}`);
     for (const [sn, sv] of Object.entries(b.servers)) {
       const l = { backend: name, server: sn };
       t.is(value(m, 'flagman_server_requests_total', l), sv.requests, `${name}/${sn} requests`);
       t.is(value(m, 'flagman_server_failures_total', l), sv.failures, `${name}/${sn} failures`);
       t.is(value(m, 'flagman_server_active', l), sv.active);
       t.is(value(m, 'flagman_server_weight', l), sv.weight, `${name}/${sn} weight`);
-      for (const state of ['up', 'down', 'drain']) t.is(value(m, 'flagman_server_state', { ...l, state }), sv.state === state ? 1 : 0, `${name}/${sn} ${state}`);
+      for (const state of ['up', 'down', 'drain'])
+        t.is(value(m, 'flagman_server_state', { ...l, state }), sv.state === state ? 1 : 0, `${name}/${sn} ${state}`);
     }
   }
   t.is(value(m, 'flagman_server_weight', { backend: 'app', server: 'app2' }), 0);
@@ -78,6 +83,6 @@ test('/metrics parses as Prometheus text and matches /status', async (t) => {
   t.is(value(m, 'flagman_connections_max'), s.process.maxConnections);
   t.is(value(m, 'flagman_connections_refused_total'), 0);
   t.is(m.flagman_connections_refused_total.type, 'COUNTER');
-  t.true(value(m, 'flagman_connections') <= 1, 'at most the last request\'s connection');
+  t.true(value(m, 'flagman_connections') <= 1, "at most the last request's connection");
   t.true(value(m, 'process_resident_memory_bytes') > 0, 'process metrics too');
 });

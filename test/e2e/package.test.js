@@ -30,24 +30,48 @@ function readmeLinks() {
 
 /** Every file under `dir`, relative to it. */
 function walk(dir) {
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
 }
 
 test('the package carries the license, the README, the command, the build without source maps, the examples, the docs and systemd units; no sources, tests or demo starter', async (t) => {
   const files = await packedFiles();
   const paths = [...files.keys()];
-  for (const p of ['LICENSE', 'README.md', 'package.json', 'bin/flagman', 'dist/cli/main.js', 'examples/demo/flagman.yaml', 'examples/demo/maintenance.html', 'systemd/flagman.service', 'systemd/flagman.socket']) {
+  for (const p of [
+    'LICENSE',
+    'README.md',
+    'package.json',
+    'bin/flagman',
+    'dist/cli/main.js',
+    'examples/demo/flagman.yaml',
+    'examples/demo/maintenance.html',
+    'systemd/flagman.service',
+    'systemd/flagman.socket',
+  ]) {
     t.true(files.has(p), `${p} is packed`);
   }
   t.is(files.get('bin/flagman').mode & 0o111, 0o111, 'bin/flagman is executable');
   for (const link of readmeLinks()) {
-    t.true(paths.some((p) => p === link || p.startsWith(`${link.replace(/\/$/, '')}/`)), `the README links ${link}: packed`);
+    t.true(
+      paths.some((p) => p === link || p.startsWith(`${link.replace(/\/$/, '')}/`)),
+      `the README links ${link}: packed`,
+    );
   }
-  t.deepEqual(paths.filter((p) => p.endsWith('.map')), [], 'no source maps');
+  t.deepEqual(
+    paths.filter((p) => p.endsWith('.map')),
+    [],
+    'no source maps',
+  );
   for (const p of paths.filter((p) => p.startsWith('dist/') && p.endsWith('.js'))) {
     t.false(fs.readFileSync(path.join(root, p), 'utf8').includes('sourceMappingURL'), `${p} names no source map`);
   }
-  t.deepEqual(paths.filter((p) => /^(src|test|bench|flags|node_modules|dist\/demo)\//.test(p) || p === 'package-lock.json'), [], 'nothing only the repository needs');
+  t.deepEqual(
+    paths.filter((p) => /^(src|test|bench|flags|node_modules|dist\/demo)\//.test(p) || p === 'package-lock.json'),
+    [],
+    'nothing only the repository needs',
+  );
 
   const license = fs.readFileSync(path.join(root, 'LICENSE'), 'utf8');
   t.is(pkg.license, 'MIT');
@@ -75,7 +99,11 @@ test('npm pack, then npm install -g: the installed flagman prints its version, c
   const home = fs.realpathSync(path.join(prefix, 'lib/node_modules/flagman'));
   const flagman = path.join(prefix, 'bin/flagman');
   t.is(fs.realpathSync(flagman), path.join(home, 'bin/flagman'), 'npm links the command to the package');
-  t.deepEqual(walk(home).filter((p) => p.endsWith('.map') && !p.startsWith('node_modules/')), [], 'no source maps installed');
+  t.deepEqual(
+    walk(home).filter((p) => p.endsWith('.map') && !p.startsWith('node_modules/')),
+    [],
+    'no source maps installed',
+  );
   const run = (args) => execa(flagman, args, { cwd: tmp, reject: false, timeout: 60_000 });
 
   const version = await run(['--version']);

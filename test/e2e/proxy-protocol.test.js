@@ -115,11 +115,23 @@ test('an HTTP frontend with acceptProxy takes the client of a v1 or a v2 header:
   t.is(bodyOf((await raw(ports.web, [Buffer.concat([v1(CLIENT, '192.0.2.1', 56324, 80), Buffer.from(GET)])])).text), 'documentation\n');
   t.is(bodyOf((await raw(ports.web, [Buffer.concat([v2(CLIENT, '192.0.2.1', 56325, 80), Buffer.from(GET)])])).text), 'documentation\n');
   // Another client of the balancer's; and a v2 header with TLVs (a cloud balancer's endpoint id).
-  t.is(bodyOf((await raw(ports.web, [Buffer.concat([v2('198.51.100.9', '192.0.2.1', 4000, 80, [0x04, 0x00, 0x03, 0x61, 0x62, 0x63]), Buffer.from(GET)])])).text), 'elsewhere\n');
+  t.is(
+    bodyOf(
+      (
+        await raw(ports.web, [
+          Buffer.concat([v2('198.51.100.9', '192.0.2.1', 4000, 80, [0x04, 0x00, 0x03, 0x61, 0x62, 0x63]), Buffer.from(GET)]),
+        ])
+      ).text,
+    ),
+    'elsewhere\n',
+  );
   // LOCAL (the balancer's own check): the connection's own address, 127.0.0.1.
   t.is(bodyOf((await raw(ports.web, [Buffer.concat([V2_LOCAL, Buffer.from(GET)])])).text), 'elsewhere\n');
   await waitFor(() => fm.access.filter((l) => l.frontend === 'web').length === 4, { what: 'four access lines' });
-  t.deepEqual(fm.access.filter((l) => l.frontend === 'web').map((l) => l.ip), [CLIENT, CLIENT, '198.51.100.9', '127.0.0.1']);
+  t.deepEqual(
+    fm.access.filter((l) => l.frontend === 'web').map((l) => l.ip),
+    [CLIENT, CLIENT, '198.51.100.9', '127.0.0.1'],
+  );
   // A frontend without acceptProxy is unchanged: the socket's own address.
   t.is((await request(ports.plain)).body, 'elsewhere\n');
   // /explain of a request from the client the header named: the same client, the same rule.
@@ -138,19 +150,28 @@ test('a header split over many writes, byte by byte, still works; the request af
   bytes[bytes.length - 1] = Buffer.concat([bytes.at(-1), Buffer.from(GET)]);
   t.is(bodyOf((await raw(ports.web, bytes, { paceMs: 2 })).text), 'documentation\n');
   const header2 = v2(CLIENT, '192.0.2.1', 56325, 80);
-  t.is(bodyOf((await raw(ports.web, [...[...header2].map((b) => Buffer.from([b])), Buffer.from(GET)], { paceMs: 2 })).text), 'documentation\n');
+  t.is(
+    bodyOf((await raw(ports.web, [...[...header2].map((b) => Buffer.from([b])), Buffer.from(GET)], { paceMs: 2 })).text),
+    'documentation\n',
+  );
   await waitFor(() => fm.access.filter((l) => l.frontend === 'web').length === 2, { what: 'two access lines' });
   t.true(fm.access.every((l) => l.ip === CLIENT));
 });
 
-test('a tcp frontend with acceptProxy routes by the header\'s client; the bytes after the header reach the server', async (t) => {
+test("a tcp frontend with acceptProxy routes by the header's client; the bytes after the header reach the server", async (t) => {
   const { fm, ports } = await start(t);
   const r1 = await raw(ports.db, [Buffer.concat([v1(CLIENT, '192.0.2.1', 56324, 5432), Buffer.from('hello\n')])], { end: true });
   t.is(r1.text, 'dbdoc:hello\n');
   const r2 = await raw(ports.db, [Buffer.concat([v2('198.51.100.9', '192.0.2.1', 1, 5432), Buffer.from('hi\n')])], { end: true });
   t.is(r2.text, 'dbelse:hi\n');
   await waitFor(() => fm.access.filter((l) => l.frontend === 'db').length === 2, { what: 'two access lines' });
-  t.deepEqual(fm.access.filter((l) => l.frontend === 'db').map((l) => l.ip).sort(), [CLIENT, '198.51.100.9'].sort());
+  t.deepEqual(
+    fm.access
+      .filter((l) => l.frontend === 'db')
+      .map((l) => l.ip)
+      .sort(),
+    [CLIENT, '198.51.100.9'].sort(),
+  );
 });
 
 /** A TLS connection to `port` that first sends `header` in the clear, as a balancer does. */
@@ -160,7 +181,7 @@ function tlsAfter(port, header, ca, alpn) {
   return tls.connect({ socket, servername: 'a.test', ca: ca.caPem, ALPNProtocols: [alpn] });
 }
 
-test('a TLS frontend with acceptProxy reads the header before the handshake: HTTP/1.1 and HTTP/2 see the header\'s client', async (t) => {
+test("a TLS frontend with acceptProxy reads the header before the handshake: HTTP/1.1 and HTTP/2 see the header's client", async (t) => {
   const { fm, ca, ports } = await start(t);
   // HTTP/1.1 over TLS, by hand.
   const s = tlsAfter(ports.secure, v1(CLIENT, '192.0.2.1', 56324, 443), ca, 'http/1.1');
@@ -170,7 +191,9 @@ test('a TLS frontend with acceptProxy reads the header before the handshake: HTT
   await new Promise((resolve, reject) => s.once('close', resolve).once('error', reject));
   t.is(bodyOf(Buffer.concat(got).toString()), 'documentation\n');
   // HTTP/2: two streams on one connection (each request's socket is a proxy of its own).
-  const session = http2.connect(`https://a.test:${ports.secure}`, { createConnection: () => tlsAfter(ports.secure, v2(CLIENT, '192.0.2.1', 56325, 443), ca, 'h2') });
+  const session = http2.connect(`https://a.test:${ports.secure}`, {
+    createConnection: () => tlsAfter(ports.secure, v2(CLIENT, '192.0.2.1', 56325, 443), ca, 'h2'),
+  });
   t.teardown(() => session.close());
   const get = () =>
     new Promise((resolve, reject) => {
@@ -199,22 +222,27 @@ test('a connection without a valid header is closed without a byte, counted in /
     [Buffer.concat([SIG, Buffer.from([0x21, 0x11, 0, 4, 1, 2, 3, 4])]), Buffer.from(GET)], // v2, a length too short for IPv4
   ];
   const results = await Promise.all(
-    refused.map((chunks) =>
-      new Promise((resolve) => {
-        const socket = net.connect({ host: '127.0.0.1', port: ports.web });
-        let bytes = 0;
-        socket.on('data', (c) => (bytes += c.length));
-        socket.on('error', () => {});
-        socket.once('connect', () => {
-          for (const c of chunks) socket.write(c);
-          // The header cut short ends here: the client closes its side.
-          if (chunks[0].toString().endsWith('56324')) socket.end();
-        });
-        socket.once('close', () => resolve(bytes));
-      }),
+    refused.map(
+      (chunks) =>
+        new Promise((resolve) => {
+          const socket = net.connect({ host: '127.0.0.1', port: ports.web });
+          let bytes = 0;
+          socket.on('data', (c) => (bytes += c.length));
+          socket.on('error', () => {});
+          socket.once('connect', () => {
+            for (const c of chunks) socket.write(c);
+            // The header cut short ends here: the client closes its side.
+            if (chunks[0].toString().endsWith('56324')) socket.end();
+          });
+          socket.once('close', () => resolve(bytes));
+        }),
     ),
   );
-  t.deepEqual(results, refused.map(() => 0), 'not one byte answered');
+  t.deepEqual(
+    results,
+    refused.map(() => 0),
+    'not one byte answered',
+  );
   // Same on a tcp frontend: nothing reaches a server.
   t.is((await raw(ports.db, [Buffer.from('hello\n')], { end: true })).bytes, 0);
   const status = await adminStatus(fm);
@@ -229,13 +257,25 @@ test('a connection without a valid header is closed without a byte, counted in /
   const text = await flagmanCli(['status', '--admin', `127.0.0.1:${fm.adminPort}`]);
   t.is(text.exitCode, 0, text.stderr);
   const rows = text.stdout.split('\n');
-  t.true(rows.some((l) => /^FRONTEND\s+REQUESTS\s+ACTIVE\s+CONNS\s+MAXCONN\s+WAITING\s+NOPROXY\s+413\s+429\s/.test(l)), text.stdout);
-  t.true(rows.some((l) => new RegExp(`^web\\s+0\\s+0\\s+0\\s+-\\s+0\\s+${refused.length}\\s+0\\s+0\\s`).test(l)), text.stdout);
-  t.true(rows.some((l) => /^plain\s+0\s+0\s+0\s+-\s+0\s+-\s+0\s+0\s/.test(l)), text.stdout);
+  t.true(
+    rows.some((l) => /^FRONTEND\s+REQUESTS\s+ACTIVE\s+CONNS\s+MAXCONN\s+WAITING\s+NOPROXY\s+413\s+429\s/.test(l)),
+    text.stdout,
+  );
+  t.true(
+    rows.some((l) => new RegExp(`^web\\s+0\\s+0\\s+0\\s+-\\s+0\\s+${refused.length}\\s+0\\s+0\\s`).test(l)),
+    text.stdout,
+  );
+  t.true(
+    rows.some((l) => /^plain\s+0\s+0\s+0\s+-\s+0\s+-\s+0\s+0\s/.test(l)),
+    text.stdout,
+  );
   // One line per frontend at once; the rest are told together NOTE_MS later, not one by one.
   const lines = fm.events.filter((e) => e.event === 'proxy.refused');
   t.is(lines.filter((e) => e.frontend === 'web').length, 1, JSON.stringify(lines));
-  t.like(lines.find((e) => e.frontend === 'web'), { level: 40, refused: 1, ip: '127.0.0.1' });
+  t.like(
+    lines.find((e) => e.frontend === 'web'),
+    { level: 40, refused: 1, ip: '127.0.0.1' },
+  );
   t.regex(lines.find((e) => e.frontend === 'web').msg, /^frontend web: closed a connection without a valid PROXY header/);
   t.is(fm.access.filter((l) => l.frontend === 'web').length, 0, 'no access line: no request was read');
   // A connection that sends nothing and closes (a port probe, a balancer's TCP check) is not counted.
@@ -268,7 +308,11 @@ test('a connection that sends no header within timeouts.client is closed and cou
   const probe = await raw(ports.web, [Buffer.concat([v1(CLIENT, '192.0.2.1', 56325, 80), Buffer.from(GET)])]);
   t.is(bodyOf(probe.text), 'documentation\n');
   await waitFor(() => fm.access.some((l) => l.frontend === 'web'), { what: 'the access line of the request after' });
-  t.deepEqual(fm.access.filter((l) => l.frontend === 'web').map((l) => l.status), [200], 'no 408 access line for the idle one');
+  t.deepEqual(
+    fm.access.filter((l) => l.frontend === 'web').map((l) => l.status),
+    [200],
+    'no 408 access line for the idle one',
+  );
   t.is((await adminStatus(fm)).frontends.web.connections.proxyHeaderRefused, 1);
 });
 
@@ -375,7 +419,7 @@ backends:${SEND}
 `;
 }
 
-test('sendProxy v2 and v1 start each server connection with the client\'s address and port, byte for byte; two clients never share one', async (t) => {
+test("sendProxy v2 and v1 start each server connection with the client's address and port, byte for byte; two clients never share one", async (t) => {
   const rec2 = await recorder(t, { answer: true });
   const rec1 = await recorder(t, { answer: true });
   const rect = await recorder(t);
@@ -391,10 +435,13 @@ test('sendProxy v2 and v1 start each server connection with the client\'s addres
   t.is(await a.get(), 'ok\n');
   t.is(rec2.conns.length, 2, 'one server connection per client connection');
   const header = (c) => v2('127.0.0.1', '127.0.0.1', c.socket.localPort, web);
-  for (const [client, conn, requests] of [[a, rec2.conns[0], 3], [b, rec2.conns[1], 1]]) {
+  for (const [client, conn, requests] of [
+    [a, rec2.conns[0], 3],
+    [b, rec2.conns[1], 1],
+  ]) {
     const h = header(client);
     t.deepEqual(conn.data.subarray(0, h.length), h, 'the v2 header of that client, first');
-    t.is(conn.data.subarray(h.length).toString('latin1').split('\r\n\r\n').length - 1, requests, 'then its requests, and no one else\'s');
+    t.is(conn.data.subarray(h.length).toString('latin1').split('\r\n\r\n').length - 1, requests, "then its requests, and no one else's");
     t.is(conn.data.indexOf(SIG, 1), -1, 'one header only');
   }
 
@@ -421,14 +468,17 @@ test('sendProxy v2 and v1 start each server connection with the client\'s addres
   await waitFor(() => rec2.conns.length > before && rec2.conns.at(-1).answered === 1, { what: 'the upgrade request at the server' });
   const hw = v2('127.0.0.1', '127.0.0.1', wsPort, web);
   t.deepEqual(rec2.conns.at(-1).data.subarray(0, hw.length), hw);
-  t.regex(afterHeader(rec2.conns.at(-1).data).toString('latin1'), /^GET \/ws HTTP\/1\.1\r\n[^]*Upgrade: websocket/i);
+  t.regex(afterHeader(rec2.conns.at(-1).data).toString('latin1'), /^GET \/ws HTTP\/1\.1\r\n[\s\S]*Upgrade: websocket/i);
 
   // A tcp backend: the header, then the client's bytes.
   const db = net.connect({ host: '127.0.0.1', port: fm.portOf('db') });
   t.teardown(() => db.destroy());
   await new Promise((resolve) => db.once('connect', resolve));
   db.write('hello\n');
-  const expected = Buffer.concat([Buffer.from(`PROXY TCP4 127.0.0.1 127.0.0.1 ${db.localPort} ${fm.portOf('db')}\r\n`), Buffer.from('hello\n')]);
+  const expected = Buffer.concat([
+    Buffer.from(`PROXY TCP4 127.0.0.1 127.0.0.1 ${db.localPort} ${fm.portOf('db')}\r\n`),
+    Buffer.from('hello\n'),
+  ]);
   await waitFor(() => rect.conns[0]?.data.length >= expected.length, { what: 'the tcp server got the header and the bytes' });
   t.deepEqual(rect.conns[0].data, expected);
 });
@@ -436,7 +486,9 @@ test('sendProxy v2 and v1 start each server connection with the client\'s addres
 test('health checks of a server with sendProxy start with a LOCAL header (v2) or PROXY UNKNOWN (v1)', async (t) => {
   const tcp = await recorder(t);
   const web = await recorder(t, { answer: true });
-  const fm = await startFlagman(t, `
+  const fm = await startFlagman(
+    t,
+    `
 flags: { dir: ./flags }
 admin: { listen: "127.0.0.1:0" }
 frontends:
@@ -453,10 +505,12 @@ backends:
     sendProxy: v2
     health: { interval: 200ms }
     servers: { d1: { address: "127.0.0.1:{{tcp}}" } }
-`, { vars: { tcp: tcp.port, web: web.port } });
+`,
+    { vars: { tcp: tcp.port, web: web.port } },
+  );
   await waitFor(() => tcp.conns.length >= 2 && web.conns.length >= 1 && web.conns[0].answered >= 1, { what: 'checks' });
   for (const c of tcp.conns.slice(0, 2)) {
-    await waitFor(() => c.socket.readableEnded || c.data.length >= 16, { what: 'a check\'s bytes' });
+    await waitFor(() => c.socket.readableEnded || c.data.length >= 16, { what: "a check's bytes" });
     t.deepEqual(c.data, V2_LOCAL, 'a tcp check: the 16 bytes of a v2 LOCAL header, and nothing else');
   }
   t.regex(web.conns[0].data.toString('latin1'), /^PROXY UNKNOWN\r\nGET \/healthz HTTP\/1\.1\r\n/);
@@ -466,7 +520,9 @@ backends:
 test('flagman check reports a bad acceptProxy or sendProxy at its file:line:col', async (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'flagman.yaml');
-  fs.writeFileSync(file, `frontends:
+  fs.writeFileSync(
+    file,
+    `frontends:
   web:
     listen: "127.0.0.1:0"
     acceptProxy: maybe
@@ -476,20 +532,30 @@ backends:
     sendProxy: v3
     servers:
       a1: { address: "127.0.0.1:8080", sendProxy: yes }
-`);
+`,
+  );
   const r = await flagmanCli(['check', '-c', file]);
   t.is(r.exitCode, 1, r.stdout + r.stderr);
   const out = r.stdout + r.stderr;
-  t.true(out.includes(`CONFIG_SCHEMA: frontends.web.acceptProxy: expected true, false, on or off, got the string "maybe" (${file}:4:18)`), out);
+  t.true(
+    out.includes(`CONFIG_SCHEMA: frontends.web.acceptProxy: expected true, false, on or off, got the string "maybe" (${file}:4:18)`),
+    out,
+  );
   t.true(out.includes(`CONFIG_SCHEMA: backends.app.sendProxy: expected one of v1, v2, got the string "v3" (${file}:8:16)`), out);
-  t.true(out.includes(`CONFIG_SCHEMA: backends.app.servers.a1.sendProxy: expected one of v1, v2, off, got the string "yes" (${file}:10:51)`), out);
+  t.true(
+    out.includes(`CONFIG_SCHEMA: backends.app.servers.a1.sendProxy: expected one of v1, v2, off, got the string "yes" (${file}:10:51)`),
+    out,
+  );
 });
 
 test('a reload cannot turn acceptProxy on for a listener it keeps: it fails, naming the address, and the old config serves on', async (t) => {
   const { fm, ports } = await start(t);
   const text = fs.readFileSync(fm.configFile, 'utf8');
   // `plain` keeps its address (port 0 is kept for the same frontend and position) and gains acceptProxy.
-  fs.writeFileSync(fm.configFile, text.replace(/  plain:\n    listen: \["127.0.0.1:0"\]/, '  plain:\n    listen: ["127.0.0.1:0"]\n    acceptProxy: true'));
+  fs.writeFileSync(
+    fm.configFile,
+    text.replace(/ {2}plain:\n {4}listen: \["127.0.0.1:0"\]/, '  plain:\n    listen: ["127.0.0.1:0"]\n    acceptProxy: true'),
+  );
   const from = fm.events.length;
   fm.proc.kill('SIGHUP');
   const failed = await fm.waitEvent((e) => e.event === 'reload.failed', { from, timeout: scaled(10_000) });

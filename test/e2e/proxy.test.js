@@ -49,15 +49,21 @@ async function setup(t, handler) {
 // Every byte value: the small body goes out with the response head in one write (upstream.ts),
 // the larger ones stream chunk by chunk; both must arrive exactly as the server sent them.
 const BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-const bodies = { '/bytes/small': BYTES, '/bytes/2k': Buffer.concat(Array(8).fill(BYTES)), '/bytes/large': Buffer.concat(Array(1024).fill(BYTES)) };
+const bodies = {
+  '/bytes/small': BYTES,
+  '/bytes/2k': Buffer.concat(Array(8).fill(BYTES)),
+  '/bytes/large': Buffer.concat(Array(1024).fill(BYTES)),
+};
 
 function getBytes(port, p) {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, length: res.headers['content-length'], body: Buffer.concat(chunks) }));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, length: res.headers['content-length'], body: Buffer.concat(chunks) }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -76,13 +82,21 @@ test('response bodies arrive byte for byte: small ones sent with the head, large
 });
 
 test('forwarded headers are set and hop-by-hop headers removed, both ways', async (t) => {
-  const { app, fm } = await setup(t, (req, res) => {
+  const { app, fm } = await setup(t, (_req, res) => {
     res.writeHead(200, { 'Keep-Alive': 'timeout=99', 'X-Drop': 'me', Connection: 'X-Drop', 'X-Keep': 'yes' });
     res.end('ok');
   });
   const r = await request(fm.port, {
     path: '/api/x?q=1',
-    headers: { Host: 'shop.example:8080', 'X-Forwarded-For': '203.0.113.7', 'X-Forwarded-Host': 'forged', 'X-Secret': 'hop', Connection: 'X-Secret', TE: 'trailers', 'Proxy-Authorization': 'x' },
+    headers: {
+      Host: 'shop.example:8080',
+      'X-Forwarded-For': '203.0.113.7',
+      'X-Forwarded-Host': 'forged',
+      'X-Secret': 'hop',
+      Connection: 'X-Secret',
+      TE: 'trailers',
+      'Proxy-Authorization': 'x',
+    },
   });
   t.is(r.status, 200);
   t.is(r.headers['x-keep'], 'yes');
@@ -128,8 +142,18 @@ test('a connect failure moves the request to another server; with none left, 502
   t.is(bad.status, 502);
   t.is(bad.body, '502 Bad Gateway\n');
   // The server named is the last one tried.
-  t.like(await accessLine('/none'), { status: 502, backend: 'nowhere', server: 'dead', bytes: 16, tries: 1, reason: 'no server reachable' });
-  t.false(fm.access.some((l) => l.path === '/' && 'reason' in l), 'a request another server answered has no reason');
+  t.like(await accessLine('/none'), {
+    status: 502,
+    backend: 'nowhere',
+    server: 'dead',
+    bytes: 16,
+    tries: 1,
+    reason: 'no server reachable',
+  });
+  t.false(
+    fm.access.some((l) => l.path === '/' && 'reason' in l),
+    'a request another server answered has no reason',
+  );
 });
 
 test('no eligible server and no fallback: 503; no matching rule: 503', async (t) => {
@@ -152,7 +176,7 @@ test('a server slower than timeouts.server: 504', async (t) => {
 });
 
 test('a response cut short upstream is cut short to the client, never complete', async (t) => {
-  const { fm } = await setup(t, (req, res) => {
+  const { fm } = await setup(t, (_req, res) => {
     res.writeHead(200, { 'Content-Length': '100' });
     res.write('only ten..');
     setImmediate(() => res.socket.destroy());
@@ -189,7 +213,13 @@ test('requests a proxy must not forward get 400', async (t) => {
   t.is(app.seen.length, before, 'none of them reached the server');
   // Refused before routing: no backend, no server; the reason says what was wrong.
   t.like(await accessLine('/api/host'), { status: 400, backend: null, server: null, bytes: 16, reason: 'duplicate Host header' });
-  t.like(await accessLine('/api/te'), { status: 400, backend: null, server: null, bytes: 16, reason: 'Transfer-Encoding other than chunked' });
+  t.like(await accessLine('/api/te'), {
+    status: 400,
+    backend: null,
+    server: null,
+    bytes: 16,
+    reason: 'Transfer-Encoding other than chunked',
+  });
   t.like(await accessLine('/api/many'), { status: 400, backend: null, server: null, bytes: 16, reason: 'more than 100 headers' });
 });
 
@@ -299,7 +329,9 @@ async function rudeServer(t, end) {
     req.resume();
     req.on('end', () => end(req.socket));
   });
-  const fm = await startFlagman(t, `
+  const fm = await startFlagman(
+    t,
+    `
 flags: { dir: ./flags }
 frontends:
   web:
@@ -310,7 +342,9 @@ backends:
   rude:
     servers:
       rude1: { address: "127.0.0.1:{{rude}}" }
-`, { vars: { rude: rude.port }, captureAccess: true });
+`,
+    { vars: { rude: rude.port }, captureAccess: true },
+  );
   return { rude, fm };
 }
 
@@ -322,9 +356,9 @@ test('a fresh connection reset before any answer: nothing is replayed, even a GE
   t.is(rude.seen.filter((s) => s.url === '/fresh').length, 1, 'sent once: a new connection cannot have raced a keep-alive close');
 });
 
-test('a server that resets the connection before answering: 502, and the access line names the system\'s code', async (t) => {
+test("a server that resets the connection before answering: 502, and the access line names the system's code", async (t) => {
   // Every connection is reset (RST, not FIN) once its request has been read.
-  const { rude, fm } = await rudeServer(t, (socket) => socket.resetAndDestroy());
+  const { fm } = await rudeServer(t, (socket) => socket.resetAndDestroy());
   const r = await request(fm.port, { path: '/reset' });
   t.is(r.status, 502);
   t.is(r.body, '502 Bad Gateway\n');
@@ -340,7 +374,11 @@ test('a response whose end is ambiguous gets 502 and names why; the connection i
     s.on('error', () => {});
     s.on('data', (d) => {
       const smuggle = d.toString('latin1').startsWith('GET /smuggle ');
-      s.write(smuggle ? 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' : 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      s.write(
+        smuggle
+          ? 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
+          : 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+      );
     });
   });
   await new Promise((resolve) => raw.listen(0, '127.0.0.1', resolve));
@@ -348,7 +386,9 @@ test('a response whose end is ambiguous gets 502 and names why; the connection i
     raw.close();
     for (const s of seen) s.destroy();
   });
-  const fm = await startFlagman(t, `
+  const fm = await startFlagman(
+    t,
+    `
 flags: { dir: ./flags }
 frontends:
   web:
@@ -359,12 +399,20 @@ backends:
   raw:
     servers:
       raw1: { address: "127.0.0.1:{{raw}}" }
-`, { vars: { raw: raw.address().port }, captureAccess: true });
+`,
+    { vars: { raw: raw.address().port }, captureAccess: true },
+  );
   t.is((await request(fm.port, { path: '/fine' })).body, 'ok');
   const bad = await request(fm.port, { path: '/smuggle' });
   t.is(bad.status, 502);
   const line = await waitFor(() => fm.access.find((l) => l.path === '/smuggle'), { what: 'the access line of /smuggle' });
-  t.like(line, { status: 502, backend: 'raw', server: 'raw1', bytes: 16, reason: 'bad response: both Content-Length and Transfer-Encoding' });
+  t.like(line, {
+    status: 502,
+    backend: 'raw',
+    server: 'raw1',
+    bytes: 16,
+    reason: 'bad response: both Content-Length and Transfer-Encoding',
+  });
   t.is((await request(fm.port, { path: '/after' })).body, 'ok');
   t.is(seen.length, 2, 'the connection that carried the bad response was closed, and a new one opened');
 });
@@ -438,7 +486,9 @@ async function rawServer(t) {
     for (const s of sockets) s.destroy();
     return new Promise((resolve) => server.close(resolve));
   });
-  const fm = await startFlagman(t, `
+  const fm = await startFlagman(
+    t,
+    `
 flags: { dir: ./flags }
 timeouts: { server: 10s, shutdown: 500ms }
 frontends:
@@ -456,7 +506,9 @@ backends:
     timeouts: { server: ${scaled(300)}ms }   # a loaded machine can hold the raw server's head past 300 ms
     servers:
       raw1: { address: "127.0.0.1:{{raw}}" }
-`, { vars: { raw: server.address().port }, captureAccess: true });
+`,
+    { vars: { raw: server.address().port }, captureAccess: true },
+  );
   const accessLine = (path) => waitFor(() => fm.access.find((l) => l.path === path), { what: `the access line of ${path}` });
   return { fm, seen, accessLine };
 }
@@ -489,7 +541,11 @@ test('an invalid first chunk size: 502 naming it, on a reused client connection 
       });
       req.on('error', (err) => resolve(retry && req.reusedSocket ? get(path, false) : { error: err.message }));
     });
-  for (const [path, reason] of [['/size/zz', 'invalid chunk size'], ['/size/18f', 'chunk size too large'], ['/size/2e48', 'chunk size too large']]) {
+  for (const [path, reason] of [
+    ['/size/zz', 'invalid chunk size'],
+    ['/size/18f', 'chunk size too large'],
+    ['/size/2e48', 'chunk size too large'],
+  ]) {
     t.like(await get('/fine'), { status: 200, body: 'ok' });
     t.like(await get(path), { status: 502, body: '502 Bad Gateway\n', reused: true }, path);
     t.is(seen.filter((p) => p === path).length, 1, `${path} reached the server once`);

@@ -48,7 +48,8 @@ function demoLayout(t) {
   fs.mkdirSync(path.join(dir, 'examples/demo'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'flags'));
   fs.copyFileSync(path.join(root, 'flags/MAINT'), path.join(dir, 'flags/MAINT'));
-  for (const f of ['flagman.yaml', 'maintenance.html']) fs.copyFileSync(path.join(root, 'examples/demo', f), path.join(dir, 'examples/demo', f));
+  for (const f of ['flagman.yaml', 'maintenance.html'])
+    fs.copyFileSync(path.join(root, 'examples/demo', f), path.join(dir, 'examples/demo', f));
   return dir;
 }
 
@@ -57,7 +58,12 @@ async function demoPorts() {
   const [proxy, admin, app1, app2] = [await freePort(), await freePort(), await freePort(), await freePort()];
   return {
     ports: { proxy, admin, app1, app2 },
-    env: { FLAGMAN_DEMO_PORT: String(proxy), FLAGMAN_DEMO_ADMIN_PORT: String(admin), FLAGMAN_DEMO_APP1_PORT: String(app1), FLAGMAN_DEMO_APP2_PORT: String(app2) },
+    env: {
+      FLAGMAN_DEMO_PORT: String(proxy),
+      FLAGMAN_DEMO_ADMIN_PORT: String(admin),
+      FLAGMAN_DEMO_APP1_PORT: String(app1),
+      FLAGMAN_DEMO_APP2_PORT: String(app2),
+    },
   };
 }
 
@@ -106,14 +112,21 @@ async function startDemo(t, command, args, { cwd, env }) {
   const m = /flagman demo \(pid (\d+)\): flagman runs as pid (\d+)/.exec(out.stdout);
   pids = { demo: Number(m[1]), flagman: Number(m[2]) };
   const banner = out.stdout.slice(0, out.stdout.indexOf('Ctrl-C stops everything.'));
-  const commands = banner.slice(banner.indexOf('Try, in another terminal:\n') + 'Try, in another terminal:\n'.length).split('\n').filter(Boolean).map((l) => l.replace(/^ {2}/, ''));
+  const commands = banner
+    .slice(banner.indexOf('Try, in another terminal:\n') + 'Try, in another terminal:\n'.length)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.replace(/^ {2}/, ''));
   return { proc, out, exited, pids, banner, commands };
 }
 
 /** The addresses TCP sockets listen on at `port`, on this machine (/proc/net/tcp and tcp6). */
 function listeningAddresses(port) {
   const found = [];
-  for (const [file, v6] of [['/proc/net/tcp', false], ['/proc/net/tcp6', true]]) {
+  for (const [file, v6] of [
+    ['/proc/net/tcp', false],
+    ['/proc/net/tcp6', true],
+  ]) {
     let text = '';
     try {
       text = fs.readFileSync(file, 'utf8');
@@ -127,7 +140,14 @@ function listeningAddresses(port) {
       if (parseInt(portHex, 16) !== port) continue;
       // Each 32-bit word is in host (little-endian) order.
       const words = hex.match(/.{8}/g).map((w) => w.match(/../g).reverse().join(''));
-      found.push(v6 ? `[${words.join('').match(/.{4}/g).join(':')}]` : words[0].match(/../g).map((b) => parseInt(b, 16)).join('.'));
+      found.push(
+        v6
+          ? `[${words.join('').match(/.{4}/g).join(':')}]`
+          : words[0]
+              .match(/../g)
+              .map((b) => parseInt(b, 16))
+              .join('.'),
+      );
     }
   }
   return found.sort();
@@ -142,9 +162,15 @@ test("the README's commands are the ones the demo prints at its default ports, f
   const printed = tryCommands({ config, file: demoConfig, cli: path.join(root, 'dist/cli/main.js'), cwd: root });
   t.deepEqual(readmeCommands(), printed);
   // The defaults are the README's.
-  t.deepEqual(config.frontends[0].listen.map((l) => l.text), ['127.0.0.1:8080']);
+  t.deepEqual(
+    config.frontends[0].listen.map((l) => l.text),
+    ['127.0.0.1:8080'],
+  );
   t.is(config.admin.listen.text, '127.0.0.1:8081');
-  t.deepEqual(config.backends.find((b) => b.name === 'app').servers.map((s) => `${s.host}:${s.port}`), ['127.0.0.1:9001', '127.0.0.1:9002']);
+  t.deepEqual(
+    config.backends.find((b) => b.name === 'app').servers.map((s) => `${s.host}:${s.port}`),
+    ['127.0.0.1:9001', '127.0.0.1:9002'],
+  );
 });
 
 test('the demo listens on 127.0.0.1 only, prints its proxy and dashboard URLs, shows the access log, answers flagman status, list and get, and its dashboard renders; SIGINT stops it all', async (t) => {
@@ -168,15 +194,27 @@ test('the demo listens on 127.0.0.1 only, prints its proxy and dashboard URLs, s
   t.deepEqual([...bodies].sort(), ['hello from app1', 'hello from app2']);
   const access = await waitFor(
     () => {
-      const lines = demo.out.stdout.slice(demo.out.stdout.indexOf('Ctrl-C stops everything.\n') + 'Ctrl-C stops everything.\n'.length).split('\n').filter(Boolean);
+      const lines = demo.out.stdout
+        .slice(demo.out.stdout.indexOf('Ctrl-C stops everything.\n') + 'Ctrl-C stops everything.\n'.length)
+        .split('\n')
+        .filter(Boolean);
       return lines.length >= 2 && lines;
     },
     { timeout: 10_000, what: 'two access lines on stdout' },
   );
   const parsed = access.map((l) => JSON.parse(l));
-  t.deepEqual(parsed.map((a) => [a.frontend, a.backend, a.method, a.path, a.status]), [['web', 'app', 'GET', '/', 200], ['web', 'app', 'GET', '/', 200]]);
+  t.deepEqual(
+    parsed.map((a) => [a.frontend, a.backend, a.method, a.path, a.status]),
+    [
+      ['web', 'app', 'GET', '/', 200],
+      ['web', 'app', 'GET', '/', 200],
+    ],
+  );
   t.deepEqual(parsed.map((a) => a.server).sort(), ['app1', 'app2']);
-  t.true(demo.out.lines.some((l) => JSON.parse(l).event === 'start'), 'the events pass through on stderr');
+  t.true(
+    demo.out.lines.some((l) => JSON.parse(l).event === 'start'),
+    'the events pass through on stderr',
+  );
 
   // flagman status, list and get, as printed.
   const cliLine = (word) => demo.commands.find((l) => new RegExp(`^node \\S+ ${word} `).test(l));
@@ -231,7 +269,10 @@ test('the demo serves both apps, switches to maintenance on echo 1 > flags/MAINT
 
   const from = demo.out.lines.length;
   await sh('echo 1 > flags/MAINT', dir);
-  await waitFor(() => demo.out.lines.slice(from).some((l) => l.includes('"event":"flag.change"') && l.includes('"value":1')), { timeout: 10_000, what: 'MAINT=1 applied' });
+  await waitFor(() => demo.out.lines.slice(from).some((l) => l.includes('"event":"flag.change"') && l.includes('"value":1')), {
+    timeout: 10_000,
+    what: 'MAINT=1 applied',
+  });
   const maint = await request(proxy);
   t.is(maint.status, 503);
   t.regex(maint.body, /Down for maintenance/);
@@ -271,7 +312,10 @@ test('an installed flagman without examples/ says the demo config is missing, wi
   const missing = await execa(process.execPath, [start], { cwd: pkg, reject: false, timeout: START_MS });
   t.is(missing.exitCode, 1);
   t.is(missing.stdout, '');
-  t.regex(missing.stderr, new RegExp(`^flagman demo: ${path.join(pkg, 'examples/demo/flagman.yaml').replaceAll('.', '\\.')}: the demo config is missing`));
+  t.regex(
+    missing.stderr,
+    new RegExp(`^flagman demo: ${path.join(pkg, 'examples/demo/flagman.yaml').replaceAll('.', '\\.')}: the demo config is missing`),
+  );
   t.notRegex(missing.stderr, /^\s+at /m, 'no stack trace');
   t.is(missing.stderr.trim().split('\n').length, 1, missing.stderr);
 

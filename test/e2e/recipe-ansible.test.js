@@ -91,7 +91,10 @@ function sampleStatus(fm) {
 test('the rolling-deploy playbook writes the flags directory with become', (t) => {
   const [play] = YAML.parse(fs.readFileSync(path.join(root, 'examples/ansible/rolling-deploy.yml'), 'utf8'));
   const writers = play.tasks.filter((task) => JSON.stringify(task).includes('{{ flagman_flags }}'));
-  t.deepEqual(writers.map((task) => task.name), ['Drain {{ flagman_server }}', 'Undrain {{ flagman_server }}']);
+  t.deepEqual(
+    writers.map((task) => task.name),
+    ['Drain {{ flagman_server }}', 'Undrain {{ flagman_server }}'],
+  );
   // /etc/flagman/flags is root:flagman 0750: only root writes there.
   for (const task of writers) t.is(task.become, true, task.name);
 });
@@ -143,11 +146,21 @@ while ((await status()).backends.app.servers.app2.state !== 'down') await new Pr
     // owns the temp flags directory and needs no become (nor has a password to give sudo).
     ...(process.getuid() === 0 ? {} : { ansible_become: false }),
   };
-  const playbook = execa('ansible-playbook', ['-i', 'localhost,', '-c', 'local', '-e', JSON.stringify(extra), path.join(root, 'examples/ansible/rolling-deploy.yml')], {
-    reject: false,
-    all: true,
-    env: { ANSIBLE_HOME: work, ANSIBLE_LOCAL_TEMP: path.join(work, 'tmp'), ANSIBLE_NOCOLOR: '1', ANSIBLE_RETRY_FILES_ENABLED: '0', PYTHONUNBUFFERED: '1' },
-  });
+  const playbook = execa(
+    'ansible-playbook',
+    ['-i', 'localhost,', '-c', 'local', '-e', JSON.stringify(extra), path.join(root, 'examples/ansible/rolling-deploy.yml')],
+    {
+      reject: false,
+      all: true,
+      env: {
+        ANSIBLE_HOME: work,
+        ANSIBLE_LOCAL_TEMP: path.join(work, 'tmp'),
+        ANSIBLE_NOCOLOR: '1',
+        ANSIBLE_RETRY_FILES_ENABLED: '0',
+        PYTHONUNBUFFERED: '1',
+      },
+    },
+  );
   // The long request ends once the playbook has found it in flight and is waiting: retrying its
   // `until`. Were the playbook not to wait, its deploy step would see it still active.
   // Likewise app2 passes its checks again once the playbook is waiting for that; the flag must still
@@ -194,7 +207,10 @@ while ((await status()).backends.app.servers.app2.state !== 'down') await new Pr
   t.true(drainSamples.length > 0, 'the drain was observed');
   t.deepEqual(new Set(drainSamples.map((s) => s.requests)), new Set([drained.requests]), 'app2 received no new request while drained');
   t.true(drainSamples.at(-1).app1Requests > drainSamples[0].app1Requests, 'app1 took the traffic meanwhile');
-  t.true(sampler.samples.some((s) => s.state === 'down'), 'app2 was seen down while it restarted');
+  t.true(
+    sampler.samples.some((s) => s.state === 'down'),
+    'app2 was seen down while it restarted',
+  );
   t.deepEqual(
     sampler.samples.filter((s) => s.state === 'down' && s.weight !== 0),
     [],

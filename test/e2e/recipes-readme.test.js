@@ -24,7 +24,7 @@ function section(heading) {
 
 /** The ```lang blocks of the README section under `heading`. */
 function blocks(heading, lang) {
-  return [...section(heading).matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]);
+  return [...section(heading).matchAll(new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``, 'g'))].map((m) => m[1]);
 }
 
 test('the README cron recipe is examples/cron/flagman-maintenance', (t) => {
@@ -55,8 +55,14 @@ test('the README Kubernetes volume is the manifest’s, whose config and flags f
   const byName = (kind, name) => docs.find((d) => d.kind === kind && d.metadata.name === name);
   const pod = byName('Deployment', 'flagman').spec.template.spec;
   const shown = YAML.parse(blocks('### Kubernetes: a ConfigMap as the flags directory', 'yaml')[0]);
-  t.like(pod.volumes.find((v) => v.name === 'flags'), shown.volumes[0]);
-  t.like(pod.containers[0].volumeMounts.find((m) => m.name === 'flags'), shown.containers[0].volumeMounts[0]);
+  t.like(
+    pod.volumes.find((v) => v.name === 'flags'),
+    shown.volumes[0],
+  );
+  t.like(
+    pod.containers[0].volumeMounts.find((m) => m.name === 'flags'),
+    shown.containers[0].volumeMounts[0],
+  );
 
   // The volume as the kubelet writes it: each key a symlink into ..data, itself a symlink to a
   // timestamped directory.
@@ -87,14 +93,25 @@ test('the README throttle recipe: its backend loads, and the script’s set and 
   const app2 = await upstream(t, 'app2');
   backends.app.servers.app1.address = `127.0.0.1:${app1.port}`;
   backends.app.servers.app2.address = `127.0.0.1:${app2.port}`;
-  const config = YAML.stringify({ flags: { dir: './flags' }, admin: { listen: '127.0.0.1:0' }, frontends: { web: { listen: ['127.0.0.1:0'], rules: [{ use: 'app' }] } }, backends });
+  const config = YAML.stringify({
+    flags: { dir: './flags' },
+    admin: { listen: '127.0.0.1:0' },
+    frontends: { web: { listen: ['127.0.0.1:0'], rules: [{ use: 'app' }] } },
+    backends,
+  });
   const fm = await startFlagman(t, config);
   const maxconn = async () => (await adminStatus(fm)).backends.app.servers.app1.maxconn;
   t.is(await maxconn(), 0, 'no flag: no limit');
   t.is((await adminStatus(fm)).backends.app.queue.timeoutMs, 10_000);
   // The script's two commands, as cron would run them, on this instance's flags directory.
   const script = blocks(heading, 'sh')[0];
-  const command = (verb) => script.split('\n').find((l) => l.trim().startsWith(`flagman ${verb} `)).trim().replace(/^flagman/, `"${process.execPath}" "${cli}"`).replace('/etc/flagman/flags', fm.flagsDir);
+  const command = (verb) =>
+    script
+      .split('\n')
+      .find((l) => l.trim().startsWith(`flagman ${verb} `))
+      .trim()
+      .replace(/^flagman/, `"${process.execPath}" "${cli}"`)
+      .replace('/etc/flagman/flags', fm.flagsDir);
   let from = fm.events.length;
   await sh(`load=9; ${command('set')}`, fm.dir);
   await fm.waitFlag('app1.maxconn', 20, { from });
@@ -105,21 +122,32 @@ test('the README throttle recipe: its backend loads, and the script’s set and 
   t.is(await maxconn(), 0);
 });
 
-test('the README API-limit recipe: its frontend loads; a body over the rule\'s 1 MiB gets 413, and echo/rm move the rate', async (t) => {
+test("the README API-limit recipe: its frontend loads; a body over the rule's 1 MiB gets 413, and echo/rm move the rate", async (t) => {
   const heading = '### Limit an API: body size and request rate';
   const frontends = YAML.parse(blocks(heading, 'yaml')[0]).frontends;
   const app = await upstream(t, 'app');
   frontends.web.listen = ['127.0.0.1:0'];
-  const backends = { api: { servers: { a: { address: `127.0.0.1:${app.port}` } } }, app: { servers: { a: { address: `127.0.0.1:${app.port}` } } } };
+  const backends = {
+    api: { servers: { a: { address: `127.0.0.1:${app.port}` } } },
+    app: { servers: { a: { address: `127.0.0.1:${app.port}` } } },
+  };
   const config = YAML.stringify({ flags: { dir: './flags' }, admin: { listen: '127.0.0.1:0' }, frontends, backends });
   const fm = await startFlagman(t, config);
   const rate = async () => (await adminStatus(fm)).frontends.web.rules.find((r) => r.limit)?.limit.rate;
   t.is(await rate(), 100, 'no flag: the default rate');
-  const big = await request(fm.port, { method: 'POST', path: '/api/upload', headers: { 'content-length': String(2 << 20) }, body: Buffer.alloc(2 << 20) });
+  const big = await request(fm.port, {
+    method: 'POST',
+    path: '/api/upload',
+    headers: { 'content-length': String(2 << 20) },
+    body: Buffer.alloc(2 << 20),
+  });
   t.is(big.status, 413);
   t.is(app.seen.length, 0, 'the server saw none of it');
   // The recipe's two commands, on this instance's flags directory.
-  const [set, unset] = blocks(heading, 'sh')[0].split('\n').filter((l) => l.trim() !== '').map((l) => l.replace(/#.*/, '').trim().replace('/etc/flagman/flags', fm.flagsDir));
+  const [set, unset] = blocks(heading, 'sh')[0]
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => l.replace(/#.*/, '').trim().replace('/etc/flagman/flags', fm.flagsDir));
   let from = fm.events.length;
   await sh(set, fm.dir);
   await fm.waitFlag('API_RATE', 20, { from });
@@ -144,7 +172,10 @@ test('the README latency recipe: its jq command picks the slow requests from an 
   const lines = () => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
   await waitFor(() => lines().length >= 3, { what: 'three access lines' });
   const command = blocks(heading, 'sh')[0].trim().replace('/var/log/flagman/access.log', file);
-  const picked = (await sh(command, fm.dir)).stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const picked = (await sh(command, fm.dir)).stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.is(picked.length, 1);
   t.like(picked[0], { path: '/slow', server: 'app1', connectMs: 0 });
   t.true(picked[0].ttfbMs >= 590 && picked[0].ttfbMs <= picked[0].ms, `ttfbMs ${picked[0].ttfbMs}, ms ${picked[0].ms}`);

@@ -170,7 +170,10 @@ test('a reload that cannot listen fails whole: old listeners and config stay', a
   const app = await upstream(t, 'app');
   const fm = await startFlagman(t, config({ app: app.port, other: app.port }), { flags: { MAINT: '0\n' } });
   // The admin port is taken (by flagman itself): a new frontend cannot listen there.
-  const text = config({ app: app.port, other: app.port, extra: true }).replace('  side:\n    listen: ["127.0.0.1:0"]', `  side:\n    listen: ["127.0.0.1:${fm.adminPort}"]`);
+  const text = config({ app: app.port, other: app.port, extra: true }).replace(
+    '  side:\n    listen: ["127.0.0.1:0"]',
+    `  side:\n    listen: ["127.0.0.1:${fm.adminPort}"]`,
+  );
   const from = fm.events.length;
   writeConfig(fm, text);
   const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from, timeout: 10_000 });
@@ -208,7 +211,10 @@ ${health(path)}    servers:
   const s = await adminStatus(fm);
   t.is(s.config.generation, 2);
   t.is(s.backends.app.servers.b.state, 'down', 'b is still down after the reload');
-  t.falsy(fm.events.slice(from).find((e) => e.event === 'server.state' && e.server === 'b'), 'no state change caused by the reload itself');
+  t.falsy(
+    fm.events.slice(from).find((e) => e.event === 'server.state' && e.server === 'b'),
+    'no state change caused by the reload itself',
+  );
   for (let i = 0; i < 4; i++) t.is((await request(fm.port)).body, 'a');
   // Checks follow the new config: a path a answers 404 to takes a down too (fall 1).
   const from2 = fm.events.length;

@@ -111,17 +111,22 @@ test('300 requests on keep-alive connections, two workers: 300 different IDs, ea
   t.teardown(() => agent.destroy());
   const get = (i) =>
     new Promise((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: behind, path: `/many/${i}`, agent }, (res) => res.resume().on('end', resolve)).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port: behind, path: `/many/${i}`, agent }, (res) => res.resume().on('end', resolve))
+        .on('error', reject);
     });
   await Promise.all(Array.from({ length: 300 }, (_, i) => get(i)));
   const ids = app.seen.filter((s) => s.url.startsWith('/many/')).map((s) => s.headers['x-request-id']);
   t.is(ids.length, 300);
   t.true(ids.every((id) => NEW_ID.test(id)));
   t.is(new Set(ids).size, 300);
-  const lines = await waitFor(() => {
-    const l = fm.access.filter((a) => a.path.startsWith('/many/'));
-    return l.length === 300 && l;
-  }, { what: '300 access lines' });
+  const lines = await waitFor(
+    () => {
+      const l = fm.access.filter((a) => a.path.startsWith('/many/'));
+      return l.length === 300 && l;
+    },
+    { what: '300 access lines' },
+  );
   t.deepEqual(lines.map((l) => l.id).sort(), [...ids].sort());
   t.deepEqual([...new Set(lines.map((l) => l.worker))].sort(), [1, 2], 'both workers served some');
 });
@@ -129,7 +134,10 @@ test('300 requests on keep-alive connections, two workers: 300 different IDs, ea
 test('an upgrade: its ID goes to the server and in its access line', async (t) => {
   const { port: upgradePort, seen } = await upgradeRecorder(t);
   const fm = await startFlagman(t, CONFIG, { vars: { app: upgradePort, top: '' }, captureAccess: true });
-  const head = await rawHead(fm.ports[0], 'GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Request-Id: ws-1\r\n\r\n');
+  const head = await rawHead(
+    fm.ports[0],
+    'GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Request-Id: ws-1\r\n\r\n',
+  );
   t.regex(head, /^HTTP\/1\.1 101 /);
   t.is(seen[0]['x-request-id'], 'ws-1');
   t.like(await accessLine(fm, '/chat'), { status: 101, id: 'ws-1' });
@@ -140,8 +148,18 @@ test('HTTP/2: generated, kept from a trusted proxy, on the server’s request, t
   const ca = await testCA(dir);
   const leaf = await ca.leaf('site', ['a.test']);
   const app = await upstream(t, 'app');
-  const yaml = CONFIG.replace('    trustedProxies: ["127.0.0.0/8"]', '    trustedProxies: ["127.0.0.0/8"]\n    tls: { cert: ./site.crt, key: ./site.key }').replace('    requestId: { header: X-Correlation-ID }', '    requestId: { header: X-Correlation-ID }\n    tls: { cert: ./site.crt, key: ./site.key }');
-  const fm = await startFlagman(t, yaml, { vars: { app: app.port, top: '' }, files: { 'site.crt': fs.readFileSync(leaf.cert), 'site.key': fs.readFileSync(leaf.key) }, captureAccess: true });
+  const yaml = CONFIG.replace(
+    '    trustedProxies: ["127.0.0.0/8"]',
+    '    trustedProxies: ["127.0.0.0/8"]\n    tls: { cert: ./site.crt, key: ./site.key }',
+  ).replace(
+    '    requestId: { header: X-Correlation-ID }',
+    '    requestId: { header: X-Correlation-ID }\n    tls: { cert: ./site.crt, key: ./site.key }',
+  );
+  const fm = await startFlagman(t, yaml, {
+    vars: { app: app.port, top: '' },
+    files: { 'site.crt': fs.readFileSync(leaf.cert), 'site.key': fs.readFileSync(leaf.key) },
+    captureAccess: true,
+  });
   const get = (port, p, headers = {}) => {
     const session = http2.connect(`https://127.0.0.1:${port}`, { ca: ca.caPem, servername: 'a.test' });
     session.on('error', () => {});

@@ -100,7 +100,12 @@ async function restartsUnderLoad(t, { signal, restarts }) {
   const socket = holdSocket(t);
   let flagman = await startWithSocket(t, socket, configFile);
 
-  const loads = [keepAliveLoad(socket.port), keepAliveLoad(socket.port), freshConnectionLoad(socket.port), freshConnectionLoad(socket.port)];
+  const loads = [
+    keepAliveLoad(socket.port),
+    keepAliveLoad(socket.port),
+    freshConnectionLoad(socket.port),
+    freshConnectionLoad(socket.port),
+  ];
   t.teardown(() => Promise.all(loads.map((l) => l.stop())));
   const exits = [];
   for (let i = 0; i < restarts; i++) {
@@ -130,7 +135,10 @@ test('10 restarts under continuous load: no connection error, no failed request'
   const statuses = {};
   for (const r of results) for (const [status, n] of Object.entries(r.labels)) statuses[status] = (statuses[status] ?? 0) + n;
   t.deepEqual(Object.keys(statuses), ['200'], `every response was a 200: ${JSON.stringify(statuses)}`);
-  t.true(results.every((r) => r.count >= 20), `every client kept being served: ${results.map((r) => r.count).join(', ')}`);
+  t.true(
+    results.every((r) => r.count >= 20),
+    `every client kept being served: ${results.map((r) => r.count).join(', ')}`,
+  );
 });
 
 test('the same harness catches a flagman that exits without draining (SIGKILL)', async (t) => {

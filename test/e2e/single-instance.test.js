@@ -73,7 +73,13 @@ test('a second flagman run on the same address fails fast naming it; there is no
   const took = Date.now() - started;
   t.log(`second flagman exited ${r.exitCode} after ${took} ms`);
   t.is(r.exitCode, 1);
-  t.regex(r.stderr, new RegExp(`^flagman: LISTEN: cannot listen on 127\\.0\\.0\\.1:${first.port}: address in use \\(127\\.0\\.0\\.1:${first.port}\\)$`, 'm'));
+  t.regex(
+    r.stderr,
+    new RegExp(
+      `^flagman: LISTEN: cannot listen on 127\\.0\\.0\\.1:${first.port}: address in use \\(127\\.0\\.0\\.1:${first.port}\\)$`,
+      'm',
+    ),
+  );
   t.true(took < 10_000, 'it fails by itself, without waiting for anything');
   t.is((await request(first.port)).body, 'app', 'the first flagman still serves');
 

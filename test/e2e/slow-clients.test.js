@@ -37,7 +37,7 @@ async function normalTraffic(port, untilPromise) {
 test('slowloris: headers a byte every 100 ms are cut off after timeouts.client (1 s); others are served', async (t) => {
   const app = await upstream(t, 'app');
   const fm = await startFlagman(t, CONFIG, { vars: { app: app.port } });
-  const text = 'GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ' + 'x'.repeat(200) + '\r\n\r\n';
+  const text = `GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ${'x'.repeat(200)}\r\n\r\n`;
   let timer;
   const closed = rawUntilClosed(fm.port, (s) => {
     let i = 0;
@@ -49,7 +49,9 @@ test('slowloris: headers a byte every 100 ms are cut off after timeouts.client (
   const served = await normalTraffic(fm.port, closed);
   const { ms, answer } = await closed;
   clearInterval(timer);
-  t.log(`slowloris cut after ${Math.round(ms)} ms (${JSON.stringify(answer.split('\r\n')[0])}); meanwhile ${served.ok} normal requests served`);
+  t.log(
+    `slowloris cut after ${Math.round(ms)} ms (${JSON.stringify(answer.split('\r\n')[0])}); meanwhile ${served.ok} normal requests served`,
+  );
   t.true(ms >= 900 && ms < 2500, `cut within timeouts.client plus the check interval: ${Math.round(ms)} ms`);
   t.true(answer === '' || /^HTTP\/1\.1 408 /.test(answer));
   t.true(served.ok >= 5);
@@ -85,9 +87,11 @@ test('a slow but steady upload (a chunk every 300 ms, under timeouts.client) com
   t.regex(answer, /^HTTP\/1\.1 200 /);
 });
 
-test('a body that waits on its client is not the server being silent: pauses longer than timeouts.server are the client timeout\'s to judge', async (t) => {
+test("a body that waits on its client is not the server being silent: pauses longer than timeouts.server are the client timeout's to judge", async (t) => {
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, maintenanceConfig({ admin: false, top: 'timeouts: { client: 5s, server: 300ms }' }), { vars: { app: app.port } });
+  const fm = await startFlagman(t, maintenanceConfig({ admin: false, top: 'timeouts: { client: 5s, server: 300ms }' }), {
+    vars: { app: app.port },
+  });
   const { answer } = await rawUntilClosed(fm.port, (s) => {
     s.write('POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nConnection: close\r\n\r\nab');
     setTimeout(() => s.write('cd'), 800); // over timeouts.server, under timeouts.client

@@ -73,7 +73,7 @@ for (const [name, text] of Object.entries(CASES)) {
 
 // A body that breaks HTTP's framing is found by Node's parser only once flagman has taken the
 // request (and may have sent its head on): Node's answer is the response, and the line says so.
-test('a request body that breaks its chunked framing gets Node\'s 400 (413 for chunk extensions too long), and its access line has that status and why', async (t) => {
+test("a request body that breaks its chunked framing gets Node's 400 (413 for chunk extensions too long), and its access line has that status and why", async (t) => {
   // A server that takes requests and never answers: nothing of its own reaches the client.
   const silent = net.createServer((s) => s.on('error', () => {}));
   const sockets = new Set();
@@ -95,7 +95,11 @@ test('a request body that breaks its chunked framing gets Node\'s 400 (413 for c
 
 test('underscoreHeaders: refuse answers 400 to a header name with "_"; drop forwards the request without it', async (t) => {
   const up = await recorder(t);
-  const config = (mode) => maintenanceConfig({ admin: false }).replace('    listen: ["127.0.0.1:0"]\n', `    listen: ["127.0.0.1:0"]\n    underscoreHeaders: ${mode}\n`);
+  const config = (mode) =>
+    maintenanceConfig({ admin: false }).replace(
+      '    listen: ["127.0.0.1:0"]\n',
+      `    listen: ["127.0.0.1:0"]\n    underscoreHeaders: ${mode}\n`,
+    );
   const refuse = await startFlagman(t, config('refuse'), { vars: { app: up.port } });
   const answer = await raw(refuse.port, `GET /u HTTP/1.1\r\n${H}X_User: forged\r\nConnection: close\r\n\r\n`);
   t.regex(answer, /^HTTP\/1\.1 400 /);

@@ -81,13 +81,17 @@ test('listen: systemd:web without a passed socket fails fast, saying so', async 
   const file = writeConfig(t, 1);
   const r = await flagmanCli(['run', '-c', file], { env: { LISTEN_FDS: undefined, LISTEN_FDNAMES: undefined, LISTEN_PID: undefined } });
   t.is(r.exitCode, 1);
-  t.regex(r.stderr, /^flagman: LISTEN: no socket was passed \(LISTEN_FDS is not set; start flagman from its \.socket unit\) \(systemd:web\)$/m);
+  t.regex(
+    r.stderr,
+    /^flagman: LISTEN: no socket was passed \(LISTEN_FDS is not set; start flagman from its \.socket unit\) \(systemd:web\)$/m,
+  );
 });
 
 test('a passed socket with another FileDescriptorName, or for another process, is refused by name', async (t) => {
   const file = writeConfig(t, 1);
   const socket = holdSocket(t);
-  const run = (env) => execa(process.execPath, [cli, 'run', '-c', file], { reject: false, stdio: ['ignore', 'pipe', 'pipe', socket.fd], env });
+  const run = (env) =>
+    execa(process.execPath, [cli, 'run', '-c', file], { reject: false, stdio: ['ignore', 'pipe', 'pipe', socket.fd], env });
   const named = await run({ LISTEN_FDS: '1', LISTEN_FDNAMES: 'admin' });
   t.is(named.exitCode, 1);
   t.regex(named.stderr, /LISTEN: no passed socket has FileDescriptorName=web \(passed: admin\) \(systemd:web\)/);

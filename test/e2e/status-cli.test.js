@@ -35,22 +35,58 @@ test('status prints the flag, frontend and server rows of a running instance', a
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stderr, '');
   const lines = r.stdout.split('\n');
-  t.true(lines.some((l) => /^flagman\s+\d+\.\d+\.\d+\S*, pid \d+, up /.test(l)), r.stdout);
-  t.true(lines.some((l) => /^last reload\s+ok/.test(l)), r.stdout);
-  t.true(lines.some((l) => /^watcher\s+events, \d+ rescans/.test(l)), r.stdout);
-  t.true(lines.some((l) => /^MAINT\s+1\s+-\s+db migration$/.test(l)), r.stdout);
-  t.true(lines.some((l) => /^app2\.weight\s+0\s+-$/.test(l)), r.stdout);
+  t.true(
+    lines.some((l) => /^flagman\s+\d+\.\d+\.\d+\S*, pid \d+, up /.test(l)),
+    r.stdout,
+  );
+  t.true(
+    lines.some((l) => /^last reload\s+ok/.test(l)),
+    r.stdout,
+  );
+  t.true(
+    lines.some((l) => /^watcher\s+events, \d+ rescans/.test(l)),
+    r.stdout,
+  );
+  t.true(
+    lines.some((l) => /^MAINT\s+1\s+-\s+db migration$/.test(l)),
+    r.stdout,
+  );
+  t.true(
+    lines.some((l) => /^app2\.weight\s+0\s+-$/.test(l)),
+    r.stdout,
+  );
   // CONNS (the request's connection may still be open), MAXCONN, WAITING, 413 and 429 beside ACTIVE.
-  t.true(lines.some((l) => /^FRONTEND\s+REQUESTS\s+ACTIVE\s+CONNS\s+MAXCONN\s+WAITING\s+413\s+429\s+1xx\s+2xx/.test(l)), r.stdout);
-  t.true(lines.some((l) => /^web\s+1\s+0\s+[01]\s+100\s+0\s+0\s+0\s+0\s+1\s+0\s+0\s+0\s+0$/.test(l)), r.stdout);
+  t.true(
+    lines.some((l) => /^FRONTEND\s+REQUESTS\s+ACTIVE\s+CONNS\s+MAXCONN\s+WAITING\s+413\s+429\s+1xx\s+2xx/.test(l)),
+    r.stdout,
+  );
+  t.true(
+    lines.some((l) => /^web\s+1\s+0\s+[01]\s+100\s+0\s+0\s+0\s+0\s+1\s+0\s+0\s+0\s+0$/.test(l)),
+    r.stdout,
+  );
   // The rules with limits: the body limit in bytes, the rate with its burst, its key and the keys held.
-  t.true(lines.some((l) => /^FRONTEND\s+RULE\s+BACKEND\s+MAXBODY\s+RATE\s+BY\s+KEYS\s+413\s+429$/.test(l)), r.stdout);
-  t.true(lines.some((l) => /^web\s+1\s+app\s+1048576\s+50\/s\+5\s+client\.ip\s+1\s+0\s+0$/.test(l)), r.stdout);
+  t.true(
+    lines.some((l) => /^FRONTEND\s+RULE\s+BACKEND\s+MAXBODY\s+RATE\s+BY\s+KEYS\s+413\s+429$/.test(l)),
+    r.stdout,
+  );
+  t.true(
+    lines.some((l) => /^web\s+1\s+app\s+1048576\s+50\/s\+5\s+client\.ip\s+1\s+0\s+0$/.test(l)),
+    r.stdout,
+  );
   // MAXCONN (`-`: no limit) and the backend's QUEUE beside each server's ACTIVE; the backend's P50
   // and P99 since start (one request: both in its bucket) on each of its lines.
-  t.true(lines.some((l) => /^BACKEND\s+SERVER\s+STATE\s+WEIGHT\s+MAXCONN\s+ACTIVE\s+QUEUE\s+REQUESTS\s+FAILURES\s+P50\s+P99$/.test(l)), r.stdout);
-  t.true(lines.some((l) => /^app\s+app1\s+up\s+1\s+50\s+0\s+0\s+1\s+0\s+\d+(\.\d+)?m?s\s+\d+(\.\d+)?m?s$/.test(l)), r.stdout);
-  t.true(lines.some((l) => /^app\s+app2\s+drain\s+0\s+-\s+0\s+0\s+0\s+0\s+\d+(\.\d+)?m?s\s+\d+(\.\d+)?m?s$/.test(l)), r.stdout);
+  t.true(
+    lines.some((l) => /^BACKEND\s+SERVER\s+STATE\s+WEIGHT\s+MAXCONN\s+ACTIVE\s+QUEUE\s+REQUESTS\s+FAILURES\s+P50\s+P99$/.test(l)),
+    r.stdout,
+  );
+  t.true(
+    lines.some((l) => /^app\s+app1\s+up\s+1\s+50\s+0\s+0\s+1\s+0\s+\d+(\.\d+)?m?s\s+\d+(\.\d+)?m?s$/.test(l)),
+    r.stdout,
+  );
+  t.true(
+    lines.some((l) => /^app\s+app2\s+drain\s+0\s+-\s+0\s+0\s+0\s+0\s+\d+(\.\d+)?m?s\s+\d+(\.\d+)?m?s$/.test(l)),
+    r.stdout,
+  );
 });
 
 test('status --json prints the /status document', async (t) => {
@@ -82,13 +118,19 @@ test('status against an address where nothing answers: exit 1, one line naming t
   t.is(r.exitCode, 1);
   t.is(r.stdout, '');
   t.is(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
-  t.regex(r.stderr, new RegExp(`^flagman: ADMIN: cannot read the admin endpoint: connection refused .*\\(http://127\\.0\\.0\\.1:${port}/status\\)$`));
+  t.regex(
+    r.stderr,
+    new RegExp(`^flagman: ADMIN: cannot read the admin endpoint: connection refused .*\\(http://127\\.0\\.0\\.1:${port}/status\\)$`),
+  );
 });
 
 test('status without --admin and without admin.listen: exit 1, naming the config file', async (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'flagman.yaml');
-  fs.writeFileSync(file, 'frontends:\n  web:\n    listen: ["127.0.0.1:0"]\n    rules: [{ use: app }]\nbackends:\n  app:\n    servers:\n      app1: { address: "127.0.0.1:9" }\n');
+  fs.writeFileSync(
+    file,
+    'frontends:\n  web:\n    listen: ["127.0.0.1:0"]\n    rules: [{ use: app }]\nbackends:\n  app:\n    servers:\n      app1: { address: "127.0.0.1:9" }\n',
+  );
   const r = await flagmanCli(['status', '-c', file]);
   t.is(r.exitCode, 1);
   t.is(r.stdout, '');
@@ -99,5 +141,10 @@ test('status with admin.listen on port 0 asks for --admin, naming the line', asy
   const fm = await running(t, 0);
   const r = await flagmanCli(['status', '-c', fm.configFile]);
   t.is(r.exitCode, 1);
-  t.regex(r.stderr, new RegExp(`^flagman: ADMIN: admin.listen 127.0.0.1:0 takes a free port at start: pass --admin URL \\(${fm.configFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:\\d+\\)$`));
+  t.regex(
+    r.stderr,
+    new RegExp(
+      `^flagman: ADMIN: admin.listen 127.0.0.1:0 takes a free port at start: pass --admin URL \\(${fm.configFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:\\d+\\)$`,
+    ),
+  );
 });

@@ -54,7 +54,16 @@ test('/status shows flags, counters, server states and the watcher', async (t) =
   t.is(s.backends.maintenance.requests, 1);
   for (const name of ['app1', 'app2']) {
     const { connectMs, ttfbMs, ...counters } = s.backends.app.servers[name];
-    t.deepEqual(counters, { state: name === 'app1' ? 'up' : 'drain', weight: name === 'app1' ? 1 : 0, maxconn: 0, active: 0, requests: 2, failures: 0, bytesIn: null, bytesOut: null });
+    t.deepEqual(counters, {
+      state: name === 'app1' ? 'up' : 'drain',
+      weight: name === 'app1' ? 1 : 0,
+      maxconn: 0,
+      active: 0,
+      requests: 2,
+      failures: 0,
+      bytesIn: null,
+      bytesOut: null,
+    });
     // Latency (docs/admin.md): both requests' time to first byte, and the connects of those that opened a connection.
     t.is(ttfbMs.count, 2, `${name} ttfbMs`);
     t.is(ttfbMs.buckets['+Inf'], 2);
@@ -75,8 +84,11 @@ test('/status shows flags, counters, server states and the watcher', async (t) =
   const p = s.process;
   t.true(Number.isInteger(p.fdLimit) && p.fdLimit > 0, `fdLimit ${p.fdLimit}`);
   t.is(p.fdReserve, Math.max(16, Math.ceil(p.fdLimit / 32)));
-  t.true(Number.isInteger(p.maxConnections) && p.maxConnections >= 1 && p.maxConnections <= (p.fdLimit - p.fdReserve) / 2, `maxConnections ${p.maxConnections}`);
-  t.true(p.connections >= 0 && p.connections <= 1, 'the last request\'s connection at most');
+  t.true(
+    Number.isInteger(p.maxConnections) && p.maxConnections >= 1 && p.maxConnections <= (p.fdLimit - p.fdReserve) / 2,
+    `maxConnections ${p.maxConnections}`,
+  );
+  t.true(p.connections >= 0 && p.connections <= 1, "the last request's connection at most");
   t.is(p.refusedConnections, 0);
 });
 

@@ -79,12 +79,16 @@ test('a 10 MB upload echoed back and a 10 MB download arrive intact', async (t) 
   });
   const fm = await startFlagman(t, CONFIG, { vars: { app: app.port } });
   const echoed = new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: fm.port, method: 'POST', path: '/echo', agent: false }, (res) => consume(res).then(resolve, reject));
+    const req = http.request({ host: '127.0.0.1', port: fm.port, method: 'POST', path: '/echo', agent: false }, (res) =>
+      consume(res).then(resolve, reject),
+    );
     req.on('error', reject);
     writeBody(req, SIZE).catch(reject);
   });
   const downloaded = new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: fm.port, path: '/big', agent: false }, (res) => consume(res).then(resolve, reject)).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port: fm.port, path: '/big', agent: false }, (res) => consume(res).then(resolve, reject))
+      .on('error', reject);
   });
   const expected = { status: 200, bytes: SIZE, hash: digestOf(SIZE) };
   t.deepEqual(await echoed, expected);
@@ -92,7 +96,10 @@ test('a 10 MB upload echoed back and a 10 MB download arrive intact', async (t) 
 });
 
 // Both framings: a chunked body goes through other code in Node's response than a sized one.
-for (const [framing, headers] of [['Content-Length', { 'content-length': 64 * MB }], ['chunked', {}]]) {
+for (const [framing, headers] of [
+  ['Content-Length', { 'content-length': 64 * MB }],
+  ['chunked', {}],
+]) {
   test(`a client that does not read holds the server back: the proxy does not buffer the response (${framing})`, async (t) => {
     const SIZE = 64 * MB;
     const progress = { bytes: 0 };
@@ -102,7 +109,9 @@ for (const [framing, headers] of [['Content-Length', { 'content-length': 64 * MB
       writeBody(res, SIZE, progress);
     });
     const fm = await startFlagman(t, CONFIG, { vars: { app: app.port } });
-    const res = await new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port: fm.port, path: '/', agent: false }, resolve).on('error', reject));
+    const res = await new Promise((resolve, reject) =>
+      http.get({ host: '127.0.0.1', port: fm.port, path: '/', agent: false }, resolve).on('error', reject),
+    );
     res.pause();
     const heldAt = await stalled(progress);
     t.log(`server held back after ${(heldAt / MB).toFixed(1)} MB of ${SIZE / MB} MB`);
@@ -184,7 +193,9 @@ backends:
   // From the request on: on a busy machine the response head may reach this process later than
   // flagman stopped being able to send, and the cut is timed from there.
   const started = performance.now();
-  const res = await new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port: fm.port, path: '/', agent: false }, resolve).on('error', reject));
+  const res = await new Promise((resolve, reject) =>
+    http.get({ host: '127.0.0.1', port: fm.port, path: '/', agent: false }, resolve).on('error', reject),
+  );
   res.on('error', () => {});
   res.pause(); // reads nothing from here on
   t.is(res.statusCode, 200, 'the server answered within timeouts.server');

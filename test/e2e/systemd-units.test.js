@@ -61,8 +61,12 @@ test('systemd-analyze security --offline=true rates flagman.service OK, exposure
   t.true(['OK', 'SAFE'].includes(rating), rating);
   t.deepEqual(unitValues('systemd/flagman.service', 'MemoryDenyWriteExecute'), [], 'V8 writes machine code at run time');
   t.deepEqual(unitValues('systemd/flagman.service', 'ProtectSystem'), ['strict']);
-  t.deepEqual(unitValues('systemd/flagman.service', 'ReadWritePaths'), ['/etc/flagman/flags'], 'the flags directory is the one writable path besides the state directory');
-  t.deepEqual(unitValues('systemd/flagman.service', 'StateDirectory'), ['flagman'], 'the flags\' state file: /var/lib/flagman/flags.json');
+  t.deepEqual(
+    unitValues('systemd/flagman.service', 'ReadWritePaths'),
+    ['/etc/flagman/flags'],
+    'the flags directory is the one writable path besides the state directory',
+  );
+  t.deepEqual(unitValues('systemd/flagman.service', 'StateDirectory'), ['flagman'], "the flags' state file: /var/lib/flagman/flags.json");
   for (const unit of ['systemd/examples/flagman-maint-on.service', 'systemd/examples/flagman-maint-off.service']) {
     const timerService = await exposure(t, path.join(root, unit));
     t.log(`${path.basename(unit)}: exposure ${timerService.level} ${timerService.rating}`);
@@ -77,7 +81,10 @@ test('the units run one flagman with no PID file, stop after the shutdown timeou
   t.deepEqual(unitValues(service, 'Type'), ['exec']);
   t.deepEqual(unitValues(service, 'ExecStart'), [`${INSTALLED} run`]);
   const [stop] = unitValues(service, 'TimeoutStopSec');
-  t.true(Number(/^(\d+)s$/.exec(stop)?.[1]) * 1000 > DEFAULTS.timeouts.shutdown, `TimeoutStopSec=${stop} leaves flagman its shutdown timeout`);
+  t.true(
+    Number(/^(\d+)s$/.exec(stop)?.[1]) * 1000 > DEFAULTS.timeouts.shutdown,
+    `TimeoutStopSec=${stop} leaves flagman its shutdown timeout`,
+  );
   t.deepEqual(unitValues('systemd/flagman.socket', 'FileDescriptorName'), ['web']);
   t.deepEqual(unitValues(service, 'Requires'), ['flagman.socket']);
 });
@@ -88,13 +95,16 @@ test("the unit's ExecStartPre refuses a broken config, and its ExecReload checks
   t.deepEqual(unitValues(service, 'ExecStartPre'), [`${INSTALLED} check`]);
   t.deepEqual(unitValues(service, 'ExecReload'), [`${INSTALLED} check`, '/bin/kill -HUP $MAINPID']);
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, `
+  const fm = await startFlagman(
+    t,
+    `
 flags: { dir: ./flags }
 frontends:
   web: { listen: ["127.0.0.1:0"], rules: [{ use: app }] }
 backends:
   app: { servers: { app1: { address: "127.0.0.1:${app.port}" } } }
-`);
+`,
+  );
   // systemd runs each Exec line with the unit's Environment= and $MAINPID set; so does this.
   const env = { FLAGMAN_CONFIG: fm.configFile, MAINPID: String(fm.proc.pid) };
   const run = (line) => execa('sh', ['-c', localize(line, bin)], { env, reject: false });
@@ -108,7 +118,10 @@ backends:
 
   const broken = tempDir(t);
   fs.writeFileSync(path.join(broken, 'flagman.yaml'), 'frontends: { web: { listen: ["127.0.0.1:0"], rules: [{ use: nowhere }] } }\n');
-  const failed = await execa('sh', ['-c', localize(pre, bin)], { env: { FLAGMAN_CONFIG: path.join(broken, 'flagman.yaml') }, reject: false });
+  const failed = await execa('sh', ['-c', localize(pre, bin)], {
+    env: { FLAGMAN_CONFIG: path.join(broken, 'flagman.yaml') },
+    reject: false,
+  });
   t.is(failed.exitCode, 1, 'ExecStartPre (and the first ExecReload line) stop a broken config before it is used');
   t.regex(failed.stderr, /flagman\.yaml:1:\d+/);
 });

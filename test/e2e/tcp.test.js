@@ -104,7 +104,11 @@ test('a maintenance rule that uses a refuse backend closes new connections at on
 test('echo 0 > flags/db1.weight drains db1: new connections go to db2, the open one on db1 still works', async (t) => {
   const db1 = await echoServer(t, 'db1');
   const db2 = await echoServer(t, 'db2');
-  const config = poolConfig({ lines: '    balance: leastconn\n', db1: `, weight: 'flag("db1.weight", 1)'`, db2: `, weight: 'flag("db2.weight", 1)'` });
+  const config = poolConfig({
+    lines: '    balance: leastconn\n',
+    db1: `, weight: 'flag("db1.weight", 1)'`,
+    db2: `, weight: 'flag("db2.weight", 1)'`,
+  });
   const fm = await startFlagman(t, config, { vars: { db1: db1.port, db2: db2.port } });
   // leastconn counts open connections: two held open land on both servers.
   const a = lineClient(t, fm.port);
@@ -149,7 +153,10 @@ test('health: a killed server is skipped after `fall` checks; a connect failure 
 test('the idle timeout closes a silent connection; one that keeps talking stays', async (t) => {
   const db1 = await echoServer(t, 'db1');
   const db2 = await echoServer(t, 'db2');
-  const fm = await startFlagman(t, dbConfig({ primary: '    timeouts: { idle: 1s }\n' }), { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  const fm = await startFlagman(t, dbConfig({ primary: '    timeouts: { idle: 1s }\n' }), {
+    vars: { db1: db1.port, db2: db2.port },
+    captureAccess: true,
+  });
   const silent = lineClient(t, fm.port);
   const talker = lineClient(t, fm.port);
   t.is(await silent.say('hi'), 'db1:hi');
@@ -167,7 +174,9 @@ test('the idle timeout closes a silent connection; one that keeps talking stays'
   // (up to a few hundred ms on a loaded machine): hence the lower bound's margin.
   t.true(after >= 500 && after < 1000 + scaled(4000), `closed after ${after} ms of silence`);
   t.is(await talker.say('still'), 'db1:still', 'the talking connection is still open');
-  const idle = await waitFor(() => fm.access.find((l) => l.reason === 'idle timeout'), { what: 'the access line of the silent connection' });
+  const idle = await waitFor(() => fm.access.find((l) => l.reason === 'idle timeout'), {
+    what: 'the access line of the silent connection',
+  });
   t.like(idle, { mode: 'tcp', backend: 'primary', server: 'db1', bytesIn: 3, bytesOut: 7, reason: 'idle timeout' });
 });
 
@@ -185,7 +194,9 @@ test('bytes from the server alone keep a connection from idling out: "idle" mean
   await new Promise((resolve) => ticker.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise((resolve) => ticker.close(resolve)));
   const db2 = await echoServer(t, 'db2');
-  const fm = await startFlagman(t, dbConfig({ primary: '    timeouts: { idle: 1500ms }\n' }), { vars: { db1: ticker.address().port, db2: db2.port } });
+  const fm = await startFlagman(t, dbConfig({ primary: '    timeouts: { idle: 1500ms }\n' }), {
+    vars: { db1: ticker.address().port, db2: db2.port },
+  });
   const c = lineClient(t, fm.port);
   await c.connected;
   const started = Date.now();
@@ -266,10 +277,13 @@ test('an open connection is active on its frontend, backend and server in /statu
   t.like(s.backends.primary.servers.db1, { active: 1, requests: 1 });
   c.socket.end();
   await c.closed;
-  s = await waitFor(async () => {
-    const now = await adminStatus(fm);
-    return now.backends.primary.active === 0 && now.backends.primary.servers.db1.active === 0 && now.frontends.db.active === 0 && now;
-  }, { what: 'active back to 0 once the connection closed', timeout: 15_000 });
+  s = await waitFor(
+    async () => {
+      const now = await adminStatus(fm);
+      return now.backends.primary.active === 0 && now.backends.primary.servers.db1.active === 0 && now.frontends.db.active === 0 && now;
+    },
+    { what: 'active back to 0 once the connection closed', timeout: 15_000 },
+  );
   t.like(s.backends.primary, { active: 0, requests: 1 });
 });
 
@@ -315,7 +329,16 @@ test('stats and access log: connections and bytes in and out per frontend, backe
   c.socket.end();
   await c.closed;
   await waitFor(() => fm.access.length > 0);
-  t.like(fm.access[0], { frontend: 'db', mode: 'tcp', backend: 'primary', server: 'db1', ip: '127.0.0.1', bytesIn: 6, bytesOut: 10, reason: 'client closed' });
+  t.like(fm.access[0], {
+    frontend: 'db',
+    mode: 'tcp',
+    backend: 'primary',
+    server: 'db1',
+    ip: '127.0.0.1',
+    bytesIn: 6,
+    bytesOut: 10,
+    reason: 'client closed',
+  });
   t.is(typeof fm.access[0].ms, 'number');
   s = await adminStatus(fm);
   t.like(s.frontends.db, { requests: 1, active: 0 });
@@ -425,7 +448,10 @@ backends:
   await c.connected;
   t.is((await c.closed).received, '');
   await waitFor(() => fm.access.some((l) => l.reason === 'no rule matched'));
-  t.like(fm.access.find((l) => l.reason === 'no rule matched'), { backend: null, server: null });
+  t.like(
+    fm.access.find((l) => l.reason === 'no rule matched'),
+    { backend: null, server: null },
+  );
 });
 
 test('no eligible server and no fallback, or every server refusing: the connection is closed without a byte, and its line says which', async (t) => {
@@ -452,7 +478,10 @@ backends:
       d1: { address: "127.0.0.1:{{dead1}}" }
       d2: { address: "127.0.0.1:{{dead2}}" }
 `;
-  const fm = await startFlagman(t, config, { vars: { db1: db1.port, dead1: await freePort(), dead2: await freePort() }, captureAccess: true });
+  const fm = await startFlagman(t, config, {
+    vars: { db1: db1.port, dead1: await freePort(), dead2: await freePort() },
+    captureAccess: true,
+  });
   for (const frontend of ['empty', 'gone']) {
     const c = lineClient(t, fm.portOf(frontend));
     await c.connected;
@@ -522,7 +551,14 @@ backends:
   const echo = lineClient(t, fm.portOf('echo'));
   t.is(await echo.say('hi'), 'db2:hi');
   echo.socket.resetAndDestroy();
-  t.like(await lineOf('echo'), { mode: 'tcp', backend: 'echo', server: 'db2', bytesIn: 3, bytesOut: 7, reason: 'client error: ECONNRESET' });
+  t.like(await lineOf('echo'), {
+    mode: 'tcp',
+    backend: 'echo',
+    server: 'db2',
+    bytesIn: 3,
+    bytesOut: 7,
+    reason: 'client error: ECONNRESET',
+  });
   await waitFor(() => db2.open === 0, { what: 'the server connection closed' });
 
   // The server resets: the client connection is cut.
@@ -530,7 +566,14 @@ backends:
   await resetting.connected;
   resetting.socket.write('x\n');
   t.is((await resetting.closed).received, '');
-  t.like(await lineOf('resetting'), { mode: 'tcp', backend: 'resetting', server: 'db3', bytesIn: 2, bytesOut: 0, reason: 'server error: ECONNRESET' });
+  t.like(await lineOf('resetting'), {
+    mode: 'tcp',
+    backend: 'resetting',
+    server: 'db3',
+    bytesIn: 2,
+    bytesOut: 0,
+    reason: 'server error: ECONNRESET',
+  });
 });
 
 test('a reload cannot turn a tcp listener into an HTTP one: it fails and the old world keeps serving', async (t) => {
@@ -552,7 +595,10 @@ test('a reload cannot turn a tcp listener into an HTTP one: it fails and the old
 test('SIGTERM: an open tcp connection keeps working until timeouts.shutdown, then is closed; exit 0', async (t) => {
   const db1 = await echoServer(t, 'db1');
   const db2 = await echoServer(t, 'db2');
-  const fm = await startFlagman(t, dbConfig({ top: 'timeouts: { shutdown: 2s }' }), { vars: { db1: db1.port, db2: db2.port }, captureAccess: true });
+  const fm = await startFlagman(t, dbConfig({ top: 'timeouts: { shutdown: 2s }' }), {
+    vars: { db1: db1.port, db2: db2.port },
+    captureAccess: true,
+  });
   const open = lineClient(t, fm.port);
   t.is(await open.say('a'), 'db1:a');
   const stopped = Date.now();
@@ -571,7 +617,10 @@ test('listen: systemd:NAME — a tcp frontend takes the inherited socket', async
   const dir = tempDir(t);
   fs.mkdirSync(path.join(dir, 'flags'));
   const file = path.join(dir, 'flagman.yaml');
-  fs.writeFileSync(file, `flags: { dir: ./flags }\nfrontends:\n  db:\n    mode: tcp\n    listen: ["systemd:db"]\n    rules: [{ use: primary }]\nbackends:\n  primary:\n    mode: tcp\n    servers: { db1: { address: "127.0.0.1:${db1.port}" } }\n`);
+  fs.writeFileSync(
+    file,
+    `flags: { dir: ./flags }\nfrontends:\n  db:\n    mode: tcp\n    listen: ["systemd:db"]\n    rules: [{ use: primary }]\nbackends:\n  primary:\n    mode: tcp\n    servers: { db1: { address: "127.0.0.1:${db1.port}" } }\n`,
+  );
   const socket = holdSocket(t);
   const fm = await startWithSocket(t, socket, file, { name: 'db' });
   const c = lineClient(t, socket.port);
@@ -602,7 +651,10 @@ test('the README database recipe and the mode: tcp example of docs/tcp.md pass f
     t.true(at >= 0, `${file}: ${heading}`);
     return /```yaml\n([\s\S]*?)```/.exec(text.slice(at))[1];
   };
-  for (const [file, heading] of [['README.md', '### A maintenance switch for a database'], ['docs/tcp.md', '# mode: tcp']]) {
+  for (const [file, heading] of [
+    ['README.md', '### A maintenance switch for a database'],
+    ['docs/tcp.md', '# mode: tcp'],
+  ]) {
     const dir = tempDir(t);
     fs.mkdirSync(path.join(dir, 'flags'));
     fs.writeFileSync(path.join(dir, 'flagman.yaml'), yamlAfter(file, heading));

@@ -17,7 +17,15 @@ const slowJs = path.join(root, 'test/helpers/slow.js');
 /** SLOWNESS and a fresh measure, in a new process with `env` (FLAGMAN_TEST_SLOW unset unless given). */
 async function slownessIn(env = {}) {
   const { FLAGMAN_TEST_SLOW, ...rest } = process.env;
-  const r = await execa(process.execPath, ['--input-type=module', '-e', `import { SLOWNESS, measureSlowness } from ${JSON.stringify(slowJs)}; console.log(JSON.stringify({ SLOWNESS, measured: measureSlowness() }))`], { env: { ...rest, ...env }, extendEnv: false });
+  const r = await execa(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { SLOWNESS, measureSlowness } from ${JSON.stringify(slowJs)}; console.log(JSON.stringify({ SLOWNESS, measured: measureSlowness() }))`,
+    ],
+    { env: { ...rest, ...env }, extendEnv: false },
+  );
   return JSON.parse(r.stdout);
 }
 
@@ -37,7 +45,9 @@ test('FLAGMAN_TEST_SLOW sets the factor; unset or invalid, it is measured, withi
 
 test('the factor grows when other processes take the CPUs', async (t) => {
   // Two busy loops per CPU: a process measuring beside them gets under half a CPU.
-  const busy = Array.from({ length: 2 * os.availableParallelism() }, () => execa(process.execPath, ['-e', 'console.log("spinning"); for (;;);'], { reject: false, buffer: false }));
+  const busy = Array.from({ length: 2 * os.availableParallelism() }, () =>
+    execa(process.execPath, ['-e', 'console.log("spinning"); for (;;);'], { reject: false, buffer: false }),
+  );
   t.teardown(() => busy.forEach((p) => p.kill('SIGKILL')));
   await Promise.all(busy.map((p) => new Promise((resolve) => eachLine(p.stdout, resolve))));
   const { SLOWNESS: factor, measured } = await slownessIn();
@@ -74,7 +84,11 @@ test('waitEvent: a match that throws on an event fails that wait, where it is aw
   const wait = fm.waitEvent((e) => e.no.such.field, { from: fm.events.length });
   fs.writeFileSync(path.join(fm.flagsDir, 'MAINT'), '1\n'); // a flag.change event, offered to the match
   await t.throwsAsync(wait, { instanceOf: TypeError });
-  await t.throwsAsync(fm.waitEvent((e) => e.no.such.field), { instanceOf: TypeError }, 'on an event already seen too');
+  await t.throwsAsync(
+    fm.waitEvent((e) => e.no.such.field),
+    { instanceOf: TypeError },
+    'on an event already seen too',
+  );
   t.like(await fm.waitFlag('MAINT', 1), { flag: 'MAINT', value: 1 });
 });
 

@@ -16,7 +16,14 @@ const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p
 const rootTest = asRoot ? test : test.skip;
 
 // What each Debian package puts on PATH, as far as the tests go.
-const PROVIDES = { chromium: ['chromium'], 'ansible-core': ['ansible-playbook'], systemd: ['systemd-analyze', 'systemd-socket-activate'], openssl: ['openssl'], curl: ['curl'], jq: ['jq'] };
+const PROVIDES = {
+  chromium: ['chromium'],
+  'ansible-core': ['ansible-playbook'],
+  systemd: ['systemd-analyze', 'systemd-socket-activate'],
+  openssl: ['openssl'],
+  curl: ['curl'],
+  jq: ['jq'],
+};
 
 /**
  * A PATH with everything of this one but `hide` (and apt-get): a dir of symlinks to every other
@@ -46,9 +53,14 @@ function fakeSystem(t, hide) {
   }
   const calls = path.join(dir, 'calls');
   const cases = Object.entries(PROVIDES)
-    .map(([pkg, commands]) => `      ${pkg}) for c in ${commands.join(' ')}; do printf '#!/bin/sh\\necho stub\\n' > "${stub}/$c"; chmod 755 "${stub}/$c"; done ;;`)
+    .map(
+      ([pkg, commands]) =>
+        `      ${pkg}) for c in ${commands.join(' ')}; do printf '#!/bin/sh\\necho stub\\n' > "${stub}/$c"; chmod 755 "${stub}/$c"; done ;;`,
+    )
     .join('\n');
-  fs.writeFileSync(path.join(stub, 'apt-get'), `#!/bin/sh
+  fs.writeFileSync(
+    path.join(stub, 'apt-get'),
+    `#!/bin/sh
 echo "DEBIAN_FRONTEND=$DEBIAN_FRONTEND $*" >> "${calls}"
 if [ "$1" = install ]; then
   for p in "$@"; do
@@ -57,7 +69,9 @@ ${cases}
     esac
   done
 fi
-`, { mode: 0o755 });
+`,
+    { mode: 0o755 },
+  );
   const recorded = () => (fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8').split('\n').filter(Boolean) : []);
   return { PATH: [bin, stub].join(path.delimiter), stub, recorded };
 }
@@ -70,27 +84,33 @@ function pretest(PATH, { prefix = [], env = {} } = {}) {
 
 const ALL = TOOLS.map((tool) => tool.command);
 
-rootTest('as root, tools missing from PATH are installed with one apt-get update and one noninteractive install; a second run asks apt nothing', async (t) => {
-  const sys = fakeSystem(t, ALL);
-  const r = await pretest(sys.PATH);
-  t.is(r.exitCode, 0, r.stderr);
-  t.deepEqual(sys.recorded(), [
-    'DEBIAN_FRONTEND=noninteractive update',
-    'DEBIAN_FRONTEND=noninteractive install -y --no-install-recommends chromium ansible-core systemd openssl curl jq',
-  ]);
-  for (const command of ALL) t.true(fs.existsSync(path.join(sys.stub, command)), command);
-  t.regex(r.stderr, /installing chromium ansible-core systemd openssl curl jq/);
-  const again = await pretest(sys.PATH);
-  t.is(again.exitCode, 0, again.stderr);
-  t.is(again.stderr, '');
-  t.is(sys.recorded().length, 2, 'no apt-get call when every tool is there');
-});
+rootTest(
+  'as root, tools missing from PATH are installed with one apt-get update and one noninteractive install; a second run asks apt nothing',
+  async (t) => {
+    const sys = fakeSystem(t, ALL);
+    const r = await pretest(sys.PATH);
+    t.is(r.exitCode, 0, r.stderr);
+    t.deepEqual(sys.recorded(), [
+      'DEBIAN_FRONTEND=noninteractive update',
+      'DEBIAN_FRONTEND=noninteractive install -y --no-install-recommends chromium ansible-core systemd openssl curl jq',
+    ]);
+    for (const command of ALL) t.true(fs.existsSync(path.join(sys.stub, command)), command);
+    t.regex(r.stderr, /installing chromium ansible-core systemd openssl curl jq/);
+    const again = await pretest(sys.PATH);
+    t.is(again.exitCode, 0, again.stderr);
+    t.is(again.stderr, '');
+    t.is(sys.recorded().length, 2, 'no apt-get call when every tool is there');
+  },
+);
 
 rootTest('as root, only the packages of the missing tools are installed', async (t) => {
   const sys = fakeSystem(t, ['curl', 'systemd-socket-activate']);
   const r = await pretest(sys.PATH);
   t.is(r.exitCode, 0, r.stderr);
-  t.deepEqual(sys.recorded(), ['DEBIAN_FRONTEND=noninteractive update', 'DEBIAN_FRONTEND=noninteractive install -y --no-install-recommends systemd curl']);
+  t.deepEqual(sys.recorded(), [
+    'DEBIAN_FRONTEND=noninteractive update',
+    'DEBIAN_FRONTEND=noninteractive install -y --no-install-recommends systemd curl',
+  ]);
 });
 
 rootTest('as root, an install that does not bring the tool fails, naming it', async (t) => {
@@ -107,7 +127,12 @@ function assertTold(t, r, recorded, sudo) {
   t.deepEqual(recorded, [], 'apt-get was not run');
   t.regex(r.stderr, /tools the tests run are not on PATH:\n {2}chromium \(Debian package chromium\): the dashboard tests/);
   const p = sudo ? 'sudo ' : '';
-  t.true(r.stderr.endsWith(`\n  ${p}apt-get update && ${p}apt-get install -y --no-install-recommends chromium ansible-core systemd openssl curl jq`), r.stderr);
+  t.true(
+    r.stderr.endsWith(
+      `\n  ${p}apt-get update && ${p}apt-get install -y --no-install-recommends chromium ansible-core systemd openssl curl jq`,
+    ),
+    r.stderr,
+  );
 }
 
 test('not root: nothing is installed; the run stops, printing the exact command (with sudo)', async (t) => {
@@ -138,7 +163,11 @@ test('package.json runs the script before the tests (pretest)', (t) => {
 });
 
 /** The commands of a ```sh block's lines (comments dropped, `a && b` split), in order. */
-const commandsOf = (lines) => lines.flatMap((line) => line.replace(/#.*/, '').split('&&')).map((c) => c.trim()).filter(Boolean);
+const commandsOf = (lines) =>
+  lines
+    .flatMap((line) => line.replace(/#.*/, '').split('&&'))
+    .map((c) => c.trim())
+    .filter(Boolean);
 
 /** The lines of the first ```sh block after `heading` in the README. */
 function readmeBlock(heading) {
@@ -155,5 +184,8 @@ test(".ci/run runs the README's test commands and nothing else", (t) => {
   const run = fs.readFileSync(path.join(root, '.ci/run'), 'utf8').split('\n').slice(1); // after the #!
   // The shell's own set-up and the node version in the log are not commands of the README.
   const setup = ['set -euo pipefail', 'cd "$(dirname "$0")/.."', 'node --version'];
-  t.deepEqual(commandsOf(run).filter((c) => !setup.includes(c)), quickStart);
+  t.deepEqual(
+    commandsOf(run).filter((c) => !setup.includes(c)),
+    quickStart,
+  );
 });

@@ -34,7 +34,10 @@ async function setup(t, opts) {
     if (req.url === '/slow') arrived();
     setTimeout(() => res.end('app'), req.url === '/slow' ? 700 : 0);
   });
-  const fm = await startFlagman(t, config(opts), { vars: { app: app.port }, files: { 'site.crt': fs.readFileSync(a.cert), 'site.key': fs.readFileSync(a.key) } });
+  const fm = await startFlagman(t, config(opts), {
+    vars: { app: app.port },
+    files: { 'site.crt': fs.readFileSync(a.cert), 'site.key': fs.readFileSync(a.key) },
+  });
   const session = http2.connect(`https://a.test:${fm.ports[1]}`, { ca: ca.caPem, host: '127.0.0.1', servername: 'a.test' });
   session.on('error', () => {});
   t.teardown(() => session.destroy());
@@ -109,7 +112,10 @@ test('an HTTP/2 connection whose first request outlasts timeouts.idle is still c
   // /slow takes 700 ms: the idle timer fires while its stream is open, which must not use it up.
   t.is((await get(session, '/slow')).body, 'app');
   const ended = performance.now();
-  const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), scaled(5000)))]);
+  const outcome = await Promise.race([
+    closed.then(() => 'closed'),
+    new Promise((resolve) => setTimeout(() => resolve('still open'), scaled(5000))),
+  ]);
   t.is(outcome, 'closed', 'the idle connection was closed');
   t.true(await goaway, 'GOAWAY before the close');
   t.log(`closed ${Math.round(performance.now() - ended)} ms after the request ended (timeouts.idle 300 ms)`);

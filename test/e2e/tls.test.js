@@ -50,13 +50,33 @@ async function certificates(t) {
   const ca = await testCA(dir);
   const a = await ca.leaf('a', ['a.test', 'www.a.test']);
   const b = await ca.leaf('b', ['b.test']);
-  const files = { 'site.crt': fs.readFileSync(a.cert), 'site.key': fs.readFileSync(a.key), 'b.crt': fs.readFileSync(b.cert), 'b.key': fs.readFileSync(b.key) };
+  const files = {
+    'site.crt': fs.readFileSync(a.cert),
+    'site.key': fs.readFileSync(a.key),
+    'b.crt': fs.readFileSync(b.cert),
+    'b.key': fs.readFileSync(b.key),
+  };
   return { ca, a, b, files, leaf: ca.leaf };
 }
 
 /** curl over HTTPS to `name` resolved to 127.0.0.1; resolves with body, HTTP version and status. */
 async function curl(ca, port, { name = 'a.test', path: p = '/', version = '--http1.1', args = [], input = '' } = {}) {
-  const r = await execa('curl', ['-sS', '--cacert', ca.ca, '--resolve', `${name}:${port}:127.0.0.1`, version, '-w', '\n%{http_version} %{http_code}', ...args, `https://${name}:${port}${p}`], { timeout: 10_000, input });
+  const r = await execa(
+    'curl',
+    [
+      '-sS',
+      '--cacert',
+      ca.ca,
+      '--resolve',
+      `${name}:${port}:127.0.0.1`,
+      version,
+      '-w',
+      '\n%{http_version} %{http_code}',
+      ...args,
+      `https://${name}:${port}${p}`,
+    ],
+    { timeout: 10_000, input },
+  );
   const lines = r.stdout.split('\n');
   const [httpVersion, status] = lines.pop().split(' ');
   return { body: lines.join('\n'), httpVersion, status: Number(status) };
@@ -65,11 +85,14 @@ async function curl(ca, port, { name = 'a.test', path: p = '/', version = '--htt
 /** The serial number of the certificate a new TLS connection gets for `servername` (none: no SNI). */
 function servedSerial(ca, port, servername) {
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, ca: ca.caPem, ALPNProtocols: ['http/1.1'], servername, checkServerIdentity: () => undefined }, () => {
-      const serial = s.getPeerCertificate().serialNumber;
-      s.destroy();
-      resolve(serial);
-    });
+    const s = tls.connect(
+      { host: '127.0.0.1', port, ca: ca.caPem, ALPNProtocols: ['http/1.1'], servername, checkServerIdentity: () => undefined },
+      () => {
+        const serial = s.getPeerCertificate().serialNumber;
+        s.destroy();
+        resolve(serial);
+      },
+    );
     s.on('error', reject);
   });
 }
@@ -93,7 +116,10 @@ test('curl over TLS, HTTP/1.1 and HTTP/2, is routed like plain HTTP; MAINT flips
   t.deepEqual([h2.body, h2.httpVersion, h2.status], ['app', '2', 200]);
   t.is((await request(plain)).body, 'app');
   // The server is told the client spoke HTTPS.
-  t.deepEqual(app.seen.map((s) => s.headers['x-forwarded-proto']), ['https', 'https', 'http']);
+  t.deepEqual(
+    app.seen.map((s) => s.headers['x-forwarded-proto']),
+    ['https', 'https', 'http'],
+  );
   t.is(app.seen[1].headers.host, `a.test:${secure}`);
 
   await sh('echo 1 > MAINT', fm.flagsDir);
@@ -108,7 +134,10 @@ test('curl over TLS, HTTP/1.1 and HTTP/2, is routed like plain HTTP; MAINT flips
   t.is((await curl(c.ca, secure, { version: '--http2' })).body, 'app');
   // stderr stays JSON lines: no Node warning about HTTP/1.1-only parts of a response (a reason
   // phrase, the maintenance page's Connection header) sent to an HTTP/2 client.
-  t.deepEqual(fm.events.filter((e) => e.level === undefined), []);
+  t.deepEqual(
+    fm.events.filter((e) => e.level === undefined),
+    [],
+  );
 });
 
 test('request.scheme is https on a TLS frontend, http on a plain one', async (t) => {
@@ -125,7 +154,10 @@ test('request.scheme is https on a TLS frontend, http on a plain one', async (t)
 test('SNI picks the certificate naming the host; an unknown name, or none, gets the first', async (t) => {
   const c = await certificates(t);
   const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, config({ tls: '[{ cert: ./site.crt, key: ./site.key }, { cert: ./b.crt, key: ./b.key }]' }), { vars: { app: app.port }, files: c.files });
+  const fm = await startFlagman(t, config({ tls: '[{ cert: ./site.crt, key: ./site.key }, { cert: ./b.crt, key: ./b.key }]' }), {
+    vars: { app: app.port },
+    files: c.files,
+  });
   const secure = fm.ports[1];
   t.is(await servedSerial(c.ca, secure, 'a.test'), c.a.serial);
   t.is(await servedSerial(c.ca, secure, 'WWW.A.TEST'), c.a.serial);
@@ -150,12 +182,15 @@ test('certificate files replaced with mv: the next connection gets the new one, 
   t.teardown(() => agent.destroy());
   const get = () =>
     new Promise((resolve, reject) => {
-      const req = https.get({ host: '127.0.0.1', port: secure, path: '/', agent, servername: 'a.test', headers: { host: 'a.test' } }, (res) => {
-        let body = '';
-        const serial = res.socket.getPeerCertificate().serialNumber;
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ body, reused: req.reusedSocket, serial }));
-      });
+      const req = https.get(
+        { host: '127.0.0.1', port: secure, path: '/', agent, servername: 'a.test', headers: { host: 'a.test' } },
+        (res) => {
+          let body = '';
+          const serial = res.socket.getPeerCertificate().serialNumber;
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve({ body, reused: req.reusedSocket, serial }));
+        },
+      );
       req.on('error', reject);
     });
   const first = await get();
@@ -190,7 +225,10 @@ test('a Kubernetes Secret volume swapping its ..data symlink serves the new cert
   write(staged, '..2026_11_24_1', c.a);
   fs.symlinkSync('..2026_11_24_1', path.join(staged, '..data'));
   for (const f of ['tls.crt', 'tls.key']) fs.symlinkSync(`..data/${f}`, path.join(staged, f));
-  const fm = await startFlagman(t, config({ tls: `{ cert: ${staged}/tls.crt, key: ${staged}/tls.key }` }), { vars: { app: app.port }, files: c.files });
+  const fm = await startFlagman(t, config({ tls: `{ cert: ${staged}/tls.crt, key: ${staged}/tls.key }` }), {
+    vars: { app: app.port },
+    files: c.files,
+  });
   const secure = fm.ports[1];
   t.is(await servedSerial(c.ca, secure, 'a.test'), c.a.serial);
   const renewed = await c.leaf('a2', ['a.test']);
@@ -247,7 +285,9 @@ test('a config reload re-reads the certificates and may point a kept TLS listene
   const secure = fm.ports[1];
   t.is(await servedSerial(c.ca, secure, 'b.test'), c.a.serial, 'one pair: every name gets it');
   const from = fm.events.length;
-  const text = fs.readFileSync(fm.configFile, 'utf8').replace('tls: { cert: ./site.crt, key: ./site.key }', 'tls: [{ cert: ./b.crt, key: ./b.key }, { cert: ./site.crt, key: ./site.key }]');
+  const text = fs
+    .readFileSync(fm.configFile, 'utf8')
+    .replace('tls: { cert: ./site.crt, key: ./site.key }', 'tls: [{ cert: ./b.crt, key: ./b.key }, { cert: ./site.crt, key: ./site.key }]');
   fs.writeFileSync(fm.configFile, text);
   fm.proc.kill('SIGHUP');
   const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from });
@@ -272,7 +312,9 @@ test('a reload that would switch a kept address between plain HTTP and TLS fails
   const [plain, secure] = fm.ports;
   // Swap which frontend is TLS: same listen addresses, keyed by position as port 0 is.
   const text = fs.readFileSync(fm.configFile, 'utf8');
-  const swapped = text.replace('    tls: { cert: ./site.crt, key: ./site.key }\n', '').replace('    rules: &rules', '    tls: { cert: ./site.crt, key: ./site.key }\n    rules: &rules');
+  const swapped = text
+    .replace('    tls: { cert: ./site.crt, key: ./site.key }\n', '')
+    .replace('    rules: &rules', '    tls: { cert: ./site.crt, key: ./site.key }\n    rules: &rules');
   t.not(swapped, text);
   const from = fm.events.length;
   fs.writeFileSync(fm.configFile, swapped);
@@ -288,7 +330,10 @@ test('plain HTTP redirected to HTTPS: 301 to the same host, path and query, on t
   const c = await certificates(t);
   const app = await upstream(t, 'app');
   const yaml = config()
-    .replace('      - when: request.path == "/scheme"', '      - when: request.scheme == "http"\n        use: to-https\n      - when: request.path == "/scheme"')
+    .replace(
+      '      - when: request.path == "/scheme"',
+      '      - when: request.scheme == "http"\n        use: to-https\n      - when: request.path == "/scheme"',
+    )
     .replace('backends:\n', 'backends:\n  to-https:\n    redirect: { scheme: https, port: 8443, status: 301 }\n');
   const fm = await startFlagman(t, yaml, { vars: { app: app.port }, files: c.files });
   const [plain, secure] = fm.ports;
@@ -318,16 +363,20 @@ test('HTTP/2: a small response body (sent whole with its head) and a large one a
   // as flagman stops) it would be an uncaught exception.
   session.on('error', () => {});
   t.teardown(() => session.close());
-  const get = (p) => new Promise((resolve, reject) => {
-    const s = session.request({ ':path': p, ':authority': 'a.test' });
-    const chunks = [];
-    let status = 0;
-    s.on('response', (h) => (status = h[':status']));
-    s.on('data', (d) => chunks.push(d));
-    s.on('end', () => resolve({ status, body: Buffer.concat(chunks) }));
-    s.on('error', reject);
-  });
-  for (const [p, body] of [['/small', small], ['/large', large]]) {
+  const get = (p) =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':path': p, ':authority': 'a.test' });
+      const chunks = [];
+      let status = 0;
+      s.on('response', (h) => (status = h[':status']));
+      s.on('data', (d) => chunks.push(d));
+      s.on('end', () => resolve({ status, body: Buffer.concat(chunks) }));
+      s.on('error', reject);
+    });
+  for (const [p, body] of [
+    ['/small', small],
+    ['/large', large],
+  ]) {
     const r = await get(p);
     t.is(r.status, 200);
     t.true(r.body.equals(body), `${p}: ${r.body.length} bytes, as sent`);
@@ -342,7 +391,13 @@ test('HTTP/2 requests are logged, counted, and stripped of pseudo- and connectio
     req.on('data', (d) => (body += d));
     req.on('end', () => {
       // Hop-by-hop headers an HTTP/1.1 server may send; none of them may reach an HTTP/2 client.
-      res.writeHead(200, { 'content-type': 'text/plain', connection: 'keep-alive, x-hop', 'keep-alive': 'timeout=5', 'x-hop': 'secret', 'x-kept': 'yes' });
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        connection: 'keep-alive, x-hop',
+        'keep-alive': 'timeout=5',
+        'x-hop': 'secret',
+        'x-kept': 'yes',
+      });
       res.end(`got ${req.method} ${body}`);
     });
   });
@@ -362,7 +417,10 @@ test('HTTP/2 requests are logged, counted, and stripped of pseudo- and connectio
   const seen = app.seen.at(-1);
   t.is(seen.url, '/h2/post?x=1');
   t.is(seen.headers.host, `a.test:${secure}`);
-  t.deepEqual(Object.keys(seen.headers).filter((k) => k.startsWith(':') || k === 'te'), []);
+  t.deepEqual(
+    Object.keys(seen.headers).filter((k) => k.startsWith(':') || k === 'te'),
+    [],
+  );
   t.is(seen.headers.connection, 'keep-alive', "the upstream connection's own, not the client's");
   t.is(seen.headers['x-forwarded-proto'], 'https');
 
@@ -386,7 +444,7 @@ test('HTTP/1.1 over TLS keeps the plain listener behaviour: a slowloris is cut a
   t.timeout(scaled(60_000));
   const c = await certificates(t);
   const app = await upstream(t, 'app');
-  app.server.on('upgrade', (req, socket) => {
+  app.server.on('upgrade', (_req, socket) => {
     socket.on('error', () => {}); // the HTTP server no longer listens to an upgraded socket
     socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
     socket.on('data', (d) => socket.write(d.toString().toUpperCase()));
@@ -399,7 +457,9 @@ test('HTTP/1.1 over TLS keeps the plain listener behaviour: a slowloris is cut a
   const secure = fm.ports[1];
   const open = () =>
     new Promise((resolve, reject) => {
-      const s = tls.connect({ host: '127.0.0.1', port: secure, servername: 'a.test', ca: c.ca.caPem, ALPNProtocols: ['http/1.1'] }, () => resolve(s));
+      const s = tls.connect({ host: '127.0.0.1', port: secure, servername: 'a.test', ca: c.ca.caPem, ALPNProtocols: ['http/1.1'] }, () =>
+        resolve(s),
+      );
       s.on('error', reject);
     });
 
@@ -437,7 +497,11 @@ test('HTTP/2 hardening: headers over 16 KiB get 431, a stalled body has its stre
   // timeouts.client also bounds the handshake and each head: 2 s, and longer on a loaded machine
   // (at 1 s a busy CI machine let the handshake run past it, and the first stream got no answer).
   const client = scaled(2000);
-  const fm = await startFlagman(t, config({ top: `timeouts: { client: ${client}ms }` }), { vars: { app: app.port }, files: c.files, captureAccess: true });
+  const fm = await startFlagman(t, config({ top: `timeouts: { client: ${client}ms }` }), {
+    vars: { app: app.port },
+    files: c.files,
+    captureAccess: true,
+  });
   const session = http2.connect(`https://a.test:${fm.ports[1]}`, { ca: c.ca.caPem, host: '127.0.0.1', servername: 'a.test' });
   session.on('error', () => {}); // fails the streams, each of which the test checks
   t.teardown(() => session.destroy());
@@ -565,7 +629,10 @@ test('the README recipe "HTTPS with certificate reload" runs as written (address
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
   const recipe = readme.slice(readme.indexOf('### HTTPS with certificate reload'));
   const doc = YAML.parse(/```yaml\n([\s\S]*?)```/.exec(recipe)[1]);
-  t.deepEqual(doc.frontends.https.tls, { cert: '/etc/letsencrypt/live/shop.example/fullchain.pem', key: '/etc/letsencrypt/live/shop.example/privkey.pem' });
+  t.deepEqual(doc.frontends.https.tls, {
+    cert: '/etc/letsencrypt/live/shop.example/fullchain.pem',
+    key: '/etc/letsencrypt/live/shop.example/privkey.pem',
+  });
   doc.frontends.https.tls = { cert: './site.crt', key: './site.key' };
   doc.frontends.https.listen = ['127.0.0.1:0'];
   doc.frontends.http.listen = ['127.0.0.1:0'];
@@ -592,7 +659,10 @@ test('flagman check names an unreadable or mismatched certificate file', async (
   fs.writeFileSync(file, config({ tls: '{ cert: ./site.crt, key: ./b.key }' }).replaceAll('{{app}}', '9'));
   let r = await flagmanCli(['check', '-c', file]);
   t.is(r.exitCode, 1);
-  t.regex(r.stdout + r.stderr, /^flagman: CONFIG_TLS: key file .*b\.key does not belong to certificate file .*site\.crt \(.*flagman\.yaml:\d+:\d+\)$/m);
+  t.regex(
+    r.stdout + r.stderr,
+    /^flagman: CONFIG_TLS: key file .*b\.key does not belong to certificate file .*site\.crt \(.*flagman\.yaml:\d+:\d+\)$/m,
+  );
   fs.writeFileSync(file, config({ tls: '{ cert: ./nope.crt, key: ./site.key }' }).replaceAll('{{app}}', '9'));
   r = await flagmanCli(['check', '-c', file]);
   t.is(r.exitCode, 1);

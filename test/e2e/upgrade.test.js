@@ -13,7 +13,7 @@ const CONFIG = maintenanceConfig({ admin: false });
 
 /** A server that accepts any upgrade and echoes bytes back upper-cased. */
 async function echoUpgradeServer(t) {
-  const server = http.createServer((req, res) => res.end('plain'));
+  const server = http.createServer((_req, res) => res.end('plain'));
   const seen = [];
   server.on('upgrade', (req, socket, head) => {
     seen.push(req.headers);
@@ -36,7 +36,9 @@ async function echoUpgradeServer(t) {
 /** Sends an upgrade request on a raw socket; resolves with the socket and the response head. */
 function upgrade(port) {
   return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write('GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n'));
+    const s = net.connect(port, '127.0.0.1', () =>
+      s.write('GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n'),
+    );
     let buf = '';
     const onData = (d) => {
       buf += d;
@@ -126,7 +128,9 @@ function decliningServer(t) {
 function upgradeAnsweredPlainly(port, path) {
   return new Promise((resolve, reject) => {
     const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
-      s.write(`GET ${path} HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+      s.write(
+        `GET ${path} HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      );
     });
     let buf = '';
     let framed = false;
@@ -148,7 +152,11 @@ function upgradeAnsweredPlainly(port, path) {
 }
 
 for (const [name, path, expected] of [
-  ['no rule matches (503)', '/none', { status: 503, backend: null, server: null, body: '503 Service Unavailable\n', reason: 'no rule matched' }],
+  [
+    'no rule matches (503)',
+    '/none',
+    { status: 503, backend: null, server: null, body: '503 Service Unavailable\n', reason: 'no rule matched' },
+  ],
   ['a respond backend answers (maintenance page)', '/maint', { status: 503, backend: 'maintenance', server: null, body: 'maintenance\n' }],
   ['the server declines with a 200 and a body', '/app', { status: 200, backend: 'app', server: 'app1', body: DECLINED_BODY }],
   ['a redirect backend answers', '/moved', { status: 301, backend: 'secure', server: null, body: '' }],
@@ -163,8 +171,14 @@ for (const [name, path, expected] of [
 
     // Logged while the client still holds its half open, with the body's bytes.
     const line = await waitFor(() => fm.access.find((l) => l.path === path), { what: `the access line of ${path}` });
-    t.like(line, { status: expected.status, backend: expected.backend, server: expected.server, bytes: Buffer.byteLength(expected.body), upgrade: 'websocket' });
-    t.is(line.reason, expected.reason, 'a reason only for an answer of flagman\'s own');
+    t.like(line, {
+      status: expected.status,
+      backend: expected.backend,
+      server: expected.server,
+      bytes: Buffer.byteLength(expected.body),
+      upgrade: 'websocket',
+    });
+    t.is(line.reason, expected.reason, "a reason only for an answer of flagman's own");
     const web = (await adminStatus(fm)).frontends.web;
     t.is(web.active, 0);
     t.is(web.requests, 1);
@@ -208,13 +222,24 @@ for (const [name, after, reason] of [
   });
 }
 
-
 // A declined upgrade is read by the parser requests' answers are (docs/proxying.md, bad responses):
 // an answer a request would get a 502 for gets one here too, or is cut once its head went out.
 for (const [name, answer, expected] of [
-  ['Content-Length with Transfer-Encoding', 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n', { status: 502, reason: 'bad response: both Content-Length and Transfer-Encoding' }],
-  ['an obs-fold header line', 'HTTP/1.1 403 Forbidden\r\nX-A: 1\r\n  folded\r\nContent-Length: 0\r\n\r\n', { status: 502, reason: 'bad response: folded header line' }],
-  ['a chunk size over 2^48', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n1000000000000\r\nab\r\n0\r\n\r\n', { status: 200, reason: 'bad response mid-body: chunk size too large', body: 'ok' }],
+  [
+    'Content-Length with Transfer-Encoding',
+    'HTTP/1.1 200 OK\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n',
+    { status: 502, reason: 'bad response: both Content-Length and Transfer-Encoding' },
+  ],
+  [
+    'an obs-fold header line',
+    'HTTP/1.1 403 Forbidden\r\nX-A: 1\r\n  folded\r\nContent-Length: 0\r\n\r\n',
+    { status: 502, reason: 'bad response: folded header line' },
+  ],
+  [
+    'a chunk size over 2^48',
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n1000000000000\r\nab\r\n0\r\n\r\n',
+    { status: 200, reason: 'bad response mid-body: chunk size too large', body: 'ok' },
+  ],
 ]) {
   test(`a declined upgrade answered with ${name} is refused as a request's answer would be: ${expected.status === 502 ? '502' : 'cut'}, with the parser's reason`, async (t) => {
     const app = await rawAnswering(t, answer, { close: true });
@@ -295,10 +320,13 @@ test('an open tunnel is active on its backend and server in /status until it clo
   t.like(status.backends.app.servers.app1, { active: 1, requests: 1 });
 
   s.end();
-  status = await waitFor(async () => {
-    const now = await adminStatus(fm);
-    return now.backends.app.active === 0 && now.backends.app.servers.app1.active === 0 && now.frontends.web.active === 0 && now;
-  }, { what: 'active back to 0 once the tunnel closed', timeout: 15_000 });
+  status = await waitFor(
+    async () => {
+      const now = await adminStatus(fm);
+      return now.backends.app.active === 0 && now.backends.app.servers.app1.active === 0 && now.frontends.web.active === 0 && now;
+    },
+    { what: 'active back to 0 once the tunnel closed', timeout: 15_000 },
+  );
   t.like(status.backends.app, { active: 0, requests: 1 });
   t.like(status.backends.app.servers.app1, { active: 0, failures: 0 });
 });

@@ -43,7 +43,10 @@ test('a worker killed under load: its counters are lost for at most the report w
   const before = answered();
   // A second of traffic nobody asks the counters of: without reports, what the victim serves in it
   // is known to it alone.
-  await waitFor(() => performance.now() - asked > 1000 && loads.every((l) => l.result.count >= 300), { timeout: 30_000, what: 'a second of traffic' });
+  await waitFor(() => performance.now() - asked > 1000 && loads.every((l) => l.result.count >= 300), {
+    timeout: 30_000,
+    what: 'a second of traffic',
+  });
   // The rate when the worker dies: a loaded machine can make it much higher than the average.
   const rate = (answered() - before) / (performance.now() - asked);
   const from = fm.events.length;
@@ -64,17 +67,28 @@ test('a worker killed under load: its counters are lost for at most the report w
   const perWindow = Math.max(rate, got / elapsed) * STATS_WINDOW_MS;
   const allowed = Math.ceil(4 * perWindow);
   const final = (await adminStatus(fm)).frontends.web;
-  t.log(`${got} responses in ${Math.round(elapsed)} ms (${Math.round(perWindow)} a window), ${sent - got} cut by the kill; /status: ${final.requests} requests, ${final.responses['2xx']} 2xx, ${got - final.requests} lost (${allowed} allowed)`);
+  t.log(
+    `${got} responses in ${Math.round(elapsed)} ms (${Math.round(perWindow)} a window), ${sent - got} cut by the kill; /status: ${final.requests} requests, ${final.responses['2xx']} 2xx, ${got - final.requests} lost (${allowed} allowed)`,
+  );
   t.true(s0 <= s1 && s1 <= s2 && s2 <= final.requests, `the counters never go backwards: ${s0}, ${s1}, ${s2}, ${final.requests}`);
-  t.true(final.requests >= got - allowed, `requests counted: ${final.requests}, answered: ${got}: ${got - final.requests} lost, ${allowed} allowed`);
+  t.true(
+    final.requests >= got - allowed,
+    `requests counted: ${final.requests}, answered: ${got}: ${got - final.requests} lost, ${allowed} allowed`,
+  );
   t.true(final.requests <= sent, `no request counted twice: ${final.requests} counted, ${sent} sent`);
-  t.true(final.responses['2xx'] >= got - allowed && final.responses['2xx'] <= got, `2xx counted: ${final.responses['2xx']}, answered: ${got}`);
+  t.true(
+    final.responses['2xx'] >= got - allowed && final.responses['2xx'] <= got,
+    `2xx counted: ${final.responses['2xx']}, answered: ${got}`,
+  );
   t.is(final.active, 0);
 
   // The victim's last batch, unwritten when it was killed, is lost; every other line is written.
   fm.proc.kill('SIGTERM');
   t.is((await fm.exited).exitCode, 0);
-  const lines = fs.readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
+  const lines = fs
+    .readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
   const batchLines = Math.floor(ACCESS_BATCH_BYTES / Math.min(...lines.map((l) => l.length + 1)));
   t.log(`${lines.length} access lines, ${got - lines.length} missing (one batch: ${batchLines} lines at most)`);
   t.true(lines.length >= got - batchLines, `${got - lines.length} access lines missing, one batch is ${batchLines} at most`);
@@ -84,12 +98,16 @@ test('a worker killed under load: its counters are lost for at most the report w
 test('shutdown with workers: requests cut at the deadline are logged with "reason":"shutdown"', async (t) => {
   const held = new Set();
   // Holds every request 5 s: longer than timeouts.shutdown.
-  const app = await upstream(t, 'app', (req, res) => {
+  const app = await upstream(t, 'app', (_req, res) => {
     const timer = setTimeout(() => res.end('late'), 5000);
     held.add(timer);
   });
   t.teardown(() => held.forEach(clearTimeout));
-  const fm = await startFlagman(t, maintenanceConfig({ top: 'workers: 2\ntimeouts: { shutdown: 1s }' }), { vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true });
+  const fm = await startFlagman(t, maintenanceConfig({ top: 'workers: 2\ntimeouts: { shutdown: 1s }' }), {
+    vars: { app: app.port },
+    flags: { MAINT: '0\n' },
+    captureAccess: true,
+  });
   const N = 6;
   // One connection each: the primary deals them out to both workers.
   const clients = Array.from(

@@ -33,7 +33,10 @@ test('two workers: both serve, counters add up in /status, and a flag change rea
   const fm = await startFlagman(t, CONFIG, { vars: { app: app.port }, flags: { MAINT: '0\n' }, captureAccess: true });
   let s = await adminStatus(fm);
   t.is(s.workers.length, 2);
-  t.true(s.workers.every((pid) => Number.isInteger(pid) && pid !== fm.proc.pid), 'two worker processes besides the primary');
+  t.true(
+    s.workers.every((pid) => Number.isInteger(pid) && pid !== fm.proc.pid),
+    'two worker processes besides the primary',
+  );
 
   const first = await burst(fm, 20);
   t.deepEqual([...new Set(first.labels)], ['app']);
@@ -63,7 +66,10 @@ test('two workers: both serve, counters add up in /status, and a flag change rea
   t.deepEqual([...new Set(after.labels)], ['maintenance']);
   t.deepEqual(byWorker(after.lines), { 1: [503, 503, 503, 503, 503], 2: [503, 503, 503, 503, 503] }, 'both workers apply MAINT=1');
   t.log(`write → both workers routing by MAINT=1: ${applied} ms (the requests themselves included)`);
-  t.falsy(fm.events.find((e) => e.event === 'flag.change' && e.worker !== undefined), 'flag changes are logged once, by the primary');
+  t.falsy(
+    fm.events.find((e) => e.event === 'flag.change' && e.worker !== undefined),
+    'flag changes are logged once, by the primary',
+  );
 
   const m = await request(fm.adminPort, { path: '/metrics' });
   s = await adminStatus(fm);
@@ -89,7 +95,12 @@ test('two workers: health decided once by the primary and followed by both; a re
 
   // A reload that adds a rule: every worker follows, and /status says generation 2.
   const from = fm.events.length;
-  fs.writeFileSync(fm.configFile, fs.readFileSync(fm.configFile, 'utf8').replace('      - use: app\n', '      - when: request.path == "/gone"\n        use: maintenance\n      - use: app\n'));
+  fs.writeFileSync(
+    fm.configFile,
+    fs
+      .readFileSync(fm.configFile, 'utf8')
+      .replace('      - use: app\n', '      - when: request.path == "/gone"\n        use: maintenance\n      - use: app\n'),
+  );
   fm.proc.kill('SIGHUP');
   const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from, timeout: 10_000 });
   t.is(e.event, 'reload', JSON.stringify(e));
@@ -119,14 +130,21 @@ test('a worker that dies is replaced; its requests stay counted; SIGTERM stops e
   t.true(now.workers.includes(again.pid), 'the new worker is listed');
   t.false(now.workers.includes(victim), 'a new worker took its place');
   t.is(now.workers.filter((p) => Number.isInteger(p)).length, 2);
-  t.true(now.frontends.web.requests >= 10, 'the dead worker\'s requests are still counted');
+  t.true(now.frontends.web.requests >= 10, "the dead worker's requests are still counted");
   t.deepEqual([...new Set((await burst(fm, 10)).labels)], ['app']);
   t.is((await adminStatus(fm)).frontends.web.requests, 20);
 
   const pids = (await adminStatus(fm)).workers;
   fm.proc.kill('SIGTERM');
   const r = await fm.exited;
-  t.is(r.exitCode, 0, `exit ${r.exitCode} ${r.signal}; ${fm.events.slice(-4).map((e) => JSON.stringify(e)).join(' ')}`);
+  t.is(
+    r.exitCode,
+    0,
+    `exit ${r.exitCode} ${r.signal}; ${fm.events
+      .slice(-4)
+      .map((e) => JSON.stringify(e))
+      .join(' ')}`,
+  );
   for (const pid of pids) t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `worker ${pid} is gone`);
 });
 
@@ -142,7 +160,10 @@ test('workers: auto and bad values', async (t) => {
   t.is(bad.exitCode, 1);
   t.regex(bad.stderr, /CONFIG_SCHEMA: workers: expected a whole number from 1 to 64, or auto.* \(.*flagman\.yaml:1:\d+\)/);
   fs.writeFileSync(file, CONFIG.replace('workers: 2', 'workers: 0').replace('{{app}}', '1'));
-  t.regex((await flagmanCli(['check', '-c', file])).stderr, /CONFIG_SCHEMA: workers: must be from 1 to 64, not 0 \(.*flagman\.yaml:1:\d+\)/);
+  t.regex(
+    (await flagmanCli(['check', '-c', file])).stderr,
+    /CONFIG_SCHEMA: workers: must be from 1 to 64, not 0 \(.*flagman\.yaml:1:\d+\)/,
+  );
 });
 
 test('two workers behind systemd socket activation: the primary holds the inherited socket, both workers serve', async (t) => {
@@ -151,14 +172,21 @@ test('two workers behind systemd socket activation: the primary holds the inheri
   const net = await import('node:net');
   const dir = tempDir(t);
   fs.mkdirSync(`${dir}/flags`, { mode: 0o755 });
-  fs.writeFileSync(`${dir}/flagman.yaml`, 'workers: 2\nflags: { dir: ./flags }\nfrontends:\n  web:\n    listen: ["systemd:web"]\n    rules: [{ use: hello }]\nbackends:\n  hello:\n    respond: { status: 200, body: "hi" }\n');
+  fs.writeFileSync(
+    `${dir}/flagman.yaml`,
+    'workers: 2\nflags: { dir: ./flags }\nfrontends:\n  web:\n    listen: ["systemd:web"]\n    rules: [{ use: hello }]\nbackends:\n  hello:\n    respond: { status: 200, body: "hi" }\n',
+  );
   const port = await new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
       const p = s.address().port;
       s.close(() => resolve(p));
     });
   });
-  const proc = execa('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, '--fdname=web', ...flagmanCommand, 'run', '-c', `${dir}/flagman.yaml`], { reject: false, buffer: false, cleanup: true });
+  const proc = execa(
+    'systemd-socket-activate',
+    ['-l', `127.0.0.1:${port}`, '--fdname=web', ...flagmanCommand, 'run', '-c', `${dir}/flagman.yaml`],
+    { reject: false, buffer: false, cleanup: true },
+  );
   t.teardown(() => proc.kill('SIGTERM'));
   const { eachLine } = await import('../helpers/e2e.js');
   const access = [];

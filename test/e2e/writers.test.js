@@ -90,12 +90,16 @@ async function step(t, fm, write, value, { cwd = fm.dir, label } = {}) {
   else await sh(write, cwd);
   const written = Date.now();
   const e = await fm.waitFlag('MAINT', value, { from, timeout: SEEN_WITHIN }).catch((err) => {
-    throw new Error(`after \`${label ?? write}\`, MAINT did not become ${value} within ${SEEN_WITHIN} ms (the rescan is 10 s away: the event path missed it)\n${err.message}`);
+    throw new Error(
+      `after \`${label ?? write}\`, MAINT did not become ${value} within ${SEEN_WITHIN} ms (the rescan is 10 s away: the event path missed it)\n${err.message}`,
+    );
   });
   const at = Date.parse(e.time);
   // `written` is when the writer's promise settled (after its process exit was noticed), so the
   // change is often applied "before" it: the figure that matters is the first.
-  t.log(`${label ?? write}: MAINT ${e.old} -> ${e.value} applied ${at - before} ms after the writer started (writer took ${written - before} ms)`);
+  t.log(
+    `${label ?? write}: MAINT ${e.old} -> ${e.value} applied ${at - before} ms after the writer started (writer took ${written - before} ms)`,
+  );
   if (value !== null && value > 0) await expectMaint(t, fm, `after ${label ?? write}`);
   else await expectApp(t, fm, `after ${label ?? write}`);
   return maintChanges(fm, from);
@@ -103,7 +107,10 @@ async function step(t, fm, write, value, { cwd = fm.dir, label } = {}) {
 
 /** Every applied MAINT change after event index `from`, as [old, value] pairs. */
 function maintChanges(fm, from = 0) {
-  return fm.events.slice(from).filter((e) => e.event === 'flag.change' && e.flag === 'MAINT').map((e) => [e.old, e.value]);
+  return fm.events
+    .slice(from)
+    .filter((e) => e.event === 'flag.change' && e.flag === 'MAINT')
+    .map((e) => [e.old, e.value]);
 }
 
 // A late change can only be ruled out by waiting: this is several times the 25 ms settle time plus
@@ -114,7 +121,13 @@ const quiet = () => new Promise((resolve) => setTimeout(resolve, QUIET_MS));
 /** After a quiet time: every MAINT change of the whole test, none before, between or after the steps. */
 async function allChanges(t, fm, expected) {
   // DUMP_EVENTS=1 npx ava … logs every event of each test, for debugging.
-  if (process.env.DUMP_EVENTS) t.log(fm.events.filter((e) => e.event !== 'listen').map((e) => JSON.stringify({ ...e, time: undefined })).join('\n'));
+  if (process.env.DUMP_EVENTS)
+    t.log(
+      fm.events
+        .filter((e) => e.event !== 'listen')
+        .map((e) => JSON.stringify({ ...e, time: undefined }))
+        .join('\n'),
+    );
   await quiet();
   t.deepEqual(maintChanges(fm), expected, 'every MAINT change applied in this test, in order, and no other');
   noTrouble(t, fm);
@@ -138,7 +151,9 @@ async function settleOn(fm, from, value) {
 
 /** No flag problem and no processing error was reported: every state a writer left was readable. */
 function noTrouble(t, fm) {
-  const trouble = fm.events.filter((e) => e.event === 'flag.problem' || e.event === 'flags.error' || e.event === 'flags.watcher' || e.level >= 50);
+  const trouble = fm.events.filter(
+    (e) => e.event === 'flag.problem' || e.event === 'flags.error' || e.event === 'flags.watcher' || e.level >= 50,
+  );
   t.deepEqual(trouble, [], 'no flag.problem, flags.error, flags.watcher or error-level event');
 }
 
@@ -147,7 +162,10 @@ writerTest('1. echo 1 > flags/MAINT, then echo 0 >', async (t) => {
   await expectApp(t, fm, 'at start (MAINT=0)');
   t.deepEqual(await step(t, fm, 'echo 1 > flags/MAINT', 1), [[0, 1]]);
   t.deepEqual(await step(t, fm, 'echo 0 > flags/MAINT', 0), [[1, 0]]);
-  await allChanges(t, fm, [[0, 1], [1, 0]]);
+  await allChanges(t, fm, [
+    [0, 1],
+    [1, 0],
+  ]);
 });
 
 writerTest('2. printf 1 > flags/MAINT, then printf 0 >', async (t) => {
@@ -155,7 +173,10 @@ writerTest('2. printf 1 > flags/MAINT, then printf 0 >', async (t) => {
   await expectApp(t, fm, 'at start (MAINT=0)');
   t.deepEqual(await step(t, fm, 'printf 1 > flags/MAINT', 1), [[0, 1]]);
   t.deepEqual(await step(t, fm, 'printf 0 > flags/MAINT', 0), [[1, 0]]);
-  await allChanges(t, fm, [[0, 1], [1, 0]]);
+  await allChanges(t, fm, [
+    [0, 1],
+    [1, 0],
+  ]);
 });
 
 writerTest('3. touch of a new flags/MAINT sets it to 1; echo 0 > back', async (t) => {
@@ -163,7 +184,10 @@ writerTest('3. touch of a new flags/MAINT sets it to 1; echo 0 > back', async (t
   await expectApp(t, fm, 'at start (MAINT unset)');
   t.deepEqual(await step(t, fm, 'touch flags/MAINT', 1), [[null, 1]]);
   t.deepEqual(await step(t, fm, 'echo 0 > flags/MAINT', 0), [[1, 0]]);
-  await allChanges(t, fm, [[null, 1], [1, 0]]);
+  await allChanges(t, fm, [
+    [null, 1],
+    [1, 0],
+  ]);
 });
 
 writerTest('4. rm flags/MAINT unsets it; echo 1 > back', async (t) => {
@@ -171,7 +195,10 @@ writerTest('4. rm flags/MAINT unsets it; echo 1 > back', async (t) => {
   await expectMaint(t, fm, 'at start (MAINT=1)');
   t.deepEqual(await step(t, fm, 'rm flags/MAINT', null), [[1, null]]);
   t.deepEqual(await step(t, fm, 'echo 1 > flags/MAINT', 1), [[null, 1]]);
-  await allChanges(t, fm, [[1, null], [null, 1]]);
+  await allChanges(t, fm, [
+    [1, null],
+    [null, 1],
+  ]);
 });
 
 writerTest('5. mv tmp flags/MAINT over the existing file: a dotfile temp in flags/, and a temp from another directory', async (t) => {
@@ -186,7 +213,12 @@ writerTest('5. mv tmp flags/MAINT over the existing file: a dotfile temp in flag
   t.deepEqual(await step(t, fm, 'echo 1 > staging/MAINT.new && mv staging/MAINT.new flags/MAINT', 1), [[0, 1]]);
   t.deepEqual(await step(t, fm, 'echo 0 > staging/MAINT.new && mv staging/MAINT.new flags/MAINT', 0), [[1, 0]]);
   t.deepEqual(fs.readdirSync(fm.flagsDir), ['MAINT'], 'no temp file left in flags/');
-  await allChanges(t, fm, [[0, 1], [1, 0], [0, 1], [1, 0]]);
+  await allChanges(t, fm, [
+    [0, 1],
+    [1, 0],
+    [0, 1],
+    [1, 0],
+  ]);
 });
 
 writerTest('6. cp src flags/MAINT (truncates and writes in place)', async (t) => {
@@ -198,7 +230,10 @@ writerTest('6. cp src flags/MAINT (truncates and writes in place)', async (t) =>
   t.deepEqual(await step(t, fm, 'cp on flags/MAINT', 1), [[0, 1]]);
   t.deepEqual(await step(t, fm, 'cp off flags/MAINT', 0), [[1, 0]]);
   t.is(fs.statSync(path.join(fm.flagsDir, 'MAINT')).ino, ino, 'cp wrote in place (same inode)');
-  await allChanges(t, fm, [[0, 1], [1, 0]]);
+  await allChanges(t, fm, [
+    [0, 1],
+    [1, 0],
+  ]);
 });
 
 writerTest('7. a vim-style save: only the old and then the new value are ever applied', async (t) => {
@@ -226,7 +261,12 @@ writerTest('7. a vim-style save: only the old and then the new value are ever ap
   };
   await expectApp(t, fm, 'at start (MAINT=0)');
   const all = [];
-  for (const [old, value, gap] of [[0, 1, 0], [1, 0, 0], [0, 1, 10], [1, 0, 10]]) {
+  for (const [old, value, gap] of [
+    [0, 1, 0],
+    [1, 0, 0],
+    [0, 1, 10],
+    [1, 0, 10],
+  ]) {
     const label = `vim save ${old} -> ${value}${gap ? `, blocked ${gap} ms between rename and new file` : ''}`;
     const changes = await step(t, fm, save(value, gap), value, { label });
     const missing = gaps.at(-1);
@@ -293,7 +333,16 @@ writerTest('8. a Kubernetes ConfigMap volume: ..data renamed over, with and with
   await step(t, fm, () => cm.update('0\n', { keepOld: true }), 0, { label: 'ConfigMap update 1 -> 0, old dir kept' });
   t.is(fs.readdirSync(root).filter((n) => n.startsWith('..2026')).length, 3);
   await quiet();
-  t.deepEqual(maintChanges(fm, from), [[0, 1], [1, 0], [0, 1], [1, 0]], 'no value in between (no unset while the links swap)');
+  t.deepEqual(
+    maintChanges(fm, from),
+    [
+      [0, 1],
+      [1, 0],
+      [0, 1],
+      [1, 0],
+    ],
+    'no value in between (no unset while the links swap)',
+  );
   noTrouble(t, fm);
 });
 
@@ -312,125 +361,164 @@ writerTest('9. the flags directory as a symlink, swapped with ln -s new tmp && m
   t.deepEqual(await step(t, fm, 'echo 1 > flags/MAINT', 1, { cwd: base }), [[0, 1]]);
   t.is(fs.readFileSync(path.join(base, 'flags.a', 'MAINT'), 'utf8'), '1\n');
   t.deepEqual(await step(t, fm, 'echo 0 > flags/MAINT', 0, { cwd: base }), [[1, 0]]);
-  await allChanges(t, fm, [[0, 1], [1, 0], [0, 1], [1, 0]]);
+  await allChanges(t, fm, [
+    [0, 1],
+    [1, 0],
+    [0, 1],
+    [1, 0],
+  ]);
 });
 
-writerTest('10. the flags directory deleted and recreated (rm -rf flags; mkdir flags; echo 1 > flags/MAINT), seen long before the rescan', async (t) => {
-  const fm = await setup(t);
-  await expectApp(t, fm, 'at start (MAINT=0)');
-  const expected = [];
-  // Rounds 1-3 from a shell; rounds 4-6 as one process would (a deploy script: rmSync, mkdirSync,
-  // writeFileSync), the directory gone only for microseconds. On ext4 the new directory often gets
-  // the old one's inode number back, depending on what else the machine creates meanwhile.
-  const inOneProcess = () => {
-    fs.rmSync(fm.flagsDir, { recursive: true });
-    fs.mkdirSync(fm.flagsDir, { mode: 0o755 });
-    fs.writeFileSync(path.join(fm.flagsDir, 'MAINT'), '1\n');
-  };
-  for (let round = 1; round <= 6; round++) {
-    const ino = fs.statSync(fm.flagsDir).ino;
-    const changes =
-      round <= 3
-        ? await step(t, fm, 'rm -rf flags; mkdir flags; echo 1 > flags/MAINT', 1, { label: `rm -rf flags; mkdir flags; echo 1 > flags/MAINT (round ${round})` })
-        : await step(t, fm, inOneProcess, 1, { label: `rmSync, mkdirSync, writeFileSync MAINT=1 in one process (round ${round})` });
-    const now = fs.statSync(fm.flagsDir).ino;
-    t.log(`round ${round}: flags inode ${ino} -> ${now}${ino === now ? ' (the same inode number, reused)' : ''}`);
-    // `rm -rf flags` unsets MAINT as its file goes (README, "The flag rules"), so 0 -> unset -> 1 is allowed too.
-    t.true(
-      JSON.stringify(changes) === '[[0,1]]' || JSON.stringify(changes) === '[[0,null],[null,1]]',
-      `0 -> 1, or 0 -> unset -> 1; got ${JSON.stringify(changes)}`,
-    );
-    // The watch must be re-armed on the new directory: a plain write into it is seen through events.
-    const label = `echo 0 > flags/MAINT into the recreated directory (round ${round}, inode ${ino} -> ${now})`;
-    t.deepEqual(await step(t, fm, 'echo 0 > flags/MAINT', 0, { label }), [[1, 0]]);
-    expected.push(...changes, [1, 0]);
-  }
-  // Deleted alone, and recreated a while later: `rm -rf flags` unsets every flag as its files go.
-  t.deepEqual(await step(t, fm, 'echo 1 > flags/MAINT', 1), [[0, 1]]);
-  t.deepEqual(await step(t, fm, 'rm -rf flags', null), [[1, null]]);
-  t.deepEqual(await step(t, fm, 'mkdir flags && echo 1 > flags/MAINT', 1), [[null, 1]]);
-  t.deepEqual(await step(t, fm, 'echo 0 > flags/MAINT', 0), [[1, 0]]);
-  await allChanges(t, fm, [...expected, [0, 1], [1, null], [null, 1], [1, 0]]);
-});
+writerTest(
+  '10. the flags directory deleted and recreated (rm -rf flags; mkdir flags; echo 1 > flags/MAINT), seen long before the rescan',
+  async (t) => {
+    const fm = await setup(t);
+    await expectApp(t, fm, 'at start (MAINT=0)');
+    const expected = [];
+    // Rounds 1-3 from a shell; rounds 4-6 as one process would (a deploy script: rmSync, mkdirSync,
+    // writeFileSync), the directory gone only for microseconds. On ext4 the new directory often gets
+    // the old one's inode number back, depending on what else the machine creates meanwhile.
+    const inOneProcess = () => {
+      fs.rmSync(fm.flagsDir, { recursive: true });
+      fs.mkdirSync(fm.flagsDir, { mode: 0o755 });
+      fs.writeFileSync(path.join(fm.flagsDir, 'MAINT'), '1\n');
+    };
+    for (let round = 1; round <= 6; round++) {
+      const ino = fs.statSync(fm.flagsDir).ino;
+      const changes =
+        round <= 3
+          ? await step(t, fm, 'rm -rf flags; mkdir flags; echo 1 > flags/MAINT', 1, {
+              label: `rm -rf flags; mkdir flags; echo 1 > flags/MAINT (round ${round})`,
+            })
+          : await step(t, fm, inOneProcess, 1, { label: `rmSync, mkdirSync, writeFileSync MAINT=1 in one process (round ${round})` });
+      const now = fs.statSync(fm.flagsDir).ino;
+      t.log(`round ${round}: flags inode ${ino} -> ${now}${ino === now ? ' (the same inode number, reused)' : ''}`);
+      // `rm -rf flags` unsets MAINT as its file goes (README, "The flag rules"), so 0 -> unset -> 1 is allowed too.
+      t.true(
+        JSON.stringify(changes) === '[[0,1]]' || JSON.stringify(changes) === '[[0,null],[null,1]]',
+        `0 -> 1, or 0 -> unset -> 1; got ${JSON.stringify(changes)}`,
+      );
+      // The watch must be re-armed on the new directory: a plain write into it is seen through events.
+      const label = `echo 0 > flags/MAINT into the recreated directory (round ${round}, inode ${ino} -> ${now})`;
+      t.deepEqual(await step(t, fm, 'echo 0 > flags/MAINT', 0, { label }), [[1, 0]]);
+      expected.push(...changes, [1, 0]);
+    }
+    // Deleted alone, and recreated a while later: `rm -rf flags` unsets every flag as its files go.
+    t.deepEqual(await step(t, fm, 'echo 1 > flags/MAINT', 1), [[0, 1]]);
+    t.deepEqual(await step(t, fm, 'rm -rf flags', null), [[1, null]]);
+    t.deepEqual(await step(t, fm, 'mkdir flags && echo 1 > flags/MAINT', 1), [[null, 1]]);
+    t.deepEqual(await step(t, fm, 'echo 0 > flags/MAINT', 0), [[1, 0]]);
+    await allChanges(t, fm, [...expected, [0, 1], [1, null], [null, 1], [1, 0]]);
+  },
+);
 
-writerTest('11. the flags directory renamed away and replaced (mv flags flags.old; mkdir flags; echo 1 > flags/MAINT), seen long before the rescan', async (t) => {
-  const fm = await setup(t);
-  await expectApp(t, fm, 'at start (MAINT=0)');
-  // Renamed away, its file is not deleted: MAINT keeps 0 until the new directory's MAINT is read.
-  t.deepEqual(await step(t, fm, 'mv flags flags.old; mkdir flags; echo 1 > flags/MAINT', 1), [[0, 1]]);
-  t.deepEqual(await step(t, fm, 'echo 0 > flags/MAINT', 0), [[1, 0]]);
-  // And the original directory renamed back into place, holding MAINT=1 by then.
-  await sh('echo 1 > flags.old/MAINT', fm.dir);
-  t.deepEqual(await step(t, fm, 'mv flags flags.new && mv flags.old flags', 1), [[0, 1]]);
-  t.deepEqual(await step(t, fm, 'echo 0 > flags/MAINT', 0), [[1, 0]]);
-  await allChanges(t, fm, [[0, 1], [1, 0], [0, 1], [1, 0]]);
-});
+writerTest(
+  '11. the flags directory renamed away and replaced (mv flags flags.old; mkdir flags; echo 1 > flags/MAINT), seen long before the rescan',
+  async (t) => {
+    const fm = await setup(t);
+    await expectApp(t, fm, 'at start (MAINT=0)');
+    // Renamed away, its file is not deleted: MAINT keeps 0 until the new directory's MAINT is read.
+    t.deepEqual(await step(t, fm, 'mv flags flags.old; mkdir flags; echo 1 > flags/MAINT', 1), [[0, 1]]);
+    t.deepEqual(await step(t, fm, 'echo 0 > flags/MAINT', 0), [[1, 0]]);
+    // And the original directory renamed back into place, holding MAINT=1 by then.
+    await sh('echo 1 > flags.old/MAINT', fm.dir);
+    t.deepEqual(await step(t, fm, 'mv flags flags.new && mv flags.old flags', 1), [[0, 1]]);
+    t.deepEqual(await step(t, fm, 'echo 0 > flags/MAINT', 0), [[1, 0]]);
+    await allChanges(t, fm, [
+      [0, 1],
+      [1, 0],
+      [0, 1],
+      [1, 0],
+    ]);
+  },
+);
 
 writerTest('12. flagman set MAINT / flagman set MAINT 0 / flagman unset MAINT', async (t) => {
   const fm = await setup(t, { flags: {} });
   await expectApp(t, fm, 'at start (MAINT unset)');
-  const cli = (...args) => async () => {
-    const r = await flagmanCli([...args, '-c', fm.configFile]);
-    t.is(r.exitCode, 0, `flagman ${args.join(' ')}: ${r.stderr}`);
-  };
+  const cli =
+    (...args) =>
+    async () => {
+      const r = await flagmanCli([...args, '-c', fm.configFile]);
+      t.is(r.exitCode, 0, `flagman ${args.join(' ')}: ${r.stderr}`);
+    };
   t.deepEqual(await step(t, fm, cli('set', 'MAINT'), 1, { label: 'flagman set MAINT' }), [[null, 1]]);
   t.deepEqual(await step(t, fm, cli('set', 'MAINT', '0'), 0, { label: 'flagman set MAINT 0' }), [[1, 0]]);
   t.deepEqual(await step(t, fm, cli('set', 'MAINT'), 1, { label: 'flagman set MAINT' }), [[0, 1]]);
   t.deepEqual(await step(t, fm, cli('unset', 'MAINT'), null, { label: 'flagman unset MAINT' }), [[1, null]]);
   t.deepEqual(fs.readdirSync(fm.flagsDir), [], 'no temp file left behind');
-  await allChanges(t, fm, [[null, 1], [1, 0], [0, 1], [1, null]]);
+  await allChanges(t, fm, [
+    [null, 1],
+    [1, 0],
+    [0, 1],
+    [1, null],
+  ]);
 });
 
-writerTest('no value nobody wrote: alternating echo 0/1 > flags/MAINT over an existing file applies only 0 and 1, ending on the last write', async (t) => {
-  const fm = await setup(t, { flags: { MAINT: '1\n' } });
-  await expectMaint(t, fm, 'at start (MAINT=1)');
-  // Paced: 50 writes 0, 1, 0, …, 1, each awaited, so every truncate-then-write happens while the
-  // store is idle and reads on its event. Exactly these 50 changes, and nothing else, may appear.
-  const from = fm.events.length;
-  const started = Date.now();
-  for (let i = 0; i < 50; i++) {
-    const at = fm.events.length;
-    await sh(`echo ${i % 2} > flags/MAINT`, fm.dir);
-    await fm.waitFlag('MAINT', i % 2, { from: at, timeout: SEEN_WITHIN });
-  }
-  await quiet();
-  const paced = maintChanges(fm, from);
-  t.log(`paced: ${paced.length} changes in ${Date.now() - started} ms`);
-  t.deepEqual(
-    paced,
-    Array.from({ length: 50 }, (_, i) => [1 - (i % 2), i % 2]),
-    'each write applied once, in order, and no other value (no unset, no empty)',
-  );
-  await expectMaint(t, fm, 'after the paced writes (last: 1)');
+writerTest(
+  'no value nobody wrote: alternating echo 0/1 > flags/MAINT over an existing file applies only 0 and 1, ending on the last write',
+  async (t) => {
+    const fm = await setup(t, { flags: { MAINT: '1\n' } });
+    await expectMaint(t, fm, 'at start (MAINT=1)');
+    // Paced: 50 writes 0, 1, 0, …, 1, each awaited, so every truncate-then-write happens while the
+    // store is idle and reads on its event. Exactly these 50 changes, and nothing else, may appear.
+    const from = fm.events.length;
+    const started = Date.now();
+    for (let i = 0; i < 50; i++) {
+      const at = fm.events.length;
+      await sh(`echo ${i % 2} > flags/MAINT`, fm.dir);
+      await fm.waitFlag('MAINT', i % 2, { from: at, timeout: SEEN_WITHIN });
+    }
+    await quiet();
+    const paced = maintChanges(fm, from);
+    t.log(`paced: ${paced.length} changes in ${Date.now() - started} ms`);
+    t.deepEqual(
+      paced,
+      Array.from({ length: 50 }, (_, i) => [1 - (i % 2), i % 2]),
+      'each write applied once, in order, and no other value (no unset, no empty)',
+    );
+    await expectMaint(t, fm, 'after the paced writes (last: 1)');
 
-  // Burst: 51 writes 0, 1, …, 0 from one shell loop, as fast as it goes. Intermediate values may be
-  // skipped, but what is applied must be 0 or 1, and the last applied value the last write.
-  const from2 = fm.events.length;
-  await sh('i=0; while [ $i -lt 51 ]; do echo $((i % 2)) > flags/MAINT; i=$((i + 1)); done', fm.dir);
-  t.is(fs.readFileSync(path.join(fm.flagsDir, 'MAINT'), 'utf8'), '0\n');
-  await settleOn(fm, from2, 0);
-  const burst = maintChanges(fm, from2);
-  t.log(`burst: ${burst.length} changes applied: ${burst.map(([, v]) => v).join(' ')}`);
-  for (const [old, value] of burst) {
-    t.true(value === 0 || value === 1, `applied value ${value} was never written`);
-    t.true(old === 0 || old === 1, `old value ${old}`);
-  }
-  t.is(burst.at(-1)[1], 0, 'the last applied value is the last write');
-  await expectApp(t, fm, 'after the burst (last: 0)');
+    // Burst: 51 writes 0, 1, …, 0 from one shell loop, as fast as it goes. Intermediate values may be
+    // skipped, but what is applied must be 0 or 1, and the last applied value the last write.
+    const from2 = fm.events.length;
+    await sh('i=0; while [ $i -lt 51 ]; do echo $((i % 2)) > flags/MAINT; i=$((i + 1)); done', fm.dir);
+    t.is(fs.readFileSync(path.join(fm.flagsDir, 'MAINT'), 'utf8'), '0\n');
+    await settleOn(fm, from2, 0);
+    const burst = maintChanges(fm, from2);
+    t.log(`burst: ${burst.length} changes applied: ${burst.map(([, v]) => v).join(' ')}`);
+    for (const [old, value] of burst) {
+      t.true(value === 0 || value === 1, `applied value ${value} was never written`);
+      t.true(old === 0 || old === 1, `old value ${old}`);
+    }
+    t.is(burst.at(-1)[1], 0, 'the last applied value is the last write');
+    await expectApp(t, fm, 'after the burst (last: 0)');
 
-  // Slow: the file stays empty for 30 ms between the truncate and the write (longer than the settle
-  // time). A flag with a value keeps it while its file is empty (README, "The flag rules"). Values 2 and 1 here, so
-  // an empty file misread as 0 (`Number('') === 0`) or as unset would show as a value nobody wrote.
-  await step(t, fm, 'echo 1 > flags/MAINT', 1);
-  const from3 = fm.events.length;
-  for (let i = 0; i < 6; i++) {
-    const at = fm.events.length;
-    const value = i % 2 === 0 ? 2 : 1;
-    await sh(`{ sleep 0.03; echo ${value}; } > flags/MAINT`, fm.dir);
-    await fm.waitFlag('MAINT', value, { from: at, timeout: SEEN_WITHIN });
-  }
-  await quiet();
-  t.deepEqual(maintChanges(fm, from3), [[1, 2], [2, 1], [1, 2], [2, 1], [1, 2], [2, 1]], 'the empty moment is never applied');
-  await expectMaint(t, fm, 'after the slow writes (last: 1)');
-  noTrouble(t, fm);
-});
+    // Slow: the file stays empty for 30 ms between the truncate and the write (longer than the settle
+    // time). A flag with a value keeps it while its file is empty (README, "The flag rules"). Values 2 and 1 here, so
+    // an empty file misread as 0 (`Number('') === 0`) or as unset would show as a value nobody wrote.
+    await step(t, fm, 'echo 1 > flags/MAINT', 1);
+    const from3 = fm.events.length;
+    for (let i = 0; i < 6; i++) {
+      const at = fm.events.length;
+      const value = i % 2 === 0 ? 2 : 1;
+      await sh(`{ sleep 0.03; echo ${value}; } > flags/MAINT`, fm.dir);
+      await fm.waitFlag('MAINT', value, { from: at, timeout: SEEN_WITHIN });
+    }
+    await quiet();
+    t.deepEqual(
+      maintChanges(fm, from3),
+      [
+        [1, 2],
+        [2, 1],
+        [1, 2],
+        [2, 1],
+        [1, 2],
+        [2, 1],
+      ],
+      'the empty moment is never applied',
+    );
+    await expectMaint(t, fm, 'after the slow writes (last: 1)');
+    noTrouble(t, fm);
+  },
+);

@@ -72,7 +72,14 @@ const op = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('touch'), name, gap }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('rm'), name, gap }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('mv'), name, text, gap }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('swap'), set: fc.array(fc.tuple(name, fc.option(text, { nil: null, freq: 4 })), { minLength: 1, maxLength: 3 }), gap }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('swap'),
+      set: fc.array(fc.tuple(name, fc.option(text, { nil: null, freq: 4 })), { minLength: 1, maxLength: 3 }),
+      gap,
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('invalid'), name, text: fc.constantFrom(...INVALID), w: within, gap }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('hostile'), name, kind: fc.constantFrom('dir', 'fifo', 'huge'), gap }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('rmrf'), g: fc.constantFrom(0, 0, 0.5, 3, 20), gap }) },
@@ -298,7 +305,7 @@ export class SimStore {
       wallClock: () => loop.now,
       look: () => this.#look(),
       read: (n) => this.#read(n),
-      list: (atStart, done) => this.#list(done),
+      list: (_atStart, done) => this.#list(done),
       rearm: () => this.#rearm(),
       byEvents: () => true,
       setTimer: (ms, fn) => loop.at(loop.now + ms, fn),
@@ -326,7 +333,8 @@ export class SimStore {
   /** Runs the simulation until `t`, with the entry poll every ENTRY_POLL_MS. */
   runUntil(t) {
     const first = Math.ceil(this.loop.now / ENTRY_POLL_MS) * ENTRY_POLL_MS;
-    for (let p = first === this.loop.now ? first + ENTRY_POLL_MS : first; p <= t; p += ENTRY_POLL_MS) this.loop.at(p, () => this.#pollEntry());
+    for (let p = first === this.loop.now ? first + ENTRY_POLL_MS : first; p <= t; p += ENTRY_POLL_MS)
+      this.loop.at(p, () => this.#pollEntry());
     this.loop.run(t);
   }
 
@@ -442,7 +450,9 @@ function checkApplied(tl, u, prev) {
   // began on a read of that same state.
   const settled = blind
     ? periods(tl, u.name).some((p) => meaning(p.s).kind === m.kind && p.t <= u.t - SETTLE_MS + EPS && p.end > prev)
-    : runs(tl, u.name).some((r) => r.kind === m.kind && r.t <= u.t && r.end >= u.t - VERIFY_WINDOW_MS && Math.min(r.end, u.t) - r.t >= SETTLE_MS - EPS);
+    : runs(tl, u.name).some(
+        (r) => r.kind === m.kind && r.t <= u.t && r.end >= u.t - VERIFY_WINDOW_MS && Math.min(r.end, u.t) - r.t >= SETTLE_MS - EPS,
+      );
   const where = `${u.name} ${old ?? 'unset'} -> ${value ?? 'unset'} at ${u.t.toFixed(2)} ms, file ${JSON.stringify(s)} since ${since}`;
   if (value === null) {
     if (m.kind !== 'missing') throw new Error(`(a) unset applied while the file is there: ${where}`);
@@ -453,7 +463,9 @@ function checkApplied(tl, u, prev) {
     // Events lost between the two reads: the first may have seen a whole write, the second a torn
     // one that means the same value (`1\n`, then `1` of `12\n`). The value is still one written.
     const lost = blindWindows(tl).some(([a, b]) => a < u.t && b > u.t - VERIFY_WINDOW_MS);
-    const written = periods(tl, u.name).some((p) => !p.s.partial && p.t <= u.t && p.end > u.t - VERIFY_WINDOW_MS && meaning(p.s).value === value);
+    const written = periods(tl, u.name).some(
+      (p) => !p.s.partial && p.t <= u.t && p.end > u.t - VERIFY_WINDOW_MS && meaning(p.s).value === value,
+    );
     if (!lost || !written) throw new Error(`(a) a write in progress applied (the two reads, ≥ 0.5 ms apart, cannot agree on it): ${where}`);
     return;
   }
@@ -515,7 +527,8 @@ export function possible(tl, n, sure) {
     if (p.s.partial) continue; // a write in progress: never applied
     if (m.kind === 'value') next = new Set([m.value]);
     else if (m.kind === 'problem') continue;
-    else if (p.end - runStart < SETTLE_MS - EPS && !blind.some(([a, b]) => a < p.end && b > runStart)) continue; // too short to apply
+    else if (p.end - runStart < SETTLE_MS - EPS && !blind.some(([a, b]) => a < p.end && b > runStart))
+      continue; // too short to apply
     else if (m.kind === 'empty') next = new Set([...values].map((v) => v ?? 1));
     else next = new Set([null]);
     values = certain ? next : new Set([...values, ...next]);
@@ -529,7 +542,9 @@ export function checkFinal(table, tl, sure, when) {
     const { s } = periodAt(tl, n, Infinity);
     const m = meaning(s);
     const entry = table.get(n);
-    const got = entry ? `${entry.value ?? 'unset'}${entry.note ? ` # ${entry.note}` : ''}${entry.problem ? ` (problem: ${entry.problem})` : ''}` : 'no entry';
+    const got = entry
+      ? `${entry.value ?? 'unset'}${entry.note ? ` # ${entry.note}` : ''}${entry.problem ? ` (problem: ${entry.problem})` : ''}`
+      : 'no entry';
     const allowed = possible(tl, n, sure);
     const fail = (want) => {
       throw new Error(`(b) ${when}: ${n} is ${got}, the final file ${JSON.stringify(s)} wants ${want}`);
@@ -537,9 +552,11 @@ export function checkFinal(table, tl, sure, when) {
     if (m.kind === 'missing') {
       if (entry) fail('no entry');
     } else if (m.kind === 'value') {
-      if (!entry || entry.value !== m.value || entry.note !== m.note || entry.problem !== null) fail(`${m.value}${m.note ? ` # ${m.note}` : ''}`);
+      if (!entry || entry.value !== m.value || entry.note !== m.note || entry.problem !== null)
+        fail(`${m.value}${m.note ? ` # ${m.note}` : ''}`);
     } else if (m.kind === 'empty') {
-      if (!entry || entry.problem !== null || !allowed.has(entry.value)) fail(`one of ${[...allowed].map((v) => v ?? 1).join(', ')} (kept, or 1 for a touch)`);
+      if (!entry || entry.problem !== null || !allowed.has(entry.value))
+        fail(`one of ${[...allowed].map((v) => v ?? 1).join(', ')} (kept, or 1 for a touch)`);
     } else if (!entry || entry.problem === null || !allowed.has(entry.value)) {
       fail(`a problem, value one of ${[...allowed].map((v) => v ?? 'unset').join(', ')}`);
     }

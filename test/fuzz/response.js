@@ -51,7 +51,7 @@ function flagmanByBytes(buf, head, upgrade) {
   let ended = false;
   const parser = new ResponseParser(
     {
-      onHead: (status, statusText, headers, bodyLength) => (cur = { status, headers, bodyLength, body: [] }),
+      onHead: (status, _statusText, headers, bodyLength) => (cur = { status, headers, bodyLength, body: [] }),
       onBody: (chunk) => cur.body.push(Buffer.from(chunk)),
       onEnd: () => (ended = true),
     },
@@ -106,7 +106,7 @@ function flagmanByCuts(buf, from, cuts, head, upgrade) {
   let ended = false;
   const parser = new ResponseParser(
     {
-      onHead: (status, statusText, headers, bodyLength) => {
+      onHead: (status, _statusText, headers, bodyLength) => {
         cur = { status, headers, bodyLength, body: [] };
         if (status === 101) ended = true;
       },
@@ -148,7 +148,7 @@ function llhttpParse(buf, head, len, bytewise = false, upgrade = false) {
   const parser = new HTTPParser();
   parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEAD, HTTPParser.kLenientNone ?? 0);
   parser[HTTPParser.kOnHeaders] = (h) => rawHeaders.push(...h);
-  parser[HTTPParser.kOnHeadersComplete] = (major, minor, headers, method, url, status, statusMessage, upgrade, keepAlive) => {
+  parser[HTTPParser.kOnHeadersComplete] = (_major, _minor, headers, _method, _url, status, _statusMessage, upgrade, keepAlive) => {
     if (headers !== undefined) rawHeaders.push(...headers);
     cur = { status, headers: rawHeaders, body: [], keepAlive, upgrade };
     rawHeaders = [];
@@ -277,7 +277,13 @@ function equalLengths(buf, at) {
   const head = buf.toString('latin1', headStart < 0 ? 0 : headStart + 4, buf.indexOf('\r\n\r\n', at, 'latin1'));
   const line = buf.toString('latin1', lineStart, buf.indexOf('\r\n', at, 'latin1'));
   // Node 20's llhttp (not Node 26's) refuses an HTAB after the value, which is whitespace (RFC 9110 §5.6.3).
-  return /^content-length:/i.test(line) && (line.includes(',') || line.includes('\t') || head.match(/\ncontent-length:/gi)?.length > 1 || /^content-length:/i.test(head) && /\ncontent-length:/i.test(head));
+  return (
+    /^content-length:/i.test(line) &&
+    (line.includes(',') ||
+      line.includes('\t') ||
+      head.match(/\ncontent-length:/gi)?.length > 1 ||
+      (/^content-length:/i.test(head) && /\ncontent-length:/i.test(head)))
+  );
 }
 
 /**
@@ -298,21 +304,25 @@ function listedRefusal(seg, upgrade = false) {
   const bodyFrom = heads.reduce((n, h) => n + h.length + 2, 0);
   for (const head of heads) {
     if (head.length + 2 > MAX_HEAD) return 'a head over 16 KiB, counted whole';
-    if (!/^HTTP\/1\.[01] [1-9]\d\d(?: [^\r\n]*)?\r\n/.test(head)) return 'a status line other than HTTP/1.0 or HTTP/1.1 and a status of 100–999';
+    if (!/^HTTP\/1\.[01] [1-9]\d\d(?: [^\r\n]*)?\r\n/.test(head))
+      return 'a status line other than HTTP/1.0 or HTTP/1.1 and a status of 100–999';
     if (/^HTTP\/1\.[01] 101/.test(head) && !upgrade) return 'a 101 to a request that asked for no upgrade';
     if (/[\0-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(head)) return 'a control character in the head';
     if (/[\r\n]/.test(head.replaceAll('\r\n', ''))) return 'a bare CR or LF in the head';
     if (/\r\n[ \t]/.test(head)) return 'obs-fold';
     const te = [...head.matchAll(/\r\ntransfer-encoding:([^\r\n]*)/gi)].map((m) => m[1]);
-    if (te.length > 1 || te.some((v) => v.includes('\t') || v.trim().toLowerCase() !== 'chunked')) return 'Transfer-Encoding other than exactly chunked';
+    if (te.length > 1 || te.some((v) => v.includes('\t') || v.trim().toLowerCase() !== 'chunked'))
+      return 'Transfer-Encoding other than exactly chunked';
     const cl = [...head.matchAll(/\r\ncontent-length:([^\r\n]*)/gi)].map((m) => m[1]);
     if (te.length > 0 && cl.length > 0) return 'Content-Length with Transfer-Encoding';
     if (cl.some((v) => /\d{16}/.test(v))) return 'a Content-Length of over 15 digits';
     const interim = /^HTTP\/1\.[01] 1\d\d/.test(head);
     const connection = [...head.matchAll(/\r\nconnection:([^\r\n]*)/gi)].map((m) => m[1]).join(',');
-    if (interim && (/close/i.test(connection) || (head.startsWith('HTTP/1.0') && !/keep-alive/i.test(connection)))) return 'an interim response that closes the connection';
+    if (interim && (/close/i.test(connection) || (head.startsWith('HTTP/1.0') && !/keep-alive/i.test(connection))))
+      return 'an interim response that closes the connection';
   }
-  for (const m of seg.slice(bodyFrom).matchAll(/(?:^|\n)([0-9a-fA-F]+)/g)) if (m[1].length > 16 || parseInt(m[1], 16) > 2 ** 48 - 1) return 'a chunk size over 2^48 - 1 or of over 16 digits';
+  for (const m of seg.slice(bodyFrom).matchAll(/(?:^|\n)([0-9a-fA-F]+)/g))
+    if (m[1].length > 16 || parseInt(m[1], 16) > 2 ** 48 - 1) return 'a chunk size over 2^48 - 1 or of over 16 digits';
   return null;
 }
 
@@ -335,36 +345,65 @@ export function check({ text, head, cuts, upgrade = false }) {
     const m = ours.msgs[k];
     const n = theirs.msgs[k];
     const where = `response ${k + 1} (flagman: status ${m.status}, ends at byte ${m.end}; llhttp ${n === undefined ? `refused: ${theirs.error}` : `status ${n.status}, ends at byte ${n.end}`})`;
-    if (n === undefined && !inChunkExtension(buf, theirs.errorAt, m.start) && !equalLengths(buf, theirs.errorAt) && !inTrailers(buf, theirs.errorAt, m) && !closedByTrailers(buf, theirs, ours.msgs[k - 1])) throw new Error(`flagman accepts ${where}`);
+    if (
+      n === undefined &&
+      !inChunkExtension(buf, theirs.errorAt, m.start) &&
+      !equalLengths(buf, theirs.errorAt) &&
+      !inTrailers(buf, theirs.errorAt, m) &&
+      !closedByTrailers(buf, theirs, ours.msgs[k - 1])
+    )
+      throw new Error(`flagman accepts ${where}`);
     if (n === undefined) return;
     if (m.status !== n.status) throw new Error(`status differs in ${where}`);
     if (m.end !== n.end) throw new Error(`end differs in ${where}`);
-    if (!m.body.equals(n.body)) throw new Error(`body differs in ${where}: ${JSON.stringify(m.body.toString('latin1'))} vs ${JSON.stringify(n.body.toString('latin1'))}`);
+    if (!m.body.equals(n.body))
+      throw new Error(
+        `body differs in ${where}: ${JSON.stringify(m.body.toString('latin1'))} vs ${JSON.stringify(n.body.toString('latin1'))}`,
+      );
     // Node's client tells keep-alive before it says the body is skipped: a HEAD response without a
     // length is to it one that ends at close. It ends at its head (RFC 9112 §6.3), as flagman keeps it.
     if (m.keepAlive && !n.keepAlive && !(head && k === 0)) throw new Error(`flagman keeps the connection, llhttp would not, in ${where}`);
     if (n.upgrade && !(upgrade && k === 0 && m.status === 101)) throw new Error(`llhttp sees an upgrade in ${where}`);
     const ourLength = contentLength(m.headers);
     if (JSON.stringify(ourLength) !== JSON.stringify(contentLength(n.headers))) throw new Error(`Content-Length differs in ${where}`);
-    if (m.bodyLength >= 0 && m.bodyLength !== m.body.length) throw new Error(`flagman's bodyLength ${m.bodyLength} is not its body's ${m.body.length} in ${where}`);
+    if (m.bodyLength >= 0 && m.bodyLength !== m.body.length)
+      throw new Error(`flagman's bodyLength ${m.bodyLength} is not its body's ${m.body.length} in ${where}`);
     // Cut anywhere, flagman reads the same response.
     const cut = flagmanByCuts(buf, m.start, cuts, head && k === 0, upgrade && k === 0);
     if (cut.error !== undefined || cut.msg === null) throw new Error(`cut at ${cuts}, flagman ${cut.error ?? 'ends nothing'} in ${where}`);
-    if (cut.msg.status !== m.status || !cut.msg.body.equals(m.body) || cut.msg.bodyLength !== m.bodyLength) throw new Error(`cut at ${cuts}, flagman reads another response in ${where}`);
-    if (m.status === 101 && cut.msg.httpEnd !== m.end) throw new Error(`cut at ${cuts}, flagman hands the tunnel the bytes from ${cut.msg.httpEnd}, not ${m.end}, in ${where}`);
+    if (cut.msg.status !== m.status || !cut.msg.body.equals(m.body) || cut.msg.bodyLength !== m.bodyLength)
+      throw new Error(`cut at ${cuts}, flagman reads another response in ${where}`);
+    if (m.status === 101 && cut.msg.httpEnd !== m.end)
+      throw new Error(`cut at ${cuts}, flagman hands the tunnel the bytes from ${cut.msg.httpEnd}, not ${m.end}, in ${where}`);
   }
   // Nor does flagman refuse a response llhttp reads whole, but for a listed reason.
   const k = ours.msgs.length;
   if (ours.error !== null && theirs.msgs.length > k) {
     const seg = text.slice(k === 0 ? 0 : ours.msgs[k - 1].end, theirs.msgs[k].end);
-    if (listedRefusal(seg, upgrade && k === 0) === null) throw new Error(`flagman refuses response ${k + 1} (${ours.error}), which llhttp reads whole (status ${theirs.msgs[k].status}), for no listed reason`);
+    if (listedRefusal(seg, upgrade && k === 0) === null)
+      throw new Error(
+        `flagman refuses response ${k + 1} (${ours.error}), which llhttp reads whole (status ${theirs.msgs[k].status}), for no listed reason`,
+      );
   }
   // Nor does flagman take on, and pass on the body of, a response llhttp refuses before the bytes run out.
   const p = ours.pending;
-  if (p !== null && theirs.error !== null && !theirs.error.endsWith('at the close') && theirs.errorAt >= p.start && theirs.msgs.length === ours.msgs.length) {
+  if (
+    p !== null &&
+    theirs.error !== null &&
+    !theirs.error.endsWith('at the close') &&
+    theirs.errorAt >= p.start &&
+    theirs.msgs.length === ours.msgs.length
+  ) {
     const m = { ...p, end: buf.length + 1 };
-    if (!inChunkExtension(buf, theirs.errorAt, p.start) && !equalLengths(buf, theirs.errorAt) && !inTrailers(buf, theirs.errorAt, m) && !closedByTrailers(buf, theirs, ours.msgs.at(-1))) {
-      throw new Error(`flagman takes on response ${ours.msgs.length + 1} (status ${p.status}, body so far ${JSON.stringify(Buffer.concat(p.body).toString('latin1'))}); llhttp refused: ${theirs.error} at byte ${theirs.errorAt}`);
+    if (
+      !inChunkExtension(buf, theirs.errorAt, p.start) &&
+      !equalLengths(buf, theirs.errorAt) &&
+      !inTrailers(buf, theirs.errorAt, m) &&
+      !closedByTrailers(buf, theirs, ours.msgs.at(-1))
+    ) {
+      throw new Error(
+        `flagman takes on response ${ours.msgs.length + 1} (status ${p.status}, body so far ${JSON.stringify(Buffer.concat(p.body).toString('latin1'))}); llhttp refused: ${theirs.error} at byte ${theirs.errorAt}`,
+      );
     }
   }
   // A refusal is a refusal however the bytes are cut.
@@ -382,34 +421,69 @@ const bodyText = fc.string({ unit: pick('a', 'b', '0', '1', 'f', '\r', '\n', ' '
 const ws = pick('', '', ' ', '  ', '\t');
 const clName = pick('Content-Length', 'Content-Length', 'content-length', 'CONTENT-LENGTH', 'Content-length');
 const teName = pick('Transfer-Encoding', 'Transfer-Encoding', 'transfer-encoding', 'TRANSFER-ENCODING');
-const otherHeader = pick('Content-Type: text/plain', 'X-A: 1', 'Connection: keep-alive', 'Connection: close', 'Connection: Keep-Alive', 'Keep-Alive: timeout=5', 'Connection: x-a', 'Server: s', 'X-Empty:', 'Set-Cookie: a=b; Path=/');
+const otherHeader = pick(
+  'Content-Type: text/plain',
+  'X-A: 1',
+  'Connection: keep-alive',
+  'Connection: close',
+  'Connection: Keep-Alive',
+  'Keep-Alive: timeout=5',
+  'Connection: x-a',
+  'Server: s',
+  'X-Empty:',
+  'Set-Cookie: a=b; Path=/',
+);
 const status = fc.oneof(
   { weight: 6, arbitrary: pick(200, 200, 201, 204, 206, 301, 304, 404, 500) },
   { weight: 2, arbitrary: pick(100, 102, 103, 101, 199) },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 1000 }) },
 );
 const statusLine = fc
-  .record({ version: fc.oneof({ weight: 8, arbitrary: fc.constant('HTTP/1.1') }, { weight: 3, arbitrary: fc.constant('HTTP/1.0') }, { weight: 1, arbitrary: pick('HTTP/1.2', 'HTTP/2.0', 'http/1.1', 'HTTP/0.9') }), status, reason: pick(' OK', ' OK', '', ' ', ' Some Reason', ' \xe9') })
+  .record({
+    version: fc.oneof(
+      { weight: 8, arbitrary: fc.constant('HTTP/1.1') },
+      { weight: 3, arbitrary: fc.constant('HTTP/1.0') },
+      { weight: 1, arbitrary: pick('HTTP/1.2', 'HTTP/2.0', 'http/1.1', 'HTTP/0.9') },
+    ),
+    status,
+    reason: pick(' OK', ' OK', '', ' ', ' Some Reason', ' \xe9'),
+  })
   .map(({ version, status: s, reason }) => `${version} ${String(s).padStart(3, '0')}${reason}\r\n`);
 const chunkExt = pick('', '', ';a=1', ';a="b c"', ' ;a', '; a', ';', '\t;x');
 // Chunk data: short and hostile, or long enough for sizes of two and three hex digits in either case.
 const chunkData = fc.oneof(
   { weight: 3, arbitrary: bodyText.filter((s) => s.length > 0) },
-  { weight: 2, arbitrary: fc.record({ n: fc.integer({ min: 1, max: 300 }), unit: pick('q', 'xy', '\r\n', '0\r\n\r\n') }).map(({ n, unit }) => unit.repeat(n).slice(0, n)) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .record({ n: fc.integer({ min: 1, max: 300 }), unit: pick('q', 'xy', '\r\n', '0\r\n\r\n') })
+      .map(({ n, unit }) => unit.repeat(n).slice(0, n)),
+  },
 );
 // A chunk's size as written: mostly right; else empty, one off, or spoiled (the chunk-size parser's edge cases).
-const sizeTamper = fc.oneof({ weight: 12, arbitrary: fc.constant('') }, { weight: 1, arbitrary: pick('empty', 'empty', 'empty', 'plus', 'minus', 'space', 'g', 'x', 'sign') });
+const sizeTamper = fc.oneof(
+  { weight: 12, arbitrary: fc.constant('') },
+  { weight: 1, arbitrary: pick('empty', 'empty', 'empty', 'plus', 'minus', 'space', 'g', 'x', 'sign') },
+);
 function sizeText(n, hexCase, zeros, tamper) {
   const hex = (v) => (hexCase ? v.toString(16).toUpperCase() : v.toString(16));
   switch (tamper) {
-    case 'empty': return '';
-    case 'plus': return zeros + hex(n + 1);
-    case 'minus': return zeros + hex(Math.max(0, n - 1));
-    case 'space': return ` ${zeros}${hex(n)}`;
-    case 'g': return `${zeros}${hex(n)}g`;
-    case 'x': return `0x${hex(n)}`;
-    case 'sign': return `+${hex(n)}`;
-    default: return zeros + hex(n);
+    case 'empty':
+      return '';
+    case 'plus':
+      return zeros + hex(n + 1);
+    case 'minus':
+      return zeros + hex(Math.max(0, n - 1));
+    case 'space':
+      return ` ${zeros}${hex(n)}`;
+    case 'g':
+      return `${zeros}${hex(n)}g`;
+    case 'x':
+      return `0x${hex(n)}`;
+    case 'sign':
+      return `+${hex(n)}`;
+    default:
+      return zeros + hex(n);
   }
 }
 const chunk = fc.record({ data: chunkData, ext: chunkExt, hexCase: fc.boolean(), zeros: pick('', '', '0', '00'), tamper: sizeTamper });
@@ -421,14 +495,26 @@ const framing = fc.oneof(
     headers: [`${name}:${before}${body.length}${after}`],
     body,
   })),
-  fc.record({ kind: fc.constant('chunked'), chunks: fc.array(chunk, { maxLength: 3 }), name: teName, value: pick('chunked', 'chunked', 'Chunked', 'CHUNKED'), before: ws, after: ws, lastExt: chunkExt, lastTamper: sizeTamper, trailers }).map(
-    ({ chunks, name, value, before, after, lastExt, lastTamper, trailers: tr }) => ({
+  fc
+    .record({
+      kind: fc.constant('chunked'),
+      chunks: fc.array(chunk, { maxLength: 3 }),
+      name: teName,
+      value: pick('chunked', 'chunked', 'Chunked', 'CHUNKED'),
+      before: ws,
+      after: ws,
+      lastExt: chunkExt,
+      lastTamper: sizeTamper,
+      trailers,
+    })
+    .map(({ chunks, name, value, before, after, lastExt, lastTamper, trailers: tr }) => ({
       headers: [`${name}:${before}${value}${after}`],
       body:
-        chunks.map((c) => `${sizeText(c.data.length, c.hexCase, c.zeros, c.tamper)}${c.tamper === 'empty' ? '' : c.ext}\r\n${c.data}\r\n`).join('') +
+        chunks
+          .map((c) => `${sizeText(c.data.length, c.hexCase, c.zeros, c.tamper)}${c.tamper === 'empty' ? '' : c.ext}\r\n${c.data}\r\n`)
+          .join('') +
         `${sizeText(0, false, '', lastTamper)}${lastTamper === 'empty' ? '' : lastExt}\r\n${tr.map((t) => `${t}\r\n`).join('')}\r\n`,
-    }),
-  ),
+    })),
   bodyText.map((body) => ({ headers: [], body })), // until close
   fc.constant({ headers: [], body: '' }),
 );
@@ -436,9 +522,18 @@ const framing = fc.oneof(
 /** One response, well formed unless its status or framing headers say otherwise. */
 // Now and then a head padded to within a few bytes of the 16 KiB limit, either side: where the two
 // parsers count the limit from, and whether a head that fits exactly is taken.
-const padding = fc.oneof({ weight: 250, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: MAX_HEAD - 40, max: MAX_HEAD + 8 }) });
+const padding = fc.oneof(
+  { weight: 250, arbitrary: fc.constant(0) },
+  { weight: 1, arbitrary: fc.integer({ min: MAX_HEAD - 40, max: MAX_HEAD + 8 }) },
+);
 const response = fc
-  .record({ line: statusLine, framing, before: fc.array(otherHeader, { maxLength: 2 }), after: fc.array(otherHeader, { maxLength: 2 }), padding })
+  .record({
+    line: statusLine,
+    framing,
+    before: fc.array(otherHeader, { maxLength: 2 }),
+    after: fc.array(otherHeader, { maxLength: 2 }),
+    padding,
+  })
   .map(({ line, framing: f, before, after, padding: pad }) => {
     const fields = [...before, ...f.headers, ...after];
     if (pad > 0) {
@@ -506,7 +601,10 @@ const hostile = pick(
 );
 const edit = fc.oneof(
   { weight: 3, arbitrary: fc.record({ at: fc.nat(), rule: hostile }) },
-  { weight: 2, arbitrary: fc.record({ at: fc.nat(), insert: pick('\0', '\r', '\n', ' ', '\t', '\r\n', '\x7f', '\xff', ':', ',', '0', 'f', 'z', ';') }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ at: fc.nat(), insert: pick('\0', '\r', '\n', ' ', '\t', '\r\n', '\x7f', '\xff', ':', ',', '0', 'f', 'z', ';') }),
+  },
   { weight: 1, arbitrary: fc.record({ at: fc.nat(), drop: fc.integer({ min: 1, max: 3 }) }) },
 );
 
@@ -530,7 +628,14 @@ const switching = fc
   .record({
     interim: pick('', '', 'HTTP/1.1 100 Continue\r\n\r\n'),
     version: pick('HTTP/1.1', 'HTTP/1.1', 'HTTP/1.0'),
-    fields: fc.subarray(['Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Accept: x', 'Content-Length: 3', 'Transfer-Encoding: chunked', 'Connection: close']),
+    fields: fc.subarray([
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      'Sec-WebSocket-Accept: x',
+      'Content-Length: 3',
+      'Transfer-Encoding: chunked',
+      'Connection: close',
+    ]),
   })
   .map(({ interim, version, fields }) => `${interim}${version} 101 Switching Protocols\r\n${fields.map((f) => `${f}\r\n`).join('')}\r\n`);
 

@@ -78,7 +78,8 @@ function inputOf(r) {
   };
 }
 
-const codeOf = (error) => (typeof error?.code === 'string' ? error.code : error instanceof TypeError ? 'not-bool' : String(error?.name ?? error));
+const codeOf = (error) =>
+  typeof error?.code === 'string' ? error.code : error instanceof TypeError ? 'not-bool' : String(error?.name ?? error);
 
 /** The whole expression, as cel-js evaluates it: { value } or { error }. */
 function whole(compiled, snapshot, request) {
@@ -99,14 +100,16 @@ export function check(c) {
     const snapshot = snapshotOf(flags);
     let failure = null;
     const residual = specialize(compiled, snapshot, (error) => (failure = error));
-    const where = (r) => `${c.kind} ${c.source}\n  snapshot ${s} ${show(flags)}\n  residual ${residual.kind} ${residual.source}${residual.direct ? ' (direct)' : ''}${residual.problem ? ` problem: ${residual.problem}` : ''}\n  request ${show(r)}`;
+    const where = (r) =>
+      `${c.kind} ${c.source}\n  snapshot ${s} ${show(flags)}\n  residual ${residual.kind} ${residual.source}${residual.direct ? ' (direct)' : ''}${residual.problem ? ` problem: ${residual.problem}` : ''}\n  request ${show(r)}`;
     if (residual.kind === 'dynamic' && residual.problem !== null) throw new Error(`the residual is evaluated whole: ${where(null)}`);
     for (const r of c.requests) {
       const want = whole(compiled, snapshot, r);
       if (c.kind === 'key') {
         const expected = want.error === undefined && typeof want.value === 'string' ? want.value : '';
         const got = residual.kind === 'const' ? residual.value : residual.key(inputOf(r));
-        if (got !== expected) throw new Error(`key ${show(got)}, cel-js ${show(want.error ? `error ${codeOf(want.error)}` : want.value)}: ${where(r)}`);
+        if (got !== expected)
+          throw new Error(`key ${show(got)}, cel-js ${show(want.error ? `error ${codeOf(want.error)}` : want.value)}: ${where(r)}`);
         continue;
       }
       const wantFailed = want.error !== undefined || typeof want.value !== 'boolean';
@@ -120,7 +123,8 @@ export function check(c) {
         gotFailed = residual.problem !== null;
         // The problem quotes the error, the one cel-js gives evaluating the whole.
         const why = want.error?.summary;
-        if (gotFailed && typeof why === 'string' && !residual.problem.includes(why)) throw new Error(`fails otherwise: ${residual.problem}, cel-js: ${why}: ${where(r)}`);
+        if (gotFailed && typeof why === 'string' && !residual.problem.includes(why))
+          throw new Error(`fails otherwise: ${residual.problem}, cel-js: ${why}: ${where(r)}`);
       } else {
         failure = null;
         got = residual.test(inputOf(r));
@@ -144,14 +148,100 @@ export function units(c) {
 const pick = (...xs) => fc.constantFrom(...xs);
 const FLAGS = ['A', 'B', 'MAINT', 'pct'];
 
-const stringLiteral = pick('', '/', '/api/', '/api', 'GET', 'POST', 'canary', 'Canary', '10.0.0.1', 'www.example.com', 'https', 'x-env', '12', '-3', 'a', 'ab', 'sid', 'q="v"', 'a\\b', 'é', '😀', 'line\nbreak', '\t', "it's", 'ümlaut', 'İ', '\\ud83d\\ude00', '\\\\u00e9', '\u0001', '\u2028', '😀😀', 'a"b', '\\', '\r\n', '\u{10ffff}').map((s) =>
-  JSON.stringify(s),
+const stringLiteral = pick(
+  '',
+  '/',
+  '/api/',
+  '/api',
+  'GET',
+  'POST',
+  'canary',
+  'Canary',
+  '10.0.0.1',
+  'www.example.com',
+  'https',
+  'x-env',
+  '12',
+  '-3',
+  'a',
+  'ab',
+  'sid',
+  'q="v"',
+  'a\\b',
+  'é',
+  '😀',
+  'line\nbreak',
+  '\t',
+  "it's",
+  'ümlaut',
+  'İ',
+  '\\ud83d\\ude00',
+  '\\\\u00e9',
+  '\u0001',
+  '\u2028',
+  '😀😀',
+  'a"b',
+  '\\',
+  '\r\n',
+  '\u{10ffff}',
+).map((s) => JSON.stringify(s));
+const intLiteral = pick(
+  '0',
+  '1',
+  '2',
+  '-1',
+  '3',
+  '7',
+  '10',
+  '100',
+  '256',
+  '-100',
+  '9223372036854775807',
+  '-9223372036854775807',
+  '-9223372036854775808',
+  '4611686018427387904',
+  '9007199254740991',
 );
-const intLiteral = pick('0', '1', '2', '-1', '3', '7', '10', '100', '256', '-100', '9223372036854775807', '-9223372036854775807', '-9223372036854775808', '4611686018427387904', '9007199254740991');
-const doubleLiteral = pick('0.5', '1.0', '-2.5', '0.0', '1e-10', '3.14159', '1e300', '-0.0', '100.0', '0.1', '0.2', '5e-324', '1.7976931348623157e308', '123456789.125');
+const doubleLiteral = pick(
+  '0.5',
+  '1.0',
+  '-2.5',
+  '0.0',
+  '1e-10',
+  '3.14159',
+  '1e300',
+  '-0.0',
+  '100.0',
+  '0.1',
+  '0.2',
+  '5e-324',
+  '1.7976931348623157e308',
+  '123456789.125',
+);
 const regex = pick('^/api', 'canary$', '^[0-9]+$', '.*', '', 'a|b', '^$', '[', '(?i)CANARY', '\\\\d+', 'é').map((s) => JSON.stringify(s));
-const cidrBlock = pick('10.0.0.0/8', '192.168.0.0/16', '0.0.0.0/0', '2001:db8::/32', '::1/128', '::ffff:0:0/96', '10.1.2.3', 'fe80::/10').map((s) => JSON.stringify(s));
-const headerName = pick('X-Env', 'x-env', 'X-ENV', 'x-n', 'X-N', 'cookie', 'Host', 'x-absent', 'X-Forwarded-For', '__proto__', 'Set-Cookie').map((s) => JSON.stringify(s));
+const cidrBlock = pick(
+  '10.0.0.0/8',
+  '192.168.0.0/16',
+  '0.0.0.0/0',
+  '2001:db8::/32',
+  '::1/128',
+  '::ffff:0:0/96',
+  '10.1.2.3',
+  'fe80::/10',
+).map((s) => JSON.stringify(s));
+const headerName = pick(
+  'X-Env',
+  'x-env',
+  'X-ENV',
+  'x-n',
+  'X-N',
+  'cookie',
+  'Host',
+  'x-absent',
+  'X-Forwarded-For',
+  '__proto__',
+  'Set-Cookie',
+).map((s) => JSON.stringify(s));
 const cookieName = pick('sid', 'a', '', 'b', 'SID').map((s) => JSON.stringify(s));
 const flagName = pick(...FLAGS).map((s) => JSON.stringify(s));
 
@@ -181,7 +271,9 @@ const stringTest = fc
       fc.constantFrom(...FIELD_LITERALS[field]).map((l) => JSON.stringify(l)),
     ),
   )
-  .map(([field, op, lit, other]) => (op === 'in' ? `${field} in [${lit}, ${other}]` : op.length > 2 ? `${field}.${op}(${lit})` : `${field} ${op} ${lit}`));
+  .map(([field, op, lit, other]) =>
+    op === 'in' ? `${field} in [${lit}, ${other}]` : op.length > 2 ? `${field}.${op}(${lit})` : `${field} ${op} ${lit}`,
+  );
 
 /** Memoized typed expression arbitraries: expr(type, depth). */
 const memoArb = new Map();
@@ -198,13 +290,24 @@ function expr(type, depth) {
 function leaf(type) {
   switch (type) {
     case 'bool':
-      return fc.oneof(pick('true', 'false'), fc.tuple(flagName, pick('> 0', '== 1', '!= 0', '< 0')).map(([f, t]) => `flag(${f}) ${t}`), stringTest);
+      return fc.oneof(
+        pick('true', 'false'),
+        fc.tuple(flagName, pick('> 0', '== 1', '!= 0', '< 0')).map(([f, t]) => `flag(${f}) ${t}`),
+        stringTest,
+      );
     case 'int':
-      return fc.oneof({ weight: 2, arbitrary: intLiteral }, { weight: 3, arbitrary: flagName.map((f) => `flag(${f})`) }, { weight: 1, arbitrary: fc.tuple(flagName, intLiteral).map(([f, d]) => `flag(${f}, ${d})`) });
+      return fc.oneof(
+        { weight: 2, arbitrary: intLiteral },
+        { weight: 3, arbitrary: flagName.map((f) => `flag(${f})`) },
+        { weight: 1, arbitrary: fc.tuple(flagName, intLiteral).map(([f, d]) => `flag(${f}, ${d})`) },
+      );
     case 'string':
       return fc.oneof(
         { weight: 2, arbitrary: stringLiteral },
-        { weight: 4, arbitrary: pick('request.method', 'request.path', 'request.query', 'request.host', 'request.scheme', 'request.peer', 'client.ip') },
+        {
+          weight: 4,
+          arbitrary: pick('request.method', 'request.path', 'request.query', 'request.host', 'request.scheme', 'request.peer', 'client.ip'),
+        },
         { weight: 2, arbitrary: headerName.map((n) => `header(${n})`) },
         { weight: 1, arbitrary: cookieName.map((n) => `cookie(${n})`) },
       );
@@ -240,13 +343,36 @@ function build(type, depth) {
       { weight: 3, arbitrary: fc.tuple(s, pick('startsWith', 'endsWith', 'contains'), s).map(([x, m, y]) => `${p(x)}.${m}(${y})`) },
       { weight: 1, arbitrary: fc.tuple(s, regex).map(([x, r]) => `${p(x)}.matches(${r})`) },
       { weight: 2, arbitrary: fc.tuple(cidrBlock, s).map(([blk, x]) => `cidr(${blk}).containsIP(${x})`) },
-      { weight: 1, arbitrary: fc.tuple(list('string', depth - 1), pick('exists', 'all', 'exists_one'), s).map(([l, m, x]) => `${l}.${m}(v, v == ${p(x)})`) },
-      { weight: 1, arbitrary: fc.tuple(list('int', depth - 1), pick('exists', 'all'), i, b).map(([l, m, x, y]) => `${l}.${m}(n, n > ${p(x)} || ${p(y)})`) },
-      { weight: 1, arbitrary: fc.tuple(list('int', depth - 1), i, i).map(([l, x, y]) => `${l}.map(n, n * ${p(x)}).exists(m, m > ${p(y)})`) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(list('string', depth - 1), pick('exists', 'all', 'exists_one'), s)
+          .map(([l, m, x]) => `${l}.${m}(v, v == ${p(x)})`),
+      },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(list('int', depth - 1), pick('exists', 'all'), i, b)
+          .map(([l, m, x, y]) => `${l}.${m}(n, n > ${p(x)} || ${p(y)})`),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.tuple(list('int', depth - 1), i, i).map(([l, x, y]) => `${l}.map(n, n * ${p(x)}).exists(m, m > ${p(y)})`),
+      },
       // A comprehension variable named like a request variable: it shadows it in the body.
-      { weight: 1, arbitrary: fc.tuple(list('string', depth - 1), pick('client', 'request'), s).map(([l, v, x]) => `${l}.exists(${v}, ${v} == ${p(x)})`) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(list('string', depth - 1), pick('client', 'request'), s)
+          .map(([l, v, x]) => `${l}.exists(${v}, ${v} == ${p(x)})`),
+      },
       // Behind dyn(), the checker lets through what fails at run time (a non-bool operand, a mixed comparison).
-      { weight: 1, arbitrary: fc.tuple(fc.oneof(b, s, i), pick('&&', '||', '==', '!='), fc.oneof(b, s, i)).map(([x, op, y]) => `dyn(${x}) ${op} dyn(${y})`) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(fc.oneof(b, s, i), pick('&&', '||', '==', '!='), fc.oneof(b, s, i))
+          .map(([x, op, y]) => `dyn(${x}) ${op} dyn(${y})`),
+      },
       { weight: 1, arbitrary: fc.tuple(fc.oneof(b, s, i), pick('&&', '||'), b).map(([x, op, y]) => `${p(y)} ${op} dyn(${x})`) },
     ],
     int: [
@@ -282,12 +408,28 @@ function build(type, depth) {
 
 /** A flag: unset (no file), unset with a file, or a value; some with a note. */
 const flagState = fc.record({
-  value: fc.oneof(pick(null, 0, 1, -1, 2, 5, 7, 10, 50, 100, 256, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 2 ** 52), fc.integer({ min: -1000, max: 1000 })),
+  value: fc.oneof(
+    pick(null, 0, 1, -1, 2, 5, 7, 10, 50, 100, 256, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 2 ** 52),
+    fc.integer({ min: -1000, max: 1000 }),
+  ),
   note: pick(null, null, 'maintenance window', '50% rollout'),
 });
 const snapshot = fc.dictionary(pick(...FLAGS), flagState, { maxKeys: FLAGS.length });
 
-const ip = pick('203.0.113.9', '10.1.2.3', '::ffff:10.1.2.3', '::ffff:a00:1', '2001:db8::1', '::1', '192.168.0.1', '', 'junk', '010.0.0.1', 'fe80::1%eth0', '10.0.0.1');
+const ip = pick(
+  '203.0.113.9',
+  '10.1.2.3',
+  '::ffff:10.1.2.3',
+  '::ffff:a00:1',
+  '2001:db8::1',
+  '::1',
+  '192.168.0.1',
+  '',
+  'junk',
+  '010.0.0.1',
+  'fe80::1%eth0',
+  '10.0.0.1',
+);
 const headerValue = (name) =>
   ({
     'x-env': pick('canary', 'Canary', '', 'stable', '😀'),
@@ -303,7 +445,25 @@ const headers = fc
   .chain((names) => fc.tuple(...names.map(headerValue)).map((values) => Object.fromEntries(names.map((n, k) => [n, values[k]]))));
 const request = fc.record({
   method: pick('GET', 'POST', 'HEAD', 'get', ''),
-  url: fc.oneof(pick('/', '/api/users?id=1', '/api', '/api/', '/a/b?x=1#frag', '/users', '/canary/api', 'http://h.example/api/v1', '*', '', '/%61pi/', '/?', '/canary?q=%20', '/12'), fc.string({ unit: pick('/', 'a', '?', '#', '=', '&', '%', '1'), maxLength: 8 })),
+  url: fc.oneof(
+    pick(
+      '/',
+      '/api/users?id=1',
+      '/api',
+      '/api/',
+      '/a/b?x=1#frag',
+      '/users',
+      '/canary/api',
+      'http://h.example/api/v1',
+      '*',
+      '',
+      '/%61pi/',
+      '/?',
+      '/canary?q=%20',
+      '/12',
+    ),
+    fc.string({ unit: pick('/', 'a', '?', '#', '=', '&', '%', '1'), maxLength: 8 }),
+  ),
   host: pick(null, 'www.example.com', 'WWW.Example.com:8080', '[::1]:8080', '', 'canary'),
   scheme: pick('http', 'https'),
   clientIp: ip,
@@ -312,10 +472,11 @@ const request = fc.record({
 });
 
 /** One expression (a rule's condition, or now and then a rate limit's key) × snapshots × requests. */
-export const cases = fc.record({
-  kind: fc.oneof({ weight: 6, arbitrary: fc.constant('condition') }, { weight: 1, arbitrary: fc.constant('key') }),
-  depth: fc.integer({ min: 1, max: 4 }),
-})
+export const cases = fc
+  .record({
+    kind: fc.oneof({ weight: 6, arbitrary: fc.constant('condition') }, { weight: 1, arbitrary: fc.constant('key') }),
+    depth: fc.integer({ min: 1, max: 4 }),
+  })
   .chain(({ kind, depth }) =>
     fc.record({
       kind: fc.constant(kind),

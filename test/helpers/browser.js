@@ -5,13 +5,24 @@ import { onPath } from '../../scripts/test-tools.js';
 import { scaled } from './slow.js';
 
 // No network but loopback, no first-run or background work: a quiet, fast browser.
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** Launches Debian's chromium with a fresh profile; throws (the tests fail, never skip) when it is missing. */
 export async function launchChromium() {
   const executablePath = onPath('chromium');
   if (!executablePath) {
-    throw new Error("chromium is not on PATH: the dashboard tests need Debian's chromium (npm test installs it as root; or apt-get install --no-install-recommends chromium)");
+    throw new Error(
+      "chromium is not on PATH: the dashboard tests need Debian's chromium (npm test installs it as root; or apt-get install --no-install-recommends chromium)",
+    );
   }
   return chromium.launch({ executablePath, headless: true, args: ARGS });
 }

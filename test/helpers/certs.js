@@ -17,10 +17,25 @@ export async function testCA(dir) {
     const cert = path.join(dir, `${name}.crt`);
     const key = path.join(dir, `${name}.key`);
     await execa('openssl', [
-      'req', '-x509', ...EC, '-keyout', key, '-out', cert, '-subj', `/CN=${dnsNames[0]}`, '-days', '2',
-      '-CA', ca, '-CAkey', caKey,
-      '-addext', `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(',')}`,
-      '-addext', 'basicConstraints=critical,CA:FALSE',
+      'req',
+      '-x509',
+      ...EC,
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-subj',
+      `/CN=${dnsNames[0]}`,
+      '-days',
+      '2',
+      '-CA',
+      ca,
+      '-CAkey',
+      caKey,
+      '-addext',
+      `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(',')}`,
+      '-addext',
+      'basicConstraints=critical,CA:FALSE',
     ]);
     return { cert, key, serial: new crypto.X509Certificate(fs.readFileSync(cert)).serialNumber };
   };

@@ -11,9 +11,19 @@
  * @param {string} [o.app] more keys of the app backend (indented 4 spaces, one per line)
  * @param {string} [o.top] more top-level keys
  */
-export function maintenanceConfig({ rescan = null, state = null, dir = './flags', admin = true, servers = { app1: '{ address: "127.0.0.1:{{app}}" }' }, app = '', top = '' } = {}) {
+export function maintenanceConfig({
+  rescan = null,
+  state = null,
+  dir = './flags',
+  admin = true,
+  servers = { app1: '{ address: "127.0.0.1:{{app}}" }' },
+  app = '',
+  top = '',
+} = {}) {
   const flags = `{ dir: ${JSON.stringify(dir)}${rescan === null ? '' : `, rescan: ${rescan}`}${state === null ? '' : `, state: ${state}`} }`;
-  const serverLines = Object.entries(servers).map(([name, map]) => `      ${name}: ${map}\n`).join('');
+  const serverLines = Object.entries(servers)
+    .map(([name, map]) => `      ${name}: ${map}\n`)
+    .join('');
   return `${top}
 flags: ${flags}
 ${admin ? 'admin: { listen: "127.0.0.1:0" }\n' : ''}frontends:

@@ -90,13 +90,14 @@ export async function upstream(t, name, handler) {
     server.closeAllConnections();
     return new Promise((resolve) => server.close(() => resolve()));
   };
-  const start = () => new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  const start = () =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
   return { server, name, port, seen, stop, start };
 }
 
@@ -106,7 +107,7 @@ export async function upstream(t, name, handler) {
  */
 export async function upgradeRecorder(t) {
   const seen = [];
-  const server = http.createServer((req, res) => res.end('plain'));
+  const server = http.createServer((_req, res) => res.end('plain'));
   server.on('upgrade', (req, socket) => {
     seen.push(req.headers);
     socket.on('error', () => {});
@@ -133,7 +134,23 @@ export function flagmanCli(args, options = {}) {
  * `installed`: the path of a `flagman` command installed from the npm package, run instead of this
  * repository's build, from the temp dir (so nothing of the repository is its working directory).
  */
-export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, files = {}, flags = {}, env = {}, captureAccess = false, stdoutFile = null, launcher = false, installed = null, nofile = null, prefix = [] } = {}) {
+export async function startFlagman(
+  t,
+  yaml,
+  {
+    dir: reuse = null,
+    vars = {},
+    files = {},
+    flags = {},
+    env = {},
+    captureAccess = false,
+    stdoutFile = null,
+    launcher = false,
+    installed = null,
+    nofile = null,
+    prefix = [],
+  } = {},
+) {
   const dir = reuse ?? tempDir(t);
   const flagsDir = path.join(dir, 'flags');
   fs.mkdirSync(flagsDir, { mode: 0o755, recursive: true });
@@ -160,7 +177,14 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   if (nofile !== null) command = ['sh', '-c', 'ulimit -n "$0" && exec "$@"', String(nofile), ...command];
   command = [...prefix, ...command];
   const cwd = installed !== null ? dir : undefined;
-  const proc = execa(command[0], [...command.slice(1), 'run', '-c', configFile], { reject: false, cleanup: true, buffer: false, env, stdout, cwd });
+  const proc = execa(command[0], [...command.slice(1), 'run', '-c', configFile], {
+    reject: false,
+    cleanup: true,
+    buffer: false,
+    env,
+    stdout,
+    cwd,
+  });
   if (typeof stdout === 'number') fs.closeSync(stdout); // the child has its own copy
   const events = [];
   const waiters = new Set();
@@ -250,8 +274,24 @@ export async function startFlagman(t, yaml, { dir: reuse = null, vars = {}, file
   const portOf = (frontend) => events.find((e) => e.event === 'listen' && e.frontend === frontend)?.port;
   const adminPort = events.find((e) => e.event === 'listen' && e.admin)?.port ?? null;
   /** Waits for the applied change of `flag` to `value` (undefined: any change), after `from`. */
-  const waitFlag = (flag, value, opts) => waitEvent((e) => e.event === 'flag.change' && e.flag === flag && (value === undefined || e.value === value), opts);
-  return { proc, dir, flagsDir, configFile, port: ports[0], ports, portOf, adminPort, events, access, waitEvent, waitFlag, started, exited };
+  const waitFlag = (flag, value, opts) =>
+    waitEvent((e) => e.event === 'flag.change' && e.flag === flag && (value === undefined || e.value === value), opts);
+  return {
+    proc,
+    dir,
+    flagsDir,
+    configFile,
+    port: ports[0],
+    ports,
+    portOf,
+    adminPort,
+    events,
+    access,
+    waitEvent,
+    waitFlag,
+    started,
+    exited,
+  };
 }
 
 /**

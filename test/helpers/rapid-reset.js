@@ -46,7 +46,17 @@ function requestBlock(authority, path) {
  * `{sent, goaway: {code, lastStreamId} | null, closed, ms}`; `closed`: the server ended the
  * connection (`ms`: from the first write to the close, or to the end of the linger).
  */
-export function rapidReset({ host = '127.0.0.1', port, ca, servername, authority = servername, path = '/', streams = 2000, batch = 100, lingerMs = 2000 }) {
+export function rapidReset({
+  host = '127.0.0.1',
+  port,
+  ca,
+  servername,
+  authority = servername,
+  path = '/',
+  streams = 2000,
+  batch = 100,
+  lingerMs = 2000,
+}) {
   return new Promise((resolve, reject) => {
     const socket = tls.connect({ host, port, ca, servername, ALPNProtocols: ['h2'] });
     const block = requestBlock(authority, path);
@@ -96,7 +106,8 @@ export function rapidReset({ host = '127.0.0.1', port, ca, servername, authority
         pending = pending.subarray(9 + length);
         if (type === SETTINGS && (flags & ACK) === 0) socket.write(frame(SETTINGS, ACK, 0));
         else if (type === PING && (flags & ACK) === 0) socket.write(frame(PING, ACK, 0, payload));
-        else if (type === GOAWAY && goaway === null) goaway = { code: payload.readUInt32BE(4), lastStreamId: payload.readUInt32BE(0) & 0x7fffffff };
+        else if (type === GOAWAY && goaway === null)
+          goaway = { code: payload.readUInt32BE(4), lastStreamId: payload.readUInt32BE(0) & 0x7fffffff };
       }
     });
     // A server that cuts the connection may reset it under a write in flight: that is a close too.

@@ -10,7 +10,7 @@ export const MAX_SLOWNESS = 4;
 
 /** A busy loop's CPU time: long enough to span several scheduler slices, short enough not to count. */
 const SPIN_CPU_MS = 20;
-let sink = 0; // the busy loop's result, kept where the compiler cannot drop the loop
+let _sink = 0; // the busy loop's result, kept where the compiler cannot drop the loop
 
 /**
  * How much slower than an idle machine this one runs now, from two views: the 1-minute load average
@@ -25,7 +25,7 @@ export function measureSlowness() {
   let cpuMs = 0;
   // Stops at the bound too: a loop that got under a quarter of a CPU has shown all it needs to.
   while (cpuMs < SPIN_CPU_MS && performance.now() - wall0 < SPIN_CPU_MS * MAX_SLOWNESS) {
-    for (let i = 0; i < 10_000; i++) sink += Math.sqrt(i);
+    for (let i = 0; i < 10_000; i++) _sink += Math.sqrt(i);
     const used = process.cpuUsage(cpu0);
     cpuMs = (used.user + used.system) / 1000;
   }

@@ -18,9 +18,13 @@ export function holdSocket(t) {
   const handle = net._createServerHandle('127.0.0.1', 0, 4);
   if (typeof handle === 'number') throw new Error(`cannot bind 127.0.0.1:0 (errno ${handle})`);
   t.teardown(() => handle.close());
-  const r = spawnSync(process.execPath, ['-e', 'require("node:net").createServer().listen({ fd: 3, backlog: 4096 }, () => process.exit(0))'], {
-    stdio: ['ignore', 'inherit', 'inherit', handle.fd],
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['-e', 'require("node:net").createServer().listen({ fd: 3, backlog: 4096 }, () => process.exit(0))'],
+    {
+      stdio: ['ignore', 'inherit', 'inherit', handle.fd],
+    },
+  );
   if (r.status !== 0) throw new Error('the listen helper failed');
   const out = {};
   handle.getsockname(out);

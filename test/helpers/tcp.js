@@ -31,14 +31,26 @@ export async function echoServer(t, name) {
     return new Promise((resolve) => server.close(() => resolve()));
   };
   t.teardown(() => (server.listening ? stop() : undefined));
-  const start = () => new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  const start = () =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
-  return { name, port, stop, start, get connections() { return connections; }, get open() { return sockets.size; } };
+  return {
+    name,
+    port,
+    stop,
+    start,
+    get connections() {
+      return connections;
+    },
+    get open() {
+      return sockets.size;
+    },
+  };
 }
 
 /**

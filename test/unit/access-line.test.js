@@ -10,7 +10,25 @@ function request(over = {}) {
 
 function record(over = {}) {
   const r = new AccessRecord();
-  Object.assign(r, { frontend: 'web', backend: 'app', server: 'app1', req: request(), status: 200, bytesIn: 0, bytesOut: 5, ms: 12.3456789, ttfbMs: 10, connectMs: 0.25, tries: 1, ip: '203.0.113.7', peer: '203.0.113.7' }, over);
+  Object.assign(
+    r,
+    {
+      frontend: 'web',
+      backend: 'app',
+      server: 'app1',
+      req: request(),
+      status: 200,
+      bytesIn: 0,
+      bytesOut: 5,
+      ms: 12.3456789,
+      ttfbMs: 10,
+      connectMs: 0.25,
+      tries: 1,
+      ip: '203.0.113.7',
+      peer: '203.0.113.7',
+    },
+    over,
+  );
   return r;
 }
 
@@ -18,9 +36,34 @@ const line = (r, fields) => JSON.parse(`{${jsonMembers(r, fields).slice(1)}}`);
 
 test('a JSON line has every field that applies, in the documented order, and leaves out the rest', (t) => {
   const got = line(record());
-  t.deepEqual(Object.keys(got), ['frontend', 'backend', 'server', 'method', 'path', 'proto', 'status', 'bytesIn', 'bytes', 'connectMs', 'ttfbMs', 'ms', 'tries', 'ip']);
+  t.deepEqual(Object.keys(got), [
+    'frontend',
+    'backend',
+    'server',
+    'method',
+    'path',
+    'proto',
+    'status',
+    'bytesIn',
+    'bytes',
+    'connectMs',
+    'ttfbMs',
+    'ms',
+    'tries',
+    'ip',
+  ]);
   t.like(got, { proto: 'HTTP/1.1', ms: 12.346, ttfbMs: 10, connectMs: 0.25 });
-  const more = line(record({ peer: '10.0.0.5', id: 'abc', queueMs: 3, headMs: 0.5, tls: 'TLSv1.3', reason: 'client closed', req: request({ httpVersion: '2.0', httpVersionMajor: 2 }) }));
+  const more = line(
+    record({
+      peer: '10.0.0.5',
+      id: 'abc',
+      queueMs: 3,
+      headMs: 0.5,
+      tls: 'TLSv1.3',
+      reason: 'client closed',
+      req: request({ httpVersion: '2.0', httpVersionMajor: 2 }),
+    }),
+  );
   t.like(more, { peer: '10.0.0.5', id: 'abc', queueMs: 3, headMs: 0.5, tls: 'TLSv1.3', reason: 'client closed', proto: 'h2' });
   const tcp = line(record({ tcp: true, req: null, bytesIn: 7, bytesOut: 9 }));
   t.like(tcp, { mode: 'tcp', bytesIn: 7, bytesOut: 9 });
@@ -33,7 +76,16 @@ test('every field at once is every field one by one, in the order of the config 
   const every = fieldWriters(Object.keys(ACCESS_FIELDS));
   const records = [
     record(),
-    record({ peer: '10.0.0.5', id: 'a"b', queueMs: 3, headMs: 0.5, tls: 'TLSv1.3', reason: 'client closed', upgrade: 'websocket', bytesIn: -1 }),
+    record({
+      peer: '10.0.0.5',
+      id: 'a"b',
+      queueMs: 3,
+      headMs: 0.5,
+      tls: 'TLSv1.3',
+      reason: 'client closed',
+      upgrade: 'websocket',
+      bytesIn: -1,
+    }),
     record({ tcp: true, req: null, bytesIn: 7, bytesOut: 9, reason: 'idle timeout' }),
     record({ req: null, status: 408, tries: 0, backend: null, server: null }),
   ];
@@ -65,7 +117,10 @@ test('any path, header or name gives a line that parses back to what was sent', 
 test('combined log format: the fields Apache and nginx write, the time in UTC', (t) => {
   const r = record({ req: request({ headers: { referer: 'https://shop.example/', 'user-agent': 'curl/8.5.0' } }), bytesOut: 5120 });
   const when = Date.UTC(2026, 11, 6, 14, 39, 3, 120);
-  t.is(clfLine(r, when), '203.0.113.7 - - [06/Dec/2026:14:39:03 +0000] "GET /cart?id=1 HTTP/1.1" 200 5120 "https://shop.example/" "curl/8.5.0"\n');
+  t.is(
+    clfLine(r, when),
+    '203.0.113.7 - - [06/Dec/2026:14:39:03 +0000] "GET /cart?id=1 HTTP/1.1" 200 5120 "https://shop.example/" "curl/8.5.0"\n',
+  );
   t.is(clfLine(record({ tcp: true, req: null, bytesOut: 9 }), when), '203.0.113.7 - - [06/Dec/2026:14:39:03 +0000] "-" - 9 "-" "-"\n');
   t.is(clfTime(Date.UTC(2027, 0, 1, 0, 0, 0)), '[01/Jan/2027:00:00:00 +0000]');
 });
@@ -75,11 +130,15 @@ test('combined log format: a quote, a backslash, a control or a non-ASCII byte c
   t.is(clfQuoted(''), '-');
   t.is(clfQuoted(undefined), '-');
   fc.assert(
-    fc.property(fc.string({ unit: 'binary' }).map((s) => Buffer.from(s).toString('latin1')), fc.string({ unit: 'binary' }).map((s) => Buffer.from(s).toString('latin1')), (path, agent) => {
-      const out = clfLine(record({ req: request({ url: path, headers: { 'user-agent': agent } }) }), 0);
-      // One line, and exactly six quotes: the request line's, the Referer's and the User-Agent's.
-      return out.indexOf('\n') === out.length - 1 && (out.match(/"/g) ?? []).length === 6 && /^[\x20-\x7e]*\n$/.test(out);
-    }),
+    fc.property(
+      fc.string({ unit: 'binary' }).map((s) => Buffer.from(s).toString('latin1')),
+      fc.string({ unit: 'binary' }).map((s) => Buffer.from(s).toString('latin1')),
+      (path, agent) => {
+        const out = clfLine(record({ req: request({ url: path, headers: { 'user-agent': agent } }) }), 0);
+        // One line, and exactly six quotes: the request line's, the Referer's and the User-Agent's.
+        return out.indexOf('\n') === out.length - 1 && (out.match(/"/g) ?? []).length === 6 && /^[\x20-\x7e]*\n$/.test(out);
+      },
+    ),
   );
   t.pass();
 });

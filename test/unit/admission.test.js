@@ -49,7 +49,11 @@ test('past the cap a connection is closed at accept, on every guarded listener t
   const three = connect(t, pa);
   await three.closed;
   t.like(counters, { open: 2, refused: 1 });
-  t.deepEqual(seen.map(([name]) => name), ['a', 'b'], 'the refused connection never reached the listener');
+  t.deepEqual(
+    seen.map(([name]) => name),
+    ['a', 'b'],
+    'the refused connection never reached the listener',
+  );
 
   one.socket.destroy();
   await waitFor(() => counters.open === 1, { what: 'the first connection closed' });
@@ -64,7 +68,7 @@ test('an HTTP server under the cap answers; a connection over it gets no answer 
   const gate = new ConnectionGate(counters);
   gate.apply(budget(1));
   let requests = 0;
-  const server = http.createServer((req, res) => {
+  const server = http.createServer((_req, res) => {
     requests++;
     res.end('ok');
   });

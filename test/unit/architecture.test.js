@@ -38,9 +38,21 @@ const LAYERS = [
 // Known violations, one import each (`from` imports `to`; paths under src/), with why it is still
 // there. Remove an entry with its fix: the test fails while a listed import is gone or harmless.
 const ALLOWED = [
-  { from: 'runtime/balance/balancer.ts', to: 'upstream/pool.ts', why: 'type-only: a Candidate carries its server\'s connection pool, looked up when the runtime is built' },
-  { from: 'runtime/servers.ts', to: 'upstream/pool.ts', why: 'observed state keeps each server\'s connection pool so it outlives recompiles' },
-  { from: 'runtime/queue.ts', to: 'runtime/runtime.ts', why: 'type-only: a backend queue names the ProxyTarget it serves, which holds the queue' },
+  {
+    from: 'runtime/balance/balancer.ts',
+    to: 'upstream/pool.ts',
+    why: "type-only: a Candidate carries its server's connection pool, looked up when the runtime is built",
+  },
+  {
+    from: 'runtime/servers.ts',
+    to: 'upstream/pool.ts',
+    why: "observed state keeps each server's connection pool so it outlives recompiles",
+  },
+  {
+    from: 'runtime/queue.ts',
+    to: 'runtime/runtime.ts',
+    why: 'type-only: a backend queue names the ProxyTarget it serves, which holds the queue',
+  },
   { from: 'lifecycle/run.ts', to: 'admin/server.ts', why: 'run.ts, the composition root, starts the admin server' },
   { from: 'lifecycle/run.ts', to: 'admin/metrics.ts', why: 'run.ts, the composition root, builds the metrics the admin server serves' },
 ];
@@ -139,7 +151,9 @@ function chainOf(graph, component) {
         const path = [v];
         for (let p = parent.get(v); p !== null; p = parent.get(p)) path.unshift(p);
         path.push(start);
-        return path.map((f, i) => (i === 0 ? `src/${f}` : `${graph.get(path[i - 1]).get(f) === 'type' ? '→(type)' : '→'} src/${f}`)).join(' ');
+        return path
+          .map((f, i) => (i === 0 ? `src/${f}` : `${graph.get(path[i - 1]).get(f) === 'type' ? '→(type)' : '→'} src/${f}`))
+          .join(' ');
       }
       if (!parent.has(w)) {
         parent.set(w, v);
@@ -158,7 +172,11 @@ function violations(graph) {
   for (const [from, edges] of graph) {
     for (const [to, kind] of edges) {
       if (layerOf(to) > layerOf(from)) {
-        upward.push({ from, to, text: `src/${from} (${LAYERS[layerOf(from)].name}) imports${kind === 'type' ? ' types of' : ''} src/${to} (${LAYERS[layerOf(to)].name})` });
+        upward.push({
+          from,
+          to,
+          text: `src/${from} (${LAYERS[layerOf(from)].name}) imports${kind === 'type' ? ' types of' : ''} src/${to} (${LAYERS[layerOf(to)].name})`,
+        });
       }
     }
   }
@@ -175,14 +193,22 @@ const graph = importGraph();
 
 test('every file of src/ sits in exactly one layer', (t) => {
   const homeless = [...graph.keys()].filter((f) => layerOf(f) < 0);
-  t.deepEqual(homeless, [], `add these to LAYERS in test/unit/architecture.test.js (and docs/design/layers.md): ${homeless.map((f) => `src/${f}`).join(', ')}`);
+  t.deepEqual(
+    homeless,
+    [],
+    `add these to LAYERS in test/unit/architecture.test.js (and docs/design/layers.md): ${homeless.map((f) => `src/${f}`).join(', ')}`,
+  );
   const names = LAYERS.flatMap((l) => l.modules);
   t.is(new Set(names).size, names.length, 'a module is named by two layers');
 });
 
 test('no import reaches into a higher layer (beyond the known ones)', (t) => {
   const { upward } = violations(withoutAllowed(graph));
-  t.deepEqual(upward.map((u) => u.text), [], `upward imports:\n  ${upward.map((u) => u.text).join('\n  ')}`);
+  t.deepEqual(
+    upward.map((u) => u.text),
+    [],
+    `upward imports:\n  ${upward.map((u) => u.text).join('\n  ')}`,
+  );
 });
 
 test('no import cycle (beyond the known ones)', (t) => {

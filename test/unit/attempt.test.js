@@ -57,7 +57,16 @@ test('a connect timeout is one code of the upstream error table', (t) => {
 
 // Stand-ins for the runtime's servers and backends.
 function server(name) {
-  const state = { active: 0, requests: 0, failures: 0, current: 0, checks: [], check(pass, rule, source, detail) { this.checks.push({ pass, source, detail }); } };
+  const state = {
+    active: 0,
+    requests: 0,
+    failures: 0,
+    current: 0,
+    checks: [],
+    check(pass, _rule, source, detail) {
+      this.checks.push({ pass, source, detail });
+    },
+  };
   return { name, host: '127.0.0.1', port: 1, weight: 1, maxconn: 0, state };
 }
 
@@ -133,14 +142,23 @@ test('a refused connect goes to the next server; the refuser is blamed once, wit
 });
 
 test('every server timing out its connect: 504 connect timeout; refused: 502 no server reachable', (t) => {
-  const timedOut = new Scripted([['ECONNREFUSED', CONNECTING], ['CONNECT_TIMEOUT', CONNECTING]]);
+  const timedOut = new Scripted([
+    ['ECONNREFUSED', CONNECTING],
+    ['CONNECT_TIMEOUT', CONNECTING],
+  ]);
   const be = backend(['a', 'b']);
   timedOut.go(be);
   t.deepEqual(timedOut.log, ['a', 'b', '504 connect timeout']);
   t.like(be.counters, { active: 0, requests: 2 });
-  t.deepEqual(be.servers[1].state.checks.map((c) => c.detail), ['connect timeout']);
+  t.deepEqual(
+    be.servers[1].state.checks.map((c) => c.detail),
+    ['connect timeout'],
+  );
 
-  const refused = new Scripted([['CONNECT_TIMEOUT', CONNECTING], ['ECONNREFUSED', CONNECTING]]);
+  const refused = new Scripted([
+    ['CONNECT_TIMEOUT', CONNECTING],
+    ['ECONNREFUSED', CONNECTING],
+  ]);
   refused.go(backend(['a', 'b']));
   t.deepEqual(refused.log, ['a', 'b', '502 no server reachable']);
 });
@@ -155,7 +173,13 @@ test('no eligible server: 503 no eligible server, nothing counted', (t) => {
 
 test('the keep-alive race is replayed once, on any server, unblamed; a second race is answered', (t) => {
   const be = backend(['a', 'b']);
-  const a = new Scripted([['SERVER_CLOSED', SENT], ['SERVER_CLOSED', SENT]], true);
+  const a = new Scripted(
+    [
+      ['SERVER_CLOSED', SENT],
+      ['SERVER_CLOSED', SENT],
+    ],
+    true,
+  );
   a.go(be);
   t.deepEqual(a.log, ['a', 'b', '502 server closed the connection']);
   t.is(be.servers[0].state.failures, 0);

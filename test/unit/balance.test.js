@@ -9,7 +9,15 @@ import { isEligible, serverStatus } from '../../dist/runtime/server-state.js';
 function servers(weights, health = {}) {
   return Object.entries(weights).map(([name, weight]) => {
     const h = health[name] ?? 'up';
-    return { name, host: '127.0.0.1', port: 1, weight, health: h, status: serverStatus(weight, h), state: { key: name, active: 0, requests: 0, failures: 0, current: 0 } };
+    return {
+      name,
+      host: '127.0.0.1',
+      port: 1,
+      weight,
+      health: h,
+      status: serverStatus(weight, h),
+      state: { key: name, active: 0, requests: 0, failures: 0, current: 0 },
+    };
   });
 }
 

@@ -99,7 +99,11 @@ test('flagman help, --help and -h print the general usage, listing every command
 
 for (const name of COMMANDS) {
   test(`flagman help ${name}, ${name} --help and ${name} -h print the help of ${name} alone`, async (t) => {
-    const [viaHelp, viaLong, viaShort] = await Promise.all([flagmanCli(['help', name]), flagmanCli([name, '--help']), flagmanCli([name, '-h'])]);
+    const [viaHelp, viaLong, viaShort] = await Promise.all([
+      flagmanCli(['help', name]),
+      flagmanCli([name, '--help']),
+      flagmanCli([name, '-h']),
+    ]);
     for (const r of [viaHelp, viaLong, viaShort]) {
       t.is(r.exitCode, 0, `${r.command}: ${r.stderr}`);
       t.is(r.stderr, '', r.command);
@@ -108,19 +112,24 @@ for (const name of COMMANDS) {
     t.is(viaShort.stdout, viaHelp.stdout);
     const text = viaHelp.stdout;
     t.regex(text, new RegExp(`^usage: flagman (${name}|\\[${name}\\])`), text);
-    t.regex(text, /\noptions:\n(.*\n)*  -h, --help /, text);
-    t.regex(text, new RegExp(`\\nexamples:\\n  (\\S+=\\S+ )?flagman`), text);
+    t.regex(text, /\noptions:\n(.*\n)* {2}-h, --help /, text);
+    t.regex(text, /\nexamples:\n {2}(\S+=\S+ )?flagman/, text);
     // Its own help, not the list of every command.
-    for (const other of COMMANDS.filter((c) => c !== name)) t.notRegex(text, new RegExp(`^usage: flagman ${other}\\b|^  flagman ${other} `, 'm'), other);
-    t.true(text.split('\n').every((l) => l.length <= 100), 'lines fit in 100 columns');
+    for (const other of COMMANDS.filter((c) => c !== name))
+      t.notRegex(text, new RegExp(`^usage: flagman ${other}\\b|^  flagman ${other} `, 'm'), other);
+    t.true(
+      text.split('\n').every((l) => l.length <= 100),
+      'lines fit in 100 columns',
+    );
   });
 }
 
-test('a command\'s help lists each of its options, and --help wins over a mistake on the same line', async (t) => {
+test("a command's help lists each of its options, and --help wins over a mistake on the same line", async (t) => {
   const get = (await flagmanCli(['help', 'get'])).stdout;
   for (const o of ['-c, --config FILE', '-d, --dir DIR', '--json']) t.true(get.includes(o), o);
   const explain = (await flagmanCli(['help', 'explain'])).stdout;
-  for (const o of ['--method M', '--path P', '--host H', '--ip IP', '--header K:V', '--frontend NAME', '--json']) t.true(explain.includes(o), o);
+  for (const o of ['--method M', '--path P', '--host H', '--ip IP', '--header K:V', '--frontend NAME', '--json'])
+    t.true(explain.includes(o), o);
   t.true((await flagmanCli(['help', 'check'])).stdout.includes('--json'));
   t.true((await flagmanCli(['help', 'set'])).stdout.includes('--note TEXT'));
   t.true((await flagmanCli(['help', 'status'])).stdout.includes('--admin URL'));
@@ -189,7 +198,8 @@ test('check and run print a flags-directory error as CODE: reason (directory)', 
   const file = configFile(t);
   const flags = path.join(path.dirname(file), 'flags');
   fs.chmodSync(flags, 0o777);
-  const expected = (reason) => `flagman: FLAG_DIR: ${reason}: anyone could steer traffic (chmod o-w it, or set flags.allowWorldWritable: true) (${flags})\n`;
+  const expected = (reason) =>
+    `flagman: FLAG_DIR: ${reason}: anyone could steer traffic (chmod o-w it, or set flags.allowWorldWritable: true) (${flags})\n`;
   const checked = await flagmanCli(['check', '-c', file]);
   t.is(checked.exitCode, 1);
   t.is(checked.stderr, expected(`flags directory ${flags} is world-writable`));
@@ -230,7 +240,8 @@ for (const name of COMMANDS) {
 
 test('a missing or extra argument is one line naming it, exit 2', async (t) => {
   const dir = tempDir(t);
-  for (const name of ['set', 'get', 'unset']) assertOneUsageLine(t, await flagmanCli([name, '-d', dir]), `missing NAME for "${name}" (flagman help ${name})`);
+  for (const name of ['set', 'get', 'unset'])
+    assertOneUsageLine(t, await flagmanCli([name, '-d', dir]), `missing NAME for "${name}" (flagman help ${name})`);
   assertOneUsageLine(t, await flagmanCli(['get', 'A', 'B', '-d', dir]), 'unexpected argument "B" for "get" (flagman help get)');
   assertOneUsageLine(t, await flagmanCli(['set', 'A', '1', '2', '-d', dir]), 'unexpected argument "2" for "set" (flagman help set)');
   for (const name of ['run', 'check', 'list', 'explain', 'status']) {
@@ -244,12 +255,28 @@ test('option values: a forgotten one, one given to a switch, one that starts wit
   const dir = tempDir(t);
   assertOneUsageLine(t, await flagmanCli(['get', 'X', '-c', '--json']), 'missing FILE after -c for "get" (flagman help get)');
   assertOneUsageLine(t, await flagmanCli(['get', 'X', '--dir']), 'missing DIR after --dir for "get" (flagman help get)');
-  assertOneUsageLine(t, await flagmanCli(['get', 'X', '--json=yes', '-d', dir]), '--json=yes for "get": --json takes no value (flagman help get)');
-  assertOneUsageLine(t, await flagmanCli(['set', 'X', '-d', dir, '--note', '-wip']), 'missing TEXT after --note for "set": a TEXT that starts with "-" is written --note=-wip (flagman help set)');
-  assertOneUsageLine(t, await flagmanCli(['set', 'X', '-5', '-d', dir]), 'unknown option -5 for "set": a negative number goes after -- (flagman help set)');
+  assertOneUsageLine(
+    t,
+    await flagmanCli(['get', 'X', '--json=yes', '-d', dir]),
+    '--json=yes for "get": --json takes no value (flagman help get)',
+  );
+  assertOneUsageLine(
+    t,
+    await flagmanCli(['set', 'X', '-d', dir, '--note', '-wip']),
+    'missing TEXT after --note for "set": a TEXT that starts with "-" is written --note=-wip (flagman help set)',
+  );
+  assertOneUsageLine(
+    t,
+    await flagmanCli(['set', 'X', '-5', '-d', dir]),
+    'unknown option -5 for "set": a negative number goes after -- (flagman help set)',
+  );
   // A command's own checks point to its help too.
   assertOneUsageLine(t, await flagmanCli(['set', 'X', 'abc', '-d', dir]), 'set X: "abc" is not an integer (flagman help set)');
-  assertOneUsageLine(t, await flagmanCli(['status', '--admin', 'ftp://127.0.0.1:1']), '--admin ftp://127.0.0.1:1: only http:// and https:// URLs (flagman help status)');
+  assertOneUsageLine(
+    t,
+    await flagmanCli(['status', '--admin', 'ftp://127.0.0.1:1']),
+    '--admin ftp://127.0.0.1:1: only http:// and https:// URLs (flagman help status)',
+  );
   t.deepEqual(fs.readdirSync(dir), []);
 });
 
@@ -257,7 +284,11 @@ test('option values: a forgotten one, one given to a switch, one that starts wit
 
 test('get still prints the value alone; set takes a negative value after --, and a note written --note=-x', async (t) => {
   const dir = tempDir(t);
-  for (const args of [['X', '3'], ['OFFSET', '--', '-5'], ['N', '--note=-wip']]) {
+  for (const args of [
+    ['X', '3'],
+    ['OFFSET', '--', '-5'],
+    ['N', '--note=-wip'],
+  ]) {
     const r = await flagmanCli(['set', '-d', dir, ...args]);
     t.is(r.exitCode, 0, r.stderr);
     t.is(r.stdout, '');

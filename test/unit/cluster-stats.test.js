@@ -11,7 +11,7 @@ function worker(counts) {
   return takeStats(observed);
 }
 
-test('a frontend\'s limits add up across workers, an exited one\'s counts kept and its connections gone', (t) => {
+test("a frontend's limits add up across workers, an exited one's counts kept and its connections gone", (t) => {
   const primary = new ObservedState();
   const a = worker({ proxyHeaderRefused: 2, waited: 1, open: 4, rateLimited: 5 });
   const b = ended(worker({ proxyHeaderRefused: 3, waited: 2, open: 7, bodyTooLarge: 1 }));

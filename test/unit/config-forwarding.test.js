@@ -33,7 +33,10 @@ test('trustedProxies: none by default; a list of addresses and blocks, or one', 
   t.deepEqual(none.config.frontends[0].trustedProxies, []);
   t.deepEqual(none.trusted, [null]);
   const list = compileProgram(parseConfigText(config('    trustedProxies: ["10.0.0.0/8", 192.0.2.1, "2001:db8::/32", "::1"]'), F));
-  t.deepEqual(list.config.frontends[0].trustedProxies.map((p) => p.text), ['10.0.0.0/8', '192.0.2.1', '2001:db8::/32', '::1']);
+  t.deepEqual(
+    list.config.frontends[0].trustedProxies.map((p) => p.text),
+    ['10.0.0.0/8', '192.0.2.1', '2001:db8::/32', '::1'],
+  );
   t.true(list.trusted[0].contains('10.1.2.3'));
   t.true(list.trusted[0].contains('2001:db8::5'));
   t.false(list.trusted[0].contains('192.0.2.2'));
@@ -47,7 +50,9 @@ test('trustedProxies: an entry that is not an address or block is an error where
     '6:9 CONFIG_SCHEMA frontends.web.trustedProxies[1]: "10.0.0.0/33": an IPv4 prefix length is at most 32',
     '7:9 CONFIG_SCHEMA frontends.web.trustedProxies[2]: "lb.example.com": not an IPv4 or IPv6 address or CIDR block',
   ]);
-  t.deepEqual(errorsOf(t, config('    trustedProxies: ["2001:db8::/129"]')), ['4:22 CONFIG_SCHEMA frontends.web.trustedProxies[0]: "2001:db8::/129": an IPv6 prefix length is at most 128']);
+  t.deepEqual(errorsOf(t, config('    trustedProxies: ["2001:db8::/129"]')), [
+    '4:22 CONFIG_SCHEMA frontends.web.trustedProxies[0]: "2001:db8::/129": an IPv6 prefix length is at most 128',
+  ]);
   t.deepEqual(errorsOf(t, config('    trustedProxies: [8, { a: 1 }]')), [
     '4:22 CONFIG_SCHEMA frontends.web.trustedProxies[0]: expected an address or CIDR block such as 10.0.0.0/8 or 2001:db8::/32, got the number 8',
     '4:25 CONFIG_SCHEMA frontends.web.trustedProxies[1]: expected an address or CIDR block such as 10.0.0.0/8 or 2001:db8::/32, got a map',
@@ -73,12 +78,24 @@ test('requestId: off by default; true or on for X-Request-Id; a header of its ow
 });
 
 test('requestId: each mistake is an error at its place', (t) => {
-  t.deepEqual(errorsOf(t, config('    requestId: yes')), ['4:16 CONFIG_SCHEMA frontends.web.requestId: expected true, false, on or off, got the string "yes"']);
-  t.deepEqual(errorsOf(t, config('    requestId: { name: X-Id }')), ['4:18 CONFIG_SCHEMA unknown key "name" in frontends.web.requestId (known: header)']);
-  t.deepEqual(errorsOf(t, config('    requestId: { header: "X Id" }')), ['4:26 CONFIG_SCHEMA frontends.web.requestId.header: "X Id" is not a header name (letters, digits and !#$%&\'*+-.^_`|~)']);
-  t.deepEqual(errorsOf(t, config('    requestId: { header: X-Forwarded-For }')), ['4:26 CONFIG_SCHEMA frontends.web.requestId.header: X-Forwarded-For is a header flagman sets or removes itself; name another, such as X-Request-Id']);
-  t.deepEqual(errorsOf(t, config('    requestId: { header: x-real-ip }')), ['4:26 CONFIG_SCHEMA frontends.web.requestId.header: x-real-ip is a header flagman sets or removes itself; name another, such as X-Request-Id']);
-  t.deepEqual(errorsOf(t, config('    requestId: { header: "" }')), ['4:26 CONFIG_SCHEMA frontends.web.requestId.header: must not be empty']);
+  t.deepEqual(errorsOf(t, config('    requestId: yes')), [
+    '4:16 CONFIG_SCHEMA frontends.web.requestId: expected true, false, on or off, got the string "yes"',
+  ]);
+  t.deepEqual(errorsOf(t, config('    requestId: { name: X-Id }')), [
+    '4:18 CONFIG_SCHEMA unknown key "name" in frontends.web.requestId (known: header)',
+  ]);
+  t.deepEqual(errorsOf(t, config('    requestId: { header: "X Id" }')), [
+    '4:26 CONFIG_SCHEMA frontends.web.requestId.header: "X Id" is not a header name (letters, digits and !#$%&\'*+-.^_`|~)',
+  ]);
+  t.deepEqual(errorsOf(t, config('    requestId: { header: X-Forwarded-For }')), [
+    '4:26 CONFIG_SCHEMA frontends.web.requestId.header: X-Forwarded-For is a header flagman sets or removes itself; name another, such as X-Request-Id',
+  ]);
+  t.deepEqual(errorsOf(t, config('    requestId: { header: x-real-ip }')), [
+    '4:26 CONFIG_SCHEMA frontends.web.requestId.header: x-real-ip is a header flagman sets or removes itself; name another, such as X-Request-Id',
+  ]);
+  t.deepEqual(errorsOf(t, config('    requestId: { header: "" }')), [
+    '4:26 CONFIG_SCHEMA frontends.web.requestId.header: must not be empty',
+  ]);
 });
 
 test('requestId on a tcp frontend is an error at the key', (t) => {

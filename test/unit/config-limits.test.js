@@ -22,34 +22,60 @@ const config = (frontend, ...rules) =>
   );
 
 function errorsOf(t, text, compile = false) {
-  const err = t.throws(() => (compile ? compileProgram(parseConfigText(text, F)) : parseConfigText(text, F)), { instanceOf: FlagmanErrors });
+  const err = t.throws(() => (compile ? compileProgram(parseConfigText(text, F)) : parseConfigText(text, F)), {
+    instanceOf: FlagmanErrors,
+  });
   return err.errors.map((e) => `${e.at.line}:${e.at.col} ${e.code} ${e.reason}`);
 }
 
 test('no limits by default', (t) => {
   const web = parseConfigText(config([], '      - use: app'), F).frontends[0];
   t.is(web.maxBody, null);
-  t.is(web.maxconn, 0, 'a frontend\'s maxconn 0: no limit, as a server\'s');
+  t.is(web.maxconn, 0, "a frontend's maxconn 0: no limit, as a server's");
   t.like(web.rules[0], { maxBody: null, limit: null });
 });
 
 test('maxBody on the frontend and per rule, in bytes or a unit; off lifts it for a rule', (t) => {
   const web = parseConfigText(
-    config(['    maxBody: 1MiB', '    maxconn: 500'], '      - when: request.path == "/upload"', '        use: app', '        maxBody: 10485760', '      - when: request.path == "/free"', '        use: app', '        maxBody: off', '      - use: app'),
+    config(
+      ['    maxBody: 1MiB', '    maxconn: 500'],
+      '      - when: request.path == "/upload"',
+      '        use: app',
+      '        maxBody: 10485760',
+      '      - when: request.path == "/free"',
+      '        use: app',
+      '        maxBody: off',
+      '      - use: app',
+    ),
     F,
   ).frontends[0];
   t.is(web.maxBody, 1048576);
   t.is(web.maxconn, 500);
-  t.deepEqual(web.rules.map((r) => r.maxBody), [10485760, 'off', null]);
+  t.deepEqual(
+    web.rules.map((r) => r.maxBody),
+    [10485760, 'off', null],
+  );
 });
 
 test('limit: rate (an integer or a flag expression), burst (default 0), by (an expression)', (t) => {
   const web = parseConfigText(
-    config([], '      - use: app', '        limit: { rate: 10, burst: 5, by: client.ip }', '      - use: app', '        limit:', '          rate: flag("API_RATE", 100)'),
+    config(
+      [],
+      '      - use: app',
+      '        limit: { rate: 10, burst: 5, by: client.ip }',
+      '      - use: app',
+      '        limit:',
+      '          rate: flag("API_RATE", 100)',
+    ),
     F,
   ).frontends[0];
   // Line 6: `        limit: { rate: 10, burst: 5, by: client.ip }`.
-  t.deepEqual(web.rules[0].limit, { rate: { source: '10', at: { file: F, line: 6, col: 24 } }, burst: 5, by: { source: 'client.ip', at: { file: F, line: 6, col: 42 } }, at: { file: F, line: 6, col: 9 } });
+  t.deepEqual(web.rules[0].limit, {
+    rate: { source: '10', at: { file: F, line: 6, col: 24 } },
+    burst: 5,
+    by: { source: 'client.ip', at: { file: F, line: 6, col: 42 } },
+    at: { file: F, line: 6, col: 9 },
+  });
   t.like(web.rules[1].limit, { rate: { source: 'flag("API_RATE", 100)', at: { file: F, line: 9, col: 17 } }, burst: 0, by: null });
 });
 
@@ -79,7 +105,7 @@ test('a wrong size, a wrong maxconn and a wrong limit are each named at their pl
   ]);
 });
 
-test('a frontend\'s maxconn is a whole number: an expression is refused, naming a server\'s maxconn, which takes one', (t) => {
+test("a frontend's maxconn is a whole number: an expression is refused, naming a server's maxconn, which takes one", (t) => {
   const text = config([`    maxconn: 'flag("web.maxconn", 100)'`], '      - use: app').replace(
     '      s1: { address: 127.0.0.1:9001 }',
     `      s1: { address: 127.0.0.1:9001, maxconn: 'flag("s1.maxconn", 100)' }`,

@@ -105,7 +105,13 @@ test('the full example loads with its values', (t) => {
   const c = loadConfig(file);
 
   t.is(c.file, file);
-  t.deepEqual(c.flags, { dir: join(dir, 'flags'), rescan: 1000, allowWorldWritable: false, state: join(dir, 'flagman.state.json'), stateConfigured: false });
+  t.deepEqual(c.flags, {
+    dir: join(dir, 'flags'),
+    rescan: 1000,
+    allowWorldWritable: false,
+    state: join(dir, 'flagman.state.json'),
+    stateConfigured: false,
+  });
   t.like(c.admin.listen, { kind: 'tcp', host: '127.0.0.1', port: 8404, text: '127.0.0.1:8404', at: { file, line: 6, col: 11 } });
   t.deepEqual(c.timeouts, { connect: 5000, server: 60000, client: 10000, idle: 5000, tcpIdle: 3600000, shutdown: 25000, queue: 5000 });
   t.deepEqual(c.log, { access: { format: 'json', fields: null }, file: null });
@@ -115,24 +121,55 @@ test('the full example loads with its values', (t) => {
   t.is(web.name, 'web');
   t.deepEqual(web.at, { file, line: 16, col: 3 });
   t.deepEqual(web.listen, [{ kind: 'tcp', host: '', port: 8080, text: ':8080', at: { file, line: 17, col: 14 } }]);
-  t.deepEqual(web.rules.map((r) => [r.use, r.when?.source ?? null]), [
-    ['maintenance', 'flag("MAINT") > 0 && !cidr("10.0.0.0/8").containsIP(client.ip)'],
-    ['api', 'request.path.startsWith("/api/")'],
-    ['app', null],
-  ]);
+  t.deepEqual(
+    web.rules.map((r) => [r.use, r.when?.source ?? null]),
+    [
+      ['maintenance', 'flag("MAINT") > 0 && !cidr("10.0.0.0/8").containsIP(client.ip)'],
+      ['api', 'request.path.startsWith("/api/")'],
+      ['app', null],
+    ],
+  );
   // Single-quoted: the first character inside the quote. Plain: the first character.
   t.deepEqual(web.rules[0].when.at, { file, line: 19, col: 16 });
   t.deepEqual(web.rules[1].when.at, { file, line: 21, col: 15 });
-  t.deepEqual(web.rules.map((r) => [r.useAt.line, r.useAt.col]), [[20, 14], [22, 14], [23, 14]]);
+  t.deepEqual(
+    web.rules.map((r) => [r.useAt.line, r.useAt.col]),
+    [
+      [20, 14],
+      [22, 14],
+      [23, 14],
+    ],
+  );
 
-  t.deepEqual(c.backends.map((b) => [b.name, b.kind]), [['app', 'proxy'], ['api', 'proxy'], ['maintenance', 'respond']]);
+  t.deepEqual(
+    c.backends.map((b) => [b.name, b.kind]),
+    [
+      ['app', 'proxy'],
+      ['api', 'proxy'],
+      ['maintenance', 'respond'],
+    ],
+  );
   const [app, api, maintenance] = c.backends;
   t.is(app.balance, 'roundrobin');
-  t.deepEqual(app.health, { type: 'http', path: '/healthz', status: { min: 200, max: 399 }, interval: 2000, timeout: 1000, rise: 2, fall: 3 });
+  t.deepEqual(app.health, {
+    type: 'http',
+    path: '/healthz',
+    status: { min: 200, max: 399 },
+    interval: 2000,
+    timeout: 1000,
+    rise: 2,
+    fall: 3,
+  });
   t.is(app.fallback, 'maintenance');
   t.deepEqual(app.fallbackAt, { file, line: 29, col: 15 });
   t.deepEqual(app.timeouts, c.timeouts);
-  t.deepEqual(app.servers.map((s) => [s.name, s.host, s.port]), [['app1', '127.0.0.1', 9001], ['app2', '127.0.0.1', 9002]]);
+  t.deepEqual(
+    app.servers.map((s) => [s.name, s.host, s.port]),
+    [
+      ['app1', '127.0.0.1', 9001],
+      ['app2', '127.0.0.1', 9002],
+    ],
+  );
   // Default weight: its position is the server's; app2's expression starts at col 17.
   t.deepEqual(app.servers[0].weight, { source: '1', at: { file, line: 31, col: 7 } });
   t.deepEqual(app.servers[1].weight, { source: 'flag("app2.weight", 1)', at: { file, line: 34, col: 17 } });
@@ -152,7 +189,13 @@ test('the full example loads with its values', (t) => {
 test('defaults fill what is not written', (t) => {
   const c = parseConfigText(lines(...BASE, '  ok:', '    respond: {}'), '/etc/flagman/flagman.yaml');
   t.is(c.file, '/etc/flagman/flagman.yaml');
-  t.deepEqual(c.flags, { dir: '/etc/flagman/flags', rescan: DEFAULTS.rescan, allowWorldWritable: false, state: '/etc/flagman/flagman.state.json', stateConfigured: false });
+  t.deepEqual(c.flags, {
+    dir: '/etc/flagman/flags',
+    rescan: DEFAULTS.rescan,
+    allowWorldWritable: false,
+    state: '/etc/flagman/flagman.state.json',
+    stateConfigured: false,
+  });
   t.deepEqual(c.admin, { listen: null });
   t.deepEqual(c.timeouts, DEFAULTS.timeouts);
   t.deepEqual(c.log, { access: { format: 'json', fields: null }, file: null });
@@ -163,7 +206,7 @@ test('defaults fill what is not written', (t) => {
   t.is(c.frontends[0].rules[0].when, null);
 });
 
-test('flags.state: a path relative to the config, off, systemd\'s StateDirectory by default, never inside the flags directory', (t) => {
+test("flags.state: a path relative to the config, off, systemd's StateDirectory by default, never inside the flags directory", (t) => {
   const flags = (...l) => parseConfigText(lines(...BASE, ...l), '/etc/flagman/flagman.yaml').flags;
   t.like(flags('flags: { state: ../../var/lib/fm.json }'), { state: '/var/lib/fm.json', stateConfigured: true });
   t.like(flags('flags: { state: off }'), { state: null, stateConfigured: true });
@@ -176,7 +219,10 @@ test('flags.state: a path relative to the config, off, systemd\'s StateDirectory
     else process.env.STATE_DIRECTORY = saved;
   }
   const err = t.throws(() => flags('flags: { dir: /srv/flags, state: /srv/flags/state.json }'));
-  t.regex(err.message, /flagman\.yaml:\d+:\d+: flags\.state: the state file \/srv\/flags\/state\.json must not be inside the flags directory/);
+  t.regex(
+    err.message,
+    /flagman\.yaml:\d+:\d+: flags\.state: the state file \/srv\/flags\/state\.json must not be inside the flags directory/,
+  );
 });
 
 test('admin: no section is no endpoint, an empty one is the default address, off turns it off', (t) => {
@@ -189,7 +235,10 @@ test('admin: no section is no endpoint, an empty one is the default address, off
 });
 
 test('booleans: true/false and on/off; health defaults fill a partial map', (t) => {
-  const c = parseConfigText(lines(...BASE, '    health: { path: /up }', 'log: { access: off }', 'flags: { allowWorldWritable: on, dir: /srv/flags }'), F);
+  const c = parseConfigText(
+    lines(...BASE, '    health: { path: /up }', 'log: { access: off }', 'flags: { allowWorldWritable: on, dir: /srv/flags }'),
+    F,
+  );
   t.is(c.log.access, null);
   t.true(c.flags.allowWorldWritable);
   t.is(c.flags.dir, '/srv/flags');
@@ -205,11 +254,16 @@ test('log.access picks the fields of a JSON line, in their order, or the combine
   t.deepEqual(access('log: { access: {} }'), { format: 'json', fields: null });
 });
 
-test('log.access: an unknown field, a field twice, no field, fields with clf, an unknown format', rejects, lines(...BASE, 'log:', '  access:', '    fields: [ms, latency, ms]', '    format: xml'), [
-  ['12:18', 'CONFIG_SCHEMA', /log\.access\.fields\[1\]: no access-line field "latency" \(known: frontend, mode, .*reason\)/],
-  ['12:27', 'CONFIG_SCHEMA', /log\.access\.fields\[2\]: "ms" is listed twice/],
-  ['13:13', 'CONFIG_SCHEMA', /log\.access\.format: expected one of json, clf/],
-]);
+test(
+  'log.access: an unknown field, a field twice, no field, fields with clf, an unknown format',
+  rejects,
+  lines(...BASE, 'log:', '  access:', '    fields: [ms, latency, ms]', '    format: xml'),
+  [
+    ['12:18', 'CONFIG_SCHEMA', /log\.access\.fields\[1\]: no access-line field "latency" \(known: frontend, mode, .*reason\)/],
+    ['12:27', 'CONFIG_SCHEMA', /log\.access\.fields\[2\]: "ms" is listed twice/],
+    ['13:13', 'CONFIG_SCHEMA', /log\.access\.format: expected one of json, clf/],
+  ],
+);
 
 test('log.access: fields with the combined log format, and an empty list', (t) => {
   const fail = (text) => t.throws(() => parseConfigText(lines(...BASE, text), F)).message;
@@ -218,27 +272,41 @@ test('log.access: fields with the combined log format, and an empty list', (t) =
 });
 
 test('listen takes one string or a list; weights take integers and expressions', (t) => {
-  const c = parseConfigText(lines(
-    'frontends:',
-    '  web: { listen: ["127.0.0.1:0", "[::1]:0", "systemd:web"] }',
-    '  one: { listen: "127.0.0.1:0" }',
-    'backends:',
-    '  app:',
-    '    servers:',
-    '      a: { address: "[::1]:1", weight: 0 }',
-    '      b: { address: x.internal:2, weight: 256 }',
-    '      c: { address: 127.0.0.1:3, weight: "flag(\\"W\\", 2) * 2" }',
-    '      d:',
-    '        address: 127.0.0.1:4',
-    '        weight: >-',
-    '          flag("D")',
-  ), F);
-  t.deepEqual(c.frontends[0].listen.map((l) => l.text), ['127.0.0.1:0', '[::1]:0', 'systemd:web']);
-  t.deepEqual(c.frontends[1].listen.map((l) => l.text), ['127.0.0.1:0']);
+  const c = parseConfigText(
+    lines(
+      'frontends:',
+      '  web: { listen: ["127.0.0.1:0", "[::1]:0", "systemd:web"] }',
+      '  one: { listen: "127.0.0.1:0" }',
+      'backends:',
+      '  app:',
+      '    servers:',
+      '      a: { address: "[::1]:1", weight: 0 }',
+      '      b: { address: x.internal:2, weight: 256 }',
+      '      c: { address: 127.0.0.1:3, weight: "flag(\\"W\\", 2) * 2" }',
+      '      d:',
+      '        address: 127.0.0.1:4',
+      '        weight: >-',
+      '          flag("D")',
+    ),
+    F,
+  );
+  t.deepEqual(
+    c.frontends[0].listen.map((l) => l.text),
+    ['127.0.0.1:0', '[::1]:0', 'systemd:web'],
+  );
+  t.deepEqual(
+    c.frontends[1].listen.map((l) => l.text),
+    ['127.0.0.1:0'],
+  );
   t.deepEqual(c.frontends[0].rules, []);
   const w = c.backends[0].servers.map((s) => [s.weight.source, s.weight.at.line, s.weight.at.col]);
   // Inside the double quote for c; on the first content line of the block scalar for d.
-  t.deepEqual(w, [['0', 7, 40], ['256', 8, 43], ['flag("W", 2) * 2', 9, 43], ['flag("D")', 13, 11]]);
+  t.deepEqual(w, [
+    ['0', 7, 40],
+    ['256', 8, 43],
+    ['flag("W", 2) * 2', 9, 43],
+    ['flag("D")', 13, 11],
+  ]);
 });
 
 test('header values written as numbers become their text', (t) => {
@@ -248,10 +316,26 @@ test('header values written as numbers become their text', (t) => {
 
 test('the result is deep-frozen', (t) => {
   const c = parseConfigText(FULL_EXAMPLE, F);
-  const objects = [c, c.flags, c.admin.listen, c.admin.listen.at, c.timeouts, c.frontends, c.frontends[0].rules[0].when.at,
-    c.backends, c.backends[0].servers, c.backends[0].servers[1].weight, c.backends[2].headers];
+  const objects = [
+    c,
+    c.flags,
+    c.admin.listen,
+    c.admin.listen.at,
+    c.timeouts,
+    c.frontends,
+    c.frontends[0].rules[0].when.at,
+    c.backends,
+    c.backends[0].servers,
+    c.backends[0].servers[1].weight,
+    c.backends[2].headers,
+  ];
   for (const o of objects) t.true(Object.isFrozen(o));
-  t.throws(() => { c.timeouts.connect = 1; }, { instanceOf: TypeError });
+  t.throws(
+    () => {
+      c.timeouts.connect = 1;
+    },
+    { instanceOf: TypeError },
+  );
 });
 
 test('an unreadable file is one CONFIG_READ error naming it', (t) => {
@@ -273,9 +357,7 @@ test('YAML syntax errors come alone, all of them', rejects, lines('flags:', '\td
   ['3:23', 'CONFIG_YAML', /Flow map .* must .* end with a \}/],
 ]);
 
-test('duplicate key', rejects, lines(...BASE, '  app:', '    respond: {}'), [
-  ['10:3', 'CONFIG_YAML', /Map keys must be unique/],
-]);
+test('duplicate key', rejects, lines(...BASE, '  app:', '    respond: {}'), [['10:3', 'CONFIG_YAML', /Map keys must be unique/]]);
 
 test('duplicate key in a flow map', rejects, lines(...BASE.slice(0, 8), '      s1: { address: 127.0.0.1:9001, address: 127.0.0.1:9002 }'), [
   ['9:38', 'CONFIG_YAML', /Map keys must be unique/],
@@ -313,10 +395,15 @@ test('unknown backend in use', rejects, lines(...BASE.slice(0, 4), '      - { wh
   ['5:30', 'CONFIG_REF', /frontends\.web\.rules\[0\]\.use: no backend named "apx" \(defined: app\)/],
 ]);
 
-test('unknown backend in fallback, and a fallback to itself', rejects, lines(...BASE, '    fallback: nowhere', '  b:', '    fallback: b', '    servers: {}'), [
-  ['10:15', 'CONFIG_REF', /backends\.app\.fallback: no backend named "nowhere" \(defined: app, b\)/],
-  ['12:15', 'CONFIG_REF', /backends\.b\.fallback: a backend cannot fall back to itself/],
-]);
+test(
+  'unknown backend in fallback, and a fallback to itself',
+  rejects,
+  lines(...BASE, '    fallback: nowhere', '  b:', '    fallback: b', '    servers: {}'),
+  [
+    ['10:15', 'CONFIG_REF', /backends\.app\.fallback: no backend named "nowhere" \(defined: app, b\)/],
+    ['12:15', 'CONFIG_REF', /backends\.b\.fallback: a backend cannot fall back to itself/],
+  ],
+);
 
 test('fallbacks that loop', rejects, lines(...BASE, '    fallback: b', '  b:', '    fallback: app', '    servers: {}'), [
   ['10:15', 'CONFIG_REF', /fallbacks form a loop: app → b → app/],
@@ -326,13 +413,25 @@ test('both servers and respond', rejects, lines(...BASE, '    balance: leastconn
   ['11:5', 'CONFIG_SCHEMA', /backends\.app: has both servers and respond/],
 ]);
 
-test('respond: body and file, status out of range, bad header', rejects,
-  lines(...BASE, '  m:', '    respond:', '      status: 100', '      body: x', '      file: x.html', '      headers: { "Bad Name": x, X-A: "a\\nb" }'), [
+test(
+  'respond: body and file, status out of range, bad header',
+  rejects,
+  lines(
+    ...BASE,
+    '  m:',
+    '    respond:',
+    '      status: 100',
+    '      body: x',
+    '      file: x.html',
+    '      headers: { "Bad Name": x, X-A: "a\\nb" }',
+  ),
+  [
     ['12:15', 'CONFIG_SCHEMA', /respond\.status: must be from 200 to 599, not 100/],
     ['14:7', 'CONFIG_SCHEMA', /backends\.m\.respond: give body or file, not both/],
     ['15:18', 'CONFIG_SCHEMA', /"Bad Name" is not a valid header name/],
     ['15:38', 'CONFIG_SCHEMA', /must not contain control characters/],
-  ]);
+  ],
+);
 
 test('a backend with neither servers nor respond', rejects, lines(...BASE, '  empty: { balance: leastconn }'), [
   ['10:3', 'CONFIG_SCHEMA', /backends\.empty: missing required key "servers" \(or respond, redirect or refuse\)/],
@@ -345,86 +444,135 @@ test('bad listen addresses', rejects, lines(...BASE.slice(0, 2), '    listen: ["
   ['3:42', 'CONFIG_SCHEMA', /listen\[3\]: expected an address such as :8080 or 127\.0\.0\.1:8080, got the number 8080/],
 ]);
 
-test('a frontend without listen, and listeners that clash', rejects, lines(
-  'admin: { listen: 127.0.0.1:9000 }',
-  'frontends:',
-  '  web: { listen: ":0", rules: [{ use: app }] }',
-  '  web2: { rules: [] }',
-  '  web3: { listen: [":9000", "systemd:a", "systemd:a"] }',
-  'backends:',
-  '  app: { servers: {} }',
-), [
-  ['4:3', 'CONFIG_SCHEMA', /frontends\.web2: missing required key "listen": a frontend needs at least one address/],
-  ['5:20', 'CONFIG_SCHEMA', /":9000" would bind the same socket as "127\.0\.0\.1:9000" of admin/],
-  ['5:42', 'CONFIG_SCHEMA', /"systemd:a" would bind the same socket as "systemd:a" of frontend web3/],
-]);
+test(
+  'a frontend without listen, and listeners that clash',
+  rejects,
+  lines(
+    'admin: { listen: 127.0.0.1:9000 }',
+    'frontends:',
+    '  web: { listen: ":0", rules: [{ use: app }] }',
+    '  web2: { rules: [] }',
+    '  web3: { listen: [":9000", "systemd:a", "systemd:a"] }',
+    'backends:',
+    '  app: { servers: {} }',
+  ),
+  [
+    ['4:3', 'CONFIG_SCHEMA', /frontends\.web2: missing required key "listen": a frontend needs at least one address/],
+    ['5:20', 'CONFIG_SCHEMA', /":9000" would bind the same socket as "127\.0\.0\.1:9000" of admin/],
+    ['5:42', 'CONFIG_SCHEMA', /"systemd:a" would bind the same socket as "systemd:a" of frontend web3/],
+  ],
+);
 
-test('no frontends at all', rejects, lines('backends: {}'), [
-  ['1:1', 'CONFIG_SCHEMA', /missing required top-level key "frontends"/],
-]);
+test('no frontends at all', rejects, lines('backends: {}'), [['1:1', 'CONFIG_SCHEMA', /missing required top-level key "frontends"/]]);
 
-test('bad names and addresses of servers', rejects, lines(...BASE.slice(0, 8), '      -s1: { address: 127.0.0.1 }', '      s2: { address: ":80" }', '      s3: {}'), [
-  ['9:7', 'CONFIG_SCHEMA', /a server name must match/],
-  ['10:22', 'CONFIG_SCHEMA', /servers\.s2\.address: ":80" needs a host/],
-  ['11:7', 'CONFIG_SCHEMA', /servers\.s3: missing required key "address"/],
-]);
+test(
+  'bad names and addresses of servers',
+  rejects,
+  lines(...BASE.slice(0, 8), '      -s1: { address: 127.0.0.1 }', '      s2: { address: ":80" }', '      s3: {}'),
+  [
+    ['9:7', 'CONFIG_SCHEMA', /a server name must match/],
+    ['10:22', 'CONFIG_SCHEMA', /servers\.s2\.address: ":80" needs a host/],
+    ['11:7', 'CONFIG_SCHEMA', /servers\.s3: missing required key "address"/],
+  ],
+);
 
-test('bad weights', rejects, lines(...BASE.slice(0, 8), '      s1: { address: a:1, weight: 257 }', '      s2: { address: a:1, weight: 1.5 }', '      s3: { address: a:1, weight: "" }'), [
-  ['9:35', 'CONFIG_SCHEMA', /weight: must be from 0 to 256, not 257/],
-  ['10:35', 'CONFIG_SCHEMA', /weight: expected a whole number from 0 to 256, got the number 1\.5/],
-  ['11:35', 'CONFIG_SCHEMA', /weight: must not be empty/],
-]);
+test(
+  'bad weights',
+  rejects,
+  lines(
+    ...BASE.slice(0, 8),
+    '      s1: { address: a:1, weight: 257 }',
+    '      s2: { address: a:1, weight: 1.5 }',
+    '      s3: { address: a:1, weight: "" }',
+  ),
+  [
+    ['9:35', 'CONFIG_SCHEMA', /weight: must be from 0 to 256, not 257/],
+    ['10:35', 'CONFIG_SCHEMA', /weight: expected a whole number from 0 to 256, got the number 1\.5/],
+    ['11:35', 'CONFIG_SCHEMA', /weight: must not be empty/],
+  ],
+);
 
-test('every error is reported at once, in file order', rejects,
-  lines('flags: { rescan: soon }', 'frontends:', '  web:', '    listen: ":0"', '    rules: [{ use: nope }, { when: x }]', 'backends:', '  app: { servers: {}, colour: blue }', 'extra: 1'), [
+test(
+  'every error is reported at once, in file order',
+  rejects,
+  lines(
+    'flags: { rescan: soon }',
+    'frontends:',
+    '  web:',
+    '    listen: ":0"',
+    '    rules: [{ use: nope }, { when: x }]',
+    'backends:',
+    '  app: { servers: {}, colour: blue }',
+    'extra: 1',
+  ),
+  [
     ['1:18', 'CONFIG_SCHEMA', /flags\.rescan: "soon" is not a duration/],
     ['5:20', 'CONFIG_REF', /no backend named "nope"/],
     ['5:28', 'CONFIG_SCHEMA', /rules\[1\]: missing required key "use"/],
     ['7:23', 'CONFIG_SCHEMA', /unknown key "colour" in backends\.app/],
     ['8:1', 'CONFIG_SCHEMA', /unknown key "extra" at the top level/],
-  ]);
+  ],
+);
 
 test('health: http with a status or a range, tcp, and exec with its command resolved against the config folder', (t) => {
   const health = (...l) => parseConfigText(lines(...BASE, ...l), '/etc/flagman/flagman.yaml').backends[0].health;
   t.like(health('    health: { status: 204 }'), { type: 'http', path: '/healthz', status: { min: 204, max: 204 } });
-  t.like(health('    health: { type: http, path: /up, status: 200-299, interval: 100ms, timeout: 50ms, rise: 1, fall: 1 }'),
-    { type: 'http', path: '/up', status: { min: 200, max: 299 }, interval: 100, timeout: 50, rise: 1, fall: 1 });
+  t.like(health('    health: { type: http, path: /up, status: 200-299, interval: 100ms, timeout: 50ms, rise: 1, fall: 1 }'), {
+    type: 'http',
+    path: '/up',
+    status: { min: 200, max: 299 },
+    interval: 100,
+    timeout: 50,
+    rise: 1,
+    fall: 1,
+  });
   t.deepEqual(health('    health: { type: tcp, interval: 1s }'), { type: 'tcp', interval: 1000, timeout: 1000, rise: 2, fall: 3 });
-  t.like(health('    health: { type: exec, command: ./checks/app.sh --quick }'),
-    { type: 'exec', command: ['/etc/flagman/checks/app.sh', '--quick'], cwd: '/etc/flagman', commandAt: { line: 10, col: 36 } });
-  t.like(health('    health:', '      type: exec', '      command: [check-app, "two words", /abs/x]'),
-    { type: 'exec', command: ['check-app', 'two words', '/abs/x'] });
+  t.like(health('    health: { type: exec, command: ./checks/app.sh --quick }'), {
+    type: 'exec',
+    command: ['/etc/flagman/checks/app.sh', '--quick'],
+    cwd: '/etc/flagman',
+    commandAt: { line: 10, col: 36 },
+  });
+  t.like(health('    health:', '      type: exec', '      command: [check-app, "two words", /abs/x]'), {
+    type: 'exec',
+    command: ['check-app', 'two words', '/abs/x'],
+  });
 });
 
-test('health: keys of another check type, a missing command, bad statuses', rejects, lines(
-  ...BASE,
-  '    health: { type: tcp, path: /x, status: 200 }',
-  '  b:',
-  '    health: { type: exec }',
-  '    servers: {}',
-  '  c:',
-  '    health: { type: grpc, command: x }',
-  '    servers: {}',
-  '  d:',
-  '    health: { status: 399-200 }',
-  '    servers: {}',
-  '  e:',
-  '    health: { status: 600 }',
-  '    servers: {}',
-  '  f:',
-  '    health: { status: [200], command: "" }',
-  '    servers: {}',
-), [
-  ['10:26', 'CONFIG_SCHEMA', /health\.path: only a check of type http takes path \(this one is tcp\)/],
-  ['10:36', 'CONFIG_SCHEMA', /health\.status: only a check of type http takes status/],
-  ['12:5', 'CONFIG_SCHEMA', /backends\.b\.health: missing required key "command": an exec check runs it/],
-  ['15:21', 'CONFIG_SCHEMA', /health\.type: expected one of http, tcp, exec, got the string "grpc"/],
-  ['15:27', 'CONFIG_SCHEMA', /health\.command: only a check of type exec takes command \(this one is http\)/],
-  ['18:23', 'CONFIG_SCHEMA', /health\.status: "399-200": the range ends before it starts/],
-  ['21:23', 'CONFIG_SCHEMA', /health\.status: "600": HTTP statuses are from 100 to 599/],
-  ['24:23', 'CONFIG_SCHEMA', /health\.status: expected a status such as 200, or a range such as 200-399, got a list/],
-  ['24:30', 'CONFIG_SCHEMA', /health\.command: only a check of type exec takes command/],
-]);
+test(
+  'health: keys of another check type, a missing command, bad statuses',
+  rejects,
+  lines(
+    ...BASE,
+    '    health: { type: tcp, path: /x, status: 200 }',
+    '  b:',
+    '    health: { type: exec }',
+    '    servers: {}',
+    '  c:',
+    '    health: { type: grpc, command: x }',
+    '    servers: {}',
+    '  d:',
+    '    health: { status: 399-200 }',
+    '    servers: {}',
+    '  e:',
+    '    health: { status: 600 }',
+    '    servers: {}',
+    '  f:',
+    '    health: { status: [200], command: "" }',
+    '    servers: {}',
+  ),
+  [
+    ['10:26', 'CONFIG_SCHEMA', /health\.path: only a check of type http takes path \(this one is tcp\)/],
+    ['10:36', 'CONFIG_SCHEMA', /health\.status: only a check of type http takes status/],
+    ['12:5', 'CONFIG_SCHEMA', /backends\.b\.health: missing required key "command": an exec check runs it/],
+    ['15:21', 'CONFIG_SCHEMA', /health\.type: expected one of http, tcp, exec, got the string "grpc"/],
+    ['15:27', 'CONFIG_SCHEMA', /health\.command: only a check of type exec takes command \(this one is http\)/],
+    ['18:23', 'CONFIG_SCHEMA', /health\.status: "399-200": the range ends before it starts/],
+    ['21:23', 'CONFIG_SCHEMA', /health\.status: "600": HTTP statuses are from 100 to 599/],
+    ['24:23', 'CONFIG_SCHEMA', /health\.status: expected a status such as 200, or a range such as 200-399, got a list/],
+    ['24:30', 'CONFIG_SCHEMA', /health\.command: only a check of type exec takes command/],
+  ],
+);
 
 test('aliases read like the anchored value', (t) => {
   const c = parseConfigText(lines(...BASE, '    timeouts: &fast { connect: 1s }', '  b:', '    timeouts: *fast', '    servers: {}'), F);

@@ -35,7 +35,11 @@ function errorsOf(t, text) {
 }
 
 let version = 0;
-const snapshot = (values = {}) => makeSnapshot(++version, new Map(Object.entries(values).map(([name, value]) => [name, { value, note: null, changedAt: null, problem: null }])));
+const snapshot = (values = {}) =>
+  makeSnapshot(
+    ++version,
+    new Map(Object.entries(values).map(([name, value]) => [name, { value, note: null, changedAt: null, problem: null }])),
+  );
 
 function runtime(text, values) {
   const program = compileProgram(parseConfigText(text, F));
@@ -45,7 +49,11 @@ function runtime(text, values) {
 
 test('maxconn takes an integer or a flag() expression; no maxconn, no limit; queue and timeouts.queue load', (t) => {
   const text = config(
-    ['      a: { address: "127.0.0.1:1", maxconn: 5 }', `      b: { address: "127.0.0.1:2", maxconn: 'flag("b.maxconn", 100)' }`, '      c: { address: "127.0.0.1:3" }'],
+    [
+      '      a: { address: "127.0.0.1:1", maxconn: 5 }',
+      `      b: { address: "127.0.0.1:2", maxconn: 'flag("b.maxconn", 100)' }`,
+      '      c: { address: "127.0.0.1:3" }',
+    ],
     ['    queue: 20', '    timeouts: { queue: 2s }'],
   );
   const c = parseConfigText(text, F);
@@ -53,10 +61,16 @@ test('maxconn takes an integer or a flag() expression; no maxconn, no limit; que
   t.is(app.queue, 20);
   t.is(app.timeouts.queue, 2000);
   t.is(c.timeouts.queue, 5000, 'timeouts.queue defaults to 5s');
-  t.deepEqual(app.servers.map((s) => s.maxconn?.source ?? null), ['5', 'flag("b.maxconn", 100)', null]);
+  t.deepEqual(
+    app.servers.map((s) => s.maxconn?.source ?? null),
+    ['5', 'flag("b.maxconn", 100)', null],
+  );
   const { build } = runtime(text, {});
   const t1 = build({}).targets.get('app');
-  t.deepEqual(t1.servers.map((s) => s.maxconn), [5, 100, 0]);
+  t.deepEqual(
+    t1.servers.map((s) => s.maxconn),
+    [5, 100, 0],
+  );
   t.true(t1.limited);
   t.is(t1.queueBound, 20);
 });
@@ -90,7 +104,15 @@ test('a maxconn that cannot be computed is no limit, with a problem', (t) => {
 });
 
 test('a negative or fractional maxconn, or one of the wrong kind, is an error at its value', (t) => {
-  const got = errorsOf(t, config(['      a: { address: "127.0.0.1:1", maxconn: -1 }', '      b: { address: "127.0.0.1:2", maxconn: 2.5 }', '      c: { address: "127.0.0.1:3", maxconn: true }', '      d: { address: "127.0.0.1:4", maxconn: 1000001 }']));
+  const got = errorsOf(
+    t,
+    config([
+      '      a: { address: "127.0.0.1:1", maxconn: -1 }',
+      '      b: { address: "127.0.0.1:2", maxconn: 2.5 }',
+      '      c: { address: "127.0.0.1:3", maxconn: true }',
+      '      d: { address: "127.0.0.1:4", maxconn: 1000001 }',
+    ]),
+  );
   t.deepEqual(got, [
     '10:45 CONFIG_SCHEMA backends.app.servers.a.maxconn: must be from 0 to 1000000, not -1',
     '11:45 CONFIG_SCHEMA backends.app.servers.b.maxconn: expected a whole number from 0 to 1000000, got the number 2.5',
@@ -100,12 +122,15 @@ test('a negative or fractional maxconn, or one of the wrong kind, is an error at
 });
 
 test('a maxconn expression that is not an int, or reads the request, is an error at the character', (t) => {
-  const got = errorsOf(t, config([
-    `      a: { address: "127.0.0.1:1", maxconn: 'flag("a.maxconn") > 1' }`,
-    `      b: { address: "127.0.0.1:2", maxconn: 'request.path == "/" ? 1 : 2' }`,
-    `      c: { address: "127.0.0.1:3", maxconn: 'nope' }`,
-    `      d: { address: "127.0.0.1:4", maxconn: '"5"' }`,
-  ]));
+  const got = errorsOf(
+    t,
+    config([
+      `      a: { address: "127.0.0.1:1", maxconn: 'flag("a.maxconn") > 1' }`,
+      `      b: { address: "127.0.0.1:2", maxconn: 'request.path == "/" ? 1 : 2' }`,
+      `      c: { address: "127.0.0.1:3", maxconn: 'nope' }`,
+      `      d: { address: "127.0.0.1:4", maxconn: '"5"' }`,
+    ]),
+  );
   t.deepEqual(got, [
     '10:46 CONFIG_EXPR a maxconn must be an int, but this expression is bool',
     "11:46 CONFIG_EXPR a maxconn may use flag() and constants only, not 'request': a maxconn is recomputed when a flag changes, never per request",
@@ -116,13 +141,26 @@ test('a maxconn expression that is not an int, or reads the request, is an error
 
 test('queue and timeouts.queue: a negative bound, a zero timeout; a tcp backend takes both', (t) => {
   const got = errorsOf(t, config(['      a: { address: "127.0.0.1:1" }'], ['    queue: -1', '    timeouts: { queue: 0s }']));
-  t.deepEqual(got, ['9:12 CONFIG_SCHEMA backends.app.queue: must be from 0 to 1000000, not -1', '10:24 CONFIG_SCHEMA backends.app.timeouts.queue: must be more than 0, not 0s']);
-  const tcp = parseConfigText(config(['      a: { address: "127.0.0.1:1", maxconn: 1 }'], ['    queue: 0', '    timeouts: { queue: 250ms }'], 'tcp'), F);
+  t.deepEqual(got, [
+    '9:12 CONFIG_SCHEMA backends.app.queue: must be from 0 to 1000000, not -1',
+    '10:24 CONFIG_SCHEMA backends.app.timeouts.queue: must be more than 0, not 0s',
+  ]);
+  const tcp = parseConfigText(
+    config(['      a: { address: "127.0.0.1:1", maxconn: 1 }'], ['    queue: 0', '    timeouts: { queue: 250ms }'], 'tcp'),
+    F,
+  );
   t.like(tcp.backends[0], { mode: 'tcp', queue: 0 });
   t.is(tcp.backends[0].timeouts.queue, 250);
 });
 
 test('queue belongs to a backend with servers', (t) => {
-  const text = lines('frontends:', '  web: { listen: "127.0.0.1:0", rules: [{ use: m }] }', 'backends:', '  m:', '    queue: 5', '    respond: { status: 503 }');
+  const text = lines(
+    'frontends:',
+    '  web: { listen: "127.0.0.1:0", rules: [{ use: m }] }',
+    'backends:',
+    '  m:',
+    '    queue: 5',
+    '    respond: { status: 503 }',
+  );
   t.deepEqual(errorsOf(t, text), ['5:5 CONFIG_SCHEMA backends.m.queue: only a backend with servers takes queue']);
 });

@@ -7,9 +7,12 @@ import { FlagmanErrors } from '../../dist/errors.js';
 const F = '/etc/flagman/flagman.yaml';
 const lines = (...l) => `${l.join('\n')}\n`;
 
-const errorsOf = (t, text) => t.throws(() => parseConfigText(text, F), { instanceOf: FlagmanErrors }).errors.map((e) => `${e.at.line}:${e.at.col} ${e.code} ${e.reason}`);
+const errorsOf = (t, text) =>
+  t
+    .throws(() => parseConfigText(text, F), { instanceOf: FlagmanErrors })
+    .errors.map((e) => `${e.at.line}:${e.at.col} ${e.code} ${e.reason}`);
 
-test('acceptProxy on HTTP and tcp frontends; sendProxy from the backend, a server\'s own over it, off for one', (t) => {
+test("acceptProxy on HTTP and tcp frontends; sendProxy from the backend, a server's own over it, off for one", (t) => {
   const c = parseConfigText(
     lines(
       'frontends:',
@@ -28,9 +31,18 @@ test('acceptProxy on HTTP and tcp frontends; sendProxy from the backend, a serve
     ),
     F,
   );
-  t.deepEqual(c.frontends.map((f) => f.acceptProxy), [true, true, false]);
-  t.deepEqual(c.backends[0].servers.map((s) => s.sendProxy), ['v2', 'v1', null, null]);
-  t.deepEqual(c.backends[1].servers.map((s) => s.sendProxy), ['v1']);
+  t.deepEqual(
+    c.frontends.map((f) => f.acceptProxy),
+    [true, true, false],
+  );
+  t.deepEqual(
+    c.backends[0].servers.map((s) => s.sendProxy),
+    ['v2', 'v1', null, null],
+  );
+  t.deepEqual(
+    c.backends[1].servers.map((s) => s.sendProxy),
+    ['v1'],
+  );
 });
 
 test('bad values, and sendProxy on a backend without servers, are errors at their place', (t) => {

@@ -32,7 +32,13 @@ function errorsOf(t, text) {
 }
 
 test('a tcp frontend and backend load: mode, a tcp check by default, the tcp idle timeout', (t) => {
-  const c = parseConfigText(config({ backends: ['    health: { interval: 1s }', '  closed: { refuse: true }'] }).replace('    servers: { db1', '    timeouts: { connect: 2s }\n    servers: { db1'), F);
+  const c = parseConfigText(
+    config({ backends: ['    health: { interval: 1s }', '  closed: { refuse: true }'] }).replace(
+      '    servers: { db1',
+      '    timeouts: { connect: 2s }\n    servers: { db1',
+    ),
+    F,
+  );
   t.is(c.frontends[0].mode, 'tcp');
   const [db, closed] = c.backends;
   t.like(db, { kind: 'proxy', mode: 'tcp' });
@@ -48,7 +54,10 @@ test('a tcp frontend rule reading request.path is an error at request, naming fi
   const got = errorsOf(t, config({ rule: '      - when: flag("X") > 0 && request.path == "/"\n        use: db' }));
   t.deepEqual(got.length, 1, got.join('\n'));
   t.is(got[0].split(' ')[0], `${F}:6:32`);
-  t.regex(got[0], /CONFIG_EXPR a tcp frontend has no HTTP request: its rules may use client\.ip, flag\(\) and cidr\(\) only, not 'request'/);
+  t.regex(
+    got[0],
+    /CONFIG_EXPR a tcp frontend has no HTTP request: its rules may use client\.ip, flag\(\) and cidr\(\) only, not 'request'/,
+  );
 });
 
 test('header() and cookie() in a tcp frontend rule are errors too; client.ip, flag() and cidr() are fine', (t) => {
@@ -71,12 +80,16 @@ test('an http frontend using a tcp backend is an error at its `use`, naming file
     '    servers: { db1: { address: 127.0.0.1:5432 } }', // 9
   );
   const got = errorsOf(t, text);
-  t.deepEqual(got, [`${F}:5:14 CONFIG_REF frontends.web.rules[0].use: cannot use "db", a tcp backend: the http frontend web can only use http backends (servers without mode: tcp, or respond)`]);
+  t.deepEqual(got, [
+    `${F}:5:14 CONFIG_REF frontends.web.rules[0].use: cannot use "db", a tcp backend: the http frontend web can only use http backends (servers without mode: tcp, or respond)`,
+  ]);
 });
 
 test('a tcp frontend using an http or a respond backend is an error at its `use`', (t) => {
   const http = config({ rule: '      - use: web', backends: ['  web:', '    servers: { w1: { address: 127.0.0.1:80 } }'] });
-  t.deepEqual(errorsOf(t, http), [`${F}:6:14 CONFIG_REF frontends.pg.rules[0].use: cannot use "web", a http backend: the tcp frontend pg can only use backends with mode: tcp, or refuse: true`]);
+  t.deepEqual(errorsOf(t, http), [
+    `${F}:6:14 CONFIG_REF frontends.pg.rules[0].use: cannot use "web", a http backend: the tcp frontend pg can only use backends with mode: tcp, or refuse: true`,
+  ]);
   const respond = config({ rule: '      - use: page', backends: ['  page: { respond: { status: 503 } }'] });
   t.regex(errorsOf(t, respond)[0], /:6:14 CONFIG_REF .*cannot use "page", a respond backend \(HTTP answers\)/);
 });
@@ -93,17 +106,25 @@ test('fallbacks stay within a mode; refuse backends take nothing else; tcp backe
   });
   const got = errorsOf(t, text);
   t.is(got.length, 4, got.join('\n'));
-  t.regex(got[0], /:11:15 CONFIG_REF backends\.db\.fallback: cannot use "page", a respond backend \(HTTP answers\): the tcp backend db can only use backends with mode: tcp/);
+  t.regex(
+    got[0],
+    /:11:15 CONFIG_REF backends\.db\.fallback: cannot use "page", a respond backend \(HTTP answers\): the tcp backend db can only use backends with mode: tcp/,
+  );
   t.regex(got[1], /:12:17 CONFIG_SCHEMA backends\.db\.timeouts\.server: a tcp backend takes only connect, idle and queue timeouts/);
   t.regex(got[2], /:14:27 CONFIG_SCHEMA backends\.closed\.servers: a refuse backend takes nothing else/);
   t.regex(got[3], /:15:19 CONFIG_SCHEMA backends\.nope\.refuse: expected true/);
 });
 
 test('an unknown mode is an error at its value', (t) => {
-  t.regex(errorsOf(t, config().replace('    mode: tcp\n    listen', '    mode: udp\n    listen'))[0], /:3:11 CONFIG_SCHEMA frontends\.pg\.mode: expected one of http, tcp/);
+  t.regex(
+    errorsOf(t, config().replace('    mode: tcp\n    listen', '    mode: udp\n    listen'))[0],
+    /:3:11 CONFIG_SCHEMA frontends\.pg\.mode: expected one of http, tcp/,
+  );
 });
 
 test('underscoreHeaders on a tcp frontend is an error at the key', (t) => {
   const text = config().replace('    listen: "127.0.0.1:0"', '    listen: "127.0.0.1:0"\n    underscoreHeaders: refuse');
-  t.deepEqual(errorsOf(t, text), [`${F}:5:5 CONFIG_SCHEMA frontends.pg.underscoreHeaders: a tcp frontend has no HTTP headers; only an http frontend takes underscoreHeaders`]);
+  t.deepEqual(errorsOf(t, text), [
+    `${F}:5:5 CONFIG_SCHEMA frontends.pg.underscoreHeaders: a tcp frontend has no HTTP headers; only an http frontend takes underscoreHeaders`,
+  ]);
 });

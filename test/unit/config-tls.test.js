@@ -37,23 +37,37 @@ const rejects = test.macro((t, text, expected) => {
 
 test('tls: one pair as a map, paths resolved against the config folder', (t) => {
   const c = parseConfigText(base(), F);
-  t.deepEqual(c.frontends[0].tls.certificates.map(({ cert, key }) => ({ cert, key })), [{ cert: '/etc/flagman/site.crt', key: '/etc/flagman/site.key' }]);
+  t.deepEqual(
+    c.frontends[0].tls.certificates.map(({ cert, key }) => ({ cert, key })),
+    [{ cert: '/etc/flagman/site.crt', key: '/etc/flagman/site.key' }],
+  );
   t.is(parseConfigText(base('    # plain'), F).frontends[0].tls, null);
 });
 
 test('tls: a list of pairs, in order (the first is the default)', (t) => {
-  const c = parseConfigText(base(lines('    tls:', '      - { cert: a.crt, key: a.key }', '      - cert: /certs/b.crt', '        key: /certs/b.key').trimEnd()), F);
-  t.deepEqual(c.frontends[0].tls.certificates.map((p) => p.cert), ['/etc/flagman/a.crt', '/certs/b.crt']);
+  const c = parseConfigText(
+    base(lines('    tls:', '      - { cert: a.crt, key: a.key }', '      - cert: /certs/b.crt', '        key: /certs/b.key').trimEnd()),
+    F,
+  );
+  t.deepEqual(
+    c.frontends[0].tls.certificates.map((p) => p.cert),
+    ['/etc/flagman/a.crt', '/certs/b.crt'],
+  );
 });
 
 test('tls: unknown key', rejects, base('    tls: { cert: a.crt, key: a.key, ca: x.crt }'), [
   ['4:37', 'CONFIG_SCHEMA', /unknown key "ca" in frontends\.web\.tls \(known: cert, key\)/],
 ]);
 
-test('tls: a pair without its key, and a list item that is not a pair', rejects, base(lines('    tls:', '      - { cert: a.crt }', '      - a.crt').trimEnd()), [
-  ['5:9', 'CONFIG_SCHEMA', /frontends\.web\.tls\[0\]: missing required key "key"/],
-  ['6:9', 'CONFIG_SCHEMA', /frontends\.web\.tls\[1\]: expected a map, got the string "a\.crt"/],
-]);
+test(
+  'tls: a pair without its key, and a list item that is not a pair',
+  rejects,
+  base(lines('    tls:', '      - { cert: a.crt }', '      - a.crt').trimEnd()),
+  [
+    ['5:9', 'CONFIG_SCHEMA', /frontends\.web\.tls\[0\]: missing required key "key"/],
+    ['6:9', 'CONFIG_SCHEMA', /frontends\.web\.tls\[1\]: expected a map, got the string "a\.crt"/],
+  ],
+);
 
 test('tls: an empty list', rejects, base('    tls: []'), [
   ['4:10', 'CONFIG_SCHEMA', /frontends\.web\.tls: needs at least one \{cert, key\} pair/],
@@ -63,9 +77,13 @@ test('tls: an empty path', rejects, base('    tls: { cert: "", key: k }'), [
   ['4:18', 'CONFIG_SCHEMA', /frontends\.web\.tls\.cert: must not be empty/],
 ]);
 
-test('tls: not on a tcp frontend', rejects, base('    mode: tcp\n    tls: { cert: a.crt, key: a.key }').replace('      - use: app', '      - use: db') + lines('  db:', '    mode: tcp', '    servers: { d1: { address: 127.0.0.1:5432 } }'), [
-  ['5:5', 'CONFIG_SCHEMA', /frontends\.web\.tls: TLS is for http frontends; a tcp frontend passes its bytes through untouched/],
-]);
+test(
+  'tls: not on a tcp frontend',
+  rejects,
+  base('    mode: tcp\n    tls: { cert: a.crt, key: a.key }').replace('      - use: app', '      - use: db') +
+    lines('  db:', '    mode: tcp', '    servers: { d1: { address: 127.0.0.1:5432 } }'),
+  [['5:5', 'CONFIG_SCHEMA', /frontends\.web\.tls: TLS is for http frontends; a tcp frontend passes its bytes through untouched/]],
+);
 
 test('redirect: an http backend, not for a tcp frontend', (t) => {
   const text = base('    mode: tcp').replace('      - use: app', '      - use: r') + lines('  r:', '    redirect: {}');
@@ -73,24 +91,37 @@ test('redirect: an http backend, not for a tcp frontend', (t) => {
   t.regex(err.message, /tcp.*(http|redirect)|(http|redirect).*tcp/i);
 });
 
-test('redirect: defaults are https, the scheme\'s own port, 301', (t) => {
-  const c = parseConfigText(base(undefined, '  to-https:', '    redirect: {}', '  moved:', '    redirect: { scheme: http, port: 8080, status: 308 }'), F);
+test("redirect: defaults are https, the scheme's own port, 301", (t) => {
+  const c = parseConfigText(
+    base(undefined, '  to-https:', '    redirect: {}', '  moved:', '    redirect: { scheme: http, port: 8080, status: 308 }'),
+    F,
+  );
   const [, toHttps, moved] = c.backends;
   t.like(toHttps, { kind: 'redirect', scheme: 'https', port: null, status: 301 });
   t.like(moved, { kind: 'redirect', scheme: 'http', port: 8080, status: 308 });
 });
 
-test('redirect: bad scheme, port and status, unknown key', rejects, base(undefined, '  r:', '    redirect: { scheme: ftp, port: 0, status: 305, host: x }'), [
-  ['12:25', 'CONFIG_SCHEMA', /backends\.r\.redirect\.scheme: expected one of http, https, got the string "ftp"/],
-  ['12:36', 'CONFIG_SCHEMA', /backends\.r\.redirect\.port: must be from 1 to 65535, not 0/],
-  ['12:47', 'CONFIG_SCHEMA', /backends\.r\.redirect\.status: a redirect status is one of 301, 302, 303, 307, 308, not 305/],
-  ['12:52', 'CONFIG_SCHEMA', /unknown key "host" in backends\.r\.redirect/],
-]);
+test(
+  'redirect: bad scheme, port and status, unknown key',
+  rejects,
+  base(undefined, '  r:', '    redirect: { scheme: ftp, port: 0, status: 305, host: x }'),
+  [
+    ['12:25', 'CONFIG_SCHEMA', /backends\.r\.redirect\.scheme: expected one of http, https, got the string "ftp"/],
+    ['12:36', 'CONFIG_SCHEMA', /backends\.r\.redirect\.port: must be from 1 to 65535, not 0/],
+    ['12:47', 'CONFIG_SCHEMA', /backends\.r\.redirect\.status: a redirect status is one of 301, 302, 303, 307, 308, not 305/],
+    ['12:52', 'CONFIG_SCHEMA', /unknown key "host" in backends\.r\.redirect/],
+  ],
+);
 
-test('redirect: with servers, or with proxy-only keys', rejects, base(undefined, '    redirect: {}', '  r:', '    balance: leastconn', '    redirect: {}'), [
-  ['11:5', 'CONFIG_SCHEMA', /backends\.app: has both servers and redirect/],
-  ['13:5', 'CONFIG_SCHEMA', /backends\.r\.balance: only a backend with servers takes balance/],
-]);
+test(
+  'redirect: with servers, or with proxy-only keys',
+  rejects,
+  base(undefined, '    redirect: {}', '  r:', '    balance: leastconn', '    redirect: {}'),
+  [
+    ['11:5', 'CONFIG_SCHEMA', /backends\.app: has both servers and redirect/],
+    ['13:5', 'CONFIG_SCHEMA', /backends\.r\.balance: only a backend with servers takes balance/],
+  ],
+);
 
 // SNI lookup (tls/pair.ts): exact names first, then a wildcard one label up, else the first pair.
 const set = new CertSet([

@@ -1,7 +1,12 @@
 // The config's value languages as tables (docs/design/conventions.md): durations and addresses.
 import test from 'ava';
 import {
-  ALL_INTERFACES, MAX_DURATION_MS, listenClash, parseDuration, parseListenAddress, parseServerAddress,
+  ALL_INTERFACES,
+  MAX_DURATION_MS,
+  listenClash,
+  parseDuration,
+  parseListenAddress,
+  parseServerAddress,
 } from '../../dist/config/units.js';
 
 const at = { file: 'f.yaml', line: 1, col: 1 };

@@ -33,8 +33,9 @@ test('the cap is half of what the base and the reserve leave, at least 1; no lim
   t.deepEqual(budgetFor(1024, null), { limit: 1024, base: null, reserve: null, maxConnections: null });
 });
 
-test('EMFILE and ENFILE are a shortage of descriptors; a server\'s errors are not', (t) => {
+test("EMFILE and ENFILE are a shortage of descriptors; a server's errors are not", (t) => {
   t.true(isDescriptorShortage('EMFILE'));
   t.true(isDescriptorShortage('ENFILE'));
-  for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ENOSPC', 'CONNECT_TIMEOUT', undefined]) t.false(isDescriptorShortage(code), String(code));
+  for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ENOSPC', 'CONNECT_TIMEOUT', undefined])
+    t.false(isDescriptorShortage(code), String(code));
 });

@@ -88,7 +88,10 @@ test('every relative link of a Markdown file names a file that exists, and a hea
 });
 
 test('no file cites a document from outside the repository', (t) => {
-  t.true(texts.some(({ file }) => file === 'src/errors.ts'), 'the sources are scanned');
+  t.true(
+    texts.some(({ file }) => file === 'src/errors.ts'),
+    'the sources are scanned',
+  );
   const cites = [];
   for (const { file, text } of texts) {
     for (const [i, line] of text.split('\n').entries()) {

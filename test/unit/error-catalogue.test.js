@@ -72,7 +72,11 @@ test('every code thrown in src/ is registered in ERROR_CODES, and every register
   const { thrown } = thrownCodes();
   const unregistered = [...thrown.keys()].filter((c) => !(c in ERROR_CODES)).map((c) => `${c} (${thrown.get(c).join(', ')})`);
   t.deepEqual(unregistered, [], 'thrown but not in ERROR_CODES (src/errors.ts)');
-  t.deepEqual(registered.filter((c) => !thrown.has(c)), [], 'in ERROR_CODES but never thrown');
+  t.deepEqual(
+    registered.filter((c) => !thrown.has(c)),
+    [],
+    'in ERROR_CODES but never thrown',
+  );
 });
 
 test('every code thrown in src/ is documented in docs/errors.md, and every documented code is thrown', (t) => {
@@ -80,7 +84,11 @@ test('every code thrown in src/ is documented in docs/errors.md, and every docum
   const sections = documented();
   const undocumented = [...thrown.keys()].filter((c) => !sections.has(c)).map((c) => `${c} (${thrown.get(c).join(', ')})`);
   t.deepEqual(undocumented, [], 'thrown but no "## CODE" section in docs/errors.md');
-  t.deepEqual([...sections.keys()].filter((c) => !thrown.has(c)), [], 'documented but never thrown');
+  t.deepEqual(
+    [...sections.keys()].filter((c) => !thrown.has(c)),
+    [],
+    'documented but never thrown',
+  );
   t.deepEqual([...sections.keys()].sort(), registered, 'docs/errors.md and ERROR_CODES list the same codes');
 });
 
@@ -93,7 +101,8 @@ test('each code is documented with its meaning, cause, fix and an example line i
     const example = field('Example');
     t.truthy(example, `${code}: an example`);
     // A usage error prints the help to read instead; every other code, in the form the CLI prints.
-    if (code !== 'USAGE') t.regex(example ?? '', new RegExp(`^\`flagman: ${code}: .+ \\(.+\\)\``), `${code}: the example is "flagman: CODE: reason (place)"`);
+    if (code !== 'USAGE')
+      t.regex(example ?? '', new RegExp(`^\`flagman: ${code}: .+ \\(.+\\)\``), `${code}: the example is "flagman: CODE: reason (place)"`);
   }
 });
 

@@ -47,13 +47,56 @@ const EXPRESSIONS = [
 
 const REQUESTS = [
   { method: 'GET', url: '/', host: 'www.example.com', clientIp: '127.0.0.1', headers: {} },
-  { method: 'POST', url: '/admin/users?debug=1#top', host: 'WWW.Example.COM:8080', clientIp: '10.1.2.3', headers: { 'x-canary': 'always' } },
-  { method: 'HEAD', url: 'http://other.example/app.css?v=2', host: 'static.example.com', clientIp: '::ffff:10.9.9.9', headers: { cookie: 'a=1; canary=1; session=abc' } },
-  { method: 'DELETE', url: '*', host: undefined, clientIp: '2001:db8::7', headers: { 'x-real-ip': '::ffff:192.0.2.1', 'x-a': 'same', 'x-b': 'same' } },
-  { method: 'GET', url: '//double/slash', host: '[2001:db8::1]:443', clientIp: '203.0.113.9', headers: { 'accept-language': 'de-CH, en', 'x-prefix': '//double', cookie: ['canary=0', 'session='] } },
-  { method: 'PUT', url: '/api/x?', host: 'www.example.com', clientIp: 'not-an-ip', headers: { 'x-a': 'one', 'x-b': 'two', cookie: 'canary = 1 ;session=z' } },
-  { method: 'OPTIONS', url: '/v2/thing', host: 'www.example.com:80', clientIp: '192.0.2.200', headers: { 'x-real-ip': '192.0.2.1', 'x-prefix': '' } },
-  { method: 'GET', url: '/', host: 'www.example.com', clientIp: '198.51.100.9', peer: '10.0.0.5', headers: { 'x-forwarded-for': '198.51.100.9' } },
+  {
+    method: 'POST',
+    url: '/admin/users?debug=1#top',
+    host: 'WWW.Example.COM:8080',
+    clientIp: '10.1.2.3',
+    headers: { 'x-canary': 'always' },
+  },
+  {
+    method: 'HEAD',
+    url: 'http://other.example/app.css?v=2',
+    host: 'static.example.com',
+    clientIp: '::ffff:10.9.9.9',
+    headers: { cookie: 'a=1; canary=1; session=abc' },
+  },
+  {
+    method: 'DELETE',
+    url: '*',
+    host: undefined,
+    clientIp: '2001:db8::7',
+    headers: { 'x-real-ip': '::ffff:192.0.2.1', 'x-a': 'same', 'x-b': 'same' },
+  },
+  {
+    method: 'GET',
+    url: '//double/slash',
+    host: '[2001:db8::1]:443',
+    clientIp: '203.0.113.9',
+    headers: { 'accept-language': 'de-CH, en', 'x-prefix': '//double', cookie: ['canary=0', 'session='] },
+  },
+  {
+    method: 'PUT',
+    url: '/api/x?',
+    host: 'www.example.com',
+    clientIp: 'not-an-ip',
+    headers: { 'x-a': 'one', 'x-b': 'two', cookie: 'canary = 1 ;session=z' },
+  },
+  {
+    method: 'OPTIONS',
+    url: '/v2/thing',
+    host: 'www.example.com:80',
+    clientIp: '192.0.2.200',
+    headers: { 'x-real-ip': '192.0.2.1', 'x-prefix': '' },
+  },
+  {
+    method: 'GET',
+    url: '/',
+    host: 'www.example.com',
+    clientIp: '198.51.100.9',
+    peer: '10.0.0.5',
+    headers: { 'x-forwarded-for': '198.51.100.9' },
+  },
 ];
 
 // The connection's address is the client's unless a request says otherwise (a trusted proxy's X-Forwarded-For).

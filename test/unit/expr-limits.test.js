@@ -12,7 +12,15 @@ function flags(values = {}) {
   const map = new Map(Object.entries(values).map(([name, value]) => [name, { value, note: null, changedAt: null, problem: null }]));
   return makeSnapshot(++version, map);
 }
-const req = (over = {}) => ({ method: 'GET', url: '/api/x?k=1', host: 'api.example.com', scheme: 'https', clientIp: '203.0.113.9', headers: { 'x-key': 'abc' }, ...over });
+const req = (over = {}) => ({
+  method: 'GET',
+  url: '/api/x?k=1',
+  host: 'api.example.com',
+  scheme: 'https',
+  clientIp: '203.0.113.9',
+  headers: { 'x-key': 'abc' },
+  ...over,
+});
 
 const rates = [
   // [source, flags, value, problem]

@@ -256,7 +256,7 @@ test('a folded -0.0 keeps its sign', (t) => {
   t.true(matches('1.0 / (request.path == "/" ? 0.5 : -0.0 * double(flag("x"))) < 0.0', { x: 3 }, req({ url: '/x' })));
 });
 
-test('a ternary folded to a branch the checker typed otherwise keeps the ternary\'s type: the residual still type-checks', (t) => {
+test("a ternary folded to a branch the checker typed otherwise keeps the ternary's type: the residual still type-checks", (t) => {
   const r = specialize(condition('[1][flag("A") > 2 ? [][0] : request.path.size()] == 1'), flags({ A: 3 }));
   t.is(r.problem, null);
   t.is(r.source, '[1][true ? [][0] : request.path.size()] == 1');
@@ -332,13 +332,30 @@ for (const [source, values, value, problem] of weights) {
 
 test('requestInput reads what it needs from an IncomingMessage', (t) => {
   const headers = { host: 'a.example:81', 'x-env': 'canary' };
-  const input = requestInput({ method: 'PUT', url: '/p?q', headers }, { clientIp: '2001:db8::9', peer: '::1', scheme: 'https', forwardedHost: null });
+  const input = requestInput(
+    { method: 'PUT', url: '/p?q', headers },
+    { clientIp: '2001:db8::9', peer: '::1', scheme: 'https', forwardedHost: null },
+  );
   // The derived fields start empty and are filled in by the first rule that reads them.
-  t.deepEqual(input, { method: 'PUT', url: '/p?q', host: 'a.example:81', scheme: 'https', clientIp: '2001:db8::9', peer: '::1', headers, derivedPath: undefined, derivedQuery: undefined, derivedHost: undefined });
+  t.deepEqual(input, {
+    method: 'PUT',
+    url: '/p?q',
+    host: 'a.example:81',
+    scheme: 'https',
+    clientIp: '2001:db8::9',
+    peer: '::1',
+    headers,
+    derivedPath: undefined,
+    derivedQuery: undefined,
+    derivedHost: undefined,
+  });
   const r = specialize(condition('request.host == "a.example" && header("X-Env") == "canary" && request.query == "q"'), flags());
   t.true(r.test(input));
   // A trusted proxy's X-Forwarded-Host, as the proxy decided it (forwarded.ts), is request.host.
-  const behind = requestInput({ method: 'GET', url: '/', headers }, { clientIp: '2001:db8::9', peer: '::1', scheme: 'http', forwardedHost: 'Shop.Example:443' });
+  const behind = requestInput(
+    { method: 'GET', url: '/', headers },
+    { clientIp: '2001:db8::9', peer: '::1', scheme: 'http', forwardedHost: 'Shop.Example:443' },
+  );
   t.is(behind.host, 'Shop.Example:443');
   t.true(specialize(condition('request.host == "shop.example" && request.scheme == "http"'), flags()).test(behind));
 });

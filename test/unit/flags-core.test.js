@@ -12,7 +12,13 @@ const SETTLE = 25;
 /** A core over a Map, files as strings (undefined: missing; an object: a read's result as is). */
 function harness() {
   const map = new Map();
-  const table = { get: (n) => map.get(n), set: (n, e) => (e ? map.set(n, e) : map.delete(n)), get size() { return map.size; } };
+  const table = {
+    get: (n) => map.get(n),
+    set: (n, e) => (e ? map.set(n, e) : map.delete(n)),
+    get size() {
+      return map.size;
+    },
+  };
   const core = new FlagCore({ quietMs: QUIET, settleMs: SETTLE }, table);
   const h = {
     core,
@@ -143,7 +149,10 @@ test('a pass skips a name an event has claimed, and an event after the pass read
   h.now += 1;
   t.deepEqual(h.verify(), []);
   h.runUntil(30);
-  t.deepEqual(h.changes(), [['A', 5], ['A', 8]]); // never 6
+  t.deepEqual(h.changes(), [
+    ['A', 5],
+    ['A', 8],
+  ]); // never 6
 });
 
 test('a `..data` swap during a first reading keeps it; an event with no name drops it', (t) => {
@@ -201,7 +210,10 @@ test('an empty new file that stays empty for the settle time becomes 1 (touch); 
   t.is(h.entry('A').note, null);
   h.write('A', '3\n'); // an event after the settle time: an ordinary change
   h.runUntil(100);
-  t.deepEqual(h.changes(), [['A', 1], ['A', 3]]);
+  t.deepEqual(h.changes(), [
+    ['A', 1],
+    ['A', 3],
+  ]);
 });
 
 test('an emptied file keeps the value of a flag that has one, without a hold', (t) => {
@@ -227,7 +239,10 @@ test('a file missing after having a value holds, then unsets; an event before th
   t.deepEqual(h.changes(), [['A', 5]]);
   h.write('A', undefined, true);
   h.runUntil(200);
-  t.deepEqual(h.changes(), [['A', 5], ['A', null]]);
+  t.deepEqual(h.changes(), [
+    ['A', 5],
+    ['A', null],
+  ]);
   t.is(h.entry('A'), undefined);
 });
 

@@ -9,7 +9,7 @@ import { readFlag, readFlagFile } from '../../dist/flags/read.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-read-'));
 const dir = path.join(root, 'flags');
-const real = fs.realpathSync(root) + path.sep + 'flags';
+const real = `${fs.realpathSync(root) + path.sep}flags`;
 test.after.always(() => fs.rmSync(root, { recursive: true, force: true }));
 
 fs.mkdirSync(dir);

@@ -32,10 +32,13 @@ test('renderState keeps the flags that have a value, with note and change time, 
   const loaded = loadState(file, dir);
   t.is(loaded.status, 'ok');
   t.is(loaded.problem, null);
-  t.deepEqual([...loaded.flags], [
-    ['MAINT', flag(0, 'db migration', 1_700_000_000_000)],
-    ['app2.weight', flag(-3)],
-  ]);
+  t.deepEqual(
+    [...loaded.flags],
+    [
+      ['MAINT', flag(0, 'db migration', 1_700_000_000_000)],
+      ['app2.weight', flag(-3)],
+    ],
+  );
 });
 
 test('loadState refuses what it did not write: missing, corrupt, foreign, another directory, bad entries', (t) => {
@@ -54,7 +57,17 @@ test('loadState refuses what it did not write: missing, corrupt, foreign, anothe
     t.regex(loaded.problem, problem);
     t.is(loaded.flags.size, 0);
   }
-  const doc = { format: 'flagman flag state', version: 1, dir, flags: { MAINT: { value: 1, note: null, changedAt: null }, '1bad': { value: 1, note: null, changedAt: null }, X: { value: 1.5, note: null, changedAt: null }, Y: { value: 2, note: 3, changedAt: null } } };
+  const doc = {
+    format: 'flagman flag state',
+    version: 1,
+    dir,
+    flags: {
+      MAINT: { value: 1, note: null, changedAt: null },
+      '1bad': { value: 1, note: null, changedAt: null },
+      X: { value: 1.5, note: null, changedAt: null },
+      Y: { value: 2, note: 3, changedAt: null },
+    },
+  };
   fs.writeFileSync(file, JSON.stringify(doc));
   const loaded = loadState(file, dir);
   t.is(loaded.status, 'ok');
@@ -117,7 +130,18 @@ test('StateWriter writes mode 0644 under a umask of 077, and reports a folder it
 
 test('readFlagsOnce reads through the state: emptied and invalid files keep the remembered value, missing ones are unset, new empty ones are 1', (t) => {
   const { dir, file, at } = temp(t);
-  fs.writeFileSync(file, renderState(dir, new Map([['EMPTIED', flag(0, 'kept')], ['TYPO', flag(1)], ['GONE', flag(7)], ['SET', flag(2)]])));
+  fs.writeFileSync(
+    file,
+    renderState(
+      dir,
+      new Map([
+        ['EMPTIED', flag(0, 'kept')],
+        ['TYPO', flag(1)],
+        ['GONE', flag(7)],
+        ['SET', flag(2)],
+      ]),
+    ),
+  );
   fs.writeFileSync(at('EMPTIED'), '');
   fs.writeFileSync(at('TYPO'), 'abc\n');
   fs.writeFileSync(at('NEW'), '');
@@ -139,7 +163,17 @@ test('readFlagsOnce reads through the state: emptied and invalid files keep the 
 
 test('a starting store reads through the state file and writes it back once loaded', async (t) => {
   const { dir, file, at } = temp(t);
-  fs.writeFileSync(file, renderState(dir, new Map([['EMPTIED', flag(0)], ['TYPO', flag(1)], ['GONE', flag(7)]])));
+  fs.writeFileSync(
+    file,
+    renderState(
+      dir,
+      new Map([
+        ['EMPTIED', flag(0)],
+        ['TYPO', flag(1)],
+        ['GONE', flag(7)],
+      ]),
+    ),
+  );
   fs.writeFileSync(at('EMPTIED'), '');
   fs.writeFileSync(at('TYPO'), 'abc\n');
   const store = new FlagStore({ dir, rescanMs: 0, state: file });

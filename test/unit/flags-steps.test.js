@@ -23,7 +23,7 @@ function harness(files, { initial = true } = {}) {
     wallClock: () => now,
     look: () => ({ replaced: false, safe: true, resumed: false, there: true, present: true }),
     read: (n) => (n in files ? observe({ kind: 'file', content: Buffer.from(files[n]), uid: 0, mtime: 0 }) : observe({ kind: 'missing' })),
-    list: (atStart, done) => at(now + 0.2, () => done(Object.keys(files))),
+    list: (_atStart, done) => at(now + 0.2, () => done(Object.keys(files))),
     rearm: () => undefined,
     byEvents: () => true,
     setTimer: (ms, fn) => at(now + ms, fn),
@@ -48,7 +48,15 @@ function harness(files, { initial = true } = {}) {
     }
     now = Math.max(now, t);
   };
-  return { steps, values, said, runUntil, get now() { return now; } };
+  return {
+    steps,
+    values,
+    said,
+    runUntil,
+    get now() {
+      return now;
+    },
+  };
 }
 
 test('loaded is said once, after begin(), even when a pass a hint started has ended before it', (t) => {
@@ -56,7 +64,10 @@ test('loaded is said once, after begin(), even when a pass a hint started has en
   // The watch's first hint arrives while start() is still arming it: a whole pass runs and ends.
   h.steps.hint(null, false);
   h.runUntil(50);
-  t.deepEqual(h.said.filter((s) => 'loaded' in s), []);
+  t.deepEqual(
+    h.said.filter((s) => 'loaded' in s),
+    [],
+  );
   h.steps.begin();
   h.runUntil(100);
   t.is(h.said.filter((s) => 'loaded' in s).length, 1);
@@ -68,11 +79,17 @@ test('while loading nothing is published; after started(), a change is', (t) => 
   const h = harness(files);
   h.steps.begin();
   h.runUntil(50);
-  t.deepEqual(h.said.filter((s) => 'publish' in s), []);
+  t.deepEqual(
+    h.said.filter((s) => 'publish' in s),
+    [],
+  );
   h.steps.started();
   files.A = '2\n';
   h.steps.hint('A', false);
   h.runUntil(100);
-  t.deepEqual(h.said.filter((s) => 'publish' in s), [{ publish: ['A=2'] }]);
+  t.deepEqual(
+    h.said.filter((s) => 'publish' in s),
+    [{ publish: ['A=2'] }],
+  );
   t.true(h.said.some((s) => 'idle' in s));
 });

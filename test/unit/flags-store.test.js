@@ -225,7 +225,10 @@ test('a burst of 200 alternating 0/1 writes ends on the last value and reports o
   const seen = record(store, 'BURST');
   await burst(dir, 'BURST', 200, [0, 1]);
   await until(() => value(store.snapshot, 'BURST') === 1 && fs.readFileSync(at('BURST'), 'utf8') === '1\n');
-  t.true(seen.every((v) => v === 0 || v === 1), `seen ${JSON.stringify(seen)}`);
+  t.true(
+    seen.every((v) => v === 0 || v === 1),
+    `seen ${JSON.stringify(seen)}`,
+  );
   t.is(seen.at(-1), 1);
 });
 
@@ -235,7 +238,10 @@ test('a burst on a new file never applies its empty moment as a touch', async (t
   const seen = record(store, 'FRESH');
   await burst(dir, 'FRESH', 201, [2, 3]);
   await until(() => value(store.snapshot, 'FRESH') === 2);
-  t.true(seen.every((v) => v === 2 || v === 3), `seen ${JSON.stringify(seen)}`);
+  t.true(
+    seen.every((v) => v === 2 || v === 3),
+    `seen ${JSON.stringify(seen)}`,
+  );
 });
 
 test('a note change publishes a snapshot with no value change', async (t) => {
@@ -315,7 +321,10 @@ test('a directory replaced by a symlink loop is a directory problem, never a fla
 
 test('a symlinked directory re-pointed with mv -T is followed', async (t) => {
   const { root, dir } = tempFlags(t, { create: false });
-  for (const [release, v] of [['r1', 1], ['r2', 2]]) {
+  for (const [release, v] of [
+    ['r1', 1],
+    ['r2', 2],
+  ]) {
     fs.mkdirSync(path.join(root, release));
     fs.writeFileSync(path.join(root, release, 'REL'), `${v}\n`);
   }

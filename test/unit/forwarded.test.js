@@ -95,7 +95,14 @@ const header = fc.oneof(built, fc.string({ unit: 'binary', maxLength: 60 }), fc.
 const peer = fc.oneof(fc.constant('10.0.0.9'), fc.constant('2001:db8::9'), fc.ipV4());
 
 /** The header's entries, trimmed of blanks, as text. */
-const entriesOf = (h) => (h === undefined ? [] : [h].flat().join(',').split(',').map((e) => e.replace(/^[ \t]+|[ \t]+$/g, '')));
+const entriesOf = (h) =>
+  h === undefined
+    ? []
+    : [h]
+        .flat()
+        .join(',')
+        .split(',')
+        .map((e) => e.replace(/^[ \t]+|[ \t]+$/g, ''));
 
 test('property: never throws; answers the peer or an address that is one of the header’s entries', (t) => {
   fc.assert(
@@ -121,7 +128,7 @@ function model(h, p) {
   if (h === undefined) return client;
   for (let i = entries.length - 1; i >= 0; i--) {
     const family = net.isIP(entries[i]);
-    if (family === 0 || entries[i].includes('%') || entries[i].includes('.') && family === 6) return client;
+    if (family === 0 || entries[i].includes('%') || (entries[i].includes('.') && family === 6)) return client;
     client = entries[i];
     if (!blocks.check(client, family === 4 ? 'ipv4' : 'ipv6')) return client;
   }
@@ -137,27 +144,34 @@ test('property: on headers of bare addresses and garbage, the walk is the plain 
     fc.constantFrom('', 'unknown', '_hidden', '1.2.3', 'fe80::1%eth0'),
   );
   const headers = fc.tuple(fc.array(plain, { minLength: 1, maxLength: 8 }), separator).map(([entries, sep]) => entries.join(sep));
-  fc.assert(fc.property(headers, peer, (h, p) => forwardedClient(h, p, LAN) === model(h, p)), { numRuns: 5000 });
+  fc.assert(
+    fc.property(headers, peer, (h, p) => forwardedClient(h, p, LAN) === model(h, p)),
+    { numRuns: 5000 },
+  );
   t.pass();
 });
 
 test('request.scheme: a trusted proxy’s X-Forwarded-Proto when it is http or https in any case; else, and from anyone else, the listener’s', (t) => {
-  const scheme = (trusted, value, listener = 'http') => schemeOf(trusted, listener, value === undefined ? {} : { 'x-forwarded-proto': value });
+  const scheme = (trusted, value, listener = 'http') =>
+    schemeOf(trusted, listener, value === undefined ? {} : { 'x-forwarded-proto': value });
   t.is(scheme(true, 'https'), 'https');
   t.is(scheme(true, 'HTTPS'), 'https');
   t.is(scheme(true, 'http', 'https'), 'http');
   t.is(scheme(true, 'Http', 'https'), 'http');
-  for (const bad of [undefined, '', 'wss', 'ftp', 'https, http', ' https', 'httpss', 'htt']) t.is(scheme(true, bad), 'http', JSON.stringify(bad));
+  for (const bad of [undefined, '', 'wss', 'ftp', 'https, http', ' https', 'httpss', 'htt'])
+    t.is(scheme(true, bad), 'http', JSON.stringify(bad));
   t.is(scheme(true, ['https']), 'http', 'not a string: not one value');
   t.is(scheme(false, 'https'), 'http');
   t.is(scheme(false, 'http', 'https'), 'https');
 });
 
 test('request.host: a trusted proxy’s X-Forwarded-Host when it would pass as a Host header; null otherwise, and from anyone else', (t) => {
-  const host = (trusted, value) => forwardedHostOf(trusted, value === undefined ? { host: 'internal' } : { host: 'internal', 'x-forwarded-host': value });
+  const host = (trusted, value) =>
+    forwardedHostOf(trusted, value === undefined ? { host: 'internal' } : { host: 'internal', 'x-forwarded-host': value });
   t.is(host(true, 'shop.example'), 'shop.example');
   t.is(host(true, 'Shop.Example:8443'), 'Shop.Example:8443');
   t.is(host(true, '[2001:db8::1]:443'), '[2001:db8::1]:443');
-  for (const bad of [undefined, '', 'a b', 'shop.example, internal', 'evil/path', 'user@evil', 'a\\b']) t.is(host(true, bad), null, JSON.stringify(bad));
+  for (const bad of [undefined, '', 'a b', 'shop.example, internal', 'evil/path', 'user@evil', 'a\\b'])
+    t.is(host(true, bad), null, JSON.stringify(bad));
   t.is(host(false, 'shop.example'), null);
 });

@@ -187,32 +187,35 @@ for (const op of ['rmrf', 'hostile', 'swap', 'slow', 'mv', 'touch']) {
 }
 
 for (const [i, c] of realCases.entries()) {
-  test.serial(`the real FlagStore on a temp directory ends on the flag rules applied to the final content: sequence ${i + 1} (${c.ops.map((o) => o.op).join(' ')})`, async (t) => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-fuzz-'));
-    t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-    const dir = path.join(root, 'flags');
-    fs.mkdirSync(dir, { mode: 0o755 });
-    const store = new FlagStore({ dir, rescanMs: 300 });
-    t.teardown(() => store.close());
-    await store.start();
-    const happened = await perform(dir, c);
-    const tl = timeline(happened);
-    const table = { get: (n) => store.snapshot.flags.get(n) };
-    // Only the final state is applied for certain: the machine's timing is not the fake clock's.
-    const sure = (p) => p.end === Infinity;
-    const deadline = Date.now() + scaled(15_000);
-    let failure = null;
-    for (;;) {
-      try {
-        checkFinal(table, tl, sure, 'real FlagStore');
-        failure = null;
-        break;
-      } catch (err) {
-        failure = err;
+  test.serial(
+    `the real FlagStore on a temp directory ends on the flag rules applied to the final content: sequence ${i + 1} (${c.ops.map((o) => o.op).join(' ')})`,
+    async (t) => {
+      const root = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-fuzz-'));
+      t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+      const dir = path.join(root, 'flags');
+      fs.mkdirSync(dir, { mode: 0o755 });
+      const store = new FlagStore({ dir, rescanMs: 300 });
+      t.teardown(() => store.close());
+      await store.start();
+      const happened = await perform(dir, c);
+      const tl = timeline(happened);
+      const table = { get: (n) => store.snapshot.flags.get(n) };
+      // Only the final state is applied for certain: the machine's timing is not the fake clock's.
+      const sure = (p) => p.end === Infinity;
+      const deadline = Date.now() + scaled(15_000);
+      let failure = null;
+      for (;;) {
+        try {
+          checkFinal(table, tl, sure, 'real FlagStore');
+          failure = null;
+          break;
+        } catch (err) {
+          failure = err;
+        }
+        if (Date.now() > deadline) break;
+        await changeOr(store, 100);
       }
-      if (Date.now() > deadline) break;
-      await changeOr(store, 100);
-    }
-    t.is(failure, null, `${failure?.message}\ncase as performed: ${JSON.stringify(happened)}`);
-  });
+      t.is(failure, null, `${failure?.message}\ncase as performed: ${JSON.stringify(happened)}`);
+    },
+  );
 }

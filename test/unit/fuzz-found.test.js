@@ -6,7 +6,12 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fuzz/found');
-const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
+const files = fs.existsSync(dir)
+  ? fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+  : [];
 
 for (const file of files) {
   test(`the counter-example in test/fuzz/found/${file} agrees now`, async (t) => {

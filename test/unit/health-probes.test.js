@@ -27,23 +27,32 @@ const run = (probe, port, ms = timing.timeout) => probe(target(port), AbortSigna
 
 test('http: a status inside the range passes, one outside fails, and the request is what a server expects', async (t) => {
   const seen = [];
-  const port = await listen(t, http.createServer((req, res) => {
-    seen.push({ method: req.method, url: req.url, host: req.headers.host });
-    res.writeHead(req.url === '/ok' ? 204 : 503);
-    res.end();
-  }));
+  const port = await listen(
+    t,
+    http.createServer((req, res) => {
+      seen.push({ method: req.method, url: req.url, host: req.headers.host });
+      res.writeHead(req.url === '/ok' ? 204 : 503);
+      res.end();
+    }),
+  );
   // A generous timeout: this is about status ranges, and a loaded machine can be slow to answer.
   const h = { type: 'http', path: '/ok', status: { min: 200, max: 299 }, ...timing, timeout: 5000 };
   t.deepEqual(await run(PROBES.http(h), port, 5000), { pass: true, detail: 'HTTP 204' });
   t.deepEqual(await run(PROBES.http({ ...h, path: '/down' }), port, 5000), { pass: false, detail: 'HTTP 503' });
-  t.deepEqual(await run(PROBES.http({ ...h, path: '/down', status: { min: 503, max: 503 } }), port, 5000), { pass: true, detail: 'HTTP 503' });
+  t.deepEqual(await run(PROBES.http({ ...h, path: '/down', status: { min: 503, max: 503 } }), port, 5000), {
+    pass: true,
+    detail: 'HTTP 503',
+  });
   t.deepEqual(seen[0], { method: 'GET', url: '/ok', host: `127.0.0.1:${port}` });
 });
 
 test('http: refused and hanging servers fail, the hang with its timeout', async (t) => {
   const h = { type: 'http', path: '/', status: { min: 200, max: 399 }, ...timing };
   t.deepEqual(await run(PROBES.http(h), await freePort()), { pass: false, detail: 'ECONNREFUSED' });
-  const port = await listen(t, http.createServer(() => {})); // never answers
+  const port = await listen(
+    t,
+    http.createServer(() => {}),
+  ); // never answers
   const started = performance.now();
   t.deepEqual(await run(PROBES.http(h), port), { pass: false, detail: 'timed out after 300ms' });
   t.true(performance.now() - started < 1000);
@@ -54,14 +63,32 @@ test('http: refused and hanging servers fail, the hang with its timeout', async 
 // Responses the request path refuses with 502 (upstream/response.ts), each of which Node's own
 // client, the one probes used, takes with its status: a server answering them must not pass.
 const REFUSED = {
-  'a 200 with Content-Length and Transfer-Encoding': ['HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'both Content-Length and Transfer-Encoding'],
+  'a 200 with Content-Length and Transfer-Encoding': [
+    'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'both Content-Length and Transfer-Encoding',
+  ],
   'a 200 with an obs-fold header line': ['HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\nContent-Length: 0\r\n\r\n', 'folded header line'],
-  'a 200 with a chunk size over 2^48': ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000\r\nab\r\n0\r\n\r\n', 'chunk size too large'],
-  'a 200 with a chunk size that is not hex': ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n', 'invalid chunk size'],
-  'a 200 with Transfer-Encoding other than chunked': ['HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', 'Transfer-Encoding other than chunked: "gzip, chunked"'],
+  'a 200 with a chunk size over 2^48': [
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000\r\nab\r\n0\r\n\r\n',
+    'chunk size too large',
+  ],
+  'a 200 with a chunk size that is not hex': [
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n',
+    'invalid chunk size',
+  ],
+  'a 200 with Transfer-Encoding other than chunked': [
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n',
+    'Transfer-Encoding other than chunked: "gzip, chunked"',
+  ],
   'a 200 with a bare LF ending a header line': ['HTTP/1.1 200 OK\r\nX-A: 1\nContent-Length: 0\r\n\r\n', 'header line with a bare CR or LF'],
-  'a 200 with a control character in a header': ['HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n', 'a control character in the response head'],
-  'a 101 to a request that asked for no upgrade': ['HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n', '101 Switching Protocols to a request that asked for no upgrade'],
+  'a 200 with a control character in a header': [
+    'HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n',
+    'a control character in the response head',
+  ],
+  'a 101 to a request that asked for no upgrade': [
+    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n',
+    '101 Switching Protocols to a request that asked for no upgrade',
+  ],
 };
 
 for (const [name, [answer, why]] of Object.entries(REFUSED)) {
@@ -72,12 +99,15 @@ for (const [name, [answer, why]] of Object.entries(REFUSED)) {
   });
 }
 
-test('http: the probe is written by the request path\'s client; a PROXY header goes first when the server takes one', async (t) => {
+test("http: the probe is written by the request path's client; a PROXY header goes first when the server takes one", async (t) => {
   const ok = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n';
   const { port, heads } = await rawAnswering(t, ok, { close: true });
   const h = { type: 'http', path: '/healthz?full=1', status: { min: 200, max: 299 }, ...timing, timeout: 5000 };
   t.deepEqual(await run(PROBES.http(h), port, 5000), { pass: true, detail: 'HTTP 200' });
-  t.regex(heads[0], new RegExp(`^GET /healthz\\?full=1 HTTP/1\\.1\r\nHost: 127\\.0\\.0\\.1:${port}\r\nUser-Agent: flagman/\\S+ health check\r\n`));
+  t.regex(
+    heads[0],
+    new RegExp(`^GET /healthz\\?full=1 HTTP/1\\.1\r\nHost: 127\\.0\\.0\\.1:${port}\r\nUser-Agent: flagman/\\S+ health check\r\n`),
+  );
   t.deepEqual(await PROBES.http(h)({ ...target(port), sendProxy: 1 }, AbortSignal.timeout(5000)), { pass: true, detail: 'HTTP 200' });
   t.true(heads[1].startsWith('PROXY UNKNOWN\r\nGET /healthz?full=1 HTTP/1.1\r\n'), heads[1]);
 });
@@ -89,7 +119,10 @@ test('http: a server that closes before its body is complete fails the check', a
 });
 
 test('tcp: a connect passes, a refused one fails', async (t) => {
-  const port = await listen(t, net.createServer((s) => s.destroy()));
+  const port = await listen(
+    t,
+    net.createServer((s) => s.destroy()),
+  );
   const h = { type: 'tcp', ...timing };
   t.deepEqual(await run(PROBES.tcp(h), port), { pass: true, detail: 'connected' });
   t.deepEqual(await run(PROBES.tcp(h), await freePort()), { pass: false, detail: 'ECONNREFUSED' });
@@ -104,7 +137,10 @@ function script(t, body) {
 }
 
 test('exec: exit 0 passes, exit 1 fails; the server is in the environment and the config folder is the cwd', async (t) => {
-  const { dir, file } = script(t, 'echo "$FLAGMAN_BACKEND $FLAGMAN_SERVER $FLAGMAN_SERVER_ADDR $FLAGMAN_SERVER_PORT $(pwd)" > seen; exit "$CODE"');
+  const { dir, file } = script(
+    t,
+    'echo "$FLAGMAN_BACKEND $FLAGMAN_SERVER $FLAGMAN_SERVER_ADDR $FLAGMAN_SERVER_PORT $(pwd)" > seen; exit "$CODE"',
+  );
   const h = (code) => ({ type: 'exec', command: ['sh', '-c', `CODE=${code} ${file}`], commandAt: {}, cwd: dir, ...timing, timeout: 5000 });
   t.deepEqual(await run(PROBES.exec(h(0)), 8080, 5000), { pass: true, detail: 'exit 0' });
   t.is(fs.readFileSync(path.join(dir, 'seen'), 'utf8'), `app app1 127.0.0.1 8080 ${fs.realpathSync(dir)}\n`);

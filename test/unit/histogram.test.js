@@ -50,11 +50,17 @@ test('snapshot(), add() and reset(): what a worker sends and the primary adds up
   t.is(total.count, 0);
   t.is(total.sum, 0);
   a.observe(1);
-  t.is(sent.counts.reduce((x, y) => x + y, 0), 4, 'a snapshot is a copy');
+  t.is(
+    sent.counts.reduce((x, y) => x + y, 0),
+    4,
+    'a snapshot is a copy',
+  );
 });
 
 test('property: counts add up to the observations, each in the first bucket whose bound is at least it, and the sum is theirs', (t) => {
-  const bounds = fc.uniqueArray(fc.double({ min: 0, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 20 }).map((xs) => xs.sort((a, b) => a - b));
+  const bounds = fc
+    .uniqueArray(fc.double({ min: 0, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 20 })
+    .map((xs) => xs.sort((a, b) => a - b));
   const observations = fc.array(fc.double({ min: 0, max: 2e6, noNaN: true }), { maxLength: 200 });
   fc.assert(
     fc.property(bounds, observations, (bs, xs) => {
@@ -82,30 +88,110 @@ const cumulative = (pairs) => Object.fromEntries(pairs.map(([le, n]) => [String(
 
 test('quantile: null without an observation, or without a +Inf bucket', (t) => {
   t.is(histogramQuantile(0.5, {}), null);
-  t.is(histogramQuantile(0.5, cumulative([[1, 0], [10, 0], ['+Inf', 0]])), null);
-  t.is(histogramQuantile(0.5, cumulative([[1, 3], [10, 5]])), null, 'no +Inf: not a whole histogram');
+  t.is(
+    histogramQuantile(
+      0.5,
+      cumulative([
+        [1, 0],
+        [10, 0],
+        ['+Inf', 0],
+      ]),
+    ),
+    null,
+  );
+  t.is(
+    histogramQuantile(
+      0.5,
+      cumulative([
+        [1, 3],
+        [10, 5],
+      ]),
+    ),
+    null,
+    'no +Inf: not a whole histogram',
+  );
   t.is(histogramQuantile(0.5, cumulative([['+Inf', 5]])), null, 'no finite bound to interpolate to');
 });
 
 test('quantile: linear interpolation within the bucket that holds the rank, the first bucket starting at 0', (t) => {
   // All 4 in (0, 10]: p50 is rank 2 of 4, half-way.
-  t.is(histogramQuantile(0.5, cumulative([[10, 4], [100, 4], ['+Inf', 4]])), 5);
-  t.is(histogramQuantile(0.99, cumulative([[10, 4], [100, 4], ['+Inf', 4]])), 9.9);
+  t.is(
+    histogramQuantile(
+      0.5,
+      cumulative([
+        [10, 4],
+        [100, 4],
+        ['+Inf', 4],
+      ]),
+    ),
+    5,
+  );
+  t.is(
+    histogramQuantile(
+      0.99,
+      cumulative([
+        [10, 4],
+        [100, 4],
+        ['+Inf', 4],
+      ]),
+    ),
+    9.9,
+  );
   // 10 in (0, 10], 10 in (10, 100]: p50 = rank 10, the end of the first; p75 = rank 15, half of the second.
-  const h = cumulative([[10, 10], [100, 20], ['+Inf', 20]]);
+  const h = cumulative([
+    [10, 10],
+    [100, 20],
+    ['+Inf', 20],
+  ]);
   t.is(histogramQuantile(0.5, h), 10);
   t.is(histogramQuantile(0.75, h), 55);
   t.is(histogramQuantile(1, h), 100);
   // One observation in (250, 500]: every quantile lies in it.
-  const one = cumulative([[100, 0], [250, 0], [500, 1], [1000, 1], ['+Inf', 1]]);
+  const one = cumulative([
+    [100, 0],
+    [250, 0],
+    [500, 1],
+    [1000, 1],
+    ['+Inf', 1],
+  ]);
   t.is(histogramQuantile(0.5, one), 375);
   t.is(histogramQuantile(0.99, one), 497.5);
 });
 
 test('quantile: in the +Inf bucket, the highest finite bound, as Prometheus gives it', (t) => {
-  t.is(histogramQuantile(0.5, cumulative([[1, 0], [10, 0], ['+Inf', 3]])), 10);
-  t.is(histogramQuantile(0.99, cumulative([[1, 98], [10, 98], ['+Inf', 100]])), 10);
-  t.is(histogramQuantile(0.98, cumulative([[1, 98], [10, 98], ['+Inf', 100]])), 1);
+  t.is(
+    histogramQuantile(
+      0.5,
+      cumulative([
+        [1, 0],
+        [10, 0],
+        ['+Inf', 3],
+      ]),
+    ),
+    10,
+  );
+  t.is(
+    histogramQuantile(
+      0.99,
+      cumulative([
+        [1, 98],
+        [10, 98],
+        ['+Inf', 100],
+      ]),
+    ),
+    10,
+  );
+  t.is(
+    histogramQuantile(
+      0.98,
+      cumulative([
+        [1, 98],
+        [10, 98],
+        ['+Inf', 100],
+      ]),
+    ),
+    1,
+  );
 });
 
 test('quantile: keys in any order, as a JSON object gives them back (integers first)', (t) => {
@@ -121,19 +207,24 @@ test('quantile: keys in any order, as a JSON object gives them back (integers fi
 
 test('property: a quantile lies between 0 and the highest finite bound, and never decreases with q', (t) => {
   fc.assert(
-    fc.property(fc.array(fc.double({ min: 0, max: 20_000, noNaN: true }), { minLength: 1, maxLength: 100 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), (xs, q1, q2) => {
-      const h = latencyHistogram();
-      for (const x of xs) h.observe(x);
-      const b = h.cumulative().buckets;
-      const [lo, hi] = q1 <= q2 ? [q1, q2] : [q2, q1];
-      const a = histogramQuantile(lo, b);
-      const z = histogramQuantile(hi, b);
-      t.true(a >= 0 && z <= 10000 && a <= z, `${a} ${z}`);
-    }),
+    fc.property(
+      fc.array(fc.double({ min: 0, max: 20_000, noNaN: true }), { minLength: 1, maxLength: 100 }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      (xs, q1, q2) => {
+        const h = latencyHistogram();
+        for (const x of xs) h.observe(x);
+        const b = h.cumulative().buckets;
+        const [lo, hi] = q1 <= q2 ? [q1, q2] : [q2, q1];
+        const a = histogramQuantile(lo, b);
+        const z = histogramQuantile(hi, b);
+        t.true(a >= 0 && z <= 10000 && a <= z, `${a} ${z}`);
+      },
+    ),
   );
 });
 
-test('the dashboard\'s script inlines this very function, not a copy of the formula', async (t) => {
+test("the dashboard's script inlines this very function, not a copy of the formula", async (t) => {
   const { DASHBOARD_SCRIPT } = await import('../../dist/admin/dashboard-script.js');
   t.true(DASHBOARD_SCRIPT.includes(`const quantile = (${String(histogramQuantile)});`));
   t.is(DASHBOARD_SCRIPT.split('histogramQuantile').length - 1, 1, 'written once');

@@ -62,7 +62,7 @@ function upload(port) {
   });
 }
 
-test('Node\'s HTTP server ends a Connection: close response through the socket\'s destroySoon()', async (t) => {
+test("Node's HTTP server ends a Connection: close response through the socket's destroySoon()", async (t) => {
   const { port, seen } = await refusingServer(t, false);
   await upload(port);
   t.is(seen.destroySoon, 1, 'lingerOnClose() replaces the method this server calls');

@@ -25,10 +25,13 @@ function tempDir(t) {
   return dir;
 }
 
-test('log.file: absolute, or relative to the config file\'s folder; none is stdout', (t) => {
+test("log.file: absolute, or relative to the config file's folder; none is stdout", (t) => {
   t.deepEqual(logOf(), { access: { format: 'json', fields: null }, file: null });
   t.deepEqual(logOf('log: { access: on }').file, null);
-  t.deepEqual(logOf('log: { file: /var/log/flagman/access.log }').file, { path: '/var/log/flagman/access.log', at: { file: CONFIG, line: 9, col: 14 } });
+  t.deepEqual(logOf('log: { file: /var/log/flagman/access.log }').file, {
+    path: '/var/log/flagman/access.log',
+    at: { file: CONFIG, line: 9, col: 14 },
+  });
   t.is(logOf('log: { file: access.log }').file.path, '/etc/flagman/access.log');
   t.is(logOf('log: { file: ../../var/log/fm.log }').file.path, '/var/log/fm.log');
   t.is(logOf('log:', '  access: off', '  file: logs/a.log').file.path, '/etc/flagman/logs/a.log');
@@ -40,7 +43,9 @@ test('log.file: errors name file:line:col', (t) => {
   t.deepEqual(errorsOf(t, 'log: { file: flags/access.log }'), [
     '9:14 CONFIG_SCHEMA log.file: /etc/flagman/flags/access.log must not be inside the flags directory; name another path',
   ]);
-  t.deepEqual(errorsOf(t, 'log: { file: ./flagman.yaml }'), ['9:14 CONFIG_SCHEMA log.file: /etc/flagman/flagman.yaml must not be the config file; name another path']);
+  t.deepEqual(errorsOf(t, 'log: { file: ./flagman.yaml }'), [
+    '9:14 CONFIG_SCHEMA log.file: /etc/flagman/flagman.yaml must not be the config file; name another path',
+  ]);
   t.deepEqual(errorsOf(t, 'log: { file: flagman.state.json }'), [
     '9:14 CONFIG_SCHEMA log.file: /etc/flagman/flagman.state.json must not be the flags state file; name another path',
   ]);
@@ -66,7 +71,7 @@ test('openLogFile creates the file 0644 whatever the umask, and appends', (t) =>
   t.is(fs.readFileSync(file, 'utf8'), 'one\ntwo\n');
 });
 
-test('openLogFile keeps the mode of a file that exists (as logrotate\'s `create` set it)', (t) => {
+test("openLogFile keeps the mode of a file that exists (as logrotate's `create` set it)", (t) => {
   const file = path.join(tempDir(t), 'access.log');
   fs.writeFileSync(file, 'old\n', { mode: 0o640 });
   fs.chmodSync(file, 0o640);
@@ -77,7 +82,7 @@ test('openLogFile keeps the mode of a file that exists (as logrotate\'s `create`
   t.is(fs.readFileSync(file, 'utf8'), 'old\nnew\n');
 });
 
-test('openLogFile throws the system\'s error: a missing folder, a directory', (t) => {
+test("openLogFile throws the system's error: a missing folder, a directory", (t) => {
   const dir = tempDir(t);
   t.is(t.throws(() => openLogFile(path.join(dir, 'gone', 'access.log'))).code, 'ENOENT');
   t.is(t.throws(() => openLogFile(dir)).code, 'EISDIR');

@@ -81,7 +81,8 @@ const STANDARD = {
 const FLAGMAN = /^flagman_[a-z0-9_]+$/;
 const SNAKE = /^[a-z][a-z0-9_]*$/;
 // Units other than the base ones (seconds, bytes): what a name must not end in, or carry.
-const NOT_BASE = /_(ms|milliseconds|millis|us|microseconds|ns|nanoseconds|minutes|hours|days|kb|kib|mb|mib|gb|gib|kilobytes|megabytes|bits|percent)(_|$)/;
+const NOT_BASE =
+  /_(ms|milliseconds|millis|us|microseconds|ns|nanoseconds|minutes|hours|days|kb|kib|mb|mib|gb|gib|kilobytes|megabytes|bits|percent)(_|$)/;
 
 const OBSERVED_MS = [0.2, 0.5, 0.7, 3, 40, 40, 120, 800, 12_000];
 
@@ -89,7 +90,14 @@ function sources() {
   const program = compileProgram(parseConfigText(CONFIG, '/etc/flagman/flagman.yaml'));
   const observed = new ObservedState();
   const flag = (value, problem = null) => ({ value, note: null, changedAt: null, problem });
-  const snapshot = makeSnapshot(1, new Map([['API_RATE', flag(20)], ['app2.weight', flag(0)], ['BROKEN', flag(null, 'not a base-10 integer')]]));
+  const snapshot = makeSnapshot(
+    1,
+    new Map([
+      ['API_RATE', flag(20)],
+      ['app2.weight', flag(0)],
+      ['BROKEN', flag(null, 'not a base-10 integer')],
+    ]),
+  );
   const runtime = buildRuntime(program, snapshot, { observed, pages: new PageCache(), generation: 1 });
   // Some observations, so that the histograms' buckets are not all 0 (histogram() checks they add up).
   for (const ms of OBSERVED_MS) {
@@ -142,9 +150,15 @@ function histogram(text, name, check) {
     const les = s.buckets.map(([le]) => le);
     check(les.at(-1) === '+Inf' && s.sum !== null && s.count !== null, `${name}${key}: needs _bucket with le up to +Inf, _sum and _count`);
     const bounds = les.map((le) => (le === '+Inf' ? Infinity : Number(le)));
-    check(bounds.every((b, i) => !Number.isNaN(b) && (i === 0 || b > bounds[i - 1])), `${name}${key}: le not in ascending order: ${les.join(' ')}`);
+    check(
+      bounds.every((b, i) => !Number.isNaN(b) && (i === 0 || b > bounds[i - 1])),
+      `${name}${key}: le not in ascending order: ${les.join(' ')}`,
+    );
     const counts = s.buckets.map(([, n]) => n);
-    check(counts.every((n, i) => i === 0 || n >= counts[i - 1]), `${name}${key}: buckets not cumulative: ${counts.join(' ')}`);
+    check(
+      counts.every((n, i) => i === 0 || n >= counts[i - 1]),
+      `${name}${key}: buckets not cumulative: ${counts.join(' ')}`,
+    );
     check(counts.at(-1) === s.count, `${name}${key}: +Inf bucket ${counts.at(-1)} is not _count ${s.count}`);
   }
   return series;
@@ -163,11 +177,15 @@ test('every metric family follows the Prometheus naming conventions', async (t) 
       continue;
     }
     check(FLAGMAN.test(name), `${name}: not flagman_[a-z0-9_]+`);
-    check(type === 'COUNTER' ? name.endsWith('_total') : !name.endsWith('_total'), `${name}: ${type}; counters, and only counters, end in _total`);
+    check(
+      type === 'COUNTER' ? name.endsWith('_total') : !name.endsWith('_total'),
+      `${name}: ${type}; counters, and only counters, end in _total`,
+    );
     check(!NOT_BASE.test(name), `${name}: not in base units (seconds, bytes)`);
     check(typeof f.help === 'string' && f.help.trim() !== '', `${name}: no HELP`);
     check(f.metrics.length > 0, `${name}: no samples under the test's config (its labels go unchecked)`);
-    for (const m of f.metrics) for (const label of Object.keys(m.labels ?? {})) check(SNAKE.test(label), `${name}: label ${label} is not snake_case`);
+    for (const m of f.metrics)
+      for (const label of Object.keys(m.labels ?? {})) check(SNAKE.test(label), `${name}: label ${label} is not snake_case`);
     if (type === 'HISTOGRAM') histogram(text, name, check);
   }
   t.deepEqual(broken, []);
@@ -186,8 +204,15 @@ const LATENCY_LE = ['0.0005', '0.001', '0.0025', '0.005', '0.01', '0.025', '0.05
 const LATENCY = {
   flagman_frontend_request_duration_seconds: [{ frontend: 'web' }],
   flagman_backend_request_duration_seconds: [{ backend: 'app' }],
-  flagman_server_connect_duration_seconds: [{ backend: 'app', server: 'app1' }, { backend: 'app', server: 'app2' }, { backend: 'db', server: 'db1' }],
-  flagman_server_ttfb_seconds: [{ backend: 'app', server: 'app1' }, { backend: 'app', server: 'app2' }],
+  flagman_server_connect_duration_seconds: [
+    { backend: 'app', server: 'app1' },
+    { backend: 'app', server: 'app2' },
+    { backend: 'db', server: 'db1' },
+  ],
+  flagman_server_ttfb_seconds: [
+    { backend: 'app', server: 'app1' },
+    { backend: 'app', server: 'app2' },
+  ],
 };
 
 test('the latency histograms: HTTP series only, buckets from 0.5 ms to 10 s in seconds, counts as observed', async (t) => {
@@ -199,12 +224,20 @@ test('the latency histograms: HTTP series only, buckets from 0.5 ms to 10 s in s
     t.regex(text, new RegExp(`^# HELP ${name} \\S`, 'm'));
     const series = histogram(text, name, check);
     t.deepEqual([...series.keys()].sort(), labels.map((l) => JSON.stringify(l)).sort(), name);
-    for (const s of series.values()) t.deepEqual(s.buckets.map(([le]) => le), LATENCY_LE, name);
+    for (const s of series.values())
+      t.deepEqual(
+        s.buckets.map(([le]) => le),
+        LATENCY_LE,
+        name,
+      );
   }
   t.deepEqual(broken, []);
   const web = histogram(text, 'flagman_frontend_request_duration_seconds', check).get(JSON.stringify({ frontend: 'web' }));
   // 0.2 and 0.5 ms in le=0.0005, 0.7 in le=0.001, 3 in le=0.005, two 40 in le=0.05, 120 in le=0.25, 800 in le=1, 12 s above 10 s.
-  t.deepEqual(web.buckets.map(([, n]) => n), [2, 3, 3, 4, 4, 4, 6, 6, 7, 7, 8, 8, 8, 8, 9]);
+  t.deepEqual(
+    web.buckets.map(([, n]) => n),
+    [2, 3, 3, 4, 4, 4, 6, 6, 7, 7, 8, 8, 8, 8, 9],
+  );
   t.is(web.count, 9);
   t.is(web.sum, OBSERVED_MS.reduce((a, b) => a + b, 0) / 1000);
   const app1 = histogram(text, 'flagman_server_ttfb_seconds', check).get(JSON.stringify({ backend: 'app', server: 'app1' }));

@@ -5,15 +5,29 @@
 import net from 'node:net';
 import test from 'ava';
 import fc from 'fast-check';
-import { MAX_V2_BYTES, V1_MAX_BYTES, V2_SIGNATURE, buildProxyHeader, localHeader, parseProxyHeader } from '../../dist/proxy/proxy-header.js';
+import {
+  MAX_V2_BYTES,
+  V1_MAX_BYTES,
+  V2_SIGNATURE,
+  buildProxyHeader,
+  localHeader,
+  parseProxyHeader,
+} from '../../dist/proxy/proxy-header.js';
 
 const SIG = [...V2_SIGNATURE];
 const b = (...parts) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
 const len16 = (n) => [n >> 8, n & 0xff];
 
-test('v1: TCP4 and TCP6, the header\'s length, the bytes after it left alone', (t) => {
+test("v1: TCP4 and TCP6, the header's length, the bytes after it left alone", (t) => {
   const r = parseProxyHeader(b('PROXY TCP4 203.0.113.7 192.0.2.1 56324 443\r\nGET / HTTP/1.1\r\n'));
-  t.deepEqual(r, { kind: 'proxy', version: 1, family: 'IPv4', source: { address: '203.0.113.7', port: 56324 }, destination: { address: '192.0.2.1', port: 443 }, length: 44 });
+  t.deepEqual(r, {
+    kind: 'proxy',
+    version: 1,
+    family: 'IPv4',
+    source: { address: '203.0.113.7', port: 56324 },
+    destination: { address: '192.0.2.1', port: 443 },
+    length: 44,
+  });
   // IPv6 comes out as Node writes a socket's address: lower case, compressed.
   t.like(parseProxyHeader(b('PROXY TCP6 2001:DB8:0:0:0:0:0:1 ::FFFF:192.0.2.1 1 65535\r\n')), {
     kind: 'proxy',
@@ -25,12 +39,25 @@ test('v1: TCP4 and TCP6, the header\'s length, the bytes after it left alone', (
   t.deepEqual(parseProxyHeader(b('PROXY UNKNOWN ffff::1 ffff::2 1 2\r\nx')), { kind: 'local', version: 1, length: 35 });
 });
 
-test('v2: PROXY over IPv4 and IPv6, LOCAL, TLVs skipped, other families keep the connection\'s address', (t) => {
+test("v2: PROXY over IPv4 and IPv6, LOCAL, TLVs skipped, other families keep the connection's address", (t) => {
   const v4 = b(SIG, [0x21, 0x11, ...len16(12), 203, 0, 113, 7, 192, 0, 2, 1, ...len16(56324), ...len16(443)], 'rest');
-  t.deepEqual(parseProxyHeader(v4), { kind: 'proxy', version: 2, family: 'IPv4', source: { address: '203.0.113.7', port: 56324 }, destination: { address: '192.0.2.1', port: 443 }, length: 28 });
+  t.deepEqual(parseProxyHeader(v4), {
+    kind: 'proxy',
+    version: 2,
+    family: 'IPv4',
+    source: { address: '203.0.113.7', port: 56324 },
+    destination: { address: '192.0.2.1', port: 443 },
+    length: 28,
+  });
   const six = [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1];
   const v6 = b(SIG, [0x21, 0x21, ...len16(36), ...six, ...new Array(10).fill(0), 0xff, 0xff, 10, 0, 0, 1, 0, 80, 1, 187]);
-  t.like(parseProxyHeader(v6), { kind: 'proxy', family: 'IPv6', source: { address: '2001:db8::1', port: 80 }, destination: { address: '::ffff:10.0.0.1', port: 443 }, length: 52 });
+  t.like(parseProxyHeader(v6), {
+    kind: 'proxy',
+    family: 'IPv6',
+    source: { address: '2001:db8::1', port: 80 },
+    destination: { address: '::ffff:10.0.0.1', port: 443 },
+    length: 52,
+  });
   // A TLV (type 0x04, NOOP... any) after the addresses: counted in the length, skipped.
   const tlv = b(SIG, [0x21, 0x11, ...len16(12 + 7), 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2, 0xea, 0, 4, 0x61, 0x62, 0x63, 0x64], 'GET');
   t.like(parseProxyHeader(tlv), { kind: 'proxy', source: { address: '1.2.3.4', port: 1 }, length: 16 + 19 });
@@ -40,7 +67,11 @@ test('v2: PROXY over IPv4 and IPv6, LOCAL, TLVs skipped, other families keep the
   // PROXY over UNSPEC, UNIX or UDP names no TCP client: the connection's own address stays (HAProxy's way).
   t.deepEqual(parseProxyHeader(b(SIG, [0x21, 0x00, 0, 0])), { kind: 'local', version: 2, length: 16 });
   t.deepEqual(parseProxyHeader(b(SIG, [0x21, 0x12, ...len16(12), ...new Array(12).fill(1)])), { kind: 'local', version: 2, length: 28 });
-  t.deepEqual(parseProxyHeader(b(SIG, [0x21, 0x31, ...len16(216), ...new Array(216).fill(0x2f)])), { kind: 'local', version: 2, length: 232 });
+  t.deepEqual(parseProxyHeader(b(SIG, [0x21, 0x31, ...len16(216), ...new Array(216).fill(0x2f)])), {
+    kind: 'local',
+    version: 2,
+    length: 232,
+  });
 });
 
 test('what is refused, each at once', (t) => {
@@ -87,8 +118,14 @@ test('building: TCP4 when both ends are IPv4 (mapped ones too), TCP6 otherwise; 
   const src = { address: '203.0.113.7', port: 56324 };
   const dst = { address: '192.0.2.1', port: 443 };
   t.is(buildProxyHeader(1, src, dst).toString(), 'PROXY TCP4 203.0.113.7 192.0.2.1 56324 443\r\n');
-  t.is(buildProxyHeader(1, { address: '::ffff:203.0.113.7', port: 1 }, { address: '::ffff:192.0.2.1', port: 2 }).toString(), 'PROXY TCP4 203.0.113.7 192.0.2.1 1 2\r\n');
-  t.is(buildProxyHeader(1, { address: '2001:db8::1', port: 1 }, { address: '192.0.2.1', port: 2 }).toString(), 'PROXY TCP6 2001:db8::1 ::ffff:192.0.2.1 1 2\r\n');
+  t.is(
+    buildProxyHeader(1, { address: '::ffff:203.0.113.7', port: 1 }, { address: '::ffff:192.0.2.1', port: 2 }).toString(),
+    'PROXY TCP4 203.0.113.7 192.0.2.1 1 2\r\n',
+  );
+  t.is(
+    buildProxyHeader(1, { address: '2001:db8::1', port: 1 }, { address: '192.0.2.1', port: 2 }).toString(),
+    'PROXY TCP6 2001:db8::1 ::ffff:192.0.2.1 1 2\r\n',
+  );
   t.deepEqual([...buildProxyHeader(2, src, dst)], [...SIG, 0x21, 0x11, 0, 12, 203, 0, 113, 7, 192, 0, 2, 1, 0xdc, 0x04, 0x01, 0xbb]);
   t.is(localHeader(1).toString(), 'PROXY UNKNOWN\r\n');
   t.deepEqual([...localHeader(2)], [...SIG, 0x20, 0x00, 0, 0]);
@@ -98,7 +135,10 @@ test('building: TCP4 when both ends are IPv4 (mapped ones too), TCP6 otherwise; 
 
 // Endpoints as they come from sockets: IPv4, IPv6 in Node's form, IPv4-mapped IPv6.
 const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((q) => q.join('.'));
-const v6 = fc.ipV6().map((a) => parseProxyHeader(Buffer.from(`PROXY TCP6 ${a} ::1 1 1\r\n`)).source?.address).filter((a) => a !== undefined);
+const v6 = fc
+  .ipV6()
+  .map((a) => parseProxyHeader(Buffer.from(`PROXY TCP6 ${a} ::1 1 1\r\n`)).source?.address)
+  .filter((a) => a !== undefined);
 const endpoint = (address) => fc.record({ address, port: fc.nat(65535) });
 const pair = fc.oneof(fc.tuple(endpoint(v4), endpoint(v4)), fc.tuple(endpoint(v6), endpoint(v6)), fc.tuple(endpoint(v4), endpoint(v6)));
 const version = fc.constantFrom(1, 2);
@@ -109,7 +149,7 @@ const expected = ([s, d]) => {
   return { family: both4 ? 'IPv4' : 'IPv6', source: map(s), destination: map(d) };
 };
 
-test('property: build, then parse, gives back the endpoints and the header\'s length, whatever follows', (t) => {
+test("property: build, then parse, gives back the endpoints and the header's length, whatever follows", (t) => {
   fc.assert(
     fc.property(version, pair, fc.uint8Array({ maxLength: 64 }), (ver, ends, rest) => {
       const header = buildProxyHeader(ver, ends[0], ends[1]);
@@ -147,17 +187,31 @@ function checked(bytes) {
     if (r.version === 1) return rebuilt.equals(bytes.subarray(0, r.length)) || /^PROXY TCP6 /.test(bytes.toString('latin1'));
     return rebuilt.subarray(16).equals(bytes.subarray(16, 16 + rebuilt.length - 16)) && bytes[12] === 0x21;
   }
-  if (r.kind === 'local') return r.length <= bytes.length && (bytes.subarray(0, 12).equals(V2_SIGNATURE) || bytes.subarray(0, 14).toString('latin1') === 'PROXY UNKNOWN');
+  if (r.kind === 'local')
+    return (
+      r.length <= bytes.length &&
+      (bytes.subarray(0, 12).equals(V2_SIGNATURE) || bytes.subarray(0, 14).toString('latin1') === 'PROXY UNKNOWN')
+    );
   return r.kind === 'more' || (r.kind === 'invalid' && typeof r.reason === 'string');
 }
 
 test('property: random bytes never throw and never name a client', (t) => {
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
-    const r = parseProxyHeader(Buffer.from(bytes));
-    return checked(Buffer.from(bytes)) && r.kind !== 'proxy';
-  }), { numRuns: 5000 });
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+      const r = parseProxyHeader(Buffer.from(bytes));
+      return checked(Buffer.from(bytes)) && r.kind !== 'proxy';
+    }),
+    { numRuns: 5000 },
+  );
   // Random bytes after each signature: the parser gets past the first byte.
-  fc.assert(fc.property(fc.constantFrom(V2_SIGNATURE, Buffer.from('PROXY '), Buffer.from('PROXY TCP4 '), Buffer.from('PROXY TCP6 ')), fc.uint8Array({ maxLength: 300 }), (head, bytes) => checked(Buffer.concat([head, bytes]))), { numRuns: 5000 });
+  fc.assert(
+    fc.property(
+      fc.constantFrom(V2_SIGNATURE, Buffer.from('PROXY '), Buffer.from('PROXY TCP4 '), Buffer.from('PROXY TCP6 ')),
+      fc.uint8Array({ maxLength: 300 }),
+      (head, bytes) => checked(Buffer.concat([head, bytes])),
+    ),
+    { numRuns: 5000 },
+  );
   t.pass();
 });
 

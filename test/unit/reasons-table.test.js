@@ -1,8 +1,8 @@
 // The access log's reasons are documented and each is seen in an access line by an end-to-end test.
 // docs/logs.md has a table of them (`| reason | status | what happened |`) and docs/tcp.md lists a
 // tcp connection's; for every reason written there, some test/e2e file must assert it on an access
-// line: one line of a test that names `reason` and holds the reason as a whole string literal, with
-// the row's status on that same line when the row gives one (an HTTP row), and in a tcp test when
+// line: one statement of a test that names `reason` and holds the reason as a whole string literal, with
+// the row's status in that same statement when the row gives one (an HTTP row), and in a tcp test when
 // it is a tcp reason. And every reason flagman has (REASONS, src/proxy/reasons.ts) is documented
 // there, so that none is added unseen.
 import fs from 'node:fs';
@@ -52,7 +52,13 @@ function httpRows() {
     if (cell === '*(none)*') continue;
     const generic = spans(cell).length === 0;
     const reasons = generic ? spans(what) : spans(cell);
-    const statuses = /^\d{3}(, \d{3})*$/.test(status) ? status.split(', ').map(Number) : status === "the server's" ? 'the server\'s' : status === 'as sent' ? null : undefined;
+    const statuses = /^\d{3}(, \d{3})*$/.test(status)
+      ? status.split(', ').map(Number)
+      : status === "the server's"
+        ? "the server's"
+        : status === 'as sent'
+          ? null
+          : undefined;
     if (statuses === undefined) throw new Error(`docs/logs.md: a row with a status this test does not know: ${line}`);
     // A row that names its reasons needs each of them seen; a generic row, one of its examples.
     rows.push({ row: line, reasons, any: generic, statuses });
@@ -80,16 +86,39 @@ function assertionLines() {
   const out = [];
   for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.test.js'))) {
     let title = '';
-    read(`test/e2e/${file}`).split('\n').forEach((line, i) => {
-      const named = /^\s*test(?:\.serial)?\(\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/.exec(line);
+    for (const { text, line } of statementsOf(read(`test/e2e/${file}`))) {
+      const named = /^\s*test(?:\.serial)?\(\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/.exec(text);
       if (named) title = named[2].replace(/\\(.)/g, '$1');
-      if (!/\breason\b/.test(line)) return;
-      const literals = [...line.matchAll(/(['"`])((?:\\.|(?!\1)[^\\])*)\1/g)].filter((m) => !(m[1] === '`' && m[2].includes('${'))).map((m) => m[2].replace(/\\(.)/g, '$1'));
-      const statuses = [...line.matchAll(/\bstatus\s*(?::|===|,)\s*(\d{3})\b/g)].map((m) => Number(m[1]));
-      const tcp = file === 'tcp.test.js' || /\btcp\b/i.test(title) || /mode: 'tcp'/.test(line);
-      out.push({ where: `test/e2e/${file}:${i + 1} › ${title}`, literals, statuses, tcp });
-    });
+      if (!/\breason\b/.test(text)) continue;
+      const literals = [...text.matchAll(/(['"`])((?:\\.|(?!\1)[^\\])*)\1/g)]
+        .filter((m) => !(m[1] === '`' && m[2].includes('${')))
+        .map((m) => m[2].replace(/\\(.)/g, '$1'));
+      const statuses = [...text.matchAll(/\bstatus\s*(?::|===|,)\s*(\d{3})\b/g)].map((m) => Number(m[1]));
+      const tcp = file === 'tcp.test.js' || /\btcp\b/i.test(title) || /mode: 'tcp'/.test(text);
+      out.push({ where: `test/e2e/${file}:${line} › ${title}`, literals, statuses, tcp });
+    }
   }
+  return out;
+}
+
+/**
+ * The statements of a test file as one line each, with the line each starts on: the formatter
+ * spreads a long assertion over several lines, and the reason and its status are one assertion.
+ * A statement ends on a line ending with `;`, `{` or `}`.
+ */
+function statementsOf(source) {
+  const out = [];
+  let parts = [];
+  let start = 1;
+  source.split('\n').forEach((line, i) => {
+    if (parts.length === 0) start = i + 1;
+    parts.push(line.trim());
+    if (/[;{}]$/.test(line.trimEnd())) {
+      out.push({ text: parts.join(' '), line: start });
+      parts = [];
+    }
+  });
+  if (parts.length > 0) out.push({ text: parts.join(' '), line: start });
   return out;
 }
 
@@ -109,20 +138,33 @@ test('every row of the reasons table in docs/logs.md is asserted, with its statu
   for (const { row, reasons, any, statuses } of httpRows()) {
     const found = reasons.map((reason) => ({ reason, where: seen(reason, { statuses, tcp: false }) }));
     const unseen = found.filter((f) => f.where.length === 0).map((f) => f.reason);
-    if (any ? unseen.length === found.length : unseen.length > 0) missing.push(`${row}\n    not asserted: ${(any ? reasons : unseen).join(' | ')}`);
+    if (any ? unseen.length === found.length : unseen.length > 0)
+      missing.push(`${row}\n    not asserted: ${(any ? reasons : unseen).join(' | ')}`);
   }
-  t.deepEqual(missing, [], 'rows of docs/logs.md without an end-to-end test asserting the reason on an access line (test/e2e/*.test.js, one line with `reason`, the reason as a string literal and the row\'s status)');
+  t.deepEqual(
+    missing,
+    [],
+    "rows of docs/logs.md without an end-to-end test asserting the reason on an access line (test/e2e/*.test.js, one statement with `reason`, the reason as a string literal and the row's status)",
+  );
 });
 
 test('every tcp reason of docs/tcp.md is asserted on an access line of a tcp end-to-end test', (t) => {
   const reasons = tcpReasons();
   t.true(reasons.length >= 10, `the list of docs/tcp.md was found: ${reasons.join(', ')}`);
-  t.deepEqual(reasons.filter((r) => seen(r, { tcp: true }).length === 0), [], 'tcp reasons of docs/tcp.md without an end-to-end test asserting them on an access line');
+  t.deepEqual(
+    reasons.filter((r) => seen(r, { tcp: true }).length === 0),
+    [],
+    'tcp reasons of docs/tcp.md without an end-to-end test asserting them on an access line',
+  );
 });
 
 test('every reason flagman has (REASONS) is documented in docs/logs.md or docs/tcp.md', (t) => {
   const documented = new Set([...httpRows().flatMap((r) => (r.any ? [] : r.reasons)), ...tcpReasons()]);
-  t.deepEqual(Object.values(REASONS).filter((r) => !documented.has(r)), [], 'reasons in src/proxy/reasons.ts that no table lists');
+  t.deepEqual(
+    Object.values(REASONS).filter((r) => !documented.has(r)),
+    [],
+    'reasons in src/proxy/reasons.ts that no table lists',
+  );
 });
 
 test('the parsing of this guard: the patterns, and a line it takes for an assertion', (t) => {

@@ -14,7 +14,14 @@ test('100,000 new IDs: all different, each 32 hex digits', (t) => {
   t.is(seen.size, 100_000);
 });
 
-const VALID = ['a', 'req-1', '4bf92f3577b34da6a3ce929d0e0e4736', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', '!"#~', 'x'.repeat(MAX_REQUEST_ID)];
+const VALID = [
+  'a',
+  'req-1',
+  '4bf92f3577b34da6a3ce929d0e0e4736',
+  '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+  '!"#~',
+  'x'.repeat(MAX_REQUEST_ID),
+];
 const INVALID = ['', 'a b', 'a\tb', 'id\r\nX-Evil: 1', 'é', 'x'.repeat(MAX_REQUEST_ID + 1), 'one, two', '\u007f'];
 
 test('an incoming ID is valid when it is 1–128 visible ASCII characters', (t) => {
@@ -33,13 +40,38 @@ test('a trusted proxy’s valid ID is kept; an invalid one, or anyone else’s, 
   }
   for (const id of INVALID) t.regex(requestIdOf(SETTING, { 'x-request-id': id }, true), /^[0-9a-f]{32}$/, JSON.stringify(id));
   t.regex(requestIdOf(SETTING, {}, true), /^[0-9a-f]{32}$/);
-  t.is(requestIdOf({ header: 'X-Correlation-ID', lower: 'x-correlation-id' }, { 'x-correlation-id': 'c-1', 'x-request-id': 'r-1' }, true), 'c-1');
+  t.is(
+    requestIdOf({ header: 'X-Correlation-ID', lower: 'x-correlation-id' }, { 'x-correlation-id': 'c-1', 'x-request-id': 'r-1' }, true),
+    'c-1',
+  );
 });
 
 test('servers get the request’s ID in the configured header, in place of every one the request had', (t) => {
   const raw = ['Host', 'a', 'x-request-id', 'forged', 'Accept', '*/*', 'X-Request-ID', 'again'];
-  const out = upstreamRequestHeaders(raw, undefined, { peer: '192.0.2.1', clientIp: '192.0.2.1', trusted: false, proto: 'http', idHeader: SETTING, id: 'r-1' });
-  t.deepEqual(out, ['Host', 'a', 'Accept', '*/*', 'X-Forwarded-For', '192.0.2.1', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'a', 'X-Real-IP', '192.0.2.1', 'X-Request-Id', 'r-1']);
+  const out = upstreamRequestHeaders(raw, undefined, {
+    peer: '192.0.2.1',
+    clientIp: '192.0.2.1',
+    trusted: false,
+    proto: 'http',
+    idHeader: SETTING,
+    id: 'r-1',
+  });
+  t.deepEqual(out, [
+    'Host',
+    'a',
+    'Accept',
+    '*/*',
+    'X-Forwarded-For',
+    '192.0.2.1',
+    'X-Forwarded-Proto',
+    'http',
+    'X-Forwarded-Host',
+    'a',
+    'X-Real-IP',
+    '192.0.2.1',
+    'X-Request-Id',
+    'r-1',
+  ]);
   const off = upstreamRequestHeaders(raw, undefined, { peer: '192.0.2.1', clientIp: '192.0.2.1', trusted: false, proto: 'http' });
   t.deepEqual(off.slice(0, 8), raw, 'without requestId the header passes as it came');
 });

@@ -20,17 +20,41 @@ test('each line of a backend carries its P50 and P99; - without a request or a h
   const doc = JSON.parse(
     JSON.stringify({
       backends: {
-        app: { mode: 'http', requests: 100, active: 0, durationMs: h.cumulative(), servers: { app1: { state: 'up', weight: 1, maxconn: 0, active: 0, requests: 60, failures: 0 }, app2: { state: 'up', weight: 1, maxconn: 0, active: 0, requests: 40, failures: 0 } } },
+        app: {
+          mode: 'http',
+          requests: 100,
+          active: 0,
+          durationMs: h.cumulative(),
+          servers: {
+            app1: { state: 'up', weight: 1, maxconn: 0, active: 0, requests: 60, failures: 0 },
+            app2: { state: 'up', weight: 1, maxconn: 0, active: 0, requests: 40, failures: 0 },
+          },
+        },
         idle: { mode: 'http', requests: 0, active: 0, durationMs: latencyHistogram().cumulative(), servers: {} },
         db: { mode: 'tcp', requests: 3, active: 0, durationMs: null, servers: {} },
       },
     }),
   );
   const lines = formatStatus(doc, Date.now()).split('\n');
-  t.true(lines.some((l) => /^BACKEND\s+SERVER\s+.*\s+FAILURES\s+P50\s+P99$/.test(l)), lines.join('\n'));
+  t.true(
+    lines.some((l) => /^BACKEND\s+SERVER\s+.*\s+FAILURES\s+P50\s+P99$/.test(l)),
+    lines.join('\n'),
+  );
   // p50: rank 50 of the 99 in (0, 0.5] → 0.5 × 50/99; p99: rank 99, the last of them → 0.5.
-  t.truthy(lines.find((l) => /^app\s+app1\s.*\s0\.25ms\s+0\.50ms$/.test(l)), lines.join('\n'));
-  t.truthy(lines.find((l) => /^app\s+app2\s.*\s0\.25ms\s+0\.50ms$/.test(l)), lines.join('\n'));
-  t.truthy(lines.find((l) => /^idle\s+-\s+respond\s.*\s-\s+-$/.test(l)), lines.join('\n'));
-  t.truthy(lines.find((l) => /^db\s+-\s+refuse\s.*\s-\s+-$/.test(l)), lines.join('\n'));
+  t.truthy(
+    lines.find((l) => /^app\s+app1\s.*\s0\.25ms\s+0\.50ms$/.test(l)),
+    lines.join('\n'),
+  );
+  t.truthy(
+    lines.find((l) => /^app\s+app2\s.*\s0\.25ms\s+0\.50ms$/.test(l)),
+    lines.join('\n'),
+  );
+  t.truthy(
+    lines.find((l) => /^idle\s+-\s+respond\s.*\s-\s+-$/.test(l)),
+    lines.join('\n'),
+  );
+  t.truthy(
+    lines.find((l) => /^db\s+-\s+refuse\s.*\s-\s+-$/.test(l)),
+    lines.join('\n'),
+  );
 });

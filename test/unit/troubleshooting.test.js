@@ -24,5 +24,8 @@ test('every event the page quotes is one flagman logs', (t) => {
   t.true(logged.has('flag.problem'), 'events are found in the sources');
   const quoted = new Set([...page.matchAll(/"event":"([a-z0-9_.]+)"/g)].map((m) => m[1]));
   t.true(quoted.size >= 10, `only ${quoted.size} events quoted`);
-  t.deepEqual([...quoted].filter((e) => !logged.has(e)), []);
+  t.deepEqual(
+    [...quoted].filter((e) => !logged.has(e)),
+    [],
+  );
 });

@@ -12,7 +12,9 @@ import { UpstreamPool } from '../../dist/upstream/pool.js';
 async function server(t, handler) {
   const sockets = [];
   const srv = http.createServer(handler);
-  srv.on('connection', (s) => sockets.push({ socket: s, closedAt: new Promise((resolve) => s.on('close', () => resolve(performance.now()))) }));
+  srv.on('connection', (s) =>
+    sockets.push({ socket: s, closedAt: new Promise((resolve) => s.on('close', () => resolve(performance.now()))) }),
+  );
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');
   t.teardown(() => srv.close() && srv.closeAllConnections());
@@ -32,7 +34,7 @@ function send(pool, { method = 'GET', path = '/', headers = ['Host', 'x'], body 
       body,
       bodyChunked: chunked,
       serverTimeout: 5000,
-      onStart: (conn, reused) => ((out.reused = reused), true),
+      onStart: (_conn, reused) => ((out.reused = reused), true),
       onHead: (status, _text, hdrs) => Object.assign(out, { status, headers: hdrs }),
       onData: (chunk) => ((out.body += chunk), true),
       onComplete: () => resolve(out),
@@ -57,7 +59,7 @@ test('requests one after another share one kept-alive connection', async (t) => 
 });
 
 test("an idle connection closes after timeouts.idle, or 1 s before the server's Keep-Alive timeout", async (t) => {
-  const app = await server(t, (req, res) => res.end('ok'));
+  const app = await server(t, (_req, res) => res.end('ok'));
   const short = new UpstreamPool('127.0.0.1', app.port, { connect: 1000, idle: 300 });
   t.teardown(() => short.destroy());
   let started = performance.now();
@@ -66,7 +68,7 @@ test("an idle connection closes after timeouts.idle, or 1 s before the server's 
   t.true(closed >= 250 && closed < 1500, `closed after ${Math.round(closed)} ms (idle 300 ms)`);
 
   // Node's server says Keep-Alive: timeout=5 by default; with 2 s it says timeout=2.
-  const announced = await server(t, (req, res) => {
+  const announced = await server(t, (_req, res) => {
     res.setHeader('Keep-Alive', 'timeout=2');
     res.end('ok');
   });
@@ -84,19 +86,25 @@ test('a body of unknown length goes up chunk-encoded, a sized one as it is', asy
     let body = '';
     req.setEncoding('latin1');
     req.on('data', (c) => (body += c));
-    req.on('end', () => res.end(JSON.stringify({ te: req.headers['transfer-encoding'] ?? null, length: req.headers['content-length'] ?? null, body })));
+    req.on('end', () =>
+      res.end(JSON.stringify({ te: req.headers['transfer-encoding'] ?? null, length: req.headers['content-length'] ?? null, body })),
+    );
   });
   const pool = new UpstreamPool('127.0.0.1', app.port, { connect: 1000, idle: 60_000 });
   t.teardown(() => pool.destroy());
   const chunked = await send(pool, { method: 'POST', body: Readable.from([Buffer.from('one '), Buffer.from('two')]), chunked: true });
   t.deepEqual(JSON.parse(chunked.body), { te: 'chunked', length: null, body: 'one two' });
-  const sized = await send(pool, { method: 'POST', headers: ['Host', 'x', 'Content-Length', '4'], body: Readable.from([Buffer.from('fi'), Buffer.from('ve')]) });
+  const sized = await send(pool, {
+    method: 'POST',
+    headers: ['Host', 'x', 'Content-Length', '4'],
+    body: Readable.from([Buffer.from('fi'), Buffer.from('ve')]),
+  });
   t.deepEqual(JSON.parse(sized.body), { te: null, length: '4', body: 'five' });
   t.true(sized.reused, 'both on one connection');
 });
 
 test('a response that ends before its request body was sent whole closes the connection', async (t) => {
-  const app = await server(t, (req, res) => res.end('too large')); // answers without reading
+  const app = await server(t, (_req, res) => res.end('too large')); // answers without reading
   const pool = new UpstreamPool('127.0.0.1', app.port, { connect: 1000, idle: 60_000 });
   t.teardown(() => pool.destroy());
   const never = new Readable({ read() {} }); // a body that never ends
@@ -116,7 +124,7 @@ test("a server's answer that came in time is not taken for silence when flagman 
   const asked = new Promise((resolve) => {
     answer = resolve;
   });
-  const app = await server(t, (req, res) => answer(res));
+  const app = await server(t, (_req, res) => answer(res));
   const pool = new UpstreamPool('127.0.0.1', app.port, { connect: 1000, idle: 60_000 });
   t.teardown(() => pool.destroy());
   const result = new Promise((resolve) => {
@@ -153,7 +161,7 @@ function clientConnection(name) {
   return c;
 }
 
-test('sendProxy: a connection carries one client connection\'s requests only, starts with its header, and closes with it', async (t) => {
+test("sendProxy: a connection carries one client connection's requests only, starts with its header, and closes with it", async (t) => {
   // A raw server: each connection records its bytes and answers each request head (after the header line) with "ok".
   const conns = [];
   const srv = net.createServer((socket) => {
@@ -177,12 +185,15 @@ test('sendProxy: a connection carries one client connection\'s requests only, st
   t.like(await send(pool, { client: b, path: '/b1' }), { body: 'ok', reused: false }, "another client never takes a's idle connection");
   t.like(await send(pool, { client: a, path: '/a2' }), { body: 'ok', reused: true }, 'the same client takes its own again');
   t.is(conns.length, 2);
-  t.regex(conns[0].data, /^PROXY v2 a\r\nGET \/a1 HTTP\/1\.1\r\n[^]*GET \/a2 HTTP/);
+  t.regex(conns[0].data, /^PROXY v2 a\r\nGET \/a1 HTTP\/1\.1\r\n[\s\S]*GET \/a2 HTTP/);
   t.notRegex(conns[0].data, /\/b1/);
   t.regex(conns[1].data, /^PROXY v2 b\r\nGET \/b1 HTTP\/1\.1\r\n/);
   // Its client gone, an idle private connection closes; the other client's stays.
   a.close();
-  await new Promise((resolve) => { const w = () => (conns[0].closed ? resolve() : setTimeout(w, 5)); w(); });
+  await new Promise((resolve) => {
+    const w = () => (conns[0].closed ? resolve() : setTimeout(w, 5));
+    w();
+  });
   t.false(conns[1].closed);
   t.is(pool.connections, 1);
   b.close();

@@ -27,13 +27,17 @@ function splits(text) {
   return out;
 }
 
-const SIZED = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nhello world';
-const CHUNKED = 'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n';
+const SIZED =
+  'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nhello world';
+const CHUNKED =
+  'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n';
 
 test('a sized response, cut anywhere: one head without hop-by-hop headers, the body whole, one end', (t) => {
   for (const pieces of splits(SIZED)) {
     const r = parse(pieces);
-    t.deepEqual(r.heads, [{ status: 200, statusText: 'OK', headers: ['Content-Type', 'text/plain', 'Content-Length', '11'], bodyLength: 11 }]);
+    t.deepEqual(r.heads, [
+      { status: 200, statusText: 'OK', headers: ['Content-Type', 'text/plain', 'Content-Length', '11'], bodyLength: 11 },
+    ]);
     t.is(r.body, 'hello world');
     t.is(r.ends, 1);
     t.true(r.keepAlive);
@@ -59,7 +63,9 @@ test('no body for HEAD, 204 and 304, whatever the length says; 1xx heads are ski
   t.is(h.ends, 1);
   t.is(parse(['HTTP/1.1 204 No Content\r\n\r\n']).ends, 1);
   t.is(parse(['HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n']).ends, 1);
-  const early = parse(['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok']);
+  const early = parse([
+    'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  ]);
   t.is(early.heads.length, 1);
   t.is(early.heads[0].status, 200);
   t.is(early.body, 'ok');
@@ -88,7 +94,9 @@ test('keep-alive: HTTP/1.0 only when asked, Connection: close never; bytes after
 });
 
 test('headers a Connection header lists are dropped with the hop-by-hop ones; values keep inner spaces and latin-1 bytes', (t) => {
-  const r = parse(['HTTP/1.1 200 OK\r\nConnection: X-Private, keep-alive\r\nX-Private: 1\r\nUpgrade: h2c\r\nTE: trailers\r\nX-Name:  a  b \t\r\nX-Latin: caf\xe9\xa0\r\nContent-Length: 0\r\n\r\n']);
+  const r = parse([
+    'HTTP/1.1 200 OK\r\nConnection: X-Private, keep-alive\r\nX-Private: 1\r\nUpgrade: h2c\r\nTE: trailers\r\nX-Name:  a  b \t\r\nX-Latin: caf\xe9\xa0\r\nContent-Length: 0\r\n\r\n',
+  ]);
   t.deepEqual(r.heads[0].headers, ['X-Name', 'a  b', 'X-Latin', 'caf\xe9\xa0', 'Content-Length', '0']);
 });
 
@@ -111,7 +119,8 @@ test('what a proxy must refuse: ambiguous framing, malformed lines, oversized he
     'a DEL in a value': 'HTTP/1.1 200 OK\r\nSet-Cookie: a=\x7fb\r\nContent-Length: 0\r\n\r\n',
     'a control character in the reason phrase': 'HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n',
     'an HTAB after chunked (llhttp reads until close)': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n',
-    'an interim response with Connection: close': 'HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n',
+    'an interim response with Connection: close':
+      'HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n',
     'an HTTP/1.0 interim response': 'HTTP/1.0 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n',
     'an HTAB before chunked': 'HTTP/1.1 200 OK\r\nTransfer-Encoding:\tchunked\r\n\r\n0\r\n\r\n',
     'another protocol': 'HTTP/2 200\r\n\r\n',
@@ -121,8 +130,15 @@ test('what a proxy must refuse: ambiguous framing, malformed lines, oversized he
     'a chunk size over 12 hex digits': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000\r\n',
   };
   for (const [why, text] of Object.entries(bad)) t.throws(() => parse([text]), { instanceOf: BadResponse }, why);
-  t.throws(() => parse(['HTTP/1.1 200 OK\r\n', `X-Big: ${'x'.repeat(200)}\r\n`, '\r\n'], { max: 100 }), { instanceOf: BadResponse, message: /over 100 bytes/ });
-  t.throws(() => parse([`HTTP/1.1 200 OK\r\nX-Big: ${'x'.repeat(200)}`], { max: 100 }), { instanceOf: BadResponse }, 'refused before the head is complete');
+  t.throws(() => parse(['HTTP/1.1 200 OK\r\n', `X-Big: ${'x'.repeat(200)}\r\n`, '\r\n'], { max: 100 }), {
+    instanceOf: BadResponse,
+    message: /over 100 bytes/,
+  });
+  t.throws(
+    () => parse([`HTTP/1.1 200 OK\r\nX-Big: ${'x'.repeat(200)}`], { max: 100 }),
+    { instanceOf: BadResponse },
+    'refused before the head is complete',
+  );
 });
 
 test('chunk sizes: hex digits only, at most 2^48 - 1, at most 16 digits with leading zeros; cut anywhere', (t) => {
@@ -134,8 +150,8 @@ test('chunk sizes: hex digits only, at most 2^48 - 1, at most 16 digits with lea
     '0x5': 'invalid chunk size',
     '': 'invalid chunk size',
     ' 5': 'invalid chunk size',
-    '1000000000000': 'chunk size too large', // 2^48, one over the limit
-    '20000000000000': 'chunk size too large', // 2^53, where doubles stop being exact
+    1000000000000: 'chunk size too large', // 2^48, one over the limit
+    20000000000000: 'chunk size too large', // 2^53, where doubles stop being exact
     ffffffffffffffffff: 'chunk size too large',
     '00000000000000005': 'chunk size too long', // 17 digits
   };
@@ -178,7 +194,10 @@ test('a head trickled a byte per read is copied O(n) times, not O(n²): 16 KiB c
     const pieces = [];
     for (let i = 0; i < bytes.length; i++) pieces.push(bytes.subarray(i, i + 1));
     seen = { heads: [], body: '' };
-    const parser = new ResponseParser({ onHead: (status) => seen.heads.push(status), onBody: (c) => (seen.body += c.toString('latin1')), onEnd: () => {} }, 16384);
+    const parser = new ResponseParser(
+      { onHead: (status) => seen.heads.push(status), onBody: (c) => (seen.body += c.toString('latin1')), onEnd: () => {} },
+      16384,
+    );
     parser.expect(false);
     for (const p of pieces) parser.execute(p);
   } finally {
