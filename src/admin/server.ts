@@ -1,6 +1,7 @@
 // The admin endpoint: read-only, by design (docs/admin.md). The flags directory is the only control plane,
 // so nothing here accepts a change; anything but GET/HEAD is refused.
 import http from 'node:http';
+import { explainRequestOf } from '../explain/explain.js';
 import { createMetrics, type AdminSources, type Metrics } from './metrics.js';
 import { statusDocument } from './status.js';
 import { DASHBOARD } from './dashboard.js';
@@ -42,23 +43,10 @@ export function createAdminServer(sources: AdminSources, metrics: Metrics = crea
 
 // `/explain?method=&path=&host=&ip=&header=K:V&frontend=`: the live `flagman explain`.
 function explainQuery(res: http.ServerResponse, sources: AdminSources, q: URLSearchParams): void {
-  const str = (k: string): string | undefined => q.get(k) ?? undefined;
-  const headers: [string, string][] = [];
-  for (const h of q.getAll('header')) {
-    const i = h.indexOf(':');
-    if (i <= 0) return send(res, 400, 'application/json', `${JSON.stringify({ error: `header "${h}": expected NAME:VALUE` })}\n`);
-    headers.push([h.slice(0, i).trim(), h.slice(i + 1).trim()]);
-  }
+  const req = explainRequestOf((k) => q.get(k) ?? undefined, q.getAll('header'));
+  if (typeof req === 'string') return send(res, 400, 'application/json', `${JSON.stringify({ error: req })}\n`);
   try {
-    const e = sources.explain({
-      frontend: str('frontend'),
-      method: str('method'),
-      path: str('path'),
-      host: str('host'),
-      ip: str('ip'),
-      headers,
-    });
-    send(res, 200, 'application/json', `${JSON.stringify(e, null, 2)}\n`);
+    send(res, 200, 'application/json', `${JSON.stringify(sources.explain(req), null, 2)}\n`);
   } catch (err) {
     send(res, 400, 'application/json', `${JSON.stringify({ error: err instanceof Error ? err.message : String(err) })}\n`);
   }

@@ -1,7 +1,7 @@
 // `flagman explain`: which rule a request would match now, from the config and the flags directory
 // read exactly as the proxy reads them (explain/explain.ts).
 import { loadConfig } from '../config/load.js';
-import { explain } from '../explain/explain.js';
+import { explain, explainRequestOf } from '../explain/explain.js';
 import { formatExplanation } from '../explain/format.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { readFlagsOnce } from '../flags/write.js';
@@ -9,13 +9,6 @@ import { compileProgram } from '../runtime/compile.js';
 import type { CliIo } from './io.js';
 import { configPath, stateCandidates } from './paths.js';
 import { UsageError } from './usage.js';
-
-/** Splits `Name: value` (or `Name:value`). */
-export function headerPair(text: string): [string, string] {
-  const i = text.indexOf(':');
-  if (i <= 0) throw new UsageError(`--header "${text}": expected NAME:VALUE`);
-  return [text.slice(0, i).trim(), text.slice(i + 1).trim()];
-}
 
 export async function explainCommand(values: Record<string, unknown>, _positionals: string[], io: CliIo): Promise<number> {
   const config = loadConfig(configPath(values));
@@ -27,16 +20,10 @@ export async function explainCommand(values: Record<string, unknown>, _positiona
   });
   if (listing.problem !== null) io.stderr.write(`flagman: warning: ${listing.problem}\n`);
   const snapshot: FlagSnapshot = { version: 0, flags: listing.flags };
-  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
-  const headers = ((values.header as string[] | undefined) ?? []).map(headerPair);
-  const e = explain(program, snapshot, {
-    frontend: str('frontend'),
-    method: str('method'),
-    path: str('path'),
-    host: str('host'),
-    ip: str('ip'),
-    headers,
-  });
+  const field = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const req = explainRequestOf(field, (values.header as string[] | undefined) ?? []);
+  if (typeof req === 'string') throw new UsageError(`--${req}`);
+  const e = explain(program, snapshot, req);
   io.stdout.write(values.json === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
   return 0;
 }

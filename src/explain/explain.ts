@@ -126,6 +126,21 @@ function flagValues(names: readonly string[], snapshot: FlagSnapshot, into: Reco
 export type HealthOf = (backend: string, server: string) => 'up' | 'down' | null;
 
 /**
+ * The request to explain from its fields by name and its `Name: value` headers, as the command
+ * line (`--method`, `--header`) and the admin endpoint's query (`?method=`, `&header=`) give them
+ * alike; a string says which header is not `NAME:VALUE`.
+ */
+export function explainRequestOf(field: (name: string) => string | undefined, headerTexts: readonly string[]): ExplainRequest | string {
+  const headers: [string, string][] = [];
+  for (const text of headerTexts) {
+    const i = text.indexOf(':');
+    if (i <= 0) return `header "${text}": expected NAME:VALUE`;
+    headers.push([text.slice(0, i).trim(), text.slice(i + 1).trim()]);
+  }
+  return { frontend: field('frontend'), method: field('method'), path: field('path'), host: field('host'), ip: field('ip'), headers };
+}
+
+/**
  * Explains `req` against `program` under `snapshot`; `health` (the admin endpoint's) makes a down
  * server ineligible as it is for routing. Throws FlagmanError USAGE for an unknown frontend.
  */
