@@ -71,3 +71,14 @@ export class FlagmanErrors extends Error {
     this.errors = errors;
   }
 }
+
+/** `CODE: reason (place)`, or `CODE: reason` for an error without a place: how a person is told (docs/errors.md). */
+export function errorLine(e: FlagmanError): string {
+  const where = formatPlace(e.at);
+  return where ? `${e.code}: ${e.reason} (${where})` : `${e.code}: ${e.reason}`;
+}
+
+/** The errors `err` carries when it is flagman's own (one, or the several a check found); null otherwise. */
+export function flagmanErrorsOf(err: unknown): readonly FlagmanError[] | null {
+  return err instanceof FlagmanErrors ? err.errors : err instanceof FlagmanError ? [err] : null;
+}

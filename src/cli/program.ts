@@ -2,10 +2,9 @@
 // one-line reason, 2 usage: one line naming what was not understood, and the help that says how.
 // It prints through `io` only and never exits, so that the whole command line (main.ts runs it on
 // the process) can also be run in-process, as a test does.
-import { FlagmanError, FlagmanErrors } from '../errors.js';
+import { errorLine, flagmanErrorsOf } from '../errors.js';
 import { VERSION } from '../version.js';
 import { COMMANDS, DEFAULT_COMMAND, helpFor, isCommand, TOP_LEVEL, usage } from './commands.js';
-import { errorLine } from './error-line.js';
 import { processIo, type CliIo } from './io.js';
 import { parseCommandLine } from './parse.js';
 import { UsageError } from './usage.js';
@@ -40,7 +39,7 @@ function report(err: unknown, io: CliIo): number {
     return 2;
   }
   // One line per error (`check` reports every error it found), each `flagman: CODE: reason (place)`.
-  const errors = err instanceof FlagmanErrors ? err.errors : err instanceof FlagmanError ? [err] : null;
+  const errors = flagmanErrorsOf(err);
   if (errors !== null) {
     for (const e of errors) io.stderr.write(`flagman: ${errorLine(e)}\n`);
     return 1;

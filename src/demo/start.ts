@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { FlagmanError, FlagmanErrors } from '../errors.js';
+import { errorLine, flagmanErrorsOf } from '../errors.js';
 import { type App, closeApps, startApps } from './apps.js';
 import { banner } from './banner.js';
 import { ADMIN_PORT_VARIABLE, type DemoRun, PROXY_PORT_VARIABLE, loadDemoConfig, onDemoPorts, packageRoot } from './config.js';
@@ -97,9 +97,10 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    const errors = flagmanErrorsOf(err);
     say(
-      err instanceof FlagmanError || err instanceof FlagmanErrors
-        ? err.message
+      errors !== null
+        ? errors.map(errorLine).join('\n')
         : `internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
     );
     process.exitCode = 1;

@@ -4,7 +4,7 @@
 // building the new runtime against the same ObservedState. A failed reload changes nothing but
 // `lastReload` (status, event log, metrics).
 import { loadConfig } from '../config/load.js';
-import { FlagmanError } from '../errors.js';
+import { FlagmanError, flagmanErrorsOf } from '../errors.js';
 import type { Config } from '../config/schema.js';
 import { storeFor, type FlagStore, type WatcherStatus } from '../flags/store.js';
 import { HealthChecker } from '../health/checker.js';
@@ -262,11 +262,13 @@ export class Live {
       access?.abandon();
       await newStore?.close();
       const error = err instanceof Error ? err.message : String(err);
+      // The code of each error, to look up in docs/errors.md; none for an error not flagman's own.
+      const codes = flagmanErrorsOf(err)?.map((e) => e.code) ?? [];
       this.reloadFailures++;
       this.lastReload = { at: Date.now(), ok: false, error };
       if (trigger === 'primary') return; // the primary reports it, once
       events.error(
-        { event: 'reload.failed', trigger, file, error },
+        { event: 'reload.failed', trigger, file, error, codes },
         `config reload failed, still serving generation ${this.generation}: ${error}`,
       );
     }

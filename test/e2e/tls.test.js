@@ -302,6 +302,7 @@ test('a config reload re-reads the certificates and may point a kept TLS listene
   const failed = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from: from2 });
   t.is(failed.event, 'reload.failed');
   t.regex(failed.error, /cannot read key file .*missing\.key \(ENOENT\)/);
+  t.deepEqual(failed.codes, ['CONFIG_TLS'], 'the code to look up in docs/errors.md');
   t.is(await servedSerial(c.ca, secure, 'b.test'), c.b.serial);
 });
 
