@@ -78,7 +78,7 @@ export class Exchange implements Origin {
   bytes = 0;
   /** The upstream attempt in flight, if any (upstream.ts); told when the client goes away. */
   upstream: UpstreamLink | null = null;
-  /** An HTTP/1 response straight on a client socket (h2.ts clears it for an HTTP/2 stream). */
+  /** An HTTP/1 response straight on a client socket (handler.ts clears it for an HTTP/2 stream). */
   http1 = true;
   /** How long the request waited in its backend's queue (ms); -1: it did not (attempt.ts). */
   queueMs = -1;

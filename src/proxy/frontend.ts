@@ -1,5 +1,5 @@
-// A frontend's listeners and the request path: read the runtime once, validate, match the first
-// rule, dispatch. Nothing here reads a file or looks a name up in a config.
+// A frontend's listeners, and what HTTP/1.1 is for the request path they share with HTTP/2
+// (handler.ts). Nothing on that path reads a file or looks a name up in a config.
 import http from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -7,14 +7,10 @@ import type { ListenAddress, Timeouts } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import { clientErrorHandler } from './client-error.js';
-import { clientIpOf } from './client-ip.js';
-import { dispatch } from './dispatch.js';
-import { Exchange, REFUSED } from './exchange.js';
-import { headMsOf, markAccepted } from './head-timer.js';
+import { type Exchange, REFUSED } from './exchange.js';
+import { type Protocol, requestHandler } from './handler.js';
+import { markAccepted } from './head-timer.js';
 import { REASONS } from './reasons.js';
-import { upstreamRequestHeaders } from './headers.js';
-import { overLimits } from './limits.js';
-import { route } from './rules.js';
 import { checkInterval } from './slow-reader.js';
 import type { FrontendSlot, Scheme } from './slot.js';
 import { inheritedSocket } from './systemd.js';
@@ -35,64 +31,45 @@ export const MAX_HEADERS = 100;
 export const PARSER_MAX_HEADERS = 2000;
 
 /** Answers a request that reached a listener whose frontend a reload removed: it is draining. */
-export function refuseRemoved(res: http.ServerResponse): void {
+function refuseRemoved(_req: http.IncomingMessage, res: http.ServerResponse): void {
   res.shouldKeepAlive = false;
   res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '31', Connection: 'close' });
   res.end('this listener is shutting down\n');
 }
 
-/**
- * The request handler for the frontend in `slot` of every runtime `holder` publishes. `clientMs`
- * gives timeouts.client (a reload may change it): a request body that stalls that long is cut off.
- * `scheme` is what the listener speaks (HTTP/1.1 over TLS is `https`): fixed per listener.
- * `expecting`: the handler of requests that sent `Expect: 100-continue` ('checkContinue'): the
- * client is told to send its body only once the request is going somewhere, so a body refused by
- * the rule's limits (413, 429) is never sent at all.
- */
-export function requestHandler(
-  holder: RuntimeHolder,
-  slot: FrontendSlot,
-  clientMs: () => number = () => 0,
-  scheme: Scheme = 'http',
-  expecting = false,
-): http.RequestListener {
-  return (req, res) => {
+// HTTP/1.1 for handler.ts, over TCP (`http`) or TLS (`https`): the same steps, the listener's scheme.
+function http1Protocol(scheme: Scheme): Protocol {
+  return {
+    scheme,
+    http1: true,
+    rawHeaderEntries: MAX_HEADERS * 2,
+    connectionHeader: true,
+    badTarget: 'absolute-form target that disagrees with Host',
     // Pipelined behind a refused malformed request: its framing cannot be trusted either.
-    if ((req.socket as { [REFUSED]?: boolean })[REFUSED] === true) return void res.destroy();
-    const runtime = holder.current;
-    const frontend = runtime.frontends[slot.index];
-    if (frontend === undefined) return refuseRemoved(res);
-    const ex = new Exchange(req, res, runtime, frontend, clientIpOf(req.socket), scheme);
-    ex.headMs = headMsOf(req.socket, ex.start);
-    if (req.rawHeaders.length > MAX_HEADERS * 2) return ex.fail(400, 'more than 100 headers');
-    const url = originForm(req.url ?? '', req.headers.host);
-    if (url === null) return ex.fail(400, 'absolute-form target that disagrees with Host');
-    req.url = url;
-    // A slow sender of a body (slow POST): cut off after timeouts.client without a byte. Only while
-    // the body comes in — the response has its own timeouts — and only for requests with one.
-    if (!req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined))
-      watchBody(ex, clientMs());
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
-      peer: ex.peer,
-      clientIp: ex.clientIp,
-      trusted: ex.trusted,
-      proto: scheme,
-      framesBody: true,
-      underscores: frontend.underscoreHeaders,
-      idHeader: frontend.requestId,
-      id: ex.requestId,
-    });
-    if (typeof headers === 'string') return ex.fail(400, headers);
-    const rule = route(frontend, req, ex);
-    if (rule === null) return ex.fail(503, REASONS.noRule);
-    if (overLimits(ex, rule)) return;
-    if (expecting) res.writeContinue();
-    dispatch(ex, rule.target, headers);
+    dropped: (req, res) => {
+      if ((req.socket as { [REFUSED]?: boolean })[REFUSED] !== true) return false;
+      res.destroy();
+      return true;
+    },
+    refuseRemoved,
+    target: (req) => {
+      const url = originForm(req.url ?? '', req.headers.host);
+      if (url === null) return false;
+      req.url = url;
+      return true;
+    },
+    // Node's parser refuses a head over maxHeaderSize (431, client-error.ts) before a handler sees it.
+    headers: (req) => req.rawHeaders,
+    hasBody: (req) => !req.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined),
+    watchBody,
   };
 }
 
+/** HTTP/1.1 on a plain listener, and on a TLS one. */
+export const HTTP1 = http1Protocol('http');
+export const HTTPS1 = http1Protocol('https');
+
 function watchBody(ex: Exchange, ms: number): void {
-  if (ms <= 0) return;
   const req = ex.req;
   const socket = req.socket;
   socket.setTimeout(ms);
@@ -109,32 +86,38 @@ function watchBody(ex: Exchange, ms: number): void {
   });
 }
 
+/** What Node's HTTP/1.1 code reads off a server for its client-side timeouts; an allowHTTP1 server has them too. */
+export interface Http1Timeouts {
+  keepAliveTimeout: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  // Optional: @types/node leaves it out of http.Server, though Node reads it there.
+  connectionsCheckingInterval?: number;
+}
+
+/** Applies the client-side timeouts to a frontend's HTTP/1.1 server, plain or TLS (secure.ts, at each reload too). */
+export function applyTimeouts(server: Http1Timeouts, timeouts: Timeouts): void {
+  server.keepAliveTimeout = timeouts.idle;
+  server.headersTimeout = timeouts.client;
+  // Bodies may legitimately take long (uploads): a stalled one is cut by watchBody instead.
+  server.requestTimeout = 0;
+  // Node checks headersTimeout only this often (30 s by default): a slowloris client would hold
+  // its connection up to 30 s past timeouts.client. Sub-second, and cheap (a timer per server).
+  // Read when the server starts listening (Node's connection tracking).
+  server.connectionsCheckingInterval = checkInterval(timeouts.client);
+}
+
 /** An HTTP server for one frontend with the configured client-side timeouts. */
 export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, timeouts: Timeouts, tunnels: Set<Duplex>): http.Server {
-  const server: http.Server = http.createServer(
-    {
-      keepAliveTimeout: timeouts.idle,
-      headersTimeout: timeouts.client,
-      // Bodies may legitimately take long (uploads): a stalled one is cut by watchBody instead.
-      requestTimeout: 0,
-      // Node checks headersTimeout only this often (30 s by default): a slowloris client would hold
-      // its connection up to 30 s past timeouts.client. Sub-second, and cheap (a timer per server).
-      connectionsCheckingInterval: checkInterval(timeouts.client),
-      maxHeaderSize: 16384,
-    },
-    requestHandler(holder, slot, (): number => server.headersTimeout),
-  );
+  const server: http.Server = http.createServer({ maxHeaderSize: 16384 });
+  applyTimeouts(server, timeouts);
   server.maxHeadersCount = PARSER_MAX_HEADERS;
+  const clientMs = (): number => server.headersTimeout;
   server.on('connection', markAccepted);
-  server.on(
-    'checkContinue',
-    requestHandler(holder, slot, (): number => server.headersTimeout, 'http', true),
-  );
+  server.on('request', requestHandler(holder, slot, HTTP1, clientMs));
+  server.on('checkContinue', requestHandler(holder, slot, HTTP1, clientMs, true));
   server.on('upgrade', tunnelHandler(holder, slot, tunnels));
-  server.on(
-    'clientError',
-    clientErrorHandler(holder, slot, (): number => server.headersTimeout),
-  );
+  server.on('clientError', clientErrorHandler(holder, slot, clientMs));
   return server;
 }
 

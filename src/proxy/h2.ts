@@ -1,22 +1,18 @@
 // HTTP/2 requests on a TLS frontend (secure.ts), made into what the HTTP/1.1 request path expects so
-// they go through the same Exchange, rules, dispatch and upstream code to HTTP/1.1 servers: the
-// pseudo-headers become the request line and Host, cookie crumbs are joined, and the framing the
-// server needs is stated. Node's compatibility objects (Http2ServerRequest/Response) offer every
-// member that path uses (method, url, headers, socket, 'close', write/drain, writeHead with a flat
-// header list, setTimeout, destroy), so they are passed on as they are.
+// they go through the same request handler (handler.ts), Exchange, rules, dispatch and upstream code
+// to HTTP/1.1 servers: the pseudo-headers become the request line and Host, cookie crumbs are
+// joined, and the framing the server needs is stated. Node's compatibility objects
+// (Http2ServerRequest/Response) offer every member that path uses (method, url, headers, socket,
+// 'close', write/drain, writeHead with a flat header list, setTimeout, destroy), so they are passed
+// on as they are.
 import type http from 'node:http';
 import http2 from 'node:http2';
-import type net from 'node:net';
 import type { RuntimeHolder } from '../runtime/holder.js';
-import { clientIpOf } from './client-ip.js';
-import { dispatch } from './dispatch.js';
-import { Exchange } from './exchange.js';
-import { REASONS } from './reasons.js';
+import type { Exchange } from './exchange.js';
 import { MAX_HEADERS, type FrontendSlot } from './frontend.js';
 import { cancelStream, overBudget } from './h2-resets.js';
-import { upstreamRequestHeaders } from './headers.js';
-import { overLimits } from './limits.js';
-import { route } from './rules.js';
+import { type Protocol, requestHandler } from './handler.js';
+import { REASONS } from './reasons.js';
 
 /** Request header bytes (names and values) accepted, as Node's HTTP/1.1 parser does (maxHeaderSize). */
 export const MAX_HEADER_BYTES = 16384;
@@ -103,6 +99,40 @@ function refuseRemoved(req: http2.Http2ServerRequest, res: http2.Http2ServerResp
   req.stream.session?.close();
 }
 
+type Request = http2.Http2ServerRequest;
+
+/** HTTP/2 for handler.ts (its functions take the compatibility objects as the HTTP/1.1 types). */
+export const HTTP2: Protocol = {
+  scheme: 'https',
+  http1: false,
+  // Four pseudo-headers come on top of the headers an HTTP/1.1 request may have.
+  rawHeaderEntries: (MAX_HEADERS + 4) * 2,
+  // A Connection header makes an HTTP/2 request malformed (RFC 9113 §8.2.2): Node refuses it.
+  connectionHeader: false,
+  badTarget: 'HTTP/2 request without an origin-form :path',
+  // Reset by the client, or its connection gone or over its reset budget, before it was taken up
+  // (h2RequestHandler): it never was a request, and its stream is closed already.
+  dropped: (req) => {
+    const stream = (req as unknown as Request).stream;
+    return stream.closed || overBudget(stream.session);
+  },
+  refuseRemoved: refuseRemoved as unknown as Protocol['refuseRemoved'],
+  // CONNECT (no :path) and anything not in origin-form has no HTTP/1.1 request line to become.
+  target: (req) => {
+    const url = req.url;
+    return typeof url === 'string' && (url.charCodeAt(0) === 47 /* '/' */ || url === '*');
+  },
+  headers: (req) => h1Headers(req as unknown as Request),
+  // HTTP/2 frames a body without Content-Length; say it is chunked, as an HTTP/1.1 client would,
+  // so the shared path (upstream.ts) streams it up instead of taking the request as bodyless.
+  hasBody: (req) => {
+    if ((req as unknown as Request).stream.endAfterHeaders) return false;
+    if (req.headers['content-length'] === undefined) req.headers['transfer-encoding'] = 'chunked';
+    return true;
+  },
+  watchBody,
+};
+
 /**
  * The HTTP/2 request handler for the frontend in `slot`; `clientMs` gives timeouts.client.
  *
@@ -123,17 +153,16 @@ export function h2RequestHandler(
   clientMs: () => number,
   expecting = false,
 ): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
-  const handle = handler(holder, slot, clientMs, expecting);
+  const handle = requestHandler(holder, slot, HTTP2, clientMs, expecting) as unknown as (
+    req: http2.Http2ServerRequest,
+    res: http2.Http2ServerResponse,
+  ) => void;
   let queue: Array<http2.Http2ServerRequest | http2.Http2ServerResponse> = [];
   const flush = (): void => {
     const taken = queue;
     queue = [];
-    for (let i = 0; i < taken.length; i += 2) {
-      const req = taken[i] as http2.Http2ServerRequest;
-      // Reset by the client, or its connection gone or over its reset budget, before it was taken up.
-      if (req.stream.closed || overBudget(req.stream.session)) continue;
-      handle(req, taken[i + 1] as http2.Http2ServerResponse);
-    }
+    // A request reset meanwhile is dropped by the handler (HTTP2.dropped).
+    for (let i = 0; i < taken.length; i += 2) handle(taken[i] as http2.Http2ServerRequest, taken[i + 1] as http2.Http2ServerResponse);
   };
   return (req, res) => {
     if (queue.length === 0) setImmediate(flush);
@@ -141,62 +170,11 @@ export function h2RequestHandler(
   };
 }
 
-// `expecting`: requests with `Expect: 100-continue`, as frontend.ts's requestHandler takes them.
-function handler(
-  holder: RuntimeHolder,
-  slot: FrontendSlot,
-  clientMs: () => number,
-  expecting: boolean,
-): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
-  return (req, res) => {
-    const runtime = holder.current;
-    const frontend = runtime.frontends[slot.index];
-    if (frontend === undefined) return refuseRemoved(req, res);
-    const ex = new Exchange(
-      req as unknown as http.IncomingMessage,
-      res as unknown as http.ServerResponse,
-      runtime,
-      frontend,
-      clientIpOf(req.socket as net.Socket),
-      'https',
-    );
-    ex.http1 = false;
-    // Four pseudo-headers come on top of the headers an HTTP/1.1 request may have.
-    if (req.rawHeaders.length > (MAX_HEADERS + 4) * 2) return ex.fail(400, 'more than 100 headers');
-    // CONNECT (no :path) and anything not in origin-form has no HTTP/1.1 request line to become.
-    const url = req.url;
-    if (typeof url !== 'string' || (url.charCodeAt(0) !== 47 /* '/' */ && url !== '*'))
-      return ex.fail(400, 'HTTP/2 request without an origin-form :path');
-    const raw = h1Headers(req);
-    if (raw === null) return ex.fail(431, 'request headers larger than 16 KiB');
-    // HTTP/2 frames a body without Content-Length; say it is chunked, as an HTTP/1.1 client would,
-    // so the shared path (upstream.ts) streams it up instead of taking the request as bodyless.
-    const stream = req.stream;
-    if (!stream.endAfterHeaders && req.headers['content-length'] === undefined) req.headers['transfer-encoding'] = 'chunked';
-    if (!stream.endAfterHeaders) watchBody(req, ex, clientMs());
-    const headers = upstreamRequestHeaders(raw, undefined, {
-      peer: ex.peer,
-      clientIp: ex.clientIp,
-      trusted: ex.trusted,
-      proto: 'https',
-      framesBody: true,
-      underscores: frontend.underscoreHeaders,
-      idHeader: frontend.requestId,
-      id: ex.requestId,
-    });
-    if (typeof headers === 'string') return ex.fail(400, headers);
-    const rule = route(frontend, req as unknown as http.IncomingMessage, ex);
-    if (rule === null) return ex.fail(503, REASONS.noRule);
-    if (overLimits(ex, rule)) return;
-    if (expecting) res.writeContinue();
-    dispatch(ex, rule.target, headers);
-  };
-}
-
 // A request body that stalls for timeouts.client is cut off, as on HTTP/1.1 — by cancelling its
 // stream: the connection's other streams go on (socket.setTimeout would end them all).
-function watchBody(req: http2.Http2ServerRequest, ex: Exchange, ms: number): void {
-  if (ms <= 0 || req.complete) return;
+function watchBody(ex: Exchange, ms: number): void {
+  const req = ex.req as unknown as Request;
+  if (req.complete) return;
   const stream = req.stream;
   ex.bodyMs = ms;
   stream.setTimeout(ms, () => {

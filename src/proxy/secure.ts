@@ -1,8 +1,9 @@
 // A TLS frontend's server: HTTPS with ALPN `h2` and `http/1.1` on one port (node:http2 with
 // allowHTTP1). HTTP/1.1 connections go through Node's own HTTP/1.1 machinery with the same
 // handlers, timeouts and upgrade tunnel as a plain listener (frontend.ts); HTTP/2 streams through
-// h2.ts. Certificates come from memory (tls/certs.ts): SNI picks among the frontend's pairs, and a
-// reload swaps the set without touching the listening socket.
+// the same request handler (handler.ts), as h2.ts describes them. Certificates come from memory
+// (tls/certs.ts): SNI picks among the frontend's pairs, and a reload swaps the set without
+// touching the listening socket.
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
@@ -12,11 +13,11 @@ import type { RuntimeHolder } from '../runtime/holder.js';
 import type { TlsSite } from '../tls/certs.js';
 import { clientErrorHandler } from './client-error.js';
 import { markAccepted } from './head-timer.js';
-import { MAX_HEADERS, PARSER_MAX_HEADERS, requestHandler, type FrontendSlot } from './frontend.js';
+import { applyTimeouts, type FrontendSlot, HTTPS1, type Http1Timeouts, MAX_HEADERS, PARSER_MAX_HEADERS } from './frontend.js';
 import { clientIpOf } from './client-ip.js';
 import { H2Response, MAX_HEADER_BYTES, h2RequestHandler } from './h2.js';
 import { RESET_BURST, RESET_RATE, watchResets } from './h2-resets.js';
-import { checkInterval } from './slow-reader.js';
+import { requestHandler } from './handler.js';
 import { tunnelHandler } from './tunnel.js';
 
 /** Which site a TLS listener serves; the lifecycle moves it when a reload changes the frontend. */
@@ -25,11 +26,7 @@ export interface TlsBinding {
 }
 
 /** The HTTP/1.1 settings Node's HTTP/1.1 code reads off a server; an allowHTTP1 server has them too. */
-interface Http1Settings {
-  keepAliveTimeout: number;
-  headersTimeout: number;
-  requestTimeout: number;
-  connectionsCheckingInterval: number;
+interface Http1Settings extends Http1Timeouts {
   maxHeadersCount: number;
 }
 
@@ -66,20 +63,15 @@ export function createSecureFrontend(
     settings: { maxHeaderListSize: MAX_HEADER_BYTES + (MAX_HEADERS + 4) * 32 },
   });
   const h1 = server as unknown as Http1Settings;
-  const setTimeouts = (t: Timeouts): void => {
-    h1.keepAliveTimeout = t.idle;
-    h1.headersTimeout = t.client;
-    h1.requestTimeout = 0;
-    // Read when the server starts listening (Node's connection tracking): see frontend.ts.
-    h1.connectionsCheckingInterval = checkInterval(t.client);
-  };
+  const setTimeouts = (t: Timeouts): void => applyTimeouts(h1, t);
   setTimeouts(timeouts);
   h1.maxHeadersCount = PARSER_MAX_HEADERS;
   // One 'request' event for both protocols; the branch is per request on TLS listeners only. Requests
-  // with `Expect: 100-continue` come as 'checkContinue', for both too (frontend.ts says why).
+  // with `Expect: 100-continue` come as 'checkContinue', for both too (handler.ts says why).
+  const clientMs = (): number => h1.headersTimeout;
   for (const expecting of [false, true]) {
-    const onH1 = requestHandler(holder, slot, () => h1.headersTimeout, 'https', expecting);
-    const onH2 = h2RequestHandler(holder, slot, () => h1.headersTimeout, expecting);
+    const onH1 = requestHandler(holder, slot, HTTPS1, clientMs, expecting);
+    const onH2 = h2RequestHandler(holder, slot, clientMs, expecting);
     server.on(
       expecting ? 'checkContinue' : 'request',
       (req: http2.Http2ServerRequest | http.IncomingMessage, res: http2.Http2ServerResponse | http.ServerResponse) => {
@@ -90,10 +82,7 @@ export function createSecureFrontend(
   }
   server.on('connection', markAccepted);
   server.on('upgrade', tunnelHandler(holder, slot, tunnels, 'https'));
-  server.on(
-    'clientError',
-    clientErrorHandler(holder, slot, () => h1.headersTimeout),
-  );
+  server.on('clientError', clientErrorHandler(holder, slot, clientMs));
 
   const sessions = new Set<http2.ServerHttp2Session>();
   let draining = false;

@@ -14,7 +14,8 @@ import { REASONS } from './reasons.js';
 
 /**
  * How often a timeout of `ms` is checked: a quarter of it, at most every second, at least every
- * 50 ms. The same for Node's check of the request-head timeout (frontend.ts, secure.ts).
+ * 50 ms. The same for Node's check of the request-head timeout (applyTimeouts in frontend.ts, for
+ * plain and TLS listeners).
  */
 export function checkInterval(ms: number): number {
   return Math.max(50, Math.min(1000, Math.floor(ms / 4)));
