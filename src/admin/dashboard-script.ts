@@ -8,18 +8,26 @@
 // only changed text is touched, so scroll position and text selection survive. Every value reaches
 // the DOM through textContent, never as markup: flag notes are written by operators. Every field
 // may be null or missing (docs/admin.md), and an unreachable endpoint is shown, then recovered from.
+//
+// The fields it reads are named as the admin endpoint builds them: the JSDoc types below (comments
+// to a browser) tie `doc` to admin/status-types.ts, and test/unit/dashboard-types.test.js
+// type-checks the script against them, so a field renamed there fails that test until it is here.
 import { histogramQuantile } from '../runtime/quantile.js';
 
 export const DASHBOARD_SCRIPT = String.raw`
 'use strict';
+/** @typedef {import('./status-types.js').AsReceived<import('./status-types.js').StatusDocument>} Doc */
 const POLL_MS = 1000;
 const TIMEOUT_MS = 4000;
 const DASH = '\u2014';
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'];
 const byId = (id) => document.getElementById(id);
+const tbodyOf = (id) => /** @type {HTMLTableElement} */ (byId(id)).tBodies[0];
 
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-const obj = (v) => (isObj(v) ? v : {});
+/** An object of the document, or {} (all of its fields are optional) when it is missing or not one. @template T @param {T} v @returns {T} */
+const obj = (v) => (isObj(v) ? v : /** @type {T} */ ({}));
+/** A map of the document (flags, frontends, backends, servers) as [name, value] pairs. @template T @param {{ readonly [name: string]: T }} v @returns {[string, T][]} */
 const entries = (v) => Object.entries(obj(v));
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v) => (typeof v === 'string' ? v : null);
@@ -97,6 +105,7 @@ function syncList(ul, items) {
 // Requests per second from the difference between this poll's counters and the previous one's;
 // unknown after a restart (another pid) or when a counter went backwards.
 let previous = null;
+/** @param {Doc} doc */
 function rates(doc, at) {
   const counts = new Map();
   for (const [name, fe] of entries(doc.frontends)) counts.set('frontend:' + name, num(obj(fe).requests));
@@ -127,6 +136,7 @@ const quantile = (${String(histogramQuantile)});
 // counts since flagman started are all there is.
 const WINDOW_MS = 60000;
 let history = [];
+/** @param {Doc} doc */
 function latencies(doc, at) {
   const now = new Map();
   for (const [name, be] of entries(doc.backends)) {
@@ -168,6 +178,7 @@ function latencyText(v) {
   return (v / 1000).toFixed(2) + ' s';
 }
 
+/** @param {Doc} doc */
 function renderHeader(doc, now) {
   const config = obj(doc.config);
   const reload = obj(config.lastReload);
@@ -190,6 +201,7 @@ function renderHeader(doc, now) {
   byId('watcher').classList.toggle('bad', Boolean(str(w.problem)));
 }
 
+/** @param {Doc} doc */
 function renderFlags(doc, now) {
   const rows = entries(doc.flags).map(([name, raw]) => {
     const f = obj(raw);
@@ -208,9 +220,10 @@ function renderFlags(doc, now) {
       ],
     };
   });
-  syncRows(byId('flags').tBodies[0], rows);
+  syncRows(tbodyOf('flags'), rows);
 }
 
+/** @param {Doc['frontends'][string]['responses']} responses */
 function responseCells(responses) {
   const r = obj(responses);
   return CLASSES.map((k) => ({ text: int(r[k]), className: 'c-' + k + ' num' + (k === '5xx' && num(r[k]) > 0 ? ' bad' : '') }));
@@ -222,6 +235,7 @@ const maxconn = (v) => (num(v) === 0 ? '' : int(v));
 // Its limits beside its traffic: connections served (of maxconn) and waiting, those closed without
 // a valid PROXY header (a column only while some frontend has acceptProxy, blank on the others), and
 // the requests its rules refused, 413 for a body over maxBody and 429 over a rate limit.
+/** @param {Doc} doc */
 function renderFrontends(doc, rateOf) {
   let acceptProxy = false;
   const rows = entries(doc.frontends).map(([name, raw]) => {
@@ -248,11 +262,12 @@ function renderFrontends(doc, rateOf) {
     };
   });
   byId('frontends').classList.toggle('no-accept-proxy', !acceptProxy);
-  syncRows(byId('frontends').tBodies[0], rows);
+  syncRows(tbodyOf('frontends'), rows);
 }
 
 // A backend's line says at a glance whether anything can take traffic, and how fast its requests
 // are answered; its servers follow it.
+/** @param {Doc} doc */
 function renderBackends(doc, rateOf, latencyOf) {
   const rows = [];
   for (const [name, raw] of entries(doc.backends)) {
@@ -309,11 +324,12 @@ function renderBackends(doc, rateOf, latencyOf) {
       });
     }
   }
-  syncRows(byId('backends').tBodies[0], rows);
+  syncRows(tbodyOf('backends'), rows);
 }
 
 // Everything that needs a person, in one list: the runtime's problems, then the ones shown in
 // their own place below, repeated here so that nothing is missed at the top of the page.
+/** @param {Doc} doc */
 function attention(doc) {
   const out = [];
   for (const p of Array.isArray(doc.problems) ? doc.problems : []) out.push(String(p));
@@ -327,6 +343,7 @@ function attention(doc) {
   return out;
 }
 
+/** @param {Doc} doc */
 function render(doc, now, rateOf, latencyOf) {
   renderHeader(doc, now);
   const problems = attention(doc);

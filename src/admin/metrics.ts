@@ -8,6 +8,7 @@ import type { ExplainRequest, Explanation } from '../explain/explain.js';
 import type { CumulativeHistogram } from '../runtime/histogram.js';
 import { SERVER_STATES } from '../runtime/server-state.js';
 import { statusDocument, type StatusSources } from './status.js';
+import type { Bytes, QueueStatus, Responses, ServerDocument, StatusDocument } from './status-types.js';
 
 /** The status document's sources, and what only the metrics and /explain need. */
 export interface AdminSources extends StatusSources {
@@ -15,77 +16,6 @@ export interface AdminSources extends StatusSources {
   readonly refresh?: (() => Promise<void>) | undefined;
   reloadFailures(): number;
   explain(req: ExplainRequest): Explanation;
-}
-
-// The parts of the status document read here (status.ts builds them).
-interface Responses {
-  readonly [cls: string]: number;
-}
-interface Bytes {
-  readonly bytesIn: number | null;
-  readonly bytesOut: number | null;
-}
-interface ServerDoc extends Bytes {
-  readonly state: string;
-  readonly weight: number;
-  readonly maxconn: number;
-  readonly active: number;
-  readonly requests: number;
-  readonly failures: number;
-  readonly connectMs: CumulativeHistogram;
-  /** null: tcp. */
-  readonly ttfbMs: CumulativeHistogram | null;
-}
-interface QueueDoc {
-  readonly length: number;
-  readonly queued: number;
-  readonly timeouts: number;
-  readonly full: number;
-  readonly waitMs: CumulativeHistogram;
-}
-interface Refused {
-  readonly bodyTooLarge: number;
-  readonly rateLimited: number;
-}
-interface RuleDoc {
-  readonly rule: number;
-  readonly limit: { readonly rate: number } | null;
-  readonly refused: Refused;
-}
-interface FrontendDoc extends Bytes {
-  readonly requests: number;
-  /** null: tcp. */
-  readonly durationMs: CumulativeHistogram | null;
-  readonly active: number;
-  readonly responses: Responses;
-  readonly maxconn: number;
-  readonly connections: { readonly open: number; readonly waiting: number; readonly waited: number; readonly proxyHeaderRefused: number };
-  readonly refused: Refused;
-  readonly rules: readonly RuleDoc[];
-}
-interface Doc {
-  readonly config: { readonly generation: number; readonly lastReload: { readonly at: string | null; readonly ok: boolean } };
-  readonly flags: Record<string, { readonly value: number | null; readonly problem: string | null }>;
-  readonly frontends: Record<string, FrontendDoc>;
-  readonly backends: Record<
-    string,
-    Bytes & {
-      readonly requests: number;
-      readonly active: number;
-      readonly responses: Responses;
-      readonly durationMs: CumulativeHistogram | null;
-      readonly queue: QueueDoc | null;
-      readonly servers: Record<string, ServerDoc>;
-    }
-  >;
-  readonly watcher: { readonly mode: string; readonly rescans: number; readonly problem: string | null };
-  readonly process: {
-    readonly fdLimit: number | null;
-    readonly maxConnections: number | null;
-    readonly connections: number;
-    readonly refusedConnections: number;
-  };
-  readonly logs: Record<string, { readonly dropped: number }>;
 }
 
 // The refusals of a rule's limits: the /status key, and the `reason` label (the access log's
@@ -102,7 +32,7 @@ export interface Metrics {
 }
 
 /** Labels with a histogram of the status document (ms, cumulative), as the `fill` of histogram() hands them. */
-type HistogramFill = (d: Doc, fill: (labels: Record<string, string>, h: CumulativeHistogram | null) => void) => void;
+type HistogramFill = (d: StatusDocument, fill: (labels: Record<string, string>, h: CumulativeHistogram | null) => void) => void;
 
 /**
  * A histogram family `name` (base unit seconds) over the status document's histograms, which the
@@ -112,7 +42,7 @@ type HistogramFill = (d: Doc, fill: (labels: Record<string, string>, h: Cumulati
  * out): `_bucket` by `le` in ascending order up to `+Inf`, `_sum` and `_count`. A null histogram
  * (a tcp frontend's, backend's or server's where nothing is timed) has no series.
  */
-function histogram(registry: client.Registry, current: () => Doc | null, name: string, help: string, each: HistogramFill): void {
+function histogram(registry: client.Registry, current: () => StatusDocument | null, name: string, help: string, each: HistogramFill): void {
   const get = async () => {
     const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
     const d = current();
@@ -138,14 +68,14 @@ export function createMetrics(sources: AdminSources): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   // The document of the scrape in progress: computed once in render(), read by every collect().
-  let doc: Doc | null = null;
-  const each = <T>(fill: (d: Doc) => void) =>
+  let doc: StatusDocument | null = null;
+  const each = <T>(fill: (d: StatusDocument) => void) =>
     function (this: T & { reset(): void }): void {
       this.reset(); // series of removed backends or flags disappear
       if (doc) fill(doc);
     };
 
-  const counter = (name: string, help: string, labelNames: string[], fill: (c: client.Counter, d: Doc) => void): void => {
+  const counter = (name: string, help: string, labelNames: string[], fill: (c: client.Counter, d: StatusDocument) => void): void => {
     const c: client.Counter = new client.Counter({
       name,
       help,
@@ -154,7 +84,7 @@ export function createMetrics(sources: AdminSources): Metrics {
       collect: each<client.Counter>((d) => fill(c, d)),
     });
   };
-  const gauge = (name: string, help: string, labelNames: string[], fill: (g: client.Gauge, d: Doc) => void): void => {
+  const gauge = (name: string, help: string, labelNames: string[], fill: (g: client.Gauge, d: StatusDocument) => void): void => {
     const g: client.Gauge = new client.Gauge({
       name,
       help,
@@ -251,7 +181,7 @@ export function createMetrics(sources: AdminSources): Metrics {
   gauge('flagman_backend_active', 'Requests in flight to a backend.', ['backend'], (g, d) => {
     for (const [backend, b] of Object.entries(d.backends)) g.set({ backend }, b.active);
   });
-  const servers = (fill: (labels: { backend: string; server: string }, s: ServerDoc) => void) => (d: Doc) => {
+  const servers = (fill: (labels: { backend: string; server: string }, s: ServerDocument) => void) => (d: StatusDocument) => {
     for (const [backend, b] of Object.entries(d.backends))
       for (const [server, s] of Object.entries(b.servers)) fill({ backend, server }, s);
   };
@@ -274,7 +204,7 @@ export function createMetrics(sources: AdminSources): Metrics {
     (g, d) => servers((l, s) => g.set(l, s.maxconn))(d),
   );
   // Backend queues (docs/proxying.md, "Limits and the queue"); backends without servers have none.
-  const queues = (fill: (backend: string, q: QueueDoc) => void) => (d: Doc) => {
+  const queues = (fill: (backend: string, q: QueueStatus) => void) => (d: StatusDocument) => {
     for (const [backend, b] of Object.entries(d.backends)) if (b.queue !== null) fill(backend, b.queue);
   };
   gauge('flagman_backend_queue_length', 'Requests (tcp: connections) waiting for a server with a free slot.', ['backend'], (g, d) =>
@@ -330,7 +260,7 @@ export function createMetrics(sources: AdminSources): Metrics {
   // tcp frontends, backends and servers only (HTTP ones have no byte counts: no series).
   const byteCounters = (
     what: 'frontend' | 'backend' | 'server',
-    each: (d: Doc, fill: (l: Record<string, string>, b: Bytes) => void) => void,
+    each: (d: StatusDocument, fill: (l: Record<string, string>, b: Bytes) => void) => void,
   ): void => {
     for (const [dir, key, help] of [
       ['in', 'bytesIn', 'received from clients'],
@@ -419,7 +349,7 @@ export function createMetrics(sources: AdminSources): Metrics {
     render(): Promise<string> {
       const next = queue.then(async () => {
         await sources.refresh?.();
-        doc = statusDocument(sources) as unknown as Doc;
+        doc = statusDocument(sources);
         try {
           return await registry.metrics();
         } finally {

@@ -1,6 +1,6 @@
-// The `/status` document (docs/admin.md), built from the live objects on each request to the admin
-// endpoint: the flag store's snapshot, the current runtime and the observed counters. A field with
-// no value yet is null, never absent.
+// The `/status` document (docs/admin.md, its shape in status-types.ts), built from the live objects
+// on each request to the admin endpoint: the flag store's snapshot, the current runtime and the
+// observed counters. A field with no value yet is null, never absent.
 import type { DescriptorBudget } from '../descriptors.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import type { WatcherStatus } from '../flags/store.js';
@@ -9,6 +9,16 @@ import type { CumulativeHistogram } from '../runtime/histogram.js';
 import type { BackendQueue } from '../runtime/queue.js';
 import type { ProxyTarget, Runtime, RuntimeFrontend } from '../runtime/runtime.js';
 import type { ConnectionCounters, Counters } from '../runtime/servers.js';
+import type {
+  BackendStatus,
+  Bytes,
+  FlagStatus,
+  FrontendStatus,
+  QueueStatus,
+  Responses,
+  ServerDocument,
+  StatusDocument,
+} from './status-types.js';
 
 export interface StatusSources {
   readonly pid: number;
@@ -29,14 +39,15 @@ export interface StatusSources {
   readonly workers?: (() => readonly (number | null)[]) | undefined;
 }
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const iso = (ms: number): string => new Date(ms).toISOString();
+const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
 
 // Bytes are counted for tcp connections only (an HTTP frontend or backend has none: null, docs/admin.md).
-function bytes(c: { bytesIn: number; bytesOut: number }, tcp: boolean): { bytesIn: number | null; bytesOut: number | null } {
+function bytes(c: { bytesIn: number; bytesOut: number }, tcp: boolean): Bytes {
   return tcp ? { bytesIn: c.bytesIn, bytesOut: c.bytesOut } : { bytesIn: null, bytesOut: null };
 }
 
-function responses(c: Counters): Record<string, number> {
+function responses(c: Counters): Responses {
   return {
     '1xx': c.responses[1]!,
     '2xx': c.responses[2]!,
@@ -60,7 +71,7 @@ function duration(c: Counters, tcp: boolean): CumulativeHistogram | null {
  * timeout, the totals since start, and the waits as a cumulative histogram (ms; `/metrics` turns it
  * into flagman_backend_queue_wait_seconds).
  */
-function queue(t: ProxyTarget, q: BackendQueue): Record<string, unknown> {
+function queue(t: ProxyTarget, q: BackendQueue): QueueStatus {
   return {
     length: q.length,
     max: t.queueBound,
@@ -77,7 +88,7 @@ function queue(t: ProxyTarget, q: BackendQueue): Record<string, unknown> {
  * server's), its client connections served now and waiting for it, what its rules' limits refused,
  * and each rule's limits under the current flags (sizes in bytes; null: no limit).
  */
-function limits(fe: RuntimeFrontend): Record<string, unknown> {
+function limits(fe: RuntimeFrontend): Pick<FrontendStatus, 'maxconn' | 'connections' | 'refused' | 'rules'> {
   const c = fe.limitCounters;
   return {
     maxconn: fe.maxconn,
@@ -94,13 +105,13 @@ function limits(fe: RuntimeFrontend): Record<string, unknown> {
 }
 
 /** The status document as a plain object, ready for JSON. */
-export function statusDocument(src: StatusSources): Record<string, unknown> {
+export function statusDocument(src: StatusSources): StatusDocument {
   const runtime = src.runtime();
-  const flags: Record<string, unknown> = {};
+  const flags: Record<string, FlagStatus> = {};
   for (const [name, f] of [...src.flags().flags].sort(([a], [b]) => a.localeCompare(b))) {
-    flags[name] = { value: f.value, note: f.note, changedAt: iso(f.changedAt), problem: f.problem };
+    flags[name] = { value: f.value, note: f.note, changedAt: isoOrNull(f.changedAt), problem: f.problem };
   }
-  const frontends: Record<string, unknown> = {};
+  const frontends: Record<string, FrontendStatus> = {};
   for (const fe of runtime.frontends) {
     // In tcp mode a request is a connection: `requests` counts them, `active` those open now.
     // acceptProxy: whether `connections.proxyHeaderRefused` can be anything but 0 (the dashboard shows it only then).
@@ -116,9 +127,9 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
       ...limits(fe),
     };
   }
-  const backends: Record<string, unknown> = {};
+  const backends: Record<string, BackendStatus> = {};
   for (const t of runtime.targets.values()) {
-    const servers: Record<string, unknown> = {};
+    const servers: Record<string, ServerDocument> = {};
     const tcp = t.kind === 'refuse' || (t.kind === 'proxy' && t.mode === 'tcp');
     if (t.kind === 'proxy') {
       for (const s of t.servers) {
@@ -176,7 +187,7 @@ export function statusDocument(src: StatusSources): Record<string, unknown> {
       connections: connections.open,
       refusedConnections: connections.refused,
     },
-    watcher: { mode: w.mode, rescans: w.rescans, lastRescanAt: iso(w.lastRescanAt), problem: w.problem },
+    watcher: { mode: w.mode, rescans: w.rescans, lastRescanAt: isoOrNull(w.lastRescanAt), problem: w.problem },
     problems: src.tls ? [...runtime.problems, ...src.tls()] : runtime.problems,
     // Lines a log could not write (a full disk, a reader too slow or gone): docs/logs.md.
     logs: { access: { dropped: logs.access }, events: { dropped: logs.events } },

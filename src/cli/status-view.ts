@@ -1,14 +1,18 @@
 // The /status document as text tables for `flagman status`. The document comes over the network
 // from whatever version answered, so every field is read defensively: a missing or null field
-// prints as "-" (docs/admin.md: a field with no value yet is null).
+// prints as "-" (docs/admin.md: a field with no value yet is null). The fields read are named as
+// the admin endpoint builds them (admin/status-types.ts).
+import type { AsReceived, BackendStatus, StatusDocument } from '../admin/status-types.js';
 import { histogramQuantile } from '../runtime/quantile.js';
 import { formatTable } from './table.js';
 
-type Doc = Record<string, unknown>;
+type Doc = AsReceived<StatusDocument>;
 
 const RESPONSE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
 
-const obj = (v: unknown): Doc => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Doc) : {});
+// An object field of the document, or {} when it is missing, null or not an object: every field of
+// an AsReceived object is optional, so {} is one.
+const obj = <T extends object>(v: T | null | undefined): T => (v !== null && typeof v === 'object' && !Array.isArray(v) ? v : ({} as T));
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const cell = (v: unknown): string =>
@@ -108,7 +112,8 @@ function frontends(doc: Doc): string {
 function rules(doc: Doc): string {
   const rows: string[][] = [];
   for (const [name, raw] of Object.entries(obj(doc.frontends))) {
-    for (const r of Array.isArray(obj(raw).rules) ? (obj(raw).rules as unknown[]) : []) {
+    const list = obj(raw).rules;
+    for (const r of Array.isArray(list) ? list : []) {
       const rule = obj(r);
       const limit = rule.limit === null || rule.limit === undefined ? null : obj(rule.limit);
       if (num(rule.maxBody) === null && limit === null) continue;
@@ -142,8 +147,8 @@ export function formatLatency(ms: number | null): string {
 }
 
 // A backend's p50 and p99 request duration since start, from its histogram (docs/admin.md, "Latency").
-function latency(be: Doc): [string, string] {
-  const buckets = obj(obj(be.durationMs).buckets) as Record<string, number>;
+function latency(be: AsReceived<BackendStatus>): [string, string] {
+  const buckets = obj(obj(be.durationMs).buckets);
   return [formatLatency(histogramQuantile(0.5, buckets)), formatLatency(histogramQuantile(0.99, buckets))];
 }
 

@@ -1,6 +1,7 @@
 // `flagman status`: a running instance's state, read from its admin endpoint's /status (docs/cli.md; docs/admin.md).
 import http from 'node:http';
 import https from 'node:https';
+import type { AsReceived, StatusDocument } from '../admin/status-types.js';
 import { FlagmanError } from '../errors.js';
 import { statusUrl } from './admin-url.js';
 import type { CliIo } from './io.js';
@@ -37,7 +38,7 @@ function get(url: URL): Promise<{ status: number; text: string }> {
 }
 
 /** Fetches /status; resolves with the body as sent and the parsed document. */
-async function fetchStatus(url: URL): Promise<{ text: string; doc: Record<string, unknown> }> {
+async function fetchStatus(url: URL): Promise<{ text: string; doc: AsReceived<StatusDocument> }> {
   let answer: { status: number; text: string };
   try {
     answer = await get(url);
@@ -56,7 +57,8 @@ async function fetchStatus(url: URL): Promise<{ text: string; doc: Record<string
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
     throw new FlagmanError('ADMIN', 'the answer is not a status document (JSON object)', { address: url.href });
-  return { text: answer.text, doc: doc as Record<string, unknown> };
+  // An object from an instance of any version: status-view.ts checks each field it reads.
+  return { text: answer.text, doc: doc as AsReceived<StatusDocument> };
 }
 
 /** `status [--admin URL] [--json]` */

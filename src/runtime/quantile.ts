@@ -11,12 +11,13 @@
 /**
  * The `q`-quantile (0–1) of cumulative `buckets` (upper bound as text → observations at most that
  * long; `+Inf` → all of them), in the bounds' unit; null when there is no observation. Keys may
- * come in any order (a JSON object puts `1` before `0.5`).
+ * come in any order (a JSON object puts `1` before `0.5`), and a count that is not a finite number
+ * (a reader's document, from any version) is left out.
  */
-export function histogramQuantile(q: number, buckets: Readonly<Record<string, number>>): number | null {
+export function histogramQuantile(q: number, buckets: Readonly<Record<string, unknown>>): number | null {
   const sorted = Object.entries(buckets)
     .map(([le, n]) => [le === '+Inf' ? Infinity : Number(le), n] as const)
-    .filter(([le, n]) => !Number.isNaN(le) && typeof n === 'number' && Number.isFinite(n))
+    .filter((e): e is readonly [number, number] => !Number.isNaN(e[0]) && typeof e[1] === 'number' && Number.isFinite(e[1]))
     .sort((a, b) => a[0] - b[0]);
   const last = sorted[sorted.length - 1];
   if (last === undefined || last[0] !== Infinity || sorted.length < 2) return null;
