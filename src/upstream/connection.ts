@@ -86,7 +86,7 @@ export class UpstreamConnection implements ResponseSink {
   readonly socket: net.Socket;
   readonly #owner: ConnectionOwner;
   readonly #parser: ResponseParser;
-  #current: UpstreamRequest | null = null;
+  #inFlight: UpstreamRequest | null = null;
   #served = 0;
   #timeoutMs = 0;
   #paused = false;
@@ -157,7 +157,7 @@ export class UpstreamConnection implements ResponseSink {
       return;
     }
     this.#served++;
-    this.#current = req;
+    this.#inFlight = req;
     this.#ended = false;
     this.#paused = false;
     this.#parser.expect(req.method === 'HEAD');
@@ -184,8 +184,8 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   /** The request being served, if any (BodyPump stops when it is no longer its own). */
-  get current(): UpstreamRequest | null {
-    return this.#current;
+  get inFlight(): UpstreamRequest | null {
+    return this.#inFlight;
   }
 
   /** Reads from the server again after onData returned false. */
@@ -197,8 +197,8 @@ export class UpstreamConnection implements ResponseSink {
 
   /** Drops `req` if it is still in flight (its client left): the connection closes, nothing more is called. */
   abort(req: UpstreamRequest): void {
-    if (this.#current !== req) return;
-    this.#current = null;
+    if (this.#inFlight !== req) return;
+    this.#inFlight = null;
     this.#close();
   }
 
@@ -211,11 +211,11 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   onHead(status: number, statusText: string, headers: string[], bodyLength: number): void {
-    this.#current?.onHead(status, statusText, headers, bodyLength);
+    this.#inFlight?.onHead(status, statusText, headers, bodyLength);
   }
 
   onBody(chunk: Buffer): void {
-    const req = this.#current;
+    const req = this.#inFlight;
     if (req !== null && !req.onData(chunk) && !this.#paused) {
       this.#paused = true;
       this.socket.pause();
@@ -234,7 +234,7 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   #onData(buf: Buffer): void {
-    if (this.#current === null) {
+    if (this.#inFlight === null) {
       // Bytes from an idle server, or after an abort: no request to give them to, and no way to know
       // where the next response would start.
       this.#close();
@@ -253,8 +253,8 @@ export class UpstreamConnection implements ResponseSink {
   // Ends the request after the parse that completed it returned: a request sent from onComplete
   // (none is today) could not find the parser still in the old response.
   #complete(): void {
-    const req = this.#current!;
-    this.#current = null;
+    const req = this.#inFlight!;
+    this.#inFlight = null;
     this.#ended = false;
     const parser = this.#parser;
     // A response that ended before its request's body was sent whole leaves the server reading a
@@ -272,7 +272,7 @@ export class UpstreamConnection implements ResponseSink {
 
   #onEnd(): void {
     // A body that runs until close ends here; anything else the server cut short.
-    if (this.#current !== null && this.#parser.finish()) {
+    if (this.#inFlight !== null && this.#parser.finish()) {
       this.#complete();
       return;
     }
@@ -283,16 +283,16 @@ export class UpstreamConnection implements ResponseSink {
     // Idle connections are timed by the pool. Neither a response held back for a slow reader nor a
     // request body that waits for a slow sender is the server's silence: timeouts.client and the
     // slow-reader cut (proxy/upstream.ts) time those clients. A body the server stops reading is.
-    if (this.#current === null || this.#paused) return;
+    if (this.#inFlight === null || this.#paused) return;
     if (!this.#bodyDone && this.socket.writableLength === 0) return;
     // The timer runs before the event loop's poll for I/O: after a stall of flagman's own (a loaded
     // machine, a long GC) as long as the timeout, bytes the server sent in time may be waiting
     // unread. The verdict waits for that poll (setImmediate runs right after it): a read in it
     // was the server answering, not silence. Only a timeout pays for this.
-    const req = this.#current;
+    const req = this.#inFlight;
     const reads = this.#reads;
     setImmediate(() => {
-      if (this.#current !== req || this.#paused || this.#reads !== reads || this.#closed) return;
+      if (this.#inFlight !== req || this.#paused || this.#reads !== reads || this.#closed) return;
       this.#fail(new UpstreamError('SERVER_TIMEOUT', `no answer within ${this.#timeoutMs} ms`, this.#owner.address));
     });
   }
@@ -303,10 +303,10 @@ export class UpstreamConnection implements ResponseSink {
 
   // Closes the connection first, always; then fails the request on it, if any.
   #fail(err: UpstreamError): void {
-    const req = this.#current;
+    const req = this.#inFlight;
     this.#close();
     if (req === null) return;
-    this.#current = null;
+    this.#inFlight = null;
     req.onError(err);
   }
 
@@ -337,14 +337,14 @@ class BodyPump {
     this.#conn = conn;
     this.#body = body;
     this.#chunked = chunked;
-    this.#req = conn.current!;
+    this.#req = conn.inFlight!;
     body.on('data', this.#onData);
     body.on('end', this.#onEnd);
     body.resume();
   }
 
   #stop(): boolean {
-    if (this.#conn.current === this.#req && !this.#conn.socket.destroyed) return false;
+    if (this.#conn.inFlight === this.#req && !this.#conn.socket.destroyed) return false;
     this.#body.off('data', this.#onData);
     this.#body.off('end', this.#onEnd);
     this.#conn.socket.off('drain', this.#onDrain);
