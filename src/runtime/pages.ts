@@ -2,7 +2,7 @@
 // changes, so serving it never touches the filesystem; a failed re-read keeps the last good body.
 // In runtime/, which compiles them: the proxy serves only what a compiled backend holds.
 import fs from 'node:fs';
-import { watch, type FSWatcher } from 'chokidar';
+import { type FileWatch, watchContent } from '../file-watch.js';
 import { events } from '../log.js';
 
 /** A body served from memory; `body` is replaced in place when its file changes. */
@@ -11,15 +11,14 @@ export interface Page {
   readonly file: string | null;
 }
 
-// chokidar drops a second change within 50 ms of the first and emits no trailing event, so a
-// re-read is scheduled after that window: the read then sees the last of a burst of writes.
+// Read this long after the first event of a burst, which a write of a page finishes within; a
+// write still going on then sends another event, and is read again.
 const REREAD_DELAY_MS = 60;
 
 /** Loads pages and keeps them fresh. One per process; pages are shared by every runtime. */
 export class PageCache {
   readonly #pages = new Map<string, Page>();
-  readonly #timers = new Map<string, NodeJS.Timeout>();
-  #watcher: FSWatcher | null = null;
+  readonly #watches: FileWatch<Buffer>[] = [];
 
   /** A page with a fixed body. */
   static inline(text: string): Page {
@@ -28,51 +27,34 @@ export class PageCache {
 
   /** The page for `file`, read now (throws when unreadable at load) and watched from then on. */
   file(file: string): Page {
-    let page = this.#pages.get(file);
-    if (page) return page;
-    page = { body: fs.readFileSync(file), file };
+    const known = this.#pages.get(file);
+    if (known) return known;
+    const page: Page = { body: fs.readFileSync(file), file };
     this.#pages.set(file, page);
-    if (this.#watcher === null) {
-      this.#watcher = watch(file, { ignoreInitial: true, atomic: false });
-      this.#watcher.on('all', (_event, path) => this.#schedule(path));
-      this.#watcher.on('error', (err) => events.warn({ event: 'page.watch', err: String(err) }, 'page watcher error'));
-    } else {
-      this.#watcher.add(file);
-    }
+    const watch = watchContent(
+      file,
+      {
+        debounceMs: REREAD_DELAY_MS,
+        wait: 'first',
+        onChange: (body) => {
+          page.body = body;
+          events.info({ event: 'page.reload', file, bytes: body.length }, `page ${file} reloaded`);
+        },
+        onProblem: (err) =>
+          events.warn(
+            { event: 'page.problem', file, code: (err.cause as NodeJS.ErrnoException | undefined)?.code },
+            `page ${file} unreadable; serving the last good copy`,
+          ),
+        onWatchError: (err) => events.warn({ event: 'page.watch', err: String(err) }, 'page watcher error'),
+      },
+      page.body,
+    );
+    this.#watches.push(watch);
     return page;
   }
 
-  #schedule(path: string): void {
-    if (this.#timers.has(path)) return;
-    this.#timers.set(
-      path,
-      setTimeout(() => {
-        this.#timers.delete(path);
-        this.#reread(path);
-      }, REREAD_DELAY_MS),
-    );
-  }
-
-  #reread(path: string): void {
-    const page = this.#pages.get(path);
-    if (!page) return;
-    try {
-      const body = fs.readFileSync(path);
-      if (!body.equals(page.body)) {
-        page.body = body;
-        events.info({ event: 'page.reload', file: path, bytes: body.length }, `page ${path} reloaded`);
-      }
-    } catch (err) {
-      events.warn(
-        { event: 'page.problem', file: path, code: (err as NodeJS.ErrnoException).code },
-        `page ${path} unreadable; serving the last good copy`,
-      );
-    }
-  }
-
   async close(): Promise<void> {
-    for (const t of this.#timers.values()) clearTimeout(t);
-    this.#timers.clear();
-    await this.#watcher?.close();
+    for (const w of this.#watches) w.close();
+    this.#watches.length = 0;
   }
 }

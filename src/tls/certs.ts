@@ -2,12 +2,12 @@
 // when they change (certbot, cert-manager, an `mv` by hand), and a config reload re-reads them too.
 // A handshake only picks from memory (pair.ts CertSet). A pair that fails to read — mismatched,
 // half-written, garbage — keeps the previous one serving, and is reported (event log, /status)
-// until the files are right again.
-import path from 'node:path';
+// until the files are right again. The files are watched by file-watch.ts (each file, followed through
+// a rename over it or a re-pointed symlink such as certbot's or a Secret volume's `..data` swap).
 import type tls from 'node:tls';
-import { FSWatcher } from 'chokidar';
 import type { Config, TlsConfig } from '../config/schema.js';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
+import { FileWatch } from '../file-watch.js';
 import { events } from '../log.js';
 import { CertSet } from './pair.js';
 
@@ -20,14 +20,18 @@ export class TlsSite {
   readonly config: TlsConfig;
   /** What handshakes get now; replaced whole when the files change and read well. */
   set: CertSet;
-  /** Why the files on disk are not what is served, or null. */
-  problem: string | null = null;
   readonly #servers = new Set<tls.Server>();
+  #watch: FileWatch<CertSet> | null = null;
 
   constructor(frontend: string, config: TlsConfig, set: CertSet) {
     this.frontend = frontend;
     this.config = config;
     this.set = set;
+  }
+
+  /** Why the files on disk are not what is served, or null. */
+  get problem(): string | null {
+    return this.#watch?.problem?.reason ?? null;
   }
 
   /** A listener serves this site from now on (its default certificate follows reloads). */
@@ -40,33 +44,50 @@ export class TlsSite {
     this.#servers.delete(server);
   }
 
-  /** Re-reads the files; swaps on success, keeps the old set and records the problem on failure. */
-  refresh(report: boolean): void {
-    let next: CertSet;
-    try {
-      next = CertSet.load(this.config);
-    } catch (err) {
-      const reason = err instanceof FlagmanError ? err.reason : String(err);
-      if (reason !== this.problem && report) {
-        events.error(
-          { event: 'tls.problem', frontend: this.frontend, error: reason },
-          `frontend ${this.frontend}: ${reason}; still serving the previous certificate`,
-        );
-      }
-      this.problem = reason;
-      return;
-    }
-    const fixed = this.problem !== null;
-    this.problem = null;
-    if (next.same(this.set)) {
-      if (fixed && report)
-        events.info({ event: 'tls.ok', frontend: this.frontend }, `frontend ${this.frontend}: certificate files readable again, unchanged`);
-      return;
-    }
-    this.set = next;
-    for (const s of this.#servers) s.setSecureContext(next.defaultOptions);
-    if (report)
-      events.info({ event: 'tls.reload', frontend: this.frontend, ...describe(next) }, `frontend ${this.frontend}: certificate reloaded`);
+  /**
+   * Watches the files from now on: re-reads them when they change, swaps on success, keeps the old
+   * set and records the problem on failure. `report`: this process logs what happens.
+   */
+  watch(report: boolean): void {
+    this.#watch ??= new FileWatch<CertSet>(
+      {
+        files: this.config.certificates.flatMap((p) => [p.cert, p.key]),
+        debounceMs: DEBOUNCE_MS,
+        read: () => CertSet.load(this.config),
+        // Compared with what is served; unchanged files swap nothing.
+        same: (a, b) => a.same(b),
+        onChange: (next) => {
+          this.set = next;
+          for (const s of this.#servers) s.setSecureContext(next.defaultOptions);
+          if (report)
+            events.info(
+              { event: 'tls.reload', frontend: this.frontend, ...describe(next) },
+              `frontend ${this.frontend}: certificate reloaded`,
+            );
+        },
+        onProblem: (err, again) => {
+          if (again || !report) return;
+          events.error(
+            { event: 'tls.problem', frontend: this.frontend, error: err.reason },
+            `frontend ${this.frontend}: ${err.reason}; still serving the previous certificate`,
+          );
+        },
+        onRecover: () => {
+          if (report)
+            events.info(
+              { event: 'tls.ok', frontend: this.frontend },
+              `frontend ${this.frontend}: certificate files readable again, unchanged`,
+            );
+        },
+      },
+      this.set,
+    );
+  }
+
+  /** Stops watching the files (the site is no longer served). */
+  unwatch(): void {
+    this.#watch?.close();
+    this.#watch = null;
   }
 }
 
@@ -79,10 +100,6 @@ export function describe(set: CertSet): { certificates: { names: readonly string
 export class CertStore {
   readonly #report: boolean;
   #sites = new Map<string, TlsSite>();
-  #watcher: FSWatcher | null = null;
-  readonly #dirs = new Set<string>();
-  readonly #files = new Set<string>();
-  #timer: NodeJS.Timeout | null = null;
 
   /** `report`: this process logs TLS events (a worker leaves that to its primary). */
   constructor(report: boolean) {
@@ -109,8 +126,9 @@ export class CertStore {
     return sites;
   }
 
-  /** Makes staged sites the current ones, and watches their files. */
+  /** Makes staged sites the current ones, and watches their files (and no longer the old ones'). */
   adopt(sites: Map<string, TlsSite>): void {
+    for (const old of this.#sites.values()) old.unwatch();
     this.#sites = sites;
     for (const site of sites.values()) {
       if (this.#report)
@@ -118,7 +136,7 @@ export class CertStore {
           { event: 'tls.load', frontend: site.frontend, ...describe(site.set) },
           `frontend ${site.frontend}: certificates loaded`,
         );
-      for (const p of site.config.certificates) this.#watch(p.cert, p.key);
+      site.watch(this.#report);
     }
   }
 
@@ -136,46 +154,6 @@ export class CertStore {
   }
 
   async close(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
-    await this.#watcher?.close();
-  }
-
-  // The folder, not the file: a rename over the file (`mv`, certbot's symlink swap) replaces the
-  // inode a file watch is on (config-watch.ts does the same for the config file).
-  #watch(...files: string[]): void {
-    this.#watcher ??= this.#newWatcher();
-    const w = this.#watcher;
-    for (const file of files) {
-      this.#files.add(file);
-      const dir = path.dirname(file);
-      if (this.#dirs.has(dir)) continue;
-      this.#dirs.add(dir);
-      w.add(dir);
-    }
-  }
-
-  #newWatcher(): FSWatcher {
-    const w = new FSWatcher({
-      ignoreInitial: true,
-      depth: 0,
-      atomic: false,
-      ignored: (p: string) => !this.#dirs.has(path.resolve(p)) && !this.#files.has(path.resolve(p)),
-    });
-    // Raw events come before chokidar's per-path throttle, which can drop the last of a burst.
-    w.on('raw', () => this.#poke());
-    w.on('all', () => this.#poke());
-    // A watch that fails leaves SIGHUP, which re-reads the files too.
-    w.on('error', () => undefined);
-    return w;
-  }
-
-  #poke(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      // Every site: a few files, compared with what is served; unchanged ones swap nothing.
-      for (const site of this.#sites.values()) site.refresh(this.#report);
-    }, DEBOUNCE_MS);
+    for (const s of this.#sites.values()) s.unwatch();
   }
 }
