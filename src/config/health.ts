@@ -8,17 +8,17 @@ import type { HealthConfig, HealthTiming, StatusRange } from './schema.js';
 import { DEFAULTS, HEALTH_TYPES } from './schema.js';
 import { fieldsOf, listItems, missing, readDuration, readInt, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
-import { parseStatusRange } from './units.js';
+import { formatDuration, parseStatusRange } from './units.js';
 
 export const HEALTH_KEYS = {
   type: `the check: ${HEALTH_TYPES.join(' | ')} (default ${DEFAULTS.health.type}; in a tcp backend, tcp)`,
   path: `http: the path probed with GET (default ${DEFAULTS.health.path})`,
   status: `http: the statuses that pass, one or a range such as 200-299 (default ${DEFAULTS.health.status.min}-${DEFAULTS.health.status.max})`,
   command: 'exec: the command run for each check, a string split on spaces or a list; exit 0 passes',
-  interval: 'time between checks of a server (default 2s)',
-  timeout: 'a check slower than this fails (default 1s)',
-  rise: 'consecutive passes that bring a server up (default 2)',
-  fall: 'consecutive failures that take a server down (default 3)',
+  interval: `time between checks of a server (default ${formatDuration(DEFAULTS.health.interval)})`,
+  timeout: `a check slower than this fails (default ${formatDuration(DEFAULTS.health.timeout)})`,
+  rise: `consecutive passes that bring a server up (default ${DEFAULTS.health.rise})`,
+  fall: `consecutive failures that take a server down (default ${DEFAULTS.health.fall})`,
 } as const;
 
 // Which keys each type takes, beside the timing keys every type takes.

@@ -11,7 +11,7 @@ import { TLS_PAIR_KEYS } from './tls.js';
 import { Walker, fieldsOf, missing, rootEntry } from './nodes.js';
 import type { KeyTable } from './nodes.js';
 import { checkListenClashes, checkRefs } from './refs.js';
-import type { Config } from './schema.js';
+import { type Config, DEFAULTS } from './schema.js';
 import {
   ACCESS_KEYS,
   ADMIN_KEYS,
@@ -32,7 +32,7 @@ export const TOP_LEVEL_KEYS = {
   admin: 'the read-only admin endpoint: listen (no section: no endpoint)',
   timeouts: 'connect, server, client, idle, tcpIdle, shutdown, queue',
   log: 'access: on | off | { fields, format }, file: a path (default stdout)',
-  workers: 'processes serving requests: a number, or auto for one per CPU (default 1)',
+  workers: `processes serving requests: a number, or auto for one per CPU (default ${DEFAULTS.workers})`,
   frontends: 'where clients connect, and the rules that choose a backend (required)',
   backends: 'where requests go: servers, respond or redirect',
 } as const;

@@ -7,18 +7,18 @@ import type { AccessField, AccessLogConfig, Config, Mode, Timeouts } from './sch
 import { ACCESS_FORMATS, DEFAULTS } from './schema.js';
 import { fieldsOf, listItems, readBool, readDuration, readInt, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
-import { parseListenAddress } from './units.js';
+import { formatDuration, parseListenAddress } from './units.js';
 
 export const FLAGS_KEYS = {
-  dir: 'the watched flags directory, relative to the config file (default ./flags)',
-  rescan: 'period of the backstop full rescan (default 1s)',
+  dir: `the watched flags directory, relative to the config file (default ${DEFAULTS.flagsDir})`,
+  rescan: `period of the backstop full rescan (default ${formatDuration(DEFAULTS.rescan)})`,
   allowWorldWritable: 'start even when the flags directory is world-writable (default false)',
   state:
     "file keeping every flag's last good value across restarts, or off (default $STATE_DIRECTORY/flags.json, else CONFIG.state.json next to the config file)",
 } as const;
 
 export const ADMIN_KEYS = {
-  listen: 'address of the read-only admin endpoint, or off (default 127.0.0.1:8404)',
+  listen: `address of the read-only admin endpoint, or off (default ${DEFAULTS.adminListen})`,
 } as const;
 
 export const LOG_KEYS = {

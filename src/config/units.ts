@@ -43,6 +43,15 @@ export function parseDuration(text: string, at?: Place): number {
   return ms;
 }
 
+/** A duration as an operator writes it: in the largest unit that divides it (`2s`, `1500ms`, `1h`). */
+export function formatDuration(ms: number): string {
+  for (const unit of ['h', 'm', 's'] as const) {
+    const n = DURATION_UNITS[unit];
+    if (ms >= n && ms % n === 0) return `${ms / n}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
 // Registry of size units (docs/design/conventions.md), in bytes. Powers of 1024 written as IEC
 // writes them: `1MB` is 10^6 bytes to a disk vendor and 2^20 to nginx's `1m`, so neither is taken.
 export const SIZE_UNITS = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;

@@ -1,8 +1,13 @@
 // The config's value languages as tables (docs/design/conventions.md): durations and addresses.
 import test from 'ava';
+import fc from 'fast-check';
+import { HEALTH_KEYS } from '../../dist/config/health.js';
+import { DEFAULTS } from '../../dist/config/schema.js';
+import { FLAGS_KEYS } from '../../dist/config/sections.js';
 import {
   ALL_INTERFACES,
   MAX_DURATION_MS,
+  formatDuration,
   listenClash,
   parseDuration,
   parseListenAddress,
@@ -98,4 +103,29 @@ test('listenClash: same socket, wildcard against any host, never port 0', (t) =>
   t.false(listenClash(l('127.0.0.1:80'), l('127.0.0.2:80')));
   t.false(listenClash(l(':0'), l(':0')));
   t.false(listenClash(l(':80'), l('systemd:web')));
+});
+
+test('property: formatDuration writes what parseDuration reads back, in the largest unit that divides it', (t) => {
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.nat({ max: MAX_DURATION_MS }),
+        fc.nat({ max: 596 }).map((h) => h * 3_600_000),
+      ),
+      (ms) => {
+        const text = formatDuration(ms);
+        const next = { ms: 's', s: 'm', m: 'h', h: null }[/[a-z]+$/.exec(text)[0]];
+        const unitMs = { s: 1000, m: 60_000, h: 3_600_000 };
+        return parseDuration(text) === ms && (ms === 0 || next === null || ms % unitMs[next] !== 0);
+      },
+    ),
+  );
+  t.pass();
+});
+
+test('the key descriptions a config error shows give the defaults DEFAULTS holds', (t) => {
+  t.true(HEALTH_KEYS.interval.endsWith(`(default ${formatDuration(DEFAULTS.health.interval)})`));
+  t.is(formatDuration(DEFAULTS.health.interval), '2s');
+  t.true(FLAGS_KEYS.rescan.endsWith('(default 1s)'));
+  t.true(HEALTH_KEYS.fall.endsWith(`(default ${DEFAULTS.health.fall})`));
 });
