@@ -71,7 +71,7 @@ function duration(c: Counters, tcp: boolean): CumulativeHistogram | null {
  * timeout, the totals since start, and the waits as a cumulative histogram (ms; `/metrics` turns it
  * into flagman_backend_queue_wait_seconds).
  */
-function queue(t: ProxyTarget, q: BackendQueue): QueueStatus {
+function queue(t: ProxyTarget, q: BackendQueue<unknown>): QueueStatus {
   return {
     length: q.length,
     max: t.queueBound,

@@ -158,7 +158,7 @@ export abstract class Attempt implements Skip, Waiter {
   /** The current try's failure was counted against its server (once per try). */
   #blamed = false;
   /** Its place in its backend's queue while it waits for a free slot; null otherwise. */
-  #waiting: QueueEntry | null = null;
+  #waiting: QueueEntry<ProxyTarget> | null = null;
   /**
    * The access line's timers of the current (or last) try, ms: how long its connection took to
    * connect (0: a pooled connection reused; -1: none made), and from the request (or handshake)
