@@ -91,7 +91,7 @@ class ProbeRequest implements UpstreamRequest {
   onError(err: UpstreamError): void {
     this.#settle(err);
   }
-  // Read only by a pool (pool.ts); a probe's connection is its own, its LOCAL header given as it is made.
+  // Read only by a pool (upstream/pool.ts); a probe's connection is its own, its LOCAL header given as it is made.
   readonly client: ClientConnection = { destroyed: false, once: () => undefined, off: () => undefined };
   proxyHeader(version: 1 | 2): Buffer {
     return localHeader(version);

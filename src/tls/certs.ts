@@ -142,7 +142,7 @@ export class CertStore {
   }
 
   // The folder, not the file: a rename over the file (`mv`, certbot's symlink swap) replaces the
-  // inode a file watch is on (config-watch.ts does the same for the config file).
+  // inode a file watch is on (lifecycle/config-watch.ts does the same for the config file).
   #watch(...files: string[]): void {
     this.#watcher ??= this.#newWatcher();
     const w = this.#watcher;

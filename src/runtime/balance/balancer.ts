@@ -13,13 +13,13 @@ export interface Candidate {
   readonly weight: number;
   /** Health when the runtime was built; always up for a backend without checks. */
   readonly health: Health;
-  /** weight × health (server-state.ts). */
+  /** weight × health (runtime/server-state.ts). */
   readonly status: ServerStatus;
   /** The most requests (tcp: connections) in flight to it at once under these flags; 0: no limit. */
   readonly maxconn: number;
   readonly state: ObservedServer;
   /**
-   * The connections to this server's address (server-pool.ts), looked up when the runtime is built,
+   * The connections to this server's address (runtime/server-pool.ts), looked up when the runtime is built,
    * not per request; null in a tcp backend, whose client connections each get a server connection of their own.
    */
   readonly pool: ServerPool | null;
