@@ -146,7 +146,8 @@ export function createMetrics(sources: AdminSources): Metrics {
   // A rule's limits (docs/proxying.md, "Limits and the queue"): what they refused, by reason.
   counter(
     'flagman_frontend_refused_total',
-    "Requests a frontend's rules refused for their limits: a body over maxBody (body_too_large, 413), over a rate limit (rate_limited, 429).",
+    "Requests a frontend's rules refused for their limits: " +
+      'a body over maxBody (body_too_large, 413), over a rate limit (rate_limited, 429).',
     ['frontend', 'reason'],
     (c, d) => {
       for (const [frontend, f] of Object.entries(d.frontends))

@@ -1,7 +1,8 @@
-// The active checks, one probe per `health.type` (docs/design/conventions.md): an HTTP GET whose status must fall in a
-// range (sent and read by the client requests take, upstream/), a TCP connect, or a command (run with execa, no shell) whose exit 0 passes. Each probe
-// settles with a result, never throws, and gives up when its signal aborts (the check's timeout, or
-// flagman stopping), leaving no socket or process behind.
+// The active checks, one probe per `health.type` (docs/design/conventions.md): an HTTP GET whose
+// status must fall in a range (sent and read by the client requests take, upstream/), a TCP
+// connect, or a command (run with execa, no shell) whose exit 0 passes. Each probe settles with a
+// result, never throws, and gives up when its signal aborts (the check's timeout, or flagman
+// stopping), leaving no socket or process behind.
 import http from 'node:http';
 import net from 'node:net';
 import type { HealthConfig } from '../config/schema.js';

@@ -361,7 +361,10 @@ export abstract class Attempt implements Skip, Waiter {
     if (target.queue.length !== 0) target.queue.wake();
   }
 
-  /** Counts a failure of the current try against its server: `failures`, and a failed passive check unless `blame` says it was only slow. */
+  /**
+   * Counts a failure of the current try against its server: `failures`, and a failed passive
+   * check unless `blame` says it was only slow.
+   */
   protected blame(err: UpstreamError, blame: Blame = blameFor(err.code, Verdict.ANSWER)): void {
     if (blame === Blame.NONE || this.#blamed) return;
     this.#blamed = true;
