@@ -77,7 +77,8 @@ class DropNotes implements SinkWatcher {
     if (this.#log === 'access')
       events.warn(
         { event: 'log.off', ...this.#names(), reason },
-        `access log off: ${where} cannot be written any more (${reason}: ${reason === 'EPIPE' ? 'no reader' : 'stream failed'}); its lines are counted as dropped`,
+        `access log off: ${where} cannot be written any more (${reason}: ${reason === 'EPIPE' ? 'no reader' : 'stream failed'}); ` +
+          'its lines are counted as dropped',
       );
   }
 

@@ -25,9 +25,19 @@ const byId = (id) => document.getElementById(id);
 const tbodyOf = (id) => /** @type {HTMLTableElement} */ (byId(id)).tBodies[0];
 
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-/** An object of the document, or {} (all of its fields are optional) when it is missing or not one. @template T @param {T} v @returns {T} */
+/**
+ * An object of the document, or {} (all of its fields are optional) when it is missing or not one.
+ * @template T
+ * @param {T} v
+ * @returns {T}
+ */
 const obj = (v) => (isObj(v) ? v : /** @type {T} */ ({}));
-/** A map of the document (flags, frontends, backends, servers) as [name, value] pairs. @template T @param {{ readonly [name: string]: T }} v @returns {[string, T][]} */
+/**
+ * A map of the document (flags, frontends, backends, servers) as [name, value] pairs.
+ * @template T
+ * @param {{ readonly [name: string]: T }} v
+ * @returns {[string, T][]}
+ */
 const entries = (v) => Object.entries(obj(v));
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v) => (typeof v === 'string' ? v : null);
@@ -254,7 +264,10 @@ function renderFrontends(doc, rateOf) {
         { text: int(conns.open), className: 'c-conns num' },
         { text: maxconn(fe.maxconn), className: 'c-maxconn num' },
         { text: int(conns.waiting), className: 'c-waiting num' + (num(conns.waiting) > 0 ? ' warn' : '') },
-        { text: proxy ? int(conns.proxyHeaderRefused) : '', className: 'c-proxy num' + (proxy && num(conns.proxyHeaderRefused) > 0 ? ' warn' : '') },
+        {
+          text: proxy ? int(conns.proxyHeaderRefused) : '',
+          className: 'c-proxy num' + (proxy && num(conns.proxyHeaderRefused) > 0 ? ' warn' : ''),
+        },
         { text: int(refused.bodyTooLarge), className: 'c-413 num' + (num(refused.bodyTooLarge) > 0 ? ' warn' : '') },
         { text: int(refused.rateLimited), className: 'c-429 num' + (num(refused.rateLimited) > 0 ? ' warn' : '') },
         ...responseCells(fe.responses),
@@ -292,7 +305,10 @@ function renderBackends(doc, rateOf, latencyOf) {
         { text: '', className: 'c-weight num' },
         { text: '', className: 'c-maxconn num' },
         { text: int(be.active), className: 'c-active num' },
-        { text: be.queue === null ? '' : int(obj(be.queue).length), className: 'c-queue num' + (num(obj(be.queue).length) > 0 ? ' warn' : '') },
+        {
+          text: be.queue === null ? '' : int(obj(be.queue).length),
+          className: 'c-queue num' + (num(obj(be.queue).length) > 0 ? ' warn' : ''),
+        },
         { text: int(be.requests), className: 'c-requests num' },
         { text: rate(rateOf('backend:' + name)), className: 'c-rate num' },
         { text: latencyText(latency.p50), className: 'c-p50 num', title: 'median request duration, ' + latency.since },
@@ -363,7 +379,10 @@ function showLink() {
   const lost = link.failingSince !== null;
   let text;
   if (!lost) text = link.lastOk === null ? 'connecting\u2026' : 'live \u00b7 updated ' + clock(link.lastOk);
-  else text = 'CONNECTION LOST since ' + clock(link.failingSince) + ' (' + link.error + '), retrying \u00b7 ' + (link.lastOk === null ? 'no data yet' : 'data from ' + clock(link.lastOk));
+  else {
+    const last = link.lastOk === null ? 'no data yet' : 'data from ' + clock(link.lastOk);
+    text = 'CONNECTION LOST since ' + clock(link.failingSince) + ' (' + link.error + '), retrying \u00b7 ' + last;
+  }
   setText(conn, text);
   conn.className = 'conn ' + (lost ? 'lost' : 'ok');
   document.body.classList.toggle('stale', lost);

@@ -67,7 +67,19 @@ section.empty table { display: none; }
 `;
 
 const RESPONSE_HEADS =
-  '<th class="num">1xx</th><th class="num">2xx</th><th class="num">3xx</th><th class="num">4xx</th><th class="num">5xx</th><th class="num">other</th>';
+  '<th class="num">1xx</th><th class="num">2xx</th><th class="num">3xx</th>' +
+  '<th class="num">4xx</th><th class="num">5xx</th><th class="num">other</th>';
+
+const FRONTEND_HEADS =
+  '<th>frontend</th><th class="num">req/s</th><th class="num">requests</th><th class="num">active</th>' +
+  '<th class="num">conns</th><th class="num">maxconn</th><th class="num">waiting</th>' +
+  '<th class="num c-proxy" title="connections closed without a valid PROXY header (acceptProxy)">no proxy</th>' +
+  `<th class="num">413</th><th class="num">429</th>${RESPONSE_HEADS}`;
+
+const BACKEND_HEADS =
+  '<th>backend / server</th><th>state</th><th class="num">weight</th><th class="num">maxconn</th>' +
+  '<th class="num">active</th><th class="num">queue</th><th class="num">requests</th><th class="num">req/s</th>' +
+  '<th class="num">p50</th><th class="num">p99</th><th class="num">failures</th><th class="num">5xx</th>';
 
 const BODY = `
 <header>
@@ -101,7 +113,7 @@ const BODY = `
   <section class="empty">
     <h2>Frontends</h2>
     <table id="frontends" class="no-accept-proxy">
-      <thead><tr><th>frontend</th><th class="num">req/s</th><th class="num">requests</th><th class="num">active</th><th class="num">conns</th><th class="num">maxconn</th><th class="num">waiting</th><th class="num c-proxy" title="connections closed without a valid PROXY header (acceptProxy)">no proxy</th><th class="num">413</th><th class="num">429</th>${RESPONSE_HEADS}</tr></thead>
+      <thead><tr>${FRONTEND_HEADS}</tr></thead>
       <tbody></tbody>
     </table>
     <p class="none">no frontend</p>
@@ -109,7 +121,7 @@ const BODY = `
   <section class="empty">
     <h2>Backends and servers</h2>
     <table id="backends">
-      <thead><tr><th>backend / server</th><th>state</th><th class="num">weight</th><th class="num">maxconn</th><th class="num">active</th><th class="num">queue</th><th class="num">requests</th><th class="num">req/s</th><th class="num">p50</th><th class="num">p99</th><th class="num">failures</th><th class="num">5xx</th></tr></thead>
+      <thead><tr>${BACKEND_HEADS}</tr></thead>
       <tbody></tbody>
     </table>
     <p class="none">no backend</p>

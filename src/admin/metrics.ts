@@ -1,7 +1,7 @@
 // `/metrics` in the Prometheus text format (docs/admin.md): the same figures as `/status`, taken from the
 // status document itself at scrape time, so the two can never disagree and server state is decided
 // in one place (status.ts). The request path never touches prom-client: it does plain increments
-// on the counters the runtime holds (servers.ts), and a scrape copies them here — the cheapest way
+// on the counters the runtime holds (runtime/servers.ts), and a scrape copies them here — the cheapest way
 // to have no label lookup per request.
 import client from 'prom-client';
 import type { ExplainRequest, Explanation } from '../explain/explain.js';
@@ -146,7 +146,8 @@ export function createMetrics(sources: AdminSources): Metrics {
   // A rule's limits (docs/proxying.md, "Limits and the queue"): what they refused, by reason.
   counter(
     'flagman_frontend_refused_total',
-    "Requests a frontend's rules refused for their limits: a body over maxBody (body_too_large, 413), over a rate limit (rate_limited, 429).",
+    "Requests a frontend's rules refused for their limits: " +
+      'a body over maxBody (body_too_large, 413), over a rate limit (rate_limited, 429).',
     ['frontend', 'reason'],
     (c, d) => {
       for (const [frontend, f] of Object.entries(d.frontends))

@@ -59,7 +59,7 @@ function responses(c: Counters): Responses {
 }
 
 /**
- * How long a frontend's or a backend's requests took (ms, cumulative: histogram.ts); null in tcp
+ * How long a frontend's or a backend's requests took (ms, cumulative: runtime/histogram.ts); null in tcp
  * mode, whose connections are not timed (docs/admin.md).
  */
 function duration(c: Counters, tcp: boolean): CumulativeHistogram | null {
@@ -71,7 +71,7 @@ function duration(c: Counters, tcp: boolean): CumulativeHistogram | null {
  * timeout, the totals since start, and the waits as a cumulative histogram (ms; `/metrics` turns it
  * into flagman_backend_queue_wait_seconds).
  */
-function queue(t: ProxyTarget, q: BackendQueue): QueueStatus {
+function queue(t: ProxyTarget, q: BackendQueue<unknown>): QueueStatus {
   return {
     length: q.length,
     max: t.queueBound,
@@ -133,7 +133,7 @@ export function statusDocument(src: StatusSources): StatusDocument {
     const tcp = t.kind === 'refuse' || (t.kind === 'proxy' && t.mode === 'tcp');
     if (t.kind === 'proxy') {
       for (const s of t.servers) {
-        // State as the current runtime routes by it (server-state.ts); the counters are live.
+        // State as the current runtime routes by it (runtime/server-state.ts); the counters are live.
         // maxconn 0: no limit.
         // A tcp server's connections have no response head: no time to first byte.
         const state = s.state;

@@ -17,7 +17,7 @@ export function configPath(values: Record<string, unknown>): string {
 /** A flags directory, and where the proxy that reads it may keep its state file. */
 export interface FlagSource {
   readonly dir: string;
-  /** Candidates for state.ts findState, most likely first. */
+  /** Candidates for flags/state.ts findState, most likely first. */
   readonly state: readonly string[];
 }
 

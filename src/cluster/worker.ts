@@ -17,6 +17,7 @@ import { CertStore } from '../tls/certs.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';
 import { ObservedState } from '../runtime/servers.js';
+import { makeUpstreamPool } from '../upstream/pool.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { RemoteFlags } from './remote-flags.js';
 import { chargeSpent, RATE_SYNC_MS, takeSpent } from './rate-sync.js';
@@ -59,7 +60,7 @@ export async function runWorker(configFile: string): Promise<number> {
   // Each worker appends to the file itself (log.ts): no line goes through the primary.
   prepareAccessLog(null, config.log, true).commit();
   const flags = new RemoteFlags(init.version, init.flags);
-  const observed = new ObservedState((key, pass, source, detail) => send({ t: 'check', key, pass, source, detail }));
+  const observed = new ObservedState(makeUpstreamPool, (key, pass, source, detail) => send({ t: 'check', key, pass, source, detail }));
   // Every worker's rate limits hear what the others admitted (rate-sync.ts).
   observed.shareRates = true;
   for (const [key, health, change] of init.health) observed.adopt(key, health, change);

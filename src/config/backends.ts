@@ -34,7 +34,9 @@ const PROXY_ONLY = ['mode', 'balance', 'health', 'fallback', 'timeouts', 'queue'
 export const SERVER_KEYS = {
   address: 'host:port or [v6]:port',
   weight: `an integer 0–256 or a CEL expression using flag() (default ${DEFAULTS.weight}); 0 drains`,
-  maxconn: `the most requests (tcp: connections) in flight to it at once: an integer 0–${MAX_MAXCONN} or a CEL expression using flag() (default ${DEFAULTS.maxconn}: no limit)`,
+  maxconn:
+    `the most requests (tcp: connections) in flight to it at once: an integer 0–${MAX_MAXCONN} ` +
+    `or a CEL expression using flag() (default ${DEFAULTS.maxconn}: no limit)`,
   sendProxy: "v1, v2 or off: this server's PROXY protocol header, over its backend's sendProxy (default: the backend's)",
 } as const;
 
@@ -104,7 +106,8 @@ function readBackend(w: Walker, b: Entry, timeouts: Timeouts, baseDir: string): 
   if (kinds.length > 1) {
     return w.fail(
       'CONFIG_SCHEMA',
-      `${b.path}: has ${kinds.length === 2 ? 'both ' : ''}${kinds.map((k) => k!.name).join(' and ')}; a backend either proxies to servers, responds or redirects`,
+      `${b.path}: has ${kinds.length === 2 ? 'both ' : ''}${kinds.map((k) => k!.name).join(' and ')}; ` +
+        'a backend either proxies to servers, responds or redirects',
       kinds[1]!.keyAt,
     );
   }

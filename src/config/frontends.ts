@@ -30,11 +30,16 @@ export const FRONTEND_KEYS = {
   underscoreHeaders: 'request header names with "_": allow (default), refuse (400) or drop',
   tls: 'serve HTTPS (HTTP/1.1 and HTTP/2): {cert, key}, or a list of them chosen by SNI (first: default)',
   maxBody: 'the largest request body: bytes, or a size such as 512KiB or 1MiB (default: none); larger ones get 413',
-  maxconn: `the most client connections served at once, every listener together: 0–${MAX_MAXCONN} (default ${DEFAULTS.maxconn}: no limit); the next ones wait, unread, until one closes`,
+  maxconn:
+    `the most client connections served at once, every listener together: 0–${MAX_MAXCONN} ` +
+    `(default ${DEFAULTS.maxconn}: no limit); the next ones wait, unread, until one closes`,
   acceptProxy:
-    'true: every connection starts with a PROXY protocol header (v1 or v2) naming the client, as a load balancer sends it; others are closed (default false)',
+    'true: every connection starts with a PROXY protocol header (v1 or v2) naming the client, ' +
+    'as a load balancer sends it; others are closed (default false)',
   trustedProxies: 'addresses or CIDR blocks of the load balancers in front: from them, X-Forwarded-For names the client (client.ip)',
-  requestId: `an ID per request, for the server, the access log and flagman's own answers: true, false (default), or {header} (default ${DEFAULTS.requestIdHeader})`,
+  requestId:
+    "an ID per request, for the server, the access log and flagman's own answers: " +
+    `true, false (default), or {header} (default ${DEFAULTS.requestIdHeader})`,
 } as const;
 
 export const REQUEST_ID_KEYS = {
@@ -226,7 +231,8 @@ function readMaxconn(w: Walker, e: Entry): number | undefined {
     return wrongKind(
       w,
       e,
-      `a whole number from 0 to ${MAX_MAXCONN} (a frontend's maxconn counts client connections and takes no expression; a server's maxconn, under backends, may use flag())`,
+      `a whole number from 0 to ${MAX_MAXCONN} (a frontend's maxconn counts client connections and takes no expression; ` +
+        "a server's maxconn, under backends, may use flag())",
     );
   }
   return readInt(w, e, 0, MAX_MAXCONN);

@@ -13,7 +13,9 @@ import { formatDuration, parseStatusRange } from './units.js';
 export const HEALTH_KEYS = {
   type: `the check: ${HEALTH_TYPES.join(' | ')} (default ${DEFAULTS.health.type}; in a tcp backend, tcp)`,
   path: `http: the path probed with GET (default ${DEFAULTS.health.path})`,
-  status: `http: the statuses that pass, one or a range such as 200-299 (default ${DEFAULTS.health.status.min}-${DEFAULTS.health.status.max})`,
+  status:
+    'http: the statuses that pass, one or a range such as 200-299 ' +
+    `(default ${DEFAULTS.health.status.min}-${DEFAULTS.health.status.max})`,
   command: 'exec: the command run for each check, a string split on spaces or a list; exit 0 passes',
   interval: `time between checks of a server (default ${formatDuration(DEFAULTS.health.interval)})`,
   timeout: `a check slower than this fails (default ${formatDuration(DEFAULTS.health.timeout)})`,

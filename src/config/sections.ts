@@ -14,7 +14,8 @@ export const FLAGS_KEYS = {
   rescan: `period of the backstop full rescan (default ${formatDuration(DEFAULTS.rescan)})`,
   allowWorldWritable: 'start even when the flags directory is world-writable (default false)',
   state:
-    "file keeping every flag's last good value across restarts, or off (default $STATE_DIRECTORY/flags.json, else CONFIG.state.json next to the config file)",
+    "file keeping every flag's last good value across restarts, or off " +
+    '(default $STATE_DIRECTORY/flags.json, else CONFIG.state.json next to the config file)',
 } as const;
 
 export const ADMIN_KEYS = {
@@ -169,7 +170,8 @@ export function readTimeoutOverrides(w: Walker, e: Entry | undefined, base: Time
     if (mode === 'tcp' && !TCP_BACKEND_TIMEOUTS.includes(key)) {
       w.fail(
         'CONFIG_SCHEMA',
-        `${entry.path}: a tcp backend takes only ${TCP_BACKEND_TIMEOUTS.slice(0, -1).join(', ')} and ${TCP_BACKEND_TIMEOUTS.at(-1)} timeouts (there is no response to wait for)`,
+        `${entry.path}: a tcp backend takes only ${TCP_BACKEND_TIMEOUTS.slice(0, -1).join(', ')} ` +
+          `and ${TCP_BACKEND_TIMEOUTS.at(-1)} timeouts (there is no response to wait for)`,
         entry.keyAt,
       );
       continue;

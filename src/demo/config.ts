@@ -38,7 +38,8 @@ export function loadDemoConfig(file: string | undefined): Config {
   if (!fs.existsSync(shipped)) {
     throw new FlagmanError(
       'CONFIG_READ',
-      `the demo config is missing: this copy of flagman has no ${DEMO_CONFIG} (the demo runs from a clone of flagman's repository: npm install && npm start)`,
+      `the demo config is missing: this copy of flagman has no ${DEMO_CONFIG} ` +
+        "(the demo runs from a clone of flagman's repository: npm install && npm start)",
       { file: shipped },
     );
   }
@@ -74,7 +75,8 @@ export function onDemoPorts(config: Config, env: NodeJS.ProcessEnv): DemoRun {
   for (const be of config.backends) {
     if (be.kind === 'respond' && be.file !== null) doc.setIn(['backends', be.name, 'respond', 'file'], be.file);
   }
-  const text = `# ${config.file} on the ports of ${moves.map((m) => `${m.variable}=${m.port}`).join(', ')}: written by the demo, removed when it stops.\n${doc.toString({ lineWidth: 0 })}`;
+  const ports = moves.map((m) => `${m.variable}=${m.port}`).join(', ');
+  const text = `# ${config.file} on the ports of ${ports}: written by the demo, removed when it stops.\n${doc.toString({ lineWidth: 0 })}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-demo-'));
   const remove = (): void => fs.rmSync(dir, { recursive: true, force: true });
   const file = path.join(dir, path.basename(config.file));

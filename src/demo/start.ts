@@ -83,7 +83,8 @@ async function main(): Promise<number> {
     const code = await closed;
     if (!started)
       say(
-        `flagman stopped before it started (exit ${code}): the reason is above. A port in use? ${PROXY_PORT_VARIABLE}=PORT and ${ADMIN_PORT_VARIABLE}=PORT move flagman's.`,
+        `flagman stopped before it started (exit ${code}): the reason is above. ` +
+          `A port in use? ${PROXY_PORT_VARIABLE}=PORT and ${ADMIN_PORT_VARIABLE}=PORT move flagman's.`,
       );
     return code;
   } finally {

@@ -210,7 +210,7 @@ export function explain(program: Program, snapshot: FlagSnapshot, req: ExplainRe
   let backend: string | null = matched === null ? null : fe.rules[matched]!.use;
   let unavailable: string | null = null;
   let servers: ServerStep[] = [];
-  // Follow fallbacks as the proxy does when no server of a backend is eligible (refs.ts forbids loops).
+  // Follow fallbacks as the proxy does when no server of a backend is eligible (config/refs.ts forbids loops).
   for (let hops = 0; backend !== null && hops <= config.backends.length; hops++) {
     const be = config.backends.find((b) => b.name === backend);
     if (be === undefined || be.kind !== 'proxy') break;

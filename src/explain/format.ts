@@ -17,26 +17,27 @@ export function formatExplanation(e: Explanation): string {
   const lines = [
     tcp
       ? `frontend ${e.frontend}: tcp connection from ${from}`
-      : `frontend ${e.frontend}: ${r.method} ${r.path} from ${from}${r.host !== null ? `, host ${r.host}` : ''}${r.scheme === 'https' ? ', over https' : ''}`,
+      : `frontend ${e.frontend}: ${r.method} ${r.path} from ${from}` +
+        `${r.host !== null ? `, host ${r.host}` : ''}${r.scheme === 'https' ? ', over https' : ''}`,
   ];
   for (const s of e.steps) {
     const mark = s.result === 'match' ? '→' : ' ';
     const why = s.result === 'off' ? 'off (by flags)' : s.result;
     const residual = s.residual !== null && s.residual !== s.when && s.result !== 'off' ? `  [with flags: ${s.residual}]` : '';
     const flags = Object.keys(s.flags).length > 0 ? `  (${flagList(s.flags)})` : '';
-    lines.push(
-      `${mark} rule ${s.rule}: ${s.when ?? '(always)'} → ${s.use}: ${why}${flags}${residual}${s.problem !== null ? `  problem: ${s.problem}` : ''}`,
-    );
+    const problem = s.problem !== null ? `  problem: ${s.problem}` : '';
+    lines.push(`${mark} rule ${s.rule}: ${s.when ?? '(always)'} → ${s.use}: ${why}${flags}${residual}${problem}`);
   }
   const refused = tcp ? 'the connection is closed' : '503';
   if (e.rule === null) lines.push(`no rule matches: ${refused}`);
   if (e.unavailable !== null)
     lines.push(`backend ${e.unavailable} has no eligible server: ${e.backend !== null ? `falls back to ${e.backend}` : refused}`);
   if (e.backend !== null) {
-    const servers = e.servers.map(
-      (s) =>
-        `${s.name} ${s.address} weight ${s.weight}${s.maxconn > 0 ? ` maxconn ${s.maxconn}` : ''}${s.health === 'down' ? ' DOWN' : ''}${Object.keys(s.flags).length > 0 ? ` (${flagList(s.flags)})` : ''}`,
-    );
+    const servers = e.servers.map((s) => {
+      const maxconn = s.maxconn > 0 ? ` maxconn ${s.maxconn}` : '';
+      const flags = Object.keys(s.flags).length > 0 ? ` (${flagList(s.flags)})` : '';
+      return `${s.name} ${s.address} weight ${s.weight}${maxconn}${s.health === 'down' ? ' DOWN' : ''}${flags}`;
+    });
     lines.push(`answered by backend ${e.backend}${servers.length > 0 ? `: ${servers.join('; ')}` : ''}`);
   }
   // Only where a limit is set: most rules have none, and a line saying so is noise.

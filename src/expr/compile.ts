@@ -172,7 +172,8 @@ function validate(src: ExprSource, kind: ExprKind, ast: ASTNode, mode: Mode): st
     if (node.op === 'id' && flagsOnly !== undefined && REQUEST_VARIABLES.has(node.args)) {
       fail(
         src,
-        `${flagsOnly[0]} may use flag() and constants only, not '${node.args}': ${flagsOnly[1]} recomputed when a flag changes, never per request`,
+        `${flagsOnly[0]} may use flag() and constants only, not '${node.args}': ` +
+          `${flagsOnly[1]} recomputed when a flag changes, never per request`,
         node.start,
       );
     }
@@ -187,7 +188,8 @@ function validate(src: ExprSource, kind: ExprKind, ast: ASTNode, mode: Mode): st
     if (flagsOnly !== undefined && (REQUEST_FUNCTIONS.has(name) || name === 'cidr')) {
       fail(
         src,
-        `${flagsOnly[0]} may use flag() and constants only, not ${name}(): ${flagsOnly[1]} recomputed when a flag changes, never per request`,
+        `${flagsOnly[0]} may use flag() and constants only, not ${name}(): ` +
+          `${flagsOnly[1]} recomputed when a flag changes, never per request`,
         node.start,
       );
     }

@@ -2,7 +2,7 @@
 // no blank, `/`, `@` or `\`, so that it can only name a host (and a port) — never smuggle a path
 // or credentials into a redirect's Location, or another host into request.host.
 
-/** Whether `value` is acceptable as a Host header (headers.ts refuses a request whose Host is not). */
+/** Whether `value` is acceptable as a Host header (proxy/headers.ts refuses a request whose Host is not). */
 export function isHostValue(value: string): boolean {
   return value !== '' && !/[\s/@\\]/.test(value);
 }

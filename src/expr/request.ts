@@ -84,7 +84,10 @@ export function requestQuery(input: RequestInput): string {
   return input.derivedQuery!;
 }
 
-/** `request.host`: the Host header (or a trusted proxy's X-Forwarded-Host) without its port, lowercased (host names are case-insensitive); `[v6]` keeps its brackets. */
+/**
+ * `request.host`: the Host header (or a trusted proxy's X-Forwarded-Host) without its port,
+ * lowercased (host names are case-insensitive); `[v6]` keeps its brackets.
+ */
 export function requestHost(input: RequestInput): string {
   if (input.derivedHost !== undefined) return input.derivedHost;
   const raw = input.host ?? '';

@@ -1,7 +1,8 @@
-// The active checks, one probe per `health.type` (docs/design/conventions.md): an HTTP GET whose status must fall in a
-// range (sent and read by the client requests take, upstream/), a TCP connect, or a command (run with execa, no shell) whose exit 0 passes. Each probe
-// settles with a result, never throws, and gives up when its signal aborts (the check's timeout, or
-// flagman stopping), leaving no socket or process behind.
+// The active checks, one probe per `health.type` (docs/design/conventions.md): an HTTP GET whose
+// status must fall in a range (sent and read by the client requests take, upstream/), a TCP
+// connect, or a command (run with execa, no shell) whose exit 0 passes. Each probe settles with a
+// result, never throws, and gives up when its signal aborts (the check's timeout, or flagman
+// stopping), leaving no socket or process behind.
 import http from 'node:http';
 import net from 'node:net';
 import type { HealthConfig } from '../config/schema.js';
@@ -91,7 +92,7 @@ class ProbeRequest implements UpstreamRequest {
   onError(err: UpstreamError): void {
     this.#settle(err);
   }
-  // Read only by a pool (pool.ts); a probe's connection is its own, its LOCAL header given as it is made.
+  // Read only by a pool (upstream/pool.ts); a probe's connection is its own, its LOCAL header given as it is made.
   readonly client: ClientConnection = { destroyed: false, once: () => undefined, off: () => undefined };
   proxyHeader(version: 1 | 2): Buffer {
     return localHeader(version);

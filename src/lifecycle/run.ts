@@ -18,6 +18,7 @@ import { CertStore } from '../tls/certs.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';
 import { ObservedState, type CheckSource, type HealthChange } from '../runtime/servers.js';
+import { makeUpstreamPool } from '../upstream/pool.js';
 import type { Health } from '../runtime/server-state.js';
 import { VERSION } from '../version.js';
 import type { Stats, ToWorker } from '../cluster/messages.js';
@@ -56,7 +57,7 @@ export async function run(configFile: string): Promise<number> {
 
   const store = storeFor(config.flags, program.flags);
   await store.start();
-  const observed = new ObservedState();
+  const observed = new ObservedState(makeUpstreamPool);
   const pages = new PageCache();
   const certs = new CertStore(true);
   const tunnels = new Set<Duplex>();

@@ -135,7 +135,8 @@ class RefusalNotes {
     const what = n === 1 ? 'a connection' : `${n} connections`;
     events.warn(
       { event: 'proxy.refused', frontend: this.#frontend, refused: n, reason: this.#reason, ip: this.#ip },
-      `frontend ${this.#frontend}: closed ${what} without a valid PROXY header (acceptProxy is on); last: ${this.#reason}, from ${this.#ip}`,
+      `frontend ${this.#frontend}: closed ${what} without a valid PROXY header (acceptProxy is on); ` +
+        `last: ${this.#reason}, from ${this.#ip}`,
     );
   }
 }

@@ -158,7 +158,7 @@ export abstract class Attempt implements Skip, Waiter {
   /** The current try's failure was counted against its server (once per try). */
   #blamed = false;
   /** Its place in its backend's queue while it waits for a free slot; null otherwise. */
-  #waiting: QueueEntry | null = null;
+  #waiting: QueueEntry<ProxyTarget> | null = null;
   /**
    * The access line's timers of the current (or last) try, ms: how long its connection took to
    * connect (0: a pooled connection reused; -1: none made), and from the request (or handshake)
@@ -361,7 +361,10 @@ export abstract class Attempt implements Skip, Waiter {
     if (target.queue.length !== 0) target.queue.wake();
   }
 
-  /** Counts a failure of the current try against its server: `failures`, and a failed passive check unless `blame` says it was only slow. */
+  /**
+   * Counts a failure of the current try against its server: `failures`, and a failed passive
+   * check unless `blame` says it was only slow.
+   */
   protected blame(err: UpstreamError, blame: Blame = blameFor(err.code, Verdict.ANSWER)): void {
     if (blame === Blame.NONE || this.#blamed) return;
     this.#blamed = true;

@@ -31,7 +31,10 @@ interface ServerSocket extends net.Socket {
   _httpMessage?: ({ headersSent: boolean } & ParserAnswered) | null;
 }
 
-/** A parser error in the access log's words: Node's reason (`Invalid character in chunk size`) lower-cased as flagman's own are, else its code. */
+/**
+ * A parser error in the access log's words: Node's reason (`Invalid character in chunk size`)
+ * lower-cased as flagman's own are, else its code.
+ */
 function whyOf(err: NodeJS.ErrnoException & { reason?: unknown }): string {
   const reason = err.reason;
   if (typeof reason !== 'string' || reason === '') return err.code ?? err.message;

@@ -6,7 +6,10 @@ import type { UpstreamError } from '../upstream/error.js';
 export const REASONS = {
   /** The client closed its connection (or cancelled its stream) before the response was complete. */
   clientClosed: 'client closed',
-  /** flagman cut a client that stalled: a request head (408) or body (timeouts.client), or taking no byte of its response (timeouts.server). */
+  /**
+   * flagman cut a client that stalled: a request head (408) or body (timeouts.client), or taking
+   * no byte of its response (timeouts.server).
+   */
   clientTimeout: 'client timeout',
   /** The shutdown deadline cut the response. */
   shutdown: 'shutdown',

@@ -114,7 +114,8 @@ export function createSecureFrontend(
       const ip = clientIpOf(session.socket);
       events.warn(
         { event: 'h2.rapid_reset', frontend, ip, resets },
-        `frontend ${frontend}: HTTP/2 client ${ip} reset ${resets} streams, over the budget of ${RESET_BURST} at once and ${RESET_RATE}/s; connection closed with GOAWAY ENHANCE_YOUR_CALM`,
+        `frontend ${frontend}: HTTP/2 client ${ip} reset ${resets} streams, ` +
+          `over the budget of ${RESET_BURST} at once and ${RESET_RATE}/s; connection closed with GOAWAY ENHANCE_YOUR_CALM`,
       );
     });
     // A client that resets is not the proxy's error.

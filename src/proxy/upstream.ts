@@ -20,6 +20,7 @@ import { SlowReaderWatch } from './slow-reader.js';
 import type { ProxyTarget } from '../runtime/runtime.js';
 import type { ClientConnection, UpstreamConnection, UpstreamRequest } from '../upstream/connection.js';
 import type { UpstreamError } from '../upstream/error.js';
+import type { UpstreamPool } from '../upstream/pool.js';
 
 /**
  * Sends now what Node's HTTP/1.1 server corked for this tick: it corks on a response's write and
@@ -115,7 +116,9 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
   }
 
   // One try: every server of an http backend has a pool (runtime/compile.ts), which writes the
-  // request on an idle connection or on a new one. A try after a failed one starts afresh.
+  // request on an idle connection or on a new one. A try after a failed one starts afresh. The
+  // runtime knows a pool only as a ServerPool; every one is an UpstreamPool, made by the factory
+  // the process gave its observed state (lifecycle/run.ts, cluster/worker.ts).
   protected connect(server: Candidate): void {
     this.#ex.server = server.name;
     this.bodyBytes = 0;
@@ -123,7 +126,7 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
     this.#connected = false;
     this.#reused = false;
     this.#responded = false;
-    server.pool!.request(this);
+    (server.pool as UpstreamPool).request(this);
   }
 
   protected answer(status: number, reason: string, retryAfter?: string): void {

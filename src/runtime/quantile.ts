@@ -5,7 +5,7 @@
 // finite bound, as Prometheus does: nothing says how far above it lies.
 //
 // Written once for every reader: `flagman status` imports it, and the dashboard's script inlines
-// its source (dashboard-script.ts): so it must stay one self-contained function, using nothing
+// its source (admin/dashboard-script.ts): so it must stay one self-contained function, using nothing
 // from outside it, in JavaScript a browser runs as it is.
 
 /**

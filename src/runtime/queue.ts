@@ -10,8 +10,12 @@
 // away, or it took a slot) takes itself out (remove). Entries form a doubly linked list, so leaving
 // from the middle costs the same as from the head; the queue's own figures (length, waits,
 // refusals) are plain counters that /status and /metrics read.
+//
+// What a queue serves is its type parameter T (runtime.ts's ProxyTarget), which the queue only
+// keeps for its waiters: ProxyTarget names this class, so naming ProxyTarget back here would tie
+// the two modules in a cycle. A queue is made unbound, as BackendQueue<never> (servers.ts), which
+// fits a ProxyTarget's queue until holder.ts binds it.
 import { Histogram } from './histogram.js';
-import type { ProxyTarget } from './runtime.js';
 
 /** What a waiter did when woken. */
 export const Wake = {
@@ -33,17 +37,17 @@ export interface Waiter {
 }
 
 /** One waiter's place in its queue. */
-export class QueueEntry {
-  prev: QueueEntry | null = null;
-  next: QueueEntry | null = null;
+export class QueueEntry<T> {
+  prev: QueueEntry<T> | null = null;
+  next: QueueEntry<T> | null = null;
   /** The queue it is in; null once it left. */
-  queue: BackendQueue | null;
+  queue: BackendQueue<T> | null;
   readonly waiter: Waiter;
   /** performance.now() when it joined. */
   readonly at: number;
   timer: NodeJS.Timeout | null = null;
 
-  constructor(queue: BackendQueue, waiter: Waiter, at: number) {
+  constructor(queue: BackendQueue<T>, waiter: Waiter, at: number) {
     this.queue = queue;
     this.waiter = waiter;
     this.at = at;
@@ -55,7 +59,7 @@ export const WAIT_BUCKETS_MS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 500
 const WAIT_BOUNDS = Float64Array.from(WAIT_BUCKETS_MS);
 
 // A timer's callback with its entry as argument: no closure per waiter.
-function onTimeout(entry: QueueEntry): void {
+function onTimeout(entry: QueueEntry<unknown>): void {
   entry.timer = null;
   const queue = entry.queue;
   if (queue === null) return;
@@ -64,7 +68,7 @@ function onTimeout(entry: QueueEntry): void {
   entry.waiter.expired(ms);
 }
 
-export class BackendQueue {
+export class BackendQueue<T> {
   /** Waiting now. */
   length = 0;
   /** Every request (tcp: connection) that ever waited, since start. */
@@ -76,9 +80,9 @@ export class BackendQueue {
   /** How long waiters waited (ms), by WAIT_BUCKETS_MS. */
   readonly wait = new Histogram(WAIT_BOUNDS);
   /** The backend of this name in the current runtime (holder.ts binds it); null: none, or not a proxy backend. */
-  target: ProxyTarget | null = null;
-  #head: QueueEntry | null = null;
-  #tail: QueueEntry | null = null;
+  target: T | null = null;
+  #head: QueueEntry<T> | null = null;
+  #tail: QueueEntry<T> | null = null;
   #scheduled = false;
   readonly #serve = (): void => this.#run();
 
@@ -86,7 +90,7 @@ export class BackendQueue {
    * Puts `waiter` at the back, to expire after `timeoutMs`; null when `bound` are already waiting
    * (null bound: no bound), counted as a refusal.
    */
-  push(waiter: Waiter, timeoutMs: number, bound: number | null): QueueEntry | null {
+  push(waiter: Waiter, timeoutMs: number, bound: number | null): QueueEntry<T> | null {
     if (bound !== null && this.length >= bound) {
       this.full++;
       return null;
@@ -104,7 +108,7 @@ export class BackendQueue {
   }
 
   /** Takes `entry` out (it took a slot, its client left, or it expired); resolves with how long it waited (ms). */
-  remove(entry: QueueEntry): number {
+  remove(entry: QueueEntry<T>): number {
     if (entry.queue !== this) return 0;
     entry.queue = null;
     if (entry.timer !== null) clearTimeout(entry.timer);
@@ -134,7 +138,7 @@ export class BackendQueue {
   }
 
   /** The current runtime's backend of this name (null: none): its servers serve the waiters from now on. */
-  bind(target: ProxyTarget | null): void {
+  bind(target: T | null): void {
     this.target = target;
     this.wake();
   }

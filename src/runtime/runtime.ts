@@ -41,7 +41,7 @@ export interface ProxyTarget {
    */
   readonly limited: boolean;
   /** The backend's queue (queue.ts), the same object for every runtime: observed state, kept by name. */
-  readonly queue: BackendQueue;
+  readonly queue: BackendQueue<ProxyTarget>;
   /** The most that may wait in the queue (config `queue`); null: no bound. */
   readonly queueBound: number | null;
   /** Active checks, whose rise and fall passive failures count toward too; null: no checks, always up. */

@@ -5,9 +5,9 @@
 import { EventEmitter } from 'node:events';
 import { BackendQueue } from './queue.js';
 import { nextHealth, type Health, type HealthRule } from './server-state.js';
-import { UpstreamPool, type PoolTimeouts } from '../upstream/pool.js';
 import { RateBuckets } from './buckets.js';
 import { latencyHistogram, type Histogram } from './histogram.js';
+import type { PoolFactory, PoolTimeouts, ServerPool } from './server-pool.js';
 
 /** How a check result was obtained: one of the active probes, or a request's own connection. */
 export type CheckSource = 'http' | 'tcp' | 'exec' | 'passive';
@@ -51,27 +51,29 @@ export class ObservedServer {
   /** What brought the health to what it is; null while it has never changed. */
   change: HealthChange | null = null;
   /** Pooled keep-alive connections to this server, one pool per address and timeouts (a reload may change them). */
-  readonly #pools = new Map<string, UpstreamPool>();
+  readonly #pools = new Map<string, ServerPool>();
+  readonly #makePool: PoolFactory;
   readonly #onHealth: (s: ObservedServer) => void;
   readonly #forward: CheckForward | null;
 
-  constructor(key: string, onHealth: (s: ObservedServer) => void, forward: CheckForward | null = null) {
+  constructor(key: string, makePool: PoolFactory, onHealth: (s: ObservedServer) => void, forward: CheckForward | null = null) {
     this.key = key;
+    this.#makePool = makePool;
     this.#forward = forward;
     this.#onHealth = onHealth;
   }
 
   /**
    * The connection pool to `host:port` with `timeouts` (and the PROXY header version its
-   * connections start with, if any: upstream/pool.ts), made on first use. Called when a runtime
+   * connections start with, if any), made on first use by the factory ObservedState was given. Called when a runtime
    * is compiled, never per request. A pool whose address a reload dropped stays until shutdown:
    * requests of the old runtime may still be on it, and an idle pool holds no connection.
    */
-  pool(host: string, port: number, timeouts: PoolTimeouts, sendProxy: 1 | 2 | null = null): UpstreamPool {
+  pool(host: string, port: number, timeouts: PoolTimeouts, sendProxy: 1 | 2 | null = null): ServerPool {
     const key = `${host}:${port}/${timeouts.connect}/${timeouts.idle}/${sendProxy ?? ''}`;
     let pool = this.#pools.get(key);
     if (!pool) {
-      pool = new UpstreamPool(host, port, timeouts, sendProxy);
+      pool = this.#makePool(host, port, timeouts, sendProxy);
       this.#pools.set(key, pool);
     }
     return pool;
@@ -209,7 +211,7 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
   readonly #servers = new Map<string, ObservedServer>();
   readonly #frontends = new Map<string, Counters>();
   readonly #backends = new Map<string, Counters>();
-  readonly #queues = new Map<string, BackendQueue>();
+  readonly #queues = new Map<string, BackendQueue<never>>();
   readonly #frontendLimits = new Map<string, FrontendLimitCounters>();
   readonly #rules = new Map<string, RuleState>();
   /**
@@ -223,9 +225,15 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
   /** Health adopted for servers not yet created (worker processes: the primary's word comes first). */
   readonly #adopted = new Map<string, [Health, HealthChange | null]>();
 
-  /** `forward`: in a worker process, where check results go (the primary); null: decide here. */
-  constructor(forward: CheckForward | null = null) {
+  readonly #makePool: PoolFactory;
+
+  /**
+   * `makePool`: makes each server's connection pool (server-pool.ts; upstream/pool.ts has the
+   * real one). `forward`: in a worker process, where check results go (the primary); null: decide here.
+   */
+  constructor(makePool: PoolFactory, forward: CheckForward | null = null) {
     super();
+    this.#makePool = makePool;
     this.#forward = forward;
   }
 
@@ -234,7 +242,7 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
     const key = `${backend}/${server}`;
     let state = this.#servers.get(key);
     if (!state) {
-      state = new ObservedServer(key, (s) => this.emit('health', s), this.#forward);
+      state = new ObservedServer(key, this.#makePool, (s) => this.emit('health', s), this.#forward);
       const adopted = this.#adopted.get(key);
       if (adopted) {
         state.health = adopted[0];
@@ -263,8 +271,11 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
     return c;
   }
 
-  /** The queue of proxy backend `name` (queue.ts), made on first use, kept through flag changes and reloads. */
-  queue(name: string): BackendQueue {
+  /**
+   * The queue of proxy backend `name` (queue.ts), made on first use, kept through flag changes and
+   * reloads; unbound (`never`: no target yet) until holder.ts binds it to its ProxyTarget.
+   */
+  queue(name: string): BackendQueue<never> {
     let q = this.#queues.get(name);
     if (!q) {
       q = new BackendQueue();
@@ -315,7 +326,7 @@ export class ObservedState extends EventEmitter<ObservedEvents> {
     servers: ReadonlyMap<string, ObservedServer>;
     frontends: ReadonlyMap<string, Counters>;
     backends: ReadonlyMap<string, Counters>;
-    queues: ReadonlyMap<string, BackendQueue>;
+    queues: ReadonlyMap<string, BackendQueue<unknown>>;
     frontendLimits: ReadonlyMap<string, FrontendLimitCounters>;
     rules: ReadonlyMap<string, RuleState>;
   } {

@@ -11,20 +11,15 @@
 // streams of one HTTP/2 connection), and closes when that client connection closes, or idles out
 // as any other. Another client opens a connection of its own. A pool without sendProxy is untouched.
 import http from 'node:http';
+import type { PoolFactory, PoolTimeouts, ServerPool } from '../runtime/server-pool.js';
 import { UpstreamConnection, type ClientConnection, type ConnectionOwner, type UpstreamRequest } from './connection.js';
 import { addressOf, awaitConnect } from './dial.js';
 import { UpstreamError } from './error.js';
 
-/** How long to wait for a connection, and how long a pooled connection may idle (ms). */
-export interface PoolTimeouts {
-  readonly connect: number;
-  readonly idle: number;
-}
-
 // A server's Keep-Alive timeout is trusted less this margin.
 const KEEP_ALIVE_MARGIN_MS = 1000;
 
-export class UpstreamPool implements ConnectionOwner {
+export class UpstreamPool implements ConnectionOwner, ServerPool {
   readonly address: string;
   readonly #host: string;
   readonly #port: number;
@@ -171,3 +166,6 @@ export class UpstreamPool implements ConnectionOwner {
     return Promise.resolve();
   }
 }
+
+/** The pools observed state keeps for each server (runtime/server-pool.ts): these. */
+export const makeUpstreamPool: PoolFactory = (host, port, timeouts, sendProxy) => new UpstreamPool(host, port, timeouts, sendProxy);

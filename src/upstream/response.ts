@@ -127,7 +127,7 @@ export class ResponseParser {
 
   /**
    * Expects a new response, to a request of which only whether it was a HEAD matters, and whether
-   * it asked for an upgrade (tunnel.ts): only then is a 101 an answer, not a bad response.
+   * it asked for an upgrade (proxy/tunnel.ts): only then is a 101 an answer, not a bad response.
    */
   expect(head: boolean, upgrade = false): void {
     this.#state = State.Head;
@@ -402,7 +402,7 @@ export class ResponseParser {
 
     if (status < 200) {
       // 100 Continue, 103 Early Hints …: interim, not passed on; the real head follows. A 101 is an
-      // answer only to an upgrade (tunnel.ts): the end of HTTP on the connection.
+      // answer only to an upgrade (proxy/tunnel.ts): the end of HTTP on the connection.
       if (status === 101) {
         if (all === null) throw new BadResponse('101 Switching Protocols to a request that asked for no upgrade');
         this.#state = State.Upgraded;

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
-import { flagmanCli as spawn, launcherPath, root, tempDir } from '../helpers/e2e.js';
+import { cli, flagmanCli as spawn, root, tempDir } from '../helpers/e2e.js';
 
 // Output as printed, final newline included: "one line" is checked to the byte.
 const flagmanCli = (args) => spawn(args, { stripFinalNewline: false });
@@ -15,9 +15,9 @@ const VERSION = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf
 
 for (const flag of ['--version', '-V']) {
   test(`flagman ${flag} prints the version on one line and exits 0, from dist/cli/main.js and the launcher`, async (t) => {
-    // As installed: the launcher that execs node.
-    const launched = execa(launcherPath, [flag], { reject: false, timeout: 20_000, stripFinalNewline: false });
-    for (const r of await Promise.all([flagmanCli([flag]), launched])) {
+    // flagmanCli runs the launcher that execs node, as installed (or the single executable).
+    const direct = execa(process.execPath, [cli, flag], { reject: false, timeout: 20_000, stripFinalNewline: false });
+    for (const r of await Promise.all([flagmanCli([flag]), direct])) {
       t.is(r.exitCode, 0, `${r.command}: ${r.stderr}`);
       t.is(r.stdout, `flagman ${VERSION}\n`, r.command);
       t.is(r.stderr, '', r.command);

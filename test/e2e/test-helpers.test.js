@@ -100,3 +100,35 @@ test('the access log captured: a line that is no JSON is kept as { unparsed }', 
   await waitFor(() => fm.access.length > 0, { what: 'the first stdout line' });
   t.deepEqual(fm.access[0], { unparsed: 'not json' });
 });
+
+test('startFlagman runs the flagman command (bin/flagman, its V8 options) on the node of this test, as one process', async (t) => {
+  if (process.env.FLAGMAN_BIN) return t.pass('FLAGMAN_BIN: the single executable is run instead');
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, maintenanceConfig({ admin: false }), { vars: { app: app.port } });
+  const start = await fm.waitEvent((e) => e.event === 'start');
+  t.is(start.pid, fm.proc.pid, 'the launcher exec()s node: no shell left as a parent');
+  t.is(fs.realpathSync(`/proc/${start.pid}/exe`), fs.realpathSync(process.execPath));
+  const argv = fs.readFileSync(`/proc/${start.pid}/cmdline`, 'utf8').split('\0');
+  t.true(argv.includes('--heap-growing-percent=100'), argv.join(' '));
+  t.true(argv.includes(path.join(root, 'dist/cli/main.js')), argv.join(' '));
+});
+
+test("flagmanCommand runs this test's node even when the first node on the PATH is another", async (t) => {
+  if (process.env.FLAGMAN_BIN) return t.pass('FLAGMAN_BIN: the single executable is run instead');
+  // A `node` first on the PATH that is not this one: run by the launcher, it would exit 97.
+  const other = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-other-node-'));
+  t.teardown(() => fs.rmSync(other, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(other, 'node'), '#!/bin/sh\necho "the other node" >&2\nexit 97\n', { mode: 0o755 });
+  const script = [
+    "const { flagmanCli } = await import('./test/helpers/e2e.js');",
+    "const r = await flagmanCli(['--version']);",
+    'console.log(JSON.stringify({ exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr }));',
+  ].join('\n');
+  const r = await execa(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: root,
+    env: { PATH: `${other}${path.delimiter}${process.env.PATH}` },
+    timeout: scaled(20_000),
+  });
+  const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+  t.like(JSON.parse(r.stdout), { exitCode: 0, stdout: `flagman ${version}` });
+});

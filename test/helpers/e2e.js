@@ -1,5 +1,7 @@
-// End-to-end fixtures: real upstream servers on 127.0.0.1, the built CLI spawned with execa on a
-// temp config, and a plain HTTP client. Everything listens on port 0 and is closed in teardown.
+// End-to-end fixtures: real upstream servers on 127.0.0.1, the built CLI spawned with execa (through
+// the `flagman` launcher, as users run it) on a temp config, and a plain HTTP client. Everything
+// listens on port 0 and is closed in teardown.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -15,10 +17,48 @@ export const cli = path.join(root, 'dist/cli/main.js');
 /** The `flagman` command as installed: a shell launcher that execs node with its V8 options. */
 export const launcherPath = path.join(root, 'bin/flagman');
 /**
- * The command that runs flagman, as a list: `node dist/cli/main.js`, or the single executable named
- * by FLAGMAN_BIN (README, "A single file"; `npm run test:sea`).
+ * The `node` the launcher would run: the first on the PATH (bin/flagman runs `node`), or null.
+ * Read once per test file; a few directory lookups.
  */
-export const flagmanCommand = process.env.FLAGMAN_BIN ? [path.resolve(process.env.FLAGMAN_BIN)] : [process.execPath, cli];
+function nodeOnPath() {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue;
+    const file = path.join(dir, 'node');
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return fs.realpathSync(file);
+    } catch {}
+  }
+  return null;
+}
+
+/**
+ * The launcher, run on this test's node: as it is when the first `node` on the PATH is that node
+ * (test/lines.js puts each pass's node there, npx puts the devDependency's); otherwise through
+ * `env` with a PATH that starts with a directory holding a `node` that is this one, so that a run
+ * on another node (`/path/to/node node_modules/ava/…`) still tests that node. `env` execs the
+ * launcher, which execs node: one process, flagman's PID, whichever way.
+ */
+function launcherOnThisNode() {
+  if (nodeOnPath() === fs.realpathSync(process.execPath)) return [launcherPath];
+  // One directory per node binary and user, shared by the test files (made once, then reused).
+  const id = createHash('sha256').update(process.execPath).digest('hex').slice(0, 12);
+  const dir = path.join(os.tmpdir(), `flagman-test-node-${process.getuid?.() ?? 0}-${id}`);
+  fs.mkdirSync(dir, { recursive: true });
+  try {
+    fs.symlinkSync(process.execPath, path.join(dir, 'node'));
+  } catch (err) {
+    if (err.code !== 'EEXIST') throw err; // another test file made it
+  }
+  return ['env', `PATH=${dir}${path.delimiter}${process.env.PATH ?? ''}`, launcherPath];
+}
+
+/**
+ * The command that runs flagman, as a list: the `flagman` command users run (bin/flagman, the
+ * launcher with its V8 options: docs/proxying.md, "Memory"), on this test's node; or the single executable
+ * named by FLAGMAN_BIN (README, "A single file"; `npm run test:sea`).
+ */
+export const flagmanCommand = process.env.FLAGMAN_BIN ? [path.resolve(process.env.FLAGMAN_BIN)] : launcherOnThisNode();
 
 /** A port nothing listens on (bound on loopback, then closed): for configs that need a dead address. */
 export async function freePort() {

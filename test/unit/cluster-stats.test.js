@@ -3,16 +3,17 @@
 import test from 'ava';
 import { addUp, ended, takeStats } from '../../dist/cluster/stats.js';
 import { ObservedState } from '../../dist/runtime/servers.js';
+import { makeUpstreamPool } from '../../dist/upstream/pool.js';
 
 /** A worker's counters with `web`'s limits set to `counts`. */
 function worker(counts) {
-  const observed = new ObservedState();
+  const observed = new ObservedState(makeUpstreamPool);
   Object.assign(observed.frontendLimits('web'), counts);
   return takeStats(observed);
 }
 
 test("a frontend's limits add up across workers, an exited one's counts kept and its connections gone", (t) => {
-  const primary = new ObservedState();
+  const primary = new ObservedState(makeUpstreamPool);
   const a = worker({ proxyHeaderRefused: 2, waited: 1, open: 4, rateLimited: 5 });
   const b = ended(worker({ proxyHeaderRefused: 3, waited: 2, open: 7, bodyTooLarge: 1 }));
   addUp(primary, [a, b]);

@@ -5,6 +5,7 @@ import test from 'ava';
 import { parseConfigText } from '../../dist/config/load.js';
 import { compileProgram, buildRuntime } from '../../dist/runtime/compile.js';
 import { ObservedState } from '../../dist/runtime/servers.js';
+import { makeUpstreamPool } from '../../dist/upstream/pool.js';
 import { PageCache } from '../../dist/runtime/pages.js';
 import { makeSnapshot } from '../../dist/flags/snapshot.js';
 import { FlagmanErrors } from '../../dist/errors.js';
@@ -43,7 +44,7 @@ const snapshot = (values = {}) =>
 
 function runtime(text, values) {
   const program = compileProgram(parseConfigText(text, F));
-  const observed = new ObservedState();
+  const observed = new ObservedState(makeUpstreamPool);
   return { observed, build: (v = values) => buildRuntime(program, snapshot(v), { observed, pages: new PageCache(), generation: 1 }) };
 }
 

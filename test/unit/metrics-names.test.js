@@ -9,6 +9,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { parseConfigText } from '../../dist/config/load.js';
 import { compileProgram, buildRuntime } from '../../dist/runtime/compile.js';
 import { ObservedState } from '../../dist/runtime/servers.js';
+import { makeUpstreamPool } from '../../dist/upstream/pool.js';
 import { PageCache } from '../../dist/runtime/pages.js';
 import { makeSnapshot } from '../../dist/flags/snapshot.js';
 import { budgetFor } from '../../dist/descriptors.js';
@@ -88,7 +89,7 @@ const OBSERVED_MS = [0.2, 0.5, 0.7, 3, 40, 40, 120, 800, 12_000];
 
 function sources() {
   const program = compileProgram(parseConfigText(CONFIG, '/etc/flagman/flagman.yaml'));
-  const observed = new ObservedState();
+  const observed = new ObservedState(makeUpstreamPool);
   const flag = (value, problem = null) => ({ value, note: null, changedAt: null, problem });
   const snapshot = makeSnapshot(
     1,

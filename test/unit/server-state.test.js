@@ -3,6 +3,7 @@
 import test from 'ava';
 import { STATE_TABLE, isEligible, nextHealth, serverStatus } from '../../dist/runtime/server-state.js';
 import { ObservedState } from '../../dist/runtime/servers.js';
+import { makeUpstreamPool } from '../../dist/upstream/pool.js';
 
 // weight × health → state, eligible for new requests.
 const stateRows = [
@@ -48,7 +49,7 @@ for (const row of healthRows) {
 }
 
 test('a server state applies results, announces each change of health once, and says what caused it', (t) => {
-  const observed = new ObservedState();
+  const observed = new ObservedState(makeUpstreamPool);
   const changes = [];
   observed.on('health', (s) => changes.push([s.key, s.health, { ...s.change }]));
   const s = observed.server('app', 'app1', 1000);

@@ -2,7 +2,7 @@
 // registered in the table in ./index.ts.
 import type { Health, ServerStatus } from '../server-state.js';
 import type { ObservedServer } from '../servers.js';
-import type { UpstreamPool } from '../../upstream/pool.js';
+import type { ServerPool } from '../server-pool.js';
 
 /** A server as a balancer sees it: declared weight (from flags), its state then, and observed state. */
 export interface Candidate {
@@ -13,16 +13,16 @@ export interface Candidate {
   readonly weight: number;
   /** Health when the runtime was built; always up for a backend without checks. */
   readonly health: Health;
-  /** weight × health (server-state.ts). */
+  /** weight × health (runtime/server-state.ts). */
   readonly status: ServerStatus;
   /** The most requests (tcp: connections) in flight to it at once under these flags; 0: no limit. */
   readonly maxconn: number;
   readonly state: ObservedServer;
   /**
-   * The connections to this server's address, looked up when the runtime is built, not per request;
-   * null in a tcp backend, whose client connections each get a server connection of their own.
+   * The connections to this server's address (runtime/server-pool.ts), looked up when the runtime is built,
+   * not per request; null in a tcp backend, whose client connections each get a server connection of their own.
    */
-  readonly pool: UpstreamPool | null;
+  readonly pool: ServerPool | null;
   /** The PROXY protocol version each connection to it starts with (`sendProxy`); null: none. */
   readonly sendProxy: 1 | 2 | null;
 }
