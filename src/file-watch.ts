@@ -144,14 +144,14 @@ export class FileWatch<T> {
   readonly #paths: PathWatch[];
   readonly #poll: NodeJS.Timeout;
   #timer: NodeJS.Timeout | null = null;
-  #current: T | undefined;
+  #lastGood: T | undefined;
   #problem: FlagmanError | null = null;
   #closed = false;
 
   /** Starts watching; `initial` is what the owner holds now (else the files are read now, quietly). */
   constructor(options: FileWatchOptions<T>, initial?: T) {
     this.#options = options;
-    this.#current = initial;
+    this.#lastGood = initial;
     if (initial === undefined) this.accept();
     this.#paths = options.files.map((f) => new PathWatch(path.resolve(f), () => this.poke(), options.onWatchError));
     this.#poll = setInterval(() => {
@@ -161,8 +161,8 @@ export class FileWatch<T> {
   }
 
   /** What the files held at the last good read (or what the owner started with). */
-  get current(): T | undefined {
-    return this.#current;
+  get lastGood(): T | undefined {
+    return this.#lastGood;
   }
 
   /** Why the last read failed, or null once one succeeds again. */
@@ -186,7 +186,7 @@ export class FileWatch<T> {
   /** Takes what the files hold now as current, telling no one (the owner has just read them itself). */
   accept(): void {
     try {
-      this.#current = this.#options.read();
+      this.#lastGood = this.#options.read();
       this.#problem = null;
     } catch {
       // Unreadable now: what was current stays, and the next change is compared with it.
@@ -217,11 +217,11 @@ export class FileWatch<T> {
     }
     const fixed = this.#problem !== null;
     this.#problem = null;
-    if (this.#current !== undefined && o.same(next, this.#current)) {
+    if (this.#lastGood !== undefined && o.same(next, this.#lastGood)) {
       if (fixed) o.onRecover?.();
       return;
     }
-    this.#current = next;
+    this.#lastGood = next;
     o.onChange(next);
   }
 

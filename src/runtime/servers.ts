@@ -42,8 +42,11 @@ export class ObservedServer {
    */
   readonly connect: Histogram = latencyHistogram();
   readonly ttfb: Histogram = latencyHistogram();
-  /** Smooth weighted round-robin position; kept across flag changes so the sequence stays smooth. */
-  current = 0;
+  /**
+   * Smooth weighted round-robin's running score (balance/round-robin.ts); kept across flag changes
+   * so the sequence stays smooth.
+   */
+  rrScore = 0;
   /** Up until checks say otherwise (server-state.ts). */
   health: Health = 'up';
   /** Consecutive check results against `health`. */

@@ -61,7 +61,7 @@ function server(name) {
     active: 0,
     requests: 0,
     failures: 0,
-    current: 0,
+    rrScore: 0,
     checks: [],
     check(pass, _rule, source, detail) {
       this.checks.push({ pass, source, detail });

@@ -16,7 +16,7 @@ function servers(weights, health = {}) {
       weight,
       health: h,
       status: serverStatus(weight, h),
-      state: { key: name, active: 0, requests: 0, failures: 0, current: 0 },
+      state: { key: name, active: 0, requests: 0, failures: 0, rrScore: 0 },
     };
   });
 }

@@ -58,7 +58,7 @@ for (const wait of ['quiet', 'first']) {
     const file = path.join(tempDir(t), 'config.yaml');
     fs.writeFileSync(file, 'v0');
     const { w, seen } = watch(t, file, { wait });
-    t.is(w.current, 'v0');
+    t.is(w.lastGood, 'v0');
     t.is(seen.reads, 1); // the start, read quietly
     await burst(file);
     await waitFor(() => seen.changes.length > 0, { what: 'the change' });
@@ -66,7 +66,7 @@ for (const wait of ['quiet', 'first']) {
     t.true(seen.hints > 1, `${seen.hints} hints`);
     t.deepEqual(seen.changes, ['v10']);
     t.is(seen.reads, 2);
-    t.is(w.current, 'v10');
+    t.is(w.lastGood, 'v10');
   });
 }
 
@@ -139,7 +139,7 @@ test('a read that fails is a problem naming the file, once per cause; the file r
   t.true(err.message.includes(file) && err.message.includes('ENOENT'), err.message);
   t.false(again);
   t.is(w.problem, err);
-  t.is(w.current, 'page', 'the last good content stays');
+  t.is(w.lastGood, 'page', 'the last good content stays');
   // Back with the same bytes: recovered, nothing changed. The file is found by the poll (no watch
   // is left on a file that is gone, and the folder is not watched).
   fs.writeFileSync(file, 'page');

@@ -110,7 +110,7 @@ test('waits are counted in the histogram bucket of their length', (t) => {
 
 // The attempt in front of stand-ins for the runtime's servers and backend.
 function server(name, maxconn) {
-  return { name, host: '127.0.0.1', port: 1, weight: 1, maxconn, state: { active: 0, requests: 0, failures: 0, current: 0, check() {} } };
+  return { name, host: '127.0.0.1', port: 1, weight: 1, maxconn, state: { active: 0, requests: 0, failures: 0, rrScore: 0, check() {} } };
 }
 
 function backend(specs, { queue = new BackendQueue(), queueBound = null, queueMs = 60_000 } = {}) {

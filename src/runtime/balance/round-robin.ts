@@ -10,11 +10,11 @@ export const roundRobin = (() => ({
     for (let i = 0; i < servers.length; i++) {
       const s = servers[i]!;
       if (skip?.has(s)) continue;
-      s.state.current += s.weight;
+      s.state.rrScore += s.weight;
       total += s.weight;
-      if (best === null || s.state.current > best.state.current) best = s;
+      if (best === null || s.state.rrScore > best.state.rrScore) best = s;
     }
-    if (best !== null) best.state.current -= total;
+    if (best !== null) best.state.rrScore -= total;
     return best;
   },
 })) satisfies BalancerFactory;
