@@ -189,7 +189,9 @@ test('every file of src/ sits in exactly one layer', (t) => {
 });
 
 test('no import reaches into a higher layer (beyond the known ones)', (t) => {
-  const { upward } = violations(withoutAllowed(graph));
+  const { upward, cycles } = violations(withoutAllowed(graph));
+  const imports = [...graph.values()].reduce((n, edges) => n + edges.size, 0);
+  t.log(`${graph.size} files, ${imports} imports: ${upward.length} upward, ${cycles.length} cycles, ${ALLOWED.length} allowed`);
   t.deepEqual(
     upward.map((u) => u.text),
     [],
@@ -216,4 +218,25 @@ test('every known violation still exists (fixed ones leave the list)', (t) => {
   }
   t.deepEqual(stale, [], stale.join('\n'));
   t.is(new Set(ALLOWED.map((a) => key(a.from, a.to))).size, ALLOWED.length, 'an import is listed twice');
+});
+
+test('the check itself: an upward import and a cycle added to the real graph are both caught', (t) => {
+  const copy = () => new Map([...graph].map(([from, edges]) => [from, new Map(edges)]));
+  // config/schema.ts (config) importing proxy/handler.ts (proxy): upward.
+  const up = copy();
+  up.get('config/schema.ts').set('proxy/handler.ts', 'value');
+  t.deepEqual(
+    violations(withoutAllowed(up)).upward.map((u) => u.text),
+    ['src/config/schema.ts (config) imports src/proxy/handler.ts (proxy)'],
+  );
+  // An import inside one layer turned back on itself: a cycle, though nothing goes up.
+  const [from, to] = [...graph].flatMap(([f, edges]) => [...edges.keys()].filter((x) => layerOf(x) === layerOf(f)).map((x) => [f, x]))[0];
+  const round = copy();
+  round.get(to).set(from, 'type');
+  const { upward, cycles } = violations(withoutAllowed(round));
+  t.deepEqual(upward, []);
+  t.true(
+    cycles.some((c) => c.has(from) && c.has(to)),
+    `src/${to} → src/${from} added: a cycle`,
+  );
 });
