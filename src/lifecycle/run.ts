@@ -11,7 +11,7 @@ import { budgetFor, measureBudget, type DescriptorBudget } from '../descriptors.
 import { explain } from '../explain/explain.js';
 import { loadConfig } from '../config/load.js';
 import { storeFor } from '../flags/store.js';
-import { events, flushLogs, logDrops, reopenAccess } from '../log.js';
+import { events, logDrops, reopenAccess } from '../log.js';
 import { ConnectionGate } from '../proxy/admission.js';
 import { PageCache } from '../runtime/pages.js';
 import { CertStore } from '../tls/certs.js';
@@ -31,7 +31,7 @@ import { prepareAccessLog } from './access-log.js';
 import { ConfigWatch } from './config-watch.js';
 import { ListenerSet } from './listeners.js';
 import { Live, SINGLE, type LiveRole } from './reload.js';
-import { drainForShutdown } from './shutdown.js';
+import { release, Shutdown } from './shutdown.js';
 
 /** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
 export async function run(configFile: string): Promise<number> {
@@ -145,9 +145,7 @@ export async function run(configFile: string): Promise<number> {
     // Start fails fast and whole: nothing stays half-open.
     await pool?.stop(1000);
     await listeners.close();
-    await live.close();
-    await pages.close();
-    await certs.close();
+    await release({ live, pages, certs });
     throw err;
   }
   const watch = new ConfigWatch(config.file, () => void live!.reload('file'));
@@ -168,33 +166,22 @@ export async function run(configFile: string): Promise<number> {
   // Checks start once traffic can flow: until then there is nothing their results would steer.
   live.startChecks();
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (signal: string): Promise<void> => {
-      if (stopping) return;
-      stopping = true;
-      events.info({ event: 'stop', signal }, `stopping on ${signal}`);
-      const checksStopped = live!.stopChecks();
-      await watch.close();
-      // Workers finish their in-flight requests (their own shutdown timeout), then exit.
-      await pool?.stop(live!.config.timeouts.shutdown + 5000);
-      await drainForShutdown(listeners, tunnels, observed, live!.config.timeouts.shutdown);
-      await checksStopped;
-      await live!.close();
-      await pages.close();
-      await certs.close();
-      await observed.destroy();
-      events.info({ event: 'exit' }, 'stopped');
-      await flushLogs();
-      resolve(0);
-    };
-    // SIGHUP's default action would end the process; here it reloads, always (even the same bytes).
-    process.on('SIGHUP', () => {
-      if (stopping) return;
-      watch.loaded();
-      void live!.reload('SIGHUP');
-    });
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
+  const shutdown = new Shutdown(
+    { listeners, tunnels, observed, live, pages, certs },
+    {
+      announce: true,
+      first: async () => {
+        await watch.close();
+        // Workers finish their in-flight requests (their own shutdown timeout), then exit.
+        await pool?.stop(live!.config.timeouts.shutdown + 5000);
+      },
+    },
+  ).onSignals();
+  // SIGHUP's default action would end the process; here it reloads, always (even the same bytes).
+  process.on('SIGHUP', () => {
+    if (shutdown.stopping) return;
+    watch.loaded();
+    void live!.reload('SIGHUP');
   });
+  return shutdown.done;
 }
