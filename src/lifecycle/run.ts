@@ -1,12 +1,10 @@
 // `flagman run`: load, compile, watch flags, listen; recompile on every flag change; reload on SIGHUP
 // or a config file change (reload.ts); stop gracefully. With `workers` above 1 this process is the
 // primary: it keeps the flag store, the checks and the admin endpoint, and its workers
-// (cluster/worker.ts) serve the frontends.
+// (cluster/worker.ts) serve the frontends. The admin endpoint is the command's to give (`surface`):
+// this layer only hands it what it reads.
 import cluster from 'node:cluster';
-import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createMetrics, type AdminSources } from '../admin/metrics.js';
-import { createAdminServer } from '../admin/server.js';
 import { budgetFor, measureBudget, type DescriptorBudget } from '../descriptors.js';
 import { explain } from '../explain/explain.js';
 import { loadConfig } from '../config/load.js';
@@ -32,9 +30,10 @@ import { ConfigWatch } from './config-watch.js';
 import { ListenerSet } from './listeners.js';
 import { Live, SINGLE, type LiveRole } from './reload.js';
 import { release, Shutdown } from './shutdown.js';
+import type { AdminSources, AdminSurface } from './sources.js';
 
-/** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
-export async function run(configFile: string): Promise<number> {
+/** Runs the proxy, its admin endpoint given by `surface`, until SIGTERM/SIGINT; resolves with the exit code. */
+export async function run(configFile: string, surface: AdminSurface): Promise<number> {
   if (cluster.isWorker) return runWorker(configFile);
   // First of all: Node's own action on SIGUSR1 starts its inspector, on 127.0.0.1:9229, where anyone
   // on the machine could run code in flagman. Until the access log is where it goes, there is
@@ -129,9 +128,7 @@ export async function run(configFile: string): Promise<number> {
     logs: () => addUpLogs(logDrops(), gathered),
     workers: pool ? () => pool.pids() : undefined,
   };
-  // One registry, however often a reload moves the admin endpoint.
-  const metrics = createMetrics(sources);
-  const admin = (): http.Server => createAdminServer(sources, metrics);
+  const admin = surface(sources);
   const gate = new ConnectionGate(observed.connections);
   const listeners = new ListenerSet(holder, tunnels, admin, certs, gate);
   live = new Live({ config, program, store, role, startedAt, holder, observed, pages, listeners });
