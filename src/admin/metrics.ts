@@ -4,19 +4,11 @@
 // on the counters the runtime holds (runtime/servers.ts), and a scrape copies them here — the cheapest way
 // to have no label lookup per request.
 import client from 'prom-client';
-import type { ExplainRequest, Explanation } from '../explain/explain.js';
+import type { AdminSources } from '../lifecycle/sources.js';
 import type { CumulativeHistogram } from '../runtime/histogram.js';
 import { SERVER_STATES } from '../runtime/server-state.js';
-import { statusDocument, type StatusSources } from './status.js';
+import { statusDocument } from './status.js';
 import type { Bytes, QueueStatus, Responses, ServerDocument, StatusDocument } from './status-types.js';
-
-/** The status document's sources, and what only the metrics and /explain need. */
-export interface AdminSources extends StatusSources {
-  /** Brings the counters up to date before a read (a primary adds up its workers'). */
-  readonly refresh?: (() => Promise<void>) | undefined;
-  reloadFailures(): number;
-  explain(req: ExplainRequest): Explanation;
-}
 
 // The refusals of a rule's limits: the /status key, and the `reason` label (the access log's
 // reason, "body too large" or "rate limited", in one word as the queue's `timeout` and `full` are).

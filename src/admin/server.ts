@@ -2,7 +2,8 @@
 // so nothing here accepts a change; anything but GET/HEAD is refused.
 import http from 'node:http';
 import { explainRequestOf } from '../explain/explain.js';
-import { createMetrics, type AdminSources, type Metrics } from './metrics.js';
+import type { AdminSources } from '../lifecycle/sources.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { statusDocument } from './status.js';
 import { DASHBOARD } from './dashboard.js';
 

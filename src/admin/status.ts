@@ -1,14 +1,11 @@
 // The `/status` document (docs/admin.md, its shape in status-types.ts), built from the live objects
 // on each request to the admin endpoint: the flag store's snapshot, the current runtime and the
 // observed counters. A field with no value yet is null, never absent.
-import type { DescriptorBudget } from '../descriptors.js';
-import type { FlagSnapshot } from '../flags/snapshot.js';
-import type { WatcherStatus } from '../flags/store.js';
-import type { LogDrops } from '../log.js';
+import type { StatusSources } from '../lifecycle/sources.js';
 import type { CumulativeHistogram } from '../runtime/histogram.js';
 import type { BackendQueue } from '../runtime/queue.js';
-import type { ProxyTarget, Runtime, RuntimeFrontend } from '../runtime/runtime.js';
-import type { ConnectionCounters, Counters } from '../runtime/servers.js';
+import type { ProxyTarget, RuntimeFrontend } from '../runtime/runtime.js';
+import type { Counters } from '../runtime/servers.js';
 import type {
   BackendStatus,
   Bytes,
@@ -19,25 +16,6 @@ import type {
   ServerDocument,
   StatusDocument,
 } from './status-types.js';
-
-export interface StatusSources {
-  readonly pid: number;
-  readonly version: string;
-  readonly startedAt: number;
-  readonly configFile: string;
-  lastReload(): { readonly at: number; readonly ok: boolean; readonly error: string | null };
-  runtime(): Runtime;
-  flags(): FlagSnapshot;
-  watcher(): WatcherStatus;
-  /** The descriptor budget measured at start, and the client connections it caps. */
-  process(): { readonly budget: DescriptorBudget; readonly connections: ConnectionCounters };
-  /** Problems with TLS certificate files (the previous certificate still serving). */
-  readonly tls?: (() => readonly string[]) | undefined;
-  /** Log lines dropped since start (with workers: theirs too). */
-  logs(): LogDrops;
-  /** With `workers` above 1: each worker's process id (null while it starts). */
-  readonly workers?: (() => readonly (number | null)[]) | undefined;
-}
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));

@@ -8,8 +8,8 @@ import { loadConfig } from '../config/load.js';
 import { measureBudget } from '../descriptors.js';
 import { ListenerSet } from '../lifecycle/listeners.js';
 import { Live } from '../lifecycle/reload.js';
-import { drainForShutdown } from '../lifecycle/shutdown.js';
-import { bindAccess, events, flushLogs, reopenAccess } from '../log.js';
+import { Shutdown } from '../lifecycle/shutdown.js';
+import { bindAccess, events, reopenAccess } from '../log.js';
 import { prepareAccessLog } from '../lifecycle/access-log.js';
 import { ConnectionGate } from '../proxy/admission.js';
 import { PageCache } from '../runtime/pages.js';
@@ -108,63 +108,58 @@ export async function runWorker(configFile: string): Promise<number> {
   }, RATE_SYNC_MS);
   sync.unref();
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (): Promise<void> => {
-      if (stopping) return;
-      stopping = true;
-      // As a single process does: cut at the deadline, and every line written.
-      await drainForShutdown(listeners, tunnels, observed, live.config.timeouts.shutdown);
-      await live.close();
-      await pages.close();
-      await certs.close();
-      await observed.destroy();
-      clearInterval(report);
-      clearInterval(sync);
-      send({ t: 'stats', id: null, stats: takeStats(observed) });
-      await flushLogs();
-      // The IPC channel would keep this process alive: close it, and the process ends once its
-      // writes are done. Closed through cluster, which tells the primary first: a plain
-      // process.disconnect() looks like a lost primary to cluster, which exits at once, before an
-      // asynchronous write of the last access lines has finished.
-      setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
-      if (process.connected) cluster.worker?.disconnect();
-      resolve(0);
-    };
-    process.on('message', (m: ToWorker) => {
-      switch (m.t) {
-        case 'flags':
-          flags.apply(m.version, m.set, m.removed);
-          break;
-        case 'health':
-          observed.adopt(m.key, m.health, m.change);
-          break;
-        case 'reload':
-          void live
-            .reload('primary')
-            .then((r) => send({ t: 'reloaded', generation: m.generation, id: m.id, error: r.ok ? null : r.error }));
-          break;
-        case 'stats':
-          send({ t: 'stats', id: m.id, stats: takeStats(observed) });
-          break;
-        case 'spent':
-          chargeSpent(holder.current, m.spent, performance.now());
-          break;
-        case 'reopen':
-          reopenAccess();
-          break;
-        case 'stop':
-          void stop();
-          break;
-      }
-    });
-    // Under systemd (KillMode=control-group) every process of the unit gets the signal.
-    process.once('SIGTERM', () => void stop());
-    process.once('SIGINT', () => void stop());
-    // The primary reloads; a SIGHUP sent to the whole group must not end a worker.
-    process.on('SIGHUP', () => undefined);
-    // Without its primary a worker would serve stale flags forever.
-    process.on('disconnect', () => void stop());
-    send({ t: 'ready' });
+  // As a single process ends (cut at the deadline, every line written), but silently: the primary
+  // logs the instance's stop. Then the last counters, and the IPC channel let go.
+  const shutdown = new Shutdown(
+    { listeners, tunnels, observed, live, pages, certs },
+    {
+      announce: false,
+      closed: () => {
+        clearInterval(report);
+        clearInterval(sync);
+        send({ t: 'stats', id: null, stats: takeStats(observed) });
+      },
+      last: () => {
+        // The IPC channel would keep this process alive: close it, and the process ends once its
+        // writes are done. Closed through cluster, which tells the primary first: a plain
+        // process.disconnect() looks like a lost primary to cluster, which exits at once, before an
+        // asynchronous write of the last access lines has finished.
+        setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
+        if (process.connected) cluster.worker?.disconnect();
+      },
+    },
+  );
+  process.on('message', (m: ToWorker) => {
+    switch (m.t) {
+      case 'flags':
+        flags.apply(m.version, m.set, m.removed);
+        break;
+      case 'health':
+        observed.adopt(m.key, m.health, m.change);
+        break;
+      case 'reload':
+        void live.reload('primary').then((r) => send({ t: 'reloaded', generation: m.generation, id: m.id, error: r.ok ? null : r.error }));
+        break;
+      case 'stats':
+        send({ t: 'stats', id: m.id, stats: takeStats(observed) });
+        break;
+      case 'spent':
+        chargeSpent(holder.current, m.spent, performance.now());
+        break;
+      case 'reopen':
+        reopenAccess();
+        break;
+      case 'stop':
+        void shutdown.stop('stop');
+        break;
+    }
   });
+  // Under systemd (KillMode=control-group) every process of the unit gets the signal.
+  shutdown.onSignals();
+  // The primary reloads; a SIGHUP sent to the whole group must not end a worker.
+  process.on('SIGHUP', () => undefined);
+  // Without its primary a worker would serve stale flags forever.
+  process.on('disconnect', () => void shutdown.stop('disconnect'));
+  send({ t: 'ready' });
+  return shutdown.done;
 }

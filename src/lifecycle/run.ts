@@ -1,17 +1,15 @@
 // `flagman run`: load, compile, watch flags, listen; recompile on every flag change; reload on SIGHUP
 // or a config file change (reload.ts); stop gracefully. With `workers` above 1 this process is the
 // primary: it keeps the flag store, the checks and the admin endpoint, and its workers
-// (cluster/worker.ts) serve the frontends.
+// (cluster/worker.ts) serve the frontends. The admin endpoint is the command's to give (`surface`):
+// this layer only hands it what it reads.
 import cluster from 'node:cluster';
-import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createMetrics, type AdminSources } from '../admin/metrics.js';
-import { createAdminServer } from '../admin/server.js';
 import { budgetFor, measureBudget, type DescriptorBudget } from '../descriptors.js';
 import { explain } from '../explain/explain.js';
 import { loadConfig } from '../config/load.js';
 import { storeFor } from '../flags/store.js';
-import { events, flushLogs, logDrops, reopenAccess } from '../log.js';
+import { events, logDrops, reopenAccess } from '../log.js';
 import { ConnectionGate } from '../proxy/admission.js';
 import { PageCache } from '../runtime/pages.js';
 import { CertStore } from '../tls/certs.js';
@@ -31,10 +29,11 @@ import { prepareAccessLog } from './access-log.js';
 import { ConfigWatch } from './config-watch.js';
 import { ListenerSet } from './listeners.js';
 import { Live, SINGLE, type LiveRole } from './reload.js';
-import { drainForShutdown } from './shutdown.js';
+import { release, Shutdown } from './shutdown.js';
+import type { AdminSources, AdminSurface } from './sources.js';
 
-/** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
-export async function run(configFile: string): Promise<number> {
+/** Runs the proxy, its admin endpoint given by `surface`, until SIGTERM/SIGINT; resolves with the exit code. */
+export async function run(configFile: string, surface: AdminSurface): Promise<number> {
   if (cluster.isWorker) return runWorker(configFile);
   // First of all: Node's own action on SIGUSR1 starts its inspector, on 127.0.0.1:9229, where anyone
   // on the machine could run code in flagman. Until the access log is where it goes, there is
@@ -129,9 +128,7 @@ export async function run(configFile: string): Promise<number> {
     logs: () => addUpLogs(logDrops(), gathered),
     workers: pool ? () => pool.pids() : undefined,
   };
-  // One registry, however often a reload moves the admin endpoint.
-  const metrics = createMetrics(sources);
-  const admin = (): http.Server => createAdminServer(sources, metrics);
+  const admin = surface(sources);
   const gate = new ConnectionGate(observed.connections);
   const listeners = new ListenerSet(holder, tunnels, admin, certs, gate);
   live = new Live({ config, program, store, role, startedAt, holder, observed, pages, listeners });
@@ -145,9 +142,7 @@ export async function run(configFile: string): Promise<number> {
     // Start fails fast and whole: nothing stays half-open.
     await pool?.stop(1000);
     await listeners.close();
-    await live.close();
-    await pages.close();
-    await certs.close();
+    await release({ live, pages, certs });
     throw err;
   }
   const watch = new ConfigWatch(config.file, () => void live!.reload('file'));
@@ -168,33 +163,22 @@ export async function run(configFile: string): Promise<number> {
   // Checks start once traffic can flow: until then there is nothing their results would steer.
   live.startChecks();
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (signal: string): Promise<void> => {
-      if (stopping) return;
-      stopping = true;
-      events.info({ event: 'stop', signal }, `stopping on ${signal}`);
-      const checksStopped = live!.stopChecks();
-      await watch.close();
-      // Workers finish their in-flight requests (their own shutdown timeout), then exit.
-      await pool?.stop(live!.config.timeouts.shutdown + 5000);
-      await drainForShutdown(listeners, tunnels, observed, live!.config.timeouts.shutdown);
-      await checksStopped;
-      await live!.close();
-      await pages.close();
-      await certs.close();
-      await observed.destroy();
-      events.info({ event: 'exit' }, 'stopped');
-      await flushLogs();
-      resolve(0);
-    };
-    // SIGHUP's default action would end the process; here it reloads, always (even the same bytes).
-    process.on('SIGHUP', () => {
-      if (stopping) return;
-      watch.loaded();
-      void live!.reload('SIGHUP');
-    });
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
+  const shutdown = new Shutdown(
+    { listeners, tunnels, observed, live, pages, certs },
+    {
+      announce: true,
+      first: async () => {
+        await watch.close();
+        // Workers finish their in-flight requests (their own shutdown timeout), then exit.
+        await pool?.stop(live!.config.timeouts.shutdown + 5000);
+      },
+    },
+  ).onSignals();
+  // SIGHUP's default action would end the process; here it reloads, always (even the same bytes).
+  process.on('SIGHUP', () => {
+    if (shutdown.stopping) return;
+    watch.loaded();
+    void live!.reload('SIGHUP');
   });
+  return shutdown.done;
 }
