@@ -314,7 +314,11 @@ test('an installed flagman without examples/ says the demo config is missing, wi
   t.is(missing.stdout, '');
   t.regex(
     missing.stderr,
-    new RegExp(`^flagman demo: ${path.join(pkg, 'examples/demo/flagman.yaml').replaceAll('.', '\\.')}: the demo config is missing`),
+    // Told as every command tells an error: the code (docs/errors.md), what is wrong, where.
+    new RegExp(
+      `^flagman demo: CONFIG_READ: the demo config is missing[^\n]* \\(${path.join(pkg, 'examples/demo/flagman.yaml').replaceAll('.', '\\.')}\\)$`,
+      'm',
+    ),
   );
   t.notRegex(missing.stderr, /^\s+at /m, 'no stack trace');
   t.is(missing.stderr.trim().split('\n').length, 1, missing.stderr);
