@@ -105,6 +105,17 @@ export function tempDir(t, prefix = 'flagman-') {
   return dir;
 }
 
+/** Listens on 127.0.0.1:`port` again, a server stopped to play one killed; rejects if the port is taken. */
+export function listenAgain(server, port) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
 /**
  * An upstream on 127.0.0.1:0 that answers `name` (or runs `handler`) and counts its requests.
  * `stop()` kills it (listener and every connection); `start()` brings it back on the same port.
@@ -130,14 +141,7 @@ export async function upstream(t, name, handler) {
     server.closeAllConnections();
     return new Promise((resolve) => server.close(() => resolve()));
   };
-  const start = () =>
-    new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+  const start = () => listenAgain(server, port);
   return { server, name, port, seen, stop, start };
 }
 

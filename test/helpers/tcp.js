@@ -3,7 +3,7 @@
 // (for connect timeouts). Everything on 127.0.0.1, port 0, closed at teardown.
 import net from 'node:net';
 import { execa } from 'execa';
-import { eachLine } from './e2e.js';
+import { eachLine, listenAgain } from './e2e.js';
 
 /**
  * A TCP server on 127.0.0.1:0 that answers each line `x` with `NAME:x`. `stop()` closes the
@@ -31,14 +31,7 @@ export async function echoServer(t, name) {
     return new Promise((resolve) => server.close(() => resolve()));
   };
   t.teardown(() => (server.listening ? stop() : undefined));
-  const start = () =>
-    new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+  const start = () => listenAgain(server, port);
   return {
     name,
     port,
