@@ -43,6 +43,8 @@ export interface FlagStoreOptions {
   readonly settleMs?: number;
   /** Quiet time between a hint and the read, ms (default 2): lets a burst of hints coalesce. */
   readonly quietMs?: number;
+  /** How long start() waits in all for files still settling, ms (default START_LIMIT_MS). */
+  readonly startLimitMs?: number;
   /** false: no file-system events, the rescan alone (tests, one-shot reads). Default true. */
   readonly events?: boolean;
   /** Accept a world-writable flags directory (README, "The flag rules"). Default false. */
@@ -84,6 +86,7 @@ export interface FlagStoreEvents {
 export class FlagStore extends EventEmitter<FlagStoreEvents> {
   readonly #dir: string;
   readonly #settleMs: number;
+  readonly #startLimitMs: number;
   readonly #allowWorldWritable: boolean;
   readonly #health: DirHealth;
   readonly #watcher: DirWatcher | null;
@@ -107,6 +110,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     this.#dir = opts.dir;
     this.#real = opts.dir;
     this.#settleMs = opts.settleMs ?? 25;
+    this.#startLimitMs = opts.startLimitMs ?? START_LIMIT_MS;
     this.#allowWorldWritable = opts.allowWorldWritable ?? false;
     this.#state = opts.state ? new StateWriter(opts.state, opts.dir) : null;
     this.#health = new DirHealth(opts.dir, this.#allowWorldWritable);
@@ -169,7 +173,7 @@ export class FlagStore extends EventEmitter<FlagStoreEvents> {
     const idle = new Promise<void>((resolve) => this.#idle.push(resolve));
     this.#steps.begin();
     await loaded;
-    const left = Math.max(START_LIMIT_MS - (Date.now() - started), 4 * this.#settleMs);
+    const left = Math.max(this.#startLimitMs - (Date.now() - started), 4 * this.#settleMs);
     await Promise.race([idle, delay(left, undefined, { ref: false })]);
     if (this.#closed) return;
     // Past START_LIMIT_MS with readings still waiting: from now on they are read twice; what was

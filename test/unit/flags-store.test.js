@@ -8,6 +8,7 @@ import path from 'node:path';
 import test from 'ava';
 import { events } from '../../dist/log.js';
 import { FlagStore } from '../../dist/flags/store.js';
+import { scaled } from '../helpers/slow.js';
 
 // Capture the event log instead of writing it to stderr, so lines can be checked.
 const logged = [];
@@ -23,7 +24,9 @@ function tempFlags(t, { create = true } = {}) {
 }
 
 async function started(t, dir, opts = {}) {
-  const store = new FlagStore({ dir, rescanMs: 60_000, ...opts });
+  // The start limit (2 s) scaled: a stalled loaded machine must not end start-up before an empty
+  // file has settled, which these tests assert on the first snapshot.
+  const store = new FlagStore({ dir, rescanMs: 60_000, startLimitMs: scaled(2000), ...opts });
   t.teardown(() => store.close());
   await store.start();
   return store;
