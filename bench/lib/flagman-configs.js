@@ -36,8 +36,9 @@ backends:
     describe: '5 CEL rules (maintenance with a bypass CIDR, MAINT on), access log on, admin on, 3 weighted servers with health checks',
     servers: 3,
     flags: { MAINT: '1 # bench: maintenance on, 127.0.0.0/8 bypasses it', CANARY: '1', 'app1.weight': '3' },
-    yaml: ({ ports }) => `# written by bench/proxies.js: flagman, realistic
-flags:
+    // `idle` (bench/idle.js): timeouts.idle, so keep-alive clients are held as long as the others hold them.
+    yaml: ({ ports, idle = null }) => `# written by bench/proxies.js: flagman, realistic
+${idle === null ? '' : `timeouts: { idle: ${idle} }\n`}flags:
   dir: ./flags
   rescan: 1s
 admin:
