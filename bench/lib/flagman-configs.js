@@ -106,6 +106,20 @@ FLAGMAN_CONFIGS['minimal-maxconn'] = {
       .replace(`app1: { address: "127.0.0.1:${ports[0]}" }`, `app1: { address: "127.0.0.1:${ports[0]}", maxconn: ${maxconn} }`),
 };
 
+// The realistic config with its frontend serving HTTPS (HTTP/2 and HTTP/1.1 by ALPN, docs/tls.md):
+// bench/tls.js, next to HAProxy and nginx terminating TLS with the same certificate.
+FLAGMAN_CONFIGS['realistic-tls'] = {
+  ...FLAGMAN_CONFIGS.realistic,
+  describe: `${FLAGMAN_CONFIGS.realistic.describe}; TLS frontend`,
+  yaml: ({ ports, cert, key }) =>
+    FLAGMAN_CONFIGS.realistic
+      .yaml({ ports })
+      .replace(
+        '  web:\n    listen: ["127.0.0.1:0"]\n',
+        `  web:\n    listen: ["127.0.0.1:0"]\n    tls: { cert: "${cert}", key: "${key}" }\n`,
+      ),
+};
+
 /**
  * Writes config `name` and its flags into `dir` (flags in dir/flags); returns the config file.
  * `options` go to the config's yaml() (minimal-maxconn: maxconn, queueTimeout).

@@ -7,9 +7,11 @@ import path from 'node:path';
 
 /**
  * The haproxy.cfg text for a listener on 127.0.0.1:`port` in front of 127.0.0.1:`upstream`;
- * `maxconn` (> 0) limits the server's requests in flight, `queueTimeout` (e.g. '5s') is `timeout queue`.
+ * `maxconn` (> 0) limits the server's requests in flight, `queueTimeout` (e.g. '5s') is `timeout queue`;
+ * `tls` ({pem}: certificate and key in one file) terminates TLS there with ALPN h2 and http/1.1,
+ * everything else about TLS left at HAProxy's defaults (session tickets and cache included).
  */
-export function haproxyConfig({ port, upstream, maxconn = 0, queueTimeout = null }) {
+export function haproxyConfig({ port, upstream, maxconn = 0, queueTimeout = null, tls = null }) {
   return `# written by bench/proxies.js
 global
     nbthread 1
@@ -23,7 +25,7 @@ defaults
 ${queueTimeout ? `    timeout queue ${queueTimeout}\n` : ''}    option forwardfor
     http-reuse always
 frontend fe
-    bind 127.0.0.1:${port}
+    bind 127.0.0.1:${port}${tls ? ` ssl crt ${tls.pem} alpn h2,http/1.1` : ''}
     default_backend be
 backend be
     server app1 127.0.0.1:${upstream}${maxconn > 0 ? ` maxconn ${maxconn}` : ''}

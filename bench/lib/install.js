@@ -9,6 +9,8 @@ export const TOOLS = {
   wrk: 'wrk',
   strace: 'strace',
   taskset: 'util-linux',
+  h2load: 'nghttp2-client',
+  openssl: 'openssl',
 };
 
 /** True when `cmd` is on PATH (or in /usr/sbin, where nginx and haproxy live). */
@@ -57,5 +59,7 @@ export function versions() {
     nginx: first('nginx', ['-v'], /nginx\/(\S+)/),
     wrk: first('wrk', ['-v'], /wrk (\S+)/),
     strace: first('strace', ['-V'], /version (\S+)/),
+    h2load: first('h2load', ['--version'], /nghttp2\/(\S+)/),
+    openssl: first('openssl', ['version'], /OpenSSL (\S+)/),
   };
 }

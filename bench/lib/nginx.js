@@ -5,8 +5,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** The nginx.conf text for a listener on 127.0.0.1:`port` in front of 127.0.0.1:`upstream`. */
-export function nginxConfig({ port, upstream, dir }) {
+/**
+ * The nginx.conf text for a listener on 127.0.0.1:`port` in front of 127.0.0.1:`upstream`; `tls`
+ * ({cert, key}) terminates TLS there with HTTP/2 on, TLS 1.2 and 1.3 (nginx 1.22's default list
+ * lacks 1.3) and the rest at nginx's defaults (session tickets on, no shared session cache).
+ */
+export function nginxConfig({ port, upstream, dir, tls = null }) {
   const p = (name) => path.join(dir, name);
   return `# written by bench/proxies.js
 daemon off;
@@ -29,8 +33,8 @@ http {
         keepalive_timeout 60s;
     }
     server {
-        listen 127.0.0.1:${port};
-        keepalive_requests 1000000;
+        listen 127.0.0.1:${port}${tls ? ' ssl http2' : ''};
+${tls ? `        ssl_certificate ${tls.cert};\n        ssl_certificate_key ${tls.key};\n        ssl_protocols TLSv1.2 TLSv1.3;\n` : ''}        keepalive_requests 1000000;
         keepalive_timeout 60s;
         client_max_body_size 0;
         location / {

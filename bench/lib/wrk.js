@@ -34,19 +34,33 @@ export function wrkScript(dir) {
 }
 
 /**
- * One wrk run against http://127.0.0.1:`port``path` for `seconds` with `connections` connections
- * (one thread). Resolves {requests, seconds, rps, bytes, errors, p50, p90, p99, max, mean} (ms).
+ * One wrk run against `scheme`://127.0.0.1:`port``path` for `seconds` with `connections` connections
+ * (one thread), each of `headers` ('Name: value') added to every request. Resolves {requests,
+ * seconds, rps, bytes, errors, p50, p90, p99, max, mean} (ms).
  */
-export async function runWrk({ dir, port, path: urlPath, method = 'GET', bodyBytes = 0, seconds, connections, cpu = 0, timeoutS = 10 }) {
+export async function runWrk({
+  dir,
+  port,
+  path: urlPath,
+  method = 'GET',
+  bodyBytes = 0,
+  seconds,
+  connections,
+  cpu = 0,
+  timeoutS = 10,
+  scheme = 'http',
+  headers = [],
+}) {
   const args = [
     '-t1',
+    ...headers.flatMap((h) => ['-H', h]),
     `-c${connections}`,
     `-d${seconds}s`,
     `--timeout`,
     `${timeoutS}s`,
     '-s',
     wrkScript(dir),
-    `http://127.0.0.1:${port}${urlPath}`,
+    `${scheme}://127.0.0.1:${port}${urlPath}`,
     '--',
     method,
     String(bodyBytes),
