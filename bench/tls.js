@@ -63,6 +63,21 @@ const PROXIES = {
     describe: "nginx as bench/proxies.js runs it, `listen … ssl http2`, ssl_protocols TLSv1.2 TLSv1.3, TLS at nginx's defaults",
     start: (ctx) => namedPortServer('nginx', (dir, o) => nginxCommand(dir, { ...o, tls: ctx.tls }), ctx),
   },
+  // What Node's own TLS and HTTP/2 stack costs, with no proxying: the part of flagman's figures that
+  // is Node's. It answers 100 bytes to every path, so it runs the 100-byte cases only.
+  'node-h2': {
+    describe: 'opt-in yardstick: a bare node:http2 secure server (allowHTTP1) answering 100 B itself, no backend (lib/h2-origin.js)',
+    optional: true,
+    only100: true,
+    start: async ({ cpu, tls }) => {
+      const script = path.join(root, 'bench/lib/h2-origin.js');
+      const child = spawnPinned(cpu, process.execPath, [script, tls.cert, tls.key, String(cfg.maxSeconds + 60)], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      const { port } = await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'h2-origin' });
+      return { pid: child.pid, port, stop: () => stopChild(child) };
+    },
+  },
   'flagman-base': {
     describe: 'flagman-tls run by --base-cli (another build, to compare a change against)',
     optional: true,
@@ -107,7 +122,7 @@ const HELP = `usage: node bench/tls.js [options]
   --h2-streams N     h2load concurrent streams per connection (default 10)
   --only LIST        proxies, comma-separated (default ${Object.keys(PROXIES)
     .filter((k) => !PROXIES[k].optional)
-    .join(', ')}; also: flagman-base)
+    .join(', ')}; also: node-h2, flagman-base)
   --cases LIST       cases, comma-separated (default all): ${Object.keys(CASES).join(', ')}
   --proxy-cpu N      the core the proxy is pinned to (default 1)
   --load-cpu N       the core of the load tool and the backend (default 0)
@@ -249,6 +264,9 @@ async function check(port, c) {
   });
 }
 
+/** Whether proxy `name` runs case `cn` (node-h2 serves 100-byte answers only). */
+const serves = (name, cn) => !PROXIES[name].only100 || CASES[cn].payload === 100;
+
 // Files of the load tools live apart from the configs: flagman watches its config file's folder.
 let loadDir = null;
 
@@ -328,7 +346,7 @@ async function run() {
     }
   }
   for (const cn of cfg.cases)
-    for (const name of cfg.only)
+    for (const name of cfg.only.filter((n) => serves(n, cn)))
       await check(started[CASES[cn].key][name].port, CASES[cn]).catch((err) => {
         throw new Error(`${name}: sanity request failed: ${err.message}`);
       });
@@ -346,14 +364,15 @@ async function run() {
 
   if (cfg.warmup > 0) {
     log(`warm-up: ${cfg.warmup} s per case and proxy`);
-    for (const cn of cfg.cases) for (const name of cfg.only) await measure(name, started[CASES[cn].key][name], cn, cfg.warmup, backend);
+    for (const cn of cfg.cases)
+      for (const name of cfg.only.filter((n) => serves(n, cn))) await measure(name, started[CASES[cn].key][name], cn, cfg.warmup, backend);
   }
   const runs = [];
   const per = cfg.cases.length * cfg.only.length * (cfg.duration + 0.5);
   for (let r = 1; r <= cfg.rounds; r++) {
     log(`round ${r}/${cfg.rounds} (about ${Math.round(per)} s)`);
     for (const cn of cfg.cases) {
-      for (const name of cfg.only) {
+      for (const name of cfg.only.filter((n) => serves(n, cn))) {
         const m = await measure(name, started[CASES[cn].key][name], cn, cfg.duration, backend);
         m.round = r;
         runs.push(m);
@@ -372,7 +391,7 @@ async function run() {
 function aggregate(runs) {
   const rows = [];
   for (const cn of cfg.cases) {
-    for (const name of cfg.only) {
+    for (const name of cfg.only.filter((n) => serves(n, cn))) {
       const mine = runs.filter((m) => m.case === cn && m.config === name);
       const ratio = (other, key) => {
         if (other === name || !cfg.only.includes(other)) return null;
