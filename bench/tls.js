@@ -64,11 +64,11 @@ const PROXIES = {
     start: (ctx) => namedPortServer('nginx', (dir, o) => nginxCommand(dir, { ...o, tls: ctx.tls }), ctx),
   },
   // What Node's own TLS and HTTP/2 stack costs, with no proxying: the part of flagman's figures that
-  // is Node's. It answers 100 bytes to every path, so it runs the 100-byte cases only.
+  // is Node's.
   'node-h2': {
-    describe: 'opt-in yardstick: a bare node:http2 secure server (allowHTTP1) answering 100 B itself, no backend (lib/h2-origin.js)',
+    describe:
+      "opt-in yardstick: a bare node:http2 secure server (allowHTTP1) answering each case's body itself, no backend (lib/h2-origin.js)",
     optional: true,
-    only100: true,
     start: async ({ cpu, tls }) => {
       const script = path.join(root, 'bench/lib/h2-origin.js');
       const child = spawnPinned(cpu, process.execPath, [script, tls.cert, tls.key, String(cfg.maxSeconds + 60)], {
@@ -264,9 +264,6 @@ async function check(port, c) {
   });
 }
 
-/** Whether proxy `name` runs case `cn` (node-h2 serves 100-byte answers only). */
-const serves = (name, cn) => !PROXIES[name].only100 || CASES[cn].payload === 100;
-
 // Files of the load tools live apart from the configs: flagman watches its config file's folder.
 let loadDir = null;
 
@@ -346,7 +343,7 @@ async function run() {
     }
   }
   for (const cn of cfg.cases)
-    for (const name of cfg.only.filter((n) => serves(n, cn)))
+    for (const name of cfg.only)
       await check(started[CASES[cn].key][name].port, CASES[cn]).catch((err) => {
         throw new Error(`${name}: sanity request failed: ${err.message}`);
       });
@@ -364,15 +361,14 @@ async function run() {
 
   if (cfg.warmup > 0) {
     log(`warm-up: ${cfg.warmup} s per case and proxy`);
-    for (const cn of cfg.cases)
-      for (const name of cfg.only.filter((n) => serves(n, cn))) await measure(name, started[CASES[cn].key][name], cn, cfg.warmup, backend);
+    for (const cn of cfg.cases) for (const name of cfg.only) await measure(name, started[CASES[cn].key][name], cn, cfg.warmup, backend);
   }
   const runs = [];
   const per = cfg.cases.length * cfg.only.length * (cfg.duration + 0.5);
   for (let r = 1; r <= cfg.rounds; r++) {
     log(`round ${r}/${cfg.rounds} (about ${Math.round(per)} s)`);
     for (const cn of cfg.cases) {
-      for (const name of cfg.only.filter((n) => serves(n, cn))) {
+      for (const name of cfg.only) {
         const m = await measure(name, started[CASES[cn].key][name], cn, cfg.duration, backend);
         m.round = r;
         runs.push(m);
@@ -391,7 +387,7 @@ async function run() {
 function aggregate(runs) {
   const rows = [];
   for (const cn of cfg.cases) {
-    for (const name of cfg.only.filter((n) => serves(n, cn))) {
+    for (const name of cfg.only) {
       const mine = runs.filter((m) => m.case === cn && m.config === name);
       const ratio = (other, key) => {
         if (other === name || !cfg.only.includes(other)) return null;
