@@ -1,6 +1,7 @@
 // Makes sure the Debian tools the bench drives are installed: for each missing command, one
 // `apt-get install` of its package (after one `apt-get update`). Idempotent; says what it does.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 
 /** command → Debian package */
 export const TOOLS = {
@@ -58,4 +59,19 @@ export function versions() {
     wrk: first('wrk', ['-v'], /wrk (\S+)/),
     strace: first('strace', ['-V'], /version (\S+)/),
   };
+}
+
+/** Installs Debian package `pkg` when `file` (one it ships) is missing; `log` as ensureTools. Throws on failure. */
+export function ensurePackageFile(pkg, file, log = (m) => console.error(m)) {
+  if (fs.existsSync(file)) return;
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const asRoot = process.getuid?.() === 0 ? [] : ['sudo'];
+  const args = ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', pkg];
+  log(`tools: ${[...asRoot, ...args].join(' ')}`);
+  const r = spawnSync(asRoot[0] ?? args[0], asRoot.length ? args : args.slice(1), {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env,
+    timeout: 600_000,
+  });
+  if (r.status !== 0 || !fs.existsSync(file)) throw new Error(`apt-get install ${pkg} failed (${r.status ?? r.signal ?? r.error})`);
 }
