@@ -25,6 +25,7 @@ import type { Candidate } from '../runtime/balance/balancer.js';
 import { REASONS } from './reasons.js';
 import { AccessRecord, tlsVersionOf } from '../access-line.js';
 import { Relay } from './relay.js';
+import { bodyBytesMoved } from '../upstream/scavenge.js';
 
 // What a client may send while its connection waits in the queue; past it, reading stops until the
 // connection is joined (and a client leaving is then seen only at the queue timeout).
@@ -188,6 +189,9 @@ export class TcpSession extends Attempt implements ConnectWaiter {
       fe.bytesIn += n;
       be.bytesIn += n;
       state.bytesIn += n;
+      // The client's side still gets a fresh buffer per read (relay.ts): young collections paced
+      // by these bytes free them while young, as for request bodies (upstream/scavenge.ts).
+      bodyBytesMoved(n);
     });
     const countOut = (n: number): void => {
       this.#bytesOut += n;
