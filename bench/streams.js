@@ -3,7 +3,7 @@
 // run: `mode: tcp` (bulk transfers and small round trips) and a WebSocket tunnel (HTTP mode, an
 // upgrade, then bytes passed through). Build first:
 //
-//   npm run build && node bench/streams.js              # 3 rounds × 3 cases × 3 proxies, ~5 min
+//   npm run build && node bench/streams.js              # 3 rounds × 3 cases × 3 proxies, ~4 min
 //   node bench/streams.js --cases bulk --rounds 5       # one case
 //   node bench/streams.js --only flagman,flagman-base --base-cli /tmp/bench-base/bin/flagman
 //   node bench/streams.js --help                        # every option
@@ -202,8 +202,8 @@ async function measure(name, s, cn, seconds, origin) {
   const w = await load(cn, s.ports[cn], seconds);
   const p1 = treeCpuTicks(s.pid);
   const cpuS = (p1 - p0) / ticksPerSecond();
-  // Bulk counts MiB (the bytes received), the others their units.
-  const units = cn === 'bulk' ? w.bytes / BULK_BYTES : w.units;
+  // Bulk and upload count MiB (the bytes moved), the others their units.
+  const units = cn === 'bulk' || cn === 'upload' ? w.bytes / BULK_BYTES : w.units;
   return {
     config: name,
     case: cn,
@@ -253,7 +253,7 @@ async function comparison() {
     for (const cn of cfg.cases) for (const name of names) await measure(name, started[name], cn, cfg.warmup, origin);
   }
   const runs = [];
-  const per = cfg.cases.length * names.length * (cfg.duration + 0.3);
+  const per = cfg.cases.length * names.length * (cfg.duration + 1); // + a load client starting
   for (let r = 1; r <= cfg.rounds; r++) {
     log(`round ${r}/${cfg.rounds} (about ${Math.round(per)} s)`);
     for (const cn of cfg.cases) {
@@ -292,7 +292,7 @@ function aggregate(runs, names) {
         case: cn,
         config: name,
         unit: STREAM_CASES[cn].unit,
-        rate: round1(median(mine.map((m) => m.rate)), cn === 'bulk' ? 1 : 0),
+        rate: round1(median(mine.map((m) => m.rate)), STREAM_CASES[cn].unit === 'MiB' ? 1 : 0),
         cpuUs: round1(median(mine.map((m) => m.cpuUs)), 2),
         p50: round1(median(mine.map((m) => m.p50)), 2),
         p99: round1(median(mine.map((m) => m.p99)), 2),

@@ -1,14 +1,14 @@
-// The proxies bench/streams.js compares, each with three listeners in one process: `bulk` and `echo`
-// in TCP mode (bytes passed through), `ws` in HTTP mode in front of the origin's WebSocket server
-// (an upgrade, then a tunnel). Each start() gets {dir, origin: {bulk, echo, ws} (ports), cpu, cli,
-// baseCli} and resolves {pid, ports: {bulk, echo, ws}, stop()}.
+// The proxies bench/streams.js compares, each with four listeners in one process: `bulk`, `upload`
+// and `echo` in TCP mode (bytes passed through), `ws` in HTTP mode in front of the origin's WebSocket server
+// (an upgrade, then a tunnel). Each start() gets {dir, origin: {bulk, echo, sink, ws} (ports), cpu, cli,
+// baseCli} and resolves {pid, ports: {bulk, upload, echo, ws}, stop()}.
 import fs from 'node:fs';
 import path from 'node:path';
 import { namedPortServer } from './contenders.js';
 import { startFlagman } from './flagman.js';
 import { adopt, freePort } from './owned.js';
 
-/** flagman: two tcp frontends and one HTTP frontend, one server each, access log off. */
+/** flagman: three tcp frontends and one HTTP frontend, one server each, access log off. */
 export function flagmanStreamsConfig(origin) {
   return `# written by bench/streams.js
 flags:
@@ -21,6 +21,11 @@ frontends:
     listen: ["127.0.0.1:0"]
     rules:
       - use: bulk
+  upload:
+    mode: tcp
+    listen: ["127.0.0.1:0"]
+    rules:
+      - use: upload
   echo:
     mode: tcp
     listen: ["127.0.0.1:0"]
@@ -35,6 +40,10 @@ backends:
     mode: tcp
     servers:
       b1: { address: "127.0.0.1:${origin.bulk}" }
+  upload:
+    mode: tcp
+    servers:
+      u1: { address: "127.0.0.1:${origin.sink}" }
   echo:
     mode: tcp
     servers:
@@ -55,10 +64,14 @@ async function flagman({ dir, origin, cpu, cli }) {
     cwd: dir,
   });
   const port = (fe) => f.events.find((e) => e.event === 'listen' && e.frontend === fe)?.port;
-  return { pid: f.pid, ports: { bulk: port('bulk'), echo: port('echo'), ws: port('ws') }, stop: () => f.stop(10_000) };
+  return {
+    pid: f.pid,
+    ports: { bulk: port('bulk'), upload: port('upload'), echo: port('echo'), ws: port('ws') },
+    stop: () => f.stop(10_000),
+  };
 }
 
-/** HAProxy: one thread; `mode tcp` for bulk and echo; `mode http` for ws (it tunnels an upgrade by itself). */
+/** HAProxy: one thread; `mode tcp` for bulk, upload and echo; `mode http` for ws (it tunnels an upgrade by itself). */
 export function haproxyStreamsConfig(ports, origin) {
   return `# written by bench/streams.js
 global
@@ -73,6 +86,10 @@ frontend bulk
     mode tcp
     bind 127.0.0.1:${ports.bulk}
     default_backend bulk
+frontend upload
+    mode tcp
+    bind 127.0.0.1:${ports.upload}
+    default_backend upload
 frontend echo
     mode tcp
     bind 127.0.0.1:${ports.echo}
@@ -84,6 +101,9 @@ frontend ws
 backend bulk
     mode tcp
     server b1 127.0.0.1:${origin.bulk}
+backend upload
+    mode tcp
+    server u1 127.0.0.1:${origin.sink}
 backend echo
     mode tcp
     server e1 127.0.0.1:${origin.echo}
@@ -96,7 +116,7 @@ backend ws
 /** Debian's stream module (libnginx-mod-stream). */
 export const NGINX_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 
-/** nginx: one worker; the stream module for bulk and echo; HTTP proxying with the upgrade headers for ws. */
+/** nginx: one worker; the stream module for bulk, upload and echo; HTTP proxying with the upgrade headers for ws. */
 export function nginxStreamsConfig(ports, origin, dir) {
   const p = (name) => path.join(dir, name);
   return `# written by bench/streams.js
@@ -111,6 +131,10 @@ stream {
     server {
         listen 127.0.0.1:${ports.bulk};
         proxy_pass 127.0.0.1:${origin.bulk};
+    }
+    server {
+        listen 127.0.0.1:${ports.upload};
+        proxy_pass 127.0.0.1:${origin.sink};
     }
     server {
         listen 127.0.0.1:${ports.echo};
@@ -142,7 +166,7 @@ http {
 // HAProxy or nginx: the three ports picked free, the `ws` one waited on (the others are checked by
 // the bench's sanity pass before anything is measured).
 async function named(what, write, { dir, origin, cpu }) {
-  const ports = { bulk: await freePort(), echo: await freePort() };
+  const ports = { bulk: await freePort(), upload: await freePort(), echo: await freePort() };
   const s = await namedPortServer(
     what,
     (d, { port }) => {
@@ -156,11 +180,11 @@ async function named(what, write, { dir, origin, cpu }) {
 
 export const STREAM_CONTENDERS = {
   flagman: {
-    describe: 'flagman: two mode: tcp frontends, one HTTP frontend (the upgrade through its tunnel), access log off',
+    describe: 'flagman: three mode: tcp frontends, one HTTP frontend (the upgrade through its tunnel), access log off',
     start: (ctx) => flagman(ctx),
   },
   haproxy: {
-    describe: 'HAProxy: -db, nbthread 1, mode tcp for bulk and echo, mode http for ws',
+    describe: 'HAProxy: -db, nbthread 1, mode tcp for bulk, upload and echo, mode http for ws',
     start: (ctx) =>
       named(
         'haproxy',
@@ -173,7 +197,7 @@ export const STREAM_CONTENDERS = {
       ),
   },
   nginx: {
-    describe: 'nginx: daemon off, master_process off, 1 worker, stream module for bulk and echo, HTTP with Upgrade for ws',
+    describe: 'nginx: daemon off, master_process off, 1 worker, stream module for bulk, upload and echo, HTTP with Upgrade for ws',
     start: (ctx) =>
       named(
         'nginx',
@@ -199,6 +223,11 @@ export const STREAM_CONTENDERS = {
 /** The cases: what one unit is, and the load client's defaults. */
 export const STREAM_CASES = {
   bulk: { describe: '1 MiB transfers back to back (origin → client) over a few connections', unit: 'MiB', connections: 4 },
+  upload: {
+    describe: '1 MiB transfers back to back (client → origin, a one-byte receipt each) over a few connections',
+    unit: 'MiB',
+    connections: 4,
+  },
   echo: { describe: '1 KiB request, 1 KiB response round trips', unit: 'rt', connections: 32 },
   ws: { describe: 'WebSocket upgrade, then 64-byte messages each way, 16 in flight per connection', unit: 'msg', connections: 16 },
 };

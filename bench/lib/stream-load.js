@@ -2,6 +2,7 @@
 // The load client of bench/streams.js, one run per process (the parent pins it to the load core):
 //   node stream-load.js CASE PORT SECONDS CONNECTIONS [WINDOW]
 // CASE bulk: each connection asks for a 1 MiB block (one byte), reads all of it, asks again.
+//      upload: each connection sends a 1 MiB block, waits for the origin's one-byte receipt, again.
 //      echo: each connection sends 1 KiB, waits for the 1 KiB back (one round trip, timed), again.
 //      ws:   each connection upgrades (GET / with Upgrade: websocket, waits for the 101), then keeps
 //            WINDOW small messages in flight: for every message that comes back, one more goes out
@@ -82,6 +83,16 @@ if (kase === 'bulk') {
       }
     });
     s.write(ask);
+  }
+} else if (kase === 'upload') {
+  const block = Buffer.alloc(BULK_BYTES, 'u');
+  for (const s of sockets) {
+    s.on('data', (d) => {
+      units += d.length;
+      bytes += d.length * BULK_BYTES;
+      if (running) for (let i = 0; i < d.length; i++) s.write(block);
+    });
+    s.write(block);
   }
 } else if (kase === 'echo') {
   for (const s of sockets) {

@@ -4,11 +4,12 @@
 //   bulk  for every byte received, sends a preallocated 1 MiB block (the client asks for the next
 //         transfer with one byte once it has the whole block)
 //   echo  sends back every byte it receives, as it receives it
+//   sink  sends one byte for every 1 MiB it receives (the client sends the next block on it)
 //   ws    an HTTP server that answers `Upgrade: websocket` with 101 (Sec-WebSocket-Accept computed),
 //         then for every complete client message (a masked frame of FRAME_IN bytes) sends one
 //         unmasked frame of the same payload size; bytes are counted, not parsed: the proxies pass
 //         a tunnel's bytes through untouched, and nothing here is measured
-// Prints one JSON line {bulk, echo, ws} (the ports) on stdout when listening. Bounded: exits after
+// Prints one JSON line {bulk, echo, sink, ws} (the ports) on stdout when listening. Bounded: exits after
 // argv[2] seconds (default 3600) or when its stdin closes (the parent went away).
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -34,6 +35,16 @@ const bulk = net.createServer({ noDelay: true }, (s) => {
 const echo = net.createServer({ noDelay: true }, (s) => {
   quiet(s);
   s.on('data', (d) => s.write(d));
+});
+
+const ack = Buffer.from('k');
+const sink = net.createServer({ noDelay: true }, (s) => {
+  quiet(s);
+  let got = 0;
+  s.on('data', (d) => {
+    got += d.length;
+    for (; got >= BULK_BYTES; got -= BULK_BYTES) s.write(ack);
+  });
 });
 
 // Enough prebuilt server frames for any burst a client can have in flight (it keeps a window).
@@ -62,5 +73,5 @@ ws.on('upgrade', (req, socket, head) => {
   socket.on('data', onData);
 });
 
-const ports = { bulk: await listen(bulk), echo: await listen(echo), ws: await listen(ws) };
+const ports = { bulk: await listen(bulk), echo: await listen(echo), sink: await listen(sink), ws: await listen(ws) };
 process.stdout.write(`${JSON.stringify(ports)}\n`);
