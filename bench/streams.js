@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 // What a byte stream costs flagman, next to HAProxy and nginx, on this machine, in one interleaved
-// run: `mode: tcp` (bulk transfers and small round trips) and a WebSocket tunnel (HTTP mode, an
+// run: `mode: tcp` (bulk transfers both ways and small round trips) and a WebSocket tunnel (HTTP mode, an
 // upgrade, then bytes passed through). Build first:
 //
-//   npm run build && node bench/streams.js              # 3 rounds × 3 cases × 3 proxies, ~4 min
+//   npm run build && node bench/streams.js              # 3 rounds × 4 cases × 3 proxies, ~5 min
 //   node bench/streams.js --cases bulk --rounds 5       # one case
 //   node bench/streams.js --only flagman,flagman-base --base-cli /tmp/bench-base/bin/flagman
 //   node bench/streams.js --help                        # every option
 //
 // It installs what it needs (Debian's haproxy, nginx and its stream module libnginx-mod-stream;
-// apt-get, only when missing), starts the Node origin (bench/lib/stream-origin.js: a bulk source,
+// apt-get, only when missing), starts the Node origin (bench/lib/stream-origin.js: a bulk source, a sink,
 // an echo server and a WebSocket server) and every proxy once, then measures in rounds: for each
 // round, for each case, each proxy in turn (A B C … A B C …), one run of --duration seconds of the
 // Node load client (bench/lib/stream-load.js). The proxy runs pinned to its own core (taskset -c 1);
@@ -44,7 +44,7 @@ const HELP = `usage: node bench/streams.js [options]
   --rounds N         interleaved rounds (default 3, at least 1)
   --duration S       seconds per run (default 5)
   --warmup S         unmeasured seconds per case and proxy before round 1 (default 2)
-  --connections N    connections of the load client (default per case: bulk 4, echo 32, ws 16)
+  --connections N    connections of the load client (default per case: bulk 4, upload 4, echo 32, ws 16)
   --window N         ws: messages in flight per connection (default 16)
   --only LIST        proxies, comma-separated (default all but flagman-base): ${Object.keys(STREAM_CONTENDERS).join(', ')}
   --cases LIST       cases, comma-separated (default all): ${Object.keys(STREAM_CASES).join(', ')}
