@@ -61,17 +61,22 @@ export function versions() {
   };
 }
 
-/** Installs Debian package `pkg` when `file` (one it ships) is missing; `log` as ensureTools. Throws on failure. */
+/** Installs Debian package `pkg` (after one `apt-get update`) when `file`, one it ships, is missing; `log` as ensureTools. Throws on failure. */
 export function ensurePackageFile(pkg, file, log = (m) => console.error(m)) {
   if (fs.existsSync(file)) return;
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const asRoot = process.getuid?.() === 0 ? [] : ['sudo'];
-  const args = ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', pkg];
-  log(`tools: ${[...asRoot, ...args].join(' ')}`);
-  const r = spawnSync(asRoot[0] ?? args[0], asRoot.length ? args : args.slice(1), {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env,
-    timeout: 600_000,
-  });
-  if (r.status !== 0 || !fs.existsSync(file)) throw new Error(`apt-get install ${pkg} failed (${r.status ?? r.signal ?? r.error})`);
+  for (const args of [
+    ['apt-get', 'update', '-qq'],
+    ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', pkg],
+  ]) {
+    log(`tools: ${[...asRoot, ...args].join(' ')}`);
+    const r = spawnSync(asRoot[0] ?? args[0], asRoot.length ? args : args.slice(1), {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env,
+      timeout: 600_000,
+    });
+    if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status ?? r.signal ?? r.error})`);
+  }
+  if (!fs.existsSync(file)) throw new Error(`${file} still missing after apt-get install ${pkg}`);
 }
