@@ -1,6 +1,7 @@
 // Makes sure the Debian tools the bench drives are installed: for each missing command, one
 // `apt-get install` of its package (after one `apt-get update`). Idempotent; says what it does.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 
 /** command → Debian package */
 export const TOOLS = {
@@ -62,4 +63,24 @@ export function versions() {
     h2load: first('h2load', ['--version'], /nghttp2\/(\S+)/),
     openssl: first('openssl', ['version'], /OpenSSL (\S+)/),
   };
+}
+
+/** Installs Debian package `pkg` (after one `apt-get update`) when `file`, one it ships, is missing; `log` as ensureTools. Throws on failure. */
+export function ensurePackageFile(pkg, file, log = (m) => console.error(m)) {
+  if (fs.existsSync(file)) return;
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const asRoot = process.getuid?.() === 0 ? [] : ['sudo'];
+  for (const args of [
+    ['apt-get', 'update', '-qq'],
+    ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', pkg],
+  ]) {
+    log(`tools: ${[...asRoot, ...args].join(' ')}`);
+    const r = spawnSync(asRoot[0] ?? args[0], asRoot.length ? args : args.slice(1), {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env,
+      timeout: 600_000,
+    });
+    if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status ?? r.signal ?? r.error})`);
+  }
+  if (!fs.existsSync(file)) throw new Error(`${file} still missing after apt-get install ${pkg}`);
 }

@@ -337,10 +337,17 @@ export abstract class Attempt implements Skip, Waiter {
    * An upgrade's or a tcp connection's own connection to `server`, timed by the backend's
    * timeouts.connect; `waiter` (the attempt itself) hears when it is up, or the UpstreamError that
    * ended it, for failed(). A server with sendProxy is first sent the PROXY header of `client`.
+   * `onread`: the socket reads into the caller's buffer (dial()).
    */
-  protected dialFor(server: Candidate, allowHalfOpen: boolean, waiter: ConnectWaiter, client: net.Socket): net.Socket {
+  protected dialFor(
+    server: Candidate,
+    allowHalfOpen: boolean,
+    waiter: ConnectWaiter,
+    client: net.Socket,
+    onread: net.OnReadOpts | null = null,
+  ): net.Socket {
     const preface = server.sendProxy === null ? null : proxyHeaderOf(server.sendProxy, client);
-    return dial(server.host, server.port, this.target.timeouts.connect, allowHalfOpen, waiter, preface);
+    return dial(server.host, server.port, this.target.timeouts.connect, allowHalfOpen, waiter, preface, onread);
   }
 
   /**

@@ -24,6 +24,8 @@ import { Attempt, Stage, takerOf } from './attempt.js';
 import type { Candidate } from '../runtime/balance/balancer.js';
 import { REASONS } from './reasons.js';
 import { AccessRecord, tlsVersionOf } from '../access-line.js';
+import { Relay } from './relay.js';
+import { bodyBytesMoved } from '../upstream/scavenge.js';
 
 // What a client may send while its connection waits in the queue; past it, reading stops until the
 // connection is joined (and a client leaving is then seen only at the queue timeout).
@@ -56,6 +58,8 @@ export class TcpSession extends Attempt implements ConnectWaiter {
   #hold: ((chunk: Buffer) => void) | null = null;
   /** How long it waited in its backend's queue (ms); -1: it did not. */
   #queueMs = -1;
+  /** Server → client bytes, through one buffer of the connection's own; shared by every try (only the joined one reads). */
+  #relay: Relay | null = null;
 
   constructor(client: net.Socket, runtime: Runtime, frontend: RuntimeFrontend, clientIp: string, onDone: (s: TcpSession) => void) {
     super();
@@ -106,7 +110,8 @@ export class TcpSession extends Attempt implements ConnectWaiter {
 
   protected connect(server: Candidate): void {
     // allowHalfOpen: a FIN is passed on as a FIN, either way (see tcp-frontend.ts).
-    const up = this.dialFor(server, true, this, this.#client);
+    this.#relay ??= new Relay();
+    const up = this.dialFor(server, true, this, this.#client, this.#relay.onread);
     this.#upstream = up;
     this.#open++;
     // A failed try's socket only counts down; the joined one also ends the client's side.
@@ -184,14 +189,16 @@ export class TcpSession extends Attempt implements ConnectWaiter {
       fe.bytesIn += n;
       be.bytesIn += n;
       state.bytesIn += n;
+      // The client's side still gets a fresh buffer per read (relay.ts): young collections paced
+      // by these bytes free them while young, as for request bodies (upstream/scavenge.ts).
+      bodyBytesMoved(n);
     });
-    up.on('data', (chunk: Buffer) => {
-      const n = chunk.length;
+    const countOut = (n: number): void => {
       this.#bytesOut += n;
       fe.bytesOut += n;
       be.bytesOut += n;
       state.bytesOut += n;
-    });
+    };
     up.on('error', (err: NodeJS.ErrnoException) => {
       const code = err.code ?? err.message;
       // A reset in the middle of a connection is a failed passive check; an error while it was
@@ -204,9 +211,10 @@ export class TcpSession extends Attempt implements ConnectWaiter {
     // A socket's timer is refreshed by reads and by writes, and every byte either way passes through
     // the client socket: one timer is "no byte either way for timeouts.idle".
     client.setTimeout(this.target.timeouts.idle, () => this.abort(REASONS.idle));
-    // pipe() forwards with back-pressure and passes a half-close (FIN) on: both sockets allow half-open.
+    // Both forward with back-pressure and pass a half-close (FIN) on: both sockets allow half-open.
+    // The server's side reads into the relay's buffer (relay.ts); the client's cannot (accepted).
     client.pipe(up);
-    up.pipe(client);
+    this.#relay!.join(up, client, countOut);
   }
 
   // The first reason wins: it says who ended the connection.

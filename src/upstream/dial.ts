@@ -52,6 +52,7 @@ export function awaitConnect(socket: net.Socket, timeoutMs: number, address: str
  * Returned at once, so that its owner can give it up while it is being made (destroy(): `waiter`
  * then hears SERVER_CLOSED). No Nagle delay: what goes through it is a client's, sent as it comes.
  * `preface`: bytes sent first (a PROXY header), before anything of the client's; null: none.
+ * `onread`: read into a buffer of the caller's instead of a fresh one per read (proxy/relay.ts).
  */
 export function dial(
   host: string,
@@ -60,8 +61,12 @@ export function dial(
   allowHalfOpen: boolean,
   waiter: ConnectWaiter,
   preface: Buffer | null = null,
+  onread: net.OnReadOpts | null = null,
 ): net.Socket {
-  const socket = net.connect({ host, port, allowHalfOpen, noDelay: true });
+  const socket =
+    onread === null
+      ? net.connect({ host, port, allowHalfOpen, noDelay: true })
+      : net.connect({ host, port, allowHalfOpen, noDelay: true, onread });
   // Node queues what is written while connecting, and sends it first once connected.
   if (preface !== null) socket.write(preface);
   awaitConnect(socket, timeoutMs, addressOf(host, port), waiter);
