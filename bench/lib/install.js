@@ -12,6 +12,7 @@ export const TOOLS = {
   taskset: 'util-linux',
   h2load: 'nghttp2-client',
   openssl: 'openssl',
+  'systemd-socket-activate': 'systemd',
 };
 
 /** True when `cmd` is on PATH (or in /usr/sbin, where nginx and haproxy live). */

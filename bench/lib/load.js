@@ -2,6 +2,7 @@
 // sending GETs back to back until stopped. A connection that fails or is closed is opened again
 // (after `pauseMs`, so a server refusing connections is not hammered in a tight loop). Every
 // attempt is counted: answered with a 2xx, or failed with the status or the error's code.
+import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { KeepAliveClient } from './http.js';
 
@@ -71,4 +72,70 @@ export function failureSummary(stats) {
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
+}
+
+/**
+ * A paced load on 127.0.0.1:`port`: `clients` keep-alive connections sharing a fixed `rate` (req/s),
+ * each sending on its own schedule (client k at t0 + k·gap/clients + i·gap, gap = clients/rate).
+ * A request is sent at its time, or at once when the one before came back late, and its latency is
+ * taken from its scheduled time: a stall of the proxy shows in every request it delayed, not only
+ * in the one it held (no coordinated omission). Failures are counted as startLoad's are; the
+ * connection is opened again after `pauseMs`, and the schedule keeps going meanwhile.
+ * Returns {take(), stop()}: take() gives the window since the last take (or the start) as {requests,
+ * ok, failed, failures, latencies (ms, answered 2xx only), seconds} and starts a new one; stop()
+ * sends no new request, waits for those in flight and resolves with the last window.
+ */
+export function startPacedLoad(port, { clients = 20, rate, path = '/100', timeoutMs = 10_000, pauseMs = 10 } = {}) {
+  if (!(rate > 0)) throw new Error('startPacedLoad: rate must be > 0');
+  const gap = (1000 * clients) / rate;
+  const fresh = () => ({ t0: performance.now(), requests: 0, ok: 0, failed: 0, failures: {}, latencies: [] });
+  let win = fresh();
+  let stopping = false;
+  const t0 = performance.now();
+  const loop = async (k) => {
+    let c = null;
+    let due = t0 + (k * gap) / clients;
+    while (!stopping) {
+      const wait = due - performance.now();
+      if (wait > 0) await delay(wait);
+      if (stopping) break;
+      const scheduled = due;
+      due += gap;
+      const w = win;
+      w.requests++;
+      try {
+        if (!c?.connected) c = await new KeepAliveClient(port, { path, timeoutMs }).connect();
+        const r = await c.get(); // the request's bytes made once per connection
+        if (r.status >= 200 && r.status < 300) {
+          w.ok++;
+          w.latencies.push(r.tEnd - scheduled);
+        } else {
+          w.failed++;
+          w.failures[r.status] = (w.failures[r.status] ?? 0) + 1;
+        }
+      } catch (err) {
+        c?.close();
+        c = null;
+        w.failed++;
+        const label = failureLabel(err);
+        w.failures[label] = (w.failures[label] ?? 0) + 1;
+        await delay(pauseMs);
+      }
+    }
+    c?.close();
+  };
+  const take = () => {
+    const w = win;
+    win = fresh();
+    return { ...w, seconds: (performance.now() - w.t0) / 1000 };
+  };
+  const done = Promise.all(Array.from({ length: clients }, (_, k) => loop(k)));
+  return {
+    take,
+    stop: async () => {
+      stopping = true;
+      await done;
+      return take();
+    },
+  };
 }
