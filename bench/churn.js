@@ -618,8 +618,9 @@ const median = (xs) => {
 // One row per proxy and case: p50/p99 the median over rounds, max the largest, errors and changes
 // summed; the p99 ratios taken within each round (to the same proxy's steady case, and to
 // flagman's (a)), then their median, so load that moves a whole round cancels out. `short`: a
-// round in which the load could not keep the offered rate (its clients, on a shared core, fell
-// behind): its latencies measure the machine, not the proxy.
+// round in which the load did not keep the offered rate: its clients, on a shared core, fell
+// behind (its latencies then measure the machine, not the proxy), or a stall near the window's
+// end was not caught up with yet.
 function aggregate(runs, rate) {
   const steady = (r, proxy) => runs.find((x) => x.round === r && x.proxy === proxy && x.case === 'steady')?.p99 ?? null;
   for (const m of runs) {
@@ -673,7 +674,7 @@ function print(mach, offer, rows) {
     `run: ${offer.capacity ? `flagman's capacity ${offer.capacity.rps} req/s (wrk -c50, ${cfg.capacitySeconds} s, p99 ${offer.capacity.p99} ms); ` : ''}offered ${offer.rate} req/s paced on ${cfg.clients} keep-alive connections; ${cfg.rounds} interleaved rounds × (${cfg.warmup} s warm-up + ${cfg.duration} s) per case; proxy on cpu ${cfg.proxyCpu}, the bench's load and the backend on cpu ${cfg.loadCpu}`,
   );
   console.log(
-    "latency: from each request's scheduled time to its response (2xx only), median over rounds (max: the largest); errors: every request not answered 2xx, all rounds; p99 ratios: per round, then the median; req/s marked * when a round fell 5 % or more short of the offered rate (the load's core was too busy: read that row's latencies as the machine's)\n",
+    "latency: from each request's scheduled time to its response (2xx only), median over rounds (max: the largest); errors: every request not answered 2xx, all rounds; p99 ratios: per round, then the median; req/s marked * when a round fell 5 % or more short of the offered rate: the load's core too busy to keep the schedule (then that row's latencies are the machine's), or a stall the load had not caught up with when the window ended\n",
   );
   const f = (x, d = 2) => (x === null || x === undefined ? '-' : x.toFixed(d));
   const kinds = (r) =>
