@@ -342,14 +342,16 @@ async function startFlagmanRestart(cli, ctx) {
       every: 5000,
       act: async () => {
         const t = now();
+        const exited = waitFor((e) => e.event === 'exit', 30_000);
         const next = waitFor((e) => e.event === 'start', 30_000);
         process.kill(current, 'SIGTERM');
-        await next;
-        tookMs.push(Math.round(now() - t));
+        const gone = await exited;
+        const up = await next;
+        tookMs.push(`${Math.round(gone.$at - t)}+${Math.round(up.$at - gone.$at)}`);
       },
       told: () => {
         const mine = events.slice(mark.at);
-        return `${count(mine, (e) => e.event === 'start')} start, SIGTERM→start ${tookMs.join('/')} ms`;
+        return `${count(mine, (e) => e.event === 'start')} start, SIGTERM→exit+exit→start ${tookMs.join(', ')} ms`;
       },
     },
   };
