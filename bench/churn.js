@@ -333,8 +333,11 @@ async function startFlagmanRestart(cli, ctx) {
     begin: () => (mark.at = events.length),
     stop: async () => {
       fs.writeFileSync(path.join(ctx.dir, 'stop'), '');
-      const pid = current;
-      if (pid) process.kill(pid, 'SIGTERM');
+      try {
+        if (current) process.kill(current, 'SIGTERM');
+      } catch {
+        // exited already
+      }
       await stopChild(holder, 15_000);
       process.off('exit', killCurrent);
     },
@@ -376,7 +379,7 @@ async function startHaproxy(ctx) {
     fs.writeFileSync(file, text);
     return ['haproxy', ['-db', '-f', file]];
   };
-  process.env.CHURN_GEN = '0';
+  process.env.CHURN_GEN = '0'; // the first haproxy's (namedPortServer passes this process's environment)
   const first = await namedPortServer('haproxy', makeCommand, ctx);
   const live = [{ pid: first.pid, stop: first.stop }];
   let spawned = 0;
@@ -390,7 +393,7 @@ async function startHaproxy(ctx) {
       mark.replies = [];
     },
     stop: async () => {
-      for (const p of live) await p.stop();
+      for (const p of [...live]) await p.stop(); // a copy: each exit takes its entry out of `live`
     },
     'sf-restart': {
       every: 1000,
