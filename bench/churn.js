@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Churn: what changing a proxy's state at run time costs the requests going through it. Build first:
 //
-//   npm run build && node bench/churn.js               # 2 interleaved rounds of every case, about 7 min
+//   npm run build && node bench/churn.js               # 2 interleaved rounds of every case, about 6 min
 //   node bench/churn.js --only flagman --duration 5    # flagman's four cases, shorter
 //   node bench/churn.js --help                         # every option
 //
