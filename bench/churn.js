@@ -228,12 +228,22 @@ function run(argv, env = process.env) {
 // and, for each churn case it has, an action: {every (ms), act(n) (the n-th change; resolves when
 // done, throws when it failed)}.
 
+/** `text` with each [from, to] of `pairs` replaced; throws when a `from` is not there (a base config changed). */
+function edit(text, ...pairs) {
+  for (const [from, to] of pairs) {
+    if (!text.includes(from)) throw new Error(`config edit: ${JSON.stringify(from)} not found`);
+    text = text.replace(from, to);
+  }
+  return text;
+}
+
 /** flagman's realistic config, app2's weight given (the reload case rewrites it). */
 const flagmanYaml = (ports, app2Weight, listen) => {
-  const y = FLAGMAN_CONFIGS.realistic
-    .yaml({ ports })
-    .replace(`app2: { address: "127.0.0.1:${ports[1]}", weight: 2 }`, `app2: { address: "127.0.0.1:${ports[1]}", weight: ${app2Weight} }`);
-  return listen ? y.replace('listen: ["127.0.0.1:0"]', `listen: ["${listen}"]`) : y;
+  const y = edit(FLAGMAN_CONFIGS.realistic.yaml({ ports }), [
+    `app2: { address: "127.0.0.1:${ports[1]}", weight: 2 }`,
+    `app2: { address: "127.0.0.1:${ports[1]}", weight: ${app2Weight} }`,
+  ]);
+  return listen ? edit(y, ['listen: ["127.0.0.1:0"]', `listen: ["${listen}"]`]) : y;
 };
 
 const count = (events, match) => events.filter(match).length;
@@ -368,14 +378,16 @@ async function startHaproxy(ctx) {
   const file = path.join(ctx.dir, 'haproxy.cfg');
   const [p1, p2, p3] = ctx.backendPorts;
   const makeCommand = (_dir, { port }) => {
-    const text = haproxyConfig({ port, upstream: p1 })
-      .replace('    maxconn 4096\n', `    maxconn 4096\n    stats socket ${sock} mode 600 level admin\n`)
+    const text = edit(
+      haproxyConfig({ port, upstream: p1 }),
+      ['    maxconn 4096\n', `    maxconn 4096\n    stats socket ${sock} mode 600 level admin\n`],
       // biome-ignore lint/suspicious/noTemplateCurlyInString: HAProxy's own syntax for an environment variable
-      .replace('    default_backend be\n', '    http-response set-header X-Churn-Gen "${CHURN_GEN}"\n    default_backend be\n')
-      .replace(
+      ['    default_backend be\n', '    http-response set-header X-Churn-Gen "${CHURN_GEN}"\n    default_backend be\n'],
+      [
         `    server app1 127.0.0.1:${p1}\n`,
         `    server app1 127.0.0.1:${p1} weight 3\n    server app2 127.0.0.1:${p2} weight 2\n    server app3 127.0.0.1:${p3} weight 1\n`,
-      );
+      ],
+    );
     fs.writeFileSync(file, text);
     return ['haproxy', ['-db', '-f', file]];
   };
@@ -441,12 +453,14 @@ async function startNginx(ctx) {
   let file = null;
   let conf = null;
   const text = (app2Weight) =>
-    conf
-      .replace('master_process off;', 'master_process on;')
-      .replace(
+    edit(
+      conf,
+      ['master_process off;', 'master_process on;'],
+      [
         `        server 127.0.0.1:${p1};\n`,
         `        server 127.0.0.1:${p1} weight=3;\n        server 127.0.0.1:${p2} weight=${app2Weight};\n        server 127.0.0.1:${p3} weight=1;\n`,
-      );
+      ],
+    );
   const makeCommand = (dir, { port }) => {
     file = path.join(dir, 'nginx.conf');
     conf = nginxConfig({ port, upstream: p1, dir });

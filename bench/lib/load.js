@@ -77,7 +77,8 @@ export function failureSummary(stats) {
 /**
  * A paced load on 127.0.0.1:`port`: `clients` keep-alive connections sharing a fixed `rate` (req/s),
  * each sending on its own schedule (client k at t0 + k·gap/clients + i·gap, gap = clients/rate).
- * A request is sent at its time, or at once when the one before came back late, and its latency is
+ * A request is sent at its time (up to 1 ms after: timers count whole ms), or at once when the one
+ * before came back late, and its latency is
  * taken from its scheduled time: a stall of the proxy shows in every request it delayed, not only
  * in the one it held (no coordinated omission). Failures are counted as startLoad's are; the
  * connection is opened again after `pauseMs`, and the schedule keeps going meanwhile.
@@ -97,7 +98,8 @@ export function startPacedLoad(port, { clients = 20, rate, path = '/100', timeou
     let due = t0 + (k * gap) / clients;
     while (!stopping) {
       const wait = due - performance.now();
-      if (wait > 0) await delay(wait);
+      // Rounded up: node truncates a timer's delay to whole ms, which would send up to 1 ms early.
+      if (wait > 0) await delay(Math.ceil(wait));
       if (stopping) break;
       const scheduled = due;
       due += gap;
