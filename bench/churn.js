@@ -34,7 +34,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
@@ -44,13 +43,14 @@ import { int, parseOptions } from './lib/cli.js';
 import { flagman, namedPortServer } from './lib/contenders.js';
 import { FLAGMAN_CONFIGS, writeFlagmanConfig } from './lib/flagman-configs.js';
 import { haproxyConfig } from './lib/haproxy.js';
-import { ensureTools, versions } from './lib/install.js';
+import { ensureTools } from './lib/install.js';
 import { failureLabel, startPacedLoad } from './lib/load.js';
 import { nginxConfig } from './lib/nginx.js';
-import { firstLine, freePort, ownExit, spawnPinned, stopChild, tempDir } from './lib/owned.js';
+import { freePort, spawnPinned, stopChild, tempDir } from './lib/owned.js';
 import { foreignWindow, loadavg1, processTree } from './lib/proc.js';
 import { summary, table } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
+import { machine, median, round1, startBackend, startRun } from './lib/run.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const now = () => performance.now();
@@ -147,50 +147,10 @@ for (const f of [cfg.cli, cfg.baseCli].filter(Boolean)) {
   }
 }
 
-const T_BEGIN = now();
-const log = (msg) => process.stderr.write(`[${((now() - T_BEGIN) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
-ownExit({ keep: opt.keep, onSignal: (sig) => log(`${sig}: stopping`) });
-setTimeout(() => {
-  log(`still running ${cfg.maxSeconds} s after start (--max-seconds): giving up`);
-  process.exit(2);
-}, cfg.maxSeconds * 1000).unref();
-
-const round = (x, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
+const log = startRun({ keep: opt.keep, maxSeconds: cfg.maxSeconds });
 
 // ---------------------------------------------------------------------------------------------
 // Setup: the machine, the backend.
-
-function machine() {
-  const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? os.cpus()[0]?.model ?? null;
-  let commit = null;
-  try {
-    commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    // not a git checkout
-  }
-  const { node, haproxy, nginx, wrk } = versions();
-  return {
-    date: new Date().toISOString(),
-    nproc: os.cpus().length,
-    cpu,
-    memGiB: Math.round(os.totalmem() / 2 ** 30),
-    kernel: os.release(),
-    node,
-    haproxy,
-    nginx,
-    wrk,
-    commit,
-    loadavg: os.loadavg().map((x) => round(x, 2)),
-  };
-}
-
-async function startBackend() {
-  const child = spawnPinned(cfg.loadCpu, process.execPath, [path.join(root, 'bench/lib/backend.js'), '3', String(cfg.maxSeconds + 60)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const { ports } = await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'backend' });
-  return { pid: child.pid, ports, stop: () => stopChild(child) };
-}
 
 /** One GET of /100 on a new connection: {status, body}. */
 async function get(port) {
@@ -627,13 +587,6 @@ async function measure(proxyName, caseName, letter, backend, rate) {
   }
 }
 
-const median = (xs) => {
-  const v = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((x, y) => x - y);
-  if (v.length === 0) return null;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
-
 // One row per proxy and case: p50/p99 the median over rounds, max the largest, errors and changes
 // summed; the p99 ratios taken within each round (to the same proxy's steady case, and to
 // flagman's (a)), then their median, so load that moves a whole round cancels out. `short`: a
@@ -645,8 +598,8 @@ function aggregate(runs, rate) {
   for (const m of runs) {
     const own = steady(m.round, m.proxy);
     const a = steady(m.round, 'flagman');
-    m.p99VsSteady = own ? round(m.p99 / own, 2) : null;
-    m.p99VsA = a ? round(m.p99 / a, 2) : null;
+    m.p99VsSteady = own ? round1(m.p99 / own, 2) : null;
+    m.p99VsA = a ? round1(m.p99 / a, 2) : null;
     m.short = m.rps < 0.95 * rate;
   }
   const keys = [...new Set(runs.map((m) => `${m.proxy}/${m.case}`))];
@@ -663,16 +616,16 @@ function aggregate(runs, rate) {
       letter: first.letter,
       what: first.what,
       rounds: mine.length,
-      rps: round(median(mine.map((m) => m.rps)), 0),
+      rps: round1(median(mine.map((m) => m.rps)), 0),
       shortRounds: mine.filter((m) => m.short).length,
       requests: sum((m) => m.requests),
       errors: sum((m) => m.errors),
       failures,
-      p50: round(median(mine.map((m) => m.p50)), 2),
-      p99: round(median(mine.map((m) => m.p99)), 2),
+      p50: round1(median(mine.map((m) => m.p50)), 2),
+      p99: round1(median(mine.map((m) => m.p99)), 2),
       max: Math.max(...mine.map((m) => m.max ?? 0)),
-      p99VsSteady: round(median(mine.map((m) => m.p99VsSteady)), 2),
-      p99VsA: round(median(mine.map((m) => m.p99VsA)), 2),
+      p99VsSteady: round1(median(mine.map((m) => m.p99VsSteady)), 2),
+      p99VsA: round1(median(mine.map((m) => m.p99VsA)), 2),
       actions: first.actions && {
         done: sum((m) => m.actions.done),
         failed: sum((m) => m.actions.failed),
@@ -744,7 +697,7 @@ try {
   execFileSync('taskset', ['-pc', String(cfg.loadCpu), String(process.pid)], { stdio: 'ignore' });
   const mach = machine();
   log(`machine: ${mach.nproc} × ${mach.cpu}, Linux ${mach.kernel}, node ${mach.node}; load ${mach.loadavg.join(' ')}`);
-  const backend = await startBackend();
+  const backend = await startBackend({ cpu: cfg.loadCpu, maxSeconds: cfg.maxSeconds + 60 });
   log(`backend: pid ${backend.pid}, ports ${backend.ports.join(', ')} (cpu ${cfg.loadCpu})`);
   const offer = { capacity: null, rate: cfg.rate };
   if (offer.rate === null) {

@@ -23,10 +23,11 @@ import { parseOptions, int } from './lib/cli.js';
 import { flagman, namedPortServer } from './lib/contenders.js';
 import { haproxyCommand } from './lib/haproxy.js';
 import { KeepAliveClient } from './lib/http.js';
-import { ensureTools, versions } from './lib/install.js';
+import { ensureTools } from './lib/install.js';
 import { nginxCommand } from './lib/nginx.js';
-import { firstLine, ownExit, spawnPinned, stopChild, tempDir } from './lib/owned.js';
+import { tempDir } from './lib/owned.js';
 import { cpuTicks, ticksPerSecond, treeRssKB } from './lib/proc.js';
+import { machine, median, startBackend, startRun } from './lib/run.js';
 import { fmt, pct, table } from './lib/stats.js';
 
 /**
@@ -89,8 +90,8 @@ const cfg = {
   cli: path.resolve(opt.cli),
   baseCli: opt['base-cli'] === undefined ? null : path.resolve(opt['base-cli']),
 };
-const log = (m) => console.error(`[${fmt((performance.now() - t0) / 1000)} s] ${m}`);
-const t0 = performance.now();
+// An hour bounds the run, whatever its options.
+const log = startRun({ maxSeconds: 3600 });
 
 // Room for the idle clients and a margin, in every config: connection caps and keep-alive timeouts
 // that would otherwise close or refuse them (HAProxy's maxconn 4096, nginx's 8192 worker
@@ -148,8 +149,6 @@ for (const name of only) {
     process.exit(2);
   }
 }
-
-ownExit({ onSignal: (sig) => log(`${sig}: stopping`) });
 
 /** Paced GETs on one keep-alive connection: latency of each from when it was due (ms). */
 async function probe(port) {
@@ -221,15 +220,6 @@ async function openIdle(port, n) {
   return { sockets, state };
 }
 
-async function startBackend(dir) {
-  const child = spawnPinned(cfg.loadCpu, process.execPath, [path.join(root, 'bench/lib/backend.js'), '3', '3600'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    cwd: dir,
-  });
-  const { ports } = await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'backend' });
-  return { ports, stop: () => stopChild(child) };
-}
-
 async function measure(name, backendPorts) {
   const dir = tempDir(`flagman-bench-idle-${name}-`);
   const ctx = { dir, backendPorts, cpu: cfg.proxyCpu, cli: cfg.cli };
@@ -284,8 +274,8 @@ async function main() {
   } catch {
     log('could not raise the soft descriptor limit to the hard one');
   }
-  const machine = { date: new Date().toISOString(), ...versions(), node: process.version };
-  const backend = await startBackend(tempDir('flagman-bench-backend-'));
+  const mach = machine();
+  const backend = await startBackend({ cpu: cfg.loadCpu, maxSeconds: 3600 });
   const rows = [];
   try {
     for (let round = 1; round <= cfg.rounds; round++) {
@@ -295,27 +285,23 @@ async function main() {
   } finally {
     await backend.stop();
   }
-  const med = (xs) => {
-    const s = xs.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
-    return s.length === 0 ? null : s[Math.floor((s.length - 1) / 2)];
-  };
   const summary = only.map((name) => {
     const r = rows.filter((x) => x.config === name);
     return {
       config: name,
-      kept: med(r.map((x) => x.kept)),
-      failed: med(r.map((x) => x.failed)),
-      rssBeforeMB: med(r.map((x) => x.rssBeforeMB)),
-      rssIdleMB: med(r.map((x) => x.rssIdleMB)),
-      kbPerConn: med(r.map((x) => x.kbPerConn)),
-      idleCpuPct: med(r.map((x) => x.idleCpuPct)),
-      p99Quiet: med(r.map((x) => x.quiet.p99)),
-      p99Idle: med(r.map((x) => x.busy.p99)),
-      p99Ratio: med(r.map((x) => x.p99Ratio)),
+      kept: median(r.map((x) => x.kept)),
+      failed: median(r.map((x) => x.failed)),
+      rssBeforeMB: median(r.map((x) => x.rssBeforeMB)),
+      rssIdleMB: median(r.map((x) => x.rssIdleMB)),
+      kbPerConn: median(r.map((x) => x.kbPerConn)),
+      idleCpuPct: median(r.map((x) => x.idleCpuPct)),
+      p99Quiet: median(r.map((x) => x.quiet.p99)),
+      p99Idle: median(r.map((x) => x.busy.p99)),
+      p99Ratio: median(r.map((x) => x.p99Ratio)),
       errors: r.reduce((n, x) => n + x.quiet.errors + x.busy.errors, 0),
     };
   });
-  console.log(`\nflagman bench/idle.js — ${machine.date}`);
+  console.log(`\nflagman bench/idle.js — ${mach.date}`);
   console.log(
     `${cfg.connections} idle keep-alive HTTP/1.1 clients; active client ${cfg.rate} req/s for ${cfg.probeS} s before and while they are open; ${cfg.rounds} round(s); proxy on cpu ${cfg.proxyCpu}\n`,
   );
@@ -346,9 +332,9 @@ async function main() {
     errors: x.errors,
   }));
   console.log(table(cols, shown));
-  const out = { mode: 'idle', machine, options: cfg, summary, rows };
+  const out = { mode: 'idle', machine: mach, options: cfg, summary, rows };
   if (opt.json) fs.writeFileSync(opt.json, `${JSON.stringify(out, null, 2)}\n`);
-  console.log(`\n${JSON.stringify({ mode: 'idle', machine, summary })}`);
+  console.log(`\n${JSON.stringify({ mode: 'idle', machine: mach, summary })}`);
 }
 
 main().catch((err) => {

@@ -27,15 +27,15 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
 import { CASES, CONTENDERS, assertKnown } from './lib/contenders.js';
 import { summarizeProfile } from './lib/cpuprofile.js';
-import { ensureTools, versions } from './lib/install.js';
-import { firstLine, ownExit, spawnPinned, stopChild, tempDir } from './lib/owned.js';
+import { ensureTools } from './lib/install.js';
+import { tempDir } from './lib/owned.js';
 import { foreignWindow, ticksPerSecond, treeCpuTicks, treeRssKB } from './lib/proc.js';
 import { table } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
 import { int, parseOptions } from './lib/cli.js';
+import { machine, median, round1, startBackend, startRun } from './lib/run.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const now = () => performance.now();
@@ -132,22 +132,7 @@ if (!fs.existsSync(cfg.cli)) {
 }
 if (os.cpus().length < 2) console.error('warning: fewer than 2 CPUs: proxy and load share a core');
 
-const T_BEGIN = now();
-const log = (msg) => process.stderr.write(`[${((now() - T_BEGIN) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
-ownExit({ keep: opt.keep, onSignal: (sig) => log(`${sig}: stopping`) });
-const watchdog = setTimeout(() => {
-  log(`still running ${cfg.maxSeconds} s after start (--max-seconds): giving up`);
-  process.exit(2);
-}, cfg.maxSeconds * 1000);
-watchdog.unref();
-
-const round1 = (x, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
-const median = (xs) => {
-  const s = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return null;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
+const log = startRun({ keep: opt.keep, maxSeconds: cfg.maxSeconds });
 
 // ---------------------------------------------------------------------------------------------
 // Setup: tools, the machine, the backend, the proxies.
@@ -157,39 +142,6 @@ try {
 } catch (err) {
   log(`cannot install the tools: ${err.message}`);
   process.exit(2);
-}
-
-function machine() {
-  const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? os.cpus()[0]?.model ?? null;
-  let commit = null;
-  try {
-    commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    // not a git checkout
-  }
-  return {
-    date: new Date().toISOString(),
-    nproc: os.cpus().length,
-    cpu,
-    memGiB: Math.round(os.totalmem() / 2 ** 30),
-    kernel: os.release(),
-    ...versions(),
-    commit,
-  };
-}
-
-async function startBackend(count, dir) {
-  const child = spawnPinned(
-    cfg.loadCpu,
-    process.execPath,
-    [path.join(root, 'bench/lib/backend.js'), String(count), String(cfg.maxSeconds + 60)],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-      cwd: dir,
-    },
-  );
-  const { ports } = await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'backend' });
-  return { pid: child.pid, ports, stop: () => stopChild(child) };
 }
 
 /** One plain request through `port` for `c`, checking the status and the body length. */
@@ -289,7 +241,7 @@ async function comparison() {
   log(
     `machine: ${mach.nproc} × ${mach.cpu}, Linux ${mach.kernel}, node ${mach.node}, haproxy ${mach.haproxy}, nginx ${mach.nginx}, wrk ${mach.wrk}`,
   );
-  const backend = await startBackend(3, tempDir('flagman-bench-backend-'));
+  const backend = await startBackend({ cpu: cfg.loadCpu, maxSeconds: cfg.maxSeconds + 60 });
   log(`backend: pid ${backend.pid}, ports ${backend.ports.join(', ')} (cpu ${cfg.loadCpu})`);
   const started = await startContenders(names, backend);
   for (const name of names)
@@ -472,7 +424,7 @@ async function soak() {
   const name = cfg.soakConfig;
   const c = CASES[cfg.soakCase];
   const mach = machine();
-  const backend = await startBackend(3, tempDir('flagman-bench-backend-'));
+  const backend = await startBackend({ cpu: cfg.loadCpu, maxSeconds: cfg.maxSeconds + 60 });
   const started = await startContenders([name], backend);
   const s = started[name];
   await check(s.port, c);
@@ -531,7 +483,7 @@ async function profile() {
   const name = cfg.soakConfig;
   if (!name.startsWith('flagman')) throw new Error('--profile profiles flagman: --soak-config flagman or flagman-real');
   const mach = machine();
-  const backend = await startBackend(3, tempDir('flagman-bench-backend-'));
+  const backend = await startBackend({ cpu: cfg.loadCpu, maxSeconds: cfg.maxSeconds + 60 });
   const profDir = tempDir('flagman-bench-prof-');
   const started = await startContenders([name], backend, { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] });
   const s = started[name];

@@ -1,27 +1,4 @@
 #!/usr/bin/env node
-// What a byte stream costs flagman, next to HAProxy and nginx, on this machine, in one interleaved
-// run: `mode: tcp` (bulk transfers both ways and small round trips) and a WebSocket tunnel (HTTP mode, an
-// upgrade, then bytes passed through). Build first:
-//
-//   npm run build && node bench/streams.js              # 3 rounds × 4 cases × 3 proxies, ~5 min
-//   node bench/streams.js --cases bulk --rounds 5       # one case
-//   node bench/streams.js --only flagman,flagman-base --base-cli /tmp/bench-base/bin/flagman
-//   node bench/streams.js --help                        # every option
-//
-// It installs what it needs (Debian's haproxy, nginx and its stream module libnginx-mod-stream;
-// apt-get, only when missing), starts the Node origin (bench/lib/stream-origin.js: a bulk source, a sink,
-// an echo server and a WebSocket server) and every proxy once, then measures in rounds: for each
-// round, for each case, each proxy in turn (A B C … A B C …), one run of --duration seconds of the
-// Node load client (bench/lib/stream-load.js). The proxy runs pinned to its own core (taskset -c 1);
-// the client and the origin share the other (taskset -c 0). Per run: units per second (MiB, round
-// trips, messages), the proxy's CPU per unit (utime+stime of its process tree, before and after, ÷
-// units), p50/p99 of the echo round trips, VmRSS at the end, and the CPU used by processes not ours
-// ("other cpu%"). Ratios are taken within each round (flagman ÷ HAProxy of the same round and case),
-// then the median over rounds.
-//
-// Output: a table and one JSON line. Exit code 0, or 2 on an error. Traffic goes to 127.0.0.1 only;
-// every port is picked free; processes are stopped by PID; temp dirs are removed.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,15 +7,16 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { assertKnown } from './lib/contenders.js';
 import { int, parseOptions } from './lib/cli.js';
-import { ensurePackageFile, ensureTools, versions } from './lib/install.js';
-import { firstLine, ownExit, spawnPinned, stopChild, tempDir } from './lib/owned.js';
+import { ensurePackageFile, ensureTools } from './lib/install.js';
+import { firstLine, spawnPinned, stopChild, tempDir } from './lib/owned.js';
 import { foreignWindow, ticksPerSecond, treeCpuTicks, treeRssKB } from './lib/proc.js';
 import { table } from './lib/stats.js';
 import { NGINX_STREAM_MODULE, STREAM_CASES, STREAM_CONTENDERS } from './lib/stream-contenders.js';
 import { BULK_BYTES } from './lib/stream-proto.js';
+import { machine, median, round1, startRun } from './lib/run.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const now = () => performance.now();
+const _now = () => performance.now();
 
 const HELP = `usage: node bench/streams.js [options]
   --rounds N         interleaved rounds (default 3, at least 1)
@@ -117,22 +95,7 @@ if (!fs.existsSync(cfg.cli)) {
 }
 if (os.cpus().length < 2) console.error('warning: fewer than 2 CPUs: proxy and load share a core');
 
-const T_BEGIN = now();
-const log = (msg) => process.stderr.write(`[${((now() - T_BEGIN) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
-ownExit({ keep: opt.keep, onSignal: (sig) => log(`${sig}: stopping`) });
-const watchdog = setTimeout(() => {
-  log(`still running ${cfg.maxSeconds} s after start (--max-seconds): giving up`);
-  process.exit(2);
-}, cfg.maxSeconds * 1000);
-watchdog.unref();
-
-const round1 = (x, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
-const median = (xs) => {
-  const s = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return null;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
+const log = startRun({ keep: opt.keep, maxSeconds: cfg.maxSeconds });
 
 try {
   if (!opt['no-install']) {
@@ -145,28 +108,6 @@ try {
 } catch (err) {
   log(`cannot install the tools: ${err.message}`);
   process.exit(2);
-}
-
-function machine() {
-  const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? os.cpus()[0]?.model ?? null;
-  let commit = null;
-  try {
-    commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    // not a git checkout
-  }
-  const { node, haproxy, nginx } = versions();
-  return {
-    date: new Date().toISOString(),
-    nproc: os.cpus().length,
-    cpu,
-    memGiB: Math.round(os.totalmem() / 2 ** 30),
-    kernel: os.release(),
-    node,
-    haproxy,
-    nginx,
-    commit,
-  };
 }
 
 async function startOrigin() {

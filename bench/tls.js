@@ -1,33 +1,4 @@
 #!/usr/bin/env node
-// What does TLS cost flagman, next to HAProxy and nginx terminating TLS with the same certificate
-// in front of the same backend, on this machine, in one interleaved run? Build first:
-//
-//   npm run build && node bench/tls.js                 # 3 rounds × 5 s × 6 cases × 3 proxies
-//   node bench/tls.js --cases h1-100B,hs-rsa --rounds 5
-//   node bench/tls.js --only flagman-tls,flagman-base --base-cli /path/to/other/bin/flagman
-//   node bench/tls.js --help                           # every option
-//
-// It installs what it needs (Debian's haproxy, nginx, wrk, nghttp2-client for h2load, openssl:
-// apt-get, only when missing), makes an ECDSA P-256 and an RSA-2048 certificate for "localhost"
-// with openssl in a temp dir, starts the Node backend (bench/lib/backend.js) and each proxy twice
-// (once per certificate), every one speaking HTTPS on 127.0.0.1 and plain HTTP/1.1 to the backend.
-// The cases (--cases):
-//   h1-100B, h1-64KiB  wrk over https, --connections keep-alive connections (ECDSA certificate)
-//   hs-ecdsa, hs-rsa   wrk over https with `Connection: close`: a new connection, hence a full TLS
-//                      handshake (wrk never offers a session back), per request
-//   h2-100B, h2-64KiB  h2load, --h2-clients connections × --h2-streams streams (ECDSA certificate)
-// Then, measured in rounds: for each round, for each case, each proxy in turn (A B C … A B C …), one
-// run of --duration seconds. The proxy runs pinned to its own core (taskset -c 1); the load tool
-// and the backend share the other (taskset -c 0). Per run: req/s, p99 latency, the proxy's CPU per
-// request (utime+stime of its process tree ÷ requests completed), so handshakes/s per core =
-// 10^6 ÷ CPU µs per handshake, and the CPU used by processes not ours ("other cpu%"). Ratios are
-// taken within each round (flagman ÷ HAProxy, flagman ÷ nginx, same case), then the median over
-// rounds. Before the rounds, `openssl s_client -sess_out` then `-sess_in` tell whether each proxy
-// resumes a session by default (TLS 1.3 and TLS 1.2).
-//
-// Output: a table, the resumption table and one JSON line. Exit code 0, or 2 on an error. Traffic
-// goes to 127.0.0.1 only; every port is picked free; processes are stopped by PID; temp dirs removed.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,16 +9,17 @@ import { int, parseOptions } from './lib/cli.js';
 import { assertKnown, flagman, namedPortServer } from './lib/contenders.js';
 import { runH2load } from './lib/h2load.js';
 import { haproxyCommand } from './lib/haproxy.js';
-import { ensureTools, versions } from './lib/install.js';
+import { ensureTools } from './lib/install.js';
 import { nginxCommand } from './lib/nginx.js';
-import { firstLine, ownExit, spawnPinned, stopChild, tempDir } from './lib/owned.js';
+import { firstLine, spawnPinned, stopChild, tempDir } from './lib/owned.js';
 import { foreignWindow, ticksPerSecond, treeCpuTicks, treeRssKB } from './lib/proc.js';
 import { table } from './lib/stats.js';
 import { KEY_KINDS, makeCertificate, resumption } from './lib/tls-tools.js';
 import { runWrk } from './lib/wrk.js';
+import { machine, median, round1, startBackend, startRun } from './lib/run.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const now = () => performance.now();
+const _now = () => performance.now();
 
 /** name → {describe, optional, start(ctx)}: ctx.tls is {cert, key, pem} of the certificate to serve. */
 const PROXIES = {
@@ -191,56 +163,13 @@ if (!fs.existsSync(cfg.cli)) {
 }
 if (os.cpus().length < 2) console.error('warning: fewer than 2 CPUs: proxy and load share a core');
 
-const T_BEGIN = now();
-const log = (msg) => process.stderr.write(`[${((now() - T_BEGIN) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
-ownExit({ keep: opt.keep, onSignal: (sig) => log(`${sig}: stopping`) });
-const watchdog = setTimeout(() => {
-  log(`still running ${cfg.maxSeconds} s after start (--max-seconds): giving up`);
-  process.exit(2);
-}, cfg.maxSeconds * 1000);
-watchdog.unref();
-
-const round1 = (x, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
-const median = (xs) => {
-  const s = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return null;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
+const log = startRun({ keep: opt.keep, maxSeconds: cfg.maxSeconds });
 
 try {
   if (!opt['no-install']) ensureTools(['haproxy', 'nginx', 'wrk', 'h2load', 'openssl', 'taskset'], log);
 } catch (err) {
   log(`cannot install the tools: ${err.message}`);
   process.exit(2);
-}
-
-function machine() {
-  const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? os.cpus()[0]?.model ?? null;
-  let commit = null;
-  try {
-    commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    // not a git checkout
-  }
-  return {
-    date: new Date().toISOString(),
-    nproc: os.cpus().length,
-    cpu,
-    memGiB: Math.round(os.totalmem() / 2 ** 30),
-    kernel: os.release(),
-    ...versions(),
-    commit,
-  };
-}
-
-async function startBackend() {
-  const child = spawnPinned(cfg.loadCpu, process.execPath, [path.join(root, 'bench/lib/backend.js'), '3', String(cfg.maxSeconds + 60)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    cwd: tempDir('flagman-bench-backend-'),
-  });
-  const { ports } = await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'backend' });
-  return { pid: child.pid, ports, stop: () => stopChild(child) };
 }
 
 /** One HTTPS request (HTTP/1.1, certificate not checked: it is self-signed) through `port`, checking status and length. */
@@ -323,7 +252,7 @@ async function run() {
   if (!keys.includes('ecdsa')) keys.unshift('ecdsa'); // the resumption check uses it
   const certs = Object.fromEntries(keys.map((k) => [k, makeCertificate(certDir, k)]));
   log(`certificates: ${keys.map((k) => KEY_KINDS[k].describe).join(', ')} in ${certDir}`);
-  const backend = await startBackend();
+  const backend = await startBackend({ cpu: cfg.loadCpu, maxSeconds: cfg.maxSeconds + 60 });
   log(`backend: pid ${backend.pid}, ports ${backend.ports.join(', ')} (cpu ${cfg.loadCpu})`);
   // started[key][name]: each proxy once per certificate.
   const started = {};
