@@ -20,17 +20,19 @@ export function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** Installs the packages of the missing `commands`; `log` gets one line per step. Throws on failure. */
-export function ensureTools(commands, log = (m) => console.error(m)) {
-  const missing = commands.filter((c) => !have(c));
-  if (missing.length === 0) {
-    log(`tools: ${commands.join(', ')} already installed`);
-    return;
-  }
-  const pkgs = [...new Set(missing.map((c) => TOOLS[c] ?? c))];
+/**
+ * `apt-get update`, then `apt-get install` of `pkgs` (sudo unless root), noninteractive; `log` gets
+ * each command. Throws on failure. On a machine with an init system Debian also starts the packages'
+ * own services (nginx on :80); the bench never uses them: it runs its own copies on ports it picks,
+ * in the foreground.
+ */
+function aptInstall(pkgs, log) {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const asRoot = process.getuid?.() === 0 ? [] : ['sudo'];
-  const run = (args) => {
+  for (const args of [
+    ['apt-get', 'update', '-qq'],
+    ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...pkgs],
+  ]) {
     log(`tools: ${[...asRoot, ...args].join(' ')}`);
     const r = spawnSync(asRoot[0] ?? args[0], asRoot.length ? args : args.slice(1), {
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -38,11 +40,17 @@ export function ensureTools(commands, log = (m) => console.error(m)) {
       timeout: 600_000,
     });
     if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status ?? r.signal ?? r.error})`);
-  };
-  run(['apt-get', 'update', '-qq']);
-  // On a machine with an init system Debian also starts the packages' own services (nginx on :80);
-  // the bench never uses them: it runs its own copies on ports it picks, in the foreground.
-  run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...pkgs]);
+  }
+}
+
+/** Installs the packages of the missing `commands`; `log` gets one line per step. Throws on failure. */
+export function ensureTools(commands, log = (m) => console.error(m)) {
+  const missing = commands.filter((c) => !have(c));
+  if (missing.length === 0) {
+    log(`tools: ${commands.join(', ')} already installed`);
+    return;
+  }
+  aptInstall([...new Set(missing.map((c) => TOOLS[c] ?? c))], log);
   const still = missing.filter((c) => !have(c));
   if (still.length) throw new Error(`still missing after apt-get install: ${still.join(', ')}`);
 }
@@ -69,19 +77,6 @@ export function versions() {
 /** Installs Debian package `pkg` (after one `apt-get update`) when `file`, one it ships, is missing; `log` as ensureTools. Throws on failure. */
 export function ensurePackageFile(pkg, file, log = (m) => console.error(m)) {
   if (fs.existsSync(file)) return;
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const asRoot = process.getuid?.() === 0 ? [] : ['sudo'];
-  for (const args of [
-    ['apt-get', 'update', '-qq'],
-    ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', pkg],
-  ]) {
-    log(`tools: ${[...asRoot, ...args].join(' ')}`);
-    const r = spawnSync(asRoot[0] ?? args[0], asRoot.length ? args : args.slice(1), {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env,
-      timeout: 600_000,
-    });
-    if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status ?? r.signal ?? r.error})`);
-  }
+  aptInstall([pkg], log);
   if (!fs.existsSync(file)) throw new Error(`${file} still missing after apt-get install ${pkg}`);
 }
