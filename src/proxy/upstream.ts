@@ -245,6 +245,14 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
       return true;
     }
     ex.bytes += chunk.length;
+    // Nothing queued on a TLS client socket before this write: the write goes straight down to the
+    // TLS layer, which encrypts a copy of the bytes before it returns (into the record it sends, or
+    // the record it holds while the kernel is full), yet reports the write done only on the next
+    // turn of the loop, always. Its chunk is counted as queued meanwhile, and one over the 16 KiB
+    // high-water mark reports back-pressure: every large HTTPS response paid the pause path below
+    // per chunk, and a fresh read buffer each, 2.5-5x HAProxy's CPU at 64 KiB (bench/RESULTS.md,
+    // "TLS termination"). A write that really waits on the client holds the next chunk back here.
+    const tlsClear = ex.tls !== null && ex.http1 && res.writableLength === 0;
     const more = res.write(chunk);
     if (ex.http1) {
       // Send it now rather than when Node uncorks the socket on the next tick: when the kernel took
@@ -255,7 +263,7 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
       // a readStop/readStart pair, a 'drain' listener and a timer per chunk of every large
       // response (bench/RESULTS.md). An HTTP/2 stream's queue drains through its session.
       flushCork(res as http.ServerResponse);
-      if (res.writableLength === 0) return true;
+      if (res.writableLength === 0 || tlsClear) return true;
     }
     // Node keeps the chunk queued: the connection's next read must go elsewhere.
     this.#conn?.retained();
