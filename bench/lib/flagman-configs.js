@@ -107,13 +107,14 @@ FLAGMAN_CONFIGS['minimal-maxconn'] = {
 };
 
 // The realistic config with its frontend serving HTTPS (HTTP/2 and HTTP/1.1 by ALPN, docs/tls.md):
-// bench/tls.js, next to HAProxy and nginx terminating TLS with the same certificate.
+// bench/tls.js, next to HAProxy and nginx terminating TLS with the same certificate; `idle` as the
+// realistic config's (bench/idle.js: timeouts.idle is also how long an HTTP/2 session may idle).
 FLAGMAN_CONFIGS['realistic-tls'] = {
   ...FLAGMAN_CONFIGS.realistic,
   describe: `${FLAGMAN_CONFIGS.realistic.describe}; TLS frontend`,
-  yaml: ({ ports, cert, key }) =>
+  yaml: ({ ports, cert, key, idle = null }) =>
     FLAGMAN_CONFIGS.realistic
-      .yaml({ ports })
+      .yaml({ ports, idle })
       .replace(
         '  web:\n    listen: ["127.0.0.1:0"]\n',
         `  web:\n    listen: ["127.0.0.1:0"]\n    tls: { cert: "${cert}", key: "${key}" }\n`,
