@@ -294,12 +294,26 @@ export function buildRuntime(program: Program, snapshot: FlagSnapshot, ctx: Buil
     });
   });
 
+  const folded = new Map<string, number | null>();
+  for (const name of program.flags) folded.set(name, snapshot.flags.get(name)?.value ?? null);
   return Object.freeze({
     generation: ctx.generation,
     flagsVersion: snapshot.version,
+    folded,
     frontends,
     targets,
     problems,
     accessLog: accessLogOf(config.log.access),
   });
+}
+
+/**
+ * Whether `snapshot` gives every flag `runtime`'s expressions read the value it was built with: then
+ * building it again would make the same runtime, and a flag change can leave it in place. Notes and
+ * problems are not folded into anything; a flag no rule, weight, maxconn or limit names changes
+ * nothing that routes.
+ */
+export function sameFolding(runtime: Runtime, snapshot: FlagSnapshot): boolean {
+  for (const [name, value] of runtime.folded) if ((snapshot.flags.get(name)?.value ?? null) !== value) return false;
+  return true;
 }

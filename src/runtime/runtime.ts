@@ -140,6 +140,11 @@ export interface Runtime {
   /** Config generation (counts loads) and flag snapshot version it was built from. */
   readonly generation: number;
   readonly flagsVersion: number;
+  /**
+   * The value each flag its expressions read was folded with (unset: null). A snapshot that gives
+   * every one of them the same value builds the same runtime (sameFolding, compile.ts).
+   */
+  readonly folded: ReadonlyMap<string, number | null>;
   /** In config order; a listener keeps the index of its frontend. */
   readonly frontends: readonly RuntimeFrontend[];
   readonly targets: ReadonlyMap<string, Target>;
