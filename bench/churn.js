@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Churn: what changing a proxy's state at run time costs the requests going through it. Build first:
 //
-//   npm run build && node bench/churn.js               # 2 interleaved rounds of every case, about 6 min
-//   node bench/churn.js --only flagman --duration 5    # flagman's four cases, shorter
+//   npm run build && node bench/churn.js               # 2 interleaved rounds of every case, about 7 min
+//   node bench/churn.js --only flagman --duration 5    # flagman's five cases, shorter
 //   node bench/churn.js --help                         # every option
 //
 // It first finds flagman's capacity (the realistic config, wrk -c50 for a few seconds, 100-byte
@@ -14,6 +14,8 @@
 //   flagman (realistic config, bench/lib/flagman-configs.js)
 //     a steady       nothing changes
 //     b flag         flags/app3.weight rewritten 10 times a second (temp file + rename), 1 ↔ 3
+//     h flag-unused  the same, of flags/SCRIPT_NOTE, a flag no expression of the config reads: flagman
+//                    keeps its runtime (sameFolding), so this is what a change costs by itself
 //     c reload       flagman.yaml rewritten once a second (temp file + rename), app2's weight 2 ↔ 3
 //     d restart      under systemd-socket-activate, which holds the listening socket: SIGTERM every
 //                    5 s, and a new flagman is started on the same socket, as systemd restarts a
@@ -27,8 +29,14 @@
 //     a second)
 //
 // Per case: requests, errors by kind, p50/p99/max from the schedule, p99 ÷ the same proxy's steady
-// case and ÷ flagman's (a), the churn actions done and what the proxy said of them, and "other cpu%"
-// (processes that are not the bench's: the machine is shared). Output: a table and one JSON line.
+// case and ÷ flagman's (a); "p99/s med", the median of the window's per-second p99s (each request
+// in the second it was scheduled), which one stall of the machine cannot set by itself as it sets
+// the window's p99, and its ratio to the same proxy's steady case; the proxy's CPU (utime + stime
+// of its process tree over the window, the processes of it that exited too, % of one core) and,
+// where changes were made, "CPU/change": that CPU less the same proxy's steady CPU per second over
+// as long, ÷ the changes done; the churn actions done and what the proxy said of them, and "other
+// cpu%" (processes that are not the bench's: the machine is shared). Output: a table and one JSON
+// line.
 // Exit code 0, or 2 on an error (there is no pass mark). Traffic goes to 127.0.0.1 only; processes
 // are stopped by PID; temp directories are removed.
 import { execFile, execFileSync } from 'node:child_process';
@@ -47,7 +55,7 @@ import { ensureTools } from './lib/install.js';
 import { failureLabel, startPacedLoad } from './lib/load.js';
 import { nginxConfig } from './lib/nginx.js';
 import { freePort, spawnPinned, stopChild, tempDir } from './lib/owned.js';
-import { foreignWindow, loadavg1, processTree } from './lib/proc.js';
+import { foreignWindow, loadavg1, processTree, reapedChildrenTicks, ticksPerSecond, treeCpuTicksWithChildren } from './lib/proc.js';
 import { summary, table } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
 import { machine, median, round1, startBackend, startRun } from './lib/run.js';
@@ -55,7 +63,7 @@ import { machine, median, round1, startBackend, startRun } from './lib/run.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const now = () => performance.now();
 
-const CASE_NAMES = ['steady', 'flag', 'reload', 'restart', 'sf-restart', 'set-weight'];
+const CASE_NAMES = ['steady', 'flag', 'flag-unused', 'reload', 'restart', 'sf-restart', 'set-weight'];
 const CONTENDER_NAMES = ['flagman', 'haproxy', 'nginx', 'flagman-base'];
 
 const HELP = `usage: node bench/churn.js [options]
@@ -76,10 +84,16 @@ const HELP = `usage: node bench/churn.js [options]
   --json FILE          also write every figure as JSON to FILE
   --no-install         do not apt-get anything (fail if a tool is missing)
   --cli PATH           the flagman command (default bin/flagman; a .js file is run with node)
-  --base-cli PATH      another build's flagman command: its four cases run as flagman-base
+  --base-cli PATH      another build's flagman command: its five cases run as flagman-base
   --keep               keep the temp directories
   --max-seconds S      overall bound (default 1200)
-  --help`;
+  --help
+
+proxy CPU: utime + stime of the proxy's process tree over the window, with the processes of it that
+exited and were waited for: flagman's restart case counts the activator's tree (the flagmans its
+shell loop restarts), nginx's the master's (retired workers); HAProxy's sf-restart counts the live
+haproxy processes and those that exited (the bench's own children). CPU/change: that CPU less the
+same proxy's steady CPU per second over as long, ÷ the changes done, per round, then the median.`;
 
 const opt = parseOptions(
   {
@@ -213,17 +227,25 @@ async function startFlagman(cli, ctx) {
   const f = s.flagman;
   const file = path.join(ctx.dir, 'flagman.yaml');
   const weightFlag = path.join(ctx.dir, 'flags', 'app3.weight');
+  const unusedFlag = path.join(ctx.dir, 'flags', 'SCRIPT_NOTE'); // no expression of the realistic config reads it
   const mark = { at: 0 };
   const since = () => f.events.slice(mark.at);
+  const flagChanges = (name) => `${count(since(), (e) => e.event === 'flag.change' && e.flag === name)} flag.change`;
   return {
     port: s.port,
-    pids: () => [s.pid],
+    pids: () => [s.pid], // node's: bin/flagman and taskset exec it
+    cpuTicks: () => treeCpuTicksWithChildren(s.pid),
     stop: s.stop,
     begin: () => (mark.at = f.events.length),
     flag: {
       every: 100,
       act: (n) => writeAtomic(weightFlag, `${n % 2 ? 1 : 3}\n`), // unset (1) at start
-      told: () => `${count(since(), (e) => e.event === 'flag.change' && e.flag === 'app3.weight')} flag.change`,
+      told: () => flagChanges('app3.weight'),
+    },
+    'flag-unused': {
+      every: 100,
+      act: (n) => writeAtomic(unusedFlag, `${n % 2 ? 1 : 3}\n`), // unset at start
+      told: () => flagChanges('SCRIPT_NOTE'),
     },
     reload: {
       every: 1000,
@@ -300,6 +322,9 @@ async function startFlagmanRestart(cli, ctx) {
   return {
     port,
     pids: () => [holder.pid],
+    // The activator execs the shell loop, which waits for each flagman it started: the tree with
+    // its waited-for children holds every flagman of the window, the exited ones too.
+    cpuTicks: () => treeCpuTicksWithChildren(holder.pid),
     begin: () => (mark.at = events.length),
     stop: async () => {
       fs.writeFileSync(path.join(ctx.dir, 'stop'), '');
@@ -360,6 +385,9 @@ async function startHaproxy(ctx) {
   return {
     port: first.port,
     pids: () => live.map((p) => p.pid),
+    // Every haproxy is this process's child: one that exited (-sf) is in our cutime, with nothing
+    // else, as no other child of the bench exits during a window.
+    cpuTicks: () => live.reduce((sum, p) => sum + treeCpuTicksWithChildren(p.pid), 0) + (reapedChildrenTicks(process.pid) ?? 0),
     begin: () => {
       mark.spawned = spawned;
       mark.replies = [];
@@ -434,6 +462,9 @@ async function startNginx(ctx) {
   return {
     port: s.port,
     pids: () => [s.pid],
+    // The master and its workers, the retired ones (waited for by the master) too; not `nginx -s
+    // reload`, the bench's command that signals the master.
+    cpuTicks: () => treeCpuTicksWithChildren(s.pid),
     begin: () => (mark.reloads = reloads),
     stop: s.stop,
     reload: {
@@ -457,6 +488,7 @@ const PROXIES = {
     cases: [
       ['steady', 'a'],
       ['flag', 'b'],
+      ['flag-unused', 'h'],
       ['reload', 'c'],
       ['restart', 'd'],
     ],
@@ -482,6 +514,7 @@ const PROXIES = {
     cases: [
       ['steady', ''],
       ['flag', ''],
+      ['flag-unused', ''],
       ['reload', ''],
       ['restart', ''],
     ],
@@ -491,6 +524,7 @@ const PROXIES = {
 const DESCRIBE = {
   steady: 'nothing changes',
   flag: 'flags/app3.weight 1 ↔ 3, temp file + rename, 10/s',
+  'flag-unused': 'flags/SCRIPT_NOTE (read by no expression) 1 ↔ 3, temp file + rename, 10/s',
   reload: 'config rewritten (app2 weight 2 ↔ 3), 1/s',
   restart: 'SIGTERM, new flagman on the held socket (systemd-socket-activate), every 5 s',
   'sf-restart': 'new haproxy -sf OLDPID, CHURN_GEN changed, 1/s',
@@ -530,6 +564,20 @@ function churn({ every, act }) {
   };
 }
 
+/**
+ * The median over the window's first `seconds` whole seconds of each second's p99, each latency in
+ * the second its request was scheduled: one stall of 100 ms sets a 12 s window's p99 (1 % of its
+ * requests), but only one or two of its seconds' p99s.
+ */
+function p99PerSecond(w, seconds) {
+  const buckets = Array.from({ length: seconds }, () => []);
+  for (let i = 0; i < w.latencies.length; i++) {
+    const sec = Math.floor(w.scheduledAt[i] / 1000);
+    if (sec >= 0 && sec < seconds) buckets[sec].push(w.latencies[i]);
+  }
+  return median(buckets.filter((b) => b.length > 0).map((b) => summary(b).p99));
+}
+
 async function capacity(backend) {
   const dir = tempDir('flagman-churn-capacity-');
   const s = await flagman('realistic', { dir, backendPorts: backend.ports, cpu: cfg.proxyCpu, cli: cfg.cli });
@@ -556,6 +604,8 @@ async function measure(proxyName, caseName, letter, backend, rate) {
     const load = startPacedLoad(s.port, { clients: cfg.clients, rate });
     await delay(cfg.warmup * 1000);
     load.take();
+    const cpu0 = s.cpuTicks();
+    const t0 = now();
     s.begin?.();
     const foreign = foreignWindow(() => [process.pid, backend.pid, ...s.pids().flatMap((pid) => processTree(pid))]);
     const action = caseName === 'steady' ? null : s[caseName];
@@ -563,6 +613,10 @@ async function measure(proxyName, caseName, letter, backend, rate) {
     await delay(cfg.duration * 1000);
     const actions = stopChurn ? await stopChurn() : null;
     const w = await load.stop();
+    // The churn stops before the load does, so the window holds every change whole (but for the
+    // work a last one leaves the proxy after it resolved).
+    const cpuS = (s.cpuTicks() - cpu0) / ticksPerSecond();
+    const cpuWindowS = (now() - t0) / 1000;
     const lat = summary(w.latencies);
     return {
       proxy: proxyName,
@@ -578,6 +632,10 @@ async function measure(proxyName, caseName, letter, backend, rate) {
       p50: lat.p50,
       p99: lat.p99,
       max: lat.max,
+      p99s: round1(p99PerSecond(w, cfg.duration), 2), // the window ends after `duration` s: its whole seconds
+      cpuS: round1(cpuS, 2),
+      cpuWindowS: round1(cpuWindowS, 3),
+      cpuPct: round1((cpuS / cpuWindowS) * 100),
       actions: actions && { ...actions, told: action.told?.() ?? null },
       otherCpuPct: foreign(),
       loadavg1: loadavg1(),
@@ -587,19 +645,26 @@ async function measure(proxyName, caseName, letter, backend, rate) {
   }
 }
 
-// One row per proxy and case: p50/p99 the median over rounds, max the largest, errors and changes
-// summed; the p99 ratios taken within each round (to the same proxy's steady case, and to
-// flagman's (a)), then their median, so load that moves a whole round cancels out. `short`: a
+// One row per proxy and case: p50/p99/p99s/CPU % the median over rounds, max the largest, errors
+// and changes summed; the ratios taken within each round (to the same proxy's steady case, and to
+// flagman's (a)), then their median, so load that moves a whole round cancels out; so is CPU per
+// change, the same proxy's steady CPU of that round taken out. `short`: a
 // round in which the load did not keep the offered rate: its clients, on a shared core, fell
 // behind (its latencies then measure the machine, not the proxy), or a stall near the window's
 // end was not caught up with yet.
 function aggregate(runs, rate) {
-  const steady = (r, proxy) => runs.find((x) => x.round === r && x.proxy === proxy && x.case === 'steady')?.p99 ?? null;
+  const steady = (r, proxy) => runs.find((x) => x.round === r && x.proxy === proxy && x.case === 'steady') ?? null;
+  const ratio = (x, y) => (x === null || !y ? null : round1(x / y, 2));
   for (const m of runs) {
     const own = steady(m.round, m.proxy);
     const a = steady(m.round, 'flagman');
-    m.p99VsSteady = own ? round1(m.p99 / own, 2) : null;
-    m.p99VsA = a ? round1(m.p99 / a, 2) : null;
+    m.p99VsSteady = ratio(m.p99, own?.p99);
+    m.p99VsA = ratio(m.p99, a?.p99);
+    m.p99sVsSteady = ratio(m.p99s, own?.p99s);
+    m.cpuPerChangeMs =
+      m.case !== 'steady' && own && m.actions?.done > 0
+        ? round1(((m.cpuS - (own.cpuS / own.cpuWindowS) * m.cpuWindowS) / m.actions.done) * 1000, 2)
+        : null;
     m.short = m.rps < 0.95 * rate;
   }
   const keys = [...new Set(runs.map((m) => `${m.proxy}/${m.case}`))];
@@ -626,6 +691,10 @@ function aggregate(runs, rate) {
       max: Math.max(...mine.map((m) => m.max ?? 0)),
       p99VsSteady: round1(median(mine.map((m) => m.p99VsSteady)), 2),
       p99VsA: round1(median(mine.map((m) => m.p99VsA)), 2),
+      p99s: round1(median(mine.map((m) => m.p99s)), 2),
+      p99sVsSteady: round1(median(mine.map((m) => m.p99sVsSteady)), 2),
+      cpuPct: round1(median(mine.map((m) => m.cpuPct))),
+      cpuPerChangeMs: round1(median(mine.map((m) => m.cpuPerChangeMs)), 2),
       actions: first.actions && {
         done: sum((m) => m.actions.done),
         failed: sum((m) => m.actions.failed),
@@ -646,7 +715,10 @@ function print(mach, offer, rows) {
     `run: ${offer.capacity ? `flagman's capacity ${offer.capacity.rps} req/s (wrk -c50, ${cfg.capacitySeconds} s, p99 ${offer.capacity.p99} ms); ` : ''}offered ${offer.rate} req/s paced on ${cfg.clients} keep-alive connections; ${cfg.rounds} interleaved rounds × (${cfg.warmup} s warm-up + ${cfg.duration} s) per case; proxy on cpu ${cfg.proxyCpu}, the bench's load and the backend on cpu ${cfg.loadCpu}`,
   );
   console.log(
-    "latency: from each request's scheduled time to its response (2xx only), median over rounds (max: the largest); errors: every request not answered 2xx, all rounds; p99 ratios: per round, then the median; req/s marked * when a round fell 5 % or more short of the offered rate: the load's core too busy to keep the schedule (then that row's latencies are the machine's), or a stall the load had not caught up with when the window ended\n",
+    "latency: from each request's scheduled time to its response (2xx only), median over rounds (max: the largest); p99/s med: the median of the window's per-second p99s (by scheduled time), which one stall cannot set; errors: every request not answered 2xx, all rounds; ratios: per round, then the median; req/s marked * when a round fell 5 % or more short of the offered rate: the load's core too busy to keep the schedule (then that row's latencies are the machine's), or a stall the load had not caught up with when the window ended",
+  );
+  console.log(
+    "proxy CPU: utime + stime of the proxy's process tree over the window (exited processes of it too: restarted flagmans, retired nginx workers, old haproxys), % of one core, median over rounds; CPU/change: that CPU less the same proxy's steady CPU per second over as long, ÷ the changes done, per round, then the median\n",
   );
   const f = (x, d = 2) => (x === null || x === undefined ? '-' : x.toFixed(d));
   const kinds = (r) =>
@@ -666,6 +738,10 @@ function print(mach, offer, rows) {
     { key: 'max', title: 'max ms' },
     { key: 'p99VsSteady', title: 'p99×steady' },
     { key: 'p99VsA', title: 'p99×(a)' },
+    { key: 'p99s', title: 'p99/s med' },
+    { key: 'p99sVsSteady', title: 'p99/s×steady' },
+    { key: 'cpuPct', title: 'proxy CPU %' },
+    { key: 'cpuPerChangeMs', title: 'CPU/change ms' },
     { key: 'acts', title: 'changes done', align: 'left' },
     { key: 'otherCpuPct', title: 'other cpu%' },
   ];
@@ -682,6 +758,10 @@ function print(mach, offer, rows) {
         max: f(r.max, 1),
         p99VsSteady: f(r.p99VsSteady),
         p99VsA: f(r.p99VsA),
+        p99s: f(r.p99s),
+        p99sVsSteady: f(r.p99sVsSteady),
+        cpuPct: f(r.cpuPct, 1),
+        cpuPerChangeMs: f(r.cpuPerChangeMs, 1),
         acts: r.actions
           ? `${r.actions.done}${r.actions.failed ? ` (+${r.actions.failed} failed: ${Object.keys(r.actions.errors).join('; ')})` : ''}${r.actions.told ? `; ${r.actions.told}` : ''}`
           : '-',
@@ -714,7 +794,7 @@ try {
         const m = { round, ...(await measure(proxyName, caseName, letter, backend, offer.rate)) };
         runs.push(m);
         log(
-          `  ${`${proxyName}/${caseName}`.padEnd(24)} ${m.rps} req/s  errors ${m.errors}${m.errors ? ` (${JSON.stringify(m.failures)})` : ''}  p50 ${m.p50} p99 ${m.p99} max ${m.max} ms  changes ${m.actions ? `${m.actions.done} (${m.actions.failed} failed) ${m.actions.told ?? ''}` : '-'}  other ${m.otherCpuPct}%  load ${m.loadavg1}`,
+          `  ${`${proxyName}/${caseName}`.padEnd(24)} ${m.rps} req/s  errors ${m.errors}${m.errors ? ` (${JSON.stringify(m.failures)})` : ''}  p50 ${m.p50} p99 ${m.p99} max ${m.max} p99/s ${m.p99s} ms  cpu ${m.cpuPct}% (${m.cpuS} s)  changes ${m.actions ? `${m.actions.done} (${m.actions.failed} failed) ${m.actions.told ?? ''}` : '-'}  other ${m.otherCpuPct}%  load ${m.loadavg1}`,
         );
       }
     }

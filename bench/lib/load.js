@@ -83,13 +83,15 @@ export function failureSummary(stats) {
  * in the one it held (no coordinated omission). Failures are counted as startLoad's are; the
  * connection is opened again after `pauseMs`, and the schedule keeps going meanwhile.
  * Returns {take(), stop()}: take() gives the window since the last take (or the start) as {requests,
- * ok, failed, failures, latencies (ms, answered 2xx only), seconds} and starts a new one; stop()
- * sends no new request, waits for those in flight and resolves with the last window.
+ * ok, failed, failures, latencies (ms, answered 2xx only), scheduledAt (when each of those latencies'
+ * requests was scheduled, ms from the window's start, in the same order: negative for one due
+ * before the window and sent in it), seconds} and starts a new one; stop() sends no new request,
+ * waits for those in flight and resolves with the last window.
  */
 export function startPacedLoad(port, { clients = 20, rate, path = '/100', timeoutMs = 10_000, pauseMs = 10 } = {}) {
   if (!(rate > 0)) throw new Error('startPacedLoad: rate must be > 0');
   const gap = (1000 * clients) / rate;
-  const fresh = () => ({ t0: performance.now(), requests: 0, ok: 0, failed: 0, failures: {}, latencies: [] });
+  const fresh = () => ({ t0: performance.now(), requests: 0, ok: 0, failed: 0, failures: {}, latencies: [], scheduledAt: [] });
   let win = fresh();
   let stopping = false;
   const t0 = performance.now();
@@ -111,6 +113,7 @@ export function startPacedLoad(port, { clients = 20, rate, path = '/100', timeou
         if (r.status >= 200 && r.status < 300) {
           w.ok++;
           w.latencies.push(r.tEnd - scheduled);
+          w.scheduledAt.push(scheduled - w.t0);
         } else {
           w.failed++;
           w.failures[r.status] = (w.failures[r.status] ?? 0) + 1;

@@ -135,6 +135,27 @@ export function treeCpuTicks(pid) {
   return processTree(pid).reduce((sum, p) => sum + (cpuTicks(p) ?? 0), 0);
 }
 
+/** cutime + cstime of PID: the CPU of the children it has exited and waited for, in clock ticks. */
+export function reapedChildrenTicks(pid) {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return Number(f[13]) + Number(f[14]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * utime + stime + cutime + cstime summed over PID's process tree, in clock ticks: the CPU of every
+ * process in it now and of those it had that exited and were waited for by one of them (a process
+ * that a shell loop starts again, an old worker its master retired). A process's time moves into
+ * its parent's cutime when it is waited for, so each tick is counted once across that.
+ */
+export function treeCpuTicksWithChildren(pid) {
+  return processTree(pid).reduce((sum, p) => sum + (cpuTicksWithChildren(p) ?? 0), 0);
+}
+
 /** VmRSS summed over PID's process tree, in kB. */
 export function treeRssKB(pid) {
   return processTree(pid).reduce((sum, p) => sum + (memory(p).rssKB ?? 0), 0);
