@@ -359,3 +359,40 @@ test('requestInput reads what it needs from an IncomingMessage', (t) => {
   t.is(behind.host, 'Shop.Example:443');
   t.true(specialize(condition('request.host == "shop.example" && request.scheme == "http"'), flags()).test(behind));
 });
+
+test('a residual is made once per combination of the values of the flags its expression names, and kept', (t) => {
+  const c = condition('flag("MAINT") > 0 && request.path.startsWith("/shop") || flag("CANARY", 0) == 2 && header("X-Beta") == "1"');
+  const first = specialize(c, flags({ MAINT: 1, CANARY: 0, OTHER: 1 }));
+  t.is(first.kind, 'dynamic');
+  // Another flag, or the same values in a later snapshot: the very same residual.
+  t.is(specialize(c, flags({ MAINT: 1, CANARY: 0, OTHER: 2 })), first);
+  t.is(specialize(c, flags({ MAINT: 1, CANARY: 0 })), first);
+  // CANARY unset is not CANARY 0 to the cache (the default happens to agree; the key does not guess).
+  const unset = specialize(c, flags({ MAINT: 1 }));
+  t.not(unset, first);
+  t.true(unset.test(req({ url: '/shop/cart' })));
+  // Values flipping back and forth find their earlier residuals, each still answering for its own values.
+  const canary = specialize(c, flags({ MAINT: 0, CANARY: 2 }));
+  t.is(specialize(c, flags({ MAINT: 1, CANARY: 0 })), first);
+  t.is(specialize(c, flags({ MAINT: 0, CANARY: 2 })), canary);
+  t.false(canary.test(req({ url: '/shop/cart' })), 'MAINT 0: the shop clause is folded away');
+  t.true(canary.test(req({ headers: { 'x-beta': '1' } })));
+  t.true(first.test(req({ url: '/shop/cart' })));
+  t.false(first.test(req({ headers: { 'x-beta': '1' } })), 'CANARY 0: the beta clause is folded away');
+  // A constant folds the same way.
+  const off = specialize(c, flags({ MAINT: 0, CANARY: 0 }));
+  t.deepEqual([off.kind, off.value], ['const', false]);
+  t.is(specialize(c, flags({ MAINT: 0, CANARY: 0, OTHER: 3 })), off);
+});
+
+test('more combinations than the cache keeps: the oldest is made again, and still right', (t) => {
+  const c = condition('flag("N") > 4 && request.path == "/x"');
+  const seen = new Map();
+  for (let n = 0; n < 12; n++) seen.set(n, specialize(c, flags({ N: n })));
+  t.not(specialize(c, flags({ N: 0 })), seen.get(0), 'N 0 fell out after 8 newer ones');
+  t.is(specialize(c, flags({ N: 11 })), seen.get(11));
+  for (let n = 0; n < 12; n++) {
+    const r = specialize(c, flags({ N: n }));
+    t.is(r.kind === 'const' ? r.value : r.test(req({ url: '/x' })), n > 4, `N ${n}`);
+  }
+});
