@@ -52,7 +52,7 @@ import { flagman, namedPortServer } from './lib/contenders.js';
 import { FLAGMAN_CONFIGS, writeFlagmanConfig } from './lib/flagman-configs.js';
 import { haproxyConfig } from './lib/haproxy.js';
 import { ensureTools } from './lib/install.js';
-import { failureLabel, startPacedLoad } from './lib/load.js';
+import { failureLabel, p99PerSecond, startPacedLoad } from './lib/load.js';
 import { nginxConfig } from './lib/nginx.js';
 import { freePort, spawnPinned, stopChild, tempDir } from './lib/owned.js';
 import { foreignWindow, loadavg1, processTree, reapedChildrenTicks, ticksPerSecond, treeCpuTicksWithChildren } from './lib/proc.js';
@@ -562,20 +562,6 @@ function churn({ every, act }) {
     await loop;
     return stats;
   };
-}
-
-/**
- * The median over the window's first `seconds` whole seconds of each second's p99, each latency in
- * the second its request was scheduled: one stall of 100 ms sets a 12 s window's p99 (1 % of its
- * requests), but only one or two of its seconds' p99s.
- */
-function p99PerSecond(w, seconds) {
-  const buckets = Array.from({ length: seconds }, () => []);
-  for (let i = 0; i < w.latencies.length; i++) {
-    const sec = Math.floor(w.scheduledAt[i] / 1000);
-    if (sec >= 0 && sec < seconds) buckets[sec].push(w.latencies[i]);
-  }
-  return median(buckets.filter((b) => b.length > 0).map((b) => summary(b).p99));
 }
 
 async function capacity(backend) {

@@ -1,8 +1,24 @@
 #!/usr/bin/env node
+// TLS termination next to HAProxy and nginx. Build first:
+//
+//   npm run build && node bench/tls.js            # 3 interleaved rounds × 6 cases × 3 proxies × 5 s
+//   node bench/tls.js --paced 1000                 # and then each keep-alive case at 1,000 req/s offered
+//   node bench/tls.js --help                       # every option
+//
+// Each proxy terminates TLS on 127.0.0.1 (pinned to --proxy-cpu) in front of the Node backend. The
+// rounds drive it as fast as it answers (wrk, h2load on --load-cpu): CPU µs per request, req/s,
+// handshakes; their p99 is each proxy's queue at saturation. With --paced R a second phase offers
+// every proxy the SAME R req/s (bench/lib/load.js startPacedLoad, in this process pinned to
+// --load-cpu: latency from each request's scheduled time, no coordinated omission) over HTTPS
+// keep-alive (lib/http.js KeepAliveClient, tls) and HTTP/2 (lib/h2-client.js H2Client), 100 B and
+// 64 KiB: p50/p99/p99 per second at equal load, ratios to HAProxy and nginx, the proxy's CPU %.
+// Output: tables and one JSON line. Exit code 0, or 2 on an error (no pass mark). Traffic goes to
+// 127.0.0.1 only; processes are stopped by PID; temp directories are removed.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { int, parseOptions } from './lib/cli.js';
@@ -11,15 +27,18 @@ import { runH2load } from './lib/h2load.js';
 import { haproxyCommand } from './lib/haproxy.js';
 import { ensureTools } from './lib/install.js';
 import { nginxCommand } from './lib/nginx.js';
+import { H2Client } from './lib/h2-client.js';
+import { KeepAliveClient } from './lib/http.js';
+import { failureSummary, p99PerSecond, startPacedLoad } from './lib/load.js';
 import { firstLine, spawnPinned, stopChild, tempDir } from './lib/owned.js';
 import { foreignWindow, ticksPerSecond, treeCpuTicks, treeRssKB } from './lib/proc.js';
-import { table } from './lib/stats.js';
+import { summary, table } from './lib/stats.js';
 import { KEY_KINDS, makeCertificate, resumption } from './lib/tls-tools.js';
 import { runWrk } from './lib/wrk.js';
 import { machine, median, round1, startBackend, startRun } from './lib/run.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const _now = () => performance.now();
+const now = () => performance.now();
 
 /** name → {describe, optional, start(ctx)}: ctx.tls is {cert, key, pem} of the certificate to serve. */
 const PROXIES = {
@@ -61,10 +80,27 @@ const PROXIES = {
   },
 };
 
-/** name → {describe, tool, key (certificate), path, payload, close (a new connection per request)} */
+/**
+ * name → {describe, tool, key (certificate), path, payload, close (a new connection per request),
+ * paced (the client of the paced phase: h1 or h2; none for the handshake cases)}
+ */
 const CASES = {
-  'h1-100B': { describe: 'HTTPS HTTP/1.1 keep-alive, 100-byte response', tool: 'wrk', key: 'ecdsa', path: '/100', payload: 100 },
-  'h1-64KiB': { describe: 'HTTPS HTTP/1.1 keep-alive, 64 KiB response', tool: 'wrk', key: 'ecdsa', path: '/64k', payload: 65536 },
+  'h1-100B': {
+    describe: 'HTTPS HTTP/1.1 keep-alive, 100-byte response',
+    tool: 'wrk',
+    key: 'ecdsa',
+    path: '/100',
+    payload: 100,
+    paced: 'h1',
+  },
+  'h1-64KiB': {
+    describe: 'HTTPS HTTP/1.1 keep-alive, 64 KiB response',
+    tool: 'wrk',
+    key: 'ecdsa',
+    path: '/64k',
+    payload: 65536,
+    paced: 'h1',
+  },
   'hs-ecdsa': {
     describe: 'a full TLS handshake per request (Connection: close), ECDSA P-256 certificate, 100 B',
     tool: 'wrk',
@@ -81,9 +117,36 @@ const CASES = {
     payload: 100,
     close: true,
   },
-  'h2-100B': { describe: 'HTTP/2 over TLS (h2load), 100-byte response', tool: 'h2load', key: 'ecdsa', path: '/100', payload: 100 },
-  'h2-64KiB': { describe: 'HTTP/2 over TLS (h2load), 64 KiB response', tool: 'h2load', key: 'ecdsa', path: '/64k', payload: 65536 },
+  'h2-100B': {
+    describe: 'HTTP/2 over TLS (h2load), 100-byte response',
+    tool: 'h2load',
+    key: 'ecdsa',
+    path: '/100',
+    payload: 100,
+    paced: 'h2',
+  },
+  'h2-64KiB': {
+    describe: 'HTTP/2 over TLS (h2load), 64 KiB response',
+    tool: 'h2load',
+    key: 'ecdsa',
+    path: '/64k',
+    payload: 65536,
+    paced: 'h2',
+  },
 };
+
+/** The paced phase's client per protocol (startPacedLoad's makeClient), one request in flight on each. */
+const PACED_CLIENTS = {
+  h1: { describe: 'HTTPS HTTP/1.1 keep-alive connections', make: (port, o) => new KeepAliveClient(port, { ...o, tls: true }) },
+  // Windows of 16 MiB, as h2load's are large: with HTTP/2's default 65,535 bytes a 64 KiB answer
+  // would wait a WINDOW_UPDATE from this client for its last byte.
+  h2: {
+    describe: 'HTTP/2 sessions over TLS, one stream at a time, 16 MiB windows',
+    make: (port, o) => new H2Client(port, { ...o, window: 2 ** 24 }),
+  },
+};
+/** Unmeasured seconds at the start of each paced run: the connections are opened (handshakes) and settle. */
+const PACED_LEAD_S = 1;
 
 const HELP = `usage: node bench/tls.js [options]
   --rounds N         interleaved rounds (default 3, at least 1)
@@ -104,7 +167,32 @@ const HELP = `usage: node bench/tls.js [options]
   --base-cli PATH    the command of another build, run by the opt-in proxy flagman-base
   --keep             keep the temp directories
   --max-seconds S    overall bound (default 1800)
-  --help`;
+  --help
+
+paced phase (off by default): the same offered rate for every proxy, so their latencies compare
+  --paced R          after the rounds, offer R req/s to each proxy in each case of --cases that
+                     keeps its connections (h1-100B, h1-64KiB, h2-100B, h2-64KiB), interleaved per
+                     round as the rounds are; latency from each request's scheduled time (no
+                     coordinated omission). 0 = off (default). Suggested: --paced 1000. The load
+                     runs in this process, pinned to --load-cpu beside the backend: on a 2-core
+                     EPYC VM it keeps 2,000 req/s over HTTPS keep-alive (100 B and 64 KiB, 15-35 %
+                     of its core) and HTTP/2 with 100 B (about 40 %), but not HTTP/2 with 64 KiB
+                     (node's HTTP/2 client: about 1,000-1,900 of 2,000 at 60 % of the core, the
+                     rest the backend's). A row whose achieved req/s was 5 % or more off the
+                     offered rate in a round is marked *: its latencies are the load's, not the
+                     proxy's. "load loop p99" and "loop max" (this process's event-loop delay) are
+                     the load's own lateness, whatever the proxy: h2 rows' p99 is mostly it (node's
+                     HTTP/2 client costs 1.5-3 times the CPU per request of the h1 one, and stalls
+                     more: 25-80 ms p99 at 1,000 req/s through every proxy alike)
+  --paced-seconds S  measured seconds per paced run (default 10), after ${PACED_LEAD_S} s unmeasured
+  --paced-clients N  paced connections sharing the rate (default 20), each with one request in flight:
+                     h1 cases, N HTTPS keep-alive connections; h2 cases, N HTTP/2 sessions (H2Client),
+                     one stream at a time each. N sessions rather than fewer with concurrent streams:
+                     at an offered rate below saturation few requests are in flight at once
+                     (rate × latency, about 2 at 2,000 req/s and 1 ms), so streams would seldom
+                     overlap anyway, and the same N connections as h2load's -c keep the proxy's
+                     per-connection work alike in both phases and in both protocols
+  --only-paced       the paced phase only: no warm-up at full speed and no rounds of wrk/h2load`;
 
 const opt = parseOptions(
   {
@@ -124,6 +212,10 @@ const opt = parseOptions(
     'base-cli': { type: 'string' },
     keep: { type: 'boolean', default: false },
     'max-seconds': { type: 'string', default: '1800' },
+    paced: { type: 'string', default: '0' },
+    'paced-seconds': { type: 'string', default: '10' },
+    'paced-clients': { type: 'string', default: '20' },
+    'only-paced': { type: 'boolean', default: false },
   },
   HELP,
 );
@@ -149,10 +241,17 @@ const cfg = {
   maxSeconds: int('max-seconds', opt['max-seconds'], 10),
   cli: path.resolve(opt.cli),
   baseCli: opt['base-cli'] === undefined ? null : path.resolve(opt['base-cli']),
+  paced: int('paced', opt.paced),
+  pacedSeconds: int('paced-seconds', opt['paced-seconds'], 1),
+  pacedClients: int('paced-clients', opt['paced-clients'], 1),
+  onlyPaced: opt['only-paced'],
 };
 try {
   assertKnown('proxy', cfg.only, PROXIES);
   assertKnown('case', cfg.cases, CASES);
+  if (cfg.onlyPaced && cfg.paced === 0) throw new Error('--only-paced needs --paced R');
+  if (cfg.paced > 0 && !cfg.cases.some((cn) => CASES[cn].paced))
+    throw new Error(`--paced: no case of --cases keeps its connections (${Object.keys(CASES).filter((cn) => CASES[cn].paced)})`);
 } catch (err) {
   console.error(err.message);
   process.exit(2);
@@ -242,6 +341,62 @@ async function measure(name, s, caseName, seconds, backend) {
   };
 }
 
+/**
+ * One paced run: `cfg.paced` req/s offered to `s` for PACED_LEAD_S unmeasured seconds, then
+ * `cfg.pacedSeconds` measured: achieved req/s, errors, latencies from the schedule, the proxy's CPU %
+ * and this process's (the load's) over the measured window, and the p99 of this process's event-loop
+ * delay and its max: a request the load sends or reads late by that much is late by it whatever the
+ * proxy does.
+ */
+async function measurePaced(name, s, caseName, backend) {
+  const c = CASES[caseName];
+  const load = startPacedLoad(s.port, {
+    clients: cfg.pacedClients,
+    rate: cfg.paced,
+    path: c.path,
+    makeClient: PACED_CLIENTS[c.paced].make,
+  });
+  await delay(PACED_LEAD_S * 1000);
+  load.take();
+  const foreign = foreignWindow(() => [process.pid, backend.pid, s.pid]);
+  const p0 = treeCpuTicks(s.pid);
+  const u0 = process.cpuUsage();
+  const loop = monitorEventLoopDelay({ resolution: 2 });
+  loop.enable();
+  const t0 = now();
+  await delay(cfg.pacedSeconds * 1000);
+  const w = await load.stop();
+  loop.disable();
+  const wall = (now() - t0) / 1000;
+  const cpuS = (treeCpuTicks(s.pid) - p0) / ticksPerSecond();
+  const u = process.cpuUsage(u0);
+  const lat = summary(w.latencies);
+  const rps = w.ok / w.seconds;
+  return {
+    config: name,
+    case: caseName,
+    offered: cfg.paced,
+    requests: w.requests,
+    ok: w.ok,
+    seconds: round1(w.seconds, 3),
+    rps: round1(rps),
+    // Off schedule: 5 % or more short (the load's core could not keep up), or above (it was catching
+    // up on a stall before the window).
+    missed: Math.abs(rps - cfg.paced) >= 0.05 * cfg.paced,
+    errors: w.failed,
+    failures: w.failures,
+    p50: lat.p50,
+    p99: lat.p99,
+    max: lat.max,
+    p99s: round1(p99PerSecond(w, cfg.pacedSeconds), 2), // the window ends after pacedSeconds: its whole seconds
+    corePct: round1((cpuS / wall) * 100),
+    loadPct: round1(((u.user + u.system) / 1e6 / wall) * 100),
+    loopP99: round1(loop.percentile(99) / 1e6, 2),
+    loopMax: round1(loop.max / 1e6, 2),
+    otherCpuPct: foreign(),
+  };
+}
+
 async function run() {
   const mach = machine();
   log(
@@ -288,13 +443,13 @@ async function run() {
     return { config: name, tls13: r13.reused, tls12: r12.reused, cipher13: r13.cipher, cipher12: r12.cipher };
   });
 
-  if (cfg.warmup > 0) {
+  if (cfg.warmup > 0 && !cfg.onlyPaced) {
     log(`warm-up: ${cfg.warmup} s per case and proxy`);
     for (const cn of cfg.cases) for (const name of cfg.only) await measure(name, started[CASES[cn].key][name], cn, cfg.warmup, backend);
   }
   const runs = [];
   const per = cfg.cases.length * cfg.only.length * (cfg.duration + 0.5);
-  for (let r = 1; r <= cfg.rounds; r++) {
+  for (let r = 1; r <= cfg.rounds && !cfg.onlyPaced; r++) {
     log(`round ${r}/${cfg.rounds} (about ${Math.round(per)} s)`);
     for (const cn of cfg.cases) {
       for (const name of cfg.only) {
@@ -307,9 +462,48 @@ async function run() {
       }
     }
   }
+  const paced = [];
+  const pacedCases = cfg.paced > 0 ? cfg.cases.filter((cn) => CASES[cn].paced) : [];
+  if (pacedCases.length > 0) {
+    // The load is this process: on the load core, beside the backend, as wrk and h2load are.
+    execFileSync('taskset', ['-apc', String(cfg.loadCpu), String(process.pid)], { stdio: 'ignore' });
+    const perPaced = pacedCases.length * cfg.only.length * (cfg.pacedSeconds + PACED_LEAD_S + 0.2);
+    for (let r = 1; r <= cfg.rounds; r++) {
+      log(`paced round ${r}/${cfg.rounds}: ${cfg.paced} req/s offered (about ${Math.round(perPaced)} s)`);
+      for (const cn of pacedCases) {
+        for (const name of cfg.only) {
+          const m = await measurePaced(name, started[CASES[cn].key][name], cn, backend);
+          m.round = r;
+          paced.push(m);
+          log(
+            `  ${cn.padEnd(8)} ${name.padEnd(12)} ${String(Math.round(m.rps)).padStart(6)} req/s${m.missed ? ' OFF-SCHEDULE' : ''}  p50 ${m.p50} p99 ${m.p99} p99/s ${m.p99s} max ${m.max} ms  core ${m.corePct}%  load ${m.loadPct}% (loop p99 ${m.loopP99} max ${m.loopMax} ms)  other ${m.otherCpuPct}%${m.errors ? `  ERRORS ${m.errors} (${failureSummary(m)})` : ''}`,
+          );
+        }
+      }
+    }
+  }
   for (const k of keys) for (const name of cfg.only) await started[k][name].stop();
   await backend.stop();
-  return { mach, runs, resumed };
+  return { mach, runs, resumed, paced };
+}
+
+/**
+ * The runs of proxy `name` in case `cn` and two helpers over them: ratio(other, key), the median of
+ * the per-round ratios of `key` to proxy `other`'s (null for itself or one not run), and med(key, d),
+ * the median over rounds rounded to `d` decimals.
+ */
+function perRow(runs, cn, name) {
+  const mine = runs.filter((m) => m.case === cn && m.config === name);
+  const ratio = (other, key) => {
+    if (other === name || !cfg.only.includes(other)) return null;
+    const rs = mine.map((m) => {
+      const o = runs.find((x) => x.case === cn && x.config === other && x.round === m.round);
+      return o && m[key] !== null && o[key] ? m[key] / o[key] : null;
+    });
+    return round1(median(rs), 2);
+  };
+  const med = (key, d = 1) => round1(median(mine.map((m) => m[key])), d);
+  return { mine, ratio, med };
 }
 
 // Medians over rounds per case × proxy, and the median of per-round ratios against HAProxy and nginx.
@@ -317,16 +511,7 @@ function aggregate(runs) {
   const rows = [];
   for (const cn of cfg.cases) {
     for (const name of cfg.only) {
-      const mine = runs.filter((m) => m.case === cn && m.config === name);
-      const ratio = (other, key) => {
-        if (other === name || !cfg.only.includes(other)) return null;
-        const rs = mine.map((m) => {
-          const o = runs.find((x) => x.case === cn && x.config === other && x.round === m.round);
-          return o && m[key] !== null && o[key] ? m[key] / o[key] : null;
-        });
-        return round1(median(rs), 2);
-      };
-      const med = (key, d = 1) => round1(median(mine.map((m) => m[key])), d);
+      const { mine, ratio, med } = perRow(runs, cn, name);
       rows.push({
         case: cn,
         config: name,
@@ -351,8 +536,80 @@ function aggregate(runs) {
   return rows;
 }
 
-function print({ mach, runs, resumed }) {
-  const rows = aggregate(runs);
+// The paced phase's rows: medians over rounds, errors summed, `missed` when any round was off schedule.
+function aggregatePaced(paced) {
+  const rows = [];
+  for (const cn of cfg.cases.filter((c) => CASES[c].paced)) {
+    for (const name of cfg.only) {
+      const { mine, ratio, med } = perRow(paced, cn, name);
+      if (mine.length === 0) continue;
+      rows.push({
+        case: cn,
+        config: name,
+        offered: cfg.paced,
+        rps: med('rps', 0),
+        missed: mine.some((m) => m.missed),
+        errors: mine.reduce((a, m) => a + m.errors, 0),
+        p50: med('p50', 2),
+        p99: med('p99', 2),
+        p99s: med('p99s', 2),
+        max: round1(Math.max(...mine.map((m) => m.max ?? 0)), 2),
+        p99VsHaproxy: ratio('haproxy', 'p99'),
+        p99VsNginx: ratio('nginx', 'p99'),
+        p99sVsHaproxy: ratio('haproxy', 'p99s'),
+        p99sVsNginx: ratio('nginx', 'p99s'),
+        corePct: med('corePct', 0),
+        loadPct: med('loadPct', 0),
+        loopP99: med('loopP99', 2),
+        loopMax: round1(Math.max(...mine.map((m) => m.loopMax ?? 0)), 2),
+        otherCpuPct: med('otherCpuPct', 0),
+      });
+    }
+  }
+  return rows;
+}
+
+function printPaced(paced) {
+  const rows = aggregatePaced(paced);
+  const f = (x, d) => (x === null || x === undefined ? '-' : x.toFixed(d));
+  console.log(
+    `\npaced: ${cfg.paced} req/s offered to every proxy, ${cfg.rounds} interleaved rounds × ${cfg.pacedSeconds} s (after ${PACED_LEAD_S} s unmeasured), ${cfg.pacedClients} clients sharing the rate, each one request in flight (h1: ${PACED_CLIENTS.h1.describe}; h2: ${PACED_CLIENTS.h2.describe}), in this process on cpu ${cfg.loadCpu} with the backend`,
+  );
+  console.log(
+    "latency: from each request's scheduled time to its response (2xx only), median over rounds (max: the largest); p99/s med: the median of the window's per-second p99s (by scheduled time), which one stall cannot set; ratios: per round, then the median; errors: every request not answered 2xx, all rounds; core %: the proxy's CPU, % of one core; load %: this process's (the load's); load loop p99, loop max: this process's event-loop delay (ms; max: the largest round's), by which the load itself sends or reads late whatever the proxy: one stall of D ms delays about R × D ms worth of requests, so a few stalls as long as loop max can set p99 while loop p99 (one sample per stall) stays low; req/s marked * when a round's was 5 % or more off the offered rate: short, the load's core could not keep the schedule (or a stall not caught up with when the window ended); above, it was catching up on a stall before the window; either way that row's latencies are not the proxy's alone\n",
+  );
+  const cols = [
+    { key: 'case', title: 'case', align: 'left' },
+    { key: 'config', title: 'proxy', align: 'left' },
+    { key: 'offered', title: 'offered' },
+    { key: 'rps', title: 'req/s' },
+    { key: 'errors', title: 'errors' },
+    { key: 'p50', title: 'p50 ms' },
+    { key: 'p99', title: 'p99 ms' },
+    { key: 'p99s', title: 'p99/s med' },
+    { key: 'max', title: 'max ms' },
+    { key: 'p99VsHaproxy', title: 'p99×haproxy' },
+    { key: 'p99VsNginx', title: 'p99×nginx' },
+    { key: 'p99sVsHaproxy', title: 'p99/s×haproxy' },
+    { key: 'p99sVsNginx', title: 'p99/s×nginx' },
+    { key: 'corePct', title: 'core %' },
+    { key: 'loadPct', title: 'load %' },
+    { key: 'loopP99', title: 'load loop p99' },
+    { key: 'loopMax', title: 'loop max' },
+    { key: 'otherCpuPct', title: 'other cpu%' },
+  ];
+  const shown = rows.map((r) => ({
+    ...r,
+    rps: `${r.rps ?? '-'}${r.missed ? '*' : ''}`,
+    ...Object.fromEntries(['p50', 'p99', 'p99s', 'max', 'loopP99', 'loopMax'].map((k) => [k, f(r[k], 2)])),
+    ...Object.fromEntries(['p99VsHaproxy', 'p99VsNginx', 'p99sVsHaproxy', 'p99sVsNginx'].map((k) => [k, f(r[k], 2)])),
+  }));
+  console.log(table(cols, shown));
+  return rows;
+}
+
+function print({ mach, runs, resumed, paced }) {
+  const rows = cfg.onlyPaced ? [] : aggregate(runs);
   const f = (x, d = 1) => (x === null || x === undefined ? '-' : x.toFixed(d));
   const cols = [
     { key: 'case', title: 'case', align: 'left' },
@@ -386,7 +643,7 @@ function print({ mach, runs, resumed }) {
     `machine: ${mach.nproc} CPUs (${mach.cpu}), ${mach.memGiB} GiB, Linux ${mach.kernel}; node ${mach.node} (OpenSSL ${process.versions.openssl}), haproxy ${mach.haproxy}, nginx ${mach.nginx}, wrk ${mach.wrk}, h2load ${mach.h2load}, openssl ${mach.openssl}; commit ${mach.commit}`,
   );
   console.log(
-    `run: ${cfg.rounds} interleaved rounds × ${cfg.duration} s per case and proxy; wrk -t1 -c${cfg.connections}, h2load -t1 -c${cfg.h2Clients} -m${cfg.h2Streams}, on cpu ${cfg.loadCpu} with the backend; proxy on cpu ${cfg.proxyCpu}`,
+    `run: ${cfg.onlyPaced ? `paced phase only (--only-paced), proxy on cpu ${cfg.proxyCpu}` : `${cfg.rounds} interleaved rounds × ${cfg.duration} s per case and proxy; wrk -t1 -c${cfg.connections}, h2load -t1 -c${cfg.h2Clients} -m${cfg.h2Streams}, on cpu ${cfg.loadCpu} with the backend; proxy on cpu ${cfg.proxyCpu}`}`,
   );
   console.log(
     'figures: medians over rounds; ratios: median of the per-round ratios; req/s per core = 10^6 ÷ CPU µs/req (hs-*: handshakes)\n',
@@ -394,7 +651,7 @@ function print({ mach, runs, resumed }) {
   for (const name of cfg.only) console.log(`  ${name.padEnd(13)} ${PROXIES[name].describe}`);
   for (const cn of cfg.cases) console.log(`  ${cn.padEnd(13)} ${CASES[cn].describe}`);
   console.log('');
-  console.log(table(cols, shown));
+  if (!cfg.onlyPaced) console.log(table(cols, shown));
   console.log('\nsession resumption by default (openssl s_client -sess_out, then -sess_in; ECDSA certificate):\n');
   const yes = (b) => (b ? 'Reused' : 'New');
   console.log(
@@ -409,13 +666,14 @@ function print({ mach, runs, resumed }) {
       resumed.map((r) => ({ ...r, tls13: yes(r.tls13), tls12: yes(r.tls12) })),
     ),
   );
-  return rows;
+  const pacedRows = paced.length > 0 ? printPaced(paced) : [];
+  return { rows, pacedRows };
 }
 
 let code = 2;
 try {
   const r = await run();
-  const rows = print(r);
+  const { rows, pacedRows } = print(r);
   const result = {
     mode: 'tls',
     machine: r.mach,
@@ -427,11 +685,16 @@ try {
       h2Streams: cfg.h2Streams,
       proxyCpu: cfg.proxyCpu,
       loadCpu: cfg.loadCpu,
+      paced: cfg.paced,
+      pacedSeconds: cfg.pacedSeconds,
+      pacedClients: cfg.pacedClients,
+      onlyPaced: cfg.onlyPaced,
     },
     rows,
     resumption: r.resumed,
+    paced: pacedRows,
   };
-  if (opt.json) fs.writeFileSync(opt.json, `${JSON.stringify({ ...result, runs: r.runs }, null, 1)}\n`);
+  if (opt.json) fs.writeFileSync(opt.json, `${JSON.stringify({ ...result, runs: r.runs, pacedRuns: r.paced }, null, 1)}\n`);
   console.log(`\n${JSON.stringify(result)}`);
   code = 0;
 } catch (err) {

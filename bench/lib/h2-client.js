@@ -12,16 +12,22 @@ export class H2Client {
   #port;
   #path;
   #timeoutMs;
+  #window;
   #session = null;
   /** PING frames the server sent. */
   pings = 0;
   /** The error code of the server's GOAWAY (0: NO_ERROR), or null when none came. */
   goaway = null;
 
-  constructor(port, { path = '/', timeoutMs = 5000 } = {}) {
+  /**
+   * `window`: the flow-control window (bytes) the client grants each stream and the session, or null
+   * for HTTP/2's default of 65,535: then a 64 KiB answer waits a WINDOW_UPDATE for its last byte.
+   */
+  constructor(port, { path = '/', timeoutMs = 5000, window = null } = {}) {
     this.#port = port;
     this.#path = path;
     this.#timeoutMs = timeoutMs;
+    this.#window = window;
   }
 
   get connected() {
@@ -30,13 +36,18 @@ export class H2Client {
 
   connect() {
     return new Promise((resolve, reject) => {
-      const s = http2.connect(`https://127.0.0.1:${this.#port}`, { servername: 'localhost', rejectUnauthorized: false });
+      const s = http2.connect(`https://127.0.0.1:${this.#port}`, {
+        servername: 'localhost',
+        rejectUnauthorized: false,
+        ...(this.#window === null ? {} : { settings: { initialWindowSize: this.#window } }),
+      });
       const timer = setTimeout(() => {
         s.destroy();
         reject(new Error(`connect to 127.0.0.1:${this.#port} timed out`));
       }, this.#timeoutMs);
       s.once('connect', () => {
         clearTimeout(timer);
+        if (this.#window !== null) s.setLocalWindowSize(this.#window);
         this.#session = s;
         resolve(this);
       });

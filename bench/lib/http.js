@@ -1,9 +1,12 @@
 // A minimal HTTP/1.1 keep-alive client on one raw socket, for benchmarks: one request in flight at a
 // time, timestamps taken where they matter (request written, first response byte, response
 // complete), no agent, no pooling, no allocation beyond the response itself. Handles
-// Content-Length and chunked bodies (all the bench's servers send one of the two).
+// Content-Length and chunked bodies (all the bench's servers send one of the two). With `tls: true`
+// it speaks HTTPS instead: certificate not checked (the bench's are self-signed), SNI "localhost",
+// ALPN http/1.1 only, so a server offering h2 too keeps to HTTP/1.1.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
 
 const now = () => performance.now();
 
@@ -14,16 +17,18 @@ export class KeepAliveClient {
   #req;
   #extra;
   #timeoutMs;
+  #tls;
   #socket = null;
   #buf = Buffer.alloc(0);
   #head = null;
   #pending = null;
   #closed = false;
 
-  constructor(port, { host = '127.0.0.1', path = '/', timeoutMs = 5000, headers = {} } = {}) {
+  constructor(port, { host = '127.0.0.1', path = '/', timeoutMs = 5000, headers = {}, tls = false } = {}) {
     this.#port = port;
     this.#host = host;
     this.#timeoutMs = timeoutMs;
+    this.#tls = tls;
     this.#extra = Object.entries(headers)
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join('');
@@ -40,13 +45,22 @@ export class KeepAliveClient {
 
   connect() {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ port: this.#port, host: this.#host });
+      const s = this.#tls
+        ? tls.connect({
+            port: this.#port,
+            host: this.#host,
+            servername: 'localhost',
+            rejectUnauthorized: false,
+            ALPNProtocols: ['http/1.1'],
+          })
+        : net.connect({ port: this.#port, host: this.#host });
       s.setNoDelay(true);
       const timer = setTimeout(() => {
         s.destroy();
         reject(new Error(`connect to ${this.#host}:${this.#port} timed out`));
       }, this.#timeoutMs);
-      s.once('connect', () => {
+      // A TLS socket is ready once its handshake is done, not at the TCP connect.
+      s.once(this.#tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         this.#socket = s;
         resolve(this);

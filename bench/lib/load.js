@@ -5,6 +5,8 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { KeepAliveClient } from './http.js';
+import { median } from './run.js';
+import { summary } from './stats.js';
 
 /** A short label for a failed attempt: the HTTP status, the error's code, or its message. */
 export function failureLabel(err) {
@@ -86,9 +88,15 @@ export function failureSummary(stats) {
  * ok, failed, failures, latencies (ms, answered 2xx only), scheduledAt (when each of those latencies'
  * requests was scheduled, ms from the window's start, in the same order: negative for one due
  * before the window and sent in it), seconds} and starts a new one; stop() sends no new request,
- * waits for those in flight and resolves with the last window.
+ * waits for those in flight and resolves with the last window. `makeClient(port, {path, timeoutMs})`
+ * makes each connection: by default a plain KeepAliveClient; any client with its calls (connect,
+ * get, close, connected) will do, e.g. `new KeepAliveClient(port, {...o, tls: true})` for HTTPS or
+ * an H2Client (lib/h2-client.js) for HTTP/2, one request in flight on each.
  */
-export function startPacedLoad(port, { clients = 20, rate, path = '/100', timeoutMs = 10_000, pauseMs = 10 } = {}) {
+export function startPacedLoad(
+  port,
+  { clients = 20, rate, path = '/100', timeoutMs = 10_000, pauseMs = 10, makeClient = (p, o) => new KeepAliveClient(p, o) } = {},
+) {
   if (!(rate > 0)) throw new Error('startPacedLoad: rate must be > 0');
   const gap = (1000 * clients) / rate;
   const fresh = () => ({ t0: performance.now(), requests: 0, ok: 0, failed: 0, failures: {}, latencies: [], scheduledAt: [] });
@@ -108,7 +116,7 @@ export function startPacedLoad(port, { clients = 20, rate, path = '/100', timeou
       const w = win;
       w.requests++;
       try {
-        if (!c?.connected) c = await new KeepAliveClient(port, { path, timeoutMs }).connect();
+        if (!c?.connected) c = await makeClient(port, { path, timeoutMs }).connect();
         const r = await c.get(); // the request's bytes made once per connection
         if (r.status >= 200 && r.status < 300) {
           w.ok++;
@@ -143,4 +151,18 @@ export function startPacedLoad(port, { clients = 20, rate, path = '/100', timeou
       return take();
     },
   };
+}
+
+/**
+ * The median over the first `seconds` whole seconds of a paced window `w` (startPacedLoad's take()
+ * or stop()) of each second's p99, each latency in the second its request was scheduled: one stall
+ * of 100 ms sets a 12 s window's p99 (1 % of its requests), but only one or two of its seconds' p99s.
+ */
+export function p99PerSecond(w, seconds) {
+  const buckets = Array.from({ length: seconds }, () => []);
+  for (let i = 0; i < w.latencies.length; i++) {
+    const sec = Math.floor(w.scheduledAt[i] / 1000);
+    if (sec >= 0 && sec < seconds) buckets[sec].push(w.latencies[i]);
+  }
+  return median(buckets.filter((b) => b.length > 0).map((b) => summary(b).p99));
 }
