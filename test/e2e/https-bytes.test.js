@@ -4,13 +4,12 @@
 // client (src/proxy/upstream.ts); on a TLS client socket a write the socket took whole is counted
 // as queued until the next turn of the loop, and is not waited for. Each 4-byte word of the body is
 // its own index: a chunk overwritten by the next read shows as the first word out of place.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import test from 'ava';
 import { testCA } from '../helpers/certs.js';
 import { startFlagman, tempDir, upstream } from '../helpers/e2e.js';
-import { checker, slowReader, words } from '../helpers/word-stream.js';
+import { checker, pumpWords, slowReader } from '../helpers/word-stream.js';
 
 const config = `
 flags: { dir: ./flags }
@@ -28,26 +27,11 @@ backends:
 
 const TOTAL = 16 << 20;
 
-/** The server's answer: TOTAL bytes of indexed words in writes of odd sizes (1 byte to 200 KiB), with Content-Length or chunked. */
+/** The server's answer: TOTAL bytes of indexed words (pumpWords), with Content-Length or chunked; `sums` gets their SHA-256 by path. */
 function origin(sums) {
   return (req, res) => {
-    const sent = crypto.createHash('sha256');
     res.writeHead(200, req.url === '/chunked' ? {} : { 'content-length': TOTAL });
-    let word = 0;
-    let size = 1;
-    const pump = () => {
-      while (word * 4 < TOTAL) {
-        size = (size * 7 + 13) % (200 * 1024) || 1;
-        const n = Math.max(1, Math.min(Math.ceil(size / 4), TOTAL / 4 - word));
-        const chunk = words(word, n);
-        word += n;
-        sent.update(chunk);
-        if (!res.write(chunk)) return void res.once('drain', pump);
-      }
-      sums.set(req.url, sent.digest('hex'));
-      res.end();
-    };
-    pump();
+    sums.set(req.url, pumpWords(res, TOTAL));
   };
 }
 
@@ -87,7 +71,7 @@ for (const [name, slow] of [
       const r = await get(p, slow);
       t.is(r.status, 200, p);
       t.is(r.bytes, TOTAL, p);
-      t.is(r.sha, sums.get(p), `${p}: the bytes the server sent`);
+      t.is(r.sha, await sums.get(p), `${p}: the bytes the server sent`);
     }
   });
 }

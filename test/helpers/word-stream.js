@@ -43,3 +43,29 @@ export function slowReader(socket) {
     setTimeout(() => socket.resume(), 2);
   });
 }
+
+/**
+ * Writes `total` bytes (a multiple of 4) of indexed words to `stream` in writes of odd sizes from 4
+ * bytes to 200 KiB, so that reads and writes split everywhere, waiting for 'drain' when told to;
+ * then ends it. Resolves with the SHA-256 of what was written.
+ */
+export function pumpWords(stream, total) {
+  const sent = crypto.createHash('sha256');
+  let word = 0;
+  let size = 1;
+  return new Promise((resolve) => {
+    const pump = () => {
+      while (word * 4 < total) {
+        size = (size * 7 + 13) % (200 * 1024) || 1;
+        const n = Math.max(1, Math.min(Math.ceil(size / 4), total / 4 - word));
+        const chunk = words(word, n);
+        word += n;
+        sent.update(chunk);
+        if (!stream.write(chunk)) return void stream.once('drain', pump);
+      }
+      stream.end();
+      resolve(sent.digest('hex'));
+    };
+    pump();
+  });
+}
