@@ -47,7 +47,7 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { int, parseOptions } from './lib/cli.js';
+import { commaList, int, parseOptions, requireBuilt } from './lib/cli.js';
 import { flagman, namedPortServer } from './lib/contenders.js';
 import { FLAGMAN_CONFIGS, writeFlagmanConfig } from './lib/flagman-configs.js';
 import { haproxyConfig } from './lib/haproxy.js';
@@ -118,11 +118,6 @@ const opt = parseOptions(
   HELP,
 );
 
-const list = (v) =>
-  (v ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
 const cfg = {
   rounds: int('rounds', opt.rounds, 1),
   duration: int('duration', opt.duration, 1),
@@ -137,8 +132,8 @@ const cfg = {
   cli: path.resolve(opt.cli),
   baseCli: opt['base-cli'] === undefined ? null : path.resolve(opt['base-cli']),
 };
-cfg.only = opt.only ? list(opt.only) : ['flagman', 'haproxy', 'nginx', ...(cfg.baseCli ? ['flagman-base'] : [])];
-cfg.cases = opt.cases ? list(opt.cases) : CASE_NAMES;
+cfg.only = commaList(opt.only, ['flagman', 'haproxy', 'nginx', ...(cfg.baseCli ? ['flagman-base'] : [])]);
+cfg.cases = commaList(opt.cases, CASE_NAMES);
 for (const [what, names, known] of [
   ['proxy', cfg.only, CONTENDER_NAMES],
   ['case', cfg.cases, CASE_NAMES],
@@ -154,12 +149,7 @@ if (cfg.only.includes('flagman-base') && cfg.baseCli === null) {
   console.error('flagman-base needs --base-cli PATH (the flagman command or dist/cli/main.js of another build)');
   process.exit(2);
 }
-for (const f of [cfg.cli, cfg.baseCli].filter(Boolean)) {
-  if (!fs.existsSync(f)) {
-    console.error(`${f} not found: build first (npm run build)`);
-    process.exit(2);
-  }
-}
+requireBuilt(cfg.cli, cfg.baseCli);
 
 const log = startRun({ keep: opt.keep, maxSeconds: cfg.maxSeconds });
 

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { int, parseOptions } from './lib/cli.js';
+import { int, parseOptions, requireBuilt } from './lib/cli.js';
 import { startFlagman } from './lib/flagman.js';
 import { writeFlagmanConfig } from './lib/flagman-configs.js';
 import { adopt, tempDir } from './lib/owned.js';
@@ -64,11 +64,7 @@ const cfg = {
 };
 const builds = [['flagman', path.resolve(opt.cli)]];
 if (opt['base-cli'] !== undefined) builds.push(['base', path.resolve(opt['base-cli'])]);
-for (const [, cli] of builds)
-  if (!fs.existsSync(cli)) {
-    console.error(`${cli} not found: build first (npm run build)`);
-    process.exit(2);
-  }
+requireBuilt(...builds.map(([, cli]) => cli));
 
 const log = startRun({ maxSeconds: cfg.maxSeconds });
 

@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { int, parseOptions } from './lib/cli.js';
+import { int, parseOptions, requireBuilt } from './lib/cli.js';
 import { flagman, namedPortServer } from './lib/contenders.js';
 import { haproxyCommand } from './lib/haproxy.js';
 import { ensureTools, versions } from './lib/install.js';
@@ -129,10 +129,7 @@ for (const n of names) {
     process.exit(2);
   }
 }
-if (!fs.existsSync(cfg.cli)) {
-  console.error(`${cfg.cli} not found: build first (npm run build)`);
-  process.exit(2);
-}
+requireBuilt(cfg.cli);
 
 const T_BEGIN = now();
 const log = (msg) => process.stderr.write(`[${((now() - T_BEGIN) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);

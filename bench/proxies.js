@@ -22,7 +22,6 @@
 // Exit code 0 when every point passes, 1 when one fails, 2 on an error. Traffic goes to 127.0.0.1
 // only; every port is picked free; processes are stopped by PID; temp dirs are removed.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -34,7 +33,7 @@ import { tempDir } from './lib/owned.js';
 import { foreignWindow, ticksPerSecond, treeCpuTicks, treeRssKB } from './lib/proc.js';
 import { table } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
-import { int, parseOptions } from './lib/cli.js';
+import { commaList, defaultNames, int, parseOptions, requireBuilt } from './lib/cli.js';
 import { machine, median, round1, startBackend, startRun } from './lib/run.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -92,20 +91,13 @@ const opt = parseOptions(
 );
 
 // Contenders marked `optional` (the workers comparison) run only when named in --only.
-const list = (v, table) =>
-  v
-    ? v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : Object.keys(table).filter((k) => !table[k].optional);
 const cfg = {
   rounds: int('rounds', opt.rounds, 1),
   duration: int('duration', opt.duration, 1),
   warmup: int('warmup', opt.warmup),
   connections: int('connections', opt.connections, 1),
-  only: list(opt.only, CONTENDERS),
-  cases: list(opt.cases, CASES),
+  only: commaList(opt.only, defaultNames(CONTENDERS)),
+  cases: commaList(opt.cases, defaultNames(CASES)),
   proxyCpu: int('proxy-cpu', opt['proxy-cpu']),
   loadCpu: int('load-cpu', opt['load-cpu']),
   soak: opt.soak === undefined ? null : int('soak', opt.soak, 10),
@@ -126,11 +118,7 @@ try {
   console.error(err.message);
   process.exit(2);
 }
-if (!fs.existsSync(cfg.cli)) {
-  console.error(`${cfg.cli} not found: build first (npm run build)`);
-  process.exit(2);
-}
-if (os.cpus().length < 2) console.error('warning: fewer than 2 CPUs: proxy and load share a core');
+requireBuilt(cfg.cli);
 
 const log = startRun({ keep: opt.keep, maxSeconds: cfg.maxSeconds });
 

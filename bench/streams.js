@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { assertKnown } from './lib/contenders.js';
-import { int, parseOptions } from './lib/cli.js';
+import { commaList, int, parseOptions, requireBuilt } from './lib/cli.js';
 import { ensurePackageFile, ensureTools } from './lib/install.js';
 import { firstLine, spawnPinned, stopChild, tempDir } from './lib/owned.js';
 import { foreignWindow, ticksPerSecond, treeCpuTicks, treeRssKB } from './lib/proc.js';
@@ -58,24 +57,17 @@ const opt = parseOptions(
   HELP,
 );
 
-const list = (v, all) =>
-  v
-    ? v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : all;
 const cfg = {
   rounds: int('rounds', opt.rounds, 1),
   duration: int('duration', opt.duration, 1),
   warmup: int('warmup', opt.warmup),
   connections: opt.connections === undefined ? null : int('connections', opt.connections, 1),
   window: int('window', opt.window, 1),
-  only: list(
+  only: commaList(
     opt.only,
     Object.keys(STREAM_CONTENDERS).filter((k) => !STREAM_CONTENDERS[k].optional || (k === 'flagman-base' && opt['base-cli'])),
   ),
-  cases: list(opt.cases, Object.keys(STREAM_CASES)),
+  cases: commaList(opt.cases, Object.keys(STREAM_CASES)),
   proxyCpu: int('proxy-cpu', opt['proxy-cpu']),
   loadCpu: int('load-cpu', opt['load-cpu']),
   maxSeconds: int('max-seconds', opt['max-seconds'], 10),
@@ -89,11 +81,7 @@ try {
   console.error(err.message);
   process.exit(2);
 }
-if (!fs.existsSync(cfg.cli)) {
-  console.error(`${cfg.cli} not found: build first (npm run build)`);
-  process.exit(2);
-}
-if (os.cpus().length < 2) console.error('warning: fewer than 2 CPUs: proxy and load share a core');
+requireBuilt(cfg.cli);
 
 const log = startRun({ keep: opt.keep, maxSeconds: cfg.maxSeconds });
 

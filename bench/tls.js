@@ -16,12 +16,11 @@
 // 127.0.0.1 only; processes are stopped by PID; temp directories are removed.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { int, parseOptions } from './lib/cli.js';
+import { commaList, defaultNames, int, parseOptions, requireBuilt } from './lib/cli.js';
 import { assertKnown, flagman, namedPortServer } from './lib/contenders.js';
 import { runH2load } from './lib/h2load.js';
 import { haproxyCommand } from './lib/haproxy.js';
@@ -220,13 +219,6 @@ const opt = parseOptions(
   HELP,
 );
 
-const list = (v, tbl) =>
-  v
-    ? v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : Object.keys(tbl).filter((k) => !tbl[k].optional);
 const cfg = {
   rounds: int('rounds', opt.rounds, 1),
   duration: int('duration', opt.duration, 1),
@@ -234,8 +226,8 @@ const cfg = {
   connections: int('connections', opt.connections, 1),
   h2Clients: int('h2-clients', opt['h2-clients'], 1),
   h2Streams: int('h2-streams', opt['h2-streams'], 1),
-  only: list(opt.only, PROXIES),
-  cases: list(opt.cases, CASES),
+  only: commaList(opt.only, defaultNames(PROXIES)),
+  cases: commaList(opt.cases, defaultNames(CASES)),
   proxyCpu: int('proxy-cpu', opt['proxy-cpu']),
   loadCpu: int('load-cpu', opt['load-cpu']),
   maxSeconds: int('max-seconds', opt['max-seconds'], 10),
@@ -256,11 +248,7 @@ try {
   console.error(err.message);
   process.exit(2);
 }
-if (!fs.existsSync(cfg.cli)) {
-  console.error(`${cfg.cli} not found: build first (npm run build)`);
-  process.exit(2);
-}
-if (os.cpus().length < 2) console.error('warning: fewer than 2 CPUs: proxy and load share a core');
+requireBuilt(cfg.cli);
 
 const log = startRun({ keep: opt.keep, maxSeconds: cfg.maxSeconds });
 

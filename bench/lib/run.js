@@ -20,6 +20,7 @@ export function startRun({ keep = false, maxSeconds }) {
   const begin = performance.now();
   const log = (msg) => process.stderr.write(`[${((performance.now() - begin) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
   ownExit({ keep, onSignal: (sig) => log(`${sig}: stopping`) });
+  if (os.cpus().length < 2) log('warning: fewer than 2 CPUs: the proxy and the load share a core');
   setTimeout(() => {
     log(`still running ${maxSeconds} s after start (--max-seconds): giving up`);
     process.exit(2);
