@@ -28,17 +28,24 @@ export function memory(pid) {
   }
 }
 
-/** utime + stime of PID in clock ticks (null when gone). */
-export function cpuTicks(pid) {
+/**
+ * The fields of /proc/PID/stat after the command name, which may hold spaces (so the split starts
+ * after its closing parenthesis): [0] is field 3 (state), [11] utime, [12] stime, [13] cutime,
+ * [14] cstime. null when the process is gone.
+ */
+function statFields(pid) {
   try {
     const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces: split after its closing parenthesis.
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state): utime is field 14, stime field 15.
-    return Number(fields[11]) + Number(fields[12]);
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** utime + stime of PID in clock ticks (null when gone). */
+export function cpuTicks(pid) {
+  const f = statFields(pid);
+  return f === null ? null : Number(f[11]) + Number(f[12]);
 }
 
 /** Starts a CPU window on PID; the returned function gives the CPU % (of one core) since then. */
@@ -55,13 +62,8 @@ export function cpuWindow(pid, now = () => performance.now()) {
 
 /** utime + stime + cutime + cstime of PID (its reaped children included), in clock ticks. */
 export function cpuTicksWithChildren(pid) {
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-  } catch {
-    return null;
-  }
+  const f = statFields(pid);
+  return f === null ? null : Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
 }
 
 /** Busy clock ticks of the whole machine, all CPUs (from /proc/stat: total − idle − iowait). */
@@ -137,13 +139,8 @@ export function treeCpuTicks(pid) {
 
 /** cutime + cstime of PID: the CPU of the children it has exited and waited for, in clock ticks. */
 export function reapedChildrenTicks(pid) {
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return Number(f[13]) + Number(f[14]);
-  } catch {
-    return null;
-  }
+  const f = statFields(pid);
+  return f === null ? null : Number(f[13]) + Number(f[14]);
 }
 
 /**
