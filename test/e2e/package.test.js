@@ -49,6 +49,8 @@ test('the package carries the license, the README, the command, the build withou
     'examples/demo/maintenance.html',
     'systemd/flagman.service',
     'systemd/flagman.socket',
+    'systemd/flagman-sync.service',
+    'systemd/examples/sync.env',
   ]) {
     t.true(files.has(p), `${p} is packed`);
   }

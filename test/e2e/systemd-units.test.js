@@ -1,6 +1,6 @@
 // The systemd units (docs/systemd.md) as systemd itself judges them: `systemd-analyze verify` accepts them,
-// `systemd-analyze security --offline=true` rates flagman.service OK (exposure at most 2.0), and
-// the commands the unit runs to start and reload do what the unit says.
+// `systemd-analyze security --offline=true` rates flagman.service and flagman-sync.service OK
+// (exposure at most 2.0), and the commands the unit runs to start and reload do what the unit says.
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
@@ -12,6 +12,7 @@ import { INSTALLED, flagmanExecutable, localize, unitValues } from '../helpers/u
 const UNITS = [
   'systemd/flagman.service',
   'systemd/flagman.socket',
+  'systemd/flagman-sync.service',
   'systemd/examples/flagman-maint-on.service',
   'systemd/examples/flagman-maint-on.timer',
   'systemd/examples/flagman-maint-off.service',
@@ -44,7 +45,7 @@ async function exposure(t, file) {
   return { level: Number(m[1]), rating: m[2] };
 }
 
-test('systemd-analyze verify accepts flagman.service, flagman.socket and the maintenance-window timers', async (t) => {
+test('systemd-analyze verify accepts flagman.service, flagman.socket, flagman-sync.service and the maintenance-window timers', async (t) => {
   const { files } = localUnits(t);
   const r = await systemdAnalyze(t, ['verify', ...files]);
   t.is(r.exitCode, 0, r.all);
@@ -73,6 +74,57 @@ test('systemd-analyze security --offline=true rates flagman.service OK, exposure
     t.true(timerService.level <= 2.0, `${unit}: exposure ${timerService.level}`);
     t.deepEqual(unitValues(unit, 'ReadWritePaths'), ['/etc/flagman/flags'], `${unit} may write the flags directory only`);
   }
+});
+
+test('systemd-analyze security --offline=true rates flagman-sync.service OK, exposure at most 2.0: a writer of the flags directory only', async (t) => {
+  const unit = 'systemd/flagman-sync.service';
+  const { level, rating } = await exposure(t, path.join(root, unit));
+  t.log(`flagman-sync.service: exposure ${level} ${rating}`);
+  t.true(level <= 2.0, `exposure ${level}`);
+  t.true(['OK', 'SAFE'].includes(rating), rating);
+  t.deepEqual(unitValues(unit, 'ProtectSystem'), ['strict']);
+  t.deepEqual(unitValues(unit, 'ReadWritePaths'), ['/etc/flagman/flags'], 'the flags directory is its one writable path');
+  t.deepEqual(unitValues(unit, 'StateDirectory'), [], 'its manifest is a dotfile in the flags directory');
+  t.deepEqual(unitValues(unit, 'RestrictAddressFamilies'), ['AF_INET AF_INET6'], 'TCP out to etcd, nothing else');
+  t.deepEqual(unitValues(unit, 'CapabilityBoundingSet'), ['']);
+  t.deepEqual(unitValues(unit, 'MemoryDenyWriteExecute'), [], 'V8 writes machine code at run time');
+});
+
+test('flagman-sync.service runs `flagman sync etcd` as its own user, from sync.env, restarts always, and outlives the proxy', (t) => {
+  const unit = 'systemd/flagman-sync.service';
+  t.deepEqual(unitValues(unit, 'Type'), ['exec']);
+  t.deepEqual(unitValues(unit, 'ExecStart'), [`${INSTALLED} sync etcd`]);
+  t.deepEqual(unitValues(unit, 'User'), ['flagman-sync']);
+  t.deepEqual(unitValues(unit, 'Group'), ['flagman'], 'reads /etc/flagman and the config, as the proxy does');
+  t.deepEqual(unitValues(unit, 'SupplementaryGroups'), ['flagman-ops'], "writes the flags directory as its writers' group");
+  t.deepEqual(unitValues(unit, 'EnvironmentFile'), ['/etc/flagman/sync.env']);
+  t.deepEqual(unitValues(unit, 'Restart'), ['always']);
+  t.deepEqual(unitValues(unit, 'Wants'), ['network-online.target']);
+  for (const key of ['PartOf', 'BindsTo', 'Requires', 'Requisite']) {
+    t.deepEqual(unitValues(unit, key), [], `no ${key}=: the sync runs while the proxy is stopped`);
+  }
+  t.false(unitValues(unit, 'After').join(' ').includes('flagman.service'), 'not ordered after the proxy');
+
+  // The example sync.env sets only what the sync reads, and names every one of them.
+  const names = [
+    'ETCDCTL_ENDPOINTS',
+    'ETCDCTL_CACERT',
+    'ETCDCTL_CERT',
+    'ETCDCTL_KEY',
+    'ETCDCTL_USER',
+    'ETCDCTL_PASSWORD',
+    'FLAGMAN_SYNC_PREFIX',
+  ];
+  const lines = fs.readFileSync(path.join(root, 'systemd/examples/sync.env'), 'utf8').split('\n');
+  for (const line of lines.filter((l) => l.trim() !== '' && !l.startsWith('#'))) {
+    t.regex(line, /^[A-Z_]+=\S+$/, `a line systemd reads as one assignment: ${line}`);
+    t.true(names.includes(line.slice(0, line.indexOf('='))), `${line}: a variable the sync reads`);
+  }
+  for (const name of names)
+    t.true(
+      lines.some((l) => l.replace(/^#/, '').startsWith(`${name}=`)),
+      `${name} shown`,
+    );
 });
 
 test('the units run one flagman with no PID file, stop after the shutdown timeout, and name the socket', (t) => {
