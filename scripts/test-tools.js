@@ -17,6 +17,8 @@ export const TOOLS = [
   { command: 'openssl', packages: ['openssl'], usedBy: 'the TLS tests (certificates made at test time)' },
   { command: 'curl', packages: ['curl'], usedBy: 'the TLS tests (HTTP/1.1 and HTTP/2)' },
   { command: 'jq', packages: ['jq'], usedBy: "the README's recipes that read /status and the access log" },
+  { command: 'etcd', packages: ['etcd-server'], usedBy: 'the etcd sync tests' },
+  { command: 'etcdctl', packages: ['etcd-client'], usedBy: 'the etcd sync tests' },
 ];
 
 /** The file `command` runs as, looked up in `searchPath` the way a shell does; null when none is executable. */

@@ -23,6 +23,8 @@ const PROVIDES = {
   openssl: ['openssl'],
   curl: ['curl'],
   jq: ['jq'],
+  'etcd-server': ['etcd'],
+  'etcd-client': ['etcdctl'],
 };
 
 /**
@@ -92,10 +94,10 @@ rootTest(
     t.is(r.exitCode, 0, r.stderr);
     t.deepEqual(sys.recorded(), [
       'DEBIAN_FRONTEND=noninteractive update',
-      'DEBIAN_FRONTEND=noninteractive install -y --no-install-recommends chromium ansible-core systemd openssl curl jq',
+      'DEBIAN_FRONTEND=noninteractive install -y --no-install-recommends chromium ansible-core systemd openssl curl jq etcd-server etcd-client',
     ]);
     for (const command of ALL) t.true(fs.existsSync(path.join(sys.stub, command)), command);
-    t.regex(r.stderr, /installing chromium ansible-core systemd openssl curl jq/);
+    t.regex(r.stderr, /installing chromium ansible-core systemd openssl curl jq etcd-server etcd-client/);
     const again = await pretest(sys.PATH);
     t.is(again.exitCode, 0, again.stderr);
     t.is(again.stderr, '');
@@ -129,7 +131,7 @@ function assertTold(t, r, recorded, sudo) {
   const p = sudo ? 'sudo ' : '';
   t.true(
     r.stderr.endsWith(
-      `\n  ${p}apt-get update && ${p}apt-get install -y --no-install-recommends chromium ansible-core systemd openssl curl jq`,
+      `\n  ${p}apt-get update && ${p}apt-get install -y --no-install-recommends chromium ansible-core systemd openssl curl jq etcd-server etcd-client`,
     ),
     r.stderr,
   );
