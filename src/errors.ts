@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   FLAG_WRITE: 'a flag file could not be written or removed',
   LISTEN: 'an address could not be listened on',
   ADMIN: 'the admin endpoint is not configured, cannot be reached, or did not answer a status document',
+  SYNC_SOURCE: 'an option of flagman sync (an etcd endpoint, a certificate or key file) is invalid or cannot be read',
   USAGE: 'the command line is not understood',
 } as const;
 

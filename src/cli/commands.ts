@@ -45,6 +45,10 @@ const status = lazy(
   () => import('./status.js'),
   (m) => m.status,
 );
+const sync = lazy(
+  () => import('./sync.js'),
+  (m) => m.syncCommand,
+);
 
 const CONFIG: OptionSpec = {
   type: 'string',
@@ -146,9 +150,10 @@ down.`,
     args: '',
     summary: "a running instance's state, from its admin endpoint",
     about: `Reads GET /status from the admin endpoint named by --admin, else by the config's admin.listen,
-and prints the process line, a table each for flags, frontends and servers, then the problems.`,
+and prints the process line, a table each for flags, frontends and servers, then the problems.
+When a "flagman sync" mirrors etcd into the flags directory, its line follows.`,
     options: {
-      ...config,
+      ...flagDir,
       admin: {
         type: 'string',
         arg: 'URL',
@@ -158,6 +163,34 @@ and prints the process line, a table each for flags, frontends and servers, then
     },
     examples: ['flagman status --admin 127.0.0.1:8404', "flagman status --json | jq '.flags'"],
     run: status,
+  },
+  sync: {
+    args: 'SOURCE',
+    summary: 'mirror an etcd key prefix into the flags directory',
+    about: `Keeps the flags directory equal to an etcd key prefix (SOURCE: etcd): the key PREFIX/NAME is the
+flag file NAME, its value written as it is, atomically; a deleted key removes the file. It lists
+the prefix, then watches it; whenever etcd cannot be reached the files keep their values and it
+retries. It removes only the files it wrote (listed in the directory's .flagman-sync-etcd.json):
+a flag written by hand stays. Each etcd option falls back to the variable etcdctl reads.`,
+    options: {
+      ...flagDir,
+      endpoints: { type: 'string', arg: 'URLS', help: 'etcd endpoints, comma-separated (default $ETCDCTL_ENDPOINTS, else 127.0.0.1:2379)' },
+      prefix: {
+        type: 'string',
+        arg: 'PREFIX',
+        help: 'the key prefix to mirror, such as /flagman/prod/flags/ (default $FLAGMAN_SYNC_PREFIX)',
+      },
+      cacert: { type: 'string', arg: 'FILE', help: "the CA that signs etcd's certificates (default $ETCDCTL_CACERT)" },
+      cert: { type: 'string', arg: 'FILE', help: 'a client certificate for etcd (default $ETCDCTL_CERT)' },
+      key: { type: 'string', arg: 'FILE', help: "the client certificate's key (default $ETCDCTL_KEY)" },
+      user: { type: 'string', arg: 'NAME[:PASSWORD]', help: "etcd's user, and password (default $ETCDCTL_USER)" },
+      password: { type: 'string', arg: 'PASSWORD', help: "the user's password (default $ETCDCTL_PASSWORD)" },
+    },
+    examples: [
+      'flagman sync etcd --endpoints http://10.0.0.1:2379,http://10.0.0.2:2379 --prefix /flagman/prod/flags/',
+      'ETCDCTL_ENDPOINTS=https://etcd1:2379 ETCDCTL_CACERT=/etc/flagman/etcd-ca.pem flagman sync etcd --prefix /flagman/prod/flags/',
+    ],
+    run: sync,
   },
   help: {
     args: '[COMMAND]',

@@ -4,6 +4,7 @@
 // the admin endpoint builds them (admin/status-types.ts).
 import type { AsReceived, BackendStatus, StatusDocument } from '../admin/status-types.js';
 import { histogramQuantile } from '../runtime/quantile.js';
+import type { Ledger } from '../sync/ledger.js';
 import { formatTable } from './table.js';
 
 type Doc = AsReceived<StatusDocument>;
@@ -205,6 +206,28 @@ function problems(doc: Doc): string {
 }
 
 /** The whole document as text: a header, then flags, frontends, the rules with limits, backends/servers and problems. */
+/**
+ * The line of a sync process (`flagman sync`) from its ledger in the flags directory: what it
+ * mirrors, whether it runs, the revision applied, and how long since etcd last answered — the most
+ * the flags can lag behind etcd. Its skipped keys follow, one a line.
+ */
+export function formatSync(ledger: AsReceived<Ledger>, now: number, running: (pid: number) => boolean): string {
+  const pid = num(ledger.pid);
+  const problem = str(ledger.problem);
+  const applied = num(ledger.appliedAt);
+  const contact = num(ledger.contactAt);
+  const parts = [
+    `${cell(ledger.source)} ${cell(ledger.endpoint)} ${cell(ledger.prefix)}`,
+    pid === null ? 'pid -' : running(pid) ? `pid ${pid}` : `NOT RUNNING (pid ${pid} is gone)`,
+    `revision ${cell(ledger.revision)}${applied === null ? '' : ` applied ${formatDuration(now - applied)} ago`}`,
+    contact === null ? 'etcd not reached yet' : `etcd answered ${formatDuration(now - contact)} ago`,
+    ...(problem === null ? [] : [`PROBLEM: ${problem}`]),
+  ];
+  const skipped = Array.isArray(ledger.skipped) ? ledger.skipped.map(obj) : [];
+  const rows = [['sync', parts.join(', ')], ...skipped.map((s) => ['skipped', `${cell(s.key)}: ${cell(s.reason)}`])];
+  return formatTable(rows);
+}
+
 export function formatStatus(doc: Doc, now: number): string {
   const limits = rules(doc);
   return [header(doc, now), flags(doc, now), frontends(doc), ...(limits === '' ? [] : [limits]), backends(doc)].join('\n') + problems(doc);

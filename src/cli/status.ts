@@ -5,7 +5,9 @@ import type { AsReceived, StatusDocument } from '../admin/status-types.js';
 import { FlagmanError } from '../errors.js';
 import { statusUrl } from './admin-url.js';
 import type { CliIo } from './io.js';
-import { formatStatus } from './status-view.js';
+import { readLedger } from '../sync/ledger.js';
+import { flagSource } from './paths.js';
+import { formatStatus, formatSync } from './status-view.js';
 
 const TIMEOUT_MS = 5000;
 
@@ -61,10 +63,34 @@ async function fetchStatus(url: URL): Promise<{ text: string; doc: AsReceived<St
   return { text: answer.text, doc: doc as AsReceived<StatusDocument> };
 }
 
+// Whether a process runs (signal 0 asks without sending; EPERM: it runs as another user).
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// The sync's ledger in the flags directory (-d, else the config's), when there is one. Without a
+// config to read, there is no directory to look in: the proxy's status alone, then.
+function syncSection(values: Record<string, unknown>, now: number): string {
+  let dir: string;
+  try {
+    dir = flagSource(values).dir;
+  } catch {
+    return '';
+  }
+  const ledger = readLedger(dir);
+  return ledger === null ? '' : `\n${formatSync(ledger, now, running)}`;
+}
+
 /** `status [--admin URL] [--json]` */
 export async function status(values: Record<string, unknown>, _positionals: string[], io: CliIo): Promise<number> {
   const url = statusUrl(values);
   const { text, doc } = await fetchStatus(url);
-  io.stdout.write(values.json === true ? (text.endsWith('\n') ? text : `${text}\n`) : formatStatus(doc, Date.now()));
+  const now = Date.now();
+  io.stdout.write(values.json === true ? (text.endsWith('\n') ? text : `${text}\n`) : formatStatus(doc, now) + syncSection(values, now));
   return 0;
 }

@@ -71,16 +71,34 @@ function syncDir(dir: string): void {
 /** Atomically sets flag `name` in `dir` to `value` (with an optional one-line note). */
 export function setFlag(dir: string, name: string, value: number, note?: string): void {
   checkName(name);
-  const text = render(name, value, note);
-  const file = path.join(dir, name);
+  writeFlagFile(dir, name, render(name, value, note));
+}
+
+/**
+ * Atomically writes `content` to flag file `name` in `dir`, as it is: a mirror of another store
+ * writes values verbatim, and the proxy's own parser decides whether they are valid (a bad one is
+ * reported and its last good value kept).
+ */
+export function writeFlagFile(dir: string, name: string, content: string | Uint8Array): void {
+  checkName(name);
+  writeAtomically(dir, name, content);
+}
+
+/**
+ * Writes `content` to `dir/fileName` the way every writer of the flags directory must: a temp
+ * file, fsync, rename, fsync the directory; mode 0644. A reader sees the old file or the new one,
+ * never part of one; a crash leaves one or the other.
+ */
+export function writeAtomically(dir: string, fileName: string, content: string | Uint8Array): void {
+  const file = path.join(dir, fileName);
   // A dotfile: the watcher ignores it, so only the rename is ever seen.
-  const temp = path.join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}`);
+  const temp = path.join(dir, `.${fileName.replace(/^\./, '')}.${process.pid}.${randomBytes(6).toString('hex')}`);
   let fd: number | undefined;
   try {
     fd = fs.openSync(temp, 'wx', FLAG_FILE_MODE);
     // open() applies the umask; fchmod() does not.
     fs.fchmodSync(fd, FLAG_FILE_MODE);
-    fs.writeFileSync(fd, text);
+    fs.writeFileSync(fd, content);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;

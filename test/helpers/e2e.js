@@ -171,6 +171,64 @@ export function flagmanCli(args, options = {}) {
 }
 
 /**
+ * Follows a flagman process's event log (its stderr, JSON lines): `events` as they came, and
+ * `waitEvent(match, { from, timeout })`, which resolves with the first event (already seen after
+ * `from`, or future) matching `match`; it rejects after `timeout` ms (default 5 s), scaled by the
+ * machine's slowness, or when `match` throws. A line that is no JSON is kept as `{ msg }`.
+ */
+export function followEvents(stream) {
+  const events = [];
+  const waiters = new Set();
+  eachLine(stream, (line) => {
+    let event;
+    try {
+      event = JSON.parse(line);
+    } catch {
+      event = { msg: line };
+    }
+    events.push(event);
+    for (const w of waiters) w.offer(event);
+  });
+  const waitEvent = (match, { from = 0, timeout: asked = 5000 } = {}) => {
+    const timeout = scaled(asked);
+    let found;
+    try {
+      found = events.slice(from).find(match);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const settle = (err, e) => {
+        clearTimeout(timer);
+        waiters.delete(w);
+        if (err) reject(err);
+        else resolve(e);
+      };
+      // A `match` that throws on some event fails this wait, where the test awaits it; thrown in
+      // the line handler it would be an uncaught exception.
+      const w = {
+        offer: (e) => {
+          let matched;
+          try {
+            matched = match(e);
+          } catch (err) {
+            return settle(err);
+          }
+          if (matched) settle(null, e);
+        },
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(w);
+        reject(new Error(`no matching event within ${timeout} ms; events:\n${events.map((e) => JSON.stringify(e)).join('\n')}`));
+      }, timeout);
+      waiters.add(w);
+    });
+  };
+  return { events, waitEvent };
+}
+
+/**
  * Starts `flagman run` on a config written to a temp dir (placeholders `{{name}}` replaced from
  * `vars`), waits until every listener is up, and returns its ports and its event stream. `dir`:
  * run in that folder instead (a restart of an earlier instance: its flags and state file stay).
@@ -230,18 +288,7 @@ export async function startFlagman(
     cwd,
   });
   if (typeof stdout === 'number') fs.closeSync(stdout); // the child has its own copy
-  const events = [];
-  const waiters = new Set();
-  eachLine(proc.stderr, (line) => {
-    let event;
-    try {
-      event = JSON.parse(line);
-    } catch {
-      event = { msg: line };
-    }
-    events.push(event);
-    for (const w of waiters) w.offer(event);
-  });
+  const { events, waitEvent } = followEvents(proc.stderr);
   // The access log (stdout), parsed only when a test asks for it: load tests write thousands of lines.
   // A line that is no JSON (cut short by a kill) is kept as `{ unparsed }`, for the test to see: a
   // throw here would be an uncaught exception, not a failed assertion.
@@ -255,47 +302,6 @@ export async function startFlagman(
       }
     });
   } else proc.stdout?.resume();
-
-  /**
-   * Resolves with the first event (already seen after `from`, or future) matching `match`; rejects
-   * after `timeout` ms (default 5 s), scaled by the machine's slowness, or when `match` throws.
-   */
-  const waitEvent = (match, { from = 0, timeout: asked = 5000 } = {}) => {
-    const timeout = scaled(asked);
-    let found;
-    try {
-      found = events.slice(from).find(match);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const settle = (err, e) => {
-        clearTimeout(timer);
-        waiters.delete(w);
-        if (err) reject(err);
-        else resolve(e);
-      };
-      // A `match` that throws on some event fails this wait, where the test awaits it; thrown in
-      // the line handler it would be an uncaught exception.
-      const w = {
-        offer: (e) => {
-          let matched;
-          try {
-            matched = match(e);
-          } catch (err) {
-            return settle(err);
-          }
-          if (matched) settle(null, e);
-        },
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(w);
-        reject(new Error(`no matching event within ${timeout} ms; events:\n${events.map((e) => JSON.stringify(e)).join('\n')}`));
-      }, timeout);
-      waiters.add(w);
-    });
-  };
 
   const exited = proc.then((r) => r);
   t.teardown(async () => {

@@ -30,8 +30,9 @@ const LAYERS = [
   { name: 'proxy', modules: ['proxy/'] },
   // Health checks probe servers the way the proxy reaches them (upstream/, PROXY header).
   { name: 'health', modules: ['health/'] },
-  // Start, reload, shutdown; the primary and its workers.
-  { name: 'lifecycle', modules: ['lifecycle/', 'cluster/'] },
+  // Start, reload, shutdown; the primary and its workers; the mirror of etcd, a process of its own
+  // that writes the flags directory.
+  { name: 'lifecycle', modules: ['lifecycle/', 'cluster/', 'sync/'] },
   // What operators touch: the admin server, the command line, the demo that drives the CLI.
   { name: 'surface', modules: ['admin/', 'cli/', 'demo/'] },
 ];

@@ -1,0 +1,34 @@
+// `flagman sync etcd` for the etcd tests: spawned as users run it (the flagman command), its event
+// log followed, stopped by PID at teardown.
+import { execa } from 'execa';
+import { flagmanCommand, followEvents } from './e2e.js';
+import { scaled } from './slow.js';
+
+/**
+ * Starts `flagman sync etcd -d FLAGSDIR --endpoints ENDPOINT --prefix PREFIX` and resolves once its
+ * first listing is written (`wait: false`: at once). `args`: more options.
+ */
+export async function startSync(t, { flagsDir, endpoint, prefix, args = [], env = {}, wait = true }) {
+  const proc = execa(
+    flagmanCommand[0],
+    [...flagmanCommand.slice(1), 'sync', 'etcd', '-d', flagsDir, '--endpoints', endpoint, '--prefix', prefix, ...args],
+    { reject: false, cleanup: true, buffer: false, stdin: 'ignore', stdout: 'ignore', env },
+  );
+  const { events, waitEvent } = followEvents(proc.stderr);
+  const exited = proc.then((r) => r);
+  t.teardown(async () => {
+    if (proc.exitCode === null) proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), scaled(5000));
+    await exited;
+    clearTimeout(timer);
+  });
+  if (wait) {
+    await Promise.race([
+      waitEvent((e) => e.event === 'sync.resync', { timeout: 30_000 }),
+      exited.then((r) => {
+        throw new Error(`flagman sync exited early (${r.exitCode}): ${events.map((e) => JSON.stringify(e)).join('\n')}`);
+      }),
+    ]);
+  }
+  return { proc, pid: proc.pid, events, waitEvent, exited };
+}
