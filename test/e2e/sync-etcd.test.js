@@ -58,12 +58,22 @@ test('one etcdctl put reaches three hosts; etcd down, they keep serving through 
   first.fm = await startFlagman(t, maintenanceConfig(), { dir: first.fm.dir, vars: { app: app.port } });
   for (const { fm } of hosts) t.is(await answer(fm), 503, 'still in maintenance with etcd down');
 
-  // etcd back, and a change made there before any sync is back in step: the resync applies it.
-  await etcd.restart();
-  await etcd.put(`${PREFIX}MAINT`, '0');
-  for (const { fm, sync } of hosts) {
-    await waitFor(async () => (await answer(fm)) === 200, { timeout: 30_000, what: 'maintenance off after etcd came back' });
-    await sync.waitEvent((e) => e.event === 'sync.problem' && e.problem === null, { timeout: 10_000 });
+  // etcd back, and a change made there while every sync still waits to retry (each held with
+  // SIGSTOP, so none can be watching yet): the listing each makes when it reconnects applies it.
+  const marks = hosts.map(({ sync }) => sync.events.length);
+  for (const { sync } of hosts) process.kill(sync.pid, 'SIGSTOP');
+  try {
+    await etcd.restart();
+    await etcd.put(`${PREFIX}MAINT`, '0');
+  } finally {
+    for (const { sync } of hosts) process.kill(sync.pid, 'SIGCONT');
+  }
+  for (const [i, { fm, sync }] of hosts.entries()) {
+    const resync = await sync.waitEvent((e) => e.event === 'sync.resync', { from: marks[i], timeout: 30_000 });
+    t.is(resync.wrote, 1, 'the listing after the outage wrote the change');
+    await sync.waitEvent((e) => e.event === 'sync.problem' && e.problem === null, { from: marks[i], timeout: 10_000 });
+    await fm.waitFlag('MAINT', 0, { timeout: 10_000 });
+    t.is(await answer(fm), 200);
   }
   // `flagman status` shows the sync's line: in step, no problem.
   const status = await flagmanCli(['status', '-c', first.fm.configFile, '--admin', `127.0.0.1:${first.fm.adminPort}`]);
