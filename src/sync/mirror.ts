@@ -55,6 +55,8 @@ export class EtcdMirror {
   readonly #skipped = new Map<string, string>();
   #stopped = false;
   #watch: Watch | null = null;
+  // Ends the watch in progress (and its checks), rejecting what run() awaits.
+  #endWatch: ((err: unknown) => void) | null = null;
   #timer: NodeJS.Timeout | null = null;
   #wake: (() => void) | null = null;
 
@@ -77,6 +79,7 @@ export class EtcdMirror {
         this.#resync(listing.kvs, listing.revision);
         backoff = this.#o.backoffMs;
         next = false;
+        if (this.#stopped) break;
         await this.#watchFrom(listing.revision + 1);
       } catch (err) {
         if (this.#stopped) break;
@@ -98,8 +101,7 @@ export class EtcdMirror {
   /** Ends the watch and any wait; run() then resolves. */
   stop(): void {
     this.#stopped = true;
-    this.#watch?.close();
-    this.#watch = null;
+    this.#endWatch?.(new EtcdError('stopping', this.#o.gateway.endpoint));
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#wake?.();
   }
@@ -119,8 +121,10 @@ export class EtcdMirror {
         clearInterval(check);
         this.#watch?.close();
         this.#watch = null;
+        this.#endWatch = null;
         reject(err);
       };
+      this.#endWatch = fail;
       this.#watch = this.#o.gateway.watch(this.#prefix, start, {
         onCreated: () => {
           this.#contact();
@@ -152,7 +156,6 @@ export class EtcdMirror {
           },
         );
       }, this.#o.checkMs);
-      if (this.#stopped) fail(new EtcdError('stopping', this.#o.gateway.endpoint));
     });
   }
 

@@ -8,6 +8,7 @@ import test from 'ava';
 import { flagmanCli, request, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 import { startEtcd } from '../helpers/etcd.js';
+import { scaled } from '../helpers/slow.js';
 import { startSync } from '../helpers/sync.js';
 
 const PREFIX = '/flagman/prod/flags/';
@@ -119,8 +120,10 @@ test('a sync frozen while 50 keys change and 10 go catches up exactly, and never
   t.is(after.mtimeMs, localStat.mtimeMs);
 
   // A new sync process (a restart) lists again: the same files, the hand-written ones kept.
+  // SIGTERM ends it, at once and cleanly, mid-watch.
   sync.proc.kill('SIGTERM');
-  await sync.exited;
+  const stopped = await Promise.race([sync.exited, new Promise((resolve) => setTimeout(resolve, scaled(3000), null))]);
+  t.is(stopped?.exitCode, 0, 'flagman sync exits 0 within 3 s of SIGTERM');
   await etcd.del(`${PREFIX}f0`);
   await startSync(t, { flagsDir, endpoint: etcd.endpoint, prefix: PREFIX });
   delete expected.f0;
