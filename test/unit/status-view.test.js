@@ -1,7 +1,7 @@
 // `flagman status` (cli/status-view.ts): a backend's P50 and P99 since start, from its
 // request-duration histogram in /status, estimated by the function the dashboard inlines too.
 import test from 'ava';
-import { formatLatency, formatStatus } from '../../dist/cli/status-view.js';
+import { formatLatency, formatStatus, formatSync } from '../../dist/cli/status-view.js';
 import { latencyHistogram } from '../../dist/runtime/histogram.js';
 
 test('a latency reads in ms, or s from a second up; none is -', (t) => {
@@ -56,5 +56,35 @@ test('each line of a backend carries its P50 and P99; - without a request or a h
   t.truthy(
     lines.find((l) => /^db\s+-\s+refuse\s.*\s-\s+-$/.test(l)),
     lines.join('\n'),
+  );
+});
+
+test("a sync's line: what it mirrors, whether it runs, the revision, etcd's last answer, its problem and skipped keys", (t) => {
+  const now = Date.parse('2026-12-07T12:00:00Z');
+  const ledger = {
+    source: 'etcd',
+    endpoint: 'http://10.0.0.1:2379',
+    prefix: '/flagman/prod/flags/',
+    pid: 812,
+    revision: 48213,
+    appliedAt: now - 182_000,
+    contactAt: now - 2_000,
+    problem: null,
+    skipped: [{ key: '/flagman/prod/flags/9lives', reason: 'not a flag name' }],
+    written: ['MAINT'],
+  };
+  const up = formatSync(ledger, now, () => true);
+  t.is(
+    up,
+    'sync     etcd http://10.0.0.1:2379 /flagman/prod/flags/, pid 812, revision 48213 applied 3m 2s ago, etcd answered 2s ago\n' +
+      'skipped  /flagman/prod/flags/9lives: not a flag name\n',
+  );
+  const down = formatSync({ ...ledger, skipped: [], problem: 'http://10.0.0.1:2379: connection refused (ECONNREFUSED)' }, now, () => false);
+  t.regex(down, /NOT RUNNING \(pid 812 is gone\)/);
+  t.regex(down, /PROBLEM: http:\/\/10\.0\.0\.1:2379: connection refused \(ECONNREFUSED\)\n$/);
+  // A ledger from another version, fields missing: read defensively.
+  t.regex(
+    formatSync({ written: [] }, now, () => true),
+    /^sync +- - -, pid -, revision -, etcd not reached yet\n$/,
   );
 });
