@@ -55,6 +55,9 @@ export class EtcdMirror {
   readonly #skipped = new Map<string, string>();
   #stopped = false;
   #watch: Watch | null = null;
+  // Ends the running watch's wait (its promise rejects), so stop() reaches run()'s loop: closing
+  // the watch alone would call no handler and leave the wait, and its check timer, running forever.
+  #abandon: ((err: unknown) => void) | null = null;
   #timer: NodeJS.Timeout | null = null;
   #wake: (() => void) | null = null;
 
@@ -98,6 +101,7 @@ export class EtcdMirror {
   /** Ends the watch and any wait; run() then resolves. */
   stop(): void {
     this.#stopped = true;
+    this.#abandon?.(new EtcdError('stopping', this.#o.gateway.endpoint));
     this.#watch?.close();
     this.#watch = null;
     if (this.#timer !== null) clearTimeout(this.#timer);
@@ -117,10 +121,12 @@ export class EtcdMirror {
       let checking = false;
       const fail = (err: unknown): void => {
         clearInterval(check);
+        this.#abandon = null;
         this.#watch?.close();
         this.#watch = null;
         reject(err);
       };
+      this.#abandon = fail;
       this.#watch = this.#o.gateway.watch(this.#prefix, start, {
         onCreated: () => {
           this.#contact();
