@@ -48,8 +48,8 @@ function rangeAnswer(revision, kvs, more = false) {
 }
 
 /**
- * A fake etcd gateway. `range(body, call)` answers /v3/kv/range with a document, or undefined to
- * leave the call unanswered; `watch(body, send, call)` gets each /v3/watch, `send(doc)` writing one
+ * A fake etcd gateway. `range(body, call)` answers /v3/kv/range with a document ({ raw: { status,
+ * type, body } }: that answer as it is), or undefined to leave the call unanswered; `watch(body, send, call)` gets each /v3/watch, `send(doc)` writing one
  * line of its stream (left open). Every call is kept in `calls` ({ path, body, at, req, res }).
  */
 async function fakeEtcd(t, { range, watch }) {
@@ -67,7 +67,10 @@ async function fakeEtcd(t, { range, watch }) {
       calls.push(call);
       if (req.url === '/v3/kv/range') {
         const doc = range(call.body, call);
-        if (doc !== undefined) {
+        if (doc?.raw !== undefined) {
+          res.writeHead(doc.raw.status, { 'content-type': doc.raw.type });
+          res.end(doc.raw.body);
+        } else if (doc !== undefined) {
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(JSON.stringify(doc));
         }
@@ -287,4 +290,23 @@ test.serial('stop() during a watch ends run(), the watch and its checks with it'
   const calls = fake.calls.length;
   await new Promise((r) => setTimeout(r, 200));
   t.is(fake.calls.length, calls, 'no check after stop()');
+});
+
+test.serial('a refusal in plain text, as etcd’s gateway sends some, is told in its own words', async (t) => {
+  const refusal = 'CommonName of client sending a request against gateway will be ignored and not used as expected';
+  const fake = await fakeEtcd(t, {
+    range: () => ({ raw: { status: 400, type: 'text/plain; charset=utf-8', body: `${refusal}\n` } }),
+    watch: () => t.fail('no watch without a listing'),
+  });
+  const dir = tempFlags(t);
+  const from = logged.length;
+  startMirror(t, fake, dir);
+  await fake.waitCall(isListing, { what: 'a listing' });
+  await new Promise((r) => setTimeout(r, 100));
+  const problem = logged.slice(from).find((e) => e.event === 'sync.problem');
+  t.is(problem?.problem, `/v3/kv/range: HTTP 400: ${refusal}`);
+  t.deepEqual(
+    fs.readdirSync(dir).filter((n) => !n.startsWith('.')),
+    [],
+  );
 });
