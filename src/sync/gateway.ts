@@ -122,9 +122,13 @@ function refusalText(body: string): string {
 }
 
 /** A network failure in words, with the system's code. */
-function networkText(err: NodeJS.ErrnoException): string {
+function networkText(err: NodeJS.ErrnoException & { reason?: unknown }): string {
   if (err.code === 'ECONNREFUSED') return 'connection refused (ECONNREFUSED)';
   if (err.code === 'ECONNRESET' || err.message === 'aborted') return 'the connection was cut (ECONNRESET)';
+  // OpenSSL's message is its error queue (addresses, source files); its reason is the words, such
+  // as "ssl/tls alert bad certificate": etcd refused the handshake (no client certificate, or one
+  // its CA did not sign).
+  if (typeof err.reason === 'string' && err.code?.startsWith('ERR_SSL_')) return `TLS handshake: ${err.reason} (${err.code})`;
   return err.code === undefined ? err.message : `${err.message.includes(err.code) ? err.message : `${err.message} (${err.code})`}`;
 }
 
