@@ -104,10 +104,31 @@ function errorText(doc: unknown, fallback: string): string {
   return fallback;
 }
 
+/**
+ * What a refused call says: etcd's JSON error, else the first line of the answer's text. etcd's
+ * gateway refuses some calls in plain text before any JSON (a client certificate with a CommonName
+ * while auth is on: "CommonName of client sending a request against gateway will be ignored ..."),
+ * and that line is the only account of what to change.
+ */
+function refusalText(body: string): string {
+  let doc: unknown = null;
+  try {
+    doc = JSON.parse(body);
+  } catch {
+    // Plain text, then.
+  }
+  const line = (body.trim().split('\n', 1)[0] ?? '').slice(0, 200);
+  return errorText(doc, line === '' ? 'not an etcd answer' : line);
+}
+
 /** A network failure in words, with the system's code. */
-function networkText(err: NodeJS.ErrnoException): string {
+function networkText(err: NodeJS.ErrnoException & { reason?: unknown }): string {
   if (err.code === 'ECONNREFUSED') return 'connection refused (ECONNREFUSED)';
   if (err.code === 'ECONNRESET' || err.message === 'aborted') return 'the connection was cut (ECONNRESET)';
+  // OpenSSL's message is its error queue (addresses, source files); its reason is the words, such
+  // as "ssl/tls alert bad certificate": etcd refused the handshake (no client certificate, or one
+  // its CA did not sign).
+  if (typeof err.reason === 'string' && err.code?.startsWith('ERR_SSL_')) return `TLS handshake: ${err.reason} (${err.code})`;
   return err.code === undefined ? err.message : `${err.message.includes(err.code) ? err.message : `${err.message} (${err.code})`}`;
 }
 
@@ -201,15 +222,19 @@ export class EtcdGateway {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (err) => reject(new EtcdError(err.message, endpoint)));
         res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200) {
+            reject(new EtcdError(`${path}: HTTP ${res.statusCode}: ${refusalText(text)}`, endpoint));
+            return;
+          }
           let doc: unknown = null;
           try {
-            doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            doc = JSON.parse(text);
           } catch {
-            // Not JSON: the status says what went wrong.
+            // Not JSON: no etcd answer.
           }
-          if (res.statusCode !== 200 || doc === null || typeof doc !== 'object') {
-            reject(new EtcdError(`${path}: HTTP ${res.statusCode}: ${errorText(doc, 'not an etcd answer')}`, endpoint));
-          } else resolve(doc as Record<string, unknown>);
+          if (doc === null || typeof doc !== 'object') reject(new EtcdError(`${path}: HTTP 200: not an etcd answer`, endpoint));
+          else resolve(doc as Record<string, unknown>);
         });
       });
       req.end(body);
@@ -266,13 +291,7 @@ export class EtcdGateway {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          let doc: unknown = null;
-          try {
-            doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-          } catch {
-            // The status alone, then.
-          }
-          end(new EtcdError(`watch: HTTP ${res.statusCode}: ${errorText(doc, 'not an etcd answer')}`, endpoint));
+          end(new EtcdError(`watch: HTTP ${res.statusCode}: ${refusalText(Buffer.concat(chunks).toString('utf8'))}`, endpoint));
         });
         return;
       }

@@ -55,8 +55,9 @@ export class EtcdMirror {
   readonly #skipped = new Map<string, string>();
   #stopped = false;
   #watch: Watch | null = null;
-  // Ends the watch in progress (and its checks), rejecting what run() awaits.
-  #endWatch: ((err: unknown) => void) | null = null;
+  // Ends the running watch's wait (its promise rejects), so stop() reaches run()'s loop: closing
+  // the watch alone would call no handler and leave the wait, and its check timer, running forever.
+  #abandon: ((err: unknown) => void) | null = null;
   #timer: NodeJS.Timeout | null = null;
   #wake: (() => void) | null = null;
 
@@ -75,11 +76,12 @@ export class EtcdMirror {
       try {
         await this.#o.gateway.connect(next);
         const listing = await this.#o.gateway.list(this.#prefix);
+        // Stopped while the listing was on its way: write nothing more.
+        if (this.#stopped) break;
         this.#contact();
         this.#resync(listing.kvs, listing.revision);
         backoff = this.#o.backoffMs;
         next = false;
-        if (this.#stopped) break;
         await this.#watchFrom(listing.revision + 1);
       } catch (err) {
         if (this.#stopped) break;
@@ -101,7 +103,9 @@ export class EtcdMirror {
   /** Ends the watch and any wait; run() then resolves. */
   stop(): void {
     this.#stopped = true;
-    this.#endWatch?.(new EtcdError('stopping', this.#o.gateway.endpoint));
+    this.#abandon?.(new EtcdError('stopping', this.#o.gateway.endpoint));
+    this.#watch?.close();
+    this.#watch = null;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#wake?.();
   }
@@ -119,12 +123,12 @@ export class EtcdMirror {
       let checking = false;
       const fail = (err: unknown): void => {
         clearInterval(check);
+        this.#abandon = null;
         this.#watch?.close();
         this.#watch = null;
-        this.#endWatch = null;
         reject(err);
       };
-      this.#endWatch = fail;
+      this.#abandon = fail;
       this.#watch = this.#o.gateway.watch(this.#prefix, start, {
         onCreated: () => {
           this.#contact();
@@ -156,6 +160,7 @@ export class EtcdMirror {
           },
         );
       }, this.#o.checkMs);
+      if (this.#stopped) fail(new EtcdError('stopping', this.#o.gateway.endpoint));
     });
   }
 

@@ -2,12 +2,18 @@
 // certificates signed by it, with the names a test asks for. EC P-256 keys: each takes milliseconds.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { execa } from 'execa';
 
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
-/** A CA in `dir` (ca.crt, ca.key); `leaf(name, dnsNames)` writes NAME.crt and NAME.key signed by it. */
+/**
+ * A CA in `dir` (ca.crt, ca.key); `leaf(name, dnsNames)` writes NAME.crt and NAME.key signed by it
+ * (an IP address among the names is an IP name: a server reached as https://127.0.0.1). A leaf has
+ * no extended key usage, so it serves as a server's certificate or a client's; one without names
+ * has no CommonName either (a client of etcd's gateway with auth on may have none).
+ */
 export async function testCA(dir) {
   const ca = path.join(dir, 'ca.crt');
   const caKey = path.join(dir, 'ca.key');
@@ -25,15 +31,16 @@ export async function testCA(dir) {
       '-out',
       cert,
       '-subj',
-      `/CN=${dnsNames[0]}`,
+      dnsNames.length > 0 ? `/CN=${dnsNames[0]}` : '/O=flagman test client',
       '-days',
       '2',
       '-CA',
       ca,
       '-CAkey',
       caKey,
-      '-addext',
-      `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(',')}`,
+      ...(dnsNames.length > 0
+        ? ['-addext', `subjectAltName=${dnsNames.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}`]
+        : []),
       '-addext',
       'basicConstraints=critical,CA:FALSE',
     ]);

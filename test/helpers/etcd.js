@@ -2,6 +2,7 @@
 // client and peer ports from freePort(), its data in a temp dir, killed by PID in teardown. Keys are
 // written with etcdctl, as operators write them, not through the client under test.
 import fs from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { execa } from 'execa';
 import { freePort, tempDir, waitFor } from './e2e.js';
@@ -20,9 +21,12 @@ function cleanEnv() {
   return { ...env, ETCDCTL_API: '3' };
 }
 
-/** etcd's flags for one member named `t`; light and quiet: warnings only, a small quota, few snapshots. */
-function etcdArgs({ dataDir, clientPort, peerPort }) {
-  const client = `http://127.0.0.1:${clientPort}`;
+/**
+ * etcd's flags for one member named `t`; light and quiet: warnings only, a small quota, few
+ * snapshots. With `tls`, the client port is https and asks every client for a certificate the CA signed.
+ */
+function etcdArgs({ dataDir, clientPort, peerPort, tls }) {
+  const client = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   return [
     '--name=t',
@@ -38,13 +42,38 @@ function etcdArgs({ dataDir, clientPort, peerPort }) {
     '--log-level=warn',
     `--quota-backend-bytes=${64 * 1024 * 1024}`,
     '--snapshot-count=10000',
+    ...(tls ? [`--cert-file=${tls.cert}`, `--key-file=${tls.key}`, '--client-cert-auth', `--trusted-ca-file=${tls.ca}`] : []),
   ];
 }
 
+/** etcdctl's flags for the client certificate `tls.client` ({ cert, key }) and the CA. */
+function tlsFlags(tls) {
+  return tls ? [`--cacert=${tls.ca}`, `--cert=${tls.client.cert}`, `--key=${tls.client.key}`] : [];
+}
+
+/** GET `url` over https with the CA and client certificate of `tls`, as fetch would answer it. */
+function httpsGet(url, tls) {
+  return new Promise((resolve, reject) => {
+    const ca = fs.readFileSync(tls.ca);
+    const [cert, key] = [fs.readFileSync(tls.client.cert), fs.readFileSync(tls.client.key)];
+    const req = https.get(url, { ca, cert, key, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ ok: res.statusCode === 200, json: async () => JSON.parse(body) }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
 /** True when etcd at `endpoint` answers /health with {"health":"true"} (it has a leader). */
-async function healthy(endpoint) {
+async function healthy(endpoint, tls) {
   try {
-    const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(2000) });
+    const res = tls ? await httpsGet(`${endpoint}/health`, tls) : await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(2000) });
     const body = await res.json();
     return res.ok && body.health === 'true';
   } catch {
@@ -52,9 +81,10 @@ async function healthy(endpoint) {
   }
 }
 
-/** Runs etcdctl against `endpoint` with `args`; rejects with its stderr when it fails. */
-async function etcdctl(endpoint, args, { input } = {}) {
-  const r = await execa('etcdctl', [`--endpoints=${endpoint}`, `--command-timeout=${Math.ceil(scaled(10_000) / 1000)}s`, ...args], {
+/** Runs etcdctl against `endpoint` with `args` (and `flags`: TLS, user); rejects with its stderr when it fails. */
+async function etcdctl(endpoint, args, { input, flags = [] } = {}) {
+  const timeout = `--command-timeout=${Math.ceil(scaled(10_000) / 1000)}s`;
+  const r = await execa('etcdctl', [`--endpoints=${endpoint}`, timeout, ...flags, ...args], {
     env: cleanEnv(),
     extendEnv: false,
     reject: false,
@@ -71,12 +101,12 @@ async function etcdctl(endpoint, args, { input } = {}) {
  * are quoted (etcdctl txn unquotes Go-style strings, which JSON's are), and `--` keeps a value that
  * starts with '-' from being read as a flag.
  */
-export async function etcdPutMany(endpoint, pairs) {
+export async function etcdPutMany(endpoint, pairs, { flags = [] } = {}) {
   const list = Array.isArray(pairs) ? pairs : Object.entries(pairs);
   for (let i = 0; i < list.length; i += 128) {
     const ops = list.slice(i, i + 128).map(([k, v]) => `put -- ${JSON.stringify(String(k))} ${JSON.stringify(String(v))}`);
     // No compares (empty first block), the puts on success, no failure ops.
-    const out = await etcdctl(endpoint, ['txn'], { input: `\n${ops.join('\n')}\n\n\n` });
+    const out = await etcdctl(endpoint, ['txn'], { input: `\n${ops.join('\n')}\n\n\n`, flags });
     if (!out.startsWith('SUCCESS')) throw new Error(`etcdctl txn did not succeed: ${out}`);
   }
 }
@@ -84,8 +114,11 @@ export async function etcdPutMany(endpoint, pairs) {
 /**
  * Starts etcd and resolves once it is healthy (30 s, scaled: a loaded machine is slow to elect).
  * Without given ports, a port taken between freePort() and etcd's bind is retried with new ones.
+ * `tls` ({ ca, cert, key, client: { cert, key } }, files): an https client port that requires a
+ * client certificate signed by `ca`; etcdctl and the health check present `client`. `user`
+ * ("name:password", settable later, once etcd's auth is enabled) is what etcdctl logs in as.
  */
-export async function startEtcd(t, { dataDir, clientPort, peerPort } = {}) {
+export async function startEtcd(t, { dataDir, clientPort, peerPort, tls } = {}) {
   const dir = dataDir ?? tempDir(t, 'flagman-etcd-');
   const fixedPorts = clientPort !== undefined || peerPort !== undefined;
   let stderr = '';
@@ -98,22 +131,25 @@ export async function startEtcd(t, { dataDir, clientPort, peerPort } = {}) {
     clientPort,
     peerPort,
     endpoint: '',
+    user: null,
     get pid() {
       return proc?.pid;
     },
     /** What etcd wrote on stderr so far (its tail, STDERR_KEPT bytes). */
     stderr: () => stderr,
-    put: (key, value) => etcdctl(self.endpoint, ['put', '--', key, value]).then(() => undefined),
-    del: (key) => etcdctl(self.endpoint, ['del', '--', key]).then(() => undefined),
+    /** etcdctl `args` against this etcd, with its TLS flags and user; resolves with its stdout. */
+    ctl: (args, { input } = {}) => etcdctl(self.endpoint, args, { input, flags: ctlFlags() }),
+    put: (key, value) => self.ctl(['put', '--', key, value]).then(() => undefined),
+    del: (key) => self.ctl(['del', '--', key]).then(() => undefined),
     /** The value of `key` (a string), or null when there is none. */
     async get(key) {
       // JSON, whose values are base64: exact bytes, where the simple output cannot tell a value's
       // trailing newline from its own.
-      const out = JSON.parse(await etcdctl(self.endpoint, ['get', '-w', 'json', '--', key]));
+      const out = JSON.parse(await self.ctl(['get', '-w', 'json', '--', key]));
       const kv = out.kvs?.[0];
       return kv ? Buffer.from(kv.value ?? '', 'base64').toString('utf8') : null;
     },
-    putMany: (pairs) => etcdPutMany(self.endpoint, pairs),
+    putMany: (pairs) => etcdPutMany(self.endpoint, pairs, { flags: ctlFlags() }),
     /** SIGTERM, then waits for etcd to exit. */
     stop: () => self.kill('SIGTERM'),
     /** Sends `signal` (SIGKILL: a crash), then waits for etcd to exit; SIGKILL if it has not in 10 s (scaled). */
@@ -131,9 +167,11 @@ export async function startEtcd(t, { dataDir, clientPort, peerPort } = {}) {
     },
   };
 
+  const ctlFlags = () => [...tlsFlags(tls), ...(self.user === null ? [] : [`--user=${self.user}`])];
+
   async function launch() {
     stderr = '';
-    proc = execa('etcd', etcdArgs({ dataDir: dir, clientPort: self.clientPort, peerPort: self.peerPort }), {
+    proc = execa('etcd', etcdArgs({ dataDir: dir, clientPort: self.clientPort, peerPort: self.peerPort, tls }), {
       env: cleanEnv(),
       extendEnv: false,
       reject: false,
@@ -151,7 +189,7 @@ export async function startEtcd(t, { dataDir, clientPort, peerPort } = {}) {
       throw new Error(`etcd exited before it was healthy (${r.exitCode ?? r.signal}) on ${endpoint}${tail()}`);
     });
     try {
-      await Promise.race([waitFor(() => healthy(endpoint), { timeout: 30_000, what: `etcd healthy on ${endpoint}` }), exit]);
+      await Promise.race([waitFor(() => healthy(endpoint, tls), { timeout: 30_000, what: `etcd healthy on ${endpoint}` }), exit]);
     } catch (err) {
       await self.kill('SIGKILL');
       err.message += err.message.includes("etcd's stderr") ? '' : tail();
@@ -167,7 +205,7 @@ export async function startEtcd(t, { dataDir, clientPort, peerPort } = {}) {
     self.clientPort = clientPort ?? (await freePort());
     do self.peerPort = peerPort ?? (await freePort());
     while (peerPort === undefined && self.peerPort === self.clientPort);
-    self.endpoint = `http://127.0.0.1:${self.clientPort}`;
+    self.endpoint = `${tls ? 'https' : 'http'}://127.0.0.1:${self.clientPort}`;
     try {
       await launch();
       return self;

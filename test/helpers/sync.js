@@ -6,12 +6,23 @@ import { scaled } from './slow.js';
 
 /**
  * Starts `flagman sync etcd -d FLAGSDIR --endpoints ENDPOINT --prefix PREFIX` and resolves once its
- * first listing is written (`wait: false`: at once). `args`: more options.
+ * first listing is written (`wait: false`: at once). `args`: more options; `endpoint: null` gives
+ * no --endpoints (ETCDCTL_ENDPOINTS in `env`, then).
  */
 export async function startSync(t, { flagsDir, endpoint, prefix, args = [], env = {}, wait = true }) {
   const proc = execa(
     flagmanCommand[0],
-    [...flagmanCommand.slice(1), 'sync', 'etcd', '-d', flagsDir, '--endpoints', endpoint, '--prefix', prefix, ...args],
+    [
+      ...flagmanCommand.slice(1),
+      'sync',
+      'etcd',
+      '-d',
+      flagsDir,
+      ...(endpoint === null ? [] : ['--endpoints', endpoint]),
+      '--prefix',
+      prefix,
+      ...args,
+    ],
     { reject: false, cleanup: true, buffer: false, stdin: 'ignore', stdout: 'ignore', env },
   );
   const { events, waitEvent } = followEvents(proc.stderr);
