@@ -136,7 +136,29 @@ function celFailure(src: ExprSource, error: unknown, what: string): never {
   return fail(src, own ? summary : `${what}: ${summary}`, start, error);
 }
 
+// A reload compiles every expression of the config again, and most are unchanged (a weight edited,
+// a server added): parsing and type-checking them again was most of a reload's compile time on the
+// realistic config. A compiled expression depends on its text, kind, mode and place alone, and is
+// frozen, so the same four give back the same object, which also keeps the residuals specialize.ts
+// memoizes for it. Bounded: the COMPILED_KEPT used last are kept.
+const COMPILED_KEPT = 4096;
+const compiled = new Map<string, CompiledExpr>();
+
 function compile(src: ExprSource, kind: ExprKind, mode: Mode = 'http'): CompiledExpr {
+  const key = `${kind}\0${mode}\0${src.at.file}\0${src.at.line}\0${src.at.col}\0${src.source}`;
+  const hit = compiled.get(key);
+  if (hit !== undefined) {
+    compiled.delete(key);
+    compiled.set(key, hit);
+    return hit;
+  }
+  const made = compileAfresh(src, kind, mode);
+  if (compiled.size >= COMPILED_KEPT) compiled.delete(compiled.keys().next().value as string);
+  compiled.set(key, made);
+  return made;
+}
+
+function compileAfresh(src: ExprSource, kind: ExprKind, mode: Mode): CompiledExpr {
   let parsed: ParseResult;
   try {
     parsed = env.parse(src.source);

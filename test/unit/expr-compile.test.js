@@ -107,3 +107,20 @@ test('every documented variable, field and function is accepted', (t) => {
   t.notThrows(() => compileWeight(src('flag("a", 1) * 2 + (flag("b") > 0 ? 0 : 1)')));
   t.notThrows(() => compileWeight(src('[1, 2, 3].exists(x, x == flag("n")) ? 10 : 0')));
 });
+
+test('an expression compiled again with the same text, kind, mode and place is the same object; any other is compiled afresh', (t) => {
+  const when = 'flag("MAINT") > 0 && request.path.startsWith("/api/")';
+  const first = compileCondition(src(when));
+  t.is(compileCondition(src(when)), first, 'a reload of an unchanged rule reuses it');
+  t.is(compileCondition({ source: when, at: { ...at } }), first, 'equal places, not the same object');
+  t.not(compileCondition(src(when, { ...at, line: 8 })), first, 'another place: its errors would name that place');
+  t.not(compileCondition(src('flag("MAINT") > 0'), 'tcp'), compileCondition(src('flag("MAINT") > 0')), 'a tcp rule is its own');
+  const weight = compileWeight(src('flag("app1.weight", 1)'));
+  t.is(compileWeight(src('flag("app1.weight", 1)')), weight);
+  t.is(weight.kind, 'weight');
+  // A failure is not kept: it fails again, the same way.
+  const bad = 'flag("MAINT") >';
+  const e1 = t.throws(() => compileCondition(src(bad)), { instanceOf: FlagmanError });
+  const e2 = t.throws(() => compileCondition(src(bad)), { instanceOf: FlagmanError });
+  t.is(e1.message, e2.message);
+});
