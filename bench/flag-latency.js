@@ -35,6 +35,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { FLAGMAN_CONFIGS } from './lib/flagman-configs.js';
 import { startFlagman } from './lib/flagman.js';
 import { KeepAliveClient } from './lib/http.js';
 import { cpuWindow, foreignWindow, loadavg1, memory } from './lib/proc.js';
@@ -175,28 +176,6 @@ function removeTemp(d) {
 
 // With --workers N, the probe keeps N connections (the primary deals them out to the workers in
 // turn) and a change counts as seen when every one of them shows it: every worker routes by it.
-const CONFIG = (appPort) => `# written by bench/flag-latency.js
-workers: ${cfg.workers}
-flags:
-  dir: ./flags
-log:
-  access: off
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    servers:
-      app1: { address: "127.0.0.1:${appPort}" }
-  maintenance:
-    respond:
-      status: 503
-      body: "maintenance\\n"
-`;
 
 // ---------------------------------------------------------------------------------------------
 // The world child: app upstream + background load.
@@ -274,7 +253,7 @@ async function launch(world, setupFlags, startTimeoutMs = 30_000) {
   fs.mkdirSync(flagsDir, { mode: 0o755 });
   setupFlags(flagsDir);
   const configFile = path.join(dir, 'flagman.yaml');
-  fs.writeFileSync(configFile, CONFIG(world.appPort));
+  fs.writeFileSync(configFile, FLAGMAN_CONFIGS.maintenance.yaml({ ports: [world.appPort], workers: cfg.workers }));
   const fm = await startFlagman(cfg.cli, configFile, { startTimeoutMs, onSpawn: (proc) => children.add(proc) });
   if (eventsOut) {
     const dump = (e) =>

@@ -31,12 +31,12 @@
 import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import readline from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import { int, parseOptions, requireBuilt } from './lib/cli.js';
-import { startFlagman } from './lib/flagman.js';
+import { FLAGMAN_CONFIGS } from './lib/flagman-configs.js';
+import { jsonLines, startFlagman } from './lib/flagman.js';
 import { KeepAliveClient } from './lib/http.js';
 import { adopt, freePort, spawnOwned, stopChild, tempDir } from './lib/owned.js';
 import { machine, round1, startBackend, startRun } from './lib/run.js';
@@ -95,21 +95,6 @@ function cleanEnv() {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) if (!/^ETCD(CTL)?_/.test(k)) env[k] = v;
   return env;
-}
-
-/** Reads `child`'s stderr as JSON lines; `onEvent(e)` gets each with `$at`, its arrival (performance.now()). */
-function jsonLines(stream, onEvent) {
-  readline.createInterface({ input: stream }).on('line', (line) => {
-    const at = now();
-    let e;
-    try {
-      e = JSON.parse(line);
-    } catch {
-      e = { msg: line };
-    }
-    e.$at = at;
-    onEvent(e);
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -196,32 +181,13 @@ function put(port, key, value) {
 // ---------------------------------------------------------------------------------------------
 // The fleet: three hosts, each a proxy and its sync.
 
-const CONFIG = (appPort) => `# written by bench/fleet.js
-flags: { dir: ./flags }
-log:
-  access: off
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  app:
-    servers:
-      app1: { address: "127.0.0.1:${appPort}" }
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-`;
-
 /** Host `i`: its proxy, then its sync; `onChange(i, e)` and `onApplied(i, e)` get their events. */
 async function startHost(i, appPort, etcd, { onChange, onApplied, onRenamed }) {
   const dir = tempDir(`flagman-bench-fleet-${i}-`);
   const flagsDir = path.join(dir, 'flags');
   fs.mkdirSync(flagsDir, { mode: 0o755 });
   const configFile = path.join(dir, 'flagman.yaml');
-  fs.writeFileSync(configFile, CONFIG(appPort));
+  fs.writeFileSync(configFile, FLAGMAN_CONFIGS.maintenance.yaml({ ports: [appPort] }));
   const proxy = await startFlagman(cfg.cli, configFile, { onSpawn: adopt, cwd: dir, env: {} });
   proxy.onEvent((e) => {
     if (e.event === 'flag.change' && e.flag === 'MAINT') onChange(i, e);

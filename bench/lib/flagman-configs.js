@@ -32,6 +32,33 @@ backends:
       app1: { address: "127.0.0.1:${ports[0]}" }
 `,
   },
+  // The flag benches' (flag-latency.js, fleet.js): MAINT > 0 routes to a 503 page, else to the one
+  // server; `workers` as given (1: none).
+  maintenance: {
+    describe: 'MAINT > 0 routes to a 503 respond backend, else to one server; access log off',
+    servers: 1,
+    flags: {},
+    yaml: ({ ports, workers = 1 }) => `# written by a flagman bench: maintenance
+workers: ${workers}
+flags:
+  dir: ./flags
+log:
+  access: off
+frontends:
+  web:
+    listen: ["127.0.0.1:0"]
+    rules:
+      - when: flag("MAINT") > 0
+        use: maintenance
+      - use: app
+backends:
+  app:
+    servers:
+      app1: { address: "127.0.0.1:${ports[0]}" }
+  maintenance:
+    respond: { status: 503, body: "maintenance\\n" }
+`,
+  },
   realistic: {
     describe: '5 CEL rules (maintenance with a bypass CIDR, MAINT on), access log on, admin on, 3 weighted servers with health checks',
     servers: 3,

@@ -24,6 +24,24 @@ function nodeWithArgs(nodeArgs) {
 }
 
 /**
+ * Reads a flagman process's stderr (its event log) as JSON lines: `onEvent(e)` gets each, with
+ * `$at`, when the line arrived (performance.now()); a line that is no JSON comes as `{ msg }`.
+ */
+export function jsonLines(stream, onEvent) {
+  readline.createInterface({ input: stream }).on('line', (line) => {
+    const at = performance.now();
+    let e;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      e = { msg: line };
+    }
+    e.$at = at;
+    onEvent(e);
+  });
+}
+
+/**
  * Spawns `flagman run -c configFile` (`onSpawn(child)` is called at once). Resolves once the
  * `start` event is logged, with
  * {proc, pid, port, events, tSpawn, waitEvent, stop}.
@@ -59,15 +77,7 @@ export async function startFlagman(
   const listeners = new Set();
   let exited = null;
   const exitP = new Promise((resolve) => proc.once('exit', (code, signal) => resolve((exited = { code, signal }))));
-  readline.createInterface({ input: proc.stderr }).on('line', (line) => {
-    const at = performance.now();
-    let e;
-    try {
-      e = JSON.parse(line);
-    } catch {
-      e = { msg: line };
-    }
-    e.$at = at;
+  jsonLines(proc.stderr, (e) => {
     events.push(e);
     for (const l of listeners) l(e);
     for (const w of waiters) if (w.match(e)) w.resolve(e);
