@@ -32,6 +32,8 @@ export class EtcdError extends Error {
     readonly endpoint: string,
     /** The watch's start revision was compacted away: only a new listing can catch up. */
     readonly compacted = false,
+    /** etcd no longer knows the auth token: a login gets another, and the call can be made again. */
+    readonly tokenRejected = false,
   ) {
     super(message);
   }
@@ -183,12 +185,32 @@ export class EtcdGateway {
     if (next) this.#index = (this.#index + 1) % this.#options.endpoints.length;
     this.#token = null;
     this.#agent = this.#makeAgent();
+    await this.#login();
+  }
+
+  // A token with a user's name and password (none without a user).
+  async #login(): Promise<void> {
     const { user, password } = this.#options;
     if (user === null) return;
+    this.#token = null;
     const doc = await this.#call('/v3/auth/authenticate', { name: user, password: password ?? '' });
     const token = doc.token;
     if (typeof token !== 'string' || token === '') throw new EtcdError('authentication answered no token', this.endpoint);
     this.#token = token;
+  }
+
+  // A call whose token etcd no longer knows is made again after a new login: a JWT token expires
+  // at its TTL however often it is used, a simple token after 5 idle minutes, and a restarted etcd
+  // forgets simple tokens. Without this, each expiry would read as etcd failing: a problem
+  // reported, and every key listed again.
+  async #ask(path: string, payload: object): Promise<Record<string, unknown>> {
+    try {
+      return await this.#call(path, payload);
+    } catch (err) {
+      if (!(err instanceof EtcdError && err.tokenRejected)) throw err;
+      await this.#login();
+      return this.#call(path, payload);
+    }
   }
 
   /** Ends every connection (the mirror is stopping). */
@@ -224,7 +246,8 @@ export class EtcdGateway {
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           if (res.statusCode !== 200) {
-            reject(new EtcdError(`${path}: HTTP ${res.statusCode}: ${refusalText(text)}`, endpoint));
+            const tokenRejected = res.statusCode === 401 && this.#token !== null && text.includes('invalid auth token');
+            reject(new EtcdError(`${path}: HTTP ${res.statusCode}: ${refusalText(text)}`, endpoint, false, tokenRejected));
             return;
           }
           let doc: unknown = null;
@@ -248,7 +271,7 @@ export class EtcdGateway {
     let from: Uint8Array = prefix;
     let revision = 0;
     for (;;) {
-      const doc = await this.#call('/v3/kv/range', {
+      const doc = await this.#ask('/v3/kv/range', {
         key: b64(from),
         range_end: end,
         limit: PAGE,
@@ -266,7 +289,7 @@ export class EtcdGateway {
 
   /** The store's revision now: a cheap call that shows etcd answers (the watch may be silent for hours). */
   async revision(prefix: Uint8Array): Promise<number> {
-    const doc = await this.#call('/v3/kv/range', { key: b64(prefix), range_end: b64(prefixEnd(prefix)), count_only: true });
+    const doc = await this.#ask('/v3/kv/range', { key: b64(prefix), range_end: b64(prefixEnd(prefix)), count_only: true });
     return headerRevision(doc);
   }
 

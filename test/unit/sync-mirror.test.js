@@ -50,9 +50,10 @@ function rangeAnswer(revision, kvs, more = false) {
 /**
  * A fake etcd gateway. `range(body, call)` answers /v3/kv/range with a document ({ raw: { status,
  * type, body } }: that answer as it is), or undefined to leave the call unanswered; `watch(body, send, call)` gets each /v3/watch, `send(doc)` writing one
- * line of its stream (left open). Every call is kept in `calls` ({ path, body, at, req, res }).
+ * line of its stream (left open); `authenticate(body)`, when given, answers /v3/auth/authenticate
+ * with the token it returns. Every call is kept in `calls` ({ path, body, at, req, res }).
  */
-async function fakeEtcd(t, { range, watch }) {
+async function fakeEtcd(t, { range, watch, authenticate = null }) {
   const calls = [];
   const emitter = new EventEmitter();
   const server = http.createServer((req, res) => {
@@ -74,6 +75,9 @@ async function fakeEtcd(t, { range, watch }) {
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(JSON.stringify(doc));
         }
+      } else if (req.url === '/v3/auth/authenticate' && authenticate !== null) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ header: header(1), token: authenticate(call.body, call) }));
       } else if (req.url === '/v3/watch') {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.flushHeaders();
@@ -126,14 +130,14 @@ function tempFlags(t) {
 }
 
 /** Runs a mirror of PREFIX from the fake into `dir`; stopped at teardown. */
-function startMirror(t, fake, dir, { checkMs = 60_000, backoffMs = 10_000, timeoutMs = 5000 } = {}) {
+function startMirror(t, fake, dir, { checkMs = 60_000, backoffMs = 10_000, timeoutMs = 5000, user = null, password = null } = {}) {
   const gateway = new EtcdGateway({
     endpoints: [new URL(fake.endpoint)],
     cacert: null,
     cert: null,
     key: null,
-    user: null,
-    password: null,
+    user,
+    password,
     timeoutMs,
   });
   const mirror = new EtcdMirror({ dir, prefix: PREFIX, gateway, checkMs, backoffMs, maxBackoffMs: backoffMs * 4 });
@@ -308,5 +312,44 @@ test.serial('a refusal in plain text, as etcd’s gateway sends some, is told in
   t.deepEqual(
     fs.readdirSync(dir).filter((n) => !n.startsWith('.')),
     [],
+  );
+});
+
+test.serial('a token etcd no longer knows is replaced by a new login: no problem, no new listing', async (t) => {
+  let issued = 0;
+  let valid = null;
+  const invalidToken = {
+    raw: {
+      status: 401,
+      type: 'application/json',
+      body: JSON.stringify({ error: 'etcdserver: invalid auth token', message: 'etcdserver: invalid auth token', code: 16 }),
+    },
+  };
+  const fake = await fakeEtcd(t, {
+    authenticate: (body) => {
+      t.deepEqual(body, { name: 'sync', password: 'pw' });
+      valid = `token-${++issued}`;
+      return valid;
+    },
+    range: (_body, call) => (call.req.headers.authorization === valid ? rangeAnswer(5, [kv('MAINT', '1', 5)]) : invalidToken),
+    watch: (_body, send) => send({ result: { header: header(5), created: true } }),
+  });
+  const dir = tempFlags(t);
+  const from = logged.length;
+  startMirror(t, fake, dir, { checkMs: 100, user: 'sync', password: 'pw' });
+  await fake.waitCall(isWatch, { what: 'the watch' });
+  t.is(flagFile(dir, 'MAINT'), '1');
+  // The token expires (a JWT's TTL): the next check is refused, logs in again and is made again.
+  valid = 'expired';
+  const checks = fake.calls.filter(isCheck).length;
+  const retried = await fake.waitCall((c) => isCheck(c) && c.req.headers.authorization === 'token-2', { what: 'a check with a new token' });
+  t.truthy(retried);
+  t.true(fake.calls.filter(isCheck).length > checks);
+  t.is(issued, 2, 'one login at start, one after the token was refused');
+  t.is(fake.calls.filter(isListing).length, 1, 'no new listing');
+  t.deepEqual(
+    logged.slice(from).filter((e) => e.event === 'sync.problem'),
+    [],
+    'no problem reported',
   );
 });
