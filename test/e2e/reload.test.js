@@ -186,7 +186,9 @@ test('a reload that cannot listen fails whole: old listeners and config stay', a
 test('server health and balancer positions carry over a reload; checks follow the new config', async (t) => {
   const a = await upstream(t, 'a');
   const b = await upstream(t, 'b');
-  const health = (path) => `    health: { path: ${path}, interval: 100ms, timeout: 500ms, rise: 1, fall: 1 }\n`;
+  // A generous probe timeout: with fall 1, one probe held up by a loaded machine would take a down
+  // and fail the requests below for a reason this test is not about.
+  const health = (path) => `    health: { path: ${path}, interval: 100ms, timeout: 3s, rise: 1, fall: 1 }\n`;
   const yaml = (path) => `
 flags: { dir: ./flags }
 admin: { listen: "127.0.0.1:0" }
