@@ -71,6 +71,10 @@ export class EtcdMirror {
   async run(): Promise<void> {
     let backoff = this.#o.backoffMs;
     let next = false;
+    events.info(
+      { event: 'sync.start', endpoint: this.#o.gateway.endpoint, prefix: this.#o.prefix, dir: this.#o.dir, written: this.#written.size },
+      `mirroring etcd keys ${this.#o.prefix}* from ${this.#o.gateway.endpoint} into ${this.#o.dir}`,
+    );
     while (!this.#stopped) {
       let compacted = false;
       try {

@@ -44,6 +44,8 @@ test('one etcdctl put reaches three hosts; etcd down, they keep serving through 
     hosts.push({ fm, sync });
   }
   for (const { fm } of hosts) t.is(await answer(fm), 200);
+  const start = hosts[0].sync.events.find((e) => e.event === 'sync.start');
+  t.like(start, { endpoint: etcd.endpoint, prefix: PREFIX, dir: hosts[0].fm.flagsDir });
 
   await etcd.put(`${PREFIX}MAINT`, '1');
   for (const { fm } of hosts) await fm.waitFlag('MAINT', 1, { timeout: 10_000 });
