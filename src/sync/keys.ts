@@ -38,6 +38,7 @@ export function flagOfKey(key: Uint8Array, prefix: Uint8Array): KeyMapping {
   } catch {
     return { kind: 'skip', reason: 'not UTF-8' };
   }
+  if (name.startsWith('/')) return { kind: 'skip', reason: 'a deeper key: a flag name has no "/" (does --prefix lack its trailing "/"?)' };
   if (name.includes('/')) return { kind: 'skip', reason: 'a deeper key: a flag name has no "/"' };
   if (!isFlagName(name)) {
     return {

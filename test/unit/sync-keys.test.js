@@ -79,6 +79,10 @@ test('flagOfKey: a deeper key is skipped as deeper', (t) => {
     t.is(m.kind, 'skip', rest);
     t.regex(m.reason, /deeper key/, rest);
   }
+  // A prefix given without its trailing "/" leaves one in front of every name: the reason says so.
+  const noSlash = Buffer.from('/flagman/prod/flags');
+  const m = flagOfKey(Buffer.from('/flagman/prod/flags/MAINT'), noSlash);
+  t.regex(m.kind === 'skip' ? m.reason : '', /does --prefix lack its trailing "\/"\?/);
 });
 
 test('flagOfKey: names the proxy would not read are skipped as no flag name', (t) => {
