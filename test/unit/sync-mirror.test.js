@@ -130,9 +130,14 @@ function tempFlags(t) {
 }
 
 /** Runs a mirror of PREFIX from the fake into `dir`; stopped at teardown. */
-function startMirror(t, fake, dir, { checkMs = 60_000, backoffMs = 10_000, timeoutMs = 5000, user = null, password = null } = {}) {
+function startMirror(
+  t,
+  fake,
+  dir,
+  { checkMs = 60_000, backoffMs = 10_000, timeoutMs = 5000, user = null, password = null, endpoints = [fake.endpoint] } = {},
+) {
   const gateway = new EtcdGateway({
-    endpoints: [new URL(fake.endpoint)],
+    endpoints: endpoints.map((e) => new URL(e)),
     cacert: null,
     cert: null,
     key: null,
@@ -352,4 +357,27 @@ test.serial('a token etcd no longer knows is replaced by a new login: no problem
     [],
     'no problem reported',
   );
+});
+
+test.serial('an endpoint that does not answer is left for the next one of --endpoints', async (t) => {
+  // A port nothing listens on: bound, then closed.
+  const dead = http.createServer();
+  await new Promise((resolve) => dead.listen(0, '127.0.0.1', resolve));
+  const deadPort = dead.address().port;
+  await new Promise((resolve) => dead.close(resolve));
+  const fake = await fakeEtcd(t, {
+    range: () => rangeAnswer(3, [kv('MAINT', '1', 3)]),
+    watch: (_body, send) => send({ result: { header: header(3), created: true } }),
+  });
+  const dir = tempFlags(t);
+  const from = logged.length;
+  startMirror(t, fake, dir, { backoffMs: 20, endpoints: [`http://127.0.0.1:${deadPort}`, fake.endpoint] });
+  await fake.waitCall(isWatch, { what: 'the watch on the second endpoint' });
+  t.is(flagFile(dir, 'MAINT'), '1');
+  const problems = () => logged.slice(from).filter((e) => e.event === 'sync.problem');
+  t.is(problems()[0]?.endpoint, `http://127.0.0.1:${deadPort}`, 'the first endpoint was tried, and reported');
+  // In step once the watch's creation is read.
+  const deadline = Date.now() + scaled(5000);
+  while (problems().at(-1)?.problem !== null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.like(problems().at(-1), { problem: null, endpoint: fake.endpoint }, 'in step on the second');
 });
