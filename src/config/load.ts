@@ -76,7 +76,7 @@ export function loadConfig(file: string): Config {
 export function parseConfigText(text: string, file: string): Config {
   const lines = new LineCounter();
   // prettyErrors off: the message stays one line; the position is added from the offset below.
-  const doc = parseDocument(text, { lineCounter: lines, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const w = new Walker(file, text, lines, doc);
   // YAML problems come alone: past a syntax error the tree may not be what was meant. Warnings
   // (an unknown `!tag`) count too, as a tagged value silently read as a string is a guess.
