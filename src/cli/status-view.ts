@@ -205,7 +205,6 @@ function problems(doc: Doc): string {
   return list.length === 0 ? '' : `\nPROBLEMS\n${list.map((p) => `- ${p}\n`).join('')}`;
 }
 
-/** The whole document as text: a header, then flags, frontends, the rules with limits, backends/servers and problems. */
 /**
  * The line of a sync process (`flagman sync`) from its ledger in the flags directory: what it
  * mirrors, whether it runs, the revision applied, and how long since etcd last answered — the most
@@ -228,6 +227,7 @@ export function formatSync(ledger: AsReceived<Ledger>, now: number, running: (pi
   return formatTable(rows);
 }
 
+/** The whole document as text: a header, then flags, frontends, the rules with limits, backends/servers and problems. */
 export function formatStatus(doc: Doc, now: number): string {
   const limits = rules(doc);
   return [header(doc, now), flags(doc, now), frontends(doc), ...(limits === '' ? [] : [limits]), backends(doc)].join('\n') + problems(doc);

@@ -107,9 +107,8 @@ export class EtcdMirror {
   /** Ends the watch and any wait; run() then resolves. */
   stop(): void {
     this.#stopped = true;
+    // A watch in progress: ending its wait closes it, and its checks with it.
     this.#abandon?.(new EtcdError('stopping', this.#o.gateway.endpoint));
-    this.#watch?.close();
-    this.#watch = null;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#wake?.();
   }

@@ -171,6 +171,21 @@ export function flagmanCli(args, options = {}) {
 }
 
 /**
+ * At teardown, stops `proc` (an execa child) with SIGTERM, and SIGKILL if it has not exited 5 s
+ * (scaled) later. Returns the promise of its result.
+ */
+export function stopAtTeardown(t, proc) {
+  const exited = proc.then((r) => r);
+  t.teardown(async () => {
+    if (proc.exitCode === null) proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), scaled(5000));
+    await exited;
+    clearTimeout(timer);
+  });
+  return exited;
+}
+
+/**
  * Follows a flagman process's event log (its stderr, JSON lines): `events` as they came, and
  * `waitEvent(match, { from, timeout })`, which resolves with the first event (already seen after
  * `from`, or future) matching `match`; it rejects after `timeout` ms (default 5 s), scaled by the
@@ -303,13 +318,7 @@ export async function startFlagman(
     });
   } else proc.stdout?.resume();
 
-  const exited = proc.then((r) => r);
-  t.teardown(async () => {
-    if (proc.exitCode === null) proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), scaled(5000));
-    await exited;
-    clearTimeout(timer);
-  });
+  const exited = stopAtTeardown(t, proc);
   const started = await Promise.race([
     // Generous: a loaded 2-core machine running other suites beside this one can take that long.
     waitEvent((e) => e.event === 'start', { timeout: 30_000 }),

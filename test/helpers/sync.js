@@ -1,8 +1,7 @@
 // `flagman sync etcd` for the etcd tests: spawned as users run it (the flagman command), its event
 // log followed, stopped by PID at teardown.
 import { execa } from 'execa';
-import { flagmanCommand, followEvents } from './e2e.js';
-import { scaled } from './slow.js';
+import { flagmanCommand, followEvents, stopAtTeardown } from './e2e.js';
 
 /**
  * Starts `flagman sync etcd -d FLAGSDIR --endpoints ENDPOINT --prefix PREFIX` and resolves once its
@@ -26,13 +25,7 @@ export async function startSync(t, { flagsDir, endpoint, prefix, args = [], env 
     { reject: false, cleanup: true, buffer: false, stdin: 'ignore', stdout: 'ignore', env },
   );
   const { events, waitEvent } = followEvents(proc.stderr);
-  const exited = proc.then((r) => r);
-  t.teardown(async () => {
-    if (proc.exitCode === null) proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), scaled(5000));
-    await exited;
-    clearTimeout(timer);
-  });
+  const exited = stopAtTeardown(t, proc);
   if (wait) {
     await Promise.race([
       waitEvent((e) => e.event === 'sync.resync', { timeout: 30_000 }),

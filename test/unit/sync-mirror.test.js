@@ -13,6 +13,7 @@ import test from 'ava';
 import { events } from '../../dist/log.js';
 import { EtcdGateway } from '../../dist/sync/gateway.js';
 import { EtcdMirror } from '../../dist/sync/mirror.js';
+import { waitFor } from '../helpers/e2e.js';
 import { scaled } from '../helpers/slow.js';
 
 const PREFIX = '/flagman/prod/flags/';
@@ -294,8 +295,8 @@ test.serial('stop() during a watch ends run(), the watch and its checks with it'
   mirror.stop();
   const ended = await Promise.race([running.then(() => true), new Promise((r) => setTimeout(() => r(false), scaled(3000)))]);
   t.true(ended, 'run() resolved after stop()');
-  await new Promise((r) => setTimeout(r, 50));
-  t.true(watch.closed, 'the watch connection is closed');
+  t.true(await waitFor(() => watch.closed, { what: 'the watch connection to close' }));
+  // That no check comes can only be watched for a while: four check periods.
   const calls = fake.calls.length;
   await new Promise((r) => setTimeout(r, 200));
   t.is(fake.calls.length, calls, 'no check after stop()');
@@ -311,8 +312,7 @@ test.serial('a refusal in plain text, as etcd’s gateway sends some, is told in
   const from = logged.length;
   startMirror(t, fake, dir);
   await fake.waitCall(isListing, { what: 'a listing' });
-  await new Promise((r) => setTimeout(r, 100));
-  const problem = logged.slice(from).find((e) => e.event === 'sync.problem');
+  const problem = await waitFor(() => logged.slice(from).find((e) => e.event === 'sync.problem'), { what: 'sync.problem' });
   t.is(problem?.problem, `/v3/kv/range: HTTP 400: ${refusal}`);
   t.deepEqual(
     fs.readdirSync(dir).filter((n) => !n.startsWith('.')),
@@ -377,7 +377,6 @@ test.serial('an endpoint that does not answer is left for the next one of --endp
   const problems = () => logged.slice(from).filter((e) => e.event === 'sync.problem');
   t.is(problems()[0]?.endpoint, `http://127.0.0.1:${deadPort}`, 'the first endpoint was tried, and reported');
   // In step once the watch's creation is read.
-  const deadline = Date.now() + scaled(5000);
-  while (problems().at(-1)?.problem !== null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  await waitFor(() => problems().at(-1)?.problem === null, { what: 'sync.problem with problem null' });
   t.like(problems().at(-1), { problem: null, endpoint: fake.endpoint }, 'in step on the second');
 });
