@@ -16,7 +16,7 @@ import { nodeBinary } from './node-binary.js';
 const NODE_VERSION = '26.12.1';
 // The V8 options bin/flagman gives node (its comments say why). Node applies them at the start of
 // every process the executable starts, workers included, as it does its own command-line options.
-const EXEC_ARGV = ['--max-semi-space-size=2', '--heap-growing-percent=100', '--expose-gc'];
+const EXEC_ARGV = ['--max-semi-space-size=2', '--heap-growing-percent=100', '--expose-gc', '--no-memory-reducer'];
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const work = path.join(root, 'build/sea');

@@ -37,7 +37,7 @@ function nodeRefusing(t, refused) {
   return { PATH: `${dir}:${process.env.PATH}` };
 }
 
-test('the flagman command execs node with --max-semi-space-size=2 and --expose-gc: one process, the PID flagman reports, workers included', async (t) => {
+test('the flagman command execs node with its V8 options (young generation, heap growth, --expose-gc, no memory reducer): one process, the PID flagman reports, workers included', async (t) => {
   const app = await upstream(t, 'app');
   const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: 'workers: 2' }, launcher: true });
   const start = await fm.waitEvent((e) => e.event === 'start');
@@ -50,11 +50,15 @@ test('the flagman command execs node with --max-semi-space-size=2 and --expose-g
   t.true(argv.includes('--max-semi-space-size=2'), argv.join(' '));
   t.true(argv.includes('--heap-growing-percent=100'), argv.join(' '));
   t.true(argv.includes('--expose-gc'), argv.join(' '));
+  t.true(argv.includes('--no-memory-reducer'), argv.join(' '));
   t.is(start.workers.length, 2);
   for (const pid of start.workers) {
     const w = cmdline(pid);
     t.true(
-      w.includes('--max-semi-space-size=2') && w.includes('--heap-growing-percent=100') && w.includes('--expose-gc'),
+      w.includes('--max-semi-space-size=2') &&
+        w.includes('--heap-growing-percent=100') &&
+        w.includes('--expose-gc') &&
+        w.includes('--no-memory-reducer'),
       `worker ${pid}: ${w.join(' ')}`,
     );
   }
@@ -96,7 +100,7 @@ test('an option this node refuses is left out, the others kept: flagman starts a
 
 test('a node that refuses every option runs flagman without any', async (t) => {
   const app = await upstream(t, 'app');
-  const env = nodeRefusing(t, ['--max-semi-space-size', '--heap-growing-percent', '--expose-gc']);
+  const env = nodeRefusing(t, ['--max-semi-space-size', '--heap-growing-percent', '--expose-gc', '--no-memory-reducer']);
   const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: '' }, launcher: true, env });
   const start = await fm.waitEvent((e) => e.event === 'start');
   t.deepEqual(
