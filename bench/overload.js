@@ -19,18 +19,17 @@
 // Output: a table, the goal met / not met, one JSON line. Exit code 0 when met, 1 when not, 2 on an
 // error. Traffic goes to 127.0.0.1 only; ports are picked free; processes are stopped by PID.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { execFileSync } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { int, parseOptions, requireBuilt } from './lib/cli.js';
 import { flagman, namedPortServer } from './lib/contenders.js';
 import { haproxyCommand } from './lib/haproxy.js';
-import { ensureTools, versions } from './lib/install.js';
+import { ensureTools } from './lib/install.js';
 import { firstLine, ownExit, spawnPinned, stopChild, tempDir } from './lib/owned.js';
 import { foreignWindow, loadavg1, ticksPerSecond, treeCpuTicks } from './lib/proc.js';
+import { machine, median, round1 } from './lib/run.js';
 import { table } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
 
@@ -139,35 +138,7 @@ setTimeout(() => {
   process.exit(2);
 }, cfg.maxSeconds * 1000).unref();
 
-const round = (x, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
-const median = (xs) => {
-  const s = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return null;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
-function machine() {
-  const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? os.cpus()[0]?.model ?? null;
-  let commit = null;
-  try {
-    commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    // not a git checkout
-  }
-  const { node, haproxy, wrk } = versions();
-  return {
-    date: new Date().toISOString(),
-    nproc: os.cpus().length,
-    cpu,
-    kernel: os.release(),
-    node,
-    haproxy,
-    wrk,
-    commit,
-    loadavg: os.loadavg().map((x) => round(x, 2)),
-  };
-}
+const round = round1;
 
 async function startBackend() {
   const script = path.join(root, 'bench/lib/slow-backend.js');
