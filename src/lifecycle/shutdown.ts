@@ -14,6 +14,9 @@ import type { Live } from './reload.js';
 // already reported itself closed; how long its exchange may take to log, at most, once cut.
 const SETTLE_MS = 1000;
 
+/** The signals that stop flagman gracefully (docs/signals.md). */
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
+
 interface Closes {
   close(): Promise<void>;
 }
@@ -95,12 +98,13 @@ export class Shutdown {
   }
 
   /**
-   * SIGTERM and SIGINT stop gracefully, each heard once: a second one of the same kind finds no
-   * handler, and Node's default action ends the process at once.
+   * SIGTERM and SIGINT stop gracefully, and so does SIGQUIT, nginx's graceful stop: an operator
+   * who sends it by habit would otherwise get Node's default action, a core dump that drops every
+   * request in flight. Each is heard once: a second one of the same kind finds no handler, and
+   * Node's default action ends the process at once.
    */
   onSignals(): this {
-    process.once('SIGTERM', () => void this.stop('SIGTERM'));
-    process.once('SIGINT', () => void this.stop('SIGINT'));
+    for (const signal of STOP_SIGNALS) process.once(signal, () => void this.stop(signal));
     return this;
   }
 

@@ -1,5 +1,5 @@
 // Starting and stopping: fail fast with the reason (address in use, world-writable flags directory),
-// a missing flags directory is only a warning, and SIGTERM lets an in-flight request finish.
+// a missing flags directory is only a warning, and SIGTERM (or SIGQUIT) lets an in-flight request finish.
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -61,26 +61,29 @@ test('a missing flags directory is a warning: flagman serves with every flag uns
   t.is((await request(fm.port)).body, 'app');
 });
 
-test('SIGTERM: an in-flight request completes, then the process exits 0', async (t) => {
-  let arrived;
-  const inFlight = new Promise((resolve) => (arrived = resolve));
-  let release;
-  const released = new Promise((resolve) => (release = resolve));
-  const app = await upstream(t, 'app', (req, res) => {
-    req.resume();
-    arrived();
-    released.then(() => res.end('finished'));
+// SIGQUIT as well: nginx's graceful stop, which an operator may send by habit.
+for (const signal of ['SIGTERM', 'SIGQUIT']) {
+  test(`${signal}: an in-flight request completes, then the process exits 0`, async (t) => {
+    let arrived;
+    const inFlight = new Promise((resolve) => (arrived = resolve));
+    let release;
+    const released = new Promise((resolve) => (release = resolve));
+    const app = await upstream(t, 'app', (req, res) => {
+      req.resume();
+      arrived();
+      released.then(() => res.end('finished'));
+    });
+    const fm = await startFlagman(t, CONFIG, { vars: { port: 0, app: app.port } });
+    const pending = request(fm.port, { path: '/slow' });
+    await inFlight;
+    const from = fm.events.length;
+    fm.proc.kill(signal);
+    t.like(await fm.waitEvent((e) => e.event === 'stop', { from }), { signal });
+    release();
+    const r = await pending;
+    t.is(r.status, 200);
+    t.is(r.body, 'finished');
+    const result = await fm.exited;
+    t.is(result.exitCode, 0);
   });
-  const fm = await startFlagman(t, CONFIG, { vars: { port: 0, app: app.port } });
-  const pending = request(fm.port, { path: '/slow' });
-  await inFlight;
-  const from = fm.events.length;
-  fm.proc.kill('SIGTERM');
-  await fm.waitEvent((e) => e.event === 'stop', { from });
-  release();
-  const r = await pending;
-  t.is(r.status, 200);
-  t.is(r.body, 'finished');
-  const result = await fm.exited;
-  t.is(result.exitCode, 0);
-});
+}
