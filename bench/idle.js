@@ -7,7 +7,7 @@
 // time, proxy pinned to its core, this process and the backend on the other:
 //   1. an active client of the protocol (one connection, or one HTTP/2 session) sends paced GETs of
 //      100 bytes (--rate a second, latency from the time each was due, so a stall is not hidden)
-//      for --probe-seconds: p50, p99 with nothing else open;
+//      for --warmup-seconds, not counted, then for --probe-seconds: p50, p99 with nothing else open;
 //   2. --connections idle clients connect, each sends one GET and reads its answer (so the proxy
 //      holds a real keep-alive connection or HTTP/2 session, as a browser leaves one), then stays
 //      silent; the proxy's RSS is read before and after, and its CPU over --idle-seconds;
@@ -67,6 +67,7 @@ const HELP = `usage: node bench/idle.js [options]
                      half the limit less 1000)
   --rate R           the active client's requests a second (default 200)
   --probe-seconds S  each latency probe (default 10)
+  --warmup-seconds S the active client's unmeasured run before the first probe (default 10)
   --idle-seconds S   how long the idle connections' CPU is measured (default 10)
   --rounds N         interleaved rounds (default 1)
   --only LIST        configs, comma-separated (default all): flagman-real, haproxy, nginx, flagman-base
@@ -83,6 +84,7 @@ const opt = parseOptions(
     connections: { type: 'string' },
     rate: { type: 'string', default: '200' },
     'probe-seconds': { type: 'string', default: '10' },
+    'warmup-seconds': { type: 'string', default: '10' },
     'idle-seconds': { type: 'string', default: '10' },
     rounds: { type: 'string', default: '1' },
     only: { type: 'string', default: 'flagman-real,haproxy,nginx' },
@@ -109,6 +111,7 @@ const cfg = {
   },
   rate: int('rate', opt.rate, 1),
   probeS: int('probe-seconds', opt['probe-seconds'], 1),
+  warmupS: int('warmup-seconds', opt['warmup-seconds'], 0),
   idleS: int('idle-seconds', opt['idle-seconds'], 1),
   rounds: int('rounds', opt.rounds, 1),
   proxyCpu: int('proxy-cpu', opt['proxy-cpu']),
@@ -186,12 +189,12 @@ for (const name of only) {
  * Paced GETs on one connection of a client made by `client()` (KeepAliveClient or H2Client): latency
  * of each from when it was due (ms).
  */
-async function probe(client) {
+async function probe(client, seconds = cfg.probeS) {
   const c = client();
   await c.connect();
   const gap = 1000 / cfg.rate;
   const start = performance.now();
-  const end = start + cfg.probeS * 1000;
+  const end = start + seconds * 1000;
   const latencies = [];
   let errors = 0;
   for (let i = 0; ; i++) {
@@ -302,7 +305,7 @@ async function measure(protocol, name, backendPorts, tls) {
   const p = await CONFIGS[name](ctx);
   const active = () => proto.active(p.port);
   try {
-    await probe(active); // warm-up, not counted
+    if (cfg.warmupS > 0) await probe(active, cfg.warmupS); // warm-up, not counted
     const quiet = await probe(active);
     const rssBefore = treeRssKB(p.pid);
     const opened = performance.now();
