@@ -185,6 +185,12 @@ async function runLine(name, line, out, concurrency) {
   return results;
 }
 
+// One compile cache for every flagman the run starts (test/helpers/e2e.js, flagmanEnv), fresh each
+// run and removed at its end.
+const compileCache = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-compile-cache-'));
+process.env.FLAGMAN_TEST_COMPILE_CACHE = compileCache;
+process.once('exit', () => fs.rmSync(compileCache, { recursive: true, force: true }));
+
 const wanted = ['current', '24', '22', 'oldest'].filter((name) => only === undefined || only.includes(name));
 const prepared = new Map(wanted.map((name) => [name, prepare(name)]));
 const results = [];
