@@ -105,6 +105,19 @@ export async function waitFor(check, { timeout: asked = 5000, what = 'the condit
 }
 
 /**
+ * `promise`, or `value` if it has not settled within `ms` (as given: a bound the test asserts). The
+ * timer is cleared once either settles: a timer left pending keeps the test file's process alive,
+ * and the slot ava gives a file with it, after its last test has ended (5–10 s each, measured).
+ */
+export function orAfter(promise, ms, value) {
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(value), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/**
  * Calls `onLine` with each line of `input` (a child's pipe, a socket). readline re-emits its
  * input's 'error' on itself, where nothing listens: a socket reset under load (ECONNRESET) would be
  * an uncaught exception in the test process. The input's owner still gets its own 'error'.
