@@ -62,21 +62,14 @@ export const flagmanCommand = process.env.FLAGMAN_BIN ? [path.resolve(process.en
 
 /**
  * Where the flagman processes a test starts keep V8's compiled code (NODE_COMPILE_CACHE, Node 22
- * and later; older lines ignore it): every start after the first skips compiling flagman's modules
- * again. Measured on Node 26 over e2e/flag-state (15 runs, 45 CLI calls): a `flagman run` 0.67 →
- * 0.57 s of CPU, a `flagman get` 0.25 → 0.20 s, the file 25.7 → 21.8 s; the full suite is CPU-bound
- * on 2 cores. test/lines.js makes one fresh directory per run and
- * removes it after (FLAGMAN_TEST_COMPILE_CACHE); a test file run alone makes its own, removed when
- * it exits. The cache is keyed by Node version and file content, so a stale entry is never used.
+ * and later; older lines ignore it): every start skips compiling flagman's modules again. Measured
+ * on Node 26 over e2e/flag-state (15 runs, 45 CLI calls): a `flagman run` 0.67 → 0.57 s of CPU, a
+ * `flagman get` 0.25 → 0.20 s, the file 25.7 → 21.8 s; the full suite is CPU-bound on 2 cores.
+ * Only under test/lines.js, which makes one fresh directory per run, fills it before any test
+ * (FLAGMAN_TEST_COMPILE_CACHE) and removes it after: a cold cache makes every process write it at
+ * exit, seconds for a dozen stopped at once. A test file run alone gets no cache.
  */
-function compileCacheDir() {
-  if (process.env.FLAGMAN_TEST_COMPILE_CACHE) return process.env.FLAGMAN_TEST_COMPILE_CACHE;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-compile-cache-'));
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-/** The environment every spawned flagman gets on top of the test's own (execa extends process.env). */
-export const flagmanEnv = { NODE_COMPILE_CACHE: compileCacheDir() };
+export const flagmanEnv = process.env.FLAGMAN_TEST_COMPILE_CACHE ? { NODE_COMPILE_CACHE: process.env.FLAGMAN_TEST_COMPILE_CACHE } : {};
 
 /** A port nothing listens on (bound on loopback, then closed): for configs that need a dead address. */
 export async function freePort() {
