@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
-import { adminStatus, cli, freePort, keepAliveLoad, request, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import { adminStatus, cli, freePort, keepAliveLoad, orAfter, request, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 import { scaled } from '../helpers/slow.js';
 
@@ -184,7 +184,7 @@ test('stderr on a full disk (/dev/full): flagman starts, serves, answers its adm
   t.true((await dropped(admin, 'events')) > 0);
   const stopped = Date.now();
   proc.kill('SIGTERM');
-  const end = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 5000))]);
+  const end = await orAfter(exited, 5000, 'still running');
   t.deepEqual(end, { code: 0, signal: null }, `exited within 5 s of SIGTERM (${Date.now() - stopped} ms)`);
 });
 
@@ -246,7 +246,7 @@ test('a reader of stdout that stopped does not keep flagman from exiting', async
   t.deepEqual(await keepAlive(fm.port, 500, LONG), { ok: 500, errors: [] });
   const stopped = Date.now();
   fm.proc.kill('SIGTERM');
-  const end = await Promise.race([fm.exited, new Promise((resolve) => setTimeout(() => resolve(null), 5000))]);
+  const end = await orAfter(fm.exited, 5000, null);
   t.not(end, null, 'exited within 5 s of SIGTERM');
   t.is(end?.exitCode, 0);
   t.log(`exited ${Date.now() - stopped} ms after SIGTERM`);
