@@ -4,10 +4,9 @@
 // connection is served all along.
 import fs from 'node:fs';
 import http2 from 'node:http2';
-import { setTimeout as delay } from 'node:timers/promises';
 import test from 'ava';
 import { testCA } from '../helpers/certs.js';
-import { startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import { orAfter, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 import { rapidReset } from '../helpers/rapid-reset.js';
 import { scaled } from '../helpers/slow.js';
 
@@ -147,9 +146,16 @@ test('a client cancelling each request just after sending it is sent GOAWAY ENHA
     await new Promise((resolve) => setImmediate(resolve));
     if (!req.destroyed) req.close(http2.constants.NGHTTP2_CANCEL);
   }
-  const outcome = await Promise.race([goaway, delay(5000, 'no GOAWAY within 5 s')]);
+  const outcome = await orAfter(goaway, 5000, 'no GOAWAY within 5 s');
   t.is(outcome, ENHANCE_YOUR_CALM);
-  t.is(await Promise.race([closed.then(() => 'closed'), delay(5000, 'still open after 5 s')]), 'closed');
+  t.is(
+    await orAfter(
+      closed.then(() => 'closed'),
+      5000,
+      'still open after 5 s',
+    ),
+    'closed',
+  );
   t.log(`cut off after ${sent} requests`);
   t.true(sent < 1000, `cut off after ${sent} requests`);
   await steady.stop();

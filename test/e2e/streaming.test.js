@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import test from 'ava';
-import { request, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
+import { orAfter, request, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
 import { scaled } from '../helpers/slow.js';
 
 const MB = 1024 * 1024;
@@ -202,7 +202,7 @@ backends:
   // A normal client is served while the slow one is held.
   const other = await request(fm.port, { path: '/small' });
   t.is(other.body, 'small');
-  const at = await Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve(null), serverMs + 10_000))]);
+  const at = await orAfter(closed, serverMs + 10_000, null);
   t.not(at, null, 'the upstream request was ended within 10 s of timeouts.server');
   t.true(at - started >= serverMs - 100, `ended after ${Math.round(at - started)} ms, not before timeouts.server (${serverMs} ms)`);
   // flagman closed the slow reader's connection: its access line is written when the exchange

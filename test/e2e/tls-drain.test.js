@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import test from 'ava';
 import { testCA } from '../helpers/certs.js';
-import { startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { orAfter, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 import { scaled } from '../helpers/slow.js';
 
 function config({ secure = true, top = '' } = {}) {
@@ -112,10 +112,11 @@ test('an HTTP/2 connection whose first request outlasts timeouts.idle is still c
   // /slow takes 700 ms: the idle timer fires while its stream is open, which must not use it up.
   t.is((await get(session, '/slow')).body, 'app');
   const ended = performance.now();
-  const outcome = await Promise.race([
+  const outcome = await orAfter(
     closed.then(() => 'closed'),
-    new Promise((resolve) => setTimeout(() => resolve('still open'), scaled(5000))),
-  ]);
+    scaled(5000),
+    'still open',
+  );
   t.is(outcome, 'closed', 'the idle connection was closed');
   t.true(await goaway, 'GOAWAY before the close');
   t.log(`closed ${Math.round(performance.now() - ended)} ms after the request ended (timeouts.idle 300 ms)`);

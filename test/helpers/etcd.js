@@ -188,13 +188,20 @@ export async function startEtcd(t, { dataDir, clientPort, peerPort, tls } = {}) 
     const exit = exited.then((r) => {
       throw new Error(`etcd exited before it was healthy (${r.exitCode ?? r.signal}) on ${endpoint}${tail()}`);
     });
+    // Once the race is decided (etcd exited), the polling ends too: left running it would poll
+    // /health every 10 ms for the rest of its 30 s, keeping the test file's process alive that long.
+    let decided = false;
     try {
-      await Promise.race([waitFor(() => healthy(endpoint, tls), { timeout: 30_000, what: `etcd healthy on ${endpoint}` }), exit]);
+      await Promise.race([
+        waitFor(() => decided || healthy(endpoint, tls), { timeout: 30_000, what: `etcd healthy on ${endpoint}` }),
+        exit,
+      ]);
     } catch (err) {
       await self.kill('SIGKILL');
       err.message += err.message.includes("etcd's stderr") ? '' : tail();
       throw err;
     } finally {
+      decided = true;
       exit.catch(() => {}); // a later exit (stop, kill) is no failure
     }
   }
