@@ -116,7 +116,7 @@ test('50 reloads adding and removing a backend and a listener lose no request un
     const e = await fm.waitEvent(
       (x) => {
         if (x.event !== 'reload.failed') return applies(x);
-        const halfWritten = i % 5 === 0 && x.trigger === 'file' && x.codes.length > 0 && x.codes.every((c) => TEXT_ERRORS.includes(c));
+        const halfWritten = i % 5 === 0 && x.trigger === 'file' && x.codes?.length > 0 && x.codes.every((c) => TEXT_ERRORS.includes(c));
         if (!halfWritten) throw new Error(`step ${i}: ${JSON.stringify(x)}`);
         halfRead.push(x);
         return false;
