@@ -34,6 +34,9 @@ function writeConfig(fm, text) {
   fs.renameSync(tmp, fm.configFile);
 }
 
+// The codes of a config's text being wrong, which a file read half-written can show.
+const TEXT_ERRORS = ['CONFIG_YAML', 'CONFIG_SCHEMA', 'CONFIG_REF', 'CONFIG_EXPR'];
+
 const reloaded = (generation) => (e) => e.event === 'reload' && e.generation === generation;
 
 function counters(s) {
@@ -91,6 +94,7 @@ test('50 reloads adding and removing a backend and a listener lose no request un
   const load = keepAliveLoad(fm.port, { classify: (r) => (r.status === 200 ? r.body : `${r.status} ${r.body}`) });
   t.teardown(() => load.stop());
   const sidePorts = [];
+  const halfRead = [];
   let served = 0;
   for (let i = 1; i <= 50; i++) {
     const from = fm.events.length;
@@ -101,7 +105,24 @@ test('50 reloads adding and removing a backend and a listener lose no request un
     } else {
       writeConfig(fm, config({ ...vars, extra, comment: `${i}` }));
     }
-    const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from, timeout: 10_000 });
+    // The reload that applies this step: it adds the side listener, or removes it. A reload of
+    // unchanged text (the second of an edit + SIGHUP step, landing in the next step) names neither.
+    const applies = (x) => x.event === 'reload' && (extra ? x.added : x.removed).join(' ').includes('frontend side');
+    // Every fifth step truncates the file and writes it in place: the watcher may read it between
+    // the two and fail that reload, the product's documented answer to a half-written file (the old
+    // config serves on). Such a failure is tolerated only here, only from the watch (the file is
+    // whole before SIGHUP is sent), and only for errors of the text itself; SIGHUP's own reload
+    // must then apply the step. Any other failure fails the wait.
+    const e = await fm.waitEvent(
+      (x) => {
+        if (x.event !== 'reload.failed') return applies(x);
+        const halfWritten = i % 5 === 0 && x.trigger === 'file' && x.codes?.length > 0 && x.codes.every((c) => TEXT_ERRORS.includes(c));
+        if (!halfWritten) throw new Error(`step ${i}: ${JSON.stringify(x)}`);
+        halfRead.push(x);
+        return false;
+      },
+      { from, timeout: 10_000 },
+    );
     t.is(e.event, 'reload', JSON.stringify(e));
     if (extra) {
       const listen = await fm.waitEvent((x) => x.event === 'listen' && x.frontend === 'side', { from });
@@ -110,13 +131,14 @@ test('50 reloads adding and removing a backend and a listener lose no request un
       const r = await request(listen.port);
       if (r.status === 200 && r.body === 'other') served++;
     } else {
-      t.regex(e.removed.join(' '), /frontend side/);
       // The removed listener no longer accepts.
       await t.throwsAsync(request(sidePorts.at(-1)), { code: 'ECONNREFUSED' });
     }
   }
   const res = await load.stop();
-  t.log(`${res.count} requests during 50 reloads: ${JSON.stringify(res.labels)}, ${res.errors.length} errors`);
+  t.log(
+    `${res.count} requests during 50 reloads: ${JSON.stringify(res.labels)}, ${res.errors.length} errors, ${halfRead.length} half-written reads`,
+  );
   t.deepEqual(res.errors, [], 'no request failed');
   t.deepEqual(Object.keys(res.labels), ['app'], 'every response came from the app');
   t.true(res.count > 100, 'the load ran throughout');
@@ -125,6 +147,11 @@ test('50 reloads adding and removing a backend and a listener lose no request un
   // of the edit comes before the signal is handled (a loaded machine): SIGHUP always reloads.
   const generation = (await adminStatus(fm)).config.generation;
   t.true(generation >= 51 && generation <= 61, `generation ${generation} after 50 reloads, 10 of them edit + SIGHUP`);
+  // The last step (an in-place write, no side listener) is what serves, whatever the watch read.
+  const last = await adminStatus(fm);
+  t.true(last.config.lastReload.ok, 'the last reload applied');
+  t.deepEqual(Object.keys(last.frontends), ['web']);
+  t.is((await request(fm.port, { path: '/other' })).body, 'app');
 });
 
 test('a broken config on reload keeps the old one serving and says where; the next good write applies', async (t) => {
