@@ -132,3 +132,18 @@ test("flagmanCommand runs this test's node even when the first node on the PATH 
   const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
   t.like(JSON.parse(r.stdout), { exitCode: 0, stdout: `flagman ${version}` });
 });
+
+test('freePort picks a port below the ephemeral range, where no outgoing connection can take it, and one that can be bound', async (t) => {
+  const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  if (low - 1024 < 10_000) return t.pass(`ephemeral range from ${low}: no room below it, port 0 is used`);
+  for (let i = 0; i < 5; i++) {
+    const port = await freePort();
+    t.true(port >= 1024 && port < low, `port ${port}, ephemeral from ${low}`);
+    const s = net.createServer();
+    await new Promise((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', resolve);
+    });
+    await new Promise((resolve) => s.close(resolve));
+  }
+});

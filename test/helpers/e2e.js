@@ -71,8 +71,40 @@ export const flagmanCommand = process.env.FLAGMAN_BIN ? [path.resolve(process.en
  */
 export const flagmanEnv = process.env.FLAGMAN_TEST_COMPILE_CACHE ? { NODE_COMPILE_CACHE: process.env.FLAGMAN_TEST_COMPILE_CACHE } : {};
 
-/** A port nothing listens on (bound on loopback, then closed): for configs that need a dead address. */
+// Where freePort looks: below the kernel's ephemeral range, which the suite's own outgoing
+// connections (thousands a minute) draw from. A port picked inside it (a listen on port 0) could be
+// taken by one of them before the process it was picked for binds it: the demo once failed to start
+// so, with the address in use, beside the other test files.
+const EPHEMERAL_LOW = (() => {
+  try {
+    return Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    return 32768;
+  }
+})();
+
+/** Binds `port` on loopback and closes it again; resolves to whether the bind worked. */
+function bindable(port) {
+  const s = net.createServer();
+  return new Promise((resolve) => {
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port nothing listens on (bound on loopback, then closed): for configs that need a dead address,
+ * and for a process that must be told where to listen. Picked at random below the ephemeral range
+ * when there is room there (10,000 ports or more above 1024), else by a listen on port 0.
+ */
 export async function freePort() {
+  const low = 1024;
+  if (EPHEMERAL_LOW - low >= 10_000) {
+    for (let i = 0; i < 50; i++) {
+      const port = low + Math.floor(Math.random() * (EPHEMERAL_LOW - low));
+      if (await bindable(port)) return port;
+    }
+  }
   const s = net.createServer();
   await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
   const { port } = s.address();
