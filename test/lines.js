@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeBinary } from '../scripts/node-binary.js';
+import { maintenanceConfig } from './helpers/configs.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ava = path.join(root, 'node_modules/ava/entrypoints/cli.mjs');
@@ -193,23 +194,8 @@ const compileCache = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-compile-cach
 process.env.FLAGMAN_TEST_COMPILE_CACHE = compileCache;
 process.once('exit', () => fs.rmSync(compileCache, { recursive: true, force: true }));
 
-const WARM_CONFIG = `
-flags: { dir: ./flags }
-admin: { listen: "127.0.0.1:0" }
-frontends:
-  web:
-    listen: ["127.0.0.1:0"]
-    rules:
-      - when: flag("MAINT") > 0
-        use: maintenance
-      - use: app
-backends:
-  maintenance:
-    respond: { status: 503, body: "maintenance\\n" }
-  app:
-    servers:
-      app1: { address: "127.0.0.1:9" }
-`;
+// The config most end-to-end tests share, its server on a port nothing listens on (the discard port).
+const WARM_CONFIG = maintenanceConfig().replace('{{app}}', '9');
 
 /**
  * Fills the compile cache for the node on `binDir`'s PATH, before any test runs: one `flagman run`
