@@ -81,6 +81,9 @@ const HELP = `usage: node bench/churn.js [options]
                        (reload is flagman's c and nginx's g; each proxy runs those it has)
   --proxy-cpu N        the core the proxy is pinned to (default 1)
   --load-cpu N         the core of the bench (its load) and the backend (default 0)
+  --more-backends N    flagman's config: the realistic one and N more backends, each with a rule of
+                       a second frontend the load never reaches (~5 lines each: a large file to
+                       reload; default 0). flagman only: the other proxies' configs stay as they are
   --json FILE          also write every figure as JSON to FILE
   --no-install         do not apt-get anything (fail if a tool is missing)
   --cli PATH           the flagman command (default bin/flagman; a .js file is run with node)
@@ -108,6 +111,7 @@ const opt = parseOptions(
     cases: { type: 'string' },
     'proxy-cpu': { type: 'string', default: '1' },
     'load-cpu': { type: 'string', default: '0' },
+    'more-backends': { type: 'string', default: '0' },
     json: { type: 'string' },
     'no-install': { type: 'boolean', default: false },
     cli: { type: 'string', default: path.join(root, 'bin/flagman') },
@@ -128,6 +132,7 @@ const cfg = {
   clients: int('clients', opt.clients, 1),
   proxyCpu: int('proxy-cpu', opt['proxy-cpu']),
   loadCpu: int('load-cpu', opt['load-cpu']),
+  moreBackends: int('more-backends', opt['more-backends']),
   maxSeconds: int('max-seconds', opt['max-seconds'], 10),
   cli: path.resolve(opt.cli),
   baseCli: opt['base-cli'] === undefined ? null : path.resolve(opt['base-cli']),
@@ -201,9 +206,13 @@ function edit(text, ...pairs) {
   return text;
 }
 
-/** flagman's realistic config, app2's weight given (the reload case rewrites it). */
+// flagman's config: the realistic one, with --more-backends the large one.
+const FLAGMAN_KIND = cfg.moreBackends > 0 ? 'realistic-large' : 'realistic';
+const FLAGMAN_OPTIONS = { more: cfg.moreBackends };
+
+/** flagman's config, app2's weight given (the reload case rewrites it). */
 const flagmanYaml = (ports, app2Weight, listen) => {
-  const y = edit(FLAGMAN_CONFIGS.realistic.yaml({ ports }), [
+  const y = edit(FLAGMAN_CONFIGS[FLAGMAN_KIND].yaml({ ports, ...FLAGMAN_OPTIONS }), [
     `app2: { address: "127.0.0.1:${ports[1]}", weight: 2 }`,
     `app2: { address: "127.0.0.1:${ports[1]}", weight: ${app2Weight} }`,
   ]);
@@ -213,7 +222,7 @@ const flagmanYaml = (ports, app2Weight, listen) => {
 const count = (events, match) => events.filter(match).length;
 
 async function startFlagman(cli, ctx) {
-  const s = await flagman('realistic', { ...ctx, cli });
+  const s = await flagman(FLAGMAN_KIND, { ...ctx, cli, configOptions: FLAGMAN_OPTIONS });
   const f = s.flagman;
   const file = path.join(ctx.dir, 'flagman.yaml');
   const weightFlag = path.join(ctx.dir, 'flags', 'app3.weight');
@@ -254,7 +263,7 @@ const LOOP = `while [ ! -e stop ]; do sh -c 'LISTEN_PID=$$; export LISTEN_PID; e
 
 async function startFlagmanRestart(cli, ctx) {
   const file = path.join(ctx.dir, 'flagman.yaml');
-  writeFlagmanConfig(ctx.dir, 'realistic', ctx.backendPorts);
+  writeFlagmanConfig(ctx.dir, FLAGMAN_KIND, ctx.backendPorts, FLAGMAN_OPTIONS);
   fs.writeFileSync(file, flagmanYaml(ctx.backendPorts, 2, 'systemd:web'));
   const port = await freePort();
   const command = cli.endsWith('.js') ? [process.execPath, cli] : [cli];
@@ -688,7 +697,7 @@ function print(mach, offer, rows) {
     `machine: ${mach.nproc} CPUs (${mach.cpu}), ${mach.memGiB} GiB, Linux ${mach.kernel}; node ${mach.node}, haproxy ${mach.haproxy}, nginx ${mach.nginx}, wrk ${mach.wrk}; commit ${mach.commit}; load average at start ${mach.loadavg.join(' ')}`,
   );
   console.log(
-    `run: ${offer.capacity ? `flagman's capacity ${offer.capacity.rps} req/s (wrk -c50, ${cfg.capacitySeconds} s, p99 ${offer.capacity.p99} ms); ` : ''}offered ${offer.rate} req/s paced on ${cfg.clients} keep-alive connections; ${cfg.rounds} interleaved rounds × (${cfg.warmup} s warm-up + ${cfg.duration} s) per case; proxy on cpu ${cfg.proxyCpu}, the bench's load and the backend on cpu ${cfg.loadCpu}`,
+    `run: ${offer.capacity ? `flagman's capacity ${offer.capacity.rps} req/s (wrk -c50, ${cfg.capacitySeconds} s, p99 ${offer.capacity.p99} ms); ` : ''}offered ${offer.rate} req/s paced on ${cfg.clients} keep-alive connections; ${cfg.rounds} interleaved rounds × (${cfg.warmup} s warm-up + ${cfg.duration} s) per case; proxy on cpu ${cfg.proxyCpu}, the bench's load and the backend on cpu ${cfg.loadCpu}${cfg.moreBackends > 0 ? `; flagman's config: realistic + ${cfg.moreBackends} more backends` : ''}`,
   );
   console.log(
     "latency: from each request's scheduled time to its response (2xx only), median over rounds (max: the largest); p99/s med: the median of the window's per-second p99s (by scheduled time), which one stall cannot set; errors: every request not answered 2xx, all rounds; ratios: per round, then the median; req/s marked * when a round fell 5 % or more short of the offered rate: the load's core too busy to keep the schedule (then that row's latencies are the machine's), or a stall the load had not caught up with when the window ended",
@@ -789,6 +798,7 @@ try {
       loadPct: cfg.loadPct,
       proxyCpu: cfg.proxyCpu,
       loadCpu: cfg.loadCpu,
+      moreBackends: cfg.moreBackends,
     },
     offer,
     rows,

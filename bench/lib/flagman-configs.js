@@ -114,6 +114,25 @@ backends:
   },
 };
 
+// The realistic config and `more` backends besides, each with a rule of a second frontend (`more`,
+// that the bench's traffic never reaches): a large config, ~5 lines a backend (bench/churn.js
+// --more-backends: what a reload of a large file costs the requests meanwhile).
+FLAGMAN_CONFIGS['realistic-large'] = {
+  ...FLAGMAN_CONFIGS.realistic,
+  describe: `${FLAGMAN_CONFIGS.realistic.describe}; more backends, each with a rule of another frontend`,
+  yaml: ({ ports, more = 300, idle = null }) => {
+    let rules = '';
+    let backends = '';
+    for (let i = 0; i < more; i++) {
+      rules += `      - when: request.path.startsWith("/m${i}/")\n        use: m${i}\n`;
+      backends += `  m${i}:\n    servers:\n      m${i}a: { address: "127.0.0.1:${ports[i % ports.length]}", weight: ${1 + (i % 3)} }\n`;
+    }
+    const y = FLAGMAN_CONFIGS.realistic.yaml({ ports, idle });
+    if (!y.includes('\nbackends:\n')) throw new Error('realistic-large: no backends section');
+    return y.replace('\nbackends:\n', `\n  more:\n    listen: ["127.0.0.1:0"]\n    rules:\n${rules}backends:\n${backends}`);
+  },
+};
+
 // The realistic config served by two worker processes (docs/workers.md).
 FLAGMAN_CONFIGS['realistic-2w'] = {
   ...FLAGMAN_CONFIGS.realistic,
