@@ -213,10 +213,11 @@ test('a reload that cannot listen fails whole: old listeners and config stay', a
 test('server health and balancer positions carry over a reload; checks follow the new config', async (t) => {
   const a = await upstream(t, 'a');
   const b = await upstream(t, 'b');
-  // A generous probe timeout: with fall 1, one probe held up by a loaded machine would take a down
-  // and fail the requests below for a reason this test is not about.
-  const health = (path) => `    health: { path: ${path}, interval: 100ms, timeout: 3s, rise: 1, fall: 1 }\n`;
-  const yaml = (path) => `
+  // A generous probe timeout, and fall 3 until the last step: one probe held up by a loaded
+  // machine would otherwise take a down and fail the requests below for a reason this test is not
+  // about (it once did: a 503).
+  const health = (path, fall) => `    health: { path: ${path}, interval: 100ms, timeout: 3s, rise: 1, fall: ${fall} }\n`;
+  const yaml = (path, fall = 3) => `
 flags: { dir: ./flags }
 admin: { listen: "127.0.0.1:0" }
 frontends:
@@ -225,7 +226,7 @@ frontends:
     rules: [{ use: app }]
 backends:
   app:
-${health(path)}    servers:
+${health(path, fall)}    servers:
       a: { address: "127.0.0.1:${a.port}" }
       b: { address: "127.0.0.1:${b.port}", weight: 3 }
 `;
@@ -245,9 +246,9 @@ ${health(path)}    servers:
     'no state change caused by the reload itself',
   );
   for (let i = 0; i < 4; i++) t.is((await request(fm.port)).body, 'a');
-  // Checks follow the new config: a path a answers 404 to takes a down too (fall 1).
+  // Checks follow the new config: a path a answers 404 to takes a down too (fall 1 now).
   const from2 = fm.events.length;
-  fs.writeFileSync(fm.configFile, yaml('/status-range-miss').replace('health: { path', 'health: { status: 200, path'));
+  fs.writeFileSync(fm.configFile, yaml('/status-range-miss', 1).replace('health: { path', 'health: { status: 200, path'));
   a.server.removeAllListeners('request');
   a.server.on('request', (req, res) => {
     res.writeHead(req.url === '/status-range-miss' ? 404 : 200);

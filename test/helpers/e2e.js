@@ -500,9 +500,13 @@ export function percentile(values, p) {
  * A client in the test process sending GET requests back to back on one keep-alive connection
  * until `stop()`, or until `limit` responses. Each response is labelled by `classify({status, body})`;
  * `stop()` and `done` resolve with `{count, labels: {label: n}, errors: [message], latencies: [ms]}`.
- * Bounded by `maxMs` (default 120 s) in case a test forgets to stop it.
+ * Bounded by `maxMs` (default 120 s) in case a test forgets to stop it; a request unanswered for
+ * `timeoutMs` (scaled, default 10 s) is an error.
  */
-export function keepAliveLoad(port, { path: p = '/', classify = (r) => String(r.status), maxMs = 120_000, limit = Infinity } = {}) {
+export function keepAliveLoad(
+  port,
+  { path: p = '/', classify = (r) => String(r.status), maxMs = 120_000, limit = Infinity, timeoutMs = 10_000 } = {},
+) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const result = { count: 0, labels: {}, errors: [], latencies: [] };
   let stopping = false;
@@ -524,7 +528,7 @@ export function keepAliveLoad(port, { path: p = '/', classify = (r) => String(r.
           resolve();
         });
       });
-      req.setTimeout(scaled(10_000), () => req.destroy(new Error(`no response within ${scaled(10_000)} ms`)));
+      req.setTimeout(scaled(timeoutMs), () => req.destroy(new Error(`no response within ${scaled(timeoutMs)} ms`)));
       req.on('error', (err) => {
         result.errors.push(err.message);
         resolve();
