@@ -71,6 +71,9 @@ const HELP = `usage: node bench/churn.js [options]
   --duration S         measured seconds per case (default 12)
   --warmup S           unmeasured seconds of load per case before the churn starts (default 5;
                        a fresh node process runs its first seconds unoptimized)
+  --warm-churn         make the case's changes during the warm-up too: the window then sees a
+                       process that has changed state that long (V8 has compiled the code a
+                       reload runs), as a long-lived one changing state once a second has
   --capacity-seconds S seconds of wrk -c50 that find flagman's capacity (default 5)
   --load-pct P         the offered rate, % of that capacity (default 50)
   --rate R             offer R req/s instead (skips the capacity run)
@@ -103,6 +106,7 @@ const opt = parseOptions(
     rounds: { type: 'string', default: '2' },
     duration: { type: 'string', default: '12' },
     warmup: { type: 'string', default: '5' },
+    'warm-churn': { type: 'boolean', default: false },
     'capacity-seconds': { type: 'string', default: '5' },
     'load-pct': { type: 'string', default: '50' },
     rate: { type: 'string' },
@@ -126,6 +130,7 @@ const cfg = {
   rounds: int('rounds', opt.rounds, 1),
   duration: int('duration', opt.duration, 1),
   warmup: int('warmup', opt.warmup),
+  warmChurn: opt['warm-churn'],
   capacitySeconds: int('capacity-seconds', opt['capacity-seconds'], 1),
   loadPct: int('load-pct', opt['load-pct'], 1),
   rate: opt.rate === undefined ? null : int('rate', opt.rate, 1),
@@ -587,13 +592,15 @@ async function measure(proxyName, caseName, letter, backend, rate) {
     const r = await get(s.port);
     if (r.status !== 200 || r.body.length !== 100) throw new Error(`${proxyName}: sanity request got ${r.status}, ${r.body.length} bytes`);
     const load = startPacedLoad(s.port, { clients: cfg.clients, rate });
+    const action = caseName === 'steady' ? null : s[caseName];
+    const warmChurn = action && cfg.warmChurn ? churn(action) : null;
     await delay(cfg.warmup * 1000);
+    await warmChurn?.();
     load.take();
     const cpu0 = s.cpuTicks();
     const t0 = now();
     s.begin?.();
     const foreign = foreignWindow(() => [process.pid, backend.pid, ...s.pids().flatMap((pid) => processTree(pid))]);
-    const action = caseName === 'steady' ? null : s[caseName];
     const stopChurn = action ? churn(action) : null;
     await delay(cfg.duration * 1000);
     const actions = stopChurn ? await stopChurn() : null;
@@ -697,7 +704,7 @@ function print(mach, offer, rows) {
     `machine: ${mach.nproc} CPUs (${mach.cpu}), ${mach.memGiB} GiB, Linux ${mach.kernel}; node ${mach.node}, haproxy ${mach.haproxy}, nginx ${mach.nginx}, wrk ${mach.wrk}; commit ${mach.commit}; load average at start ${mach.loadavg.join(' ')}`,
   );
   console.log(
-    `run: ${offer.capacity ? `flagman's capacity ${offer.capacity.rps} req/s (wrk -c50, ${cfg.capacitySeconds} s, p99 ${offer.capacity.p99} ms); ` : ''}offered ${offer.rate} req/s paced on ${cfg.clients} keep-alive connections; ${cfg.rounds} interleaved rounds × (${cfg.warmup} s warm-up + ${cfg.duration} s) per case; proxy on cpu ${cfg.proxyCpu}, the bench's load and the backend on cpu ${cfg.loadCpu}${cfg.moreBackends > 0 ? `; flagman's config: realistic + ${cfg.moreBackends} more backends` : ''}`,
+    `run: ${offer.capacity ? `flagman's capacity ${offer.capacity.rps} req/s (wrk -c50, ${cfg.capacitySeconds} s, p99 ${offer.capacity.p99} ms); ` : ''}offered ${offer.rate} req/s paced on ${cfg.clients} keep-alive connections; ${cfg.rounds} interleaved rounds × (${cfg.warmup} s warm-up${cfg.warmChurn ? ', changes included,' : ''} + ${cfg.duration} s) per case; proxy on cpu ${cfg.proxyCpu}, the bench's load and the backend on cpu ${cfg.loadCpu}${cfg.moreBackends > 0 ? `; flagman's config: realistic + ${cfg.moreBackends} more backends` : ''}`,
   );
   console.log(
     "latency: from each request's scheduled time to its response (2xx only), median over rounds (max: the largest); p99/s med: the median of the window's per-second p99s (by scheduled time), which one stall cannot set; errors: every request not answered 2xx, all rounds; ratios: per round, then the median; req/s marked * when a round fell 5 % or more short of the offered rate: the load's core too busy to keep the schedule (then that row's latencies are the machine's), or a stall the load had not caught up with when the window ended",
@@ -794,6 +801,7 @@ try {
       rounds: cfg.rounds,
       duration: cfg.duration,
       warmup: cfg.warmup,
+      warmChurn: cfg.warmChurn,
       clients: cfg.clients,
       loadPct: cfg.loadPct,
       proxyCpu: cfg.proxyCpu,
