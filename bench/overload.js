@@ -138,7 +138,6 @@ setTimeout(() => {
   process.exit(2);
 }, cfg.maxSeconds * 1000).unref();
 
-const round = round1;
 
 async function startBackend() {
   const script = path.join(root, 'bench/lib/slow-backend.js');
@@ -199,8 +198,8 @@ async function measure(name, s, backend, seconds) {
   return {
     config: name,
     requests: w.requests,
-    seconds: round(w.seconds, 3),
-    servedRps: round(served / w.seconds),
+    seconds: round1(w.seconds, 3),
+    servedRps: round1(served / w.seconds),
     p50: w.p50,
     p99: w.p99,
     max: w.max,
@@ -211,8 +210,8 @@ async function measure(name, s, backend, seconds) {
     backendServed: b.served,
     backendP50: b.latencyMs.p50,
     backendP99: b.latencyMs.p99,
-    corePct: round((cpuS / w.seconds) * 100),
-    cpuUs: served > 0 ? round((cpuS * 1e6) / served) : null,
+    corePct: round1((cpuS / w.seconds) * 100),
+    cpuUs: served > 0 ? round1((cpuS * 1e6) / served) : null,
     otherCpuPct: other,
     loadavg1: loadavg1(),
   };
@@ -225,7 +224,7 @@ async function run() {
   );
   const backend = await startBackend();
   log(
-    `backend: pid ${backend.pid}, port ${backend.port}: ${cfg.workers} at once × ${cfg.serviceMs} ms = ${round((cfg.workers * 1000) / cfg.serviceMs, 0)} req/s at most (cpu ${cfg.loadCpu})`,
+    `backend: pid ${backend.pid}, port ${backend.port}: ${cfg.workers} at once × ${cfg.serviceMs} ms = ${round1((cfg.workers * 1000) / cfg.serviceMs, 0)} req/s at most (cpu ${cfg.loadCpu})`,
   );
   const started = {};
   for (const name of names) {
@@ -247,7 +246,7 @@ async function run() {
       m.round = r;
       runs.push(m);
       log(
-        `  ${name.padEnd(16)} ${String(Math.round(m.servedRps)).padStart(5)} served/s  p50 ${m.p50} p99 ${m.p99} ms  non-2xx ${m.non2xx}  errors ${m.errors}  backend max ${m.backendMaxInside} inside, p99 ${m.backendP99} ms  core ${m.corePct}%  other ${m.otherCpuPct}%  load ${m.loadavg1}`,
+        `  ${name.padEnd(16)} ${String(Math.round1(m.servedRps)).padStart(5)} served/s  p50 ${m.p50} p99 ${m.p99} ms  non-2xx ${m.non2xx}  errors ${m.errors}  backend max ${m.backendMaxInside} inside, p99 ${m.backendP99} ms  core ${m.corePct}%  other ${m.otherCpuPct}%  load ${m.loadavg1}`,
       );
     }
   }
@@ -260,7 +259,7 @@ async function run() {
 function aggregate(runs) {
   const rows = names.map((name) => {
     const mine = runs.filter((m) => m.config === name);
-    const med = (k, d = 1) => round(median(mine.map((m) => m[k])), d);
+    const med = (k, d = 1) => round1(median(mine.map((m) => m[k])), d);
     return {
       config: name,
       backendMaxInside: Math.max(...mine.map((m) => m.backendMaxInside)),
@@ -284,12 +283,12 @@ function aggregate(runs) {
       const h = runs.find((m) => m.round === r && m.config === 'haproxy-maxconn');
       perRound.push({
         round: r,
-        served: h.servedRps ? round(f.servedRps / h.servedRps, 3) : null,
-        p99: h.p99 ? round(f.p99 / h.p99, 3) : null,
+        served: h.servedRps ? round1(f.servedRps / h.servedRps, 3) : null,
+        p99: h.p99 ? round1(f.p99 / h.p99, 3) : null,
       });
     }
-    const served = round(median(perRound.map((x) => x.served)), 3);
-    const p99 = round(median(perRound.map((x) => x.p99)), 3);
+    const served = round1(median(perRound.map((x) => x.served)), 3);
+    const p99 = round1(median(perRound.map((x) => x.p99)), 3);
     const servedOk = served !== null && served >= 0.95;
     const p99Ok = p99 !== null && p99 <= 1.2;
     goal = {
@@ -312,7 +311,7 @@ function print({ mach, runs }) {
     `machine: ${mach.nproc} CPUs (${mach.cpu}), Linux ${mach.kernel}; node ${mach.node}, haproxy ${mach.haproxy}, wrk ${mach.wrk}; commit ${mach.commit}; load average at start ${mach.loadavg.join(' ')}`,
   );
   console.log(
-    `run: backend ${cfg.workers} at once × ${cfg.serviceMs} ms (${round((cfg.workers * 1000) / cfg.serviceMs, 0)} req/s at most); wrk -t1 -c${cfg.connections} keep-alive, ${cfg.rounds} interleaved rounds × ${cfg.duration} s; proxy on cpu ${cfg.proxyCpu}, wrk and backend on cpu ${cfg.loadCpu}`,
+    `run: backend ${cfg.workers} at once × ${cfg.serviceMs} ms (${round1((cfg.workers * 1000) / cfg.serviceMs, 0)} req/s at most); wrk -t1 -c${cfg.connections} keep-alive, ${cfg.rounds} interleaved rounds × ${cfg.duration} s; proxy on cpu ${cfg.proxyCpu}, wrk and backend on cpu ${cfg.loadCpu}`,
   );
   console.log(
     "figures: medians over rounds; backend max: the most requests inside the backend at once in any round; p50/p99: wrk's histogram (every response; non-2xx shown beside)\n",
