@@ -246,7 +246,7 @@ async function run() {
       m.round = r;
       runs.push(m);
       log(
-        `  ${name.padEnd(16)} ${String(Math.round1(m.servedRps)).padStart(5)} served/s  p50 ${m.p50} p99 ${m.p99} ms  non-2xx ${m.non2xx}  errors ${m.errors}  backend max ${m.backendMaxInside} inside, p99 ${m.backendP99} ms  core ${m.corePct}%  other ${m.otherCpuPct}%  load ${m.loadavg1}`,
+        `  ${name.padEnd(16)} ${String(Math.round(m.servedRps)).padStart(5)} served/s  p50 ${m.p50} p99 ${m.p99} ms  non-2xx ${m.non2xx}  errors ${m.errors}  backend max ${m.backendMaxInside} inside, p99 ${m.backendP99} ms  core ${m.corePct}%  other ${m.otherCpuPct}%  load ${m.loadavg1}`,
       );
     }
   }
