@@ -138,7 +138,6 @@ setTimeout(() => {
   process.exit(2);
 }, cfg.maxSeconds * 1000).unref();
 
-
 async function startBackend() {
   const script = path.join(root, 'bench/lib/slow-backend.js');
   const child = spawnPinned(
