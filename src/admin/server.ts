@@ -1,6 +1,7 @@
 // The admin endpoint: read-only, by design (docs/admin.md). The flags directory is the only control plane,
 // so nothing here accepts a change; anything but GET/HEAD is refused.
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeHttp } from '../node-http.js';
 import { explainRequestOf } from '../explain/explain.js';
 import type { AdminSources } from '../lifecycle/sources.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -14,7 +15,7 @@ function send(res: http.ServerResponse, status: number, type: string, body: stri
 
 /** The admin HTTP server: the dashboard at /, /status, /metrics and /explain from `sources` (`metrics` shared across servers). */
 export function createAdminServer(sources: AdminSources, metrics: Metrics = createMetrics(sources)): http.Server {
-  return http.createServer((req, res) => {
+  return nodeHttp.createServer((req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       return send(res, 405, 'text/plain; charset=utf-8', 'the admin endpoint is read-only: change flags by writing files\n');

@@ -1,5 +1,6 @@
 // `flagman status`: a running instance's state, read from its admin endpoint's /status (docs/cli.md; docs/admin.md).
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeHttp } from '../node-http.js';
 import https from 'node:https';
 import type { AsReceived, StatusDocument } from '../admin/status-types.js';
 import { FlagmanError } from '../errors.js';
@@ -24,7 +25,7 @@ const NETWORK_REASONS: Readonly<Record<string, string>> = {
 // on which an operator may well have put the admin endpoint.
 function get(url: URL): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? https : http).get(
+    const req = (url.protocol === 'https:' ? https : nodeHttp).get(
       url,
       { headers: { accept: 'application/json' }, agent: false, timeout: TIMEOUT_MS },
       (res) => {

@@ -1,6 +1,7 @@
 // The demo's app servers: one small HTTP server on the address of each server the config's proxy
 // backends name, saying who it is.
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeHttp } from '../node-http.js';
 import type { Config } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
 import { serverPortVariable } from './config.js';
@@ -14,7 +15,7 @@ export interface App {
 
 /** A tiny app server that says who it is; `/slow?ms=N` answers after N ms (to watch a drain). */
 function appServer(name: string): http.Server {
-  return http.createServer((req, res) => {
+  return nodeHttp.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const ms = url.pathname === '/slow' ? Math.min(Number(url.searchParams.get('ms') ?? 1000), 60_000) : 0;
     req.resume();

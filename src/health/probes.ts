@@ -3,7 +3,8 @@
 // connect, or a command (run with execa, no shell) whose exit 0 passes. Each probe settles with a
 // result, never throws, and gives up when its signal aborts (the check's timeout, or flagman
 // stopping), leaving no socket or process behind.
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeHttp } from '../node-http.js';
 import net from 'node:net';
 import type { HealthConfig } from '../config/schema.js';
 import { isDescriptorShortage } from '../descriptors.js';
@@ -137,7 +138,7 @@ function httpProbe(h: HealthOf<'http'>): Probe {
       });
       const onAbort = (): void => finish({ pass: false, detail: abortDetail(signal, h.timeout) });
       const owner: ConnectionOwner = { address, release: PROBE_OWNER_RELEASE, forget: () => {} };
-      const conn = new UpstreamConnection(owner, t.host, t.port, http.maxHeaderSize, t.sendProxy ? localHeader(t.sendProxy) : null);
+      const conn = new UpstreamConnection(owner, t.host, t.port, nodeHttp.maxHeaderSize, t.sendProxy ? localHeader(t.sendProxy) : null);
       signal.addEventListener('abort', onAbort, { once: true });
       // The probe's timeout bounds the connect too (the signal, which fires first, says so).
       awaitConnect(conn.socket, h.timeout, address, {

@@ -3,7 +3,8 @@
 // refused), opens the added ones and drains the removed ones (docs/signals.md). A reload first opens what
 // is new — any failure there (an address in use) fails the reload with nothing changed — and only
 // then commits, in the same tick as the runtime swap.
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeHttp } from '../node-http.js';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config, ListenAddress, Mode } from '../config/schema.js';
@@ -205,7 +206,7 @@ export class ListenerSet {
           // Client-side timeouts apply to the connections they accept from now on.
           if (l.proxyHeader) l.proxyHeader.ms = config.timeouts.client;
           if (l.secure) l.secure.frontend.setTimeouts(config.timeouts);
-          else if (l.server instanceof http.Server) {
+          else if (l.server instanceof nodeHttp.Server) {
             l.server.keepAliveTimeout = config.timeouts.idle;
             l.server.headersTimeout = config.timeouts.client;
           }
@@ -278,7 +279,7 @@ export class ListenerSet {
       secure.frontend.drain();
       force = () => secure.frontend.forceClose();
       void done.then(() => secure.binding.site.detach(secure.frontend.server));
-    } else if (server instanceof http.Server) {
+    } else if (server instanceof nodeHttp.Server) {
       done = drainHttp(server);
       force = () => server.closeAllConnections();
     } else {

@@ -1,6 +1,7 @@
 // A frontend's listeners, and what HTTP/1.1 is for the request path they share with HTTP/2
 // (handler.ts). Nothing on that path reads a file or looks a name up in a config.
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeHttp } from '../node-http.js';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ListenAddress, Timeouts } from '../config/schema.js';
@@ -109,7 +110,7 @@ export function applyTimeouts(server: Http1Timeouts, timeouts: Timeouts): void {
 
 /** An HTTP server for one frontend with the configured client-side timeouts. */
 export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, timeouts: Timeouts, tunnels: Set<Duplex>): http.Server {
-  const server: http.Server = http.createServer({ maxHeaderSize: 16384 });
+  const server: http.Server = nodeHttp.createServer({ maxHeaderSize: 16384 });
   applyTimeouts(server, timeouts);
   server.maxHeadersCount = PARSER_MAX_HEADERS;
   const clientMs = (): number => server.headersTimeout;

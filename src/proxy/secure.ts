@@ -4,7 +4,8 @@
 // the same request handler (handler.ts), as h2.ts describes them. Certificates come from memory
 // (tls/certs.ts): SNI picks among the frontend's pairs, and a reload swaps the set without
 // touching the listening socket.
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeHttp } from '../node-http.js';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Timeouts } from '../config/schema.js';
@@ -133,7 +134,7 @@ export function createSecureFrontend(
       // NO_ERROR a plain destroy() sends, which clients take for a complete response.
       for (const s of sessions) s.destroy(new Error('shutdown deadline'), http2.constants.NGHTTP2_INTERNAL_ERROR);
       // The HTTP/1.1 connections are tracked by Node's HTTP/1.1 code, on this server as on a plain one.
-      http.Server.prototype.closeAllConnections.call(server as unknown as http.Server);
+      nodeHttp.Server.prototype.closeAllConnections.call(server as unknown as http.Server);
     },
   };
 }

@@ -2,7 +2,8 @@
 // two sockets are joined and bytes flow both ways untouched until either side closes (docs/proxying.md).
 // Which server, what a failed connect or handshake means, and the active counters are the
 // attempt's (attempt.ts), as for requests: a connect timeout is a 504 here too.
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeHttp } from '../node-http.js';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AccessRecord, tlsVersionOf } from '../access-line.js';
@@ -214,7 +215,7 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
     this.#bytes = body.length;
     const headers = [...rawHeaders, 'Content-Length', String(body.length), 'Connection', 'close'];
     if (this.#requestId !== null) headers.push(this.#frontend.requestId!.header, this.#requestId);
-    socket.write(head(code, http.STATUS_CODES[code] ?? '', headers));
+    socket.write(head(code, nodeHttp.STATUS_CODES[code] ?? '', headers));
     socket.end(body);
     linger(socket, () => this.#finish());
   }
@@ -318,7 +319,7 @@ class Tunnel extends Attempt implements ConnectWaiter, Origin {
         },
         onEnd: () => (complete = true),
       },
-      http.maxHeaderSize,
+      nodeHttp.maxHeaderSize,
     );
     parser.expect(req.method === 'HEAD', true);
     const ended = (): void => {

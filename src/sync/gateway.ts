@@ -4,7 +4,8 @@
 // revisions as decimal strings. Nothing here retries: a failure is an EtcdError, and the mirror
 // (mirror.ts) decides what to do about it.
 import fs from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeHttp } from '../node-http.js';
 import https from 'node:https';
 import { FlagmanError } from '../errors.js';
 import { prefixEnd } from './keys.js';
@@ -173,7 +174,7 @@ export class EtcdGateway {
   #makeAgent(): http.Agent {
     const o = this.#options;
     this.#tls = { ca: readCredential(o.cacert, '--cacert'), cert: readCredential(o.cert, '--cert'), key: readCredential(o.key, '--key') };
-    return this.#url().protocol === 'https:' ? new https.Agent({ keepAlive: true, ...this.#tls }) : new http.Agent({ keepAlive: true });
+    return this.#url().protocol === 'https:' ? new https.Agent({ keepAlive: true, ...this.#tls }) : new nodeHttp.Agent({ keepAlive: true });
   }
 
   /**
@@ -228,7 +229,7 @@ export class EtcdGateway {
     const url = new URL(path, this.#url());
     const options: https.RequestOptions = { method: 'POST', headers: this.#headers(body), agent };
     if (url.protocol === 'https:') return https.request(url, agent === false ? { ...options, ...this.#tls } : options);
-    return http.request(url, options);
+    return nodeHttp.request(url, options);
   }
 
   /** One unary call: resolves with the answer's JSON object, or fails with an EtcdError. */

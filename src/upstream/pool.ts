@@ -10,7 +10,8 @@
 // HAProxy makes it. It is reused only for that client's next requests (kept-alive HTTP/1.1, or the
 // streams of one HTTP/2 connection), and closes when that client connection closes, or idles out
 // as any other. Another client opens a connection of its own. A pool without sendProxy is untouched.
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeHttp } from '../node-http.js';
 import type { PoolFactory, PoolTimeouts, ServerPool } from '../runtime/server-pool.js';
 import { UpstreamConnection, type ClientConnection, type ConnectionOwner, type UpstreamRequest } from './connection.js';
 import { addressOf, awaitConnect } from './dial.js';
@@ -79,7 +80,7 @@ export class UpstreamPool implements ConnectionOwner, ServerPool {
       this,
       this.#host,
       this.#port,
-      http.maxHeaderSize,
+      nodeHttp.maxHeaderSize,
       version === null ? null : req.proxyHeader(version),
     );
     this.#all.add(conn);

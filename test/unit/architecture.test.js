@@ -18,7 +18,10 @@ const SRC = path.join(root, 'src');
 const LAYERS = [
   // Leaves every layer may use: error codes, the version, descriptor budgets, the logger and its sinks,
   // the watch of a few single files (the config, certificates, respond pages).
-  { name: 'base', modules: ['errors.ts', 'version.ts', 'descriptors.ts', 'log-sink.ts', 'log-file.ts', 'log.ts', 'file-watch.ts'] },
+  {
+    name: 'base',
+    modules: ['errors.ts', 'version.ts', 'descriptors.ts', 'log-sink.ts', 'log-file.ts', 'log.ts', 'file-watch.ts', 'node-http.ts'],
+  },
   // The config, and what is compiled from it alone: certificate pairs, the access line's format.
   { name: 'config', modules: ['config/', 'tls/', 'access-line.ts'] },
   { name: 'flags', modules: ['flags/'] },
