@@ -6,9 +6,11 @@
 //
 //   npm run build:sea && node bench/start-time.js [--rounds 10] [--with NAME=NODE ...] [--exe NAME=FILE ...]
 //
-// Compared: bin/flagman (the system's node running dist/cli/main.js) and build/flagman (the single
-// executable); `--with NAME=NODE` adds another node binary running dist/ with bin/flagman's V8
-// options, `--exe NAME=FILE` another single executable.
+// Compared: bin/flagman (the system's node running the bundle, dist/bundle/flagman.js), the same
+// node running tsc's output unbundled (dist/cli/main.js: what the bundle saves) with the same V8
+// options, and build/flagman (the single executable); `--with NAME=NODE` adds another node binary
+// running the bundle with bin/flagman's V8 options, `--exe NAME=FILE` another single executable.
+// No compile cache: a user's flagman has none.
 // Everything listens on 127.0.0.1 only.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,6 +20,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { machine, median, round1 } from './lib/run.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -28,12 +31,15 @@ const { values } = parseArgs({
   },
 });
 const rounds = Number(values.rounds);
-const V8 = ['--max-semi-space-size=2', '--heap-growing-percent=100', '--expose-gc'];
+const V8 = ['--max-semi-space-size=2', '--heap-growing-percent=100', '--expose-gc', '--no-memory-reducer'];
 
-const commands = { 'bin/flagman': [path.join(root, 'bin/flagman')] };
+const commands = {
+  'bin/flagman': [path.join(root, 'bin/flagman')],
+  'dist/ unbundled': [process.execPath, ...V8, path.join(root, 'dist/cli/main.js')],
+};
 for (const w of values.with) {
   const [name, node] = w.split('=');
-  commands[name] = [node, ...V8, path.join(root, 'dist/cli/main.js')];
+  commands[name] = [node, ...V8, path.join(root, 'dist/bundle/flagman.js')];
 }
 commands['build/flagman'] = [path.join(root, 'build/flagman')];
 for (const e of values.exe) {
@@ -125,7 +131,6 @@ for (let r = 0; r < rounds; r++) {
 }
 fs.rmSync(dir, { recursive: true, force: true });
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (runs, key) => {
   const xs = runs.map((r) => r[key]);
   return `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
@@ -142,3 +147,17 @@ for (const [name, t] of Object.entries(times))
   console.log(
     `${name.padEnd(16)} ${fmt(t.run, 'wall').padEnd(18)}${fmt(t.run, 'cpu').padEnd(18)} ${fmt(t.set, 'wall').padEnd(18)}${fmt(t.set, 'cpu')}`,
   );
+console.log(
+  JSON.stringify({
+    bench: 'start-time',
+    machine: machine(),
+    rounds,
+    rows: Object.entries(times).map(([name, t]) => ({
+      command: name,
+      runWallMs: round1(median(t.run.map((r) => r.wall)), 0),
+      runCpuMs: median(t.run.map((r) => r.cpu)),
+      setWallMs: round1(median(t.set.map((r) => r.wall)), 0),
+      setCpuMs: round1(median(t.set.map((r) => r.cpu)), 0),
+    })),
+  }),
+);

@@ -1,7 +1,8 @@
 // `npm run build:sea`: flagman as one executable file, build/flagman, that runs without a Node
 // install (README, "A single file"). Run after `npm run build` (the script in package.json does):
-// it bundles dist/cli/main.js and its dependencies into one ES module with esbuild, and has Node's
-// single-executable support (`node --build-sea`) append that module to a copy of a Node binary.
+// it bundles dist/cli/main.js and its dependencies into one ES module (bundle.js, as `npm run
+// build` does, but into one file), and has Node's single-executable support (`node --build-sea`)
+// append that module to a copy of a Node binary.
 //
 // That Node is not the one running this script: --build-sea is in Node 25.5 and later, and the
 // executable is built on the Node 26 LTS line. Its binary comes from the npm registry, as the
@@ -10,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
+import { bundle } from './bundle.js';
 import { nodeBinary } from './node-binary.js';
 
 const NODE_VERSION = '26.12.1';
@@ -22,42 +23,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const work = path.join(root, 'build/sea');
 const output = path.join(root, 'build/flagman');
 
-// src/version.ts reads package.json beside dist/ at start; the executable has no such file beside
-// it, so the bundle gets the version as a constant instead.
-const inlineVersion = {
-  name: 'inline-version',
-  setup(build) {
-    const { version } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
-    build.onLoad({ filter: /[\\/]dist[\\/]version\.js$/ }, () => ({
-      contents: `export const VERSION = ${JSON.stringify(version)};\n`,
-      loader: 'js',
-    }));
-  },
-};
-
-async function bundle(file) {
-  await esbuild.build({
-    entryPoints: [path.join(root, 'dist/cli/main.js')],
-    outfile: file,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: `node${NODE_VERSION.split('.')[0]}`,
-    // The CommonJS dependencies (pino, prom-client) require Node's built-in modules; an ES module
-    // has no `require` of its own, and in the executable one made from its own URL loads built-ins.
-    banner: {
-      js: "import { createRequire as flagmanCreateRequire } from 'node:module';\nconst require = flagmanCreateRequire(import.meta.url);",
-    },
-    logLevel: 'warning',
-    plugins: [inlineVersion],
-  });
-}
-
 const node = nodeBinary(NODE_VERSION);
 fs.rmSync(work, { recursive: true, force: true });
 fs.mkdirSync(work, { recursive: true });
 const main = path.join(work, 'flagman.mjs');
-await bundle(main);
+await bundle({ outfile: main, nodeMajor: Number(NODE_VERSION.split('.')[0]) });
 const config = path.join(work, 'sea-config.json');
 fs.writeFileSync(
   config,

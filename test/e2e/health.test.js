@@ -120,7 +120,9 @@ test('exec: a command that exits 1 marks its server down; exit 0 brings it back;
   const app1 = await upstream(t, 'app1');
   const app2 = await upstream(t, 'app2');
   const check =
-    'echo "$FLAGMAN_BACKEND/$FLAGMAN_SERVER $FLAGMAN_SERVER_ADDR:$FLAGMAN_SERVER_PORT" > "seen-$FLAGMAN_SERVER"\nexit "$(cat "exit-$FLAGMAN_SERVER" 2>/dev/null || echo 0)"\n';
+    // Written aside, then renamed: a check run every 100 ms would otherwise truncate the file the
+    // test is reading (it read it empty once, on a loaded machine).
+    'echo "$FLAGMAN_BACKEND/$FLAGMAN_SERVER $FLAGMAN_SERVER_ADDR:$FLAGMAN_SERVER_PORT" > "seen-$FLAGMAN_SERVER.new" && mv "seen-$FLAGMAN_SERVER.new" "seen-$FLAGMAN_SERVER"\nexit "$(cat "exit-$FLAGMAN_SERVER" 2>/dev/null || echo 0)"\n';
   const fm = await startFlagman(t, TWO_SERVERS('{ type: exec, command: sh ./check.sh, interval: 100ms, timeout: 5s, rise: 1, fall: 2 }'), {
     vars: { app1: app1.port, app2: app2.port },
     files: { 'check.sh': check },

@@ -131,7 +131,7 @@ test('the npm package installs the launcher as the flagman command, with the bui
   const files = new Map(pack.files.map((f) => [f.path, f]));
   t.truthy(files.get('bin/flagman'), 'bin/flagman is packed');
   t.is(files.get('bin/flagman').mode & 0o111, 0o111, 'and executable');
-  t.truthy(files.get('dist/cli/main.js'), 'dist/cli/main.js is packed');
+  t.truthy(files.get('dist/bundle/flagman.js'), 'dist/bundle/flagman.js is packed');
   const pkg = JSON.parse(fs.readFileSync(`${root}/package.json`, 'utf8'));
   t.deepEqual(pkg.bin, { flagman: 'bin/flagman' });
 });

@@ -44,7 +44,7 @@ test('the package carries the license, the README, the command, the build withou
     'README.md',
     'package.json',
     'bin/flagman',
-    'dist/cli/main.js',
+    'dist/bundle/flagman.js',
     'examples/demo/flagman.yaml',
     'examples/demo/maintenance.html',
     'systemd/flagman.service',
@@ -70,7 +70,8 @@ test('the package carries the license, the README, the command, the build withou
     t.false(fs.readFileSync(path.join(root, p), 'utf8').includes('sourceMappingURL'), `${p} names no source map`);
   }
   t.deepEqual(
-    paths.filter((p) => /^(src|test|bench|flags|node_modules|dist\/demo)\//.test(p) || p === 'package-lock.json'),
+    // dist/ is tsc's output; the command runs its bundle (dist/bundle/), which is all it ships.
+    paths.filter((p) => /^(src|test|bench|flags|node_modules)\//.test(p) || /^dist\/(?!bundle\/)/.test(p) || p === 'package-lock.json'),
     [],
     'nothing only the repository needs',
   );
@@ -127,7 +128,7 @@ backends:
 `;
   const fm = await startFlagman(t, config, { vars: { app: app.port }, installed: flagman });
   const argv = fs.readFileSync(`/proc/${fm.started.pid}/cmdline`, 'utf8').split('\0');
-  t.true(argv.includes(path.join(home, 'dist/cli/main.js')), `runs the installed build: ${argv.join(' ')}`);
+  t.true(argv.includes(path.join(home, 'dist/bundle/flagman.js')), `runs the installed build: ${argv.join(' ')}`);
   t.is(fs.realpathSync(`/proc/${fm.started.pid}/cwd`), fs.realpathSync(fm.dir), 'from its own directory, not the repository');
   const r = await request(fm.port);
   t.is(r.status, 200);

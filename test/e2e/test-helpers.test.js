@@ -110,7 +110,7 @@ test('startFlagman runs the flagman command (bin/flagman, its V8 options) on the
   t.is(fs.realpathSync(`/proc/${start.pid}/exe`), fs.realpathSync(process.execPath));
   const argv = fs.readFileSync(`/proc/${start.pid}/cmdline`, 'utf8').split('\0');
   t.true(argv.includes('--heap-growing-percent=100'), argv.join(' '));
-  t.true(argv.includes(path.join(root, 'dist/cli/main.js')), argv.join(' '));
+  t.true(argv.includes(path.join(root, 'dist/bundle/flagman.js')), argv.join(' '));
 });
 
 test("flagmanCommand runs this test's node even when the first node on the PATH is another", async (t) => {
