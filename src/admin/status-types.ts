@@ -1,4 +1,4 @@
-// The `/status` document (docs/admin.md), described once: status.ts builds it, metrics.ts reads it
+// The `/status` document (docs/admin.md), described once: status.ts builds it, metrics-registry.ts reads it
 // for `/metrics`, the dashboard's script and `flagman status` read it, and `npm run schema` turns
 // these types into docs/status.schema.json for anyone else who reads it. Types only: nothing here
 // runs. A field with no value yet is null, never absent; the comments become the schema's

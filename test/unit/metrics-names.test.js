@@ -4,7 +4,9 @@
 // from the real registry over a runtime built from a config using every feature that adds series
 // (a tcp frontend, a rate limit, a backend with maxconn and a queue, flags set and broken), so every
 // family has samples and its labels are checked too.
+import { spawnSync } from 'node:child_process';
 import test from 'ava';
+import client from 'prom-client';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { parseConfigText } from '../../dist/config/load.js';
 import { compileProgram, buildRuntime } from '../../dist/runtime/compile.js';
@@ -243,4 +245,31 @@ test('the latency histograms: HTTP series only, buckets from 0.5 ms to 10 s in s
   t.is(web.sum, OBSERVED_MS.reduce((a, b) => a + b, 0) / 1000);
   const app1 = histogram(text, 'flagman_server_ttfb_seconds', check).get(JSON.stringify({ backend: 'app', server: 'app1' }));
   t.is(app1.count, 9);
+});
+
+test('the registry is built at the first scrape: prom-client is not loaded before, the Content-Type is its own', async (t) => {
+  // A fresh process: this file's own imports must not have loaded prom-client already.
+  const script = `
+    import { createRequire } from 'node:module';
+    const { createMetrics, PROMETHEUS_CONTENT_TYPE } = await import(${JSON.stringify(new URL('../../dist/admin/metrics.js', import.meta.url).href)});
+    const require = createRequire(import.meta.url);
+    const loaded = () => Object.keys(require.cache).some((k) => k.includes('/node_modules/prom-client/'));
+    const metrics = createMetrics({});
+    const before = loaded();
+    await import('prom-client'); // what a scrape does: seen so by the same check
+    console.log(JSON.stringify({ before, after: loaded(), contentType: metrics.contentType }));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    cwd: new URL('../..', import.meta.url).pathname,
+  });
+  t.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  t.false(out.before, 'prom-client loaded before any scrape');
+  t.true(out.after, 'the check sees prom-client once loaded');
+  t.is(out.contentType, client.Registry.PROMETHEUS_CONTENT_TYPE);
+  // And a scrape loads it: the text of the registry over real sources.
+  const text = await createMetrics(sources()).render();
+  t.regex(text, /^# HELP flagman_frontend_requests_total /m);
+  t.regex(text, /^process_cpu_user_seconds_total /m);
 });
