@@ -11,7 +11,7 @@ import type { Config, ListenAddress, Mode } from '../config/schema.js';
 import type { ConnectionGate } from '../proxy/admission.js';
 import { acceptProxyHeaders } from '../proxy/accept-proxy.js';
 import { FrontendGate } from '../proxy/maxconn.js';
-import { createSecureFrontend, type SecureFrontend, type TlsBinding } from '../proxy/secure.js';
+import type { SecureFrontend, TlsBinding } from '../proxy/secure.js';
 import type { CertStore } from '../tls/certs.js';
 import { FlagmanError } from '../errors.js';
 import { events } from '../log.js';
@@ -166,6 +166,8 @@ export class ListenerSet {
         let secure: Listener['secure'] = null;
         if (slot && w.tls) {
           const binding: TlsBinding = { site: sites.get(config.frontends[w.index]!.name)! };
+          // Loaded here, not at start: it loads node:tls and node:http2 (src/node-http.ts).
+          const { createSecureFrontend } = await import('../proxy/secure.js');
           secure = { frontend: createSecureFrontend(this.#holder, slot, config.timeouts, this.#tunnels, binding), binding };
         }
         const server: net.Server = !slot

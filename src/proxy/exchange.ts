@@ -1,8 +1,9 @@
 // One client request from arrival to the access-log line: which frontend, backend and server it got,
 // the status sent and the bytes of body, and the counters that move when it ends.
 import type http from 'node:http';
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import { AccessRecord, tlsVersionOf } from '../access-line.js';
+import { nodeHttp2 } from '../node-http.js';
 import { markResponded } from './head-timer.js';
 import { lingerOnClose } from './linger.js';
 import { clientOf, forwardedHostOf, schemeOf, trusts, type Origin } from './origin.js';
@@ -173,7 +174,7 @@ export class Exchange implements Origin {
         // The stream's own 'finish' (its END_STREAM handed to the session): the response's comes only
         // once the stream has closed.
         const stream = (res as unknown as { stream: http2.ServerHttp2Stream }).stream;
-        stream.once('finish', () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
+        stream.once('finish', () => stream.close(nodeHttp2().constants.NGHTTP2_NO_ERROR));
       }
     }
     this.fail(status, reason, retryAfter);
@@ -200,7 +201,8 @@ export class Exchange implements Origin {
     this.reason ??= reason;
     // An HTTP/2 stream destroyed without an error is reset with NO_ERROR, which clients (curl,
     // Node's) take for the end of a complete response: reset it as an error, so they never do.
-    if (!this.http1) (this.res as unknown as { stream: http2.ServerHttp2Stream }).stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    if (!this.http1)
+      (this.res as unknown as { stream: http2.ServerHttp2Stream }).stream.close(nodeHttp2().constants.NGHTTP2_INTERNAL_ERROR);
     this.res.destroy();
   }
 

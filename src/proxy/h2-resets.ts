@@ -19,7 +19,8 @@
 // 5 rounds), 0.19–0.34 s on a bare node:http2 server (where nghttp2 stops them after 1,000), and
 // 40–70 ms with this budget. Most of what is left is Node's own work per stream (about 0.2 ms:
 // its stream, request and response objects), which the burst multiplies.
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
+import { nodeHttp2 } from '../node-http.js';
 
 /** Resets a connection may make at once before it is closed. */
 export const RESET_BURST = 200;
@@ -27,7 +28,7 @@ export const RESET_BURST = 200;
 export const RESET_RATE = 20;
 
 /** The error code of the GOAWAY a connection over its budget gets (RFC 9113 §7: 0xb). */
-const ENHANCE_YOUR_CALM = http2.constants.NGHTTP2_ENHANCE_YOUR_CALM;
+const ENHANCE_YOUR_CALM = nodeHttp2().constants.NGHTTP2_ENHANCE_YOUR_CALM;
 
 // Streams flagman itself cancels (a request body that stalled): not the client's resets.
 const cancelled = new WeakSet<http2.Http2Stream>();
@@ -35,7 +36,7 @@ const cancelled = new WeakSet<http2.Http2Stream>();
 /** Cancels `stream` from the proxy's side (RST_STREAM CANCEL); not counted as the client's reset. */
 export function cancelStream(stream: http2.Http2Stream): void {
   cancelled.add(stream);
-  stream.close(http2.constants.NGHTTP2_CANCEL);
+  stream.close(nodeHttp2().constants.NGHTTP2_CANCEL);
 }
 
 // Sessions over their budget, closed once the read in progress has been parsed.

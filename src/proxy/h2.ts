@@ -6,7 +6,8 @@
 // 'close', write/drain, writeHead with a flat header list, setTimeout, destroy), so they are passed
 // on as they are.
 import type http from 'node:http';
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
+import { nodeHttp2 } from '../node-http.js';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { Exchange } from './exchange.js';
 import { MAX_HEADERS, type FrontendSlot } from './frontend.js';
@@ -27,7 +28,7 @@ const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 't
  * line) when writeHead is given one, as the upstream path does; here it is dropped, and so are
  * connection-specific headers, which would throw.
  */
-export class H2Response extends http2.Http2ServerResponse {
+export class H2Response extends nodeHttp2().Http2ServerResponse {
   override writeHead(statusCode: number, message?: unknown, headers?: unknown): this {
     let h = (typeof message === 'string' ? headers : message) as http.OutgoingHttpHeaders | string[] | undefined;
     if (Array.isArray(h)) {
@@ -47,7 +48,7 @@ export class H2Response extends http2.Http2ServerResponse {
 // stream the client cancelled (RST_STREAM) also has: the upstream request would go on with nobody
 // to read it, counted in flight until timeouts.server. Finished means ended by us, and flushed.
 // (Defined on the prototype: @types/node declares it a data property, which a getter cannot override.)
-const streamFinished = Object.getOwnPropertyDescriptor(http2.Http2ServerResponse.prototype, 'writableFinished')!.get!;
+const streamFinished = Object.getOwnPropertyDescriptor(nodeHttp2().Http2ServerResponse.prototype, 'writableFinished')!.get!;
 Object.defineProperty(H2Response.prototype, 'writableFinished', {
   get(this: H2Response): boolean {
     return this.writableEnded && (streamFinished.call(this) as boolean);

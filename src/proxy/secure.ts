@@ -6,7 +6,8 @@
 // touching the listening socket.
 import type http from 'node:http';
 import { nodeHttp } from '../node-http.js';
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
+import { nodeHttp2 } from '../node-http.js';
 import type { Duplex } from 'node:stream';
 import type { Timeouts } from '../config/schema.js';
 import { events } from '../log.js';
@@ -50,7 +51,7 @@ export function createSecureFrontend(
   tunnels: Set<Duplex>,
   binding: TlsBinding,
 ): SecureFrontend {
-  const server = http2.createSecureServer({
+  const server = nodeHttp2().createSecureServer({
     allowHTTP1: true,
     ...binding.site.set.defaultOptions,
     // A client sending a name gets that name's pair, from memory: no file is read per connection.
@@ -132,7 +133,7 @@ export function createSecureFrontend(
     forceClose: () => {
       // Every stream still open is cut: reset as an error (Exchange.cut says why), not with the
       // NO_ERROR a plain destroy() sends, which clients take for a complete response.
-      for (const s of sessions) s.destroy(new Error('shutdown deadline'), http2.constants.NGHTTP2_INTERNAL_ERROR);
+      for (const s of sessions) s.destroy(new Error('shutdown deadline'), nodeHttp2().constants.NGHTTP2_INTERNAL_ERROR);
       // The HTTP/1.1 connections are tracked by Node's HTTP/1.1 code, on this server as on a plain one.
       nodeHttp.Server.prototype.closeAllConnections.call(server as unknown as http.Server);
     },

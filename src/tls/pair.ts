@@ -3,9 +3,10 @@
 // a client asks for (SNI). Reading happens at load and on a file change, never per connection.
 import { type KeyObject, X509Certificate, createPrivateKey } from 'node:crypto';
 import fs from 'node:fs';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import type { TlsConfig, TlsPairConfig } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
+import { nodeTls } from '../node-http.js';
 
 /** One pair, read and checked. */
 export interface LoadedPair {
@@ -78,7 +79,7 @@ export function loadPair(pair: TlsPairConfig): LoadedPair {
   }
   let context: tls.SecureContext;
   try {
-    context = tls.createSecureContext({ cert, key });
+    context = nodeTls().createSecureContext({ cert, key });
   } catch (cause) {
     throw new FlagmanError('CONFIG_TLS', `certificate file ${pair.cert} with key file ${pair.key}: ${(cause as Error).message}`, pair.at, {
       cause,

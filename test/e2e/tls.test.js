@@ -140,6 +140,29 @@ test('curl over TLS, HTTP/1.1 and HTTP/2, is routed like plain HTTP; MAINT flips
   );
 });
 
+test('node:tls and node:http2 are loaded by a TLS frontend only: a config without one never loads them', async (t) => {
+  // 49 ms of CPU on Node 26 at every start, for nothing a plain config uses (src/node-http.ts).
+  const { files } = await certificates(t);
+  const app = await upstream(t, 'app');
+  const preload = path.join(tempDir(t), 'modules.mjs');
+  fs.writeFileSync(
+    preload,
+    "process.on('exit', () => process.stderr.write(JSON.stringify({ event: 'test.modules', modules: process.moduleLoadList.filter((m) => /^NativeModule (tls|http2)$/.test(m)) }) + '\\n'));\n",
+  );
+  const env = { NODE_OPTIONS: `--import=${preload}` };
+  const loaded = async (yaml, extra) => {
+    const fm = await startFlagman(t, yaml, { vars: { app: app.port }, env, ...extra });
+    t.is((await request(fm.port)).status, 200);
+    fm.proc.kill('SIGTERM');
+    await fm.exited;
+    return fm.events.find((e) => e.event === 'test.modules')?.modules;
+  };
+  const plain = config().replace(/ {2}secure:\n(?: {4}.*\n)+/, '');
+  t.false(plain.includes('tls:'), plain);
+  t.deepEqual(await loaded(plain), []);
+  t.deepEqual((await loaded(config(), { files })).sort(), ['NativeModule http2', 'NativeModule tls']);
+});
+
 test('request.scheme is https on a TLS frontend, http on a plain one', async (t) => {
   const c = await certificates(t);
   const app = await upstream(t, 'app');
