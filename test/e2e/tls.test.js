@@ -142,6 +142,8 @@ test('curl over TLS, HTTP/1.1 and HTTP/2, is routed like plain HTTP; MAINT flips
 
 test('node:tls and node:http2 are loaded by a TLS frontend only: a config without one never loads them', async (t) => {
   // 49 ms of CPU on Node 26 at every start, for nothing a plain config uses (src/node-http.ts).
+  // Seen through a NODE_OPTIONS preload, which the single executable does not run (README).
+  if (process.env.FLAGMAN_BIN) return t.pass('FLAGMAN_BIN: the single executable runs no NODE_OPTIONS preload');
   const { files } = await certificates(t);
   const app = await upstream(t, 'app');
   const preload = path.join(tempDir(t), 'modules.mjs');
