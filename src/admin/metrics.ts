@@ -1,6 +1,7 @@
 // `/metrics`, its registry (metrics-registry.ts, on prom-client) built at the first scrape rather
-// than at start: loading prom-client and starting Node's process metrics cost 40 ms of the 330 ms
-// of CPU a `flagman run` took to start (a CPU profile on Node 26), for a page many never scrape.
+// than at start: loading prom-client and starting Node's process metrics took 40 ms in a CPU
+// profile of a start on Node 26; built at the first scrape, a start's CPU went from 240 to 210 ms
+// (bench/RESULTS.md, "Start time"), for a page many never scrape.
 // Node's own GC and event-loop-lag metrics therefore count from the first scrape; flagman's, taken
 // from the status document, are whole from the start (docs/admin.md).
 import type { AdminSources } from '../lifecycle/sources.js';
