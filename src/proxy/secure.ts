@@ -5,9 +5,8 @@
 // (tls/certs.ts): SNI picks among the frontend's pairs, and a reload swaps the set without
 // touching the listening socket.
 import type http from 'node:http';
-import { nodeHttp } from '../node-http.js';
 import type http2 from 'node:http2';
-import { nodeHttp2 } from '../node-http.js';
+import { nodeHttp, nodeHttp2 } from '../node-http.js';
 import type { Duplex } from 'node:stream';
 import type { Timeouts } from '../config/schema.js';
 import { events } from '../log.js';
