@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   LISTEN: 'an address could not be listened on',
   ADMIN: 'the admin endpoint is not configured, cannot be reached, or did not answer a status document',
   SYNC_SOURCE: 'an option of flagman sync (an etcd endpoint, a certificate or key file) is invalid or cannot be read',
+  INSTALL: "a part of flagman loaded on first use is missing from disk: flagman's files changed since the process started",
   USAGE: 'the command line is not understood',
 } as const;
 

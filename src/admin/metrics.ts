@@ -5,6 +5,7 @@
 // Node's own GC and event-loop-lag metrics therefore count from the first scrape; flagman's, taken
 // from the status document, are whole from the start (docs/admin.md).
 import type { AdminSources } from '../lifecycle/sources.js';
+import { loadOnFirstUse } from '../on-first-use.js';
 import type { MetricsRegistry } from './metrics-registry.js';
 
 /** What the admin server needs to answer /metrics. */
@@ -22,7 +23,7 @@ export function createMetrics(sources: AdminSources): Metrics {
   return {
     contentType: PROMETHEUS_CONTENT_TYPE,
     render(): Promise<string> {
-      registry ??= import('./metrics-registry.js').then(
+      registry ??= loadOnFirstUse('the /metrics registry', () => import('./metrics-registry.js')).then(
         (m) => m.metricsRegistry(sources),
         (err: unknown) => {
           registry = null; // the next scrape tries again

@@ -2,6 +2,7 @@
 // so nothing here accepts a change; anything but GET/HEAD is refused.
 import type http from 'node:http';
 import { nodeHttp } from '../node-http.js';
+import { errorLine, FlagmanError } from '../errors.js';
 import { explainRequestOf } from '../explain/explain.js';
 import type { AdminSources } from '../lifecycle/sources.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -33,7 +34,8 @@ export function createAdminServer(sources: AdminSources, metrics: Metrics = crea
     if (path === '/metrics') {
       metrics.render().then(
         (text) => send(res, 200, metrics.contentType, text),
-        (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', `metrics failed: ${String(err)}\n`),
+        (err: unknown) =>
+          send(res, 500, 'text/plain; charset=utf-8', `metrics failed: ${err instanceof FlagmanError ? errorLine(err) : String(err)}\n`),
       );
       return;
     }

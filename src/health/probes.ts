@@ -6,13 +6,14 @@
 import type http from 'node:http';
 import { nodeHttp } from '../node-http.js';
 import net from 'node:net';
-import type { HealthConfig } from '../config/schema.js';
+import type { Config, HealthConfig } from '../config/schema.js';
 import { isDescriptorShortage } from '../descriptors.js';
 import { localHeader } from '../proxy/proxy-header.js';
 import { failureReason } from '../proxy/reasons.js';
 import { UpstreamConnection, type ClientConnection, type ConnectionOwner, type UpstreamRequest } from '../upstream/connection.js';
 import { addressOf, awaitConnect } from '../upstream/dial.js';
 import type { UpstreamError } from '../upstream/error.js';
+import { loadOnFirstUse } from '../on-first-use.js';
 import { VERSION } from '../version.js';
 
 /** The server a probe checks. */
@@ -177,11 +178,31 @@ function tcpProbe(h: HealthOf<'tcp'>): Probe {
 // A process that ignores SIGTERM at its timeout is killed this much later.
 const FORCE_KILL_MS = 1000;
 
+let execRunner: Promise<typeof import('execa')> | null = null;
+
+/**
+ * What runs an exec check's command (execa), loaded on first use: a config without exec checks
+ * never pays for it at start. A reload that brings the first exec check loads it before the new
+ * config is taken (lifecycle/reload.ts): should it be gone from disk, the reload fails and nothing changes,
+ * rather than every server of the backend failing its checks.
+ */
+export function loadExecRunner(): Promise<typeof import('execa')> {
+  execRunner ??= loadOnFirstUse('exec health checks', () => import('execa')).catch((err: unknown) => {
+    execRunner = null; // the next check or reload tries again
+    throw err;
+  });
+  return execRunner;
+}
+
+/** Whether `config` has an exec health check (what loadExecRunner() serves). */
+export function hasExecChecks(config: Config): boolean {
+  return config.backends.some((be) => be.kind === 'proxy' && be.health?.type === 'exec');
+}
+
 function execProbe(h: HealthOf<'exec'>): Probe {
   const [file, ...args] = h.command as [string, ...string[]];
   return async (t, signal) => {
-    // Loaded on first use: a config without exec checks never pays for it at start.
-    const { execa } = await import('execa');
+    const { execa } = await loadExecRunner();
     const r = await execa(file, args, {
       cwd: h.cwd,
       env: {

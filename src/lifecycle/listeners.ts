@@ -15,6 +15,7 @@ import type { SecureFrontend, TlsBinding } from '../proxy/secure.js';
 import type { CertStore } from '../tls/certs.js';
 import { FlagmanError } from '../errors.js';
 import { events } from '../log.js';
+import { loadOnFirstUse } from '../on-first-use.js';
 import { cuttingForShutdown } from '../proxy/reasons.js';
 import { createFrontendServer, listen, type FrontendSlot } from '../proxy/frontend.js';
 import { createTcpFrontendServer } from '../proxy/tcp-frontend.js';
@@ -167,7 +168,7 @@ export class ListenerSet {
         if (slot && w.tls) {
           const binding: TlsBinding = { site: sites.get(config.frontends[w.index]!.name)! };
           // Loaded here, not at start: it loads node:tls and node:http2 (src/node-http.ts).
-          const { createSecureFrontend } = await import('../proxy/secure.js');
+          const { createSecureFrontend } = await loadOnFirstUse('TLS frontends', () => import('../proxy/secure.js'));
           secure = { frontend: createSecureFrontend(this.#holder, slot, config.timeouts, this.#tunnels, binding), binding };
         }
         const server: net.Server = !slot

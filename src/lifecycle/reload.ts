@@ -8,6 +8,7 @@ import { FlagmanError, flagmanErrorsOf } from '../errors.js';
 import type { Config } from '../config/schema.js';
 import { storeFor, type FlagStore, type WatcherStatus } from '../flags/store.js';
 import { HealthChecker } from '../health/checker.js';
+import { hasExecChecks, loadExecRunner } from '../health/probes.js';
 import type { FlagSnapshot } from '../flags/snapshot.js';
 import { events } from '../log.js';
 import { buildRuntime, compileProgram, sameFolding, type Program } from '../runtime/compile.js';
@@ -219,6 +220,7 @@ export class Live {
       const store = newStore ?? this.store;
       const generation = this.generation + 1;
       const runtime = this.build(store.snapshot, program, generation);
+      if (this.role.decides && hasExecChecks(config)) await loadExecRunner();
       const plan = await this.listeners.prepare(config, this.role.listeners);
       // From here to the end of the block nothing waits: requests see the old world or the new one.
       this.config = config;

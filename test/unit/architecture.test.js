@@ -20,7 +20,17 @@ const LAYERS = [
   // the watch of a few single files (the config, certificates, respond pages).
   {
     name: 'base',
-    modules: ['errors.ts', 'version.ts', 'descriptors.ts', 'log-sink.ts', 'log-file.ts', 'log.ts', 'file-watch.ts', 'node-http.ts'],
+    modules: [
+      'errors.ts',
+      'version.ts',
+      'descriptors.ts',
+      'log-sink.ts',
+      'log-file.ts',
+      'log.ts',
+      'file-watch.ts',
+      'node-http.ts',
+      'on-first-use.ts',
+    ],
   },
   // The config, and what is compiled from it alone: certificate pairs, the access line's format.
   { name: 'config', modules: ['config/', 'tls/', 'access-line.ts'] },
