@@ -13,6 +13,7 @@ export const TOOLS = {
   h2load: 'nghttp2-client',
   openssl: 'openssl',
   'systemd-socket-activate': 'systemd',
+  heaptrack: 'heaptrack',
 };
 
 /** True when `cmd` is on PATH (or in /usr/sbin, where nginx and haproxy live). */
