@@ -67,10 +67,29 @@ async function openIdle(port, n) {
 
 /** The peak allocation sites of heaptrack's record `file`: { bytes, calls, site }, largest first. */
 function peaks(file) {
-  const out = spawnSync('heaptrack_print', ['-f', file, '--print-peaks', '1', '--print-allocators', '0', '--print-temporary', '0', '--print-leaks', '0', '--peak-limit', '20', '-s', '0'], {
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  }).stdout;
+  const out = spawnSync(
+    'heaptrack_print',
+    [
+      '-f',
+      file,
+      '--print-peaks',
+      '1',
+      '--print-allocators',
+      '0',
+      '--print-temporary',
+      '0',
+      '--print-leaks',
+      '0',
+      '--peak-limit',
+      '20',
+      '-s',
+      '0',
+    ],
+    {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    },
+  ).stdout;
   const unit = { '': 1, K: 1e3, M: 1e6, G: 1e9 };
   const sites = [];
   const re = /^([\d.]+)([KMG]?) peak memory consumed over (\d+) calls from\n(\S.*)$/gm;
