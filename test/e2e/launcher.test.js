@@ -135,3 +135,29 @@ test('the npm package installs the launcher as the flagman command, with the bui
   const pkg = JSON.parse(fs.readFileSync(`${root}/package.json`, 'utf8'));
   t.deepEqual(pkg.bin, { flagman: 'bin/flagman' });
 });
+
+test('in a clone where tsc ran after the bundle was made, the flagman command says to run npm run build; otherwise it says nothing', async (t) => {
+  if (process.env.FLAGMAN_BIN) return t.pass('the single executable has no launcher');
+  // The clone's layout in a directory of the test's own: bin/flagman, dist/bundle/, dist/cli/main.js.
+  const home = fs.realpathSync(tempDir(t, 'flagman-clone-'));
+  fs.mkdirSync(path.join(home, 'bin'));
+  fs.copyFileSync(launcherPath, path.join(home, 'bin/flagman'));
+  fs.chmodSync(path.join(home, 'bin/flagman'), 0o755);
+  fs.cpSync(path.join(root, 'dist/bundle'), path.join(home, 'dist/bundle'), { recursive: true });
+  fs.mkdirSync(path.join(home, 'dist/cli'));
+  const tscOutput = path.join(home, 'dist/cli/main.js');
+  fs.writeFileSync(tscOutput, '');
+  const bundle = path.join(home, 'dist/bundle/flagman.js');
+  const run = () => execa(path.join(home, 'bin/flagman'), ['--version'], { reject: false });
+
+  fs.utimesSync(tscOutput, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+  const built = await run();
+  t.is(built.exitCode, 0, built.stderr);
+  t.is(built.stderr, '', 'the bundle is newer than tsc output: nothing said');
+
+  fs.utimesSync(tscOutput, new Date(Date.now() + 60_000), new Date(Date.now() + 60_000));
+  const stale = await run();
+  t.is(stale.exitCode, 0, 'it still runs');
+  t.regex(stale.stdout, /^flagman \d/);
+  t.is(stale.stderr, `flagman: ${bundle} is older than ${tscOutput}: run \`npm run build\` to bundle it again`);
+});
