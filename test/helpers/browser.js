@@ -40,8 +40,13 @@ export async function watchedPage(t, browser) {
   return { page, errors };
 }
 
-/** Waits until the element at `selector` has exactly `text`; on timeout the error says what it had. */
-export async function waitText(page, selector, text, timeout = scaled(5000)) {
+/**
+ * Waits until the element at `selector` has exactly `text`; on timeout the error says what it had.
+ * An upper bound, not a figure the tests assert: 10 s, since the first text after a page load once
+ * took just over 5 s (the browser starting beside three other test files on two cores), and was
+ * there when the error was written.
+ */
+export async function waitText(page, selector, text, timeout = scaled(10_000)) {
   try {
     await page.waitForFunction(([s, want]) => document.querySelector(s)?.textContent === want, [selector, text], { timeout, polling: 50 });
   } catch (err) {
