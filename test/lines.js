@@ -74,8 +74,13 @@ function fileOf(line) {
   const parts = m[1].split(' › ');
   const files = testFiles();
   for (let k = parts.length - 1; k >= 1; k--) {
-    const tail = `/${parts.slice(0, k).join('/')}.test.js`;
-    const found = files.filter((f) => f.endsWith(tail));
+    // ava titles test/e2e/test-tools.test.js "e2e › tools": it drops a `test-` prefix.
+    const dirs = parts
+      .slice(0, k - 1)
+      .map((p) => `/${p}`)
+      .join('');
+    const tails = [`${dirs}/${parts[k - 1]}.test.js`, `${dirs}/test-${parts[k - 1]}.test.js`];
+    const found = files.filter((f) => tails.some((tail) => f.endsWith(tail)));
     if (found.length === 1) return found[0];
   }
   return null;
