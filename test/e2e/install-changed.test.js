@@ -53,10 +53,13 @@ test('after an upgrade in place, what a running flagman loads on first use is re
   t.is(metrics.status, 500, metrics.body);
   t.regex(metrics.body, /^metrics failed: INSTALL: the \/metrics registry cannot be loaded: .*restart flagman.* \(\/.*chunk-\w+\.js\)\n$/);
 
+  // The config saved as deploy tools do (a whole new file renamed over it): flagman's watch of the
+  // file reloads once. Written in place, a loaded machine could read it half-done.
   const reload = async (text) => {
-    fs.writeFileSync(fm.configFile, text.replace('{{app}}', String(app.port)));
     const from = fm.events.length;
-    fm.proc.kill('SIGHUP');
+    const tmp = path.join(fm.dir, '.flagman.yaml.tmp');
+    fs.writeFileSync(tmp, text.replace('{{app}}', String(app.port)));
+    fs.renameSync(tmp, fm.configFile);
     return fm.waitEvent((e) => e.event === 'reload' || e.event === 'reload.failed', { from, timeout: 10_000 });
   };
   for (const [what, text] of [
