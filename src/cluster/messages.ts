@@ -80,7 +80,14 @@ export type ToPrimary =
   | { readonly t: 'hello' }
   | { readonly t: 'ready' }
   | { readonly t: 'check'; readonly key: string; readonly pass: boolean; readonly source: CheckSource; readonly detail: string }
-  | { readonly t: 'reloaded'; readonly generation: number; readonly id: number; readonly error: string | null }
+  | {
+      readonly t: 'reloaded';
+      readonly generation: number;
+      readonly id: number;
+      readonly error: string | null;
+      /** The error codes of what failed (docs/errors.md). */
+      readonly codes: readonly string[];
+    }
   /** An answer to `stats` (`id`), or one sent unasked: every STATS_REPORT_MS, and as the worker stops (`id` null). */
   | { readonly t: 'stats'; readonly id: number | null; readonly stats: Stats }
   /** What this worker's rate limits admitted since its last report, for the others (every RATE_SYNC_MS). */

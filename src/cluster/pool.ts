@@ -67,15 +67,19 @@ export class WorkerPool {
     for (const s of this.#slots) if (s?.ready && s.worker.isConnected()) s.worker.send(msg);
   }
 
-  /** Has every worker reload; resolves with the first error, or null when all succeeded. */
-  async reload(generation: number): Promise<string | null> {
+  /** Has every worker reload; resolves with what failed (each failing worker's error, their codes), or null when all succeeded. */
+  async reload(generation: number): Promise<{ error: string; codes: string[] } | null> {
     const replies = await this.#ask((id) => ({ t: 'reload', generation, id }), 30_000);
-    const errors = replies
-      .map(([slot, m]) =>
-        m === null ? `worker ${slot + 1}: no answer` : m.t === 'reloaded' && m.error !== null ? `worker ${slot + 1}: ${m.error}` : null,
-      )
-      .filter((e) => e !== null);
-    return errors.length > 0 ? errors.join('; ') : null;
+    const errors: string[] = [];
+    const codes = new Set<string>();
+    for (const [slot, m] of replies) {
+      if (m === null) errors.push(`worker ${slot + 1}: no answer`);
+      else if (m.t === 'reloaded' && m.error !== null) {
+        errors.push(`worker ${slot + 1}: ${m.error}`);
+        for (const c of m.codes) codes.add(c);
+      }
+    }
+    return errors.length > 0 ? { error: errors.join('; '), codes: [...codes] } : null;
   }
 
   /** Asks every worker for its counters; resolves with the latest of every worker that ever ran. */

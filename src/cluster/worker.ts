@@ -138,7 +138,9 @@ export async function runWorker(configFile: string): Promise<number> {
         observed.adopt(m.key, m.health, m.change);
         break;
       case 'reload':
-        void live.reload('primary').then((r) => send({ t: 'reloaded', generation: m.generation, id: m.id, error: r.ok ? null : r.error }));
+        void live
+          .reload('primary')
+          .then((r) => send({ t: 'reloaded', generation: m.generation, id: m.id, error: r.ok ? null : r.error, codes: r.codes }));
         break;
       case 'stats':
         send({ t: 'stats', id: m.id, stats: takeStats(observed) });

@@ -25,6 +25,8 @@ export interface ReloadResult {
   readonly at: number;
   readonly ok: boolean;
   readonly error: string | null;
+  /** The error codes of what failed (docs/errors.md), first found first; none for an error not flagman's own. */
+  readonly codes: readonly string[];
 }
 
 /** What a reload can be asked by (`primary`: a worker process told by its primary). */
@@ -50,8 +52,8 @@ export interface LiveRole {
   readonly listeners: ListenerScope;
   /** Runs the health checks, owns the flag store, logs state changes. */
   readonly decides: boolean;
-  /** After this process reloaded: the workers' turn; resolves with an error to report, or null. */
-  readonly afterReload?: (generation: number) => Promise<string | null>;
+  /** After this process reloaded: the workers' turn; resolves with what failed in them, or null. */
+  readonly afterReload?: (generation: number) => Promise<{ readonly error: string; readonly codes: readonly string[] } | null>;
   /** Why `config` cannot be applied by a reload in this process (null: it can). */
   readonly refuse?: (config: Config) => string | null;
   /** Every new flag snapshot (a primary passes them on to its workers). */
@@ -99,7 +101,7 @@ export class Live {
     this.program = init.program;
     this.store = init.store;
     this.role = init.role ?? SINGLE;
-    this.lastReload = { at: init.startedAt, ok: true, error: null };
+    this.lastReload = { at: init.startedAt, ok: true, error: null, codes: [] };
     this.holder = init.holder;
     this.observed = init.observed;
     this.pages = init.pages;
@@ -250,12 +252,12 @@ export class Live {
         this.#checker.start();
       }
       const workers = (await this.role.afterReload?.(generation)) ?? null;
-      this.lastReload = { at: Date.now(), ok: workers === null, error: workers };
+      this.lastReload = { at: Date.now(), ok: workers === null, error: workers?.error ?? null, codes: workers?.codes ?? [] };
       if (workers !== null) {
         this.reloadFailures++;
         events.error(
-          { event: 'reload.failed', trigger, file, generation, error: workers },
-          `config reloaded (generation ${generation}), but not by every worker: ${workers}`,
+          { event: 'reload.failed', trigger, file, generation, error: workers.error, codes: workers.codes },
+          `config reloaded (generation ${generation}), but not by every worker: ${workers.error}`,
         );
         return;
       }
@@ -272,7 +274,7 @@ export class Live {
       // The code of each error, to look up in docs/errors.md; none for an error not flagman's own.
       const codes = flagmanErrorsOf(err)?.map((e) => e.code) ?? [];
       this.reloadFailures++;
-      this.lastReload = { at: Date.now(), ok: false, error };
+      this.lastReload = { at: Date.now(), ok: false, error, codes };
       if (trigger === 'primary') return; // the primary reports it, once
       events.error(
         { event: 'reload.failed', trigger, file, error, codes },

@@ -2,6 +2,8 @@
 // Every worker follows a flag change, a health change and a reload; the counters in /status and
 // /metrics add up across them; a worker that dies is replaced; SIGTERM stops them all gracefully.
 import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
 import test from 'ava';
 import { adminStatus, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
@@ -228,4 +230,27 @@ test('two workers behind systemd socket activation: the primary holds the inheri
   t.deepEqual([...new Set(access.map((a) => a.worker))].sort(), [1, 2], 'both workers accepted from the inherited socket');
   proc.kill('SIGTERM');
   t.is((await proc).exitCode, 0);
+});
+
+test("a reload the workers cannot apply: reload.failed names each worker's error and carries its codes; the old config serves", async (t) => {
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, CONFIG, { vars: { app: app.port }, flags: { MAINT: '0\n' } });
+  // An address another process holds: the workers listen, not the primary, so only they fail.
+  const busy = net.createServer();
+  await new Promise((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => busy.close());
+  const from = fm.events.length;
+  const text = fs
+    .readFileSync(fm.configFile, 'utf8')
+    .replace('backends:\n', `  extra:\n    listen: ["127.0.0.1:${busy.address().port}"]\n    rules: [{ use: app }]\nbackends:\n`);
+  // Saved as deploy tools do, by rename: flagman's watch of the file reloads once.
+  const tmp = path.join(fm.dir, '.flagman.yaml.tmp');
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, fm.configFile);
+  const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from, timeout: 10_000 });
+  t.is(e.event, 'reload.failed', JSON.stringify(e));
+  t.deepEqual(e.codes, ['LISTEN']);
+  t.regex(e.error, /^worker \d: .*address in use/);
+  t.is((await adminStatus(fm)).config.lastReload.ok, false);
+  t.is(label(await request(fm.port)), 'app', 'the workers serve on');
 });
