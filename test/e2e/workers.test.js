@@ -251,6 +251,8 @@ test("a reload the workers cannot apply: reload.failed names each worker's error
   t.is(e.event, 'reload.failed', JSON.stringify(e));
   t.deepEqual(e.codes, ['LISTEN']);
   t.regex(e.error, /^worker \d: .*address in use/);
-  t.is((await adminStatus(fm)).config.lastReload.ok, false);
+  const s = await adminStatus(fm);
+  t.is(s.config.lastReload.ok, false);
+  t.is(s.config.generation, 2, "the primary's new generation (docs/workers.md)");
   t.is(label(await request(fm.port)), 'app', 'the workers serve on');
 });
