@@ -1,5 +1,4 @@
 // `flagman status`: a running instance's state, read from its admin endpoint's /status (docs/cli.md; docs/admin.md).
-import type http from 'node:http';
 import { nodeHttp } from '../node-http.js';
 import https from 'node:https';
 import type { AsReceived, StatusDocument } from '../admin/status-types.js';

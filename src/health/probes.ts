@@ -3,7 +3,6 @@
 // connect, or a command (run with execa, no shell) whose exit 0 passes. Each probe settles with a
 // result, never throws, and gives up when its signal aborts (the check's timeout, or flagman
 // stopping), leaving no socket or process behind.
-import type http from 'node:http';
 import { nodeHttp } from '../node-http.js';
 import net from 'node:net';
 import type { Config, HealthConfig } from '../config/schema.js';

@@ -10,7 +10,6 @@
 // HAProxy makes it. It is reused only for that client's next requests (kept-alive HTTP/1.1, or the
 // streams of one HTTP/2 connection), and closes when that client connection closes, or idles out
 // as any other. Another client opens a connection of its own. A pool without sendProxy is untouched.
-import type http from 'node:http';
 import { nodeHttp } from '../node-http.js';
 import type { PoolFactory, PoolTimeouts, ServerPool } from '../runtime/server-pool.js';
 import { UpstreamConnection, type ClientConnection, type ConnectionOwner, type UpstreamRequest } from './connection.js';

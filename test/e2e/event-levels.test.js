@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { startFlagman, tempDir, upstream, watchProbe } from '../helpers/e2e.js';
+import { saveConfig, startFlagman, tempDir, upstream, watchProbe } from '../helpers/e2e.js';
 
 const CONFIG = `
 flags: { dir: ./flags, rescan: 30s }
@@ -71,9 +71,7 @@ test('down, flag and watcher problems and failed reloads are warn or above; reco
   );
 
   from = fm.events.length;
-  const tmp = path.join(fm.dir, '.flagman.yaml.tmp');
-  fs.writeFileSync(tmp, fs.readFileSync(fm.configFile, 'utf8').replace('listen: ["127.0.0.1:0"]', 'lisen: ["127.0.0.1:0"]'));
-  fs.renameSync(tmp, fm.configFile);
+  saveConfig(fm, fs.readFileSync(fm.configFile, 'utf8').replace('listen: ["127.0.0.1:0"]', 'lisen: ["127.0.0.1:0"]'));
   fm.proc.kill('SIGHUP');
   seen('reload.failed', await fm.waitEvent((e) => e.event === 'reload.failed', { from, timeout: 15_000 }));
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { testCA } from '../helpers/certs.js';
-import { adminStatus, launcherPath, request, root, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { adminStatus, packageCopy, request, saveConfig, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 
 function config({ tls = false, exec = false } = {}) {
   return `
@@ -25,12 +25,8 @@ ${exec ? '    health: { type: exec, command: ./check.sh, interval: 1s, timeout: 
 
 test('after an upgrade in place, what a running flagman loads on first use is refused with INSTALL, it goes on serving, and the files back make it work', async (t) => {
   if (process.env.FLAGMAN_BIN) return t.pass('a single executable reads no file of its own after it starts');
-  const home = tempDir(t, 'flagman-home-');
-  fs.mkdirSync(path.join(home, 'bin'));
-  fs.copyFileSync(launcherPath, path.join(home, 'bin/flagman'));
-  fs.chmodSync(path.join(home, 'bin/flagman'), 0o755);
+  const home = packageCopy(t, 'flagman-home-');
   const bundle = path.join(home, 'dist/bundle');
-  fs.cpSync(path.join(root, 'dist/bundle'), bundle, { recursive: true });
 
   const dir = tempDir(t);
   const ca = await testCA(dir);
@@ -53,13 +49,10 @@ test('after an upgrade in place, what a running flagman loads on first use is re
   t.is(metrics.status, 500, metrics.body);
   t.regex(metrics.body, /^metrics failed: INSTALL: the \/metrics registry cannot be loaded: .*restart flagman.* \(\/.*chunk-\w+\.js\)\n$/);
 
-  // The config saved as deploy tools do (a whole new file renamed over it): flagman's watch of the
-  // file reloads once. Written in place, a loaded machine could read it half-done.
+  // Saved by rename: flagman's watch of the file reloads once.
   const reload = async (text) => {
     const from = fm.events.length;
-    const tmp = path.join(fm.dir, '.flagman.yaml.tmp');
-    fs.writeFileSync(tmp, text.replace('{{app}}', String(app.port)));
-    fs.renameSync(tmp, fm.configFile);
+    saveConfig(fm, text.replace('{{app}}', String(app.port)));
     return fm.waitEvent((e) => e.event === 'reload' || e.event === 'reload.failed', { from, timeout: 10_000 });
   };
   for (const [what, text] of [

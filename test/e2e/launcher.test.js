@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
-import { launcherPath, request, root, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { launcherPath, packageCopy, request, root, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 
 const CONFIG = `
 flags: { dir: ./flags }
@@ -139,11 +139,7 @@ test('the npm package installs the launcher as the flagman command, with the bui
 test('in a clone where tsc ran after the bundle was made, the flagman command says to run npm run build; otherwise it says nothing', async (t) => {
   if (process.env.FLAGMAN_BIN) return t.pass('the single executable has no launcher');
   // The clone's layout in a directory of the test's own: bin/flagman, dist/bundle/, dist/cli/main.js.
-  const home = fs.realpathSync(tempDir(t, 'flagman-clone-'));
-  fs.mkdirSync(path.join(home, 'bin'));
-  fs.copyFileSync(launcherPath, path.join(home, 'bin/flagman'));
-  fs.chmodSync(path.join(home, 'bin/flagman'), 0o755);
-  fs.cpSync(path.join(root, 'dist/bundle'), path.join(home, 'dist/bundle'), { recursive: true });
+  const home = packageCopy(t, 'flagman-clone-');
   fs.mkdirSync(path.join(home, 'dist/cli'));
   const tscOutput = path.join(home, 'dist/cli/main.js');
   fs.writeFileSync(tscOutput, '');

@@ -1,9 +1,8 @@
 // Reload in place (docs/signals.md): SIGHUP or a config file change loads, validates and compiles; success
 // swaps keeping every counter, failure keeps serving the old config and says why.
 import fs from 'node:fs';
-import path from 'node:path';
 import test from 'ava';
-import { adminStatus, keepAliveLoad, request, startFlagman, upstream } from '../helpers/e2e.js';
+import { adminStatus, keepAliveLoad, request, saveConfig, startFlagman, upstream } from '../helpers/e2e.js';
 import { scaled } from '../helpers/slow.js';
 
 /** A config: `extra` adds a backend and a frontend listening on a port of its own. */
@@ -25,13 +24,6 @@ ${extra ? `  side:\n    listen: ["127.0.0.1:0"]\n    rules:\n      - use: ${extr
 ${extra ? `  other:\n    servers:\n      o1: { address: "127.0.0.1:${other}" }\n` : ''}  maintenance:
     respond: { status: 503, body: "maintenance\\n" }
 `;
-}
-
-/** Writes the config the way an editor or deploy tool does: a temp file renamed over it. */
-function writeConfig(fm, text) {
-  const tmp = path.join(fm.dir, `.flagman.yaml.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, fm.configFile);
 }
 
 // The codes of a config's text being wrong, which a file read half-written can show.
@@ -67,7 +59,7 @@ test('counters survive 20 reloads, by SIGHUP and by file edits; config.generatio
   for (let i = 1; i <= 20; i++) {
     const from = fm.events.length;
     if (i % 2 === 0) fm.proc.kill('SIGHUP');
-    else writeConfig(fm, config({ ...vars, comment: `edit ${i}` }));
+    else saveConfig(fm, config({ ...vars, comment: `edit ${i}` }));
     const e = await fm.waitEvent((x) => reloaded(i + 1)(x) || x.event === 'reload.failed', { from, timeout: 10_000 });
     t.is(e.event, 'reload', JSON.stringify(e));
     t.is(e.trigger, i % 2 === 0 ? 'SIGHUP' : 'file');
@@ -103,7 +95,7 @@ test('50 reloads adding and removing a backend and a listener lose no request un
       fs.writeFileSync(fm.configFile, config({ ...vars, extra, comment: `${i}` }));
       fm.proc.kill('SIGHUP');
     } else {
-      writeConfig(fm, config({ ...vars, extra, comment: `${i}` }));
+      saveConfig(fm, config({ ...vars, extra, comment: `${i}` }));
     }
     // The reload that applies this step: it adds the side listener, or removes it. A reload of
     // unchanged text (the second of an edit + SIGHUP step, landing in the next step) names neither.
@@ -168,7 +160,7 @@ test('a broken config on reload keeps the old one serving and says where; the ne
   ];
   for (const [what, text, error] of broken) {
     const from = fm.events.length;
-    writeConfig(fm, text);
+    saveConfig(fm, text);
     const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from, timeout: 10_000 });
     t.is(e.event, 'reload.failed', `${what}: ${JSON.stringify(e)}`);
     t.regex(e.error, error, what);
@@ -183,7 +175,7 @@ test('a broken config on reload keeps the old one serving and says where; the ne
   t.regex(failed, /^flagman_config_reload_failures_total 3$/m, 'each failed reload is counted in /metrics');
   t.regex(failed, /^flagman_config_last_reload_success 0$/m);
   const from = fm.events.length;
-  writeConfig(fm, good);
+  saveConfig(fm, good);
   await fm.waitEvent(reloaded(2), { from, timeout: 10_000 });
   t.regex((await request(fm.adminPort, { path: '/metrics' })).body, /^flagman_config_last_reload_success 1$/m);
   const s = await adminStatus(fm);
@@ -202,7 +194,7 @@ test('a reload that cannot listen fails whole: old listeners and config stay', a
     `  side:\n    listen: ["127.0.0.1:${fm.adminPort}"]`,
   );
   const from = fm.events.length;
-  writeConfig(fm, text);
+  saveConfig(fm, text);
   const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from, timeout: 10_000 });
   t.is(e.event, 'reload.failed');
   t.regex(e.error, new RegExp(`127\\.0\\.0\\.1:${fm.adminPort}.*address in use`));

@@ -3,9 +3,8 @@
 // /metrics add up across them; a worker that dies is replaced; SIGTERM stops them all gracefully.
 import fs from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import test from 'ava';
-import { adminStatus, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
+import { adminStatus, request, saveConfig, sh, startFlagman, upstream } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 import { scaled } from '../helpers/slow.js';
 
@@ -243,10 +242,7 @@ test("a reload the workers cannot apply: reload.failed names each worker's error
   const text = fs
     .readFileSync(fm.configFile, 'utf8')
     .replace('backends:\n', `  extra:\n    listen: ["127.0.0.1:${busy.address().port}"]\n    rules: [{ use: app }]\nbackends:\n`);
-  // Saved as deploy tools do, by rename: flagman's watch of the file reloads once.
-  const tmp = path.join(fm.dir, '.flagman.yaml.tmp');
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, fm.configFile);
+  saveConfig(fm, text); // by rename: flagman's watch of the file reloads once
   const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from, timeout: 10_000 });
   t.is(e.event, 'reload.failed', JSON.stringify(e));
   t.deepEqual(e.codes, ['LISTEN']);

@@ -161,6 +161,31 @@ export function tempDir(t, prefix = 'flagman-') {
   return dir;
 }
 
+/**
+ * A copy of the installed package's layout, `bin/flagman` and `dist/bundle/`, in a directory of the
+ * test's own; returns that directory (its real path, as the launcher resolves its own). For tests
+ * that change the files under a running flagman, or beside the bundle.
+ */
+export function packageCopy(t, prefix) {
+  const home = fs.realpathSync(tempDir(t, prefix));
+  fs.mkdirSync(path.join(home, 'bin'));
+  fs.copyFileSync(launcherPath, path.join(home, 'bin/flagman'));
+  fs.chmodSync(path.join(home, 'bin/flagman'), 0o755);
+  fs.cpSync(path.join(root, 'dist/bundle'), path.join(home, 'dist/bundle'), { recursive: true });
+  return home;
+}
+
+/**
+ * Saves `text` as `fm`'s config the way an editor or deploy tool does: a whole new file renamed
+ * over it. flagman's watch of the file reloads once; written in place, a loaded machine could
+ * read it half-done.
+ */
+export function saveConfig(fm, text) {
+  const tmp = path.join(fm.dir, `.flagman.yaml.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, fm.configFile);
+}
+
 /** Listens on 127.0.0.1:`port` again, a server stopped to play one killed; rejects if the port is taken. */
 export function listenAgain(server, port) {
   return new Promise((resolve, reject) => {
