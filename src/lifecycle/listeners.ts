@@ -16,6 +16,7 @@ import type { CertStore } from '../tls/certs.js';
 import { FlagmanError } from '../errors.js';
 import { events } from '../log.js';
 import { loadOnFirstUse } from '../on-first-use.js';
+import { closeAllFast, closeIdleFast, drainFast } from '../proxy/h1-connection.js';
 import { cuttingForShutdown } from '../proxy/reasons.js';
 import { createFrontendServer, listen, type FrontendSlot } from '../proxy/frontend.js';
 import { createTcpFrontendServer } from '../proxy/tcp-frontend.js';
@@ -284,7 +285,10 @@ export class ListenerSet {
       void done.then(() => secure.binding.site.detach(secure.frontend.server));
     } else if (server instanceof nodeHttp.Server) {
       done = drainHttp(server);
-      force = () => server.closeAllConnections();
+      force = () => {
+        server.closeAllConnections();
+        closeAllFast(server);
+      };
     } else {
       // A tcp listener just stops accepting; its connections carry on until they close (or the
       // deadline, which forceClose() applies to every tcp session).
@@ -303,10 +307,14 @@ function drainHttp(server: net.Server): Promise<void> {
   server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
     res.shouldKeepAlive = false;
   });
+  drainFast(server);
   // http.Server#close() would also cut every idle connection at once (Node ≥ 19): the race above.
   // net.Server#close() only stops accepting; http's close, later, closes those still idle.
   const done = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
-  const idle = setTimeout(() => server.close(), DRAIN_IDLE_GRACE_MS);
+  const idle = setTimeout(() => {
+    server.close();
+    closeIdleFast(server);
+  }, DRAIN_IDLE_GRACE_MS);
   void done.then(() => clearTimeout(idle));
   return done;
 }

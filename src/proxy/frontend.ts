@@ -17,6 +17,7 @@ import type { FrontendSlot, Scheme } from './slot.js';
 import { inheritedSocket } from './systemd.js';
 import { originForm } from './target.js';
 import { tunnelHandler } from './tunnel.js';
+import { fastPath } from './h1-connection.js';
 
 // Also here, for the modules that take them with frontend.ts's values.
 export type { FrontendSlot, Scheme } from './slot.js';
@@ -114,7 +115,13 @@ export function createFrontendServer(holder: RuntimeHolder, slot: FrontendSlot, 
   applyTimeouts(server, timeouts);
   server.maxHeadersCount = PARSER_MAX_HEADERS;
   const clientMs = (): number => server.headersTimeout;
+  // Node's own 'connection' listener, which a connection reaches through the fast path
+  // (h1-connection.ts) when a request of it is not one the fast path serves.
+  const nodeListener = server.listeners('connection')[0] as (socket: net.Socket) => void;
+  server.removeAllListeners('connection');
+  const take = fastPath(server, (socket) => nodeListener.call(server, socket), server);
   server.on('connection', markAccepted);
+  server.on('connection', take);
   server.on('request', requestHandler(holder, slot, HTTP1, clientMs));
   server.on('checkContinue', requestHandler(holder, slot, HTTP1, clientMs, true));
   server.on('upgrade', tunnelHandler(holder, slot, tunnels));

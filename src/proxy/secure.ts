@@ -20,6 +20,8 @@ import { H2Response, MAX_HEADER_BYTES, h2RequestHandler } from './h2.js';
 import { RESET_BURST, RESET_RATE, watchResets } from './h2-resets.js';
 import { requestHandler } from './handler.js';
 import { tunnelHandler } from './tunnel.js';
+import type tls from 'node:tls';
+import { closeAllFast, fastPath } from './h1-connection.js';
 
 /** Which site a TLS listener serves; the lifecycle moves it when a reload changes the frontend. */
 export interface TlsBinding {
@@ -82,6 +84,16 @@ export function createSecureFrontend(
     );
   }
   server.on('connection', markAccepted);
+  // After the handshake: HTTP/2 to Node's HTTP/2 code, HTTP/1.1 to the fast path (h1-connection.ts),
+  // which hands a connection to Node's HTTP/1.1 server (the same listener: it tells the protocols
+  // apart by ALPN) at its first request it does not serve itself.
+  const nodeListener = server.listeners('secureConnection')[0] as (socket: tls.TLSSocket) => void;
+  server.removeAllListeners('secureConnection');
+  const take = fastPath(server, (socket) => nodeListener.call(server, socket as tls.TLSSocket), h1);
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    if (socket.alpnProtocol === 'h2') nodeListener.call(server, socket);
+    else take(socket);
+  });
   server.on('upgrade', tunnelHandler(holder, slot, tunnels, 'https'));
   server.on('clientError', clientErrorHandler(holder, slot, clientMs));
 
@@ -135,6 +147,7 @@ export function createSecureFrontend(
       for (const s of sessions) s.destroy(new Error('shutdown deadline'), nodeHttp2().constants.NGHTTP2_INTERNAL_ERROR);
       // The HTTP/1.1 connections are tracked by Node's HTTP/1.1 code, on this server as on a plain one.
       nodeHttp.Server.prototype.closeAllConnections.call(server as unknown as http.Server);
+      closeAllFast(server);
     },
   };
 }
