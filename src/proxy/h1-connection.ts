@@ -230,7 +230,10 @@ export class FastResponse extends EventEmitter {
     socket.uncork();
     return more;
   }
-  readonly #finished = (): void => {
+  // The last write's callback: with an error when the socket was destroyed before it went out, and
+  // then the response did not finish — its socket's close says so (socketClosed).
+  readonly #finished = (err?: Error | null): void => {
+    if (err) return;
     this.writableFinished = true;
     this.emit('finish');
     this.#conn.responded(this);

@@ -8,7 +8,7 @@ import test from 'ava';
 import { FastRequest, closeIdleFast, drainFast, fastPath } from '../../dist/proxy/h1-connection.js';
 
 /** A server as frontend.ts makes one; each answer says who read the request and what it was. */
-async function server(t, { answer } = {}) {
+async function server(t, { answer, early } = {}) {
   const s = http.createServer();
   s.keepAliveTimeout = 5000;
   s.headersTimeout = 60_000;
@@ -19,6 +19,7 @@ async function server(t, { answer } = {}) {
     fastPath(s, (socket) => node.call(s, socket), s),
   );
   s.on('request', (req, res) => {
+    if (early) return early(req, res);
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -225,4 +226,22 @@ test('a draining server: answers say Connection: close, and idle connections are
   closeIdleFast(s);
   await idleClosed;
   t.pass();
+});
+
+test("a client that closes its side while its answer is pending: the response gets 'close' without 'finish', and the socket closes", async (t) => {
+  let closed;
+  const seen = new Promise((resolve) => (closed = resolve));
+  const s = await server(t, {
+    early: (_req, res) => {
+      let finished = false;
+      res.once('finish', () => (finished = true));
+      res.once('close', () => closed({ finished, writableFinished: res.writableFinished }));
+    },
+  });
+  const socket = await connect(t, s);
+  const gone = new Promise((resolve) => socket.once('close', resolve));
+  socket.end(get('/held'));
+  t.deepEqual(await seen, { finished: false, writableFinished: false });
+  await gone;
+  t.is(s.listenerCount('request'), 1);
 });
