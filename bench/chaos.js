@@ -54,7 +54,7 @@ const HELP = `usage: node bench/chaos.js [options]
   --only LIST       faults to run, comma-separated (default: all):
                     ${FAULTS.join(', ')},
                     ${REGRESSIONS.join(', ')}
-  --cli PATH        flagman to run (default dist/cli/main.js, run with this node; bin/flagman works too)
+  --cli PATH        flagman to run (default bin/flagman, the command users run; a .js file is run with this node)
   --clients N       keep-alive clients of the load (default 20; fd-exhaustion uses 100)
   --seconds S       how long each fault lasts under load (default 3)
   --recover N       requests that must all succeed once a fault is removed (default 200)
@@ -67,7 +67,10 @@ const HELP = `usage: node bench/chaos.js [options]
 const opt = parseOptions(
   {
     only: { type: 'string' },
-    cli: { type: 'string', default: path.join(root, 'dist/cli/main.js') },
+    // The command, not dist/cli/main.js: that loads its ~150 modules at once, and under fd-exhaustion's
+    // `ulimit -n 64` Node's module loader runs out of descriptors before flagman starts (the bundle
+    // the command runs is a few files).
+    cli: { type: 'string', default: path.join(root, 'bin/flagman') },
     clients: { type: 'string', default: '20' },
     seconds: { type: 'string', default: '3' },
     recover: { type: 'string', default: '200' },
