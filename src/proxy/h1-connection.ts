@@ -25,6 +25,7 @@ import { nodeHttp } from '../node-http.js';
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { readSimpleHead } from './simple-head.js';
+import { CLOSE_TOKEN } from '../upstream/response.js';
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 
@@ -157,7 +158,7 @@ export class FastResponse extends EventEmitter {
           if (name.toLowerCase() === 'date') date = true;
           break;
         case 10:
-          if (name.toLowerCase() === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(value)) this.shouldKeepAlive = false;
+          if (name.toLowerCase() === 'connection' && CLOSE_TOKEN.test(value)) this.shouldKeepAlive = false;
           break;
         case 14:
           if (name.toLowerCase() === 'content-length') length = true;

@@ -16,6 +16,8 @@
 // both). obs-text (bytes over 0x7e) is left to Node, which accepts it in values: rare in requests,
 // and not worth a second reading of what it means.
 
+import { CLOSE_TOKEN, TOKEN_CHAR } from '../upstream/response.js';
+
 /** A request head the fast path serves, read as Node's server would read it. */
 export interface SimpleHead {
   method: string;
@@ -35,10 +37,6 @@ export interface SimpleHead {
 export const MAX_FIELDS = 100;
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
-
-// RFC 9110 §5.6.2 token characters: 1.
-const TOKEN = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN[c.charCodeAt(0)] = 1;
 
 // Headers of which Node's IncomingMessage keeps the first of several (lib/_http_incoming.js); of
 // the others it joins the values with ', ' (cookie: '; ', set-cookie: an array).
@@ -101,8 +99,7 @@ export function readSimpleHead(head: string): SimpleHead | null {
     // The name: a token, then the colon at once (no space before it: RFC 9112 §5.1).
     let i = pos;
     for (; i < end; i++) {
-      const c = head.charCodeAt(i);
-      if (c >= 128 || TOKEN[c] !== 1) break;
+      if (TOKEN_CHAR[head.charCodeAt(i)] !== 1) break;
     }
     if (i === pos || i === end || head.charCodeAt(i) !== 58) return null;
     const name = head.slice(pos, i);
@@ -138,7 +135,7 @@ export function readSimpleHead(head: string): SimpleHead | null {
         const tokens = value.toLowerCase();
         // llhttp does not take an HTAB for a separator between its tokens: left to it.
         if (tokens.includes('upgrade') || head.slice(i + 1, end).includes('\t')) return null;
-        if (/(?:^|,)[ \t]*close[ \t]*(?:,|$)/.test(tokens)) close = true;
+        if (CLOSE_TOKEN.test(tokens)) close = true;
         break;
       }
     }

@@ -47,10 +47,11 @@ const State = {
 } as const;
 type State = (typeof State)[keyof typeof State];
 
-// RFC 9110 §5.6.2 token characters, for header names: 1 in this table.
-const TOKEN_CHAR = new Uint8Array(256);
+/** RFC 9110 §5.6.2 token characters, for header names: 1 in this table (the request side's too, proxy/simple-head.ts). */
+export const TOKEN_CHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN_CHAR[c.charCodeAt(0)] = 1;
-const CLOSE_TOKEN = /(?:^|,)\s*close\s*(?:,|$)/i;
+/** A Connection header value naming `close` among its tokens. */
+export const CLOSE_TOKEN = /(?:^|,)\s*close\s*(?:,|$)/i;
 const KEEP_ALIVE_TOKEN = /(?:^|,)\s*keep-alive\s*(?:,|$)/i;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i;
 const DIGITS = /^\d{1,15}$/;
