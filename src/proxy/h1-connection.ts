@@ -269,23 +269,29 @@ export class H1Connection {
   #bodyOf: FastRequest | null = null;
   #bodyLeft = 0;
   #paused = false;
-  /** Nothing read yet: Node's headersTimeout applies from the accept (a new connection that says nothing). */
-  #fresh = true;
+  /** Until the first byte: Node's headersTimeout from the accept (a new connection that says nothing). */
   #timer: NodeJS.Timeout | null = null;
   constructor(socket: net.Socket, fast: FastServer) {
     this.socket = socket;
     this.#fast = fast;
     fast.open.add(this);
-    socket.on('data', this.#onData);
-    socket.on('end', this.#onEnd);
-    socket.on('close', this.#onClose);
-    socket.on('error', this.#onError);
-    socket.on('timeout', this.#onTimeout);
-    socket.on('drain', this.#onDrain);
+    this.#listen(true);
     socket.setNoDelay(true);
     const ms = fast.timeouts.headersTimeout;
     if (ms > 0) this.#timer = setTimeout(this.#silent, ms);
     socket.resume();
+  }
+
+  /** Adds (true) or removes this connection's listeners on its socket. */
+  #listen(on: boolean): void {
+    const socket = this.socket;
+    const act = on ? socket.on.bind(socket) : socket.off.bind(socket);
+    act('data', this.#onData);
+    act('end', this.#onEnd);
+    act('close', this.#onClose);
+    act('error', this.#onError);
+    act('timeout', this.#onTimeout);
+    act('drain', this.#onDrain);
   }
 
   get closing(): boolean {
@@ -305,7 +311,7 @@ export class H1Connection {
   // 'clientError' listeners (client-error.ts), and so does this.
   readonly #silent = (): void => {
     this.#timer = null;
-    if (!this.#fresh || this.socket.destroyed) return;
+    if (this.socket.destroyed) return;
     const err = Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
     if (!this.#fast.server.emit('clientError', err, this.socket)) this.socket.destroy();
   };
@@ -353,10 +359,7 @@ export class H1Connection {
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    if (this.#fresh) {
-      this.#fresh = false;
-      this.#stopTimer();
-    }
+    this.#stopTimer();
     if (this.#bodyLeft > 0) {
       const n = Math.min(this.#bodyLeft, chunk.length);
       this.#body(n === chunk.length ? chunk : chunk.subarray(0, n));
@@ -442,7 +445,7 @@ export class H1Connection {
     const socket = this.socket;
     socket.setTimeout(0);
     const req = new FastRequest(this, head.method, head.url, head.headers, head.rawHeaders);
-    const res = new FastResponse(this, head.keepAlive && !this.#fast.closing, head.method === 'HEAD');
+    const res = new FastResponse(this, head.keepAlive, head.method === 'HEAD');
     this.#res = res;
     if (head.bodyLength === 0) {
       req.complete = true;
@@ -463,12 +466,7 @@ export class H1Connection {
     this.#buf = null;
     this.#stopTimer();
     this.#fast.open.delete(this);
-    socket.off('data', this.#onData);
-    socket.off('end', this.#onEnd);
-    socket.off('close', this.#onClose);
-    socket.off('error', this.#onError);
-    socket.off('timeout', this.#onTimeout);
-    socket.off('drain', this.#onDrain);
+    this.#listen(false);
     socket.setTimeout(0);
     socket.pause();
     if (pending !== null) socket.unshift(pending);
@@ -480,7 +478,7 @@ export class H1Connection {
 const FAST = new WeakMap<net.Server, FastServer>();
 
 /**
- * Puts `server`'s HTTP/1.1 connections on the fast path: call the result's `take` with each one.
+ * Puts `server`'s HTTP/1.1 connections on the fast path: the function returned takes each one.
  * `toNode` gives a connection to Node's HTTP/1.1 server; `timeouts` has its keepAliveTimeout and
  * headersTimeout (applyTimeouts in frontend.ts sets them, at each reload too).
  */

@@ -1,6 +1,7 @@
 // A TLS frontend's server: HTTPS with ALPN `h2` and `http/1.1` on one port (node:http2 with
-// allowHTTP1). HTTP/1.1 connections go through Node's own HTTP/1.1 machinery with the same
-// handlers, timeouts and upgrade tunnel as a plain listener (frontend.ts); HTTP/2 streams through
+// allowHTTP1). HTTP/1.1 connections go through the fast path (h1-connection.ts) and Node's own
+// HTTP/1.1 machinery with the same handlers, timeouts and upgrade tunnel as a plain listener
+// (frontend.ts); HTTP/2 streams through
 // the same request handler (handler.ts), as h2.ts describes them. Certificates come from memory
 // (tls/certs.ts): SNI picks among the frontend's pairs, and a reload swaps the set without
 // touching the listening socket.
@@ -145,7 +146,8 @@ export function createSecureFrontend(
       // Every stream still open is cut: reset as an error (Exchange.cut says why), not with the
       // NO_ERROR a plain destroy() sends, which clients take for a complete response.
       for (const s of sessions) s.destroy(new Error('shutdown deadline'), nodeHttp2().constants.NGHTTP2_INTERNAL_ERROR);
-      // The HTTP/1.1 connections are tracked by Node's HTTP/1.1 code, on this server as on a plain one.
+      // The HTTP/1.1 connections: Node's HTTP/1.1 code tracks those it took, on this server as on a
+      // plain one; the fast path the others.
       nodeHttp.Server.prototype.closeAllConnections.call(server as unknown as http.Server);
       closeAllFast(server);
     },

@@ -42,55 +42,77 @@ async function server(t, { answer, early } = {}) {
   return s;
 }
 
-/** Reads answers off `socket`: resolves with `n` of them (status, headers, body), or all there were at its close. */
-function answers(socket, n) {
-  return new Promise((resolve) => {
-    let buf = Buffer.alloc(0);
-    const got = [];
-    const parse = () => {
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
-        const headers = Object.fromEntries(
-          lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
-        );
-        let body;
-        let used;
-        if (headers['transfer-encoding'] === 'chunked') {
-          let at = end + 4;
-          const parts = [];
-          for (;;) {
-            const eol = buf.indexOf('\r\n', at);
-            if (eol < 0) return;
-            const size = Number.parseInt(buf.subarray(at, eol).toString(), 16);
-            if (buf.length < eol + 2 + size + 2) return;
-            if (size === 0) {
-              used = eol + 4;
-              break;
-            }
-            parts.push(buf.subarray(eol + 2, eol + 2 + size));
-            at = eol + 2 + size + 2;
+/**
+ * Reads answers off `socket` (status, headers, body); `until(n)` resolves with the first `n` of
+ * them, or all there were at its close.
+ */
+function reader(socket) {
+  let buf = Buffer.alloc(0);
+  const got = [];
+  const waiting = [];
+  let closed = false;
+  const settle = () => {
+    for (const w of waiting.splice(0)) {
+      if (got.length >= w.n || closed) w.resolve(got.slice(0, w.n));
+      else waiting.push(w);
+    }
+  };
+  const parse = () => {
+    for (;;) {
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
+      const headers = Object.fromEntries(
+        lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+      );
+      let body;
+      let used;
+      if (headers['transfer-encoding'] === 'chunked') {
+        let at = end + 4;
+        const parts = [];
+        for (;;) {
+          const eol = buf.indexOf('\r\n', at);
+          if (eol < 0) return;
+          const size = Number.parseInt(buf.subarray(at, eol).toString(), 16);
+          if (buf.length < eol + 2 + size + 2) return;
+          if (size === 0) {
+            used = eol + 4;
+            break;
           }
-          body = Buffer.concat(parts).toString();
-        } else {
-          const length = Number(headers['content-length'] ?? 0);
-          if (buf.length < end + 4 + length) return;
-          body = buf.subarray(end + 4, end + 4 + length).toString();
-          used = end + 4 + length;
+          parts.push(buf.subarray(eol + 2, eol + 2 + size));
+          at = eol + 2 + size + 2;
         }
-        got.push({ status: Number(lines[0].split(' ')[1]), headers, body });
-        buf = buf.subarray(used);
-        if (got.length === n) return resolve(got);
+        body = Buffer.concat(parts).toString();
+      } else {
+        const length = Number(headers['content-length'] ?? 0);
+        if (buf.length < end + 4 + length) return;
+        body = buf.subarray(end + 4, end + 4 + length).toString();
+        used = end + 4 + length;
       }
-    };
-    socket.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      parse();
-    });
-    socket.on('close', () => resolve(got));
+      got.push({ status: Number(lines[0].split(' ')[1]), headers, body });
+      buf = buf.subarray(used);
+    }
+  };
+  socket.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    parse();
+    settle();
   });
+  socket.on('close', () => {
+    closed = true;
+    settle();
+  });
+  return {
+    until: (n) =>
+      new Promise((resolve) => {
+        waiting.push({ n, resolve });
+        settle();
+      }),
+  };
 }
+
+/** The first `n` answers off `socket`. */
+const answers = (socket, n) => reader(socket).until(n);
 
 async function connect(t, s) {
   const socket = net.connect(s.address().port, '127.0.0.1');
@@ -104,11 +126,11 @@ const get = (path, more = '') => `GET ${path} HTTP/1.1\r\nHost: a.test\r\n${more
 test('keep-alive requests are read by the fast path; their answers carry Date and keep-alive headers', async (t) => {
   const s = await server(t);
   const socket = await connect(t, s);
-  const got = answers(socket, 2);
+  const answered = reader(socket);
   socket.write(get('/a'));
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await answered.until(1);
   socket.write(get('/b'));
-  const [a, b] = await got;
+  const [a, b] = await answered.until(2);
   t.is(a.body, 'fast GET /a ');
   t.is(b.body, 'fast GET /b ');
   t.is(a.headers['x-seen'], 'yes');
@@ -121,8 +143,10 @@ test('pipelined requests, one with a body cut across reads, are answered in orde
   const s = await server(t);
   const socket = await connect(t, s);
   const got = answers(socket, 3);
+  // The rest of the body goes once the server has read the request's head and its first bytes.
+  const second = new Promise((resolve) => s.on('request', (req) => req.url === '/2' && resolve()));
   socket.write(`${get('/1')}POST /2 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 11\r\n\r\nhello`);
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await second;
   socket.write(` world${get('/3')}`);
   const all = await got;
   t.deepEqual(
@@ -134,14 +158,14 @@ test('pipelined requests, one with a body cut across reads, are answered in orde
 test("a request the fast path does not read goes to Node's server with the connection, from its first byte", async (t) => {
   const s = await server(t);
   const socket = await connect(t, s);
-  const got = answers(socket, 3);
+  const answered = reader(socket);
   socket.write(get('/first'));
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await answered.until(1);
   // Chunked: Node's to read; and every request after it on the connection.
   socket.write('POST /chunked HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await answered.until(2);
   socket.write(get('/after'));
-  const all = await got;
+  const all = await answered.until(3);
   t.deepEqual(
     all.map((a) => a.body),
     ['fast GET /first ', 'node POST /chunked hello', 'node GET /after '],
@@ -150,10 +174,12 @@ test("a request the fast path does not read goes to Node's server with the conne
 
 test("a head cut across reads, and a malformed one, are Node's: the same answers as without the fast path", async (t) => {
   const s = await server(t);
+  // The rest of the head goes once the server has read its first part.
+  const firstRead = new Promise((resolve) => s.once('connection', (socket) => socket.once('data', resolve)));
   const slow = await connect(t, s);
   const got = answers(slow, 1);
   slow.write('GET /sl');
-  await new Promise((resolve) => setTimeout(resolve, 30));
+  await firstRead;
   slow.write('ow HTTP/1.1\r\nHost: a.test\r\n\r\n');
   t.is((await got)[0].body, 'node GET /slow ');
 
