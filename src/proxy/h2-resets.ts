@@ -17,8 +17,9 @@
 // bench/rapid-reset.js measures what such a client costs the others (bench/RESULTS.md): 2,000
 // streams reset on one connection stalled another client's requests 0.8–1.1 s before (medians of
 // 5 rounds), 0.19–0.34 s on a bare node:http2 server (where nghttp2 stops them after 1,000), and
-// 40–70 ms with this budget. Most of what is left is Node's own work per stream (about 0.2 ms:
-// its stream, request and response objects), which the burst multiplies.
+// 40–70 ms with this budget. Most of what is left is Node's own work per stream (about 0.2 ms,
+// measured when Node's compatibility objects were made for each: h2-stream.ts), which the burst
+// multiplies.
 import type http2 from 'node:http2';
 import { nodeHttp2 } from '../node-http.js';
 

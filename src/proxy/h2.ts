@@ -1,59 +1,21 @@
 // HTTP/2 requests on a TLS frontend (secure.ts), made into what the HTTP/1.1 request path expects so
 // they go through the same request handler (handler.ts), Exchange, rules, dispatch and upstream code
 // to HTTP/1.1 servers: the pseudo-headers become the request line and Host, cookie crumbs are
-// joined, and the framing the server needs is stated. Node's compatibility objects
-// (Http2ServerRequest/Response) offer every member that path uses (method, url, headers, socket,
-// 'close', write/drain, writeHead with a flat header list, setTimeout, destroy), so they are passed
-// on as they are.
-import type http from 'node:http';
+// joined, and the framing the server needs is stated. Each stream is read as an H2Request and
+// answered as an H2Response (h2-stream.ts), which offer every member that path uses (method, url,
+// headers, socket, 'close', write/drain, writeHead with a flat header list, destroy).
 import type http2 from 'node:http2';
-import { nodeHttp2 } from '../node-http.js';
+import type tls from 'node:tls';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { Exchange } from './exchange.js';
 import { MAX_HEADERS, type FrontendSlot } from './frontend.js';
 import { cancelStream, overBudget } from './h2-resets.js';
+import { H2Request, H2Response, quietErrors } from './h2-stream.js';
 import { type Protocol, requestHandler } from './handler.js';
 import { REASONS } from './reasons.js';
 
 /** Request header bytes (names and values) accepted, as Node's HTTP/1.1 parser does (maxHeaderSize). */
 export const MAX_HEADER_BYTES = 16384;
-
-// Connection-specific fields (RFC 9113 §8.2.2): Node throws on any of them in an HTTP/2 response.
-// The upstream path drops them already; a respond backend's configured headers may still hold one.
-const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
-
-/**
- * The response class of HTTP/2 requests on TLS frontends, for the shared HTTP/1.1 code: HTTP/2 has
- * no reason phrase, and Node's compatibility layer prints a warning (once, on stderr, not a JSON
- * line) when writeHead is given one, as the upstream path does; here it is dropped, and so are
- * connection-specific headers, which would throw.
- */
-export class H2Response extends nodeHttp2().Http2ServerResponse {
-  override writeHead(statusCode: number, message?: unknown, headers?: unknown): this {
-    let h = (typeof message === 'string' ? headers : message) as http.OutgoingHttpHeaders | string[] | undefined;
-    if (Array.isArray(h)) {
-      const flat = h;
-      for (let i = 0; i < flat.length; i += 2) {
-        if (!H2_FORBIDDEN.has(flat[i]!.toLowerCase())) continue;
-        h = flat.filter((_, j) => !H2_FORBIDDEN.has(flat[j - (j % 2)]!.toLowerCase()));
-        break;
-      }
-    }
-    return super.writeHead(statusCode, h as http.OutgoingHttpHeaders | undefined);
-  }
-}
-
-// Exchange asks `writableFinished` when a response closes, to tell a client that left early from a
-// response that was sent whole. Node's compatibility layer answers with its stream's flag, which a
-// stream the client cancelled (RST_STREAM) also has: the upstream request would go on with nobody
-// to read it, counted in flight until timeouts.server. Finished means ended by us, and flushed.
-// (Defined on the prototype: @types/node declares it a data property, which a getter cannot override.)
-const streamFinished = Object.getOwnPropertyDescriptor(nodeHttp2().Http2ServerResponse.prototype, 'writableFinished')!.get!;
-Object.defineProperty(H2Response.prototype, 'writableFinished', {
-  get(this: H2Response): boolean {
-    return this.writableEnded && (streamFinished.call(this) as boolean);
-  },
-});
 
 /**
  * The request's headers as an HTTP/1.1 client would have sent them (flat [name, value, …]):
@@ -62,10 +24,10 @@ Object.defineProperty(H2Response.prototype, 'writableFinished', {
  * too, which the rules (request.host) and explain read. null: the headers are larger than an
  * HTTP/1.1 request's may be.
  */
-export function h1Headers(req: http2.Http2ServerRequest): string[] | null {
+export function h1Headers(req: H2Request): string[] | null {
   const raw = req.rawHeaders;
   const out: string[] = [];
-  const authority = req.headers[':authority'];
+  const authority = req.headers[':authority'] as string | undefined;
   let cookie: string | null = null;
   let bytes = 0;
   for (let i = 0; i < raw.length; i += 2) {
@@ -93,16 +55,16 @@ export function h1Headers(req: http2.Http2ServerRequest): string[] | null {
 }
 
 /** Answers an HTTP/2 request on a listener whose frontend a reload removed, and asks the client to go. */
-function refuseRemoved(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void {
+function refuseRemoved(req: H2Request, res: H2Response): void {
   res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': '31' });
   res.end('this listener is shutting down\n');
   // GOAWAY: the streams in flight finish, the client opens its next ones elsewhere.
   req.stream.session?.close();
 }
 
-type Request = http2.Http2ServerRequest;
+type Request = H2Request;
 
-/** HTTP/2 for handler.ts (its functions take the compatibility objects as the HTTP/1.1 types). */
+/** HTTP/2 for handler.ts (its functions take H2Request and H2Response as the HTTP/1.1 types). */
 export const HTTP2: Protocol = {
   scheme: 'https',
   http1: false,
@@ -134,40 +96,57 @@ export const HTTP2: Protocol = {
   watchBody,
 };
 
+/** Answers a stream that is no request flagman serves with `status` alone: no access line, as Node's own answers. */
+function answerBare(stream: http2.ServerHttp2Stream, status: number): void {
+  quietErrors(stream);
+  if (!stream.closed) stream.respond({ ':status': status }, { endStream: true });
+}
+
+/** What secure.ts hands over for each stream a client opens: Node's 'stream' event, and the connection's socket. */
+export type StreamHandler = (
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  rawHeaders: string[],
+  socket: tls.TLSSocket,
+) => void;
+
 /**
- * The HTTP/2 request handler for the frontend in `slot`; `clientMs` gives timeouts.client.
+ * The HTTP/2 stream handler for the frontend in `slot`; `clientMs` gives timeouts.client.
  *
  * A request is taken up once the read that brought it has been parsed whole, not when Node hands it
- * over. Node runs the 'request' handler as soon as nghttp2 has parsed a stream's HEADERS, before the
- * frames behind it in the same read: a client that sends HEADERS and RST_STREAM back to back (the
- * rapid reset, CVE-2023-44487) had each stream routed, logged, counted and sent to a server, which
- * meant opening an upstream connection per stream or cutting a pooled one, only for the stream to
- * be closed a moment later. 2,000 such streams on one connection stalled another client 0.8–1.1 s
- * (medians; 0.19–0.34 s on a bare node:http2 server: bench/RESULTS.md). Now the requests of a read
+ * over. Node emits a stream as soon as nghttp2 has parsed its HEADERS, before the frames behind
+ * it in the same read: a client that sends HEADERS and RST_STREAM back to back (the rapid reset,
+ * CVE-2023-44487) had each stream routed, logged, counted and sent to a server, which meant
+ * opening an upstream connection per stream or cutting a pooled one, only for the stream to be
+ * closed a moment later. 2,000 such streams on one connection stalled another client 0.8–1.1 s
+ * (medians; 0.19–0.34 s on a bare node:http2 server: bench/RESULTS.md). Now the streams of a read
  * are queued, one setImmediate for all of them (after the I/O phase, once every read of this turn
  * has been parsed), and a stream closed by then is dropped for the price of a check: it never was
  * a request. h2-resets.ts counts it against the connection's reset budget.
+ *
+ * `Expect: 100-continue` goes to the handler that answers 100 once the request is going somewhere
+ * (handler.ts); any other expectation is answered 417, and CONNECT 405, as Node answers them.
  */
-export function h2RequestHandler(
-  holder: RuntimeHolder,
-  slot: FrontendSlot,
-  clientMs: () => number,
-  expecting = false,
-): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
-  const handle = requestHandler(holder, slot, HTTP2, clientMs, expecting) as unknown as (
-    req: http2.Http2ServerRequest,
-    res: http2.Http2ServerResponse,
-  ) => void;
-  let queue: Array<http2.Http2ServerRequest | http2.Http2ServerResponse> = [];
+export function h2StreamHandler(holder: RuntimeHolder, slot: FrontendSlot, clientMs: () => number): StreamHandler {
+  const handle = requestHandler(holder, slot, HTTP2, clientMs) as unknown as (req: H2Request, res: H2Response) => void;
+  const expecting = requestHandler(holder, slot, HTTP2, clientMs, true) as unknown as (req: H2Request, res: H2Response) => void;
+  let queue: Array<H2Request | H2Response | typeof handle> = [];
   const flush = (): void => {
     const taken = queue;
     queue = [];
     // A request reset meanwhile is dropped by the handler (HTTP2.dropped).
-    for (let i = 0; i < taken.length; i += 2) handle(taken[i] as http2.Http2ServerRequest, taken[i + 1] as http2.Http2ServerResponse);
+    for (let i = 0; i < taken.length; i += 3) (taken[i] as typeof handle)(taken[i + 1] as H2Request, taken[i + 2] as H2Response);
   };
-  return (req, res) => {
+  return (stream, headers, rawHeaders, socket) => {
+    const expect = headers.expect;
+    let take = handle;
+    if (expect !== undefined || headers[':method'] === 'CONNECT') {
+      const status = headers[':method'] === 'CONNECT' ? 405 : expect === '100-continue' ? 0 : 417;
+      if (status !== 0) return answerBare(stream, status);
+      take = expecting;
+    }
     if (queue.length === 0) setImmediate(flush);
-    queue.push(req, res);
+    queue.push(take, new H2Request(stream, headers, rawHeaders, socket), new H2Response(stream));
   };
 }
 

@@ -16,9 +16,9 @@ import { route } from './rules.js';
 import type { FrontendSlot, Scheme } from './slot.js';
 
 /**
- * What one protocol does at each step of the request path. HTTP/2 requests come as Node's
- * compatibility objects (Http2ServerRequest/Response), which offer every member the shared path
- * uses; its functions take them as the HTTP/1.1 types and read the HTTP/2 members themselves.
+ * What one protocol does at each step of the request path. HTTP/2 requests come as H2Request and
+ * H2Response (h2-stream.ts), which offer every member the shared path uses; its functions take them
+ * as the HTTP/1.1 types and read the HTTP/2 members themselves.
  */
 export interface Protocol {
   /** What the listener speaks: the Exchange's scheme and X-Forwarded-Proto (HTTP/2 is TLS only). */

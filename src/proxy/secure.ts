@@ -17,7 +17,7 @@ import { clientErrorHandler } from './client-error.js';
 import { markAccepted } from './head-timer.js';
 import { applyTimeouts, type FrontendSlot, HTTPS1, type Http1Timeouts, MAX_HEADERS, PARSER_MAX_HEADERS } from './frontend.js';
 import { clientIpOf } from './client-ip.js';
-import { H2Response, MAX_HEADER_BYTES, h2RequestHandler } from './h2.js';
+import { MAX_HEADER_BYTES, h2StreamHandler } from './h2.js';
 import { RESET_BURST, RESET_RATE, watchResets } from './h2-resets.js';
 import { requestHandler } from './handler.js';
 import { tunnelHandler } from './tunnel.js';
@@ -60,7 +60,6 @@ export function createSecureFrontend(
     SNICallback: (name, cb) => cb(null, binding.site.set.pick(name)),
     // A client that opens a connection and never finishes its handshake is a slowloris too.
     handshakeTimeout: timeouts.client,
-    Http2ServerResponse: H2Response,
     // Told to clients: the 16 KiB of request headers an HTTP/1.1 client may send (MAX_HEADER_BYTES),
     // plus the 32 octets HTTP/2 counts for each field (RFC 9113 §6.5.2). Node does not enforce an
     // advertised limit: h2.ts does.
@@ -70,20 +69,16 @@ export function createSecureFrontend(
   const setTimeouts = (t: Timeouts): void => applyTimeouts(h1, t);
   setTimeouts(timeouts);
   h1.maxHeadersCount = PARSER_MAX_HEADERS;
-  // One 'request' event for both protocols; the branch is per request on TLS listeners only. Requests
-  // with `Expect: 100-continue` come as 'checkContinue', for both too (handler.ts says why).
+  // HTTP/1.1 requests come as 'request' events, and those with `Expect: 100-continue` as
+  // 'checkContinue' (handler.ts says why). HTTP/2 streams are taken from each session (below), not
+  // as Node's compatibility objects: a 'request' listener has Node add the server 'stream' listener
+  // that makes them, removed here (h2-stream.ts says what they cost). Nothing else listens there.
   const clientMs = (): number => h1.headersTimeout;
   for (const expecting of [false, true]) {
-    const onH1 = requestHandler(holder, slot, HTTPS1, clientMs, expecting);
-    const onH2 = h2RequestHandler(holder, slot, clientMs, expecting);
-    server.on(
-      expecting ? 'checkContinue' : 'request',
-      (req: http2.Http2ServerRequest | http.IncomingMessage, res: http2.Http2ServerResponse | http.ServerResponse) => {
-        if (req.httpVersionMajor === 2) onH2(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse);
-        else onH1(req as http.IncomingMessage, res as http.ServerResponse);
-      },
-    );
+    server.on(expecting ? 'checkContinue' : 'request', requestHandler(holder, slot, HTTPS1, clientMs, expecting));
   }
+  server.removeAllListeners('stream');
+  const onStream = h2StreamHandler(holder, slot, clientMs);
   server.on('connection', markAccepted);
   // After the handshake: HTTP/2 to Node's HTTP/2 code, HTTP/1.1 to the fast path (h1-connection.ts),
   // which hands a connection to Node's HTTP/1.1 server (the same listener: it tells the protocols
@@ -91,9 +86,14 @@ export function createSecureFrontend(
   const nodeListener = server.listeners('secureConnection')[0] as (socket: tls.TLSSocket) => void;
   server.removeAllListeners('secureConnection');
   const take = fastPath(server, (socket) => nodeListener.call(server, socket as tls.TLSSocket), h1);
+  // The socket of the HTTP/2 connection being set up: Node makes its session and emits 'session'
+  // within nodeListener's call.
+  let h2Socket: tls.TLSSocket | null = null;
   server.on('secureConnection', (socket: tls.TLSSocket) => {
-    if (socket.alpnProtocol === 'h2') nodeListener.call(server, socket);
-    else take(socket);
+    if (socket.alpnProtocol !== 'h2') return take(socket);
+    h2Socket = socket;
+    nodeListener.call(server, socket);
+    h2Socket = null;
   });
   server.on('upgrade', tunnelHandler(holder, slot, tunnels, 'https'));
   server.on('clientError', clientErrorHandler(holder, slot, clientMs));
@@ -103,9 +103,11 @@ export function createSecureFrontend(
   server.on('session', (session) => {
     if (draining) return void session.close();
     sessions.add(session);
+    const socket = h2Socket!;
     let streams = 0;
     const idleMs = h1.keepAliveTimeout;
-    session.on('stream', (stream) => {
+    session.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
+      onStream(stream, headers, raw, socket);
       streams++;
       stream.once('close', () => {
         // Idle from the last stream's end: the timer restarts now, whatever it did meanwhile.

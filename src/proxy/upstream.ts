@@ -11,7 +11,7 @@
 // are the attempt's (attempt.ts), shared with upgrades and tcp connections: this handler is the
 // attempt of one request, so trying a server allocates nothing more.
 import type http from 'node:http';
-import type http2 from 'node:http2';
+import type { H2Request } from './h2-stream.js';
 import { Attempt, proxyHeaderOf, Stage } from './attempt.js';
 import type { Candidate } from '../runtime/balance/balancer.js';
 import { hasBody, type Exchange, type UpstreamLink } from './exchange.js';
@@ -133,11 +133,11 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
     this.#ex.fail(status, reason, retryAfter);
   }
 
-  // Read by a pool with sendProxy only. An HTTP/2 request's `socket` is a proxy made per stream:
-  // the connection is its session (none once the stream is gone: a client connection closed).
+  // Read by a pool with sendProxy only. An HTTP/2 request's connection is its stream's session
+  // (none once the stream is gone: a client connection closed).
   get client(): ClientConnection {
     const ex = this.#ex;
-    return ex.http1 ? ex.req.socket : ((ex.req as unknown as http2.Http2ServerRequest).stream.session ?? CLOSED);
+    return ex.http1 ? ex.req.socket : ((ex.req as unknown as H2Request).stream.session ?? CLOSED);
   }
 
   proxyHeader(version: 1 | 2): Buffer {

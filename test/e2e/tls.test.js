@@ -466,6 +466,47 @@ test('HTTP/2 requests are logged, counted, and stripped of pseudo- and connectio
   t.regex(metrics.body, /flagman_frontend_requests_total\{frontend="secure"\} 2/);
 });
 
+test('HTTP/2 answers: HEAD, 204 and 304 end with their head; repeated Set-Cookie stay apart; CONNECT gets 405, an unknown Expect 417', async (t) => {
+  t.timeout(scaled(60_000));
+  const c = await certificates(t);
+  const app = await upstream(t, 'app', (req, res) => {
+    if (req.url === '/head') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+      return res.end(req.method === 'HEAD' ? undefined : 'hello');
+    }
+    if (req.url === '/204') return res.writeHead(204).end();
+    if (req.url === '/304') return res.writeHead(304, { etag: '"v1"' }).end();
+    res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; Path=/']);
+    res.end('cookies');
+  });
+  const fm = await startFlagman(t, config(), { vars: { app: app.port }, files: c.files, captureAccess: true });
+  const session = http2.connect(`https://127.0.0.1:${fm.ports[1]}`, { ca: c.ca.caPem, servername: 'a.test' });
+  session.on('error', () => {});
+  t.teardown(() => session.close());
+  const ask = (headers) =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':authority': 'a.test', ...headers }, { endStream: headers[':method'] !== 'CONNECT' });
+      const chunks = [];
+      let head = {};
+      s.on('response', (h) => (head = h));
+      s.on('data', (d) => chunks.push(d));
+      s.on('error', reject);
+      s.on('close', () => resolve({ head, body: Buffer.concat(chunks).toString(), rst: s.rstCode }));
+    });
+  const head = await ask({ ':method': 'HEAD', ':path': '/head' });
+  t.like(head, { head: { ':status': 200, 'content-length': '5' }, body: '', rst: 0 });
+  t.like(await ask({ ':path': '/204' }), { head: { ':status': 204 }, body: '', rst: 0 });
+  t.like(await ask({ ':path': '/304' }), { head: { ':status': 304, etag: '"v1"' }, body: '', rst: 0 });
+  const cookies = await ask({ ':path': '/cookies' });
+  t.deepEqual(cookies.head['set-cookie'], ['a=1; Path=/', 'b=2; Path=/']);
+  t.is(cookies.body, 'cookies');
+  t.like(await ask({ ':method': 'CONNECT', ':authority': 'example.test:443' }), { head: { ':status': 405 } });
+  t.like(await ask({ ':path': '/head', expect: 'something-else' }), { head: { ':status': 417 }, body: '' });
+  const line = await waitFor(() => fm.access.find((l) => l.method === 'HEAD'));
+  t.like(line, { path: '/head', status: 200, proto: 'h2', bytes: 0 });
+  t.is(app.seen.filter((r) => r.method === 'CONNECT' || r.headers.expect !== undefined).length, 0, 'neither reached the server');
+});
+
 test('HTTP/1.1 over TLS keeps the plain listener behaviour: a slowloris is cut after timeouts.client, upgrades tunnel', async (t) => {
   t.timeout(scaled(60_000));
   const c = await certificates(t);
