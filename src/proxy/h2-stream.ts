@@ -173,13 +173,14 @@ export class H2Response {
     stream.once('wantTrailers', sendNoTrailers);
   }
 
-  write(chunk: string | Buffer, encoding?: BufferEncoding): boolean {
+  /** `sent`: called once the stream has sent the chunk (not when it is dropped, nor always on an error). */
+  write(chunk: string | Buffer, encoding?: BufferEncoding, sent?: () => void): boolean {
     const stream = this.stream;
     if (this.#ended || stream.destroyed || stream.closed) return false;
     if (!stream.headersSent) this.#sendHead(true, false);
     // A response to HEAD, or a 204 or 304, ended with its head (Node's respond()): no body follows.
     if (stream.writableEnded) return true;
-    return encoding === undefined ? stream.write(chunk) : stream.write(chunk, encoding);
+    return stream.write(chunk, encoding as BufferEncoding, sent === undefined ? undefined : (err) => err || sent());
   }
 
   end(chunk?: string | Buffer, encoding?: BufferEncoding): this {

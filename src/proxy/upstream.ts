@@ -11,7 +11,7 @@
 // are the attempt's (attempt.ts), shared with upgrades and tcp connections: this handler is the
 // attempt of one request, so trying a server allocates nothing more.
 import type http from 'node:http';
-import type { H2Request } from './h2-stream.js';
+import type { H2Request, H2Response } from './h2-stream.js';
 import { Attempt, proxyHeaderOf, Stage } from './attempt.js';
 import type { Candidate } from '../runtime/balance/balancer.js';
 import { hasBody, type Exchange, type UpstreamLink } from './exchange.js';
@@ -237,10 +237,17 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
       // corks the socket until the next tick; uncorking before end() sends the two as one write(),
       // where end(body) would add an empty chunk and flush both with writev(). The connection still
       // calls onComplete, which finds the response ended.
+      // An HTTP/2 stream takes the body with its end: one DATA frame that ends the stream, and no
+      // trailers step (h2-stream.ts). The string is a copy: the chunk is a view of the connection's
+      // read buffer, which its next read reuses, and a stream sends later.
       ex.bytes = chunk.length;
       this.#ended = true;
+      if (!ex.http1) {
+        res.end(chunk.toString('latin1'), 'latin1');
+        return true;
+      }
       res.write(chunk.toString('latin1'), 'latin1');
-      if (ex.http1) flushCork(res as http.ServerResponse);
+      flushCork(res as http.ServerResponse);
       res.end();
       return true;
     }
@@ -253,7 +260,8 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
     // per chunk, and a fresh read buffer each, 2.5-5x HAProxy's CPU at 64 KiB (bench/RESULTS.md,
     // "TLS termination"). A write that really waits on the client holds the next chunk back here.
     const tlsClear = ex.tls !== null && ex.http1 && res.writableLength === 0;
-    const more = res.write(chunk);
+    // An HTTP/2 stream says when it has sent the chunk, and the connection's buffer is free again.
+    const more = ex.http1 ? res.write(chunk) : (res as unknown as H2Response).write(chunk, undefined, this.#conn?.lend());
     if (ex.http1) {
       // Send it now rather than when Node uncorks the socket on the next tick: when the kernel took
       // all of it, nothing references the chunk (a view of the connection's read buffer, reused by
@@ -264,9 +272,9 @@ class UpstreamHandler extends Attempt implements UpstreamLink, UpstreamRequest {
       // response (bench/RESULTS.md). An HTTP/2 stream's queue drains through its session.
       flushCork(res as http.ServerResponse);
       if (res.writableLength === 0 || tlsClear) return true;
+      // Node keeps the chunk queued: the connection's next read must go elsewhere.
+      this.#conn?.retained();
     }
-    // Node keeps the chunk queued: the connection's next read must go elsewhere.
-    this.#conn?.retained();
     if (more) return true;
     // The client reads slower than the server sends: the connection stops reading the server's
     // socket until the client's drains, so nothing piles up here.

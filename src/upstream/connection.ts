@@ -6,13 +6,8 @@ import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { UpstreamError } from './error.js';
 import { BadResponse, ResponseParser, type ResponseSink } from './response.js';
+import { ReadBuffer } from './read-buffer.js';
 import { bodyBytesMoved } from './scavenge.js';
-
-// One read's room, per connection: 128 KiB, so a 64 KiB body and its head, which arrive as two
-// segments, are usually read at once and go to the client in one write instead of two: 13% less
-// CPU per 64 KiB response than with Node's 64 KiB reads (bench/RESULTS.md). Pages are touched only
-// as far as reads fill them.
-const READ_BUFFER_BYTES = 131072;
 
 /**
  * A request's line and header lines, without the blank line that ends the head: one latin-1
@@ -97,8 +92,7 @@ export class UpstreamConnection implements ResponseSink {
   #closed = false;
   /** When the pool may close it while idle (performance.now() ms); the pool sets it. */
   idleDeadline = 0;
-  #buf: Buffer;
-  #retained = false;
+  #buf: ReadBuffer;
   /** The server's `Keep-Alive: timeout=N` in ms, as last announced, or -1. */
   keepAliveMs = -1;
   /** How long the connection took to connect (ms; pool.ts): its first request's `connectMs`. */
@@ -117,8 +111,9 @@ export class UpstreamConnection implements ResponseSink {
     // ArrayBuffer allocated, filled and collected per read, which cost about a fifth of the CPU of
     // a 64 KiB response (allocation, page faults, GC; bench/RESULTS.md). Body chunks are
     // views of it, so a chunk the client's socket could not take at once, and keeps queued,
-    // must not be overwritten: the request says so (retained()) and the next read gets a new buffer.
-    this.#buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    // must not be overwritten: the request says so (retained(), lend()) and the next read goes
+    // into another buffer (read-buffer.ts).
+    this.#buf = ReadBuffer.take();
     const socket = net.connect({
       host,
       port,
@@ -137,16 +132,25 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   #readBuffer(): Buffer {
-    if (this.#retained) {
-      this.#retained = false;
-      this.#buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    if (this.#buf.held) {
+      this.#buf.leave();
+      this.#buf = ReadBuffer.take();
     }
-    return this.#buf;
+    return this.#buf.bytes;
   }
 
   /** The body chunk just handed to onData is still referenced after it returned: the next read must not overwrite it. */
   retained(): void {
-    this.#retained = true;
+    this.#buf.retain();
+  }
+
+  /**
+   * The body chunk just handed to onData is still referenced after it returned, until the returned
+   * function is called (once: a write's callback). Its buffer is then free for any connection's
+   * reads (read-buffer.ts).
+   */
+  lend(): () => void {
+    return this.#buf.lend();
   }
 
   /** Writes `req` and reads its response. */

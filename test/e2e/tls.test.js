@@ -409,6 +409,58 @@ test('HTTP/2: a small response body (sent whole with its head) and a large one a
   }
 });
 
+test('HTTP/2: large responses held for clients that read late, while other requests reuse the server connections, arrive byte for byte', async (t) => {
+  // The server's read buffers are handed from one upstream connection to another once a stream has
+  // sent what was read into them (src/upstream/read-buffer.ts). Bodies over a client's 64 KiB window
+  // wait in flagman while it does not read, and the server connections they came on serve other
+  // requests meanwhile: a buffer reused too early would show here.
+  t.timeout(scaled(60_000));
+  const c = await certificates(t);
+  const bodyOf = (i) => {
+    const b = Buffer.allocUnsafe(100_000 + i * 997);
+    for (let j = 0; j < b.length; j++) b[j] = (i * 31 + j * 7) & 255;
+    return b;
+  };
+  const app = await upstream(t, 'app', (req, res) => {
+    const body = bodyOf(Number(req.url.slice(1)));
+    res.writeHead(200, { 'content-length': body.length });
+    res.end(body);
+  });
+  const fm = await startFlagman(t, config(), { vars: { app: app.port }, files: c.files });
+  const sessions = [0, 1].map(() => {
+    const s = http2.connect(`https://127.0.0.1:${fm.ports[1]}`, { ca: c.ca.caPem, servername: 'a.test' });
+    s.on('error', () => {});
+    t.teardown(() => s.close());
+    return s;
+  });
+  const late = [];
+  const get = (i, { paused = false } = {}) =>
+    new Promise((resolve, reject) => {
+      const s = sessions[i % 2].request({ ':path': `/${i}`, ':authority': 'a.test' });
+      const chunks = [];
+      let got = 0;
+      s.on('data', (d) => {
+        chunks.push(d);
+        got += d.length;
+        // A late reader takes its first window's worth, then nothing until told.
+        if (paused && got >= 16384 && !late.includes(s)) {
+          s.pause();
+          late.push(s);
+        }
+      });
+      s.on('end', () => resolve(Buffer.concat(chunks)));
+      s.on('error', reject);
+    });
+  const held = Array.from({ length: 12 }, (_, i) => get(i, { paused: true }));
+  await waitFor(() => late.length === 12, { what: 'the late readers have paused' });
+  const served = [];
+  for (let i = 12; i < 60; i += 6) served.push(...(await Promise.all(Array.from({ length: 6 }, (_, k) => get(i + k)))));
+  for (const s of late) s.resume();
+  const bodies = [...(await Promise.all(held)), ...served];
+  const wrong = bodies.map((b, i) => (b.equals(bodyOf(i)) ? null : `/${i}: ${b.length} bytes`)).filter((x) => x !== null);
+  t.deepEqual(wrong, [], 'every body as the server sent it');
+});
+
 test('HTTP/2 requests are logged, counted, and stripped of pseudo- and connection headers both ways', async (t) => {
   t.timeout(scaled(60_000));
   const c = await certificates(t);
