@@ -60,6 +60,8 @@ export type ToWorker =
   /** Sent once after the fork: the whole flag snapshot and every known health. */
   | {
       readonly t: 'init';
+      /** The primary's TLS ticket keys, base64 (tls/ticket-keys.ts): a ticket resumes on any worker. */
+      readonly ticketKeys: string;
       readonly version: number;
       readonly flags: readonly [string, FlagState][];
       readonly health: readonly [string, Health, HealthChange | null][];

@@ -22,6 +22,7 @@ import type { ToPrimary, ToWorker } from './messages.js';
 import { RemoteFlags } from './remote-flags.js';
 import { chargeSpent, RATE_SYNC_MS, takeSpent } from './rate-sync.js';
 import { STATS_REPORT_MS, takeStats } from './stats.js';
+import { adoptTicketKeys } from '../tls/ticket-keys.js';
 
 // Once stopped, a worker ends when its last log writes are done; this long at most, should a pipe
 // nobody reads (or a handle left open) hold it.
@@ -55,6 +56,8 @@ export async function runWorker(configFile: string): Promise<number> {
   events.setBindings({ worker: slot });
   bindAccess({ worker: slot });
   const init = await initMessage();
+  // Before any TLS context is made: a ticket any worker gave resumes on every other.
+  adoptTicketKeys(Buffer.from(init.ticketKeys, 'base64'));
   const config = loadConfig(configFile);
   const program = compileProgram(config);
   // Each worker appends to the file itself (log.ts): no line goes through the primary.

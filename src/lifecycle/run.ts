@@ -13,6 +13,7 @@ import { events, logDrops, reopenAccess } from '../log.js';
 import { ConnectionGate } from '../proxy/admission.js';
 import { PageCache } from '../runtime/pages.js';
 import { CertStore } from '../tls/certs.js';
+import { ticketKeys } from '../tls/ticket-keys.js';
 import { buildRuntime, compileProgram } from '../runtime/compile.js';
 import { RuntimeHolder } from '../runtime/holder.js';
 import { ObservedState, type CheckSource, type HealthChange } from '../runtime/servers.js';
@@ -70,7 +71,7 @@ export async function run(configFile: string, surface: AdminSurface): Promise<nu
     const health: [string, Health, HealthChange | null][] = [];
     for (const [key, st] of observed.all().servers) health.push([key, st.health, st.change]);
     const snap = live?.store.snapshot ?? store.snapshot;
-    return { t: 'init', version: snap.version, flags: [...snap.flags], health };
+    return { t: 'init', ticketKeys: ticketKeys().toString('base64'), version: snap.version, flags: [...snap.flags], health };
   };
   // A request's failed connection in a worker: the primary applies it under its backend's rule.
   const onCheck = (key: string, pass: boolean, source: CheckSource, detail: string): void => {

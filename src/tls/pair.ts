@@ -7,6 +7,7 @@ import type tls from 'node:tls';
 import type { TlsConfig, TlsPairConfig } from '../config/schema.js';
 import { FlagmanError } from '../errors.js';
 import { nodeTls } from '../node-http.js';
+import { ticketKeys } from './ticket-keys.js';
 
 /** One pair, read and checked. */
 export interface LoadedPair {
@@ -79,7 +80,7 @@ export function loadPair(pair: TlsPairConfig): LoadedPair {
   }
   let context: tls.SecureContext;
   try {
-    context = nodeTls().createSecureContext({ cert, key });
+    context = nodeTls().createSecureContext({ cert, key, ticketKeys: ticketKeys() });
   } catch (cause) {
     throw new FlagmanError('CONFIG_TLS', `certificate file ${pair.cert} with key file ${pair.key}: ${(cause as Error).message}`, pair.at, {
       cause,
@@ -122,7 +123,7 @@ export class CertSet {
 
   /** The default pair as setSecureContext options (clients that send no server name). */
   get defaultOptions(): tls.SecureContextOptions {
-    return { cert: this.pairs[0]!.cert, key: this.pairs[0]!.key };
+    return { cert: this.pairs[0]!.cert, key: this.pairs[0]!.key, ticketKeys: ticketKeys() };
   }
 
   /** Whether `other` holds the same bytes, so a reload that changed nothing swaps nothing. */

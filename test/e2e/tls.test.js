@@ -742,6 +742,44 @@ test('workers: 2 serve TLS, HTTP/1.1 and HTTP/2', async (t) => {
   t.is(fm.events.filter((x) => x.event === 'tls.reload').length, 1, 'reported once, by the primary');
 });
 
+test('workers: 2 share their TLS ticket keys: a session resumes on whichever worker takes the connection', async (t) => {
+  t.timeout(scaled(60_000));
+  const c = await certificates(t);
+  const app = await upstream(t, 'app');
+  const fm = await startFlagman(t, config({ top: 'workers: 2' }), { vars: { app: app.port }, files: c.files });
+  await fm.waitEvent((e) => e.event === 'start');
+  const secure = fm.portOf('secure');
+  // One request on a connection; resolves with whether it resumed and the last ticket it was given.
+  const connect = (session) =>
+    new Promise((resolve, reject) => {
+      let ticket = null;
+      let reused = false;
+      const socket = tls.connect({
+        port: secure,
+        host: '127.0.0.1',
+        servername: 'a.test',
+        ca: c.ca.caPem,
+        session,
+        ALPNProtocols: ['http/1.1'],
+      });
+      socket.on('session', (s) => (ticket = s));
+      socket.on('error', reject);
+      socket.once('secureConnect', () => {
+        reused = socket.isSessionReused();
+        socket.write('GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n');
+      });
+      socket.on('data', () => {});
+      socket.on('close', () => resolve({ reused, ticket }));
+    });
+  const first = await connect(undefined);
+  t.false(first.reused);
+  t.truthy(first.ticket, 'a ticket came with the first connection');
+  // Connections are dealt to the workers in turn: eight reach both. Each offers the first ticket.
+  const reused = [];
+  for (let i = 0; i < 8; i++) reused.push((await connect(first.ticket)).reused);
+  t.deepEqual(reused, Array(8).fill(true), 'every connection resumed, on either worker');
+});
+
 test('the README recipe "HTTPS with certificate reload" runs as written (addresses, paths and the other backends filled in)', async (t) => {
   const c = await certificates(t);
   const app = await upstream(t, 'app');

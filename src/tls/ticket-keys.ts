@@ -1,0 +1,25 @@
+// The keys that seal TLS session tickets, one set per flagman: the primary's, handed to each worker
+// in its init message (cluster/messages.ts), and given to every TLS context flagman makes (the
+// listener's and each certificate pair's, pair.ts). Node gives each context random keys of its own,
+// so a ticket from one worker resumed on no other: with `workers: 2`, half of the resumptions a
+// client tried were full handshakes. HAProxy's threads and nginx's workers share theirs the same
+// way. A certificate reload keeps them (new certificates do not end sessions), a restart makes new
+// ones: they are never written anywhere.
+import { randomBytes } from 'node:crypto';
+
+// Node takes 48 bytes: a 16-byte key name, a 16-byte HMAC secret and a 16-byte AES key.
+const TICKET_KEY_BYTES = 48;
+
+let keys: Buffer | null = null;
+
+/** This flagman's ticket keys, made at the first call in a primary or a single process. */
+export function ticketKeys(): Buffer {
+  keys ??= randomBytes(TICKET_KEY_BYTES);
+  return keys;
+}
+
+/** A worker takes the primary's keys (before it makes any TLS context). */
+export function adoptTicketKeys(given: Buffer): void {
+  if (given.length !== TICKET_KEY_BYTES) throw new Error(`ticket keys must be ${TICKET_KEY_BYTES} bytes, not ${given.length}`);
+  keys = given;
+}
