@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // TLS termination next to HAProxy and nginx. Build first:
 //
-//   npm run build && node bench/tls.js            # 3 interleaved rounds × 6 cases × 3 proxies × 5 s
+//   npm run build && node bench/tls.js            # 3 interleaved rounds × 9 cases × 3 proxies × 5 s
 //   node bench/tls.js --paced 1000                 # and then each keep-alive case at 1,000 req/s offered
 //   node bench/tls.js --help                       # every option
 //
 // Each proxy terminates TLS on 127.0.0.1 (pinned to --proxy-cpu) in front of the Node backend. The
-// rounds drive it as fast as it answers (wrk, h2load on --load-cpu): CPU µs per request, req/s,
-// handshakes; their p99 is each proxy's queue at saturation. With --paced R a second phase offers
+// rounds drive it as fast as it answers (wrk, h2load, openssl s_time on --load-cpu): CPU µs per
+// request, req/s, handshakes (full, resumed, and wrk's mix of the two); their p99 is each proxy's queue at saturation. With --paced R a second phase offers
 // every proxy the SAME R req/s (bench/lib/load.js startPacedLoad, in this process pinned to
 // --load-cpu: latency from each request's scheduled time, no coordinated omission) over HTTPS
 // keep-alive (lib/http.js KeepAliveClient, tls) and HTTP/2 (lib/h2-client.js H2Client), 100 B and
@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { commaList, defaultNames, int, parseOptions, requireBuilt } from './lib/cli.js';
 import { assertKnown, flagman, namedPortServer } from './lib/contenders.js';
 import { runH2load } from './lib/h2load.js';
+import { runSTime } from './lib/s-time.js';
 import { haproxyCommand } from './lib/haproxy.js';
 import { ensureTools } from './lib/install.js';
 import { nginxCommand } from './lib/nginx.js';
@@ -101,7 +102,8 @@ const CASES = {
     paced: 'h1',
   },
   'hs-ecdsa': {
-    describe: 'a full TLS handshake per request (Connection: close), ECDSA P-256 certificate, 100 B',
+    describe:
+      "a new TLS connection per request (wrk, Connection: close; wrk offers its last connection's session), ECDSA P-256 certificate, 100 B",
     tool: 'wrk',
     key: 'ecdsa',
     path: '/100',
@@ -109,12 +111,38 @@ const CASES = {
     close: true,
   },
   'hs-rsa': {
-    describe: 'a full TLS handshake per request (Connection: close), RSA-2048 certificate, 100 B',
+    describe: 'a new TLS connection per request (wrk, as hs-ecdsa), RSA-2048 certificate, 100 B',
     tool: 'wrk',
     key: 'rsa',
     path: '/100',
     payload: 100,
     close: true,
+  },
+  // What the wrk cases mix, apart: wrk resumes as often as a proxy lets its last session resume,
+  // which differs between them (bench/RESULTS.md, "TLS handshakes: what the clients resume").
+  'hs-full-ecdsa': {
+    describe: 'a full TLS handshake per connection (openssl s_time -new, 4 clients, one HTTP/1.0 request each), ECDSA P-256',
+    tool: 's_time',
+    mode: 'new',
+    key: 'ecdsa',
+    path: '/100',
+    payload: 100,
+  },
+  'hs-full-rsa': {
+    describe: 'a full TLS handshake per connection (as hs-full-ecdsa), RSA-2048',
+    tool: 's_time',
+    mode: 'new',
+    key: 'rsa',
+    path: '/100',
+    payload: 100,
+  },
+  'hs-resumed-ecdsa': {
+    describe: 'a resumed TLS handshake per connection (openssl s_time -reuse: each client offers its first session), ECDSA P-256',
+    tool: 's_time',
+    mode: 'reuse',
+    key: 'ecdsa',
+    path: '/100',
+    payload: 100,
   },
   'h2-100B': {
     describe: 'HTTP/2 over TLS (h2load), 100-byte response',
@@ -289,26 +317,28 @@ async function measure(name, s, caseName, seconds, backend) {
   const p0 = treeCpuTicks(s.pid);
   loadDir ??= tempDir('flagman-bench-load-');
   const w =
-    c.tool === 'h2load'
-      ? await runH2load({
-          dir: loadDir,
-          port: s.port,
-          path: c.path,
-          seconds,
-          clients: cfg.h2Clients,
-          streams: cfg.h2Streams,
-          cpu: cfg.loadCpu,
-        })
-      : await runWrk({
-          dir: loadDir,
-          port: s.port,
-          path: c.path,
-          seconds,
-          connections: cfg.connections,
-          cpu: cfg.loadCpu,
-          scheme: 'https',
-          headers: c.close ? ['Connection: close'] : [],
-        });
+    c.tool === 's_time'
+      ? await runSTime({ port: s.port, path: c.path, seconds, mode: c.mode, cpu: cfg.loadCpu })
+      : c.tool === 'h2load'
+        ? await runH2load({
+            dir: loadDir,
+            port: s.port,
+            path: c.path,
+            seconds,
+            clients: cfg.h2Clients,
+            streams: cfg.h2Streams,
+            cpu: cfg.loadCpu,
+          })
+        : await runWrk({
+            dir: loadDir,
+            port: s.port,
+            path: c.path,
+            seconds,
+            connections: cfg.connections,
+            cpu: cfg.loadCpu,
+            scheme: 'https',
+            headers: c.close ? ['Connection: close'] : [],
+          });
   const cpuS = (treeCpuTicks(s.pid) - p0) / ticksPerSecond();
   const cpuUs = w.requests === 0 ? null : (cpuS * 1e6) / w.requests;
   return {
@@ -326,6 +356,7 @@ async function measure(name, s, caseName, seconds, backend) {
     corePct: round1((cpuS / w.seconds) * 100),
     rssMB: round1(treeRssKB(s.pid) / 1024),
     otherCpuPct: foreign(),
+    resumedPct: w.resumedPct === undefined || w.resumedPct === null ? null : round1(w.resumedPct, 0),
   };
 }
 
@@ -512,6 +543,7 @@ function aggregate(runs) {
         rssMB: round1(Math.max(...mine.map((m) => m.rssMB ?? 0))) || null,
         errors: mine.reduce((a, m) => a + m.errors, 0),
         otherCpuPct: med('otherCpuPct', 0),
+        resumedPct: CASES[cn].tool === 's_time' ? med('resumedPct', 0) : null,
         cpuVsHaproxy: ratio('haproxy', 'cpuUs'),
         cpuVsNginx: ratio('nginx', 'cpuUs'),
         rpsVsHaproxy: ratio('haproxy', 'rps'),
@@ -615,6 +647,7 @@ function print({ mach, runs, resumed, paced }) {
     { key: 'corePct', title: 'core %' },
     { key: 'rssMB', title: 'RSS MB' },
     { key: 'otherCpuPct', title: 'other cpu%' },
+    { key: 'resumedPct', title: 'resumed %' },
     { key: 'errors', title: 'errors' },
   ];
   const shown = rows.map((r) => ({
@@ -622,6 +655,7 @@ function print({ mach, runs, resumed, paced }) {
     p99: f(r.p99, 2),
     cpuUs: f(r.cpuUs),
     rssMB: f(r.rssMB),
+    resumedPct: f(r.resumedPct, 0),
     ...Object.fromEntries(
       ['cpuVsHaproxy', 'cpuVsNginx', 'rpsVsHaproxy', 'rpsVsNginx', 'p99VsHaproxy', 'p99VsNginx'].map((k) => [k, f(r[k], 2)]),
     ),
