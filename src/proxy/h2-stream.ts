@@ -223,8 +223,11 @@ export class H2Response {
     (this.stream as EventEmitter).on(event, listener as (...args: unknown[]) => void);
     return this;
   }
+  // 'close' comes once (Exchange's one listener): `on` spares a wrapper per stream.
   once(event: string, listener: (...args: never[]) => void): this {
-    (this.stream as EventEmitter).once(event, listener as (...args: unknown[]) => void);
+    const s = this.stream as EventEmitter;
+    if (event === 'close') s.on(event, listener as (...args: unknown[]) => void);
+    else s.once(event, listener as (...args: unknown[]) => void);
     return this;
   }
   off(event: string, listener: (...args: never[]) => void): this {

@@ -106,13 +106,15 @@ export function createSecureFrontend(
     const socket = h2Socket!;
     let streams = 0;
     const idleMs = h1.keepAliveTimeout;
+    // Idle from the last stream's end: the timer restarts now, whatever it did meanwhile. One
+    // function for the session's streams ('close' comes once: `on` makes no wrapper per stream).
+    const streamClosed = (): void => {
+      if (--streams === 0 && idleMs > 0 && !session.destroyed) session.setTimeout(idleMs);
+    };
     session.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
       onStream(stream, headers, raw, socket);
       streams++;
-      stream.once('close', () => {
-        // Idle from the last stream's end: the timer restarts now, whatever it did meanwhile.
-        if (--streams === 0 && idleMs > 0 && !session.destroyed) session.setTimeout(idleMs);
-      });
+      stream.on('close', streamClosed);
     });
     // Keep-alive idle (timeouts.idle) for HTTP/2: a connection with no stream open and nothing sent
     // for that long is sent GOAWAY. One with a stream open is left to the request's own timeouts.
