@@ -719,13 +719,18 @@ test('HTTP/2 clients cancelling streams and dropping connections mid-request or 
   t.is(fm.proc.exitCode, null, 'still running');
 });
 
-test('workers: 2 serve TLS, HTTP/1.1 and HTTP/2', async (t) => {
+/** flagman with `workers: 2` serving the TLS frontend of config(), started and ready. */
+async function twoWorkers(t) {
   t.timeout(scaled(60_000));
   const c = await certificates(t);
   const app = await upstream(t, 'app');
   const fm = await startFlagman(t, config({ top: 'workers: 2' }), { vars: { app: app.port }, files: c.files });
   await fm.waitEvent((e) => e.event === 'start');
-  const secure = fm.portOf('secure');
+  return { c, fm, secure: fm.portOf('secure') };
+}
+
+test('workers: 2 serve TLS, HTTP/1.1 and HTTP/2', async (t) => {
+  const { c, fm, secure } = await twoWorkers(t);
   for (const version of ['--http1.1', '--http2', '--http2']) t.is((await curl(c.ca, secure, { version })).body, 'app');
   t.is(await servedSerial(c.ca, secure, 'a.test'), c.a.serial);
   // A renewal: each worker reads the files itself; the primary reports it once.
@@ -743,12 +748,7 @@ test('workers: 2 serve TLS, HTTP/1.1 and HTTP/2', async (t) => {
 });
 
 test('workers: 2 share their TLS ticket keys: a session resumes on whichever worker takes the connection', async (t) => {
-  t.timeout(scaled(60_000));
-  const c = await certificates(t);
-  const app = await upstream(t, 'app');
-  const fm = await startFlagman(t, config({ top: 'workers: 2' }), { vars: { app: app.port }, files: c.files });
-  await fm.waitEvent((e) => e.event === 'start');
-  const secure = fm.portOf('secure');
+  const { c, secure } = await twoWorkers(t);
   // One request on a connection; resolves with whether it resumed and the last ticket it was given.
   const connect = (session) =>
     new Promise((resolve, reject) => {
