@@ -144,11 +144,11 @@ test('an upgrade past the rate gets 429 with Retry-After, as a request does', as
   t.is((await adminStatus(fm)).frontends.web.refused.rateLimited, refused + 1);
 });
 
-test('workers: 2 share one rate: the effective rate is within 20% of the configured one', async (t) => {
+test('workers: 2 share one rate: they admit within 20% of what one bucket of that rate admits of the same requests', async (t) => {
   t.timeout(90_000);
   const app = await upstream(t, 'app');
-  // 10/s: 50 admitted in the window, so ±20% is ±10 requests; eight clients offer well over twice
-  // that even on a loaded machine (four offered 38/s at load 20).
+  // 10/s: about 50 admitted in the window, so ±20% is about ±10 requests; eight clients offer well
+  // over that even on a loaded machine (four offered 38/s at load 20).
   const RATE = 10;
   const fm = await startFlagman(t, CONFIG({ top: 'workers: 2', limit: `{ rate: ${RATE} }` }), {
     vars: { app: app.port },
@@ -181,16 +181,34 @@ test('workers: 2 share one rate: the effective rate is within 20% of the configu
   // second, and answers read late moved across the window's edges (12.4/s and 6.6/s in two runs
   // of the whole suite, 9.8-10.2/s alone, with CPU hogs too).
   await waitFor(() => fm.access.length >= sent, { what: 'every access line' });
-  const lines = fm.access.filter((l) => l.path === '/api/x').map((l) => ({ at: Date.parse(l.time), status: l.status }));
-  const from = Math.min(...lines.map((l) => l.at)) + WARMUP_MS;
-  const inWindow = lines.filter((l) => l.status === 200 && l.at >= from && l.at < from + WINDOW_MS).length;
-  const effective = inWindow / (WINDOW_MS / 1000);
-  const offered = sent / ((WARMUP_MS + WINDOW_MS + TAIL_MS) / 1000);
+  const lines = fm.access
+    .filter((l) => l.path === '/api/x')
+    .map((l) => ({ at: Date.parse(l.time), status: l.status }))
+    .sort((a, b) => a.at - b.at);
+  const from = lines[0].at + WARMUP_MS;
+  const inWindow = (l) => l.at >= from && l.at < from + WINDOW_MS;
+  const admitted = lines.filter((l) => l.status === 200 && inWindow(l)).length;
+  // What one bucket of the configured rate (it holds RATE tokens, burst 0) admits of the requests
+  // as they came: the bound the two workers together are held to. Beside other test files this
+  // process can stall for a second and offer nothing meanwhile, and a bucket admits no more than
+  // was asked (6.4-7.6/s in three runs of the suite against 10.0/s alone, when the bound was the
+  // configured rate itself).
+  let tokens = RATE;
+  let last = lines[0].at;
+  let expected = 0;
+  for (const l of lines) {
+    tokens = Math.min(RATE, tokens + ((l.at - last) * RATE) / 1000);
+    last = l.at;
+    if (tokens < 1) continue;
+    tokens -= 1;
+    if (inWindow(l)) expected++;
+  }
+  const offered = lines.filter(inWindow).length / (WINDOW_MS / 1000);
   t.log(
-    `configured ${RATE}/s; offered ${offered.toFixed(0)}/s; effective ${effective.toFixed(1)}/s over ${WINDOW_MS / 1000} s (${((effective / RATE - 1) * 100).toFixed(1)}%)`,
+    `configured ${RATE}/s; offered ${offered.toFixed(0)}/s in the window; admitted ${admitted} in ${WINDOW_MS / 1000} s, one bucket would admit ${expected}`,
   );
-  t.true(offered > 2 * RATE, `the clients offered more than twice the rate (${offered.toFixed(0)}/s)`);
-  t.true(effective >= RATE * 0.8 && effective <= RATE * 1.2, `effective ${effective}/s`);
+  t.true(offered > RATE, `the clients offered more than the rate (${offered.toFixed(0)}/s)`);
+  t.true(admitted >= expected * 0.8 && admitted <= expected * 1.2, `admitted ${admitted}, one bucket ${expected}`);
   // Both workers admitted some: the rate is shared, not served by one of them.
   const byWorker = new Set(fm.access.filter((l) => l.status === 200 && l.path === '/api/x').map((l) => l.worker));
   t.deepEqual([...byWorker].sort(), [1, 2]);
