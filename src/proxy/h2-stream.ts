@@ -6,9 +6,10 @@
 // end of every response. Without them flagman pays 0.78x the CPU per small HTTP/2 request
 // (bench/RESULTS.md, "HTTP/2 streams without Node's compatibility layer").
 //
-// Only what the shared path touches is here, with the compatibility layer's meaning: a write after
-// the stream closed is dropped, a response to HEAD (or a 204 or 304) ends with its head, and a
-// response head takes the header list as it comes, repeated names as one field of several values.
+// Only the members the shared path uses for an HTTP/2 request are here, with the compatibility
+// layer's meaning: a write after the stream closed is dropped, a response to HEAD (or a 204 or 304)
+// ends with its head, and a response head takes the header list as it comes, repeated names as one
+// field of several values.
 import type { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import type http2 from 'node:http2';
@@ -40,9 +41,8 @@ export class H2Request {
   url: string;
   /** The connection's TLS socket (not a Proxy of it): its address, TLS version, PROXY header. */
   readonly socket: tls.TLSSocket;
+  /** HTTP/2: the access line's protocol is `h2` (access-line.ts). */
   readonly httpVersionMajor = 2;
-  readonly httpVersionMinor = 0;
-  readonly httpVersion = '2.0';
 
   constructor(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[], socket: tls.TLSSocket) {
     this.stream = stream;
@@ -117,22 +117,6 @@ export class H2Response {
     return this.#ended && this.stream.writableFinished;
   }
 
-  get writableEnded(): boolean {
-    return this.#ended;
-  }
-
-  get writableLength(): number {
-    return this.stream.writableLength;
-  }
-
-  get writableCorked(): number {
-    return this.stream.writableCorked;
-  }
-
-  get destroyed(): boolean {
-    return this.stream.destroyed;
-  }
-
   /**
    * Takes the head: `headers` flat ([name, value, …]) or an object. HTTP/2 has no reason phrase
    * (`message` is dropped, as the compatibility layer warns about it), nor connection-specific fields.
@@ -203,35 +187,18 @@ export class H2Response {
     if (!stream.headersSent && !stream.closed) stream.additionalHeaders({ ':status': 100 });
   }
 
-  uncork(): void {
-    this.stream.uncork();
-  }
-
-  setTimeout(ms: number, callback?: () => void): this {
-    if (!this.stream.closed) this.stream.setTimeout(ms, callback);
-    return this;
-  }
-
   /** Ends the stream now. One closed already with a code of its own (Exchange.cut) keeps that code. */
   destroy(err?: Error): this {
     if (!this.stream.closed) this.stream.destroy(err);
     return this;
   }
 
-  // 'close' (the stream closed: the exchange's end) and 'drain' are the stream's.
-  on(event: string, listener: (...args: never[]) => void): this {
-    (this.stream as EventEmitter).on(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-  // 'close' comes once (Exchange's one listener): `on` spares a wrapper per stream.
+  // 'close' (the stream closed: the exchange's end) and 'drain' are the stream's. 'close' comes
+  // once (Exchange's one listener): `on` spares a wrapper per stream.
   once(event: string, listener: (...args: never[]) => void): this {
     const s = this.stream as EventEmitter;
     if (event === 'close') s.on(event, listener as (...args: unknown[]) => void);
     else s.once(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-  off(event: string, listener: (...args: never[]) => void): this {
-    (this.stream as EventEmitter).off(event, listener as (...args: unknown[]) => void);
     return this;
   }
 }

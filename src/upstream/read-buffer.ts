@@ -32,7 +32,7 @@ export class ReadBuffer {
   #lent = 0;
   /** Held by something that never says when it lets go: never a spare again. */
   #retained = false;
-  /** Its connection reads elsewhere now (or is gone): it becomes a spare once nothing holds it. */
+  /** Its connection reads into another buffer now: it becomes a spare once nothing holds it. */
   #left = false;
 
   /** A buffer for a connection's reads: a spare if there is one, else a new one. */
@@ -60,7 +60,10 @@ export class ReadBuffer {
     };
   }
 
-  /** Its connection reads into another buffer now, or closed. */
+  /**
+   * Its connection reads into another buffer now. (A connection that closes does not call this:
+   * its buffer is left to the collector, as a read may still be handing its chunks on.)
+   */
   leave(): void {
     this.#left = true;
     if (!this.held) this.#spare();

@@ -32,7 +32,7 @@ test('a buffer given back while its connection still reads into it stays that co
   t.false(b.held, 'the connection may read into it again');
   t.is(sparesWaiting(), 0, 'not a spare while its connection has it');
   b.leave();
-  t.is(sparesWaiting(), 1, 'a connection that closes leaves it to others');
+  t.is(sparesWaiting(), 1, 'once its connection reads elsewhere, others may take it');
   const again = ReadBuffer.take();
   t.is(again, b);
   again.lend()();
