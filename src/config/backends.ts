@@ -2,11 +2,10 @@
 // with `respond`. References between backends (fallback) are checked later, in refs.ts, once every
 // name is known.
 import { resolve } from 'node:path';
-import { isScalar } from 'yaml';
 import type { BackendConfig, ServerConfig, Timeouts } from './schema.js';
 import { readHealth } from './health.js';
 import { BALANCERS, DEFAULTS, MAX_MAXCONN, MAX_QUEUE, MAX_WEIGHT, MODES, REDIRECT_STATUSES, SEND_PROXY, type SendProxy } from './schema.js';
-import { fieldsOf, mapEntries, missing, readInt, readIntOrExpr, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
+import { fieldsOf, isScalar, mapEntries, missing, readInt, readIntOrExpr, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { readTimeoutOverrides } from './sections.js';
 import { parseServerAddress } from './units.js';

@@ -1,11 +1,12 @@
 // `frontends:` of flagman.yaml (docs/configuration.md): where clients connect and the rules that pick a backend.
 // Rule conditions stay CEL source text with positions; expr/ compiles them.
-import { isMap, isScalar } from 'yaml';
 import type { AddressText, FrontendConfig, ListenAddress, Mode, RateLimitConfig, RuleConfig, UnderscoreHeaders } from './schema.js';
 import { DEFAULTS, MAX_MAXCONN, MAX_RATE, MODES } from './schema.js';
 import { checkName } from './backends.js';
 import {
   fieldsOf,
+  isMap,
+  isScalar,
   listItems,
   mapEntries,
   missing,

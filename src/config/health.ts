@@ -3,10 +3,21 @@
 // with the server's address in its environment. Keys that belong to another type are errors, so a
 // `path` under a tcp check never silently does nothing.
 import { isAbsolute, resolve } from 'node:path';
-import { isScalar, isSeq } from 'yaml';
 import type { HealthConfig, HealthTiming, StatusRange } from './schema.js';
 import { DEFAULTS, HEALTH_TYPES } from './schema.js';
-import { fieldsOf, listItems, missing, readDuration, readInt, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
+import {
+  fieldsOf,
+  isScalar,
+  isSeq,
+  listItems,
+  missing,
+  readDuration,
+  readInt,
+  readOneOf,
+  readString,
+  tryParse,
+  wrongKind,
+} from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { formatDuration, parseStatusRange } from './units.js';
 

@@ -2,7 +2,6 @@
 // `flagman check`, start and reload all come through here, so a reload fails exactly as check would.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import { FlagmanError, FlagmanErrors } from '../errors.js';
 import { BACKEND_KEYS, REDIRECT_KEYS, RESPOND_KEYS, SERVER_KEYS, readBackends } from './backends.js';
 import { HEALTH_KEYS } from './health.js';
@@ -11,6 +10,8 @@ import { TLS_PAIR_KEYS } from './tls.js';
 import { Walker, fieldsOf, missing, rootEntry } from './nodes.js';
 import type { KeyTable } from './nodes.js';
 import { checkListenClashes, checkRefs } from './refs.js';
+import { readYamlTree } from './yaml-tree.js';
+import type { YNode } from './yaml-tree.js';
 import { type Config, DEFAULTS } from './schema.js';
 import {
   ACCESS_KEYS,
@@ -74,24 +75,20 @@ export function loadConfig(file: string): Config {
  * the config resolve against its folder). Throws FlagmanErrors listing every problem, in file order.
  */
 export function parseConfigText(text: string, file: string): Config {
-  const lines = new LineCounter();
-  // prettyErrors off: the message stays one line; the position is added from the offset below.
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const w = new Walker(file, text, lines, doc);
+  const tree = readYamlTree(text);
+  const w = new Walker(file, text);
   // YAML problems come alone: past a syntax error the tree may not be what was meant. Warnings
   // (an unknown `!tag`) count too, as a tagged value silently read as a string is a guess.
-  for (const e of [...doc.errors, ...doc.warnings]) {
-    w.fail('CONFIG_YAML', e.message, w.pos(e.pos[0]));
-  }
+  for (const p of tree.problems) w.fail('CONFIG_YAML', p.message, w.pos(p.offset));
   if (w.errors.length > 0) throw new FlagmanErrors(w.errors);
 
-  const config = readConfig(w, doc.contents, resolve(file));
+  const config = readConfig(w, tree.root, resolve(file));
   const errors = [...w.errors].sort((a, b) => (a.at.line ?? 0) - (b.at.line ?? 0) || (a.at.col ?? 0) - (b.at.col ?? 0));
   if (errors.length > 0 || config === undefined) throw new FlagmanErrors(errors);
   return deepFreeze(config);
 }
 
-function readConfig(w: Walker, contents: unknown, absFile: string): Config | undefined {
+function readConfig(w: Walker, contents: YNode | null, absFile: string): Config | undefined {
   const root = rootEntry(w, contents);
   const top = fieldsOf(w, root, TOP_LEVEL_KEYS);
   if (top === undefined) return undefined;

@@ -1,8 +1,7 @@
 // Reading a YAML tree with positions. The Walker turns offsets into `file:line:col` and collects
 // every error instead of stopping at the first, so `flagman check` shows them all at once; the
 // readers here return undefined after recording an error, and callers just skip that value.
-import { isAlias, isMap, isScalar, isSeq } from 'yaml';
-import type { Document, LineCounter, Node as YamlNode, Scalar } from 'yaml';
+import type { YMap, YNode, YScalar, YSeq } from './yaml-tree.js';
 import { FlagmanError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { ExprSource, Position } from './schema.js';
@@ -16,8 +15,8 @@ export interface Entry {
   readonly name: string;
   /** Position of the key (for list items, of the item). */
   readonly keyAt: Position;
-  /** The value with aliases followed; null when nothing was written after the colon. */
-  readonly node: YamlNode | null;
+  /** The value (aliases are followed in the tree); null when the file holds none. */
+  readonly node: YNode | null;
   /** Position of the value (of the key when there is no value). */
   readonly at: Position;
 }
@@ -25,31 +24,40 @@ export interface Entry {
 /** A table of allowed keys and what each one means (docs/design/conventions.md): the readers, docs and tests share it. */
 export type KeyTable = Readonly<Record<string, string>>;
 
+export const isMap = (node: YNode | null): node is YMap => node !== null && node.kind === 'map';
+export const isSeq = (node: YNode | null): node is YSeq => node !== null && node.kind === 'seq';
+export const isScalar = (node: YNode | null): node is YScalar => node !== null && node.kind === 'scalar';
+
 /** Collects errors and positions while one config document is read. */
 export class Walker {
   readonly errors: FlagmanError[] = [];
   readonly file: string;
   readonly #text: string;
-  readonly #lines: LineCounter;
-  readonly #doc: Document;
+  /** Offset of each line's first character, the first line's (0) included. */
+  readonly #lineStarts: number[] = [0];
 
-  constructor(file: string, text: string, lines: LineCounter, doc: Document) {
+  constructor(file: string, text: string) {
     this.file = file;
     this.#text = text;
-    this.#lines = lines;
-    this.#doc = doc;
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.#lineStarts.push(i + 1);
   }
 
   /** The position of a character offset in the file. */
   pos(offset: number): Position {
-    const { line, col } = this.#lines.linePos(offset);
-    // linePos reports line 0 for offsets before the first newline it saw (a one-line file).
-    return line === 0 ? { file: this.file, line: 1, col: offset + 1 } : { file: this.file, line, col };
+    const starts = this.#lineStarts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { file: this.file, line: lo + 1, col: offset - starts[lo]! + 1 };
   }
 
   /** The position of a node's first character. */
-  nodeAt(node: YamlNode): Position {
-    return this.pos(node.range?.[0] ?? 0);
+  nodeAt(node: YNode): Position {
+    return this.pos(node.start);
   }
 
   /** Records an error; reading goes on. */
@@ -58,21 +66,15 @@ export class Walker {
     return undefined;
   }
 
-  /** Follows an alias to the node it names, so `*anchor` reads like the anchored value. */
-  resolve(node: unknown): YamlNode | null {
-    if (isAlias(node)) return (node.resolve(this.#doc) as YamlNode | undefined) ?? null;
-    return (node as YamlNode | null | undefined) ?? null;
-  }
-
   /**
    * Where an expression's first character is: inside the quote of a quoted scalar, on the first
    * content line of a block scalar, so a CEL error column can be added to it. (Past an escape in a
    * double-quoted string, or a line fold, source columns and file columns part ways; the start holds.)
    */
-  exprAt(node: Scalar): Position {
-    const start = node.range?.[0] ?? 0;
-    if (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') return this.pos(start + 1);
-    if (node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED') {
+  exprAt(node: YScalar): Position {
+    const start = node.start;
+    if (node.style === 'QUOTE_DOUBLE' || node.style === 'QUOTE_SINGLE') return this.pos(start + 1);
+    if (node.style === 'BLOCK_LITERAL' || node.style === 'BLOCK_FOLDED') {
       let i = this.#text.indexOf('\n', start);
       while (i >= 0 && i < this.#text.length && /\s/.test(this.#text[i] ?? '')) i++;
       return this.pos(i < 0 ? start : i);
@@ -82,7 +84,7 @@ export class Walker {
 }
 
 /** Describes a value for "expected X, got Y" messages. */
-export function kindOf(node: YamlNode | null): string {
+export function kindOf(node: YNode | null): string {
   if (node === null) return 'nothing';
   if (isMap(node)) return 'a map';
   if (isSeq(node)) return 'a list';
@@ -101,21 +103,19 @@ export function wrongKind(w: Walker, e: Entry, what: string): undefined {
   return w.fail('CONFIG_SCHEMA', `${e.path}: expected ${what}, got ${kindOf(e.node)}`, e.at);
 }
 
-function entry(w: Walker, path: string, name: string, keyAt: Position, raw: unknown): Entry {
-  const node = w.resolve(raw);
-  const empty = node === null || node.range === undefined || node.range === null;
-  return { path, name, keyAt, node, at: empty ? keyAt : w.nodeAt(node) };
+function entry(w: Walker, path: string, name: string, keyAt: Position, node: YNode | null): Entry {
+  return { path, name, keyAt, node, at: node === null ? keyAt : w.nodeAt(node) };
 }
 
 // The path of the document itself, in messages about the whole file.
 const ROOT = '(top level)';
 
 /** The document's top level as an entry (an empty file reads as an empty map). */
-export function rootEntry(w: Walker, contents: unknown): Entry {
+export function rootEntry(w: Walker, contents: YNode | null): Entry {
   return entry(w, ROOT, '', { file: w.file, line: 1, col: 1 }, contents);
 }
 
-function isNothing(node: YamlNode | null): boolean {
+function isNothing(node: YNode | null): boolean {
   return node === null || (isScalar(node) && node.value === null);
 }
 
@@ -125,14 +125,14 @@ export function mapEntries(w: Walker, e: Entry): Entry[] | undefined {
   if (!isMap(e.node)) return wrongKind(w, e, 'a map');
   const out: Entry[] = [];
   for (const pair of e.node.items) {
-    const key = w.resolve(pair.key);
+    const key = pair.key;
     if (!isScalar(key) || key.value === null || typeof key.value === 'object') {
       const at = key === null ? e.at : w.nodeAt(key);
       w.fail('CONFIG_SCHEMA', `${e.path}: a key must be a plain name, not ${kindOf(key)}`, at);
       continue;
     }
     // A plain `1.0:` key is the number 1; keep the name as written.
-    const name = typeof key.value === 'string' ? key.value : (key.source ?? String(key.value));
+    const name = typeof key.value === 'string' ? key.value : key.source || String(key.value);
     const path = e.path === ROOT ? name : `${e.path}.${name}`;
     out.push(entry(w, path, name, w.nodeAt(key), pair.value));
   }
@@ -161,10 +161,9 @@ export function listItems(w: Walker, e: Entry, what: string, single = false): En
     if (single && isScalar(e.node)) return [e];
     return wrongKind(w, e, `a list of ${what}`);
   }
-  return e.node.items.map((item, i) => {
-    const node = w.resolve(item);
+  return e.node.items.map((node, i) => {
     const at = node === null ? e.at : w.nodeAt(node);
-    return entry(w, `${e.path}[${i}]`, String(i), at, item);
+    return entry(w, `${e.path}[${i}]`, String(i), at, node);
   });
 }
 

@@ -2,10 +2,9 @@
 // its key table (docs/design/conventions.md, "Registry tables") and a reader that applies the DEFAULTS of schema.ts.
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { isScalar } from 'yaml';
 import type { AccessField, AccessLogConfig, Config, Mode, Timeouts } from './schema.js';
 import { ACCESS_FORMATS, DEFAULTS } from './schema.js';
-import { fieldsOf, listItems, readBool, readDuration, readInt, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
+import { fieldsOf, isScalar, listItems, readBool, readDuration, readInt, readOneOf, readString, tryParse, wrongKind } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 import { formatDuration, parseListenAddress } from './units.js';
 

@@ -3,9 +3,8 @@
 // file's folder. Whether the files hold a usable pair is checked at compile (tls/pair.ts), so that
 // `flagman check` and a reload read them exactly as the listener will.
 import { resolve } from 'node:path';
-import { isSeq } from 'yaml';
 import type { TlsConfig, TlsPairConfig } from './schema.js';
-import { fieldsOf, listItems, missing, readString } from './nodes.js';
+import { fieldsOf, isSeq, listItems, missing, readString } from './nodes.js';
 import type { Entry, Walker } from './nodes.js';
 
 export const TLS_PAIR_KEYS = {
