@@ -18,7 +18,7 @@ import { propertyOf } from '../test/fuzz/target.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const FOUND_DIR = path.join(here, '../test/fuzz/found');
-export const TARGETS = ['response', 'request-head', 'flags', 'rules'];
+export const TARGETS = ['response', 'request-head', 'flags', 'rules', 'yaml-tree'];
 
 const seconds = Number(process.env.FUZZ_SECONDS ?? 20);
 

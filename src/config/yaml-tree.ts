@@ -6,13 +6,19 @@
 // - the full one is the `yaml` package's document model, and gives every syntax error with its
 //   offset and message, not only the first.
 //
-// The quick reader declines what it does not handle exactly as the full one does: any syntax
-// error, a tag, a directive, a second document, a duplicate key, a key that is not a scalar, an
-// alias to no anchor, an empty value inside braces or brackets, an anchor on an empty value. The
-// full reader then reads the text as before. A reload of the bench's config (47 lines) read 4-5 ms
-// of the serving thread in a fresh process with the full reader, 1 ms with the quick one
-// (bench/RESULTS.md, "A reload read by js-yaml's event parser"); test/unit/config-yaml-tree.test.js
-// holds the two equal, offsets included, on every YAML file of the repository and on random ones.
+// The quick reader declines what it does not read exactly as the full one does, and the full
+// reader then reads the text as before: any syntax error; a tag, a directive, a second document;
+// a duplicate key, a key that is empty, not a scalar, explicit (`? k`) or on several lines; an
+// alias to no anchor, an anchor named with other than letters, digits, `_`, `-` and `.`, or on an
+// empty value; an empty value inside braces or brackets; a tab in a line's indentation; a block
+// map as a value on its key's line (`a: b: c`); a plain value on a line after its key's or its
+// `-`; a plain scalar that starts with `:` or `?`; a block scalar with an indentation indicator or
+// with a line of blanks only. Most of these are the full reader's errors that js-yaml lets through; the
+// differential fuzz target found them (test/fuzz/yaml-tree.js: `npm run fuzz`, and briefly in
+// test/unit/config-yaml-tree.test.js, which also reads every YAML file of the repository both ways).
+//
+// In a fresh process, a reload of the bench's config (47 lines) took 8.9 ms in the full reader and
+// 1.5 ms in the quick one (bench/RESULTS.md, "A reload read by js-yaml's event parser").
 import { COLLECTION_STYLE, EVENT_ID, getScalarValue, parseEvents, SCALAR_STYLE } from 'js-yaml';
 import type { Event, ScalarEvent } from 'js-yaml';
 import { isAlias, isMap, isScalar, isSeq, parseDocument, Schema } from 'yaml';
@@ -195,8 +201,9 @@ function headerStart(text: string, from: number): number {
   }
 }
 
-// A tab in a line's indentation: the full reader refuses it, js-yaml reads some of them.
-const TAB_INDENT = /^ *\t/m;
+// A tab in a line's indentation, indicators (`- `, `? `, `: `) included: the full reader refuses
+// it, js-yaml reads some of them.
+const TAB_INDENT = /^[ ?:-]*\t/m;
 // A line of blanks only: js-yaml reads some the full reader refuses inside or after block scalars.
 const BLANK_LINE = /^[ \t]+$/m;
 const INDENT_INDICATOR = /^[|>][-+]?[1-9]/;
@@ -228,6 +235,8 @@ function anchorName(text: string, start: number, end: number): string {
   return name;
 }
 
+const isPlainText = (node: YNode): boolean => node.kind === 'scalar' && node.style === 'PLAIN' && node.source !== '';
+
 function build(text: string, events: Event[]): YNode | null {
   const stack: Frame[] = [];
   const anchors = new Map<string, YNode>();
@@ -243,6 +252,8 @@ function build(text: string, events: Event[]): YNode | null {
       return;
     }
     if (top.node.kind === 'seq') {
+      // A plain item on a line after its `-`: as for a map's value, below.
+      if (!top.flow && isPlainText(node) && text.slice(skipBlank(text, cursor), node.start).includes('\n')) throw new Decline();
       top.node.items.push(node);
       return;
     }
@@ -259,6 +270,8 @@ function build(text: string, events: Event[]): YNode | null {
       top.key = node;
       return;
     }
+    // A plain value on a line after its key's: the readers part ways when a comment comes between.
+    if (isPlainText(node) && text.slice(top.key.start, node.start).includes('\n')) throw new Decline();
     top.node.items.push({ key: top.key, value: node });
     top.key = null;
   };
