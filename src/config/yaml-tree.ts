@@ -82,9 +82,14 @@ export function readYamlTree(text: string, quick = true): YamlTree {
 /** The full reader alone: the `yaml` package's document, as a tree. */
 export function readFull(text: string): YamlTree {
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
-  const problems = [...doc.errors, ...doc.warnings].map((e) => ({ message: e.message, offset: e.pos[0] }));
+  const problems = [...doc.errors, ...doc.warnings].map((e) => ({ message: MESSAGES[e.code] ?? e.message, offset: e.pos[0] }));
   return { root: fromDocument(doc, doc.contents, new Map()), problems, reader: 'full' };
 }
+
+// The `yaml` package's messages that speak of its own API, in words about the file.
+const MESSAGES: Readonly<Partial<Record<string, string>>> = {
+  MULTIPLE_DOCS: 'a second YAML document (after ---): the config is one document',
+};
 
 function fromDocument(doc: Document, raw: unknown, seen: Map<unknown, YNode>): YNode | null {
   const node = isAlias(raw) ? (raw.resolve(doc) as YamlNode | undefined) : (raw as YamlNode | null | undefined);

@@ -357,6 +357,10 @@ test('YAML syntax errors come alone, all of them', rejects, lines('flags:', '\td
   ['3:23', 'CONFIG_YAML', /Flow map .* must .* end with a \}/],
 ]);
 
+test('a second document', rejects, lines(...BASE, '---', 'flags: {}'), [
+  ['10:1', 'CONFIG_YAML', /a second YAML document \(after ---\): the config is one document$/],
+]);
+
 test('duplicate key', rejects, lines(...BASE, '  app:', '    respond: {}'), [['10:3', 'CONFIG_YAML', /Map keys must be unique/]]);
 
 test('duplicate key in a flow map', rejects, lines(...BASE.slice(0, 8), '      s1: { address: 127.0.0.1:9001, address: 127.0.0.1:9002 }'), [
