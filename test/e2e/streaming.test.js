@@ -55,9 +55,12 @@ function consume(res) {
 
 /**
  * Resolves once `progress.bytes` has stopped growing: the writer is blocked on back-pressure. This
- * waits for the absence of progress, which no event announces, so it samples (bounded to 10 s).
+ * waits for the absence of progress, which no event announces, so it samples (bounded to 15 s).
+ * It waits for the first bytes first: on a busy machine the writer may not have begun 150 ms in,
+ * and a stall at 0 bytes would pass for back-pressure.
  */
 async function stalled(progress) {
+  for (let i = 0; i < 100 && progress.bytes === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
   let last = -1;
   for (let i = 0; i < 100 && progress.bytes !== last; i++) {
     last = progress.bytes;
