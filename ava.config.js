@@ -5,8 +5,8 @@
 // - lines: the end-to-end files whose behaviour has differed between Node lines — the launcher
 //   and its V8 options, proxying, the request parser's limits (smuggling), back-pressure of
 //   streamed bodies (streaming), the PROXY protocol (read off a socket before Node's HTTP and TLS
-//   code take it over, and a TLS socket's `_parent`), and the two Node internals flagman relies
-//   on — for the middle LTS lines;
+//   code take it over, and a TLS socket's `_parent`), the helper threads' priority, and the two
+//   Node internals flagman relies on — for the middle LTS lines;
 // - subset: those, maintenance by a flag, and the unit tests over file watching and sockets, for
 //   the oldest supported line.
 // The machine's slowness factor (test/helpers/slow.js) is measured here, once, before any worker
@@ -20,6 +20,8 @@ const LINES = [
   'test/e2e/smuggling.test.js',
   'test/e2e/streaming.test.js',
   'test/e2e/proxy-protocol.test.js',
+  // The threads a process has besides the serving one (V8's, libuv's) are the line's.
+  'test/e2e/helper-threads.test.js',
   // What a frontend's maxconn and the 413's linger set that Node leaves undocumented.
   'test/unit/maxconn-gate.test.js',
   'test/unit/linger.test.js',

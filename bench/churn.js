@@ -31,12 +31,13 @@
 // Per case: requests, errors by kind, p50/p99/max from the schedule, p99 ÷ the same proxy's steady
 // case and ÷ flagman's (a); "p99/s med", the median of the window's per-second p99s (each request
 // in the second it was scheduled), which one stall of the machine cannot set by itself as it sets
-// the window's p99, and its ratio to the same proxy's steady case; the proxy's CPU (utime + stime
-// of its process tree over the window, the processes of it that exited too, % of one core) and,
-// where changes were made, "CPU/change": that CPU less the same proxy's steady CPU per second over
-// as long, ÷ the changes done; the churn actions done and what the proxy said of them, and "other
-// cpu%" (processes that are not the bench's: the machine is shared). Output: a table and one JSON
-// line.
+// the window's p99, and its ratio to the same proxy's steady case; "max/s med", the same of each
+// second's slowest request (at one change a second, the stall a typical change leaves); the
+// proxy's CPU (utime + stime of its process tree over the window, the processes of it that exited
+// too, % of one core) and, where changes were made, "CPU/change": that CPU less the same proxy's
+// steady CPU per second over as long, ÷ the changes done; the churn actions done and what the
+// proxy said of them, and "other cpu%" (processes that are not the bench's: the machine is
+// shared). Output: a table and one JSON line.
 // Exit code 0, or 2 on an error (there is no pass mark). Traffic goes to 127.0.0.1 only; processes
 // are stopped by PID; temp directories are removed.
 import { execFile, execFileSync } from 'node:child_process';
@@ -52,7 +53,7 @@ import { flagman, namedPortServer } from './lib/contenders.js';
 import { FLAGMAN_CONFIGS, writeFlagmanConfig } from './lib/flagman-configs.js';
 import { haproxyConfig } from './lib/haproxy.js';
 import { ensureTools } from './lib/install.js';
-import { failureLabel, p99PerSecond, startPacedLoad } from './lib/load.js';
+import { failureLabel, maxPerSecond, p99PerSecond, startPacedLoad } from './lib/load.js';
 import { nginxConfig } from './lib/nginx.js';
 import { freePort, spawnPinned, stopChild, tempDir } from './lib/owned.js';
 import { foreignWindow, loadavg1, processTree, reapedChildrenTicks, ticksPerSecond, treeCpuTicksWithChildren } from './lib/proc.js';
@@ -625,6 +626,7 @@ async function measure(proxyName, caseName, letter, backend, rate) {
       p99: lat.p99,
       max: lat.max,
       p99s: round1(p99PerSecond(w, cfg.duration), 2), // the window ends after `duration` s: its whole seconds
+      maxs: round1(maxPerSecond(w, cfg.duration), 2),
       cpuS: round1(cpuS, 2),
       cpuWindowS: round1(cpuWindowS, 3),
       cpuPct: round1((cpuS / cpuWindowS) * 100),
@@ -653,6 +655,7 @@ function aggregate(runs, rate) {
     m.p99VsSteady = ratio(m.p99, own?.p99);
     m.p99VsA = ratio(m.p99, a?.p99);
     m.p99sVsSteady = ratio(m.p99s, own?.p99s);
+    m.maxsVsSteady = ratio(m.maxs, own?.maxs);
     m.cpuPerChangeMs =
       m.case !== 'steady' && own && m.actions?.done > 0
         ? round1(((m.cpuS - (own.cpuS / own.cpuWindowS) * m.cpuWindowS) / m.actions.done) * 1000, 2)
@@ -685,6 +688,8 @@ function aggregate(runs, rate) {
       p99VsA: round1(median(mine.map((m) => m.p99VsA)), 2),
       p99s: round1(median(mine.map((m) => m.p99s)), 2),
       p99sVsSteady: round1(median(mine.map((m) => m.p99sVsSteady)), 2),
+      maxs: round1(median(mine.map((m) => m.maxs)), 2),
+      maxsVsSteady: round1(median(mine.map((m) => m.maxsVsSteady)), 2),
       cpuPct: round1(median(mine.map((m) => m.cpuPct))),
       cpuPerChangeMs: round1(median(mine.map((m) => m.cpuPerChangeMs)), 2),
       actions: first.actions && {
@@ -707,7 +712,7 @@ function print(mach, offer, rows) {
     `run: ${offer.capacity ? `flagman's capacity ${offer.capacity.rps} req/s (wrk -c50, ${cfg.capacitySeconds} s, p99 ${offer.capacity.p99} ms); ` : ''}offered ${offer.rate} req/s paced on ${cfg.clients} keep-alive connections; ${cfg.rounds} interleaved rounds × (${cfg.warmup} s warm-up${cfg.warmChurn ? ', changes included,' : ''} + ${cfg.duration} s) per case; proxy on cpu ${cfg.proxyCpu}, the bench's load and the backend on cpu ${cfg.loadCpu}${cfg.moreBackends > 0 ? `; flagman's config: realistic + ${cfg.moreBackends} more backends` : ''}`,
   );
   console.log(
-    "latency: from each request's scheduled time to its response (2xx only), median over rounds (max: the largest); p99/s med: the median of the window's per-second p99s (by scheduled time), which one stall cannot set; errors: every request not answered 2xx, all rounds; ratios: per round, then the median; req/s marked * when a round fell 5 % or more short of the offered rate: the load's core too busy to keep the schedule (then that row's latencies are the machine's), or a stall the load had not caught up with when the window ended",
+    "latency: from each request's scheduled time to its response (2xx only), median over rounds (max: the largest); p99/s med: the median of the window's per-second p99s (by scheduled time), which one stall cannot set; max/s med: the median of its per-second maxima, the stall a typical second (a typical change, at one a second) leaves; errors: every request not answered 2xx, all rounds; ratios: per round, then the median; req/s marked * when a round fell 5 % or more short of the offered rate: the load's core too busy to keep the schedule (then that row's latencies are the machine's), or a stall the load had not caught up with when the window ended",
   );
   console.log(
     "proxy CPU: utime + stime of the proxy's process tree over the window (exited processes of it too: restarted flagmans, retired nginx workers, old haproxys), % of one core, median over rounds; CPU/change: that CPU less the same proxy's steady CPU per second over as long, ÷ the changes done, per round, then the median\n",
@@ -732,6 +737,8 @@ function print(mach, offer, rows) {
     { key: 'p99VsA', title: 'p99×(a)' },
     { key: 'p99s', title: 'p99/s med' },
     { key: 'p99sVsSteady', title: 'p99/s×steady' },
+    { key: 'maxs', title: 'max/s med' },
+    { key: 'maxsVsSteady', title: 'max/s×steady' },
     { key: 'cpuPct', title: 'proxy CPU %' },
     { key: 'cpuPerChangeMs', title: 'CPU/change ms' },
     { key: 'acts', title: 'changes done', align: 'left' },
@@ -752,6 +759,8 @@ function print(mach, offer, rows) {
         p99VsA: f(r.p99VsA),
         p99s: f(r.p99s),
         p99sVsSteady: f(r.p99sVsSteady),
+        maxs: f(r.maxs),
+        maxsVsSteady: f(r.maxsVsSteady),
         cpuPct: f(r.cpuPct, 1),
         cpuPerChangeMs: f(r.cpuPerChangeMs, 1),
         acts: r.actions
@@ -765,8 +774,10 @@ function print(mach, offer, rows) {
 let code = 2;
 try {
   if (!opt['no-install']) ensureTools(['haproxy', 'nginx', 'wrk', 'taskset', 'systemd-socket-activate'], log);
-  // The load runs in this process: keep it off the proxy's core.
-  execFileSync('taskset', ['-pc', String(cfg.loadCpu), String(process.pid)], { stdio: 'ignore' });
+  // The load runs in this process: keep it off the proxy's core. Every thread of it (-a): V8's, which
+  // collect this process's garbage (a latency a request), ran on the proxy's core too, each burst a
+  // wait for the proxy (`perf sched latency`: 240 ms of them in a 17 s window, at nice 0).
+  execFileSync('taskset', ['-apc', String(cfg.loadCpu), String(process.pid)], { stdio: 'ignore' });
   const mach = machine();
   log(`machine: ${mach.nproc} × ${mach.cpu}, Linux ${mach.kernel}, node ${mach.node}; load ${mach.loadavg.join(' ')}`);
   const backend = await startBackend({ cpu: cfg.loadCpu, maxSeconds: cfg.maxSeconds + 60 });
@@ -786,7 +797,7 @@ try {
         const m = { round, ...(await measure(proxyName, caseName, letter, backend, offer.rate)) };
         runs.push(m);
         log(
-          `  ${`${proxyName}/${caseName}`.padEnd(24)} ${m.rps} req/s  errors ${m.errors}${m.errors ? ` (${JSON.stringify(m.failures)})` : ''}  p50 ${m.p50} p99 ${m.p99} max ${m.max} p99/s ${m.p99s} ms  cpu ${m.cpuPct}% (${m.cpuS} s)  changes ${m.actions ? `${m.actions.done} (${m.actions.failed} failed) ${m.actions.told ?? ''}` : '-'}  other ${m.otherCpuPct}%  load ${m.loadavg1}`,
+          `  ${`${proxyName}/${caseName}`.padEnd(24)} ${m.rps} req/s  errors ${m.errors}${m.errors ? ` (${JSON.stringify(m.failures)})` : ''}  p50 ${m.p50} p99 ${m.p99} max ${m.max} p99/s ${m.p99s} max/s ${m.maxs} ms  cpu ${m.cpuPct}% (${m.cpuS} s)  changes ${m.actions ? `${m.actions.done} (${m.actions.failed} failed) ${m.actions.told ?? ''}` : '-'}  other ${m.otherCpuPct}%  load ${m.loadavg1}`,
         );
       }
     }

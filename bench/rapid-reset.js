@@ -101,7 +101,8 @@ if (cfg.only.includes('flagman-base') && cfg.baseCli === null) {
 ownExit({ keep: opt.keep });
 const log = (m) => console.error(`[rapid-reset] ${m}`);
 const round1 = (x, d = 1) => (x === null || x === undefined ? null : Math.round(x * 10 ** d) / 10 ** d);
-if (cfg.clientCpu !== null) execFileSync('taskset', ['-pc', String(cfg.clientCpu), String(process.pid)], { stdio: 'ignore' });
+// Every thread of this process (-a), V8's too: pinning the first one alone leaves them on any core.
+if (cfg.clientCpu !== null) execFileSync('taskset', ['-apc', String(cfg.clientCpu), String(process.pid)], { stdio: 'ignore' });
 
 function machine() {
   let commit = null;

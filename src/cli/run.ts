@@ -6,9 +6,12 @@ import { createMetrics } from '../admin/metrics.js';
 import { createAdminServer } from '../admin/server.js';
 import { run } from '../lifecycle/run.js';
 import type { AdminSources } from '../lifecycle/sources.js';
+import { helperNiceWanted } from '../helper-threads.js';
 import { configPath } from './paths.js';
+import { UsageError } from './usage.js';
 
 export function runCommand(values: Record<string, unknown>): Promise<number> {
+  if (helperNiceWanted() === null) throw new UsageError(`FLAGMAN_HELPER_NICE must be on or off, not "${process.env.FLAGMAN_HELPER_NICE}"`);
   return run(configPath(values), adminEndpoint);
 }
 

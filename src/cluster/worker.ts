@@ -6,6 +6,7 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { loadConfig } from '../config/load.js';
 import { measureBudget } from '../descriptors.js';
+import { lowerHelperThreads } from '../helper-threads.js';
 import { ListenerSet } from '../lifecycle/listeners.js';
 import { Live } from '../lifecycle/reload.js';
 import { Shutdown } from '../lifecycle/shutdown.js';
@@ -92,6 +93,7 @@ export async function runWorker(configFile: string): Promise<number> {
   (await listeners.prepare(config, 'frontends')).commit();
   // Each worker holds its own connections and descriptors: it caps them itself.
   gate.apply(measureBudget());
+  lowerHelperThreads(); // src/helper-threads.ts
 
   // The counters go to the primary unasked too, so that a worker killed outright takes at most the
   // last STATS_REPORT_MS of them along (the primary keeps the rest). An unchanged report is not sent:

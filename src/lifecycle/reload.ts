@@ -5,6 +5,7 @@
 // `lastReload` (status, event log, metrics).
 import { loadConfig } from '../config/load.js';
 import { FlagmanError, flagmanErrorsOf } from '../errors.js';
+import { lowerHelperThreads } from '../helper-threads.js';
 import type { Config } from '../config/schema.js';
 import { storeFor, type FlagStore, type WatcherStatus } from '../flags/store.js';
 import { HealthChecker } from '../health/checker.js';
@@ -148,6 +149,7 @@ export class Live {
       while (next !== null) {
         this.#again = null;
         await this.#reloadOnce(next);
+        lowerHelperThreads(); // a thread started since (src/helper-threads.ts)
         next = this.#again;
       }
       return this.lastReload;

@@ -7,6 +7,7 @@ import cluster from 'node:cluster';
 import type { Duplex } from 'node:stream';
 import { budgetFor, measureBudget, type DescriptorBudget } from '../descriptors.js';
 import { explain } from '../explain/explain.js';
+import { lowerHelperThreads } from '../helper-threads.js';
 import { loadConfig } from '../config/load.js';
 import { storeFor } from '../flags/store.js';
 import { events, logDrops, reopenAccess } from '../log.js';
@@ -148,6 +149,7 @@ export async function run(configFile: string, surface: AdminSurface): Promise<nu
   }
   const watch = new ConfigWatch(config.file, () => void live!.reload('file'));
   await watch.ready(); // an edit right after `start` must not be missed
+  lowerHelperThreads(); // once the threads of a start are there (src/helper-threads.ts)
   events.info(
     {
       event: 'start',

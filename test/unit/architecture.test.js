@@ -30,6 +30,7 @@ const LAYERS = [
       'file-watch.ts',
       'node-http.ts',
       'on-first-use.ts',
+      'helper-threads.ts',
     ],
   },
   // The config, and what is compiled from it alone: certificate pairs, the access line's format.
