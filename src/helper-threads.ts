@@ -27,10 +27,11 @@ export function helperNiceWanted(value = process.env.FLAGMAN_HELPER_NICE): boole
 }
 
 /**
- * Sets every thread of this process but the calling one (the serving thread: call it from there)
- * HELPER_NICE_STEP levels below it, where one is not already as low. Threads come and go (libuv
- * starts its pool at the first file read or lookup), so it is called at start and after each
- * reload; the threads already lowered are left as they are. Returns how many it lowered.
+ * Sets every thread of this process but its first, the serving thread, HELPER_NICE_STEP levels
+ * below that one, where a thread is not already as low. Called on the serving thread, whose nice
+ * value it reads (getPriority(0) is the calling thread's). Threads come and go (libuv starts its
+ * pool at the first file read or lookup), so it is called at start and after each reload; the
+ * threads already lowered are left as they are. Returns how many it lowered.
  */
 export function lowerHelperThreads(): number {
   if (process.platform !== 'linux' || helperNiceWanted() !== true) return 0;
