@@ -6,16 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
+import { maintenanceConfig } from '../helpers/configs.js';
 import { launcherPath, request, startFlagman, upstream } from '../helpers/e2e.js';
 
-const CONFIG = `
-flags: { dir: ./flags }
-{{workers}}
-frontends:
-  web: { listen: ["127.0.0.1:0"], rules: [{ use: app }] }
-backends:
-  app: { servers: { app1: { address: "127.0.0.1:{{app}}" } } }
-`;
+// No admin endpoint; `{{workers}}` is `workers: 2` or nothing.
+const CONFIG = maintenanceConfig({ admin: false, top: '{{workers}}' });
 
 /** Each thread of `pid` with its nice value (field 19 of /proc/PID/task/TID/stat). */
 function niceByThread(pid) {
@@ -74,13 +69,10 @@ linux('with workers, each worker process lowers its own helper threads', async (
   const fm = await startFlagman(t, CONFIG, { vars: { app: app.port, workers: 'workers: 2' }, launcher: true });
   const start = await fm.waitEvent((e) => e.event === 'start');
   t.is(start.workers.length, 2);
-  // A worker lowers its threads once it listens; the primary's start event can come first.
+  // A worker lowers its threads before it tells the primary it is ready, and the primary's start
+  // event waits for every worker's ready.
   for (const pid of [start.pid, ...start.workers]) {
-    let s = split(pid);
-    for (let i = 0; i < 50 && s.others.some((n) => n !== Math.min(19, s.main + 10)); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      s = split(pid);
-    }
+    const s = split(pid);
     t.deepEqual(
       s.others.filter((n) => n !== Math.min(19, s.main + 10)),
       [],
