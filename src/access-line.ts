@@ -45,29 +45,65 @@ export interface AccessLog {
   write(r: AccessRecord): void;
 }
 
-/** ms to 3 decimals: microseconds, which performance.now() resolves on every platform flagman runs on. */
-function ms3(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
+/**
+ * ms to 3 decimals (microseconds, which performance.now() resolves on every platform flagman runs
+ * on), as text: what `String(Math.round(ms * 1000) / 1000)` gives, written from the integer count
+ * of microseconds. Each line has up to five of these; printing a fraction through a double costs
+ * 170-190 ns a number, this 70-90 ns (Node 20, bench: test/unit/access-line.test.js holds the two
+ * to the same text for any number).
+ */
+export function msText(ms: number): string {
+  const us = Math.round(ms * 1000);
+  // Below 2^53 / 1000 every count of microseconds is exact; past it (or NaN, or negative) the slow way.
+  if (!(us >= 0 && us < 9e15)) return String(us / 1000);
+  const whole = Math.floor(us / 1000);
+  const frac = us - whole * 1000;
+  if (frac === 0) return `${whole}`;
+  // The fraction without its trailing zeros: 13.2 is 13200 µs, 0.05 is 50.
+  if (frac % 100 === 0) return `${whole}.${frac / 100}`;
+  if (frac % 10 === 0) return `${whole}.${frac < 100 ? '0' : ''}${frac / 10}`;
+  return `${whole}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
 }
 
 function timer(name: string): (r: AccessRecord, ms: number) => string {
   const key = `,"${name}":`;
-  return (_r, ms) => (ms < 0 ? '' : `${key}${ms3(ms)}`);
+  return (_r, ms) => (ms < 0 ? '' : `${key}${msText(ms)}`);
 }
 const headMs = timer('headMs');
 const queueMs = timer('queueMs');
 const connectMs = timer('connectMs');
 const ttfbMs = timer('ttfbMs');
 
-/** A name that may hold anything (a config's, a path): JSON.stringify escapes it correctly. */
-function text(s: string | null): string {
-  return s === null ? 'null' : JSON.stringify(s);
+// What JSON must escape in a string: a quote, a backslash, the controls, and (JSON.stringify being
+// well-formed) a lone surrogate.
+const JSON_ESCAPED = /["\\\x00-\x1f\ud800-\udfff]/;
+
+/**
+ * `s` as a JSON string. A config's names and nearly every path hold nothing JSON escapes, and are
+ * quoted as they are: the scan costs 70-110 ns where JSON.stringify costs 150-160 ns a call (Node 20,
+ * four a line). Anything else goes through JSON.stringify (test/unit/access-line.test.js holds the
+ * two to the same text for any string).
+ */
+export function jsonText(s: string | null | undefined): string {
+  if (s === null || s === undefined) return 'null';
+  return JSON_ESCAPED.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
-/** The TLS version of a client connection (`TLSv1.3`); null: plain, or no longer known (closed). */
+// A connection's TLS version, kept on its socket once known: it cannot change after the handshake,
+// and asking OpenSSL through the socket cost 0.6 µs per request of a connection's every request
+// (an HTTP/2 connection's streams, kept-alive HTTP/1.1).
+const TLS_VERSION = Symbol('flagman.tlsVersion');
+type VersionedSocket = TLSSocket & { [TLS_VERSION]?: string };
+
+/** The TLS version of a client connection (`TLSv1.3`); null: plain, or not known (closed before it was asked). */
 export function tlsVersionOf(socket: object | null | undefined): string | null {
-  const s = socket as TLSSocket | null | undefined;
-  return s?.encrypted === true ? s.getProtocol() : null;
+  const s = socket as VersionedSocket | null | undefined;
+  if (s?.encrypted !== true) return null;
+  const known = s[TLS_VERSION];
+  if (known !== undefined) return known;
+  const version = s.getProtocol();
+  if (version !== null) s[TLS_VERSION] = version;
+  return version;
 }
 
 /** HTTP/1.1, HTTP/1.0, or h2 (as ALPN and HAProxy's logs name HTTP/2). */
@@ -80,12 +116,12 @@ export function protoOf(req: http.IncomingMessage): string {
 // method, and an address — a socket's, or one taken from X-Forwarded-For only once it parsed as one
 // (expr/forwarded.ts) — is digits, hex, dots and colons; neither can hold a quote or a backslash.
 const FIELDS: Readonly<Record<AccessField, FieldWriter>> = {
-  frontend: (r) => `,"frontend":${text(r.frontend)}`,
+  frontend: (r) => `,"frontend":${jsonText(r.frontend)}`,
   mode: (r) => (r.tcp ? ',"mode":"tcp"' : ''),
-  backend: (r) => `,"backend":${text(r.backend)}`,
-  server: (r) => `,"server":${text(r.server)}`,
+  backend: (r) => `,"backend":${jsonText(r.backend)}`,
+  server: (r) => `,"server":${jsonText(r.server)}`,
   method: (r) => (r.tcp ? '' : r.req === null ? ',"method":null' : `,"method":"${r.req.method}"`),
-  path: (r) => (r.tcp ? '' : r.req === null ? ',"path":null' : `,"path":${JSON.stringify(r.req.url)}`),
+  path: (r) => (r.tcp ? '' : r.req === null ? ',"path":null' : `,"path":${jsonText(r.req.url)}`),
   proto: (r) => (r.req === null ? '' : `,"proto":"${protoOf(r.req)}"`),
   tls: (r) => (r.tls === null ? '' : `,"tls":"${r.tls}"`),
   upgrade: (r) => (r.upgrade === null ? '' : `,"upgrade":${JSON.stringify(r.upgrade)}`),
@@ -97,7 +133,7 @@ const FIELDS: Readonly<Record<AccessField, FieldWriter>> = {
   queueMs: (r) => queueMs(r, r.queueMs),
   connectMs: (r) => connectMs(r, r.connectMs),
   ttfbMs: (r) => ttfbMs(r, r.ttfbMs),
-  ms: (r) => `,"ms":${ms3(r.ms)}`,
+  ms: (r) => `,"ms":${msText(r.ms)}`,
   tries: (r) => `,"tries":${r.tries}`,
   ip: (r) => `,"ip":"${r.ip}"`,
   peer: (r) => (r.peer === r.ip ? '' : `,"peer":"${r.peer}"`),

@@ -1,7 +1,17 @@
 import fs from 'node:fs';
 import test from 'ava';
 import fc from 'fast-check';
-import { AccessRecord, clfLine, clfQuoted, clfTime, fieldWriters, jsonMembers } from '../../dist/access-line.js';
+import {
+  AccessRecord,
+  clfLine,
+  clfQuoted,
+  clfTime,
+  fieldWriters,
+  jsonMembers,
+  jsonText,
+  msText,
+  tlsVersionOf,
+} from '../../dist/access-line.js';
 import { ACCESS_FIELDS } from '../../dist/config/sections.js';
 
 function request(over = {}) {
@@ -112,6 +122,73 @@ test('any path, header or name gives a line that parses back to what was sent', 
     }),
   );
   t.pass();
+});
+
+test('a string is quoted exactly as JSON.stringify quotes it, lone surrogates, controls and all', (t) => {
+  for (const s of ['app1', '', '/a"b', 'a\\b', '\u0000\u001f', '\ud800', 'x\udfffy', '\ud83d\ude00', '\u2028', '\u00e9\u007f'])
+    t.is(jsonText(s), JSON.stringify(s), JSON.stringify(s));
+  t.is(jsonText(null), 'null');
+  fc.assert(
+    fc.property(
+      fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)) })),
+      (s) => jsonText(s) === JSON.stringify(s),
+    ),
+  );
+});
+
+test('a time is written to the microsecond exactly as the number rounded to 3 decimals prints', (t) => {
+  const slow = (ms) => String(Math.round(ms * 1000) / 1000);
+  for (const ms of [
+    0,
+    0.0004,
+    0.0005,
+    0.001,
+    0.01,
+    0.05,
+    0.1,
+    1,
+    1.1,
+    13.208,
+    13.2,
+    99.999,
+    100.05,
+    1e6 + 0.007,
+    8.9e12,
+    9.1e12,
+    1e300,
+    Number.NaN,
+  ])
+    t.is(msText(ms), slow(ms), String(ms));
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.double({ min: 0, max: 1e7, noNaN: true }),
+        fc.double({ min: 0, noNaN: true }),
+        fc.integer({ min: 0, max: 1e9 }).map((us) => us / 1000),
+      ),
+      (ms) => msText(ms) === slow(ms),
+    ),
+  );
+});
+
+test("a connection's TLS version is asked of OpenSSL once, and not kept while it is not known", (t) => {
+  let asked = 0;
+  let version = null;
+  const socket = {
+    encrypted: true,
+    getProtocol: () => {
+      asked++;
+      return version;
+    },
+  };
+  t.is(tlsVersionOf(socket), null); // closed before it was asked
+  version = 'TLSv1.3';
+  t.is(tlsVersionOf(socket), 'TLSv1.3');
+  version = null;
+  t.is(tlsVersionOf(socket), 'TLSv1.3');
+  t.is(asked, 2);
+  t.is(tlsVersionOf({ encrypted: false }), null);
+  t.is(tlsVersionOf(null), null);
 });
 
 test('combined log format: the fields Apache and nginx write, the time in UTC', (t) => {
