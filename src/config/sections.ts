@@ -138,6 +138,24 @@ export function readAdmin(w: Walker, e: Entry | undefined): Config['admin'] {
   return { listen: tryParse(w, l, () => parseListenAddress(v, l.at)) ?? null };
 }
 
+/**
+ * A fresh Timeouts holding `base`'s values, written as one literal so that every copy has the same
+ * hidden class, frozen too. On Node 20 a copy made as `{ ...base }` got a class of its own at every
+ * call from the tenth on, and the request path's code that reads a backend's timeouts
+ * (`target.timeouts.server`) was thrown away at every reload (bench/RESULTS.md, "On Node 20").
+ */
+function copyTimeouts(base: Timeouts): Record<keyof Timeouts, number> {
+  return {
+    connect: base.connect,
+    server: base.server,
+    client: base.client,
+    idle: base.idle,
+    tcpIdle: base.tcpIdle,
+    shutdown: base.shutdown,
+    queue: base.queue,
+  };
+}
+
 /** Reads the top-level `timeouts` over DEFAULTS.timeouts. */
 export function readTimeouts(w: Walker, e: Entry | undefined): Timeouts {
   return readTimeoutOverrides(w, e, DEFAULTS.timeouts, false);
@@ -151,7 +169,7 @@ const TCP_BACKEND_TIMEOUTS: readonly (keyof Timeouts)[] = ['connect', 'idle', 'q
  * backend (`mode`) takes connect and idle, and its idle defaults to the top-level tcpIdle.
  */
 export function readTimeoutOverrides(w: Walker, e: Entry | undefined, base: Timeouts, backend: boolean, mode: Mode = 'http'): Timeouts {
-  const out: Record<keyof Timeouts, number> = { ...base };
+  const out = copyTimeouts(base);
   if (mode === 'tcp') out.idle = base.tcpIdle;
   if (e === undefined) return out;
   const f = fieldsOf(w, e, TIMEOUT_TABLE) ?? {};
