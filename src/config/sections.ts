@@ -140,9 +140,10 @@ export function readAdmin(w: Walker, e: Entry | undefined): Config['admin'] {
 
 /**
  * A fresh Timeouts holding `base`'s values, written as one literal so that every copy has the same
- * hidden class, frozen too. On Node 20 a copy made as `{ ...base }` got a class of its own at every
- * call from the tenth on, and the request path's code that reads a backend's timeouts
- * (`target.timeouts.server`) was thrown away at every reload (bench/RESULTS.md, "On Node 20").
+ * hidden class, frozen too. On Node 20 a copy made as `{ ...base }` and then frozen got a class of
+ * its own at every call from about the tenth on, and the request path's code that reads a
+ * backend's timeouts (`target.timeouts.server`) was thrown away at every reload (bench/RESULTS.md,
+ * "The request path thrown away at every reload on Node 20").
  */
 function copyTimeouts(base: Timeouts): Record<keyof Timeouts, number> {
   return {

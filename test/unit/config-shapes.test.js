@@ -1,10 +1,11 @@
 // What the request path reads of a config keeps one hidden class from reload to reload: V8's
 // optimized code checks an object's class before it reads a field, and a class it has not seen
-// throws that code away. On Node 20 an object made as `{ ...base }` got a class of its own at every
-// call from the tenth on, so each reload made `forward` (src/proxy/upstream.ts) start over on its
-// `target.timeouts.server` (bench/RESULTS.md, "On Node 20"). The check needs V8's
-// `%HaveSameMap`, so it runs in a node of its own with --allow-natives-syntax; it is in the subset
-// the oldest line runs (ava.config.js), where the class changed.
+// throws that code away. On Node 20 an object made as `{ ...base }` and then frozen got a class of
+// its own at every call from about the tenth on, so each reload made `forward`
+// (src/proxy/upstream.ts) start over on its `target.timeouts.server` (bench/RESULTS.md, "The
+// request path thrown away at every reload on Node 20"). The check needs V8's `%HaveSameMap`, so it
+// runs in a node of its own with --allow-natives-syntax; it is in the subset the oldest line runs
+// (ava.config.js), where the class changed.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
