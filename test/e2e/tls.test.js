@@ -11,7 +11,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { testCA } from '../helpers/certs.js';
-import { adminStatus, flagmanCli, request, root, sh, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import { adminStatus, flagmanCli, request, root, saveConfig, sh, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
 import { scaled } from '../helpers/slow.js';
 
 /** Two frontends with the same rules (a YAML alias): plain HTTP, and HTTPS with `tls`. */
@@ -313,8 +313,8 @@ test('a config reload re-reads the certificates and may point a kept TLS listene
   const text = fs
     .readFileSync(fm.configFile, 'utf8')
     .replace('tls: { cert: ./site.crt, key: ./site.key }', 'tls: [{ cert: ./b.crt, key: ./b.key }, { cert: ./site.crt, key: ./site.key }]');
-  fs.writeFileSync(fm.configFile, text);
-  fm.proc.kill('SIGHUP');
+  // Saved as an editor saves (a new file renamed over it): the watch reloads it once.
+  saveConfig(fm, text);
   const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from });
   t.is(e.event, 'reload', JSON.stringify(e));
   t.is(await servedSerial(c.ca, secure, 'b.test'), c.b.serial, 'same port, new certificates');
@@ -322,8 +322,7 @@ test('a config reload re-reads the certificates and may point a kept TLS listene
 
   // A reload naming a missing key fails whole: the old certificates go on serving.
   const from2 = fm.events.length;
-  fs.writeFileSync(fm.configFile, text.replace('./b.key', './missing.key'));
-  fm.proc.kill('SIGHUP');
+  saveConfig(fm, text.replace('./b.key', './missing.key'));
   const failed = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from: from2 });
   t.is(failed.event, 'reload.failed');
   t.regex(failed.error, /cannot read key file .*missing\.key \(ENOENT\)/);
@@ -343,8 +342,7 @@ test('a reload that would switch a kept address between plain HTTP and TLS fails
     .replace('    rules: &rules', '    tls: { cert: ./site.crt, key: ./site.key }\n    rules: &rules');
   t.not(swapped, text);
   const from = fm.events.length;
-  fs.writeFileSync(fm.configFile, swapped);
-  fm.proc.kill('SIGHUP');
+  saveConfig(fm, swapped);
   const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from });
   t.is(e.event, 'reload.failed');
   t.regex(e.error, /127\.0\.0\.1:0 cannot switch between plain HTTP and TLS in a reload; restart to apply/);
