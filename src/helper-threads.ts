@@ -14,8 +14,8 @@
 import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 
-/** Nice levels the helper threads run below the serving thread. */
-export const HELPER_NICE_STEP = 10;
+/** Nice levels the helper threads run below the serving thread (docs/proxying.md, "Threads"). */
+const HELPER_NICE_STEP = 10;
 /** The most a nice value can be on Linux. */
 const NICE_MAX = 19;
 

@@ -1,7 +1,7 @@
 // FLAGMAN_HELPER_NICE (src/helper-threads.ts): on unless it says off; anything else is refused by
 // `flagman run` (test/e2e/helper-threads.test.js has the threads themselves).
 import test from 'ava';
-import { HELPER_NICE_STEP, helperNiceWanted } from '../../dist/helper-threads.js';
+import { helperNiceWanted } from '../../dist/helper-threads.js';
 
 test('FLAGMAN_HELPER_NICE: unset, empty or on lowers the helpers; off leaves them; any other value is null', (t) => {
   t.true(helperNiceWanted(undefined));
@@ -9,8 +9,4 @@ test('FLAGMAN_HELPER_NICE: unset, empty or on lowers the helpers; off leaves the
   t.true(helperNiceWanted('on'));
   t.false(helperNiceWanted('off'));
   for (const v of ['yes', 'no', 'ON', 'Off', '1', '0', ' on', '10']) t.is(helperNiceWanted(v), null, v);
-});
-
-test('the helpers run 10 nice levels below the serving thread', (t) => {
-  t.is(HELPER_NICE_STEP, 10);
 });
