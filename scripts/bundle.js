@@ -13,6 +13,7 @@
 //
 //   node scripts/bundle.js        (after tsc: `npm run build` does both)
 import fs from 'node:fs';
+import { builtinModules, createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -36,6 +37,33 @@ const inlineVersion = {
   },
 };
 
+// An `import` of one of Node's built-in modules in an ES module makes Node build a facade of it:
+// every export read once, which runs the getters that load the module's lazy parts (on Node 26,
+// `node:util`'s loaded the text-diff code of `util.diff`, `node:fs`'s its streams, `node:crypto`'s
+// Web Crypto). Here each such import becomes a module that `require`s the built-in (no facade) and
+// exports it by name, each name read at start only if the bundle uses it (a pure call that esbuild
+// drops otherwise). CPU to start, Node 26, means of 16 interleaved starts each (2026-12-07):
+// `flagman run` 297 → 283 ms, `flagman check` 226 → 215 ms, `flagman get` 189 → 184 ms.
+const BUILTIN = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
+const requireHere = createRequire(import.meta.url);
+const builtinsByRequire = {
+  name: 'builtins-by-require',
+  setup(build) {
+    build.onResolve({ filter: /^[a-z_:/]+$/ }, (args) =>
+      BUILTIN.has(args.path) && (args.kind === 'import-statement' || args.kind === 'dynamic-import')
+        ? { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: 'builtin' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => {
+      const mod = requireHere(args.path);
+      const names = Object.getOwnPropertyNames(mod).filter((name) => /^[A-Za-z_$][\w$]*$/.test(name) && name !== 'default');
+      const lines = [`const $m = require(${JSON.stringify(args.path)});`, 'const $read = (name) => $m[name];', 'export default $m;'];
+      for (const name of names) lines.push(`export const ${name} = /* @__PURE__ */ $read(${JSON.stringify(name)});`);
+      return { contents: `${lines.join('\n')}\n`, loader: 'js' };
+    });
+  },
+};
+
 /**
  * Bundles dist/cli/main.js for Node `nodeMajor` and later: into `outfile` alone, or, with `outdir`,
  * as flagman.js there and the chunks its lazy imports load.
@@ -54,7 +82,7 @@ export async function bundle({ outfile = null, outdir = null, nodeMajor }) {
       js: "import { createRequire as flagmanCreateRequire } from 'node:module';\nconst require = flagmanCreateRequire(import.meta.url);",
     },
     logLevel: 'warning',
-    plugins: [inlineVersion],
+    plugins: [inlineVersion, builtinsByRequire],
   });
 }
 
