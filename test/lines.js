@@ -93,7 +93,10 @@ function fileOf(line) {
  */
 function runAva(node, mode, binDir, { files = [], out = process.stdout, concurrency = null } = {}) {
   const started = Date.now();
-  const env = { ...process.env, PATH: `${binDir}:${process.env.PATH ?? ''}`, FLAGMAN_TESTS: mode };
+  // ava and its workers keep their compiled code in the run's cache too (Node 22 and later): each
+  // test file's process loads ava, the helpers and flagman's modules again. 40 unit files took
+  // 18-20 s of CPU with it, 22 s without (2026-12-07).
+  const env = { ...process.env, PATH: `${binDir}:${process.env.PATH ?? ''}`, FLAGMAN_TESTS: mode, NODE_COMPILE_CACHE: compileCache };
   if (mode === '') delete env.FLAGMAN_TESTS;
   const args =
     files.length > 0 ? [ava, '--concurrency', '1', ...files] : concurrency === null ? [ava] : [ava, '--concurrency', String(concurrency)];
