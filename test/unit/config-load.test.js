@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { CONFIG_KEYS, TOP_LEVEL_KEYS, loadConfig, parseConfigText } from '../../dist/config/load.js';
+import { CONFIG_KEYS, TOP_LEVEL_KEYS, loadConfig, loadConfigInSteps, parseConfigText } from '../../dist/config/load.js';
 import { DEFAULTS } from '../../dist/config/schema.js';
 import { FlagmanError, FlagmanErrors } from '../../dist/errors.js';
 
@@ -598,4 +598,50 @@ test('every key table is documented', (t) => {
   for (const [path, table] of Object.entries(CONFIG_KEYS)) {
     for (const [key, summary] of Object.entries(table)) t.true(summary.length > 5, `${path}.${key}`);
   }
+});
+
+// A reload reads in two steps, the requests waiting meanwhile served between them: the text is read
+// and its YAML parsed before the pause, checked after it, and the result is what loadConfig gives.
+test('loadConfigInSteps: the YAML read before the pause, checked after it, the same config as loadConfig', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flagman-steps-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, F);
+  writeFileSync(file, FULL_EXAMPLE);
+  let pauses = 0;
+  // What is written during the pause is not read: the text was read before it.
+  const config = await loadConfigInSteps(file, async () => {
+    pauses++;
+    writeFileSync(file, 'frontends: {}\n');
+  });
+  t.is(pauses, 1);
+  writeFileSync(file, FULL_EXAMPLE);
+  t.deepEqual(config, loadConfig(file));
+  t.true(Object.isFrozen(config) && Object.isFrozen(config.backends[0]));
+  // A YAML error is found before the pause; a schema error after it, with its place either way.
+  writeFileSync(file, 'frontends: [\n');
+  const yaml = await t.throwsAsync(
+    loadConfigInSteps(file, async () => pauses++),
+    { instanceOf: FlagmanErrors },
+  );
+  t.is(pauses, 1);
+  t.deepEqual(
+    yaml.errors.map((e) => e.code),
+    ['CONFIG_YAML'],
+  );
+  writeFileSync(file, lines('frontends:', '  web: { listen: [":8080"], nope: 1 }'));
+  const schema = await t.throwsAsync(
+    loadConfigInSteps(file, async () => pauses++),
+    { instanceOf: FlagmanErrors },
+  );
+  t.is(pauses, 2);
+  t.deepEqual(
+    schema.errors.map((e) => e.code),
+    ['CONFIG_SCHEMA'],
+  );
+  t.regex(schema.message, /nope/);
+  await t.throwsAsync(
+    loadConfigInSteps(join(dir, 'none.yaml'), async () => pauses++),
+    { instanceOf: FlagmanError, message: /no such file/ },
+  );
+  t.is(pauses, 2);
 });
