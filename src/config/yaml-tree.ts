@@ -150,8 +150,21 @@ interface CoreTag {
 let plainTags: readonly CoreTag[] | null = null;
 const RESOLVE_OPTIONS = { intAsBigInt: false };
 
+// What a core tag's match can start with: `~`, the letters of null, true and false, a digit, a
+// sign, or the dot of `.5`, `.inf` and `.nan` (and an empty scalar is null). A plain scalar that
+// starts otherwise (a name, a path, an address) is a string without a regex tried: in a profile of
+// reloads of a 1,550-line config, the eight tags' tests were a fifth of the quick reader's time
+// (test/unit/config-yaml-tree.test.js holds the two ways equal).
+const TAG_FIRST = /^[~nNtTfF0-9+.-]/;
+
 /** A plain scalar's value, as the full reader would give it; declines what a tag would refuse. */
-function resolvePlain(source: string): YScalar['value'] {
+export function resolvePlain(source: string): YScalar['value'] {
+  if (source !== '' && !TAG_FIRST.test(source)) return source;
+  return resolveByTags(source);
+}
+
+/** resolvePlain by trying every core tag in turn. */
+export function resolveByTags(source: string): YScalar['value'] {
   plainTags ??= (new Schema({ schema: 'core' }).tags as unknown as CoreTag[]).filter((t) => t.default === true && t.test !== undefined);
   for (const tag of plainTags) {
     if (!tag.test!.test(source)) continue;
@@ -216,7 +229,7 @@ const INDENT_INDICATOR = /^[|>][-+]?[1-9]/;
 const EXPLICIT_KEY = /\?[ \t]*(?:[&!][^ \t]*[ \t]*)*$/;
 
 function readQuick(text: string): YNode | null | typeof DECLINED {
-  if (TAB_INDENT.test(text)) return DECLINED;
+  if (text.includes('\t') && TAB_INDENT.test(text)) return DECLINED;
   let events: Event[];
   try {
     events = parseEvents(text, {});
@@ -242,6 +255,18 @@ function anchorName(text: string, start: number, end: number): string {
 
 const isPlainText = (node: YNode): boolean => node.kind === 'scalar' && node.style === 'PLAIN' && node.source !== '';
 
+/** `text.slice(from, to).includes('\n')`, without the slice: asked for every key and value read. */
+function newlineBetween(text: string, from: number, to: number): boolean {
+  const i = text.indexOf('\n', from);
+  return i !== -1 && i < to;
+}
+
+/** Whether a `?` comes between `from` and `to`: an explicit key needs one (EXPLICIT_KEY). */
+function questionMarkBetween(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (text.charCodeAt(i) === 63) return true;
+  return false;
+}
+
 function build(text: string, events: Event[]): YNode | null {
   const stack: Frame[] = [];
   const anchors = new Map<string, YNode>();
@@ -251,14 +276,14 @@ function build(text: string, events: Event[]): YNode | null {
   let cursor = 0;
 
   const attach = (node: YNode): void => {
-    const top = stack.at(-1);
+    const top = stack[stack.length - 1];
     if (top === undefined) {
       root = node;
       return;
     }
     if (top.node.kind === 'seq') {
       // A plain item on a line after its `-`: as for a map's value, below.
-      if (!top.flow && isPlainText(node) && text.slice(skipBlank(text, cursor), node.start).includes('\n')) throw new Decline();
+      if (!top.flow && isPlainText(node) && newlineBetween(text, skipBlank(text, cursor), node.start)) throw new Decline();
       top.node.items.push(node);
       return;
     }
@@ -266,7 +291,8 @@ function build(text: string, events: Event[]): YNode | null {
       // A key that is a collection, or none (`: x`), is the full reader's to judge.
       if (node.kind !== 'scalar' || node.source === '' || node.source.includes('\n')) throw new Decline();
       // `? key`, an explicit key, likewise.
-      if (EXPLICIT_KEY.test(text.slice(text.lastIndexOf('\n', node.start) + 1, node.start))) throw new Decline();
+      const line = text.lastIndexOf('\n', node.start) + 1;
+      if (questionMarkBetween(text, line, node.start) && EXPLICIT_KEY.test(text.slice(line, node.start))) throw new Decline();
       // A block map starts where the full reader puts its first key: past the key's anchor.
       if (!top.flow && top.node.items.length === 0) (top.node as { start: number }).start = node.start;
       // The full reader holds keys unique by value: `1` and `1.0` are the same key, "1" another.
@@ -276,7 +302,7 @@ function build(text: string, events: Event[]): YNode | null {
       return;
     }
     // A plain value on a line after its key's: the readers part ways when a comment comes between.
-    if (isPlainText(node) && text.slice(top.key.start, node.start).includes('\n')) throw new Decline();
+    if (isPlainText(node) && newlineBetween(text, top.key.start, node.start)) throw new Decline();
     top.node.items.push({ key: top.key, value: node });
     top.key = null;
   };
@@ -297,8 +323,8 @@ function build(text: string, events: Event[]): YNode | null {
         const node: YMap | YSeq = ev.type === EVENT_ID.MAPPING ? { kind: 'map', start, items: [] } : { kind: 'seq', start, items: [] };
         const flow = ev.style === COLLECTION_STYLE.FLOW;
         // `a: b: c`, a block map as a value on its key's line, is refused by the full reader.
-        const parent = stack.at(-1);
-        if (!flow && node.kind === 'map' && parent?.key && !text.slice(parent.key.start, start).includes('\n')) throw new Decline();
+        const parent = stack[stack.length - 1];
+        if (!flow && node.kind === 'map' && parent?.key && !newlineBetween(text, parent.key.start, start)) throw new Decline();
         anchor(ev.anchorStart, ev.anchorEnd, node);
         attach(node);
         stack.push({ node, flow, key: null, keys: node.kind === 'map' ? new Set() : null });
@@ -306,7 +332,7 @@ function build(text: string, events: Event[]): YNode | null {
         break;
       }
       case EVENT_ID.SCALAR: {
-        const node = scalar(text, ev, ev.anchorStart >= 0 ? ev.anchorEnd : cursor, stack.at(-1));
+        const node = scalar(text, ev, ev.anchorStart >= 0 ? ev.anchorEnd : cursor, stack[stack.length - 1]);
         anchor(ev.anchorStart, ev.anchorEnd, node);
         attach(node);
         if (ev.valueStart < 0) cursor = node.start;

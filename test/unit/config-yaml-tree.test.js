@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import fc from 'fast-check';
-import { readFull, readYamlTree } from '../../dist/config/yaml-tree.js';
+import { readFull, readYamlTree, resolveByTags, resolvePlain } from '../../dist/config/yaml-tree.js';
 import { compare, target, textOf } from '../fuzz/yaml-tree.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -118,4 +118,28 @@ test('random config-shaped documents, whole and cut, read the same or are declin
   t.log(counts);
   // The quick reader reads most documents: the full one is for what it declines.
   t.true(counts.quick > counts.whole * 0.9, JSON.stringify(counts));
+});
+
+// A plain scalar whose first character starts no core tag's match is a string with no tag tried
+// (resolvePlain's shortcut): every core tag agrees, on any text, and on texts made of the
+// characters the tags look for.
+test('a plain scalar is resolved the same with the first-character shortcut as by trying every tag', (t) => {
+  const outcome = (f, s) => {
+    try {
+      return { value: f(s) };
+    } catch (err) {
+      return { threw: err.constructor.name };
+    }
+  };
+  const tagText = fc.string({ unit: fc.constantFrom(...'~nNtTfFuUlLrRsSeEaAxXoO0123456789+-._: /iI'), maxLength: 12 });
+  fc.assert(
+    fc.property(fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 8 }), tagText), (s) => {
+      t.deepEqual(outcome(resolvePlain, s), outcome(resolveByTags, s), JSON.stringify(s));
+    }),
+    { numRuns: 3000 },
+  );
+  const examples = '~ null True FALSE 0o17 -12 0x1F .inf -.Inf .NaN 1e3 +.5 3. app1 /health x1.0'.split(' ');
+  for (const s of ['', ...examples]) {
+    t.deepEqual(outcome(resolvePlain, s), outcome(resolveByTags, s), s);
+  }
 });
