@@ -24,13 +24,15 @@ const HELP = `usage: node bench/config-read.js [options]
   --configs LIST  realistic (the bench's config, 47 lines), large (with 300 more backends, ~1,550
                   lines); default both
   --cpu N         pin the processes to CPU N (default 1; -1: no pinning)
+  --base-root DIR another build's checkout (its dist/ built): its quick reader runs too, as
+                  quick-base, and the quick row gives this build's times ÷ that one's, per round
   --help`;
 
 // --- the child: one process, one reader, --reads reads -----------------------------------------
 if (process.argv[2] === '--child') {
-  const [, , , reader, kind, reads, gap] = process.argv;
-  const { readYamlTree } = await import(path.join(root, 'dist/config/yaml-tree.js'));
-  const { parseConfigText } = await import(path.join(root, 'dist/config/load.js'));
+  const [, , , reader, kind, reads, gap, from = root] = process.argv;
+  const { readYamlTree } = await import(path.join(from, 'dist/config/yaml-tree.js'));
+  const { parseConfigText } = await import(path.join(from, 'dist/config/load.js'));
   const base = FLAGMAN_CONFIGS[kind === 'large' ? 'realistic-large' : 'realistic'].yaml({ ports: [9001, 9002, 9003], more: 300 });
   const file = path.join(root, 'bench', 'flagman.yaml'); // named in positions only: nothing is read from it
   const yamlMs = [];
@@ -40,9 +42,9 @@ if (process.argv[2] === '--child') {
     // Each reload a change, as the churn bench makes: app2's weight 2 ↔ 3.
     const text = base.replace('weight: 2 }', `weight: ${2 + (i % 2)} }`);
     const a = performance.now();
-    const tree = readYamlTree(text, reader === 'quick');
+    const tree = readYamlTree(text, reader !== 'full');
     const b = performance.now();
-    if (tree.reader !== reader) throw new Error(`asked for the ${reader} reader, got the ${tree.reader} one`);
+    if (tree.reader !== reader.replace('-base', '')) throw new Error(`asked for the ${reader} reader, got the ${tree.reader} one`);
     yamlMs.push(b - a);
     // The whole read as flagman makes it (the quick reader): the tree, then the config's own checks.
     const c = performance.now();
@@ -62,6 +64,7 @@ const opt = parseOptions(
     gap: { type: 'string', default: '50' },
     configs: { type: 'string' },
     cpu: { type: 'string', default: '1' },
+    'base-root': { type: 'string' },
   },
   HELP,
 );
@@ -71,6 +74,7 @@ const cfg = {
   gap: int('gap', opt.gap),
   configs: commaList(opt.configs, ['realistic', 'large']),
   cpu: Number(opt.cpu) < 0 ? null : int('cpu', opt.cpu),
+  baseRoot: opt['base-root'] === undefined ? null : path.resolve(opt['base-root']),
 };
 for (const c of cfg.configs) {
   if (!['realistic', 'large'].includes(c)) {
@@ -79,15 +83,24 @@ for (const c of cfg.configs) {
   }
 }
 requireBuilt(path.join(root, 'dist/config/yaml-tree.js'));
+if (cfg.baseRoot !== null) requireBuilt(path.join(cfg.baseRoot, 'dist/config/yaml-tree.js'));
 
-const READERS = ['quick', 'full'];
+const READERS = cfg.baseRoot === null ? ['quick', 'full'] : ['quick', 'full', 'quick-base'];
 const runs = []; // {round, config, reader, yamlMs[], totalMs[], cpuMs}
 for (let round = 1; round <= cfg.rounds; round++) {
   for (const config of cfg.configs) {
     // Alternate which reader goes first, so that neither always meets the machine's first state.
     const order = round % 2 ? READERS : [...READERS].reverse();
     for (const reader of order) {
-      const args = [here, '--child', reader, config, String(cfg.reads), String(cfg.gap)];
+      const args = [
+        here,
+        '--child',
+        reader,
+        config,
+        String(cfg.reads),
+        String(cfg.gap),
+        ...(reader === 'quick-base' ? [cfg.baseRoot] : []),
+      ];
       const cmd = cfg.cpu === null ? [process.execPath, ...args] : ['taskset', '-c', String(cfg.cpu), process.execPath, ...args];
       const out = execFileSync(cmd[0], cmd.slice(1), { encoding: 'utf8', timeout: 120_000 });
       runs.push({ round, config, reader, ...JSON.parse(out.trim().split('\n').at(-1)) });
@@ -122,8 +135,13 @@ for (const config of cfg.configs) {
       earlyVsFull: reader === 'quick' ? fmt(ratio('earlyYaml'), 2) : '-',
       lateYaml: fmt(med('lateYaml'), 2),
       lateVsFull: reader === 'quick' ? fmt(ratio('lateYaml'), 2) : '-',
-      earlyTotal: reader === 'quick' ? fmt(med('earlyTotal'), 2) : '-',
-      lateTotal: reader === 'quick' ? fmt(med('lateTotal'), 2) : '-',
+      earlyTotal: reader !== 'full' ? fmt(med('earlyTotal'), 2) : '-',
+      lateTotal: reader !== 'full' ? fmt(med('lateTotal'), 2) : '-',
+      // This build's quick reader ÷ the base build's, per round, then the median.
+      earlyTotalVsBase:
+        reader === 'quick' && by['quick-base'] ? fmt(median(f.map((x, i) => x.earlyTotal / by['quick-base'][i].earlyTotal)), 2) : '-',
+      lateTotalVsBase:
+        reader === 'quick' && by['quick-base'] ? fmt(median(f.map((x, i) => x.lateTotal / by['quick-base'][i].lateTotal)), 2) : '-',
       cpuPerRead: fmt(med('cpuPerRead'), 2),
     });
   }
@@ -147,6 +165,12 @@ console.log(
       { key: 'lateVsFull', title: '×full' },
       { key: 'earlyTotal', title: 'early whole read ms' },
       { key: 'lateTotal', title: 'late whole read ms' },
+      ...(cfg.baseRoot === null
+        ? []
+        : [
+            { key: 'earlyTotalVsBase', title: 'early ×base' },
+            { key: 'lateTotalVsBase', title: 'late ×base' },
+          ]),
       { key: 'cpuPerRead', title: 'CPU/read ms' },
     ],
     rows,
