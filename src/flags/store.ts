@@ -28,7 +28,8 @@ import { inspectDir, listFlagNames, MAX_FLAGS, START_LIMIT_MS, worldWritableProb
 import { DirHealth } from './health.js';
 import { readFlag } from './read.js';
 import type { FlagChange, FlagSnapshot } from './snapshot.js';
-import { loadState, StateWriter } from './state.js';
+import { loadState } from './state.js';
+import { StateWriter } from './state-writer.js';
 import { FlagSteps, type StepIo } from './steps.js';
 import { listFlagsAsync } from './sweep.js';
 import { FlagValues } from './values.js';

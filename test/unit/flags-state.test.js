@@ -6,7 +6,8 @@ import path from 'node:path';
 import test from 'ava';
 import { events } from '../../dist/log.js';
 import { FlagStore } from '../../dist/flags/store.js';
-import { findState, loadState, renderState, StateWriter, STATE_WRITE_INTERVAL_MS } from '../../dist/flags/state.js';
+import { findState, loadState, renderState, STATE_WRITE_INTERVAL_MS } from '../../dist/flags/state.js';
+import { StateWriter } from '../../dist/flags/state-writer.js';
 import { readFlagsOnce } from '../../dist/flags/write.js';
 
 for (const level of ['info', 'warn', 'error']) events[level] = () => undefined;
