@@ -8,7 +8,8 @@
 // `node` or `ava` in a script would silently be that line.
 // - current: node_modules/node/bin/node, the `node` devDependency;
 // - 24 and 22: a pinned release of each, fetched from the npm registry on first use
-//   (scripts/node-binary.js), as the `node` package itself fetches its binary;
+//   (scripts/node-binary.js), as the `node` package itself fetches its binary — in the background,
+//   while the current line's passes run (two fetches took 10 s of a clean clone's CI run before);
 // - oldest:  the node that runs npm (npm_node_execpath; `node` on the PATH when run by hand).
 // FLAGMAN_TEST_LINES=current,oldest (any of current, 24, 22, oldest) runs those passes alone;
 // FLAGMAN_TEST_NODE=/path/to/node runs the current line's passes (the whole suite) on that node.
@@ -17,7 +18,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nodeBinary } from '../scripts/node-binary.js';
+import * as esbuild from 'esbuild';
+import { nodeBinaryLater } from '../scripts/node-binary.js';
 import { maintenanceConfig } from './helpers/configs.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,8 +37,8 @@ const lines = {
       { what: 'the flag-flood latency files, one at a time', mode: 'timing' },
     ],
   },
-  24: { node: () => nodeBinary(PINNED[24]), runs: [LINE_FILES] },
-  22: { node: () => nodeBinary(PINNED[22]), runs: [LINE_FILES] },
+  24: { node: () => nodeBinaryLater(PINNED[24]), runs: [LINE_FILES] },
+  22: { node: () => nodeBinaryLater(PINNED[22]), runs: [LINE_FILES] },
   oldest: { node: () => process.env.npm_node_execpath ?? 'node', runs: [{ what: 'the subset (ava.config.js)', mode: 'subset' }] },
 };
 
@@ -139,21 +141,23 @@ if (unknown.length > 0) {
   console.error(`FLAGMAN_TEST_LINES must list some of ${Object.keys(lines).join(', ')}, not ${JSON.stringify(unknown.join(','))}`);
   process.exit(2);
 }
-/** The node of each line asked for, fetched if need be, with its version; exits when one is missing. */
-function prepare(name) {
+/**
+ * The node of each line asked for, fetched if need be, with its version and what was fetched; a
+ * line whose node is missing or does not run has `error` instead, and fails the run at its turn.
+ * A line's `node()` gives a path, or a promise of the fetched binary.
+ */
+async function prepare(name) {
   const line = { ...lines[name] };
   try {
-    line.node = line.node();
+    const got = await line.node();
+    if (typeof got === 'string') line.node = got;
+    else ({ bin: line.node, fetched: line.fetched } = got);
   } catch (err) {
-    console.error(`flagman tests: no node for the ${name} line: ${err.message}`);
-    process.exit(1);
+    return { ...line, error: `no node for the ${name} line: ${err.message}` };
   }
   line.version = versionOf(line.node);
   if (line.version === null) {
-    console.error(
-      `flagman tests: the ${name} line's node (${line.node}) does not run; npm install brings the current one (devDependency "node"), the registry the others`,
-    );
-    process.exit(1);
+    line.error = `the ${name} line's node (${line.node}) does not run; npm install brings the current one (devDependency "node"), the registry the others`;
   }
   return line;
 }
@@ -163,6 +167,11 @@ async function runLine(name, line, out, concurrency) {
   const { node, version } = line;
   const results = [];
   const say = (text) => out.write(`${text}\n`);
+  if (line.error) {
+    say(`flagman tests: ${line.error}`);
+    return [{ name, version: 'none', what: 'no node to run on', code: 1, passed: 0, failed: 1, failures: [line.error], seconds: 0 }];
+  }
+  if (line.fetched) say(`flagman tests: ${line.fetched} (${node})`);
   const minimum = /(\d+)/.exec(pkg.engines.node)?.[1];
   if (name === 'oldest' && minimum !== undefined && !version.startsWith(`v${minimum}.`)) {
     say(`flagman tests: note: the oldest supported line is Node ${minimum}, and npm runs on ${version}: the subset runs on ${version}`);
@@ -202,6 +211,23 @@ const compileCache = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-compile-cach
 process.env.FLAGMAN_TEST_COMPILE_CACHE = compileCache;
 process.once('exit', () => fs.rmSync(compileCache, { recursive: true, force: true }));
 
+// execa in one file, for the test files' processes to load instead of its 171 modules
+// (test/helpers/execa.js): made for the run, removed at its end.
+const execaDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagman-test-execa-'));
+process.once('exit', () => fs.rmSync(execaDir, { recursive: true, force: true }));
+esbuild.buildSync({
+  stdin: { contents: "export { execa } from 'execa';\n", resolveDir: root, sourcefile: 'execa-for-tests.js' },
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  // Its CommonJS parts (cross-spawn) require Node's modules, which an ES module does through this.
+  banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+  outfile: path.join(execaDir, 'execa.js'),
+  logLevel: 'warning',
+});
+process.env.FLAGMAN_TEST_EXECA = path.join(execaDir, 'execa.js');
+
 // The config most end-to-end tests share, its server on a port nothing listens on (the discard port).
 const WARM_CONFIG = maintenanceConfig().replace('{{app}}', '9');
 
@@ -240,6 +266,7 @@ async function warmCompileCache(binDir) {
 }
 
 const wanted = ['current', '24', '22', 'oldest'].filter((name) => only === undefined || only.includes(name));
+// Every line's node is asked for now: the fetches run while the current line's passes do.
 const prepared = new Map(wanted.map((name) => [name, prepare(name)]));
 /** Collects a pass's output, to be printed whole once it is done. */
 class Buffered {
@@ -257,12 +284,15 @@ const results = [];
 // The whole suite first, alone on the machine; then the small passes side by side, two test files
 // at a time each, each pass's output printed whole when it ends. (One after the other they took
 // 31 + 32 + 36 s on 2026-12-07; side by side, 81 s, at 2 cores' worth of CPU throughout.)
-if (prepared.has('current')) results.push(...(await runLine('current', prepared.get('current'), process.stdout, null)));
+if (prepared.has('current')) results.push(...(await runLine('current', await prepared.get('current'), process.stdout, null)));
 const others = wanted.filter((name) => name !== 'current');
 const side = others.length > 1;
 const passes = others.map((name) => {
   const out = side ? new Buffered() : process.stdout;
-  return runLine(name, prepared.get(name), out, side ? 2 : null).then((r) => ({ r, out }));
+  return prepared
+    .get(name)
+    .then((line) => runLine(name, line, out, side ? 2 : null))
+    .then((r) => ({ r, out }));
 });
 for (const { r, out } of await Promise.all(passes)) {
   if (out instanceof Buffered) out.flush();

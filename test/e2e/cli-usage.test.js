@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { cli, flagmanCli as spawn, root, tempDir } from '../helpers/e2e.js';
 
 // Output as printed, final newline included: "one line" is checked to the byte.

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { adminStatus, flagmanCli, keepAliveLoad, percentile, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
 import { scaled } from '../helpers/slow.js';
 

@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { adminStatus, request, sh, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 import { scaled } from '../helpers/slow.js';

@@ -7,7 +7,7 @@
 // (docs/design/watching.md: a settled write applies within 50 ms). With the default 1 s rescan a stale final
 // value would be repaired quietly and this test could not tell.
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { adminStatus, eachLine, keepAliveLoad, percentile, request, sh, startFlagman, upstream } from '../helpers/e2e.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 import { scaled } from '../helpers/slow.js';

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 import { launcherPath, request, startFlagman, upstream } from '../helpers/e2e.js';
 

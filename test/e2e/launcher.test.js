@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { launcherPath, packageCopy, request, root, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 
 const CONFIG = `

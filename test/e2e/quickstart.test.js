@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { launchChromium, waitText, watchedPage } from '../helpers/browser.js';
 import { eachLine, freePort, request, root, sh, tempDir, waitFor } from '../helpers/e2e.js';
 import { tryCommands } from '../../dist/demo/banner.js';

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import YAML from 'yaml';
 import { adminStatus, keepAliveLoad, request, root, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 import { scaled } from '../helpers/slow.js';
@@ -110,7 +110,9 @@ test('the rolling-deploy playbook drains app2, waits for it to be idle, deploys,
   const app2 = await appWithLongRequests(t);
   const fm = await startFlagman(t, CONFIG, { vars: { app1: app1.port, app2: app2.port } });
   const work = tempDir(t, 'flagman-ansible-');
-  const loads = [keepAliveLoad(fm.port), keepAliveLoad(fm.port)];
+  // Two clients, each a request every 5 ms or so: traffic on both servers throughout, at the CPU
+  // cost of a few hundred requests a second rather than as many as the machine can serve.
+  const loads = [keepAliveLoad(fm.port, { gapMs: 5 }), keepAliveLoad(fm.port, { gapMs: 5 })];
   t.teardown(() => Promise.all(loads.map((l) => l.stop())));
   const long = await longRequestOnApp2(fm.port, app2);
   long.response.catch(() => {}); // awaited below; a failure before that must not also be an unhandled rejection

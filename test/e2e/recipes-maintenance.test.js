@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { request, root, startFlagman, upstream } from '../helpers/e2e.js';
 import { flagmanExecutable, localize, unitValues } from '../helpers/units.js';
 import { maintenanceConfig } from '../helpers/configs.js';

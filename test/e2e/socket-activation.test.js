@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { cli, eachLine, flagmanCli, freePort, request, tempDir, upstream } from '../helpers/e2e.js';
 import { holdSocket } from '../helpers/socket-unit.js';
 

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { DEFAULTS } from '../../dist/config/schema.js';
 import { root, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 import { INSTALLED, flagmanExecutable, localize, unitValues } from '../helpers/units.js';

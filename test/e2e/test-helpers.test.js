@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { maintenanceConfig } from '../helpers/configs.js';
 import { eachLine, freePort, root, startFlagman, upstream, waitFor } from '../helpers/e2e.js';
 import { MAX_SLOWNESS, SLOWNESS, scaled } from '../helpers/slow.js';

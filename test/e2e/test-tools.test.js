@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { TOOLS } from '../../scripts/test-tools.js';
 import { root, tempDir } from '../helpers/e2e.js';
 

@@ -8,7 +8,7 @@ import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import YAML from 'yaml';
 import { testCA } from '../helpers/certs.js';
 import { adminStatus, flagmanCli, request, root, saveConfig, sh, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { execa } from 'execa';
+import { execa } from './execa.js';
 import { freePort, tempDir, waitFor } from './e2e.js';
 import { scaled } from './slow.js';
 

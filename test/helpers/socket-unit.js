@@ -5,7 +5,7 @@
 // backlog instead of being refused, exactly as they do behind systemd.
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { execa } from 'execa';
+import { execa } from './execa.js';
 import { cli, eachLine } from './e2e.js';
 
 /**

@@ -1,6 +1,6 @@
 // `flagman sync etcd` for the etcd tests: spawned as users run it (the flagman command), its event
 // log followed, stopped by PID at teardown.
-import { execa } from 'execa';
+import { execa } from './execa.js';
 import { flagmanCommand, followEvents, stopAtTeardown } from './e2e.js';
 
 /**

@@ -2,7 +2,7 @@
 // can tell which server a connection reached), a line client, and a listener that never accepts
 // (for connect timeouts). Everything on 127.0.0.1, port 0, closed at teardown.
 import net from 'node:net';
-import { execa } from 'execa';
+import { execa } from './execa.js';
 import { eachLine, listenAgain } from './e2e.js';
 
 /**

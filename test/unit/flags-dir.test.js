@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa } from '../helpers/execa.js';
 import { inspectDir, worldWritableProblem } from '../../dist/flags/dir.js';
 
 function tempDir(t) {
