@@ -9,7 +9,18 @@ import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { adminStatus, flagmanCli, keepAliveLoad, request, sh, startFlagman, tempDir, upstream, waitFor } from '../helpers/e2e.js';
+import {
+  adminStatus,
+  flagmanCli,
+  keepAliveLoad,
+  request,
+  saveConfig,
+  sh,
+  startFlagman,
+  tempDir,
+  upstream,
+  waitFor,
+} from '../helpers/e2e.js';
 import { echoServer, lineClient } from '../helpers/tcp.js';
 
 /**
@@ -354,7 +365,7 @@ test("a reload keeps waiters waiting: the new runtime's server of the same backe
 
   // The same config with a changed queue timeout: a real reload, a new runtime.
   let from = fm.events.length;
-  fs.writeFileSync(fm.configFile, fs.readFileSync(fm.configFile, 'utf8').replace('queue: 30s', 'queue: 40s'));
+  saveConfig(fm, fs.readFileSync(fm.configFile, 'utf8').replace('queue: 30s', 'queue: 40s'));
   fm.proc.kill('SIGHUP');
   await fm.waitEvent((e) => e.event === 'reload', { from, timeout: 10_000 });
   const after = await queueOf(fm);
@@ -367,7 +378,7 @@ test("a reload keeps waiters waiting: the new runtime's server of the same backe
 
   // A reload that raises maxconn frees a slot without any request ending.
   from = fm.events.length;
-  fs.writeFileSync(fm.configFile, fs.readFileSync(fm.configFile, 'utf8').replace('maxconn: 1', 'maxconn: 3'));
+  saveConfig(fm, fs.readFileSync(fm.configFile, 'utf8').replace('maxconn: 1', 'maxconn: 3'));
   fm.proc.kill('SIGHUP');
   await fm.waitEvent((e) => e.event === 'reload', { from, timeout: 10_000 });
   await waitFor(() => app1.seen.length === 3, { timeout: 10_000, what: 'the second waiter at the server' });

@@ -10,7 +10,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import test from 'ava';
 import { testCA } from '../helpers/certs.js';
-import { adminStatus, flagmanCli, request, root, startFlagman, tempDir, waitFor } from '../helpers/e2e.js';
+import { adminStatus, flagmanCli, request, root, saveConfig, startFlagman, tempDir, waitFor } from '../helpers/e2e.js';
 import { echoServer } from '../helpers/tcp.js';
 import { scaled } from '../helpers/slow.js';
 
@@ -283,7 +283,7 @@ test('a connection without a valid header is closed without a byte, counted in /
   t.is((await adminStatus(fm)).frontends.web.connections.proxyHeaderRefused, refused.length);
   // The counts are the frontend's, kept through a reload as its other counters are.
   const from = fm.events.length;
-  fs.writeFileSync(fm.configFile, fs.readFileSync(fm.configFile, 'utf8').replace('elsewhere\\n', 'elsewhere, again\\n'));
+  saveConfig(fm, fs.readFileSync(fm.configFile, 'utf8').replace('elsewhere\\n', 'elsewhere, again\\n'));
   fm.proc.kill('SIGHUP');
   await fm.waitEvent((e) => e.event === 'reload', { from, timeout: scaled(10_000) });
   const reloaded = await adminStatus(fm);
@@ -552,10 +552,7 @@ test('a reload cannot turn acceptProxy on for a listener it keeps: it fails, nam
   const { fm, ports } = await start(t);
   const text = fs.readFileSync(fm.configFile, 'utf8');
   // `plain` keeps its address (port 0 is kept for the same frontend and position) and gains acceptProxy.
-  fs.writeFileSync(
-    fm.configFile,
-    text.replace(/ {2}plain:\n {4}listen: \["127.0.0.1:0"\]/, '  plain:\n    listen: ["127.0.0.1:0"]\n    acceptProxy: true'),
-  );
+  saveConfig(fm, text.replace(/ {2}plain:\n {4}listen: \["127.0.0.1:0"\]/, '  plain:\n    listen: ["127.0.0.1:0"]\n    acceptProxy: true'));
   const from = fm.events.length;
   fm.proc.kill('SIGHUP');
   const failed = await fm.waitEvent((e) => e.event === 'reload.failed', { from, timeout: scaled(10_000) });

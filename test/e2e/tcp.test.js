@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import test from 'ava';
 import path from 'node:path';
-import { adminStatus, flagmanCli, freePort, request, root, sh, startFlagman, tempDir, waitFor } from '../helpers/e2e.js';
+import { adminStatus, flagmanCli, freePort, request, root, saveConfig, sh, startFlagman, tempDir, waitFor } from '../helpers/e2e.js';
 import { holdSocket, startWithSocket } from '../helpers/socket-unit.js';
 import { blackHole, echoServer, lineClient } from '../helpers/tcp.js';
 import { scaled } from '../helpers/slow.js';
@@ -364,7 +364,7 @@ test('reload keeps an open tcp connection; a removed tcp listener stops acceptin
   // Same frontend, a new rule order: the listener stays open, the connection on it too.
   const text = fs.readFileSync(fm.configFile, 'utf8');
   let from = fm.events.length;
-  fs.writeFileSync(fm.configFile, text.replace('- use: primary', '- use: standby'));
+  saveConfig(fm, text.replace('- use: primary', '- use: standby'));
   process.kill(fm.proc.pid, 'SIGHUP');
   await fm.waitEvent((e) => e.event === 'reload' && e.generation === 2, { from });
   t.is(await open.say('after'), 'db1:after', 'the open connection survived the reload');
@@ -372,7 +372,7 @@ test('reload keeps an open tcp connection; a removed tcp listener stops acceptin
 
   // The frontend renamed: its old listener closes for new connections; the open one stays.
   from = fm.events.length;
-  fs.writeFileSync(fm.configFile, text.replace('  db:\n', '  db_new:\n'));
+  saveConfig(fm, text.replace('  db:\n', '  db_new:\n'));
   process.kill(fm.proc.pid, 'SIGHUP');
   await fm.waitEvent((e) => e.event === 'reload' && e.generation === 3, { from });
   const refused = lineClient(t, fm.port);
@@ -587,7 +587,7 @@ test('a reload cannot turn a tcp listener into an HTTP one: it fails and the old
   t.is(await open.say('a'), 'db1:a');
   const from = fm.events.length;
   const http = `flags: { dir: ./flags }\nfrontends:\n  db:\n    listen: ["127.0.0.1:0"]\n    rules: [{ use: page }]\nbackends:\n  page: { respond: { status: 200 } }\n`;
-  fs.writeFileSync(fm.configFile, http);
+  saveConfig(fm, http);
   process.kill(fm.proc.pid, 'SIGHUP');
   const failed = await fm.waitEvent((e) => e.event === 'reload.failed', { from });
   t.regex(failed.error, /cannot change from mode tcp to http in a reload; restart to apply/);

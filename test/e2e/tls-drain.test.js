@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import test from 'ava';
 import { testCA } from '../helpers/certs.js';
-import { orAfter, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
+import { orAfter, saveConfig, startFlagman, tempDir, upstream } from '../helpers/e2e.js';
 import { scaled } from '../helpers/slow.js';
 
 function config({ secure = true, top = '' } = {}) {
@@ -85,7 +85,7 @@ test('a reload that removes a TLS frontend drains it: GOAWAY, the request in fli
   const slow = get(session, '/slow');
   await slowArrived;
   const from = fm.events.length;
-  fs.writeFileSync(fm.configFile, config({ secure: false }).replaceAll('{{app}}', String(app.port)));
+  saveConfig(fm, config({ secure: false }).replaceAll('{{app}}', String(app.port)));
   fm.proc.kill('SIGHUP');
   const e = await fm.waitEvent((x) => x.event === 'reload' || x.event === 'reload.failed', { from });
   t.is(e.event, 'reload', JSON.stringify(e));
