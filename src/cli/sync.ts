@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { FlagmanError } from '../errors.js';
 import { flushLogs } from '../log.js';
 import { EtcdGateway } from '../sync/gateway.js';
+import { STOP_SIGNALS } from '../stop-signals.js';
 import { EtcdMirror } from '../sync/mirror.js';
 import { flagSource } from './paths.js';
 import { UsageError } from './usage.js';
@@ -74,13 +75,11 @@ export async function syncCommand(values: Record<string, unknown>, [source = '']
   });
   const mirror = new EtcdMirror({ dir, prefix, gateway, checkMs: 5000, backoffMs: 250, maxBackoffMs: 8000 });
   const stop = (): void => mirror.stop();
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  for (const signal of STOP_SIGNALS) process.once(signal, stop);
   try {
     await mirror.run();
   } finally {
-    process.off('SIGTERM', stop);
-    process.off('SIGINT', stop);
+    for (const signal of STOP_SIGNALS) process.off(signal, stop);
     await flushLogs();
   }
   return 0;

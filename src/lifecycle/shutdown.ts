@@ -9,13 +9,11 @@ import { events, flushLogs } from '../log.js';
 import type { ObservedState } from '../runtime/servers.js';
 import type { ListenerSet } from './listeners.js';
 import type { Live } from './reload.js';
+import { STOP_SIGNALS } from '../stop-signals.js';
 
 // A connection cut at the deadline closes in a later turn of the event loop, after its server has
 // already reported itself closed; how long its exchange may take to log, at most, once cut.
 const SETTLE_MS = 1000;
-
-/** The signals that stop flagman gracefully (docs/signals.md). */
-const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
 
 interface Closes {
   close(): Promise<void>;

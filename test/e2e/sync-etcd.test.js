@@ -127,13 +127,18 @@ test('a sync frozen while 50 keys change and 10 go catches up exactly, and never
   const stopped = await Promise.race([sync.exited, new Promise((resolve) => setTimeout(resolve, scaled(3000), null))]);
   t.is(stopped?.exitCode, 0, 'flagman sync exits 0 within 3 s of SIGTERM');
   await etcd.del(`${PREFIX}f0`);
-  await startSync(t, { flagsDir, endpoint: etcd.endpoint, prefix: PREFIX });
+  const again = await startSync(t, { flagsDir, endpoint: etcd.endpoint, prefix: PREFIX });
   delete expected.f0;
   t.deepEqual(flagFiles(flagsDir), Object.fromEntries(Object.entries(expected).sort()));
   const ledger = JSON.parse(fs.readFileSync(path.join(flagsDir, LEDGER), 'utf8'));
   t.false(ledger.written.includes('LOCAL'));
   t.false(ledger.written.includes('f70'));
   t.is(ledger.written.length, 49);
+
+  // SIGQUIT, nginx's graceful stop, ends it as cleanly: not Node's default action (a core dump).
+  again.proc.kill('SIGQUIT');
+  const quit = await Promise.race([again.exited, new Promise((resolve) => setTimeout(resolve, scaled(3000), null))]);
+  t.like(quit, { exitCode: 0 }, 'flagman sync exits 0 within 3 s of SIGQUIT');
 });
 
 test('a key that is no flag name is skipped and reported; a value that is no number is latched by the proxy; nothing else is disturbed', async (t) => {

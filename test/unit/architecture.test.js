@@ -31,6 +31,7 @@ const LAYERS = [
       'node-http.ts',
       'on-first-use.ts',
       'helper-threads.ts',
+      'stop-signals.ts',
     ],
   },
   // The config, and what is compiled from it alone: certificate pairs, the access line's format.
