@@ -96,10 +96,9 @@ export class Shutdown {
   }
 
   /**
-   * SIGTERM and SIGINT stop gracefully, and so does SIGQUIT, nginx's graceful stop: an operator
-   * who sends it by habit would otherwise get Node's default action, a core dump that drops every
-   * request in flight. Each is heard once: a second one of the same kind finds no handler, and
-   * Node's default action ends the process at once.
+   * Each of STOP_SIGNALS (src/stop-signals.ts says why SIGQUIT is one) stops gracefully. Each is
+   * heard once: a second one of the same kind finds no handler, and Node's default action ends the
+   * process at once.
    */
   onSignals(): this {
     for (const signal of STOP_SIGNALS) process.once(signal, () => void this.stop(signal));
