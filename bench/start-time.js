@@ -1,15 +1,18 @@
 // How long each way of running flagman takes to start (README, "A single file"): for `flagman run`,
 // from the spawn to the first answer on its port; for `flagman set`, from the spawn to its exit. Each
-// as wall-clock time and as the CPU time the process used by then (user + system, 10 ms steps): on a
+// as wall-clock time and as the CPU time the process used by then (the scheduler's run time for `run`, user + system in 10 ms steps for `set`): on a
 // busy machine the first depends on the other processes, the second much less. The commands take
 // turns, round after round, so a change in the machine's load falls on all of them.
 //
 //   npm run build:sea && node bench/start-time.js [--rounds 10] [--with NAME=NODE ...] [--exe NAME=FILE ...]
+//     [--cli NAME=COMMAND ...]
 //
 // Compared: bin/flagman (the system's node running the bundle, dist/bundle/flagman.js), the same
 // node running tsc's output unbundled (dist/cli/main.js: what the bundle saves) with the same V8
-// options, and build/flagman (the single executable); `--with NAME=NODE` adds another node binary
-// running the bundle with bin/flagman's V8 options, `--exe NAME=FILE` another single executable.
+// options, and build/flagman (the single executable, when `npm run build:sea` has made it);
+// `--with NAME=NODE` adds another node binary running the bundle with bin/flagman's V8 options,
+// `--exe NAME=FILE` another single executable, `--cli NAME=COMMAND` another `flagman` command (the
+// bin/flagman of a checkout of an earlier commit, built: a change's A/B in the same run).
 // No compile cache: a user's flagman has none.
 // Everything listens on 127.0.0.1 only.
 import { spawn } from 'node:child_process';
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '10' },
     with: { type: 'string', multiple: true, default: [] },
     exe: { type: 'string', multiple: true, default: [] },
+    cli: { type: 'string', multiple: true, default: [] },
   },
 });
 const rounds = Number(values.rounds);
@@ -41,8 +45,9 @@ for (const w of values.with) {
   const [name, node] = w.split('=');
   commands[name] = [node, ...V8, path.join(root, 'dist/bundle/flagman.js')];
 }
-commands['build/flagman'] = [path.join(root, 'build/flagman')];
-for (const e of values.exe) {
+if (fs.existsSync(path.join(root, 'build/flagman'))) commands['build/flagman'] = [path.join(root, 'build/flagman')];
+else console.log('build/flagman: not built (npm run build:sea), left out');
+for (const e of [...values.exe, ...values.cli]) {
   const [name, file] = e.split('=');
   commands[name] = [path.resolve(file)];
 }
@@ -68,12 +73,19 @@ function get(port) {
   });
 }
 
-const TICK_MS = 10; // USER_HZ: /proc and `times` count CPU time in hundredths of a second
-
-/** The CPU time a running process has used, in ms (/proc/PID/stat: utime and stime). */
+/**
+ * The CPU time a running process has used, in ms: the run time the scheduler counted for each of its
+ * threads (/proc/PID/task/TID/schedstat, in ns; /proc/PID/stat counts in 10 ms steps). A thread that
+ * has ended by then is not counted.
+ */
 function cpuMs(pid) {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  let ns = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {} // the thread ended meanwhile
+  }
+  return ns / 1e6;
 }
 
 /** ms from the spawn of `flagman run` to the first 200 on its port, wall-clock and CPU. */

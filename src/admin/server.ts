@@ -7,7 +7,7 @@ import { explainRequestOf } from '../explain/explain.js';
 import type { AdminSources } from '../lifecycle/sources.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { statusDocument } from './status.js';
-import { DASHBOARD } from './dashboard.js';
+import { dashboardPage } from './dashboard.js';
 
 function send(res: http.ServerResponse, status: number, type: string, body: string, headers: Readonly<Record<string, string>> = {}): void {
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers });
@@ -40,7 +40,10 @@ export function createAdminServer(sources: AdminSources, metrics: Metrics = crea
       return;
     }
     if (path === '/explain') return explainQuery(res, sources, url.searchParams);
-    if (path === '/') return send(res, 200, DASHBOARD.headers['Content-Type'], DASHBOARD.body, DASHBOARD.headers);
+    if (path === '/') {
+      const page = dashboardPage();
+      return send(res, 200, page.headers['Content-Type']!, page.body, page.headers);
+    }
     send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /status, /metrics or /explain\n');
   });
 }

@@ -7,8 +7,8 @@
 // per-process prefix and a counter would). The bytes come from a pool refilled by one
 // crypto.randomFillSync per 256 IDs: about 0.15 µs an ID, where crypto.randomUUID() (which pools
 // too) takes 0.17–0.44 µs, a counter 0.1 µs and crypto.randomBytes(16) 6–11 µs, on a loaded 2-core
-// machine (bench/request-id.js, bench/RESULTS.md).
-import { randomFillSync } from 'node:crypto';
+// machine (bench/request-id.js, bench/RESULTS.md). node:crypto is loaded with the first refill, not
+// at start: a process whose frontends make no IDs never loads it (10 ms of a start's CPU, Node 26).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestIdHeader } from '../runtime/runtime.js';
 
@@ -22,7 +22,7 @@ export const MAX_REQUEST_ID = 128;
 /** A new request ID: 32 hex digits, 128 random bits. */
 export function newRequestId(): string {
   if (offset === pool.length) {
-    randomFillSync(pool);
+    process.getBuiltinModule('node:crypto').randomFillSync(pool);
     offset = 0;
   }
   const id = pool.toString('hex', offset, offset + ID_BYTES);

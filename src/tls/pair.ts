@@ -1,7 +1,7 @@
 // A certificate and its key read from their files into memory, checked, and made into the
 // SecureContext a handshake uses; and the set of such pairs of one frontend, looked up by the name
 // a client asks for (SNI). Reading happens at load and on a file change, never per connection.
-import { type KeyObject, X509Certificate, createPrivateKey } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import type tls from 'node:tls';
 import type { TlsConfig, TlsPairConfig } from '../config/schema.js';
@@ -52,9 +52,11 @@ export function certificateNames(x509: X509Certificate): string[] {
 export function loadPair(pair: TlsPairConfig): LoadedPair {
   const cert = read(pair.cert, 'certificate', pair.at);
   const key = read(pair.key, 'key', pair.at);
+  // node:crypto at first use, not at start: a config without TLS never loads it (ticket-keys.ts).
+  const crypto = process.getBuiltinModule('node:crypto');
   let x509: X509Certificate;
   try {
-    x509 = new X509Certificate(cert);
+    x509 = new crypto.X509Certificate(cert);
   } catch (cause) {
     throw new FlagmanError(
       'CONFIG_TLS',
@@ -65,7 +67,7 @@ export function loadPair(pair: TlsPairConfig): LoadedPair {
   }
   let privateKey: KeyObject;
   try {
-    privateKey = createPrivateKey(key);
+    privateKey = crypto.createPrivateKey(key);
   } catch (cause) {
     throw new FlagmanError(
       'CONFIG_TLS',

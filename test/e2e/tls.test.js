@@ -140,8 +140,9 @@ test('curl over TLS, HTTP/1.1 and HTTP/2, is routed like plain HTTP; MAINT flips
   );
 });
 
-test('node:tls and node:http2 are loaded by a TLS frontend only: a config without one never loads them', async (t) => {
-  // 49 ms of CPU on Node 26 at every start, for nothing a plain config uses (src/node-http.ts).
+test('node:tls, node:http2 and node:crypto are loaded by a TLS frontend only: a config without one never loads them', async (t) => {
+  // 49 ms of CPU on Node 26 at every start, for nothing a plain config uses (src/node-http.ts);
+  // node:crypto 10 ms more, loaded by a first request ID or dashboard page otherwise (src/tls/ticket-keys.ts).
   // Seen through a NODE_OPTIONS preload, which the single executable does not run (README).
   if (process.env.FLAGMAN_BIN) return t.pass('FLAGMAN_BIN: the single executable runs no NODE_OPTIONS preload');
   const { files } = await certificates(t);
@@ -149,7 +150,7 @@ test('node:tls and node:http2 are loaded by a TLS frontend only: a config withou
   const preload = path.join(tempDir(t), 'modules.mjs');
   fs.writeFileSync(
     preload,
-    "process.on('exit', () => process.stderr.write(JSON.stringify({ event: 'test.modules', modules: process.moduleLoadList.filter((m) => /^NativeModule (tls|http2)$/.test(m)) }) + '\\n'));\n",
+    "process.on('exit', () => process.stderr.write(JSON.stringify({ event: 'test.modules', modules: process.moduleLoadList.filter((m) => /^NativeModule (tls|http2|crypto)$/.test(m)) }) + '\\n'));\n",
   );
   const env = { NODE_OPTIONS: `--import=${preload}` };
   const loaded = async (yaml, extra) => {
@@ -162,7 +163,7 @@ test('node:tls and node:http2 are loaded by a TLS frontend only: a config withou
   const plain = config().replace(/ {2}secure:\n(?: {4}.*\n)+/, '');
   t.false(plain.includes('tls:'), plain);
   t.deepEqual(await loaded(plain), []);
-  t.deepEqual((await loaded(config(), { files })).sort(), ['NativeModule http2', 'NativeModule tls']);
+  t.deepEqual((await loaded(config(), { files })).sort(), ['NativeModule crypto', 'NativeModule http2', 'NativeModule tls']);
 });
 
 test('request.scheme is https on a TLS frontend, http on a plain one', async (t) => {

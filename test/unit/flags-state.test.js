@@ -9,6 +9,7 @@ import { FlagStore } from '../../dist/flags/store.js';
 import { findState, loadState, renderState, STATE_WRITE_INTERVAL_MS } from '../../dist/flags/state.js';
 import { StateWriter } from '../../dist/flags/state-writer.js';
 import { readFlagsOnce } from '../../dist/flags/write.js';
+import { distModule, underUmask } from '../helpers/umask.js';
 
 for (const level of ['info', 'warn', 'error']) events[level] = () => undefined;
 
@@ -114,15 +115,14 @@ test('StateWriter coalesces: many saves make one write per interval, the last fl
 
 test('StateWriter writes mode 0644 under a umask of 077, and reports a folder it cannot write', async (t) => {
   const { root, dir, file } = temp(t);
-  const old = process.umask(0o077);
-  try {
-    const w = new StateWriter(file, dir);
-    w.save(new Map([['MAINT', flag(1)]]));
-    await w.flush();
-    t.is(fs.statSync(file).mode & 0o777, 0o644);
-  } finally {
-    process.umask(old);
-  }
+  underUmask(
+    0o077,
+    `import { StateWriter } from ${distModule('flags/state-writer.js')};
+    const w = new StateWriter(${JSON.stringify(file)}, ${JSON.stringify(dir)});
+    w.save(new Map([['MAINT', { value: 1, note: null, changedAt: null, problem: null }]]));
+    await w.flush();`,
+  );
+  t.is(fs.statSync(file).mode & 0o777, 0o644);
   const w = new StateWriter(path.join(root, 'no-such-folder', 'state.json'), dir);
   w.save(new Map([['MAINT', flag(1)]]));
   await w.flush();

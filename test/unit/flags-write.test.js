@@ -8,6 +8,7 @@ import test from 'ava';
 import { events } from '../../dist/log.js';
 import { FlagStore } from '../../dist/flags/store.js';
 import { readFlagsOnce, setFlag, unsetFlag } from '../../dist/flags/write.js';
+import { distModule, underUmask } from '../helpers/umask.js';
 
 for (const level of ['info', 'warn', 'error']) events[level] = () => undefined;
 
@@ -34,13 +35,7 @@ test('setFlag writes value and note, leaves no temp file, and reads back as writ
 
 test('setFlag writes mode 0644 whatever the umask, so the proxy can read what root wrote', (t) => {
   const { dir, at } = tempFlags(t);
-  // setFlag is synchronous, so no other test of this file runs under this umask.
-  const old = process.umask(0o077);
-  try {
-    setFlag(dir, 'UMASK', 1);
-  } finally {
-    process.umask(old);
-  }
+  underUmask(0o077, `import { setFlag } from ${distModule('flags/write.js')}; setFlag(${JSON.stringify(dir)}, 'UMASK', 1);`);
   t.is((fs.statSync(at('UMASK')).mode & 0o777).toString(8), '644');
 });
 

@@ -8,6 +8,7 @@ import { parseConfigText } from '../../dist/config/load.js';
 import { FlagmanError, FlagmanErrors } from '../../dist/errors.js';
 import { openLogFile, LOG_FILE_MODE } from '../../dist/log-file.js';
 import { prepareAccessLog } from '../../dist/lifecycle/access-log.js';
+import { distModule, underUmask } from '../helpers/umask.js';
 
 const CONFIG = '/etc/flagman/flagman.yaml';
 const lines = (...l) => `${l.join('\n')}\n`;
@@ -54,15 +55,11 @@ test('log.file: errors name file:line:col', (t) => {
 
 test('openLogFile creates the file 0644 whatever the umask, and appends', (t) => {
   const file = path.join(tempDir(t), 'access.log');
-  const umask = process.umask(0o077);
-  let fd;
-  try {
-    fd = openLogFile(file);
-  } finally {
-    process.umask(umask);
-  }
-  fs.writeSync(fd, 'one\n');
-  fs.closeSync(fd);
+  underUmask(
+    0o077,
+    `import fs from 'node:fs'; import { openLogFile } from ${distModule('log-file.js')};
+    const fd = openLogFile(${JSON.stringify(file)}); fs.writeSync(fd, 'one\\n'); fs.closeSync(fd);`,
+  );
   t.is(fs.statSync(file).mode & 0o777, LOG_FILE_MODE);
   t.is(LOG_FILE_MODE, 0o644);
   const again = openLogFile(file);
