@@ -57,6 +57,7 @@ import { failureLabel, maxPerSecond, p99PerSecond, startPacedLoad } from './lib/
 import { nginxConfig } from './lib/nginx.js';
 import { freePort, spawnPinned, stopChild, tempDir } from './lib/owned.js';
 import { foreignWindow, loadavg1, processTree, reapedChildrenTicks, ticksPerSecond, treeCpuTicksWithChildren } from './lib/proc.js';
+import { startStallProbe } from './lib/stall-probe.js';
 import { summary, table } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
 import { machine, median, round1, startBackend, startRun } from './lib/run.js';
@@ -92,6 +93,10 @@ const HELP = `usage: node bench/churn.js [options]
   --no-install         do not apt-get anything (fail if a tool is missing)
   --cli PATH           the flagman command (default bin/flagman; a .js file is run with node)
   --base-cli PATH      another build's flagman command: its five cases run as flagman-base
+  --stall-probe        also run a probe on each of the two cores that notes every time it woke up
+                       10 ms or more late (bench/lib/stall-probe.js): a stall of the machine, not of
+                       the proxy. Per round: the stalls in the window (count, longest, and when) beside
+                       the window's slowest request and when it was scheduled; 1-3 % of each core
   --keep               keep the temp directories
   --max-seconds S      overall bound (default 1200)
   --help
@@ -122,6 +127,7 @@ const opt = parseOptions(
     cli: { type: 'string', default: path.join(root, 'bin/flagman') },
     'base-cli': { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'stall-probe': { type: 'boolean', default: false },
     'max-seconds': { type: 'string', default: '1200' },
   },
   HELP,
@@ -142,6 +148,7 @@ const cfg = {
   maxSeconds: int('max-seconds', opt['max-seconds'], 10),
   cli: path.resolve(opt.cli),
   baseCli: opt['base-cli'] === undefined ? null : path.resolve(opt['base-cli']),
+  stallProbe: opt['stall-probe'],
 };
 cfg.only = commaList(opt.only, ['flagman', 'haproxy', 'nginx', ...(cfg.baseCli ? ['flagman-base'] : [])]);
 cfg.cases = commaList(opt.cases, CASE_NAMES);
@@ -601,11 +608,17 @@ async function measure(proxyName, caseName, letter, backend, rate) {
     const cpu0 = s.cpuTicks();
     const t0 = now();
     s.begin?.();
-    const foreign = foreignWindow(() => [process.pid, backend.pid, ...s.pids().flatMap((pid) => processTree(pid))]);
+    const foreign = foreignWindow(() => [
+      process.pid,
+      backend.pid,
+      ...probes.map((p) => p.probe.pid),
+      ...s.pids().flatMap((pid) => processTree(pid)),
+    ]);
     const stopChurn = action ? churn(action) : null;
     await delay(cfg.duration * 1000);
     const actions = stopChurn ? await stopChurn() : null;
     const w = await load.stop();
+    const stalls = stallsOf(w);
     // The churn stops before the load does, so the window holds every change whole (but for the
     // work a last one leaves the proxy after it resolved).
     const cpuS = (s.cpuTicks() - cpu0) / ticksPerSecond();
@@ -633,10 +646,44 @@ async function measure(proxyName, caseName, letter, backend, rate) {
       actions: actions && { ...actions, told: action.told?.() ?? null },
       otherCpuPct: foreign(),
       loadavg1: loadavg1(),
+      ...(stalls && { stalls }),
     };
   } finally {
     await s.stop();
   }
+}
+
+// The probes of --stall-probe, one per core, started with the backend.
+const probes = [];
+
+/**
+ * With --stall-probe: each core's stalls in window `w` (count, the longest and when it began, s
+ * from the window's start) and the window's slowest request (ms, and when it was scheduled).
+ */
+function stallsOf(w) {
+  if (probes.length === 0) return null;
+  const start = performance.timeOrigin + w.t0;
+  const end = start + w.seconds * 1000;
+  const cores = {};
+  for (const p of probes) {
+    const got = p.probe.within(start, end);
+    const longest = got.reduce((a, b) => (b.ms > (a?.ms ?? 0) ? b : a), null);
+    cores[`cpu${p.cpu}`] = { n: got.length, maxMs: longest?.ms ?? 0, atS: longest ? round1((longest.at - start) / 1000, 2) : null };
+  }
+  let slow = 0;
+  for (let i = 1; i < w.latencies.length; i++) if (w.latencies[i] > w.latencies[slow]) slow = i;
+  const slowest = w.latencies.length > 0 ? { ms: round1(w.latencies[slow], 1), atS: round1(w.scheduledAt[slow] / 1000, 2) } : null;
+  return { ...cores, slowest, windowStart: round1(start, 1) };
+}
+
+/** The progress line's part for `stalls`. */
+function stallText(st) {
+  if (!st) return '';
+  const cores = Object.entries(st)
+    .filter(([k]) => k.startsWith('cpu'))
+    .map(([k, c]) => `${k} ${c.n}${c.n ? ` (max ${c.maxMs} ms at ${c.atS} s)` : ''}`)
+    .join(', ');
+  return `  stalls ${cores}; slowest request ${st.slowest?.ms} ms at ${st.slowest?.atS} s`;
 }
 
 // One row per proxy and case: p50/p99/p99s/CPU % the median over rounds, max the largest, errors
@@ -781,6 +828,10 @@ try {
   const mach = machine();
   log(`machine: ${mach.nproc} × ${mach.cpu}, Linux ${mach.kernel}, node ${mach.node}; load ${mach.loadavg.join(' ')}`);
   const backend = await startBackend({ cpu: cfg.loadCpu, maxSeconds: cfg.maxSeconds + 60 });
+  if (cfg.stallProbe) {
+    for (const cpu of [cfg.proxyCpu, cfg.loadCpu]) probes.push({ cpu, probe: startStallProbe(cpu) });
+    log(`stall probes: ${probes.map((p) => `pid ${p.probe.pid} on cpu ${p.cpu}`).join(', ')}`);
+  }
   log(`backend: pid ${backend.pid}, ports ${backend.ports.join(', ')} (cpu ${cfg.loadCpu})`);
   const offer = { capacity: null, rate: cfg.rate };
   if (offer.rate === null) {
@@ -797,12 +848,13 @@ try {
         const m = { round, ...(await measure(proxyName, caseName, letter, backend, offer.rate)) };
         runs.push(m);
         log(
-          `  ${`${proxyName}/${caseName}`.padEnd(24)} ${m.rps} req/s  errors ${m.errors}${m.errors ? ` (${JSON.stringify(m.failures)})` : ''}  p50 ${m.p50} p99 ${m.p99} max ${m.max} p99/s ${m.p99s} max/s ${m.maxs} ms  cpu ${m.cpuPct}% (${m.cpuS} s)  changes ${m.actions ? `${m.actions.done} (${m.actions.failed} failed) ${m.actions.told ?? ''}` : '-'}  other ${m.otherCpuPct}%  load ${m.loadavg1}`,
+          `  ${`${proxyName}/${caseName}`.padEnd(24)} ${m.rps} req/s  errors ${m.errors}${m.errors ? ` (${JSON.stringify(m.failures)})` : ''}  p50 ${m.p50} p99 ${m.p99} max ${m.max} p99/s ${m.p99s} max/s ${m.maxs} ms  cpu ${m.cpuPct}% (${m.cpuS} s)  changes ${m.actions ? `${m.actions.done} (${m.actions.failed} failed) ${m.actions.told ?? ''}` : '-'}  other ${m.otherCpuPct}%  load ${m.loadavg1}${stallText(m.stalls)}`,
         );
       }
     }
   }
   await backend.stop();
+  for (const p of probes) p.probe.stop();
   const rows = aggregate(runs, offer.rate);
   print(mach, offer, rows);
   const result = {
