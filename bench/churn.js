@@ -57,7 +57,7 @@ import { failureLabel, maxPerSecond, p99PerSecond, startPacedLoad } from './lib/
 import { nginxConfig } from './lib/nginx.js';
 import { freePort, spawnPinned, stopChild, tempDir } from './lib/owned.js';
 import { foreignWindow, loadavg1, processTree, reapedChildrenTicks, ticksPerSecond, treeCpuTicksWithChildren } from './lib/proc.js';
-import { startStallProbe } from './lib/stall-probe.js';
+import { startStallProbe, tcpCounters } from './lib/stall-probe.js';
 import { summary, table } from './lib/stats.js';
 import { runWrk } from './lib/wrk.js';
 import { machine, median, round1, startBackend, startRun } from './lib/run.js';
@@ -96,7 +96,8 @@ const HELP = `usage: node bench/churn.js [options]
   --stall-probe        also run a probe on each of the two cores that notes every time it woke up
                        10 ms or more late (bench/lib/stall-probe.js): a stall of the machine, not of
                        the proxy. Per round: the stalls in the window (count, longest, and when) beside
-                       the window's slowest request and when it was scheduled; 1-3 % of each core
+                       the window's slowest request and when it was scheduled, and the machine's TCP
+                       retransmission timeouts, loss probes and resent segments; 1-3 % of each core
   --keep               keep the temp directories
   --max-seconds S      overall bound (default 1200)
   --help
@@ -605,6 +606,7 @@ async function measure(proxyName, caseName, letter, backend, rate) {
     await delay(cfg.warmup * 1000);
     await warmChurn?.();
     load.take();
+    const tcp0 = probes.length > 0 ? tcpCounters() : null;
     const cpu0 = s.cpuTicks();
     const t0 = now();
     s.begin?.();
@@ -618,7 +620,7 @@ async function measure(proxyName, caseName, letter, backend, rate) {
     await delay(cfg.duration * 1000);
     const actions = stopChurn ? await stopChurn() : null;
     const w = await load.stop();
-    const stalls = stallsOf(w);
+    const stalls = stallsOf(w, tcp0);
     // The churn stops before the load does, so the window holds every change whole (but for the
     // work a last one leaves the proxy after it resolved).
     const cpuS = (s.cpuTicks() - cpu0) / ticksPerSecond();
@@ -658,9 +660,10 @@ const probes = [];
 
 /**
  * With --stall-probe: each core's stalls in window `w` (count, the longest and when it began, s
- * from the window's start) and the window's slowest request (ms, and when it was scheduled).
+ * from the window's start), the window's slowest request (ms, and when it was scheduled), and the
+ * machine's TCP retransmissions over the window (from `tcp0`, read at its start).
  */
-function stallsOf(w) {
+function stallsOf(w, tcp0) {
   if (probes.length === 0) return null;
   const start = performance.timeOrigin + w.t0;
   const end = start + w.seconds * 1000;
@@ -673,7 +676,9 @@ function stallsOf(w) {
   let slow = 0;
   for (let i = 1; i < w.latencies.length; i++) if (w.latencies[i] > w.latencies[slow]) slow = i;
   const slowest = w.latencies.length > 0 ? { ms: round1(w.latencies[slow], 1), atS: round1(w.scheduledAt[slow] / 1000, 2) } : null;
-  return { ...cores, slowest, windowStart: round1(start, 1) };
+  const tcp1 = tcpCounters();
+  const tcp = Object.fromEntries(Object.keys(tcp1).map((k) => [k, tcp1[k] - tcp0[k]]));
+  return { ...cores, slowest, tcp, windowStart: round1(start, 1) };
 }
 
 /** The progress line's part for `stalls`. */
@@ -683,7 +688,8 @@ function stallText(st) {
     .filter(([k]) => k.startsWith('cpu'))
     .map(([k, c]) => `${k} ${c.n}${c.n ? ` (max ${c.maxMs} ms at ${c.atS} s)` : ''}`)
     .join(', ');
-  return `  stalls ${cores}; slowest request ${st.slowest?.ms} ms at ${st.slowest?.atS} s`;
+  const tcp = `TCP: ${st.tcp.timeouts} timeouts, ${st.tcp.lossProbes} loss probes, ${st.tcp.retransmitted} resent`;
+  return `  stalls ${cores}; slowest request ${st.slowest?.ms} ms at ${st.slowest?.atS} s; ${tcp}`;
 }
 
 // One row per proxy and case: p50/p99/p99s/CPU % the median over rounds, max the largest, errors

@@ -6,6 +6,7 @@
 // event loop is blocked does not delay it; the probe then tells a stall of the proxy (slow requests,
 // no late wake-up at the same moment) from one of the machine (both at once). It costs 1-3 % of the
 // core it runs on.
+import fs from 'node:fs';
 import readline from 'node:readline';
 import { spawnPinned } from './owned.js';
 
@@ -38,4 +39,24 @@ export function startStallProbe(cpu, { thresholdMs = 10 } = {}) {
       child.kill('SIGTERM');
     },
   };
+}
+
+/**
+ * The machine's TCP counters that tell a request held in the network stack, not by a process: the
+ * retransmission timeouts (TcpExt TCPTimeouts: a segment resent after at least 200 ms, Linux's
+ * least RTO), tail loss probes (TCPLossProbes) and every segment resent (Tcp RetransSegs). They
+ * count every connection of the machine; the bench's are nearly all of them during a window.
+ */
+export function tcpCounters() {
+  const wanted = { TCPTimeouts: 'timeouts', TCPLossProbes: 'lossProbes', RetransSegs: 'retransmitted' };
+  const out = { timeouts: 0, lossProbes: 0, retransmitted: 0 };
+  for (const file of ['/proc/net/netstat', '/proc/net/snmp']) {
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const names = lines[i].split(' ');
+      const values = lines[i + 1].split(' ');
+      for (let k = 1; k < names.length; k++) if (names[k] in wanted) out[wanted[names[k]]] = Number(values[k]);
+    }
+  }
+  return out;
 }
