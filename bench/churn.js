@@ -95,9 +95,10 @@ const HELP = `usage: node bench/churn.js [options]
   --base-cli PATH      another build's flagman command: its five cases run as flagman-base
   --stall-probe        also run a probe on each of the two cores that notes every time it woke up
                        10 ms or more late (bench/lib/stall-probe.js): a stall of the machine, not of
-                       the proxy. Per round: the stalls in the window (count, longest, and when) beside
-                       the window's slowest request and when it was scheduled, and the machine's TCP
-                       retransmission timeouts, loss probes and resent segments; 1-3 % of each core
+                       the proxy; the backend notes its event loop's gaps too. Per round: those in
+                       the window (count, longest, and when) beside the window's slowest request and
+                       when it was scheduled, and the machine's TCP retransmission timeouts, loss
+                       probes and resent segments; 1-3 % of each core
   --keep               keep the temp directories
   --max-seconds S      overall bound (default 1200)
   --help
@@ -620,7 +621,7 @@ async function measure(proxyName, caseName, letter, backend, rate) {
     await delay(cfg.duration * 1000);
     const actions = stopChurn ? await stopChurn() : null;
     const w = await load.stop();
-    const stalls = stallsOf(w, tcp0);
+    const stalls = stallsOf(w, tcp0, backend);
     // The churn stops before the load does, so the window holds every change whole (but for the
     // work a last one leaves the proxy after it resolved).
     const cpuS = (s.cpuTicks() - cpu0) / ticksPerSecond();
@@ -659,33 +660,38 @@ async function measure(proxyName, caseName, letter, backend, rate) {
 const probes = [];
 
 /**
- * With --stall-probe: each core's stalls in window `w` (count, the longest and when it began, s
- * from the window's start), the window's slowest request (ms, and when it was scheduled), and the
- * machine's TCP retransmissions over the window (from `tcp0`, read at its start).
+ * With --stall-probe: the late wake-ups of each core's probe and the gaps of the backend's event
+ * loop from when the window's first request was due (some are due before it starts, when the load
+ * is behind) to its end (count, the longest and when it began, s from the window's start), the
+ * window's slowest request (ms, and when it was scheduled), and the machine's TCP retransmissions
+ * over the window (from `tcp0`, read at its start).
  */
-function stallsOf(w, tcp0) {
+function stallsOf(w, tcp0, backend) {
   if (probes.length === 0) return null;
   const start = performance.timeOrigin + w.t0;
   const end = start + w.seconds * 1000;
-  const cores = {};
-  for (const p of probes) {
-    const got = p.probe.within(start, end);
+  let earliest = 0;
+  for (const at of w.scheduledAt) if (at < earliest) earliest = at;
+  const longestOf = (got) => {
     const longest = got.reduce((a, b) => (b.ms > (a?.ms ?? 0) ? b : a), null);
-    cores[`cpu${p.cpu}`] = { n: got.length, maxMs: longest?.ms ?? 0, atS: longest ? round1((longest.at - start) / 1000, 2) : null };
-  }
+    return { n: got.length, maxMs: longest?.ms ?? 0, atS: longest ? round1((longest.at - start) / 1000, 2) : null };
+  };
+  const seen = {};
+  for (const p of probes) seen[`cpu${p.cpu}`] = longestOf(p.probe.within(start + earliest, end));
+  seen.backend = longestOf(backend.gaps(start + earliest, end));
   let slow = 0;
   for (let i = 1; i < w.latencies.length; i++) if (w.latencies[i] > w.latencies[slow]) slow = i;
   const slowest = w.latencies.length > 0 ? { ms: round1(w.latencies[slow], 1), atS: round1(w.scheduledAt[slow] / 1000, 2) } : null;
   const tcp1 = tcpCounters();
   const tcp = Object.fromEntries(Object.keys(tcp1).map((k) => [k, tcp1[k] - tcp0[k]]));
-  return { ...cores, slowest, tcp, windowStart: round1(start, 1) };
+  return { ...seen, slowest, tcp, windowStart: round1(start, 1) };
 }
 
 /** The progress line's part for `stalls`. */
 function stallText(st) {
   if (!st) return '';
   const cores = Object.entries(st)
-    .filter(([k]) => k.startsWith('cpu'))
+    .filter(([k]) => k.startsWith('cpu') || k === 'backend')
     .map(([k, c]) => `${k} ${c.n}${c.n ? ` (max ${c.maxMs} ms at ${c.atS} s)` : ''}`)
     .join(', ');
   const tcp = `TCP: ${st.tcp.timeouts} timeouts, ${st.tcp.lossProbes} loss probes, ${st.tcp.retransmitted} resent`;
@@ -833,6 +839,8 @@ try {
   execFileSync('taskset', ['-apc', String(cfg.loadCpu), String(process.pid)], { stdio: 'ignore' });
   const mach = machine();
   log(`machine: ${mach.nproc} × ${mach.cpu}, Linux ${mach.kernel}, node ${mach.node}; load ${mach.loadavg.join(' ')}`);
+  // With --stall-probe the backend notes its own event loop's gaps too (bench/lib/backend.js).
+  if (cfg.stallProbe) process.env.FLAGMAN_BENCH_BACKEND_GAPS = '1';
   const backend = await startBackend({ cpu: cfg.loadCpu, maxSeconds: cfg.maxSeconds + 60 });
   if (cfg.stallProbe) {
     for (const cpu of [cfg.proxyCpu, cfg.loadCpu]) probes.push({ cpu, probe: startStallProbe(cpu) });

@@ -6,7 +6,9 @@
 //   POST /upload  reads the whole body and answers 100 bytes
 // Any other path gets the 100-byte answer. Bodies are preallocated; Content-Length always set.
 // Prints one JSON line {ports} on stdout when listening. Bounded: exits after argv[3] seconds
-// (default 3600) or when its stdin closes (the parent went away).
+// (default 3600) or when its stdin closes (the parent went away). With FLAGMAN_BENCH_BACKEND_GAPS=1
+// in its environment (bench/churn.js --stall-probe) it also prints `gap AT MS` for each time its
+// event loop came back 10 ms or more late (AT: epoch ms it was due): a request held by the backend.
 import http from 'node:http';
 
 const count = Number(process.argv[2] ?? 1);
@@ -55,3 +57,12 @@ for (let i = 0; i < count; i++) {
   ports.push(server.address().port);
 }
 process.stdout.write(`${JSON.stringify({ ports })}\n`);
+
+if (process.env.FLAGMAN_BENCH_BACKEND_GAPS === '1') {
+  let last = performance.now();
+  setInterval(() => {
+    const t = performance.now();
+    if (t - last >= 10) process.stdout.write(`gap ${(performance.timeOrigin + last).toFixed(1)} ${(t - last).toFixed(1)}\n`);
+    last = t;
+  }, 1).unref();
+}

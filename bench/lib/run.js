@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { versions } from './install.js';
 import { firstLine, ownExit, spawnPinned, stopChild, tempDir } from './owned.js';
@@ -70,5 +71,11 @@ export async function startBackend({ cpu, count = 3, maxSeconds, dir = tempDir('
     cwd: dir,
   });
   const { ports } = await firstLine(child, child.stdout, (l) => (l.startsWith('{') ? JSON.parse(l) : null), { what: 'backend' });
-  return { pid: child.pid, ports, stop: () => stopChild(child) };
+  // The gaps of its event loop, when asked for (backend.js, FLAGMAN_BENCH_BACKEND_GAPS).
+  const gaps = [];
+  readline.createInterface({ input: child.stdout }).on('line', (line) => {
+    const m = /^gap (\S+) (\S+)$/.exec(line);
+    if (m) gaps.push({ at: Number(m[1]), ms: Number(m[2]) });
+  });
+  return { pid: child.pid, ports, gaps: (from, to) => gaps.filter((g) => g.at >= from && g.at <= to), stop: () => stopChild(child) };
 }
