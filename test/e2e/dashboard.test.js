@@ -316,7 +316,10 @@ test("the dashboard shows each backend's p50 and p99, and follows slower request
 
   for (let i = 0; i < 4; i++) t.is((await request(fm.port)).status, 200);
   const fast = await waitLatency(page, backendCell('app', 'p50'), 0, FAST);
-  await waitLatency(page, backendCell('app', 'p99'), 0, FAST);
+  // The p99 of four requests is the slowest of them, and on a loaded machine one has taken 4.9 s
+  // (the backend runs in this test's process, beside chromium's client; CI, 2026-12-08): here it is
+  // only read as a latency. The slow requests below bound it.
+  await waitLatency(page, backendCell('app', 'p99'), 0, Infinity);
   t.regex(await page.getAttribute(backendCell('app', 'p50'), 'title'), /^median request duration, over the last \d+s$/);
 
   // Slower requests, more of them than the fast ones: the median moves up to them.
