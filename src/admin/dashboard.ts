@@ -1,5 +1,5 @@
 // The dashboard page served at `/` by the admin endpoint (docs/admin.md): one self-contained HTML
-// document, inline style and script, no external resource, built once at start. It renders
+// document, inline style and script, no external resource, built once, at its first request. It renders
 // `/status` and refreshes itself (dashboard-script.ts). The Content-Security-Policy allows exactly
 // that inline style and script by their hashes, and the page may only fetch from its own origin.
 import { DASHBOARD_SCRIPT } from './dashboard-script.js';

@@ -314,12 +314,19 @@ test("the dashboard shows each backend's p50 and p99, and follows slower request
   await waitText(page, backendCell('app', 'p99'), '—');
   t.is(await page.textContent(serverCell('app', 'app1', 'p50')), '', 'a server line has none');
 
-  for (let i = 0; i < 4; i++) t.is((await request(fm.port)).status, 200);
+  let slowestFast = 0;
+  for (let i = 0; i < 4; i++) {
+    const t0 = performance.now();
+    t.is((await request(fm.port)).status, 200);
+    slowestFast = Math.max(slowestFast, performance.now() - t0);
+  }
   const fast = await waitLatency(page, backendCell('app', 'p50'), 0, FAST);
-  // The p99 of four requests is the slowest of them, and on a loaded machine one has taken 4.9 s
-  // (the backend runs in this test's process, beside chromium's client; CI, 2026-12-08): here it is
-  // only read as a latency. The slow requests below bound it.
-  await waitLatency(page, backendCell('app', 'p99'), 0, Infinity);
+  // The p99 of four requests is the slowest of them. On a loaded machine one has taken 4.9 s as the
+  // client saw it (the backend runs in this test's process, beside chromium's client; CI,
+  // 2026-12-08): the bound holds when they were all fast, which flagman cannot take longer than.
+  const p99Bound = slowestFast < FAST / 2 ? FAST : Infinity;
+  const fastP99 = await waitLatency(page, backendCell('app', 'p99'), 0, p99Bound);
+  if (p99Bound === Infinity) t.log(`a fast request took ${Math.round(slowestFast)} ms here: p99 ${fastP99}`);
   t.regex(await page.getAttribute(backendCell('app', 'p50'), 'title'), /^median request duration, over the last \d+s$/);
 
   // Slower requests, more of them than the fast ones: the median moves up to them.

@@ -140,7 +140,7 @@ test('curl over TLS, HTTP/1.1 and HTTP/2, is routed like plain HTTP; MAINT flips
   );
 });
 
-test('node:tls, node:http2 and node:crypto are loaded by a TLS frontend only: a config without one never loads them', async (t) => {
+test('node:tls, node:http2 and node:crypto are loaded for a TLS frontend: a plain config making no request IDs never loads them', async (t) => {
   // 49 ms of CPU on Node 26 at every start, for nothing a plain config uses (src/node-http.ts);
   // node:crypto 10 ms more, loaded by a first request ID or dashboard page otherwise (src/tls/ticket-keys.ts).
   // Seen through a NODE_OPTIONS preload, which the single executable does not run (README).

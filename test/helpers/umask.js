@@ -14,8 +14,8 @@ export function distModule(file) {
 }
 
 /**
- * Runs `script` (an ES module's text) with this test's node, started under `mask`; resolves with what
- * it printed. Throws with its stderr when it fails.
+ * Runs `script` (an ES module's text) with this test's node, started under `mask`; returns what it
+ * printed. Throws with its stderr when it fails.
  */
 export function underUmask(mask, script) {
   const r = spawnSync(
